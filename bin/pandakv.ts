@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import { runCommand } from './cli-util.js';
+
+const USAGE = `Usage: pandakv <command> [switches]
+
+Commands:
+  node      run a data node
+  up        start a local cluster and run a demo workload
+  bench     run the benchmark suite
+  help      print this text
+
+Run "pandakv <command> --help" for the switches of a command.
+`;
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  switch (command) {
+    case 'node': {
+      const { nodeMain } = await import('../cluster/node/cli.js');
+      return runCommand('node', () => nodeMain(rest));
+    }
+    case 'up': {
+      const { upMain } = await import('./up.js');
+      return runCommand('up', () => upMain(rest));
+    }
+    case 'bench': {
+      const { runBenchCli } = await import('../bench/cli.js');
+      return runCommand('bench', () => runBenchCli(rest));
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`pandakv: unknown command "${command}"\n${USAGE}`);
+      process.exitCode = 2;
+  }
+}
+
+void main();

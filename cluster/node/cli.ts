@@ -1,0 +1,94 @@
+import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal } from '../../bin/cli-util.js';
+import { DataNode } from './data-node.js';
+import type { NodeOptions } from './options.js';
+
+export const NODE_USAGE = `Usage: pandakv node [switches]
+
+Starts a data node. Alone it owns every bucket.
+
+  --ip ADDR            address to listen on (default 127.0.0.1)
+  --port N             port to listen on; 0 picks a free one (default 0)
+  --memory-size MB     memory budget of the engine (default 100)
+  --no-evict           refuse writes beyond the budget (OUT_OF_MEMORY) instead of evicting
+  --incoming-ip CIDR   allow clients from this range; repeatable; IPv4 or IPv6 (default: all)
+  --buckets N          number of buckets, a power of two, e.g. 16777216 or 2^24 (default 2^24)
+  --ringnode ADDR      address of a cluster member to join through
+  --redundancy R       copies of each item when running without a manager (default 1)
+  --data-dir DIR       directory for identity and durable state
+  --zone NAME          failure zone
+  --manager URL        register with this manager (http://host:port) and follow its map
+  --weight W           share of units relative to other nodes (default 1)
+  --advertise URL      address clients should use (default: the listening address)
+  --max-key-bytes N    longest key (default 250)
+  --max-value-bytes N  longest value (default 1048576)
+  --help               print this text
+`;
+
+/** Parse `pandakv node` switches into options. @throws UsageError */
+export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
+  const { values, positionals } = parseCommandLine(argv, {
+    ip: { type: 'string' },
+    port: { type: 'string' },
+    'memory-size': { type: 'string' },
+    'no-evict': { type: 'boolean' },
+    'incoming-ip': { type: 'string', multiple: true },
+    buckets: { type: 'string' },
+    ringnode: { type: 'string' },
+    redundancy: { type: 'string' },
+    'data-dir': { type: 'string' },
+    zone: { type: 'string' },
+    manager: { type: 'string' },
+    weight: { type: 'string' },
+    advertise: { type: 'string' },
+    'max-key-bytes': { type: 'string' },
+    'max-value-bytes': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const opts: Partial<NodeOptions> = {};
+  const int = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+  if (values.ip !== undefined) opts.ip = String(values.ip);
+  const port = numberArg(values, 'port', (n) => int(n) && n <= 65535);
+  if (port !== undefined) opts.port = port;
+  const mem = numberArg(values, 'memory-size', (n) => Number.isFinite(n) && n > 0);
+  if (mem !== undefined) opts.memorySizeMb = mem;
+  if (values['no-evict']) opts.isEvictionEnabled = false;
+  if (values['incoming-ip'] !== undefined) opts.incomingIp = (values['incoming-ip'] as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const buckets = powerArg(values, 'buckets');
+  if (buckets !== undefined) opts.buckets = buckets;
+  if (values.ringnode !== undefined) opts.ringnode = String(values.ringnode);
+  const redundancy = numberArg(values, 'redundancy', (n) => Number.isInteger(n) && n >= 1);
+  if (redundancy !== undefined) opts.redundancy = redundancy;
+  if (values['data-dir'] !== undefined) opts.dataDir = String(values['data-dir']);
+  if (values.zone !== undefined) opts.zone = String(values.zone);
+  if (values.manager !== undefined) {
+    if (!/^(https?|wss?):\/\/\S+$/.test(String(values.manager))) throw new UsageError(`--manager must be http://host:port, got "${String(values.manager)}"`);
+    opts.manager = String(values.manager);
+  }
+  const weight = numberArg(values, 'weight', (n) => n > 0 && n <= 1000);
+  if (weight !== undefined) opts.weight = weight;
+  if (values.advertise !== undefined) opts.advertise = String(values.advertise);
+  const maxKey = numberArg(values, 'max-key-bytes', (n) => int(n) && n >= 1);
+  if (maxKey !== undefined) opts.maxKeyBytes = maxKey;
+  const maxValue = numberArg(values, 'max-value-bytes', (n) => int(n) && n >= 1);
+  if (maxValue !== undefined) opts.maxValueBytes = maxValue;
+  return opts;
+}
+
+/** `pandakv node`: run until SIGINT/SIGTERM. */
+export async function nodeMain(argv: string[]): Promise<number> {
+  const opts = parseNodeArgs(argv);
+  if (opts === 'help') {
+    process.stdout.write(NODE_USAGE);
+    return 0;
+  }
+  const node = new DataNode(opts);
+  // Handle signals before announcing readiness: a supervisor may signal right away.
+  const stopped = untilSignal();
+  await node.listen();
+  process.stdout.write(`pandakv node listening on ${node.url}\n`);
+  await stopped;
+  await node.close();
+  return 0;
+}

@@ -1,0 +1,116 @@
+import { MemoryEngine } from './engine/memory-engine.js';
+import { Executor, type StatsSource } from './executor.js';
+import { DataServer } from './data-server.js';
+import { Ownership } from './ownership.js';
+import { NODE_DEFAULTS, type NodeOptions } from './options.js';
+import { ManagerLink } from './manager-link.js';
+import { loadNodeId } from './identity.js';
+import type { ClusterMap } from '../../shared/cluster-map.js';
+
+/** `ws://ip:port`, bracketing IPv6 addresses. */
+export function wsUrl(ip: string, port: number): string {
+  return `ws://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+}
+
+/**
+ * A data node: memory engine + ownership + the client-facing server. Started alone it
+ * owns every bucket at epoch 0.
+ */
+export class DataNode implements StatsSource {
+  readonly options: Readonly<NodeOptions>;
+  readonly engine: MemoryEngine;
+  readonly ownership: Ownership;
+  private readonly server: DataServer;
+  private readonly startedAt = Date.now();
+  private address: { ip: string; port: number } | null = null;
+  private closing: Promise<void> | null = null;
+  private link: ManagerLink | null = null;
+  /** Stable id: kept in the data dir when there is one. */
+  id = '';
+
+  constructor(options: Partial<NodeOptions> = {}) {
+    const opts = { ...NODE_DEFAULTS, ...options };
+    validateNodeOptions(opts);
+    this.options = Object.freeze(opts);
+    this.engine = new MemoryEngine({
+      memorySizeMb: opts.memorySizeMb,
+      isEvictionEnabled: opts.isEvictionEnabled,
+      maxKeyBytes: opts.maxKeyBytes,
+      maxValueBytes: opts.maxValueBytes,
+    });
+    this.ownership = new Ownership(Math.log2(opts.buckets), opts.manager !== null);
+    this.server = new DataServer(opts, new Executor(this.engine, this.ownership, this));
+  }
+
+  /** Create and start a node; resolves once it accepts connections. */
+  static async start(options: Partial<NodeOptions> = {}): Promise<DataNode> {
+    const node = new DataNode(options);
+    await node.listen();
+    return node;
+  }
+
+  async listen(): Promise<string> {
+    this.id = await loadNodeId(this.options.dataDir);
+    this.address = await this.server.listen();
+    if (this.options.manager !== null) {
+      this.link = new ManagerLink(this.options.manager, {
+        id: this.id, address: this.options.advertise ?? this.url, zone: this.options.zone, weight: this.options.weight, peerKey: null,
+      });
+      this.link.on('map', this.onMap);
+      this.link.on('error', noop);
+      this.link.start();
+    }
+    return this.url;
+  }
+
+  /** The map this node follows, when managed. */
+  get map(): ClusterMap | null {
+    return this.link?.tracker.current ?? null;
+  }
+
+  private readonly onMap = (map: ClusterMap): void => {
+    this.ownership.applyMap(map, map.nodes.findIndex((n) => n.id === this.id));
+  };
+
+  get url(): string {
+    if (this.address === null) throw new Error('node is not listening');
+    return wsUrl(this.address.ip, this.address.port);
+  }
+
+  nodeStats(): Record<string, number | string> {
+    const c = this.server.counters;
+    return {
+      connections: c.connections,
+      totalConnections: c.totalConnections,
+      rejectedConnections: c.rejectedConnections,
+      messages: c.messages,
+      frames: c.frames,
+      badFrames: c.badFrames,
+      rssBytes: process.memoryUsage.rss(),
+      uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
+      epoch: this.ownership.epoch,
+      mapRev: this.map?.rev ?? 0,
+      nodeId: this.id,
+      bucketBits: this.ownership.bits,
+      pid: process.pid,
+    };
+  }
+
+  /** Stop accepting and close every connection. Idempotent. */
+  close(): Promise<void> {
+    this.link?.close();
+    this.closing ??= this.server.close();
+    return this.closing;
+  }
+}
+
+/** @throws RangeError with a one-line reason when an option is out of range. */
+export function validateNodeOptions(o: NodeOptions): void {
+  const bits = Math.log2(o.buckets);
+  if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw new RangeError(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
+  if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw new RangeError(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`--port must be 0..65535, got ${o.port}`);
+  if (!Number.isInteger(o.redundancy) || o.redundancy < 1 || o.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${o.redundancy}`);
+}
+
+function noop(): void {}

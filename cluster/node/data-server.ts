@@ -1,0 +1,155 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { Status } from '../../shared/status.js';
+import { decodeRequests, encodeMessage } from '../../shared/protocol/codec.js';
+import type { ProtocolLimits } from '../../shared/protocol/limits.js';
+import { IpAllowList } from './ip-allow-list.js';
+import type { Executor, ResponseFrame } from './executor.js';
+
+export interface DataServerOptions extends ProtocolLimits {
+  ip: string;
+  port: number;
+  incomingIp: string[];
+  maxInFlightPerConnection: number;
+  highWaterMarkBytes: number;
+}
+
+/** Connection counters, read by the STATS op and /metrics. */
+export interface DataServerCounters {
+  connections: number;
+  totalConnections: number;
+  rejectedConnections: number;
+  messages: number;
+  frames: number;
+  badFrames: number;
+  closedForProtocolError: number;
+}
+
+// WebSocket close codes used when a stream is unusable.
+const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_INVALID_PAYLOAD = 1007;
+const CLOSE_TOO_BIG = 1009;
+
+/**
+ * The node's client-facing WebSocket server: decodes each message once, executes its
+ * frames in order and answers with one message. Reading pauses while too many
+ * response bytes wait on a slow reader.
+ */
+export class DataServer {
+  readonly counters: DataServerCounters = {
+    connections: 0, totalConnections: 0, rejectedConnections: 0, messages: 0, frames: 0, badFrames: 0, closedForProtocolError: 0,
+  };
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly allowList: IpAllowList;
+  private readonly sockets = new Set<WebSocket>();
+
+  constructor(private readonly options: DataServerOptions, private readonly executor: Executor) {
+    this.allowList = new IpAllowList(options.incomingIp);
+    this.http = createServer(this.onHttpRequest);
+    this.http.on('connection', this.onTcpConnection);
+    this.wss = new WebSocketServer({ server: this.http, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+    this.wss.on('connection', this.onConnection);
+    this.wss.on('error', noop);
+  }
+
+  /** Start listening; resolves with the bound address. */
+  async listen(): Promise<{ ip: string; port: number }> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.options.port, this.options.ip, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.http.address();
+    if (addr === null || typeof addr === 'string') throw new Error('server has no TCP address');
+    return { ip: addr.address, port: addr.port };
+  }
+
+  /** Close every connection and stop listening. Idempotent. */
+  async close(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    if (this.http.listening) await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  // The allow-list is applied to the TCP connection, before any byte is read.
+  private readonly onTcpConnection = (socket: Socket): void => {
+    if (!this.allowList.allows(socket.remoteAddress)) {
+      this.counters.rejectedConnections++;
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    socket.on('error', noop);
+  };
+
+  private readonly onHttpRequest = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+    res.writeHead(426, { 'content-type': 'text/plain' });
+    res.end('PandaKV data node: connect with a WebSocket\n');
+  };
+
+  private readonly onConnection = (ws: WebSocket, req: IncomingMessage): void => {
+    this.counters.connections++;
+    this.counters.totalConnections++;
+    this.sockets.add(ws);
+    const socket = req.socket;
+    const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(ws, socket, data, isBinary);
+    ws.on('message', onMessage);
+    ws.on('error', noop);
+    ws.once('close', () => {
+      this.counters.connections--;
+      this.sockets.delete(ws);
+      ws.off('message', onMessage);
+    });
+  };
+
+  private onMessage(ws: WebSocket, socket: Socket, data: RawData, isBinary: boolean): void {
+    const c = this.counters;
+    c.messages++;
+    if (!isBinary || !(data instanceof Uint8Array)) {
+      this.closeForProtocolError(ws, Status.BAD_REQUEST, 'messages must be binary CBOR', CLOSE_UNSUPPORTED_DATA);
+      return;
+    }
+    const decoded = decodeRequests(data, this.options);
+    if (decoded.fatal !== null) {
+      const code = decoded.fatal.status === Status.TOO_LARGE ? CLOSE_TOO_BIG : CLOSE_INVALID_PAYLOAD;
+      this.closeForProtocolError(ws, decoded.fatal.status, decoded.fatal.message, code);
+      return;
+    }
+    const out: ResponseFrame[] = [];
+    for (const e of decoded.errors) out.push([e.id, e.status, null, 0, 0, { message: e.message }]);
+    c.badFrames += decoded.errors.length;
+    const reqs = decoded.requests;
+    const max = this.options.maxInFlightPerConnection;
+    for (let i = 0; i < reqs.length; i++) {
+      const req = reqs[i]!;
+      if (i >= max) {
+        out.push([req.id, Status.BUSY, null, 0, 0, { message: `more than ${max} requests in flight`, retryAfterMs: 1 }]);
+        continue;
+      }
+      try {
+        out.push(this.executor.execute(req));
+      } catch (err) {
+        out.push([req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
+      }
+    }
+    c.frames += reqs.length;
+    ws.send(encodeMessage(out));
+    if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
+      ws.pause();
+      socket.once('drain', () => ws.resume());
+    }
+  }
+
+  private closeForProtocolError(ws: WebSocket, status: number, message: string, closeCode: number): void {
+    this.counters.closedForProtocolError++;
+    ws.send(encodeMessage([[0, status, null, 0, 0, { message }]]));
+    ws.close(closeCode, message.slice(0, 100));
+  }
+}
+
+function noop(): void {}

@@ -1,0 +1,112 @@
+import { Status } from '../../shared/status.js';
+import { Op } from '../../shared/protocol/ops.js';
+import type { Request } from '../../shared/protocol/frames.js';
+import { binaryToWire } from '../../shared/protocol/binary-key.js';
+import type { MemoryEngine } from './engine/memory-engine.js';
+import type { Ownership } from './ownership.js';
+
+/** A response frame as it goes on the wire: `[id, status, value?, cas?, flags?, extra?]`. */
+export type ResponseFrame = unknown[];
+
+/** Source of the node-level stats the STATS op reports next to the engine's. */
+export interface StatsSource {
+  nodeStats(): Record<string, number | string>;
+}
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+function counterToWire(v: bigint): number | bigint {
+  return v <= MAX_SAFE ? Number(v) : v;
+}
+
+/**
+ * Executes validated requests against the engine. Synchronous: a whole message is
+ * executed in order and answered in one response message.
+ */
+export class Executor {
+  constructor(
+    private readonly engine: MemoryEngine,
+    private readonly ownership: Ownership,
+    private readonly stats: StatsSource,
+  ) {}
+
+  execute(req: Request): ResponseFrame {
+    const { id } = req;
+    const own = this.ownership;
+    if (req.epoch !== own.epoch || (req.key !== '' && req.op !== Op.SCAN && !own.ownsKey(req.key))) {
+      return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
+    }
+    const engine = this.engine;
+    switch (req.op) {
+      case Op.GET: {
+        const item = engine.get(req.key);
+        return item === null ? [id, Status.NOT_FOUND] : [id, Status.OK, item.value, item.cas, item.flags];
+      }
+      case Op.GAT: {
+        const item = engine.getAndTouch(req.key, req.exptime);
+        return item === null ? [id, Status.NOT_FOUND] : [id, Status.OK, item.value, item.cas, item.flags];
+      }
+      case Op.SET:
+        return stored(id, engine.set(req.key, req.value!, req.flags, req.exptime, req.cas));
+      case Op.ADD:
+        return stored(id, engine.add(req.key, req.value!, req.flags, req.exptime));
+      case Op.REPLACE:
+        return stored(id, engine.replace(req.key, req.value!, req.flags, req.exptime, req.cas));
+      case Op.APPEND:
+        return stored(id, engine.append(req.key, req.value!, req.cas));
+      case Op.PREPEND:
+        return stored(id, engine.prepend(req.key, req.value!, req.cas));
+      case Op.DELETE:
+        return [id, engine.delete(req.key, req.cas)];
+      case Op.INCR:
+      case Op.DECR: {
+        const r = req.op === Op.INCR
+          ? engine.incr(req.key, req.delta, req.initial, req.exptime)
+          : engine.decr(req.key, req.delta, req.initial, req.exptime);
+        if (r.status === Status.OK) return [id, Status.OK, counterToWire(r.value), r.cas];
+        return r.status === Status.BAD_REQUEST
+          ? [id, r.status, null, 0, 0, { message: 'value is not a decimal unsigned 64-bit number' }]
+          : [id, r.status];
+      }
+      case Op.TOUCH:
+        return [id, engine.touch(req.key, req.exptime)];
+      case Op.SCAN:
+        return this.scan(req);
+      case Op.STATS:
+        return [id, Status.OK, { ...engine.stats(), ...this.stats.nodeStats() }];
+      case Op.PING:
+        return [id, Status.OK, null, 0, 0, { epoch: own.epoch }];
+      default:
+        return [id, Status.BAD_REQUEST, null, 0, 0, { message: 'unsupported op' }];
+    }
+  }
+
+  private scan(req: Request): ResponseFrame {
+    const own = this.ownership;
+    // Entries flattened as key, value, flags, cas: one array for the whole page.
+    const flat: unknown[] = [];
+    let start = req.key;
+    let next: string | null = null;
+    let remaining = req.limit;
+    // Skip keys of buckets this node does not own (after a map change the engine may
+    // still hold them); bound the keys examined per frame and hand back a resume key.
+    let budget = req.limit * 4 + 1024;
+    while (remaining > 0 && budget > 0) {
+      const page = this.engine.scan(start, req.end, Math.min(remaining, budget));
+      budget -= page.entries.length;
+      for (const e of page.entries) {
+        if (!own.ownsEverything && !own.ownsKey(e.key)) continue;
+        flat.push(binaryToWire(e.key), e.value, e.flags, e.cas);
+        remaining--;
+      }
+      next = page.nextKey;
+      if (next === null) break;
+      start = next;
+    }
+    return [req.id, Status.OK, flat, 0, 0, { next: next === null ? null : binaryToWire(next) }];
+  }
+}
+
+function stored(id: number, r: { status: number; cas: number }): ResponseFrame {
+  return r.status === Status.OK ? [id, Status.OK, null, r.cas] : [id, r.status];
+}

@@ -1,0 +1,27 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const ID_FILE = 'node-id';
+
+/**
+ * The node's stable id: read from `<dataDir>/node-id`, created on first start. Without
+ * a data dir the id is new on every start (the node is then a new member each time).
+ */
+export async function loadNodeId(dataDir: string | null): Promise<string> {
+  if (dataDir === null) return randomUUID();
+  await mkdir(dataDir, { recursive: true });
+  const path = join(dataDir, ID_FILE);
+  try {
+    const id = (await readFile(path, 'utf8')).trim();
+    if (/^[A-Za-z0-9._:-]{1,128}$/.test(id)) return id;
+    throw new Error(`${path} does not hold a valid node id`);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = randomUUID();
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${id}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+  return id;
+}

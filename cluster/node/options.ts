@@ -1,0 +1,54 @@
+import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../../shared/protocol/limits.js';
+
+/** Options of a data node. Every limit and timeout is here so tests can shrink them. */
+export interface NodeOptions extends ProtocolLimits {
+  /** Address to listen on. @default '127.0.0.1' */
+  ip: string;
+  /** Port to listen on; 0 picks a free one. @default 0 */
+  port: number;
+  /** Memory budget of the engine in MiB. @default 100 */
+  memorySizeMb: number;
+  /** Evict least recently used items when the budget is full; false = OUT_OF_MEMORY. @default true */
+  isEvictionEnabled: boolean;
+  /** CIDR allow-list of client addresses; empty = everyone. @default [] */
+  incomingIp: string[];
+  /** Number of buckets, a power of two. @default 16777216 */
+  buckets: number;
+  /** Address of a cluster member to join through, if any. @default null */
+  ringnode: string | null;
+  /** Copies of each item when running without a manager. @default 1 */
+  redundancy: number;
+  /** Directory for the node's identity and durable state. @default null */
+  dataDir: string | null;
+  /** Failure zone of the node. @default '' */
+  zone: string;
+  /** The manager to register with (`http://host:port`); null runs standalone. @default null */
+  manager: string | null;
+  /** Share of units this node should hold relative to others. @default 1 */
+  weight: number;
+  /** Address clients should use; defaults to the listening address. @default null */
+  advertise: string | null;
+  /** Most frames of one message that are executed; the rest are answered BUSY (retryable). @default 1024 */
+  maxInFlightPerConnection: number;
+  /** Pause reading a connection while this many response bytes wait to be sent. @default 4194304 */
+  highWaterMarkBytes: number;
+}
+
+export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
+  ...PROTOCOL_DEFAULTS,
+  ip: '127.0.0.1',
+  port: 0,
+  memorySizeMb: 100,
+  isEvictionEnabled: true,
+  incomingIp: [],
+  buckets: 2 ** 24,
+  ringnode: null,
+  redundancy: 1,
+  dataDir: null,
+  zone: '',
+  manager: null,
+  weight: 1,
+  advertise: null,
+  maxInFlightPerConnection: 1024,
+  highWaterMarkBytes: 4 * 1024 * 1024,
+});

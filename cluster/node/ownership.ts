@@ -1,0 +1,48 @@
+import { bucketOfBinary } from '../../shared/keystream.js';
+import { activeRanges, type ClusterMap } from '../../shared/cluster-map.js';
+
+/**
+ * Which buckets this node serves, and at which epoch. A node without a manager owns
+ * every bucket at epoch 0. A request is executed only when the node is the active
+ * owner of its bucket and the request carries the node's epoch: an older epoch means
+ * the client's map is stale, a newer one that the node's is.
+ */
+export class Ownership {
+  epoch = 0;
+  bits: number;
+  private ranges: Array<[number, number]> | null = null;
+
+  /** @param isManaged a managed node owns nothing until its first map arrives */
+  constructor(bits: number, isManaged = false) {
+    this.bits = bits;
+    if (isManaged) this.ranges = [];
+  }
+
+  /** Adopt the ranges this node is active for in `map`. */
+  applyMap(map: ClusterMap, nodeIndex: number): void {
+    this.epoch = map.epoch;
+    this.bits = map.bits;
+    this.ranges = nodeIndex < 0 ? [] : activeRanges(map, nodeIndex);
+  }
+
+  get ownsEverything(): boolean {
+    return this.ranges === null;
+  }
+
+  /** True when the node is the active owner of the bucket of `key` (a binary string). */
+  ownsKey(key: string): boolean {
+    const ranges = this.ranges;
+    if (ranges === null) return true;
+    const bucket = bucketOfBinary(key, this.bits);
+    let lo = 0;
+    let hi = ranges.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const r = ranges[mid]!;
+      if (bucket < r[0]) hi = mid - 1;
+      else if (bucket >= r[1]) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+}

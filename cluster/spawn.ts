@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Path of the compiled `pandakv` CLI. */
+export const CLI_PATH = fileURLToPath(new URL('../bin/pandakv.js', import.meta.url));
+
+/** A running `pandakv` child process and the address it announced. */
+export interface Spawned {
+  child: ChildProcess;
+  pid: number;
+  address: string;
+  /** Lines the process printed to stderr (kept for error reports). */
+  stderr: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Start `pandakv <args>` and resolve when it prints a line matching `ready`
+ * (whose first capture group is the address), or reject at the deadline.
+ */
+export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<Spawned> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    if (stderr.length < 200) stderr.push(line);
+  });
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return new Promise<Spawned>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void stop('SIGKILL');
+      reject(new Error(`pandakv ${args[0]} not ready within ${timeoutMs} ms; stderr: ${stderr.join(' | ')}`));
+    }, timeoutMs);
+    const lines = createInterface({ input: child.stdout! });
+    const onLine = (line: string): void => {
+      const m = ready.exec(line);
+      if (m === null) return;
+      clearTimeout(timer);
+      lines.off('line', onLine);
+      resolve({ child, pid: child.pid!, address: m[1] ?? line, stderr, stop });
+    };
+    lines.on('line', onLine);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`pandakv ${args[0]} exited with ${code} before it was ready; stderr: ${stderr.join(' | ')}`));
+    });
+  });
+}
+
+/** Start a data node process; resolves with its `ws://` address. */
+export function spawnNode(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
+  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (ws:\/\/\S+)$/, timeoutMs);
+}

@@ -1,0 +1,316 @@
+import { EventEmitter } from 'eventemitter3';
+import { KvError, errorFromStatus } from '../shared/errors.js';
+import { Status } from '../shared/status.js';
+import { Op, type OpCode } from '../shared/protocol/ops.js';
+import type { Durability, Response } from '../shared/protocol/frames.js';
+import type { ClusterMap } from '../shared/cluster-map.js';
+import { diffSummary, type MapDiff } from '../shared/map-tracker.js';
+import type { ClientOptions } from './options.js';
+import type { MapSource } from './map-source.js';
+import { LanePool } from './lane-pool.js';
+import { Dispatcher } from './dispatcher.js';
+import { checkKey, type RouteInfo } from './router.js';
+import { ScanIterator, type ScanEntry, type ScanOptions } from './scan.js';
+
+/** Per-operation options. */
+export interface OpOptions {
+  /** Deadline of this operation in ms. */
+  timeoutMs?: number;
+}
+
+export interface ReadOptions extends OpOptions {
+  /** Read from a replica instead of the active node. */
+  replica?: boolean;
+}
+
+export interface WriteOptions extends OpOptions {
+  /** Seconds to live: ≤ 30 days is relative, larger is a unix time; 0 = forever. */
+  ttl?: number;
+  /** 32-bit client flags stored with the item. */
+  flags?: number;
+  /** Only write when the item's cas still equals this. */
+  cas?: bigint;
+  durability?: Durability;
+}
+
+export interface CounterOptions extends OpOptions {
+  /** Create the counter with this value when it does not exist. */
+  initial?: bigint | number;
+  ttl?: number;
+  durability?: Durability;
+}
+
+/** An item with its metadata. */
+export interface Item<V> {
+  value: V;
+  cas: bigint;
+  flags: number;
+}
+
+export interface ClientEvents {
+  /** A newer map was adopted; `diff` says what changed. */
+  map: (map: ClusterMap, diff: MapDiff) => void;
+  'node-down': (address: string, err: KvError | null) => void;
+  'node-up': (address: string) => void;
+  error: (err: KvError) => void;
+}
+
+type Options<In, Out> = Readonly<ClientOptions<In, Out>>;
+
+/**
+ * The PandaKV client. Routes every key locally to the node that owns its bucket and
+ * sends the request there over a pipelined lane. Create it with `connect()`.
+ */
+export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends EventEmitter<ClientEvents> {
+  private readonly options: Options<In, Out>;
+  private readonly source: MapSource;
+  private readonly pool: LanePool;
+  private readonly dispatcher: Dispatcher;
+  private isClosed = false;
+
+  constructor(options: Options<In, Out>, source: MapSource) {
+    super();
+    this.options = options;
+    this.source = source;
+    this.pool = new LanePool({
+      connectTimeoutMs: options.connectTimeoutMs,
+      maxInFlight: options.maxInFlightPerLane,
+      maxQueued: options.maxQueuedPerLane,
+      maxFramesPerMessage: options.maxFramesPerMessage,
+      maxBatchBytes: options.maxBatchBytes,
+      heartbeatMs: options.heartbeatMs,
+    }, options.backoffMs);
+    this.dispatcher = new Dispatcher(source, this.pool, options.backoffMs);
+    this.pool.on('node-down', this.onNodeDown);
+    this.pool.on('node-up', this.onNodeUp);
+    source.on('map', this.onMap);
+  }
+
+  /** Explain where `key` goes: bucket, unit, chain and the map's epoch. */
+  route(key: string | Uint8Array): RouteInfo {
+    checkKey(key, this.options.maxKeyBytes);
+    return this.dispatcher.currentRouter().explain(key);
+  }
+
+  /** The map in use, or null before the first one. */
+  get map(): ClusterMap | null {
+    return this.source.current();
+  }
+
+  /** The value of `key`, or null when it does not exist. */
+  async get(key: string | Uint8Array, opts?: ReadOptions): Promise<Out | null> {
+    const r = await this.read(Op.GET, key, 0, opts);
+    return r === null ? null : this.decodeValue(r.value);
+  }
+
+  /** Value, cas and flags of `key`, or null when it does not exist. */
+  async getItem(key: string | Uint8Array, opts?: ReadOptions): Promise<Item<Out> | null> {
+    const r = await this.read(Op.GET, key, 0, opts);
+    return r === null ? null : { value: this.decodeValue(r.value), cas: BigInt(r.cas), flags: r.flags };
+  }
+
+  /** Read from any replica of `key` (falls back to the active when there is none). */
+  getAnyReplica(key: string | Uint8Array, opts?: OpOptions): Promise<Out | null> {
+    return this.get(key, { ...opts, replica: true });
+  }
+
+  /** Get `key` and set its time to live in one step. */
+  async getAndTouch(key: string | Uint8Array, ttl: number, opts?: OpOptions): Promise<Out | null> {
+    const r = await this.read(Op.GAT, key, ttl, opts);
+    return r === null ? null : this.decodeValue(r.value);
+  }
+
+  /** Values of many keys, in the order given (null where missing). Sent as one batch per node. */
+  getMany(keys: ReadonlyArray<string | Uint8Array>, opts?: ReadOptions): Promise<Array<Out | null>> {
+    return Promise.all(keys.map((k) => this.get(k, opts)));
+  }
+
+  /** Store `value`; resolves with the new cas. With `cas`, fails EXISTS on a mismatch and NOT_FOUND when missing. */
+  async set(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<bigint> {
+    const r = await this.write(Op.SET, key, value, opts);
+    if (r.status !== Status.OK) throw this.fail(r);
+    return BigInt(r.cas);
+  }
+
+  /** Store only if the key does not exist; false when it does. */
+  add(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
+    return this.conditional(Op.ADD, key, value, opts);
+  }
+
+  /** Store only if the key exists; false when it does not. */
+  replace(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
+    return this.conditional(Op.REPLACE, key, value, opts);
+  }
+
+  /** Append bytes to an existing value; false when the key does not exist. */
+  append(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
+    return this.conditional(Op.APPEND, key, value, opts);
+  }
+
+  /** Prepend bytes to an existing value; false when the key does not exist. */
+  prepend(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
+    return this.conditional(Op.PREPEND, key, value, opts);
+  }
+
+  /** Delete `key`; false when it did not exist. With `cas`, fails EXISTS on a mismatch. */
+  async delete(key: string | Uint8Array, opts?: { cas?: bigint; timeoutMs?: number; durability?: Durability }): Promise<boolean> {
+    checkKey(key, this.options.maxKeyBytes);
+    const frame = [0, Op.DELETE, 0, key, null, 0, 0, opts?.cas ?? 0, this.durabilityExtra(opts?.durability)];
+    const r = await this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: 0 }, this.deadline(opts));
+    if (r.status === Status.OK) return true;
+    if (r.status === Status.NOT_FOUND) return false;
+    throw this.fail(r);
+  }
+
+  /** Add `delta` to a decimal counter (wrapping at 2^64); resolves with the new value. */
+  incr(key: string | Uint8Array, delta: bigint | number = 1n, opts?: CounterOptions): Promise<bigint> {
+    return this.counter(Op.INCR, key, delta, opts);
+  }
+
+  /** Subtract `delta` from a decimal counter (never below 0); resolves with the new value. */
+  decr(key: string | Uint8Array, delta: bigint | number = 1n, opts?: CounterOptions): Promise<bigint> {
+    return this.counter(Op.DECR, key, delta, opts);
+  }
+
+  /** Set a new time to live; false when the key does not exist. */
+  async touch(key: string | Uint8Array, ttl: number, opts?: OpOptions): Promise<boolean> {
+    checkKey(key, this.options.maxKeyBytes);
+    checkTtl(ttl);
+    const r = await this.dispatcher.send([0, Op.TOUCH, 0, key, null, 0, ttl], { key, isIdempotent: true, valueBytes: 0 }, this.deadline(opts));
+    if (r.status === Status.OK) return true;
+    if (r.status === Status.NOT_FOUND) return false;
+    throw this.fail(r);
+  }
+
+  /** Keys in `[start, end)` in byte order across every node, as an async iterator with backpressure. */
+  scan(opts: ScanOptions = {}): AsyncIterableIterator<ScanEntry<Out>> {
+    const router = this.dispatcher.currentRouter();
+    return new ScanIterator<Out>(router.activeNodes(), opts, {
+      send: (frame, address, deadline) => this.dispatcher.send(frame, { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline),
+      decode: (bytes) => this.decodeValue(bytes),
+      timeoutMs: opts.timeoutMs ?? this.options.timeoutMs,
+    });
+  }
+
+  /** Stats of every node, by address. */
+  async stats(opts?: OpOptions): Promise<Record<string, Record<string, number | string>>> {
+    const router = this.dispatcher.currentRouter();
+    const deadline = this.deadline(opts);
+    const out: Record<string, Record<string, number | string>> = {};
+    await Promise.all(router.activeNodes().map(async (address) => {
+      const r = await this.dispatcher.send([0, Op.STATS, 0], { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline);
+      if (r.status !== Status.OK) throw this.fail(r);
+      out[address] = r.value as Record<string, number | string>;
+    }));
+    return out;
+  }
+
+  /** Finish in-flight work, then close every lane and the map subscription. Idempotent. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.source.off('map', this.onMap);
+    await this.pool.close();
+    this.source.close();
+  }
+
+  /** Fail everything in flight and drop every connection now. Idempotent. */
+  destroy(): void {
+    this.isClosed = true;
+    this.source.off('map', this.onMap);
+    this.pool.destroy(KvError.clientClosed('client destroyed'));
+    this.source.close();
+  }
+
+  private async read(op: OpCode, key: string | Uint8Array, ttl: number, opts?: ReadOptions): Promise<Response | null> {
+    checkKey(key, this.options.maxKeyBytes);
+    if (this.isClosed) throw KvError.clientClosed();
+    const frame = op === Op.GAT ? [0, op, 0, key, null, 0, ttl] : [0, op, 0, key];
+    const r = await this.dispatcher.send(frame, { key, isIdempotent: true, isReplicaRead: opts?.replica === true, valueBytes: 0 }, this.deadline(opts));
+    if (r.status === Status.OK) return r;
+    if (r.status === Status.NOT_FOUND) return null;
+    throw this.fail(r);
+  }
+
+  private write(op: OpCode, key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<Response> {
+    checkKey(key, this.options.maxKeyBytes);
+    if (this.isClosed) throw KvError.clientClosed();
+    const ttl = opts?.ttl ?? 0;
+    checkTtl(ttl);
+    const flags = opts?.flags ?? 0;
+    if (!Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) throw KvError.invalidArgument('flags must be an unsigned 32-bit integer');
+    const wire = this.options.valueCodec.encode(value);
+    const frame: unknown[] = [0, op, 0, key, wire, flags, ttl, opts?.cas ?? 0];
+    const extra = this.durabilityExtra(opts?.durability);
+    if (extra !== null) frame.push(extra);
+    return this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: wire.length }, this.deadline(opts));
+  }
+
+  private async conditional(op: OpCode, key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
+    const r = await this.write(op, key, value, opts);
+    if (r.status === Status.OK) return true;
+    if (r.status === Status.NOT_STORED || (op === Op.ADD && r.status === Status.EXISTS)) return false;
+    throw this.fail(r);
+  }
+
+  private async counter(op: OpCode, key: string | Uint8Array, delta: bigint | number, opts?: CounterOptions): Promise<bigint> {
+    checkKey(key, this.options.maxKeyBytes);
+    if (this.isClosed) throw KvError.clientClosed();
+    const extra: Record<string, unknown> = { delta: toU64(delta, 'delta') };
+    if (opts?.initial !== undefined) extra.initial = toU64(opts.initial, 'initial');
+    const durability = opts?.durability ?? this.options.durability;
+    if (durability !== 'none') extra.durability = durability;
+    const ttl = opts?.ttl ?? 0;
+    checkTtl(ttl);
+    const r = await this.dispatcher.send([0, op, 0, key, null, 0, ttl, 0, extra], { key, isIdempotent: false, valueBytes: 0 }, this.deadline(opts));
+    if (r.status !== Status.OK) throw this.fail(r);
+    if (typeof r.value === 'number' || typeof r.value === 'bigint') return BigInt(r.value);
+    throw KvError.protocol('counter answer without a value');
+  }
+
+  private durabilityExtra(d: Durability | undefined): Record<string, unknown> | null {
+    const durability = d ?? this.options.durability;
+    return durability === 'none' ? null : { durability };
+  }
+
+  private decodeValue(v: unknown): Out {
+    if (v instanceof Uint8Array) return this.options.valueCodec.decode(v);
+    if (typeof v === 'string') return this.options.valueCodec.decode(Buffer.from(v, 'utf8'));
+    throw KvError.protocol('answer without a byte value');
+  }
+
+  private deadline(opts: OpOptions | undefined): number {
+    return Date.now() + (opts?.timeoutMs ?? this.options.timeoutMs);
+  }
+
+  private fail(r: Response): KvError {
+    const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
+    return errorFromStatus(r.status, message);
+  }
+
+  private readonly onMap = (map: ClusterMap, previous: ClusterMap | null): void => {
+    this.pool.retain(new Set(map.nodes.map((n) => n.address)));
+    this.emit('map', map, diffSummary(previous, map));
+  };
+
+  private readonly onNodeDown = (address: string, err: KvError | null): void => {
+    this.emit('node-down', address, err);
+  };
+
+  private readonly onNodeUp = (address: string): void => {
+    this.emit('node-up', address);
+  };
+}
+
+function checkTtl(ttl: number): void {
+  if (!Number.isSafeInteger(ttl)) throw KvError.invalidArgument('ttl must be an integer number of seconds');
+}
+
+function toU64(v: bigint | number, name: string): bigint | number {
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) throw KvError.invalidArgument(`${name} must be an unsigned integer`);
+    return v;
+  }
+  if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw KvError.invalidArgument(`${name} must be an unsigned 64-bit integer`);
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}

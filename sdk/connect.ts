@@ -1,0 +1,50 @@
+import { KvError } from '../shared/errors.js';
+import { CLIENT_DEFAULTS, type ClientOptions } from './options.js';
+import { StaticMapSource, type MapSource } from './map-source.js';
+import { ManagerMapSource } from './manager-map-source.js';
+import { PandaClient } from './client.js';
+import { bytesCodec } from './value-codec.js';
+
+/**
+ * Connect to a PandaKV cluster. With `nodes`, keys are sharded over those nodes by the
+ * keystream hash; with `map` (the manager's address) routing follows the live cluster map.
+ *
+ * ```ts
+ * const db = await connect({ nodes: ['ws://127.0.0.1:7000'] });
+ * await db.set('user:42', 'hello');
+ * ```
+ */
+export async function connect<In = Uint8Array | string, Out = Uint8Array>(
+  options: Partial<ClientOptions<In, Out>> = {},
+): Promise<PandaClient<In, Out>> {
+  const opts = { ...CLIENT_DEFAULTS, valueCodec: bytesCodec, ...options } as ClientOptions<In, Out>;
+  validate(opts);
+  const source: MapSource = opts.mapSource
+    ?? (opts.map !== null ? new ManagerMapSource(opts.map, { connectTimeoutMs: opts.connectTimeoutMs }) : new StaticMapSource(opts.nodes, opts.bucketBits));
+  const client = new PandaClient<In, Out>(Object.freeze(opts), source);
+  try {
+    await source.ready(Date.now() + opts.timeoutMs);
+  } catch (err) {
+    client.destroy();
+    throw err instanceof KvError ? err : KvError.unavailable('no cluster map', {}, err);
+  }
+  return client;
+}
+
+function validate(o: ClientOptions<unknown, unknown>): void {
+  if (o.map !== null && (typeof o.map !== 'string' || !/^(wss?|https?):\/\//.test(o.map))) {
+    throw KvError.invalidArgument(`map must be ws://host:port, got ${String(o.map)}`);
+  }
+  if (o.mapSource === null && o.map === null) {
+    if (!Array.isArray(o.nodes) || o.nodes.length === 0) throw KvError.invalidArgument('connect() needs `map`, `nodes` or a `mapSource`');
+    for (const n of o.nodes) {
+      if (typeof n !== 'string' || !/^wss?:\/\//.test(n)) throw KvError.invalidArgument(`node address must be ws://host:port, got ${String(n)}`);
+    }
+  }
+  const positive: Array<keyof ClientOptions<unknown, unknown>> = ['timeoutMs', 'connectTimeoutMs', 'maxInFlightPerLane', 'maxQueuedPerLane', 'maxFramesPerMessage', 'maxBatchBytes', 'heartbeatMs'];
+  for (const k of positive) {
+    const v = o[k];
+    if (typeof v !== 'number' || !(v > 0)) throw KvError.invalidArgument(`${k} must be a positive number`);
+  }
+  if (!Number.isInteger(o.bucketBits) || o.bucketBits < 0 || o.bucketBits > 32) throw KvError.invalidArgument('bucketBits must be 0..32');
+}

@@ -1,0 +1,81 @@
+import { KvError, errorFromStatus } from '../shared/errors.js';
+import { Status } from '../shared/status.js';
+import type { Response } from '../shared/protocol/frames.js';
+import type { MapSource } from './map-source.js';
+import type { LanePool } from './lane-pool.js';
+import { Router } from './router.js';
+import { backoffDelay, delay } from './backoff.js';
+
+/** How one request is sent: where to, whether a blind retry is safe. */
+export interface SendPlan {
+  /** Key that decides the node; null with `address` set for node-addressed requests. */
+  key: string | Uint8Array | null;
+  /** Explicit node, for scans and stats. */
+  address?: string;
+  /** Read from a replica instead of the active. */
+  isReplicaRead?: boolean;
+  /** Safe to send again even if the first attempt may have executed. */
+  isIdempotent: boolean;
+  /** Value bytes, for batch sizing. */
+  valueBytes: number;
+}
+
+/**
+ * Sends frames to the right node and applies the retry rules of DESIGN §10:
+ * NOT_MY_BUCKET waits for a newer map; failures known not to have executed retry with
+ * backoff; a request that may have executed is re-sent only when idempotent.
+ */
+export class Dispatcher {
+  private router: Router | null = null;
+
+  constructor(private readonly source: MapSource, private readonly pool: LanePool, private readonly backoffMs: readonly number[]) {}
+
+  /** The router for the current map. @throws KvError UNAVAILABLE when no map is known. */
+  currentRouter(): Router {
+    const map = this.source.current();
+    if (map === null) throw KvError.unavailable('no cluster map yet', { isSafeToRetry: true });
+    if (this.router === null || this.router.map !== map) this.router = new Router(map);
+    return this.router;
+  }
+
+  /** Send `frame` per `plan` and resolve with an OK-or-expected answer before `deadline`. */
+  async send(frame: unknown[], plan: SendPlan, deadline: number): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      let err: KvError;
+      try {
+        const router = this.currentRouter();
+        frame[2] = router.map.epoch;
+        const address = plan.address ?? this.pick(router, plan);
+        const response = await this.pool.get(address).request(frame, deadline, plan.valueBytes);
+        if (response.status === Status.NOT_MY_BUCKET) {
+          const epoch = typeof response.extra?.epoch === 'number' ? response.extra.epoch : router.map.epoch + 1;
+          err = errorFromStatus(Status.NOT_MY_BUCKET, undefined, { epoch, node: address });
+          await this.source.refresh(epoch, deadline).catch(() => undefined);
+        } else if (response.status === Status.BUSY) {
+          err = errorFromStatus(Status.BUSY, undefined, { node: address });
+        } else {
+          return response;
+        }
+      } catch (e) {
+        if (!(e instanceof KvError)) throw e;
+        err = e;
+        const retryable = err.details.isSafeToRetry === true || (plan.isIdempotent && err.code === 'KV_ERR_CONNECTION_CLOSED');
+        if (!retryable || err.code === 'KV_ERR_TIMEOUT') throw err;
+      }
+      const wait = backoffDelay(this.backoffMs, attempt);
+      if (Date.now() + wait >= deadline) throw err;
+      await delay(wait);
+    }
+  }
+
+  private pick(router: Router, plan: SendPlan): string {
+    const key = plan.key!;
+    if (plan.isReplicaRead) {
+      const replicas = router.replicaAddresses(key);
+      if (replicas.length > 0) return replicas[Math.floor(Math.random() * replicas.length)]!;
+    }
+    const address = router.activeAddress(key);
+    if (address === null) throw KvError.unavailable('the owner of this key is down', { isSafeToRetry: true });
+    return address;
+  }
+}

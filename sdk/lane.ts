@@ -1,0 +1,282 @@
+import { EventEmitter } from 'eventemitter3';
+import WebSocket from 'ws';
+import { KvError, errorFromStatus } from '../shared/errors.js';
+import { Op } from '../shared/protocol/ops.js';
+import { encodeMessage, decodeResponses } from '../shared/protocol/codec.js';
+import type { Response } from '../shared/protocol/frames.js';
+
+export interface LaneOptions {
+  connectTimeoutMs: number;
+  maxInFlight: number;
+  maxQueued: number;
+  maxFramesPerMessage: number;
+  maxBatchBytes: number;
+  heartbeatMs: number;
+  /** How often deadlines are checked. @default 10 */
+  sweepMs?: number;
+  /** Largest response message accepted. @default 268435456 */
+  maxResponseBytes?: number;
+}
+
+export interface LaneEvents {
+  open: () => void;
+  close: (err: KvError | null) => void;
+}
+
+interface Pending {
+  frame: unknown[];
+  deadline: number;
+  bytes: number;
+  isSent: boolean;
+  resolve: (r: Response) => void;
+  reject: (e: KvError) => void;
+}
+
+type LaneState = 'connecting' | 'open' | 'closing' | 'closed';
+
+/**
+ * One multiplexed, pipelined WebSocket connection to a node. Requests issued in the
+ * same tick leave in one message; answers are matched by id in any order. In-flight
+ * requests are bounded; callers beyond the bound wait in a bounded queue.
+ */
+export class Lane extends EventEmitter<LaneEvents> {
+  readonly address: string;
+  private state: LaneState = 'connecting';
+  private readonly ws: WebSocket;
+  private readonly options: Required<LaneOptions>;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: Pending[] = [];
+  private waiting: Pending[] = [];
+  private waitingHead = 0;
+  private nextId = 1;
+  private isFlushScheduled = false;
+  private lastReceivedAt = Date.now();
+  private isPinging = false;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly connectTimer: NodeJS.Timeout;
+  private drained: (() => void) | null = null;
+
+  constructor(address: string, options: LaneOptions) {
+    super();
+    this.address = address;
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, ...options };
+    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
+    this.ws.binaryType = 'nodebuffer';
+    this.ws.on('open', this.onOpen);
+    this.ws.on('message', this.onMessage);
+    this.ws.on('close', this.onClose);
+    this.ws.on('error', this.onError);
+    this.sweepTimer = setInterval(this.sweep, this.options.sweepMs);
+    this.sweepTimer.unref();
+    this.connectTimer = setTimeout(this.onConnectTimeout, this.options.connectTimeoutMs);
+    this.connectTimer.unref();
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed' || this.state === 'closing';
+  }
+
+  /** Requests sent or about to be sent, not yet answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Send one frame (`frame[0]` is overwritten with the lane's id) and resolve with the
+   * answer. Rejects with a `KvError` on deadline, overflow or connection loss.
+   */
+  request(frame: unknown[], deadline: number, valueBytes = 0): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      if (this.state === 'closed' || this.state === 'closing') {
+        reject(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }));
+        return;
+      }
+      const p: Pending = { frame, deadline, bytes: valueBytes, isSent: false, resolve, reject };
+      if (this.pending.size < this.options.maxInFlight) {
+        this.admit(p);
+      } else if (this.waiting.length - this.waitingHead < this.options.maxQueued) {
+        this.waiting.push(p);
+      } else {
+        reject(KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }));
+      }
+    });
+  }
+
+  /** Stop taking requests, let the in-flight ones finish (within their deadlines), then close. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'connecting') {
+      this.destroy(KvError.clientClosed());
+      return;
+    }
+    this.state = 'closing';
+    if (this.pending.size > 0 || this.waiting.length > this.waitingHead) {
+      await new Promise<void>((resolve) => { this.drained = resolve; });
+    }
+    this.finish(null);
+    this.ws.close(1000);
+  }
+
+  /** Fail everything at once and drop the connection. Idempotent. */
+  destroy(err: KvError | null = null): void {
+    if (this.state === 'closed') return;
+    const reason = err ?? KvError.clientClosed();
+    this.failAll(reason);
+    this.finish(err);
+    this.ws.terminate();
+  }
+
+  private finish(err: KvError | null): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.connectTimer);
+    this.ws.off('message', this.onMessage);
+    queueMicrotask(() => this.emit('close', err));
+  }
+
+  private failAll(reason: KvError): void {
+    const sentReason = new KvError(reason.code, reason.message, { ...reason.details, isSafeToRetry: false }, reason.cause);
+    for (const p of this.pending.values()) p.reject(p.isSent ? sentReason : reason);
+    this.pending.clear();
+    this.outbox = [];
+    for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.reject(reason);
+    this.waiting = [];
+    this.waitingHead = 0;
+  }
+
+  private admit(p: Pending): void {
+    const id = this.nextId++;
+    p.frame[0] = id;
+    this.pending.set(id, p);
+    this.outbox.push(p);
+    if (!this.isFlushScheduled && this.state === 'open') {
+      this.isFlushScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.isFlushScheduled = false;
+    if (this.state !== 'open' && this.state !== 'closing') return;
+    const box = this.outbox;
+    if (box.length === 0) return;
+    this.outbox = [];
+    const { maxFramesPerMessage, maxBatchBytes } = this.options;
+    let frames: unknown[] = [];
+    let bytes = 0;
+    for (const p of box) {
+      if (p.isSent) continue;
+      if (frames.length > 0 && (frames.length >= maxFramesPerMessage || bytes + p.bytes > maxBatchBytes)) {
+        this.ws.send(encodeMessage(frames));
+        frames = [];
+        bytes = 0;
+      }
+      p.isSent = true;
+      frames.push(p.frame);
+      bytes += p.bytes;
+    }
+    if (frames.length > 0) this.ws.send(encodeMessage(frames));
+  };
+
+  private readonly onOpen = (): void => {
+    clearTimeout(this.connectTimer);
+    if (this.state !== 'connecting') return;
+    this.state = 'open';
+    this.lastReceivedAt = Date.now();
+    this.flush();
+    this.emit('open');
+  };
+
+  private readonly onMessage = (data: WebSocket.RawData): void => {
+    this.lastReceivedAt = Date.now();
+    const responses = data instanceof Uint8Array ? decodeResponses(data) : null;
+    if (responses === null) {
+      this.destroy(KvError.protocol(`malformed response from ${this.address}`));
+      return;
+    }
+    for (const r of responses) {
+      if (r.id === 0) {
+        const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
+        this.destroy(errorFromStatus(r.status, message, { node: this.address }));
+        return;
+      }
+      const p = this.pending.get(r.id);
+      if (p === undefined) continue; // answer to a request that already timed out
+      this.pending.delete(r.id);
+      p.resolve(r);
+    }
+    this.admitWaiting();
+  };
+
+  private admitWaiting(): void {
+    const max = this.options.maxInFlight;
+    while (this.pending.size < max && this.waitingHead < this.waiting.length) {
+      const p = this.waiting[this.waitingHead]!;
+      this.waiting[this.waitingHead++] = undefined as unknown as Pending;
+      this.admit(p);
+    }
+    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
+      this.waiting = this.waiting.slice(this.waitingHead);
+      this.waitingHead = 0;
+    }
+    if (this.drained !== null && this.pending.size === 0 && this.waitingHead >= this.waiting.length) {
+      const done = this.drained;
+      this.drained = null;
+      done();
+    }
+  }
+
+  private readonly onClose = (code: number, reason: Buffer): void => {
+    const text = reason.toString() || `code ${code}`;
+    this.destroy(KvError.connectionClosed(`connection to ${this.address} closed (${text})`, { node: this.address }));
+  };
+
+  private readonly onError = (err: Error): void => {
+    const isConnecting = this.state === 'connecting';
+    const kv = isConnecting
+      ? KvError.unavailable(`cannot connect to ${this.address}: ${err.message}`, { node: this.address, isSafeToRetry: true }, err)
+      : KvError.connectionClosed(`connection to ${this.address} failed: ${err.message}`, { node: this.address }, err);
+    this.destroy(kv);
+  };
+
+  private readonly onConnectTimeout = (): void => {
+    if (this.state === 'connecting') {
+      this.destroy(KvError.unavailable(`connecting to ${this.address} took over ${this.options.connectTimeoutMs} ms`, { node: this.address, isSafeToRetry: true }));
+    }
+  };
+
+  // Deadlines and the heartbeat are checked on one coarse timer instead of a timer per request.
+  private readonly sweep = (): void => {
+    const now = Date.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(id);
+      p.reject(KvError.timeout(`no answer from ${this.address} before the deadline`, { node: this.address, isSafeToRetry: !p.isSent }));
+    }
+    for (let i = this.waitingHead; i < this.waiting.length; i++) {
+      const p = this.waiting[i]!;
+      if (p.deadline > now) continue;
+      this.waiting.splice(i, 1);
+      i--;
+      p.reject(KvError.timeout(`queued for ${this.address} until the deadline`, { node: this.address, isSafeToRetry: true }));
+    }
+    this.admitWaiting();
+    if (this.state === 'open' && !this.isPinging && now - this.lastReceivedAt > this.options.heartbeatMs) this.ping(now);
+  };
+
+  private ping(now: number): void {
+    this.isPinging = true;
+    this.request([0, Op.PING, 0], now + this.options.heartbeatMs).then(
+      () => { this.isPinging = false; },
+      (err: KvError) => {
+        this.isPinging = false;
+        if (err.code === 'KV_ERR_TIMEOUT') this.destroy(KvError.connectionClosed(`${this.address} did not answer a heartbeat within ${this.options.heartbeatMs} ms`, { node: this.address }));
+      },
+    );
+  }
+}

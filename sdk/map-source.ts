@@ -1,0 +1,48 @@
+import { EventEmitter } from 'eventemitter3';
+import { staticMap, type ClusterMap } from '../shared/cluster-map.js';
+
+export interface MapSourceEvents {
+  /** A newer map was adopted. */
+  map: (map: ClusterMap, previous: ClusterMap | null) => void;
+  error: (err: Error) => void;
+}
+
+/**
+ * Where the client's cluster map comes from. Pluggable: a fixed list of nodes today,
+ * the manager's live subscription when there is one.
+ */
+export interface MapSource extends EventEmitter<MapSourceEvents> {
+  /** The newest map, or null before the first one arrived. */
+  current(): ClusterMap | null;
+  /** Resolve with a map no older than `minEpoch`, or reject at the deadline. */
+  refresh(minEpoch: number, deadlineMs: number): Promise<ClusterMap>;
+  /** Resolve once a first map is known. */
+  ready(deadlineMs: number): Promise<ClusterMap>;
+  close(): void;
+}
+
+/** A map that never changes: the nodes split the buckets evenly. */
+export class StaticMapSource extends EventEmitter<MapSourceEvents> implements MapSource {
+  private readonly map: ClusterMap;
+
+  constructor(addresses: readonly string[], bits: number) {
+    super();
+    this.map = staticMap(addresses, bits);
+  }
+
+  current(): ClusterMap {
+    return this.map;
+  }
+
+  refresh(): Promise<ClusterMap> {
+    return Promise.resolve(this.map);
+  }
+
+  ready(): Promise<ClusterMap> {
+    return Promise.resolve(this.map);
+  }
+
+  close(): void {
+    this.removeAllListeners();
+  }
+}

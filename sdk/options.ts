@@ -1,0 +1,54 @@
+import type { MapSource } from './map-source.js';
+import type { ValueCodec } from './value-codec.js';
+import type { Durability } from '../shared/protocol/frames.js';
+
+/** Options of `connect()`. */
+export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
+  /** Node addresses (`ws://host:port`) to shard over when there is no manager. @default [] */
+  nodes: string[];
+  /** The manager's map service, `ws://host:port` (or `http://`, `/map` optional). @default null */
+  map: string | null;
+  /** A custom source of cluster maps; overrides `map` and `nodes`. @default null */
+  mapSource: MapSource | null;
+  /** Number of buckets of a static (`nodes`) map, as bits. @default 24 */
+  bucketBits: number;
+  /** Deadline of each operation, covering queueing, retries and fallback. @default 2500 */
+  timeoutMs: number;
+  /** Deadline for opening a lane. @default 2000 */
+  connectTimeoutMs: number;
+  /** Requests one lane may have unanswered; more wait in a bounded queue. @default 1024 */
+  maxInFlightPerLane: number;
+  /** Requests that may wait for an in-flight slot per lane; more fail with BUSY. @default 65536 */
+  maxQueuedPerLane: number;
+  /** Most frames packed into one WebSocket message. @default 1024 */
+  maxFramesPerMessage: number;
+  /** Bytes of values after which a batch is cut into a new message. @default 1048576 */
+  maxBatchBytes: number;
+  /** Idle time after which a lane sends a ping; no answer within it closes the lane. @default 5000 */
+  heartbeatMs: number;
+  /** Retry backoff schedule in ms (DESIGN §10); jittered ±20 %. @default [1, 10, 50, 100, 500, 1000] */
+  backoffMs: number[];
+  /** Encoding of values. @default bytes (accepts Uint8Array or string, returns Uint8Array) */
+  valueCodec: ValueCodec<In, Out>;
+  /** Durability of writes unless an operation overrides it. @default 'none' */
+  durability: Durability;
+  /** Longest key in bytes. @default 250 */
+  maxKeyBytes: number;
+}
+
+export const CLIENT_DEFAULTS = Object.freeze({
+  nodes: [] as string[],
+  map: null,
+  mapSource: null,
+  bucketBits: 24,
+  timeoutMs: 2500,
+  connectTimeoutMs: 2000,
+  maxInFlightPerLane: 1024,
+  maxQueuedPerLane: 65536,
+  maxFramesPerMessage: 1024,
+  maxBatchBytes: 1024 * 1024,
+  heartbeatMs: 5000,
+  backoffMs: [1, 10, 50, 100, 500, 1000],
+  durability: 'none' as Durability,
+  maxKeyBytes: 250,
+});

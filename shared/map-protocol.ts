@@ -1,0 +1,108 @@
+import { Decoder, Encoder } from 'cbor-x';
+
+/**
+ * Messages of the map service (`ws://manager/map`), CBOR maps with a `t` tag.
+ * Subscribers (SDKs, proxies) send `sub`; nodes also `register` and heartbeat (`hb`).
+ */
+export type MapClientMessage =
+  | { t: 'sub'; rev: number; epoch: number }
+  | { t: 'fetch' }
+  | { t: 'register'; node: NodeRegistration }
+  | { t: 'hb'; id: string; rev: number; epoch: number };
+
+export type MapServerMessage =
+  | { t: 'full'; map: Uint8Array }
+  | { t: 'delta'; delta: Uint8Array }
+  | { t: 'registered'; id: string; heartbeatMs: number }
+  | { t: 'err'; code: string; message: string };
+
+/** What a node tells the manager about itself. */
+export interface NodeRegistration {
+  id: string;
+  address: string;
+  zone: string;
+  weight: number;
+  peerKey: string | null;
+}
+
+const encoder = new Encoder({ useRecords: false, variableMapSize: true });
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+export function encodeMapMessage(m: MapClientMessage | MapServerMessage): Uint8Array {
+  return encoder.encode(m);
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function str(v: unknown, max = 1024): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= max;
+}
+
+/** Validate a node registration. @returns an error text, or null when valid */
+export function checkRegistration(n: unknown): string | null {
+  if (n === null || typeof n !== 'object') return 'node must be a map';
+  const r = n as Record<string, unknown>;
+  if (!str(r.id, 128) || !/^[A-Za-z0-9._:-]+$/.test(r.id)) return 'node id must be 1..128 chars of [A-Za-z0-9._:-]';
+  if (!str(r.address, 256) || !/^wss?:\/\/\S+$/.test(r.address)) return 'node address must be ws://host:port';
+  if (typeof r.zone !== 'string' || r.zone.length > 64) return 'zone must be a string of at most 64 chars';
+  if (typeof r.weight !== 'number' || !(r.weight > 0) || r.weight > 1000) return 'weight must be in (0, 1000]';
+  if (r.peerKey !== null && !(typeof r.peerKey === 'string' && /^[0-9a-f]{64}$/.test(r.peerKey))) return 'peerKey must be null or 64 hex digits';
+  return null;
+}
+
+function decode(bytes: Uint8Array): Record<string, unknown> | null {
+  try {
+    const v: unknown = decoder.decode(bytes);
+    return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) ? (v as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Decode a message from a subscriber or node; null when malformed. */
+export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null {
+  const m = decode(bytes);
+  if (m === null) return null;
+  switch (m.t) {
+    case 'sub':
+      return isUint(m.rev) && isUint(m.epoch) ? { t: 'sub', rev: m.rev, epoch: m.epoch } : null;
+    case 'fetch':
+      return { t: 'fetch' };
+    case 'register': {
+      if (checkRegistration(m.node) !== null) return null;
+      const n = m.node as NodeRegistration;
+      return { t: 'register', node: { id: n.id, address: n.address, zone: n.zone, weight: n.weight, peerKey: n.peerKey } };
+    }
+    case 'hb':
+      return str(m.id, 128) && isUint(m.rev) && isUint(m.epoch) ? { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch } : null;
+    default:
+      return null;
+  }
+}
+
+/** Decode a message from the manager; null when malformed. */
+export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null {
+  const m = decode(bytes);
+  if (m === null) return null;
+  switch (m.t) {
+    case 'full':
+      return m.map instanceof Uint8Array ? { t: 'full', map: m.map } : null;
+    case 'delta':
+      return m.delta instanceof Uint8Array ? { t: 'delta', delta: m.delta } : null;
+    case 'registered':
+      return str(m.id, 128) && isUint(m.heartbeatMs) ? { t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs } : null;
+    case 'err':
+      return typeof m.code === 'string' && typeof m.message === 'string' ? { t: 'err', code: m.code, message: m.message } : null;
+    default:
+      return null;
+  }
+}
+
+/** `http://host:port`, `ws://host:port` or either with `/map` → the map service URL. */
+export function mapServiceUrl(address: string): string {
+  const url = new URL(address.replace(/^http/, 'ws'));
+  if (url.pathname === '/' || url.pathname === '') url.pathname = '/map';
+  return url.toString();
+}

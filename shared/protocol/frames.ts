@@ -1,0 +1,60 @@
+import type { OpCode } from './ops.js';
+import type { StatusCode } from '../status.js';
+
+/**
+ * Positions of the request frame array on the wire:
+ * `[id, op, epoch, key, value, flags, exptime, cas, extra]`; trailing fields may be
+ * omitted. `extra` is a small map of op-specific arguments (see docs/protocol.md).
+ */
+export const RequestField = Object.freeze({ ID: 0, OP: 1, EPOCH: 2, KEY: 3, VALUE: 4, FLAGS: 5, EXPTIME: 6, CAS: 7, EXTRA: 8 } as const);
+
+/**
+ * Positions of the response frame array: `[id, status, value, cas, flags, extra]`;
+ * trailing fields may be omitted.
+ */
+export const ResponseField = Object.freeze({ ID: 0, STATUS: 1, VALUE: 2, CAS: 3, FLAGS: 4, EXTRA: 5 } as const);
+
+/** Durability levels a write may ask for (DESIGN §7). */
+export type Durability = 'none' | 'majority';
+
+/** A request frame after validation, as a node sees it. */
+export interface Request {
+  id: number;
+  op: OpCode;
+  epoch: number;
+  /** Key bytes as a binary string (one char per byte); '' for key-less ops. */
+  key: string;
+  value: Uint8Array | null;
+  flags: number;
+  exptime: number;
+  /** Compare-and-swap token; 0 = none. */
+  cas: number;
+  /** INCR/DECR amount. */
+  delta: bigint;
+  /** INCR/DECR: create the counter with this value when missing. */
+  initial: bigint | undefined;
+  /** SCAN: exclusive end key (binary string), or null for no end. */
+  end: string | null;
+  /** SCAN: most entries to return. */
+  limit: number;
+  /** STATS: optional group name. */
+  group: string | undefined;
+  durability: Durability;
+}
+
+/** A frame that failed validation but whose id could be read. */
+export interface FrameError {
+  id: number;
+  status: StatusCode;
+  message: string;
+}
+
+/** A response frame as a client sees it. */
+export interface Response {
+  id: number;
+  status: number;
+  value: unknown;
+  cas: number;
+  flags: number;
+  extra: Readonly<Record<string, unknown>> | undefined;
+}

@@ -1,0 +1,38 @@
+import { once, type EventEmitter } from 'node:events';
+
+/** Resolve with `p`, or reject when it takes longer than `ms`. */
+export async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Wait for `event` on a Node emitter under a deadline. */
+export function nextEvent(emitter: EventEmitter, event: string, ms: number): Promise<unknown[]> {
+  return withDeadline(once(emitter, event), ms, `event "${event}"`);
+}
+
+/** Poll `check` (cheap, synchronous) on every macrotask turn until true, under a deadline. */
+export async function until(check: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`${what}: not true within ${ms} ms`);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Assert that `p` rejects and return the error. */
+export async function rejection(p: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}

@@ -1,0 +1,69 @@
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { decodeCbor, encodeMessage } from '../../shared/protocol/codec.js';
+
+/** What a script does with one incoming message: the frames to answer (any order), or nothing. */
+export type Script = (frames: unknown[][], ws: WebSocket, fake: FakeNode) => unknown[][] | null | void;
+
+/**
+ * A scripted node speaking the real frames, for redirect loops, corrupt answers,
+ * slow and dead nodes. Records every message it received.
+ */
+export class FakeNode {
+  readonly messages: unknown[][][] = [];
+  readonly sockets = new Set<WebSocket>();
+  script: Script;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  address = '';
+
+  constructor(script: Script) {
+    this.script = script;
+    this.http = createServer();
+    this.wss = new WebSocketServer({ server: this.http });
+    this.wss.on('connection', this.onConnection);
+  }
+
+  static async start(script: Script): Promise<FakeNode> {
+    const fake = new FakeNode(script);
+    fake.http.listen(0, '127.0.0.1');
+    await once(fake.http, 'listening');
+    const addr = fake.http.address() as { port: number };
+    fake.address = `ws://127.0.0.1:${addr.port}`;
+    return fake;
+  }
+
+  /** All frames received so far, flattened. */
+  get frames(): unknown[][] {
+    return this.messages.flat();
+  }
+
+  send(ws: WebSocket, frames: unknown[][]): void {
+    ws.send(encodeMessage(frames));
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  private readonly onConnection = (ws: WebSocket): void => {
+    this.sockets.add(ws);
+    ws.on('error', () => undefined);
+    ws.on('close', () => this.sockets.delete(ws));
+    ws.on('message', (data: RawData) => this.onMessage(ws, data as Buffer));
+  };
+
+  private onMessage(ws: WebSocket, data: Buffer): void {
+    const { value } = decodeCbor(data);
+    const frames = value as unknown[][];
+    this.messages.push(frames);
+    const answer = this.script(frames, ws, this);
+    if (answer) this.send(ws, answer);
+  }
+}
+
+/** A script that answers every frame OK with an echo of the key as value. */
+export const echoOk: Script = (frames) => frames.map((f) => [f[0], 0, f[3] ?? null, 1, 0]);
