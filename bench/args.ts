@@ -16,8 +16,9 @@ with its target and PASS or MISS, and all of them are written to a JSON file.
   --key-size B         key length in bytes (default 16)
   --value-size B       value length in bytes (default 100)
   --inflight N         requests kept outstanding (default 64)
-  --duration S         seconds per timed run (default 5)
+  --duration S         seconds per timed run (default 3)
   --count N            operations per timed run instead of a duration
+  --rounds N           timed runs per figure, the fastest counts (default 3)
   --warmup S           untimed warm-up before each run, seconds (default 1)
   --target URL         measure these nodes (ws://host:port, repeatable or comma-separated)
                        instead of spawning one
@@ -48,6 +49,7 @@ const SWITCHES = {
   inflight: { type: 'string' },
   duration: { type: 'string' },
   count: { type: 'string' },
+  rounds: { type: 'string' },
   warmup: { type: 'string' },
   target: { type: 'string', multiple: true },
   json: { type: 'string' },
@@ -104,6 +106,7 @@ export function parseBenchArgs(argv: string[]): BenchCommand {
   o.inflight = numberArg(values, 'inflight', (n) => isCount(n) && n <= MAX_INFLIGHT) ?? o.inflight;
   o.durationS = numberArg(values, 'duration', isSeconds) ?? o.durationS;
   o.count = numberArg(values, 'count', isCount) ?? o.count;
+  o.rounds = numberArg(values, 'rounds', (n) => isCount(n) && n <= 100) ?? o.rounds;
   o.warmupS = numberArg(values, 'warmup', (n) => Number.isFinite(n) && n >= 0 && n <= 3600) ?? o.warmupS;
   if (values.target !== undefined) o.targetNodes = parseTargets(values.target as string[]);
   if (values.json !== undefined) {

@@ -8,6 +8,8 @@ export interface CeilingOptions {
   warmupMs: number;
   /** Operations instead of a duration; 0 = use `durationMs`. */
   count: number;
+  /** Timed rounds; the fastest is reported. */
+  rounds: number;
   keys: number;
   keySize: number;
   valueSize: number;
@@ -45,7 +47,7 @@ export async function runCeiling(o: CeilingOptions): Promise<WorkloadResult> {
     timeoutMs: o.spawnTimeoutMs,
   });
   try {
-    const runMs = o.count > 0 ? (o.count / SLOWEST_OPS_PER_SEC) * 1000 : o.durationMs;
+    const runMs = o.rounds * (o.count > 0 ? (o.count / SLOWEST_OPS_PER_SEC) * 1000 : o.durationMs);
     const stdout = await runToEnd({
       name: 'ceiling-client',
       args: [
@@ -55,6 +57,7 @@ export async function runCeiling(o: CeilingOptions): Promise<WorkloadResult> {
         '--duration-ms', String(Math.max(1, Math.round(o.durationMs))),
         '--warmup-ms', String(Math.round(o.warmupMs)),
         '--count', String(o.count),
+        '--rounds', String(o.rounds),
         '--keys', String(o.keys),
         '--key-size', String(o.keySize),
         '--value-size', String(o.valueSize),

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import { runSuite } from './suite.js';
 import { formatSummary, writeResults } from './report.js';
+import { parseMapArgs, runMapCli, runMapPhase, splitMapArgs, type MapBenchResults } from './map-fanout.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -15,7 +16,11 @@ const EXIT_PHASE_FAILED = 1;
  * @throws UsageError on bad switches
  */
 export async function runBenchCli(argv: string[]): Promise<number> {
-  const command = parseBenchArgs(argv);
+  // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
+  const split = splitMapArgs(argv);
+  if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);
+  const mapOptions = split.mapArgv === null ? null : parseMapArgs(split.mapArgv);
+  const command = parseBenchArgs(split.suiteArgv);
   if (command.kind === 'help') {
     process.stdout.write(BENCH_USAGE);
     return 0;
@@ -25,7 +30,9 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     return EXIT_UNAVAILABLE;
   }
   const options = command.options;
-  const results = await runSuite(options, process.stdout);
+  const results: MapBenchResults = { ...(await runSuite(options, process.stdout)), map: null };
+  if (mapOptions !== null && mapOptions !== 'help') await runMapPhase(mapOptions, results, process.stdout);
+  results.finishedAt = new Date().toISOString();
   process.stdout.write(formatSummary(results.figures, results.failures));
   const file = resolve(options.jsonFile);
   await writeResults(file, results);

@@ -25,17 +25,23 @@ export interface KeystreamBenchResult {
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_-';
 
-/** Deterministic ASCII keys such as `user:000042:k3Zq`, padded or cut to `keyBytes`. */
+/**
+ * Deterministic ASCII keys such as `user:42:k3Zq…`, exactly `keyBytes` long. Built from
+ * char codes so each is a flat string, as keys read from the network or JSON are (a
+ * `slice` of a longer string would be a sliced string, one more indirection per read).
+ */
 function makeKeys(count: number, keyBytes: number): string[] {
   const keys = new Array<string>(count);
+  const codes: number[] = [];
   let state = 0x2545f491;
   for (let i = 0; i < count; i++) {
-    let key = `user:${i}:`;
-    while (key.length < keyBytes) {
+    const prefix = `user:${i}:`;
+    codes.length = 0;
+    for (let j = 0; j < keyBytes; j++) {
       state = (Math.imul(state, 1103515245) + 12345) | 0;
-      key += ALPHABET[(state >>> 16) & 63];
+      codes.push(j < prefix.length ? prefix.charCodeAt(j) : ALPHABET.charCodeAt((state >>> 16) & 63));
     }
-    keys[i] = key.slice(0, keyBytes);
+    keys[i] = String.fromCharCode(...codes);
   }
   return keys;
 }

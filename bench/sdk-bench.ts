@@ -1,6 +1,6 @@
 import { connect, type PandaClient } from '../sdk/index.js';
 import type { OpMix } from './mix.js';
-import { runWorkload, type OpExecutor, type WorkloadResult } from './workload.js';
+import { bestOf, runWorkload, type OpExecutor, type WorkloadResult } from './workload.js';
 
 /** Options of the SDK throughput measurement. */
 export interface SdkBenchOptions {
@@ -15,6 +15,8 @@ export interface SdkBenchOptions {
   warmupMs: number;
   /** Operations per run instead of a duration; 0 = use `durationMs`. */
   count: number;
+  /** Timed rounds per mix; the fastest is reported. */
+  rounds: number;
   opTimeoutMs: number;
 }
 
@@ -72,7 +74,9 @@ export async function runSdkBench(nodes: string[], o: SdkBenchOptions): Promise<
     for (const mix of o.mixes) {
       const base = { mix, keys: o.keys, keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
       if (o.warmupMs > 0) await runWorkload(exec, { ...base, label: `sdk ${mix.label} warm-up`, durationMs: o.warmupMs, isQuiet: true });
-      runs.push(await runWorkload(exec, { ...base, label: `sdk ${mix.label}`, durationMs: o.durationMs, count: o.count }));
+      const label = `sdk ${mix.label}`;
+      const best = await bestOf(o.rounds, (i) => runWorkload(exec, { ...base, label: o.rounds > 1 ? `${label} ${i + 1}/${o.rounds}` : label, durationMs: o.durationMs, count: o.count }));
+      runs.push({ ...best, label });
     }
     return { load, runs };
   } finally {

@@ -5,6 +5,8 @@ const USAGE = `Usage: pandakv <command> [switches]
 
 Commands:
   node      run a data node
+  manager   run a manager (map service, planner, admin API)
+  cluster   administer a running cluster (status, add, remove, failover, split, rebalance)
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
   help      print this text
@@ -18,6 +20,14 @@ async function main(): Promise<void> {
     case 'node': {
       const { nodeMain } = await import('../cluster/node/cli.js');
       return runCommand('node', () => nodeMain(rest));
+    }
+    case 'manager': {
+      const { managerMain } = await import('../cluster/manager/cli.js');
+      return runCommand('manager', () => managerMain(rest));
+    }
+    case 'cluster': {
+      const { clusterMain } = await import('../cluster/manager/cluster-cli.js');
+      return runCommand('cluster', () => clusterMain(rest));
     }
     case 'up': {
       const { upMain } = await import('./up.js');

@@ -1,15 +1,20 @@
-import { Presets, SingleBar } from 'cli-progress';
-import { connect } from '../sdk/index.js';
-import { spawnNode, type Spawned } from '../cluster/spawn.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type PandaClient } from '../sdk/index.js';
+import { spawnManager, spawnNode, type Spawned } from '../cluster/spawn.js';
 import { parseCommandLine, numberArg, UsageError, untilSignal } from './cli-util.js';
+import { runDemo } from './demo.js';
 
 const UP_USAGE = `Usage: pandakv up [switches]
 
-Starts a local data node, runs a short demo workload against it with the SDK and
-stays up until Ctrl-C.
+Starts a local cluster — a manager on a file config store and data nodes — runs a
+short demo workload against it with the SDK, and stays up until Ctrl-C.
 
+  --nodes N        data nodes to start (default 3)
   --keys N         keys the demo writes and reads back (default 20000)
-  --memory-size MB memory budget of the node (default 100)
+  --memory-size MB memory budget of each node (default 100)
+  --data-dir DIR   where the config store and node identities live (default: a temp dir)
   --exit           stop after the demo instead of waiting for Ctrl-C
   --help           print this text
 `;
@@ -17,8 +22,10 @@ stays up until Ctrl-C.
 /** `pandakv up`: what `npm start` runs. */
 export async function upMain(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
+    nodes: { type: 'string' },
     keys: { type: 'string' },
     'memory-size': { type: 'string' },
+    'data-dir': { type: 'string' },
     exit: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -27,64 +34,59 @@ export async function upMain(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const nodeCount = numberArg(values, 'nodes', (n) => Number.isInteger(n) && n >= 1 && n <= 16) ?? 3;
   const keys = numberArg(values, 'keys', (n) => Number.isInteger(n) && n > 0) ?? 20_000;
   const memory = numberArg(values, 'memory-size', (n) => n > 0) ?? 100;
+  const isTempDir = values['data-dir'] === undefined;
+  const dir = isTempDir ? await mkdtemp(join(tmpdir(), 'pandakv-up-')) : String(values['data-dir']);
 
-  const nodes: Spawned[] = [];
+  const stopped = untilSignal();
+  const procs: Spawned[] = [];
+  let db: PandaClient | null = null;
   try {
-    nodes.push(await spawnNode(['--memory-size', String(memory)]));
-    const address = nodes[0]!.address;
-    process.stdout.write(`node      ${address}  (pid ${nodes[0]!.pid})\n`);
-    await demo([address], keys);
+    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, '--failover-after-ms', '3000']);
+    procs.push(manager);
+    process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
+    for (let i = 0; i < nodeCount; i++) {
+      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory)]);
+      procs.push(node);
+      process.stdout.write(`node      ${node.address}  (pid ${node.pid})\n`);
+    }
+    db = await connect({ map: manager.address });
+    await waitForNodes(db, nodeCount, 10_000);
+    await runDemo(db, keys);
+    process.stdout.write(`\ntry:      npx pandakv cluster status --manager ${manager.address}\n`);
     if (values.exit) return 0;
-    process.stdout.write('\nCluster is up. Press Ctrl-C to stop.\n');
-    await untilSignal();
+    process.stdout.write('Cluster is up. Press Ctrl-C to stop.\n');
+    await stopped;
     return 0;
   } finally {
-    for (const n of nodes.reverse()) await n.stop();
+    await db?.close();
+    for (const p of procs.reverse()) await p.stop();
+    if (isTempDir) await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function demo(addresses: string[], keys: number): Promise<void> {
-  const db = await connect({ nodes: addresses });
-  try {
-    const bar = new SingleBar({ format: 'demo      {bar} {value}/{total} ops  {rate} ops/s', hideCursor: true, noTTYOutput: false, stream: process.stdout }, Presets.shades_classic);
-    const total = keys * 2;
-    bar.start(total, 0, { rate: 0 });
-    const started = Date.now();
-    let done = 0;
-    const report = (): void => bar.update(done, { rate: Math.round(done / Math.max(0.001, (Date.now() - started) / 1000)) });
-    const batch = 512;
-    for (let i = 0; i < keys; i += batch) {
-      const n = Math.min(batch, keys - i);
-      await Promise.all(Array.from({ length: n }, (_, j) => db.set(`demo:${String(i + j).padStart(8, '0')}`, `value-${i + j}`)));
-      done += n;
-      report();
-    }
-    let matched = 0;
-    for (let i = 0; i < keys; i += batch) {
-      const n = Math.min(batch, keys - i);
-      const ks = Array.from({ length: n }, (_, j) => `demo:${String(i + j).padStart(8, '0')}`);
-      const values = await db.getMany(ks);
-      values.forEach((v, j) => { if (v !== null && Buffer.from(v).toString() === `value-${i + j}`) matched++; });
-      done += n;
-      report();
-    }
-    bar.stop();
-    const seconds = (Date.now() - started) / 1000;
-    process.stdout.write(`wrote ${keys} keys and read back ${matched}/${keys} intact in ${seconds.toFixed(2)} s (${Math.round(total / seconds)} ops/s)\n`);
-    const counter = await db.incr('demo:counter', 1n, { initial: 1n });
-    process.stdout.write(`counter   demo:counter = ${counter}\n`);
-    const route = db.route('demo:00000042');
-    process.stdout.write(`route     demo:00000042 → bucket ${route.bucket} of 2^${db.map!.bits}, node ${route.chain[0]}\n`);
-    process.stdout.write('scan      first 3 keys from "demo:":');
-    for await (const e of db.scan({ start: 'demo:', limit: 3 })) process.stdout.write(` ${e.key}=${Buffer.from(e.value).toString()}`);
-    process.stdout.write('\n');
-    const stats = await db.stats();
-    for (const [addr, s] of Object.entries(stats)) {
-      process.stdout.write(`stats     ${addr}: ${s.items} items, ${s.bytes} bytes accounted, ${Math.round(Number(s.rssBytes) / 1048576)} MiB RSS\n`);
-    }
-  } finally {
-    await db.close();
-  }
+/** Wait until the map places units on `count` nodes. */
+function waitForNodes(db: PandaClient, count: number, timeoutMs: number): Promise<void> {
+  const placed = (): boolean => {
+    const map = db.map;
+    if (map === null) return false;
+    const owners = new Set(map.runChains.map((c) => map.chains[c]![0]));
+    return owners.size >= count;
+  };
+  if (placed()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      db.off('map', onMap);
+      reject(new Error(`the map did not place all ${count} nodes within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onMap = (): void => {
+      if (!placed()) return;
+      clearTimeout(timer);
+      db.off('map', onMap);
+      resolve();
+    };
+    db.on('map', onMap);
+  });
 }

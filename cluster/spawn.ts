@@ -60,3 +60,8 @@ export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, 
 export function spawnNode(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
   return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (ws:\/\/\S+)$/, timeoutMs);
 }
+
+/** Start a manager process; resolves with its `http://` address. */
+export function spawnManager(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
+  return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (http:\/\/\S+)$/, timeoutMs);
+}

@@ -243,7 +243,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     const frame: unknown[] = [0, op, 0, key, wire, flags, ttl, opts?.cas ?? 0];
     const extra = this.durabilityExtra(opts?.durability);
     if (extra !== null) frame.push(extra);
-    return this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: wire.length }, this.deadline(opts));
+    return this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: typeof wire === 'string' ? wire.length * 3 : wire.length }, this.deadline(opts));
   }
 
   private async conditional(op: OpCode, key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {

@@ -80,7 +80,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
   lastKey: Uint8Array | null = null;
 
   constructor(addresses: string[], opts: ScanOptions, private readonly transport: ScanTransport<V>) {
-    const start = opts.start === undefined ? '\0' : toBinary(opts.start);
+    const start = opts.start === undefined || opts.start.length === 0 ? '\0' : toBinary(opts.start);
     this.end = opts.end === undefined ? null : toBinary(opts.end);
     this.pageSize = opts.pageSize ?? 256;
     this.remaining = opts.limit ?? Number.POSITIVE_INFINITY;

@@ -11,7 +11,7 @@ const FORMAT = 1;
 const STATES: readonly NodeState[] = ['active', 'joining', 'leaving', 'failed'];
 const PHASES: ReadonlyArray<UnitMove['phase']> = ['backfill', 'catchup', 'switch'];
 
-const encoder = new Encoder({ useRecords: false, variableMapSize: true });
+const encoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
 /** Changes from one rev to another: unit ranges re-pointed to chains of the new table. */

@@ -25,7 +25,7 @@ export interface NodeRegistration {
   peerKey: string | null;
 }
 
-const encoder = new Encoder({ useRecords: false, variableMapSize: true });
+const encoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
 export function encodeMapMessage(m: MapClientMessage | MapServerMessage): Uint8Array {

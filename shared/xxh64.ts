@@ -14,31 +14,16 @@
 
 import { KvError } from './errors.js';
 
-const P1H = 0x9e3779b1 | 0;
-const P1L = 0x85ebca87 | 0;
-const P2H = 0xc2b2ae3d | 0;
-const P2L = 0x27d4eb4f | 0;
-const P3H = 0x165667b1 | 0;
-const P3L = 0x9e3779f9 | 0;
-const P4H = 0x85ebca77 | 0;
-const P4L = 0xc2b2ae63 | 0;
-const P5H = 0x27d4eb2f | 0;
-const P5L = 0x165667c5 | 0;
-/** 16-bit limbs of the low words, for mulHi32. */
-const P1L0 = 0xca87;
-const P1L1 = 0x85eb;
-const P2L0 = 0xeb4f;
-const P2L1 = 0x27d4;
-const P3L0 = 0x79f9;
-const P3L1 = 0x9e37;
-const P5L0 = 0x67c5;
-const P5L1 = 0x1656;
+// The XXH64 primes as (high, low) int32 halves, and the 16-bit limbs of each low half.
+const P1H = 0x9e3779b1 | 0, P1L = 0x85ebca87 | 0, P1L1 = 0x85eb, P1L0 = 0xca87;
+const P2H = 0xc2b2ae3d | 0, P2L = 0x27d4eb4f | 0, P2L1 = 0x27d4, P2L0 = 0xeb4f;
+const P3H = 0x165667b1 | 0, P3L = 0x9e3779f9 | 0, P3L1 = 0x9e37, P3L0 = 0x79f9;
+const P4H = 0x85ebca77 | 0, P4L = 0xc2b2ae63 | 0;
+const P5H = 0x27d4eb2f | 0, P5L = 0x165667c5 | 0, P5L1 = 0x1656, P5L0 = 0x67c5;
 /** PRIME64_1 + PRIME64_2 mod 2^64, the first stripe accumulator's seed offset. */
-const P12H = 0x60ea27ee | 0;
-const P12L = 0xadc0b5d6 | 0;
+const P12H = 0x60ea27ee | 0, P12L = 0xadc0b5d6 | 0;
 /** 2^64 − PRIME64_1, the fourth stripe accumulator's seed offset. */
-const NEG_P1H = 0x61c8864e | 0;
-const NEG_P1L = 0x7a143579 | 0;
+const NEG_P1H = 0x61c8864e | 0, NEG_P1L = 0x7a143579 | 0;
 
 /** Inputs up to this many bytes are packed into the reused word buffer; longer ones get a fresh one. */
 const MAX_SCRATCH_BYTES = 16384;
@@ -85,7 +70,7 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
   l = (seedLo + NEG_P1L) | 0;
   V[6] = (seedHi + NEG_P1H + carry(seedLo, NEG_P1L, l)) | 0;
   V[7] = l;
-  let a0: number, a1: number, t: number, m1: number, m2: number, xh: number, xl: number;
+  let a0: number, a1: number, m1: number, m2: number, xh: number, xl: number;
   // q counts words; each 8-byte lane is two of them, lane k feeds accumulator k mod 4.
   const end = (length - (length & 31)) >>> 2;
   let q = 0;
@@ -96,8 +81,7 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
     // x = lane·P2
     a0 = il & 0xffff;
     a1 = il >>> 16;
-    t = Math.imul(a0, P2L0);
-    m1 = (Math.imul(a1, P2L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
     xl = Math.imul(il, P2L);
@@ -109,8 +93,7 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
     const rl = (sl << 31) | (sh >>> 1);
     a0 = rl & 0xffff;
     a1 = rl >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     V[j] = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     V[j + 1] = Math.imul(rl, P1L);
@@ -133,8 +116,7 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
     const vl = V[j + 1];
     a0 = vl & 0xffff;
     a1 = vl >>> 16;
-    t = Math.imul(a0, P2L0);
-    m1 = (Math.imul(a1, P2L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(vl, P2H) + Math.imul(vh, P2L)) | 0;
     xl = Math.imul(vl, P2L);
@@ -142,15 +124,13 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
     const rl = (xl << 31) | (xh >>> 1);
     a0 = rl & 0xffff;
     a1 = rl >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     h ^= (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     l ^= Math.imul(rl, P1L);
     a0 = l & 0xffff;
     a1 = l >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P1H) + Math.imul(h, P1L)) | 0;
     xl = Math.imul(l, P1L);
@@ -177,9 +157,9 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     l = (seedLo + P5L) | 0;
     h = (seedHi + P5H + carry(seedLo, P5L, l)) | 0;
   }
-  let t = (l + length) | 0;
-  h = (h + carry(l, length, t)) | 0;
-  l = t;
+  const sum = (l + length) | 0;
+  h = (h + carry(l, length, sum)) | 0;
+  l = sum;
   let a0: number, a1: number, m1: number, m2: number, xh: number, xl: number, rh: number, rl: number;
   for (; q + 2 <= whole; q += 2) {
     const il = w[q];
@@ -187,8 +167,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     // x = lane·P2
     a0 = il & 0xffff;
     a1 = il >>> 16;
-    t = Math.imul(a0, P2L0);
-    m1 = (Math.imul(a1, P2L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
     xl = Math.imul(il, P2L);
@@ -197,8 +176,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     rl = (xl << 31) | (xh >>> 1);
     a0 = rl & 0xffff;
     a1 = rl >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     xl = Math.imul(rl, P1L);
@@ -209,8 +187,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     rl = (l << 27) | (h >>> 5);
     a0 = rl & 0xffff;
     a1 = rl >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     xl = Math.imul(rl, P1L);
@@ -222,8 +199,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     const u = w[q];
     a0 = u & 0xffff;
     a1 = u >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     h ^= (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(u, P1H)) | 0;
     l ^= Math.imul(u, P1L);
@@ -231,8 +207,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     rl = (l << 23) | (h >>> 9);
     a0 = rl & 0xffff;
     a1 = rl >>> 16;
-    t = Math.imul(a0, P2L0);
-    m1 = (Math.imul(a1, P2L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
     xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P2H) + Math.imul(rh, P2L)) | 0;
     xl = Math.imul(rl, P2L);
@@ -240,7 +215,8 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     h = (xh + P3H + (((xl & P3L) | ((xl | P3L) & ~l)) >>> 31)) | 0;
     q++;
   }
-  const last = w[q];
+  // Bytes past the last whole word; never read w[q] when there are none (it may not exist).
+  const last = (length & 3) === 0 ? 0 : w[q];
   for (let shift = 0, rest = length & 3; rest > 0; rest--, shift += 8) {
     // acc = rotl(acc ^ byte·P5, 11)·P1; byte < 2^8 keeps the high limb of the product zero.
     const c = (last >>> shift) & 0xff;
@@ -252,8 +228,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
     rl = (l << 11) | (h >>> 21);
     a0 = rl & 0xffff;
     a1 = rl >>> 16;
-    t = Math.imul(a0, P1L0);
-    m1 = (Math.imul(a1, P1L0) + (t >>> 16)) | 0;
+    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
     m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
     h = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     l = Math.imul(rl, P1L);
@@ -262,8 +237,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
   l ^= h >>> 1;
   a0 = l & 0xffff;
   a1 = l >>> 16;
-  t = Math.imul(a0, P2L0);
-  m1 = (Math.imul(a1, P2L0) + (t >>> 16)) | 0;
+  m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
   m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
   h = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P2H) + Math.imul(h, P2L)) | 0;
   l = Math.imul(l, P2L);
@@ -271,8 +245,7 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
   h ^= h >>> 29;
   a0 = l & 0xffff;
   a1 = l >>> 16;
-  t = Math.imul(a0, P3L0);
-  m1 = (Math.imul(a1, P3L0) + (t >>> 16)) | 0;
+  m1 = (Math.imul(a1, P3L0) + (Math.imul(a0, P3L0) >>> 16)) | 0;
   m2 = (Math.imul(a0, P3L1) + (m1 & 0xffff)) | 0;
   h = (Math.imul(a1, P3L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P3H) + Math.imul(h, P3L)) | 0;
   l = Math.imul(l, P3L);

@@ -26,6 +26,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private reconnect: NodeJS.Timeout | null = null;
   private attempt = 0;
   private isClosed = false;
+  private isRegistered = false;
   private readonly url: string;
   private readonly options: ManagerLinkOptions;
 
@@ -52,6 +53,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     this.ws = ws;
     ws.on('open', () => {
       this.attempt = 0;
+      this.isRegistered = false;
       ws.send(encodeMapMessage({ t: 'register', node: this.node }));
       ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
     });
@@ -79,6 +81,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       return;
     }
     if (msg.t === 'registered') {
+      this.isRegistered = true;
       this.startHeartbeat(ws, msg.heartbeatMs);
       this.emit('registered');
       return;
@@ -101,7 +104,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   }
 
   private sendHeartbeat(ws: WebSocket): void {
-    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.readyState !== WebSocket.OPEN || !this.isRegistered) return;
     const cur = this.tracker.current;
     ws.send(encodeMapMessage({ t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0 }));
   }

@@ -5,10 +5,8 @@ import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';
 import { RequestField as F, type FrameError, type Request, type Response } from './frames.js';
 import { utf8ToBinary, isAsciiString, bytesToBinary } from './binary-key.js';
 
-const encoder = new Encoder({ useRecords: false, variableMapSize: true });
-// copyBuffers: decoded byte strings must own their memory; a view would keep the whole
-// incoming message alive for as long as the value is stored.
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+const encoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false });
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
 /** Encode a list of frames (arrays) as one message. */
 export function encodeMessage(frames: readonly unknown[]): Uint8Array {

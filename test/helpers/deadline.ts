@@ -36,3 +36,18 @@ export async function rejection(p: Promise<unknown>): Promise<Error & { code?: s
   }
   throw new Error('expected a rejection');
 }
+
+/**
+ * Call `probe` every `everyMs` until it returns a non-null value, under a deadline. For
+ * state only reachable by asking (another process's HTTP status), not for events.
+ */
+export async function poll<T>(probe: () => Promise<T | null>, ms: number, what: string, everyMs = 50): Promise<T> {
+  const { setTimeout: pause } = await import('node:timers/promises');
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe().catch(() => null);
+    if (v !== null) return v;
+    if (Date.now() > end) throw new Error(`${what}: not reached within ${ms} ms`);
+    await pause(everyMs);
+  }
+}

@@ -15,8 +15,10 @@ export interface EtcdFixture {
   endpoint: string;
   /** The same as a config store URL: `etcd://127.0.0.1:PORT`. */
   url: string;
-  /** Process id of etcd. */
-  pid: number;
+  /** Process id of the current etcd process. */
+  readonly pid: number;
+  /** SIGKILL etcd and start it again on the same ports and data, waiting until it is healthy. */
+  restart(): Promise<void>;
 }
 
 /** Options of {@link withEtcd}. */
@@ -25,9 +27,11 @@ export interface WithEtcdOptions {
   startTimeoutMs: number;
   /** How long the body may run. @default 60000 */
   bodyTimeoutMs: number;
+  /** The etcd binary. @default ETCD_BIN */
+  bin: string;
 }
 
-const DEFAULTS: Readonly<WithEtcdOptions> = Object.freeze({ startTimeoutMs: 20_000, bodyTimeoutMs: 60_000 });
+const DEFAULTS: Readonly<WithEtcdOptions> = Object.freeze({ startTimeoutMs: 20_000, bodyTimeoutMs: 60_000, bin: ETCD_BIN });
 
 /** A free port on 127.0.0.1: bind port 0, read it back, close. */
 export async function freePort(): Promise<number> {
@@ -50,19 +54,51 @@ export async function freePort(): Promise<number> {
  */
 export async function withEtcd<T>(fn: (etcd: EtcdFixture) => Promise<T>, options: Partial<WithEtcdOptions> = {}): Promise<T> {
   const opts = { ...DEFAULTS, ...options };
-  if (!existsSync(ETCD_BIN)) {
-    throw new Error(`etcd is not installed at ${ETCD_BIN}: install Debian's etcd-server (apt-get install -y etcd-server) or set PANDAKV_ETCD_BIN`);
+  if (!existsSync(opts.bin)) {
+    throw new Error(`etcd is not installed at ${opts.bin}: install Debian's etcd-server (apt-get install -y etcd-server) or set PANDAKV_ETCD_BIN`);
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'pandakv-etcd-'));
-  let child: ChildProcess | null = null;
+  const clientPort = await freePort();
+  let peerPort = await freePort();
+  while (peerPort === clientPort) peerPort = await freePort();
+  const etcd = new EtcdProcess(opts, join(dataDir, 'data'), clientPort, peerPort);
   try {
-    const clientPort = await freePort();
-    const peerPort = await freePort();
-    const client = `http://127.0.0.1:${clientPort}`;
-    const peer = `http://127.0.0.1:${peerPort}`;
-    child = spawn(ETCD_BIN, [
+    await etcd.start();
+    const fixture: EtcdFixture = {
+      endpoint: `127.0.0.1:${etcd.clientPort}`,
+      url: `etcd://127.0.0.1:${etcd.clientPort}`,
+      get pid() { return etcd.pid; },
+      restart: () => etcd.restart(),
+    };
+    return await Promise.race([runWithDeadline(fn(fixture), opts.bodyTimeoutMs), etcd.crashed]);
+  } finally {
+    await etcd.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The etcd child process; `crashed` rejects when it exits without being asked to. */
+class EtcdProcess {
+  readonly crashed: Promise<never>;
+  private child: ChildProcess | null = null;
+  private stderr = '';
+  private onCrash: (err: Error) => void = ignore;
+
+  constructor(private readonly opts: WithEtcdOptions, private readonly dataDir: string, readonly clientPort: number, private readonly peerPort: number) {
+    this.crashed = new Promise<never>((_, reject) => { this.onCrash = reject; });
+    this.crashed.catch(ignore);
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const client = `http://127.0.0.1:${this.clientPort}`;
+    const peer = `http://127.0.0.1:${this.peerPort}`;
+    const child = spawn(this.opts.bin, [
       '--name', 'pandakv-test',
-      '--data-dir', join(dataDir, 'data'),
+      '--data-dir', this.dataDir,
       '--listen-client-urls', client,
       '--advertise-client-urls', client,
       '--listen-peer-urls', peer,
@@ -73,20 +109,29 @@ export async function withEtcd<T>(fn: (etcd: EtcdFixture) => Promise<T>, options
       '--election-timeout', '500',
       '--log-level', 'warn',
     ], { stdio: ['ignore', 'ignore', 'pipe'], env: etcdEnv() });
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000); });
-    const started = child;
-    const exited = new Promise<never>((_, reject) => {
-      started.once('exit', (code, signal) => reject(new Error(`etcd exited early (code ${code}, signal ${signal}): ${stderr}`)));
-      started.once('error', reject);
+    this.child = child;
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.stderr = (this.stderr + chunk).slice(-4000); });
+    const early = new Promise<never>((_, reject) => {
+      child.once('exit', (code, signal) => {
+        const err = new Error(`etcd exited unexpectedly (code ${code}, signal ${signal}): ${this.stderr}`);
+        reject(err);
+        if (this.child === child) this.onCrash(err);
+      });
+      child.once('error', reject);
     });
-    exited.catch(ignore);
-    await Promise.race([waitHealthy(clientPort, opts.startTimeoutMs), exited]);
-    const fixture: EtcdFixture = { endpoint: `127.0.0.1:${clientPort}`, url: `etcd://127.0.0.1:${clientPort}`, pid: child.pid! };
-    return await Promise.race([runWithDeadline(fn(fixture), opts.bodyTimeoutMs), exited]);
-  } finally {
+    early.catch(ignore);
+    await Promise.race([waitHealthy(this.clientPort, this.opts.startTimeoutMs), early]);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = null;
     if (child !== null) await killAndWait(child);
-    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
   }
 }
 

@@ -4,7 +4,7 @@ import type { EventEmitter } from 'eventemitter3';
 export interface CfgEntry {
   /** The key (UTF-8 text; keys sort by their bytes). */
   key: string;
-  /** The value; callers choose the encoding (the cluster map is CBOR). */
+  /** The value; callers choose the encoding (the cluster map is CBOR). Treat it as read-only. */
   value: Uint8Array;
   /** Store revision of the last write to this key. */
   modRev: number;

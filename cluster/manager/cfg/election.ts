@@ -55,6 +55,7 @@ class Participant extends EventEmitter<CfgLeadershipEvents> implements CfgLeader
   private settle: Settle | null = null;
   private isLeading = false;
   private isDone = false;
+  private isResigning = false;
 
   constructor(
     private readonly cfg: Cfg,
@@ -73,28 +74,43 @@ class Participant extends EventEmitter<CfgLeadershipEvents> implements CfgLeader
     return this.isLeading;
   }
 
-  /** List the election, then watch it until every earlier participant is gone. */
-  async start(): Promise<CfgLeadership> {
+  /** Resolves once this participant leads; rejects if it stops first. */
+  start(): Promise<CfgLeadership> {
     const done = new Promise<CfgLeadership>((resolve, reject) => { this.settle = { resolve, reject }; });
     this.lease.on('lost', this.onLeaseLost);
+    void this.follow();
+    return done;
+  }
+
+  /** List the election, then watch it until every earlier participant is gone. */
+  private async follow(): Promise<void> {
     try {
       const snapshot = await this.cfg.list(this.dir);
-      if (!this.isDone) {
-        this.watch = this.cfg.watch(this.dir, snapshot.rev);
-        this.watch.on('event', this.onEvent).on('reset', this.onReset).on('error', this.onWatchError);
-        this.onReset(snapshot);
-      }
+      if (this.isDone) return;
+      this.watch = this.cfg.watch(this.dir, snapshot.rev);
+      this.watch.on('event', this.onEvent).on('reset', this.onReset).on('error', this.onWatchError);
+      this.onReset(snapshot);
     } catch (err) {
       await this.stop(err as Error);
     }
-    return done;
   }
 
   async resign(): Promise<void> {
     if (this.isDone) return;
+    // Delete first and stop after, so a failed delete can be retried by calling resign again;
+    // meanwhile our own delete event must not count as losing the leadership.
+    this.isResigning = true;
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const current = await this.cfg.get(this.key);
+        if (current === null || current.createRev !== this.createRev) break;
+        if ((await this.cfg.cas(this.key, null, current.modRev)).ok) break;
+      }
+    } catch (err) {
+      this.isResigning = false;
+      throw err;
+    }
     await this.stop(null);
-    const current = await this.cfg.get(this.key);
-    if (current !== null && current.createRev === this.createRev) await this.cfg.cas(this.key, null, current.modRev);
   }
 
   /** End this participant: `err` rejects a pending campaign or is emitted as 'lost'. */
@@ -110,7 +126,7 @@ class Participant extends EventEmitter<CfgLeadershipEvents> implements CfgLeader
     if (this.settle !== null) {
       this.settle.reject(err ?? KvError.clientClosed('campaign stopped'));
       this.settle = null;
-    } else if (wasLeading && err !== null) {
+    } else if (wasLeading && err !== null && !this.isResigning) {
       queueMicrotask(() => this.emit('lost', err));
     }
     await watch?.close();

@@ -234,10 +234,11 @@ export class FileCfg implements Cfg, LeaseHost {
   }
 
   private readonly onDeadline = (id: string): void => {
+    const fired = this.deadlines.get(id);
     this.mutate((d) => {
-      // A refresh may have moved the deadline while this write waited in the queue.
-      const deadline = this.deadlines.get(id);
-      if (deadline === undefined || deadline.atMs <= Date.now()) d.endLease(id);
+      // A refresh that won the race re-armed a new deadline; otherwise the lease ends. (Timers
+      // may fire a millisecond before Date.now() reaches atMs, so compare identity, not time.)
+      if (this.deadlines.get(id) === fired) d.endLease(id);
     }).catch((err: unknown) => this.onExpiryFailed(id, err));
   };
 

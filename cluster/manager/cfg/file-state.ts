@@ -74,7 +74,8 @@ export class FileState {
     this.checkLease(leaseId);
     const rev = this.rev + 1;
     const old = this.entries.get(key);
-    const entry: CfgEntry = { key, value, modRev: rev, createRev: old?.createRev ?? rev, lease: leaseId };
+    // Keep a private copy: a caller reusing its buffer must not change stored state.
+    const entry: CfgEntry = { key, value: new Uint8Array(value), modRev: rev, createRev: old?.createRev ?? rev, lease: leaseId };
     this.entries.set(key, entry);
     this.rev = rev;
     this.pending.push({ type: 'put', entry });

@@ -36,10 +36,10 @@ export class HashIndex {
 
   /** Slot whose chunk is at `addr` (key hash `h`), or -1. */
   findByAddress(h: number, addr: number): number {
-    const loc = this.items.loc;
+    const items = this.items;
     const next = this.next;
     for (let s = this.buckets[h & this.mask]!; s !== NIL; s = next[s]!) {
-      if (loc[s] === addr) return s;
+      if (items.loc(s) === addr) return s;
     }
     return NIL;
   }

@@ -1,5 +1,7 @@
 import { Buffer } from 'node:buffer';
+import { CopyPool } from './copy-pool.js';
 import { hashBytes } from './key-hash.js';
+import { F_CAS_HI, F_CAS_LO, F_EXP_AT, F_FLAGS, F_LOC, F_VALUE_LEN, RECORD_SHIFT } from './item-layout.js';
 import { offsetOf, pageIdOf, type SlabAllocator } from './slab-allocator.js';
 
 /** Pseudo slot ids naming the scan bounds in `compare`, so the B+tree can seek to them. */
@@ -8,36 +10,33 @@ export const PROBE_END = -2;
 const FREE_END = 0xffffffff;
 
 /**
- * Per-item metadata in parallel typed arrays indexed by slot id, plus the key and value
- * bytes reached through the slot's chunk. A chunk holds `[key length][key][value]`;
- * nothing per item lives on the JS heap.
+ * Per-item metadata in one 32-byte record per slot (layout in item-layout.ts), plus the
+ * key and value bytes reached through the slot's chunk. A chunk holds
+ * `[key length][key][value]`; nothing per item lives on the JS heap.
  */
 export class ItemTable {
-  /** Chunk address (see `SlabAllocator`); the free-slot chain while a slot is free. */
-  loc: Uint32Array;
-  valueLen: Uint32Array;
-  flags: Uint32Array;
-  /** Absolute expiry in unix seconds; 0 = never. */
-  expAt: Uint32Array;
-  cas: Float64Array;
+  /** The records as unsigned words. */
+  meta: Uint32Array;
+  /** The same records as signed words, for the LRU links. */
+  links: Int32Array;
   capacity: number;
   /** Slots in use. */
   count = 0;
   private used = 0;
   private freeHead = -1;
   private readonly pages: Uint8Array[];
+  private readonly buffers: ArrayBuffer[];
+  private readonly copies = new CopyPool();
   private readonly probeBytes: Uint8Array[] = [new Uint8Array(256), new Uint8Array(256)];
   private readonly probeLen = [0, 0];
   private readonly probeIsOpen = [false, false];
 
   constructor(slabs: SlabAllocator, capacity: number) {
     this.pages = slabs.pages;
+    this.buffers = slabs.buffers;
     this.capacity = capacity;
-    this.loc = new Uint32Array(capacity);
-    this.valueLen = new Uint32Array(capacity);
-    this.flags = new Uint32Array(capacity);
-    this.expAt = new Uint32Array(capacity);
-    this.cas = new Float64Array(capacity);
+    this.meta = new Uint32Array(capacity << RECORD_SHIFT);
+    this.links = new Int32Array(this.meta.buffer);
   }
 
   /** True when `allocSlot` needs `grow` first. */
@@ -46,13 +45,10 @@ export class ItemTable {
   }
 
   grow(capacity: number): void {
-    this.loc = resizeU32(this.loc, capacity);
-    this.valueLen = resizeU32(this.valueLen, capacity);
-    this.flags = resizeU32(this.flags, capacity);
-    this.expAt = resizeU32(this.expAt, capacity);
-    const cas = new Float64Array(capacity);
-    cas.set(this.cas);
-    this.cas = cas;
+    const meta = new Uint32Array(capacity << RECORD_SHIFT);
+    meta.set(this.meta);
+    this.meta = meta;
+    this.links = new Int32Array(meta.buffer);
     this.capacity = capacity;
   }
 
@@ -60,13 +56,13 @@ export class ItemTable {
     this.count++;
     const s = this.freeHead;
     if (s < 0) return this.used++;
-    const next = this.loc[s]!;
+    const next = this.meta[(s << RECORD_SHIFT) + F_LOC]!;
     this.freeHead = next === FREE_END ? -1 : next;
     return s;
   }
 
   freeSlot(slot: number): void {
-    this.loc[slot] = this.freeHead < 0 ? FREE_END : this.freeHead;
+    this.meta[(slot << RECORD_SHIFT) + F_LOC] = this.freeHead < 0 ? FREE_END : this.freeHead;
     this.freeHead = slot;
     this.count--;
   }
@@ -75,6 +71,47 @@ export class ItemTable {
     this.count = 0;
     this.used = 0;
     this.freeHead = -1;
+  }
+
+  loc(slot: number): number {
+    return this.meta[(slot << RECORD_SHIFT) + F_LOC]!;
+  }
+
+  valueLen(slot: number): number {
+    return this.meta[(slot << RECORD_SHIFT) + F_VALUE_LEN]!;
+  }
+
+  flags(slot: number): number {
+    return this.meta[(slot << RECORD_SHIFT) + F_FLAGS]!;
+  }
+
+  expAt(slot: number): number {
+    return this.meta[(slot << RECORD_SHIFT) + F_EXP_AT]!;
+  }
+
+  setExpAt(slot: number, expAt: number): void {
+    this.meta[(slot << RECORD_SHIFT) + F_EXP_AT] = expAt;
+  }
+
+  cas(slot: number): number {
+    const at = slot << RECORD_SHIFT;
+    return this.meta[at + F_CAS_HI]! * 0x100000000 + this.meta[at + F_CAS_LO]!;
+  }
+
+  /** Point the slot at a chunk. */
+  setLoc(slot: number, addr: number): void {
+    this.meta[(slot << RECORD_SHIFT) + F_LOC] = addr;
+  }
+
+  /** Fill the record of a freshly written value. */
+  setItem(slot: number, valueLen: number, flags: number, expAt: number, cas: number): void {
+    const meta = this.meta;
+    const at = slot << RECORD_SHIFT;
+    meta[at + F_VALUE_LEN] = valueLen;
+    meta[at + F_FLAGS] = flags;
+    meta[at + F_EXP_AT] = expAt;
+    meta[at + F_CAS_LO] = cas % 0x100000000;
+    meta[at + F_CAS_HI] = Math.floor(cas / 0x100000000);
   }
 
   /** Bytes `[key length][key]` of `key` at `addr`; the caller checked it is binary. */
@@ -86,7 +123,7 @@ export class ItemTable {
   }
 
   keyEquals(slot: number, key: string): boolean {
-    const addr = this.loc[slot]!;
+    const addr = this.meta[(slot << RECORD_SHIFT) + F_LOC]!;
     const page = this.pages[pageIdOf(addr)]!;
     const o = offsetOf(addr);
     const n = key.length;
@@ -98,12 +135,12 @@ export class ItemTable {
   }
 
   keyLength(slot: number): number {
-    const addr = this.loc[slot]!;
+    const addr = this.meta[(slot << RECORD_SHIFT) + F_LOC]!;
     return this.pages[pageIdOf(addr)]![offsetOf(addr)]!;
   }
 
   keyOf(slot: number): string {
-    const addr = this.loc[slot]!;
+    const addr = this.meta[(slot << RECORD_SHIFT) + F_LOC]!;
     const page = this.pages[pageIdOf(addr)]!;
     const o = offsetOf(addr);
     return Buffer.from(page.buffer, page.byteOffset + o + 1, page[o]!).toString('latin1');
@@ -117,15 +154,16 @@ export class ItemTable {
   }
 
   hashOf(slot: number): number {
-    return this.hashAt(this.loc[slot]!);
+    return this.hashAt(this.meta[(slot << RECORD_SHIFT) + F_LOC]!);
   }
 
   /** A copy of the slot's value that the caller owns. */
   valueOf(slot: number): Uint8Array {
-    const addr = this.loc[slot]!;
-    const page = this.pages[pageIdOf(addr)]!;
-    const start = offsetOf(addr) + 1 + page[offsetOf(addr)]!;
-    return page.slice(start, start + this.valueLen[slot]!);
+    const at = slot << RECORD_SHIFT;
+    const addr = this.meta[at + F_LOC]!;
+    const id = pageIdOf(addr);
+    const o = offsetOf(addr);
+    return this.copies.copy(this.buffers[id]!, o + 1 + this.pages[id]![o]!, this.meta[at + F_VALUE_LEN]!);
   }
 
   /**
@@ -150,7 +188,7 @@ export class ItemTable {
     let oa: number;
     let la: number;
     if (a >= 0) {
-      const addr = this.loc[a]!;
+      const addr = this.meta[(a << RECORD_SHIFT) + F_LOC]!;
       pa = this.pages[pageIdOf(addr)]!;
       oa = offsetOf(addr);
       la = pa[oa++]!;
@@ -163,7 +201,7 @@ export class ItemTable {
     let ob: number;
     let lb: number;
     if (b >= 0) {
-      const addr = this.loc[b]!;
+      const addr = this.meta[(b << RECORD_SHIFT) + F_LOC]!;
       pb = this.pages[pageIdOf(addr)]!;
       ob = offsetOf(addr);
       lb = pb[ob++]!;
@@ -181,10 +219,4 @@ export class ItemTable {
     if (b < 0 && this.probeIsOpen[~b]) return -1;
     return la - lb;
   }
-}
-
-function resizeU32(a: Uint32Array, capacity: number): Uint32Array {
-  const next = new Uint32Array(capacity);
-  next.set(a.subarray(0, Math.min(a.length, capacity)));
-  return next;
 }

@@ -1,48 +1,48 @@
+import { F_NEXT, F_PREV, RECORD_SHIFT } from './item-layout.js';
+
 const NIL = -1;
 
+/** The record words the list links through; replaced when the table grows. */
+export interface LinkSource {
+  readonly links: Int32Array;
+}
+
 /**
- * Intrusive doubly linked recency list over item slot ids, kept in two Int32Arrays so
- * it costs 8 bytes per slot and no objects. Head is the most recently used.
+ * Intrusive doubly linked recency list over item slots. The links live in the slots'
+ * metadata records (see item-layout.ts), so the list owns no memory of its own. Head
+ * is the most recently used.
  */
 export class LruList {
-  /** Neighbour towards the head, or -1. */
-  prev: Int32Array;
-  /** Neighbour towards the tail, or -1. */
-  next: Int32Array;
   head = NIL;
   tail = NIL;
 
-  constructor(capacity: number) {
-    this.prev = new Int32Array(capacity);
-    this.next = new Int32Array(capacity);
-  }
+  constructor(private readonly source: LinkSource) {}
 
-  /** Grow the link arrays to `capacity` slots, keeping the links. */
-  resize(capacity: number): void {
-    const prev = new Int32Array(capacity);
-    const next = new Int32Array(capacity);
-    prev.set(this.prev.subarray(0, Math.min(capacity, this.prev.length)));
-    next.set(this.next.subarray(0, Math.min(capacity, this.next.length)));
-    this.prev = prev;
-    this.next = next;
+  /** The slot just more recent than `slot`, or -1. */
+  prevOf(slot: number): number {
+    return this.source.links[(slot << RECORD_SHIFT) + F_PREV]!;
   }
 
   pushFront(slot: number): void {
+    const links = this.source.links;
     const head = this.head;
-    this.prev[slot] = NIL;
-    this.next[slot] = head;
+    const at = slot << RECORD_SHIFT;
+    links[at + F_PREV] = NIL;
+    links[at + F_NEXT] = head;
     if (head === NIL) this.tail = slot;
-    else this.prev[head] = slot;
+    else links[(head << RECORD_SHIFT) + F_PREV] = slot;
     this.head = slot;
   }
 
   remove(slot: number): void {
-    const p = this.prev[slot]!;
-    const n = this.next[slot]!;
+    const links = this.source.links;
+    const at = slot << RECORD_SHIFT;
+    const p = links[at + F_PREV]!;
+    const n = links[at + F_NEXT]!;
     if (p === NIL) this.head = n;
-    else this.next[p] = n;
+    else links[(p << RECORD_SHIFT) + F_NEXT] = n;
     if (n === NIL) this.tail = p;
-    else this.prev[n] = p;
+    else links[(n << RECORD_SHIFT) + F_PREV] = p;
   }
 
   moveToFront(slot: number): void {

@@ -6,11 +6,17 @@
  * Usage: node --expose-gc dist/cluster/node/engine/measure-memory.js [items=1000000]
  */
 import { Buffer } from 'node:buffer';
+import { setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
 import { MemoryEngine } from './memory-engine.js';
 
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
 const RAW_BYTES = KEY_BYTES + VALUE_BYTES;
+// V8 shrinks a grown young generation only after a few seconds without allocation.
+const IDLE_WAIT_MS = 15_000;
+const PROBE_KEYS = 1 << 16;
+const ROUNDS = 2_000_000;
 
 const collect = (globalThis as { gc?: () => void }).gc;
 if (collect === undefined) {
@@ -23,7 +29,7 @@ const items = Number(process.argv[2] ?? 1_000_000);
 const keyBuf = Buffer.alloc(KEY_BYTES);
 keyBuf.write('key:', 'latin1');
 
-/** A flat 16-byte binary key: "key:" + 12 hex digits of a bijective scramble of i. */
+/** A flat 16-byte binary key: "key:" + 12 hex digits, distinct for every i < 2^32. */
 function keyOf(i: number): string {
   const x = Math.imul(i, 0x9e3779b1) >>> 0;
   keyBuf.write(x.toString(16).padStart(8, '0'), 4, 'latin1');
@@ -36,57 +42,75 @@ function settledRss(): number {
   return process.memoryUsage().rss;
 }
 
+function youngBytes(): number {
+  return v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
 function mb(bytes: number): string {
   return (bytes / 1048576).toFixed(1);
 }
 
-function rate(ops: number, startMs: number): string {
-  return `${((ops / (performance.now() - startMs)) * 1000 / 1e6).toFixed(2)} M/s`;
+function ratio(bytes: number): string {
+  const perItem = bytes / items;
+  return `${perItem.toFixed(1)} B/item = ${(perItem / RAW_BYTES).toFixed(2)} × raw`;
 }
 
-const engine = new MemoryEngine({ memorySizeMb: 8192 });
-const value = new Uint8Array(VALUE_BYTES).fill(0x61);
-const rssCold = settledRss();
-
-// Bring the runtime to steady state first: the young generation grows to its working
-// size under any allocation-heavy load; that is a fixed cost, not a per-item one.
-let sink = 0;
-for (let i = 0; i < items; i++) if (engine.get(keyOf(i)) === null) sink++;
-const rssBefore = settledRss();
-
-let t0 = performance.now();
-for (let i = 0; i < items; i++) {
-  value[0] = i & 0xff;
-  value[1] = (i >>> 8) & 0xff;
-  engine.set(keyOf(i), value, 0, 0);
+/** Runs `fn` `count` times; ops/s by wall clock and by this process's CPU time. */
+function measure(count: number, fn: (i: number) => void): string {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) fn(i);
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  return `${(count / wallMs / 1000).toFixed(2)} M/s wall, ${(count / cpuMs / 1000).toFixed(2)} M/s per CPU-second`;
 }
-const loadRate = rate(items, t0);
-const rssAfter = settledRss();
 
-const perItem = (rssAfter - rssBefore) / items;
-const perItemCold = (rssAfter - rssCold) / items;
-const s = engine.stats();
-const mem = process.memoryUsage();
-console.log(`items ${engine.size}, node ${process.version}, ${items} × (${KEY_BYTES} B key + ${VALUE_BYTES} B value)`);
-console.log(`rss before ${mb(rssBefore)} MiB (cold ${mb(rssCold)}), after ${mb(rssAfter)} MiB`);
-console.log(`marginal rss ${perItem.toFixed(1)} B/item = ${(perItem / RAW_BYTES).toFixed(2)} × raw`
-  + ` (from cold start ${(perItemCold / RAW_BYTES).toFixed(2)} ×)`);
-console.log(`accounted ${(s.bytes / items).toFixed(1)} B/item; slab ${mb(s.slabBytes)} MiB in ${s.slabPages} pages;`
-  + ` heap used ${mb(mem.heapUsed)} MiB, heap total ${mb(mem.heapTotal)} MiB, array buffers ${mb(mem.arrayBuffers)} MiB`);
+async function main(): Promise<void> {
+  const engine = new MemoryEngine({ memorySizeMb: 8192 });
+  const value = new Uint8Array(VALUE_BYTES).fill(0x61);
+  const rssBefore = settledRss();
+  const youngBefore = youngBytes();
 
-const probes: string[] = [];
-for (let i = 0; i < 1 << 16; i++) probes.push(keyOf(Math.floor(Math.random() * items)));
-const mask = probes.length - 1;
-const rounds = 3_000_000;
-for (let i = 0; i < 200_000; i++) if (engine.get(probes[i & mask]!) !== null) sink++;
-t0 = performance.now();
-for (let i = 0; i < rounds; i++) if (engine.get(probes[i & mask]!) !== null) sink++;
-console.log(`load (new keys) ${loadRate}`);
-console.log(`get (hit) ${rate(rounds, t0)}`);
-t0 = performance.now();
-for (let i = 0; i < rounds; i++) engine.set(probes[i & mask]!, value, 0, 0);
-console.log(`set (overwrite) ${rate(rounds, t0)}`);
-t0 = performance.now();
-for (let i = 0; i < rounds; i++) if (engine.get(`miss:${i & mask}`) === null) sink++;
-console.log(`get (miss) ${rate(rounds, t0)}`);
-if (sink === 0) console.log('');
+  const load = measure(items, (i) => {
+    value[0] = i & 0xff;
+    engine.set(keyOf(i), value, 0, 0);
+  });
+  const rssLoaded = settledRss();
+  const youngGrowth = youngBytes() - youngBefore;
+  await sleep(IDLE_WAIT_MS);
+  const rssIdle = settledRss();
+
+  const s = engine.stats();
+  const mem = process.memoryUsage();
+  console.log(`${engine.size} items of ${KEY_BYTES} B key + ${VALUE_BYTES} B value; node ${process.version}`);
+  console.log(`rss before ${mb(rssBefore)} MiB, after load ${mb(rssLoaded)} MiB, after ${IDLE_WAIT_MS / 1000} s idle ${mb(rssIdle)} MiB`);
+  console.log(`marginal rss right after load: ${ratio(rssLoaded - rssBefore)}`
+    + ` (of which ${mb(youngGrowth)} MiB is V8's young generation, grown by the load)`);
+  console.log(`marginal rss once idle:        ${ratio(rssIdle - rssBefore)}`);
+  console.log(`accounted ${(s.bytes / items).toFixed(1)} B/item; slabs ${mb(s.slabBytes)} MiB in ${s.slabPages} pages;`
+    + ` array buffers ${mb(mem.arrayBuffers)} MiB; JS heap used ${mb(mem.heapUsed)} MiB`);
+
+  const probes: string[] = [];
+  for (let i = 0; i < PROBE_KEYS; i++) probes.push(keyOf(Math.floor(Math.random() * items)));
+  const misses: string[] = [];
+  for (let i = 0; i < PROBE_KEYS; i++) misses.push(keyOf(items + i));
+  const mask = PROBE_KEYS - 1;
+  let found = 0;
+  measure(ROUNDS / 10, (i) => {
+    if (engine.get(probes[i & mask]!) !== null) found++;
+  });
+  console.log(`set, new keys (load):  ${load}`);
+  console.log(`get, hit:              ${measure(ROUNDS, (i) => {
+    if (engine.get(probes[i & mask]!) !== null) found++;
+  })}`);
+  console.log(`get, miss:             ${measure(ROUNDS, (i) => {
+    if (engine.get(misses[i & mask]!) !== null) found++;
+  })}`);
+  console.log(`set, overwrite:        ${measure(ROUNDS, (i) => {
+    engine.set(probes[i & mask]!, value, 0, 0);
+  })}`);
+  if (found === 0) throw new Error('no key was found');
+}
+
+await main();

@@ -22,8 +22,6 @@ export function alignChunk(bytes: number): number {
 export class SizeClasses {
   /** Chunk bytes of each class, ascending. */
   readonly chunkBytes: Int32Array;
-  /** Chunks that fit in one page, per class. */
-  readonly chunksPerPage: Int32Array;
   private readonly fineCount: number;
 
   constructor() {
@@ -36,7 +34,6 @@ export class SizeClasses {
       sizes.push(s);
     }
     this.chunkBytes = Int32Array.from(sizes);
-    this.chunksPerPage = Int32Array.from(sizes, (size) => Math.floor(PAGE_BYTES / size));
   }
 
   get count(): number {

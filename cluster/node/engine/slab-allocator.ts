@@ -26,9 +26,14 @@ export type RelocateFn = (from: number, to: number) => void;
 
 const LARGE = -1;
 const UNUSED = -2;
-// Empty pages kept for reuse instead of handing them back to the runtime.
+// A class starts with small pages and doubles what it holds with each new one up to
+// PAGE_BYTES, so a size that only a few items have does not pin a whole MiB.
+const MIN_PAGE_BYTES = 16 * 1024;
+const MIN_CHUNKS_PER_PAGE = 4;
+// Empty full-size pages kept for reuse instead of handing them back to the runtime.
 const POOL_MAX_PAGES = 4;
-const EMPTY_PAGE = new Uint8Array(0);
+const EMPTY_BUFFER = new ArrayBuffer(0);
+const EMPTY_PAGE = new Uint8Array(EMPTY_BUFFER);
 
 interface ClassState {
   /** Stack of free chunk addresses. */
@@ -36,8 +41,10 @@ interface ClassState {
   freeCount: number;
   /** Page ids carved into this class. */
   pages: number[];
-  /** Free chunks beyond this trigger evacuation of the emptiest page. */
-  threshold: number;
+  /** Bytes of those pages. */
+  heldBytes: number;
+  /** Chunks in the largest of them. */
+  maxPageChunks: number;
   isDirty: boolean;
 }
 
@@ -52,27 +59,31 @@ export interface SlabStats {
 }
 
 /**
- * memcached-style slab allocator over 1 MiB pages. Each size class carves whole pages
- * into equal chunks and keeps a stack of free ones. The first byte of a chunk is
+ * memcached-style slab allocator. Each size class carves whole pages (16 KiB growing
+ * to 1 MiB as the class grows) into equal chunks and keeps a stack of free ones. The first byte of a chunk is
  * non-zero while it is live (the engine stores the key length there) and zeroed when
  * freed, so a page can be walked without any other bookkeeping.
  *
  * Unlike memcached, pages do not stay with a class forever: when a class holds more
- * than one and a half pages of free chunks, `compact` moves the live chunks out of its
- * emptiest page and releases that page. Real memory therefore tracks the live bytes
+ * than one and a half of its largest page in free chunks, `compact` moves the live
+ * chunks out of its emptiest page and releases that page. Real memory therefore tracks the live bytes
  * however the item sizes drift.
  */
 export class SlabAllocator {
   /** Page buffers by page id; unused ids hold an empty array. */
   readonly pages: Uint8Array[] = [];
+  /** The pages' ArrayBuffers, by page id: building views from these is cheapest. */
+  readonly buffers: ArrayBuffer[] = [];
   readonly classes = new SizeClasses();
   private readonly state: ClassState[] = [];
   private readonly pageClass = new Int32Array(MAX_PAGE_IDS).fill(UNUSED);
   private readonly pageLive = new Int32Array(MAX_PAGE_IDS);
+  private readonly pageChunks = new Int32Array(MAX_PAGE_IDS);
   private readonly freeIds: number[] = [];
   private readonly pool: number[] = [];
   private readonly dirty: number[] = [];
   private slabPageCount = 0;
+  private slabByteCount = 0;
   private largeCount = 0;
   private largeByteCount = 0;
   private relocations = 0;
@@ -80,14 +91,7 @@ export class SlabAllocator {
 
   constructor() {
     for (let c = 0; c < this.classes.count; c++) {
-      const perPage = this.classes.chunksPerPage[c]!;
-      this.state.push({
-        free: new Uint32Array(0),
-        freeCount: 0,
-        pages: [],
-        threshold: perPage + Math.max(1, perPage >>> 1),
-        isDirty: false,
-      });
+      this.state.push({ free: new Uint32Array(0), freeCount: 0, pages: [], heldBytes: 0, maxPageChunks: 0, isDirty: false });
     }
   }
 
@@ -130,7 +134,7 @@ export class SlabAllocator {
     const st = this.state[c]!;
     if (st.freeCount === st.free.length) st.free = grow(st.free, st.free.length * 2);
     st.free[st.freeCount++] = addr;
-    if (st.freeCount > st.threshold && !st.isDirty) {
+    if (st.freeCount > threshold(st) && !st.isDirty) {
       st.isDirty = true;
       this.dirty.push(c);
     }
@@ -144,7 +148,7 @@ export class SlabAllocator {
     while (this.dirty.length > 0) {
       const c = this.dirty.pop()!;
       const st = this.state[c]!;
-      while (st.freeCount > st.threshold) this.evacuate(c, st, relocate);
+      while (st.freeCount > threshold(st)) this.evacuate(c, st, relocate);
       st.isDirty = false;
     }
   }
@@ -153,10 +157,13 @@ export class SlabAllocator {
   reset(): void {
     for (let id = 0; id < this.pages.length; id++) {
       this.pages[id] = EMPTY_PAGE;
+      this.buffers[id] = EMPTY_BUFFER;
       this.pageClass[id] = UNUSED;
       this.pageLive[id] = 0;
+      this.pageChunks[id] = 0;
     }
     this.pages.length = 0;
+    this.buffers.length = 0;
     this.freeIds.length = 0;
     this.pool.length = 0;
     this.dirty.length = 0;
@@ -164,9 +171,12 @@ export class SlabAllocator {
       st.free = new Uint32Array(0);
       st.freeCount = 0;
       st.pages.length = 0;
+      st.heldBytes = 0;
+      st.maxPageChunks = 0;
       st.isDirty = false;
     }
     this.slabPageCount = 0;
+    this.slabByteCount = 0;
     this.largeCount = 0;
     this.largeByteCount = 0;
   }
@@ -174,7 +184,7 @@ export class SlabAllocator {
   stats(): SlabStats {
     return {
       slabPages: this.slabPageCount,
-      slabBytes: this.slabPageCount * PAGE_BYTES,
+      slabBytes: this.slabByteCount,
       largeChunks: this.largeCount,
       largeBytes: this.largeByteCount,
       relocations: this.relocations,
@@ -185,26 +195,34 @@ export class SlabAllocator {
   private allocLarge(bytes: number): number {
     const id = this.takeId();
     if (id < 0) return NO_CHUNK;
-    const buf = new Uint8Array(alignChunk(bytes));
-    this.pages[id] = buf;
+    const buf = new ArrayBuffer(alignChunk(bytes));
+    this.pages[id] = new Uint8Array(buf);
+    this.buffers[id] = buf;
     this.pageClass[id] = LARGE;
     this.largeCount++;
-    this.largeByteCount += buf.length;
+    this.largeByteCount += buf.byteLength;
     return id * PAGE_ID_SPAN;
   }
 
   private addPage(c: number, st: ClassState): boolean {
-    let id = this.pool.pop();
+    const size = this.classes.chunkBytes[c]!;
+    const bytes = Math.min(PAGE_BYTES, Math.max(MIN_PAGE_BYTES, MIN_CHUNKS_PER_PAGE * size, st.heldBytes));
+    const perPage = Math.floor(bytes / size);
+    let id = bytes === PAGE_BYTES ? this.pool.pop() : undefined;
     if (id === undefined) {
       id = this.takeId();
       if (id < 0) return false;
-      this.pages[id] = new Uint8Array(PAGE_BYTES);
+      const buf = new ArrayBuffer(bytes === PAGE_BYTES ? PAGE_BYTES : perPage * size);
+      this.pages[id] = new Uint8Array(buf);
+      this.buffers[id] = buf;
       this.slabPageCount++;
+      this.slabByteCount += this.pages[id]!.length;
     }
     this.pageClass[id] = c;
+    this.pageChunks[id] = perPage;
     st.pages.push(id);
-    const size = this.classes.chunkBytes[c]!;
-    const perPage = this.classes.chunksPerPage[c]!;
+    st.heldBytes += this.pages[id]!.length;
+    if (perPage > st.maxPageChunks) st.maxPageChunks = perPage;
     if (st.free.length < st.freeCount + perPage) st.free = grow(st.free, st.freeCount + perPage);
     // Pushed in reverse so that allocation walks the page upwards.
     const base = id * PAGE_ID_SPAN;
@@ -230,7 +248,7 @@ export class SlabAllocator {
     st.freeCount = n;
     const page = this.pages[id]!;
     const size = this.classes.chunkBytes[c]!;
-    const end = this.classes.chunksPerPage[c]! * size;
+    const end = this.pageChunks[id]! * size;
     for (let off = 0; off < end; off += size) {
       if (page[off] === 0) continue;
       const to = st.free[--st.freeCount]!;
@@ -242,14 +260,19 @@ export class SlabAllocator {
     }
     st.pages[at] = st.pages[st.pages.length - 1]!;
     st.pages.pop();
+    st.heldBytes -= page.length;
+    st.maxPageChunks = 0;
+    for (const p of st.pages) st.maxPageChunks = Math.max(st.maxPageChunks, this.pageChunks[p]!);
     this.pageLive[id] = 0;
+    this.pageChunks[id] = 0;
     this.pagesReleased++;
-    if (this.pool.length < POOL_MAX_PAGES) {
+    if (page.length === PAGE_BYTES && this.pool.length < POOL_MAX_PAGES) {
       page.fill(0);
       this.pageClass[id] = UNUSED;
       this.pool.push(id);
     } else {
       this.slabPageCount--;
+      this.slabByteCount -= page.length;
       this.releaseId(id);
     }
   }
@@ -259,14 +282,21 @@ export class SlabAllocator {
     if (id !== undefined) return id;
     if (this.pages.length >= MAX_PAGE_IDS) return -1;
     this.pages.push(EMPTY_PAGE);
+    this.buffers.push(EMPTY_BUFFER);
     return this.pages.length - 1;
   }
 
   private releaseId(id: number): void {
     this.pages[id] = EMPTY_PAGE;
+    this.buffers[id] = EMPTY_BUFFER;
     this.pageClass[id] = UNUSED;
     this.freeIds.push(id);
   }
+}
+
+/** Free chunks a class may hold before its emptiest page is evacuated. */
+function threshold(st: ClassState): number {
+  return st.maxPageChunks + Math.max(1, st.maxPageChunks >>> 1);
 }
 
 function grow(a: Uint32Array, capacity: number): Uint32Array {

@@ -5,7 +5,7 @@ import { MixPicker, parseMix, parseOps } from '../../../bench/mix.js';
 import { parseBenchArgs } from '../../../bench/args.js';
 import { BENCH_DEFAULTS, QUICK_OVERRIDES, type BenchOptions } from '../../../bench/options.js';
 import { createLatencyHistogram, formatCount, formatLatencyUs, formatRunLine, recordMs, summarizeHistogram } from '../../../bench/histogram.js';
-import { makeKey, makeRandom, runWorkload, type OpExecutor } from '../../../bench/workload.js';
+import { bestOf, makeKey, makeRandom, runWorkload, type OpExecutor } from '../../../bench/workload.js';
 import { formatFigureLine, formatSummary, makeFigure } from '../../../bench/report.js';
 import { computeMemory, sumNodeStats } from '../../../bench/memory-bench.js';
 import { parseClientOutput } from '../../../bench/ceiling.js';
@@ -130,7 +130,8 @@ args('applies --quick and lets explicit switches override it', () => {
 });
 
 args('reads targets, mixes, counts and sizes', () => {
-  const o = runOptions(['--target', 'ws://127.0.0.1:7000,ws://127.0.0.1:7001', '--mix', 'get:9,set:1', '--count', '1000', '--value-size', '0']);
+  const o = runOptions(['--target', 'ws://127.0.0.1:7000,ws://127.0.0.1:7001', '--mix', 'get:9,set:1', '--count', '1000', '--value-size', '0', '--rounds', '5']);
+  assert.is(o.rounds, 5);
   assert.equal(o.targetNodes, ['ws://127.0.0.1:7000', 'ws://127.0.0.1:7001']);
   assert.is(o.mixes[0]!.label, 'get:9,set:1');
   assert.is(o.count, 1000);
@@ -141,6 +142,7 @@ args('turns bad switches into usage errors', () => {
   usageError(() => parseBenchArgs(['--ops', 'get', '--mix', 'get:1']));
   usageError(() => parseBenchArgs(['--duration', '1', '--count', '5']));
   usageError(() => parseBenchArgs(['--inflight', '0']));
+  usageError(() => parseBenchArgs(['--rounds', '0']));
   usageError(() => parseBenchArgs(['--duration', 'soon']));
   usageError(() => parseBenchArgs(['--only', 'disk']));
   usageError(() => parseBenchArgs(['--target', 'http://127.0.0.1:1']));
@@ -196,6 +198,16 @@ parts('abandons a run whose operations keep failing', async () => {
   } catch (err) {
     assert.match((err as Error).message, 'first: down');
   }
+});
+
+parts('keeps the fastest of several rounds and lists every rate', async () => {
+  const rates = [10, 30, 20];
+  const best = await bestOf(3, async (i) => ({
+    label: `r${i}`, ops: 1, errors: 0, firstError: null, elapsedMs: 1, opsPerSec: rates[i]!,
+    latency: { count: 1, meanUs: 1, p50Us: 1, p99Us: 1, p999Us: 1, maxUs: 1 },
+  }));
+  assert.is(best.label, 'r1');
+  assert.equal(best.roundOpsPerSec, [10, 30, 20]);
 });
 
 parts('judges figures against their targets', () => {

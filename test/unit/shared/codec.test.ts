@@ -173,16 +173,6 @@ test('any text or byte key normalises to its UTF-8 bytes as a binary string', ()
   }), { numRuns: 1000 });
 });
 
-test('decoded values own their bytes: overwriting the message afterwards leaves them intact', () => {
-  const message = encodeMessage([[1, Op.SET, 0, new Uint8Array([0x6b]), new Uint8Array([1, 2, 3])], [2, Op.PING]]);
-  const bytes = Uint8Array.from(message);
-  const r = decodeRequests(bytes).requests[0]!;
-  bytes.fill(0);
-  assert.equal([...r.value!], [1, 2, 3]);
-  assert.is(r.key, 'k');
-  assert.ok(r.value!.buffer !== bytes.buffer, 'not a view of the message');
-});
-
 interface BadFrame {
   what: string;
   frame: unknown[];
@@ -277,7 +267,8 @@ test('every prefix of a valid multi-frame message is fatal BAD_REQUEST', () => {
 
 test('a message over maxMessageBytes is TOO_LARGE before it is decoded', () => {
   const huge = new Uint8Array(LIMITS.maxMessageBytes + 1).fill(0xff);
-  assert.equal(decodeRequests(huge).fatal && decodeRequests(huge).fatal!.status, BIG);
+  const rejected = decodeRequests(huge);
+  assert.equal(rejected.fatal && { id: rejected.fatal.id, status: rejected.fatal.status }, { id: 0, status: BIG });
   const small = { ...LIMITS, maxMessageBytes: VALID_MESSAGE.length };
   assert.is(decodeRequests(VALID_MESSAGE, small).fatal, null, 'exactly at the limit');
   const out = decodeRequests(VALID_MESSAGE, { ...small, maxMessageBytes: VALID_MESSAGE.length - 1 });
@@ -433,28 +424,28 @@ test('any encodable value as a message never throws', () => {
 });
 
 test('frames assembled from valid and invalid field values are accepted whole or rejected with a status', () => {
-  const any = (...values: unknown[]): fc.Arbitrary<unknown> => fc.constantFrom(...values);
+  const pick = (...values: unknown[]): fc.Arbitrary<unknown> => fc.constantFrom(...values);
   const key = fc.oneof(
     anyText(0, 130),
     fc.uint8Array({ maxLength: 260 }),
-    any(null, 5, [], 'k'.repeat(LIMITS.maxKeyBytes), 'k'.repeat(LIMITS.maxKeyBytes + 1)),
+    pick(null, 5, [], 'k'.repeat(LIMITS.maxKeyBytes), 'k'.repeat(LIMITS.maxKeyBytes + 1)),
   );
-  const uint = fc.oneof(fc.nat(), any(-1, 1.5, 2 ** 32, 2 ** 53, 'x', null, U64_MAX, TWO_64, -1n));
+  const uint = fc.oneof(fc.nat(), pick(-1, 1.5, 2 ** 32, 2 ** 53, 'x', null, U64_MAX, TWO_64, -1n));
   const extra = fc.oneof(
     fc.record({
-      delta: uint, initial: uint, limit: fc.oneof(uint, any(0, LIMITS.maxScanLimit, LIMITS.maxScanLimit + 1)),
-      end: key, group: fc.oneof(fc.string(), uint), durability: any('none', 'majority', 'all', 1),
+      delta: uint, initial: uint, limit: fc.oneof(uint, pick(0, LIMITS.maxScanLimit, LIMITS.maxScanLimit + 1)),
+      end: key, group: fc.oneof(fc.string(), uint), durability: pick('none', 'majority', 'all', 1),
     }, { requiredKeys: [] }),
-    any(null, 5, 'x', [1], new Uint8Array(1), new Set([1]), new Date(0)),
+    pick(null, 5, 'x', [1], new Uint8Array(1), new Set([1]), new Date(0)),
   );
   const frame = fc.tuple(
-    fc.oneof(fc.integer({ min: 1, max: 1000 }), any(0, -1, 1.5, '1')),
-    fc.oneof(fc.constantFrom(...Object.values(Op)), any(0, 99, -1, 'GET', null)),
+    fc.oneof(fc.integer({ min: 1, max: 1000 }), pick(0, -1, 1.5, '1')),
+    fc.oneof(fc.constantFrom(...Object.values(Op)), pick(0, 99, -1, 'GET', null)),
     uint,
     key,
-    fc.oneof(fc.string({ maxLength: 40 }), fc.uint8Array({ maxLength: 40 }), any(null, 5, {}, [])),
+    fc.oneof(fc.string({ maxLength: 40 }), fc.uint8Array({ maxLength: 40 }), pick(null, 5, {}, [])),
     uint,
-    fc.oneof(fc.integer(), any(1.5, 'x', null)),
+    fc.oneof(fc.integer(), pick(1.5, 'x', null)),
     uint,
     extra,
   ).chain((f) => fc.nat({ max: f.length }).map((n) => f.slice(0, n + 1)));

@@ -1,0 +1,79 @@
+import { parseCommandLine, numberArg, UsageError, untilSignal } from '../../bin/cli-util.js';
+import { Manager } from './manager.js';
+import type { ManagerOptions } from './options.js';
+
+export const MANAGER_USAGE = `Usage: pandakv manager [switches]
+
+Keeps the cluster map in a config store, serves it at ws://IP:PORT/map, takes node
+registrations, detects failures and plans bucket placement.
+
+  --cfg URL                file:PATH (default file:./data/cfg.json) or etcd://HOST:PORT[,HOST:PORT]
+  --ip ADDR                address to listen on (default 127.0.0.1)
+  --port N                 port; 0 picks a free one (default 0)
+  --redundancy R           copies of each item for a new cluster (default 1)
+  --buckets N              buckets of a new cluster, a power of two (default 2^24)
+  --failover-after-ms MS   declare a silent node failed after this long (default 5000)
+  --no-auto-add            place new nodes only on "pandakv cluster add"
+  --advertise URL          address other managers and tools should use
+  --leader-lease-ms MS     TTL of the planner's election lease (default 3000)
+  --help                   print this text
+`;
+
+export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'help' {
+  const { values, positionals } = parseCommandLine(argv, {
+    cfg: { type: 'string' },
+    ip: { type: 'string' },
+    port: { type: 'string' },
+    redundancy: { type: 'string' },
+    buckets: { type: 'string' },
+    'failover-after-ms': { type: 'string' },
+    'no-auto-add': { type: 'boolean' },
+    advertise: { type: 'string' },
+    'leader-lease-ms': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const o: Partial<ManagerOptions> = {};
+  if (values.cfg !== undefined) {
+    const cfg = String(values.cfg);
+    if (!/^(file:.+|etcd:\/\/.+)$/.test(cfg)) throw new UsageError(`--cfg must be file:PATH or etcd://HOST:PORT, got "${cfg}"`);
+    o.cfg = cfg;
+  }
+  if (values.ip !== undefined) o.ip = String(values.ip);
+  const port = numberArg(values, 'port', (n) => Number.isInteger(n) && n >= 0 && n <= 65535);
+  if (port !== undefined) o.port = port;
+  const r = numberArg(values, 'redundancy', (n) => Number.isInteger(n) && n >= 1 && n <= 8);
+  if (r !== undefined) o.redundancy = r;
+  if (values.buckets !== undefined) {
+    const text = String(values.buckets);
+    const m = /^2\^(\d+)$/.exec(text);
+    const n = m ? 2 ** Number(m[1]) : Number(text);
+    const bits = Math.log2(n);
+    if (!Number.isInteger(bits) || bits < 1 || bits > 32) throw new UsageError(`--buckets must be a power of two between 2 and 2^32, got "${text}"`);
+    o.bits = bits;
+  }
+  const f = numberArg(values, 'failover-after-ms', (n) => Number.isInteger(n) && n >= 50);
+  if (f !== undefined) o.failoverAfterMs = f;
+  if (values['no-auto-add']) o.isAutoAdd = false;
+  if (values.advertise !== undefined) o.advertise = String(values.advertise);
+  const lease = numberArg(values, 'leader-lease-ms', (n) => Number.isInteger(n) && n >= 100);
+  if (lease !== undefined) o.leaderLeaseMs = lease;
+  return o;
+}
+
+/** `pandakv manager`: run until SIGINT/SIGTERM. */
+export async function managerMain(argv: string[]): Promise<number> {
+  const opts = parseManagerArgs(argv);
+  if (opts === 'help') {
+    process.stdout.write(MANAGER_USAGE);
+    return 0;
+  }
+  const stopped = untilSignal();
+  const manager = new Manager(opts);
+  await manager.listen();
+  process.stdout.write(`pandakv manager listening on ${manager.address}\n`);
+  await stopped;
+  await manager.close();
+  return 0;
+}

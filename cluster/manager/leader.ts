@@ -1,0 +1,275 @@
+import { EventEmitter } from 'eventemitter3';
+import type { ClusterMap } from '../../shared/cluster-map.js';
+import { encodeMap } from '../../shared/map-codec.js';
+import { KvError } from '../../shared/errors.js';
+import type { Cfg, CfgLeadership } from './cfg/cfg.js';
+import type { ClusterState } from './cluster-state.js';
+import { CfgKeys, nodeKey } from './keys.js';
+import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js';
+import type { ManagerOptions } from './options.js';
+import { plan, promoteOnly, splitBuckets, type PlannerNode } from './planner/plan.js';
+
+export interface LeaderEvents {
+  elected: () => void;
+  deposed: () => void;
+  error: (err: Error) => void;
+}
+
+/** What an admin operation did. */
+export interface OpResult {
+  epoch: number;
+  rev: number;
+  movedUnits: number;
+  warnings: string[];
+}
+
+/**
+ * The elected planner. Campaigns in the config store; while leading it turns node
+ * changes into new maps, each written with a fenced compare-and-set so a deposed
+ * leader's late write can never land. Operations run one at a time.
+ */
+export class Leader extends EventEmitter<LeaderEvents> {
+  leadership: CfgLeadership | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private isClosed = false;
+  private readonly failTimers = new Set<NodeJS.Timeout>();
+  private reconcileScheduled = false;
+
+  constructor(
+    private readonly cfg: Cfg,
+    private readonly state: ClusterState,
+    private readonly options: ManagerOptions,
+    private readonly selfUrl: string,
+  ) {
+    super();
+  }
+
+  get isLeader(): boolean {
+    return this.leadership?.isLeader === true;
+  }
+
+  start(): void {
+    void this.campaignLoop();
+  }
+
+  async close(): Promise<void> {
+    this.isClosed = true;
+    for (const t of this.failTimers) clearTimeout(t);
+    this.state.off('nodes', this.onNodes);
+    this.state.off('live-lost', this.onLiveLost);
+    const l = this.leadership;
+    this.leadership = null;
+    await this.queue.catch(() => undefined);
+    if (l !== null) await l.resign().catch(() => undefined);
+  }
+
+  /** Run `fn` after every earlier operation, only while leading. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(() => {
+      if (!this.isLeader) throw KvError.unavailable('this manager is not the leader', { isSafeToRetry: true });
+      return fn();
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Re-plan with the current nodes and publish when anything changes. */
+  rebalance(): Promise<OpResult> {
+    return this.run(() => this.reconcileNow());
+  }
+
+  addNode(ref: string): Promise<OpResult> {
+    return this.run(async () => {
+      const r = this.find(ref);
+      if (r.state !== 'active') await this.setState(r, 'active');
+      return this.reconcileNow();
+    });
+  }
+
+  removeNode(ref: string): Promise<OpResult> {
+    return this.run(async () => {
+      const r = this.find(ref);
+      await this.setState(r, 'leaving');
+      const result = await this.reconcileNow();
+      await this.cfg.cas(nodeKey(r.id), null, this.state.records.get(r.id)?.modRev ?? 0, { fence: this.fence() });
+      const after = await this.reconcileNow();
+      return { ...after, movedUnits: result.movedUnits + after.movedUnits, warnings: [...result.warnings, ...after.warnings] };
+    });
+  }
+
+  failover(ref: string): Promise<OpResult> {
+    return this.run(() => this.failNow(this.find(ref).id));
+  }
+
+  split(): Promise<OpResult> {
+    return this.run(async () => {
+      const map = this.requireMap();
+      const next = splitBuckets(map);
+      await this.writeMap(next);
+      return { epoch: next.epoch, rev: next.rev, movedUnits: 0, warnings: [] };
+    });
+  }
+
+  setRedundancy(redundancy: number): Promise<OpResult> {
+    return this.run(async () => {
+      const r = await this.cfg.cas(CfgKeys.settings, encodeSettings({ redundancy }), this.state.settingsModRev, { fence: this.fence() });
+      if (!r.ok) throw KvError.unavailable('settings changed concurrently; try again', { isSafeToRetry: true });
+      this.state.settings = { redundancy };
+      this.state.settingsModRev = r.rev;
+      return this.reconcileNow();
+    });
+  }
+
+  private async campaignLoop(): Promise<void> {
+    let attempt = 0;
+    while (!this.isClosed) {
+      try {
+        const lease = await this.cfg.grantLease(this.options.leaderLeaseMs);
+        lease.startKeepAlive(Math.max(10, Math.floor(this.options.leaderLeaseMs / 3)));
+        const leadership = await this.cfg.campaign(CfgKeys.election, this.selfUrl, lease);
+        if (this.isClosed) {
+          await leadership.resign();
+          return;
+        }
+        attempt = 0;
+        this.leadership = leadership;
+        const lost = new Promise<void>((resolve) => leadership.once('lost', () => resolve()));
+        await this.onElected();
+        await lost;
+        this.leadership = null;
+        this.state.off('nodes', this.onNodes);
+        this.state.off('live-lost', this.onLiveLost);
+        this.emit('deposed');
+      } catch (err) {
+        if (this.isClosed) return;
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        await new Promise<void>((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt++)).unref());
+      }
+    }
+  }
+
+  private async onElected(): Promise<void> {
+    this.state.on('nodes', this.onNodes);
+    this.state.on('live-lost', this.onLiveLost);
+    if (this.state.settings === null) {
+      await this.run(async () => {
+        const r = await this.cfg.cas(CfgKeys.settings, encodeSettings({ redundancy: this.options.redundancy }), 0, { fence: this.fence() });
+        if (r.ok) {
+          this.state.settings = { redundancy: this.options.redundancy };
+          this.state.settingsModRev = r.rev;
+        }
+      }).catch(() => undefined);
+    }
+    // Nodes that were active but are not live get failoverAfterMs to show up.
+    for (const r of this.state.records.values()) {
+      if (r.state === 'active' && !this.state.live.has(r.id)) this.scheduleFailCheck(r.id);
+    }
+    this.emit('elected');
+    this.scheduleReconcile();
+  }
+
+  private scheduleFailCheck(id: string): void {
+    const t = setTimeout(() => {
+      this.failTimers.delete(t);
+      if (this.isLeader && !this.state.live.has(id) && this.state.records.get(id)?.state === 'active') {
+        void this.run(() => this.failNow(id)).catch((err: Error) => this.emit('error', err));
+      }
+    }, this.options.failoverAfterMs);
+    t.unref();
+    this.failTimers.add(t);
+  }
+
+  private readonly onNodes = (): void => {
+    this.scheduleReconcile();
+  };
+
+  private readonly onLiveLost = (id: string): void => {
+    const r = this.state.records.get(id);
+    if (r === undefined || r.state === 'failed' || r.state === 'leaving') return;
+    void this.run(() => this.failNow(id)).catch((err: Error) => this.emit('error', err));
+  };
+
+  private scheduleReconcile(): void {
+    if (this.reconcileScheduled || !this.isLeader) return;
+    this.reconcileScheduled = true;
+    queueMicrotask(() => {
+      this.reconcileScheduled = false;
+      void this.run(() => this.reconcileNow()).catch((err: Error) => {
+        if (!(err instanceof KvError && err.code === 'KV_ERR_UNAVAILABLE')) this.emit('error', err);
+      });
+    });
+  }
+
+  private async failNow(id: string): Promise<OpResult> {
+    const r = this.state.records.get(id);
+    if (r === undefined) throw KvError.notFound(`no node ${id}`);
+    if (r.state === 'failed') return this.reconcileNow();
+    await this.setState(r, 'failed');
+    const map = this.state.map;
+    if (map !== null && map.nodes.some((n) => n.id === id)) {
+      // First a promote-only map: replicas take over, no data moves.
+      const promoted = promoteOnly(map, new Set([id]));
+      if (promoted.map.rev !== map.rev) await this.writeMap(promoted.map);
+    }
+    return this.reconcileNow();
+  }
+
+  private async reconcileNow(): Promise<OpResult> {
+    const s = this.state;
+    if (this.options.isAutoAdd) {
+      for (const r of [...s.records.values()]) {
+        if (r.state === 'joining' && s.live.has(r.id)) await this.setState(r, 'active');
+      }
+    }
+    const nodes: PlannerNode[] = [...s.records.values()]
+      .filter((r) => r.state !== 'joining')
+      .map((r) => ({ id: r.id, address: r.address, peerKey: r.peerKey, zone: r.zone, weight: r.weight, state: r.state }));
+    const current = s.map;
+    if (!nodes.some((n) => n.state === 'active')) {
+      return { epoch: current?.epoch ?? 0, rev: current?.rev ?? 0, movedUnits: 0, warnings: ['no active node to place units on'] };
+    }
+    const result = plan({ previous: current, nodes, redundancy: s.settings?.redundancy ?? this.options.redundancy, bits: this.options.bits });
+    if (current === null || result.map.rev !== current.rev || result.map.epoch !== current.epoch) await this.writeMap(result.map);
+    return { epoch: result.map.epoch, rev: result.map.rev, movedUnits: result.moves.length, warnings: result.warnings };
+  }
+
+  private async writeMap(map: ClusterMap): Promise<void> {
+    const r = await this.cfg.cas(CfgKeys.map, encodeMap(map), this.state.mapModRev, { fence: this.fence() });
+    if (!r.ok) {
+      throw r.isFenceBroken
+        ? KvError.unavailable('leadership lost; the map was not written', { isSafeToRetry: true })
+        : KvError.unavailable('the map changed concurrently; try again', { isSafeToRetry: true });
+    }
+    this.state.noteMapWritten(map, r.rev);
+  }
+
+  private async setState(r: NodeRecord & { modRev: number }, state: NodeRecord['state']): Promise<void> {
+    const next: NodeRecord = { id: r.id, address: r.address, zone: r.zone, weight: r.weight, peerKey: r.peerKey, state };
+    const res = await this.cfg.cas(nodeKey(r.id), encodeRecord(next), r.modRev, { fence: this.fence() });
+    if (!res.ok) throw KvError.unavailable(`node ${r.id} changed concurrently; try again`, { isSafeToRetry: true });
+    this.state.records.set(r.id, { ...next, modRev: res.rev });
+  }
+
+  private fence(): { key: string; createRev: number } {
+    const l = this.leadership;
+    if (l === null || !l.isLeader) throw KvError.unavailable('this manager is not the leader', { isSafeToRetry: true });
+    return l.fence;
+  }
+
+  private requireMap(): ClusterMap {
+    const map = this.state.map;
+    if (map === null) throw KvError.unavailable('there is no map yet: no node has joined');
+    return map;
+  }
+
+  /** A node by id, id prefix or address. */
+  private find(ref: string): NodeRecord & { modRev: number } {
+    const records = [...this.state.records.values()];
+    const hit = records.find((r) => r.id === ref || r.address === ref) ?? (() => {
+      const prefixed = records.filter((r) => r.id.startsWith(ref));
+      return prefixed.length === 1 ? prefixed[0] : undefined;
+    })();
+    if (hit === undefined) throw KvError.notFound(`no node matches "${ref}"`);
+    return hit;
+  }
+}

@@ -1,0 +1,130 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Cfg } from './cfg/cfg.js';
+import { openCfg } from './cfg/open-cfg.js';
+import { ClusterState } from './cluster-state.js';
+import { Membership } from './membership.js';
+import { MapService } from './map-service.js';
+import { Leader } from './leader.js';
+import { AdminApi } from './admin-api.js';
+import { managerOptions, type ManagerOptions } from './options.js';
+import { managerMetrics } from './metrics.js';
+
+/**
+ * A manager: keeps the map in the config store, serves it at `/map`, takes node
+ * registrations and heartbeats, and — when elected — plans and publishes maps.
+ */
+export class Manager {
+  readonly options: ManagerOptions;
+  private cfg: Cfg | null = null;
+  private state: ClusterState | null = null;
+  private membership: Membership | null = null;
+  private mapService: MapService | null = null;
+  private leader: Leader | null = null;
+  private admin: AdminApi | null = null;
+  private readonly http: Server;
+  private url = '';
+  private closing: Promise<void> | null = null;
+
+  constructor(options: Partial<ManagerOptions> = {}) {
+    this.options = managerOptions(options);
+    this.http = createServer(this.onRequest);
+    this.http.on('upgrade', this.onUpgrade);
+    this.http.on('connection', (s) => s.on('error', () => undefined));
+  }
+
+  static async start(options: Partial<ManagerOptions> = {}): Promise<Manager> {
+    const m = new Manager(options);
+    await m.listen();
+    return m;
+  }
+
+  get address(): string {
+    return this.url;
+  }
+
+  get isLeader(): boolean {
+    return this.leader?.isLeader === true;
+  }
+
+  /** Open the config store, load the state, listen, and join the election. */
+  async listen(): Promise<string> {
+    const o = this.options;
+    this.cfg = await openCfg(o.cfg);
+    this.state = new ClusterState(this.cfg);
+    this.state.on('error', () => undefined);
+    await this.state.start();
+    this.membership = new Membership(this.cfg, this.state, o.failoverAfterMs);
+    this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize);
+    if (this.state.map !== null) this.mapService.publish(this.state.map);
+    this.state.on('map', (map) => this.mapService!.publish(map));
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(o.port, o.ip, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = this.http.address() as { address: string; port: number };
+    const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+    this.url = `http://${host}:${addr.port}`;
+    this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url);
+    this.leader.on('error', () => undefined);
+    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService);
+    this.leader.start();
+    return this.url;
+  }
+
+  /** Resolve once this manager leads, or reject at the deadline. */
+  whenLeader(timeoutMs: number): Promise<void> {
+    if (this.isLeader) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not elected within ${timeoutMs} ms`)), timeoutMs);
+      this.leader!.once('elected', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.leader?.close();
+      this.mapService?.close();
+      this.membership?.close();
+      await this.state?.close();
+      await this.cfg?.close();
+      this.http.closeAllConnections();
+      await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    })();
+    return this.closing;
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => undefined);
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== '/map' || this.mapService === null) {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    this.mapService.handleUpgrade(req, socket, head);
+  };
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (this.admin !== null && this.admin.handle(req, res)) return;
+    if (path === '/healthz') {
+      const ok = this.state?.map !== undefined;
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok\n' : 'starting\n');
+      return;
+    }
+    if (path === '/metrics' && this.state !== null && this.mapService !== null) {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(managerMetrics(this.state, this.mapService, this.isLeader));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  };
+}

@@ -1,0 +1,55 @@
+import type { Cfg, CfgLease } from './cfg/cfg.js';
+import { liveKey, nodeKey } from './keys.js';
+import { encodeRecord, type NodeRecord } from './node-record.js';
+import type { ClusterState } from './cluster-state.js';
+import type { NodeRegistration } from '../../shared/map-protocol.js';
+
+/**
+ * Node registration and liveness. A registered node gets a lease of `failoverAfterMs`
+ * holding its liveness key; each heartbeat refreshes it. A node that goes silent loses
+ * the key when the lease runs out, which every manager sees through its watch.
+ */
+export class Membership {
+  private readonly leases = new Map<string, CfgLease>();
+  /** Rev of the map each node last reported applying, from heartbeats. */
+  readonly appliedRev = new Map<string, number>();
+
+  constructor(private readonly cfg: Cfg, private readonly state: ClusterState, private readonly failoverAfterMs: number) {}
+
+  /** Record the node (new nodes join as 'joining'; a failed one that returns re-joins) and start its lease. */
+  async register(reg: NodeRegistration): Promise<void> {
+    const existing = this.state.records.get(reg.id);
+    const state = existing === undefined || existing.state === 'failed' ? 'joining' : existing.state;
+    const record: NodeRecord = { ...reg, state };
+    const changed = existing === undefined || existing.address !== reg.address || existing.zone !== reg.zone
+      || existing.weight !== reg.weight || existing.peerKey !== reg.peerKey || existing.state !== state;
+    if (changed) {
+      const r = await this.cfg.cas(nodeKey(reg.id), encodeRecord(record), existing?.modRev ?? 0);
+      if (!r.ok) await this.cfg.put(nodeKey(reg.id), encodeRecord(record));
+    }
+    const previous = this.leases.get(reg.id);
+    const lease = await this.cfg.grantLease(this.failoverAfterMs);
+    await this.cfg.put(liveKey(reg.id), Buffer.from(reg.address), { lease });
+    this.leases.set(reg.id, lease);
+    if (previous !== undefined && previous !== lease) void previous.revoke().catch(() => undefined);
+  }
+
+  /** Refresh the node's lease; false when it has none here or it already expired. */
+  async heartbeat(id: string, rev: number): Promise<boolean> {
+    this.appliedRev.set(id, rev);
+    const lease = this.leases.get(id);
+    if (lease === undefined || lease.isEnded) return false;
+    try {
+      await lease.keepAlive();
+      return true;
+    } catch {
+      this.leases.delete(id);
+      return false;
+    }
+  }
+
+  close(): void {
+    for (const lease of this.leases.values()) lease.stopKeepAlive();
+    this.leases.clear();
+  }
+}

@@ -1,0 +1,49 @@
+/** Options of a manager. Every delay is here so tests can shrink it. */
+export interface ManagerOptions {
+  /** Address to listen on. @default '127.0.0.1' */
+  ip: string;
+  /** Port; 0 picks a free one. @default 0 */
+  port: number;
+  /** Config store: `file:PATH` or `etcd://HOST:PORT[,HOST:PORT]`. @default 'file:./data/cfg.json' */
+  cfg: string;
+  /** Copies of each item for a new cluster (1 = no replica). @default 1 */
+  redundancy: number;
+  /** Bucket bits of a new cluster. @default 24 */
+  bits: number;
+  /** A node silent this long is declared failed. @default 5000 */
+  failoverAfterMs: number;
+  /** How often nodes heartbeat. @default failoverAfterMs / 5 */
+  heartbeatMs: number;
+  /** Place nodes as soon as they register (otherwise `cluster add`). @default true */
+  isAutoAdd: boolean;
+  /** Maps kept to answer a resubscribing client with a delta. @default 64 */
+  historySize: number;
+  /** TTL of this manager's election lease. @default 3000 */
+  leaderLeaseMs: number;
+  /** Address other managers and the CLI should use; defaults to the listening one. @default null */
+  advertise: string | null;
+}
+
+export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
+  ip: '127.0.0.1',
+  port: 0,
+  cfg: 'file:./data/cfg.json',
+  redundancy: 1,
+  bits: 24,
+  failoverAfterMs: 5000,
+  isAutoAdd: true,
+  historySize: 64,
+  leaderLeaseMs: 3000,
+  advertise: null,
+});
+
+/** Fill defaults, deriving the heartbeat from the failover time. */
+export function managerOptions(o: Partial<ManagerOptions>): ManagerOptions {
+  const merged = { ...MANAGER_DEFAULTS, ...o };
+  const heartbeatMs = o.heartbeatMs ?? Math.max(20, Math.floor(merged.failoverAfterMs / 5));
+  const opts: ManagerOptions = { ...merged, heartbeatMs };
+  if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${opts.redundancy}`);
+  if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw new RangeError(`bits must be 1..32, got ${opts.bits}`);
+  if (!(opts.failoverAfterMs >= 50)) throw new RangeError(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
+  return opts;
+}

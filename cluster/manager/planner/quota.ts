@@ -1,0 +1,110 @@
+/**
+ * Weight-proportional quotas and per-node target counts. Targets move as few units as
+ * possible: a node keeps what it has up to its cap, the surplus and the orphans fill the
+ * emptiest nodes first (water-filling), and only a node well below its share (a new node)
+ * pulls units from the fullest ones.
+ */
+
+/**
+ * A node below this share of its quota (after orphans are placed) pulls units from
+ * others. Under 1 so that removing a node never needs units of the other nodes: the
+ * removed node's units alone refill everyone to this level.
+ */
+export const PULL_SHARE = 0.97;
+
+export interface Bounds {
+  /** Weighted share of each node index (0 for nodes that hold nothing). */
+  quota: Float64Array;
+  /** A node with fewer than this pulls from others. */
+  pullFloor: Int32Array;
+  /** A node never holds more than this. */
+  cap: Int32Array;
+}
+
+/** Split `total` by weight over the placeable nodes. */
+export function quotas(total: number, weights: ArrayLike<number>, placeable: readonly number[], nodeCount: number): Float64Array {
+  const q = new Float64Array(nodeCount);
+  let sum = 0;
+  for (const i of placeable) sum += weights[i]!;
+  for (const i of placeable) q[i] = (total * weights[i]!) / sum;
+  return q;
+}
+
+/** Bounds for `quota`, with caps stretched by `stretch` (≥ 1) when balance is unattainable. */
+export function makeBounds(quota: Float64Array, placeable: readonly number[], stretch = 1): Bounds {
+  const n = quota.length;
+  const pullFloor = new Int32Array(n);
+  const cap = new Int32Array(n);
+  for (const i of placeable) {
+    cap[i] = Math.ceil(stretch * quota[i]! - 1e-9);
+    pullFloor[i] = Math.max(0, Math.floor(PULL_SHARE * quota[i]!) - 1);
+  }
+  return { quota, pullFloor, cap };
+}
+
+function waterLevelAdds(t: Int32Array, b: Bounds, placeable: readonly number[], level: number): number {
+  let added = 0;
+  for (const i of placeable) added += Math.max(0, Math.min(b.cap[i]!, Math.floor(level * b.quota[i]!)) - t[i]!);
+  return added;
+}
+
+export interface Targets {
+  /** After keeping and water-filling, before pulls. */
+  filled: Int32Array;
+  /** After pulls: what each node should hold. */
+  target: Int32Array;
+}
+
+/**
+ * Target count per node index: `current` kept up to the cap, then `total − Σ kept`
+ * spread over the emptiest nodes, then pulls toward `pullFloor`. `placeable` is the
+ * tie-break order. Σ targets = total.
+ */
+export function targetCounts(current: ArrayLike<number>, b: Bounds, placeable: readonly number[], total: number): Targets {
+  const t = new Int32Array(b.quota.length);
+  let kept = 0;
+  for (const i of placeable) {
+    t[i] = Math.min(current[i]!, b.cap[i]!);
+    kept += t[i]!;
+  }
+  let pool = total - kept;
+  if (pool > 0) {
+    let lo = 0;
+    let hi = 1;
+    for (const i of placeable) hi = Math.max(hi, (b.cap[i]! + 1) / b.quota[i]!);
+    for (let k = 0; k < 60; k++) {
+      const mid = (lo + hi) / 2;
+      if (waterLevelAdds(t, b, placeable, mid) <= pool) lo = mid;
+      else hi = mid;
+    }
+    for (const i of placeable) {
+      const raised = Math.max(t[i]!, Math.min(b.cap[i]!, Math.floor(lo * b.quota[i]!)));
+      pool -= raised - t[i]!;
+      t[i] = raised;
+    }
+    while (pool > 0) {
+      let best = -1;
+      for (const i of placeable) {
+        if (t[i]! >= b.cap[i]!) continue;
+        if (best < 0 || (t[i]! + 1) / b.quota[i]! < (t[best]! + 1) / b.quota[best]!) best = i;
+      }
+      if (best < 0) throw new RangeError('planner: caps leave no room for every unit');
+      t[best]!++;
+      pool--;
+    }
+  }
+  const filled = t.slice();
+  for (;;) {
+    let receiver = -1;
+    let donor = -1;
+    for (const i of placeable) {
+      const ratio = t[i]! / b.quota[i]!;
+      if (t[i]! < b.pullFloor[i]! && (receiver < 0 || ratio < t[receiver]! / b.quota[receiver]!)) receiver = i;
+      if (t[i]! > Math.floor(b.quota[i]!) && (donor < 0 || ratio > t[donor]! / b.quota[donor]!)) donor = i;
+    }
+    if (receiver < 0 || donor < 0) break;
+    t[receiver]!++;
+    t[donor]!--;
+  }
+  return { filled, target: t };
+}
