@@ -209,7 +209,8 @@ export async function runMapFanout(o: MapFanoutOptions): Promise<MapFanoutResult
 /** Run the map bench as a phase: print it, add its figures, record a failure instead of throwing. */
 export async function runMapPhase(o: MapFanoutOptions, results: MapBenchResults, out: NodeJS.WritableStream): Promise<void> {
   out.write('[map]\n');
-  results.config.map = { ...o };
+  const { jsonFile: _file, ...config } = o;
+  results.config.map = config;
   try {
     const r = await runMapFanout(o);
     results.map = r;
@@ -242,7 +243,7 @@ export async function runMapCli(argv: string[], out: NodeJS.WritableStream): Pro
   }
   const machine = describeMachine();
   const results: MapBenchResults = {
-    schema: 'pandakv-bench/1', startedAt: new Date().toISOString(), finishedAt: '', machine, config: {},
+    schema: 'pandakv-bench/1', startedAt: new Date().toISOString(), finishedAt: '', machine, config: { jsonFile: o.jsonFile },
     ceiling: null, sdk: null, memory: null, keystream: null, figures: [], failures: [], map: null,
   };
   out.write(`pandakv bench map on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n\n`);

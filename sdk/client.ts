@@ -8,7 +8,7 @@ import { diffSummary, type MapDiff } from '../shared/map-tracker.js';
 import type { ClientOptions } from './options.js';
 import type { MapSource } from './map-source.js';
 import { LanePool } from './lane-pool.js';
-import { Dispatcher } from './dispatcher.js';
+import { Dispatcher, type FallbackReason } from './dispatcher.js';
 import { checkKey, type RouteInfo } from './router.js';
 import { ScanIterator, type ScanEntry, type ScanOptions } from './scan.js';
 
@@ -52,6 +52,8 @@ export interface ClientEvents {
   map: (map: ClusterMap, diff: MapDiff) => void;
   'node-down': (address: string, err: KvError | null) => void;
   'node-up': (address: string) => void;
+  /** Requests started going through the proxy (`reason`), or came back to direct routing (null). */
+  fallback: (reason: FallbackReason | null) => void;
   error: (err: KvError) => void;
 }
 
@@ -66,21 +68,30 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   private readonly source: MapSource;
   private readonly pool: LanePool;
   private readonly dispatcher: Dispatcher;
+  private readonly proxyPool: LanePool | null;
   private isClosed = false;
+  private isInFallback = false;
+  private fallbackTimer: NodeJS.Timeout | null = null;
 
   constructor(options: Options<In, Out>, source: MapSource) {
     super();
     this.options = options;
     this.source = source;
-    this.pool = new LanePool({
+    const laneOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
       maxInFlight: options.maxInFlightPerLane,
       maxQueued: options.maxQueuedPerLane,
       maxFramesPerMessage: options.maxFramesPerMessage,
       maxBatchBytes: options.maxBatchBytes,
       heartbeatMs: options.heartbeatMs,
-    }, options.backoffMs);
-    this.dispatcher = new Dispatcher(source, this.pool, options.backoffMs);
+    };
+    this.pool = new LanePool(laneOptions, options.backoffMs);
+    const proxy = options.proxy;
+    this.proxyPool = proxy === null ? null : new LanePool(laneOptions, options.backoffMs);
+    this.dispatcher = new Dispatcher(source, this.pool, {
+      backoffMs: options.backoffMs,
+      fallback: proxy === null ? null : { pool: this.proxyPool!, address: proxy, onFallback: this.onFallback },
+    });
     this.pool.on('node-down', this.onNodeDown);
     this.pool.on('node-up', this.onNodeUp);
     source.on('map', this.onMap);
@@ -210,7 +221,9 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     if (this.isClosed) return;
     this.isClosed = true;
     this.source.off('map', this.onMap);
+    if (this.fallbackTimer !== null) clearTimeout(this.fallbackTimer);
     await this.pool.close();
+    await this.proxyPool?.close();
     this.source.close();
   }
 
@@ -218,7 +231,9 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   destroy(): void {
     this.isClosed = true;
     this.source.off('map', this.onMap);
+    if (this.fallbackTimer !== null) clearTimeout(this.fallbackTimer);
     this.pool.destroy(KvError.clientClosed('client destroyed'));
+    this.proxyPool?.destroy(KvError.clientClosed('client destroyed'));
     this.source.close();
   }
 
@@ -291,6 +306,22 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   private readonly onMap = (map: ClusterMap, previous: ClusterMap | null): void => {
     this.pool.retain(new Set(map.nodes.map((n) => n.address)));
     this.emit('map', map, diffSummary(previous, map));
+  };
+
+  // Fallback is a state: announced when it starts, and again (with null) once no request
+  // has needed the proxy for a while.
+  private readonly onFallback = (reason: FallbackReason): void => {
+    if (!this.isInFallback) {
+      this.isInFallback = true;
+      this.emit('fallback', reason);
+    }
+    if (this.fallbackTimer !== null) clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = setTimeout(() => {
+      this.fallbackTimer = null;
+      this.isInFallback = false;
+      this.emit('fallback', null);
+    }, 1000);
+    this.fallbackTimer.unref();
   };
 
   private readonly onNodeDown = (address: string, err: KvError | null): void => {

@@ -23,7 +23,9 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
     ?? (opts.map !== null ? new ManagerMapSource(opts.map, { connectTimeoutMs: opts.connectTimeoutMs }) : new StaticMapSource(opts.nodes, opts.bucketBits));
   const client = new PandaClient<In, Out>(Object.freeze(opts), source);
   try {
-    await source.ready(Date.now() + opts.timeoutMs);
+    // With a proxy to fall back on, a missing map is not fatal: requests go through it.
+    if (opts.proxy === null) await source.ready(Date.now() + opts.timeoutMs);
+    else void source.ready(Date.now() + opts.timeoutMs).catch(() => undefined);
   } catch (err) {
     client.destroy();
     throw err instanceof KvError ? err : KvError.unavailable('no cluster map', {}, err);
@@ -34,6 +36,9 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
 function validate(o: ClientOptions<unknown, unknown>): void {
   if (o.map !== null && (typeof o.map !== 'string' || !/^(wss?|https?):\/\//.test(o.map))) {
     throw KvError.invalidArgument(`map must be ws://host:port, got ${String(o.map)}`);
+  }
+  if (o.proxy !== null && (typeof o.proxy !== 'string' || !/^wss?:\/\//.test(o.proxy))) {
+    throw KvError.invalidArgument(`proxy must be ws://host:port, got ${String(o.proxy)}`);
   }
   if (o.mapSource === null && o.map === null) {
     if (!Array.isArray(o.nodes) || o.nodes.length === 0) throw KvError.invalidArgument('connect() needs `map`, `nodes` or a `mapSource`');

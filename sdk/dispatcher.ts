@@ -20,15 +20,30 @@ export interface SendPlan {
   valueBytes: number;
 }
 
+/** Why a request went through the proxy instead of straight to its node. */
+export type FallbackReason = 'no-map' | 'owner-unreachable';
+
+export interface DispatcherOptions {
+  backoffMs: readonly number[];
+  /** Fail at once when the owner is down instead of retrying until the deadline. @default false */
+  isFailFast?: boolean;
+  /** Send here (a proxy) when the map is unavailable or the owner unreachable. @default null */
+  fallback?: { pool: LanePool; address: string; onFallback: (reason: FallbackReason) => void } | null;
+}
+
 /**
  * Sends frames to the right node and applies the retry rules of DESIGN §10:
  * NOT_MY_BUCKET waits for a newer map; failures known not to have executed retry with
- * backoff; a request that may have executed is re-sent only when idempotent.
+ * backoff; a request that may have executed is re-sent only when idempotent. With a
+ * fallback, a request that cannot go direct goes through the proxy.
  */
 export class Dispatcher {
   private router: Router | null = null;
+  private readonly backoffMs: readonly number[];
 
-  constructor(private readonly source: MapSource, private readonly pool: LanePool, private readonly backoffMs: readonly number[]) {}
+  constructor(private readonly source: MapSource, private readonly pool: LanePool, private readonly options: DispatcherOptions) {
+    this.backoffMs = options.backoffMs;
+  }
 
   /** The router for the current map. @throws KvError UNAVAILABLE when no map is known. */
   currentRouter(): Router {
@@ -42,10 +57,12 @@ export class Dispatcher {
   async send(frame: unknown[], plan: SendPlan, deadline: number): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let err: KvError;
+      let address: string | undefined;
       try {
-        const router = this.currentRouter();
+        const router = this.currentRouterOr(frame, plan);
+        if (router === null) return await this.viaFallback(frame, plan, deadline, 'no-map');
         frame[2] = router.map.epoch;
-        const address = plan.address ?? this.pick(router, plan);
+        address = plan.address ?? this.pick(router, plan);
         const response = await this.pool.get(address).request(frame, deadline, plan.valueBytes);
         if (response.status === Status.NOT_MY_BUCKET) {
           const epoch = typeof response.extra?.epoch === 'number' ? response.extra.epoch : router.map.epoch + 1;
@@ -59,13 +76,35 @@ export class Dispatcher {
       } catch (e) {
         if (!(e instanceof KvError)) throw e;
         err = e;
+        if (err.code === 'KV_ERR_UNAVAILABLE' && err.details.isSafeToRetry === true && this.options.fallback && plan.address === undefined) {
+          return this.viaFallback(frame, plan, deadline, 'owner-unreachable');
+        }
         const retryable = err.details.isSafeToRetry === true || (plan.isIdempotent && err.code === 'KV_ERR_CONNECTION_CLOSED');
         if (!retryable || err.code === 'KV_ERR_TIMEOUT') throw err;
+        if (this.options.isFailFast && err.code === 'KV_ERR_UNAVAILABLE') throw err;
       }
       const wait = backoffDelay(this.backoffMs, attempt);
       if (Date.now() + wait >= deadline) throw err;
       await delay(wait);
     }
+  }
+
+  private currentRouterOr(_frame: unknown[], plan: SendPlan): Router | null {
+    try {
+      return this.currentRouter();
+    } catch (err) {
+      if (this.options.fallback && plan.address === undefined) return null;
+      throw err;
+    }
+  }
+
+  private async viaFallback(frame: unknown[], plan: SendPlan, deadline: number, reason: FallbackReason): Promise<Response> {
+    const fb = this.options.fallback!;
+    fb.onFallback(reason);
+    // The proxy routes with its own map; the epoch the client knows means nothing there.
+    frame[2] = 0;
+    const response = await fb.pool.get(fb.address).request(frame, deadline, plan.valueBytes);
+    return response;
   }
 
   private pick(router: Router, plan: SendPlan): string {

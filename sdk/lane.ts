@@ -80,6 +80,27 @@ export class Lane extends EventEmitter<LaneEvents> {
     return this.state === 'closed' || this.state === 'closing';
   }
 
+  /** Resolve once the lane is open; reject when it closes first or at the deadline. */
+  whenOpen(deadlineMs: number): Promise<void> {
+    if (this.state === 'open') return Promise.resolve();
+    if (this.state !== 'connecting') return Promise.reject(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address }));
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(KvError.timeout(`lane to ${this.address} did not open before the deadline`, { node: this.address, isSafeToRetry: true }));
+      }, Math.max(0, deadlineMs - Date.now()));
+      const onOpen = (): void => { cleanup(); resolve(); };
+      const onClose = (err: KvError | null): void => { cleanup(); reject(err ?? KvError.connectionClosed(`lane to ${this.address} closed`, { node: this.address })); };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.off('open', onOpen);
+        this.off('close', onClose);
+      };
+      this.on('open', onOpen);
+      this.on('close', onClose);
+    });
+  }
+
   /** Requests sent or about to be sent, not yet answered. */
   get inFlight(): number {
     return this.pending.size;

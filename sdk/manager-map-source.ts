@@ -90,6 +90,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     ws.on('open', () => {
       this.attempt = 0;
       this.isConnected = true;
+      this.emit('status', true);
       ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
     });
     ws.on('message', (data: Buffer) => this.onMessage(ws, data));
@@ -97,6 +98,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
     ws.on('close', () => {
+      if (this.isConnected) this.emit('status', false);
       this.isConnected = false;
       this.isFetchPending = false;
       if (this.ws === ws) this.ws = null;

@@ -4,6 +4,8 @@ import { staticMap, type ClusterMap } from '../shared/cluster-map.js';
 export interface MapSourceEvents {
   /** A newer map was adopted. */
   map: (map: ClusterMap, previous: ClusterMap | null) => void;
+  /** The subscription connected (true) or dropped (false). */
+  status: (isConnected: boolean) => void;
   error: (err: Error) => void;
 }
 

@@ -8,6 +8,8 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
   nodes: string[];
   /** The manager's map service, `ws://host:port` (or `http://`, `/map` optional). @default null */
   map: string | null;
+  /** A proxy (`ws://host:port`) to go through when the map is unavailable or an owner unreachable. @default null */
+  proxy: string | null;
   /** A custom source of cluster maps; overrides `map` and `nodes`. @default null */
   mapSource: MapSource | null;
   /** Number of buckets of a static (`nodes`) map, as bits. @default 24 */
@@ -39,6 +41,7 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
 export const CLIENT_DEFAULTS = Object.freeze({
   nodes: [] as string[],
   map: null,
+  proxy: null,
   mapSource: null,
   bucketBits: 24,
   timeoutMs: 2500,

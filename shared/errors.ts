@@ -152,3 +152,17 @@ export function errorFromStatus(status: StatusCode | number, message?: string, d
   }
   return new KvError(code, message ?? name.toLowerCase().replace(/_/g, ' '), all);
 }
+
+/** Error code → the wire status a proxy answers with. The inverse of `errorFromStatus`. */
+const CODE_TO_STATUS: Readonly<Record<string, number>> = Object.freeze({
+  ...Object.fromEntries(Object.entries(STATUS_TO_CODE).map(([status, code]) => [code, Number(status)])),
+  [ErrorCode.CONNECTION_CLOSED]: Status.UNAVAILABLE,
+  [ErrorCode.CLIENT_CLOSED]: Status.UNAVAILABLE,
+  [ErrorCode.INVALID_ARGUMENT]: Status.BAD_REQUEST,
+  [ErrorCode.PROTOCOL]: Status.INTERNAL,
+});
+
+/** The wire status that reports `err` to a client (used by the proxy). */
+export function statusFromError(err: KvError): StatusCode {
+  return (CODE_TO_STATUS[err.code] ?? Status.INTERNAL) as StatusCode;
+}

@@ -19,7 +19,12 @@ export interface MapDelta {
   fromRev: number;
   fromEpoch: number;
   map: Omit<ClusterMap, 'runStarts' | 'runChains'>;
-  /** `[firstUnit, endUnit, chainIndex]` ranges that differ from the base map. */
+  /**
+   * New index of each base chain (−1 when the chain is gone): units whose chain kept its
+   * node ids need no patch even when the chain table was reordered.
+   */
+  remap: number[];
+  /** `[firstUnit, endUnit, chainIndex]` ranges whose chain differs after remapping. */
   patches: Array<[number, number, number]>;
 }
 
@@ -151,17 +156,19 @@ export function diffMaps(base: ClusterMap, next: ClusterMap): MapDelta | null {
   if (!base.runStarts.every((s) => s % size === 0) || !next.runStarts.every((s) => s % size === 0)) return null;
   const a = unitChains(base);
   const b = unitChains(next);
-  // The result takes chains and nodes from the new header, so a unit needs a patch
-  // exactly when its chain index differs.
+  const ids = (m: ClusterMap, c: number): string => m.chains[c]!.map((i) => m.nodes[i]!.id).join('\n');
+  const byContent = new Map<string, number>();
+  next.chains.forEach((_, c) => byContent.set(ids(next, c), c));
+  const remap = base.chains.map((_, c) => byContent.get(ids(base, c)) ?? -1);
   const patches: Array<[number, number, number]> = [];
   for (let u = 0; u < b.length; u++) {
-    if (a[u] === b[u]) continue;
+    if (remap[a[u]!] === b[u]) continue;
     const last = patches[patches.length - 1];
     if (last && last[1] === u && last[2] === b[u]) last[1] = u + 1;
     else patches.push([u, u + 1, b[u]!]);
   }
   const { runStarts: _s, runChains: _c, ...header } = next;
-  return { fromRev: base.rev, fromEpoch: base.epoch, map: header, patches };
+  return { fromRev: base.rev, fromEpoch: base.epoch, map: header, remap, patches };
 }
 
 /** Apply a delta to the map it was computed against. @throws TypeError when it does not fit */
@@ -169,18 +176,22 @@ export function applyDelta(base: ClusterMap, delta: MapDelta): ClusterMap {
   if (delta.fromRev !== base.rev || delta.fromEpoch !== base.epoch) throw new TypeError('delta is against another rev');
   const m = delta.map;
   if (m.bits !== base.bits || m.unitBits !== base.unitBits) throw new TypeError('delta changes the unit grid');
+  if (delta.remap.length !== base.chains.length) throw new TypeError('delta remaps another chain table');
   const units = unitChains(base);
+  for (let u = 0; u < units.length; u++) units[u] = delta.remap[units[u]!] ?? -1;
   for (const [first, end, chain] of delta.patches) {
     if (!isUint(first) || !isUint(end) || end > units.length || first >= end || !isUint(chain) || chain >= m.chains.length) throw new TypeError('bad patch');
     units.fill(chain, first, end);
   }
-  for (let u = 0; u < units.length; u++) if (units[u]! >= m.chains.length) throw new TypeError('delta leaves a unit on a missing chain');
+  for (let u = 0; u < units.length; u++) {
+    if (units[u]! < 0 || units[u]! >= m.chains.length) throw new TypeError('delta leaves a unit on a missing chain');
+  }
   return { ...m, ...runsFromUnits(units, m.unitBits, m.bits) };
 }
 
 /** Encode a delta for the wire. */
 export function encodeDelta(d: MapDelta): Uint8Array {
-  return encoder.encode([d.fromRev, d.fromEpoch, headerToWire(d.map), d.patches]);
+  return encoder.encode([d.fromRev, d.fromEpoch, headerToWire(d.map), d.patches, d.remap]);
 }
 
 /** Decode a delta. @throws TypeError when malformed */
@@ -191,8 +202,10 @@ export function decodeDelta(bytes: Uint8Array): MapDelta {
   } catch (err) {
     throw new TypeError(`delta is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!Array.isArray(a) || a.length !== 4 || !isUint(a[0]) || !isUint(a[1]) || !Array.isArray(a[2]) || !Array.isArray(a[3])) throw new TypeError('bad delta');
+  if (!Array.isArray(a) || a.length !== 5 || !isUint(a[0]) || !isUint(a[1]) || !Array.isArray(a[2]) || !Array.isArray(a[3]) || !Array.isArray(a[4])) throw new TypeError('bad delta');
   const patches = a[3] as unknown[];
   for (const p of patches) if (!Array.isArray(p) || p.length !== 3 || !p.every(isUint)) throw new TypeError('bad patch');
-  return { fromRev: a[0], fromEpoch: a[1], map: headerFromWire(a[2] as unknown[]), patches: patches as Array<[number, number, number]> };
+  const remap = a[4] as unknown[];
+  if (!remap.every((r) => r === -1 || isUint(r))) throw new TypeError('bad remap');
+  return { fromRev: a[0], fromEpoch: a[1], map: headerFromWire(a[2] as unknown[]), patches: patches as Array<[number, number, number]>, remap: remap as number[] };
 }

@@ -5,11 +5,11 @@
  * P = (PH, PL) is, mod 2^64:
  *   lo = imul(al, PL)
  *   hi = mulHi32(al, PL) + imul(al, PH) + imul(ah, PL)
- * where mulHi32 (the high word of the unsigned 32×32 product) is built from 16-bit
- * limbs. The hot loops spell these steps out inline on locals: left as small helper
- * functions, V8 runs out of inlining budget and every helper call returns a boxed number.
- *
- * Digests are written into {@link xxh64Out} rather than returned, for the same reason.
+ * where mulHi32, the high word of the unsigned 32×32 product, is built from the 16-bit
+ * limbs m1, m2 below. The hot loops spell every product out inline: as helper
+ * functions they exhaust V8's inlining budget, and a call that is not inlined passes and
+ * returns int32s outside the small-integer range as heap-allocated numbers. For the same
+ * reason digests land in `xxh64Out` instead of being returned.
  */
 
 import { KvError } from './errors.js';
@@ -35,7 +35,7 @@ const MAX_SCRATCH_BYTES = 16384;
 export const xxh64Out = new Uint32Array(2);
 
 const CONVERGE_ROTATIONS = new Int32Array([1, 7, 12, 18]);
-/** Stripe accumulators v1..v4 as (hi, lo) pairs, then the converged (hi, lo) in [0], [1]. */
+/** Stripe accumulators v1..v4 as (hi, lo) pairs; [0], [1] also carry an accumulator into `finish`. */
 const V = new Int32Array(8);
 /** The input packed as little-endian 32-bit words, the last one zero-padded. */
 let wordScratch = new Int32Array(64);
@@ -57,6 +57,24 @@ function carry(a: number, b: number, sum: number): number {
   return ((a & b) | ((a | b) & ~sum)) >>> 31;
 }
 
+
+/** Avalanche of the accumulator in V[0], V[1]: acc ^= acc >> 33; ·= P2; ^= >> 29; ·= P3; ^= >> 32. */
+function finish(): void {
+  let h = V[0];
+  let l = V[1] ^ (h >>> 1);
+  let m1 = (Math.imul(l >>> 16, P2L0) + (Math.imul(l & 0xffff, P2L0) >>> 16)) | 0;
+  let m2 = (Math.imul(l & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+  h = (Math.imul(l >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P2H) + Math.imul(h, P2L)) | 0;
+  l = Math.imul(l, P2L);
+  l ^= (l >>> 29) | (h << 3);
+  h ^= h >>> 29;
+  m1 = (Math.imul(l >>> 16, P3L0) + (Math.imul(l & 0xffff, P3L0) >>> 16)) | 0;
+  m2 = (Math.imul(l & 0xffff, P3L1) + (m1 & 0xffff)) | 0;
+  h = (Math.imul(l >>> 16, P3L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P3H) + Math.imul(h, P3L)) | 0;
+  xxh64Out[0] = h;
+  xxh64Out[1] = Math.imul(l, P3L) ^ h;
+}
+
 /** Consumes whole 32-byte stripes and converges them; the accumulator lands in V[0], V[1]. */
 function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number): number {
   let l = (seedLo + P12L) | 0;
@@ -70,32 +88,26 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
   l = (seedLo + NEG_P1L) | 0;
   V[6] = (seedHi + NEG_P1H + carry(seedLo, NEG_P1L, l)) | 0;
   V[7] = l;
-  let a0: number, a1: number, m1: number, m2: number, xh: number, xl: number;
+  let m1: number, m2: number, xh: number, xl: number, rh: number, rl: number;
   // q counts words; each 8-byte lane is two of them, lane k feeds accumulator k mod 4.
   const end = (length - (length & 31)) >>> 2;
   let q = 0;
   for (; q < end; q += 2) {
+    // v = rotl(v + lane·P2, 31)·P1
     const j = q & 7;
     const il = w[q];
-    const ih = w[q + 1];
-    // x = lane·P2
-    a0 = il & 0xffff;
-    a1 = il >>> 16;
-    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+    m1 = (Math.imul(il >>> 16, P2L0) + (Math.imul(il & 0xffff, P2L0) >>> 16)) | 0;
+    m2 = (Math.imul(il & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(il >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(w[q + 1], P2L)) | 0;
     xl = Math.imul(il, P2L);
-    // v = rotl(v + x, 31)·P1
     const vl = V[j + 1];
     const sl = (vl + xl) | 0;
     const sh = (V[j] + xh + carry(vl, xl, sl)) | 0;
-    const rh = (sh << 31) | (sl >>> 1);
-    const rl = (sl << 31) | (sh >>> 1);
-    a0 = rl & 0xffff;
-    a1 = rl >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    V[j] = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    rh = (sh << 31) | (sl >>> 1);
+    rl = (sl << 31) | (sh >>> 1);
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    V[j] = (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     V[j + 1] = Math.imul(rl, P1L);
   }
   // acc = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)
@@ -105,7 +117,7 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
     const r = CONVERGE_ROTATIONS[j >>> 1];
     const vh = V[j];
     const vl = V[j + 1];
-    const rl = (vl << r) | (vh >>> (32 - r));
+    rl = (vl << r) | (vh >>> (32 - r));
     const sl = (l + rl) | 0;
     h = (h + ((vh << r) | (vl >>> (32 - r))) + carry(l, rl, sl)) | 0;
     l = sl;
@@ -114,25 +126,19 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
     // acc ^= rotl(v·P2, 31)·P1; acc = acc·P1 + P4
     const vh = V[j];
     const vl = V[j + 1];
-    a0 = vl & 0xffff;
-    a1 = vl >>> 16;
-    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(vl, P2H) + Math.imul(vh, P2L)) | 0;
+    m1 = (Math.imul(vl >>> 16, P2L0) + (Math.imul(vl & 0xffff, P2L0) >>> 16)) | 0;
+    m2 = (Math.imul(vl & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(vl >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(vl, P2H) + Math.imul(vh, P2L)) | 0;
     xl = Math.imul(vl, P2L);
-    const rh = (xh << 31) | (xl >>> 1);
-    const rl = (xl << 31) | (xh >>> 1);
-    a0 = rl & 0xffff;
-    a1 = rl >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    h ^= (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    rh = (xh << 31) | (xl >>> 1);
+    rl = (xl << 31) | (xh >>> 1);
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    h ^= (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     l ^= Math.imul(rl, P1L);
-    a0 = l & 0xffff;
-    a1 = l >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P1H) + Math.imul(h, P1L)) | 0;
+    m1 = (Math.imul(l >>> 16, P1L0) + (Math.imul(l & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(l & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(l >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P1H) + Math.imul(h, P1L)) | 0;
     xl = Math.imul(l, P1L);
     l = (xl + P4L) | 0;
     h = (xh + P4H + carry(xl, P4L, l)) | 0;
@@ -144,9 +150,9 @@ function stripes(w: Int32Array, length: number, seedHi: number, seedLo: number):
 
 /** XXH64 of `length` bytes packed in `w`; the digest lands in xxh64Out. */
 function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number): void {
-  // q counts words, `length >>> 2` of them are whole.
-  let q = 0;
+  // q counts words; `whole` of them are full.
   const whole = length >>> 2;
+  let q = 0;
   let h: number;
   let l: number;
   if (length >= 32) {
@@ -160,97 +166,148 @@ function hashWords(w: Int32Array, length: number, seedHi: number, seedLo: number
   const sum = (l + length) | 0;
   h = (h + carry(l, length, sum)) | 0;
   l = sum;
-  let a0: number, a1: number, m1: number, m2: number, xh: number, xl: number, rh: number, rl: number;
+  let m1: number, m2: number, xh: number, xl: number, rh: number, rl: number;
   for (; q + 2 <= whole; q += 2) {
     const il = w[q];
     const ih = w[q + 1];
-    // x = lane·P2
-    a0 = il & 0xffff;
-    a1 = il >>> 16;
-    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+    // acc ^= rotl(lane·P2, 31)·P1
+    m1 = (Math.imul(il >>> 16, P2L0) + (Math.imul(il & 0xffff, P2L0) >>> 16)) | 0;
+    m2 = (Math.imul(il & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(il >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
     xl = Math.imul(il, P2L);
-    // x = rotl(x, 31)·P1
     rh = (xh << 31) | (xl >>> 1);
     rl = (xl << 31) | (xh >>> 1);
-    a0 = rl & 0xffff;
-    a1 = rl >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
-    xl = Math.imul(rl, P1L);
-    // acc = rotl(acc ^ x, 27)·P1 + P4
-    h ^= xh;
-    l ^= xl;
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    h ^= (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    l ^= Math.imul(rl, P1L);
+    // acc = rotl(acc, 27)·P1 + P4
     rh = (h << 27) | (l >>> 5);
     rl = (l << 27) | (h >>> 5);
-    a0 = rl & 0xffff;
-    a1 = rl >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     xl = Math.imul(rl, P1L);
     l = (xl + P4L) | 0;
-    h = (xh + P4H + (((xl & P4L) | ((xl | P4L) & ~l)) >>> 31)) | 0;
+    h = (xh + P4H + carry(xl, P4L, l)) | 0;
   }
   if (q < whole) {
-    // acc = rotl(acc ^ word·P1, 23)·P2 + P3
-    const u = w[q];
-    a0 = u & 0xffff;
-    a1 = u >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    h ^= (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(u, P1H)) | 0;
+    const u = w[q++];
+    // acc = rotl(acc ^ u·P1, 23)·P2 + P3
+    m1 = (Math.imul(u >>> 16, P1L0) + (Math.imul(u & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(u & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    h ^= (Math.imul(u >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(u, P1H)) | 0;
     l ^= Math.imul(u, P1L);
     rh = (h << 23) | (l >>> 9);
     rl = (l << 23) | (h >>> 9);
-    a0 = rl & 0xffff;
-    a1 = rl >>> 16;
-    m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
-    xh = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P2H) + Math.imul(rh, P2L)) | 0;
+    m1 = (Math.imul(rl >>> 16, P2L0) + (Math.imul(rl & 0xffff, P2L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(rl >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P2H) + Math.imul(rh, P2L)) | 0;
     xl = Math.imul(rl, P2L);
     l = (xl + P3L) | 0;
-    h = (xh + P3H + (((xl & P3L) | ((xl | P3L) & ~l)) >>> 31)) | 0;
-    q++;
+    h = (xh + P3H + carry(xl, P3L, l)) | 0;
   }
-  // Bytes past the last whole word; never read w[q] when there are none (it may not exist).
-  const last = (length & 3) === 0 ? 0 : w[q];
-  for (let shift = 0, rest = length & 3; rest > 0; rest--, shift += 8) {
-    // acc = rotl(acc ^ byte·P5, 11)·P1; byte < 2^8 keeps the high limb of the product zero.
-    const c = (last >>> shift) & 0xff;
-    m1 = Math.imul(c, P5L0) >>> 16;
-    m2 = (Math.imul(c, P5L1) + m1) | 0;
+  // Never read w[q] when no byte is left: it may lie past the end of the buffer.
+  if ((length & 3) !== 0) {
+    const last = w[q];
+    for (let shift = 0; shift < (length & 3) << 3; shift += 8) {
+      const c = (last >>> shift) & 0xff;
+      // acc = rotl(acc ^ c·P5, 11)·P1; c < 2^8 keeps the high limb of c·P5 zero.
+      m2 = (Math.imul(c, P5L1) + (Math.imul(c, P5L0) >>> 16)) | 0;
+      h ^= ((m2 >>> 16) + Math.imul(c, P5H)) | 0;
+      l ^= Math.imul(c, P5L);
+      rh = (h << 11) | (l >>> 21);
+      rl = (l << 11) | (h >>> 21);
+      m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+      m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+      h = (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+      l = Math.imul(rl, P1L);
+    }
+  }
+  V[0] = h;
+  V[1] = l;
+  finish();
+}
+
+/**
+ * XXH64 of a binary string shorter than 32 chars, read straight from its char codes:
+ * with no stripes to feed, packing it into the word buffer first would only cost time.
+ * Returns the OR of the char codes.
+ */
+function hashShortString(s: string, length: number, seedHi: number, seedLo: number): number {
+  let l = (seedLo + P5L) | 0;
+  let h = (seedHi + P5H + carry(seedLo, P5L, l)) | 0;
+  const sum = (l + length) | 0;
+  h = (h + carry(l, length, sum)) | 0;
+  l = sum;
+  let m1: number, m2: number, xh: number, xl: number, rh: number, rl: number;
+  let bits = 0;
+  let i = 0;
+  for (; i + 8 <= length; i += 8) {
+    const c0 = s.charCodeAt(i), c1 = s.charCodeAt(i + 1), c2 = s.charCodeAt(i + 2), c3 = s.charCodeAt(i + 3);
+    const c4 = s.charCodeAt(i + 4), c5 = s.charCodeAt(i + 5), c6 = s.charCodeAt(i + 6), c7 = s.charCodeAt(i + 7);
+    bits |= c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7;
+    const il = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    const ih = c4 | (c5 << 8) | (c6 << 16) | (c7 << 24);
+    // acc ^= rotl(lane·P2, 31)·P1
+    m1 = (Math.imul(il >>> 16, P2L0) + (Math.imul(il & 0xffff, P2L0) >>> 16)) | 0;
+    m2 = (Math.imul(il & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(il >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(il, P2H) + Math.imul(ih, P2L)) | 0;
+    xl = Math.imul(il, P2L);
+    rh = (xh << 31) | (xl >>> 1);
+    rl = (xl << 31) | (xh >>> 1);
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    h ^= (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    l ^= Math.imul(rl, P1L);
+    // acc = rotl(acc, 27)·P1 + P4
+    rh = (h << 27) | (l >>> 5);
+    rl = (l << 27) | (h >>> 5);
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    xl = Math.imul(rl, P1L);
+    l = (xl + P4L) | 0;
+    h = (xh + P4H + carry(xl, P4L, l)) | 0;
+  }
+  if (i + 4 <= length) {
+    const c0 = s.charCodeAt(i), c1 = s.charCodeAt(i + 1), c2 = s.charCodeAt(i + 2), c3 = s.charCodeAt(i + 3);
+    bits |= c0 | c1 | c2 | c3;
+    const u = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
+    i += 4;
+    // acc = rotl(acc ^ u·P1, 23)·P2 + P3
+    m1 = (Math.imul(u >>> 16, P1L0) + (Math.imul(u & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(u & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    h ^= (Math.imul(u >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(u, P1H)) | 0;
+    l ^= Math.imul(u, P1L);
+    rh = (h << 23) | (l >>> 9);
+    rl = (l << 23) | (h >>> 9);
+    m1 = (Math.imul(rl >>> 16, P2L0) + (Math.imul(rl & 0xffff, P2L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P2L1) + (m1 & 0xffff)) | 0;
+    xh = (Math.imul(rl >>> 16, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P2H) + Math.imul(rh, P2L)) | 0;
+    xl = Math.imul(rl, P2L);
+    l = (xl + P3L) | 0;
+    h = (xh + P3H + carry(xl, P3L, l)) | 0;
+  }
+  for (; i < length; i++) {
+    const code = s.charCodeAt(i);
+    bits |= code;
+    const c = code & 0xff;
+    // acc = rotl(acc ^ c·P5, 11)·P1; c < 2^8 keeps the high limb of c·P5 zero.
+    m2 = (Math.imul(c, P5L1) + (Math.imul(c, P5L0) >>> 16)) | 0;
     h ^= ((m2 >>> 16) + Math.imul(c, P5H)) | 0;
     l ^= Math.imul(c, P5L);
     rh = (h << 11) | (l >>> 21);
     rl = (l << 11) | (h >>> 21);
-    a0 = rl & 0xffff;
-    a1 = rl >>> 16;
-    m1 = (Math.imul(a1, P1L0) + (Math.imul(a0, P1L0) >>> 16)) | 0;
-    m2 = (Math.imul(a0, P1L1) + (m1 & 0xffff)) | 0;
-    h = (Math.imul(a1, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
+    m1 = (Math.imul(rl >>> 16, P1L0) + (Math.imul(rl & 0xffff, P1L0) >>> 16)) | 0;
+    m2 = (Math.imul(rl & 0xffff, P1L1) + (m1 & 0xffff)) | 0;
+    h = (Math.imul(rl >>> 16, P1L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(rl, P1H) + Math.imul(rh, P1L)) | 0;
     l = Math.imul(rl, P1L);
   }
-  // Avalanche: acc ^= acc >> 33; acc ·= P2; acc ^= acc >> 29; acc ·= P3; acc ^= acc >> 32.
-  l ^= h >>> 1;
-  a0 = l & 0xffff;
-  a1 = l >>> 16;
-  m1 = (Math.imul(a1, P2L0) + (Math.imul(a0, P2L0) >>> 16)) | 0;
-  m2 = (Math.imul(a0, P2L1) + (m1 & 0xffff)) | 0;
-  h = (Math.imul(a1, P2L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P2H) + Math.imul(h, P2L)) | 0;
-  l = Math.imul(l, P2L);
-  l ^= (l >>> 29) | (h << 3);
-  h ^= h >>> 29;
-  a0 = l & 0xffff;
-  a1 = l >>> 16;
-  m1 = (Math.imul(a1, P3L0) + (Math.imul(a0, P3L0) >>> 16)) | 0;
-  m2 = (Math.imul(a0, P3L1) + (m1 & 0xffff)) | 0;
-  h = (Math.imul(a1, P3L1) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(l, P3H) + Math.imul(h, P3L)) | 0;
-  l = Math.imul(l, P3L);
-  xxh64Out[0] = h;
-  xxh64Out[1] = l ^ h;
+  V[0] = h;
+  V[1] = l;
+  finish();
+  return bits;
 }
 
 /**
@@ -277,15 +334,13 @@ export function xxh64BytesInto(b: Uint8Array, length: number, seedHi: number, se
  */
 export function xxh64BinaryInto(s: string, seedHi: number, seedLo: number): number {
   const length = s.length;
+  if (length < 32) return hashShortString(s, length, seedHi, seedLo);
   const w = wordsFor(length);
   let bits = 0;
   let i = 0;
   let k = 0;
   for (; i + 4 <= length; i += 4) {
-    const c0 = s.charCodeAt(i);
-    const c1 = s.charCodeAt(i + 1);
-    const c2 = s.charCodeAt(i + 2);
-    const c3 = s.charCodeAt(i + 3);
+    const c0 = s.charCodeAt(i), c1 = s.charCodeAt(i + 1), c2 = s.charCodeAt(i + 2), c3 = s.charCodeAt(i + 3);
     bits |= c0 | c1 | c2 | c3;
     w[k++] = c0 | (c1 << 8) | (c2 << 16) | (c3 << 24);
   }

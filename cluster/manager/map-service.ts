@@ -67,13 +67,16 @@ export class MapService {
   // Deltas are computed once per base rev per publish and shared by subscribers.
   private sendUpdate(s: Subscriber, deltas: Map<number, Uint8Array | null>): void {
     const map = this.current;
-    if (map === null || s.ws.readyState !== s.ws.OPEN) return;
+    // Only connections that subscribed get maps (a node that only registered does not).
+    if (map === null || s.rev < 0 || s.ws.readyState !== s.ws.OPEN) return;
     if (s.rev === map.rev && s.epoch === map.epoch) return;
     let msg: Uint8Array | null | undefined = deltas.get(s.rev);
     if (msg === undefined) {
       const base = this.history.find((m) => m.rev === s.rev && m.epoch === s.epoch);
       const delta = base === undefined ? null : diffMaps(base, map);
       msg = delta === null ? null : encodeMapMessage({ t: 'delta', delta: encodeDelta(delta) });
+      // A delta that is not smaller than the full map is not worth applying.
+      if (msg !== null && msg.length >= this.fullMessage().length) msg = null;
       deltas.set(s.rev, msg);
     }
     if (msg === null) {

@@ -14,4 +14,11 @@ export interface PlacementContext {
   units: number;
   /** Replica slots per unit: copies − 1. */
   width: number;
+  /**
+   * 1 for nodes whose share was changed on purpose since the previous map (new, back
+   * from leaving or failed, weight or zone changed, or the redundancy changed). Only they
+   * pull units from others, and only they must shed replicas above their cap; other
+   * nodes keep what they hold when moving it would only rearrange other units.
+   */
+  isReshaped: Uint8Array;
 }

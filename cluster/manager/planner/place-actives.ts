@@ -111,7 +111,7 @@ export function placeActives(ctx: PlacementContext, old: UnitChains | null): Act
 
   const counts = new Int32Array(ctx.nodes.length);
   for (let u = 0; u < ctx.units; u++) if (active[u]! >= 0) counts[active[u]!]!++;
-  const bounds = makeBounds(quotas(ctx.units, ctx.weights, ctx.placeable, ctx.nodes.length), ctx.placeable);
+  const bounds = makeBounds(quotas(ctx.units, ctx.weights, ctx.placeable, ctx.nodes.length), ctx.placeable, ctx.isReshaped);
   const { target } = targetCounts(counts, bounds, ctx.placeable, ctx.units);
   const give = new Int32Array(ctx.nodes.length);
   const need = new Int32Array(ctx.nodes.length);

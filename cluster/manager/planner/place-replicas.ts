@@ -6,7 +6,7 @@
  */
 import type { PlacementContext } from './context.js';
 import { makeBounds, quotas, targetCounts } from './quota.js';
-import { groupTargets, replicaStretch, type ReplicaGroups } from './replica-targets.js';
+import { groupTargets, replicaStretch, type GroupTargets, type ReplicaGroups } from './replica-targets.js';
 import { realizeReplicas } from './realize-replicas.js';
 import type { UnitChains } from './unit-chains.js';
 
@@ -14,6 +14,8 @@ export interface ReplicaPlacement {
   replicas: Int32Array;
   /** Factor by which replica caps exceed the quota (1 = balanced). */
   stretch: number;
+  /** Copies left above their node's cap so that other units' copies stay put. */
+  overCap: number;
   /** Copies traded between units of a group to honour the targets. */
   swaps: number;
   /** Copies placed beyond their node's cap because no target fitted the unit. */
@@ -85,23 +87,25 @@ export function placeReplicas(ctx: PlacementContext, old: UnitChains | null, act
   const w = ctx.width;
   const allowance = zoneAllowance(ctx);
   const rep = keepReplicas(ctx, old, active, allowance, dirty);
-  if (w === 0) return { replicas: rep, stretch: 1, swaps: 0, overflows: 0 };
+  if (w === 0) return { replicas: rep, stretch: 1, overCap: 0, swaps: 0, overflows: 0 };
 
   const groups = countGroups(ctx, active, rep, allowance);
   const quota = quotas(ctx.units * w, ctx.weights, ctx.placeable, n);
   const keptPerNode = new Int32Array(n);
   for (let k = 0; k < groups.kept.length; k++) keptPerNode[k % n]! += groups.kept[k]!;
-  const solve = (stretch: number): Int32Array | null => {
-    const bounds = makeBounds(quota, ctx.placeable, stretch);
+  const solve = (stretch: number): GroupTargets => {
+    const bounds = makeBounds(quota, ctx.placeable, ctx.isReshaped, stretch);
     return groupTargets(ctx, groups, targetCounts(keptPerNode, bounds, ctx.placeable, ctx.units * w), bounds.cap);
   };
   let stretch = 1;
-  let targets = solve(stretch);
-  if (!targets) {
+  let solved = solve(stretch);
+  if (solved.overCap > 0) {
+    // Over cap either because no placement fits the caps (stretch them evenly) or to
+    // spare other units' copies (keep it so).
     stretch = replicaStretch(ctx, groups, quota);
-    targets = solve(stretch);
-    if (!targets) throw new Error('planner: replica caps admit no placement');
+    if (stretch > 1) solved = solve(stretch);
   }
+  const { targets, overCap } = solved;
   const excess = new Int32Array(targets.length);
   const add = new Int32Array(targets.length);
   for (let k = 0; k < targets.length; k++) {
@@ -109,5 +113,5 @@ export function placeReplicas(ctx: PlacementContext, old: UnitChains | null, act
     add[k] = Math.max(0, targets[k]! - groups.kept[k]!);
   }
   const stats = realizeReplicas({ ctx, active, rep, excess, add, dirty, quota, allowance });
-  return { replicas: rep, stretch, ...stats };
+  return { replicas: rep, stretch, overCap, ...stats };
 }

@@ -7,12 +7,12 @@
  * Steps: node list (stable indexes) → unit grain → actives by weighted quota → replicas
  * by weighted quota under the zone rule → runs. See docs/planner.md.
  */
-import type { ClusterMap } from '../../../shared/cluster-map.js';
+import type { ClusterMap, MapNode } from '../../../shared/cluster-map.js';
 import { balanceReport } from './balance.js';
 import type { PlacementContext } from './context.js';
 import { diffUnits } from './diff.js';
 import { buildDomains } from './domains.js';
-import { buildNodeTable } from './node-table.js';
+import { buildNodeTable, isPlaceableState } from './node-table.js';
 import { placeActives } from './place-actives.js';
 import { placeReplicas, zoneAllowance } from './place-replicas.js';
 import type { PlanInput, PlanResult } from './types.js';
@@ -49,6 +49,22 @@ function zoneWarnings(ctx: PlacementContext, copies: number, warnings: string[])
   }
 }
 
+/**
+ * Nodes whose share was changed on purpose since `previous`: new, back from leaving or
+ * failed, weight or zone changed, or all of them when the redundancy changed.
+ */
+function reshapedNodes(previous: ClusterMap | null, nodes: readonly MapNode[], copies: number): Uint8Array {
+  const out = new Uint8Array(nodes.length);
+  let previousCopies = 0;
+  for (const chain of previous?.chains ?? []) previousCopies = Math.max(previousCopies, chain.length);
+  nodes.forEach((n, i) => {
+    const before = previous?.nodes[i];
+    if (!before || previousCopies !== copies || before.weight !== n.weight || before.zone !== n.zone
+      || !isPlaceableState(before.state)) out[i] = 1;
+  });
+  return out;
+}
+
 /** Plan the next map. @throws RangeError on invalid input or when no node can hold units. */
 export function plan(input: PlanInput): PlanResult {
   checkInput(input);
@@ -71,6 +87,7 @@ export function plan(input: PlanInput): PlanResult {
   const ctx: PlacementContext = {
     nodes: table.nodes, placeable: table.placeable, isPlaceable: table.isPlaceable, weights,
     domains: buildDomains(table.nodes, table.placeable), units: 2 ** unitBits, width: copies - 1,
+    isReshaped: reshapedNodes(previous, table.nodes, copies),
   };
   zoneWarnings(ctx, copies, warnings);
 
@@ -79,9 +96,10 @@ export function plan(input: PlanInput): PlanResult {
   if (previous) ({ chains: old, isAligned } = expandMap(previous, unitBits));
   if (!isAligned) warnings.push('the previous map has runs that do not start on unit boundaries; each unit follows its first bucket');
   const { active, dirty } = placeActives(ctx, old);
-  const { replicas, stretch, overflows } = placeReplicas(ctx, old, active, dirty);
+  const { replicas, stretch, overCap, overflows } = placeReplicas(ctx, old, active, dirty);
   if (stretch > 1) warnings.push(`replicas cannot be balanced by weight under the zone rule: a node may hold up to ${stretch.toFixed(2)}× its share of replicas`);
-  if (overflows > 0) warnings.push(`${overflows} replica(s) placed beyond their node's cap`);
+  if (overCap > 0) warnings.push(`${overCap} replica(s) stay above their node's cap: balancing them would move other units' copies`);
+  if (overflows > 0) warnings.push(`${overflows} replica(s) placed beyond their node's target for lack of a fitting unit`);
   const next: UnitChains = { units: ctx.units, width: ctx.width, active, replicas };
   const diff = diffUnits(table.nodes, old, next);
 

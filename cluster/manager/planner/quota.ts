@@ -7,10 +7,18 @@
 
 /**
  * A node below this share of its quota (after orphans are placed) pulls units from
- * others. Under 1 so that removing a node never needs units of the other nodes: the
- * removed node's units alone refill everyone to this level.
+ * others, if it is new or its share was changed on purpose (weight, zone). Other nodes
+ * never pull: a removal then never moves units of the remaining nodes, and planning an
+ * unchanged cluster again moves nothing.
  */
 export const PULL_SHARE = 0.97;
+
+/**
+ * Caps sit this far above the quota (plus rounding up), so that splitting units in place
+ * (×2^k units, each node's count scaled exactly) never pushes a node over its cap: with
+ * ≥ 100 units per node before the split, rounding adds at most 1% afterwards.
+ */
+export const CAP_SLACK = 0.01;
 
 export interface Bounds {
   /** Weighted share of each node index (0 for nodes that hold nothing). */
@@ -30,14 +38,17 @@ export function quotas(total: number, weights: ArrayLike<number>, placeable: rea
   return q;
 }
 
-/** Bounds for `quota`, with caps stretched by `stretch` (≥ 1) when balance is unattainable. */
-export function makeBounds(quota: Float64Array, placeable: readonly number[], stretch = 1): Bounds {
+/**
+ * Bounds for `quota`, with caps stretched by `stretch` (≥ 1) when balance is
+ * unattainable. Only nodes flagged in `mayPull` get a pull floor.
+ */
+export function makeBounds(quota: Float64Array, placeable: readonly number[], mayPull: Uint8Array, stretch = 1): Bounds {
   const n = quota.length;
   const pullFloor = new Int32Array(n);
   const cap = new Int32Array(n);
   for (const i of placeable) {
-    cap[i] = Math.ceil(stretch * quota[i]! - 1e-9);
-    pullFloor[i] = Math.max(0, Math.floor(PULL_SHARE * quota[i]!) - 1);
+    cap[i] = Math.ceil(stretch * quota[i]! * (1 + CAP_SLACK) - 1e-9);
+    pullFloor[i] = mayPull[i] ? Math.max(0, Math.floor(PULL_SHARE * quota[i]!) - 1) : 0;
   }
   return { quota, pullFloor, cap };
 }

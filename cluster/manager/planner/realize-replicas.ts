@@ -208,13 +208,14 @@ class Realizer {
     return true;
   }
 
-  /** Trade copies with another unit of the group so that `u` can take a node owed copies. */
+  /** Trade copies with another changing unit of the group so that `u` can take a node owed copies. */
   private swapInto(g: number, u: number, slot: number, members: readonly number[]): boolean {
     const { rep, add } = this.input;
     for (const target of this.ctx.placeable) {
       if (add[g * this.n + target]! === 0) continue;
       for (const v of members) {
-        if (v === u || this.holds(v, target)) continue;
+        // Only units that change anyway: a trade must not touch a unit the plan leaves alone.
+        if (v === u || !this.input.dirty[v] || this.holds(v, target)) continue;
         for (let j = 0; j < this.w; j++) {
           const m = rep[v * this.w + j]!;
           if (m < 0 || this.holds(u, m) || !this.isSwapAllowed(g, u, v, m, target)) continue;

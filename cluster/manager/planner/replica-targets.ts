@@ -4,14 +4,20 @@
  * constraints that only a careful split satisfies (one zone's units must use exactly
  * the others' spare room) are met with as few moved copies as possible.
  *
- * Costs encode the planner's priorities. With m the cost of a new copy, a node earns
- * `a` per copy up to its target, or `b` if it pulls copies from others (a new node),
- * nothing beyond, and never exceeds its cap. With a < m < b < m + a:
+ * Costs encode the planner's priorities. A new copy costs m. A node earns `a` per copy
+ * up to its target, or `b` if it pulls copies from others (a new node), nothing up to
+ * its cap, and beyond it pays `q` per copy, or `p` for existing copies on a node whose
+ * share was changed on purpose (its weight, zone, or the redundancy). With
+ * a < m < b < m + a and q < m − a < p:
  * - an existing copy is never moved just to even out shares (a − m < 0), so removing a
  *   node re-places only that node's copies;
- * - a copy is moved from a node above its target to a node pulling (b − m > 0), so a
- *   new node fills up;
- * - but not from a node that is within its target (b − m − a < 0).
+ * - a copy moves from a node above its target to a node pulling (b − m > 0), so a new
+ *   node fills up, but not from a node within its target (b − m − a < 0);
+ * - a node whose weight dropped sheds replicas above its cap (p > m − a);
+ * - but a lost copy goes above a cap rather than push another unit's copy out of its
+ *   place (q < m − a): when zones or a heavy node leave no room, a removal still moves
+ *   only the removed node's copies, at the price of some imbalance, and planning again
+ *   keeps that (for an unchanged node, existing copies above cap also cost only q).
  */
 import type { PlacementContext } from './context.js';
 import { MinCostFlow } from './min-cost-flow.js';
@@ -33,6 +39,8 @@ export interface ReplicaGroups {
 const COST_NEW = 4;
 const GAIN_SHARE = 2;
 const GAIN_PULL = 5;
+const COST_OVER_CAP = 3;
+const COST_NEW_OVER_CAP = 1;
 
 /** How many copies of group `g`'s units node `n` may hold at most; 0 = none. */
 function pairCapacity(ctx: PlacementContext, groups: ReplicaGroups, g: number, n: number): number {
@@ -54,44 +62,64 @@ interface PairEdges {
 }
 
 /**
- * Source → group → node edges; the caller adds node → sink edges (node vertex =
- * 2 + 2 × count + index). Copies inside the group's own zone (only when it has too few
- * nodes outside) pass through a second group vertex whose capacity is the allowance,
- * so every unit still uses every node outside its zone first.
+ * Vertices: 0 source, 1 sink, then per group g: `2 + g` and its in-zone twin
+ * `2 + G + g`; per node i: `nodeVertex(i)` where its copies count against its tiers,
+ * and, with costs, separate entries for existing and new copies (so that going above
+ * the cap can cost them differently).
  */
-function buildPairs(ctx: PlacementContext, groups: ReplicaGroups, withCosts: boolean): PairEdges {
+class Layout {
+  constructor(readonly groups: number, readonly nodes: number) {}
+  get size(): number { return 2 + 2 * this.groups + 3 * this.nodes; }
+  group(g: number): number { return 2 + g; }
+  inZone(g: number): number { return 2 + this.groups + g; }
+  nodeVertex(i: number): number { return 2 + 2 * this.groups + i; }
+  keptEntry(i: number): number { return 2 + 2 * this.groups + this.nodes + i; }
+  newEntry(i: number): number { return 2 + 2 * this.groups + 2 * this.nodes + i; }
+}
+
+/**
+ * Source → group → node edges; the caller adds the node → sink edges. Copies inside the
+ * group's own zone (only when it has too few nodes outside) pass through the in-zone
+ * twin, whose capacity is the allowance, so every unit uses every node outside first.
+ */
+function buildPairs(ctx: PlacementContext, groups: ReplicaGroups, layout: Layout, withCosts: boolean): PairEdges {
   const n = ctx.nodes.length;
   const G = groups.count;
-  const net = new MinCostFlow(2 + 2 * G + n);
+  const net = new MinCostFlow(layout.size);
   const sticky = new Int32Array(G * n).fill(-1);
   const fresh = new Int32Array(G * n).fill(-1);
   for (let g = 0; g < G; g++) {
-    net.addEdge(0, 2 + g, groups.size[g]! * ctx.width, 0);
-    if (groups.allowance[g]! > 0) net.addEdge(2 + g, 2 + G + g, groups.size[g]! * groups.allowance[g]!, 0);
+    net.addEdge(0, layout.group(g), groups.size[g]! * ctx.width, 0);
+    if (groups.allowance[g]! > 0) net.addEdge(layout.group(g), layout.inZone(g), groups.size[g]! * groups.allowance[g]!, 0);
     for (const i of ctx.placeable) {
       const cap = pairCapacity(ctx, groups, g, i);
       if (cap <= 0) continue;
-      const from = ctx.domains.of[i] === g ? 2 + G + g : 2 + g;
-      const kept = withCosts ? Math.min(cap, groups.kept[g * n + i]!) : 0;
-      if (kept > 0) sticky[g * n + i] = net.addEdge(from, 2 + 2 * G + i, kept, 0);
-      if (cap > kept) fresh[g * n + i] = net.addEdge(from, 2 + 2 * G + i, cap - kept, withCosts ? COST_NEW : 0);
+      const from = ctx.domains.of[i] === g ? layout.inZone(g) : layout.group(g);
+      if (!withCosts) {
+        fresh[g * n + i] = net.addEdge(from, layout.nodeVertex(i), cap, 0);
+        continue;
+      }
+      const kept = Math.min(cap, groups.kept[g * n + i]!);
+      if (kept > 0) sticky[g * n + i] = net.addEdge(from, layout.keptEntry(i), kept, 0);
+      if (cap > kept) fresh[g * n + i] = net.addEdge(from, layout.newEntry(i), cap - kept, COST_NEW);
     }
   }
   return { net, sticky, fresh };
 }
 
 function isFeasible(ctx: PlacementContext, groups: ReplicaGroups, quota: Float64Array, stretch: number): boolean {
-  const { net } = buildPairs(ctx, groups, false);
-  for (const i of ctx.placeable) net.addEdge(2 + 2 * groups.count + i, 1, Math.ceil(stretch * quota[i]! - 1e-9), 0);
+  const layout = new Layout(groups.count, ctx.nodes.length);
+  const { net } = buildPairs(ctx, groups, layout, false);
+  for (const i of ctx.placeable) net.addEdge(layout.nodeVertex(i), 1, Math.ceil(stretch * quota[i]! - 1e-9), 0);
   return net.run(0, 1) === totalSlots(ctx, groups);
 }
 
 /**
- * The smallest factor (> 1, to 1e-4) by which replica caps must exceed the weighted
- * quota for a placement to exist, when caps at the quota admit none (zones or heavy
- * nodes forbid balance).
+ * The smallest factor (≥ 1, to 1e-4) by which replica caps must exceed the weighted
+ * quota for a placement to exist: above 1 when zones or heavy nodes forbid balance.
  */
 export function replicaStretch(ctx: PlacementContext, groups: ReplicaGroups, quota: Float64Array): number {
+  if (isFeasible(ctx, groups, quota, 1)) return 1;
   let lo = 1;
   let hi = 1;
   for (const i of ctx.placeable) hi = Math.max(hi, (ctx.units + 1) / quota[i]!);
@@ -103,25 +131,37 @@ export function replicaStretch(ctx: PlacementContext, groups: ReplicaGroups, quo
   return hi;
 }
 
-/**
- * Replicas per (group, node), `[g * nodeCount + n]`, summing to every slot; `null` when
- * `cap` admits no placement. `targets` are the node-level shares (water-filled, then pulled).
- */
-export function groupTargets(ctx: PlacementContext, groups: ReplicaGroups, targets: Targets, cap: Int32Array): Int32Array | null {
-  const { net, sticky, fresh } = buildPairs(ctx, groups, true);
+export interface GroupTargets {
+  /** Replicas per (group, node), `[g * nodeCount + n]`, summing to every slot. */
+  targets: Int32Array;
+  /** Copies placed beyond their node's cap. */
+  overCap: number;
+}
+
+/** Replica targets per (group, node) for node-level `targets` (water-filled, then pulled) and caps. */
+export function groupTargets(ctx: PlacementContext, groups: ReplicaGroups, targets: Targets, cap: Int32Array): GroupTargets {
+  const layout = new Layout(groups.count, ctx.nodes.length);
+  const { net, sticky, fresh } = buildPairs(ctx, groups, layout, true);
+  const overEdges: number[] = [];
   for (const i of ctx.placeable) {
-    const node = 2 + 2 * groups.count + i;
+    const node = layout.nodeVertex(i);
+    net.addEdge(layout.keptEntry(i), node, ctx.units, 0);
+    net.addEdge(layout.newEntry(i), node, ctx.units, 0);
     const target = targets.target[i]!;
     // A pulling node earns the pull gain on every copy up to its target, so copies that
     // land there anyway (a donor's surplus) do not use up its appetite for pulled ones.
     if (target > 0) net.addEdge(node, 1, target, target > targets.filled[i]! ? -GAIN_PULL : -GAIN_SHARE);
     if (cap[i]! > target) net.addEdge(node, 1, cap[i]! - target, 0);
+    overEdges.push(net.addEdge(node, 1, ctx.units, ctx.isReshaped[i] ? COST_OVER_CAP : COST_NEW_OVER_CAP));
+    overEdges.push(net.addEdge(layout.newEntry(i), 1, ctx.units, COST_NEW_OVER_CAP));
   }
-  if (net.run(0, 1) !== totalSlots(ctx, groups)) return null;
+  if (net.run(0, 1) !== totalSlots(ctx, groups)) throw new Error('planner: replica slots exceed what the nodes can hold');
   const out = new Int32Array(groups.count * ctx.nodes.length);
   for (let k = 0; k < out.length; k++) {
     if (sticky[k]! >= 0) out[k]! += net.flowOn(sticky[k]!);
     if (fresh[k]! >= 0) out[k]! += net.flowOn(fresh[k]!);
   }
-  return out;
+  let overCap = 0;
+  for (const e of overEdges) overCap += net.flowOn(e);
+  return { targets: out, overCap };
 }

@@ -79,19 +79,18 @@ export class HashIndex {
   }
 
   private rehash(size: number): void {
-    const old = this.buckets;
     const buckets = new Int32Array(size).fill(NIL);
     const mask = size - 1;
     const next = this.next;
-    for (let b = 0; b < old.length; b++) {
-      let s = old[b]!;
-      while (s !== NIL) {
-        const after = next[s]!;
-        const nb = this.items.hashOf(s) & mask;
-        next[s] = buckets[nb]!;
-        buckets[nb] = s;
-        s = after;
-      }
+    const items = this.items;
+    // Slot order rather than chain order: records and chunks are then read mostly
+    // sequentially, which is several times faster than hopping along the chains.
+    const end = items.highWater;
+    for (let s = 0; s < end; s++) {
+      if (!items.isLive(s)) continue;
+      const b = items.hashOf(s) & mask;
+      next[s] = buckets[b]!;
+      buckets[b] = s;
     }
     this.buckets = buckets;
     this.mask = mask;

@@ -8,6 +8,8 @@ import { offsetOf, pageIdOf, type SlabAllocator } from './slab-allocator.js';
 export const PROBE_START = -1;
 export const PROBE_END = -2;
 const FREE_END = 0xffffffff;
+// Value length of a free slot; real lengths are far below it.
+const FREE_MARK = 0xffffffff;
 
 /**
  * Per-item metadata in one 32-byte record per slot (layout in item-layout.ts), plus the
@@ -52,19 +54,36 @@ export class ItemTable {
     this.capacity = capacity;
   }
 
+  /** A slot for a new item; it counts as live for `isLive` once `setItem` fills it. */
   allocSlot(): number {
     this.count++;
-    const s = this.freeHead;
-    if (s < 0) return this.used++;
-    const next = this.meta[(s << RECORD_SHIFT) + F_LOC]!;
-    this.freeHead = next === FREE_END ? -1 : next;
+    let s = this.freeHead;
+    if (s < 0) {
+      s = this.used++;
+    } else {
+      const next = this.meta[(s << RECORD_SHIFT) + F_LOC]!;
+      this.freeHead = next === FREE_END ? -1 : next;
+    }
+    this.meta[(s << RECORD_SHIFT) + F_VALUE_LEN] = FREE_MARK;
     return s;
   }
 
   freeSlot(slot: number): void {
-    this.meta[(slot << RECORD_SHIFT) + F_LOC] = this.freeHead < 0 ? FREE_END : this.freeHead;
+    const at = slot << RECORD_SHIFT;
+    this.meta[at + F_VALUE_LEN] = FREE_MARK;
+    this.meta[at + F_LOC] = this.freeHead < 0 ? FREE_END : this.freeHead;
     this.freeHead = slot;
     this.count--;
+  }
+
+  /** Slots below this have been handed out at least once. */
+  get highWater(): number {
+    return this.used;
+  }
+
+  /** False for a slot on the free list (only meaningful below `highWater`). */
+  isLive(slot: number): boolean {
+    return this.meta[(slot << RECORD_SHIFT) + F_VALUE_LEN] !== FREE_MARK;
   }
 
   clear(): void {

@@ -8,6 +8,7 @@ import { MEMORY_ENGINE_DEFAULTS, type MemoryEngineOptions } from './options.js';
 import type { CounterResult, EngineStats, Item, ScanEntry, ScanResult, StoreResult } from './types.js';
 
 const MAX_KEY_LIMIT = 255;
+const MAX_VALUE_LIMIT = 2 ** 30;
 
 const enum Mode {
   Set,
@@ -59,8 +60,8 @@ export class MemoryEngine {
     if (!Number.isInteger(opts.maxKeyBytes) || opts.maxKeyBytes < 1 || opts.maxKeyBytes > MAX_KEY_LIMIT) {
       throw new RangeError(`maxKeyBytes must be an integer in 1..${MAX_KEY_LIMIT}`);
     }
-    if (!Number.isInteger(opts.maxValueBytes) || opts.maxValueBytes < 0) {
-      throw new RangeError('maxValueBytes must be a non-negative integer');
+    if (!Number.isInteger(opts.maxValueBytes) || opts.maxValueBytes < 0 || opts.maxValueBytes > MAX_VALUE_LIMIT) {
+      throw new RangeError(`maxValueBytes must be an integer in 0..${MAX_VALUE_LIMIT}`);
     }
     if (!Number.isInteger(opts.itemOverheadBytes) || opts.itemOverheadBytes < 0) {
       throw new RangeError('itemOverheadBytes must be a non-negative integer');

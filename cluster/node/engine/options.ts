@@ -15,16 +15,15 @@ export interface MemoryEngineOptions {
   isEvictionEnabled: boolean;
   /** Longest key in bytes; at most 255. @default 250 */
   maxKeyBytes: number;
-  /** Longest value in bytes; longer writes get TOO_LARGE. @default 1048576 */
+  /** Longest value in bytes, at most 2^30; longer writes get TOO_LARGE. @default 1048576 */
   maxValueBytes: number;
   /** Wall clock in milliseconds, used for TTLs. Tests inject a fake one. @default Date.now */
   nowMs: () => number;
   /**
    * Bookkeeping bytes charged to every item on top of its slab chunk. The default is
-   * what an item really costs outside its chunk: 36 bytes of per-slot typed arrays
-   * (chunk address, value length, flags, expiry, 8-byte CAS, two LRU links, hash
-   * chain link), about 4 bytes of hash buckets and 8–12 bytes of B+tree leaf space,
-   * rounded up.
+   * what an item really costs outside its chunk, measured at 1 M items: a 32-byte
+   * metadata record, a 4-byte hash chain link plus about 4 bytes of hash buckets, and
+   * about 14.5 bytes of B+tree on the JS heap (55 in all, rounded up).
    * @default 56
    */
   itemOverheadBytes: number;

@@ -444,6 +444,26 @@ test('accounting charges chunk plus overhead per item and returns to zero after 
   assert.is(s.largeBytes, 0);
 });
 
+test('every key stays reachable while the index grows and slots are reused', () => {
+  const engine = new MemoryEngine();
+  const live = new Set<string>();
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < 3000; i++) {
+      const key = `r${round}:${i}`;
+      engine.set(key, bytes(key), 0, 0);
+      live.add(key);
+    }
+    for (const key of [...live].filter((_, i) => i % 3 === round % 3)) {
+      assert.is(engine.delete(key), Status.OK);
+      live.delete(key);
+    }
+  }
+  assert.is(engine.size, live.size);
+  for (const key of live) assert.is(valueOf(engine, key), key);
+  assert.is(engine.get('r0:0') === null, !live.has('r0:0'));
+  assert.equal(engine.scan('', null, 100_000).entries.map((e) => e.key), [...live].sort());
+});
+
 test('flush drops every item and the accounting', () => {
   const engine = new MemoryEngine();
   for (let i = 0; i < 100; i++) engine.set(`k${i}`, new Uint8Array(i * 50), 0, 0);

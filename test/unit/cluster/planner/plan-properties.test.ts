@@ -26,8 +26,8 @@ test('replicas stay within 5% of the weighted quota whenever some placement allo
     const { map, balance } = plan({ previous: null, nodes: spec.nodes, redundancy: spec.redundancy });
     if (!hasRoomOutsideZones(map, spec.redundancy)) return;
     const chains = unitChains(map);
-    // The oracle is asked for 4% so that the 5% bound leaves room for rounding to whole units.
-    if (!isReplicaBalanceFeasible(map, chains, 1.04)) return;
+    // The oracle is asked for 2%: caps allow 1% slack and rounding up to whole units.
+    if (!isReplicaBalanceFeasible(map, chains, 1.02)) return;
     assert.ok(balance.maxReplicaRatio <= 1.05, `replica max/mean ${balance.maxReplicaRatio}`);
   }), { numRuns: RUNS });
 });

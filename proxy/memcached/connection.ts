@@ -1,0 +1,337 @@
+import type { Socket } from 'node:net';
+import { KvError } from '../../shared/errors.js';
+import type { McPrincipal, MemcachedBackend } from './backend.js';
+import type { McParseResult, McStoreCommand } from './commands.js';
+import type { MemcachedServerOptions } from './options.js';
+import type { McStats } from './stats.js';
+import type { McExecutor } from './executor.js';
+import { McParser } from './parser.js';
+import { parseCredentials } from './auth.js';
+import { errorLine } from './error-map.js';
+import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
+
+/** One command's place in the answer order. */
+interface Slot {
+  reply: McReply | null;
+  deadline: number;
+  /** Close the connection once this answer is written. */
+  isLast: boolean;
+}
+
+/** Slots already answered are dropped from the front of the queue in batches of this size. */
+const COMPACT_AFTER = 256;
+
+/**
+ * One client connection: feeds socket bytes to the parser, runs commands concurrently
+ * (at most `maxPipelinedCommands` unanswered), writes answers strictly in request order,
+ * and stops reading while the socket's write buffer is over `writeHighWaterBytes`.
+ */
+export class McConnection {
+  private readonly parser: McParser;
+  private readonly queue: Slot[] = [];
+  private queueHead = 0;
+  private principal: McPrincipal | null = null;
+  private authSlot: Slot | null = null;
+  private authFailures = 0;
+  /** No more commands are taken; the connection closes after the answers owed. */
+  private isEnding = false;
+  private isReadEnded = false;
+  private isPaused = false;
+  private isClosed = false;
+  private isFlushScheduled = false;
+  private timeoutTimer: NodeJS.Timeout | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly backend: MemcachedBackend,
+    private readonly executor: McExecutor,
+    private readonly options: Readonly<MemcachedServerOptions>,
+    private readonly stats: McStats,
+    private readonly onClosed: (connection: McConnection) => void,
+  ) {
+    this.parser = new McParser(options);
+    if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
+    socket.setNoDelay(true);
+    socket.on('data', this.onSocketData);
+    socket.on('end', this.onSocketEnd);
+    socket.on('drain', this.onSocketDrain);
+    socket.on('error', this.onSocketError);
+    socket.on('close', this.onSocketClose);
+  }
+
+  /** Commands taken and not yet written. */
+  get inFlight(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  /** Stop taking commands; close once the answers already owed are written. Idempotent. */
+  shutdown(): void {
+    if (this.isEnding || this.isClosed) return;
+    this.isEnding = true;
+    this.enqueueLast();
+  }
+
+  /** Close at once. Idempotent. */
+  destroy(): void {
+    if (this.isClosed) return;
+    this.socket.destroy();
+    this.cleanup();
+  }
+
+  private readonly onSocketData = (chunk: Buffer): void => {
+    // Once ending, input is read and dropped so the peer is not reset while it still sends.
+    if (this.isEnding) return;
+    this.parser.push(chunk);
+    this.pump();
+  };
+
+  private readonly onSocketEnd = (): void => {
+    this.isReadEnded = true;
+    this.pump();
+  };
+
+  private readonly onSocketDrain = (): void => {
+    this.pump();
+  };
+
+  private readonly onWriteFlushed = (): void => {
+    if (!this.isClosed) this.pump();
+  };
+
+  private readonly onSocketError = (): void => {
+    // Resets and broken pipes are the peer's business; the 'close' that follows cleans up.
+    this.destroy();
+  };
+
+  private readonly onSocketClose = (): void => {
+    this.cleanup();
+  };
+
+  /** Take commands while there is room, then decide whether to keep reading. */
+  private pump(): void {
+    if (this.isClosed) return;
+    let isStarved = false;
+    while (!this.isEnding && this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands
+      && this.socket.writableLength <= this.options.writeHighWaterBytes) {
+      const r = this.parser.next();
+      if (r === null) {
+        isStarved = true;
+        break;
+      }
+      this.dispatch(r);
+    }
+    if (isStarved && this.isReadEnded && !this.isEnding && this.authSlot === null) {
+      // The peer sent everything it will; answer what came in full, then close.
+      this.isEnding = true;
+      this.enqueueLast();
+    }
+    this.updateReading();
+  }
+
+  private updateReading(): void {
+    const isWriteFull = this.socket.writableLength > this.options.writeHighWaterBytes;
+    const shouldRead = this.isEnding || (this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands && !isWriteFull);
+    if (shouldRead && this.isPaused) {
+      this.isPaused = false;
+      this.socket.resume();
+    } else if (!shouldRead && !this.isPaused) {
+      this.isPaused = true;
+      if (isWriteFull) this.stats.readPauses++;
+      this.socket.pause();
+    }
+  }
+
+  private dispatch(r: McParseResult): void {
+    this.stats.commands++;
+    const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false };
+    this.queue.push(slot);
+    if (r.kind === 'error') {
+      if (r.isFatal) this.endWith(slot);
+      this.settle(slot, errorReply(r.line, r.isNoreply && !r.isFatal));
+      return;
+    }
+    if (r.kind === 'quit') {
+      this.endWith(slot);
+      this.settle(slot, NO_REPLY);
+      return;
+    }
+    if (this.options.isAuthRequired && this.principal === null && r.kind !== 'version') {
+      if (r.kind === 'store' && r.mode === 'set') this.authenticate(slot, r);
+      else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
+      return;
+    }
+    const out = this.executor.run(r, this.principal);
+    if (out instanceof Promise) {
+      out.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, errorReply(errorLine(err))));
+      this.armTimeout();
+    } else {
+      this.settle(slot, out);
+    }
+  }
+
+  /** The `set` that carries `user password`. Commands wait until it is answered. */
+  private authenticate(slot: Slot, cmd: McStoreCommand): void {
+    const credentials = parseCredentials(cmd.value);
+    if (credentials === null) {
+      this.failAuth(slot, 'CLIENT_ERROR bad authentication token format');
+      return;
+    }
+    this.authSlot = slot;
+    this.armTimeout();
+    this.backend.authenticate(credentials.user, credentials.password).then((principal) => {
+      // A late answer after the timeout answered for it must not log the connection in.
+      if (slot.reply !== null) return;
+      if (principal === null) {
+        this.failAuth(slot, 'CLIENT_ERROR authentication failure');
+        return;
+      }
+      this.principal = principal;
+      this.parser.setValueLimit(this.options.maxValueBytes);
+      this.settle(slot, reply('STORED'));
+    }, (err: unknown) => {
+      this.settle(slot, errorReply(errorLine(err)));
+    });
+  }
+
+  private failAuth(slot: Slot, line: string): void {
+    this.stats.authFailures++;
+    this.authFailures++;
+    if (this.authFailures >= this.options.maxAuthFailures) this.endWith(slot);
+    this.settle(slot, errorReply(line));
+  }
+
+  private settle(slot: Slot, rep: McReply): void {
+    if (slot.reply !== null) return;
+    slot.reply = rep;
+    if (rep.isError) this.stats.errors++;
+    // Commands behind an authentication resume once it is answered (flush pumps).
+    if (slot === this.authSlot) this.authSlot = null;
+    this.scheduleFlush();
+  }
+
+  private endWith(slot: Slot): void {
+    this.isEnding = true;
+    slot.isLast = true;
+  }
+
+  private enqueueLast(): void {
+    const slot: Slot = { reply: null, deadline: Infinity, isLast: true };
+    this.queue.push(slot);
+    this.settle(slot, NO_REPLY);
+  }
+
+  private scheduleFlush(): void {
+    if (this.isFlushScheduled || this.isClosed) return;
+    this.isFlushScheduled = true;
+    queueMicrotask(this.flush);
+  }
+
+  /** Write every answer at the front of the queue that is ready, in one corked batch. */
+  private readonly flush = (): void => {
+    this.isFlushScheduled = false;
+    if (this.isClosed) return;
+    const out: Uint8Array[] = [];
+    let bytes = 0;
+    let isLast = false;
+    while (this.queueHead < this.queue.length) {
+      const slot = this.queue[this.queueHead]!;
+      if (slot.reply === null) break;
+      for (const c of slot.reply.chunks) {
+        out.push(c);
+        bytes += c.length;
+      }
+      this.queueHead++;
+      if (slot.isLast) {
+        isLast = true;
+        break;
+      }
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead >= COMPACT_AFTER) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    if (out.length > 0) {
+      // A callback on the last write wakes the reader even when our high-water mark is
+      // below the socket's own, where no 'drain' would come.
+      const isOverMark = this.socket.writableLength + bytes > this.options.writeHighWaterBytes;
+      this.socket.cork();
+      for (let i = 0; i < out.length; i++) {
+        if (i === out.length - 1 && isOverMark) this.socket.write(out[i]!, this.onWriteFlushed);
+        else this.socket.write(out[i]!);
+      }
+      this.socket.uncork();
+    }
+    if (isLast) {
+      this.finish();
+      return;
+    }
+    this.armTimeout();
+    this.pump();
+  };
+
+  /** Our side is done: send FIN, keep draining input for a while, then close. */
+  private finish(): void {
+    this.isEnding = true;
+    this.clearTimeoutTimer();
+    this.socket.end();
+    this.updateReading();
+    if (this.lingerTimer === null && !this.isClosed) {
+      this.lingerTimer = setTimeout(this.onLingerTimeout, this.options.closeTimeoutMs);
+      this.lingerTimer.unref();
+    }
+  }
+
+  private readonly onLingerTimeout = (): void => {
+    this.lingerTimer = null;
+    this.destroy();
+  };
+
+  /** Arm the timer for the oldest unanswered command, if any and not armed. */
+  private armTimeout(): void {
+    if (this.timeoutTimer !== null || this.isClosed) return;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const slot = this.queue[i]!;
+      if (slot.reply !== null || slot.deadline === Infinity) continue;
+      this.timeoutTimer = setTimeout(this.onTimeout, Math.max(0, slot.deadline - Date.now()));
+      this.timeoutTimer.unref();
+      return;
+    }
+  }
+
+  private readonly onTimeout = (): void => {
+    this.timeoutTimer = null;
+    const now = Date.now();
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const slot = this.queue[i]!;
+      if (slot.reply !== null) continue;
+      if (slot.deadline > now) break;
+      this.stats.timeouts++;
+      this.settle(slot, errorReply(errorLine(KvError.timeout('backend call timed out'))));
+    }
+    this.armTimeout();
+  };
+
+  private clearTimeoutTimer(): void {
+    if (this.timeoutTimer !== null) {
+      clearTimeout(this.timeoutTimer);
+      this.timeoutTimer = null;
+    }
+  }
+
+  private cleanup(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.clearTimeoutTimer();
+    if (this.lingerTimer !== null) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.onClosed(this);
+  }
+}

@@ -1,0 +1,57 @@
+import { ErrorCode, type KvErrorCode } from '../../shared/errors.js';
+
+/** How one error code is answered: a fixed line, or one built from the error's message. */
+type Answer = string | ((message: string) => string);
+
+const temporary = (code: KvErrorCode): string => `SERVER_ERROR temporary failure: ${code}`;
+const clientError = (message: string): string => `CLIENT_ERROR ${oneLine(message) || 'bad request'}`;
+
+/**
+ * Backend error code → memcached answer. The only place this mapping lives. Temporary
+ * failures keep the connection usable; the client may retry.
+ */
+const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
+  [ErrorCode.TOO_LARGE]: 'SERVER_ERROR object too large for cache',
+  [ErrorCode.OUT_OF_MEMORY]: 'SERVER_ERROR out of memory storing object',
+  [ErrorCode.BAD_REQUEST]: clientError,
+  [ErrorCode.INVALID_ARGUMENT]: clientError,
+  [ErrorCode.UNAVAILABLE]: temporary(ErrorCode.UNAVAILABLE),
+  [ErrorCode.TIMEOUT]: temporary(ErrorCode.TIMEOUT),
+  [ErrorCode.CONNECTION_CLOSED]: temporary(ErrorCode.CONNECTION_CLOSED),
+  [ErrorCode.BUSY]: temporary(ErrorCode.BUSY),
+  [ErrorCode.NOT_MY_BUCKET]: temporary(ErrorCode.NOT_MY_BUCKET),
+  [ErrorCode.FORBIDDEN]: 'CLIENT_ERROR unauthorized',
+  [ErrorCode.AUTH_NEEDED]: 'CLIENT_ERROR unauthorized',
+  [ErrorCode.AUTH_FAILED]: 'CLIENT_ERROR unauthorized',
+  [ErrorCode.NOT_FOUND]: `SERVER_ERROR ${ErrorCode.NOT_FOUND}`,
+  [ErrorCode.EXISTS]: `SERVER_ERROR ${ErrorCode.EXISTS}`,
+  [ErrorCode.NOT_STORED]: `SERVER_ERROR ${ErrorCode.NOT_STORED}`,
+  [ErrorCode.INTERNAL]: `SERVER_ERROR ${ErrorCode.INTERNAL}`,
+  [ErrorCode.CLIENT_CLOSED]: `SERVER_ERROR ${ErrorCode.CLIENT_CLOSED}`,
+  [ErrorCode.PROTOCOL]: `SERVER_ERROR ${ErrorCode.PROTOCOL}`,
+});
+
+const KNOWN: ReadonlySet<string> = new Set(Object.keys(ANSWERS));
+
+/** The error's KvError code, when it carries a known one. */
+export function errorCodeOf(err: unknown): KvErrorCode | null {
+  if (typeof err !== 'object' || err === null) return null;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && KNOWN.has(code) ? (code as KvErrorCode) : null;
+}
+
+/** The memcached answer line (without `\r\n`) for a backend failure. */
+export function errorLine(err: unknown): string {
+  const code = errorCodeOf(err);
+  if (code === null) return `SERVER_ERROR ${ErrorCode.INTERNAL}`;
+  const answer = ANSWERS[code];
+  if (typeof answer === 'string') return answer;
+  const message = (err as { message?: unknown }).message;
+  return answer(typeof message === 'string' ? message : '');
+}
+
+/** A message made safe for one protocol line: no control characters, bounded length. */
+function oneLine(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  return message.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200);
+}

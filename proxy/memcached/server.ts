@@ -1,0 +1,189 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { EventEmitter } from 'eventemitter3';
+import type { MemcachedBackend } from './backend.js';
+import { resolveOptions, type MemcachedServerOptions } from './options.js';
+import { McConnection } from './connection.js';
+import { McExecutor } from './executor.js';
+import { McStats, type McStatsSnapshot } from './stats.js';
+
+export interface MemcachedServerEvents {
+  /** The server is accepting connections. */
+  listening: (address: AddressInfo) => void;
+  /** The server and every connection have closed. */
+  close: () => void;
+  /** The listening socket failed (connection errors are handled per connection). */
+  error: (err: Error) => void;
+}
+
+type State = 'new' | 'listening' | 'closing' | 'closed';
+
+const TOO_MANY_CONNECTIONS = Buffer.from('SERVER_ERROR too many open connections\r\n', 'latin1');
+
+/**
+ * The memcached text + meta protocol front end: a TCP server whose connections run
+ * commands against a `MemcachedBackend`.
+ *
+ * ```ts
+ * const server = new MemcachedServer(backend, { port: 0 });
+ * await server.listen();
+ * console.log(server.address()?.port);
+ * await server.close();
+ * ```
+ */
+export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
+  private readonly options: Readonly<MemcachedServerOptions>;
+  private readonly server: Server;
+  private readonly connections = new Set<McConnection>();
+  private readonly counters = new McStats();
+  private readonly executor: McExecutor;
+  private readonly startedAtMs = Date.now();
+  private state: State = 'new';
+  private closing: Promise<void> | null = null;
+  private closeTimer: NodeJS.Timeout | null = null;
+  private resolveClosed: (() => void) | null = null;
+
+  constructor(private readonly backend: MemcachedBackend, options: Partial<MemcachedServerOptions> = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.executor = new McExecutor(backend, {
+      version: this.options.version,
+      serverStats: () => this.statLines(),
+      nowSec: () => Math.floor(Date.now() / 1000),
+    });
+    // Half-open: a client may send its last commands and FIN, and still get the answers.
+    this.server = createServer({ allowHalfOpen: true }, this.onConnection);
+    this.server.on('error', this.onServerError);
+  }
+
+  /** Start listening on `host:port`; resolves with the bound address. */
+  listen(): Promise<AddressInfo> {
+    if (this.state !== 'new') return Promise.reject(new Error(`memcached server cannot listen: it is ${this.state}`));
+    return new Promise<AddressInfo>((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', onError);
+        this.state = 'listening';
+        const address = this.server.address() as AddressInfo;
+        queueMicrotask(() => this.emit('listening', address));
+        resolve(address);
+      });
+    });
+  }
+
+  /** The bound address, or null when not listening. */
+  address(): AddressInfo | null {
+    const a = this.server.address();
+    return a !== null && typeof a === 'object' ? a : null;
+  }
+
+  /** The front end's counters (`pandakv_proxy_memcached_*`). */
+  stats(): McStatsSnapshot {
+    return this.counters.snapshot();
+  }
+
+  /**
+   * Stop accepting, let each connection write the answers it owes and close; after
+   * `closeTimeoutMs` the rest are destroyed. Idempotent.
+   */
+  close(): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    this.closing = new Promise<void>((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    if (this.state === 'closed') {
+      this.finishClose();
+      return this.closing;
+    }
+    const wasListening = this.state === 'listening';
+    this.state = 'closing';
+    if (wasListening) this.server.close(this.onServerClosed);
+    for (const c of this.connections) c.shutdown();
+    this.closeTimer = setTimeout(this.onCloseTimeout, this.options.closeTimeoutMs);
+    this.closeTimer.unref();
+    if (!wasListening) this.finishClose();
+    else this.maybeClosed();
+    return this.closing;
+  }
+
+  /** Close the listener and every connection at once. Idempotent. */
+  destroy(): void {
+    if (this.state === 'closed') return;
+    const wasListening = this.state === 'listening' || this.state === 'closing';
+    this.state = 'closing';
+    if (wasListening && this.server.listening) this.server.close(this.onServerClosed);
+    for (const c of [...this.connections]) c.destroy();
+    if (!wasListening) this.finishClose();
+    else this.maybeClosed();
+  }
+
+  private readonly onConnection = (socket: Socket): void => {
+    if (this.state !== 'listening') {
+      socket.on('error', this.onRejectedSocketError);
+      socket.destroy();
+      return;
+    }
+    if (this.connections.size >= this.options.maxConnections) {
+      this.counters.connectionsRejected++;
+      socket.on('error', this.onRejectedSocketError);
+      socket.end(TOO_MANY_CONNECTIONS);
+      return;
+    }
+    this.counters.connections++;
+    this.counters.openConnections++;
+    this.connections.add(new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed));
+  };
+
+  private readonly onConnectionClosed = (connection: McConnection): void => {
+    if (this.connections.delete(connection)) this.counters.openConnections--;
+    this.maybeClosed();
+  };
+
+  private readonly onRejectedSocketError = (): void => {
+    // A refused client that resets is of no further interest.
+  };
+
+  private readonly onServerError = (err: Error): void => {
+    if (this.state === 'listening') this.emit('error', err);
+  };
+
+  private readonly onServerClosed = (): void => {
+    this.maybeClosed();
+  };
+
+  private readonly onCloseTimeout = (): void => {
+    this.closeTimer = null;
+    for (const c of [...this.connections]) c.destroy();
+  };
+
+  private maybeClosed(): void {
+    if (this.state === 'closing' && this.connections.size === 0 && !this.server.listening) this.finishClose();
+  }
+
+  private finishClose(): void {
+    if (this.closeTimer !== null) {
+      clearTimeout(this.closeTimer);
+      this.closeTimer = null;
+    }
+    const wasClosed = this.state === 'closed';
+    this.state = 'closed';
+    const resolve = this.resolveClosed;
+    this.resolveClosed = null;
+    if (resolve !== null) resolve();
+    if (!wasClosed) queueMicrotask(() => this.emit('close'));
+  }
+
+  /** Lines of `stats` that come from the front end itself. */
+  private statLines(): Record<string, string | number> {
+    const now = Date.now();
+    return {
+      pid: process.pid,
+      uptime: Math.floor((now - this.startedAtMs) / 1000),
+      time: Math.floor(now / 1000),
+      version: this.options.version,
+      curr_connections: this.connections.size,
+      total_connections: this.counters.connections,
+      ...this.counters.snapshot(),
+    };
+  }
+}

@@ -1,0 +1,50 @@
+import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../shared/protocol/limits.js';
+
+/** Options of the proxy. Every delay and limit is here so tests can shrink them. */
+export interface ProxyOptions extends ProtocolLimits {
+  /** The manager's map service (`ws://host:port` or `http://host:port`). */
+  map: string;
+  /** Address to listen on. @default '127.0.0.1' */
+  ip: string;
+  /** WebSocket (native protocol) and HTTP (/healthz, /metrics) port; 0 picks one. @default 0 */
+  port: number;
+  /** memcached text/meta protocol port; 0 picks one, null turns it off. @default 0 */
+  memcachedPort: number | null;
+  /** Authenticated lanes opened to every node. @default 2 */
+  lanesPerNode: number;
+  /** Map subscription lost longer than this → unhealthy, refuse new clients. @default 10000 */
+  mapLossMs: number;
+  /** Deadline of each forwarded request. @default 2500 */
+  timeoutMs: number;
+  /** Deadline for lanes to open during warm-up. @default 5000 */
+  warmupTimeoutMs: number;
+  /** Unanswered requests per lane. @default 1024 */
+  maxInFlightPerLane: number;
+  /** Requests one client connection may have in flight; more are answered BUSY. @default 1024 */
+  maxInFlightPerClient: number;
+  /** Pause reading a client while this many bytes wait to be sent to it. @default 4194304 */
+  highWaterMarkBytes: number;
+  /** Client connections open at once; more are refused. @default 10000 */
+  maxClients: number;
+  /** Secret (hex) signing scan cursors; proxies sharing it accept each other's cursors. @default random per process */
+  cursorSecret: string | null;
+  /** Reconnect schedule for lanes in ms. @default [50, 100, 250, 500, 1000] */
+  backoffMs: number[];
+}
+
+export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze({
+  ...PROTOCOL_DEFAULTS,
+  ip: '127.0.0.1',
+  port: 0,
+  memcachedPort: 0,
+  lanesPerNode: 2,
+  mapLossMs: 10_000,
+  timeoutMs: 2500,
+  warmupTimeoutMs: 5000,
+  maxInFlightPerLane: 1024,
+  maxInFlightPerClient: 1024,
+  highWaterMarkBytes: 4 * 1024 * 1024,
+  maxClients: 10_000,
+  cursorSecret: null,
+  backoffMs: [50, 100, 250, 500, 1000],
+});
