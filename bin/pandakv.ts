@@ -6,7 +6,9 @@ const USAGE = `Usage: pandakv <command> [switches]
 Commands:
   node      run a data node
   manager   run a manager (map service, planner, admin API)
+  proxy     run a proxy for thin clients (native WebSocket and memcached protocols)
   cluster   administer a running cluster (status, add, remove, failover, split, rebalance)
+  plan      simulate bucket placement with no cluster running
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
   help      print this text
@@ -25,9 +27,17 @@ async function main(): Promise<void> {
       const { managerMain } = await import('../cluster/manager/cli.js');
       return runCommand('manager', () => managerMain(rest));
     }
+    case 'proxy': {
+      const { proxyMain } = await import('../proxy/cli.js');
+      return runCommand('proxy', () => proxyMain(rest));
+    }
     case 'cluster': {
       const { clusterMain } = await import('../cluster/manager/cluster-cli.js');
       return runCommand('cluster', () => clusterMain(rest));
+    }
+    case 'plan': {
+      const { simulateMain } = await import('../cluster/manager/planner/simulate.js');
+      return runCommand('plan', () => simulateMain(rest));
     }
     case 'up': {
       const { upMain } = await import('./up.js');

@@ -2,14 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PandaClient } from '../sdk/index.js';
-import { spawnManager, spawnNode, type Spawned } from '../cluster/spawn.js';
+import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
 import { parseCommandLine, numberArg, UsageError, untilSignal } from './cli-util.js';
 import { runDemo } from './demo.js';
 
 const UP_USAGE = `Usage: pandakv up [switches]
 
-Starts a local cluster — a manager on a file config store and data nodes — runs a
-short demo workload against it with the SDK, and stays up until Ctrl-C.
+Starts a local cluster — a manager on a file config store, data nodes and a proxy —
+runs a short demo workload against it with the SDK, and stays up until Ctrl-C.
 
   --nodes N        data nodes to start (default 3)
   --keys N         keys the demo writes and reads back (default 20000)
@@ -42,6 +42,7 @@ export async function upMain(argv: string[]): Promise<number> {
 
   const stopped = untilSignal();
   const procs: Spawned[] = [];
+  let proxy: Spawned & { memcached: string | null };
   let db: PandaClient | null = null;
   try {
     const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, '--failover-after-ms', '3000']);
@@ -54,8 +55,12 @@ export async function upMain(argv: string[]): Promise<number> {
     }
     db = await connect({ map: manager.address });
     await waitForNodes(db, nodeCount, 10_000);
+    proxy = await spawnProxy(['--map', manager.address]);
+    procs.push(proxy);
+    process.stdout.write(`proxy     ${proxy.address}  memcached ${proxy.memcached ?? 'off'}  (pid ${proxy.pid})\n`);
     await runDemo(db, keys);
     process.stdout.write(`\ntry:      npx pandakv cluster status --manager ${manager.address}\n`);
+    if (proxy.memcached !== null) process.stdout.write(`          printf 'get demo:00000042\\r\\n' | nc -q1 ${proxy.memcached.replace(':', ' ')}\n`);
     if (values.exit) return 0;
     process.stdout.write('Cluster is up. Press Ctrl-C to stop.\n');
     await stopped;

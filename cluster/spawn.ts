@@ -10,6 +10,8 @@ export interface Spawned {
   child: ChildProcess;
   pid: number;
   address: string;
+  /** The line that announced readiness. */
+  readyLine: string;
   /** Lines the process printed to stderr (kept for error reports). */
   stderr: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -46,7 +48,7 @@ export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, 
       if (m === null) return;
       clearTimeout(timer);
       lines.off('line', onLine);
-      resolve({ child, pid: child.pid!, address: m[1] ?? line, stderr, stop });
+      resolve({ child, pid: child.pid!, address: m[1] ?? line, readyLine: line, stderr, stop });
     };
     lines.on('line', onLine);
     void exited.then((code) => {
@@ -64,4 +66,13 @@ export function spawnNode(args: string[] = [], timeoutMs?: number): Promise<Spaw
 /** Start a manager process; resolves with its `http://` address. */
 export function spawnManager(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
   return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (http:\/\/\S+)$/, timeoutMs);
+}
+
+/** Start a proxy process; resolves with its `ws://` address and its memcached `host:port`. */
+export async function spawnProxy(args: string[] = [], timeoutMs?: number): Promise<Spawned & { memcached: string | null }> {
+  let memcached: string | null = null;
+  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (ws:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs);
+  const m = /memcached (\S+)$/.exec(p.readyLine);
+  if (m) memcached = m[1]!;
+  return { ...p, memcached };
 }

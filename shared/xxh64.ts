@@ -5,8 +5,12 @@
  * P = (PH, PL) is, mod 2^64:
  *   lo = imul(al, PL)
  *   hi = mulHi32(al, PL) + imul(al, PH) + imul(ah, PL)
- * where mulHi32, the high word of the unsigned 32×32 product, is built from the 16-bit
- * limbs m1, m2 below. The hot loops spell every product out inline: as helper
+ * where mulHi32, the high word of the unsigned 32×32 product, comes from 16-bit limbs
+ * (a = a1·2^16 + a0, b likewise):
+ *   m1 = a1·b0 + (a0·b0 >>> 16),  m2 = a0·b1 + (m1 & 0xffff)
+ *   mulHi32 = a1·b1 + (m1 >>> 16) + (m2 >>> 16)
+ * Each partial sum is below 2^32, so wrapping it to int32 keeps its exact bits.
+ * The hot loops spell every product out inline: as helper
  * functions they exhaust V8's inlining budget, and a call that is not inlined passes and
  * returns int32s outside the small-integer range as heap-allocated numbers. For the same
  * reason digests land in `xxh64Out` instead of being returned.
@@ -56,7 +60,6 @@ function wordsFor(length: number): Int32Array {
 function carry(a: number, b: number, sum: number): number {
   return ((a & b) | ((a | b) & ~sum)) >>> 31;
 }
-
 
 /** Avalanche of the accumulator in V[0], V[1]: acc ^= acc >> 33; ·= P2; ^= >> 29; ·= P3; ^= >> 32. */
 function finish(): void {
@@ -359,7 +362,11 @@ function digest(): bigint {
   return (BigInt(xxh64Out[0]) << 32n) | BigInt(xxh64Out[1]);
 }
 
+/** Half of a 64-bit seed; negative seeds wrap mod 2^64. */
 function seedHalf(seed: number | bigint, high: boolean): number {
+  if (typeof seed === 'number' && !Number.isSafeInteger(seed)) {
+    throw KvError.invalidArgument(`seed must be an integer, got ${seed}`);
+  }
   const s = BigInt.asUintN(64, BigInt(seed));
   return Number(high ? s >> 32n : s & 0xffffffffn) | 0;
 }

@@ -54,7 +54,6 @@ export function parseCredentials(payload: Uint8Array): McCredentials | null {
   if (space <= 0 || space === text.length - 1) return null;
   const user = text.slice(0, space);
   const password = text.slice(space + 1);
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(user) || /[\r\n]/.test(password)) return null;
   return { user, password };
 }

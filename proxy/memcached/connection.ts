@@ -37,6 +37,8 @@ export class McConnection {
   private isEnding = false;
   private isReadEnded = false;
   private isPaused = false;
+  /** The socket's write buffer was over the high-water mark at the last check. */
+  private isWriteFull = false;
   private isClosed = false;
   private isFlushScheduled = false;
   private timeoutTimer: NodeJS.Timeout | null = null;
@@ -132,12 +134,13 @@ export class McConnection {
   private updateReading(): void {
     const isWriteFull = this.socket.writableLength > this.options.writeHighWaterBytes;
     const shouldRead = this.isEnding || (this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands && !isWriteFull);
+    if (isWriteFull && !this.isWriteFull) this.stats.readPauses++;
+    this.isWriteFull = isWriteFull;
     if (shouldRead && this.isPaused) {
       this.isPaused = false;
       this.socket.resume();
     } else if (!shouldRead && !this.isPaused) {
       this.isPaused = true;
-      if (isWriteFull) this.stats.readPauses++;
       this.socket.pause();
     }
   }
@@ -161,7 +164,12 @@ export class McConnection {
       else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
       return;
     }
-    const out = this.executor.run(r, this.principal);
+    let out: McReply | Promise<McReply>;
+    try {
+      out = this.executor.run(r, this.principal);
+    } catch (err) {
+      out = errorReply(errorLine(err));
+    }
     if (out instanceof Promise) {
       out.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, errorReply(errorLine(err))));
       this.armTimeout();
@@ -179,7 +187,14 @@ export class McConnection {
     }
     this.authSlot = slot;
     this.armTimeout();
-    this.backend.authenticate(credentials.user, credentials.password).then((principal) => {
+    // A backend that throws instead of rejecting must not take the socket's handler down.
+    let pending: Promise<McPrincipal | null>;
+    try {
+      pending = Promise.resolve(this.backend.authenticate(credentials.user, credentials.password));
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then((principal) => {
       // A late answer after the timeout answered for it must not log the connection in.
       if (slot.reply !== null) return;
       if (principal === null) {

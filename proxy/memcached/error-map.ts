@@ -52,6 +52,5 @@ export function errorLine(err: unknown): string {
 
 /** A message made safe for one protocol line: no control characters, bounded length. */
 function oneLine(message: string): string {
-  // eslint-disable-next-line no-control-regex
   return message.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200);
 }

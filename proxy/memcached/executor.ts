@@ -119,7 +119,6 @@ export class McExecutor {
     const all: Record<string, string | number> = { ...this.context.serverStats(), ...extra };
     const chunks: Uint8Array[] = [];
     for (const [name, value] of Object.entries(all)) {
-      // eslint-disable-next-line no-control-regex
       chunks.push(line(`STAT ${name.replace(/[^\x21-\x7e]/g, '_')} ${String(value).replace(/[\x00-\x1f\x7f]/g, ' ')}`));
     }
     chunks.push(line('END'));

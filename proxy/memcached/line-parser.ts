@@ -73,7 +73,8 @@ export class LineParser {
       case 'delete': return this.delete();
       case 'incr': case 'decr': return this.counter(name);
       case 'touch': return this.touch();
-      case 'version': return t.count === 1 ? done({ kind: 'version' }) : fail('ERROR');
+      // memcached ignores words after `version` but refuses them after `quit`.
+      case 'version': return done({ kind: 'version' });
       case 'quit': return t.count === 1 ? done({ kind: 'quit' }) : fail('ERROR');
       case 'stats': {
         const args: string[] = [];

@@ -91,30 +91,38 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     this.closing = new Promise<void>((resolve) => {
       this.resolveClosed = resolve;
     });
-    if (this.state === 'closed') {
-      this.finishClose();
-      return this.closing;
+    switch (this.state) {
+      case 'new':
+      case 'closed':
+        this.finishClose();
+        break;
+      case 'listening':
+        this.state = 'closing';
+        this.server.close(this.onServerClosed);
+        for (const c of this.connections) c.shutdown();
+        this.closeTimer = setTimeout(this.onCloseTimeout, this.options.closeTimeoutMs);
+        this.closeTimer.unref();
+        this.maybeClosed();
+        break;
+      case 'closing':
+        // destroy() is under way; resolve when its connections are gone.
+        this.maybeClosed();
+        break;
     }
-    const wasListening = this.state === 'listening';
-    this.state = 'closing';
-    if (wasListening) this.server.close(this.onServerClosed);
-    for (const c of this.connections) c.shutdown();
-    this.closeTimer = setTimeout(this.onCloseTimeout, this.options.closeTimeoutMs);
-    this.closeTimer.unref();
-    if (!wasListening) this.finishClose();
-    else this.maybeClosed();
     return this.closing;
   }
 
   /** Close the listener and every connection at once. Idempotent. */
   destroy(): void {
     if (this.state === 'closed') return;
-    const wasListening = this.state === 'listening' || this.state === 'closing';
+    if (this.state === 'new') {
+      this.finishClose();
+      return;
+    }
     this.state = 'closing';
-    if (wasListening && this.server.listening) this.server.close(this.onServerClosed);
+    if (this.server.listening) this.server.close(this.onServerClosed);
     for (const c of [...this.connections]) c.destroy();
-    if (!wasListening) this.finishClose();
-    else this.maybeClosed();
+    this.maybeClosed();
   }
 
   private readonly onConnection = (socket: Socket): void => {

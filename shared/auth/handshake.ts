@@ -81,11 +81,19 @@ export class AuthServer {
   private pending: Uint8Array[] = [];
   private failures = 0;
   private authed: { name: string; publicKey: Uint8Array } | null = null;
-  private isClosedFlag = false;
+  private isClosed = false;
 
   /** @throws KvError INVALID_ARGUMENT for a bad serverId, key pair or limit */
   constructor(options: AuthServerOptions) {
-    const o = { ...AUTH_SERVER_DEFAULTS, ...options };
+    // `??` rather than spread, so an option passed as `undefined` takes its default.
+    const o = {
+      ...options,
+      maxFailures: options.maxFailures ?? AUTH_SERVER_DEFAULTS.maxFailures,
+      challengeTtlMs: options.challengeTtlMs ?? AUTH_SERVER_DEFAULTS.challengeTtlMs,
+      maxPendingChallenges: options.maxPendingChallenges ?? AUTH_SERVER_DEFAULTS.maxPendingChallenges,
+      fakeSaltKey: options.fakeSaltKey ?? AUTH_SERVER_DEFAULTS.fakeSaltKey,
+      now: options.now ?? AUTH_SERVER_DEFAULTS.now,
+    };
     if (!isServerId(o.serverId)) throw KvError.invalidArgument(`serverId must be 1..${MAX_SERVER_ID_BYTES} UTF-8 bytes`);
     const { publicKey, secretKey } = o.serverKeyPair;
     if (!isConsistentSecretKey(secretKey) || !equalBytes(publicKeyOf(secretKey), publicKey)) {
@@ -100,7 +108,7 @@ export class AuthServer {
     this.maxPendingChallenges = positiveInt(o.maxPendingChallenges, 'maxPendingChallenges');
     this.now = o.now;
     const serverIdBytes = Buffer.from(o.serverId, 'utf8');
-    if (o.fakeSaltKey !== null && o.fakeSaltKey !== undefined) {
+    if (o.fakeSaltKey !== null) {
       // A cluster-wide key: the same name gets the same salt on every server.
       this.fakeSaltKey = o.fakeSaltKey;
       this.fakeSaltPrefix = FAKE_SALT_DOMAIN;
@@ -147,7 +155,7 @@ export class AuthServer {
    * @throws KvError AUTH_FAILED (reason `locked`) once locked; CONNECTION_CLOSED after close()
    */
   challenge(principalName?: unknown): AuthChallenge {
-    if (this.isClosedFlag) throw KvError.connectionClosed('auth session closed');
+    if (this.isClosed) throw KvError.connectionClosed('auth session closed');
     if (this.isLocked) throw authFailedError('locked');
     const nonce = this.store.issue(this, this.challengeTtlMs, this.now());
     this.pending.push(nonce);
@@ -159,12 +167,13 @@ export class AuthServer {
 
   /**
    * Check an AUTH message (anything decoded from the wire). Never throws. Every failure
-   * counts towards `maxFailures`; the nonce is used up by any attempt that presents it,
-   * so a retry needs a new challenge.
+   * before authentication counts towards `maxFailures`; the nonce is used up by any
+   * well-formed attempt that presents it, so a retry needs a new challenge.
    */
   respond(message: unknown): AuthResult {
-    if (this.isClosedFlag || this.isLocked) return this.refuse('locked', false);
-    if (this.authed !== null) return this.refuse('already-authenticated');
+    if (this.isClosed || this.isLocked) return this.refuse('locked', false);
+    // Not a guess at a credential, so it does not count towards the lockout.
+    if (this.authed !== null) return this.refuse('already-authenticated', false);
     const m = parseAuthMessage(message);
     if (m === null) return this.refuse('malformed');
     const verdict = this.store.consume(m.nonce, this, this.now());
@@ -210,7 +219,7 @@ export class AuthServer {
 
   /** The connection is gone: release its outstanding nonces. Idempotent. */
   close(): void {
-    this.isClosedFlag = true;
+    this.isClosed = true;
     this.authed = null;
     this.retireAll();
   }
@@ -256,7 +265,12 @@ export class AuthClient {
 
   /** @throws KvError INVALID_ARGUMENT for a bad server key or serverId */
   constructor(options: AuthClientOptions) {
-    const o = { ...AUTH_CLIENT_DEFAULTS, ...options };
+    const o = {
+      ...options,
+      serverPublicKey: options.serverPublicKey ?? AUTH_CLIENT_DEFAULTS.serverPublicKey,
+      expectedServerId: options.expectedServerId ?? AUTH_CLIENT_DEFAULTS.expectedServerId,
+      isTrustOnFirstUse: options.isTrustOnFirstUse ?? AUTH_CLIENT_DEFAULTS.isTrustOnFirstUse,
+    };
     this.credentials = o.credentials;
     if (o.credentials.kind === 'key' && !isConsistentSecretKey(o.credentials.secretKey)) {
       throw KvError.invalidArgument('credentials: secretKey is not a valid Ed25519 secret key');

@@ -149,7 +149,10 @@ function checkLimits(limits: PasswordLimits): void {
 export function derivePasswordKeyPair(password: string, salt: Uint8Array, limits: Partial<PasswordLimits> = {}): KeyPair {
   if (typeof password !== 'string' || password.length === 0) throw KvError.invalidArgument('a password must be a non-empty string');
   if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw KvError.invalidArgument(`a password salt must be ${SALT_BYTES} bytes`);
-  const full: PasswordLimits = { ...PASSWORD_LIMITS_INTERACTIVE, ...limits };
+  const full: PasswordLimits = {
+    opsLimit: limits.opsLimit ?? PASSWORD_LIMITS_INTERACTIVE.opsLimit,
+    memLimitBytes: limits.memLimitBytes ?? PASSWORD_LIMITS_INTERACTIVE.memLimitBytes,
+  };
   checkLimits(full);
   const passwordBytes = Buffer.from(password.normalize('NFC'), 'utf8');
   const seed = Buffer.alloc(SEED_BYTES);

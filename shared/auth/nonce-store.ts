@@ -36,7 +36,11 @@ export class NonceStore {
   private readonly opts: NonceStoreOptions;
 
   constructor(options: Partial<NonceStoreOptions> = {}) {
-    this.opts = { ...NONCE_STORE_DEFAULTS, ...options };
+    this.opts = {
+      maxEntries: options.maxEntries ?? NONCE_STORE_DEFAULTS.maxEntries,
+      ttlMs: options.ttlMs ?? NONCE_STORE_DEFAULTS.ttlMs,
+      now: options.now ?? NONCE_STORE_DEFAULTS.now,
+    };
     if (!Number.isSafeInteger(this.opts.maxEntries) || this.opts.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
     if (!(this.opts.ttlMs > 0)) throw new RangeError('ttlMs must be positive');
   }

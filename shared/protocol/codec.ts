@@ -97,7 +97,7 @@ function validateRequest(frame: unknown[], limits: ProtocolLimits): Request | Fr
   if (!isUint(epoch)) return bad(id, 'epoch must be an unsigned integer');
   const req: Request = {
     id, op: op as OpCode, epoch, key: '', value: null, flags: 0, exptime: 0, cas: 0,
-    delta: 0n, initial: undefined, end: null, limit: 0, group: undefined, durability: 'none',
+    delta: 0n, initial: undefined, end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none',
   };
 
   const rawKey = frame[F.KEY];
@@ -167,6 +167,11 @@ function readExtra(req: Request, extra: Record<string, unknown>, limits: Protoco
       if (!isUint(limit) || limit === 0) return bad(id, 'limit must be a positive integer');
       if (limit > limits.maxScanLimit) return { id, status: Status.TOO_LARGE, message: `scan limit ${limit} exceeds ${limits.maxScanLimit}` };
       req.limit = limit;
+      const cursor = own(extra, 'cursor');
+      if (cursor != null) {
+        if (typeof cursor !== 'string' || cursor.length > 1024) return bad(id, 'cursor must be a string of at most 1024 chars');
+        req.cursor = cursor;
+      }
       return req;
     }
     case Op.STATS: {

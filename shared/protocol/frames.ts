@@ -37,6 +37,8 @@ export interface Request {
   end: string | null;
   /** SCAN: most entries to return. */
   limit: number;
+  /** SCAN through a proxy: the signed cursor to resume from, if any. */
+  cursor: string | undefined;
   /** STATS: optional group name. */
   group: string | undefined;
   durability: Durability;

@@ -17,8 +17,8 @@ export interface PlacementContext {
   /**
    * 1 for nodes whose share was changed on purpose since the previous map (new, back
    * from leaving or failed, weight or zone changed, or the redundancy changed). Only they
-   * pull units from others, and only they must shed replicas above their cap; other
-   * nodes keep what they hold when moving it would only rearrange other units.
+   * pull units from others; and when none is flagged (nodes were only removed, or nothing
+   * changed), replicas above a cap stay rather than rearrange other units.
    */
   isReshaped: Uint8Array;
 }

@@ -27,21 +27,29 @@ function liveReplicas(ctx: PlacementContext, old: UnitChains, u: number, out: nu
 function keepActives(ctx: PlacementContext, old: UnitChains | null, active: Int32Array, dirty: Uint8Array): void {
   if (!old) return;
   const copies = ctx.width + 1;
-  const seen: number[] = [];
+  const w = old.width;
   for (let u = 0; u < ctx.units; u++) {
-    seen.length = 0;
+    let first = -1;
+    let live = 0;
     let isLossy = false;
-    const a = old.active[u]!;
-    if (a >= 0 && ctx.isPlaceable[a]) seen.push(a);
-    else isLossy = true;
-    for (let k = 0; k < old.width; k++) {
-      const m = old.replicas[u * old.width + k]!;
-      if (m < 0) continue;
-      if (!ctx.isPlaceable[m]) isLossy = true;
-      else if (!seen.includes(m)) seen.push(m);
+    for (let k = -1; k < w; k++) {
+      const m = k < 0 ? old.active[u]! : old.replicas[u * w + k]!;
+      if (m < 0) {
+        if (k < 0) isLossy = true;
+        continue;
+      }
+      if (!ctx.isPlaceable[m]) {
+        isLossy = true;
+        continue;
+      }
+      let isDup = m === old.active[u] && k >= 0;
+      for (let j = 0; j < k && !isDup; j++) if (old.replicas[u * w + j] === m) isDup = true;
+      if (isDup) continue;
+      if (first < 0) first = m;
+      live++;
     }
-    active[u] = seen.length > 0 ? seen[0]! : -1;
-    if (isLossy || seen.length !== copies) dirty[u] = 1;
+    active[u] = first;
+    if (isLossy || live !== copies) dirty[u] = 1;
   }
 }
 

@@ -27,20 +27,18 @@ function keepReplicas(ctx: PlacementContext, old: UnitChains | null, active: Int
   const w = ctx.width;
   const rep = new Int32Array(ctx.units * w).fill(-1);
   if (!old || w === 0) return rep;
-  const candidates: number[] = [];
+  const ow = old.width;
   for (let u = 0; u < ctx.units; u++) {
     const a = active[u]!;
     const d = ctx.domains.of[a]!;
-    candidates.length = 0;
-    for (let k = 0; k < old.width; k++) candidates.push(old.replicas[u * old.width + k]!);
-    candidates.push(old.active[u]!);
     let k = 0;
     let inZone = 0;
-    for (const m of candidates) {
-      if (k === w) break;
+    // Existing replicas in order, then the previous active (it holds the data too).
+    for (let j = 0; j <= ow && k < w; j++) {
+      const m = j < ow ? old.replicas[u * ow + j]! : old.active[u]!;
       if (m < 0 || m === a || !ctx.isPlaceable[m]) continue;
       let isDup = false;
-      for (let j = 0; j < k; j++) if (rep[u * w + j] === m) isDup = true;
+      for (let i = 0; i < k; i++) if (rep[u * w + i] === m) isDup = true;
       if (isDup) continue;
       if (ctx.domains.of[m] === d) {
         if (inZone >= allowance[d]!) continue;

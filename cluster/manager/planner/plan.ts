@@ -59,6 +59,7 @@ function reshapedNodes(previous: ClusterMap | null, nodes: readonly MapNode[], c
   for (const chain of previous?.chains ?? []) previousCopies = Math.max(previousCopies, chain.length);
   nodes.forEach((n, i) => {
     const before = previous?.nodes[i];
+    if (!isPlaceableState(n.state)) return;
     if (!before || previousCopies !== copies || before.weight !== n.weight || before.zone !== n.zone
       || !isPlaceableState(before.state)) out[i] = 1;
   });

@@ -1,18 +1,16 @@
 /**
  * Weight-proportional quotas and per-node target counts. Targets move as few units as
  * possible: a node keeps what it has up to its cap, the surplus and the orphans fill the
- * emptiest nodes first (water-filling), and only a node well below its share (a new node)
- * pulls units from the fullest ones.
+ * emptiest nodes first (water-filling), and only a new or reweighted node pulls units
+ * from the fullest ones.
  */
 
 /**
- * A node below this share of its quota (after orphans are placed) pulls units from
- * others, if it is new or its share was changed on purpose (weight, zone). Other nodes
- * never pull: a removal then never moves units of the remaining nodes, and planning an
- * unchanged cluster again moves nothing.
+ * Pulling: a node below the floor of its quota after orphans are placed takes units from
+ * the fullest nodes, if it is new or its share was changed on purpose (weight, zone).
+ * Other nodes never pull: a removal then never moves units of the remaining nodes, and
+ * planning an unchanged cluster again moves nothing.
  */
-export const PULL_SHARE = 0.97;
-
 /**
  * Caps sit this far above the quota (plus rounding up), so that splitting units in place
  * (×2^k units, each node's count scaled exactly) never pushes a node over its cap: with
@@ -48,7 +46,7 @@ export function makeBounds(quota: Float64Array, placeable: readonly number[], ma
   const cap = new Int32Array(n);
   for (const i of placeable) {
     cap[i] = Math.ceil(stretch * quota[i]! * (1 + CAP_SLACK) - 1e-9);
-    pullFloor[i] = mayPull[i] ? Math.max(0, Math.floor(PULL_SHARE * quota[i]!) - 1) : 0;
+    pullFloor[i] = mayPull[i] ? Math.floor(quota[i]! + 1e-9) : 0;
   }
   return { quota, pullFloor, cap };
 }

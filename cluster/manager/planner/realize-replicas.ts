@@ -151,21 +151,32 @@ class Realizer {
     }
   }
 
-  /** Fill empty slots: units that hold some copies one by one, then wholly empty units by layout. */
+  /**
+   * Fill empty slots: units that hold some copies first, then wholly empty units by
+   * layout; slots nothing fits are retried last, by trading with units filled meanwhile.
+   */
   private fill(g: number, members: readonly number[]): void {
     const { rep } = this.input;
     const empty: number[] = [];
+    const stuck: number[] = [];
     const cursors = new Int32Array(this.w).fill(-1);
     for (const u of members) {
       let free = 0;
       for (let k = 0; k < this.w; k++) if (rep[u * this.w + k]! < 0) free++;
       if (free === this.w) empty.push(u);
-      else if (free > 0) this.fillUnit(g, u, cursors, members);
+      else if (free > 0) this.fillUnit(g, u, cursors, stuck);
     }
-    if (!this.layOut(g, empty)) for (const u of empty) this.fillUnit(g, u, cursors, members);
+    if (!this.layOut(g, empty)) for (const u of empty) this.fillUnit(g, u, cursors, stuck);
+    for (const slot of stuck) {
+      const u = Math.floor(slot / this.w);
+      const chosen = this.choose(g, u, -1);
+      if (chosen >= 0) this.put(g, slot, chosen);
+      else if (!this.swapInto(g, u, slot, members)) this.overflow(g, u, slot);
+    }
   }
 
-  private fillUnit(g: number, u: number, cursors: Int32Array, members: readonly number[]): void {
+  /** Fill `u`'s empty slots; `cursors` (one per slot) keep runs long; slots nothing fits go to `stuck`. */
+  private fillUnit(g: number, u: number, cursors: Int32Array, stuck: number[]): void {
     for (let k = 0; k < this.w; k++) {
       const slot = u * this.w + k;
       if (this.input.rep[slot]! >= 0) continue;
@@ -173,8 +184,8 @@ class Realizer {
       if (chosen >= 0) {
         this.put(g, slot, chosen);
         cursors[k] = chosen;
-      } else if (!this.swapInto(g, u, slot, members)) {
-        this.overflow(g, u, slot);
+      } else {
+        stuck.push(slot);
       }
     }
   }

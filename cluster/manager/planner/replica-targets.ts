@@ -6,18 +6,19 @@
  *
  * Costs encode the planner's priorities. A new copy costs m. A node earns `a` per copy
  * up to its target, or `b` if it pulls copies from others (a new node), nothing up to
- * its cap, and beyond it pays `q` per copy, or `p` for existing copies on a node whose
- * share was changed on purpose (its weight, zone, or the redundancy). With
- * a < m < b < m + a and q < m − a < p:
- * - an existing copy is never moved just to even out shares (a − m < 0), so removing a
- *   node re-places only that node's copies;
+ * its cap, and beyond it pays `p` per copy, or only `q` when the plan merely removes
+ * nodes (nothing was added, reweighted or rezoned). With
+ * a < m < b < m + a and q < m − a, p ≫ m:
+ * - an existing copy is never moved just to even out shares (a − m < 0);
  * - a copy moves from a node above its target to a node pulling (b − m > 0), so a new
  *   node fills up, but not from a node within its target (b − m − a < 0);
- * - a node whose weight dropped sheds replicas above its cap (p > m − a);
+ * - when the cluster's shape changed, copies above a cap move to nodes with room, even
+ *   through chains of moves (p ≫ m): a node whose weight dropped sheds replicas, and a
+ *   join that shifts zone weights rebalances them;
  * - but a lost copy goes above a cap rather than push another unit's copy out of its
- *   place (q < m − a): when zones or a heavy node leave no room, a removal still moves
- *   only the removed node's copies, at the price of some imbalance, and planning again
- *   keeps that (for an unchanged node, existing copies above cap also cost only q).
+ *   place (q < m − a), and so do existing copies when nodes were only removed: a removal
+ *   moves only the removed node's copies, at the price of some imbalance when zones or a
+ *   heavy node leave no room, and planning again keeps that.
  */
 import type { PlacementContext } from './context.js';
 import { MinCostFlow } from './min-cost-flow.js';
@@ -36,11 +37,12 @@ export interface ReplicaGroups {
   allowance: Int32Array;
 }
 
-const COST_NEW = 4;
-const GAIN_SHARE = 2;
-const GAIN_PULL = 5;
-const COST_OVER_CAP = 3;
-const COST_NEW_OVER_CAP = 1;
+const COST_NEW = 8;
+const GAIN_SHARE = 4;
+const GAIN_PULL = 10;
+const COST_OVER_CAP = 200;
+/** Graded, so that copies that must go above caps spread over the nodes: [share of cap, cost]. */
+const OVER_CAP_ON_REMOVAL: ReadonlyArray<readonly [number, number]> = [[0.05, 1], [0.25, 2], [Infinity, 3]];
 
 /** How many copies of group `g`'s units node `n` may hold at most; 0 = none. */
 function pairCapacity(ctx: PlacementContext, groups: ReplicaGroups, g: number, n: number): number {
@@ -61,20 +63,13 @@ interface PairEdges {
   fresh: Int32Array;
 }
 
-/**
- * Vertices: 0 source, 1 sink, then per group g: `2 + g` and its in-zone twin
- * `2 + G + g`; per node i: `nodeVertex(i)` where its copies count against its tiers,
- * and, with costs, separate entries for existing and new copies (so that going above
- * the cap can cost them differently).
- */
+/** Vertices: 0 source, 1 sink, per group g `2 + g` and its in-zone twin `2 + G + g`, per node i `2 + 2G + i`. */
 class Layout {
   constructor(readonly groups: number, readonly nodes: number) {}
-  get size(): number { return 2 + 2 * this.groups + 3 * this.nodes; }
+  get size(): number { return 2 + 2 * this.groups + this.nodes; }
   group(g: number): number { return 2 + g; }
   inZone(g: number): number { return 2 + this.groups + g; }
-  nodeVertex(i: number): number { return 2 + 2 * this.groups + i; }
-  keptEntry(i: number): number { return 2 + 2 * this.groups + this.nodes + i; }
-  newEntry(i: number): number { return 2 + 2 * this.groups + 2 * this.nodes + i; }
+  node(i: number): number { return 2 + 2 * this.groups + i; }
 }
 
 /**
@@ -95,13 +90,9 @@ function buildPairs(ctx: PlacementContext, groups: ReplicaGroups, layout: Layout
       const cap = pairCapacity(ctx, groups, g, i);
       if (cap <= 0) continue;
       const from = ctx.domains.of[i] === g ? layout.inZone(g) : layout.group(g);
-      if (!withCosts) {
-        fresh[g * n + i] = net.addEdge(from, layout.nodeVertex(i), cap, 0);
-        continue;
-      }
-      const kept = Math.min(cap, groups.kept[g * n + i]!);
-      if (kept > 0) sticky[g * n + i] = net.addEdge(from, layout.keptEntry(i), kept, 0);
-      if (cap > kept) fresh[g * n + i] = net.addEdge(from, layout.newEntry(i), cap - kept, COST_NEW);
+      const kept = withCosts ? Math.min(cap, groups.kept[g * n + i]!) : 0;
+      if (kept > 0) sticky[g * n + i] = net.addEdge(from, layout.node(i), kept, 0);
+      if (cap > kept) fresh[g * n + i] = net.addEdge(from, layout.node(i), cap - kept, withCosts ? COST_NEW : 0);
     }
   }
   return { net, sticky, fresh };
@@ -110,7 +101,7 @@ function buildPairs(ctx: PlacementContext, groups: ReplicaGroups, layout: Layout
 function isFeasible(ctx: PlacementContext, groups: ReplicaGroups, quota: Float64Array, stretch: number): boolean {
   const layout = new Layout(groups.count, ctx.nodes.length);
   const { net } = buildPairs(ctx, groups, layout, false);
-  for (const i of ctx.placeable) net.addEdge(layout.nodeVertex(i), 1, Math.ceil(stretch * quota[i]! - 1e-9), 0);
+  for (const i of ctx.placeable) net.addEdge(layout.node(i), 1, Math.ceil(stretch * quota[i]! - 1e-9), 0);
   return net.run(0, 1) === totalSlots(ctx, groups);
 }
 
@@ -142,18 +133,25 @@ export interface GroupTargets {
 export function groupTargets(ctx: PlacementContext, groups: ReplicaGroups, targets: Targets, cap: Int32Array): GroupTargets {
   const layout = new Layout(groups.count, ctx.nodes.length);
   const { net, sticky, fresh } = buildPairs(ctx, groups, layout, true);
+  const isReshaping = ctx.isReshaped.includes(1);
   const overEdges: number[] = [];
   for (const i of ctx.placeable) {
-    const node = layout.nodeVertex(i);
-    net.addEdge(layout.keptEntry(i), node, ctx.units, 0);
-    net.addEdge(layout.newEntry(i), node, ctx.units, 0);
+    const node = layout.node(i);
     const target = targets.target[i]!;
     // A pulling node earns the pull gain on every copy up to its target, so copies that
     // land there anyway (a donor's surplus) do not use up its appetite for pulled ones.
     if (target > 0) net.addEdge(node, 1, target, target > targets.filled[i]! ? -GAIN_PULL : -GAIN_SHARE);
     if (cap[i]! > target) net.addEdge(node, 1, cap[i]! - target, 0);
-    overEdges.push(net.addEdge(node, 1, ctx.units, ctx.isReshaped[i] ? COST_OVER_CAP : COST_NEW_OVER_CAP));
-    overEdges.push(net.addEdge(layout.newEntry(i), 1, ctx.units, COST_NEW_OVER_CAP));
+    if (isReshaping) {
+      overEdges.push(net.addEdge(node, 1, ctx.units, COST_OVER_CAP));
+      continue;
+    }
+    let below = 0;
+    for (const [share, cost] of OVER_CAP_ON_REMOVAL) {
+      const size = share === Infinity ? ctx.units : Math.max(1, Math.ceil(share * cap[i]!)) - below;
+      overEdges.push(net.addEdge(node, 1, size, cost));
+      below += size;
+    }
   }
   if (net.run(0, 1) !== totalSlots(ctx, groups)) throw new Error('planner: replica slots exceed what the nodes can hold');
   const out = new Int32Array(groups.count * ctx.nodes.length);

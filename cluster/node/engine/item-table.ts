@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { CopyPool } from './copy-pool.js';
-import { hashBytes } from './key-hash.js';
+import { hashBytes, hashKey, randomHashSeed } from './key-hash.js';
 import { F_CAS_HI, F_CAS_LO, F_EXP_AT, F_FLAGS, F_LOC, F_VALUE_LEN, RECORD_SHIFT } from './item-layout.js';
 import { offsetOf, pageIdOf, type SlabAllocator } from './slab-allocator.js';
 
@@ -10,6 +10,8 @@ export const PROBE_END = -2;
 const FREE_END = 0xffffffff;
 // Value length of a free slot; real lengths are far below it.
 const FREE_MARK = 0xffffffff;
+/** Most slots a table holds: record indexes are slot << 3 in 32-bit arithmetic. */
+export const MAX_SLOTS = 2 ** 28;
 
 /**
  * Per-item metadata in one 32-byte record per slot (layout in item-layout.ts), plus the
@@ -29,6 +31,7 @@ export class ItemTable {
   private readonly pages: Uint8Array[];
   private readonly buffers: ArrayBuffer[];
   private readonly copies = new CopyPool();
+  private readonly hashSeed = randomHashSeed();
   private readonly probeBytes: Uint8Array[] = [new Uint8Array(256), new Uint8Array(256)];
   private readonly probeLen = [0, 0];
   private readonly probeIsOpen = [false, false];
@@ -39,6 +42,11 @@ export class ItemTable {
     this.capacity = capacity;
     this.meta = new Uint32Array(capacity << RECORD_SHIFT);
     this.links = new Int32Array(this.meta.buffer);
+  }
+
+  /** True when no slot can be added even by growing. */
+  get isAtLimit(): boolean {
+    return this.count >= MAX_SLOTS;
   }
 
   /** True when `allocSlot` needs `grow` first. */
@@ -153,11 +161,6 @@ export class ItemTable {
     return true;
   }
 
-  keyLength(slot: number): number {
-    const addr = this.meta[(slot << RECORD_SHIFT) + F_LOC]!;
-    return this.pages[pageIdOf(addr)]![offsetOf(addr)]!;
-  }
-
   keyOf(slot: number): string {
     const addr = this.meta[(slot << RECORD_SHIFT) + F_LOC]!;
     const page = this.pages[pageIdOf(addr)]!;
@@ -169,7 +172,12 @@ export class ItemTable {
   hashAt(addr: number): number {
     const page = this.pages[pageIdOf(addr)]!;
     const o = offsetOf(addr);
-    return hashBytes(page, o + 1, page[o]!);
+    return hashBytes(page, o + 1, page[o]!, this.hashSeed);
+  }
+
+  /** Hash of a key string, matching `hashAt` of its chunk; -1 if it is not binary. */
+  hashKey(key: string): number {
+    return hashKey(key, this.hashSeed);
   }
 
   hashOf(slot: number): number {

@@ -1,5 +1,6 @@
 // FNV-1a over the key bytes, then murmur3's finaliser so the low bits used as the
-// bucket index depend on every byte. The string and byte versions must agree.
+// bucket index depend on every byte. The string and byte versions must agree. A per-table
+// seed replaces part of the offset basis so that colliding keys cannot be precomputed.
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 
@@ -15,9 +16,14 @@ function finish(h: number): number {
   return h & 0x7fffffff;
 }
 
+/** A random seed for `hashKey` / `hashBytes`. */
+export function randomHashSeed(): number {
+  return (Math.random() * 0x100000000) | 0;
+}
+
 /** Hash of a binary-string key (char codes are bytes), or NOT_BINARY. */
-export function hashKey(key: string): number {
-  let h = FNV_OFFSET;
+export function hashKey(key: string, seed: number): number {
+  let h = FNV_OFFSET ^ seed;
   let all = 0;
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
@@ -28,8 +34,8 @@ export function hashKey(key: string): number {
 }
 
 /** Hash of the key stored in `buf[start, start + length)`; equals `hashKey` of its string. */
-export function hashBytes(buf: Uint8Array, start: number, length: number): number {
-  let h = FNV_OFFSET;
+export function hashBytes(buf: Uint8Array, start: number, length: number, seed: number): number {
+  let h = FNV_OFFSET ^ seed;
   const end = start + length;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
   return finish(h);

@@ -89,7 +89,8 @@ async function main(): Promise<void> {
   const s = engine.stats();
   const mem = process.memoryUsage();
   console.log(`${engine.size} items of ${KEY_BYTES} B key + ${VALUE_BYTES} B value; node ${process.version}`);
-  console.log(`rss before ${mb(rssBefore)} MiB, after load ${mb(rssLoaded)} MiB, after ${idleMs / 1000} s idle ${mb(rssIdle)} MiB`);
+  console.log(`rss before ${mb(rssBefore)} MiB, after load ${mb(rssLoaded)} MiB,`
+    + ` after ${idleMs / 1000} s idle ${mb(rssIdle)} MiB`);
   console.log(`marginal rss right after load: ${ratio(rssLoaded - rssBefore)}`
     + ` (of which ${mb(youngGrowth)} MiB is V8's young generation, grown by the load)`);
   console.log(`marginal rss once idle:        ${ratio(rssIdle - rssBefore)} (young generation shrunk back)`);

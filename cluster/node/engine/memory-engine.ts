@@ -3,7 +3,6 @@ import { NOT_A_COUNTER, decrement, increment, isU64, parseCounter } from './coun
 import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expiry.js';
 import { PROBE_END, PROBE_START } from './item-table.js';
 import { ItemStore } from './item-store.js';
-import { hashKey } from './key-hash.js';
 import { MEMORY_ENGINE_DEFAULTS, type MemoryEngineOptions } from './options.js';
 import type { CounterResult, EngineStats, Item, ScanEntry, ScanResult, StoreResult } from './types.js';
 
@@ -193,7 +192,12 @@ export class MemoryEngine {
         nextKey = items.keyOf(slot);
         break;
       }
-      entries.push({ key: items.keyOf(slot), value: items.valueOf(slot), flags: items.flags(slot), cas: items.cas(slot) });
+      entries.push({
+        key: items.keyOf(slot),
+        value: items.valueOf(slot),
+        flags: items.flags(slot),
+        cas: items.cas(slot),
+      });
     }
     for (const slot of expired) this.store.reclaimExpired(slot, items.hashOf(slot));
     this.store.settle();
@@ -227,7 +231,14 @@ export class MemoryEngine {
     };
   }
 
-  private write(mode: Mode, key: string, value: Uint8Array, flags: number, exptime: number, cas: number | undefined): StoreResult {
+  private write(
+    mode: Mode,
+    key: string,
+    value: Uint8Array,
+    flags: number,
+    exptime: number,
+    cas: number | undefined,
+  ): StoreResult {
     const h = this.keyHash(key);
     if (h < 0 || !isFlags(flags) || !Number.isFinite(exptime)) return BAD_REQUEST;
     if (value.length > this.options.maxValueBytes) return TOO_LARGE;
@@ -275,7 +286,13 @@ export class MemoryEngine {
     return this.done(store.commit(slot, h, addr, oldLen + data.length, items.flags(slot), items.expAt(slot)));
   }
 
-  private count(key: string, delta: bigint, initial: bigint | undefined, exptime: number | undefined, isIncr: boolean): CounterResult {
+  private count(
+    key: string,
+    delta: bigint,
+    initial: bigint | undefined,
+    exptime: number | undefined,
+    isIncr: boolean,
+  ): CounterResult {
     const h = this.keyHash(key);
     if (h < 0 || !isU64(delta) || (initial !== undefined && !isU64(initial))) return COUNTER_BAD_REQUEST;
     if (exptime !== undefined && !Number.isFinite(exptime)) return COUNTER_BAD_REQUEST;
@@ -315,7 +332,7 @@ export class MemoryEngine {
   /** Hash of a valid key, or -1 for an empty, too long or non-binary one. */
   private keyHash(key: string): number {
     const n = key.length;
-    return n === 0 || n > this.options.maxKeyBytes ? -1 : hashKey(key);
+    return n === 0 || n > this.options.maxKeyBytes ? -1 : this.store.items.hashKey(key);
   }
 
   private nowS(): number {

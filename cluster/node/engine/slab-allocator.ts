@@ -59,15 +59,15 @@ export interface SlabStats {
 }
 
 /**
- * memcached-style slab allocator. Each size class carves whole pages (16 KiB growing
- * to 1 MiB as the class grows) into equal chunks and keeps a stack of free ones. The first byte of a chunk is
- * non-zero while it is live (the engine stores the key length there) and zeroed when
- * freed, so a page can be walked without any other bookkeeping.
+ * memcached-style slab allocator. Each size class carves whole pages (16 KiB, growing to
+ * 1 MiB as the class grows) into equal chunks and keeps a stack of free ones. The first
+ * byte of a chunk is non-zero while it is live (the engine stores the key length there)
+ * and zeroed when freed, so a page can be walked without other bookkeeping.
  *
  * Unlike memcached, pages do not stay with a class forever: when a class holds more
  * than one and a half of its largest page in free chunks, `compact` moves the live
- * chunks out of its emptiest page and releases that page. Real memory therefore tracks the live bytes
- * however the item sizes drift.
+ * chunks out of its emptiest page and releases that page. Real memory therefore follows
+ * the live bytes however the item sizes drift.
  */
 export class SlabAllocator {
   /** Page buffers by page id; unused ids hold an empty array. */
@@ -91,7 +91,14 @@ export class SlabAllocator {
 
   constructor() {
     for (let c = 0; c < this.classes.count; c++) {
-      this.state.push({ free: new Uint32Array(0), freeCount: 0, pages: [], heldBytes: 0, maxPageChunks: 0, isDirty: false });
+      this.state.push({
+        free: new Uint32Array(0),
+        freeCount: 0,
+        pages: [],
+        heldBytes: 0,
+        maxPageChunks: 0,
+        isDirty: false,
+      });
     }
   }
 

@@ -165,7 +165,7 @@ test('bucketOfBig agrees with bucketOf up to 32 bits and reads the keystream bey
   assert.is(Buffer.from(keystream('user:42', 3)).toString('hex'), 'dc1fea');
 });
 
-test('an invalid bucket width or byte count throws KV_ERR_INVALID_ARGUMENT', () => {
+test('an invalid bucket width, byte count, key or seed throws KV_ERR_INVALID_ARGUMENT', () => {
   for (const n of [-1, 33, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 32]) {
     throwsInvalidArgument(() => bucketOf('k', n), `bucketOf n=${n}`);
     throwsInvalidArgument(() => bucketOf(new Uint8Array(1), n), `bucketOf bytes n=${n}`);
@@ -174,6 +174,7 @@ test('an invalid bucket width or byte count throws KV_ERR_INVALID_ARGUMENT', () 
   for (const n of [-1, 0.5, Number.NaN, 65_537]) throwsInvalidArgument(() => bucketOfBig('k', n), `bucketOfBig n=${n}`);
   for (const count of [-1, 2.5, Number.NaN, 8_193]) throwsInvalidArgument(() => keystream('k', count), `keystream ${count}`);
   throwsInvalidArgument(() => bucketOf(42 as unknown as string, 8), 'a key that is neither string nor bytes');
+  throwsInvalidArgument(() => xxh64(new Uint8Array(1), 1.5), 'a fractional seed');
   assert.is(bucketOf('anything', 0), 0, 'n = 0 is the single bucket 0');
   assert.is(bucketOfBig('anything', 0), 0n);
 });

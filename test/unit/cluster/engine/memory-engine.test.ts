@@ -583,7 +583,12 @@ test('under memory pressure reads return the latest write or nothing, within the
   const size = fc.oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 300, max: 6000 }));
   const step = fc.oneof(
     fc.record({ kind: fc.constant<'set'>('set'), key, size, fill: fc.integer({ min: 0, max: 255 }) }),
-    fc.record({ kind: fc.constant<'append'>('append'), key, size: fc.integer({ min: 1, max: 200 }), fill: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({
+      kind: fc.constant<'append'>('append'),
+      key,
+      size: fc.integer({ min: 1, max: 200 }),
+      fill: fc.integer({ min: 0, max: 255 }),
+    }),
     fc.record({ kind: fc.constant<'get'>('get'), key }),
     fc.record({ kind: fc.constant<'delete'>('delete'), key }),
   );
@@ -598,7 +603,8 @@ test('under memory pressure reads return the latest write or nothing, within the
           const r = s.kind === 'set' ? engine.set(s.key, data, 0, 0) : engine.append(s.key, data);
           if (r.status === Status.OK) {
             const before = latest.get(s.key);
-            latest.set(s.key, s.kind === 'set' || before === undefined ? data : new Uint8Array(Buffer.concat([before, data])));
+            const next = s.kind === 'set' || before === undefined ? data : new Uint8Array(Buffer.concat([before, data]));
+            latest.set(s.key, next);
           } else if (s.kind === 'set' || r.status !== Status.NOT_STORED) {
             assert.is(r.status, Status.OUT_OF_MEMORY);
             assert.not.ok(isEvictionEnabled && s.kind === 'set', 'eviction makes room for anything that fits');
@@ -648,6 +654,11 @@ type Op =
   | { op: 'advance'; ms: number };
 type CasChoice = 'none' | 'current' | 'wrong';
 
+/** An item or model entry as comparable data. */
+function view(it: { value: Uint8Array; flags: number; cas: number } | null | undefined): [string, number, number] | null {
+  return it === null || it === undefined ? null : [text(it.value), it.flags, it.cas];
+}
+
 const MODEL_KEYS = ['a', 'b', 'ab', 'a\x00', '\xff', 'k1', 'k2'];
 const keyArb = fc.constantFrom(...MODEL_KEYS);
 const valueArb = fc.oneof(
@@ -658,7 +669,14 @@ const valueArb = fc.oneof(
 const exptimeArb = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 20 }), fc.constant(-1), fc.constant(T0_MS / 1000 + 15));
 const casArb = fc.constantFrom<CasChoice>('none', 'current', 'wrong');
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ op: fc.constantFrom<'set' | 'add' | 'replace'>('set', 'add', 'replace'), key: keyArb, value: valueArb, flags: fc.nat(), exptime: exptimeArb, cas: casArb }),
+  fc.record({
+    op: fc.constantFrom<'set' | 'add' | 'replace'>('set', 'add', 'replace'),
+    key: keyArb,
+    value: valueArb,
+    flags: fc.nat(),
+    exptime: exptimeArb,
+    cas: casArb,
+  }),
   fc.record({ op: fc.constantFrom<'append' | 'prepend'>('append', 'prepend'), key: keyArb, value: valueArb, cas: casArb }),
   fc.record({ op: fc.constant<'delete'>('delete'), key: keyArb, cas: casArb }),
   fc.record({
@@ -670,7 +688,12 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   }),
   fc.record({ op: fc.constantFrom<'touch' | 'gat'>('touch', 'gat'), key: keyArb, exptime: exptimeArb }),
   fc.record({ op: fc.constant<'get'>('get'), key: keyArb }),
-  fc.record({ op: fc.constant<'scan'>('scan'), start: fc.constantFrom('', 'a', 'ab', 'b'), end: fc.constantFrom(null, 'b', 'k'), limit: fc.integer({ min: 0, max: 4 }) }),
+  fc.record({
+    op: fc.constant<'scan'>('scan'),
+    start: fc.constantFrom('', 'a', 'ab', 'b'),
+    end: fc.constantFrom(null, 'b', 'k'),
+    limit: fc.integer({ min: 0, max: 4 }),
+  }),
   fc.record({ op: fc.constant<'advance'>('advance'), ms: fc.integer({ min: 0, max: 8000 }) }),
 );
 
@@ -723,7 +746,9 @@ test('random operation sequences agree with a Map-based model', () => {
             else if (o.op === 'replace' && it === undefined) expected = Status.NOT_STORED;
             else if (cas !== undefined && it === undefined) expected = Status.NOT_FOUND;
             else if (cas !== undefined && it!.cas !== cas) expected = Status.EXISTS;
-            if (checkStore(r, expected)) put(o.key, { value: o.value, flags: o.flags, cas: r.cas, expAt: 0 }, expiry(o.exptime));
+            if (checkStore(r, expected)) {
+              put(o.key, { value: o.value, flags: o.flags, cas: r.cas, expAt: 0 }, expiry(o.exptime));
+            }
             break;
           }
           case 'append':
@@ -780,20 +805,19 @@ test('random operation sequences agree with a Map-based model', () => {
             if (o.op === 'touch') {
               assert.is(engine.touch(o.key, o.exptime), it === undefined ? Status.NOT_FOUND : Status.OK);
             } else {
-              const got = engine.getAndTouch(o.key, o.exptime);
-              assert.equal(got === null ? null : [text(got.value), got.flags, got.cas], it === undefined ? null : [text(it.value), it.flags, it.cas]);
+              assert.equal(view(engine.getAndTouch(o.key, o.exptime)), view(it));
             }
             if (it !== undefined) put(o.key, it, expiry(o.exptime));
             break;
           }
           case 'get': {
             const it = live(o.key);
-            const got = engine.get(o.key);
-            assert.equal(got === null ? null : [text(got.value), got.flags, got.cas], it === undefined ? null : [text(it.value), it.flags, it.cas]);
+            assert.equal(view(engine.get(o.key)), view(it));
             break;
           }
           case 'scan': {
-            const keys = [...model.keys()].filter((k) => live(k) !== undefined && k >= o.start && (o.end === null || k < o.end)).sort();
+            const inRange = (k: string): boolean => k >= o.start && (o.end === null || k < o.end);
+            const keys = [...model.keys()].filter((k) => live(k) !== undefined && inRange(k)).sort();
             const r = engine.scan(o.start, o.end, o.limit);
             assert.equal(r.entries.map((e) => [e.key, text(e.value), e.flags, e.cas]),
               keys.slice(0, o.limit).map((k) => [k, text(model.get(k)!.value), model.get(k)!.flags, model.get(k)!.cas]));

@@ -112,6 +112,7 @@ test('delete, incr, decr, touch and their noreply forms', () => {
 
 test('version, quit, verbosity, stats and mn', () => {
   assert.equal(parseAll('version\r\nquit\r\nmn\r\n'), [{ kind: 'version' }, { kind: 'quit' }, { kind: 'mn' }]);
+  assert.equal(parseAll('version foo bar\r\nquit noreply\r\n'), [{ kind: 'version' }, err('ERROR')], 'as memcached: words after version are ignored, after quit refused');
   assert.equal(parseAll('verbosity 1\r\nverbosity 1 noreply\r\n'), [{ kind: 'verbosity', isNoreply: false }, { kind: 'verbosity', isNoreply: true }]);
   assert.equal(parseAll('verbosity\r\n'), [err('ERROR')]);
   assert.equal(parseAll('stats\r\nstats items\r\n'), [{ kind: 'stats', args: [] }, { kind: 'stats', args: ['items'] }]);

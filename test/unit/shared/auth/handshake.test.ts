@@ -370,6 +370,9 @@ test('an authenticated connection refuses a second AUTH', () => {
   assert.ok(server.respond(client.answer(c1)).ok);
   assert.is(failure(server.respond(aliceClient(CAROL, 'carol').answer(c2))).reason, 'already-authenticated');
   assert.is(server.principal?.name, 'alice');
+  for (let i = 0; i < 10; i++) server.respond({});
+  assert.not.ok(server.isLocked, 'a second AUTH is not a guess and does not count');
+  assert.ok(server.authorize(Op.GET).ok);
 });
 
 test('a connection keeps at most maxPendingChallenges nonces; a newer one retires the oldest', () => {
@@ -438,6 +441,20 @@ test('the server and client refuse bad construction options', () => {
   assert.throws(() => f.server({ maxFailures: 0 }));
   assert.throws(() => new AuthClient({ credentials: keyCredentials('alice', ALICE), serverPublicKey: 'abcd' }));
   assert.throws(() => new AuthClient({ credentials: keyCredentials('alice', ALICE), expectedServerId: '' }));
+});
+
+test('options passed as undefined take their defaults', () => {
+  const f = fixture();
+  const server = f.server({ maxFailures: undefined, challengeTtlMs: undefined, maxPendingChallenges: undefined, fakeSaltKey: undefined });
+  const client = new AuthClient({ credentials: keyCredentials('alice', ALICE), serverPublicKey: undefined, expectedServerId: undefined, isTrustOnFirstUse: undefined });
+  const r = server.respond(client.answer(server.challenge()));
+  assert.ok(r.ok);
+  if (r.ok) assert.ok(client.verifyServer(SERVER_KEYS.publicKey, r.serverSignature));
+  const s2 = f.server({ maxFailures: undefined });
+  for (let i = 0; i < 4; i++) s2.respond({});
+  assert.not.ok(s2.isLocked);
+  s2.respond({});
+  assert.ok(s2.isLocked, 'locked at the fifth failure');
 });
 
 test('the signed bytes follow the documented layouts', () => {

@@ -1,0 +1,90 @@
+import { KvError, errorFromStatus } from '../shared/errors.js';
+import { Status } from '../shared/status.js';
+import { Op, type OpCode } from '../shared/protocol/ops.js';
+import type { Response } from '../shared/protocol/frames.js';
+import type { Upstream } from './upstream.js';
+import type { McCounterOptions, McCounterResult, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
+
+/** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
+export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
+
+const STORE_OPS: Readonly<Record<McStoreMode, OpCode>> = {
+  set: Op.SET, add: Op.ADD, replace: Op.REPLACE, append: Op.APPEND, prepend: Op.PREPEND, cas: Op.SET,
+};
+
+/**
+ * The memcached front end's storage: every command becomes a native frame routed by the
+ * SDK's router to the key's owner. An owner that is down gives a fast, retryable error.
+ */
+export class ClusterBackend implements MemcachedBackend {
+  constructor(private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck) {}
+
+  async get(key: Uint8Array): Promise<McItem | null> {
+    const r = await this.send([0, Op.GET, 0, key], key, true);
+    return r.status === Status.NOT_FOUND ? null : this.item(r);
+  }
+
+  async getAndTouch(key: Uint8Array, ttl: number): Promise<McItem | null> {
+    const r = await this.send([0, Op.GAT, 0, key, null, 0, ttl], key, true);
+    return r.status === Status.NOT_FOUND ? null : this.item(r);
+  }
+
+  async store(mode: McStoreMode, key: Uint8Array, value: Uint8Array, flags: number, ttl: number, cas?: bigint): Promise<McStoreResult> {
+    const r = await this.send([0, STORE_OPS[mode], 0, key, value, flags, ttl, cas ?? 0], key, false, value.length);
+    switch (r.status) {
+      case Status.OK: return { status: 'STORED', cas: BigInt(r.cas) };
+      case Status.NOT_STORED: return { status: 'NOT_STORED', cas: 0n };
+      case Status.EXISTS: return { status: mode === 'add' ? 'NOT_STORED' : 'EXISTS', cas: 0n };
+      case Status.NOT_FOUND: return { status: mode === 'cas' ? 'NOT_FOUND' : 'NOT_STORED', cas: 0n };
+      default: throw this.fail(r);
+    }
+  }
+
+  async delete(key: Uint8Array, cas?: bigint): Promise<'DELETED' | 'NOT_FOUND' | 'EXISTS'> {
+    const r = await this.send([0, Op.DELETE, 0, key, null, 0, 0, cas ?? 0], key, false);
+    if (r.status === Status.OK) return 'DELETED';
+    if (r.status === Status.NOT_FOUND) return 'NOT_FOUND';
+    if (r.status === Status.EXISTS) return 'EXISTS';
+    throw this.fail(r);
+  }
+
+  async counter(op: 'incr' | 'decr', key: Uint8Array, delta: bigint, opts?: McCounterOptions): Promise<McCounterResult | null> {
+    const extra: Record<string, unknown> = { delta };
+    if (opts?.initial !== undefined) extra.initial = opts.initial;
+    const r = await this.send([0, op === 'incr' ? Op.INCR : Op.DECR, 0, key, null, 0, opts?.ttl ?? 0, 0, extra], key, false);
+    if (r.status === Status.NOT_FOUND) return null;
+    if (r.status !== Status.OK) throw this.fail(r);
+    return { value: BigInt(r.value as number | bigint), cas: BigInt(r.cas) };
+  }
+
+  async touch(key: Uint8Array, ttl: number): Promise<boolean> {
+    const r = await this.send([0, Op.TOUCH, 0, key, null, 0, ttl], key, true);
+    if (r.status === Status.OK) return true;
+    if (r.status === Status.NOT_FOUND) return false;
+    throw this.fail(r);
+  }
+
+  authenticate(user: string, password: string): Promise<McPrincipal | null> {
+    return this.checkPassword(user, password);
+  }
+
+  async stats(): Promise<Record<string, string | number>> {
+    const map = this.upstream.current();
+    return { cluster_epoch: map?.epoch ?? 0, cluster_rev: map?.rev ?? 0, cluster_nodes: map?.nodes.length ?? 0 };
+  }
+
+  private async send(frame: unknown[], key: Uint8Array, isIdempotent: boolean, valueBytes = 0): Promise<Response> {
+    const r = await this.upstream.dispatcher.send(frame, { key, isIdempotent, valueBytes }, Date.now() + this.timeoutMs);
+    if (r.status === Status.OK || r.status === Status.NOT_FOUND || r.status === Status.NOT_STORED || r.status === Status.EXISTS) return r;
+    throw this.fail(r);
+  }
+
+  private item(r: Response): McItem {
+    if (!(r.value instanceof Uint8Array)) throw KvError.protocol('answer without a value');
+    return { value: r.value, flags: r.flags, cas: BigInt(r.cas) };
+  }
+
+  private fail(r: Response): KvError {
+    return errorFromStatus(r.status, typeof r.extra?.message === 'string' ? r.extra.message : undefined);
+  }
+}

@@ -1,0 +1,152 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { Upstream } from './upstream.js';
+import { ScanService } from './scan-service.js';
+import { CursorSigner } from './scan-cursor.js';
+import { NativeSession, type RequestGate } from './native-session.js';
+import { ProxyMetrics } from './metrics.js';
+import { ClusterBackend, type PasswordCheck } from './cluster-backend.js';
+import { MemcachedServer } from './memcached/server.js';
+import { PROXY_DEFAULTS, type ProxyOptions } from './options.js';
+
+/** Auth hooks the proxy runs for thin clients; absent = `--insecure`. */
+export interface ProxyAuth {
+  /** Builds the per-connection gate of the native protocol. */
+  gateFor(ws: WebSocket): RequestGate;
+  /** memcached ASCII auth. */
+  checkPassword: PasswordCheck;
+}
+
+/**
+ * The stateless proxy: lanes to every node opened up front, the native protocol over
+ * WebSocket, the memcached text/meta protocol over TCP, ordered scatter-gather scans,
+ * `/healthz` and `/metrics`. It fails closed: without a map for longer than `mapLossMs`
+ * it answers 503 and refuses new clients, and recovers when the map returns.
+ */
+export class Proxy {
+  readonly options: ProxyOptions;
+  readonly upstream: Upstream;
+  readonly metrics = new ProxyMetrics();
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly scans: ScanService;
+  private memcached: MemcachedServer | null = null;
+  private clients = 0;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: Partial<ProxyOptions> & { map: string }, private readonly auth: ProxyAuth | null = null) {
+    this.options = { ...PROXY_DEFAULTS, ...options };
+    this.upstream = new Upstream(this.options);
+    this.scans = new ScanService(this.upstream, new CursorSigner(this.options.cursorSecret), this.options.timeoutMs);
+    this.http = createServer(this.onRequest);
+    this.http.on('connection', (s: Socket) => {
+      s.setNoDelay(true);
+      s.on('error', () => undefined);
+    });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
+    this.http.on('upgrade', this.onUpgrade);
+    this.upstream.health.on('health', (ok) => this.metrics.healthy.set(ok ? 1 : 0));
+    this.upstream.on('map', (map) => this.metrics.mapEpoch.set(map.epoch));
+  }
+
+  /** Listen, then wait for the first map and warm lanes (ready means /healthz is 200). */
+  async listen(): Promise<{ url: string; memcached: string | null }> {
+    const o = this.options;
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(o.port, o.ip, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    if (o.memcachedPort !== null) {
+      const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null));
+      this.memcached = new MemcachedServer(backend, { host: o.ip, port: o.memcachedPort, isAuthRequired: this.auth !== null });
+      await this.memcached.listen();
+    }
+    return { url: this.url, memcached: this.memcachedAddress };
+  }
+
+  /** Resolve when healthy (map adopted, lanes up), or reject at the deadline. */
+  async ready(timeoutMs: number): Promise<void> {
+    await this.upstream.ready(Date.now() + timeoutMs);
+    if (this.upstream.isHealthy) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.upstream.health.off('health', onHealth);
+        reject(new Error(`proxy not healthy within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onHealth = (ok: boolean): void => {
+        if (!ok) return;
+        clearTimeout(timer);
+        this.upstream.health.off('health', onHealth);
+        resolve();
+      };
+      this.upstream.health.on('health', onHealth);
+    });
+  }
+
+  get url(): string {
+    const a = this.http.address() as { address: string; port: number };
+    return `ws://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+
+  get memcachedAddress(): string | null {
+    const a = this.memcached?.address();
+    return a ? `${a.address}:${a.port}` : null;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const ws of this.wss.clients) ws.close(1001, 'proxy shutting down');
+      await this.memcached?.close();
+      this.wss.close();
+      this.http.closeAllConnections();
+      await new Promise<void>((resolve) => this.http.close(() => resolve()));
+      await this.upstream.close();
+    })();
+    return this.closing;
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => undefined);
+    // Fail closed: an unhealthy proxy takes no new clients (in-flight work finishes).
+    if (!this.upstream.isHealthy || this.clients >= this.options.maxClients) {
+      this.metrics.refused.inc();
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.clients++;
+      this.metrics.clients.inc({ protocol: 'native' });
+      ws.once('close', () => {
+        this.clients--;
+        this.metrics.clients.dec({ protocol: 'native' });
+      });
+      void new NativeSession(ws, req.socket, this.upstream, this.scans, this.options, this.metrics, this.auth?.gateFor(ws) ?? null);
+    });
+  };
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/healthz') {
+      const ok = this.upstream.isHealthy;
+      const body = { ok, isMapLost: this.upstream.isMapLost, epoch: this.upstream.current()?.epoch ?? null, nodes: this.upstream.laneStatus() };
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+      return;
+    }
+    if (path === '/metrics') {
+      this.metrics.lanesWarm.set(this.upstream.laneStatus().filter((s) => s.isWarm).length);
+      void this.metrics.text().then((text) => {
+        res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
+        res.end(text);
+      });
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found\n');
+  };
+}

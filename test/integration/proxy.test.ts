@@ -1,0 +1,177 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connect as netConnect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import WebSocket from 'ws';
+import { connect, type ClusterMap } from '../../sdk/index.js';
+import { spawnProxy } from '../../cluster/spawn.js';
+import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
+import { Op } from '../../shared/protocol/ops.js';
+import { Status } from '../../shared/status.js';
+import { withCluster } from '../helpers/cluster.js';
+import { poll, withDeadline } from '../helpers/deadline.js';
+import type { Response } from '../../shared/protocol/frames.js';
+
+const test = suite('integration - proxy');
+
+async function health(url: string): Promise<number> {
+  const res = await fetch(`${url.replace('ws', 'http')}/healthz`, { signal: AbortSignal.timeout(3000) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+async function exchange(address: string, frames: unknown[][]): Promise<Response[]> {
+  const ws = new WebSocket(address);
+  ws.on('error', () => undefined);
+  await withDeadline(once(ws, 'open'), 5000, 'open');
+  const reply = withDeadline(once(ws, 'message'), 10_000, 'reply');
+  ws.send(encodeMessage(frames));
+  const out = decodeResponses((await reply)[0] as Buffer)!;
+  ws.close();
+  return out;
+}
+
+/** Send memcached text and read until `until` matches what came back. */
+async function memcached(address: string, text: string, until: RegExp): Promise<string> {
+  const [host, port] = address.split(':');
+  const sock: Socket = netConnect(Number(port), host);
+  sock.on('error', () => undefined);
+  let got = '';
+  const done = new Promise<string>((resolve) => sock.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+    if (until.test(got)) resolve(got);
+  }));
+  sock.write(text);
+  try {
+    return await withDeadline(done, 5000, `memcached answer for ${JSON.stringify(text.slice(0, 40))}`);
+  } finally {
+    sock.destroy();
+  }
+}
+
+test('is healthy once its lanes are up and serves the native protocol routed to the owners', () => withCluster({ nodes: 3 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address]);
+  try {
+    assert.is(await health(proxy.address), 200);
+    // A thin client: everything goes to the proxy, which routes by key.
+    const thin = await connect({ nodes: [proxy.address] });
+    const keys = Array.from({ length: 600 }, (_, i) => `p:${String(i).padStart(4, '0')}`);
+    await Promise.all(keys.map((k) => thin.set(k, k)));
+    const direct = await connect({ map: manager.address });
+    const values = await direct.getMany(keys);
+    assert.ok(values.every((v, i) => v !== null && Buffer.from(v).toString() === keys[i]), 'written through the proxy, read directly');
+    assert.is(await thin.incr('p:n', 2n, { initial: 5n }), 5n);
+    assert.is(await thin.incr('p:n', 2n), 7n);
+    // Ordered scan through the proxy, merged across the three nodes.
+    const seen: string[] = [];
+    for await (const e of thin.scan({ start: 'p:', end: 'p;', pageSize: 50 })) seen.push(e.key);
+    assert.equal(seen.filter((k) => k !== 'p:n'), keys);
+    await thin.close();
+    await direct.close();
+  } finally {
+    await proxy.stop();
+  }
+}));
+
+test('scan pages carry a signed cursor that resumes, and a forged cursor is refused', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  try {
+    const db = await connect({ map: manager.address });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => db.set(`c:${String(i).padStart(2, '0')}`, 'v')));
+    await db.close();
+    const [first] = await exchange(proxy.address, [[1, Op.SCAN, 0, 'c:', null, 0, 0, 0, { end: 'c;', limit: 10 }]]);
+    assert.is(first!.status, Status.OK);
+    const keysOf = (r: Response): string[] => (r.value as unknown[]).filter((_, i) => i % 4 === 0) as string[];
+    assert.equal(keysOf(first!), Array.from({ length: 10 }, (_, i) => `c:${String(i).padStart(2, '0')}`));
+    const cursor = first!.extra!.cursor as string;
+    assert.type(cursor, 'string');
+    const [second] = await exchange(proxy.address, [[2, Op.SCAN, 0, null, null, 0, 0, 0, { end: 'c;', limit: 10, cursor }]]);
+    assert.equal(keysOf(second!)[0], 'c:10');
+    const forged = `${cursor.split('.')[0]}.AAAA`;
+    const [bad] = await exchange(proxy.address, [[3, Op.SCAN, 0, null, null, 0, 0, 0, { limit: 10, cursor: forged }]]);
+    assert.is(bad!.status, Status.BAD_REQUEST);
+  } finally {
+    await proxy.stop();
+  }
+}));
+
+test('speaks the memcached text and meta protocol', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address]);
+  try {
+    assert.ok(proxy.memcached !== null);
+    const mc = proxy.memcached!;
+    assert.match(await memcached(mc, 'set greeting 5 0 5\r\nhello\r\n', /\r\n/), /^STORED\r\n$/);
+    assert.match(await memcached(mc, 'get greeting\r\n', /END\r\n/), /^VALUE greeting 5 5\r\nhello\r\nEND\r\n$/);
+    assert.match(await memcached(mc, 'incr nope 1\r\n', /\r\n/), /^NOT_FOUND\r\n$/);
+    assert.match(await memcached(mc, 'bogus\r\n', /\r\n/), /^ERROR\r\n$/);
+    assert.match(await memcached(mc, 'mg greeting v f\r\n', /\r\n.*\r\n/s), /^VA 5 f5\r\nhello\r\n$/);
+    const db = await connect({ map: manager.address });
+    assert.is(Buffer.from((await db.get('greeting'))!).toString(), 'hello', 'the same data the SDK sees');
+    await db.close();
+  } finally {
+    await proxy.stop();
+  }
+}));
+
+test('an owner that is down gives a fast retryable error, not a rehash', () => withCluster({ nodes: 2, managerArgs: ['--failover-after-ms', '60000'] }, async ({ manager, nodes }) => {
+  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  const db = await connect({ map: manager.address });
+  try {
+    let victimKey = '';
+    for (let i = 0; victimKey === ''; i++) if (db.route(`o:${i}`).chain[0] === nodes[0]!.address) victimKey = `o:${i}`;
+    await nodes[0]!.stop('SIGKILL');
+    const started = Date.now();
+    const [r] = await exchange(proxy.address, [[1, Op.GET, 0, victimKey]]);
+    assert.is(r!.status, Status.UNAVAILABLE);
+    assert.ok(Date.now() - started < 2000, 'fast, well before the request deadline');
+  } finally {
+    await db.close();
+    await proxy.stop();
+  }
+}));
+
+test('fails closed when the map is lost, and refuses new clients until it returns', () => withCluster({ nodes: 1 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address, '--map-loss-ms', '300', '--no-memcached']);
+  try {
+    assert.is(await health(proxy.address), 200);
+    await manager.stop('SIGKILL');
+    await poll(async () => ((await health(proxy.address)) === 503 ? true : null), 10_000, 'unhealthy');
+    const ws = new WebSocket(proxy.address);
+    const [err] = await withDeadline(once(ws, 'error'), 5000, 'refused');
+    assert.match(String((err as Error).message), /503/);
+  } finally {
+    await proxy.stop();
+  }
+}));
+
+test('the SDK falls back to the proxy when its direct path is cut, and says why', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  try {
+    // No map at all: everything goes through the proxy.
+    const noMap = await connect({ map: 'ws://127.0.0.1:1', proxy: proxy.address, connectTimeoutMs: 200 });
+    const reasons: Array<string | null> = [];
+    noMap.on('fallback', (r) => reasons.push(r));
+    await noMap.set('fb:1', 'via proxy');
+    assert.is(Buffer.from((await noMap.get('fb:1'))!).toString(), 'via proxy');
+    assert.equal(reasons, ['no-map']);
+    noMap.destroy();
+
+    // A map whose node addresses cannot be reached: the owner is unreachable.
+    const real = await connect({ map: manager.address });
+    const bogus: ClusterMap = { ...real.map!, nodes: real.map!.nodes.map((n, i) => ({ ...n, address: `ws://127.0.0.1:${1 + i}` })) };
+    await real.close();
+    const { StaticMapSource } = await import('../../sdk/map-source.js');
+    const source = new StaticMapSource(['ws://127.0.0.1:1'], 24);
+    (source as unknown as { map: ClusterMap }).map = bogus;
+    const cut = await connect({ mapSource: source, proxy: proxy.address, connectTimeoutMs: 200 });
+    const why: Array<string | null> = [];
+    cut.on('fallback', (r) => why.push(r));
+    for (let i = 0; i < 20; i++) await cut.set(`fb:${i}`, `v${i}`);
+    assert.equal(why[0], 'owner-unreachable');
+    cut.destroy();
+  } finally {
+    await proxy.stop();
+  }
+}));
+
+test.run();
