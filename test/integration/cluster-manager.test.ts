@@ -10,7 +10,7 @@ import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
 import { Op } from '../../shared/protocol/ops.js';
 import { Status } from '../../shared/status.js';
 import { withCluster } from '../helpers/cluster.js';
-import { withDeadline } from '../helpers/deadline.js';
+import { until, withDeadline } from '../helpers/deadline.js';
 
 const run = promisify(execFile);
 const test = suite('integration - manager, map service and routing by the live map');
@@ -130,16 +130,37 @@ test('a node killed with SIGKILL is declared failed and its units are reassigned
   }
 }));
 
-test('split doubles the buckets online, keeps every owner, and clients keep working', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  const db = await connect({ map: manager.address });
+test('split doubles the buckets online under load, keeps every owner, and clients keep working', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  const db = await connect({ map: manager.address, timeoutMs: 10_000 });
   try {
     const before = await mapWhere(db, (m) => owners(m).size === 2, 10_000, 'two owners');
     const keys = Array.from({ length: 500 }, (_, i) => `split:${i}`);
     await Promise.all(keys.map((k) => db.set(k, k)));
     const ownerBefore = keys.map((k) => db.route(k).chain[0]);
+    let isRunning = true;
+    let ops = 0;
+    const errors: string[] = [];
+    const load = async (w: number): Promise<void> => {
+      for (let i = 0; isRunning; i++) {
+        const k = `load:${w}:${i % 200}`;
+        try {
+          await db.set(k, 'x');
+          await db.get(keys[i % keys.length]!);
+          ops += 2;
+        } catch (err) {
+          errors.push((err as { code?: string }).code ?? String(err));
+        }
+      }
+    };
+    const workers = [0, 1, 2].map(load);
     const out = await cli(manager.address, 'split');
     assert.match(out, /split: map epoch/);
     const after = await mapWhere(db, (m) => m.bits === before.bits + 1, 10_000, 'split map');
+    const opsAtSplit = ops;
+    await until(() => ops > opsAtSplit + 500, 10_000, 'load continues after the split');
+    isRunning = false;
+    await Promise.all(workers);
+    assert.equal(errors, [], 'no error reached the caller');
     assert.equal(keys.map((k) => db.route(k).chain[0]), ownerBefore);
     assert.ok(after.epoch >= before.epoch);
     const values = await db.getMany(keys);
