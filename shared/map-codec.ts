@@ -178,13 +178,17 @@ export function applyDelta(base: ClusterMap, delta: MapDelta): ClusterMap {
   if (m.bits !== base.bits || m.unitBits !== base.unitBits) throw new TypeError('delta changes the unit grid');
   if (delta.remap.length !== base.chains.length) throw new TypeError('delta remaps another chain table');
   const units = unitChains(base);
-  for (let u = 0; u < units.length; u++) units[u] = delta.remap[units[u]!] ?? -1;
+  // Typed arrays keep this loop cheap: a subscriber applies every delta it receives.
+  const remap = Int32Array.from(delta.remap);
+  for (let u = 0; u < units.length; u++) units[u] = remap[units[u]!]!;
   for (const [first, end, chain] of delta.patches) {
     if (!isUint(first) || !isUint(end) || end > units.length || first >= end || !isUint(chain) || chain >= m.chains.length) throw new TypeError('bad patch');
     units.fill(chain, first, end);
   }
+  const chains = m.chains.length;
   for (let u = 0; u < units.length; u++) {
-    if (units[u]! < 0 || units[u]! >= m.chains.length) throw new TypeError('delta leaves a unit on a missing chain');
+    const c = units[u]!;
+    if (c < 0 || c >= chains) throw new TypeError('delta leaves a unit on a missing chain');
   }
   return { ...m, ...runsFromUnits(units, m.unitBits, m.bits) };
 }

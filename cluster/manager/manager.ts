@@ -50,11 +50,13 @@ export class Manager {
   /** Open the config store, load the state, listen, and join the election. */
   async listen(): Promise<string> {
     const o = this.options;
-    this.cfg = await openCfg(o.cfg);
+    // The manager watches from the revision it listed, so a short file history suffices
+    // and keeps every (fsync'd) rewrite of the file small.
+    this.cfg = await openCfg(o.cfg, { file: { historyLength: 8 } });
     this.state = new ClusterState(this.cfg);
     this.state.on('error', () => undefined);
     await this.state.start();
-    this.membership = new Membership(this.cfg, this.state, o.failoverAfterMs);
+    this.membership = new Membership(this.cfg, this.state, o.failoverAfterMs, o.isAutoAdd);
     this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize);
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));

@@ -14,12 +14,21 @@ export class Membership {
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
 
-  constructor(private readonly cfg: Cfg, private readonly state: ClusterState, private readonly failoverAfterMs: number) {}
+  constructor(
+    private readonly cfg: Cfg,
+    private readonly state: ClusterState,
+    private readonly failoverAfterMs: number,
+    private readonly isAutoAdd: boolean,
+  ) {}
 
-  /** Record the node (new nodes join as 'joining'; a failed one that returns re-joins) and start its lease. */
+  /**
+   * Record the node and start its lease. A new node (or a failed one that returns) is
+   * 'active' at once when nodes are added automatically, else 'joining' until added.
+   */
   async register(reg: NodeRegistration): Promise<void> {
     const existing = this.state.records.get(reg.id);
-    const state = existing === undefined || existing.state === 'failed' ? 'joining' : existing.state;
+    const isNew = existing === undefined || existing.state === 'failed';
+    const state = isNew ? (this.isAutoAdd ? 'active' : 'joining') : existing.state;
     const record: NodeRecord = { ...reg, state };
     const changed = existing === undefined || existing.address !== reg.address || existing.zone !== reg.zone
       || existing.weight !== reg.weight || existing.peerKey !== reg.peerKey || existing.state !== state;
