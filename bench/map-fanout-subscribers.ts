@@ -20,6 +20,8 @@ export interface FanoutChange {
   rev: number;
   /** One per subscriber that received the map before the deadline, in arrival order. */
   latenciesMs: number[];
+  /** Per subscriber: from the manager publishing the map to the subscriber having it. */
+  publishLagsMs?: number[];
   /** Subscribers that had not received it at the deadline. */
   missed: number;
   /** Encoded size of the delta from the previous map; null when only a full map would do. */
@@ -117,6 +119,7 @@ class FanoutProbe {
   private startedAt = 0;
   private readonly seen: boolean[];
   private latenciesMs: number[] = [];
+  private publishLagsMs: number[] = [];
   private wake: (() => void) | null = null;
   /** The first map that named the node of the last change. */
   reached: ClusterMap | null = null;
@@ -125,19 +128,22 @@ class FanoutProbe {
     this.seen = new Array<boolean>(count).fill(false);
   }
 
-  note(index: number, map: ClusterMap): void {
+  note(index: number, map: ClusterMap, publishedAt: number | null): void {
     if (this.nodeId === null || this.seen[index] === true) return;
     if (!map.nodes.some((n) => n.id === this.nodeId)) return;
     this.latenciesMs.push(performance.now() - this.startedAt);
+    // Same machine, same clock: the manager's publish stamp against ours.
+    if (publishedAt !== null) this.publishLagsMs.push(performance.timeOrigin + performance.now() - publishedAt);
     this.seen[index] = true;
     this.reached ??= map;
     if (this.latenciesMs.length === this.count) this.wake?.();
   }
 
   /** Run `trigger` and resolve once every subscriber saw `nodeId`, or at the deadline. */
-  async measure(nodeId: string, trigger: () => void, timeoutMs: number): Promise<{ latenciesMs: number[]; missed: number }> {
+  async measure(nodeId: string, trigger: () => void, timeoutMs: number): Promise<{ latenciesMs: number[]; publishLagsMs: number[]; missed: number }> {
     this.seen.fill(false);
     this.latenciesMs = [];
+    this.publishLagsMs = [];
     this.reached = null;
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve) => {
@@ -151,7 +157,7 @@ class FanoutProbe {
     clearTimeout(timer);
     this.nodeId = null;
     this.wake = null;
-    return { latenciesMs: this.latenciesMs, missed: this.count - this.latenciesMs.length };
+    return { latenciesMs: this.latenciesMs, publishLagsMs: this.publishLagsMs, missed: this.count - this.latenciesMs.length };
   }
 }
 
@@ -164,7 +170,7 @@ class Subscriber {
     this.source.on('map', this.onMap);
   }
 
-  private readonly onMap = (map: ClusterMap): void => this.probe.note(this.index, map);
+  private readonly onMap = (map: ClusterMap): void => this.probe.note(this.index, map, this.source.publishedAt);
 }
 
 /** Read the push counters out of the manager's Prometheus text. @throws Error when absent */
@@ -215,13 +221,14 @@ async function main(argv: string[]): Promise<number> {
     nodes.push(node);
     await node.open(s.connectTimeoutMs);
     const before = latest();
-    const { latenciesMs, missed } = await probe.measure(node.id, () => node.register(), timeoutMs);
+    const { latenciesMs, publishLagsMs, missed } = await probe.measure(node.id, () => node.register(), timeoutMs);
     if (node.failure !== null) throw new Error(`fake node ${node.id}: ${node.failure}`);
     const map = probe.reached;
     if (map === null) throw new Error(`no subscriber received a map naming ${node.id} within ${timeoutMs} ms`);
     const delta = before === null ? null : diffMaps(before, map);
     const deltaBytes = delta === null ? null : encodeDelta(delta).byteLength;
-    return { rev: map.rev, latenciesMs: latenciesMs.map((ms) => Math.round(ms * 1000) / 1000), missed, deltaBytes };
+    const round = (ms: number): number => Math.round(ms * 1000) / 1000;
+    return { rev: map.rev, latenciesMs: latenciesMs.map(round), publishLagsMs: publishLagsMs.map(round), missed, deltaBytes };
   };
   try {
     for (let i = 0; i < s.subscribers; i++) subscribers.push(new Subscriber(i, s.manager, s.connectTimeoutMs, probe));

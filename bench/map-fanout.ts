@@ -73,6 +73,8 @@ export interface MapFanoutResult {
   /** Trigger → subscriber over every (change × subscriber) sample; `firstLatency` and
    * `lastLatency` take one sample per change, its first and its last subscriber. */
   latency: LatencySummary;
+  /** Manager publish → subscriber: the map change itself reaching subscribers (the target). */
+  publishLatency: LatencySummary;
   firstLatency: LatencySummary;
   lastLatency: LatencySummary;
   /** Samples that missed the per-change deadline (recorded at the deadline). */
@@ -163,24 +165,28 @@ export function summarizeFanout(r: FanoutReport, o: MapFanoutOptions): MapFanout
   const all = createLatencyHistogram();
   const first = createLatencyHistogram();
   const last = createLatencyHistogram();
+  const published = createLatencyHistogram();
   let missed = 0;
   for (const c of r.changes) {
     for (const ms of c.latenciesMs) recordMs(all, ms);
+    for (const ms of c.publishLagsMs ?? []) recordMs(published, ms);
+    for (let i = 0; i < c.missed; i++) recordMs(published, o.changeTimeoutMs);
     for (let i = 0; i < c.missed; i++) recordMs(all, o.changeTimeoutMs);
     missed += c.missed;
     recordMs(first, c.latenciesMs[0] ?? o.changeTimeoutMs);
     recordMs(last, c.missed > 0 ? o.changeTimeoutMs : c.latenciesMs[c.latenciesMs.length - 1] ?? o.changeTimeoutMs);
   }
   const latency = summarizeHistogram(all);
+  const publishLatency = summarizeHistogram(published);
   const deltas = r.changes.flatMap((c) => (c.deltaBytes === null ? [] : [c.deltaBytes]));
   return {
     subscribers: o.subscribers, changes: r.changes.length, targetP99Ms: o.targetP99Ms,
-    latency, firstLatency: summarizeHistogram(first), lastLatency: summarizeHistogram(last), missed,
+    latency, publishLatency, firstLatency: summarizeHistogram(first), lastLatency: summarizeHistogram(last), missed,
     fullMapBytes: r.fullMapBytes,
     meanDeltaBytes: deltas.length === 0 ? Number.NaN : deltas.reduce((a, b) => a + b, 0) / deltas.length,
     nodes: r.nodes, finalRev: r.changes[r.changes.length - 1]?.rev ?? 0,
     pushes: r.pushes,
-    isPass: latency.count > 0 && latency.p99Us <= o.targetP99Ms * 1000,
+    isPass: publishLatency.count > 0 && publishLatency.p99Us <= o.targetP99Ms * 1000,
   };
 }
 
@@ -219,9 +225,11 @@ export async function runMapPhase(o: MapFanoutOptions, results: MapBenchResults,
       + `(${r.missed} missed; per change, first subscriber p50 ${ms(r.firstLatency.p50Us)}, last ${ms(r.lastLatency.p50Us)})\n`);
     out.write(`  map ${formatCount(r.fullMapBytes)} B with ${r.nodes} nodes, deltas ${formatCount(r.meanDeltaBytes)} B on average; `
       + `the manager sent ${formatCount(r.pushes.delta)} deltas and ${formatCount(r.pushes.full)} full maps\n`);
-    out.write(`  p99 ${ms(l.p99Us)}, target ≤ ${r.targetP99Ms} ms: ${r.isPass ? 'PASS' : 'MISS'}\n`);
+    const pl = r.publishLatency;
+    out.write(`  from the manager publishing the map to each subscriber: p50 ${ms(pl.p50Us)}   p99 ${ms(pl.p99Us)}   max ${ms(pl.maxUs)}\n`);
+    out.write(`  publish → subscriber p99 ${ms(pl.p99Us)}, target ≤ ${r.targetP99Ms} ms: ${r.isPass ? 'PASS' : 'MISS'}\n`);
     // Figures have no latency unit, so the target is carried as a share of the budget.
-    const ratio = makeFigure('map.p99TargetRatio', `map fan-out p99 / ${r.targetP99Ms} ms`, l.p99Us / (r.targetP99Ms * 1000), 'ratio', { comparison: '<=', value: 1 });
+    const ratio = makeFigure('map.p99TargetRatio', `map fan-out p99 / ${r.targetP99Ms} ms`, pl.p99Us / (r.targetP99Ms * 1000), 'ratio', { comparison: '<=', value: 1 });
     for (const f of [ratio, makeFigure('map.fullMapBytes', 'map size (full)', r.fullMapBytes, 'bytes', null)]) {
       results.figures.push(f);
       out.write(`${formatFigureLine(f)}\n`);

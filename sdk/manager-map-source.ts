@@ -41,6 +41,8 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   private isFetchPending = false;
   /** Whether the subscription is connected now. */
   isConnected = false;
+  /** When the manager published the current map (ms since the epoch), if it said. */
+  publishedAt: number | null = null;
 
   constructor(address: string, options: Partial<ManagerMapSourceOptions> = {}) {
     super();
@@ -129,6 +131,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       return;
     }
     if (result.kind !== 'map') return;
+    this.publishedAt = msg.t === 'full' || msg.t === 'delta' ? msg.at ?? null : null;
     this.emit('map', result.map, result.previous);
     const ready = this.waiters.filter((w) => result.map.epoch >= w.minEpoch);
     if (ready.length > 0) {

@@ -177,20 +177,37 @@ export function applyDelta(base: ClusterMap, delta: MapDelta): ClusterMap {
   const m = delta.map;
   if (m.bits !== base.bits || m.unitBits !== base.unitBits) throw new TypeError('delta changes the unit grid');
   if (delta.remap.length !== base.chains.length) throw new TypeError('delta remaps another chain table');
-  const units = unitChains(base);
-  // Typed arrays keep this loop cheap: a subscriber applies every delta it receives.
-  const remap = Int32Array.from(delta.remap);
-  for (let u = 0; u < units.length; u++) units[u] = remap[units[u]!]!;
-  for (const [first, end, chain] of delta.patches) {
-    if (!isUint(first) || !isUint(end) || end > units.length || first >= end || !isUint(chain) || chain >= m.chains.length) throw new TypeError('bad patch');
-    units.fill(chain, first, end);
-  }
+  // Work on runs, not units: a subscriber applies every delta it receives, and runs
+  // number in the hundreds where units number in the tens of thousands.
+  const size = unitSize(base);
+  const total = 2 ** base.bits;
+  const units = 2 ** base.unitBits;
   const chains = m.chains.length;
-  for (let u = 0; u < units.length; u++) {
-    const c = units[u]!;
-    if (c < 0 || c >= chains) throw new TypeError('delta leaves a unit on a missing chain');
+  const bounds = new Set<number>(base.runStarts);
+  let prevEnd = 0;
+  for (const [first, end, chain] of delta.patches) {
+    if (!isUint(first) || !isUint(end) || first < prevEnd || first >= end || end > units || !isUint(chain) || chain >= chains) throw new TypeError('bad patch');
+    prevEnd = end;
+    bounds.add(first * size);
+    if (end * size < total) bounds.add(end * size);
   }
-  return { ...m, ...runsFromUnits(units, m.unitBits, m.bits) };
+  const sorted = [...bounds].sort((a, b) => a - b);
+  const runStarts: number[] = [];
+  const runChains: number[] = [];
+  let bi = 0;
+  let pi = 0;
+  for (const b of sorted) {
+    while (bi + 1 < base.runStarts.length && base.runStarts[bi + 1]! <= b) bi++;
+    while (pi < delta.patches.length && delta.patches[pi]![1] * size <= b) pi++;
+    const patch = delta.patches[pi];
+    const c = patch !== undefined && patch[0] * size <= b ? patch[2] : delta.remap[base.runChains[bi]!]!;
+    if (c === undefined || c < 0 || c >= chains) throw new TypeError('delta leaves a unit on a missing chain');
+    if (runChains.length === 0 || runChains[runChains.length - 1] !== c) {
+      runStarts.push(b);
+      runChains.push(c);
+    }
+  }
+  return { ...m, runStarts, runChains };
 }
 
 /** Encode a delta for the wire. */

@@ -11,8 +11,8 @@ export type MapClientMessage =
   | { t: 'hb'; id: string; rev: number; epoch: number };
 
 export type MapServerMessage =
-  | { t: 'full'; map: Uint8Array }
-  | { t: 'delta'; delta: Uint8Array }
+  | { t: 'full'; map: Uint8Array; at?: number }
+  | { t: 'delta'; delta: Uint8Array; at?: number }
   | { t: 'registered'; id: string; heartbeatMs: number }
   | { t: 'err'; code: string; message: string };
 
@@ -82,15 +82,20 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
   }
 }
 
+/** `at`: when the manager published the map (ms since the epoch), for propagation lag. */
+function publishedAt(at: unknown): { at?: number } {
+  return typeof at === 'number' && Number.isFinite(at) && at > 0 ? { at } : {};
+}
+
 /** Decode a message from the manager; null when malformed. */
 export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null {
   const m = decode(bytes);
   if (m === null) return null;
   switch (m.t) {
     case 'full':
-      return m.map instanceof Uint8Array ? { t: 'full', map: m.map } : null;
+      return m.map instanceof Uint8Array ? { t: 'full', map: m.map, ...publishedAt(m.at) } : null;
     case 'delta':
-      return m.delta instanceof Uint8Array ? { t: 'delta', delta: m.delta } : null;
+      return m.delta instanceof Uint8Array ? { t: 'delta', delta: m.delta, ...publishedAt(m.at) } : null;
     case 'registered':
       return str(m.id, 128) && isUint(m.heartbeatMs) ? { t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs } : null;
     case 'err':

@@ -32,6 +32,8 @@ export class MapService {
   private readonly history: ClusterMap[] = [];
   private current: ClusterMap | null = null;
   private encodedFull: Uint8Array | null = null;
+  /** When the current map was published (ms since the epoch), sent along for lag metrics. */
+  private publishedAt = 0;
 
   constructor(private readonly membership: Membership, private readonly heartbeatMs: number, private readonly historySize: number) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
@@ -43,6 +45,7 @@ export class MapService {
     if (this.current !== null && (map.epoch < this.current.epoch || (map.epoch === this.current.epoch && map.rev <= this.current.rev))) return;
     this.current = map;
     this.encodedFull = null;
+    this.publishedAt = performance.timeOrigin + performance.now();
     this.history.push(map);
     if (this.history.length > this.historySize) this.history.shift();
     const deltas = new Map<number, Uint8Array | null>();
@@ -60,7 +63,7 @@ export class MapService {
   }
 
   private fullMessage(): Uint8Array {
-    this.encodedFull ??= encodeMapMessage({ t: 'full', map: encodeMap(this.current!) });
+    this.encodedFull ??= encodeMapMessage({ t: 'full', map: encodeMap(this.current!), at: this.publishedAt });
     return this.encodedFull;
   }
 
@@ -74,7 +77,7 @@ export class MapService {
     if (msg === undefined) {
       const base = this.history.find((m) => m.rev === s.rev && m.epoch === s.epoch);
       const delta = base === undefined ? null : diffMaps(base, map);
-      msg = delta === null ? null : encodeMapMessage({ t: 'delta', delta: encodeDelta(delta) });
+      msg = delta === null ? null : encodeMapMessage({ t: 'delta', delta: encodeDelta(delta), at: this.publishedAt });
       // A delta that is not smaller than the full map is not worth applying.
       if (msg !== null && msg.length >= this.fullMessage().length) msg = null;
       deltas.set(s.rev, msg);

@@ -66,11 +66,11 @@ results('takes the last result line of the subscriber process', () => {
   assert.throws(() => parseFanoutOutput('no result here\n'), /no result/);
 });
 
-results('summarizes every change × subscriber sample and judges p99 against the target', () => {
+results('summarizes every change × subscriber sample and judges the publish → subscriber p99 against the target', () => {
   const latencies = Array.from({ length: 100 }, (_, i) => i + 1);
   const r = summarizeFanout(report([
-    { rev: 5, latenciesMs: latencies, missed: 0, deltaBytes: 200 },
-    { rev: 6, latenciesMs: latencies, missed: 0, deltaBytes: null },
+    { rev: 5, latenciesMs: latencies, publishLagsMs: latencies, missed: 0, deltaBytes: 200 },
+    { rev: 6, latenciesMs: latencies, publishLagsMs: latencies, missed: 0, deltaBytes: null },
   ]), { ...MAP_FANOUT_DEFAULTS, subscribers: 100 });
   assert.is(r.latency.count, 200);
   assert.ok(Math.abs(r.latency.p50Us - 50_000) <= 50, `p50 ${r.latency.p50Us}`);
@@ -79,8 +79,9 @@ results('summarizes every change × subscriber sample and judges p99 against the
   assert.ok(Math.abs(r.lastLatency.maxUs - 100_000) <= 100);
   assert.is(r.meanDeltaBytes, 200);
   assert.is(r.finalRev, 6);
+  assert.is(r.publishLatency.count, 200);
   assert.is(r.isPass, false);
-  assert.is(summarizeFanout(report([{ rev: 5, latenciesMs: [3, 4, 5], missed: 0, deltaBytes: 1 }]), MAP_FANOUT_DEFAULTS).isPass, true);
+  assert.is(summarizeFanout(report([{ rev: 5, latenciesMs: [300, 400, 500], publishLagsMs: [3, 4, 5], missed: 0, deltaBytes: 1 }]), MAP_FANOUT_DEFAULTS).isPass, true);
 });
 
 results('counts a subscriber that missed the deadline as the deadline, so it cannot pass', () => {
