@@ -5,14 +5,17 @@
  * unit by unit.
  */
 import type { PlacementContext } from './context.js';
-import { makeBounds, quotas, targetCounts } from './quota.js';
+import { makeBounds, targetCounts } from './quota.js';
+import { attainableShares } from './replica-shares.js';
 import { groupTargets, replicaStretch, type GroupTargets, type ReplicaGroups } from './replica-targets.js';
 import { realizeReplicas } from './realize-replicas.js';
 import type { UnitChains } from './unit-chains.js';
 
 export interface ReplicaPlacement {
   replicas: Int32Array;
-  /** Factor by which replica caps exceed the quota (1 = balanced). */
+  /** Replica share per node that the zone rule allows (see replica-shares.ts). */
+  shares: Float64Array;
+  /** Factor by which replica caps exceed those shares (1 = they can be met). */
   stretch: number;
   /** Copies left above their node's cap so that other units' copies stay put. */
   overCap: number;
@@ -85,10 +88,10 @@ export function placeReplicas(ctx: PlacementContext, old: UnitChains | null, act
   const w = ctx.width;
   const allowance = zoneAllowance(ctx);
   const rep = keepReplicas(ctx, old, active, allowance, dirty);
-  if (w === 0) return { replicas: rep, stretch: 1, overCap: 0, swaps: 0, overflows: 0 };
+  if (w === 0) return { replicas: rep, shares: new Float64Array(n), stretch: 1, overCap: 0, swaps: 0, overflows: 0 };
 
   const groups = countGroups(ctx, active, rep, allowance);
-  const quota = quotas(ctx.units * w, ctx.weights, ctx.placeable, n);
+  const quota = attainableShares(ctx, groups.size, allowance);
   const keptPerNode = new Int32Array(n);
   for (let k = 0; k < groups.kept.length; k++) keptPerNode[k % n]! += groups.kept[k]!;
   const solve = (stretch: number): GroupTargets => {
@@ -111,5 +114,5 @@ export function placeReplicas(ctx: PlacementContext, old: UnitChains | null, act
     add[k] = Math.max(0, targets[k]! - groups.kept[k]!);
   }
   const stats = realizeReplicas({ ctx, active, rep, excess, add, dirty, quota, allowance });
-  return { replicas: rep, stretch, overCap, ...stats };
+  return { replicas: rep, shares: quota, stretch, overCap, ...stats };
 }

@@ -66,6 +66,27 @@ function reshapedNodes(previous: ClusterMap | null, nodes: readonly MapNode[], c
   return out;
 }
 
+/** Explain domains whose weighted share of replicas the zone rule cannot honour. */
+function shareWarnings(ctx: PlacementContext, shares: Float64Array, warnings: string[]): void {
+  if (ctx.width === 0) return;
+  const { domains } = ctx;
+  const share = new Float64Array(domains.count);
+  const weight = new Float64Array(domains.count);
+  let total = 0;
+  for (const i of ctx.placeable) {
+    share[domains.of[i]!]! += shares[i]!;
+    weight[domains.of[i]!]! += ctx.weights[i]!;
+    total += ctx.weights[i]!;
+  }
+  const slots = ctx.units * ctx.width;
+  for (let d = 0; d < domains.count; d++) {
+    const ratio = share[d]! / ((slots * weight[d]!) / total);
+    if (ratio < 0.99) {
+      warnings.push(`${domains.labels[d]} can hold only ${(ratio * 100).toFixed(0)}% of its weighted share of replicas (too few units active elsewhere); the others hold more`);
+    }
+  }
+}
+
 /** Plan the next map. @throws RangeError on invalid input or when no node can hold units. */
 export function plan(input: PlanInput): PlanResult {
   checkInput(input);
@@ -73,10 +94,8 @@ export function plan(input: PlanInput): PlanResult {
   const warnings: string[] = [];
   const table = buildNodeTable(previous, input.nodes);
   if (table.placeable.length === 0) throw new RangeError('planner: no node can hold units (every node is failed or leaving)');
+  // An existing map keeps its bits (splitBuckets raises them); `input.bits` is for a new cluster.
   const bits = previous ? previous.bits : (input.bits ?? DEFAULT_BITS);
-  if (previous && input.bits !== undefined && input.bits !== previous.bits) {
-    warnings.push(`bits ${input.bits} ignored: an existing map keeps its ${previous.bits} bits (split buckets to raise them)`);
-  }
   const weights = new Float64Array(table.nodes.length);
   for (const i of table.placeable) weights[i] = table.nodes[i]!.weight;
   const unitBits = chooseUnitBits({
@@ -97,8 +116,9 @@ export function plan(input: PlanInput): PlanResult {
   if (previous) ({ chains: old, isAligned } = expandMap(previous, unitBits));
   if (!isAligned) warnings.push('the previous map has runs that do not start on unit boundaries; each unit follows its first bucket');
   const { active, dirty } = placeActives(ctx, old);
-  const { replicas, stretch, overCap, overflows } = placeReplicas(ctx, old, active, dirty);
-  if (stretch > 1) warnings.push(`replicas cannot be balanced by weight under the zone rule: a node may hold up to ${stretch.toFixed(2)}× its share of replicas`);
+  const { replicas, shares, stretch, overCap, overflows } = placeReplicas(ctx, old, active, dirty);
+  shareWarnings(ctx, shares, warnings);
+  if (stretch > 1) warnings.push(`replicas cannot be balanced under the zone rule: a node may hold up to ${stretch.toFixed(2)}× its attainable share of replicas`);
   if (overCap > 0) warnings.push(`${overCap} replica(s) stay above their node's cap: balancing them would move other units' copies`);
   if (overflows > 0) warnings.push(`${overflows} replica(s) placed beyond their node's target for lack of a fitting unit`);
   const next: UnitChains = { units: ctx.units, width: ctx.width, active, replicas };
@@ -111,7 +131,8 @@ export function plan(input: PlanInput): PlanResult {
   } else {
     const runs = compressRuns(next, bits, unitBits);
     map = {
-      epoch: previous ? previous.epoch + (diff.isActiveChanged ? 1 : 0) : 1,
+      // Realigned runs hand some buckets to another active, so they count as an ownership change.
+      epoch: previous ? previous.epoch + (diff.isActiveChanged || !isAligned ? 1 : 0) : 1,
       rev: previous ? previous.rev + 1 : 1,
       bits, unitBits, nodes: table.nodes, chains: runs.chains, runStarts: runs.runStarts, runChains: runs.runChains, moves: [],
     };

@@ -6,12 +6,6 @@
  */
 
 /**
- * Pulling: a node below the floor of its quota after orphans are placed takes units from
- * the fullest nodes, if it is new or its share was changed on purpose (weight, zone).
- * Other nodes never pull: a removal then never moves units of the remaining nodes, and
- * planning an unchanged cluster again moves nothing.
- */
-/**
  * Caps sit this far above the quota (plus rounding up), so that splitting units in place
  * (×2^k units, each node's count scaled exactly) never pushes a node over its cap: with
  * ≥ 100 units per node before the split, rounding adds at most 1% afterwards.
@@ -21,7 +15,12 @@ export const CAP_SLACK = 0.01;
 export interface Bounds {
   /** Weighted share of each node index (0 for nodes that hold nothing). */
   quota: Float64Array;
-  /** A node with fewer than this pulls from others. */
+  /**
+   * A node with fewer than this after orphans are placed pulls units from the fullest
+   * nodes: ⌊quota⌋ if it is new or its share was changed on purpose (weight, zone), else
+   * 0. Other nodes never pull, so a removal never moves units of the remaining nodes and
+   * planning an unchanged cluster again moves nothing.
+   */
   pullFloor: Int32Array;
   /** A node never holds more than this. */
   cap: Int32Array;
@@ -80,7 +79,7 @@ export function targetCounts(current: ArrayLike<number>, b: Bounds, placeable: r
   if (pool > 0) {
     let lo = 0;
     let hi = 1;
-    for (const i of placeable) hi = Math.max(hi, (b.cap[i]! + 1) / b.quota[i]!);
+    for (const i of placeable) if (b.quota[i]! > 0) hi = Math.max(hi, (b.cap[i]! + 1) / b.quota[i]!);
     for (let k = 0; k < 60; k++) {
       const mid = (lo + hi) / 2;
       if (waterLevelAdds(t, b, placeable, mid) <= pool) lo = mid;

@@ -3,7 +3,8 @@
  * node with too many copies hands one straight to a node with too few, on a unit that
  * can take it (one move each); empty slots are then filled in unit order with one
  * cursor per slot, so runs stay long. Where no target fits a unit, copies are traded
- * with another unit of the group, and only as a last resort placed beyond a cap.
+ * with another changing unit of the group, and only as a last resort placed beyond the
+ * targets, on the least loaded node allowed.
  */
 import type { PlacementContext } from './context.js';
 
