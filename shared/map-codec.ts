@@ -183,27 +183,36 @@ export function applyDelta(base: ClusterMap, delta: MapDelta): ClusterMap {
   const total = 2 ** base.bits;
   const units = 2 ** base.unitBits;
   const chains = m.chains.length;
-  const bounds = new Set<number>(base.runStarts);
+  // Patch boundaries in bucket space; patches are sorted and disjoint, so this is too.
+  const patchBounds: number[] = [];
   let prevEnd = 0;
   for (const [first, end, chain] of delta.patches) {
     if (!isUint(first) || !isUint(end) || first < prevEnd || first >= end || end > units || !isUint(chain) || chain >= chains) throw new TypeError('bad patch');
     prevEnd = end;
-    bounds.add(first * size);
-    if (end * size < total) bounds.add(end * size);
+    if (patchBounds[patchBounds.length - 1] !== first * size) patchBounds.push(first * size);
+    if (end * size < total) patchBounds.push(end * size);
   }
-  const sorted = [...bounds].sort((a, b) => a - b);
+  const starts = base.runStarts;
   const runStarts: number[] = [];
   const runChains: number[] = [];
-  let bi = 0;
-  let pi = 0;
-  for (const b of sorted) {
-    while (bi + 1 < base.runStarts.length && base.runStarts[bi + 1]! <= b) bi++;
-    while (pi < delta.patches.length && delta.patches[pi]![1] * size <= b) pi++;
+  let i = 0; // next base run start
+  let j = 0; // next patch boundary
+  let bi = 0; // base run containing the boundary
+  let pi = 0; // first patch not ending at or before the boundary
+  // Walk the union of both boundary lists in order (a merge, no sort).
+  while (i < starts.length || j < patchBounds.length) {
+    const a = i < starts.length ? starts[i]! : Infinity;
+    const b = j < patchBounds.length ? patchBounds[j]! : Infinity;
+    const at = a < b ? a : b;
+    if (a === at) i++;
+    if (b === at) j++;
+    while (bi + 1 < starts.length && starts[bi + 1]! <= at) bi++;
+    while (pi < delta.patches.length && delta.patches[pi]![1] * size <= at) pi++;
     const patch = delta.patches[pi];
-    const c = patch !== undefined && patch[0] * size <= b ? patch[2] : delta.remap[base.runChains[bi]!]!;
+    const c = patch !== undefined && patch[0] * size <= at ? patch[2] : delta.remap[base.runChains[bi]!]!;
     if (c === undefined || c < 0 || c >= chains) throw new TypeError('delta leaves a unit on a missing chain');
     if (runChains.length === 0 || runChains[runChains.length - 1] !== c) {
-      runStarts.push(b);
+      runStarts.push(at);
       runChains.push(c);
     }
   }
