@@ -54,7 +54,26 @@ export class Dispatcher {
   }
 
   /** Send `frame` per `plan` and resolve with an OK-or-expected answer before `deadline`. */
-  async send(frame: unknown[], plan: SendPlan, deadline: number): Promise<Response> {
+  send(frame: unknown[], plan: SendPlan, deadline: number): Promise<Response> {
+    // Fast path, no async frame of its own: route, send, and hand anything unusual
+    // (no map, owner down, NOT_MY_BUCKET, BUSY, a failure) to the retrying path.
+    const map = this.source.current();
+    if (map === null) return this.sendWithRetries(frame, plan, deadline);
+    let lane;
+    try {
+      const router = this.currentRouter();
+      frame[2] = map.epoch;
+      lane = this.pool.get(plan.address ?? this.pick(router, plan));
+    } catch {
+      return this.sendWithRetries(frame, plan, deadline);
+    }
+    return lane.request(frame, deadline, plan.valueBytes).then(
+      (r) => (r.status === Status.NOT_MY_BUCKET || r.status === Status.BUSY ? this.sendWithRetries(frame, plan, deadline, r) : r),
+      (e: unknown) => this.sendWithRetries(frame, plan, deadline, undefined, e),
+    );
+  }
+
+  private async sendWithRetries(frame: unknown[], plan: SendPlan, deadline: number, firstResponse?: Response, firstError?: unknown): Promise<Response> {
     for (let attempt = 0; ; attempt++) {
       let err: KvError;
       let address: string | undefined;
@@ -63,7 +82,10 @@ export class Dispatcher {
         if (router === null) return await this.viaFallback(frame, plan, deadline, 'no-map');
         frame[2] = router.map.epoch;
         address = plan.address ?? this.pick(router, plan);
-        const response = await this.pool.get(address).request(frame, deadline, plan.valueBytes);
+        if (attempt === 0 && firstError !== undefined) throw firstError;
+        const response = attempt === 0 && firstResponse !== undefined
+          ? firstResponse
+          : await this.pool.get(address).request(frame, deadline, plan.valueBytes);
         if (response.status === Status.NOT_MY_BUCKET) {
           const epoch = typeof response.extra?.epoch === 'number' ? response.extra.epoch : router.map.epoch + 1;
           err = errorFromStatus(Status.NOT_MY_BUCKET, undefined, { epoch, node: address });

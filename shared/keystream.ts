@@ -86,7 +86,7 @@ function invalidBits(n: number, max: number): KvError {
  * The bucket of `key` in a cluster of 2^n buckets: the top n bits of XXH64(key, 0), as an
  * unsigned number. A string key is hashed as its UTF-8 bytes. `n` is an integer in
  * 0..{@link MAX_BUCKET_BITS}; anything else throws `KV_ERR_INVALID_ARGUMENT`.
- * No allocation for ASCII strings, byte arrays, or non-ASCII keys up to 16 Ki units.
+ * Once the reused buffers have grown, no allocation for keys of up to 16 KiB (UTF-8).
  */
 export function bucketOf(key: string | Uint8Array, n: number): number {
   // `>>> 0` rejects negatives, fractions, NaN and infinities in one comparison.
