@@ -2,20 +2,13 @@
  * Public types of the planner (DESIGN §5): what it is given and what it returns.
  * The planner itself is a pure function; see plan.ts.
  */
-import type { ClusterMap, NodeState } from '../../../shared/cluster-map.js';
+import type { ClusterMap, MapNode, NodeState } from '../../../shared/cluster-map.js';
 
-/** A node as the planner sees it. Only `active` and `joining` nodes receive units. */
-export interface PlannerNode {
-  /** Stable identity (never the address). */
-  id: string;
-  address: string;
-  peerKey: string | null;
-  /** Failure zone; `''` when unknown. Zones count when at least two distinct ones hold placeable nodes. */
-  zone: string;
-  /** Share of units relative to the other nodes; must be > 0. */
-  weight: number;
-  state: NodeState;
-}
+/**
+ * A node as the planner sees it: the map's node entry. Only `active` and `joining` nodes
+ * receive units; zones count when at least two distinct ones hold placeable nodes.
+ */
+export type PlannerNode = MapNode;
 
 export interface PlanInput {
   /** The current map; `null` plans a new cluster. */
