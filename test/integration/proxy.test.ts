@@ -174,4 +174,33 @@ test('the SDK falls back to the proxy when its direct path is cut, and says why'
   }
 }));
 
+test('malformed, oversized and hostile native input gets a clear answer and never crashes the proxy', () => withCluster({ nodes: 1 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  try {
+    const cases: Array<[string, Uint8Array | string, number]> = [
+      ['garbage CBOR', Buffer.from([0x9f, 0xff, 0x1c, 0x00]), 1007],
+      ['a text message', 'get foo', 1003],
+      ['a frame without an id', encodeMessage([['x', Op.GET]]), 1007],
+      ['a message over the size limit', encodeMessage([[1, Op.SET, 0, 'k', new Uint8Array(9 * 1024 * 1024)]]), 1009],
+    ];
+    for (const [what, data, code] of cases) {
+      const ws = new WebSocket(proxy.address);
+      ws.on('error', () => undefined);
+      await withDeadline(once(ws, 'open'), 5000, 'open');
+      const closed = withDeadline(once(ws, 'close'), 5000, `close after ${what}`);
+      ws.send(data);
+      assert.is((await closed)[0], code, what);
+    }
+    const [bad] = await exchange(proxy.address, [[1, 999, 0, 'k']]);
+    assert.is(bad!.status, Status.BAD_REQUEST);
+    const [tooLong] = await exchange(proxy.address, [[2, Op.GET, 0, 'k'.repeat(251)]]);
+    assert.is(tooLong!.status, Status.TOO_LARGE);
+    const [ok] = await exchange(proxy.address, [[3, Op.SET, 0, 'fine', 'v']]);
+    assert.is(ok!.status, Status.OK);
+    assert.is(await health(proxy.address), 200, 'still healthy');
+  } finally {
+    await proxy.stop();
+  }
+}));
+
 test.run();
