@@ -3,6 +3,7 @@ import { BENCH_USAGE, parseBenchArgs } from './args.js';
 import { runSuite } from './suite.js';
 import { formatSummary, writeResults } from './report.js';
 import { parseMapArgs, runMapCli, runMapPhase, splitMapArgs, type MapBenchResults } from './map-fanout.js';
+import { runProxyCli } from './proxy-bench.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -16,6 +17,8 @@ const EXIT_PHASE_FAILED = 1;
  * @throws UsageError on bad switches
  */
 export async function runBenchCli(argv: string[]): Promise<number> {
+  // `bench proxy` runs the proxy bench (bench/proxy-bench.ts).
+  if (argv[0] === 'proxy') return runProxyCli(argv.slice(1), process.stdout);
   // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
   const split = splitMapArgs(argv);
   if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);

@@ -9,6 +9,7 @@ Commands:
   proxy     run a proxy for thin clients (native WebSocket and memcached protocols)
   cluster   administer a running cluster (status, add, remove, failover, split, rebalance)
   plan      simulate bucket placement with no cluster running
+  user      manage principals (add, list, remove) in the config store
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
   help      print this text
@@ -34,6 +35,10 @@ async function main(): Promise<void> {
     case 'cluster': {
       const { clusterMain } = await import('../cluster/manager/cluster-cli.js');
       return runCommand('cluster', () => clusterMain(rest));
+    }
+    case 'user': {
+      const { userMain } = await import('../cluster/manager/user-cli.js');
+      return runCommand('user', () => userMain(rest));
     }
     case 'plan': {
       const { simulateMain } = await import('../cluster/manager/planner/simulate.js');

@@ -1,0 +1,322 @@
+/**
+ * `pandakv bench proxy`: what the proxy costs. A real manager, two nodes and a proxy on
+ * loopback; one workload run three ways — the SDK routing directly, the SDK sending
+ * everything through the proxy, and memcached text through the proxy — plus latency at
+ * one request in flight, judged against one loopback round trip.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
+import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { connect, type ClusterMap, type PandaClient } from '../sdk/index.js';
+import { formatCount, formatLatencyUs, formatRunLine } from './histogram.js';
+import { openMemcachedLoad } from './memcached-load.js';
+import { parseMix } from './mix.js';
+import { BENCH_DEFAULTS } from './options.js';
+import { describeMachine, formatFigureLine, formatSummary, makeFigure, writeResults, type BenchResults, type Figure } from './report.js';
+import { loadKeySpace, sdkExecutor } from './sdk-bench.js';
+import { bestOf, runWorkload, type OpExecutor, type WorkloadOptions, type WorkloadResult } from './workload.js';
+
+/** Options of `pandakv bench proxy`. */
+export interface ProxyBenchOptions {
+  /** Key space. @default 10000 */
+  keys: number;
+  /** @default 16 */
+  keySize: number;
+  /** @default 100 */
+  valueSize: number;
+  /** Workload of the throughput runs. @default 'get:90,set:10' */
+  mix: string;
+  /** Requests outstanding in the throughput runs. @default 64 */
+  inflight: number;
+  /** memcached connections the `inflight` requests are spread over. @default 4 */
+  memcachedConnections: number;
+  /** Length of each timed throughput run, ms. @default 3000 */
+  durationMs: number;
+  /** Untimed run before each path, ms. @default 1000 */
+  warmupMs: number;
+  /** Timed rounds per path; the fastest counts. @default 3 */
+  rounds: number;
+  /** Operations of each one-in-flight latency run. @default 3000 */
+  latencyCount: number;
+  /** Pass mark: throughput through the proxy (SDK) ÷ direct, at least. @default 0.6 */
+  targetRatio: number;
+  /** Deadline of each operation, ms. @default 5000 */
+  opTimeoutMs: number;
+  /** Deadline for each process to report ready, ms. @default 15000 */
+  spawnTimeoutMs: number;
+  /** Deadline for the map to place both nodes, ms. @default 20000 */
+  mapTimeoutMs: number;
+  /** Results file. @default 'bench-results.json' */
+  jsonFile: string;
+}
+
+export const PROXY_BENCH_DEFAULTS: Readonly<ProxyBenchOptions> = Object.freeze({
+  keys: 10_000,
+  keySize: 16,
+  valueSize: 100,
+  mix: 'get:90,set:10',
+  inflight: 64,
+  memcachedConnections: 4,
+  durationMs: 3000,
+  warmupMs: 1000,
+  rounds: 3,
+  latencyCount: 3000,
+  targetRatio: 0.6,
+  opTimeoutMs: 5000,
+  spawnTimeoutMs: 15_000,
+  mapTimeoutMs: 20_000,
+  jsonFile: BENCH_DEFAULTS.jsonFile,
+});
+
+/** What `--quick` changes. */
+export const PROXY_QUICK_OVERRIDES: Readonly<Partial<ProxyBenchOptions>> = Object.freeze({ durationMs: 1000, warmupMs: 300, rounds: 1, latencyCount: 500 });
+
+export const PROXY_USAGE = `Usage: pandakv bench proxy [switches]
+
+Starts a manager, two nodes and a proxy on 127.0.0.1 and runs one workload three ways:
+the SDK routing directly, the SDK through the proxy, memcached text through the proxy.
+Targets: through the proxy ≥ 0.6× direct throughput; added p50 at one request in
+flight ≤ one loopback round trip.
+
+  --keys N             key space (default 10000)
+  --mix LIST           workload (default get:90,set:10)
+  --inflight N         requests outstanding (default 64)
+  --connections N      memcached connections (default 4)
+  --duration S         seconds per timed run (default 3)
+  --rounds N           timed runs per path, the fastest counts (default 3)
+  --json FILE          results file (default bench-results.json)
+  --quick              1 round of 1 s per path
+  --help               print this text
+`;
+
+/** One path measured: throughput at `inflight` and latency at one in flight. */
+export interface ProxyPathResult {
+  throughput: WorkloadResult;
+  /** Null for memcached (its latency is not part of a target). */
+  single: WorkloadResult | null;
+}
+
+/** Everything the proxy bench measured, as written to the results file. */
+export interface ProxyBenchResult {
+  direct: ProxyPathResult;
+  proxySdk: ProxyPathResult;
+  memcached: ProxyPathResult;
+  /** One single-frame GET directly to its owner, one in flight. */
+  roundTrip: WorkloadResult;
+  /** proxySdk ÷ direct ops/s. */
+  sdkRatio: number;
+  /** memcached ÷ direct ops/s. */
+  memcachedRatio: number;
+  /** p50 through the proxy − p50 direct, both at one in flight, µs. */
+  addedP50Us: number;
+  roundTripP50Us: number;
+  targetRatio: number;
+  isPass: boolean;
+}
+
+/** Results of `pandakv bench proxy`. */
+export type ProxyBenchResults = BenchResults & { proxy: ProxyBenchResult | null };
+
+const SWITCHES = {
+  keys: { type: 'string' }, mix: { type: 'string' }, inflight: { type: 'string' }, connections: { type: 'string' },
+  duration: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Parse `pandakv bench proxy` arguments. @throws UsageError */
+export function parseProxyArgs(argv: string[]): ProxyBenchOptions | 'help' {
+  const { values, positionals } = parseCommandLine(argv, SWITCHES);
+  if (values.help === true) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const o: ProxyBenchOptions = { ...PROXY_BENCH_DEFAULTS, ...(values.quick === true ? PROXY_QUICK_OVERRIDES : {}) };
+  const isCount = (max: number) => (n: number): boolean => Number.isSafeInteger(n) && n >= 1 && n <= max;
+  o.keys = numberArg(values, 'keys', isCount(10_000_000)) ?? o.keys;
+  o.inflight = numberArg(values, 'inflight', isCount(65_536)) ?? o.inflight;
+  o.memcachedConnections = numberArg(values, 'connections', isCount(1024)) ?? o.memcachedConnections;
+  o.rounds = numberArg(values, 'rounds', isCount(100)) ?? o.rounds;
+  const seconds = numberArg(values, 'duration', (n) => Number.isFinite(n) && n > 0 && n <= 3600);
+  if (seconds !== undefined) o.durationMs = seconds * 1000;
+  if (typeof values.mix === 'string') {
+    const mix = parseMix(values.mix);
+    if (mix.weights.some((w) => w.op === 'delete')) throw new UsageError('--mix: the proxy bench runs get and set only');
+    o.mix = values.mix;
+  }
+  if (values.json !== undefined) {
+    const file = String(values.json).trim();
+    if (file === '') throw new UsageError('--json: expected a file name');
+    o.jsonFile = file;
+  }
+  if (o.memcachedConnections > o.inflight) o.memcachedConnections = o.inflight;
+  return o;
+}
+
+/** Addresses of the nodes that are the active owner of at least one bucket run. */
+export function ownerAddresses(map: ClusterMap): Set<string> {
+  const owners = new Set<string>();
+  for (const chain of map.runChains) {
+    const head = map.chains[chain]?.[0];
+    const node = head === undefined ? undefined : map.nodes[head];
+    if (node !== undefined && node.state === 'active') owners.add(node.address);
+  }
+  return owners;
+}
+
+/** Ratios and verdict from the three paths and the round trip. */
+export function judgeProxy(direct: ProxyPathResult, proxySdk: ProxyPathResult, memcached: ProxyPathResult, roundTrip: WorkloadResult, targetRatio: number): ProxyBenchResult {
+  const sdkRatio = proxySdk.throughput.opsPerSec / direct.throughput.opsPerSec;
+  const memcachedRatio = memcached.throughput.opsPerSec / direct.throughput.opsPerSec;
+  const addedP50Us = (proxySdk.single?.latency.p50Us ?? Number.NaN) - (direct.single?.latency.p50Us ?? Number.NaN);
+  const roundTripP50Us = roundTrip.latency.p50Us;
+  const isPass = sdkRatio >= targetRatio && addedP50Us <= roundTripP50Us;
+  return { direct, proxySdk, memcached, roundTrip, sdkRatio, memcachedRatio, addedP50Us, roundTripP50Us, targetRatio, isPass };
+}
+
+/** The figures of a proxy run, in the order they are printed. */
+export function proxyFigures(r: ProxyBenchResult): Figure[] {
+  return [
+    makeFigure('proxy.direct.opsPerSec', 'SDK direct (2 nodes)', r.direct.throughput.opsPerSec, 'ops/s', null),
+    makeFigure('proxy.sdk.opsPerSec', 'SDK through the proxy', r.proxySdk.throughput.opsPerSec, 'ops/s', null),
+    makeFigure('proxy.sdk.ratio', 'SDK via proxy / direct', r.sdkRatio, 'ratio', { comparison: '>=', value: r.targetRatio }),
+    makeFigure('proxy.memcached.opsPerSec', 'memcached through the proxy', r.memcached.throughput.opsPerSec, 'ops/s', null),
+    makeFigure('proxy.memcached.ratio', 'memcached via proxy / direct', r.memcachedRatio, 'ratio', null),
+    // Figures have no latency unit: the added p50 is carried as a share of one round trip.
+    makeFigure('proxy.addedP50.roundTrips', 'added p50 / loopback round trip', r.addedP50Us / r.roundTripP50Us, 'ratio', { comparison: '<=', value: 1 }),
+  ];
+}
+
+type Client = PandaClient<Uint8Array | string, Uint8Array>;
+
+async function waitForOwners(client: Client, addresses: readonly string[], timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const map = client.map;
+    if (map !== null) {
+      const owners = ownerAddresses(map);
+      if (addresses.every((a) => owners.has(a))) return;
+    }
+    if (performance.now() > deadline) {
+      const seen = map === null ? 'no map' : `owners ${[...ownerAddresses(map)].join(', ') || 'none'}`;
+      throw new Error(`the map did not place ${addresses.join(', ')} within ${timeoutMs} ms (${seen})`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function clientOptions(o: ProxyBenchOptions): { timeoutMs: number; connectTimeoutMs: number; maxInFlightPerLane: number } {
+  return { timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) };
+}
+
+/** Warm up, then the best of `rounds` timed runs at `inflight`, then one-in-flight latency. */
+async function measurePath(label: string, exec: OpExecutor, o: ProxyBenchOptions, isSingleMeasured: boolean): Promise<ProxyPathResult> {
+  const base: Omit<WorkloadOptions, 'label' | 'durationMs'> = { mix: parseMix(o.mix), keys: o.keys, keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
+  if (o.warmupMs > 0) await runWorkload(exec, { ...base, label: `${label} warm-up`, durationMs: o.warmupMs, isQuiet: true });
+  const best = await bestOf(o.rounds, (i) => runWorkload(exec, { ...base, label: o.rounds > 1 ? `${label} ${i + 1}/${o.rounds}` : label, durationMs: o.durationMs }));
+  const throughput = { ...best, label };
+  if (!isSingleMeasured) return { throughput, single: null };
+  const single = await runWorkload(exec, { ...base, inflight: 1, label: `${label} @1`, durationMs: 0, count: o.latencyCount });
+  return { throughput, single };
+}
+
+/** Start the cluster and the proxy, measure the three paths, stop every process by its pid. */
+export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'pandakv-bench-proxy-'));
+  const procs: Spawned[] = [];
+  const clients: Client[] = [];
+  let closeMemcached: (() => void) | null = null;
+  try {
+    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
+    procs.push(manager);
+    const nodes: Spawned[] = [];
+    for (let i = 0; i < 2; i++) {
+      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `n${i}`), '--memory-size', '256'], o.spawnTimeoutMs);
+      procs.push(node);
+      nodes.push(node);
+    }
+    const direct: Client = await connect({ map: manager.address, ...clientOptions(o) });
+    clients.push(direct);
+    await waitForOwners(direct, nodes.map((n) => n.address), o.mapTimeoutMs);
+    const proxy = await spawnProxy(['--map', manager.address], o.spawnTimeoutMs);
+    procs.push(proxy);
+    if (proxy.memcached === null) throw new Error('the proxy announced no memcached port');
+
+    const directExec = sdkExecutor(direct);
+    await loadKeySpace(directExec, 'load', o.keys, { keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight });
+    const directResult = await measurePath('direct', directExec, o, true);
+    // One frame, one answer, straight to the owner: the loopback round trip of the target.
+    const roundTrip = await runWorkload(directExec, {
+      label: 'round trip @1', mix: parseMix('get:1'), keys: 1, keySize: o.keySize, valueSize: o.valueSize, inflight: 1, durationMs: 0, count: o.latencyCount,
+    });
+
+    const thin: Client = await connect({ nodes: [proxy.address], ...clientOptions(o) });
+    clients.push(thin);
+    const proxyResult = await measurePath('via proxy', sdkExecutor(thin), o, true);
+
+    const mc = await openMemcachedLoad(proxy.memcached, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
+    closeMemcached = mc.close;
+    const memcachedResult = await measurePath('memcached', mc.exec, o, false);
+    return judgeProxy(directResult, proxyResult, memcachedResult, roundTrip, o.targetRatio);
+  } finally {
+    closeMemcached?.();
+    for (const c of clients) await c.close();
+    for (const p of procs.reverse()) await p.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function runLine(r: WorkloadResult): string {
+  const errors = r.errors > 0 ? `   ${r.errors} errors (${r.firstError ?? '?'})` : '';
+  const rates = r.roundOpsPerSec !== undefined && r.roundOpsPerSec.length > 1 ? `   rounds ${r.roundOpsPerSec.map(formatCount).join(' / ')}` : '';
+  return `  ${formatRunLine(r.label, r.opsPerSec, r.latency)}${errors}${rates}\n`;
+}
+
+/** Run the proxy bench as a phase: print it, add its figures, record a failure instead of throwing. */
+export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchResults, out: NodeJS.WritableStream): Promise<void> {
+  out.write('[proxy]\n');
+  const { jsonFile: _file, ...config } = o;
+  results.config.proxy = config;
+  try {
+    const r = await runProxyBench(o);
+    results.proxy = r;
+    const ms = formatLatencyUs;
+    out.write(`  ${o.inflight} in flight (${o.mix}):\n`);
+    for (const p of [r.direct, r.proxySdk, r.memcached]) out.write(runLine(p.throughput));
+    out.write('  1 in flight:\n');
+    for (const s of [r.direct.single, r.proxySdk.single, r.roundTrip]) if (s !== null) out.write(runLine(s));
+    out.write(`  through the proxy ${(r.sdkRatio).toFixed(2)}× direct (SDK), ${(r.memcachedRatio).toFixed(2)}× (memcached); target ≥ ${r.targetRatio}×: ${r.sdkRatio >= r.targetRatio ? 'PASS' : 'MISS'}\n`);
+    const isLatencyPass = r.addedP50Us <= r.roundTripP50Us;
+    out.write(`  added p50 at 1 in flight ${ms(r.addedP50Us)}, one loopback round trip ${ms(r.roundTripP50Us)}: ${isLatencyPass ? 'PASS' : 'MISS'}\n`);
+    for (const f of proxyFigures(r)) {
+      results.figures.push(f);
+      out.write(`${formatFigureLine(f)}\n`);
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    results.failures.push({ phase: 'proxy', message });
+    out.write(`  proxy FAILED: ${message}\n`);
+  }
+  out.write('\n');
+}
+
+/** `pandakv bench proxy`: the proxy bench alone, written to the results file like the suite. */
+export async function runProxyCli(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const o = parseProxyArgs(argv);
+  if (o === 'help') {
+    out.write(PROXY_USAGE);
+    return 0;
+  }
+  const machine = describeMachine();
+  const results: ProxyBenchResults = {
+    schema: 'pandakv-bench/1', startedAt: new Date().toISOString(), finishedAt: '', machine, config: { jsonFile: o.jsonFile },
+    ceiling: null, sdk: null, memory: null, keystream: null, figures: [], failures: [], proxy: null,
+  };
+  out.write(`pandakv bench proxy on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n`);
+  out.write(`manager + 2 nodes + proxy, ${o.keys} keys of ${o.keySize} B, ${o.valueSize}-byte values, best of ${o.rounds} × ${o.durationMs / 1000} s\n\n`);
+  await runProxyPhase(o, results, out);
+  results.finishedAt = new Date().toISOString();
+  out.write(formatSummary(results.figures, results.failures));
+  const file = resolve(o.jsonFile);
+  await writeResults(file, results);
+  out.write(`results written to ${file}\n`);
+  return results.failures.length > 0 ? 1 : 0;
+}

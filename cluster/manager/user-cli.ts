@@ -1,0 +1,80 @@
+import { parseCommandLine, UsageError } from '../../bin/cli-util.js';
+import { isRole, writeCredentials, type Role } from '../../shared/auth/index.js';
+import { openCfg } from './cfg/open-cfg.js';
+import { UserStore } from './users.js';
+
+export const USER_USAGE = `Usage: pandakv user <add|list|remove> [NAME] --cfg URL [switches]
+
+Manage principals in the cluster's config store.
+
+  add NAME --roles read,write,scan[,admin] [--password] [--out FILE]
+      create a principal; a key principal's credentials (with its secret key) are
+      written to FILE (default ./NAME.credentials.json) with mode 0600. --password reads
+      the password from $PANDAKV_PASSWORD (never from the command line).
+  list                    names, roles and kind (key or password)
+  remove NAME             delete a principal
+
+  --cfg URL               file:PATH or etcd://HOST:PORT (default file:./data/cfg.json)
+`;
+
+/** `pandakv user …` */
+export async function userMain(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv, {
+    cfg: { type: 'string' },
+    roles: { type: 'string' },
+    password: { type: 'boolean' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  const [command, name, ...rest] = positionals;
+  if (values.help || command === undefined) {
+    process.stdout.write(USER_USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
+  const cfgUrl = String(values.cfg ?? 'file:./data/cfg.json');
+  const needName = (): string => {
+    if (name === undefined) throw new UsageError(`${command} needs a NAME`);
+    return name;
+  };
+  if (command !== 'add' && command !== 'list' && command !== 'remove') throw new UsageError(`unknown user command "${command}"`);
+  const roles = command === 'add' ? parseRoles(values.roles) : [];
+  const password = command === 'add' && values.password ? readPassword() : undefined;
+  const cfg = await openCfg(cfgUrl);
+  try {
+    const users = new UserStore(cfg);
+    if (command === 'list') {
+      for (const p of await users.list()) process.stdout.write(`${p.name.padEnd(24)} ${(p.salt === null ? 'key' : 'password').padEnd(9)} ${p.roles.join(',')}\n`);
+      return 0;
+    }
+    if (command === 'remove') {
+      await users.remove(needName());
+      process.stdout.write(`removed ${name}\n`);
+      return 0;
+    }
+    const { principal, credentials } = await users.add(needName(), roles, password);
+    if (credentials.kind === 'key') {
+      const out = String(values.out ?? `./${principal.name}.credentials.json`);
+      writeCredentials(out, credentials);
+      process.stdout.write(`added ${principal.name} (${principal.roles.join(',')}); credentials written to ${out} (mode 0600)\n`);
+    } else {
+      process.stdout.write(`added ${principal.name} (${principal.roles.join(',')}), a password principal\n`);
+    }
+    return 0;
+  } finally {
+    await cfg.close();
+  }
+}
+
+function parseRoles(raw: unknown): Role[] {
+  if (raw === undefined) throw new UsageError('add needs --roles, e.g. --roles read,write');
+  const roles = String(raw).split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of roles) if (!isRole(r)) throw new UsageError(`unknown role "${r}" (roles: read, write, scan, admin)`);
+  return roles as Role[];
+}
+
+function readPassword(): string {
+  const password = process.env.PANDAKV_PASSWORD;
+  if (password === undefined || password.length === 0) throw new UsageError('--password reads the password from $PANDAKV_PASSWORD, which is not set');
+  return password;
+}
