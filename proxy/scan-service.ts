@@ -1,5 +1,4 @@
 import { Status } from '../shared/status.js';
-import { Op } from '../shared/protocol/ops.js';
 import type { Request } from '../shared/protocol/frames.js';
 import { binaryToWire, bytesToBinary } from '../shared/protocol/binary-key.js';
 import { ScanIterator } from '../sdk/scan.js';
@@ -51,5 +50,3 @@ export class ScanService {
     }];
   }
 }
-
-export const SCAN_OP = Op.SCAN;

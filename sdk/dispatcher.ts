@@ -78,7 +78,7 @@ export class Dispatcher {
       let err: KvError;
       let address: string | undefined;
       try {
-        const router = this.currentRouterOr(frame, plan);
+        const router = this.routerOrFallback(plan);
         if (router === null) return await this.viaFallback(frame, plan, deadline, 'no-map');
         frame[2] = router.map.epoch;
         address = plan.address ?? this.pick(router, plan);
@@ -111,7 +111,8 @@ export class Dispatcher {
     }
   }
 
-  private currentRouterOr(_frame: unknown[], plan: SendPlan): Router | null {
+  /** The router, or null when there is no map but a proxy to fall back on. */
+  private routerOrFallback(plan: SendPlan): Router | null {
     try {
       return this.currentRouter();
     } catch (err) {

@@ -1,5 +1,3 @@
-import { once, type EventEmitter } from 'node:events';
-
 /** Resolve with `p`, or reject when it takes longer than `ms`. */
 export async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -11,11 +9,6 @@ export async function withDeadline<T>(p: Promise<T>, ms: number, what: string): 
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Wait for `event` on a Node emitter under a deadline. */
-export function nextEvent(emitter: EventEmitter, event: string, ms: number): Promise<unknown[]> {
-  return withDeadline(once(emitter, event), ms, `event "${event}"`);
 }
 
 /** Poll `check` (cheap, synchronous) on every macrotask turn until true, under a deadline. */
