@@ -5,13 +5,13 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
 import { spawnManager, type Spawned } from '../cluster/spawn.js';
 import { createLatencyHistogram, formatCount, formatLatencyUs, recordMs, summarizeHistogram, type LatencySummary } from './histogram.js';
 import { BENCH_DEFAULTS } from './options.js';
 import { distPath, runToEnd } from './processes.js';
-import { describeMachine, formatFigureLine, formatSummary, makeFigure, writeResults, type BenchResults } from './report.js';
+import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults } from './report.js';
 import type { FanoutReport, PushCounters } from './map-fanout-subscribers.js';
 
 /** Options of `pandakv bench map`. */
@@ -214,10 +214,9 @@ export async function runMapFanout(o: MapFanoutOptions): Promise<MapFanoutResult
 
 /** Run the map bench as a phase: print it, add its figures, record a failure instead of throwing. */
 export async function runMapPhase(o: MapFanoutOptions, results: MapBenchResults, out: NodeJS.WritableStream): Promise<void> {
-  out.write('[map]\n');
   const { jsonFile: _file, ...config } = o;
   results.config.map = config;
-  try {
+  await runPhase('map', results, out, async () => {
     const r = await runMapFanout(o);
     results.map = r;
     const [l, ms] = [r.latency, formatLatencyUs];
@@ -229,17 +228,11 @@ export async function runMapPhase(o: MapFanoutOptions, results: MapBenchResults,
     out.write(`  from the manager publishing the map to each subscriber: p50 ${ms(pl.p50Us)}   p99 ${ms(pl.p99Us)}   max ${ms(pl.maxUs)}\n`);
     out.write(`  publish → subscriber p99 ${ms(pl.p99Us)}, target ≤ ${r.targetP99Ms} ms: ${r.isPass ? 'PASS' : 'MISS'}\n`);
     // Figures have no latency unit, so the target is carried as a share of the budget.
-    const ratio = makeFigure('map.p99TargetRatio', `map fan-out p99 / ${r.targetP99Ms} ms`, pl.p99Us / (r.targetP99Ms * 1000), 'ratio', { comparison: '<=', value: 1 });
-    for (const f of [ratio, makeFigure('map.fullMapBytes', 'map size (full)', r.fullMapBytes, 'bytes', null)]) {
-      results.figures.push(f);
-      out.write(`${formatFigureLine(f)}\n`);
-    }
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    results.failures.push({ phase: 'map', message });
-    out.write(`  map FAILED: ${message}\n`);
-  }
-  out.write('\n');
+    return [
+      makeFigure('map.p99TargetRatio', `map fan-out p99 / ${r.targetP99Ms} ms`, pl.p99Us / (r.targetP99Ms * 1000), 'ratio', { comparison: '<=', value: 1 }),
+      makeFigure('map.fullMapBytes', 'map size (full)', r.fullMapBytes, 'bytes', null),
+    ];
+  });
 }
 
 /** `pandakv bench map`: the map bench alone, written to the results file like the suite. */
@@ -249,17 +242,9 @@ export async function runMapCli(argv: string[], out: NodeJS.WritableStream): Pro
     out.write(MAP_USAGE);
     return 0;
   }
-  const machine = describeMachine();
-  const results: MapBenchResults = {
-    schema: 'pandakv-bench/1', startedAt: new Date().toISOString(), finishedAt: '', machine, config: { jsonFile: o.jsonFile },
-    ceiling: null, sdk: null, memory: null, keystream: null, figures: [], failures: [], map: null,
-  };
+  const results: MapBenchResults = { ...emptyResults(o.jsonFile), map: null };
+  const { machine } = results;
   out.write(`pandakv bench map on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n\n`);
   await runMapPhase(o, results, out);
-  results.finishedAt = new Date().toISOString();
-  out.write(formatSummary(results.figures, results.failures));
-  const file = resolve(o.jsonFile);
-  await writeResults(file, results);
-  out.write(`results written to ${file}\n`);
-  return results.failures.length > 0 ? 1 : 0;
+  return finishRun(results, o.jsonFile, out);
 }

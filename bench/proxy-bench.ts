@@ -6,7 +6,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
 import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
 import { connect, type ClusterMap, type PandaClient } from '../sdk/index.js';
@@ -14,7 +14,7 @@ import { formatCount, formatLatencyUs, formatRunLine } from './histogram.js';
 import { openMemcachedLoad } from './memcached-load.js';
 import { parseMix } from './mix.js';
 import { BENCH_DEFAULTS } from './options.js';
-import { describeMachine, formatFigureLine, formatSummary, makeFigure, writeResults, type BenchResults, type Figure } from './report.js';
+import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
 import { loadKeySpace, sdkExecutor } from './sdk-bench.js';
 import { bestOf, runWorkload, type OpExecutor, type WorkloadOptions, type WorkloadResult } from './workload.js';
 
@@ -272,10 +272,9 @@ function runLine(r: WorkloadResult): string {
 
 /** Run the proxy bench as a phase: print it, add its figures, record a failure instead of throwing. */
 export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchResults, out: NodeJS.WritableStream): Promise<void> {
-  out.write('[proxy]\n');
   const { jsonFile: _file, ...config } = o;
   results.config.proxy = config;
-  try {
+  await runPhase('proxy', results, out, async () => {
     const r = await runProxyBench(o);
     results.proxy = r;
     const ms = formatLatencyUs;
@@ -286,16 +285,8 @@ export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchRes
     out.write(`  through the proxy ${(r.sdkRatio).toFixed(2)}× direct (SDK), ${(r.memcachedRatio).toFixed(2)}× (memcached); target ≥ ${r.targetRatio}×: ${r.sdkRatio >= r.targetRatio ? 'PASS' : 'MISS'}\n`);
     const isLatencyPass = r.addedP50Us <= r.roundTripP50Us;
     out.write(`  added p50 at 1 in flight ${ms(r.addedP50Us)}, one loopback round trip ${ms(r.roundTripP50Us)}: ${isLatencyPass ? 'PASS' : 'MISS'}\n`);
-    for (const f of proxyFigures(r)) {
-      results.figures.push(f);
-      out.write(`${formatFigureLine(f)}\n`);
-    }
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    results.failures.push({ phase: 'proxy', message });
-    out.write(`  proxy FAILED: ${message}\n`);
-  }
-  out.write('\n');
+    return proxyFigures(r);
+  });
 }
 
 /** `pandakv bench proxy`: the proxy bench alone, written to the results file like the suite. */
@@ -305,18 +296,10 @@ export async function runProxyCli(argv: string[], out: NodeJS.WritableStream): P
     out.write(PROXY_USAGE);
     return 0;
   }
-  const machine = describeMachine();
-  const results: ProxyBenchResults = {
-    schema: 'pandakv-bench/1', startedAt: new Date().toISOString(), finishedAt: '', machine, config: { jsonFile: o.jsonFile },
-    ceiling: null, sdk: null, memory: null, keystream: null, figures: [], failures: [], proxy: null,
-  };
+  const results: ProxyBenchResults = { ...emptyResults(o.jsonFile), proxy: null };
+  const { machine } = results;
   out.write(`pandakv bench proxy on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n`);
   out.write(`manager + 2 nodes + proxy, ${o.keys} keys of ${o.keySize} B, ${o.valueSize}-byte values, best of ${o.rounds} × ${o.durationMs / 1000} s\n\n`);
   await runProxyPhase(o, results, out);
-  results.finishedAt = new Date().toISOString();
-  out.write(formatSummary(results.figures, results.failures));
-  const file = resolve(o.jsonFile);
-  await writeResults(file, results);
-  out.write(`results written to ${file}\n`);
-  return results.failures.length > 0 ? 1 : 0;
+  return finishRun(results, o.jsonFile, out);
 }

@@ -1,4 +1,5 @@
 import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { formatCount } from './histogram.js';
 import type { WorkloadResult } from './workload.js';
@@ -91,4 +92,41 @@ export function describeMachine(): BenchResults['machine'] {
 /** Write the results file (pretty JSON; NaN and Infinity become null). */
 export async function writeResults(path: string, results: BenchResults): Promise<void> {
   await writeFile(path, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** Results with nothing measured yet, for a mode run on its own (`bench map`, `bench proxy`). */
+export function emptyResults(jsonFile: string): BenchResults {
+  return {
+    schema: 'pandakv-bench/1', startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(), config: { jsonFile },
+    ceiling: null, sdk: null, memory: null, keystream: null, figures: [], failures: [],
+  };
+}
+
+/**
+ * Run one phase: print its heading, let `body` print its details and return its figures,
+ * which are recorded and printed; a failure is recorded instead of thrown.
+ */
+export async function runPhase(name: string, results: BenchResults, out: NodeJS.WritableStream, body: () => Promise<Figure[]>): Promise<void> {
+  out.write(`[${name}]\n`);
+  try {
+    for (const f of await body()) {
+      results.figures.push(f);
+      out.write(`${formatFigureLine(f)}\n`);
+    }
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    results.failures.push({ phase: name, message });
+    out.write(`  ${name} FAILED: ${message}\n`);
+  }
+  out.write('\n');
+}
+
+/** Finish a run: print the summary, write the results file; exit code 1 when a phase failed. */
+export async function finishRun(results: BenchResults, jsonFile: string, out: NodeJS.WritableStream): Promise<number> {
+  results.finishedAt = new Date().toISOString();
+  out.write(formatSummary(results.figures, results.failures));
+  const file = resolve(jsonFile);
+  await writeResults(file, results);
+  out.write(`results written to ${file}\n`);
+  return results.failures.length > 0 ? 1 : 0;
 }
