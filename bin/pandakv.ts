@@ -10,6 +10,7 @@ Commands:
   cluster   administer a running cluster (status, add, remove, failover, split, rebalance)
   plan      simulate bucket placement with no cluster running
   user      manage principals (add, list, remove) in the config store
+  dht       run a DHT bootstrap node for the peer plane (offline hyperswarm)
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
   help      print this text
@@ -39,6 +40,10 @@ async function main(): Promise<void> {
     case 'user': {
       const { userMain } = await import('../cluster/manager/user-cli.js');
       return runCommand('user', () => userMain(rest));
+    }
+    case 'dht': {
+      const { dhtMain } = await import('../cluster/peer/dht-cli.js');
+      return runCommand('dht', () => dhtMain(rest));
     }
     case 'plan': {
       const { simulateMain } = await import('../cluster/manager/planner/simulate.js');

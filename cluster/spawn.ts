@@ -68,6 +68,11 @@ export function spawnManager(args: string[] = [], timeoutMs?: number): Promise<S
   return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (http:\/\/\S+)$/, timeoutMs);
 }
 
+/** Start a DHT bootstrap process (`pandakv dht`); resolves with its `host:port`. */
+export function spawnDht(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
+  return spawnPandakv(['dht', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv dht listening on (\S+:\d+)$/, timeoutMs);
+}
+
 /** Start a proxy process; resolves with its `ws://` address and its memcached `host:port`. */
 export async function spawnProxy(args: string[] = [], timeoutMs?: number): Promise<Spawned & { memcached: string | null }> {
   let memcached: string | null = null;

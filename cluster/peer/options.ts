@@ -1,0 +1,68 @@
+/** A DHT node address, e.g. the local bootstrap node `{ host: '127.0.0.1', port }`. */
+export interface DhtNodeAddress {
+  host: string;
+  port: number;
+}
+
+/** Options of a {@link PeerPlane}. Every limit and delay is here so tests can shrink them. */
+export interface PeerPlaneOptions {
+  /** Address the plane's own DHT node binds its UDP sockets to. @default '127.0.0.1' */
+  host: string;
+  /** UDP port of the plane's DHT node; 0 picks a free one. @default 0 */
+  port: number;
+  /** Largest frame (CBOR body, without the 4-byte length) sent or accepted. @default 8388608 */
+  maxFrameBytes: number;
+  /**
+   * Bytes that may wait per peer while its socket is over its high-water mark; beyond
+   * that `send` returns false and `request` fails with BUSY. @default 33554432
+   */
+  maxQueuedBytesPerPeer: number;
+  /** Requests awaiting a reply per peer; beyond that `request` fails with BUSY. @default 4096 */
+  maxInFlightPerPeer: number;
+  /** Deadline of `request` when the caller gives none, ms. @default 5000 */
+  requestTimeoutMs: number;
+  /** How long a new connection may take to exchange HELLO before it is dropped, ms. @default 10000 */
+  helloTimeoutMs: number;
+  /** Keep-alive interval on every peer connection, ms. @default 5000 */
+  keepAliveMs: number;
+  /** Drop a connection that received nothing (keep-alives included) for this long, ms; 0 = never. @default 20000 */
+  idleTimeoutMs: number;
+  /**
+   * hyperswarm's redial delays after a failed or dropped connection, ms: first, second,
+   * third retry, then every later one. hyperswarm's own last step is 10 min; a cluster
+   * wants its peers back sooner. @default [1000, 5000, 15000, 30000]
+   */
+  backoffsMs: [number, number, number, number];
+  /** Random extra delay added to each backoff step, ms. @default 500 */
+  backoffJitterMs: number;
+  /** Dials in progress at once. @default 8 */
+  maxParallelDials: number;
+}
+
+export const PEER_PLANE_DEFAULTS: Readonly<PeerPlaneOptions> = Object.freeze({
+  host: '127.0.0.1',
+  port: 0,
+  maxFrameBytes: 8 * 1024 * 1024,
+  maxQueuedBytesPerPeer: 32 * 1024 * 1024,
+  maxInFlightPerPeer: 4096,
+  requestTimeoutMs: 5000,
+  helloTimeoutMs: 10_000,
+  keepAliveMs: 5000,
+  idleTimeoutMs: 20_000,
+  backoffsMs: Object.freeze([1000, 5000, 15_000, 30_000]) as unknown as [number, number, number, number],
+  backoffJitterMs: 500,
+  maxParallelDials: 8,
+});
+
+/** Options of a DHT bootstrap node. */
+export interface DhtBootstrapOptions {
+  /** IPv4 address to bind and announce; never 0.0.0.0. @default '127.0.0.1' */
+  host: string;
+  /** UDP port; 0 picks a free one. @default 0 */
+  port: number;
+}
+
+export const DHT_BOOTSTRAP_DEFAULTS: Readonly<DhtBootstrapOptions> = Object.freeze({
+  host: '127.0.0.1',
+  port: 0,
+});
