@@ -21,7 +21,7 @@ export interface NodeSetOptions {
 
 /** Start `pandakv node` on 127.0.0.1, port 0; resolves with its address once it is ready. */
 export async function spawnDataNode(memoryMb: number, isEvictionDisabled: boolean, timeoutMs: number): Promise<{ url: string; handle: ChildHandle }> {
-  const args = [distPath('../bin/pandakv.js'), 'node', '--port', '0', '--ip', '127.0.0.1', '--memory-size', String(Math.ceil(memoryMb))];
+  const args = [distPath('../bin/pandakv.js'), 'node', '--insecure', '--port', '0', '--ip', '127.0.0.1', '--memory-size', String(Math.ceil(memoryMb))];
   if (isEvictionDisabled) args.push('--no-evict');
   const { handle, match } = await startReady({ name: 'pandakv node', args, pattern: READY_LINE, timeoutMs });
   return { url: match[1]!, handle };

@@ -225,18 +225,18 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
   const clients: Client[] = [];
   let closeMemcached: (() => void) | null = null;
   try {
-    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
+    const manager = await spawnManager(['--insecure', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
     procs.push(manager);
     const nodes: Spawned[] = [];
     for (let i = 0; i < 2; i++) {
-      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `n${i}`), '--memory-size', '256'], o.spawnTimeoutMs);
+      const node = await spawnNode(['--insecure', '--manager', manager.address, '--data-dir', join(dir, `n${i}`), '--memory-size', '256'], o.spawnTimeoutMs);
       procs.push(node);
       nodes.push(node);
     }
     const direct: Client = await connect({ map: manager.address, ...clientOptions(o) });
     clients.push(direct);
     await waitForOwners(direct, nodes.map((n) => n.address), o.mapTimeoutMs);
-    const proxy = await spawnProxy(['--map', manager.address], o.spawnTimeoutMs);
+    const proxy = await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs);
     procs.push(proxy);
     if (proxy.memcached === null) throw new Error('the proxy announced no memcached port');
 

@@ -1,3 +1,4 @@
+import { loadCredentials, type Credentials } from '../shared/auth/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A command-line usage error: printed as one line, exit code 2. */
@@ -65,4 +66,13 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
   });
+}
+
+/** Load `--credentials FILE` (mode 0600). @throws UsageError naming the file and what is wrong, never its content */
+export function loadCredentialsArg(path: string): Credentials {
+  try {
+    return loadCredentials(path);
+  } catch (err) {
+    throw new UsageError(`--credentials: ${(err as Error).message}`);
+  }
 }

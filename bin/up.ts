@@ -5,6 +5,9 @@ import { connect, type PandaClient } from '../sdk/index.js';
 import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
 import { parseCommandLine, numberArg, UsageError, untilSignal } from './cli-util.js';
 import { runDemo } from './demo.js';
+import { openCfg } from '../cluster/manager/cfg/open-cfg.js';
+import { UserStore } from '../cluster/manager/users.js';
+import { loadCredentials, randomBytes, toHex, writeCredentials } from '../shared/auth/index.js';
 
 const UP_USAGE = `Usage: pandakv up [switches]
 
@@ -16,6 +19,7 @@ runs a short demo workload against it with the SDK, and stays up until Ctrl-C.
   --memory-size MB memory budget of each node (default 100)
   --data-dir DIR   where the config store and node identities live (default: a temp dir)
   --exit           stop after the demo instead of waiting for Ctrl-C
+  --insecure       run every process without authentication
   --help           print this text
 `;
 
@@ -27,6 +31,7 @@ export async function upMain(argv: string[]): Promise<number> {
     'memory-size': { type: 'string' },
     'data-dir': { type: 'string' },
     exit: { type: 'boolean' },
+    insecure: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -44,23 +49,36 @@ export async function upMain(argv: string[]): Promise<number> {
   const procs: Spawned[] = [];
   let proxy: Spawned & { memcached: string | null };
   let db: PandaClient | null = null;
+  const isInsecure = values.insecure === true;
   try {
-    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, '--failover-after-ms', '3000']);
+    const cfgUrl = `file:${join(dir, 'cfg.json')}`;
+    const dev = isInsecure ? null : await devCredentials(cfgUrl, dir);
+    const secure = (file: string | undefined): string[] => (isInsecure ? ['--insecure'] : ['--credentials', file!]);
+    const manager = await spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]);
     procs.push(manager);
     process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
     for (let i = 0; i < nodeCount; i++) {
-      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory)]);
+      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), ...secure(dev?.admin)]);
       procs.push(node);
       process.stdout.write(`node      ${node.address}  (pid ${node.pid})\n`);
     }
-    db = await connect({ map: manager.address });
+    db = await connect({ map: manager.address, credentials: dev?.admin ?? null });
     await waitForNodes(db, nodeCount, 10_000);
-    proxy = await spawnProxy(['--map', manager.address]);
+    proxy = await spawnProxy(['--map', manager.address, ...secure(dev?.admin)]);
     procs.push(proxy);
     process.stdout.write(`proxy     ${proxy.address}  memcached ${proxy.memcached ?? 'off'}  (pid ${proxy.pid})\n`);
     await runDemo(db, keys);
-    process.stdout.write(`\ntry:      npx pandakv cluster status --manager ${manager.address}\n`);
-    if (proxy.memcached !== null) process.stdout.write(`          printf 'get demo:00000042\\r\\n' | nc -q1 ${proxy.memcached.replace(':', ' ')}\n`);
+    const creds = dev === null ? '' : ` --credentials ${dev.admin}`;
+    process.stdout.write(`\ntry:      npx pandakv cluster status --manager ${manager.address}${creds}\n`);
+    if (proxy.memcached !== null) {
+      const nc = `nc -q1 ${proxy.memcached.replace(':', ' ')}`;
+      if (dev === null) process.stdout.write(`          printf 'get demo:00000042\\r\\n' | ${nc}\n`);
+      else {
+        const auth = `${dev.memcachedUser} ${dev.memcachedPassword}`;
+        process.stdout.write(`          printf 'set auth 0 0 ${Buffer.byteLength(auth)}\\r\\n${auth}\\r\\nget demo:00000042\\r\\n' | ${nc}\n`);
+      }
+    }
+    if (dev !== null) process.stdout.write(`dev credentials (mode 0600): ${dev.admin}\n`);
     if (values.exit) return 0;
     process.stdout.write('Cluster is up. Press Ctrl-C to stop.\n');
     await stopped;
@@ -70,6 +88,37 @@ export async function upMain(argv: string[]): Promise<number> {
     for (const p of procs.reverse()) await p.stop();
     if (isTempDir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+interface DevCredentials {
+  /** Credentials file of `dev`, an admin principal the nodes, the proxy and the demo use. */
+  admin: string;
+  memcachedUser: string;
+  memcachedPassword: string;
+}
+
+/**
+ * Development principals, created in the config store before the manager starts (the
+ * file store has one owner) and kept in 0600 files in the data dir; a second `up` on the
+ * same dir reuses them.
+ */
+async function devCredentials(cfgUrl: string, dir: string): Promise<DevCredentials> {
+  const admin = join(dir, 'dev.credentials.json');
+  const mc = join(dir, 'dev-memcached.credentials.json');
+  const cfg = await openCfg(cfgUrl);
+  try {
+    const users = new UserStore(cfg);
+    const existing = new Set((await users.list()).map((p) => p.name));
+    if (!existing.has('dev')) writeCredentials(admin, (await users.add('dev', ['admin', 'read', 'write', 'scan'])).credentials);
+    if (!existing.has('dev-memcached')) {
+      const password = toHex(randomBytes(12));
+      writeCredentials(mc, (await users.add('dev-memcached', ['read', 'write'], password)).credentials);
+    }
+  } finally {
+    await cfg.close();
+  }
+  const mcCreds = loadCredentials(mc);
+  return { admin, memcachedUser: mcCreds.principal, memcachedPassword: mcCreds.kind === 'password' ? mcCreds.password : '' };
 }
 
 /** Wait until the map places units on `count` nodes. */

@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal } from '../bin/cli-util.js';
+import { parseCommandLine, numberArg, UsageError, untilSignal, loadCredentialsArg } from '../bin/cli-util.js';
 import { Proxy } from './proxy-server.js';
 import type { ProxyOptions } from './options.js';
 
@@ -16,6 +16,10 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --map-loss-ms MS      unhealthy after losing the map this long (default 10000)
   --timeout-ms MS       deadline of each forwarded request (default 2500)
   --cursor-secret HEX   key signing scan cursors (share it between proxies)
+  --credentials FILE    the proxy's principal (needs admin plus the roles clients use)
+  --key FILE            the proxy's key pair (created 0600 when missing; default: new per start)
+  --manager-key HEX     the manager's public key to require (default: trust the one presented)
+  --insecure            no client authentication, lanes without credentials (development only)
   --help                print this text
 `;
 
@@ -32,6 +36,8 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     'cursor-secret': { type: 'string' },
     insecure: { type: 'boolean' },
     credentials: { type: 'string' },
+    key: { type: 'string' },
+    'manager-key': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -58,6 +64,15 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new UsageError('--cursor-secret must be at least 32 hex digits');
     o.cursorSecret = secret;
   }
+  if (values.insecure) o.isInsecure = true;
+  if (values.credentials !== undefined) o.credentials = loadCredentialsArg(String(values.credentials));
+  if (values.key !== undefined) o.keyFile = String(values.key);
+  if (values['manager-key'] !== undefined) {
+    const key = String(values['manager-key']);
+    if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new UsageError('--manager-key must be 64 hex digits');
+    o.managerKey = key.toLowerCase();
+  }
+  if (!o.isInsecure && o.credentials === undefined) throw new UsageError('--credentials FILE is required (or --insecure)');
   return o;
 }
 
@@ -69,6 +84,7 @@ export async function proxyMain(argv: string[]): Promise<number> {
     return 0;
   }
   const stopped = untilSignal();
+  if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: any client that can connect may run every op\n');
   const proxy = new Proxy(opts);
   const { url, memcached } = await proxy.listen();
   await proxy.ready(opts.warmupTimeoutMs ?? 15_000);

@@ -10,6 +10,7 @@ import type { Upstream } from './upstream.js';
 import type { ScanService } from './scan-service.js';
 import type { ProxyOptions } from './options.js';
 import type { ProxyMetrics } from './metrics.js';
+import { insecureAuthAnswer } from '../shared/auth/index.js';
 
 /** Per-connection gate run before each request (auth and roles); null lets it through. */
 export type RequestGate = (req: Request, extra: Record<string, unknown> | undefined) => Promise<unknown[] | null> | unknown[] | null;
@@ -81,6 +82,7 @@ export class NativeSession {
       const refused = await this.gate(req, undefined);
       if (refused !== null) return refused;
     }
+    if (req.op === Op.AUTH) return insecureAuthAnswer(req, 'proxy');
     if (req.op === Op.PING) return [req.id, Status.OK, null, 0, 0, { epoch: this.upstream.current()?.epoch ?? 0 }];
     if (req.op === Op.SCAN) return this.scans.scan(req, req.cursor);
     if (req.op === Op.STATS) return [req.id, Status.OK, this.metrics.snapshot()];

@@ -1,4 +1,5 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../shared/protocol/limits.js';
+import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 
 /** Options of the proxy. Every delay and limit is here so tests can shrink them. */
 export interface ProxyOptions extends ProtocolLimits {
@@ -30,6 +31,19 @@ export interface ProxyOptions extends ProtocolLimits {
   cursorSecret: string | null;
   /** Reconnect schedule for lanes in ms. @default [50, 100, 250, 500, 1000] */
   backoffMs: number[];
+  /** No authentication of clients, and lanes and map without credentials (development only). @default false */
+  isInsecure: boolean;
+  /**
+   * The proxy's own principal: its lanes and its map subscription authenticate with it.
+   * It needs `admin` (to receive the principal list) and the roles clients use. @default null
+   */
+  credentials: Credentials | null;
+  /** The proxy's key pair file (created 0600 when missing); null = new per start. @default null */
+  keyFile: string | null;
+  /** The manager's public key (hex) to require; null trusts the key it presents. @default null */
+  managerKey: string | null;
+  /** Argon2id cost that password principals were created with (memcached auth). @default interactive */
+  passwordLimits: Partial<PasswordLimits> | null;
 }
 
 export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze({
@@ -47,4 +61,9 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   maxClients: 10_000,
   cursorSecret: null,
   backoffMs: [50, 100, 250, 500, 1000],
+  isInsecure: false,
+  credentials: null,
+  keyFile: null,
+  managerKey: null,
+  passwordLimits: null,
 });

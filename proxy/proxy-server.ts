@@ -10,6 +10,7 @@ import { ProxyMetrics } from './metrics.js';
 import { ClusterBackend, type PasswordCheck } from './cluster-backend.js';
 import { MemcachedServer } from './memcached/server.js';
 import { PROXY_DEFAULTS, type ProxyOptions } from './options.js';
+import { ProxyAuthority } from './proxy-auth.js';
 
 /** Auth hooks the proxy runs for thin clients; absent = `--insecure`. */
 export interface ProxyAuth {
@@ -36,9 +37,16 @@ export class Proxy {
   private clients = 0;
   private closing: Promise<void> | null = null;
 
-  constructor(options: Partial<ProxyOptions> & { map: string }, private readonly auth: ProxyAuth | null = null) {
+  private readonly auth: ProxyAuth | null;
+
+  /** @param auth replaces the built-in client authentication (tests, embedding); ignored with `isInsecure` */
+  constructor(options: Partial<ProxyOptions> & { map: string }, auth: ProxyAuth | null = null) {
     this.options = { ...PROXY_DEFAULTS, ...options };
+    if (!this.options.isInsecure && this.options.credentials === null) {
+      throw new RangeError('the proxy needs credentials of a principal with the admin role (or --insecure)');
+    }
     this.upstream = new Upstream(this.options);
+    this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
     this.scans = new ScanService(this.upstream, new CursorSigner(this.options.cursorSecret), this.options.timeoutMs);
     this.http = createServer(this.onRequest);
     this.http.on('connection', (s: Socket) => {

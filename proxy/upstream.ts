@@ -6,6 +6,7 @@ import type { MapSource, MapSourceEvents } from '../sdk/map-source.js';
 import { LanePool } from '../sdk/lane-pool.js';
 import { Dispatcher } from '../sdk/dispatcher.js';
 import type { ProxyOptions } from './options.js';
+import type { KeyPair } from '../shared/auth/index.js';
 
 export interface UpstreamEvents {
   health: (isHealthy: boolean) => void;
@@ -29,6 +30,16 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
   private isWarmedOnce = false;
   private warming: Promise<void> = Promise.resolve();
   private waiters: Array<{ minEpoch: number; resolve: (m: ClusterMap) => void }> = [];
+  private readonly derivedKeys = new Map<string, KeyPair>();
+
+  // A node must prove the key the map lists for it; the newest map first, as lanes warm before cut-over.
+  private readonly nodeKeyFor = (address: string): string | null => {
+    for (const map of [this.managerMap?.current() ?? null, this.adopted]) {
+      const node = map?.nodes.find((n) => n.address === address);
+      if (node !== undefined) return node.peerKey;
+    }
+    return null;
+  };
 
   constructor(private readonly options: ProxyOptions) {
     super();
@@ -39,9 +50,19 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       maxFramesPerMessage: 1024,
       maxBatchBytes: 1024 * 1024,
       heartbeatMs: 5000,
+      auth: options.credentials === null ? null : {
+        credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
+        ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),
+      },
     }, options.backoffMs, options.lanesPerNode);
     this.dispatcher = new Dispatcher(this, this.pool, { backoffMs: [1, 10, 50, 100], isFailFast: true });
-    this.managerMap = new ManagerMapSource(options.map);
+    this.managerMap = new ManagerMapSource(options.map, {
+      auth: options.credentials === null ? null : {
+        credentials: options.credentials, managerKey: options.managerKey, derivedKeys: this.derivedKeys,
+        ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),
+      },
+    });
+    this.managerMap.on('principals', (list) => this.emit('principals', list));
     this.managerMap.on('map', this.onManagerMap);
     this.managerMap.on('status', this.onStatus);
     this.managerMap.on('error', () => undefined);

@@ -8,6 +8,8 @@ import { diffSummary, type MapDiff } from '../shared/map-tracker.js';
 import type { ClientOptions } from './options.js';
 import type { MapSource } from './map-source.js';
 import { LanePool } from './lane-pool.js';
+import type { LaneAuth } from './lane.js';
+import type { KeyPair } from '../shared/auth/index.js';
 import { Dispatcher, type FallbackReason } from './dispatcher.js';
 import { checkKey, type RouteInfo } from './router.js';
 import { ScanIterator, type ScanEntry, type ScanOptions } from './scan.js';
@@ -73,10 +75,16 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   private isInFallback = false;
   private fallbackTimer: NodeJS.Timeout | null = null;
 
-  constructor(options: Options<In, Out>, source: MapSource) {
+  constructor(options: Options<In, Out>, source: MapSource, derivedKeys = new Map<string, KeyPair>()) {
     super();
     this.options = options;
     this.source = source;
+    const creds = options.credentials;
+    if (typeof creds === 'string') throw KvError.invalidArgument('credentials must be loaded before the client is built (connect() does this)');
+    const limits = options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits };
+    // Nodes must prove they hold the key the map lists for them; the proxy is trusted on first use.
+    const nodeAuth: LaneAuth | null = creds === null ? null : { credentials: creds, serverKeyFor: this.nodeKeyFor, derivedKeys, ...limits };
+    const proxyAuth: LaneAuth | null = creds === null ? null : { credentials: creds, serverKeyFor: () => null, derivedKeys, ...limits };
     const laneOptions = {
       connectTimeoutMs: options.connectTimeoutMs,
       maxInFlight: options.maxInFlightPerLane,
@@ -85,9 +93,9 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
       maxBatchBytes: options.maxBatchBytes,
       heartbeatMs: options.heartbeatMs,
     };
-    this.pool = new LanePool(laneOptions, options.backoffMs);
+    this.pool = new LanePool({ ...laneOptions, auth: nodeAuth }, options.backoffMs);
     const proxy = options.proxy;
-    this.proxyPool = proxy === null ? null : new LanePool(laneOptions, options.backoffMs);
+    this.proxyPool = proxy === null ? null : new LanePool({ ...laneOptions, auth: proxyAuth }, options.backoffMs);
     this.dispatcher = new Dispatcher(source, this.pool, {
       backoffMs: options.backoffMs,
       fallback: proxy === null ? null : { pool: this.proxyPool!, address: proxy, onFallback: this.onFallback },
@@ -96,6 +104,11 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     this.pool.on('node-up', this.onNodeUp);
     source.on('map', this.onMap);
   }
+
+  private readonly nodeKeyFor = (address: string): string | null => {
+    const node = this.source.current()?.nodes.find((n) => n.address === address);
+    return node?.peerKey ?? null;
+  };
 
   /** Explain where `key` goes: bucket, unit, chain and the map's epoch. */
   route(key: string | Uint8Array): RouteInfo {

@@ -4,6 +4,7 @@ import { StaticMapSource, type MapSource } from './map-source.js';
 import { ManagerMapSource } from './manager-map-source.js';
 import { PandaClient } from './client.js';
 import { bytesCodec } from './value-codec.js';
+import { loadCredentials, type KeyPair } from '../shared/auth/index.js';
 
 /**
  * Connect to a PandaKV cluster. With `nodes`, keys are sharded over those nodes by the
@@ -17,11 +18,22 @@ import { bytesCodec } from './value-codec.js';
 export async function connect<In = Uint8Array | string, Out = Uint8Array>(
   options: Partial<ClientOptions<In, Out>> = {},
 ): Promise<PandaClient<In, Out>> {
-  const opts = { ...CLIENT_DEFAULTS, valueCodec: bytesCodec, ...options } as ClientOptions<In, Out>;
-  validate(opts);
+  const given = { ...CLIENT_DEFAULTS, valueCodec: bytesCodec, ...options } as ClientOptions<In, Out>;
+  validate(given);
+  // A file is read once, here; the client keeps the credentials, not the path.
+  const credentials = typeof given.credentials === 'string' ? loadCredentials(given.credentials) : given.credentials;
+  const opts: ClientOptions<In, Out> = { ...given, credentials };
+  const derivedKeys = new Map<string, KeyPair>();
   const source: MapSource = opts.mapSource
-    ?? (opts.map !== null ? new ManagerMapSource(opts.map, { connectTimeoutMs: opts.connectTimeoutMs }) : new StaticMapSource(opts.nodes, opts.bucketBits));
-  const client = new PandaClient<In, Out>(Object.freeze(opts), source);
+    ?? (opts.map !== null
+      ? new ManagerMapSource(opts.map, {
+        connectTimeoutMs: opts.connectTimeoutMs,
+        auth: credentials === null ? null : {
+          credentials, managerKey: opts.managerKey, derivedKeys, ...(opts.passwordLimits === null ? {} : { passwordLimits: opts.passwordLimits }),
+        },
+      })
+      : new StaticMapSource(opts.nodes, opts.bucketBits));
+  const client = new PandaClient<In, Out>(Object.freeze(opts), source, derivedKeys);
   try {
     // With a proxy to fall back on, a missing map is not fatal: requests go through it.
     if (opts.proxy === null) await source.ready(Date.now() + opts.timeoutMs);
@@ -50,6 +62,12 @@ function validate(o: ClientOptions<unknown, unknown>): void {
   for (const k of positive) {
     const v = o[k];
     if (typeof v !== 'number' || !(v > 0)) throw KvError.invalidArgument(`${k} must be a positive number`);
+  }
+  if (o.managerKey !== null && (typeof o.managerKey !== 'string' || !/^[0-9a-fA-F]{64}$/.test(o.managerKey))) {
+    throw KvError.invalidArgument('managerKey must be 64 hex digits');
+  }
+  if (o.credentials !== null && typeof o.credentials !== 'string' && (typeof o.credentials !== 'object' || (o.credentials.kind !== 'key' && o.credentials.kind !== 'password'))) {
+    throw KvError.invalidArgument('credentials must be a credentials object or the path of a credentials file');
   }
   if (!Number.isInteger(o.bucketBits) || o.bucketBits < 0 || o.bucketBits > 32) throw KvError.invalidArgument('bucketBits must be 0..32');
 }

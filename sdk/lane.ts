@@ -4,6 +4,21 @@ import { KvError, errorFromStatus } from '../shared/errors.js';
 import { Op } from '../shared/protocol/ops.js';
 import { encodeMessage, decodeResponses } from '../shared/protocol/codec.js';
 import type { Response } from '../shared/protocol/frames.js';
+import { Status } from '../shared/status.js';
+import { AuthClient, authFailedError, type Credentials, type KeyPair, type PasswordLimits } from '../shared/auth/index.js';
+
+/** How a lane proves who it is (DESIGN §9) and checks the server it reached. */
+export interface LaneAuth {
+  credentials: Credentials;
+  /**
+   * The public key (hex) the server at `address` must prove it holds: a node's key from
+   * the map. `null` trusts the key the server presents (a proxy, a static node list).
+   */
+  serverKeyFor: (address: string) => string | null;
+  /** Derived password keys, shared by every lane of a client. */
+  derivedKeys: Map<string, KeyPair>;
+  passwordLimits?: Partial<PasswordLimits>;
+}
 
 export interface LaneOptions {
   connectTimeoutMs: number;
@@ -16,6 +31,8 @@ export interface LaneOptions {
   sweepMs?: number;
   /** Largest response message accepted. @default 268435456 */
   maxResponseBytes?: number;
+  /** Authenticate before the lane carries requests; null for an `--insecure` cluster. @default null */
+  auth?: LaneAuth | null;
 }
 
 export interface LaneEvents {
@@ -59,7 +76,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, ...options };
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, ...options };
     this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
@@ -205,13 +222,68 @@ export class Lane extends EventEmitter<LaneEvents> {
   };
 
   private readonly onOpen = (): void => {
+    if (this.state !== 'connecting') return;
+    const auth = this.options.auth;
+    if (auth === null) {
+      this.becomeOpen();
+      return;
+    }
+    // The connect deadline covers the handshake; requests wait in the outbox until it is done.
+    this.authenticate(auth).then(
+      () => this.becomeOpen(),
+      (err: unknown) => this.destroy(err instanceof KvError ? err : KvError.protocol(`authentication with ${this.address} failed: ${err instanceof Error ? err.message : String(err)}`, err)),
+    );
+  };
+
+  /**
+   * The handshake, before any queued request leaves: ask for a challenge naming the
+   * principal (so a password principal gets its salt), answer it, and check the server's
+   * signature over our nonce against the key the map gives for this node.
+   */
+  private async authenticate(auth: LaneAuth): Promise<void> {
+    const serverKey = auth.serverKeyFor(this.address);
+    const client = new AuthClient({
+      credentials: auth.credentials,
+      serverPublicKey: serverKey,
+      isTrustOnFirstUse: serverKey === null,
+      derivedKeys: auth.derivedKeys,
+      ...(auth.passwordLimits === undefined ? {} : { passwordLimits: auth.passwordLimits }),
+    });
+    const deadline = Date.now() + this.options.connectTimeoutMs;
+    const challenge = await this.sendNow([0, Op.AUTH, 0, null, null, 0, 0, 0, { principal: client.principal }], deadline);
+    if (challenge.status !== Status.AUTH_NEEDED) throw this.refusal(challenge);
+    const answer = client.answer(challenge.extra);
+    const verdict = await this.sendNow([0, Op.AUTH, 0, null, null, 0, 0, 0, { ...answer }], deadline);
+    if (verdict.status !== Status.OK) throw this.refusal(verdict);
+    if (!client.verifyServer(serverKey, verdict.extra?.serverSignature, verdict.extra?.serverPublicKey)) {
+      const err = authFailedError('server-signature');
+      throw new KvError(err.code, `${this.address} could not prove it holds its key`, { ...err.details, node: this.address });
+    }
+  }
+
+  private refusal(r: Response): KvError {
+    const message = typeof r.extra?.message === 'string' ? r.extra.message : 'authentication refused';
+    return errorFromStatus(r.status, `${this.address}: ${message}`, { node: this.address });
+  }
+
+  /** Send one frame at once, whatever the state (the handshake's frames). */
+  private sendNow(frame: unknown[], deadline: number): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => {
+      const id = this.nextId++;
+      frame[0] = id;
+      this.pending.set(id, { frame, deadline, bytes: 0, isSent: true, resolve, reject });
+      this.ws.send(encodeMessage([frame]));
+    });
+  }
+
+  private becomeOpen(): void {
     clearTimeout(this.connectTimer);
     if (this.state !== 'connecting') return;
     this.state = 'open';
     this.lastReceivedAt = Date.now();
     this.flush();
     this.emit('open');
-  };
+  }
 
   private readonly onMessage = (data: WebSocket.RawData): void => {
     this.lastReceivedAt = Date.now();

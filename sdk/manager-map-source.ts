@@ -6,22 +6,27 @@ import { MapTracker } from '../shared/map-tracker.js';
 import { decodeServerMessage, encodeMapMessage, mapServiceUrl } from '../shared/map-protocol.js';
 import type { MapSource, MapSourceEvents } from './map-source.js';
 import { backoffDelay } from './backoff.js';
+import { MapAuthSession, type MapAuthOptions } from '../shared/map-auth.js';
 
 export interface ManagerMapSourceOptions {
   /** Reconnect schedule in ms, jittered. @default [50, 100, 250, 500, 1000, 2000] */
   reconnectBackoffMs: number[];
   /** Deadline for opening the subscription. @default 2000 */
   connectTimeoutMs: number;
+  /** Authenticate to the manager; null when it runs `--insecure`. @default null */
+  auth: MapAuthOptions | null;
 }
 
 export const MANAGER_MAP_SOURCE_DEFAULTS: Readonly<ManagerMapSourceOptions> = Object.freeze({
   reconnectBackoffMs: [50, 100, 250, 500, 1000, 2000],
   connectTimeoutMs: 2000,
+  auth: null,
 });
 
 interface Waiter {
   minEpoch: number;
   resolve: (m: ClusterMap) => void;
+  reject: (err: KvError) => void;
 }
 
 /**
@@ -39,6 +44,11 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   private waiters: Waiter[] = [];
   private isClosed = false;
   private isFetchPending = false;
+  private session: MapAuthSession | null = null;
+  /** The last authentication failure, reported to waiters instead of a bare timeout. */
+  private authError: KvError | null = null;
+  /** Principals pushed by the manager (admin principals only); null until one arrives. */
+  principals: unknown[] | null = null;
   /** Whether the subscription is connected now. */
   isConnected = false;
   /** When the manager published the current map (ms since the epoch), if it said. */
@@ -68,10 +78,14 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       this.ws.send(encodeMapMessage({ t: 'fetch' }));
     }
     return new Promise<ClusterMap>((resolve, reject) => {
-      const waiter: Waiter = { minEpoch, resolve: (m) => { clearTimeout(timer); resolve(m); } };
+      const waiter: Waiter = {
+        minEpoch,
+        resolve: (m) => { clearTimeout(timer); resolve(m); },
+        reject: (err) => { clearTimeout(timer); reject(err); },
+      };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(KvError.timeout(`no cluster map with epoch ≥ ${minEpoch} from ${this.url} before the deadline`, { isSafeToRetry: true }));
+        reject(this.authError ?? KvError.timeout(`no cluster map with epoch ≥ ${minEpoch} from ${this.url} before the deadline`, { isSafeToRetry: true }));
       }, Math.max(0, deadlineMs - Date.now()));
       this.waiters.push(waiter);
     });
@@ -90,10 +104,13 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024 });
     this.ws = ws;
     ws.on('open', () => {
-      this.attempt = 0;
-      this.isConnected = true;
-      this.emit('status', true);
-      ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
+      const auth = this.options.auth;
+      if (auth === null) {
+        this.onSubscribed(ws);
+        return;
+      }
+      this.session = new MapAuthSession(auth);
+      ws.send(encodeMapMessage(this.session.hello()));
     });
     ws.on('message', (data: Buffer) => this.onMessage(ws, data));
     ws.on('error', (err: Error) => {
@@ -106,6 +123,14 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       if (this.ws === ws) this.ws = null;
       this.scheduleReconnect();
     });
+  }
+
+  private onSubscribed(ws: WebSocket): void {
+    this.attempt = 0;
+    this.authError = null;
+    this.isConnected = true;
+    this.emit('status', true);
+    ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
   }
 
   private scheduleReconnect(): void {
@@ -122,6 +147,33 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     const msg = decodeServerMessage(data);
     if (msg === null) {
       ws.terminate();
+      return;
+    }
+    if (this.session !== null && !this.session.isAuthenticated) {
+      try {
+        const step = this.session.onMessage(msg);
+        if (step.kind === 'send') ws.send(encodeMapMessage(step.message));
+        else if (step.kind === 'done') this.onSubscribed(ws);
+      } catch (err) {
+        this.authError = err instanceof KvError ? err : KvError.protocol(String(err));
+        for (const w of this.waiters) w.reject(this.authError);
+        this.waiters = [];
+        if (this.listenerCount('error') > 0) this.emit('error', this.authError);
+        ws.terminate();
+      }
+      return;
+    }
+    if (msg.t === 'err' && (msg.code.startsWith('KV_ERR_AUTH') || msg.code === 'KV_ERR_FORBIDDEN')) {
+      // Refused: waiting longer will not help, so waiters hear it now.
+      this.authError = new KvError(msg.code as never, `manager ${this.url}: ${msg.message}`);
+      for (const w of this.waiters) w.reject(this.authError);
+      this.waiters = [];
+      if (this.listenerCount('error') > 0) this.emit('error', this.authError);
+      return;
+    }
+    if (msg.t === 'principals') {
+      this.principals = msg.list;
+      this.emit('principals', msg.list);
       return;
     }
     const result = this.tracker.accept(msg);

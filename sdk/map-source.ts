@@ -7,6 +7,8 @@ export interface MapSourceEvents {
   /** The subscription connected (true) or dropped (false). */
   status: (isConnected: boolean) => void;
   error: (err: Error) => void;
+  /** The manager's principal list (sent to admin principals only; the proxy uses it). */
+  principals: (list: unknown[]) => void;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { MapSource } from './map-source.js';
 import type { ValueCodec } from './value-codec.js';
 import type { Durability } from '../shared/protocol/frames.js';
+import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 
 /** Options of `connect()`. */
 export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
@@ -36,6 +37,15 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
   durability: Durability;
   /** Longest key in bytes. @default 250 */
   maxKeyBytes: number;
+  /**
+   * Who the client is (DESIGN §9): credentials, or the path of a credentials file
+   * (mode 0600). Null only for a cluster started with `--insecure`. @default null
+   */
+  credentials: Credentials | string | null;
+  /** The manager's public key (hex) to require; null trusts the key it presents. @default null */
+  managerKey: string | null;
+  /** Argon2id cost of a password principal, if it was created with other than the default. @default null */
+  passwordLimits: Partial<PasswordLimits> | null;
 }
 
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -54,4 +64,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   backoffMs: [1, 10, 50, 100, 500, 1000],
   durability: 'none' as Durability,
   maxKeyBytes: 250,
+  credentials: null,
+  managerKey: null,
+  passwordLimits: null,
 });

@@ -8,13 +8,23 @@ export type MapClientMessage =
   | { t: 'sub'; rev: number; epoch: number }
   | { t: 'fetch' }
   | { t: 'register'; node: NodeRegistration }
-  | { t: 'hb'; id: string; rev: number; epoch: number };
+  | { t: 'hb'; id: string; rev: number; epoch: number }
+  /** Ask for a challenge; naming the principal gets its password salt (DESIGN §9). */
+  | { t: 'hello'; principal: string | null }
+  /** The AUTH message answering the last challenge (checked by the auth core). */
+  | { t: 'auth'; auth: Record<string, unknown> };
 
 export type MapServerMessage =
   | { t: 'full'; map: Uint8Array; at?: number }
   | { t: 'delta'; delta: Uint8Array; at?: number }
   | { t: 'registered'; id: string; heartbeatMs: number }
-  | { t: 'err'; code: string; message: string };
+  | { t: 'err'; code: string; message: string }
+  /** AUTH_NEEDED: the challenge to sign (checked by the auth core). */
+  | { t: 'challenge'; challenge: Record<string, unknown> }
+  /** Authenticated: the manager's signature over the client nonce, its key, and the principal's roles. */
+  | { t: 'authed'; serverSignature: Uint8Array; serverPublicKey: Uint8Array; roles: string[] }
+  /** Every principal (public material only); sent to admin subscribers on subscribe and on change. */
+  | { t: 'principals'; list: unknown[] };
 
 /** What a node tells the manager about itself. */
 export interface NodeRegistration {
@@ -52,6 +62,10 @@ export function checkRegistration(n: unknown): string | null {
   return null;
 }
 
+function isMap(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
 function decode(bytes: Uint8Array): Record<string, unknown> | null {
   try {
     const v: unknown = decoder.decode(bytes);
@@ -77,6 +91,11 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
     }
     case 'hb':
       return str(m.id, 128) && isUint(m.rev) && isUint(m.epoch) ? { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch } : null;
+    case 'hello':
+      if (m.principal === undefined || m.principal === null) return { t: 'hello', principal: null };
+      return str(m.principal, 256) ? { t: 'hello', principal: m.principal } : null;
+    case 'auth':
+      return isMap(m.auth) ? { t: 'auth', auth: m.auth } : null;
     default:
       return null;
   }
@@ -100,6 +119,14 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
       return str(m.id, 128) && isUint(m.heartbeatMs) ? { t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs } : null;
     case 'err':
       return typeof m.code === 'string' && typeof m.message === 'string' ? { t: 'err', code: m.code, message: m.message } : null;
+    case 'challenge':
+      return isMap(m.challenge) ? { t: 'challenge', challenge: m.challenge } : null;
+    case 'authed':
+      return m.serverSignature instanceof Uint8Array && m.serverPublicKey instanceof Uint8Array && Array.isArray(m.roles) && m.roles.every((r) => typeof r === 'string')
+        ? { t: 'authed', serverSignature: m.serverSignature, serverPublicKey: m.serverPublicKey, roles: m.roles as string[] }
+        : null;
+    case 'principals':
+      return Array.isArray(m.list) ? { t: 'principals', list: m.list } : null;
     default:
       return null;
   }

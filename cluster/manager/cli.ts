@@ -16,6 +16,8 @@ registrations, detects failures and plans bucket placement.
   --no-auto-add            place new nodes only on "pandakv cluster add"
   --advertise URL          address other managers and tools should use
   --leader-lease-ms MS     TTL of the planner's election lease (default 3000)
+  --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
+  --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
 `;
 
@@ -30,6 +32,8 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     'no-auto-add': { type: 'boolean' },
     advertise: { type: 'string' },
     'leader-lease-ms': { type: 'string' },
+    key: { type: 'string' },
+    insecure: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -59,6 +63,8 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   if (values.advertise !== undefined) o.advertise = String(values.advertise);
   const lease = numberArg(values, 'leader-lease-ms', (n) => Number.isInteger(n) && n >= 100);
   if (lease !== undefined) o.leaderLeaseMs = lease;
+  if (values.key !== undefined) o.keyFile = String(values.key);
+  if (values.insecure) o.isInsecure = true;
   return o;
 }
 
@@ -70,6 +76,7 @@ export async function managerMain(argv: string[]): Promise<number> {
     return 0;
   }
   const stopped = untilSignal();
+  if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
   const manager = new Manager(opts);
   await manager.listen();
   process.stdout.write(`pandakv manager listening on ${manager.address}\n`);

@@ -12,6 +12,8 @@ export interface ClusterStateEvents {
   nodes: () => void;
   /** A node's liveness key went away (its lease expired). */
   'live-lost': (id: string) => void;
+  /** A principal was added, changed or removed. */
+  principals: () => void;
   error: (err: Error) => void;
 }
 
@@ -27,6 +29,8 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
   readonly live = new Set<string>();
   settings: ClusterSettings | null = null;
   settingsModRev = 0;
+  /** Principal records by name, as stored (validated by whoever uses them). */
+  readonly principals = new Map<string, unknown>();
   private watch: CfgWatch | null = null;
 
   constructor(private readonly cfg: Cfg) {
@@ -58,8 +62,10 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
   private load(snapshot: CfgSnapshot): void {
     this.records.clear();
     this.live.clear();
+    this.principals.clear();
     for (const e of snapshot.entries) this.put(e, false);
     this.emit('nodes');
+    this.emit('principals');
   }
 
   private readonly onReset = (snapshot: CfgSnapshot): void => {
@@ -82,6 +88,8 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
       }
     } else if (key.startsWith(CfgKeys.nodePrefix)) {
       if (this.records.delete(key.slice(CfgKeys.nodePrefix.length))) this.emit('nodes');
+    } else if (key.startsWith(CfgKeys.principalPrefix)) {
+      if (this.principals.delete(key.slice(CfgKeys.principalPrefix.length))) this.emit('principals');
     }
   };
 
@@ -100,6 +108,9 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
         const record = decodeRecord(e.value);
         this.records.set(record.id, { ...record, modRev: e.modRev });
         if (isLive) this.emit('nodes');
+      } else if (e.key.startsWith(CfgKeys.principalPrefix)) {
+        this.principals.set(e.key.slice(CfgKeys.principalPrefix.length), JSON.parse(Buffer.from(e.value).toString('utf8')));
+        if (isLive) this.emit('principals');
       } else if (e.key.startsWith(CfgKeys.livePrefix)) {
         const id = e.key.slice(CfgKeys.livePrefix.length);
         if (!this.live.has(id)) {

@@ -8,6 +8,8 @@ export const CfgKeys = Object.freeze({
   livePrefix: 'pandakv/live/',
   /** Cluster settings (redundancy), JSON. */
   settings: 'pandakv/settings',
+  /** Principals (DESIGN §9), JSON, one per name; public material only. */
+  principalPrefix: 'pandakv/principals/',
   /** Election of the planner. */
   election: 'pandakv-leader',
 });

@@ -4,13 +4,21 @@ import type { ClusterMap } from '../../shared/cluster-map.js';
 import { diffMaps, encodeDelta, encodeMap } from '../../shared/map-codec.js';
 import { decodeClientMessage, encodeMapMessage, type MapClientMessage } from '../../shared/map-protocol.js';
 import type { Membership } from './membership.js';
+import { authFailureLine, encodePrincipal, hasRole, type AuthServer, type Role } from '../../shared/auth/index.js';
+import type { ManagerAuth } from './manager-auth.js';
 
 interface Subscriber {
   ws: WebSocket;
   rev: number;
   epoch: number;
   nodeId: string | null;
+  /** This connection's handshake; null when the manager runs `--insecure`. */
+  auth: AuthServer | null;
+  remote: string;
 }
+
+// A connection that does not authenticate in this long is dropped.
+const AUTH_DEADLINE_MS = 30_000;
 
 /** Counters for /metrics. */
 export interface MapServiceCounters {
@@ -18,6 +26,7 @@ export interface MapServiceCounters {
   fullSent: number;
   deltasSent: number;
   badMessages: number;
+  authFailures: number;
 }
 
 /**
@@ -27,7 +36,7 @@ export interface MapServiceCounters {
  */
 export class MapService {
   readonly wss: WebSocketServer;
-  readonly counters: MapServiceCounters = { subscribers: 0, fullSent: 0, deltasSent: 0, badMessages: 0 };
+  readonly counters: MapServiceCounters = { subscribers: 0, fullSent: 0, deltasSent: 0, badMessages: 0, authFailures: 0 };
   private readonly subscribers = new Set<Subscriber>();
   private readonly history: ClusterMap[] = [];
   private current: ClusterMap | null = null;
@@ -35,9 +44,15 @@ export class MapService {
   /** When the current map was published (ms since the epoch), sent along for lag metrics. */
   private publishedAt = 0;
 
-  constructor(private readonly membership: Membership, private readonly heartbeatMs: number, private readonly historySize: number) {
+  constructor(
+    private readonly membership: Membership,
+    private readonly heartbeatMs: number,
+    private readonly historySize: number,
+    private readonly auth: ManagerAuth | null = null,
+  ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
     this.wss.on('connection', this.onConnection);
+    auth?.on('change', this.onPrincipalsChanged);
   }
 
   /** Publish a newer map to every subscriber. */
@@ -57,6 +72,7 @@ export class MapService {
   }
 
   close(): void {
+    this.auth?.off('change', this.onPrincipalsChanged);
     for (const s of this.subscribers) s.ws.terminate();
     this.subscribers.clear();
     this.wss.close();
@@ -93,12 +109,18 @@ export class MapService {
     s.epoch = map.epoch;
   }
 
-  private readonly onConnection = (ws: WebSocket): void => {
-    const s: Subscriber = { ws, rev: -1, epoch: -1, nodeId: null };
+  private readonly onConnection = (ws: WebSocket, req: IncomingMessage): void => {
+    const s: Subscriber = { ws, rev: -1, epoch: -1, nodeId: null, auth: this.auth?.newServer() ?? null, remote: req.socket.remoteAddress ?? '?' };
     this.subscribers.add(s);
     this.counters.subscribers = this.subscribers.size;
+    const authTimer = s.auth === null ? null : setTimeout(() => {
+      if (!s.auth!.isAuthenticated) ws.close(4001, 'not authenticated in time');
+    }, AUTH_DEADLINE_MS);
+    authTimer?.unref();
     ws.on('error', () => undefined);
     ws.on('close', () => {
+      if (authTimer !== null) clearTimeout(authTimer);
+      s.auth?.close();
       this.subscribers.delete(s);
       this.counters.subscribers = this.subscribers.size;
     });
@@ -114,11 +136,80 @@ export class MapService {
     });
   };
 
+  /** May this connection do `msg`? Answers the refusal itself; true when allowed. */
+  private isAllowed(s: Subscriber, msg: MapClientMessage): boolean {
+    if (s.auth === null) return true;
+    if (msg.t === 'hello' || msg.t === 'auth') return true;
+    if (!s.auth.isAuthenticated) {
+      this.sendError(s, 'KV_ERR_AUTH_NEEDED', 'authenticate first: send hello');
+      return false;
+    }
+    const p = s.auth.principal;
+    if (p === null) {
+      // Removed or re-keyed since it authenticated.
+      s.ws.close(4001, 'principal changed');
+      return false;
+    }
+    const needs: Role = msg.t === 'register' || msg.t === 'hb' ? 'admin' : 'read';
+    if (!hasRole(p.roles, needs) && !(needs === 'read' && (hasRole(p.roles, 'write') || hasRole(p.roles, 'scan')))) {
+      this.sendError(s, 'KV_ERR_FORBIDDEN', `principal lacks the ${needs} role`);
+      return false;
+    }
+    return true;
+  }
+
+  private sendError(s: Subscriber, code: string, message: string): void {
+    if (s.ws.readyState === s.ws.OPEN) s.ws.send(encodeMapMessage({ t: 'err', code, message }));
+  }
+
+  private handshake(s: Subscriber, msg: MapClientMessage & { t: 'hello' | 'auth' }): void {
+    const auth = s.auth;
+    if (auth === null) {
+      this.sendError(s, 'KV_ERR_BAD_REQUEST', 'this manager runs --insecure: no authentication');
+      return;
+    }
+    if (msg.t === 'hello') {
+      try {
+        const c = auth.challenge(msg.principal ?? undefined);
+        s.ws.send(encodeMapMessage({ t: 'challenge', challenge: { ...c } }));
+      } catch {
+        s.ws.close(4003, 'too many failed attempts');
+      }
+      return;
+    }
+    const r = auth.respond(msg.auth);
+    if (r.ok) {
+      s.ws.send(encodeMapMessage({ t: 'authed', serverSignature: r.serverSignature, serverPublicKey: r.serverPublicKey, roles: [...r.principal.roles] }));
+      return;
+    }
+    this.counters.authFailures++;
+    this.auth!.log(authFailureLine('pandakv manager /map', s.remote, msg.auth.principal, r.reason));
+    this.sendError(s, r.error.code, r.error.message);
+    if (r.isLocked) s.ws.close(4003, 'too many failed attempts');
+  }
+
+  private sendPrincipals(s: Subscriber): void {
+    if (this.auth === null || s.ws.readyState !== s.ws.OPEN) return;
+    const p = s.auth?.principal;
+    if (p === null || p === undefined || !hasRole(p.roles, 'admin')) return;
+    s.ws.send(encodeMapMessage({ t: 'principals', list: this.auth.list().map((x) => ({ ...encodePrincipal(x) })) }));
+  }
+
+  private readonly onPrincipalsChanged = (): void => {
+    for (const s of this.subscribers) if (s.rev >= 0) this.sendPrincipals(s);
+  };
+
   private onMessage(s: Subscriber, msg: MapClientMessage): void {
+    if (!this.isAllowed(s, msg)) return;
     switch (msg.t) {
+      case 'hello':
+      case 'auth':
+        this.handshake(s, msg);
+        return;
       case 'sub':
         s.rev = msg.rev;
         s.epoch = msg.epoch;
+        this.sendPrincipals(s);
         this.sendUpdate(s, new Map());
         return;
       case 'fetch':

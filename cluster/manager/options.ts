@@ -22,6 +22,10 @@ export interface ManagerOptions {
   leaderLeaseMs: number;
   /** Address other managers and the CLI should use; defaults to the listening one. @default null */
   advertise: string | null;
+  /** No authentication on `/map` or the admin API (development only). @default false */
+  isInsecure: boolean;
+  /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
+  keyFile: string | null;
 }
 
 export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
@@ -35,6 +39,8 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   historySize: 64,
   leaderLeaseMs: 3000,
   advertise: null,
+  isInsecure: false,
+  keyFile: null,
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */

@@ -4,9 +4,10 @@ import {
   type Credentials, type PasswordLimits, type Principal, type Role,
 } from '../../shared/auth/index.js';
 import type { Cfg } from './cfg/cfg.js';
+import { CfgKeys } from './keys.js';
 
 /** Where principals live in the config store, one JSON record per name. */
-export const PRINCIPAL_PREFIX = 'pandakv/principals/';
+export const PRINCIPAL_PREFIX = CfgKeys.principalPrefix;
 
 /**
  * Principals (DESIGN §9) kept in the config store. Only public material is stored: the

@@ -1,6 +1,8 @@
-import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal, loadCredentialsArg } from '../../bin/cli-util.js';
 import { DataNode } from './data-node.js';
 import type { NodeOptions } from './options.js';
+import { readFileSync } from 'node:fs';
+import { PUBLIC_KEY_BYTES, isHex } from '../../shared/auth/index.js';
 
 export const NODE_USAGE = `Usage: pandakv node [switches]
 
@@ -21,6 +23,10 @@ Starts a data node. Alone it owns every bucket.
   --advertise URL      address clients should use (default: the listening address)
   --max-key-bytes N    longest key (default 250)
   --max-value-bytes N  longest value (default 1048576)
+  --credentials FILE   an admin principal's credentials, to register with the manager
+  --manager-key HEX    the manager's public key to require (default: trust the one presented)
+  --principals FILE    principals accepted without a manager (a JSON array of records)
+  --insecure           no authentication: every client may run every op (development only)
   --help               print this text
 `;
 
@@ -42,6 +48,10 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     advertise: { type: 'string' },
     'max-key-bytes': { type: 'string' },
     'max-value-bytes': { type: 'string' },
+    credentials: { type: 'string' },
+    'manager-key': { type: 'string' },
+    principals: { type: 'string' },
+    insecure: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -73,7 +83,27 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   if (maxKey !== undefined) opts.maxKeyBytes = maxKey;
   const maxValue = numberArg(values, 'max-value-bytes', (n) => int(n) && n >= 1);
   if (maxValue !== undefined) opts.maxValueBytes = maxValue;
+  if (values.insecure) opts.isInsecure = true;
+  if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
+  if (values['manager-key'] !== undefined) {
+    const key = String(values['manager-key']);
+    if (!isHex(key, PUBLIC_KEY_BYTES)) throw new UsageError('--manager-key must be 64 hex digits');
+    opts.managerKey = key.toLowerCase();
+  }
+  if (values.principals !== undefined) opts.principals = loadPrincipalsFile(String(values.principals));
   return opts;
+}
+
+/** Read `--principals FILE`: a JSON array of principal records. @throws UsageError */
+function loadPrincipalsFile(path: string): unknown[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`--principals: cannot read ${path}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(list)) throw new UsageError(`--principals: ${path} must hold a JSON array of principals`);
+  return list;
 }
 
 /** `pandakv node`: run until SIGINT/SIGTERM. */
@@ -83,6 +113,7 @@ export async function nodeMain(argv: string[]): Promise<number> {
     process.stdout.write(NODE_USAGE);
     return 0;
   }
+  if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
   const node = new DataNode(opts);
   // Handle signals before announcing readiness: a supervisor may signal right away.
   const stopped = untilSignal();

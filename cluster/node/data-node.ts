@@ -4,7 +4,8 @@ import { DataServer } from './data-server.js';
 import { Ownership } from './ownership.js';
 import { NODE_DEFAULTS, type NodeOptions } from './options.js';
 import { ManagerLink } from './manager-link.js';
-import { loadNodeId } from './identity.js';
+import { loadNodeId, loadNodeKey } from './identity.js';
+import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
@@ -20,7 +21,12 @@ export class DataNode implements StatsSource {
   readonly options: Readonly<NodeOptions>;
   readonly engine: MemoryEngine;
   readonly ownership: Ownership;
-  private readonly server: DataServer;
+  private server: DataServer | null = null;
+  private readonly executor: Executor;
+  /** Authentication of client connections; null with `--insecure`. */
+  auth: ServerAuth | null = null;
+  /** The node's identity to clients and peers; set by listen(). */
+  keyPair: KeyPair | null = null;
   private readonly startedAt = Date.now();
   private address: { ip: string; port: number } | null = null;
   private closing: Promise<void> | null = null;
@@ -39,7 +45,7 @@ export class DataNode implements StatsSource {
       maxValueBytes: opts.maxValueBytes,
     });
     this.ownership = new Ownership(Math.log2(opts.buckets), opts.manager !== null);
-    this.server = new DataServer(opts, new Executor(this.engine, this.ownership, this));
+    this.executor = new Executor(this.engine, this.ownership, this);
   }
 
   /** Create and start a node; resolves once it accepts connections. */
@@ -50,13 +56,21 @@ export class DataNode implements StatsSource {
   }
 
   async listen(): Promise<string> {
-    this.id = await loadNodeId(this.options.dataDir);
+    const o = this.options;
+    this.id = await loadNodeId(o.dataDir);
+    this.keyPair = loadNodeKey(o.dataDir, this.id);
+    if (!o.isInsecure) {
+      this.auth = new ServerAuth(this.id, this.keyPair);
+      if (o.principals !== null) this.auth.setPrincipals(o.principals, 'pandakv node');
+    }
+    this.server = new DataServer(o, this.executor, this.auth);
     this.address = await this.server.listen();
-    if (this.options.manager !== null) {
-      this.link = new ManagerLink(this.options.manager, {
-        id: this.id, address: this.options.advertise ?? this.url, zone: this.options.zone, weight: this.options.weight, peerKey: null,
-      });
+    if (o.manager !== null) {
+      this.link = new ManagerLink(o.manager, {
+        id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
+      }, { credentials: o.credentials, managerKey: o.managerKey });
       this.link.on('map', this.onMap);
+      this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('error', noop);
       this.link.start();
     }
@@ -78,7 +92,7 @@ export class DataNode implements StatsSource {
   }
 
   nodeStats(): Record<string, number | string> {
-    const c = this.server.counters;
+    const c = this.server!.counters;
     return {
       connections: c.connections,
       totalConnections: c.totalConnections,
@@ -86,6 +100,8 @@ export class DataNode implements StatsSource {
       messages: c.messages,
       frames: c.frames,
       badFrames: c.badFrames,
+      authFailures: c.authFailures,
+      authDenied: c.authDenied,
       rssBytes: process.memoryUsage.rss(),
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
       epoch: this.ownership.epoch,
@@ -99,7 +115,7 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
-    this.closing ??= this.server.close();
+    this.closing ??= this.server?.close() ?? Promise.resolve();
     return this.closing;
   }
 }
@@ -111,6 +127,10 @@ export function validateNodeOptions(o: NodeOptions): void {
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw new RangeError(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`--port must be 0..65535, got ${o.port}`);
   if (!Number.isInteger(o.redundancy) || o.redundancy < 1 || o.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${o.redundancy}`);
+  if (!o.isInsecure) {
+    if (o.manager === null && o.principals === null) throw new RangeError('a node without --manager needs --principals FILE (or --insecure)');
+    if (o.manager !== null && o.credentials === null) throw new RangeError('a node with --manager needs --credentials FILE of an admin principal (or --insecure)');
+  }
 }
 
 function noop(): void {}

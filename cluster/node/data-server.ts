@@ -5,6 +5,9 @@ import { Status } from '../../shared/status.js';
 import { decodeRequests, encodeMessage } from '../../shared/protocol/codec.js';
 import type { ProtocolLimits } from '../../shared/protocol/limits.js';
 import { IpAllowList } from './ip-allow-list.js';
+import { Op } from '../../shared/protocol/ops.js';
+import type { Request } from '../../shared/protocol/frames.js';
+import { gateFrame, insecureAuthAnswer, type AuthServer, type ServerAuth } from '../../shared/auth/index.js';
 import type { Executor, ResponseFrame } from './executor.js';
 
 export interface DataServerOptions extends ProtocolLimits {
@@ -24,6 +27,8 @@ export interface DataServerCounters {
   frames: number;
   badFrames: number;
   closedForProtocolError: number;
+  authFailures: number;
+  authDenied: number;
 }
 
 // WebSocket close codes used when a stream is unusable.
@@ -39,13 +44,17 @@ const CLOSE_TOO_BIG = 1009;
 export class DataServer {
   readonly counters: DataServerCounters = {
     connections: 0, totalConnections: 0, rejectedConnections: 0, messages: 0, frames: 0, badFrames: 0, closedForProtocolError: 0,
+    authFailures: 0, authDenied: 0,
   };
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly allowList: IpAllowList;
   private readonly sockets = new Set<WebSocket>();
 
-  constructor(private readonly options: DataServerOptions, private readonly executor: Executor) {
+  /**
+   * @param auth who may do what; null = `--insecure` (every connection may run every op)
+   */
+  constructor(private readonly options: DataServerOptions, private readonly executor: Executor, private readonly auth: ServerAuth | null = null) {
     this.allowList = new IpAllowList(options.incomingIp);
     this.http = createServer(this.onHttpRequest);
     this.http.on('connection', this.onTcpConnection);
@@ -97,17 +106,19 @@ export class DataServer {
     this.counters.totalConnections++;
     this.sockets.add(ws);
     const socket = req.socket;
-    const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(ws, socket, data, isBinary);
+    const auth = this.auth?.newServer() ?? null;
+    const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(ws, socket, auth, data, isBinary);
     ws.on('message', onMessage);
     ws.on('error', noop);
     ws.once('close', () => {
+      auth?.close();
       this.counters.connections--;
       this.sockets.delete(ws);
       ws.off('message', onMessage);
     });
   };
 
-  private onMessage(ws: WebSocket, socket: Socket, data: RawData, isBinary: boolean): void {
+  private onMessage(ws: WebSocket, socket: Socket, auth: AuthServer | null, data: RawData, isBinary: boolean): void {
     const c = this.counters;
     c.messages++;
     if (!isBinary || !(data instanceof Uint8Array)) {
@@ -131,6 +142,13 @@ export class DataServer {
         out.push([req.id, Status.BUSY, null, 0, 0, { message: `more than ${max} requests in flight`, retryAfterMs: 1 }]);
         continue;
       }
+      if (auth !== null || req.op === Op.AUTH) {
+        const refusal = this.gate(auth, req, socket);
+        if (refusal !== null) {
+          out.push(refusal);
+          continue;
+        }
+      }
       try {
         out.push(this.executor.execute(req));
       } catch (err) {
@@ -139,10 +157,22 @@ export class DataServer {
     }
     c.frames += reqs.length;
     ws.send(encodeMessage(out));
+    if (auth?.isLocked === true) ws.close(4003, 'too many failed authentication attempts');
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
       ws.pause();
       socket.once('drain', () => ws.resume());
     }
+  }
+
+  /** Auth before execution (DESIGN §9); the answer when the frame must not run, null when it may. */
+  private gate(auth: AuthServer | null, req: Request, socket: Socket): ResponseFrame | null {
+    if (auth === null) return insecureAuthAnswer(req, 'node');
+    const refusal = gateFrame(this.auth!, auth, req, 'node', socket.remoteAddress ?? '?');
+    if (refusal !== null) {
+      if (refusal[1] === Status.AUTH_FAILED) this.counters.authFailures++;
+      else if (refusal[1] !== Status.UNAVAILABLE && req.op !== Op.AUTH) this.counters.authDenied++;
+    }
+    return refusal;
   }
 
   private closeForProtocolError(ws: WebSocket, status: number, message: string, closeCode: number): void {

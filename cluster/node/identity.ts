@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { generateKeyPair, loadOrCreateKeyFile, type KeyPair } from '../../shared/auth/index.js';
 
 const ID_FILE = 'node-id';
 
@@ -24,4 +25,14 @@ export async function loadNodeId(dataDir: string | null): Promise<string> {
   await writeFile(tmp, `${id}\n`, { mode: 0o600 });
   await rename(tmp, path);
   return id;
+}
+
+const KEY_FILE = 'node.key';
+
+/**
+ * The node's Ed25519 key pair: its identity to clients (mutual auth) and to peers. Kept
+ * in `<dataDir>/node.key` (mode 0600); without a data dir it is new on every start.
+ */
+export function loadNodeKey(dataDir: string | null, id: string): KeyPair {
+  return dataDir === null ? generateKeyPair() : loadOrCreateKeyFile(join(dataDir, KEY_FILE), id);
 }

@@ -3,15 +3,23 @@ import WebSocket from 'ws';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 import { MapTracker } from '../../shared/map-tracker.js';
 import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeRegistration } from '../../shared/map-protocol.js';
+import { MapAuthSession } from '../../shared/map-auth.js';
+import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 
 export interface ManagerLinkOptions {
   /** Reconnect schedule in ms, jittered ±20 %. @default [50, 100, 250, 500, 1000] */
   reconnectBackoffMs: number[];
+  /** An admin principal to authenticate with; null when the manager runs `--insecure`. @default null */
+  credentials: Credentials | null;
+  /** The manager's key (hex) to require; null trusts the key it presents. @default null */
+  managerKey: string | null;
 }
 
 export interface ManagerLinkEvents {
   map: (map: ClusterMap) => void;
   registered: () => void;
+  /** The principal list, pushed by the manager on subscribe and on every change. */
+  principals: (list: unknown[]) => void;
   error: (err: Error) => void;
 }
 
@@ -29,11 +37,13 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private isRegistered = false;
   private readonly url: string;
   private readonly options: ManagerLinkOptions;
+  private session: MapAuthSession | null = null;
+  private readonly derivedKeys = new Map<string, KeyPair>();
 
   constructor(address: string, private readonly node: NodeRegistration, options: Partial<ManagerLinkOptions> = {}) {
     super();
     this.url = mapServiceUrl(address);
-    this.options = { reconnectBackoffMs: [50, 100, 250, 500, 1000], ...options };
+    this.options = { reconnectBackoffMs: [50, 100, 250, 500, 1000], credentials: null, managerKey: null, ...options };
   }
 
   start(): void {
@@ -52,10 +62,16 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     this.ws = ws;
     ws.on('open', () => {
-      this.attempt = 0;
       this.isRegistered = false;
-      ws.send(encodeMapMessage({ t: 'register', node: this.node }));
-      ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
+      const creds = this.options.credentials;
+      if (creds === null) {
+        this.attempt = 0;
+        this.session = null;
+        this.afterAuth(ws);
+        return;
+      }
+      this.session = new MapAuthSession({ credentials: creds, managerKey: this.options.managerKey, derivedKeys: this.derivedKeys });
+      ws.send(encodeMapMessage(this.session.hello()));
     });
     ws.on('message', (data: Buffer) => this.onMessage(ws, data));
     ws.on('error', (err: Error) => {
@@ -74,10 +90,33 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     });
   }
 
+  private afterAuth(ws: WebSocket): void {
+    ws.send(encodeMapMessage({ t: 'register', node: this.node }));
+    ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
+  }
+
   private onMessage(ws: WebSocket, data: Buffer): void {
     const msg = decodeServerMessage(data);
     if (msg === null) {
       ws.terminate();
+      return;
+    }
+    if (this.session !== null && !this.session.isAuthenticated) {
+      try {
+        const step = this.session.onMessage(msg);
+        if (step.kind === 'send') ws.send(encodeMapMessage(step.message));
+        else if (step.kind === 'done') {
+          this.attempt = 0;
+          this.afterAuth(ws);
+        }
+      } catch (err) {
+        this.emit('error', err as Error);
+        ws.terminate();
+      }
+      return;
+    }
+    if (msg.t === 'principals') {
+      this.emit('principals', msg.list);
       return;
     }
     if (msg.t === 'registered') {

@@ -1,4 +1,5 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../../shared/protocol/limits.js';
+import type { Credentials } from '../../shared/auth/index.js';
 
 /** Options of a data node. Every limit and timeout is here so tests can shrink them. */
 export interface NodeOptions extends ProtocolLimits {
@@ -32,6 +33,14 @@ export interface NodeOptions extends ProtocolLimits {
   maxInFlightPerConnection: number;
   /** Pause reading a connection while this many response bytes wait to be sent. @default 4194304 */
   highWaterMarkBytes: number;
+  /** No authentication: every connection may run every op (development only). @default false */
+  isInsecure: boolean;
+  /** The principal this node uses towards the manager (needs the admin role). @default null */
+  credentials: Credentials | null;
+  /** The manager's public key (hex) to require; null trusts the key it presents. @default null */
+  managerKey: string | null;
+  /** Principals accepted when running without a manager (their JSON records). @default null */
+  principals: unknown[] | null;
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
@@ -51,4 +60,8 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   advertise: null,
   maxInFlightPerConnection: 1024,
   highWaterMarkBytes: 4 * 1024 * 1024,
+  isInsecure: false,
+  credentials: null,
+  managerKey: null,
+  principals: null,
 });

@@ -36,7 +36,9 @@ export type ClientFailureReason =
   /** The challenge names a server other than the one expected. */
   | 'server-id-mismatch'
   /** A password principal got a challenge without its salt. */
-  | 'no-salt';
+  | 'no-salt'
+  /** The server could not prove it holds the key expected of it (mutual auth). */
+  | 'server-signature';
 
 export type AuthReason = AuthFailureReason | AuthzFailureReason | ClientFailureReason;
 

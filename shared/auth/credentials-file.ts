@@ -1,8 +1,8 @@
 import { closeSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { ErrorCode, KvError } from '../errors.js';
-import { MAX_CREDENTIALS_BYTES, formatCredentials, parseCredentials, type Credentials } from './credentials.js';
-import { randomBytes, toHex } from './keys.js';
+import { MAX_CREDENTIALS_BYTES, formatCredentials, keyCredentials, parseCredentials, type Credentials } from './credentials.js';
+import { generateKeyPair, randomBytes, toHex, type KeyPair } from './keys.js';
 
 /**
  * Reading and writing credentials files. A credentials file is a secret: it must be
@@ -106,4 +106,25 @@ function syncDir(dir: string): void {
   } finally {
     if (fd !== null) closeSync(fd);
   }
+}
+
+/**
+ * A server's own key pair (a node's or a manager's identity), kept in a credentials file
+ * named for the server. Created with a fresh key pair (mode 0600) when missing.
+ * @throws KvError INVALID_ARGUMENT when the file exists but is not a key credentials
+ *   file, is readable by others, or cannot be written
+ */
+export function loadOrCreateKeyFile(path: string, name: string): KeyPair {
+  let creds: Credentials;
+  try {
+    creds = loadCredentials(path);
+  } catch (err) {
+    const cause = (err as KvError).cause as { code?: unknown } | undefined;
+    if (cause?.code !== 'ENOENT') throw err;
+    const keyPair = generateKeyPair();
+    writeCredentials(path, keyCredentials(name, keyPair));
+    return keyPair;
+  }
+  if (creds.kind !== 'key') throw KvError.invalidArgument(`key file ${path} holds a password, not a key pair`);
+  return { publicKey: creds.publicKey, secretKey: creds.secretKey };
 }

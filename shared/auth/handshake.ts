@@ -260,7 +260,7 @@ export class AuthClient {
   private readonly passwordLimits: Partial<PasswordLimits>;
   private knownServerKey: Uint8Array | null;
   private pinned: Uint8Array | null = null;
-  private derived: { saltHex: string; keyPair: KeyPair } | null = null;
+  private readonly derivedKeys: Map<string, KeyPair>;
   private last: { nonce: Uint8Array; clientNonce: Uint8Array } | null = null;
 
   /** @throws KvError INVALID_ARGUMENT for a bad server key or serverId */
@@ -281,6 +281,7 @@ export class AuthClient {
     this.expectedServerId = o.expectedServerId;
     this.isTrustOnFirstUse = o.isTrustOnFirstUse;
     this.passwordLimits = o.passwordLimits ?? {};
+    this.derivedKeys = o.derivedKeys ?? new Map();
     this.knownServerKey = o.serverPublicKey === null ? null : toKey(o.serverPublicKey);
     if (o.serverPublicKey !== null && this.knownServerKey === null) {
       throw KvError.invalidArgument(`serverPublicKey must be ${PUBLIC_KEY_BYTES} bytes or ${PUBLIC_KEY_BYTES * 2} hex digits`);
@@ -350,10 +351,14 @@ export class AuthClient {
     if (creds.kind === 'key') return creds.secretKey;
     if (c.salt === undefined) throw authFailedError('no-salt');
     const saltHex = toHex(c.salt);
-    if (this.derived === null || this.derived.saltHex !== saltHex) {
-      this.derived = { saltHex, keyPair: derivePasswordKeyPair(creds.password, c.salt, this.passwordLimits) };
+    let keyPair = this.derivedKeys.get(saltHex);
+    if (keyPair === undefined) {
+      keyPair = derivePasswordKeyPair(creds.password, c.salt, this.passwordLimits);
+      // Made-up salts for unknown names must not grow a shared cache without bound.
+      if (this.derivedKeys.size >= 16) this.derivedKeys.clear();
+      this.derivedKeys.set(saltHex, keyPair);
     }
-    return this.derived.keyPair.secretKey;
+    return keyPair.secretKey;
   }
 }
 

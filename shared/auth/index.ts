@@ -6,7 +6,7 @@
 export {
   PUBLIC_KEY_BYTES, SECRET_KEY_BYTES, SEED_BYTES, SIGNATURE_BYTES, SALT_BYTES,
   PASSWORD_LIMITS_INTERACTIVE, PASSWORD_LIMITS_MIN,
-  generateKeyPair, keyPairFromSeed, publicKeyOf, isConsistentSecretKey, sign, verify, randomBytes, newSalt,
+  generateKeyPair, keyPairFromSeed, derivePasswordKeyPairAsync, publicKeyOf, isConsistentSecretKey, sign, verify, randomBytes, newSalt,
   derivePasswordKeyPair, keyedHash, equalBytes, toHex, fromHex, isHex,
 } from './keys.js';
 export type { KeyPair, PasswordLimits } from './keys.js';
@@ -32,4 +32,7 @@ export {
   MAX_CREDENTIALS_BYTES, MAX_PASSWORD_LENGTH, keyCredentials, passwordCredentials, parseCredentials, formatCredentials,
 } from './credentials.js';
 export type { Credentials, KeyCredentials, PasswordCredentials } from './credentials.js';
-export { loadCredentials, writeCredentials } from './credentials-file.js';
+export { loadCredentials, writeCredentials, loadOrCreateKeyFile } from './credentials-file.js';
+export { ServerAuth, authFailureLine } from './server-auth.js';
+export type { AuthLog } from './server-auth.js';
+export { gateFrame, insecureAuthAnswer } from './frame-gate.js';

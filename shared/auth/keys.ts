@@ -169,6 +169,37 @@ export function derivePasswordKeyPair(password: string, salt: Uint8Array, limits
 }
 
 /**
+ * `derivePasswordKeyPair` on libuv's thread pool, so a server checking a password (the
+ * proxy's memcached auth) keeps serving while Argon2id runs.
+ * @throws KvError as `derivePasswordKeyPair`
+ */
+export async function derivePasswordKeyPairAsync(password: string, salt: Uint8Array, limits: Partial<PasswordLimits> = {}): Promise<KeyPair> {
+  if (typeof password !== 'string' || password.length === 0) throw KvError.invalidArgument('a password must be a non-empty string');
+  if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw KvError.invalidArgument(`a password salt must be ${SALT_BYTES} bytes`);
+  const full: PasswordLimits = {
+    opsLimit: limits.opsLimit ?? PASSWORD_LIMITS_INTERACTIVE.opsLimit,
+    memLimitBytes: limits.memLimitBytes ?? PASSWORD_LIMITS_INTERACTIVE.memLimitBytes,
+  };
+  checkLimits(full);
+  const passwordBytes = Buffer.from(password.normalize('NFC'), 'utf8');
+  const seed = Buffer.alloc(SEED_BYTES);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const pwhashAsync = (sodium as unknown as {
+        crypto_pwhash_async: (out: Buffer, pw: Buffer, salt: Buffer, ops: number, mem: number, alg: number, cb: (err: Error | null) => void) => void;
+      }).crypto_pwhash_async;
+      pwhashAsync(seed, passwordBytes, buf(salt), full.opsLimit, full.memLimitBytes, sodium.crypto_pwhash_ALG_ARGON2ID13, (err) => (err ? reject(err) : resolve()));
+    });
+    return keyPairFromSeed(seed);
+  } catch (err) {
+    throw new KvError(ErrorCode.OUT_OF_MEMORY, 'password key derivation failed', {}, err);
+  } finally {
+    sodium.sodium_memzero(seed);
+    sodium.sodium_memzero(passwordBytes);
+  }
+}
+
+/**
  * Keyed BLAKE2b (`crypto_generichash`) of `message`, `outBytes` long (16..64).
  * `key` is 16..64 bytes.
  */

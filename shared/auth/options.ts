@@ -105,6 +105,12 @@ export interface AuthClientOptions {
    * @default PASSWORD_LIMITS_INTERACTIVE
    */
   passwordLimits?: Partial<PasswordLimits>;
+  /**
+   * Key pairs derived for a password principal, by salt (hex), shared by every
+   * connection of a client so the slow derivation runs once per salt, not per connection.
+   * @default a cache private to this AuthClient
+   */
+  derivedKeys?: Map<string, KeyPair>;
 }
 
 export const AUTH_CLIENT_DEFAULTS = Object.freeze({

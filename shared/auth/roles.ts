@@ -27,6 +27,7 @@ const OP_ROLES: Readonly<Record<OpName, readonly Role[]>> = Object.freeze({
   SCAN: Object.freeze(['scan', 'read'] as const),
   STATS: Object.freeze(['read'] as const),
   PING: Object.freeze([] as const),
+  AUTH: Object.freeze([] as const),
 });
 
 /** The role the admin API requires. */

@@ -97,7 +97,7 @@ function validateRequest(frame: unknown[], limits: ProtocolLimits): Request | Fr
   if (!isUint(epoch)) return bad(id, 'epoch must be an unsigned integer');
   const req: Request = {
     id, op: op as OpCode, epoch, key: '', value: null, flags: 0, exptime: 0, cas: 0,
-    delta: 0n, initial: undefined, end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none',
+    delta: 0n, initial: undefined, end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined,
   };
 
   const rawKey = frame[F.KEY];
@@ -180,6 +180,9 @@ function readExtra(req: Request, extra: Record<string, unknown>, limits: Protoco
       req.group = group;
       return req;
     }
+    case Op.AUTH:
+      req.auth = extra;
+      return req;
     default:
       return req;
   }

@@ -42,6 +42,8 @@ export interface Request {
   /** STATS: optional group name. */
   group: string | undefined;
   durability: Durability;
+  /** AUTH: the `extra` map as sent, checked by the auth core. */
+  auth: Readonly<Record<string, unknown>> | undefined;
 }
 
 /** A frame that failed validation but whose id could be read. */

@@ -17,6 +17,8 @@ export const Op = Object.freeze({
   SCAN: 12,
   STATS: 13,
   PING: 14,
+  /** The AUTH_NEEDED handshake (DESIGN §9): `extra` is the AUTH message, or `{principal}` to ask for a challenge. */
+  AUTH: 15,
 } as const);
 
 export type OpName = keyof typeof Op;
@@ -35,12 +37,12 @@ export function opName(code: number): OpName | undefined {
 
 /** Ops that address one key (and so one bucket). */
 export function isKeyedOp(op: OpCode): boolean {
-  return op !== Op.SCAN && op !== Op.STATS && op !== Op.PING;
+  return op !== Op.SCAN && op !== Op.STATS && op !== Op.PING && op !== Op.AUTH;
 }
 
 /** Ops that change data. */
 export function isMutation(op: OpCode): boolean {
-  return op !== Op.GET && op !== Op.SCAN && op !== Op.STATS && op !== Op.PING;
+  return op !== Op.GET && op !== Op.SCAN && op !== Op.STATS && op !== Op.PING && op !== Op.AUTH;
 }
 
 /**

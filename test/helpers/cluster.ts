@@ -17,6 +17,12 @@ export interface ClusterOptions {
   managerArgs?: string[];
   nodeArgs?: string[];
   deadlineMs?: number;
+  /** Run with authentication on (the caller passes credentials in nodeArgs). @default false */
+  isSecure?: boolean;
+  /** Runs before the manager starts (the file config store has one owner): add principals here. */
+  setup?: (cfgUrl: string, dir: string) => Promise<void>;
+  /** Extra node arguments that depend on the temp dir (credentials files written by `setup`). */
+  nodeArgsFor?: (dir: string) => string[];
 }
 
 /**
@@ -28,12 +34,14 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-test-'));
   const procs: Spawned[] = [];
   let nodeIndex = 0;
+  const insecure = opts.isSecure === true ? [] : ['--insecure'];
   try {
-    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, ...(opts.managerArgs ?? [])]);
+    await opts.setup?.(`file:${join(dir, 'cfg.json')}`, dir);
+    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, ...insecure, ...(opts.managerArgs ?? [])]);
     procs.push(manager);
     const nodes: Spawned[] = [];
     const addNode = async (extra: string[] = []): Promise<Spawned> => {
-      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), ...(opts.nodeArgs ?? []), ...extra]);
+      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), ...insecure, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
       procs.push(n);
       nodes.push(n);
       return n;

@@ -10,7 +10,7 @@ export { spawnPandakv };
 export async function withNodes<T>(argsPerNode: string[][], body: (nodes: Spawned[]) => Promise<T>, deadlineMs = 30_000): Promise<T> {
   const nodes: Spawned[] = [];
   try {
-    for (const args of argsPerNode) nodes.push(await spawnNode(args));
+    for (const args of argsPerNode) nodes.push(await spawnNode(args.includes('--principals') ? args : ['--insecure', ...args]));
     return await withDeadline(body(nodes), deadlineMs, 'test body');
   } finally {
     for (const n of nodes.reverse()) await n.stop('SIGKILL');

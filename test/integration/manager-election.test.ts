@@ -38,7 +38,7 @@ test('one manager leads; when it dies another takes over within the lease TTL an
   const procs: Spawned[] = [];
   const leaseMs = 2000;
   try {
-    const args = ['--cfg', etcd.url, '--leader-lease-ms', String(leaseMs), '--failover-after-ms', '3000'];
+    const args = ['--insecure', '--cfg', etcd.url, '--leader-lease-ms', String(leaseMs), '--failover-after-ms', '3000'];
     const a = await spawnManager(args);
     procs.push(a);
     const b = await spawnManager(args);
@@ -48,7 +48,7 @@ test('one manager leads; when it dies another takes over within the lease TTL an
     const first = await leaderOf([a, b, c], 10_000);
     const followers = [a, b, c].filter((m) => m !== first);
     // A node registers with a follower so the map exists and survives the leader's death.
-    const node = await spawnNode(['--manager', followers[0]!.address, '--data-dir', join(dir, 'n1')]);
+    const node = await spawnNode(['--insecure', '--manager', followers[0]!.address, '--data-dir', join(dir, 'n1')]);
     procs.push(node);
     const before = await poll(async () => {
       const s = await status(followers[0]!);

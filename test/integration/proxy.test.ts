@@ -50,7 +50,7 @@ async function memcached(address: string, text: string, until: RegExp): Promise<
 }
 
 test('is healthy once its lanes are up and serves the native protocol routed to the owners', () => withCluster({ nodes: 3 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--map', manager.address]);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address]);
   try {
     assert.is(await health(proxy.address), 200);
     // A thin client: everything goes to the proxy, which routes by key.
@@ -74,7 +74,7 @@ test('is healthy once its lanes are up and serves the native protocol routed to 
 }));
 
 test('scan pages carry a signed cursor that resumes, and a forged cursor is refused', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--no-memcached']);
   try {
     const db = await connect({ map: manager.address });
     await Promise.all(Array.from({ length: 30 }, (_, i) => db.set(`c:${String(i).padStart(2, '0')}`, 'v')));
@@ -96,7 +96,7 @@ test('scan pages carry a signed cursor that resumes, and a forged cursor is refu
 }));
 
 test('speaks the memcached text and meta protocol', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--map', manager.address]);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address]);
   try {
     assert.ok(proxy.memcached !== null);
     const mc = proxy.memcached!;
@@ -114,7 +114,7 @@ test('speaks the memcached text and meta protocol', () => withCluster({ nodes: 2
 }));
 
 test('an owner that is down gives a fast retryable error, not a rehash', () => withCluster({ nodes: 2, managerArgs: ['--failover-after-ms', '60000'] }, async ({ manager, nodes }) => {
-  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--no-memcached']);
   const db = await connect({ map: manager.address });
   try {
     let victimKey = '';
@@ -131,7 +131,7 @@ test('an owner that is down gives a fast retryable error, not a rehash', () => w
 }));
 
 test('fails closed when the map is lost, and refuses new clients until it returns', () => withCluster({ nodes: 1 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--map', manager.address, '--map-loss-ms', '300', '--no-memcached']);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--map-loss-ms', '300', '--no-memcached']);
   try {
     assert.is(await health(proxy.address), 200);
     await manager.stop('SIGKILL');
@@ -145,7 +145,7 @@ test('fails closed when the map is lost, and refuses new clients until it return
 }));
 
 test('the SDK falls back to the proxy when its direct path is cut, and says why', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--no-memcached']);
   try {
     // No map at all: everything goes through the proxy.
     const noMap = await connect({ map: 'ws://127.0.0.1:1', proxy: proxy.address, connectTimeoutMs: 200 });
@@ -175,7 +175,7 @@ test('the SDK falls back to the proxy when its direct path is cut, and says why'
 }));
 
 test('malformed, oversized and hostile native input gets a clear answer and never crashes the proxy', () => withCluster({ nodes: 1 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--map', manager.address, '--no-memcached']);
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--no-memcached']);
   try {
     const cases: Array<[string, Uint8Array | string, number]> = [
       ['garbage CBOR', Buffer.from([0x9f, 0xff, 0x1c, 0x00]), 1007],

@@ -75,7 +75,7 @@ interface Expected extends Omit<Request, 'value'> {
 function expected(fields: Partial<Expected> & Pick<Expected, 'id' | 'op'>): Expected {
   return {
     epoch: 0, key: '', value: null, flags: 0, exptime: 0, cas: 0, delta: 0n, initial: undefined,
-    end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', ...fields,
+    end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, ...fields,
   };
 }
 
@@ -127,6 +127,7 @@ const SDK_FRAMES: ReadonlyArray<readonly [unknown[], Expected]> = [
     expected({ id: 17, op: Op.SCAN, epoch: 12, key: utf8ToBinary('é'), limit: 10, end: utf8ToBinary(NON_ASCII_KEY) })],
   [[18, Op.STATS, 12], expected({ id: 18, op: Op.STATS, epoch: 12 })],
   [[19, Op.PING, 0], expected({ id: 19, op: Op.PING })],
+  [[20, Op.AUTH, 0, null, null, 0, 0, 0, { principal: 'app' }], expected({ id: 20, op: Op.AUTH, auth: { principal: 'app' } })],
 ];
 const VALID_MESSAGE = encodeMessage(SDK_FRAMES.map(([frame]) => frame));
 
