@@ -5,6 +5,10 @@ import type { ClusterState } from './cluster-state.js';
 import type { Leader, OpResult } from './leader.js';
 import type { Membership } from './membership.js';
 import type { MapService } from './map-service.js';
+import type { ManagerAuth } from './manager-auth.js';
+import type { Cfg } from './cfg/cfg.js';
+import { CfgKeys } from './keys.js';
+import { AdminSessions, type AdminAuthOptions } from './admin-auth.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -15,39 +19,79 @@ const HTTP_STATUS: Readonly<Record<string, number>> = {
   KV_ERR_INVALID_ARGUMENT: 400,
   KV_ERR_TOO_LARGE: 413,
   KV_ERR_UNAVAILABLE: 503,
+  KV_ERR_AUTH_NEEDED: 401,
+  KV_ERR_AUTH_FAILED: 401,
+  KV_ERR_FORBIDDEN: 403,
+  KV_ERR_BUSY: 429,
 };
+
+/** The two routes a caller may use before it has a token. */
+const AUTH_ROUTES: ReadonlySet<string> = new Set(['POST /api/auth/challenge', 'POST /api/auth']);
+
+type Op = (body: Record<string, unknown>) => Promise<unknown>;
 
 /**
  * The admin JSON API used by `pandakv cluster` and the dashboard. Reads work on every
  * manager; changes go to the leader (a follower answers 503 with the leader's address).
+ * With `auth` (a secure manager) every route but the two of the handshake needs a bearer
+ * token of an admin principal (see admin-auth.ts); without it (`--insecure`) anyone who
+ * can reach the port may use it.
  */
 export class AdminApi {
+  private readonly sessions: AdminSessions | null;
+
   constructor(
     private readonly state: ClusterState,
     private readonly leader: Leader,
     private readonly membership: Membership,
     private readonly mapService: MapService,
-  ) {}
+    auth: ManagerAuth | null = null,
+    /** To name the leader to a caller that reached a follower. */
+    private readonly cfg: Cfg | null = null,
+    authOptions: Partial<AdminAuthOptions> = {},
+  ) {
+    this.sessions = auth === null ? null : new AdminSessions(auth, authOptions);
+  }
 
   /** Handle a request; false when the path is not the API's. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = `${req.method ?? 'GET'} ${url.pathname}`;
-    const op = this.route(route);
+    const remote = req.socket.remoteAddress ?? '?';
+    const op = this.route(route, remote);
     if (op === null) return false;
-    void readJson(req).then(op).then(
+    // The token is checked before the body is read, so a caller without one cannot make
+    // the manager buffer a body.
+    const run = async (): Promise<unknown> => {
+      if (this.sessions !== null && !AUTH_ROUTES.has(route)) this.sessions.authorize(req.headers.authorization);
+      return op(await readJson(req));
+    };
+    run().then(
       (body) => send(res, 200, body),
-      (err: unknown) => {
-        const kv = err instanceof KvError ? err : KvError.internal(err instanceof Error ? err.message : String(err));
-        const extra = kv.code === 'KV_ERR_UNAVAILABLE' && !this.leader.isLeader ? { leader: this.leaderUrl() } : {};
-        send(res, HTTP_STATUS[kv.code] ?? 500, { error: { code: kv.code, message: kv.message }, ...extra });
-      },
-    );
+      (err: unknown) => this.sendError(res, route, err),
+    ).catch(() => undefined);
     return true;
   }
 
-  private route(route: string): ((body: Record<string, unknown>) => Promise<unknown>) | null {
+  private async sendError(res: ServerResponse, route: string, err: unknown): Promise<void> {
+    const kv = err instanceof KvError ? err : KvError.internal(err instanceof Error ? err.message : String(err));
+    const status = HTTP_STATUS[kv.code] ?? 500;
+    const extra: Record<string, unknown> = {};
+    const headers: Record<string, string> = {};
+    if (kv.code === 'KV_ERR_UNAVAILABLE' && !this.leader.isLeader) extra.leader = await this.leaderUrl();
+    if (this.sessions === null && AUTH_ROUTES.has(route)) extra.isInsecure = true;
+    if (status === 401) headers['www-authenticate'] = 'Bearer realm="pandakv-admin"';
+    if (kv.code === 'KV_ERR_BUSY' && kv.details.retryAfterMs !== undefined) {
+      extra.retryAfterMs = kv.details.retryAfterMs;
+      headers['retry-after'] = String(Math.ceil(kv.details.retryAfterMs / 1000));
+    }
+    send(res, status, { error: { code: kv.code, message: kv.message }, ...extra }, headers);
+  }
+
+  private route(route: string, remote: string): Op | null {
     switch (route) {
+      case 'POST /api/auth/challenge': return async (b) => this.requireSessions().challenge(b, remote);
+      case 'POST /api/auth': return async (b) => this.requireSessions().login(b, remote);
       case 'GET /api/status': return async () => this.status();
       case 'GET /api/rebalance': return async () => this.progress();
       case 'POST /api/rebalance': return () => this.leader.rebalance().then((r) => this.withProgress(r));
@@ -65,8 +109,16 @@ export class AdminApi {
     }
   }
 
-  private leaderUrl(): string | null {
-    return this.leader.leadership?.value ?? null;
+  private requireSessions(): AdminSessions {
+    if (this.sessions === null) throw KvError.badRequest('this manager runs --insecure: no authentication');
+    return this.sessions;
+  }
+
+  /** The leader's address: our own while we lead, else the election's current winner. */
+  private async leaderUrl(): Promise<string | null> {
+    const own = this.leader.leadership?.value;
+    if (own !== undefined) return own;
+    return this.cfg === null ? null : this.cfg.leader(CfgKeys.election).catch(() => null);
   }
 
   status(): Record<string, unknown> {
@@ -133,8 +185,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   return v as Record<string, unknown>;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
   res.end(text);
 }

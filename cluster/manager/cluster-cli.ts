@@ -1,7 +1,11 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { parseCommandLine, numberArg, UsageError } from '../../bin/cli-util.js';
+import {
+  AuthClient, NONCE_BYTES, PUBLIC_KEY_BYTES, SALT_BYTES, SIGNATURE_BYTES, fromHex, isHex, loadCredentials, toHex,
+  type AuthChallenge, type Credentials,
+} from '../../shared/auth/index.js';
 
-export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [switches]
+export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [--credentials FILE] [switches]
 
   status                    nodes, states, map epoch/rev, progress
   add NODE                  place a registered node (id, id prefix or address)
@@ -12,46 +16,149 @@ export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [
   set --redundancy R        change the copies per item
 
   --manager URL             manager address (default $PANDAKV_MANAGER or http://127.0.0.1:7070)
+  --credentials FILE        credentials of a principal with the admin role (default
+                            $PANDAKV_CREDENTIALS); needed unless the manager runs --insecure
+  --manager-key HEX[,HEX]   the managers' public keys to require; without it the key each
+                            manager presents is trusted for that connection only
   --timeout-ms MS           how long to wait for nodes to apply a change (default 30000)
   --json                    print the raw JSON answer
 `;
+
+const NEEDS_CREDENTIALS = 'the manager requires authentication: pass --credentials FILE (or set PANDAKV_CREDENTIALS) naming a principal with the admin role';
 
 interface Answer {
   status: number;
   body: Record<string, unknown>;
 }
 
-async function call(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
-  let url = new URL(path, base).toString();
-  for (let hop = 0; hop < 3; hop++) {
-    const res = await fetch(url, {
+/** How the CLI proves who it is to a secure manager. */
+interface AdminAuth {
+  credentials: Credentials;
+  /** Keys a manager must prove it holds; null = accept the one it presents (per connection). */
+  managerKeys: Uint8Array[] | null;
+}
+
+/**
+ * The admin API as the CLI sees it: follows a follower's redirect to the leader and, with
+ * credentials, runs the handshake (challenge → signed answer → token) before the first
+ * call, again on the leader after a redirect (tokens are per manager), and once more when
+ * a token stops working (expired, or the manager restarted).
+ */
+class AdminClient {
+  private token: string | null = null;
+  private isInsecure = false;
+
+  constructor(private base: string, private readonly auth: AdminAuth | null) {}
+
+  async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
+    let hasRetriedAuth = false;
+    for (let hop = 0; hop < 3;) {
+      if (this.auth !== null && this.token === null && !this.isInsecure) await this.login();
+      const a = await this.request(method, path, body, this.token);
+      // A follower names the leader: ask it instead.
+      if (a.status === 503 && typeof a.body.leader === 'string' && a.body.leader !== this.base) {
+        this.base = a.body.leader;
+        this.token = null;
+        this.isInsecure = false;
+        hop++;
+        continue;
+      }
+      if (a.status === 401) {
+        if (this.auth === null) throw new Error(NEEDS_CREDENTIALS);
+        if (!hasRetriedAuth) {
+          hasRetriedAuth = true;
+          this.token = null;
+          this.isInsecure = false;
+          continue;
+        }
+      }
+      return a;
+    }
+    throw new Error('no leader answered');
+  }
+
+  private async request(method: 'GET' | 'POST', path: string, body: unknown, token: string | null): Promise<Answer> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(new URL(path, this.base), {
       method,
-      headers: { 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
-    const json = (await res.json()) as Record<string, unknown>;
-    // A follower names the leader: ask it instead.
-    if (res.status === 503 && typeof json.leader === 'string' && json.leader !== base) {
-      url = new URL(path, json.leader).toString();
-      continue;
-    }
-    return { status: res.status, body: json };
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
-  throw new Error('no leader answered');
+
+  /** The handshake of docs/auth.md §3 over `/api/auth/challenge` and `/api/auth`. */
+  private async login(): Promise<void> {
+    const { credentials, managerKeys } = this.auth!;
+    // A fresh client per manager: with no key given, what one manager presented must
+    // not be pinned for another (each manager has its own key pair).
+    const client = new AuthClient({ credentials, isTrustOnFirstUse: managerKeys === null });
+    const c = await this.request('POST', '/api/auth/challenge', { principal: client.principal }, null);
+    if (c.status === 400 && c.body.isInsecure === true) {
+      if (managerKeys !== null) throw new Error(`the manager at ${this.base} runs --insecure, so it cannot prove it holds --manager-key; refusing to use it`);
+      process.stderr.write(`pandakv cluster: warning: the manager at ${this.base} runs --insecure; --credentials not used\n`);
+      this.isInsecure = true;
+      return;
+    }
+    if (c.status !== 200) fail(c);
+    const message = client.answer(challengeOf(c.body));
+    const a = await this.request('POST', '/api/auth', {
+      principal: message.principal,
+      nonce: toHex(message.nonce),
+      clientNonce: toHex(message.clientNonce),
+      signature: toHex(message.signature),
+    }, null);
+    if (a.status !== 200) fail(a);
+    const presented = isHex(a.body.serverPublicKey, PUBLIC_KEY_BYTES) ? fromHex(a.body.serverPublicKey) : null;
+    const signature = isHex(a.body.serverSignature, SIGNATURE_BYTES) ? fromHex(a.body.serverSignature) : null;
+    // With keys given, the one presented must be among them; verifyServer then checks the
+    // signature with it (and fails for a key that is not).
+    const expected = managerKeys === null ? null : (managerKeys.find((k) => presented !== null && toHex(k) === toHex(presented)) ?? managerKeys[0]!);
+    if (presented === null || signature === null || !client.verifyServer(expected, signature, presented)) {
+      throw new Error(`the manager at ${this.base} could not prove its identity${managerKeys === null ? '' : ' (is --manager-key right?)'}`);
+    }
+    if (!isHex(a.body.token, 32)) throw new Error(`the manager at ${this.base} answered /api/auth without a token`);
+    this.token = a.body.token;
+  }
+}
+
+/** The challenge in a JSON answer (binary fields as hex). */
+function challengeOf(body: Record<string, unknown>): AuthChallenge {
+  const { nonce, serverId, salt } = body;
+  if (!isHex(nonce, NONCE_BYTES) || typeof serverId !== 'string' || (salt !== undefined && !isHex(salt, SALT_BYTES))) {
+    throw new Error('the manager sent a malformed challenge');
+  }
+  return salt === undefined ? { nonce: fromHex(nonce), serverId } : { nonce: fromHex(nonce), serverId, salt: fromHex(salt) };
+}
+
+function parseManagerKeys(raw: unknown): Uint8Array[] | null {
+  if (raw === undefined) return null;
+  const keys = String(raw).split(',').map((k) => k.trim()).filter(Boolean);
+  if (keys.length === 0) throw new UsageError('--manager-key needs at least one key');
+  return keys.map((k) => {
+    if (!isHex(k, PUBLIC_KEY_BYTES)) throw new UsageError(`--manager-key: each key must be ${PUBLIC_KEY_BYTES * 2} hex digits`);
+    return fromHex(k);
+  });
 }
 
 function fail(a: Answer): never {
   const err = a.body.error as { code?: string; message?: string } | undefined;
-  throw new Error(`${err?.code ?? `HTTP ${a.status}`}: ${err?.message ?? 'request failed'}`);
+  const retry = typeof a.body.retryAfterMs === 'number' ? ` (retry in ${a.body.retryAfterMs} ms)` : '';
+  throw new Error(`${err?.code ?? `HTTP ${a.status}`}: ${err?.message ?? 'request failed'}${retry}`);
 }
 
-async function waitApplied(base: string, timeoutMs: number, isTty: boolean): Promise<void> {
+async function waitApplied(api: AdminClient, timeoutMs: number, isTty: boolean): Promise<void> {
   const end = Date.now() + timeoutMs;
   const bar = isTty ? new SingleBar({ format: 'applying  {bar} {value}/{total} nodes on rev {rev}', hideCursor: true }, Presets.shades_classic) : null;
   let started = false;
   for (;;) {
-    const a = await call(base, 'GET', '/api/rebalance');
+    const a = await api.call('GET', '/api/rebalance');
+    if (a.status !== 200) {
+      bar?.stop();
+      fail(a);
+    }
     const p = a.body as { rev: number; applied: number; total: number; isDone: boolean };
     if (bar !== null) {
       if (!started) bar.start(p.total, p.applied, { rev: p.rev });
@@ -86,6 +193,8 @@ function printStatus(body: Record<string, unknown>): void {
 export async function clusterMain(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
     manager: { type: 'string' },
+    credentials: { type: 'string' },
+    'manager-key': { type: 'string' },
     stop: { type: 'boolean' },
     redundancy: { type: 'string' },
     'timeout-ms': { type: 'string' },
@@ -101,6 +210,11 @@ export async function clusterMain(argv: string[]): Promise<number> {
   const base = String(values.manager ?? process.env.PANDAKV_MANAGER ?? 'http://127.0.0.1:7070');
   if (!/^https?:\/\/\S+$/.test(base)) throw new UsageError(`--manager must be http://host:port, got "${base}"`);
   const timeoutMs = numberArg(values, 'timeout-ms', (n) => n > 0) ?? 30_000;
+  const managerKeys = parseManagerKeys(values['manager-key']);
+  const credentialsPath = values.credentials ?? process.env.PANDAKV_CREDENTIALS;
+  if (managerKeys !== null && (credentialsPath === undefined || credentialsPath === '')) throw new UsageError('--manager-key needs --credentials FILE');
+  const auth = credentialsPath === undefined || credentialsPath === '' ? null : { credentials: loadCredentials(String(credentialsPath)), managerKeys };
+  const api = new AdminClient(base, auth);
   const needNode = (): string => {
     if (arg === undefined) throw new UsageError(`${command} needs a NODE (id, id prefix or address)`);
     return arg;
@@ -108,20 +222,20 @@ export async function clusterMain(argv: string[]): Promise<number> {
   let answer: Answer;
   switch (command) {
     case 'status':
-      answer = await call(base, 'GET', '/api/status');
+      answer = await api.call('GET', '/api/status');
       if (answer.status !== 200) fail(answer);
       if (values.json) process.stdout.write(`${JSON.stringify(answer.body, null, 2)}\n`);
       else printStatus(answer.body);
       return 0;
-    case 'add': answer = await call(base, 'POST', '/api/nodes/add', { node: needNode() }); break;
-    case 'remove': answer = await call(base, 'POST', '/api/nodes/remove', { node: needNode() }); break;
-    case 'failover': answer = await call(base, 'POST', '/api/nodes/failover', { node: needNode() }); break;
-    case 'split': answer = await call(base, 'POST', '/api/split'); break;
-    case 'rebalance': answer = await call(base, 'POST', values.stop ? '/api/rebalance/stop' : '/api/rebalance'); break;
+    case 'add': answer = await api.call('POST', '/api/nodes/add', { node: needNode() }); break;
+    case 'remove': answer = await api.call('POST', '/api/nodes/remove', { node: needNode() }); break;
+    case 'failover': answer = await api.call('POST', '/api/nodes/failover', { node: needNode() }); break;
+    case 'split': answer = await api.call('POST', '/api/split'); break;
+    case 'rebalance': answer = await api.call('POST', values.stop ? '/api/rebalance/stop' : '/api/rebalance'); break;
     case 'set': {
       const r = numberArg(values, 'redundancy', (n) => Number.isInteger(n) && n >= 1 && n <= 8);
       if (r === undefined) throw new UsageError('set needs --redundancy R');
-      answer = await call(base, 'POST', '/api/settings', { redundancy: r });
+      answer = await api.call('POST', '/api/settings', { redundancy: r });
       break;
     }
     default:
@@ -134,6 +248,6 @@ export async function clusterMain(argv: string[]): Promise<number> {
     process.stdout.write(`${command}: map epoch ${b.epoch}, rev ${b.rev}, ${b.movedUnits ?? 0} unit moves\n`);
     for (const w of b.warnings ?? []) process.stdout.write(`warning: ${w}\n`);
   }
-  if (!values.stop) await waitApplied(base, timeoutMs, process.stdout.isTTY === true);
+  if (!values.stop) await waitApplied(api, timeoutMs, process.stdout.isTTY === true);
   return 0;
 }
