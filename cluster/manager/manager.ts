@@ -9,6 +9,8 @@ import { Leader } from './leader.js';
 import { AdminApi } from './admin-api.js';
 import { managerOptions, type ManagerOptions } from './options.js';
 import { managerMetrics } from './metrics.js';
+import { ManagerAuth } from './manager-auth.js';
+import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
 
 /**
  * A manager: keeps the map in the config store, serves it at `/map`, takes node
@@ -22,6 +24,8 @@ export class Manager {
   private mapService: MapService | null = null;
   private leader: Leader | null = null;
   private admin: AdminApi | null = null;
+  /** Authentication of `/map` and the admin API; null with `--insecure`. */
+  auth: ManagerAuth | null = null;
   private readonly http: Server;
   private url = '';
   private closing: Promise<void> | null = null;
@@ -57,7 +61,11 @@ export class Manager {
     this.state.on('error', () => undefined);
     await this.state.start();
     this.membership = new Membership(this.cfg, this.state, o.failoverAfterMs, o.isAutoAdd);
-    this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize);
+    if (!o.isInsecure) {
+      const keyPair = o.keyFile === null ? generateKeyPair() : loadOrCreateKeyFile(o.keyFile, 'manager');
+      this.auth = new ManagerAuth(`manager-${toHex(keyPair.publicKey).slice(0, 16)}`, keyPair, this.state);
+    }
+    this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth);
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     await new Promise<void>((resolve, reject) => {
@@ -72,7 +80,7 @@ export class Manager {
     this.url = `http://${host}:${addr.port}`;
     this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url);
     this.leader.on('error', () => undefined);
-    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService);
+    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg);
     this.leader.start();
     return this.url;
   }
@@ -93,6 +101,7 @@ export class Manager {
     this.closing ??= (async () => {
       await this.leader?.close();
       this.mapService?.close();
+      this.auth?.close();
       this.membership?.close();
       await this.state?.close();
       await this.cfg?.close();
