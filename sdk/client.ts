@@ -133,9 +133,33 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     return r === null ? null : { value: this.decodeValue(r.value), cas: BigInt(r.cas), flags: r.flags };
   }
 
-  /** Read from any replica of `key` (falls back to the active when there is none). */
-  getAnyReplica(key: string | Uint8Array, opts?: OpOptions): Promise<Out | null> {
-    return this.get(key, { ...opts, replica: true });
+  /**
+   * Read `key` from whichever copy answers first: its replicas in random order, then the
+   * active. For reads that must go on while the active is down (the value may be a
+   * little behind the active's).
+   */
+  async getAnyReplica(key: string | Uint8Array, opts?: OpOptions): Promise<Out | null> {
+    checkKey(key, this.options.maxKeyBytes);
+    if (this.isClosed) throw KvError.clientClosed();
+    const deadline = this.deadline(opts);
+    const router = this.dispatcher.currentRouter();
+    const replicas = router.replicaAddresses(key).sort(() => Math.random() - 0.5);
+    const active = router.activeAddress(key);
+    const candidates = active === null ? replicas : [...replicas, active];
+    let last: unknown = KvError.unavailable('no copy of this key is reachable', { isSafeToRetry: true });
+    for (const address of candidates) {
+      const isActive = address === active;
+      const frame = isActive ? [0, Op.GET, 0, key] : [0, Op.GET, 0, key, null, 0, 0, 0, { replica: true }];
+      try {
+        const r = await this.dispatcher.send(frame, { key, address, isIdempotent: true, valueBytes: 0 }, deadline);
+        if (r.status === Status.OK) return this.decodeValue(r.value);
+        if (r.status === Status.NOT_FOUND) return null;
+        last = this.fail(r);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
   }
 
   /** Get `key` and set its time to live in one step. */
@@ -257,7 +281,8 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     } catch (err) {
       return Promise.reject(err);
     }
-    const frame = op === Op.GAT ? [0, op, 0, key, null, 0, ttl] : [0, op, 0, key];
+    const isReplica = opts?.replica === true && op === Op.GET;
+    const frame = op === Op.GAT ? [0, op, 0, key, null, 0, ttl] : isReplica ? [0, op, 0, key, null, 0, 0, 0, { replica: true }] : [0, op, 0, key];
     return this.dispatcher.send(frame, { key, isIdempotent: true, isReplicaRead: opts?.replica === true, valueBytes: 0 }, this.deadline(opts)).then((r) => {
       if (r.status === Status.OK) return r;
       if (r.status === Status.NOT_FOUND) return null;

@@ -26,6 +26,7 @@ Starts a data node. Alone it owns every bucket.
   --credentials FILE   an admin principal's credentials, to register with the manager
   --manager-key HEX    the manager's public key to require (default: trust the one presented)
   --principals FILE    principals accepted without a manager (a JSON array of records)
+  --dht HOST:PORT      DHT bootstrap of the peer plane (replication); repeatable
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
 `;
@@ -52,6 +53,7 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     'manager-key': { type: 'string' },
     principals: { type: 'string' },
     insecure: { type: 'boolean' },
+    dht: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -84,6 +86,10 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   const maxValue = numberArg(values, 'max-value-bytes', (n) => int(n) && n >= 1);
   if (maxValue !== undefined) opts.maxValueBytes = maxValue;
   if (values.insecure) opts.isInsecure = true;
+  if (values.dht !== undefined) {
+    opts.dht = (values.dht as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    for (const hp of opts.dht) if (!/^[^\s:]+:\d{1,5}$/.test(hp)) throw new UsageError(`--dht must be HOST:PORT, got "${hp}"`);
+  }
   if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
   if (values['manager-key'] !== undefined) {
     const key = String(values['manager-key']);

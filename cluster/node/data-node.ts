@@ -6,6 +6,8 @@ import { NODE_DEFAULTS, type NodeOptions } from './options.js';
 import { ManagerLink } from './manager-link.js';
 import { loadNodeId, loadNodeKey } from './identity.js';
 import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
+import { PeerPlane } from '../peer/index.js';
+import { Replicator } from './replication.js';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
@@ -31,6 +33,9 @@ export class DataNode implements StatsSource {
   private address: { ip: string; port: number } | null = null;
   private closing: Promise<void> | null = null;
   private link: ManagerLink | null = null;
+  /** Replication over the peer plane; null without `--dht`. */
+  replicator: Replicator | null = null;
+  private plane: PeerPlane | null = null;
   /** Stable id: kept in the data dir when there is one. */
   id = '';
 
@@ -65,6 +70,17 @@ export class DataNode implements StatsSource {
     }
     this.server = new DataServer(o, this.executor, this.auth);
     this.address = await this.server.listen();
+    if (o.dht.length > 0) {
+      const bootstrap = o.dht.map((hp) => {
+        const at = hp.lastIndexOf(':');
+        return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
+      });
+      this.plane = new PeerPlane(this.keyPair, bootstrap, { host: o.ip });
+      this.plane.on('link-error', noop);
+      await this.plane.start();
+      this.replicator = new Replicator(this.engine, this.plane);
+      this.executor.replicator = this.replicator;
+    }
     if (o.manager !== null) {
       this.link = new ManagerLink(o.manager, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
@@ -83,7 +99,9 @@ export class DataNode implements StatsSource {
   }
 
   private readonly onMap = (map: ClusterMap): void => {
-    this.ownership.applyMap(map, map.nodes.findIndex((n) => n.id === this.id));
+    const self = map.nodes.findIndex((n) => n.id === this.id);
+    this.ownership.applyMap(map, self);
+    this.replicator?.applyMap(map, self);
   };
 
   get url(): string {
@@ -102,6 +120,7 @@ export class DataNode implements StatsSource {
       badFrames: c.badFrames,
       authFailures: c.authFailures,
       authDenied: c.authDenied,
+      ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling })),
       rssBytes: process.memoryUsage.rss(),
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
       epoch: this.ownership.epoch,
@@ -115,7 +134,11 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
-    this.closing ??= this.server?.close() ?? Promise.resolve();
+    this.replicator?.close();
+    this.closing ??= (async () => {
+      await this.server?.close();
+      await this.plane?.close();
+    })();
     return this.closing;
   }
 }
@@ -134,3 +157,9 @@ export function validateNodeOptions(o: NodeOptions): void {
 }
 
 function noop(): void {}
+
+function prefixed(prefix: string, o: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(o)) out[prefix + k] = v;
+  return out;
+}

@@ -150,13 +150,15 @@ export class DataServer {
         }
       }
       try {
-        out.push(this.executor.execute(req));
+        const r = this.executor.execute(req);
+        if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame), noop);
+        else out.push(r);
       } catch (err) {
         out.push([req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
       }
     }
     c.frames += reqs.length;
-    ws.send(encodeMessage(out));
+    if (out.length > 0) ws.send(encodeMessage(out));
     if (auth?.isLocked === true) ws.close(4003, 'too many failed authentication attempts');
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
       ws.pause();
@@ -173,6 +175,24 @@ export class DataServer {
       else if (refusal[1] !== Status.UNAVAILABLE && req.op !== Op.AUTH) this.counters.authDenied++;
     }
     return refusal;
+  }
+
+  // Answers that waited for replicas leave together, one message per connection per tick.
+  private readonly later = new Map<WebSocket, ResponseFrame[]>();
+  private isLaterScheduled = false;
+
+  private sendLater(ws: WebSocket, frame: ResponseFrame): void {
+    if (ws.readyState !== ws.OPEN) return;
+    const box = this.later.get(ws);
+    if (box === undefined) this.later.set(ws, [frame]);
+    else box.push(frame);
+    if (this.isLaterScheduled) return;
+    this.isLaterScheduled = true;
+    queueMicrotask(() => {
+      this.isLaterScheduled = false;
+      for (const [socket, frames] of this.later) if (socket.readyState === socket.OPEN) socket.send(encodeMessage(frames));
+      this.later.clear();
+    });
   }
 
   private closeForProtocolError(ws: WebSocket, status: number, message: string, closeCode: number): void {

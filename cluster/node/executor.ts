@@ -1,5 +1,7 @@
 import { Status } from '../../shared/status.js';
-import { Op } from '../../shared/protocol/ops.js';
+import { Op, isMutation } from '../../shared/protocol/ops.js';
+import { KvError, statusFromError } from '../../shared/errors.js';
+import type { Replicator } from './replication.js';
 import type { Request } from '../../shared/protocol/frames.js';
 import { binaryToWire } from '../../shared/protocol/binary-key.js';
 import type { MemoryEngine } from './engine/memory-engine.js';
@@ -30,10 +32,27 @@ export class Executor {
     private readonly stats: StatsSource,
   ) {}
 
-  execute(req: Request): ResponseFrame {
+  /** Set when the node replicates: writes on an active unit are streamed to its replicas. */
+  replicator: Replicator | null = null;
+
+  /**
+   * Execute one request. A write whose durability must wait for replicas answers with a
+   * promise; everything else answers at once.
+   */
+  execute(req: Request): ResponseFrame | Promise<ResponseFrame> {
+    const frame = this.run(req);
+    const rep = this.replicator;
+    if (rep === null || frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;
+    const wait = rep.onWrite(req.key, req.durability);
+    return wait === null ? frame : wait.then(() => frame, (err: KvError) => [req.id, statusFromError(err), null, 0, 0, { message: err.message }]);
+  }
+
+  private run(req: Request): ResponseFrame {
     const { id } = req;
     const own = this.ownership;
-    if (req.epoch !== own.epoch || (req.key !== '' && req.op !== Op.SCAN && !own.ownsKey(req.key))) {
+    if (req.isReplicaRead && req.op === Op.GET) {
+      if (req.epoch !== own.epoch || !own.holdsKey(req.key)) return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
+    } else if (req.epoch !== own.epoch || (req.key !== '' && req.op !== Op.SCAN && !own.ownsKey(req.key))) {
       return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
     }
     const engine = this.engine;

@@ -41,6 +41,8 @@ export interface NodeOptions extends ProtocolLimits {
   managerKey: string | null;
   /** Principals accepted when running without a manager (their JSON records). @default null */
   principals: unknown[] | null;
+  /** DHT bootstrap nodes (`host:port`) of the peer plane; empty = no replication. @default [] */
+  dht: string[];
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
@@ -64,4 +66,5 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   credentials: null,
   managerKey: null,
   principals: null,
+  dht: [],
 });

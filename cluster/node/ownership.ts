@@ -1,5 +1,5 @@
 import { bucketOfBinary } from '../../shared/keystream.js';
-import { activeRanges, type ClusterMap } from '../../shared/cluster-map.js';
+import { activeRanges, chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 
 /**
  * Which buckets this node serves, and at which epoch. A node without a manager owns
@@ -11,6 +11,8 @@ export class Ownership {
   epoch = 0;
   bits: number;
   private ranges: Array<[number, number]> | null = null;
+  private map: ClusterMap | null = null;
+  private self = -1;
 
   /** @param isManaged a managed node owns nothing until its first map arrives */
   constructor(bits: number, isManaged = false) {
@@ -23,6 +25,15 @@ export class Ownership {
     this.epoch = map.epoch;
     this.bits = map.bits;
     this.ranges = nodeIndex < 0 ? [] : activeRanges(map, nodeIndex);
+    this.map = map;
+    this.self = nodeIndex;
+  }
+
+  /** True when the node holds a copy (active or replica) of the bucket of `key`. */
+  holdsKey(key: string): boolean {
+    const map = this.map;
+    if (map === null) return this.ranges === null;
+    return this.self >= 0 && chainOf(map, bucketOfBinary(key, map.bits)).includes(this.self);
   }
 
   get ownsEverything(): boolean {

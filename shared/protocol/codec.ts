@@ -97,7 +97,7 @@ function validateRequest(frame: unknown[], limits: ProtocolLimits): Request | Fr
   if (!isUint(epoch)) return bad(id, 'epoch must be an unsigned integer');
   const req: Request = {
     id, op: op as OpCode, epoch, key: '', value: null, flags: 0, exptime: 0, cas: 0,
-    delta: 0n, initial: undefined, end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined,
+    delta: 0n, initial: undefined, end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false,
   };
 
   const rawKey = frame[F.KEY];
@@ -183,6 +183,12 @@ function readExtra(req: Request, extra: Record<string, unknown>, limits: Protoco
     case Op.AUTH:
       req.auth = extra;
       return req;
+    case Op.GET: {
+      const replica = own(extra, 'replica');
+      if (replica !== undefined && typeof replica !== 'boolean') return bad(id, 'replica must be a boolean');
+      req.isReplicaRead = replica === true;
+      return req;
+    }
     default:
       return req;
   }

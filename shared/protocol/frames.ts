@@ -42,6 +42,8 @@ export interface Request {
   /** STATS: optional group name. */
   group: string | undefined;
   durability: Durability;
+  /** GET: read from a replica copy (the node need not be the active). */
+  isReplicaRead: boolean;
   /** AUTH: the `extra` map as sent, checked by the auth core. */
   auth: Readonly<Record<string, unknown>> | undefined;
 }

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { spawnDht, spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
 import { withDeadline } from './deadline.js';
 
 export interface ClusterFixture {
@@ -23,6 +23,8 @@ export interface ClusterOptions {
   setup?: (cfgUrl: string, dir: string) => Promise<void>;
   /** Extra node arguments that depend on the temp dir (credentials files written by `setup`). */
   nodeArgsFor?: (dir: string) => string[];
+  /** Start a DHT bootstrap and give nodes `--dht` (replication over the peer plane). @default false */
+  hasDht?: boolean;
 }
 
 /**
@@ -37,11 +39,17 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
   const insecure = opts.isSecure === true ? [] : ['--insecure'];
   try {
     await opts.setup?.(`file:${join(dir, 'cfg.json')}`, dir);
+    const dhtArgs: string[] = [];
+    if (opts.hasDht === true) {
+      const dht = await spawnDht();
+      procs.push(dht);
+      dhtArgs.push('--dht', dht.address);
+    }
     const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, ...insecure, ...(opts.managerArgs ?? [])]);
     procs.push(manager);
     const nodes: Spawned[] = [];
     const addNode = async (extra: string[] = []): Promise<Spawned> => {
-      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), ...insecure, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
+      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), ...insecure, ...dhtArgs, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
       procs.push(n);
       nodes.push(n);
       return n;

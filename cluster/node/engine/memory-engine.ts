@@ -93,6 +93,17 @@ export class MemoryEngine {
     return { value: items.valueOf(slot), flags: items.flags(slot), cas: items.cas(slot) };
   }
 
+  /**
+   * The item as stored, with its absolute expiry (unix seconds, 0 = never), without
+   * counting a hit or touching recency: what replication copies after a write.
+   */
+  peek(key: string): (Item & { expAt: number }) | null {
+    const slot = this.lookup(key, this.keyHash(key));
+    if (slot < 0) return null;
+    const items = this.store.items;
+    return { value: items.valueOf(slot), flags: items.flags(slot), cas: items.cas(slot), expAt: items.expAt(slot) };
+  }
+
   /** `get` that also sets a new exptime (a negative one returns the item, then drops it). */
   getAndTouch(key: string, exptime: number): Item | null {
     const h = this.keyHash(key);
@@ -202,6 +213,30 @@ export class MemoryEngine {
     for (const slot of expired) this.store.reclaimExpired(slot, items.hashOf(slot));
     this.store.settle();
     return { entries, nextKey };
+  }
+
+  /**
+   * Up to `limit` live items after `after` (exclusive; null = from the start) in key
+   * order whose key passes `accept`, looking at no more than `budget` keys: a page of a
+   * backfill. `next` is where to continue, null at the end.
+   */
+  page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): { items: Array<{ key: string } & Item & { expAt: number }>; next: string | null } {
+    const out: Array<{ key: string } & Item & { expAt: number }> = [];
+    let start = after === null ? '' : after + '\0';
+    let seen = 0;
+    for (;;) {
+      const chunk = this.scan(start, null, Math.min(1024, budget - seen));
+      for (const e of chunk.entries) {
+        seen++;
+        if (!accept(e.key)) continue;
+        const item = this.peek(e.key);
+        if (item !== null) out.push({ key: e.key, ...item });
+        if (out.length >= limit) return { items: out, next: e.key };
+      }
+      if (chunk.nextKey === null) return { items: out, next: null };
+      if (seen >= budget) return { items: out, next: chunk.entries.length > 0 ? chunk.entries[chunk.entries.length - 1]!.key : chunk.nextKey };
+      start = chunk.nextKey;
+    }
   }
 
   /** Drop every item (memcached flush_all). Counters are kept. */

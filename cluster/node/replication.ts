@@ -1,0 +1,384 @@
+import { EventEmitter } from 'eventemitter3';
+import { KvError } from '../../shared/errors.js';
+import { bucketOfBinary } from '../../shared/keystream.js';
+import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
+import type { Durability } from '../../shared/protocol/frames.js';
+import type { PeerPlane, PeerReply } from '../peer/index.js';
+import type { MemoryEngine } from './engine/memory-engine.js';
+
+/**
+ * Active → replica replication (DESIGN §7) over the peer plane.
+ *
+ * The active applies a mutation, gives it the unit's next seqno and streams the item's
+ * resulting state (not the op) to every replica of the unit's chain, in seqno order on
+ * one link per peer. Replicas apply in order and acknowledge their high seqno per unit.
+ * A `majority` write is answered once a majority of the chain (the active included) has
+ * it. A replica that sees a gap, or that joins a chain, backfills the unit from the
+ * active: pages of a snapshot while the stream keeps flowing; keys the stream touched
+ * during the backfill are not overwritten by older snapshot pages.
+ */
+
+/** One replicated change: the item's state after a write, or its removal (`value` null). */
+type Record = [unit: number, seq: number, key: Uint8Array, value: Uint8Array | null, flags: number, expAt: number];
+
+export interface ReplicationOptions {
+  /** Longest a `majority` write waits for replica acks before answering TIMEOUT. @default 2000 */
+  majorityTimeoutMs: number;
+  /** Items per backfill page. @default 512 */
+  backfillPageItems: number;
+  /** Keys examined per backfill page request. @default 65536 */
+  backfillPageBudget: number;
+}
+
+export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
+  majorityTimeoutMs: 2000,
+  backfillPageItems: 512,
+  backfillPageBudget: 65_536,
+});
+
+export interface ReplicationCounters {
+  recordsSent: number;
+  recordsApplied: number;
+  acksSent: number;
+  majorityWaits: number;
+  majorityTimeouts: number;
+  backfills: number;
+  backfillItems: number;
+  gaps: number;
+}
+
+interface Waiter {
+  unit: number;
+  seq: number;
+  /** Replica acks still needed. */
+  need: number;
+  peers: string[];
+  resolve: () => void;
+  reject: (err: KvError) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface Backfill {
+  source: string;
+  /** Keys the stream wrote while the snapshot was being copied: the snapshot must not overwrite them. */
+  touched: Set<string>;
+}
+
+export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
+  readonly counters: ReplicationCounters = {
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, gaps: 0,
+  };
+  private readonly options: ReplicationOptions;
+  private map: ClusterMap | null = null;
+  private self = -1;
+  /** Last seqno assigned (active) or applied (replica), per unit. */
+  private readonly seqs = new Map<number, number>();
+  /** Highest seqno each replica acknowledged, per peer and unit. */
+  private readonly acked = new Map<string, Map<number, number>>();
+  private waiters: Waiter[] = [];
+  private readonly outbox = new Map<string, Record[]>();
+  private readonly ackbox = new Map<string, Map<number, number>>();
+  private isFlushScheduled = false;
+  private readonly backfills = new Map<number, Backfill>();
+  private isClosed = false;
+
+  constructor(private readonly engine: MemoryEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}) {
+    super();
+    this.options = { ...REPLICATION_DEFAULTS, ...options };
+    plane.on('message', this.onMessage);
+    plane.on('peer-down', this.onPeerDown);
+  }
+
+  /** Follow a new map: peers to keep links to, and units to backfill. */
+  applyMap(map: ClusterMap, self: number): void {
+    const previous = this.map;
+    const previousSelf = this.self;
+    this.map = map;
+    this.self = self;
+    const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
+    this.plane.setPeers(keys);
+    if (self < 0) return;
+    // Units this node now holds a copy of but did not before: fetch their data.
+    const held = previous === null || previousSelf < 0 ? new Set<number>() : unitsHeld(previous, previousSelf);
+    const bySource = new Map<string, number[]>();
+    for (const [unit, chain] of unitChains(map)) {
+      const at = chain.indexOf(self);
+      if (at < 0 || held.has(unit) || this.backfills.has(unit)) continue;
+      // From the unit's active, or (when this node is the new active) from the previous one.
+      const sourceIndex = at > 0 ? chain[0]! : previous === null ? -1 : previousActive(previous, unit, map);
+      const source = sourceIndex < 0 ? null : (previous !== null && at === 0 ? previous : map).nodes[sourceIndex]?.peerKey ?? null;
+      if (source === null || source === map.nodes[self]!.peerKey) continue;
+      const list = bySource.get(source) ?? [];
+      list.push(unit);
+      bySource.set(source, list);
+    }
+    for (const [source, units] of bySource) void this.backfill(source, units);
+  }
+
+  /** Units being backfilled now. */
+  get backfilling(): number {
+    return this.backfills.size;
+  }
+
+  /**
+   * After a successful write on the active: stream the key's new state to the replicas.
+   * Resolves when the durability asked for is met; null when there is nothing to wait for.
+   */
+  onWrite(key: string, durability: Durability): Promise<void> | null {
+    const map = this.map;
+    if (map === null) return null;
+    const bucket = bucketOfBinary(key, map.bits);
+    const chain = chainOf(map, bucket);
+    if (chain.length < 2 || chain[0] !== this.self) return null;
+    const unit = unitOf(map, bucket);
+    const seq = (this.seqs.get(unit) ?? 0) + 1;
+    this.seqs.set(unit, seq);
+    const item = this.engine.peek(key);
+    const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
+    const peers: string[] = [];
+    for (let i = 1; i < chain.length; i++) {
+      const node = map.nodes[chain[i]!];
+      if (node === undefined || node.peerKey === null || node.state === 'failed') continue;
+      peers.push(node.peerKey);
+      this.enqueue(node.peerKey, record);
+    }
+    if (durability !== 'majority') return null;
+    const need = Math.floor(chain.length / 2);
+    const reachable = peers.filter((p) => this.plane.isUp(p));
+    if (reachable.length < need) {
+      return Promise.reject(KvError.unavailable(`majority needs ${need} replica(s) of unit ${unit}; ${reachable.length} reachable`, { isSafeToRetry: false }));
+    }
+    this.counters.majorityWaits++;
+    return new Promise<void>((resolve, reject) => {
+      const w: Waiter = {
+        unit, seq, need, peers, resolve, reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          this.counters.majorityTimeouts++;
+          reject(KvError.timeout(`replicas of unit ${unit} did not acknowledge within ${this.options.majorityTimeoutMs} ms`, { isSafeToRetry: false }));
+        }, this.options.majorityTimeoutMs),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  /** Replication state for stats and for the manager (highest seqno per unit held). */
+  seqnos(): ReadonlyMap<number, number> {
+    return this.seqs;
+  }
+
+  close(): void {
+    this.isClosed = true;
+    this.plane.off('message', this.onMessage);
+    this.plane.off('peer-down', this.onPeerDown);
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(KvError.unavailable('node shutting down'));
+    }
+    this.waiters = [];
+  }
+
+  private enqueue(peer: string, record: Record): void {
+    let box = this.outbox.get(peer);
+    if (box === undefined) {
+      box = [];
+      this.outbox.set(peer, box);
+    }
+    box.push(record);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.isFlushScheduled) return;
+    this.isFlushScheduled = true;
+    queueMicrotask(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.isFlushScheduled = false;
+    for (const [peer, records] of this.outbox) {
+      // A peer that is down misses these; it sees the gap on its next record and backfills.
+      if (this.plane.send(peer, { t: 'rep', r: records })) this.counters.recordsSent += records.length;
+    }
+    this.outbox.clear();
+    for (const [peer, units] of this.ackbox) {
+      const flat: number[] = [];
+      for (const [unit, seq] of units) flat.push(unit, seq);
+      if (this.plane.send(peer, { t: 'ack', a: flat })) this.counters.acksSent++;
+    }
+    this.ackbox.clear();
+  };
+
+  private readonly onMessage = (peer: string, message: unknown, reply: PeerReply | undefined): void => {
+    if (this.isClosed || message === null || typeof message !== 'object') return;
+    const m = message as { t?: unknown };
+    try {
+      if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r);
+      else if (m.t === 'ack') this.onAcks(peer, (message as { a?: unknown }).a);
+      else if (m.t === 'pull' && reply !== undefined) reply(this.onPull(message as Record as unknown as PullRequest));
+    } catch (err) {
+      if (reply !== undefined) reply(err instanceof KvError ? err : KvError.badRequest(String(err)));
+    }
+  };
+
+  private onRecords(peer: string, raw: unknown): void {
+    if (!Array.isArray(raw)) return;
+    let acks = this.ackbox.get(peer);
+    for (const r of raw) {
+      if (!isRecord(r)) continue;
+      const [unit, seq, keyBytes, value, flags, expAt] = r;
+      const last = this.seqs.get(unit) ?? 0;
+      const key = Buffer.from(keyBytes).toString('latin1');
+      const fill = this.backfills.get(unit);
+      if (fill !== undefined) fill.touched.add(key);
+      else if (seq !== last + 1 && seq > last) {
+        // Records were missed (a dropped link, or a chain this node just joined): copy the unit.
+        this.counters.gaps++;
+        void this.backfill(peer, [unit]);
+        this.backfills.get(unit)?.touched.add(key);
+      }
+      if (seq <= last && fill === undefined) continue; // already applied
+      this.apply(key, value, flags, expAt);
+      this.counters.recordsApplied++;
+      if (seq > last) this.seqs.set(unit, seq);
+      acks ??= new Map();
+      acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
+    }
+    if (acks !== undefined) {
+      this.ackbox.set(peer, acks);
+      this.scheduleFlush();
+    }
+  }
+
+  private apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void {
+    if (value === null) this.engine.delete(key);
+    else this.engine.set(key, value, flags, expAt);
+  }
+
+  private onAcks(peer: string, raw: unknown): void {
+    if (!Array.isArray(raw)) return;
+    let mine = this.acked.get(peer);
+    if (mine === undefined) {
+      mine = new Map();
+      this.acked.set(peer, mine);
+    }
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const unit = raw[i];
+      const seq = raw[i + 1];
+      if (!isUint(unit) || !isUint(seq)) return;
+      if (seq > (mine.get(unit) ?? 0)) mine.set(unit, seq);
+    }
+    if (this.waiters.length === 0) return;
+    const still: Waiter[] = [];
+    for (const w of this.waiters) {
+      if ((mine.get(w.unit) ?? 0) >= w.seq && w.peers.includes(peer)) w.need--;
+      if (w.need <= 0) {
+        clearTimeout(w.timer);
+        w.resolve();
+      } else {
+        still.push(w);
+      }
+    }
+    this.waiters = still;
+  }
+
+  private readonly onPeerDown = (peer: string): void => {
+    this.acked.delete(peer);
+  };
+
+  /** Serve a page of a snapshot of `units`, with the seqno the unit had when the page was cut. */
+  private onPull(req: PullRequest): unknown {
+    const units = Array.isArray(req.units) ? req.units.filter(isUint) : [];
+    const map = this.map;
+    if (map === null || units.length === 0) throw KvError.badRequest('pull needs units and a map');
+    const wanted = new Set(units);
+    const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
+    const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
+    const seqs = units.map((u) => [u, this.seqs.get(u) ?? 0]);
+    const page = this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
+    return {
+      items: page.items.map((it) => [Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt]),
+      next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
+      seqs,
+    };
+  }
+
+  /** Copy `units` from `source` page by page; the stream keeps flowing meanwhile. */
+  private async backfill(source: string, units: number[]): Promise<void> {
+    const todo = units.filter((u) => !this.backfills.has(u));
+    if (todo.length === 0) return;
+    for (const u of todo) this.backfills.set(u, { source, touched: new Set() });
+    this.counters.backfills++;
+    let after: Uint8Array | null = null;
+    let startSeqs: Array<[number, number]> | null = null;
+    try {
+      for (;;) {
+        if (this.isClosed) return;
+        const res = await this.plane.request(source, { t: 'pull', units: todo, after, limit: this.options.backfillPageItems }, 10_000) as PullResponse;
+        startSeqs ??= Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+        for (const it of Array.isArray(res.items) ? res.items : []) {
+          if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
+          const key = Buffer.from(it[0]).toString('latin1');
+          const map = this.map;
+          const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
+          if (this.backfills.get(unit)?.touched.has(key) === true) continue;
+          this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
+          this.counters.backfillItems++;
+        }
+        if (!(res.next instanceof Uint8Array)) break;
+        after = res.next;
+      }
+      for (const [unit, seq] of startSeqs ?? []) if (seq > (this.seqs.get(unit) ?? 0)) this.seqs.set(unit, seq);
+      this.emit('backfilled', todo);
+    } catch {
+      // The source went away or the map moved on; the next gap or map change retries.
+    } finally {
+      for (const u of todo) if (this.backfills.get(u)?.source === source) this.backfills.delete(u);
+    }
+  }
+}
+
+interface PullRequest {
+  units?: unknown;
+  after?: unknown;
+  limit?: unknown;
+}
+
+interface PullResponse {
+  items?: unknown;
+  next?: unknown;
+  seqs?: unknown;
+}
+
+function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isRecord(r: unknown): r is Record {
+  return Array.isArray(r) && r.length === 6 && isUint(r[0]) && isUint(r[1]) && r[2] instanceof Uint8Array
+    && (r[3] === null || r[3] instanceof Uint8Array) && isUint(r[4]) && isUint(r[5]);
+}
+
+/** Each unit's chain. */
+function unitChains(map: ClusterMap): Array<[number, readonly number[]]> {
+  const out: Array<[number, readonly number[]]> = [];
+  const units = 2 ** map.unitBits;
+  const perUnit = 2 ** (map.bits - map.unitBits);
+  for (let u = 0; u < units; u++) out.push([u, chainOf(map, u * perUnit)]);
+  return out;
+}
+
+function unitsHeld(map: ClusterMap, self: number): Set<number> {
+  const held = new Set<number>();
+  for (const [unit, chain] of unitChains(map)) if (chain.includes(self)) held.add(unit);
+  return held;
+}
+
+/** The active of `unit` in `previous`, as an index into `previous.nodes`, if it is still in `next`. */
+function previousActive(previous: ClusterMap, unit: number, next: ClusterMap): number {
+  const perUnit = 2 ** (previous.bits - previous.unitBits);
+  const idx = chainOf(previous, unit * perUnit)[0];
+  if (idx === undefined) return -1;
+  const node = previous.nodes[idx];
+  return node !== undefined && next.nodes.some((n) => n.id === node.id && n.state !== 'failed') ? idx : -1;
+}

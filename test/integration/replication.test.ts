@@ -1,0 +1,96 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connect, type PandaClient } from '../../sdk/index.js';
+import { withCluster } from '../helpers/cluster.js';
+import { poll } from '../helpers/deadline.js';
+
+const test = suite('integration - replication over the peer plane');
+
+/** Until every node is placed with redundancy 2 and a majority write goes through. */
+async function replicated(db: PandaClient, nodes: number): Promise<void> {
+  await poll(async () => {
+    const map = db.map;
+    if (map === null || map.nodes.filter((n) => n.state === 'active').length < nodes) return null;
+    if (!map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
+    try {
+      await db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 });
+      return true;
+    } catch {
+      return null;
+    }
+  }, 20_000, 'a replicated cluster');
+}
+
+async function idle(db: PandaClient): Promise<void> {
+  await poll(async () => {
+    const stats = await db.stats().catch(() => null);
+    if (stats === null) return null;
+    return Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
+  }, 20_000, 'backfills done');
+}
+
+const text = (v: Uint8Array | null): string | null => (v === null ? null : Buffer.from(v).toString());
+
+test('a write streams to its replica, which serves replica reads', () => withCluster({ nodes: 2, hasDht: true, managerArgs: ['--redundancy', '2'] }, async ({ manager }) => {
+  const db = await connect({ map: manager.address });
+  try {
+    await replicated(db, 2);
+    for (let i = 0; i < 200; i++) await db.set(`r:${i}`, `v${i}`, { durability: i % 2 === 0 ? 'majority' : 'none' });
+    await db.set('r:0', 'v0-new', { durability: 'majority' });
+    // A majority write is on the replica when it is acknowledged.
+    assert.is(text(await db.get('r:0', { replica: true })), 'v0-new');
+    await poll(async () => (text(await db.get('r:199', { replica: true })) === 'v199' ? true : null), 5000, 'async write replicated');
+    await db.delete('r:5', { durability: 'majority' });
+    assert.is(await db.get('r:5', { replica: true }), null, 'deletes replicate');
+    assert.is(text(await db.getAnyReplica('r:7')), 'v7');
+  } finally {
+    await db.close();
+  }
+}));
+
+test('SIGKILL of a node under a majority write load loses no acknowledged write', () => withCluster({
+  nodes: 3, hasDht: true, deadlineMs: 120_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '1000'],
+}, async ({ manager, nodes }) => {
+  const db = await connect({ map: manager.address, durability: 'majority', timeoutMs: 3000 });
+  try {
+    await replicated(db, 3);
+    await idle(db);
+    const acked = new Map<string, string>();
+    let isRunning = true;
+    let failures = 0;
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; isRunning; i++) {
+        const key = `w${w}:${i}`;
+        const value = `${w}-${i}-${Date.now()}`;
+        try {
+          await db.set(key, value);
+          acked.set(key, value);
+        } catch {
+          failures++;
+        }
+      }
+    };
+    const writers = [0, 1, 2, 3].map(writer);
+    await poll(async () => (acked.size >= 2000 ? true : null), 30_000, '2000 acknowledged writes');
+    const victim = nodes[1]!;
+    await victim.stop('SIGKILL');
+    // Keep writing through failover: the failed node's units come back on their replicas.
+    await poll(async () => (db.map?.nodes.some((n) => n.address === victim.address && n.state === 'failed') === true ? true : null), 20_000, 'failover');
+    const afterFailover = acked.size;
+    await poll(async () => (acked.size >= afterFailover + 1000 ? true : null), 30_000, 'writes after failover');
+    isRunning = false;
+    await Promise.all(writers);
+    await idle(db);
+    let checked = 0;
+    for (const [key, value] of acked) {
+      assert.is(text(await db.get(key)), value, key);
+      checked++;
+    }
+    process.stdout.write(`    (checked ${checked} acknowledged writes; ${failures} writes failed during the failover window)\n`);
+    assert.ok(checked >= 3000);
+  } finally {
+    await db.close();
+  }
+}));
+
+test.run();
