@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PandaClient } from '../sdk/index.js';
-import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
 import { parseCommandLine, numberArg, UsageError, untilSignal } from './cli-util.js';
 import { runDemo } from './demo.js';
 import { openCfg } from '../cluster/manager/cfg/open-cfg.js';
@@ -54,11 +54,15 @@ export async function upMain(argv: string[]): Promise<number> {
     const cfgUrl = `file:${join(dir, 'cfg.json')}`;
     const dev = isInsecure ? null : await devCredentials(cfgUrl, dir);
     const secure = (file: string | undefined): string[] => (isInsecure ? ['--insecure'] : ['--credentials', file!]);
-    const manager = await spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]);
+    // A local DHT bootstrap for the nodes' peer plane: replication, two copies of every item.
+    const dht = await spawnDht();
+    procs.push(dht);
+    process.stdout.write(`dht       ${dht.address}  (peer-plane bootstrap, pid ${dht.pid})\n`);
+    const manager = await spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]);
     procs.push(manager);
     process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
     for (let i = 0; i < nodeCount; i++) {
-      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), ...secure(dev?.admin)]);
+      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), '--dht', dht.address, ...secure(dev?.admin)]);
       procs.push(node);
       process.stdout.write(`node      ${node.address}  (pid ${node.pid})\n`);
     }

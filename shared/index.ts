@@ -17,3 +17,8 @@ export { encodeMap, decodeMap, diffMaps, applyDelta, encodeDelta, decodeDelta } 
 export type { MapDelta } from './map-codec.js';
 export { MapTracker, diffSummary } from './map-tracker.js';
 export type { MapDiff } from './map-tracker.js';
+export {
+  keyCredentials, passwordCredentials, parseCredentials, formatCredentials, loadCredentials, writeCredentials, generateKeyPair,
+  PASSWORD_LIMITS_INTERACTIVE, PASSWORD_LIMITS_MIN,
+} from './auth/index.js';
+export type { Credentials, KeyCredentials, PasswordCredentials, KeyPair, PasswordLimits, Principal, Role } from './auth/index.js';

@@ -6,6 +6,7 @@ import { decodeClientMessage, encodeMapMessage, type MapClientMessage } from '..
 import type { Membership } from './membership.js';
 import { authFailureLine, encodePrincipal, hasRole, type AuthServer, type Role } from '../../shared/auth/index.js';
 import type { ManagerAuth } from './manager-auth.js';
+import { Op } from '../../shared/protocol/ops.js';
 
 interface Subscriber {
   ws: WebSocket;
@@ -195,8 +196,15 @@ export class MapService {
     s.ws.send(encodeMapMessage({ t: 'principals', list: this.auth.list().map((x) => ({ ...encodePrincipal(x) })) }));
   }
 
+  // A subscriber whose principal was removed or re-keyed loses the map at once, even if it only listens.
   private readonly onPrincipalsChanged = (): void => {
-    for (const s of this.subscribers) if (s.rev >= 0) this.sendPrincipals(s);
+    for (const s of this.subscribers) {
+      if (s.auth !== null && s.auth.isAuthenticated && s.auth.authorize(Op.STATS).ok === false && !s.auth.isAuthenticated) {
+        s.ws.close(4001, 'principal changed');
+        continue;
+      }
+      if (s.rev >= 0) this.sendPrincipals(s);
+    }
   };
 
   private onMessage(s: Subscriber, msg: MapClientMessage): void {
