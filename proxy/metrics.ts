@@ -1,41 +1,178 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { opName } from '../shared/protocol/ops.js';
 import { statusName } from '../shared/status.js';
+
+/** One (op name, status name) pair: its labels built once, and answers not yet handed to prom-client. */
+interface OpStatus {
+  readonly key: string;
+  readonly requestLabels: { op: string; status: string };
+  readonly latency: OpLatency;
+  /** Answers counted in total, for the STATS op. */
+  count: number;
+  /** Answers not yet added to the prom-client counter (added when it is collected). */
+  unsent: number;
+}
 
 /**
  * The proxy's stats in Prometheus form (`pandakv_proxy_<what>_<unit>`), each counted in
  * exactly one place. prom-client renders the text format.
+ *
+ * `observe` runs once per request: its label objects are built once per (op, status),
+ * and the request counter is summed locally and added to prom-client when it is
+ * collected (a scrape), so the hot path does no label hashing for it.
  */
 export class ProxyMetrics {
   readonly registry = new Registry();
-  private readonly requests = new Counter({ name: 'pandakv_proxy_requests_total', help: 'Requests answered, by op and status.', labelNames: ['op', 'status'], registers: [this.registry] });
-  private readonly latency = new Histogram({
-    name: 'pandakv_proxy_request_duration_seconds', help: 'Time from a request arriving to its answer.', labelNames: ['op'],
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [this.registry],
-  });
+  /** By `op:status` name, in the order first seen (the STATS snapshot's order). */
+  private readonly byName = new Map<string, OpStatus>();
+  /** By `op * 65536 + status` for the usual small codes, so the hot path builds no string. */
+  private readonly byCode = new Map<number, OpStatus>();
+  // pandakv_proxy_requests_total: summed in `byName`, handed to prom-client when collected.
+  readonly requests = requestCounter(this.registry, this.byName);
+  private readonly latency = new LatencyHistogram(
+    this.registry, 'pandakv_proxy_request_duration_seconds', 'Time from a request arriving to its answer.',
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+  );
   readonly clients = new Gauge({ name: 'pandakv_proxy_clients', help: 'Client connections open now, by protocol.', labelNames: ['protocol'], registers: [this.registry] });
   readonly refused = new Counter({ name: 'pandakv_proxy_refused_connections_total', help: 'Client connections refused (unhealthy or over the limit).', registers: [this.registry] });
   readonly healthy = new Gauge({ name: 'pandakv_proxy_healthy', help: '1 when the proxy has a map and its lanes are up.', registers: [this.registry] });
   readonly mapEpoch = new Gauge({ name: 'pandakv_proxy_map_epoch', help: 'Epoch of the adopted map.', registers: [this.registry] });
   readonly lanesWarm = new Gauge({ name: 'pandakv_proxy_nodes_warm', help: 'Nodes whose lanes are all open.', registers: [this.registry] });
   readonly authFailures = new Counter({ name: 'pandakv_proxy_auth_failures_total', help: 'Failed client authentications, by reason.', labelNames: ['reason'], registers: [this.registry] });
-  private readonly counts = new Map<string, number>();
 
   observe(op: number, status: number, ms: number): void {
-    const o = opName(op) ?? 'UNKNOWN';
-    const s = statusName(status) ?? 'UNKNOWN';
-    this.requests.inc({ op: o, status: s });
-    this.latency.observe({ op: o }, ms / 1000);
-    const k = `${o}:${s}`;
-    this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    const e = this.pair(op, status);
+    e.count++;
+    e.unsent++;
+    this.latency.observe(e.latency, ms / 1000);
   }
 
   /** A plain snapshot for the STATS op. */
   snapshot(): Record<string, number> {
-    return Object.fromEntries(this.counts);
+    const out: Record<string, number> = {};
+    for (const e of this.byName.values()) out[e.key] = e.count;
+    return out;
   }
 
   text(): Promise<string> {
     return this.registry.metrics();
   }
+
+  private pair(op: number, status: number): OpStatus {
+    const isSmall = (op & 0xffff) === op && (status & 0xffff) === status;
+    const code = isSmall ? op * 65536 + status : -1;
+    if (isSmall) {
+      const hit = this.byCode.get(code);
+      if (hit !== undefined) return hit;
+    }
+    const o = opName(op) ?? 'UNKNOWN';
+    const s = statusName(status) ?? 'UNKNOWN';
+    const key = `${o}:${s}`;
+    let e = this.byName.get(key);
+    if (e === undefined) {
+      e = { key, requestLabels: { op: o, status: s }, latency: this.latency.forOp(o), count: 0, unsent: 0 };
+      this.byName.set(key, e);
+    }
+    if (isSmall) this.byCode.set(code, e);
+    return e;
+  }
+}
+
+function requestCounter(registry: Registry, pairs: ReadonlyMap<string, OpStatus>): Counter<'op' | 'status'> {
+  return new Counter({
+    name: 'pandakv_proxy_requests_total', help: 'Requests answered, by op and status.', labelNames: ['op', 'status'], registers: [registry],
+    collect() {
+      for (const e of pairs.values()) {
+        if (e.unsent === 0) continue;
+        this.inc(e.requestLabels, e.unsent);
+        e.unsent = 0;
+      }
+    },
+  });
+}
+
+/** Latency of one op: counts per bucket (not cumulative), sum and count. */
+interface OpLatency {
+  readonly op: string;
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
+/**
+ * `pandakv_proxy_request_duration_seconds`: a histogram by op, rendered by prom-client
+ * exactly like its own `Histogram` (same values, labels and order), but observed without
+ * building or hashing a label object per request.
+ */
+class LatencyHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly labelNames = ['op'];
+  private readonly byOp = new Map<string, OpLatency>();
+
+  constructor(registry: Registry, readonly name: string, readonly help: string, private readonly upperBounds: readonly number[]) {
+    registry.registerMetric(this as unknown as Metric);
+  }
+
+  forOp(op: string): OpLatency {
+    let h = this.byOp.get(op);
+    if (h === undefined) {
+      h = { op, counts: new Float64Array(this.upperBounds.length), sum: 0, count: 0 };
+      this.byOp.set(op, h);
+    }
+    return h;
+  }
+
+  observe(h: OpLatency, seconds: number): void {
+    if (!Number.isFinite(seconds)) return;
+    const bounds = this.upperBounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (seconds <= bounds[i]!) {
+        h.counts[i]!++;
+        break;
+      }
+    }
+    h.sum += seconds;
+    h.count++;
+  }
+
+  /** What prom-client's `Histogram.getForPromString` returns: labels of the op shared by its lines. */
+  getForPromString(): { name: string; help: string; type: string; values: PromValue[]; aggregator: string } {
+    const values: PromValue[] = [];
+    const bucket = `${this.name}_bucket`;
+    for (const h of this.byOp.values()) {
+      if (h.count === 0) continue;
+      const shared = { op: h.op };
+      let acc = 0;
+      for (let i = 0; i < this.upperBounds.length; i++) {
+        acc += h.counts[i]!;
+        values.push({ labels: { le: this.upperBounds[i]! }, sharedLabels: shared, value: acc, metricName: bucket, exemplar: null });
+      }
+      values.push(
+        { labels: { le: '+Inf' }, sharedLabels: shared, value: h.count, metricName: bucket, exemplar: null },
+        { labels: {}, sharedLabels: shared, value: h.sum, metricName: `${this.name}_sum`, exemplar: undefined },
+        { labels: {}, sharedLabels: shared, value: h.count, metricName: `${this.name}_count`, exemplar: undefined },
+      );
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  /** The JSON form (`registry.getMetricsAsJSON()`): shared labels folded into each line's labels. */
+  get(): { name: string; help: string; type: string; values: PromValue[]; aggregator: string } {
+    const data = this.getForPromString();
+    data.values = data.values.map(({ sharedLabels, labels, ...rest }) => ({ ...rest, labels: { ...labels, ...sharedLabels } }));
+    return data;
+  }
+
+  reset(): void {
+    this.byOp.clear();
+  }
+}
+
+interface PromValue {
+  labels: Record<string, string | number>;
+  sharedLabels?: Record<string, string>;
+  value: number;
+  metricName: string;
+  exemplar?: null;
 }

@@ -17,8 +17,12 @@ export type RequestGate = (req: Request, extra: Record<string, unknown> | undefi
 
 /**
  * One thin client speaking the native protocol to the proxy: each frame is routed with
- * the SDK's router to its owner over a pre-opened lane, answers are batched back per
- * microtask with the client's ids. In-flight work per client is bounded.
+ * the SDK's router to its owner over a pre-opened lane, answers are batched back with
+ * the client's ids, one message per event-loop turn. In-flight work per client is bounded.
+ *
+ * The hot path is callbacks, not promises: a GET or SET costs no async function, no
+ * promise and no microtask hop of its own between the client's message and the lane,
+ * and the frames of one client message share one lane per owner.
  */
 export class NativeSession {
   private inFlight = 0;
@@ -51,47 +55,89 @@ export class NativeSession {
       return;
     }
     for (const e of decoded.errors) this.reply([e.id, e.status, null, 0, 0, { message: e.message }]);
-    for (const req of decoded.requests) {
-      if (this.inFlight >= this.options.maxInFlightPerClient) {
-        this.reply([req.id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
-        continue;
+    const requests = decoded.requests;
+    if (requests.length === 0) return;
+    // One lane per owner for the whole message: it leaves as one upstream message per node.
+    // The frames of one message arrive together: one clock read for all of them.
+    const started = performance.now();
+    const deadline = Date.now() + this.options.timeoutMs;
+    this.upstream.dispatcher.batch(() => {
+      const max = this.options.maxInFlightPerClient;
+      for (const req of requests) {
+        if (this.inFlight >= max) {
+          this.reply([req.id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
+          continue;
+        }
+        this.inFlight++;
+        this.start(req, started, deadline);
       }
-      this.inFlight++;
-      void this.handle(req).then((frame) => {
-        this.inFlight--;
-        this.reply(frame);
-      });
-    }
+    });
   };
 
-  private async handle(req: Request): Promise<unknown[]> {
-    const started = performance.now();
-    let frame: unknown[];
-    try {
-      frame = await this.execute(req);
-    } catch (err) {
-      const kv = err instanceof KvError ? err : KvError.internal(err instanceof Error ? err.message : String(err));
-      frame = [req.id, statusFromError(kv), null, 0, 0, { message: kv.message, code: kv.code }];
+  /** Gate, then execute; every path ends in exactly one `finish`. */
+  private start(req: Request, started: number, deadline: number): void {
+    const gate = this.gate;
+    if (gate === null) {
+      this.execute(req, started, deadline);
+      return;
     }
-    this.metrics.observe(req.op, frame[1] as number, performance.now() - started);
-    return frame;
+    let verdict: Promise<unknown[] | null> | unknown[] | null;
+    try {
+      verdict = gate(req, undefined);
+    } catch (err) {
+      this.fail(req, started, err);
+      return;
+    }
+    if (verdict === null) {
+      this.execute(req, started, deadline);
+    } else if (isThenable(verdict)) {
+      verdict.then(
+        (refused) => (refused !== null ? this.finish(req, started, refused) : this.execute(req, started, Date.now() + this.options.timeoutMs)),
+        (err: unknown) => this.fail(req, started, err),
+      );
+    } else {
+      this.finish(req, started, verdict);
+    }
   }
 
-  private async execute(req: Request): Promise<unknown[]> {
-    if (this.gate !== null) {
-      const refused = await this.gate(req, undefined);
-      if (refused !== null) return refused;
+  private execute(req: Request, started: number, deadline: number): void {
+    try {
+      if (req.op === Op.AUTH) {
+        this.finish(req, started, insecureAuthAnswer(req, 'proxy'));
+      } else if (req.op === Op.PING) {
+        this.finish(req, started, [req.id, Status.OK, null, 0, 0, { epoch: this.upstream.current()?.epoch ?? 0 }]);
+      } else if (req.op === Op.SCAN) {
+        this.scans.scan(req, req.cursor).then((frame) => this.finish(req, started, frame), (err: unknown) => this.fail(req, started, err));
+      } else if (req.op === Op.STATS) {
+        this.finish(req, started, [req.id, Status.OK, this.metrics.snapshot()]);
+      } else {
+        this.forward(req, started, deadline);
+      }
+    } catch (err) {
+      this.fail(req, started, err);
     }
-    if (req.op === Op.AUTH) return insecureAuthAnswer(req, 'proxy');
-    if (req.op === Op.PING) return [req.id, Status.OK, null, 0, 0, { epoch: this.upstream.current()?.epoch ?? 0 }];
-    if (req.op === Op.SCAN) return this.scans.scan(req, req.cursor);
-    if (req.op === Op.STATS) return [req.id, Status.OK, this.metrics.snapshot()];
+  }
+
+  private forward(req: Request, started: number, deadline: number): void {
     const key = binaryToWire(req.key);
     const frame: unknown[] = [0, req.op, 0, key, req.value, req.flags, req.exptime, req.cas, forwardedExtra(req)];
-    const r = await this.upstream.dispatcher.send(frame, {
+    this.upstream.dispatcher.sendCb(frame, {
       key, isIdempotent: isIdempotent(req.op), valueBytes: req.value?.length ?? 0,
-    }, Date.now() + this.options.timeoutMs);
-    return [req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null];
+    }, deadline, (err, r) => {
+      if (r !== null) this.finish(req, started, [req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
+      else this.fail(req, started, err);
+    });
+  }
+
+  private fail(req: Request, started: number, err: unknown): void {
+    const kv = err instanceof KvError ? err : KvError.internal(err instanceof Error ? err.message : String(err));
+    this.finish(req, started, [req.id, statusFromError(kv), null, 0, 0, { message: kv.message, code: kv.code }]);
+  }
+
+  private finish(req: Request, started: number, frame: unknown[]): void {
+    this.metrics.observe(req.op, frame[1] as number, performance.now() - started);
+    this.inFlight--;
+    this.reply(frame);
   }
 
   private reply(frame: unknown[]): void {
@@ -99,7 +145,9 @@ export class NativeSession {
     this.outbox.push(frame);
     if (!this.isFlushScheduled) {
       this.isFlushScheduled = true;
-      queueMicrotask(this.flush);
+      // Once per event-loop turn: answers from every lane that reported in this I/O phase
+      // go back to the client in one message.
+      setImmediate(this.flush);
     }
   }
 
@@ -108,7 +156,7 @@ export class NativeSession {
     if (this.isClosed || this.outbox.length === 0) return;
     const frames = this.outbox;
     this.outbox = [];
-    this.ws.send(encodeMessage(frames));
+    this.ws.send(encodeMessage(frames), SEND_OPTIONS);
     // Backpressure: stop reading a client that does not read its answers.
     if (this.ws.bufferedAmount > this.options.highWaterMarkBytes && !this.ws.isPaused) {
       this.ws.pause();
@@ -122,7 +170,15 @@ export class NativeSession {
   }
 }
 
+// Binary, uncompressed (the proxy never negotiates per-message deflate), one final frame.
+const SEND_OPTIONS = Object.freeze({ binary: true, compress: false, fin: true });
+
+function isThenable(v: unknown): v is Promise<unknown[] | null> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
 function forwardedExtra(req: Request): Record<string, unknown> | null {
+  if (req.durability === 'none' && req.op !== Op.INCR && req.op !== Op.DECR) return null;
   const extra: Record<string, unknown> = {};
   if (req.op === Op.INCR || req.op === Op.DECR) {
     extra.delta = req.delta <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(req.delta) : req.delta;

@@ -50,6 +50,8 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       maxFramesPerMessage: 1024,
       maxBatchBytes: 1024 * 1024,
       heartbeatMs: 5000,
+      // Requests from every client message handled in one I/O phase leave in one message per lane.
+      isFlushPerTurn: true,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
         ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),

@@ -3,6 +3,7 @@ import { Status } from '../shared/status.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { MapSource } from './map-source.js';
 import type { LanePool } from './lane-pool.js';
+import type { Lane } from './lane.js';
 import { Router } from './router.js';
 import { backoffDelay, delay } from './backoff.js';
 
@@ -19,6 +20,9 @@ export interface SendPlan {
   /** Value bytes, for batch sizing. */
   valueBytes: number;
 }
+
+/** Callback form of `send`'s outcome: exactly one of `err` and `response` is set. */
+export type SendCallback = (err: unknown, response: Response | null) => void;
 
 /** Why a request went through the proxy instead of straight to its node. */
 export type FallbackReason = 'no-map' | 'owner-unreachable';
@@ -40,6 +44,8 @@ export interface DispatcherOptions {
 export class Dispatcher {
   private router: Router | null = null;
   private readonly backoffMs: readonly number[];
+  /** Inside `batch()`: the lane picked for each address, so one batch leaves as one message per node. */
+  private batchLanes: Map<string, Lane> | null = null;
 
   constructor(private readonly source: MapSource, private readonly pool: LanePool, private readonly options: DispatcherOptions) {
     this.backoffMs = options.backoffMs;
@@ -63,7 +69,7 @@ export class Dispatcher {
     try {
       const router = this.currentRouter();
       frame[2] = map.epoch;
-      lane = this.pool.get(plan.address ?? this.pick(router, plan));
+      lane = this.laneFor(plan.address ?? this.pick(router, plan));
     } catch {
       return this.sendWithRetries(frame, plan, deadline);
     }
@@ -71,6 +77,75 @@ export class Dispatcher {
       (r) => (r.status === Status.NOT_MY_BUCKET || r.status === Status.BUSY ? this.sendWithRetries(frame, plan, deadline, r) : r),
       (e: unknown) => this.sendWithRetries(frame, plan, deadline, undefined, e),
     );
+  }
+
+  /**
+   * `send` with a callback instead of a promise: same routing, retries and errors, but the
+   * common case (owner up, answer OK) costs no promise. `done` is never called
+   * synchronously from inside this call.
+   */
+  sendCb(frame: unknown[], plan: SendPlan, deadline: number, done: SendCallback): void {
+    const map = this.source.current();
+    let lane: Lane | null = null;
+    if (map !== null) {
+      try {
+        const router = this.currentRouter();
+        frame[2] = map.epoch;
+        lane = this.laneFor(plan.address ?? this.pick(router, plan));
+      } catch {
+        lane = null;
+      }
+    }
+    if (lane === null) {
+      this.sendWithRetries(frame, plan, deadline).then((r) => done(null, r), (e: unknown) => done(e, null));
+      return;
+    }
+    let isRefusedNow = true;
+    lane.requestCb(frame, deadline, plan.valueBytes, (err, r) => {
+      if (isRefusedNow) {
+        // Refused inside requestCb (lane closed, queue full): keep `done` asynchronous.
+        queueMicrotask(() => this.settleCb(frame, plan, deadline, done, err, r));
+        return;
+      }
+      this.settleCb(frame, plan, deadline, done, err, r);
+    });
+    isRefusedNow = false;
+  }
+
+  /**
+   * Run `fn` (which sends) with one lane per address: requests to the same node issued
+   * inside it share a lane, so they leave in one message rather than one per lane.
+   */
+  batch(fn: () => void): void {
+    if (this.batchLanes !== null) {
+      fn();
+      return;
+    }
+    this.batchLanes = new Map();
+    try {
+      fn();
+    } finally {
+      this.batchLanes = null;
+    }
+  }
+
+  private settleCb(frame: unknown[], plan: SendPlan, deadline: number, done: SendCallback, err: KvError | null, r: Response | null): void {
+    if (err === null && r!.status !== Status.NOT_MY_BUCKET && r!.status !== Status.BUSY) {
+      done(null, r);
+      return;
+    }
+    const retried = err === null ? this.sendWithRetries(frame, plan, deadline, r!) : this.sendWithRetries(frame, plan, deadline, undefined, err);
+    retried.then((x) => done(null, x), (e: unknown) => done(e, null));
+  }
+
+  private laneFor(address: string): Lane {
+    const lanes = this.batchLanes;
+    if (lanes === null) return this.pool.get(address);
+    const lane = lanes.get(address);
+    if (lane !== undefined && lane.isOpen) return lane;
+    const picked = this.pool.get(address);
+    lanes.set(address, picked);
+    return picked;
   }
 
   private async sendWithRetries(frame: unknown[], plan: SendPlan, deadline: number, firstResponse?: Response, firstError?: unknown): Promise<Response> {

@@ -33,7 +33,16 @@ export interface LaneOptions {
   maxResponseBytes?: number;
   /** Authenticate before the lane carries requests; null for an `--insecure` cluster. @default null */
   auth?: LaneAuth | null;
+  /**
+   * Flush the outbox once per event-loop turn (setImmediate) instead of once per
+   * microtask checkpoint, so requests from several incoming messages handled in the same
+   * I/O phase (a proxy serving many clients) leave in one message. @default false
+   */
+  isFlushPerTurn?: boolean;
 }
+
+/** Callback form of an answer: exactly one of `err` and `response` is set. */
+export type LaneCallback = (err: KvError | null, response: Response | null) => void;
 
 export interface LaneEvents {
   open: () => void;
@@ -45,11 +54,13 @@ interface Pending {
   deadline: number;
   bytes: number;
   isSent: boolean;
-  resolve: (r: Response) => void;
-  reject: (e: KvError) => void;
+  done: LaneCallback;
 }
 
 type LaneState = 'connecting' | 'open' | 'closing' | 'closed';
+
+// Binary, no per-message compression (the lane never negotiates it), one final frame.
+const SEND_OPTIONS = Object.freeze({ binary: true, compress: false, fin: true });
 
 /**
  * One multiplexed, pipelined WebSocket connection to a node. Requests issued in the
@@ -76,7 +87,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, ...options };
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, ...options };
     this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
@@ -129,19 +140,31 @@ export class Lane extends EventEmitter<LaneEvents> {
    */
   request(frame: unknown[], deadline: number, valueBytes = 0): Promise<Response> {
     return new Promise<Response>((resolve, reject) => {
-      if (this.state === 'closed' || this.state === 'closing') {
-        reject(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }));
-        return;
-      }
-      const p: Pending = { frame, deadline, bytes: valueBytes, isSent: false, resolve, reject };
-      if (this.pending.size < this.options.maxInFlight) {
-        this.admit(p);
-      } else if (this.waiting.length - this.waitingHead < this.options.maxQueued) {
-        this.waiting.push(p);
-      } else {
-        reject(KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }));
-      }
+      this.requestCb(frame, deadline, valueBytes, (err, r) => {
+        if (err !== null) reject(err);
+        else resolve(r!);
+      });
     });
+  }
+
+  /**
+   * `request` without a promise: `done` is called exactly once, never synchronously
+   * from inside this call except for a refusal (closed lane, queue full). The hot path
+   * of the proxy, which forwards thousands of frames per message.
+   */
+  requestCb(frame: unknown[], deadline: number, valueBytes: number, done: LaneCallback): void {
+    if (this.state === 'closed' || this.state === 'closing') {
+      done(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }), null);
+      return;
+    }
+    const p: Pending = { frame, deadline, bytes: valueBytes, isSent: false, done };
+    if (this.pending.size < this.options.maxInFlight) {
+      this.admit(p);
+    } else if (this.waiting.length - this.waitingHead < this.options.maxQueued) {
+      this.waiting.push(p);
+    } else {
+      done(KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }), null);
+    }
   }
 
   /** Stop taking requests, let the in-flight ones finish (within their deadlines), then close. */
@@ -163,6 +186,8 @@ export class Lane extends EventEmitter<LaneEvents> {
   destroy(err: KvError | null = null): void {
     if (this.state === 'closed') return;
     const reason = err ?? KvError.clientClosed();
+    // Refuse new requests first: a callback that sends again from inside failAll must not be lost.
+    this.state = 'closing';
     this.failAll(reason);
     this.finish(err);
     this.ws.terminate();
@@ -179,12 +204,14 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   private failAll(reason: KvError): void {
     const sentReason = new KvError(reason.code, reason.message, { ...reason.details, isSafeToRetry: false }, reason.cause);
-    for (const p of this.pending.values()) p.reject(p.isSent ? sentReason : reason);
+    const pending = [...this.pending.values()];
     this.pending.clear();
     this.outbox = [];
-    for (let i = this.waitingHead; i < this.waiting.length; i++) this.waiting[i]!.reject(reason);
+    const waiting = this.waiting.slice(this.waitingHead);
     this.waiting = [];
     this.waitingHead = 0;
+    for (const p of pending) p.done(p.isSent ? sentReason : reason, null);
+    for (const p of waiting) p.done(reason, null);
   }
 
   private admit(p: Pending): void {
@@ -194,7 +221,8 @@ export class Lane extends EventEmitter<LaneEvents> {
     this.outbox.push(p);
     if (!this.isFlushScheduled && this.state === 'open') {
       this.isFlushScheduled = true;
-      queueMicrotask(this.flush);
+      if (this.options.isFlushPerTurn) setImmediate(this.flush);
+      else queueMicrotask(this.flush);
     }
   }
 
@@ -210,7 +238,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     for (const p of box) {
       if (p.isSent) continue;
       if (frames.length > 0 && (frames.length >= maxFramesPerMessage || bytes + p.bytes > maxBatchBytes)) {
-        this.ws.send(encodeMessage(frames));
+        this.ws.send(encodeMessage(frames), SEND_OPTIONS);
         frames = [];
         bytes = 0;
       }
@@ -218,7 +246,7 @@ export class Lane extends EventEmitter<LaneEvents> {
       frames.push(p.frame);
       bytes += p.bytes;
     }
-    if (frames.length > 0) this.ws.send(encodeMessage(frames));
+    if (frames.length > 0) this.ws.send(encodeMessage(frames), SEND_OPTIONS);
   };
 
   private readonly onOpen = (): void => {
@@ -271,8 +299,8 @@ export class Lane extends EventEmitter<LaneEvents> {
     return new Promise<Response>((resolve, reject) => {
       const id = this.nextId++;
       frame[0] = id;
-      this.pending.set(id, { frame, deadline, bytes: 0, isSent: true, resolve, reject });
-      this.ws.send(encodeMessage([frame]));
+      this.pending.set(id, { frame, deadline, bytes: 0, isSent: true, done: (err, r) => (err !== null ? reject(err) : resolve(r!)) });
+      this.ws.send(encodeMessage([frame]), SEND_OPTIONS);
     });
   }
 
@@ -301,7 +329,7 @@ export class Lane extends EventEmitter<LaneEvents> {
       const p = this.pending.get(r.id);
       if (p === undefined) continue; // answer to a request that already timed out
       this.pending.delete(r.id);
-      p.resolve(r);
+      p.done(null, r);
     }
     this.admitWaiting();
   };
@@ -349,14 +377,14 @@ export class Lane extends EventEmitter<LaneEvents> {
     for (const [id, p] of this.pending) {
       if (p.deadline > now) continue;
       this.pending.delete(id);
-      p.reject(KvError.timeout(`no answer from ${this.address} before the deadline`, { node: this.address, isSafeToRetry: !p.isSent }));
+      p.done(KvError.timeout(`no answer from ${this.address} before the deadline`, { node: this.address, isSafeToRetry: !p.isSent }), null);
     }
     for (let i = this.waitingHead; i < this.waiting.length; i++) {
       const p = this.waiting[i]!;
       if (p.deadline > now) continue;
       this.waiting.splice(i, 1);
       i--;
-      p.reject(KvError.timeout(`queued for ${this.address} until the deadline`, { node: this.address, isSafeToRetry: true }));
+      p.done(KvError.timeout(`queued for ${this.address} until the deadline`, { node: this.address, isSafeToRetry: true }), null);
     }
     this.admitWaiting();
     if (this.state === 'open' && !this.isPinging && now - this.lastReceivedAt > this.options.heartbeatMs) this.ping(now);
