@@ -8,7 +8,7 @@ export type MapClientMessage =
   | { t: 'sub'; rev: number; epoch: number }
   | { t: 'fetch' }
   | { t: 'register'; node: NodeRegistration }
-  | { t: 'hb'; id: string; rev: number; epoch: number }
+  | { t: 'hb'; id: string; rev: number; epoch: number; repl?: ReplicationReport }
   /** Ask for a challenge; naming the principal gets its password salt (DESIGN §9). */
   | { t: 'hello'; principal: string | null }
   /** The AUTH message answering the last challenge (checked by the auth core). */
@@ -25,6 +25,17 @@ export type MapServerMessage =
   | { t: 'authed'; serverSignature: Uint8Array; serverPublicKey: Uint8Array; roles: string[] }
   /** Every principal (public material only); sent to admin subscribers on subscribe and on change. */
   | { t: 'principals'; list: unknown[] };
+
+/** A replicating node's state, sent with its heartbeats: what moves and failover need. */
+export interface ReplicationReport {
+  /** Units being backfilled now (0 = caught up on every unit it holds). */
+  backfilling: number;
+  /** Highest seqno per unit held, flattened `[unit, seqno, unit, seqno, …]`. */
+  seqnos: number[];
+}
+
+/** Most units a heartbeat reports seqnos for. */
+export const MAX_REPORTED_UNITS = 1 << 16;
 
 /** What a node tells the manager about itself. */
 export interface NodeRegistration {
@@ -89,8 +100,17 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
       const n = m.node as NodeRegistration;
       return { t: 'register', node: { id: n.id, address: n.address, zone: n.zone, weight: n.weight, peerKey: n.peerKey } };
     }
-    case 'hb':
-      return str(m.id, 128) && isUint(m.rev) && isUint(m.epoch) ? { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch } : null;
+    case 'hb': {
+      if (!str(m.id, 128) || !isUint(m.rev) || !isUint(m.epoch)) return null;
+      const hb: MapClientMessage = { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch };
+      if (m.repl !== undefined) {
+        const r = m.repl as { backfilling?: unknown; seqnos?: unknown } | null;
+        if (r === null || typeof r !== 'object' || !isUint(r.backfilling) || !Array.isArray(r.seqnos)) return null;
+        if (r.seqnos.length > 2 * MAX_REPORTED_UNITS || r.seqnos.length % 2 !== 0 || !r.seqnos.every(isUint)) return null;
+        hb.repl = { backfilling: r.backfilling, seqnos: r.seqnos as number[] };
+      }
+      return hb;
+    }
     case 'hello':
       if (m.principal === undefined || m.principal === null) return { t: 'hello', principal: null };
       return str(m.principal, 256) ? { t: 'hello', principal: m.principal } : null;

@@ -7,7 +7,7 @@ import type { ClusterState } from './cluster-state.js';
 import { CfgKeys, nodeKey } from './keys.js';
 import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js';
 import type { ManagerOptions } from './options.js';
-import { plan, promoteOnly, splitBuckets, type PlannerNode } from './planner/plan.js';
+import { plan, promoteOnly, splitBuckets, type PlannerNode, type UnitSeqnos } from './planner/plan.js';
 
 export interface LeaderEvents {
   elected: () => void;
@@ -34,6 +34,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
   private isClosed = false;
   private readonly failTimers = new Set<NodeJS.Timeout>();
   private reconcileScheduled = false;
+  /**
+   * Replication reports from the nodes' heartbeats (seqno per unit, backfills under way).
+   * Set by the manager; failover promotes the replica with the highest seqno.
+   */
+  replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; rev: number }> = new Map();
 
   constructor(
     private readonly cfg: Cfg,
@@ -208,7 +213,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
     const map = this.state.map;
     if (map !== null && map.nodes.some((n) => n.id === id)) {
       // First a promote-only map: replicas take over, no data moves.
-      const promoted = promoteOnly(map, new Set([id]));
+      const seqnos: UnitSeqnos = {};
+      for (const [node, report] of this.replication) seqnos[node] = report.seqnos;
+      const promoted = promoteOnly(map, new Set([id]), seqnos);
       if (promoted.map.rev !== map.rev) await this.writeMap(promoted.map);
     }
     return this.reconcileNow();

@@ -80,6 +80,7 @@ export class Manager {
     this.url = `http://${host}:${addr.port}`;
     this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url);
     this.leader.on('error', () => undefined);
+    this.leader.replication = this.membership.replication;
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg);
     this.leader.start();
     return this.url;

@@ -1,3 +1,4 @@
+import type { ReplicationReport } from '../../shared/map-protocol.js';
 import type { Cfg, CfgLease } from './cfg/cfg.js';
 import { liveKey, nodeKey } from './keys.js';
 import { encodeRecord, type NodeRecord } from './node-record.js';
@@ -11,6 +12,8 @@ import type { NodeRegistration } from '../../shared/map-protocol.js';
  */
 export class Membership {
   private readonly leases = new Map<string, CfgLease>();
+  /** Each replicating node's last report (backfills under way, seqnos per unit), from heartbeats. */
+  readonly replication = new Map<string, { backfilling: number; seqnos: Record<number, number>; rev: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
 
@@ -44,8 +47,13 @@ export class Membership {
   }
 
   /** Refresh the node's lease; false when it has none here or it already expired. */
-  async heartbeat(id: string, rev: number): Promise<boolean> {
+  async heartbeat(id: string, rev: number, repl?: ReplicationReport): Promise<boolean> {
     this.appliedRev.set(id, rev);
+    if (repl !== undefined) {
+      const seqnos: Record<number, number> = {};
+      for (let i = 0; i + 1 < repl.seqnos.length; i += 2) seqnos[repl.seqnos[i]!] = repl.seqnos[i + 1]!;
+      this.replication.set(id, { backfilling: repl.backfilling, seqnos, rev });
+    }
     const lease = this.leases.get(id);
     if (lease === undefined || lease.isEnded) return false;
     try {

@@ -84,7 +84,7 @@ export class DataNode implements StatsSource {
     if (o.manager !== null) {
       this.link = new ManagerLink(o.manager, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
-      }, { credentials: o.credentials, managerKey: o.managerKey });
+      }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report() });
       this.link.on('map', this.onMap);
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('error', noop);

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 import { MapTracker } from '../../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeRegistration } from '../../shared/map-protocol.js';
+import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
 import { MapAuthSession } from '../../shared/map-auth.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 
@@ -13,6 +13,8 @@ export interface ManagerLinkOptions {
   credentials: Credentials | null;
   /** The manager's key (hex) to require; null trusts the key it presents. @default null */
   managerKey: string | null;
+  /** Replication state to send with each heartbeat; null when the node does not replicate. @default null */
+  report: (() => ReplicationReport) | null;
 }
 
 export interface ManagerLinkEvents {
@@ -43,7 +45,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   constructor(address: string, private readonly node: NodeRegistration, options: Partial<ManagerLinkOptions> = {}) {
     super();
     this.url = mapServiceUrl(address);
-    this.options = { reconnectBackoffMs: [50, 100, 250, 500, 1000], credentials: null, managerKey: null, ...options };
+    this.options = { reconnectBackoffMs: [50, 100, 250, 500, 1000], credentials: null, managerKey: null, report: null, ...options };
   }
 
   start(): void {
@@ -145,7 +147,8 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private sendHeartbeat(ws: WebSocket): void {
     if (ws.readyState !== WebSocket.OPEN || !this.isRegistered) return;
     const cur = this.tracker.current;
-    ws.send(encodeMapMessage({ t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0 }));
+    const repl = this.options.report?.();
+    ws.send(encodeMapMessage({ t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, ...(repl === undefined ? {} : { repl }) }));
   }
 
   private stopHeartbeat(): void {

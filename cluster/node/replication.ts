@@ -162,9 +162,17 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     });
   }
 
-  /** Replication state for stats and for the manager (highest seqno per unit held). */
-  seqnos(): ReadonlyMap<number, number> {
-    return this.seqs;
+  /** What the manager needs from this node: backfills under way and the seqno of every unit it holds. */
+  report(): { backfilling: number; seqnos: number[] } {
+    const flat: number[] = [];
+    const map = this.map;
+    const held = map === null || this.self < 0 ? null : unitsHeld(map, this.self);
+    for (const [unit, seq] of this.seqs) {
+      if (held !== null && !held.has(unit)) continue;
+      if (flat.length >= 2 * 65_536) break;
+      flat.push(unit, seq);
+    }
+    return { backfilling: this.backfills.size, seqnos: flat };
   }
 
   close(): void {
