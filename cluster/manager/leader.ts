@@ -7,7 +7,8 @@ import type { ClusterState } from './cluster-state.js';
 import { CfgKeys, nodeKey } from './keys.js';
 import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js';
 import type { ManagerOptions } from './options.js';
-import { plan, promoteOnly, splitBuckets, type PlannerNode, type UnitSeqnos } from './planner/plan.js';
+import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
+import { needsDataMoves, stageBatch, switchBatch } from './moves.js';
 
 export interface LeaderEvents {
   elected: () => void;
@@ -39,6 +40,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
    * Set by the manager; failover promotes the replica with the highest seqno.
    */
   replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; rev: number }> = new Map();
+  /** Progress of data moves (units), for `GET /api/rebalance`. */
+  moveProgress = { isMoving: false, isStopped: false, unitsMoved: 0, unitsLeft: 0, batches: 0, lastWarning: null as string | null };
+  private mover: Promise<void> | null = null;
 
   constructor(
     private readonly cfg: Cfg,
@@ -78,9 +82,15 @@ export class Leader extends EventEmitter<LeaderEvents> {
     return next;
   }
 
-  /** Re-plan with the current nodes and publish when anything changes. */
+  /** Re-plan with the current nodes and publish when anything changes (resumes stopped moves). */
   rebalance(): Promise<OpResult> {
+    this.moveProgress.isStopped = false;
     return this.run(() => this.reconcileNow());
+  }
+
+  /** Stop data moves between batches; the cluster stays consistent at the last switched batch. */
+  stopMoves(): void {
+    this.moveProgress.isStopped = true;
   }
 
   addNode(ref: string): Promise<OpResult> {
@@ -91,15 +101,33 @@ export class Leader extends EventEmitter<LeaderEvents> {
     });
   }
 
-  removeNode(ref: string): Promise<OpResult> {
-    return this.run(async () => {
+  /**
+   * Drain a node: mark it leaving, move its copies away (with their data when nodes
+   * replicate), and forget it only once it serves nothing.
+   */
+  async removeNode(ref: string): Promise<OpResult> {
+    const { id, result } = await this.run(async () => {
       const r = this.find(ref);
       await this.setState(r, 'leaving');
-      const result = await this.reconcileNow();
-      await this.cfg.cas(nodeKey(r.id), null, this.state.records.get(r.id)?.modRev ?? 0, { fence: this.fence() });
+      return { id: r.id, result: await this.reconcileNow() };
+    });
+    // The moves run outside the operation queue; wait for them without holding it.
+    while (this.mover !== null) await this.mover;
+    if (this.servesUnits(id)) {
+      return { ...result, warnings: [...result.warnings, `node ${id} still serves units (moves stopped or paused); it stays "leaving"`] };
+    }
+    return this.run(async () => {
+      await this.cfg.cas(nodeKey(id), null, this.state.records.get(id)?.modRev ?? 0, { fence: this.fence() });
       const after = await this.reconcileNow();
       return { ...after, movedUnits: result.movedUnits + after.movedUnits, warnings: [...result.warnings, ...after.warnings] };
     });
+  }
+
+  private servesUnits(id: string): boolean {
+    const map = this.state.map;
+    if (map === null) return false;
+    const index = map.nodes.findIndex((n) => n.id === id);
+    return index >= 0 && map.chains.some((chain, c) => chain.includes(index) && map.runChains.includes(c));
   }
 
   failover(ref: string): Promise<OpResult> {
@@ -228,16 +256,105 @@ export class Leader extends EventEmitter<LeaderEvents> {
         if (r.state === 'joining' && s.live.has(r.id)) await this.setState(r, 'active');
       }
     }
-    const nodes: PlannerNode[] = [...s.records.values()]
-      .filter((r) => r.state !== 'joining')
-      .map((r) => ({ id: r.id, address: r.address, peerKey: r.peerKey, zone: r.zone, weight: r.weight, state: r.state }));
+    const nodes = this.plannerNodes();
     const current = s.map;
     if (!nodes.some((n) => n.state === 'active')) {
       return { epoch: current?.epoch ?? 0, rev: current?.rev ?? 0, movedUnits: 0, warnings: ['no active node to place units on'] };
     }
-    const result = plan({ previous: current, nodes, redundancy: s.settings?.redundancy ?? this.options.redundancy, bits: this.options.bits });
-    if (current === null || result.map.rev !== current.rev || result.map.epoch !== current.epoch) await this.writeMap(result.map);
+    const result = this.planFrom(current, nodes);
+    const isChanged = current === null || result.map.rev !== current.rev || result.map.epoch !== current.epoch;
+    if (isChanged && current !== null && this.isReplicating() && needsDataMoves(current, result.map)) {
+      // Copies must be filled before anyone relies on them: move in batches, in the background.
+      this.startMover();
+      return { epoch: current.epoch, rev: current.rev, movedUnits: result.moves.length, warnings: [...result.warnings, 'moving data in batches; see GET /api/rebalance'] };
+    }
+    if (isChanged) await this.writeMap(result.map);
     return { epoch: result.map.epoch, rev: result.map.rev, movedUnits: result.moves.length, warnings: result.warnings };
+  }
+
+  private planFrom(previous: ClusterMap | null, nodes = this.plannerNodes()): PlanResult {
+    return plan({ previous, nodes, redundancy: this.state.settings?.redundancy ?? this.options.redundancy, bits: this.options.bits });
+  }
+
+  private plannerNodes(): PlannerNode[] {
+    return [...this.state.records.values()]
+      .filter((r) => r.state !== 'joining')
+      .map((r) => ({ id: r.id, address: r.address, peerKey: r.peerKey, zone: r.zone, weight: r.weight, state: r.state }));
+  }
+
+  /** Nodes replicate when they report replication state with their heartbeats. */
+  private isReplicating(): boolean {
+    return this.replication.size > 0;
+  }
+
+  private startMover(): void {
+    if (this.mover !== null) return;
+    this.moveProgress.isMoving = true;
+    this.mover = this.moveLoop()
+      .catch((err: Error) => { this.moveProgress.lastWarning = err.message; })
+      .finally(() => {
+        this.mover = null;
+        this.moveProgress.isMoving = false;
+      });
+  }
+
+  /**
+   * Stage a batch (new copies join their chains), wait until the nodes gaining copies
+   * report caught up, switch the batch to its planned chains, repeat. Stops between
+   * batches when asked, when leadership ends, or when the map changed under it (the next
+   * reconcile starts again from the new map).
+   */
+  private async moveLoop(): Promise<void> {
+    const limits = { perNode: this.options.movesPerNode, total: this.options.maxMoves };
+    for (;;) {
+      if (this.isClosed || !this.isLeader || this.moveProgress.isStopped) return;
+      const batch = await this.run(async () => {
+        const base = this.requireMap();
+        const target = this.planFrom(base).map;
+        const next = stageBatch(base, target, limits);
+        if (next === null) {
+          if (target.rev !== base.rev || target.epoch !== base.epoch) await this.writeMap(target);
+          this.moveProgress.unitsLeft = 0;
+          return null;
+        }
+        await this.writeMap(next.staged);
+        this.moveProgress.unitsLeft = next.remaining + next.units.length;
+        this.moveProgress.batches++;
+        return next;
+      });
+      if (batch === null) return;
+      const caughtUp = await this.waitCaughtUp(batch.gainers, batch.staged.rev, Date.now() + this.options.moveTimeoutMs);
+      if (!caughtUp) {
+        this.moveProgress.lastWarning = `nodes ${[...batch.gainers].join(', ')} did not catch up within ${this.options.moveTimeoutMs} ms; moves paused`;
+        return;
+      }
+      const switched = await this.run(async () => {
+        const base = this.requireMap();
+        if (base.rev !== batch.staged.rev || base.epoch !== batch.staged.epoch) return false;
+        await this.writeMap(switchBatch(base, batch.final));
+        return true;
+      });
+      if (switched) {
+        this.moveProgress.unitsMoved += batch.units.length;
+        this.moveProgress.unitsLeft = batch.remaining;
+      }
+    }
+  }
+
+  /** Every node in `ids` has applied `rev` and reports no backfill under way. */
+  private async waitCaughtUp(ids: ReadonlySet<string>, rev: number, deadline: number): Promise<boolean> {
+    for (;;) {
+      let done = true;
+      for (const id of ids) {
+        const r = this.replication.get(id);
+        // A node that does not replicate has nothing to copy; a failed one will be re-planned.
+        if (r === undefined || this.state.records.get(id)?.state === 'failed') continue;
+        if (r.rev < rev || r.backfilling > 0) done = false;
+      }
+      if (done) return true;
+      if (Date.now() >= deadline || this.isClosed || !this.isLeader || this.moveProgress.isStopped) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   private async writeMap(map: ClusterMap): Promise<void> {

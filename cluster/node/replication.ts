@@ -44,6 +44,7 @@ export interface ReplicationCounters {
   majorityTimeouts: number;
   backfills: number;
   backfillItems: number;
+  backfillRetries: number;
   gaps: number;
 }
 
@@ -66,13 +67,15 @@ interface Backfill {
 
 export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, gaps: 0,
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, gaps: 0,
   };
   private readonly options: ReplicationOptions;
   private map: ClusterMap | null = null;
   private self = -1;
   /** Last seqno assigned (active) or applied (replica), per unit. */
   private readonly seqs = new Map<number, number>();
+  /** The peer whose stream last advanced each unit's seqno. */
+  private readonly streamFrom = new Map<number, string>();
   /** Highest seqno each replica acknowledged, per peer and unit. */
   private readonly acked = new Map<string, Map<number, number>>();
   private waiters: Waiter[] = [];
@@ -245,10 +248,16 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
         void this.backfill(peer, [unit]);
         this.backfills.get(unit)?.touched.add(key);
       }
-      if (seq <= last && fill === undefined) continue; // already applied
+      // A link never repeats a record, so an old seqno from the peer this unit follows is a
+      // duplicate; from another peer it is a write the previous active accepted just before
+      // a switch, which must not be lost.
+      if (seq <= last && fill === undefined && this.streamFrom.get(unit) === peer) continue;
       this.apply(key, value, flags, expAt);
       this.counters.recordsApplied++;
-      if (seq > last) this.seqs.set(unit, seq);
+      if (seq > last) {
+        this.seqs.set(unit, seq);
+        this.streamFrom.set(unit, peer);
+      }
       acks ??= new Map();
       acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
     }
@@ -311,38 +320,67 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     };
   }
 
-  /** Copy `units` from `source` page by page; the stream keeps flowing meanwhile. */
+  /**
+   * Copy `units` from `source` page by page while the stream keeps flowing. A failed copy
+   * (the link is not up yet, the source is busy) starts again with backoff for as long as
+   * this node holds the units and the source is in the map: the manager switches a move
+   * only once no backfill is under way, so giving up early would lose the data.
+   */
   private async backfill(source: string, units: number[]): Promise<void> {
     const todo = units.filter((u) => !this.backfills.has(u));
     if (todo.length === 0) return;
     for (const u of todo) this.backfills.set(u, { source, touched: new Set() });
     this.counters.backfills++;
-    let after: Uint8Array | null = null;
-    let startSeqs: Array<[number, number]> | null = null;
     try {
-      for (;;) {
+      for (let attempt = 0; ; attempt++) {
         if (this.isClosed) return;
-        const res = await this.plane.request(source, { t: 'pull', units: todo, after, limit: this.options.backfillPageItems }, 10_000) as PullResponse;
-        startSeqs ??= Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
-        for (const it of Array.isArray(res.items) ? res.items : []) {
-          if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
-          const key = Buffer.from(it[0]).toString('latin1');
-          const map = this.map;
-          const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
-          if (this.backfills.get(unit)?.touched.has(key) === true) continue;
-          this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
-          this.counters.backfillItems++;
+        const still = todo.filter((u) => this.holdsUnit(u));
+        if (still.length === 0 || !this.isPeerInMap(source)) return;
+        try {
+          await this.copyUnits(source, still);
+          this.emit('backfilled', still);
+          return;
+        } catch {
+          this.counters.backfillRetries++;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
         }
-        if (!(res.next instanceof Uint8Array)) break;
-        after = res.next;
       }
-      for (const [unit, seq] of startSeqs ?? []) if (seq > (this.seqs.get(unit) ?? 0)) this.seqs.set(unit, seq);
-      this.emit('backfilled', todo);
-    } catch {
-      // The source went away or the map moved on; the next gap or map change retries.
     } finally {
       for (const u of todo) if (this.backfills.get(u)?.source === source) this.backfills.delete(u);
     }
+  }
+
+  private async copyUnits(source: string, units: number[]): Promise<void> {
+    let after: Uint8Array | null = null;
+    let startSeqs: Array<[number, number]> | null = null;
+    for (;;) {
+      if (this.isClosed) return;
+      const res = await this.plane.request(source, { t: 'pull', units, after, limit: this.options.backfillPageItems }, 10_000) as PullResponse;
+      startSeqs ??= Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+      for (const it of Array.isArray(res.items) ? res.items : []) {
+        if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
+        const key = Buffer.from(it[0]).toString('latin1');
+        const map = this.map;
+        const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
+        if (this.backfills.get(unit)?.touched.has(key) === true) continue;
+        this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
+        this.counters.backfillItems++;
+      }
+      if (!(res.next instanceof Uint8Array)) break;
+      after = res.next;
+    }
+    for (const [unit, seq] of startSeqs ?? []) if (seq > (this.seqs.get(unit) ?? 0)) this.seqs.set(unit, seq);
+  }
+
+  /** True when this node is in `unit`'s chain in its current map. */
+  private holdsUnit(unit: number): boolean {
+    const map = this.map;
+    if (map === null || this.self < 0) return false;
+    return chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(this.self);
+  }
+
+  private isPeerInMap(peer: string): boolean {
+    return this.map?.nodes.some((n) => n.peerKey === peer && n.state !== 'failed') === true;
   }
 }
 

@@ -93,4 +93,59 @@ test('SIGKILL of a node under a majority write load loses no acknowledged write'
   }
 }));
 
+async function rebalanceDone(manager: string, nodes: number, db: PandaClient): Promise<void> {
+  await poll(async () => {
+    const res = await fetch(`${manager}/api/rebalance`);
+    const p = await res.json() as { isDone: boolean; moves: { isMoving: boolean } };
+    const map = db.map;
+    const active = map?.nodes.filter((n) => n.state === 'active' && map.chains.some((c, i) => c.includes(map.nodes.indexOf(n)) && map.runChains.includes(i))).length;
+    return p.isDone && !p.moves.isMoving && active === nodes ? true : null;
+  }, 60_000, `rebalance onto ${nodes} nodes`);
+}
+
+test('unique keys written at full speed through an add-node and a remove-node rebalance are all readable, with no caller error', () => withCluster({
+  nodes: 3, hasDht: true, deadlineMs: 150_000, managerArgs: ['--redundancy', '2'],
+}, async ({ manager, addNode }) => {
+  const db = await connect({ map: manager.address, timeoutMs: 5000 });
+  try {
+    await replicated(db, 3);
+    await idle(db);
+    const acked = new Map<string, string>();
+    const errors: string[] = [];
+    let isRunning = true;
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; isRunning; i++) {
+        const key = `m${w}:${i}`;
+        const value = `${w}-${i}`;
+        try {
+          await db.set(key, value);
+          acked.set(key, value);
+        } catch (err) {
+          errors.push(String(err));
+        }
+      }
+    };
+    const writers = [0, 1, 2, 3].map(writer);
+    await poll(async () => (acked.size >= 1000 ? true : null), 30_000, 'writes before the add');
+    const added = await addNode();
+    await rebalanceDone(manager.address, 4, db);
+    const afterAdd = acked.size;
+    await poll(async () => (acked.size >= afterAdd + 1000 ? true : null), 30_000, 'writes after the add');
+    // Remove one of the original nodes (not the one just added) while writing goes on.
+    const victim = db.map!.nodes.find((n) => n.address !== added.address && n.state === 'active')!;
+    const res = await fetch(`${manager.address}/api/nodes/remove`, { method: 'POST', body: JSON.stringify({ node: victim.id }) });
+    assert.is(res.status, 200, await res.text());
+    await rebalanceDone(manager.address, 3, db);
+    isRunning = false;
+    await Promise.all(writers);
+    assert.equal(errors.slice(0, 5), [], `${errors.length} writes failed`);
+    let missing = 0;
+    for (const [key, value] of acked) if (text(await db.get(key)) !== value) missing++;
+    process.stdout.write(`    (${acked.size} acknowledged writes through both rebalances; ${missing} missing)\n`);
+    assert.is(missing, 0);
+  } finally {
+    await db.close();
+  }
+}));
+
 test.run();
