@@ -4,6 +4,8 @@ import { runSuite } from './suite.js';
 import { formatSummary, writeResults } from './report.js';
 import { parseMapArgs, runMapCli, runMapPhase, splitMapArgs, type MapBenchResults } from './map-fanout.js';
 import { runProxyCli } from './proxy-bench.js';
+import { runRebalanceCli } from './rebalance-bench.js';
+import { runFailoverCli } from './failover-bench.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -19,6 +21,9 @@ const EXIT_PHASE_FAILED = 1;
 export async function runBenchCli(argv: string[]): Promise<number> {
   // `bench proxy` runs the proxy bench (bench/proxy-bench.ts).
   if (argv[0] === 'proxy') return runProxyCli(argv.slice(1), process.stdout);
+  // `bench rebalance` and `bench failover` run the replication benches (bench/rebalance-bench.ts, bench/failover-bench.ts).
+  if (argv[0] === 'rebalance') return runRebalanceCli(argv.slice(1), process.stdout);
+  if (argv[0] === 'failover') return runFailoverCli(argv.slice(1), process.stdout);
   // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
   const split = splitMapArgs(argv);
   if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);

@@ -17,7 +17,7 @@ export interface Figure {
   id: string;
   label: string;
   value: number;
-  unit: 'ops/s' | 'keys/s' | 'ratio' | 'bytes';
+  unit: 'ops/s' | 'keys/s' | 'ratio' | 'bytes' | 'ms' | 'count';
   target: Target | null;
   /** null when there is no target or the value is not a number. */
   isPass: boolean | null;
@@ -30,7 +30,7 @@ export function makeFigure(id: string, label: string, value: number, unit: Figur
   return { id, label, value, unit, target, isPass };
 }
 
-/** A figure's value in its unit: `612,345 ops/s`, `9.84 M keys/s`, `0.71×`, `312 B`. */
+/** A figure's value in its unit: `612,345 ops/s`, `9.84 M keys/s`, `0.71×`, `312 B`, `5,210 ms`, `0`. */
 export function formatValue(value: number, unit: Figure['unit']): string {
   if (!Number.isFinite(value)) return 'n/a';
   switch (unit) {
@@ -38,6 +38,8 @@ export function formatValue(value: number, unit: Figure['unit']): string {
     case 'keys/s': return `${(value / 1e6).toFixed(2)} M keys/s`;
     case 'ratio': return `${value.toFixed(2)}×`;
     case 'bytes': return `${formatCount(value)} B`;
+    case 'ms': return `${formatCount(value)} ms`;
+    case 'count': return formatCount(value);
   }
 }
 
@@ -116,7 +118,7 @@ export async function runPhase(name: string, results: BenchResults, out: NodeJS.
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     results.failures.push({ phase: name, message });
-    out.write(`  ${name} FAILED: ${message}\n`);
+    out.write(`  ${name} FAILED: ${message.replace(/\n/g, "\n    ")}\n`);
   }
   out.write('\n');
 }
