@@ -98,7 +98,10 @@ export class AdminApi {
       case 'POST /api/rebalance/stop': return async () => ({ stopped: true, ...this.progress() });
       case 'POST /api/nodes/add': return (b) => this.leader.addNode(nodeRef(b)).then((r) => this.withProgress(r));
       case 'POST /api/nodes/remove': return (b) => this.leader.removeNode(nodeRef(b)).then((r) => this.withProgress(r));
-      case 'POST /api/nodes/failover': return (b) => this.leader.failover(nodeRef(b)).then((r) => this.withProgress(r));
+      case 'POST /api/nodes/failover': return (b) => {
+        if (b.graceful !== undefined && typeof b.graceful !== 'boolean') throw KvError.badRequest('graceful must be a boolean');
+        return (b.graceful === true ? this.leader.gracefulFailover(nodeRef(b)) : this.leader.failover(nodeRef(b))).then((r) => this.withProgress(r));
+      };
       case 'POST /api/split': return () => this.leader.split().then((r) => this.withProgress(r));
       case 'POST /api/settings': return (b) => {
         const r = b.redundancy;

@@ -11,6 +11,7 @@ export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [
   add NODE                  place a registered node (id, id prefix or address)
   remove NODE               move a node's units away and drop it
   failover NODE             declare a node failed now
+  failover --graceful NODE  hand its units to their replicas once they caught up, then fail it
   split                     double the buckets (no data moves)
   rebalance [--stop]        re-plan and publish; --stop stops waiting for it
   set --redundancy R        change the copies per item
@@ -196,6 +197,7 @@ export async function clusterMain(argv: string[]): Promise<number> {
     credentials: { type: 'string' },
     'manager-key': { type: 'string' },
     stop: { type: 'boolean' },
+    graceful: { type: 'boolean' },
     redundancy: { type: 'string' },
     'timeout-ms': { type: 'string' },
     json: { type: 'boolean' },
@@ -229,7 +231,7 @@ export async function clusterMain(argv: string[]): Promise<number> {
       return 0;
     case 'add': answer = await api.call('POST', '/api/nodes/add', { node: needNode() }); break;
     case 'remove': answer = await api.call('POST', '/api/nodes/remove', { node: needNode() }); break;
-    case 'failover': answer = await api.call('POST', '/api/nodes/failover', { node: needNode() }); break;
+    case 'failover': answer = await api.call('POST', '/api/nodes/failover', { node: needNode(), ...(values.graceful ? { graceful: true } : {}) }); break;
     case 'split': answer = await api.call('POST', '/api/split'); break;
     case 'rebalance': answer = await api.call('POST', values.stop ? '/api/rebalance/stop' : '/api/rebalance'); break;
     case 'set': {

@@ -9,6 +9,7 @@ import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js'
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
 import { needsDataMoves, stageBatch, switchBatch } from './moves.js';
+import { chainOf } from '../../shared/cluster-map.js';
 
 export interface LeaderEvents {
   elected: () => void;
@@ -132,6 +133,39 @@ export class Leader extends EventEmitter<LeaderEvents> {
 
   failover(ref: string): Promise<OpResult> {
     return this.run(() => this.failNow(this.find(ref).id));
+  }
+
+  /**
+   * Graceful failover: wait until the replicas of every unit the node is active for have
+   * applied what it had written (seqnos from heartbeats), then publish the promote-only
+   * map and fail the node. The node stays up meanwhile: writes it takes in the last moment
+   * still stream to the replicas, which apply them after the switch, so clients see a
+   * NOT_MY_BUCKET and a retry, not an error.
+   */
+  async gracefulFailover(ref: string): Promise<OpResult> {
+    const id = await this.run(async () => this.find(ref).id);
+    const mine = this.replication.get(id);
+    const map = this.requireMap();
+    if (mine === undefined) return this.failover(ref);
+    const self = map.nodes.findIndex((n) => n.id === id);
+    const wanted: Array<[number, number, string[]]> = [];
+    const unitSize = 2 ** (map.bits - map.unitBits);
+    for (const [unitText, seq] of Object.entries(mine.seqnos)) {
+      const unit = Number(unitText);
+      const chain = chainOf(map, unit * unitSize);
+      if (chain[0] !== self || chain.length < 2) continue;
+      wanted.push([unit, seq, chain.slice(1).map((i) => map.nodes[i]!.id)]);
+    }
+    const deadline = Date.now() + this.options.moveTimeoutMs;
+    for (;;) {
+      const behind = wanted.filter(([unit, seq, replicas]) => !replicas.some((r) => (this.replication.get(r)?.seqnos[unit] ?? 0) >= seq));
+      if (behind.length === 0) break;
+      if (Date.now() >= deadline) {
+        throw KvError.unavailable(`replicas of ${behind.length} unit(s) did not catch up within ${this.options.moveTimeoutMs} ms; node not failed over`, { isSafeToRetry: true });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return this.run(() => this.failNow(id));
   }
 
   split(): Promise<OpResult> {

@@ -148,4 +148,46 @@ test('unique keys written at full speed through an add-node and a remove-node re
   }
 }));
 
+test('graceful failover hands a node\'s units to caught-up replicas with no error seen by writers', () => withCluster({
+  nodes: 3, hasDht: true, deadlineMs: 120_000, managerArgs: ['--redundancy', '2'],
+}, async ({ manager, nodes }) => {
+  const db = await connect({ map: manager.address, timeoutMs: 5000 });
+  try {
+    await replicated(db, 3);
+    await idle(db);
+    const acked = new Map<string, string>();
+    const errors: string[] = [];
+    let isRunning = true;
+    const writer = async (w: number): Promise<void> => {
+      for (let i = 0; isRunning; i++) {
+        const key = `g${w}:${i}`;
+        try {
+          await db.set(key, `${i}`);
+          acked.set(key, `${i}`);
+        } catch (err) {
+          errors.push(String(err));
+        }
+      }
+    };
+    const writers = [0, 1, 2, 3].map(writer);
+    await poll(async () => (acked.size >= 1000 ? true : null), 30_000, 'writes before the failover');
+    const victim = db.map!.nodes.find((n) => n.address === nodes[2]!.address)!;
+    const res = await fetch(`${manager.address}/api/nodes/failover`, { method: 'POST', body: JSON.stringify({ node: victim.id, graceful: true }) });
+    assert.is(res.status, 200, await res.text());
+    await poll(async () => (db.map?.nodes.some((n) => n.id === victim.id && n.state === 'failed') === true ? true : null), 10_000, 'failed over');
+    const at = acked.size;
+    await poll(async () => (acked.size >= at + 1000 ? true : null), 30_000, 'writes after the failover');
+    isRunning = false;
+    await Promise.all(writers);
+    assert.equal(errors.slice(0, 5), [], `${errors.length} writes failed`);
+    await idle(db);
+    let missing = 0;
+    for (const [key, value] of acked) if (text(await db.get(key)) !== value) missing++;
+    process.stdout.write(`    (${acked.size} acknowledged writes around a graceful failover; ${missing} missing)\n`);
+    assert.is(missing, 0);
+  } finally {
+    await db.close();
+  }
+}));
+
 test.run();
