@@ -1,0 +1,54 @@
+import type { MemoryEngine } from './engine/memory-engine.js';
+import type { Ownership } from './ownership.js';
+
+/**
+ * Drops the items of buckets this node no longer holds a copy of (after a move switched
+ * them away, or a failover took them), so an old owner's memory is freed. Runs in small
+ * slices on `setImmediate` so the node keeps serving, and checks ownership per key at
+ * delete time: a bucket that comes back (a new move) is never purged under its backfill.
+ */
+export class Purger {
+  private isRunning = false;
+  private isRequested = false;
+  private isClosed = false;
+  /** Items dropped so far. */
+  purged = 0;
+
+  constructor(private readonly engine: MemoryEngine, private readonly ownership: Ownership, private readonly sliceKeys = 2048) {}
+
+  /** Start a pass (or another one after the current pass, if one is running). */
+  request(): void {
+    if (this.isClosed) return;
+    if (this.isRunning) {
+      this.isRequested = true;
+      return;
+    }
+    this.isRunning = true;
+    this.pass(null);
+  }
+
+  close(): void {
+    this.isClosed = true;
+  }
+
+  private pass(after: string | null): void {
+    if (this.isClosed) return;
+    const page = this.engine.scan(after === null ? '' : `${after}\0`, null, this.sliceKeys);
+    for (const e of page.entries) {
+      if (!this.ownership.holdsKey(e.key)) {
+        this.engine.delete(e.key);
+        this.purged++;
+      }
+    }
+    const last = page.entries.length > 0 ? page.entries[page.entries.length - 1]!.key : null;
+    if (page.nextKey !== null && last !== null) {
+      setImmediate(() => this.pass(last));
+      return;
+    }
+    this.isRunning = false;
+    if (this.isRequested) {
+      this.isRequested = false;
+      this.request();
+    }
+  }
+}
