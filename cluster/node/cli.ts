@@ -27,6 +27,7 @@ Starts a data node. Alone it owns every bucket.
   --manager-key HEX    the manager's public key to require (default: trust the one presented)
   --principals FILE    principals accepted without a manager (a JSON array of records)
   --dht HOST:PORT      DHT bootstrap of the peer plane (replication); repeatable
+  --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
 `;
@@ -54,6 +55,7 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     principals: { type: 'string' },
     insecure: { type: 'boolean' },
     dht: { type: 'string', multiple: true },
+    'hint-ttl-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -90,6 +92,8 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     opts.dht = (values.dht as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
     for (const hp of opts.dht) if (!/^[^\s:]+:\d{1,5}$/.test(hp)) throw new UsageError(`--dht must be HOST:PORT, got "${hp}"`);
   }
+  const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
+  if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
   if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
   if (values['manager-key'] !== undefined) {
     const key = String(values['manager-key']);

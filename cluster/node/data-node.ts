@@ -8,6 +8,7 @@ import { loadNodeId, loadNodeKey } from './identity.js';
 import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
 import { PeerPlane } from '../peer/index.js';
 import { Replicator } from './replication.js';
+import { HintStore } from './hints.js';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
@@ -36,6 +37,8 @@ export class DataNode implements StatsSource {
   /** Replication over the peer plane; null without `--dht`. */
   replicator: Replicator | null = null;
   private plane: PeerPlane | null = null;
+  /** Hints held for down replicas (hinted handoff); null without `--dht`. */
+  hints: HintStore | null = null;
   /** Stable id: kept in the data dir when there is one. */
   id = '';
 
@@ -78,7 +81,9 @@ export class DataNode implements StatsSource {
       this.plane = new PeerPlane(this.keyPair, bootstrap, { host: o.ip });
       this.plane.on('link-error', noop);
       await this.plane.start();
-      this.replicator = new Replicator(this.engine, this.plane);
+      this.hints = await HintStore.open(o.dataDir, { ttlMs: o.hintTtlMs });
+      if (!this.hints.isDurable) process.stderr.write('pandakv node: no --data-dir: hints for down replicas are kept in memory only\n');
+      this.replicator = new Replicator(this.engine, this.plane, {}, this.hints);
       this.executor.replicator = this.replicator;
     }
     if (o.manager !== null) {
@@ -138,6 +143,7 @@ export class DataNode implements StatsSource {
     this.closing ??= (async () => {
       await this.server?.close();
       await this.plane?.close();
+      await this.hints?.close();
     })();
     return this.closing;
   }

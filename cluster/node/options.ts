@@ -43,6 +43,8 @@ export interface NodeOptions extends ProtocolLimits {
   principals: unknown[] | null;
   /** DHT bootstrap nodes (`host:port`) of the peer plane; empty = no replication. @default [] */
   dht: string[];
+  /** Hints this node holds for a down replica are dropped after this long, ms (hinted handoff). @default 10800000 (3 h) */
+  hintTtlMs: number;
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
@@ -67,4 +69,5 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   managerKey: null,
   principals: null,
   dht: [],
+  hintTtlMs: 3 * 60 * 60 * 1000,
 });
