@@ -9,7 +9,8 @@ import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
 import { PeerPlane } from '../peer/index.js';
 import { Replicator } from './replication.js';
 import { HintStore } from './hints.js';
-import type { ClusterMap } from '../../shared/cluster-map.js';
+import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
+import { Purger } from './purge.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
 export function wsUrl(ip: string, port: number): string {
@@ -34,6 +35,8 @@ export class DataNode implements StatsSource {
   private address: { ip: string; port: number } | null = null;
   private closing: Promise<void> | null = null;
   private link: ManagerLink | null = null;
+  private followed: { map: ClusterMap; self: number } | null = null;
+  private readonly purger: Purger;
   /** Replication over the peer plane; null without `--dht`. */
   replicator: Replicator | null = null;
   private plane: PeerPlane | null = null;
@@ -54,6 +57,7 @@ export class DataNode implements StatsSource {
     });
     this.ownership = new Ownership(Math.log2(opts.buckets), opts.manager !== null);
     this.executor = new Executor(this.engine, this.ownership, this);
+    this.purger = new Purger(this.engine, this.ownership);
   }
 
   /** Create and start a node; resolves once it accepts connections. */
@@ -105,8 +109,12 @@ export class DataNode implements StatsSource {
 
   private readonly onMap = (map: ClusterMap): void => {
     const self = map.nodes.findIndex((n) => n.id === this.id);
+    const previous = this.followed;
+    this.followed = { map, self };
     this.ownership.applyMap(map, self);
     this.replicator?.applyMap(map, self);
+    // Copies this node no longer holds are dropped once the map has moved them away.
+    if (previous !== null && losesUnits(previous.map, previous.self, map, self)) this.purger.request();
   };
 
   get url(): string {
@@ -125,6 +133,7 @@ export class DataNode implements StatsSource {
       badFrames: c.badFrames,
       authFailures: c.authFailures,
       authDenied: c.authDenied,
+      purgedItems: this.purger.purged,
       ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling })),
       rssBytes: process.memoryUsage.rss(),
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
@@ -139,6 +148,7 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
+    this.purger.close();
     this.replicator?.close();
     this.closing ??= (async () => {
       await this.server?.close();
@@ -163,6 +173,18 @@ export function validateNodeOptions(o: NodeOptions): void {
 }
 
 function noop(): void {}
+
+/** True when the node at `selfA` in `a` holds a copy of some unit that `selfB` in `b` does not. */
+function losesUnits(a: ClusterMap, selfA: number, b: ClusterMap, selfB: number): boolean {
+  if (selfA < 0) return false;
+  if (selfB < 0 || a.bits !== b.bits) return true;
+  const unitBits = Math.max(a.unitBits, b.unitBits);
+  const size = 2 ** (a.bits - unitBits);
+  for (let u = 0; u < 2 ** unitBits; u++) {
+    if (chainOf(a, u * size).includes(selfA) && !chainOf(b, u * size).includes(selfB)) return true;
+  }
+  return false;
+}
 
 function prefixed(prefix: string, o: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
