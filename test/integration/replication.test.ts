@@ -129,6 +129,11 @@ test('unique keys written at full speed through an add-node and a remove-node re
     await poll(async () => (acked.size >= 1000 ? true : null), 30_000, 'writes before the add');
     const added = await addNode();
     await rebalanceDone(manager.address, 4, db);
+    // The old owners drop the copies the move took away from them.
+    await poll(async () => {
+      const stats = await db.stats().catch(() => null);
+      return stats !== null && Object.values(stats).reduce((n, s) => n + Number(s.purgedItems ?? 0), 0) > 0 ? true : null;
+    }, 20_000, 'old copies purged');
     const afterAdd = acked.size;
     await poll(async () => (acked.size >= afterAdd + 1000 ? true : null), 30_000, 'writes after the add');
     // Remove one of the original nodes (not the one just added) while writing goes on.
