@@ -67,7 +67,8 @@ export async function upMain(argv: string[]): Promise<number> {
       process.stdout.write(`node      ${node.address}  (pid ${node.pid})\n`);
     }
     db = await connect({ map: manager.address, credentials: dev?.admin ?? null });
-    await waitForNodes(db, nodeCount, 10_000);
+    // Each join moves data in batches (empty here, but each batch is a map round).
+    await waitForNodes(db, nodeCount, 60_000);
     proxy = await spawnProxy(['--map', manager.address, ...secure(dev?.admin)]);
     procs.push(proxy);
     process.stdout.write(`proxy     ${proxy.address}  memcached ${proxy.memcached ?? 'off'}  (pid ${proxy.pid})\n`);

@@ -16,6 +16,8 @@ registrations, detects failures and plans bucket placement.
   --no-auto-add            place new nodes only on "pandakv cluster add"
   --advertise URL          address other managers and tools should use
   --leader-lease-ms MS     TTL of the planner's election lease (default 3000)
+  --moves-per-node N       units one node may be gaining a copy of at once (default 128)
+  --max-moves N            units moved at once, cluster-wide (default 512)
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
   --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
@@ -34,6 +36,8 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     'leader-lease-ms': { type: 'string' },
     key: { type: 'string' },
     insecure: { type: 'boolean' },
+    'moves-per-node': { type: 'string' },
+    'max-moves': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -64,6 +68,10 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   const lease = numberArg(values, 'leader-lease-ms', (n) => Number.isInteger(n) && n >= 100);
   if (lease !== undefined) o.leaderLeaseMs = lease;
   if (values.key !== undefined) o.keyFile = String(values.key);
+  const perNode = numberArg(values, 'moves-per-node', (n) => Number.isInteger(n) && n >= 1);
+  if (perNode !== undefined) o.movesPerNode = perNode;
+  const maxMoves = numberArg(values, 'max-moves', (n) => Number.isInteger(n) && n >= 1);
+  if (maxMoves !== undefined) o.maxMoves = maxMoves;
   if (values.insecure) o.isInsecure = true;
   return o;
 }

@@ -380,10 +380,12 @@ export class Leader extends EventEmitter<LeaderEvents> {
     for (;;) {
       let done = true;
       for (const id of ids) {
+        // A failed node will be re-planned. Any other must report, with its heartbeat, that it
+        // applied the staged map and copied everything: a node that has not reported yet
+        // (one that just joined) is not caught up.
+        if (this.state.records.get(id)?.state === 'failed') continue;
         const r = this.replication.get(id);
-        // A node that does not replicate has nothing to copy; a failed one will be re-planned.
-        if (r === undefined || this.state.records.get(id)?.state === 'failed') continue;
-        if (r.rev < rev || r.backfilling > 0) done = false;
+        if (r === undefined || r.rev < rev || r.backfilling > 0) done = false;
       }
       if (done) return true;
       if (Date.now() >= deadline || this.isClosed || !this.isLeader || this.moveProgress.isStopped) return false;

@@ -23,9 +23,9 @@ export interface ManagerOptions {
   /** Address other managers and the CLI should use; defaults to the listening one. @default null */
   advertise: string | null;
   /** No authentication on `/map` or the admin API (development only). @default false */
-  /** Units one node may be gaining a copy of at once during a rebalance. @default 64 */
+  /** Units one node may be gaining a copy of at once during a rebalance. @default 128 */
   movesPerNode: number;
-  /** Units moved at once, cluster-wide. @default 256 */
+  /** Units moved at once, cluster-wide. @default 512 */
   maxMoves: number;
   /** Longest wait for a batch's new copies to catch up before moves pause. @default 120000 */
   moveTimeoutMs: number;
@@ -46,8 +46,8 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   leaderLeaseMs: 3000,
   advertise: null,
   isInsecure: false,
-  movesPerNode: 64,
-  maxMoves: 256,
+  movesPerNode: 128,
+  maxMoves: 512,
   moveTimeoutMs: 120_000,
   keyFile: null,
 });

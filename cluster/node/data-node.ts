@@ -95,6 +95,8 @@ export class DataNode implements StatsSource {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
       }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report() });
       this.link.on('map', this.onMap);
+      // A move waits for this node's report that its backfills are done: send it at once.
+      this.replicator?.on('backfilled', () => setImmediate(() => this.link?.heartbeatNow()));
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('error', noop);
       this.link.start();

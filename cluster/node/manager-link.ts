@@ -139,6 +139,11 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     }
   }
 
+  /** Heartbeat now (the replication state just changed: a backfill finished). */
+  heartbeatNow(): void {
+    if (this.ws !== null) this.sendHeartbeat(this.ws);
+  }
+
   private startHeartbeat(ws: WebSocket, everyMs: number): void {
     this.stopHeartbeat();
     this.heartbeat = setInterval(() => this.sendHeartbeat(ws), everyMs);

@@ -204,6 +204,9 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     const unit = unitOf(map, bucket);
     const seq = (this.seqs.get(unit) ?? 0) + 1;
     this.seqs.set(unit, seq);
+    // This node numbers the unit now: a late record from its previous active (same seqnos,
+    // other writes) must be applied, not taken for a duplicate.
+    this.streamFrom.delete(unit);
     const item = this.engine.peek(key);
     const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
     const peers: string[] = [];
@@ -303,7 +306,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     try {
       if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r);
       else if (m.t === 'ack') this.onAcks(peer, (message as { a?: unknown }).a);
-      else if (m.t === 'pull' && reply !== undefined) reply(this.onPull(message as Record as unknown as PullRequest));
+      else if (m.t === 'pull' && reply !== undefined) reply(this.onPull(peer, message as Record as unknown as PullRequest));
       else if (m.t === 'hint' && reply !== undefined) this.onHintStore(peer, (message as { h?: unknown }).h, reply);
       else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.applyHinted((message as { r?: unknown }).r) });
     } catch (err) {
@@ -677,10 +680,18 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   }
 
   /** Serve a page of a snapshot of `units`, with the seqno the unit had when the page was cut. */
-  private onPull(req: PullRequest): unknown {
+  private onPull(peer: string, req: PullRequest): unknown {
     const units = Array.isArray(req.units) ? req.units.filter(isUint) : [];
     const map = this.map;
     if (map === null || units.length === 0) throw KvError.badRequest('pull needs units and a map');
+    // The snapshot must not be cut before this node streams the unit to the requester:
+    // writes between the cut and this node adopting the map that adds the requester would
+    // reach it by neither path. Until then the requester retries.
+    const requester = map.nodes.findIndex((n) => n.peerKey === peer);
+    const perUnit = 2 ** (map.bits - map.unitBits);
+    if (requester < 0 || units.some((u) => !chainOf(map, u * perUnit).includes(requester))) {
+      throw KvError.unavailable('this node does not stream these units to the requester yet', { isSafeToRetry: true });
+    }
     const wanted = new Set(units);
     const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
     const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);

@@ -18,7 +18,7 @@ async function replicated(db: PandaClient, nodes: number): Promise<void> {
     } catch {
       return null;
     }
-  }, 20_000, 'a replicated cluster');
+  }, 60_000, 'a replicated cluster');
 }
 
 async function idle(db: PandaClient): Promise<void> {
@@ -120,15 +120,21 @@ test('unique keys written at full speed through an add-node and a remove-node re
         try {
           await db.set(key, value);
           acked.set(key, value);
+          ackedAt.set(key, Date.now() - t0);
         } catch (err) {
           errors.push(String(err));
         }
       }
     };
+    const t0 = Date.now();
+    const ackedAt = new Map<string, number>();
+    let phaseAdd = 0; let phaseAddDone = 0; let phaseRemove = 0; let phaseRemoveDone = 0;
     const writers = [0, 1, 2, 3].map(writer);
     await poll(async () => (acked.size >= 1000 ? true : null), 30_000, 'writes before the add');
+    phaseAdd = Date.now() - t0;
     const added = await addNode();
     await rebalanceDone(manager.address, 4, db);
+    phaseAddDone = Date.now() - t0;
     // The old owners drop the copies the move took away from them.
     await poll(async () => {
       const stats = await db.stats().catch(() => null);
@@ -138,14 +144,26 @@ test('unique keys written at full speed through an add-node and a remove-node re
     await poll(async () => (acked.size >= afterAdd + 1000 ? true : null), 30_000, 'writes after the add');
     // Remove one of the original nodes (not the one just added) while writing goes on.
     const victim = db.map!.nodes.find((n) => n.address !== added.address && n.state === 'active')!;
+    phaseRemove = Date.now() - t0;
     const res = await fetch(`${manager.address}/api/nodes/remove`, { method: 'POST', body: JSON.stringify({ node: victim.id }) });
     assert.is(res.status, 200, await res.text());
     await rebalanceDone(manager.address, 3, db);
+    phaseRemoveDone = Date.now() - t0;
     isRunning = false;
     await Promise.all(writers);
     assert.equal(errors.slice(0, 5), [], `${errors.length} writes failed`);
     let missing = 0;
-    for (const [key, value] of acked) if (text(await db.get(key)) !== value) missing++;
+    const missed: string[] = [];
+    for (const [key, value] of acked) {
+      if (text(await db.get(key)) !== value) {
+        missing++;
+        if (missed.length < 8) {
+          const replica = text(await db.get(key, { replica: true }).catch(() => null));
+          missed.push(`${key}@${ackedAt.get(key)} route=${JSON.stringify(db.route(key))} replica=${replica}`);
+        }
+      }
+    }
+    if (missing > 0) process.stdout.write(`    phases: add@${phaseAdd} addDone@${phaseAddDone} remove@${phaseRemove} removeDone@${phaseRemoveDone}\n    ${missed.join('\n    ')}\n`);
     process.stdout.write(`    (${acked.size} acknowledged writes through both rebalances; ${missing} missing)\n`);
     assert.is(missing, 0);
   } finally {
