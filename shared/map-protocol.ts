@@ -32,6 +32,8 @@ export interface ReplicationReport {
   backfilling: number;
   /** Highest seqno per unit held, flattened `[unit, seqno, unit, seqno, …]`. */
   seqnos: number[];
+  /** Key and value bytes this node has copied by backfill since it started. */
+  copiedBytes?: number;
 }
 
 /** Most units a heartbeat reports seqnos for. */
@@ -107,7 +109,9 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
         const r = m.repl as { backfilling?: unknown; seqnos?: unknown } | null;
         if (r === null || typeof r !== 'object' || !isUint(r.backfilling) || !Array.isArray(r.seqnos)) return null;
         if (r.seqnos.length > 2 * MAX_REPORTED_UNITS || r.seqnos.length % 2 !== 0 || !r.seqnos.every(isUint)) return null;
-        hb.repl = { backfilling: r.backfilling, seqnos: r.seqnos as number[] };
+        const copied = (r as { copiedBytes?: unknown }).copiedBytes;
+        if (copied !== undefined && !isUint(copied)) return null;
+        hb.repl = { backfilling: r.backfilling, seqnos: r.seqnos as number[], ...(copied === undefined ? {} : { copiedBytes: copied }) };
       }
       return hb;
     }

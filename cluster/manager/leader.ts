@@ -8,7 +8,7 @@ import { CfgKeys, nodeKey } from './keys.js';
 import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js';
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
-import { needsDataMoves, stageBatch, switchBatch } from './moves.js';
+import { demoteActive, needsDataMoves, stageBatch, switchBatch } from './moves.js';
 import { chainOf } from '../../shared/cluster-map.js';
 
 export interface LeaderEvents {
@@ -40,9 +40,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
    * Replication reports from the nodes' heartbeats (seqno per unit, backfills under way).
    * Set by the manager; failover promotes the replica with the highest seqno.
    */
-  replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; rev: number }> = new Map();
+  replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }> = new Map();
   /** Progress of data moves (units), for `GET /api/rebalance`. */
-  moveProgress = { isMoving: false, isStopped: false, unitsMoved: 0, unitsLeft: 0, batches: 0, lastWarning: null as string | null };
+  moveProgress = { isMoving: false, isStopped: false, unitsMoved: 0, unitsLeft: 0, batches: 0, bytesCopied: 0, lastWarning: null as string | null };
+  /** Sum of the nodes' copied bytes when the current moves began. */
+  private copiedAtStart = 0;
   private mover: Promise<void> | null = null;
 
   constructor(
@@ -164,6 +166,19 @@ export class Leader extends EventEmitter<LeaderEvents> {
         throw KvError.unavailable(`replicas of ${behind.length} unit(s) did not catch up within ${this.options.moveTimeoutMs} ms; node not failed over`, { isSafeToRetry: true });
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Hand the units over while the node stays linked as a replica, so what it took in the
+    // last moment still reaches the new actives; fail it once it has adopted that map.
+    const demoted = await this.run(async () => {
+      const seqnos: UnitSeqnos = {};
+      for (const [node, report] of this.replication) seqnos[node] = report.seqnos;
+      const next = demoteActive(this.requireMap(), id, seqnos);
+      if (next !== null) await this.writeMap(next);
+      return next;
+    });
+    if (demoted !== null) {
+      const until = Date.now() + 10_000;
+      while ((this.replication.get(id)?.rev ?? 0) < demoted.rev && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return this.run(() => this.failNow(id));
   }
@@ -324,6 +339,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
   private startMover(): void {
     if (this.mover !== null) return;
     this.moveProgress.isMoving = true;
+    this.copiedAtStart = this.copiedBytes();
     this.mover = this.moveLoop()
       .catch((err: Error) => { this.moveProgress.lastWarning = err.message; })
       .finally(() => {
@@ -368,11 +384,18 @@ export class Leader extends EventEmitter<LeaderEvents> {
         await this.writeMap(switchBatch(base, batch.final));
         return true;
       });
+      this.moveProgress.bytesCopied = Math.max(0, this.copiedBytes() - this.copiedAtStart);
       if (switched) {
         this.moveProgress.unitsMoved += batch.units.length;
         this.moveProgress.unitsLeft = batch.remaining;
       }
     }
+  }
+
+  private copiedBytes(): number {
+    let sum = 0;
+    for (const r of this.replication.values()) sum += r.copiedBytes;
+    return sum;
   }
 
   /** Every node in `ids` has applied `rev` and reports no backfill under way. */

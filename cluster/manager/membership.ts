@@ -13,7 +13,7 @@ import type { NodeRegistration } from '../../shared/map-protocol.js';
 export class Membership {
   private readonly leases = new Map<string, CfgLease>();
   /** Each replicating node's last report (backfills under way, seqnos per unit), from heartbeats. */
-  readonly replication = new Map<string, { backfilling: number; seqnos: Record<number, number>; rev: number }>();
+  readonly replication = new Map<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
 
@@ -52,7 +52,7 @@ export class Membership {
     if (repl !== undefined) {
       const seqnos: Record<number, number> = {};
       for (let i = 0; i + 1 < repl.seqnos.length; i += 2) seqnos[repl.seqnos[i]!] = repl.seqnos[i + 1]!;
-      this.replication.set(id, { backfilling: repl.backfilling, seqnos, rev });
+      this.replication.set(id, { backfilling: repl.backfilling, seqnos, rev, copiedBytes: repl.copiedBytes ?? 0 });
     }
     const lease = this.leases.get(id);
     if (lease === undefined || lease.isEnded) return false;

@@ -143,3 +143,22 @@ export function switchBatch(base: ClusterMap, final: ReadonlyMap<number, string[
   // Keep only nodes that still serve a unit or are still known to the cluster.
   return buildMap(base, base.nodes, next, unitBits, base.epoch + (activeChanged ? 1 : 0), base.rev + 1, []);
 }
+
+/**
+ * `base` with `nodeId` handing every unit it is active for to its most up-to-date
+ * replica, and staying in the chain as the last replica: the first step of a graceful
+ * failover. The node stops taking writes for those units, yet late records it already
+ * took still stream to the new actives over links that stay up.
+ */
+export function demoteActive(base: ClusterMap, nodeId: string, seqnos: Readonly<Record<string, Readonly<Record<number, number>>>>): ClusterMap | null {
+  const unitBits = base.unitBits;
+  const current = unitIds(base, unitBits);
+  const final = new Map<number, string[]>();
+  for (let u = 0; u < current.length; u++) {
+    const chain = current[u]!;
+    if (chain[0] !== nodeId || chain.length < 2) continue;
+    const replicas = chain.slice(1).sort((a, b) => (seqnos[b]?.[u] ?? 0) - (seqnos[a]?.[u] ?? 0));
+    final.set(u, [...replicas, nodeId]);
+  }
+  return final.size === 0 ? null : switchBatch(base, final);
+}

@@ -52,8 +52,8 @@ export interface ReplicationOptions {
 
 export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
   majorityTimeoutMs: 2000,
-  backfillPageItems: 512,
-  backfillPageBudget: 65_536,
+  backfillPageItems: 256,
+  backfillPageBudget: 16_384,
   hintReplayBatch: 512,
   hintRetryMs: 1000,
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
@@ -77,6 +77,7 @@ export interface ReplicationCounters {
   backfills: number;
   backfillItems: number;
   backfillRetries: number;
+  backfillBytes: number;
   gaps: number;
   /** Hints this node holds now (fallback side). */
   hintsStored: number;
@@ -115,7 +116,7 @@ interface Backfill {
 
 export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, gaps: 0,
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0,
   };
   private readonly options: ReplicationOptions;
@@ -237,7 +238,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   }
 
   /** What the manager needs from this node: backfills under way and the seqno of every unit it holds. */
-  report(): { backfilling: number; seqnos: number[] } {
+  report(): { backfilling: number; seqnos: number[]; copiedBytes: number } {
     const flat: number[] = [];
     const map = this.map;
     const held = map === null || this.self < 0 ? null : unitsHeld(map, this.self);
@@ -246,7 +247,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (flat.length >= 2 * 65_536) break;
       flat.push(unit, seq);
     }
-    return { backfilling: this.backfills.size, seqnos: flat };
+    return { backfilling: this.backfills.size, seqnos: flat, copiedBytes: this.counters.backfillBytes };
   }
 
   close(): void {
@@ -749,6 +750,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
         if (this.backfills.get(unit)?.touched.has(key) === true) continue;
         this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
         this.counters.backfillItems++;
+        this.counters.backfillBytes += it[0].length + it[1].length;
       }
       if (!(res.next instanceof Uint8Array)) break;
       after = res.next;
