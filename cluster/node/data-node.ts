@@ -36,7 +36,6 @@ export class DataNode implements StatsSource {
   private closing: Promise<void> | null = null;
   private link: ManagerLink | null = null;
   private followed: { map: ClusterMap; self: number } | null = null;
-  private recoveryTimer: NodeJS.Timeout | null = null;
   private readonly purger: Purger;
   /** Replication over the peer plane; null without `--dht`. */
   replicator: Replicator | null = null;
@@ -116,22 +115,8 @@ export class DataNode implements StatsSource {
     this.followed = { map, self };
     this.ownership.applyMap(map, self);
     this.replicator?.applyMap(map, self);
-    // Copies this node no longer holds are dropped once the map has moved them away; a
-    // failed node keeps its data for a delta recovery if it comes back.
-    const isFailed = self >= 0 && map.nodes[self]!.state === 'failed';
-    const wasFailed = previous !== null && previous.self >= 0 && previous.map.nodes[previous.self]?.state === 'failed';
-    if (!isFailed && !wasFailed && previous !== null && losesUnits(previous.map, previous.self, map, self)) this.purger.request();
-    if (wasFailed && !isFailed) {
-      // Back after a failover: units the rejoin did not give back are dropped once the
-      // moves that place this node have had time to run.
-      if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
-      this.recoveryTimer = setTimeout(() => {
-        this.recoveryTimer = null;
-        this.replicator?.forgetUnheld();
-        this.purger.request();
-      }, this.options.recoveryCleanupMs);
-      this.recoveryTimer.unref();
-    }
+    // Copies this node no longer holds are dropped once the map has moved them away.
+    if (previous !== null && losesUnits(previous.map, previous.self, map, self)) this.purger.request();
   };
 
   get url(): string {
@@ -165,7 +150,6 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
-    if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
     this.purger.close();
     this.replicator?.close();
     this.closing ??= (async () => {

@@ -6,8 +6,6 @@ import type { Durability } from '../../shared/protocol/frames.js';
 import type { PeerPlane, PeerReply } from '../peer/index.js';
 import type { MemoryEngine } from './engine/memory-engine.js';
 import type { Hint, HintStore } from './hints.js';
-import { ChangeLog, type LogRecord } from './change-log.js';
-import { xxh64 } from '../../shared/xxh64.js';
 
 /**
  * Active → replica replication (DESIGN §7) over the peer plane.
@@ -40,10 +38,6 @@ export interface ReplicationOptions {
   backfillPageItems: number;
   /** Keys examined per backfill page request. @default 65536 */
   backfillPageBudget: number;
-  /** Bytes of recent records kept for delta recovery (all units). @default 33554432 */
-  changeLogBytes: number;
-  /** Most bytes of records one delta answer carries; a unit above it is copied in full. @default 4194304 */
-  maxDeltaBytes: number;
   /** Hints per replay request. @default 512 */
   hintReplayBatch: number;
   /** Retry replaying held hints this often while any are left, ms. @default 1000 */
@@ -60,8 +54,6 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   majorityTimeoutMs: 2000,
   backfillPageItems: 256,
   backfillPageBudget: 16_384,
-  changeLogBytes: 32 * 1024 * 1024,
-  maxDeltaBytes: 4 * 1024 * 1024,
   hintReplayBatch: 512,
   hintRetryMs: 1000,
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
@@ -87,8 +79,6 @@ export interface ReplicationCounters {
   backfillRetries: number;
   backfillBytes: number;
   gaps: number;
-  /** Records received as a delta instead of a full copy (delta recovery). */
-  deltaRecords: number;
   /** Hints this node holds now (fallback side). */
   hintsStored: number;
   /** Bytes of the hints this node holds now. */
@@ -122,13 +112,11 @@ interface Backfill {
   source: string;
   /** Keys the stream wrote while the snapshot was being copied: the snapshot must not overwrite them. */
   touched: Set<string>;
-  /** Highest seqno the stream brought meanwhile. */
-  streamed: number;
 }
 
 export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaRecords: 0,
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0,
   };
   private readonly options: ReplicationOptions;
@@ -136,8 +124,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private self = -1;
   /** Last seqno assigned (active) or applied (replica), per unit. */
   private readonly seqs = new Map<number, number>();
-  /** Recent records per unit, for delta recovery of a node coming back. */
-  private readonly changes: ChangeLog;
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
   /** Highest seqno each replica acknowledged, per peer and unit. */
@@ -165,7 +151,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   constructor(private readonly engine: MemoryEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}, private readonly hints: HintStore | null = null) {
     super();
     this.options = { ...REPLICATION_DEFAULTS, ...options };
-    this.changes = new ChangeLog(this.options.changeLogBytes);
     plane.on('message', this.onMessage);
     plane.on('peer-down', this.onPeerDown);
     plane.on('peer-up', this.onPeerUp);
@@ -182,21 +167,9 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     this.nodeIndexByKey = new Map(map.nodes.flatMap((n, i) => (n.peerKey === null ? [] : [[n.peerKey, i] as [string, number]])));
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
     this.plane.setPeers(keys);
-    // A failed node keeps its data and seqnos: if it comes back, they let it catch up with
-    // only what it missed (delta recovery).
-    if (self < 0 || map.nodes[self]!.state === 'failed') return;
-    const wasFailed = previous !== null && previousSelf >= 0 && previous.nodes[previousSelf]?.state === 'failed';
+    if (self < 0) return;
     // Units this node now holds a copy of but did not before: fetch their data.
-    const held = previous === null || previousSelf < 0 || wasFailed ? new Set<number>() : unitsHeld(previous, previousSelf);
-    // Units it held and no longer does are purged from the engine: forget their seqnos.
-    if (held.size > 0) {
-      const now = unitsHeld(map, self);
-      for (const u of held) {
-        if (now.has(u)) continue;
-        this.seqs.delete(u);
-        this.changes.drop(u);
-      }
-    }
+    const held = previous === null || previousSelf < 0 ? new Set<number>() : unitsHeld(previous, previousSelf);
     const bySource = new Map<string, number[]>();
     for (const [unit, chain] of unitChains(map)) {
       const at = chain.indexOf(self);
@@ -212,18 +185,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     for (const [source, units] of bySource) void this.backfill(source, units);
     // Hints may now go to a unit's new holder.
     if (this.hints !== null && this.hints.count > 0) void this.replay();
-  }
-
-  /** Forget the seqnos of units this node does not hold (their data is being purged). */
-  forgetUnheld(): void {
-    const map = this.map;
-    if (map === null || this.self < 0) return;
-    const held = unitsHeld(map, this.self);
-    for (const u of [...this.seqs.keys()]) {
-      if (held.has(u) || this.backfills.has(u)) continue;
-      this.seqs.delete(u);
-      this.changes.drop(u);
-    }
   }
 
   /** Units being backfilled now. */
@@ -249,7 +210,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     this.streamFrom.delete(unit);
     const item = this.engine.peek(key);
     const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
-    this.changes.append(record);
     const peers: string[] = [];
     for (let i = 1; i < chain.length; i++) {
       const node = map.nodes[chain[i]!];
@@ -364,10 +324,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
       const fill = this.backfills.get(unit);
-      if (fill !== undefined) {
-        fill.touched.add(key);
-        if (seq > fill.streamed) fill.streamed = seq;
-      }
+      if (fill !== undefined) fill.touched.add(key);
       else if (seq !== last + 1 && seq > last) {
         // Records were missed (a dropped link, or a chain this node just joined): copy the unit.
         this.counters.gaps++;
@@ -383,7 +340,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (seq > last) {
         this.seqs.set(unit, seq);
         this.streamFrom.set(unit, peer);
-        if (fill === undefined) this.changes.append(r);
       }
       acks ??= new Map();
       acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
@@ -700,7 +656,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       out.push(HINT_APPLIED);
       if (at === 0 || (seq === last + 1 && high === last)) {
         this.seqs.set(unit, seq);
-        this.changes.append(r);
         continue;
       }
       // Records before this one are missing (lost in flight, or their hints expired):
@@ -742,35 +697,11 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
     const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
     const seqs = units.map((u) => [u, this.seqs.get(u) ?? 0]);
-    // Delta recovery: a requester that still holds a unit up to seqno S, with the same
-    // record at S as this node, gets only the records after S from the change log.
-    const delta: LogRecord[] = [];
-    const deltaUnits: number[] = [];
-    if (after === null && Array.isArray(req.since)) {
-      let budget = this.options.maxDeltaBytes;
-      for (const entry of req.since) {
-        if (!Array.isArray(entry) || !isUint(entry[0]) || !isUint(entry[1]) || typeof entry[2] !== 'string' || !wanted.has(entry[0])) continue;
-        const [unit, since, print] = entry as [number, number, string];
-        const current = this.seqs.get(unit) ?? 0;
-        const records = this.changes.since(unit, since - 1, current);
-        if (records === null || records.length === 0 || fingerprint(records[0]!) !== print) continue;
-        const rest = records.slice(1);
-        const bytes = rest.reduce((n, r) => n + r[2].length + (r[3]?.length ?? 0) + 16, 0);
-        if (bytes > budget) continue;
-        budget -= bytes;
-        delta.push(...rest);
-        deltaUnits.push(unit);
-        wanted.delete(unit);
-      }
-    }
-    const page = wanted.size === 0
-      ? { items: [], next: null }
-      : this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
+    const page = this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
     return {
       items: page.items.map((it) => [Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt]),
       next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
       seqs,
-      ...(deltaUnits.length === 0 ? {} : { delta, deltaUnits }),
     };
   }
 
@@ -783,7 +714,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private async backfill(source: string, units: number[]): Promise<void> {
     const todo = units.filter((u) => !this.backfills.has(u));
     if (todo.length === 0) return;
-    for (const u of todo) this.backfills.set(u, { source, touched: new Set(), streamed: 0 });
+    for (const u of todo) this.backfills.set(u, { source, touched: new Set() });
     this.counters.backfills++;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -804,42 +735,13 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     }
   }
 
-  private async copyUnits(source: string, all: number[]): Promise<void> {
+  private async copyUnits(source: string, units: number[]): Promise<void> {
     let after: Uint8Array | null = null;
     let startSeqs: Array<[number, number]> | null = null;
-    let units = all;
-    // Units this node still has data for (it comes back after a failover): offer the last
-    // record it holds of each, so the source can send only what came after.
-    const since: Array<[number, number, string]> = [];
-    for (const u of all) {
-      const seq = this.seqs.get(u) ?? 0;
-      const last = seq > 0 ? this.changes.since(u, seq - 1, seq) : null;
-      if (last !== null && last.length === 1) since.push([u, seq, fingerprint(last[0]!)]);
-    }
     for (;;) {
       if (this.isClosed) return;
-      const res = await this.plane.request(source, {
-        t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
-      }, 10_000) as PullResponse;
-      if (startSeqs === null) {
-        startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
-        const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter(isUint) : []);
-        for (const r of Array.isArray(res.delta) ? res.delta : []) {
-          if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
-          const key = Buffer.from(r[2]).toString('latin1');
-          if (this.backfills.get(r[0])?.touched.has(key) !== true) this.apply(key, r[3], r[4], r[5]);
-          this.changes.append(r);
-          this.counters.deltaRecords++;
-        }
-        // Units copied in full over data of their own: what this node had there may include
-        // writes the cluster lost in the failover, so it goes first.
-        const full = units.filter((u) => !deltaUnits.has(u));
-        const stale = new Set(full.filter((u) => (this.seqs.get(u) ?? 0) > 0));
-        if (stale.size > 0) this.clearUnits(stale);
-        for (const u of full) this.changes.drop(u);
-        units = full;
-        if (units.length === 0) break;
-      }
+      const res = await this.plane.request(source, { t: 'pull', units, after, limit: this.options.backfillPageItems }, 10_000) as PullResponse;
+      startSeqs ??= Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
       for (const it of Array.isArray(res.items) ? res.items : []) {
         if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
         const key = Buffer.from(it[0]).toString('latin1');
@@ -853,27 +755,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (!(res.next instanceof Uint8Array)) break;
       after = res.next;
     }
-    // The unit now follows the source's numbering, whatever this node had before.
-    for (const [unit, seq] of startSeqs ?? []) {
-      if (units.includes(unit)) this.seqs.set(unit, Math.max(seq, this.backfills.get(unit)?.streamed ?? 0));
-      else this.seqs.set(unit, Math.max(this.seqs.get(unit) ?? 0, this.backfills.get(unit)?.streamed ?? 0, seq));
-    }
-  }
-
-  /** Delete this node's items of `units`, except keys the stream wrote during the backfill. */
-  private clearUnits(units: ReadonlySet<number>): void {
-    const map = this.map;
-    if (map === null) return;
-    let after: string | null = null;
-    for (;;) {
-      const page = this.engine.page(after, 4096, 65_536, (key) => units.has(unitOf(map, bucketOfBinary(key, map.bits))));
-      for (const it of page.items) {
-        const unit = unitOf(map, bucketOfBinary(it.key, map.bits));
-        if (this.backfills.get(unit)?.touched.has(it.key) !== true) this.engine.delete(it.key);
-      }
-      if (page.next === null) return;
-      after = page.next;
-    }
+    for (const [unit, seq] of startSeqs ?? []) if (seq > (this.seqs.get(unit) ?? 0)) this.seqs.set(unit, seq);
   }
 
   /** True when this node is in `unit`'s chain in its current map. */
@@ -892,22 +774,12 @@ interface PullRequest {
   units?: unknown;
   after?: unknown;
   limit?: unknown;
-  /** `[unit, seqno, fingerprint of the record at that seqno]` per unit the requester still holds. */
-  since?: unknown;
 }
 
 interface PullResponse {
   items?: unknown;
   next?: unknown;
   seqs?: unknown;
-  delta?: unknown;
-  deltaUnits?: unknown;
-}
-
-/** Identifies a record: two nodes holding the same record at a seqno share the history before it. */
-function fingerprint(r: LogRecord): string {
-  const bytes = Buffer.concat([Buffer.from([r[3] === null ? 0 : 1]), r[2], Buffer.from([0]), r[3] ?? Buffer.alloc(0)]);
-  return xxh64(bytes).toString(16);
 }
 
 /** `[intended, epoch, ...record]` as sent to a fallback. */
