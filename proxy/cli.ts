@@ -84,7 +84,7 @@ export async function proxyMain(argv: string[]): Promise<number> {
     return 0;
   }
   const stopped = untilSignal();
-  if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: any client that can connect may run every op\n');
+  if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
   const proxy = new Proxy(opts);
   const { url, memcached } = await proxy.listen();
   await proxy.ready(opts.warmupTimeoutMs ?? 15_000);

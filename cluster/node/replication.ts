@@ -5,7 +5,11 @@ import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { Durability } from '../../shared/protocol/frames.js';
 import type { PeerPlane, PeerReply } from '../peer/index.js';
 import type { MemoryEngine } from './engine/memory-engine.js';
-import type { Hint, HintStore } from './hints.js';
+import type { HintStore } from './hints.js';
+import { HintedHandoff } from './handoff.js';
+import {
+  MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record,
+} from './replication-records.js';
 
 /**
  * Active → replica replication (DESIGN §7) over the peer plane.
@@ -18,25 +22,15 @@ import type { Hint, HintStore } from './hints.js';
  * active: pages of a snapshot while the stream keeps flowing; keys the stream touched
  * during the backfill are not overwritten by older snapshot pages.
  *
- * Hinted handoff: a record that cannot reach a replica (link down or its queue full,
- * or sent but not acknowledged when the link went down) goes as a hint to a fallback
- * node — the next live node of the map outside the unit's chain, another zone first —
- * which keeps it in its {@link HintStore}. When the replica's link comes up, the holder
- * replays its hints in seqno order per unit; the receiver applies one only when its own
- * seqno of the unit is below the hint's, so a hint never overwrites newer data. A hint
- * whose replica no longer holds the unit goes to the unit's current chain instead. Hints
- * never count as acks for `majority` writes.
+ * Hinted handoff for down replicas lives in handoff.ts.
  */
-
-/** One replicated change: the item's state after a write, or its removal (`value` null). */
-type Record = [unit: number, seq: number, key: Uint8Array, value: Uint8Array | null, flags: number, expAt: number];
 
 export interface ReplicationOptions {
   /** Longest a `majority` write waits for replica acks before answering TIMEOUT. @default 2000 */
   majorityTimeoutMs: number;
-  /** Items per backfill page. @default 512 */
+  /** Items per backfill page. @default 256 */
   backfillPageItems: number;
-  /** Keys examined per backfill page request. @default 65536 */
+  /** Keys examined per backfill page request. @default 16384 */
   backfillPageBudget: number;
   /** Hints per replay request. @default 512 */
   hintReplayBatch: number;
@@ -58,15 +52,6 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   hintRetryMs: 1000,
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
 });
-
-/** A replay target that is this node itself (the holder is now in the unit's chain). */
-const SELF = '';
-/** Answers to a hint replay, one per hint. */
-const HINT_APPLIED = 0;
-const HINT_STALE = 1;
-const HINT_RETRY = 2;
-/** Largest replication or hint message body aimed for (the plane's frame limit is 8 MiB). */
-const MESSAGE_BYTES = 4 * 1024 * 1024;
 
 export interface ReplicationCounters {
   recordsSent: number;
@@ -134,13 +119,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private isFlushScheduled = false;
   private readonly backfills = new Map<number, Backfill>();
   private isClosed = false;
-  /** Records sent to each replica and not yet acknowledged, per unit in seqno order: hinted if the link drops. */
-  private readonly unacked = new Map<string, { units: Map<number, Record[]>; bytes: number }>();
-  /** Highest hinted seqno applied past a gap, per unit (receiver side): older hints are stale. */
-  private readonly hintHigh = new Map<number, number>();
-  private isReplaying = false;
-  private isReplayAgain = false;
-  private replayTimer: NodeJS.Timeout | null = null;
+  private readonly handoff: HintedHandoff;
   /** Index in the current map of each node, by peer key. */
   private nodeIndexByKey = new Map<string, number>();
 
@@ -148,14 +127,25 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
    * @param hints where this node keeps hints it holds for others; null turns hinted
    *   handoff off (records for a down replica are dropped and backfilled later)
    */
-  constructor(private readonly engine: MemoryEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}, private readonly hints: HintStore | null = null) {
+  constructor(private readonly engine: MemoryEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}, hints: HintStore | null = null) {
     super();
     this.options = { ...REPLICATION_DEFAULTS, ...options };
     plane.on('message', this.onMessage);
     plane.on('peer-down', this.onPeerDown);
     plane.on('peer-up', this.onPeerUp);
-    this.syncHintCounters();
-    if (hints !== null && hints.count > 0) this.scheduleReplay(this.options.hintRetryMs);
+    const self = this;
+    this.handoff = new HintedHandoff({
+      get map() { return self.map; },
+      get self() { return self.self; },
+      get nodeIndexByKey() { return self.nodeIndexByKey; },
+      get isClosed() { return self.isClosed; },
+      counters: this.counters,
+      isBackfilling: (unit) => this.backfills.has(unit),
+      seqOf: (unit) => this.seqs.get(unit) ?? 0,
+      setSeq: (unit, seq) => this.seqs.set(unit, seq),
+      apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
+      backfill: (source, units) => void this.backfill(source, units),
+    }, plane, hints, this.options);
   }
 
   /** Follow a new map: peers to keep links to, and units to backfill. */
@@ -184,7 +174,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     }
     for (const [source, units] of bySource) void this.backfill(source, units);
     // Hints may now go to a unit's new holder.
-    if (this.hints !== null && this.hints.count > 0) void this.replay();
+    this.handoff.replayIfAny();
   }
 
   /** Units being backfilled now. */
@@ -255,7 +245,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     this.plane.off('message', this.onMessage);
     this.plane.off('peer-down', this.onPeerDown);
     this.plane.off('peer-up', this.onPeerUp);
-    if (this.replayTimer !== null) clearTimeout(this.replayTimer);
+    this.handoff.close();
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.reject(KvError.unavailable('node shutting down'));
@@ -285,10 +275,10 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       for (const batch of batches(records, MESSAGE_BYTES, 1 << 16, recordBytes)) {
         if (this.plane.send(peer, { t: 'rep', r: batch })) {
           this.counters.recordsSent += batch.length;
-          this.track(peer, batch);
+          this.handoff.track(peer, batch);
         } else {
           // Down or its queue is full: the records go to a fallback as hints.
-          this.handOff(peer, batch);
+          this.handoff.handOff(peer, batch);
         }
       }
     }
@@ -308,8 +298,8 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r);
       else if (m.t === 'ack') this.onAcks(peer, (message as { a?: unknown }).a);
       else if (m.t === 'pull' && reply !== undefined) reply(this.onPull(peer, message as Record as unknown as PullRequest));
-      else if (m.t === 'hint' && reply !== undefined) this.onHintStore(peer, (message as { h?: unknown }).h, reply);
-      else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.applyHinted((message as { r?: unknown }).r) });
+      else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
+      else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r) });
     } catch (err) {
       if (reply !== undefined) reply(err instanceof KvError ? err : KvError.badRequest(String(err)));
     }
@@ -367,7 +357,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       const seq = raw[i + 1];
       if (!isUint(unit) || !isUint(seq)) return;
       if (seq > (mine.get(unit) ?? 0)) mine.set(unit, seq);
-      this.untrack(peer, unit, seq);
+      this.handoff.untrack(peer, unit, seq);
     }
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
@@ -385,300 +375,12 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
 
   private readonly onPeerDown = (peer: string): void => {
     this.acked.delete(peer);
-    // What was sent and not acknowledged may have been lost with the link: hint it.
-    const sent = this.unacked.get(peer);
-    this.unacked.delete(peer);
-    if (sent === undefined || this.isClosed) return;
-    const records: Record[] = [];
-    for (const list of sent.units.values()) records.push(...list);
-    if (records.length > 0) this.handOff(peer, records);
+    this.handoff.peerDown(peer);
   };
 
   private readonly onPeerUp = (): void => {
-    if (this.hints !== null && this.hints.count > 0) void this.replay();
+    this.handoff.replayIfAny();
   };
-
-  // ---- hinted handoff: active side ----
-
-  /** Keep what was sent to `peer` until it is acknowledged (only when hints are on). */
-  private track(peer: string, records: Record[]): void {
-    if (this.hints === null) return;
-    let sent = this.unacked.get(peer);
-    if (sent === undefined) {
-      sent = { units: new Map(), bytes: 0 };
-      this.unacked.set(peer, sent);
-    }
-    for (const r of records) {
-      // Beyond the bound a lost record is a gap the replica backfills.
-      if (sent.bytes >= this.options.maxUnackedBytesPerPeer) break;
-      let list = sent.units.get(r[0]);
-      if (list === undefined) {
-        list = [];
-        sent.units.set(r[0], list);
-      }
-      list.push(r);
-      sent.bytes += recordBytes(r);
-    }
-  }
-
-  private untrack(peer: string, unit: number, seq: number): void {
-    const sent = this.unacked.get(peer);
-    const list = sent?.units.get(unit);
-    if (sent === undefined || list === undefined) return;
-    let i = 0;
-    while (i < list.length && list[i]![1] <= seq) sent.bytes -= recordBytes(list[i++]!);
-    if (i === list.length) sent.units.delete(unit);
-    else if (i > 0) list.splice(0, i);
-  }
-
-  /** `records` could not reach replica `peer`: send them as hints to a fallback node. */
-  private handOff(peer: string, records: Record[]): void {
-    const map = this.map;
-    if (this.hints === null || this.isClosed) return;
-    if (map === null) {
-      this.counters.hintsDropped += records.length;
-      return;
-    }
-    const byFallback = new Map<string, Record[]>();
-    const fallbackOfUnit = new Map<number, string | null>();
-    for (const r of records) {
-      let fallback = fallbackOfUnit.get(r[0]);
-      if (fallback === undefined) {
-        fallback = this.fallbackFor(map, peer, r[0]);
-        fallbackOfUnit.set(r[0], fallback);
-      }
-      if (fallback === null) continue; // `peer` no longer holds the unit: nothing to hand off
-      const list = byFallback.get(fallback) ?? [];
-      list.push(r);
-      byFallback.set(fallback, list);
-    }
-    for (const [fallback, list] of byFallback) void this.sendHints(fallback, peer, map.epoch, list);
-  }
-
-  /**
-   * The fallback for hints meant for `intended` about `unit`: the next live node of the
-   * map after it that is not in the unit's chain, another zone first; this node itself
-   * when there is none. Null when `intended` is no longer in the unit's chain.
-   */
-  private fallbackFor(map: ClusterMap, intended: string, unit: number): string | null {
-    const chain = chainOf(map, unit * 2 ** (map.bits - map.unitBits));
-    const at = this.nodeIndexByKey.get(intended) ?? -1;
-    if (at < 0 || !chain.includes(at)) return null;
-    const zone = map.nodes[at]!.zone;
-    let sameZone: string | null = null;
-    for (let k = 1; k < map.nodes.length; k++) {
-      const i = (at + k) % map.nodes.length;
-      const node = map.nodes[i]!;
-      if (i === this.self || chain.includes(i) || node.peerKey === null || node.state === 'failed' || node.state === 'leaving') continue;
-      if (!this.plane.isUp(node.peerKey) || this.plane.isBusy(node.peerKey)) continue;
-      if (node.zone !== zone || zone === '') return node.peerKey;
-      sameZone ??= node.peerKey;
-    }
-    return sameZone ?? SELF;
-  }
-
-  private async sendHints(fallback: string, intended: string, epoch: number, records: Record[]): Promise<void> {
-    const store = this.hints!;
-    for (const batch of batches(records, MESSAGE_BYTES, 4096, recordBytes)) {
-      let taken: boolean[] | null = null;
-      if (fallback !== SELF) {
-        try {
-          const res = await this.plane.request(fallback, { t: 'hint', h: batch.map((r) => [intended, epoch, ...r]) }, 10_000) as { ok?: unknown };
-          if (Array.isArray(res?.ok)) taken = res.ok.map((x) => x === true);
-        } catch {
-          // The fallback went away: keep them here instead.
-        }
-      }
-      if (taken === null) {
-        taken = await store.add(batch.map((record) => ({ intended, epoch, record }))).catch(() => batch.map(() => false));
-        this.syncHintCounters();
-        this.scheduleReplay(0);
-      }
-      for (let i = 0; i < batch.length; i++) {
-        if (taken[i] === true) this.counters.hintsSent++;
-        else this.counters.hintsDropped++;
-      }
-    }
-  }
-
-  // ---- hinted handoff: fallback (holder) side ----
-
-  private onHintStore(peer: string, raw: unknown, reply: PeerReply): void {
-    const store = this.hints;
-    if (store === null) {
-      reply(KvError.unavailable('this node keeps no hints'));
-      return;
-    }
-    if (!Array.isArray(raw) || !raw.every(isHintEntry)) {
-      reply(KvError.badRequest(`malformed hints from peer ${peer.slice(0, 8)}`));
-      return;
-    }
-    const entries = (raw as HintEntry[]).map(([intended, epoch, ...record]) => ({ intended, epoch, record: record as Record }));
-    store.add(entries).then((taken) => {
-      this.syncHintCounters();
-      reply({ ok: taken });
-      // The replica may be reachable from here (a full queue on the active, a partition).
-      void this.replay();
-    }, (err: Error) => {
-      this.syncHintCounters();
-      reply(KvError.unavailable(`hint log: ${err.message}`));
-    });
-  }
-
-  private scheduleReplay(ms: number): void {
-    if (this.replayTimer !== null || this.isClosed || this.hints === null) return;
-    this.replayTimer = setTimeout(() => {
-      this.replayTimer = null;
-      void this.replay();
-    }, ms);
-    this.replayTimer.unref();
-  }
-
-  /**
-   * Deliver held hints to every target that is up, in seqno order per unit; delete the
-   * ones every target took (applied, or already newer there). Runs one at a time; runs
-   * again while hints are left.
-   */
-  private async replay(): Promise<void> {
-    const store = this.hints;
-    if (store === null || this.isClosed) return;
-    if (this.isReplaying) {
-      this.isReplayAgain = true;
-      return;
-    }
-    this.isReplaying = true;
-    try {
-      do {
-        this.isReplayAgain = false;
-        const expired = store.expire();
-        this.counters.hintsExpired += expired;
-        const map = this.map;
-        if (map === null || this.self < 0) break;
-        const byTarget = new Map<string, Hint[]>();
-        for (const h of store.all()) {
-          for (const t of this.targetsOf(map, h)) {
-            if (h.done?.has(t) === true || (t !== SELF && !this.plane.isUp(t))) continue;
-            const list = byTarget.get(t) ?? [];
-            list.push(h);
-            byTarget.set(t, list);
-          }
-        }
-        for (const [target, list] of byTarget) {
-          list.sort((a, b) => a.record[0] - b.record[0] || a.record[1] - b.record[1]);
-          for (const batch of batches(list, MESSAGE_BYTES, this.options.hintReplayBatch, (h) => h.bytes)) {
-            let statuses: unknown[];
-            if (target === SELF) {
-              statuses = this.applyHinted(batch.map((h) => h.record));
-            } else {
-              try {
-                const res = await this.plane.request(target, { t: 'hrep', r: batch.map((h) => h.record) }, 10_000) as { s?: unknown };
-                statuses = Array.isArray(res?.s) ? res.s : [];
-              } catch {
-                break; // the target went away; its peer-up replays again
-              }
-            }
-            if (this.isClosed) return;
-            for (let i = 0; i < batch.length; i++) {
-              if (statuses[i] === HINT_APPLIED || statuses[i] === HINT_STALE) (batch[i]!.done ??= new Set()).add(target);
-            }
-          }
-        }
-        const now = this.map ?? map;
-        const complete: Hint[] = [];
-        for (const h of store.all()) {
-          if (h.done === undefined) continue;
-          const targets = this.targetsOf(now, h);
-          if (targets.length > 0 && targets.every((t) => h.done!.has(t))) complete.push(h);
-        }
-        store.remove(complete);
-        this.counters.hintsDelivered += complete.length;
-        this.syncHintCounters();
-      } while (this.isReplayAgain && !this.isClosed);
-    } finally {
-      this.isReplaying = false;
-      this.syncHintCounters();
-      if (store.count > 0) this.scheduleReplay(this.options.hintRetryMs);
-    }
-  }
-
-  /**
-   * Where a hint goes now: its intended node while that node is in the unit's chain;
-   * otherwise the unit followed to every live node of its current chain ({@link SELF}
-   * for this node).
-   */
-  private targetsOf(map: ClusterMap, h: Hint): string[] {
-    const chain = chainOf(map, h.record[0] * 2 ** (map.bits - map.unitBits));
-    const at = this.nodeIndexByKey.get(h.intended) ?? -1;
-    if (at >= 0 && chain.includes(at) && map.nodes[at]!.state !== 'failed') return [at === this.self ? SELF : h.intended];
-    const out: string[] = [];
-    for (const i of chain) {
-      const node = map.nodes[i];
-      if (node === undefined || node.peerKey === null || node.state === 'failed') continue;
-      out.push(i === this.self ? SELF : node.peerKey);
-    }
-    return out;
-  }
-
-  // ---- hinted handoff: receiver side ----
-
-  /**
-   * Apply hinted records, version-checked: one is applied only when this node's seqno of
-   * its unit (or a hint already applied past a gap) is below the hint's. Answers per
-   * record: applied, stale (this node has newer data), or retry (not a holder of the
-   * unit in this node's map, or the unit is being backfilled).
-   */
-  private applyHinted(raw: unknown): number[] {
-    const out: number[] = [];
-    if (!Array.isArray(raw)) return out;
-    const map = this.map;
-    const gapped = new Map<string, Set<number>>();
-    for (const r of raw) {
-      if (map === null || this.self < 0 || !isRecord(r)) {
-        out.push(HINT_RETRY);
-        continue;
-      }
-      const [unit, seq, keyBytes, value, flags, expAt] = r;
-      const chain = chainOf(map, unit * 2 ** (map.bits - map.unitBits));
-      const at = chain.indexOf(this.self);
-      if (at < 0 || this.backfills.has(unit)) {
-        out.push(HINT_RETRY);
-        continue;
-      }
-      const last = this.seqs.get(unit) ?? 0;
-      const high = Math.max(last, this.hintHigh.get(unit) ?? 0);
-      if (seq <= high) {
-        this.counters.hintsStale++;
-        out.push(HINT_STALE);
-        continue;
-      }
-      this.apply(Buffer.from(keyBytes).toString('latin1'), value, flags, expAt);
-      this.counters.hintsApplied++;
-      out.push(HINT_APPLIED);
-      if (at === 0 || (seq === last + 1 && high === last)) {
-        this.seqs.set(unit, seq);
-        continue;
-      }
-      // Records before this one are missing (lost in flight, or their hints expired):
-      // keep the unit's seqno so the gap stays visible, and backfill it from the active.
-      this.hintHigh.set(unit, seq);
-      const source = map.nodes[chain[0]!]?.peerKey ?? null;
-      if (source !== null && this.plane.isUp(source)) {
-        const units = gapped.get(source) ?? new Set();
-        units.add(unit);
-        gapped.set(source, units);
-      }
-    }
-    for (const [source, units] of gapped) {
-      this.counters.gaps += units.size;
-      void this.backfill(source, [...units]);
-    }
-    return out;
-  }
-
-  private syncHintCounters(): void {
-    this.counters.hintsStored = this.hints?.count ?? 0;
-    this.counters.hintBytes = this.hints?.bytes ?? 0;
-  }
 
   /** Serve a page of a snapshot of `units`, with the seqno the unit had when the page was cut. */
   private onPull(peer: string, req: PullRequest): unknown {
@@ -783,67 +485,3 @@ interface PullResponse {
 }
 
 /** `[intended, epoch, ...record]` as sent to a fallback. */
-type HintEntry = [intended: string, epoch: number, ...record: Record];
-
-function isHintEntry(h: unknown): h is HintEntry {
-  return Array.isArray(h) && h.length === 8 && typeof h[0] === 'string' && /^[0-9a-f]{64}$/.test(h[0]) && isUint(h[1]) && isRecord(h.slice(2));
-}
-
-/** Bytes a record takes, roughly, on the wire. */
-function recordBytes(r: Record): number {
-  return r[2].length + (r[3]?.length ?? 0) + 32;
-}
-
-/** Split `items` into runs of at most `maxCount` items and about `maxBytes` bytes. */
-function* batches<T>(items: T[], maxBytes: number, maxCount: number, size: (t: T) => number): Generator<T[]> {
-  if (items.length <= maxCount && items.length < 64 && items.every((t) => size(t) < maxBytes / 64)) {
-    if (items.length > 0) yield items;
-    return;
-  }
-  let batch: T[] = [];
-  let bytes = 0;
-  for (const t of items) {
-    const n = size(t);
-    if (batch.length > 0 && (batch.length >= maxCount || bytes + n > maxBytes)) {
-      yield batch;
-      batch = [];
-      bytes = 0;
-    }
-    batch.push(t);
-    bytes += n;
-  }
-  if (batch.length > 0) yield batch;
-}
-
-function isUint(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-function isRecord(r: unknown): r is Record {
-  return Array.isArray(r) && r.length === 6 && isUint(r[0]) && isUint(r[1]) && r[2] instanceof Uint8Array
-    && (r[3] === null || r[3] instanceof Uint8Array) && isUint(r[4]) && isUint(r[5]);
-}
-
-/** Each unit's chain. */
-function unitChains(map: ClusterMap): Array<[number, readonly number[]]> {
-  const out: Array<[number, readonly number[]]> = [];
-  const units = 2 ** map.unitBits;
-  const perUnit = 2 ** (map.bits - map.unitBits);
-  for (let u = 0; u < units; u++) out.push([u, chainOf(map, u * perUnit)]);
-  return out;
-}
-
-function unitsHeld(map: ClusterMap, self: number): Set<number> {
-  const held = new Set<number>();
-  for (const [unit, chain] of unitChains(map)) if (chain.includes(self)) held.add(unit);
-  return held;
-}
-
-/** The active of `unit` in `previous`, as an index into `previous.nodes`, if it is still in `next`. */
-function previousActive(previous: ClusterMap, unit: number, next: ClusterMap): number {
-  const perUnit = 2 ** (previous.bits - previous.unitBits);
-  const idx = chainOf(previous, unit * perUnit)[0];
-  if (idx === undefined) return -1;
-  const node = previous.nodes[idx];
-  return node !== undefined && next.nodes.some((n) => n.id === node.id && n.state !== 'failed') ? idx : -1;
-}

@@ -1,0 +1,68 @@
+import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
+
+/** Shared pieces of replication (replication.ts) and hinted handoff (handoff.ts). */
+
+/** One replicated change: the item's state after a write, or its removal (`value` null). */
+export type ReplRecord = [unit: number, seq: number, key: Uint8Array, value: Uint8Array | null, flags: number, expAt: number];
+
+/** Largest replication or hint message body aimed for (the plane's frame limit is 8 MiB). */
+export const MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/** Bytes a record takes, roughly, on the wire. */
+export function recordBytes(r: ReplRecord): number {
+  return r[2].length + (r[3]?.length ?? 0) + 32;
+}
+
+/** Split `items` into runs of at most `maxCount` items and about `maxBytes` bytes. */
+export function* batches<T>(items: T[], maxBytes: number, maxCount: number, size: (t: T) => number): Generator<T[]> {
+  if (items.length <= maxCount && items.length < 64 && items.every((t) => size(t) < maxBytes / 64)) {
+    if (items.length > 0) yield items;
+    return;
+  }
+  let batch: T[] = [];
+  let bytes = 0;
+  for (const t of items) {
+    const n = size(t);
+    if (batch.length > 0 && (batch.length >= maxCount || bytes + n > maxBytes)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(t);
+    bytes += n;
+  }
+  if (batch.length > 0) yield batch;
+}
+
+export function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+export function isRecord(r: unknown): r is ReplRecord {
+  return Array.isArray(r) && r.length === 6 && isUint(r[0]) && isUint(r[1]) && r[2] instanceof Uint8Array
+    && (r[3] === null || r[3] instanceof Uint8Array) && isUint(r[4]) && isUint(r[5]);
+}
+
+/** Each unit's chain. */
+export function unitChains(map: ClusterMap): Array<[number, readonly number[]]> {
+  const out: Array<[number, readonly number[]]> = [];
+  const units = 2 ** map.unitBits;
+  const perUnit = 2 ** (map.bits - map.unitBits);
+  for (let u = 0; u < units; u++) out.push([u, chainOf(map, u * perUnit)]);
+  return out;
+}
+
+export function unitsHeld(map: ClusterMap, self: number): Set<number> {
+  const held = new Set<number>();
+  for (const [unit, chain] of unitChains(map)) if (chain.includes(self)) held.add(unit);
+  return held;
+}
+
+/** The active of `unit` in `previous`, as an index into `previous.nodes`, if it is still in `next`. */
+export function previousActive(previous: ClusterMap, unit: number, next: ClusterMap): number {
+  const perUnit = 2 ** (previous.bits - previous.unitBits);
+  const idx = chainOf(previous, unit * perUnit)[0];
+  if (idx === undefined) return -1;
+  const node = previous.nodes[idx];
+  return node !== undefined && next.nodes.some((n) => n.id === node.id && n.state !== 'failed') ? idx : -1;
+}
