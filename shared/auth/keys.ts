@@ -147,24 +147,14 @@ function checkLimits(limits: PasswordLimits): void {
  *   limits outside libsodium's range; the message never contains the password
  */
 export function derivePasswordKeyPair(password: string, salt: Uint8Array, limits: Partial<PasswordLimits> = {}): KeyPair {
-  if (typeof password !== 'string' || password.length === 0) throw KvError.invalidArgument('a password must be a non-empty string');
-  if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw KvError.invalidArgument(`a password salt must be ${SALT_BYTES} bytes`);
-  const full: PasswordLimits = {
-    opsLimit: limits.opsLimit ?? PASSWORD_LIMITS_INTERACTIVE.opsLimit,
-    memLimitBytes: limits.memLimitBytes ?? PASSWORD_LIMITS_INTERACTIVE.memLimitBytes,
-  };
-  checkLimits(full);
-  const passwordBytes = Buffer.from(password.normalize('NFC'), 'utf8');
-  const seed = Buffer.alloc(SEED_BYTES);
+  const job = pwhashJob(password, salt, limits);
   try {
-    sodium.crypto_pwhash(seed, passwordBytes, buf(salt), full.opsLimit, full.memLimitBytes, sodium.crypto_pwhash_ALG_ARGON2ID13);
-    return keyPairFromSeed(seed);
+    sodium.crypto_pwhash(job.seed, job.passwordBytes, buf(salt), job.limits.opsLimit, job.limits.memLimitBytes, sodium.crypto_pwhash_ALG_ARGON2ID13);
+    return keyPairFromSeed(job.seed);
   } catch (err) {
-    // libsodium fails here only when it cannot get the memory it was asked for.
-    throw new KvError(ErrorCode.OUT_OF_MEMORY, 'password key derivation failed', {}, err);
+    throw derivationFailed(err);
   } finally {
-    sodium.sodium_memzero(seed);
-    sodium.sodium_memzero(passwordBytes);
+    job.wipe();
   }
 }
 
@@ -174,6 +164,24 @@ export function derivePasswordKeyPair(password: string, salt: Uint8Array, limits
  * @throws KvError as `derivePasswordKeyPair`
  */
 export async function derivePasswordKeyPairAsync(password: string, salt: Uint8Array, limits: Partial<PasswordLimits> = {}): Promise<KeyPair> {
+  const job = pwhashJob(password, salt, limits);
+  const pwhashAsync = (sodium as unknown as {
+    crypto_pwhash_async: (out: Buffer, pw: Buffer, salt: Buffer, ops: number, mem: number, alg: number, cb: (err: Error | null) => void) => void;
+  }).crypto_pwhash_async;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      pwhashAsync(job.seed, job.passwordBytes, buf(salt), job.limits.opsLimit, job.limits.memLimitBytes, sodium.crypto_pwhash_ALG_ARGON2ID13, (err) => (err ? reject(err) : resolve()));
+    });
+    return keyPairFromSeed(job.seed);
+  } catch (err) {
+    throw derivationFailed(err);
+  } finally {
+    job.wipe();
+  }
+}
+
+/** Validated inputs and output buffer of one Argon2id derivation; `wipe()` clears the secrets. */
+function pwhashJob(password: string, salt: Uint8Array, limits: Partial<PasswordLimits>): { limits: PasswordLimits; passwordBytes: Buffer; seed: Buffer; wipe: () => void } {
   if (typeof password !== 'string' || password.length === 0) throw KvError.invalidArgument('a password must be a non-empty string');
   if (!(salt instanceof Uint8Array) || salt.length !== SALT_BYTES) throw KvError.invalidArgument(`a password salt must be ${SALT_BYTES} bytes`);
   const full: PasswordLimits = {
@@ -183,20 +191,18 @@ export async function derivePasswordKeyPairAsync(password: string, salt: Uint8Ar
   checkLimits(full);
   const passwordBytes = Buffer.from(password.normalize('NFC'), 'utf8');
   const seed = Buffer.alloc(SEED_BYTES);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const pwhashAsync = (sodium as unknown as {
-        crypto_pwhash_async: (out: Buffer, pw: Buffer, salt: Buffer, ops: number, mem: number, alg: number, cb: (err: Error | null) => void) => void;
-      }).crypto_pwhash_async;
-      pwhashAsync(seed, passwordBytes, buf(salt), full.opsLimit, full.memLimitBytes, sodium.crypto_pwhash_ALG_ARGON2ID13, (err) => (err ? reject(err) : resolve()));
-    });
-    return keyPairFromSeed(seed);
-  } catch (err) {
-    throw new KvError(ErrorCode.OUT_OF_MEMORY, 'password key derivation failed', {}, err);
-  } finally {
-    sodium.sodium_memzero(seed);
-    sodium.sodium_memzero(passwordBytes);
-  }
+  return {
+    limits: full, passwordBytes, seed,
+    wipe: () => {
+      sodium.sodium_memzero(seed);
+      sodium.sodium_memzero(passwordBytes);
+    },
+  };
+}
+
+// libsodium fails here only when it cannot get the memory it was asked for.
+function derivationFailed(err: unknown): KvError {
+  return new KvError(ErrorCode.OUT_OF_MEMORY, 'password key derivation failed', {}, err);
 }
 
 /**
