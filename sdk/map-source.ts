@@ -25,13 +25,14 @@ export interface MapSource extends EventEmitter<MapSourceEvents> {
   close(): void;
 }
 
-/** A map that never changes: the nodes split the buckets evenly. */
+/** A map that never changes: the nodes split the buckets evenly, or a map given whole. */
 export class StaticMapSource extends EventEmitter<MapSourceEvents> implements MapSource {
   private readonly map: ClusterMap;
 
-  constructor(addresses: readonly string[], bits: number) {
+  /** Shard over `addresses` (client-side sharding), or serve a given map as it is. */
+  constructor(addresses: readonly string[] | ClusterMap, bits = 24) {
     super();
-    this.map = staticMap(addresses, bits);
+    this.map = Array.isArray(addresses) ? staticMap(addresses, bits) : (addresses as ClusterMap);
   }
 
   current(): ClusterMap {

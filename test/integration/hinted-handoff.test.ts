@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EventEmitter } from 'eventemitter3';
-import { connect, type MapSource, type MapSourceEvents, type PandaClient } from '../../sdk/index.js';
+import { connect, type PandaClient } from '../../sdk/index.js';
+import { StaticMapSource } from '../../sdk/map-source.js';
 import { startDhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
 import { PeerPlane, type PeerPlaneOptions } from '../../cluster/peer/index.js';
 import { MemoryEngine } from '../../cluster/node/engine/memory-engine.js';
@@ -125,34 +125,11 @@ test('a hint never overwrites newer data: the receiver applies it only above its
 
 // ---- real processes ----
 
-/** A map source holding `map` with every bucket on one node: a client that asks only that node. */
-class OneNodeSource extends EventEmitter<MapSourceEvents> implements MapSource {
-  constructor(private readonly map: ClusterMap) {
-    super();
-  }
-
-  current(): ClusterMap {
-    return this.map;
-  }
-
-  refresh(): Promise<ClusterMap> {
-    return Promise.resolve(this.map);
-  }
-
-  ready(): Promise<ClusterMap> {
-    return Promise.resolve(this.map);
-  }
-
-  close(): void {
-    this.removeAllListeners();
-  }
-}
-
 /** STATS of one node (at the cluster's current epoch), even while another node is stopped. */
 async function nodeStats(db: PandaClient, address: string): Promise<Record<string, number | string> | null> {
   const map = db.map!;
   const at = map.nodes.findIndex((n) => n.address === address);
-  const one = await connect({ mapSource: new OneNodeSource({ ...map, chains: [[at]], runStarts: [0], runChains: [0], moves: [] }), timeoutMs: 1000 });
+  const one = await connect({ mapSource: new StaticMapSource({ ...map, chains: [[at]], runStarts: [0], runChains: [0], moves: [] }), timeoutMs: 1000 });
   try {
     return Object.values(await one.stats())[0] ?? null;
   } finally {
