@@ -149,14 +149,15 @@ export class AdminApi {
   }
 
   /** How many active nodes have applied the current map. */
-  progress(): { rev: number; applied: number; total: number; isDone: boolean; moves: Leader['moveProgress'] } {
+  progress(): { rev: number; applied: number; total: number; isDone: boolean; isRestoreHeld: boolean; moves: Leader['moveProgress'] } {
     const map = this.state.map;
     const moves = { ...this.leader.moveProgress };
-    if (map === null) return { rev: 0, applied: 0, total: 0, isDone: true, moves };
+    const isRestoreHeld = this.leader.isRestoreHeld;
+    if (map === null) return { rev: 0, applied: 0, total: 0, isDone: true, isRestoreHeld, moves };
     const active = map.nodes.filter((n) => n.state === 'active' && this.state.live.has(n.id));
     const applied = active.filter((n) => (this.membership.appliedRev.get(n.id) ?? -1) >= map.rev).length;
     // Done when every node applied the map and no data move is under way.
-    return { rev: map.rev, applied, total: active.length, isDone: applied === active.length && !moves.isMoving, moves };
+    return { rev: map.rev, applied, total: active.length, isDone: applied === active.length && !moves.isMoving, isRestoreHeld, moves };
   }
 
   private withProgress(r: OpResult): Record<string, unknown> {

@@ -14,6 +14,8 @@ registrations, detects failures and plans bucket placement.
   --buckets N              buckets of a new cluster, a power of two (default 2^24)
   --failover-after-ms MS   declare a silent node failed after this long (default 5000)
   --no-auto-add            place new nodes only on "pandakv cluster add"
+  --no-auto-restore        after a failover keep the promoted map (fewer copies) until
+                           "pandakv cluster rebalance"; default: restore copies at once
   --advertise URL          address other managers and tools should use
   --leader-lease-ms MS     TTL of the planner's election lease (default 3000)
   --moves-per-node N       units one node may be gaining a copy of at once (default 128)
@@ -32,6 +34,7 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     buckets: { type: 'string' },
     'failover-after-ms': { type: 'string' },
     'no-auto-add': { type: 'boolean' },
+    'no-auto-restore': { type: 'boolean' },
     advertise: { type: 'string' },
     'leader-lease-ms': { type: 'string' },
     key: { type: 'string' },
@@ -64,6 +67,7 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   const f = numberArg(values, 'failover-after-ms', (n) => Number.isInteger(n) && n >= 50);
   if (f !== undefined) o.failoverAfterMs = f;
   if (values['no-auto-add']) o.isAutoAdd = false;
+  if (values['no-auto-restore']) o.isAutoRestore = false;
   if (values.advertise !== undefined) o.advertise = String(values.advertise);
   const lease = numberArg(values, 'leader-lease-ms', (n) => Number.isInteger(n) && n >= 100);
   if (lease !== undefined) o.leaderLeaseMs = lease;

@@ -46,6 +46,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
   /** Sum of the nodes' copied bytes when the current moves began. */
   private copiedAtStart = 0;
   private mover: Promise<void> | null = null;
+  /**
+   * Set by a failover when copies are not restored automatically (`--no-auto-restore`):
+   * automatic re-plans wait until an admin operation clears it.
+   */
+  isRestoreHeld = false;
 
   constructor(
     private readonly cfg: Cfg,
@@ -88,7 +93,10 @@ export class Leader extends EventEmitter<LeaderEvents> {
   /** Re-plan with the current nodes and publish when anything changes (resumes stopped moves). */
   rebalance(): Promise<OpResult> {
     this.moveProgress.isStopped = false;
-    return this.run(() => this.reconcileNow());
+    return this.run(() => {
+      this.isRestoreHeld = false;
+      return this.reconcileNow();
+    });
   }
 
   /** Stop data moves between batches; the cluster stays consistent at the last switched batch. */
@@ -100,6 +108,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
     return this.run(async () => {
       const r = this.find(ref);
       if (r.state !== 'active') await this.setState(r, 'active');
+      this.isRestoreHeld = false;
       return this.reconcileNow();
     });
   }
@@ -112,6 +121,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
     const { id, result } = await this.run(async () => {
       const r = this.find(ref);
       await this.setState(r, 'leaving');
+      this.isRestoreHeld = false;
       return { id: r.id, result: await this.reconcileNow() };
     });
     // The moves run outside the operation queue; wait for them without holding it.
@@ -198,6 +208,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
       if (!r.ok) throw KvError.unavailable('settings changed concurrently; try again', { isSafeToRetry: true });
       this.state.settings = { redundancy };
       this.state.settingsModRev = r.rev;
+      this.isRestoreHeld = false;
       return this.reconcileNow();
     });
   }
@@ -246,6 +257,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
     for (const r of this.state.records.values()) {
       if (r.state === 'active' && !this.state.live.has(r.id)) this.scheduleFailCheck(r.id);
     }
+    // A failover under an earlier leader may still be waiting for an admin's rebalance.
+    if (!this.options.isAutoRestore && this.state.map !== null) {
+      const failed = new Set([...this.state.records.values()].filter((r) => r.state === 'failed').map((r) => r.id));
+      if (this.state.map.nodes.some((n) => failed.has(n.id))) this.isRestoreHeld = true;
+    }
     this.emit('elected');
     this.scheduleReconcile();
   }
@@ -276,7 +292,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
     this.reconcileScheduled = true;
     queueMicrotask(() => {
       this.reconcileScheduled = false;
-      void this.run(() => this.reconcileNow()).catch((err: Error) => {
+      void this.run(() => this.autoReconcile()).catch((err: Error) => {
         if (!(err instanceof KvError && err.code === 'KV_ERR_UNAVAILABLE')) this.emit('error', err);
       });
     });
@@ -285,7 +301,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
   private async failNow(id: string): Promise<OpResult> {
     const r = this.state.records.get(id);
     if (r === undefined) throw KvError.notFound(`no node ${id}`);
-    if (r.state === 'failed') return this.reconcileNow();
+    if (r.state === 'failed') return this.autoReconcile();
     await this.setState(r, 'failed');
     const map = this.state.map;
     if (map !== null && map.nodes.some((n) => n.id === id)) {
@@ -294,6 +310,16 @@ export class Leader extends EventEmitter<LeaderEvents> {
       for (const [node, report] of this.replication) seqnos[node] = report.seqnos;
       const promoted = promoteOnly(map, new Set([id]), seqnos);
       if (promoted.map.rev !== map.rev) await this.writeMap(promoted.map);
+    }
+    if (!this.options.isAutoRestore) this.isRestoreHeld = true;
+    return this.autoReconcile();
+  }
+
+  /** A re-plan nobody asked for (node changes, failover): skipped while a restore is held. */
+  private autoReconcile(): Promise<OpResult> {
+    if (this.isRestoreHeld) {
+      const map = this.state.map;
+      return Promise.resolve({ epoch: map?.epoch ?? 0, rev: map?.rev ?? 0, movedUnits: 0, warnings: ['copies lost in a failover are restored on "pandakv cluster rebalance" (--no-auto-restore)'] });
     }
     return this.reconcileNow();
   }
@@ -357,7 +383,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
   private async moveLoop(): Promise<void> {
     const limits = { perNode: this.options.movesPerNode, total: this.options.maxMoves };
     for (;;) {
-      if (this.isClosed || !this.isLeader || this.moveProgress.isStopped) return;
+      if (this.isClosed || !this.isLeader || this.moveProgress.isStopped || this.isRestoreHeld) return;
       const batch = await this.run(async () => {
         const base = this.requireMap();
         const target = this.planFrom(base).map;

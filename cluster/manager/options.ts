@@ -22,13 +22,19 @@ export interface ManagerOptions {
   leaderLeaseMs: number;
   /** Address other managers and the CLI should use; defaults to the listening one. @default null */
   advertise: string | null;
-  /** No authentication on `/map` or the admin API (development only). @default false */
   /** Units one node may be gaining a copy of at once during a rebalance. @default 128 */
   movesPerNode: number;
   /** Units moved at once, cluster-wide. @default 512 */
   maxMoves: number;
   /** Longest wait for a batch's new copies to catch up before moves pause. @default 120000 */
   moveTimeoutMs: number;
+  /**
+   * After a failover, re-plan at once so every unit gets its copies back. When false the
+   * promoted map stays until `pandakv cluster rebalance` (or another admin change).
+   * @default true
+   */
+  isAutoRestore: boolean;
+  /** No authentication on `/map` or the admin API (development only). @default false */
   isInsecure: boolean;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
@@ -49,6 +55,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   movesPerNode: 128,
   maxMoves: 512,
   moveTimeoutMs: 120_000,
+  isAutoRestore: true,
   keyFile: null,
 });
 

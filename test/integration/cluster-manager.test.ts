@@ -131,6 +131,32 @@ test('a node killed with SIGKILL is declared failed and its units are reassigned
   }
 }));
 
+test('with --no-auto-restore a failover keeps the promoted map until a rebalance restores the copies', () => withCluster({
+  nodes: 3, managerArgs: ['--failover-after-ms', '500', '--redundancy', '2', '--no-auto-restore'],
+}, async ({ manager, nodes }) => {
+  const db = await connect({ map: manager.address });
+  const fullChains = (m: ClusterMap): boolean => m.runChains.every((c) => m.chains[c]!.length === 2);
+  try {
+    await mapWhere(db, (m) => owners(m).size === 3 && fullChains(m), 10_000, 'three owners, two copies each');
+    const victim = nodes[1]!;
+    await victim.stop('SIGKILL');
+    const promoted = await mapWhere(db, (m) => !owners(m).has(victim.address), 10_000, 'promote-only map');
+    assert.not.ok(fullChains(promoted), 'the failed node\'s copies are not restored yet');
+    const held = await (await fetch(`${manager.address}/api/rebalance`)).json() as { rev: number; isRestoreHeld: boolean };
+    assert.ok(held.isRestoreHeld, 'the restore waits for an admin');
+    assert.is(held.rev, db.map!.rev, 'no re-plan after the promotion');
+    await db.set('held', 'ok');
+    const res = await fetch(`${manager.address}/api/rebalance`, { method: 'POST' });
+    assert.is(res.status, 200);
+    const restored = await mapWhere(db, (m) => fullChains(m) && m.runChains.every((c) => !m.chains[c]!.some((i) => m.nodes[i]!.address === victim.address)), 10_000, 'copies restored');
+    assert.ok(restored.rev > promoted.rev);
+    const after = await (await fetch(`${manager.address}/api/rebalance`)).json() as { isRestoreHeld: boolean };
+    assert.not.ok(after.isRestoreHeld);
+  } finally {
+    await db.close();
+  }
+}));
+
 test('split doubles the buckets online under load, keeps every owner, and clients keep working', () => withCluster({ nodes: 2 }, async ({ manager }) => {
   const db = await connect({ map: manager.address, timeoutMs: 10_000 });
   try {

@@ -1,0 +1,32 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseManagerArgs } from '../../../cluster/manager/cli.js';
+import { managerOptions } from '../../../cluster/manager/options.js';
+import { UsageError } from '../../../bin/cli-util.js';
+
+const test = suite('cluster - manager switches');
+
+test('switches map onto manager options', () => {
+  const o = parseManagerArgs(['--cfg', 'etcd://127.0.0.1:2379', '--port', '0', '--redundancy', '3', '--buckets', '2^12',
+    '--failover-after-ms', '800', '--no-auto-add', '--no-auto-restore', '--moves-per-node', '4', '--max-moves', '16', '--insecure']);
+  assert.equal(o, {
+    cfg: 'etcd://127.0.0.1:2379', port: 0, redundancy: 3, bits: 12, failoverAfterMs: 800, isAutoAdd: false,
+    isAutoRestore: false, movesPerNode: 4, maxMoves: 16, isInsecure: true,
+  });
+});
+
+test('defaults: copies are restored after a failover, nodes are placed on registration', () => {
+  const o = managerOptions({});
+  assert.ok(o.isAutoRestore);
+  assert.ok(o.isAutoAdd);
+  assert.is(o.heartbeatMs, 1000);
+});
+
+test('malformed values raise a UsageError', () => {
+  for (const args of [['--port', '-1'], ['--redundancy', '9'], ['--redundancy', 'two'], ['--buckets', '3'], ['--buckets', '2^40'],
+    ['--failover-after-ms', '10'], ['--cfg', 'http://x'], ['--moves-per-node', '0'], ['--no-auto-restore=1'], ['extra'], ['--bogus']]) {
+    assert.throws(() => parseManagerArgs(args), (e: Error) => e instanceof UsageError, args.join(' '));
+  }
+});
+
+test.run();
