@@ -17,7 +17,11 @@ export type MapClientMessage =
 export type MapServerMessage =
   | { t: 'full'; map: Uint8Array; at?: number }
   | { t: 'delta'; delta: Uint8Array; at?: number }
-  | { t: 'registered'; id: string; heartbeatMs: number }
+  /**
+   * Registration done. `wasFailed`: the manager had declared this node failed, so what it
+   * holds may be behind (it must verify its copies before serving them).
+   */
+  | { t: 'registered'; id: string; heartbeatMs: number; wasFailed?: boolean }
   | { t: 'err'; code: string; message: string }
   /** AUTH_NEEDED: the challenge to sign (checked by the auth core). */
   | { t: 'challenge'; challenge: Record<string, unknown> }
@@ -140,7 +144,8 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
     case 'delta':
       return m.delta instanceof Uint8Array ? { t: 'delta', delta: m.delta, ...publishedAt(m.at) } : null;
     case 'registered':
-      return str(m.id, 128) && isUint(m.heartbeatMs) ? { t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs } : null;
+      if (!str(m.id, 128) || !isUint(m.heartbeatMs) || (m.wasFailed !== undefined && typeof m.wasFailed !== 'boolean')) return null;
+      return { t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs, ...(m.wasFailed === true ? { wasFailed: true } : {}) };
     case 'err':
       return typeof m.code === 'string' && typeof m.message === 'string' ? { t: 'err', code: m.code, message: m.message } : null;
     case 'challenge':

@@ -231,7 +231,7 @@ export class MapService {
       case 'register':
         s.nodeId = msg.node.id;
         this.membership.register(msg.node).then(
-          () => s.ws.send(encodeMapMessage({ t: 'registered', id: msg.node.id, heartbeatMs: this.heartbeatMs })),
+          (wasFailed) => s.ws.send(encodeMapMessage({ t: 'registered', id: msg.node.id, heartbeatMs: this.heartbeatMs, ...(wasFailed ? { wasFailed } : {}) })),
           (err: Error) => s.ws.send(encodeMapMessage({ t: 'err', code: 'KV_ERR_UNAVAILABLE', message: `registration failed: ${err.message}` })),
         );
         return;

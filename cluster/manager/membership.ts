@@ -27,8 +27,9 @@ export class Membership {
   /**
    * Record the node and start its lease. A new node (or a failed one that returns) is
    * 'active' at once when nodes are added automatically, else 'joining' until added.
+   * @returns true when the node had been declared failed
    */
-  async register(reg: NodeRegistration): Promise<void> {
+  async register(reg: NodeRegistration): Promise<boolean> {
     const existing = this.state.records.get(reg.id);
     const isNew = existing === undefined || existing.state === 'failed';
     const state = isNew ? (this.isAutoAdd ? 'active' : 'joining') : existing.state;
@@ -44,6 +45,7 @@ export class Membership {
     await this.cfg.put(liveKey(reg.id), Buffer.from(reg.address), { lease });
     this.leases.set(reg.id, lease);
     if (previous !== undefined && previous !== lease) void previous.revoke().catch(() => undefined);
+    return existing?.state === 'failed';
   }
 
   /** Refresh the node's lease; false when it has none here or it already expired. */

@@ -36,6 +36,7 @@ export class DataNode implements StatsSource {
   private closing: Promise<void> | null = null;
   private link: ManagerLink | null = null;
   private followed: { map: ClusterMap; self: number } | null = null;
+  private recoveryTimer: NodeJS.Timeout | null = null;
   private readonly purger: Purger;
   /** Replication over the peer plane; null without `--dht`. */
   replicator: Replicator | null = null;
@@ -57,7 +58,10 @@ export class DataNode implements StatsSource {
     });
     this.ownership = new Ownership(Math.log2(opts.buckets), opts.manager !== null);
     this.executor = new Executor(this.engine, this.ownership, this);
-    this.purger = new Purger(this.engine, this.ownership);
+    this.purger = new Purger(this.engine, this.ownership, {
+      beforePass: () => this.replicator?.forgetUnheld(),
+      isHeld: () => this.replicator?.isKeepingData === true,
+    });
   }
 
   /** Create and start a node; resolves once it accepts connections. */
@@ -98,6 +102,7 @@ export class DataNode implements StatsSource {
       // A move waits for this node's report that its backfills are done: send it at once.
       this.replicator?.on('backfilled', () => setImmediate(() => this.link?.heartbeatNow()));
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
+      this.link.on('maybe-failed', () => this.replicator?.markSuspect());
       this.link.on('error', noop);
       this.link.start();
     }
@@ -114,7 +119,25 @@ export class DataNode implements StatsSource {
     const previous = this.followed;
     this.followed = { map, self };
     this.ownership.applyMap(map, self);
-    this.replicator?.applyMap(map, self);
+    const outcome = this.replicator?.applyMap(map, self) ?? 'following';
+    // A failed node keeps its data: coming back, it catches up with only what it missed.
+    if (outcome === 'failed') {
+      if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
+      this.recoveryTimer = null;
+      return;
+    }
+    if (outcome === 'recovering') {
+      // Back: units the rejoin does not give back are dropped once the moves that place
+      // this node have had time to run.
+      if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
+      this.recoveryTimer = setTimeout(() => {
+        this.recoveryTimer = null;
+        this.replicator?.endRecovery();
+        this.purger.request();
+      }, this.options.recoveryCleanupMs);
+      this.recoveryTimer.unref();
+      return;
+    }
     // Copies this node no longer holds are dropped once the map has moved them away.
     if (previous !== null && losesUnits(previous.map, previous.self, map, self)) this.purger.request();
   };
@@ -150,6 +173,7 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
+    if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
     this.purger.close();
     this.replicator?.close();
     this.closing ??= (async () => {

@@ -26,7 +26,8 @@ export interface HandoffHost {
   readonly counters: ReplicationCounters;
   isBackfilling(unit: number): boolean;
   seqOf(unit: number): number;
-  setSeq(unit: number, seq: number): void;
+  /** The unit's seqno is now `seq`; `record` (the one at `seq`) extends its change history. */
+  setSeq(unit: number, seq: number, record: Record): void;
   apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void;
   backfill(source: string, units: number[]): void;
 }
@@ -337,7 +338,7 @@ export class HintedHandoff {
       this.host.counters.hintsApplied++;
       out.push(HINT_APPLIED);
       if (at === 0 || (seq === last + 1 && high === last)) {
-        this.host.setSeq(unit, seq);
+        this.host.setSeq(unit, seq, r);
         continue;
       }
       // Records before this one are missing (lost in flight, or their hints expired):

@@ -20,10 +20,18 @@ export interface ManagerLinkOptions {
 export interface ManagerLinkEvents {
   map: (map: ClusterMap) => void;
   registered: () => void;
+  /**
+   * The manager may have declared this node failed while it was away (its lease ran out,
+   * or the manager says so on registration): copies it holds may be behind.
+   */
+  'maybe-failed': () => void;
   /** The principal list, pushed by the manager on subscribe and on every change. */
   principals: (list: unknown[]) => void;
   error: (err: Error) => void;
 }
+
+/** Close code of a manager that no longer holds this node's lease. */
+const LEASE_EXPIRED = 4000;
 
 /**
  * A node's link to the manager: registers, heartbeats (which keeps its liveness
@@ -79,8 +87,9 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     ws.on('error', (err: Error) => {
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
-    ws.on('close', () => {
+    ws.on('close', (code: number) => {
       this.stopHeartbeat();
+      if (code === LEASE_EXPIRED) this.emit('maybe-failed');
       if (this.ws === ws) this.ws = null;
       if (this.isClosed) return;
       const schedule = this.options.reconnectBackoffMs;
@@ -92,9 +101,12 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     });
   }
 
+  /**
+   * Register, and subscribe only once registered: the answer says whether the manager had
+   * failed this node, which must be known before the node applies any map.
+   */
   private afterAuth(ws: WebSocket): void {
     ws.send(encodeMapMessage({ t: 'register', node: this.node }));
-    ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
   }
 
   private onMessage(ws: WebSocket, data: Buffer): void {
@@ -122,13 +134,17 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       return;
     }
     if (msg.t === 'registered') {
+      if (msg.wasFailed === true) this.emit('maybe-failed');
       this.isRegistered = true;
+      ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
       this.startHeartbeat(ws, msg.heartbeatMs);
       this.emit('registered');
       return;
     }
     if (msg.t === 'err') {
       this.emit('error', new Error(`manager: ${msg.code}: ${msg.message}`));
+      // A registration the manager could not take is tried again on a new connection.
+      if (!this.isRegistered) ws.close();
       return;
     }
     const result = this.tracker.accept(msg);

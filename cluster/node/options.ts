@@ -43,6 +43,8 @@ export interface NodeOptions extends ProtocolLimits {
   principals: unknown[] | null;
   /** DHT bootstrap nodes (`host:port`) of the peer plane; empty = no replication. @default [] */
   dht: string[];
+  /** After coming back from a failover, how long before data of units not given back is dropped, ms. @default 60000 */
+  recoveryCleanupMs: number;
   /** Hints this node holds for a down replica are dropped after this long, ms (hinted handoff). @default 10800000 (3 h) */
   hintTtlMs: number;
 }
@@ -69,5 +71,6 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   managerKey: null,
   principals: null,
   dht: [],
+  recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
 });

@@ -14,7 +14,17 @@ export class Purger {
   /** Items dropped so far. */
   purged = 0;
 
-  constructor(private readonly engine: MemoryEngine, private readonly ownership: Ownership, private readonly sliceKeys = 2048) {}
+  /**
+   * @param hooks `beforePass` runs as each pass starts (replication forgets the history of
+   *   units about to lose their items); while `isHeld()` no item is dropped (a node back
+   *   from a failover keeps its data to catch up with only what it missed)
+   */
+  constructor(
+    private readonly engine: MemoryEngine,
+    private readonly ownership: Ownership,
+    private readonly hooks: { beforePass?: () => void; isHeld?: () => boolean } = {},
+    private readonly sliceKeys = 2048,
+  ) {}
 
   /** Start a pass (or another one after the current pass, if one is running). */
   request(): void {
@@ -23,7 +33,9 @@ export class Purger {
       this.isRequested = true;
       return;
     }
+    if (this.hooks.isHeld?.() === true) return;
     this.isRunning = true;
+    this.hooks.beforePass?.();
     this.pass(null);
   }
 
@@ -33,6 +45,12 @@ export class Purger {
 
   private pass(after: string | null): void {
     if (this.isClosed) return;
+    if (this.hooks.isHeld?.() === true) {
+      // Held mid-pass; the release requests a new pass.
+      this.isRunning = false;
+      this.isRequested = false;
+      return;
+    }
     const page = this.engine.scan(after === null ? '' : `${after}\0`, null, this.sliceKeys);
     for (const e of page.entries) {
       if (!this.ownership.holdsKey(e.key)) {

@@ -7,6 +7,8 @@ import type { PeerPlane, PeerReply } from '../peer/index.js';
 import type { MemoryEngine } from './engine/memory-engine.js';
 import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
+import { ChangeLog, type LogRecord } from './change-log.js';
+import { xxh64 } from '../../shared/xxh64.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record,
 } from './replication-records.js';
@@ -22,6 +24,14 @@ import {
  * active: pages of a snapshot while the stream keeps flowing; keys the stream touched
  * during the backfill are not overwritten by older snapshot pages.
  *
+ * Delta recovery: every node keeps each unit's recent records (change-log.ts). A node
+ * that backfills a unit it still has data for offers its last seqno and a fingerprint of
+ * the record at it; when the source's log holds that same record and everything after,
+ * only the records after it are sent. Otherwise the node drops its copy of the unit and
+ * takes a full one. A node that may have been failed over (its lease ran out, the
+ * manager says so, or a map shows it failed) keeps its data and verifies every unit it
+ * holds this way before reporting caught up.
+ *
  * Hinted handoff for down replicas lives in handoff.ts.
  */
 
@@ -32,6 +42,10 @@ export interface ReplicationOptions {
   backfillPageItems: number;
   /** Keys examined per backfill page request. @default 16384 */
   backfillPageBudget: number;
+  /** Bytes of recent records kept for delta recovery, all units together. @default 33554432 */
+  changeLogBytes: number;
+  /** Most bytes of records one delta answer carries; units beyond it are copied in full. @default 4194304 */
+  maxDeltaBytes: number;
   /** Hints per replay request. @default 512 */
   hintReplayBatch: number;
   /** Retry replaying held hints this often while any are left, ms. @default 1000 */
@@ -48,6 +62,8 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   majorityTimeoutMs: 2000,
   backfillPageItems: 256,
   backfillPageBudget: 16_384,
+  changeLogBytes: 32 * 1024 * 1024,
+  maxDeltaBytes: 4 * 1024 * 1024,
   hintReplayBatch: 512,
   hintRetryMs: 1000,
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
@@ -64,6 +80,12 @@ export interface ReplicationCounters {
   backfillRetries: number;
   backfillBytes: number;
   gaps: number;
+  /** Units brought up to date from the source's change log (delta recovery). */
+  deltaUnits: number;
+  /** Records received that way. */
+  deltaRecords: number;
+  /** Units this node had data for that it had to copy in full (no common history with the source). */
+  fullResyncs: number;
   /** Hints this node holds now (fallback side). */
   hintsStored: number;
   /** Bytes of the hints this node holds now. */
@@ -97,11 +119,13 @@ interface Backfill {
   source: string;
   /** Keys the stream wrote while the snapshot was being copied: the snapshot must not overwrite them. */
   touched: Set<string>;
+  /** Highest seqno the stream brought meanwhile. */
+  streamed: number;
 }
 
 export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0,
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0,
   };
   private readonly options: ReplicationOptions;
@@ -109,6 +133,17 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private self = -1;
   /** Last seqno assigned (active) or applied (replica), per unit. */
   private readonly seqs = new Map<number, number>();
+  /** Recent records per unit, for delta recovery. */
+  private readonly changes: ChangeLog;
+  /**
+   * This node may have been failed over: data it holds may be behind or hold writes the
+   * cluster lost. The next map it is back in makes it verify every unit it holds.
+   */
+  private isSuspect = false;
+  /** Failed, or back and verifying: data of units not held is kept (not purged). */
+  private isKeeping = false;
+  /** Units whose seqnos were forgotten while their items may still be here (a purge is under way). */
+  private readonly residue = new Set<number>();
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
   /** Highest seqno each replica acknowledged, per peer and unit. */
@@ -130,6 +165,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   constructor(private readonly engine: MemoryEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}, hints: HintStore | null = null) {
     super();
     this.options = { ...REPLICATION_DEFAULTS, ...options };
+    this.changes = new ChangeLog(this.options.changeLogBytes);
     plane.on('message', this.onMessage);
     plane.on('peer-down', this.onPeerDown);
     plane.on('peer-up', this.onPeerUp);
@@ -142,14 +178,22 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       counters: this.counters,
       isBackfilling: (unit) => this.backfills.has(unit),
       seqOf: (unit) => this.seqs.get(unit) ?? 0,
-      setSeq: (unit, seq) => this.seqs.set(unit, seq),
+      setSeq: (unit, seq, record) => {
+        this.seqs.set(unit, seq);
+        this.changes.append(record);
+      },
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
       backfill: (source, units) => void this.backfill(source, units),
     }, plane, hints, this.options);
   }
 
-  /** Follow a new map: peers to keep links to, and units to backfill. */
-  applyMap(map: ClusterMap, self: number): void {
+  /**
+   * Follow a new map: peers to keep links to, and units to backfill.
+   * @returns 'failed' when the map shows this node failed (it keeps its data), 'recovering'
+   *   when it is back and verifying (data of units it was not given back stays until
+   *   `forgetUnheld`), else 'following'
+   */
+  applyMap(map: ClusterMap, self: number): 'failed' | 'recovering' | 'following' {
     const previous = this.map;
     const previousSelf = this.self;
     this.map = map;
@@ -157,9 +201,26 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     this.nodeIndexByKey = new Map(map.nodes.flatMap((n, i) => (n.peerKey === null ? [] : [[n.peerKey, i] as [string, number]])));
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
     this.plane.setPeers(keys);
-    if (self < 0) return;
-    // Units this node now holds a copy of but did not before: fetch their data.
-    const held = previous === null || previousSelf < 0 ? new Set<number>() : unitsHeld(previous, previousSelf);
+    if (self < 0) {
+      // Out of the map: its data is purged.
+      this.isKeeping = false;
+      this.forgetUnheld();
+      return 'following';
+    }
+    // Failed over: keep data, seqnos and history for when it comes back.
+    if (map.nodes[self]!.state === 'failed') {
+      this.isSuspect = true;
+      this.isKeeping = true;
+      return 'failed';
+    }
+    const isVerifying = this.isSuspect;
+    this.isSuspect = false;
+    if (isVerifying) this.isKeeping = true;
+    // Units it no longer holds are purged: their seqnos and history go first.
+    else if (!this.isKeeping) this.forgetUnheld();
+    // Units this node now holds a copy of but did not before: fetch their data (a node
+    // that may have been failed over fetches, or verifies, every unit it holds).
+    const held = previous === null || previousSelf < 0 || isVerifying ? new Set<number>() : unitsHeld(previous, previousSelf);
     const bySource = new Map<string, number[]>();
     for (const [unit, chain] of unitChains(map)) {
       const at = chain.indexOf(self);
@@ -175,6 +236,42 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     for (const [source, units] of bySource) void this.backfill(source, units);
     // Hints may now go to a unit's new holder.
     this.handoff.replayIfAny();
+    return isVerifying ? 'recovering' : 'following';
+  }
+
+  /**
+   * The manager may have failed this node over (its lease ran out, or it said so): verify
+   * every unit held in the next map it is part of.
+   */
+  markSuspect(): void {
+    this.isSuspect = true;
+  }
+
+  /** True while this node keeps data of units it does not hold (failed, or back and verifying): no purging. */
+  get isKeepingData(): boolean {
+    return this.isKeeping;
+  }
+
+  /** The recovery window after a return from failover is over: what was not given back may go. */
+  endRecovery(): void {
+    this.isKeeping = false;
+    this.forgetUnheld();
+  }
+
+  /**
+   * Forget the seqnos and history of units this node does not hold, before their items are
+   * purged: a unit's history must never outlive its data. Not while keeping data.
+   */
+  forgetUnheld(): void {
+    if (this.isKeeping) return;
+    const map = this.map;
+    const held = map === null || this.self < 0 ? new Set<number>() : unitsHeld(map, this.self);
+    for (const u of [...this.seqs.keys()]) {
+      if (held.has(u) || this.backfills.has(u)) continue;
+      this.seqs.delete(u);
+      this.changes.drop(u);
+      this.residue.add(u);
+    }
   }
 
   /** Units being backfilled now. */
@@ -191,7 +288,9 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     if (map === null) return null;
     const bucket = bucketOfBinary(key, map.bits);
     const chain = chainOf(map, bucket);
-    if (chain.length < 2 || chain[0] !== this.self) return null;
+    if (chain[0] !== this.self) return null;
+    // Every write gets a seqno and a place in the unit's history, with replicas or without:
+    // a copy that comes back later compares histories to catch up.
     const unit = unitOf(map, bucket);
     const seq = (this.seqs.get(unit) ?? 0) + 1;
     this.seqs.set(unit, seq);
@@ -200,6 +299,8 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     this.streamFrom.delete(unit);
     const item = this.engine.peek(key);
     const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
+    this.changes.append(record);
+    if (chain.length < 2) return null;
     const peers: string[] = [];
     for (let i = 1; i < chain.length; i++) {
       const node = map.nodes[chain[i]!];
@@ -314,8 +415,10 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
       const fill = this.backfills.get(unit);
-      if (fill !== undefined) fill.touched.add(key);
-      else if (seq !== last + 1 && seq > last) {
+      if (fill !== undefined) {
+        fill.touched.add(key);
+        if (seq > fill.streamed) fill.streamed = seq;
+      } else if (seq !== last + 1 && seq > last) {
         // Records were missed (a dropped link, or a chain this node just joined): copy the unit.
         this.counters.gaps++;
         void this.backfill(peer, [unit]);
@@ -330,6 +433,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (seq > last) {
         this.seqs.set(unit, seq);
         this.streamFrom.set(unit, peer);
+        if (this.backfills.get(unit) === undefined) this.changes.append(r);
       }
       acks ??= new Map();
       acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
@@ -399,11 +503,34 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
     const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
     const seqs = units.map((u) => [u, this.seqs.get(u) ?? 0]);
-    const page = this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
+    // Delta recovery: a requester that holds a unit up to seqno S, with the same record at S
+    // as this node, gets only the records after S.
+    const delta: LogRecord[] = [];
+    const deltaUnits: number[] = [];
+    if (after === null && Array.isArray(req.since)) {
+      let budget = this.options.maxDeltaBytes;
+      for (const offer of req.since.slice(0, units.length)) {
+        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
+        const [unit, since, print] = offer as [number, number, string];
+        const records = this.changes.since(unit, since - 1, this.seqs.get(unit) ?? 0);
+        if (records === null || records.length === 0 || fingerprint(records[0]!) !== print) continue;
+        let bytes = 0;
+        for (let i = 1; i < records.length; i++) bytes += recordBytes(records[i]!);
+        if (bytes > budget) continue;
+        budget -= bytes;
+        for (let i = 1; i < records.length; i++) delta.push(records[i]!);
+        deltaUnits.push(unit);
+        wanted.delete(unit);
+      }
+    }
+    const page = wanted.size === 0
+      ? { items: [], next: null }
+      : this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
     return {
       items: page.items.map((it) => [Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt]),
       next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
       seqs,
+      ...(deltaUnits.length === 0 ? {} : { delta, deltaUnits }),
     };
   }
 
@@ -416,7 +543,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private async backfill(source: string, units: number[]): Promise<void> {
     const todo = units.filter((u) => !this.backfills.has(u));
     if (todo.length === 0) return;
-    for (const u of todo) this.backfills.set(u, { source, touched: new Set() });
+    for (const u of todo) this.backfills.set(u, { source, touched: new Set(), streamed: 0 });
     this.counters.backfills++;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -437,13 +564,49 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     }
   }
 
-  private async copyUnits(source: string, units: number[]): Promise<void> {
+  private async copyUnits(source: string, all: number[]): Promise<void> {
     let after: Uint8Array | null = null;
     let startSeqs: Array<[number, number]> | null = null;
+    let units = all;
+    // Units this node has history for: offer the last record of each, so the source can
+    // send only what came after it.
+    const since: Array<[number, number, string]> = [];
+    for (const u of all) {
+      const seq = this.seqs.get(u) ?? 0;
+      const last = seq > 0 ? this.changes.since(u, seq - 1, seq) : null;
+      if (last !== null && last.length === 1) since.push([u, seq, fingerprint(last[0]!)]);
+    }
     for (;;) {
       if (this.isClosed) return;
-      const res = await this.plane.request(source, { t: 'pull', units, after, limit: this.options.backfillPageItems }, 10_000) as PullResponse;
-      startSeqs ??= Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+      const res = await this.plane.request(source, {
+        t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
+      }, 10_000) as PullResponse;
+      if (startSeqs === null) {
+        startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+        const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
+        const records = Array.isArray(res.delta) ? res.delta : [];
+        for (const r of records) {
+          if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
+          const key = Buffer.from(r[2]).toString('latin1');
+          // The stream is newer than any delta record of a key it wrote meanwhile.
+          if (this.backfills.get(r[0])?.touched.has(key) !== true) this.apply(key, r[3], r[4], r[5]);
+          this.changes.append(r);
+          this.counters.deltaRecords++;
+        }
+        this.counters.deltaUnits += deltaUnits.size;
+        // Units copied in full over data of their own: that data may hold writes the
+        // cluster lost in a failover, or keys deleted since, so it goes first.
+        const full = units.filter((u) => !deltaUnits.has(u));
+        const stale = new Set(full.filter((u) => this.seqs.has(u) || this.residue.has(u)));
+        if (stale.size > 0) {
+          this.counters.fullResyncs += stale.size;
+          this.clearUnits(stale);
+          for (const u of stale) this.residue.delete(u);
+        }
+        for (const u of full) this.changes.drop(u);
+        units = full;
+        if (units.length === 0) break;
+      }
       for (const it of Array.isArray(res.items) ? res.items : []) {
         if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
         const key = Buffer.from(it[0]).toString('latin1');
@@ -457,7 +620,28 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (!(res.next instanceof Uint8Array)) break;
       after = res.next;
     }
-    for (const [unit, seq] of startSeqs ?? []) if (seq > (this.seqs.get(unit) ?? 0)) this.seqs.set(unit, seq);
+    // The unit now follows the source's numbering, whatever this node had before.
+    for (const [unit, seq] of startSeqs ?? []) {
+      if (!all.includes(unit)) continue;
+      const streamed = this.backfills.get(unit)?.streamed ?? 0;
+      this.seqs.set(unit, Math.max(seq, streamed, units.includes(unit) ? 0 : this.seqs.get(unit) ?? 0));
+    }
+  }
+
+  /** Delete this node's items of `units`, except keys the stream wrote during the backfill. */
+  private clearUnits(units: ReadonlySet<number>): void {
+    const map = this.map;
+    if (map === null) return;
+    let after: string | null = null;
+    for (;;) {
+      const page = this.engine.page(after, 4096, 65_536, (key) => units.has(unitOf(map, bucketOfBinary(key, map.bits))));
+      for (const it of page.items) {
+        const unit = unitOf(map, bucketOfBinary(it.key, map.bits));
+        if (this.backfills.get(unit)?.touched.has(it.key) !== true) this.engine.delete(it.key);
+      }
+      if (page.next === null) return;
+      after = page.next;
+    }
   }
 
   /** True when this node is in `unit`'s chain in its current map. */
@@ -476,12 +660,30 @@ interface PullRequest {
   units?: unknown;
   after?: unknown;
   limit?: unknown;
+  /** `[unit, seqno, fingerprint of the record at that seqno]` per unit the requester has history for. */
+  since?: unknown;
 }
 
 interface PullResponse {
   items?: unknown;
   next?: unknown;
   seqs?: unknown;
+  /** Records after the offered seqnos, for `deltaUnits`. */
+  delta?: unknown;
+  deltaUnits?: unknown;
+}
+
+/**
+ * Identifies a record. Records are applied in seqno order, so two nodes holding the same
+ * record at a unit's seqno S hold the same state of the unit up to S.
+ */
+function fingerprint(r: LogRecord): string {
+  const head = Buffer.alloc(13);
+  head[0] = r[3] === null ? 0 : 1;
+  head.writeUInt32LE(r[2].length, 1);
+  head.writeUInt32LE(r[4] >>> 0, 5);
+  head.writeUInt32LE(r[5] >>> 0, 9);
+  return xxh64(Buffer.concat([head, r[2], r[3] ?? Buffer.alloc(0)])).toString(16);
 }
 
 /** `[intended, epoch, ...record]` as sent to a fallback. */

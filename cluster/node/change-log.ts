@@ -1,0 +1,86 @@
+import { recordBytes, type ReplRecord } from './replication-records.js';
+
+/** A record as the replication stream sends it. */
+export type LogRecord = ReplRecord;
+
+interface UnitLog {
+  /** Seqno just before the first record kept. */
+  base: number;
+  records: LogRecord[];
+  /** Index of the first live record in `records` (evicted ones are skipped, then compacted). */
+  head: number;
+}
+
+/**
+ * The recent replication records of every unit a node holds, in seqno order, bounded in
+ * bytes: what lets a node that comes back after a failover catch up with only the
+ * changes it missed (delta recovery) instead of a full copy. A unit's log is always
+ * contiguous; a jump in seqnos starts it again.
+ */
+export class ChangeLog {
+  private readonly units = new Map<number, UnitLog>();
+  /** Eviction order: one unit number per record appended. */
+  private order: number[] = [];
+  private orderHead = 0;
+  private sizeBytes = 0;
+
+  constructor(private readonly maxBytes = 32 * 1024 * 1024) {}
+
+  get bytes(): number {
+    return this.sizeBytes;
+  }
+
+  /** Record `r` (its unit's next seqno, or a fresh start after a jump). */
+  append(r: LogRecord): void {
+    if (this.maxBytes <= 0) return;
+    const unit = r[0];
+    let log = this.units.get(unit);
+    if (log === undefined || r[1] !== log.base + (log.records.length - log.head) + 1) {
+      if (log !== undefined) this.drop(unit);
+      log = { base: r[1] - 1, records: [], head: 0 };
+      this.units.set(unit, log);
+    }
+    log.records.push(r);
+    this.sizeBytes += recordBytes(r);
+    this.order.push(unit);
+    while (this.sizeBytes > this.maxBytes && this.orderHead < this.order.length) this.evictOne();
+  }
+
+  /**
+   * The records after `since` up to the unit's last one, when the log still holds all of
+   * them; null when it does not (the caller then copies the unit in full).
+   */
+  since(unit: number, since: number, current: number): LogRecord[] | null {
+    const log = this.units.get(unit);
+    if (log === undefined) return since === current ? [] : null;
+    const last = log.base + (log.records.length - log.head);
+    if (last !== current || since < log.base || since > last) return null;
+    return log.records.slice(log.head + (since - log.base));
+  }
+
+  /** Forget a unit (its data was purged, or copied in full). */
+  drop(unit: number): void {
+    const log = this.units.get(unit);
+    if (log === undefined) return;
+    for (let i = log.head; i < log.records.length; i++) this.sizeBytes -= recordBytes(log.records[i]!);
+    this.units.delete(unit);
+  }
+
+  private evictOne(): void {
+    const unit = this.order[this.orderHead++]!;
+    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
+      this.order = this.order.slice(this.orderHead);
+      this.orderHead = 0;
+    }
+    const log = this.units.get(unit);
+    if (log === undefined || log.head >= log.records.length) return;
+    this.sizeBytes -= recordBytes(log.records[log.head]!);
+    log.records[log.head] = undefined as unknown as LogRecord;
+    log.head++;
+    log.base++;
+    if (log.head > 1024 && log.head * 2 > log.records.length) {
+      log.records = log.records.slice(log.head);
+      log.head = 0;
+    }
+  }
+}
