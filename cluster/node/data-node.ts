@@ -173,6 +173,7 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
+    this.ownership.releaseWaiters();
     if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
     this.purger.close();
     this.replicator?.close();

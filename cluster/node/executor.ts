@@ -10,6 +10,12 @@ import type { Ownership } from './ownership.js';
 /** A response frame as it goes on the wire: `[id, status, value?, cas?, flags?, extra?]`. */
 export type ResponseFrame = unknown[];
 
+/**
+ * Longest a request carrying a newer epoch than the node's waits for the node to adopt
+ * that map (it is being pushed to both) before it is answered NOT_MY_BUCKET.
+ */
+export const EPOCH_WAIT_MS = 250;
+
 /** Source of the node-level stats the STATS op reports next to the engine's. */
 export interface StatsSource {
   nodeStats(): Record<string, number | string>;
@@ -39,7 +45,15 @@ export class Executor {
    * Execute one request. A write whose durability must wait for replicas answers with a
    * promise; everything else answers at once.
    */
-  execute(req: Request): ResponseFrame | Promise<ResponseFrame> {
+  execute(req: Request, hasWaited = false): ResponseFrame | Promise<ResponseFrame> {
+    // The client already has the next map and this node not yet: wait for it rather than
+    // bounce the request (the client would back off before trying again).
+    if (!hasWaited && req.epoch > this.ownership.epoch) {
+      const wait = this.ownership.whenEpoch(req.epoch, EPOCH_WAIT_MS);
+      if (wait !== null) {
+        return wait.then(() => this.execute(req, true)).catch((err: unknown) => [req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
+      }
+    }
     const frame = this.run(req);
     const rep = this.replicator;
     if (rep === null || frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;

@@ -13,9 +13,14 @@ export class Ownership {
   private ranges: Array<[number, number]> | null = null;
   private map: ClusterMap | null = null;
   private self = -1;
+  /** Requests waiting for this node to adopt a newer map, oldest first. */
+  private waiters: Array<{ epoch: number; resolve: () => void; timer: NodeJS.Timeout }> = [];
 
-  /** @param isManaged a managed node owns nothing until its first map arrives */
-  constructor(bits: number, isManaged = false) {
+  /**
+   * @param isManaged a managed node owns nothing until its first map arrives
+   * @param maxWaiters requests that may wait for a newer map at once (see `whenEpoch`)
+   */
+  constructor(bits: number, private readonly isManaged = false, private readonly maxWaiters = 65_536) {
     this.bits = bits;
     if (isManaged) this.ranges = [];
   }
@@ -27,6 +32,47 @@ export class Ownership {
     this.ranges = nodeIndex < 0 ? [] : activeRanges(map, nodeIndex);
     this.map = map;
     this.self = nodeIndex;
+    if (this.waiters.length === 0) return;
+    const still = [];
+    for (const w of this.waiters) {
+      if (w.epoch > map.epoch) {
+        still.push(w);
+        continue;
+      }
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.waiters = still;
+  }
+
+  /**
+   * A client sent a newer epoch than this node's: the map that carries it is on its way
+   * here too. Resolves once the node adopts a map of at least `epoch`, or after `ms`;
+   * null when the node follows no manager or too many requests wait already (the caller
+   * answers NOT_MY_BUCKET). Waiters resolve in arrival order.
+   */
+  whenEpoch(epoch: number, ms: number): Promise<void> | null {
+    if (!this.isManaged || epoch <= this.epoch || this.waiters.length >= this.maxWaiters) return null;
+    return new Promise<void>((resolve) => {
+      const w = {
+        epoch,
+        resolve,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve();
+        }, ms),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  /** Release every waiting request (shutdown). */
+  releaseWaiters(): void {
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.waiters = [];
   }
 
   /** True when the node holds a copy (active or replica) of the bucket of `key`. */
