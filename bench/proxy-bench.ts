@@ -4,6 +4,7 @@
  * everything through the proxy, and memcached text through the proxy — plus latency at
  * one request in flight, judged against one loopback round trip.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +97,53 @@ export interface ProxyPathResult {
   throughput: WorkloadResult;
   /** Null for memcached (its latency is not part of a target). */
   single: WorkloadResult | null;
+  /**
+   * CPU time per operation over every timed round, µs, for each process measured (the
+   * bench client, the proxy, the nodes together); absent where it cannot be read. Unlike
+   * a rate, it hardly moves when other work shares the machine.
+   */
+  cpuUsPerOp?: Record<string, number>;
+}
+
+/** Reads the CPU time (user + system) a process has used so far, µs; null when unknown. */
+export type CpuMeter = () => number | null;
+
+// /proc/<pid>/stat counts utime and stime in clock ticks: 100 per second on Linux.
+const TICKS_PER_SECOND = 100;
+
+/** CPU meter of another process, from /proc (Linux); null elsewhere or once it exited. */
+export function procCpuMeter(pid: number): CpuMeter {
+  return () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      // The command name may hold spaces and parentheses: count fields after the last ')'.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1e6) / TICKS_PER_SECOND;
+    } catch {
+      return null;
+    }
+  };
+}
+
+/** CPU meter of this process. */
+export function selfCpuMeter(): CpuMeter {
+  return () => {
+    const u = process.cpuUsage();
+    return u.user + u.system;
+  };
+}
+
+/** Sum of several meters; null when any of them is. */
+function sumMeters(meters: readonly CpuMeter[]): CpuMeter {
+  return () => {
+    let total = 0;
+    for (const m of meters) {
+      const v = m();
+      if (v === null) return null;
+      total += v;
+    }
+    return total;
+  };
 }
 
 /** Everything the proxy bench measured, as written to the results file. */
@@ -207,15 +255,34 @@ function clientOptions(o: ProxyBenchOptions): { timeoutMs: number; connectTimeou
   return { timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) };
 }
 
-/** Warm up, then the best of `rounds` timed runs at `inflight`, then one-in-flight latency. */
-async function measurePath(label: string, exec: OpExecutor, o: ProxyBenchOptions, isSingleMeasured: boolean): Promise<ProxyPathResult> {
+/**
+ * Warm up, then the best of `rounds` timed runs at `inflight`, then one-in-flight latency.
+ * `meters` are read around every timed round: CPU per operation over all of them.
+ */
+async function measurePath(label: string, exec: OpExecutor, o: ProxyBenchOptions, isSingleMeasured: boolean, meters: Record<string, CpuMeter>): Promise<ProxyPathResult> {
   const base: Omit<WorkloadOptions, 'label' | 'durationMs'> = { mix: parseMix(o.mix), keys: o.keys, keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
   if (o.warmupMs > 0) await runWorkload(exec, { ...base, label: `${label} warm-up`, durationMs: o.warmupMs, isQuiet: true });
-  const best = await bestOf(o.rounds, (i) => runWorkload(exec, { ...base, label: o.rounds > 1 ? `${label} ${i + 1}/${o.rounds}` : label, durationMs: o.durationMs }));
+  const names = Object.keys(meters);
+  const used = new Map<string, number | null>(names.map((n) => [n, 0]));
+  let ops = 0;
+  const best = await bestOf(o.rounds, async (i) => {
+    const before = names.map((n) => meters[n]!());
+    const r = await runWorkload(exec, { ...base, label: o.rounds > 1 ? `${label} ${i + 1}/${o.rounds}` : label, durationMs: o.durationMs });
+    names.forEach((n, j) => {
+      const after = meters[n]!();
+      const was = before[j]!;
+      const sum = used.get(n)!;
+      used.set(n, after === null || was === null || sum === null ? null : sum + after - was);
+    });
+    ops += r.ops + r.errors;
+    return r;
+  });
   const throughput = { ...best, label };
-  if (!isSingleMeasured) return { throughput, single: null };
+  const cpuUsPerOp: Record<string, number> = {};
+  for (const [n, us] of used) if (us !== null && ops > 0) cpuUsPerOp[n] = us / ops;
+  if (!isSingleMeasured) return { throughput, single: null, cpuUsPerOp };
   const single = await runWorkload(exec, { ...base, inflight: 1, label: `${label} @1`, durationMs: 0, count: o.latencyCount });
-  return { throughput, single };
+  return { throughput, single, cpuUsPerOp };
 }
 
 /** Start the cluster and the proxy, measure the three paths, stop every process by its pid. */
@@ -240,9 +307,12 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     procs.push(proxy);
     if (proxy.memcached === null) throw new Error('the proxy announced no memcached port');
 
+    const client = selfCpuMeter();
+    const proxyCpu = procCpuMeter(proxy.pid);
+    const nodesCpu = sumMeters(nodes.map((n) => procCpuMeter(n.pid)));
     const directExec = sdkExecutor(direct);
     await loadKeySpace(directExec, 'load', o.keys, { keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight });
-    const directResult = await measurePath('direct', directExec, o, true);
+    const directResult = await measurePath('direct', directExec, o, true, { client, nodes: nodesCpu });
     // One frame, one answer, straight to the owner: the loopback round trip of the target.
     const roundTrip = await runWorkload(directExec, {
       label: 'round trip @1', mix: parseMix('get:1'), keys: 1, keySize: o.keySize, valueSize: o.valueSize, inflight: 1, durationMs: 0, count: o.latencyCount,
@@ -250,11 +320,11 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
 
     const thin: Client = await connect({ nodes: [proxy.address], ...clientOptions(o) });
     clients.push(thin);
-    const proxyResult = await measurePath('via proxy', sdkExecutor(thin), o, true);
+    const proxyResult = await measurePath('via proxy', sdkExecutor(thin), o, true, { client, proxy: proxyCpu, nodes: nodesCpu });
 
     const mc = await openMemcachedLoad(proxy.memcached, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
     closeMemcached = mc.close;
-    const memcachedResult = await measurePath('memcached', mc.exec, o, false);
+    const memcachedResult = await measurePath('memcached', mc.exec, o, false, { client, proxy: proxyCpu, nodes: nodesCpu });
     return judgeProxy(directResult, proxyResult, memcachedResult, roundTrip, o.targetRatio);
   } finally {
     closeMemcached?.();
@@ -270,6 +340,11 @@ function runLine(r: WorkloadResult): string {
   return `  ${formatRunLine(r.label, r.opsPerSec, r.latency)}${errors}${rates}\n`;
 }
 
+function cpuLine(p: ProxyPathResult): string {
+  const parts = Object.entries(p.cpuUsPerOp ?? {}).map(([name, us]) => `${name} ${us.toFixed(1)} µs`);
+  return `  ${p.throughput.label.padEnd(16)} ${parts.length > 0 ? parts.join('   ') : 'n/a'}\n`;
+}
+
 /** Run the proxy bench as a phase: print it, add its figures, record a failure instead of throwing. */
 export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchResults, out: NodeJS.WritableStream): Promise<void> {
   const { jsonFile: _file, ...config } = o;
@@ -280,6 +355,8 @@ export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchRes
     const ms = formatLatencyUs;
     out.write(`  ${o.inflight} in flight (${o.mix}):\n`);
     for (const p of [r.direct, r.proxySdk, r.memcached]) out.write(runLine(p.throughput));
+    out.write('  CPU per operation at that load:\n');
+    for (const p of [r.direct, r.proxySdk, r.memcached]) out.write(cpuLine(p));
     out.write('  1 in flight:\n');
     for (const s of [r.direct.single, r.proxySdk.single, r.roundTrip]) if (s !== null) out.write(runLine(s));
     out.write(`  through the proxy ${(r.sdkRatio).toFixed(2)}× direct (SDK), ${(r.memcachedRatio).toFixed(2)}× (memcached); target ≥ ${r.targetRatio}×: ${r.sdkRatio >= r.targetRatio ? 'PASS' : 'MISS'}\n`);

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
 import { McAnswerParser } from '../../../bench/memcached-load.js';
-import { judgeProxy, ownerAddresses, parseProxyArgs, PROXY_BENCH_DEFAULTS, proxyFigures, type ProxyBenchOptions } from '../../../bench/proxy-bench.js';
+import { judgeProxy, ownerAddresses, parseProxyArgs, procCpuMeter, PROXY_BENCH_DEFAULTS, proxyFigures, selfCpuMeter, type ProxyBenchOptions } from '../../../bench/proxy-bench.js';
 import type { WorkloadResult } from '../../../bench/workload.js';
 import type { ClusterMap } from '../../../sdk/index.js';
 
@@ -56,6 +56,16 @@ test('verdict and figures', () => {
   assert.equal(figures.map((f) => f.isPass), [null, null, true, null, null, true]);
   const slow = judgeProxy(pass.direct, { throughput: run(70, 800), single: run(5, 200) }, pass.memcached, run(20, 60), 0.6);
   assert.is(slow.isPass, false);
+});
+
+test('CPU meters read this process and give null for a process that does not exist', () => {
+  const self = selfCpuMeter()();
+  assert.ok(self !== null && self > 0);
+  if (process.platform === 'linux') {
+    const viaProc = procCpuMeter(process.pid)();
+    assert.ok(viaProc !== null && viaProc >= 0 && viaProc <= self + 20_000, `proc ${viaProc} µs, self ${self} µs`);
+  }
+  assert.is(procCpuMeter(0x7ffffffe)(), null);
 });
 
 test.run();
