@@ -57,21 +57,18 @@ export class NativeSession {
     for (const e of decoded.errors) this.reply([e.id, e.status, null, 0, 0, { message: e.message }]);
     const requests = decoded.requests;
     if (requests.length === 0) return;
-    // One lane per owner for the whole message: it leaves as one upstream message per node.
     // The frames of one message arrive together: one clock read for all of them.
     const started = performance.now();
     const deadline = Date.now() + this.options.timeoutMs;
-    this.upstream.dispatcher.batch(() => {
-      const max = this.options.maxInFlightPerClient;
-      for (const req of requests) {
-        if (this.inFlight >= max) {
-          this.reply([req.id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
-          continue;
-        }
-        this.inFlight++;
-        this.start(req, started, deadline);
+    const max = this.options.maxInFlightPerClient;
+    for (const req of requests) {
+      if (this.inFlight >= max) {
+        this.reply([req.id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
+        continue;
       }
-    });
+      this.inFlight++;
+      this.start(req, started, deadline);
+    }
   };
 
   /** Gate, then execute; every path ends in exactly one `finish`. */

@@ -44,8 +44,14 @@ export interface DispatcherOptions {
 export class Dispatcher {
   private router: Router | null = null;
   private readonly backoffMs: readonly number[];
-  /** Inside `batch()`: the lane picked for each address, so one batch leaves as one message per node. */
-  private batchLanes: Map<string, Lane> | null = null;
+  /**
+   * The lane each address's requests go to while it is open and has room: with several
+   * lanes per node, spreading requests round-robin splits what would be one message into
+   * one per lane, and the node answers each lane separately, so every request would pay
+   * for more socket writes and reads on both sides. The next lane is used only when this
+   * one is full or gone.
+   */
+  private readonly stickyLanes = new Map<string, Lane>();
 
   constructor(private readonly source: MapSource, private readonly pool: LanePool, private readonly options: DispatcherOptions) {
     this.backoffMs = options.backoffMs;
@@ -112,23 +118,6 @@ export class Dispatcher {
     isRefusedNow = false;
   }
 
-  /**
-   * Run `fn` (which sends) with one lane per address: requests to the same node issued
-   * inside it share a lane, so they leave in one message rather than one per lane.
-   */
-  batch(fn: () => void): void {
-    if (this.batchLanes !== null) {
-      fn();
-      return;
-    }
-    this.batchLanes = new Map();
-    try {
-      fn();
-    } finally {
-      this.batchLanes = null;
-    }
-  }
-
   private settleCb(frame: unknown[], plan: SendPlan, deadline: number, done: SendCallback, err: KvError | null, r: Response | null): void {
     if (err === null && r!.status !== Status.NOT_MY_BUCKET && r!.status !== Status.BUSY) {
       done(null, r);
@@ -139,12 +128,10 @@ export class Dispatcher {
   }
 
   private laneFor(address: string): Lane {
-    const lanes = this.batchLanes;
-    if (lanes === null) return this.pool.get(address);
-    const lane = lanes.get(address);
-    if (lane !== undefined && lane.isOpen) return lane;
+    const lane = this.stickyLanes.get(address);
+    if (lane !== undefined && lane.isOpen && lane.hasRoom) return lane;
     const picked = this.pool.get(address);
-    lanes.set(address, picked);
+    this.stickyLanes.set(address, picked);
     return picked;
   }
 

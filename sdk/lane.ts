@@ -129,6 +129,11 @@ export class Lane extends EventEmitter<LaneEvents> {
     });
   }
 
+  /** True while a new request would be admitted at once rather than queued. */
+  get hasRoom(): boolean {
+    return this.pending.size < this.options.maxInFlight;
+  }
+
   /** Requests sent or about to be sent, not yet answered. */
   get inFlight(): number {
     return this.pending.size;

@@ -1,0 +1,52 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { WebSocket } from 'ws';
+import { Dispatcher } from '../../../sdk/dispatcher.js';
+import { LanePool } from '../../../sdk/lane-pool.js';
+import { StaticMapSource } from '../../../sdk/map-source.js';
+import { Op } from '../../../shared/protocol/ops.js';
+import { Status } from '../../../shared/status.js';
+import { FakeNode } from '../../helpers/fake-node.js';
+import { withDeadline } from '../../helpers/deadline.js';
+
+const test = suite('sdk - dispatcher');
+
+const LANE = { connectTimeoutMs: 2000, maxQueued: 64, maxFramesPerMessage: 1024, maxBatchBytes: 1 << 20, heartbeatMs: 60_000 };
+
+/** A fake node that answers every frame OK and records the connection each frame came on. */
+async function withNode(lanesPerNode: number, maxInFlight: number, body: (d: Dispatcher, sockets: WebSocket[], fake: FakeNode) => Promise<void>): Promise<void> {
+  const sockets: WebSocket[] = [];
+  const fake = await FakeNode.start((frames, ws) => {
+    for (let i = 0; i < frames.length; i++) sockets.push(ws);
+    return frames.map((f) => [f[0], Status.OK, null, 1, 0]);
+  });
+  const pool = new LanePool({ ...LANE, maxInFlight }, [1, 10], lanesPerNode);
+  const dispatcher = new Dispatcher(new StaticMapSource([fake.address]), pool, { backoffMs: [1, 10] });
+  try {
+    await pool.warm(fake.address, Date.now() + 2000);
+    await withDeadline(body(dispatcher, sockets, fake), 10_000, 'test body');
+  } finally {
+    await pool.close();
+    await fake.close();
+  }
+}
+
+function get(d: Dispatcher, key: string): Promise<unknown> {
+  return d.send([0, Op.GET, 0, key], { key, isIdempotent: true, valueBytes: 0 }, Date.now() + 2000);
+}
+
+test('requests to one node keep to one of its lanes while it has room', () => withNode(2, 1024, async (d, sockets, fake) => {
+  for (let i = 0; i < 6; i++) await get(d, `k${i}`);
+  await Promise.all(Array.from({ length: 8 }, (_, i) => get(d, `m${i}`)));
+  assert.is(fake.sockets.size, 2, 'both lanes are open');
+  assert.is(sockets.length, 14);
+  assert.is(new Set(sockets).size, 1, 'every request went over the same connection');
+}));
+
+test('a full lane spills over to the next lane of the node', () => withNode(2, 2, async (d, sockets) => {
+  await Promise.all(Array.from({ length: 4 }, (_, i) => get(d, `k${i}`)));
+  assert.is(sockets.length, 4);
+  assert.is(new Set(sockets).size, 2, 'the second lane took the requests the first had no room for');
+}));
+
+test.run();
