@@ -296,7 +296,10 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   private refusal(r: Response): KvError {
     const message = typeof r.extra?.message === 'string' ? r.extra.message : 'authentication refused';
-    return errorFromStatus(r.status, `${this.address}: ${message}`, { node: this.address });
+    // A node that just started may not have the principal list yet: the handshake ran
+    // nothing, so trying again is safe.
+    const err = errorFromStatus(r.status, `${this.address}: ${message}`, { node: this.address });
+    return r.status === Status.UNAVAILABLE || r.status === Status.BUSY ? new KvError(err.code, err.message, { ...err.details, isSafeToRetry: true }) : err;
   }
 
   /** Send one frame at once, whatever the state (the handshake's frames). */
