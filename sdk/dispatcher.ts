@@ -35,9 +35,12 @@ export interface DispatcherOptions {
   fallback?: { pool: LanePool; address: string; onFallback: (reason: FallbackReason) => void } | null;
 }
 
+/** Retries in a row that a newer map sends at once, before the backoff schedule applies to them too. */
+const MAX_MAP_RETRIES = 4;
+
 /**
  * Sends frames to the right node and applies the retry rules of DESIGN §10:
- * NOT_MY_BUCKET waits for a newer map; failures known not to have executed retry with
+ * NOT_MY_BUCKET waits for a newer map and retries by it at once; failures known not to have executed retry with
  * backoff; a request that may have executed is re-sent only when idempotent. With a
  * fallback, a request that cannot go direct goes through the proxy.
  */
@@ -136,6 +139,9 @@ export class Dispatcher {
   }
 
   private async sendWithRetries(frame: unknown[], plan: SendPlan, deadline: number, firstResponse?: Response, firstError?: unknown): Promise<Response> {
+    // Retries that follow a newer map go at once; the backoff schedule counts only the others.
+    let backoffs = 0;
+    let mapRetries = 0;
     for (let attempt = 0; ; attempt++) {
       let err: KvError;
       let address: string | undefined;
@@ -151,7 +157,10 @@ export class Dispatcher {
         if (response.status === Status.NOT_MY_BUCKET) {
           const epoch = typeof response.extra?.epoch === 'number' ? response.extra.epoch : router.map.epoch + 1;
           err = errorFromStatus(Status.NOT_MY_BUCKET, undefined, { epoch, node: address });
-          await this.source.refresh(epoch, deadline).catch(() => undefined);
+          const sentEpoch = router.map.epoch;
+          const next = await this.source.refresh(epoch, deadline).catch(() => null);
+          // Waiting for the map was the pause: a newer one routes the retry at once.
+          if (next !== null && next.epoch > sentEpoch && mapRetries++ < MAX_MAP_RETRIES) continue;
         } else if (response.status === Status.BUSY) {
           err = errorFromStatus(Status.BUSY, undefined, { node: address });
         } else {
@@ -167,7 +176,7 @@ export class Dispatcher {
         if (!retryable || err.code === 'KV_ERR_TIMEOUT') throw err;
         if (this.options.isFailFast && err.code === 'KV_ERR_UNAVAILABLE') throw err;
       }
-      const wait = backoffDelay(this.backoffMs, attempt);
+      const wait = backoffDelay(this.backoffMs, backoffs++);
       if (Date.now() + wait >= deadline) throw err;
       await delay(wait);
     }

@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { Dispatcher } from '../../../sdk/dispatcher.js';
 import { LanePool } from '../../../sdk/lane-pool.js';
 import { StaticMapSource } from '../../../sdk/map-source.js';
+import { staticMap, type ClusterMap } from '../../../shared/cluster-map.js';
 import { Op } from '../../../shared/protocol/ops.js';
 import { Status } from '../../../shared/status.js';
 import { FakeNode } from '../../helpers/fake-node.js';
@@ -48,5 +49,57 @@ test('a full lane spills over to the next lane of the node', () => withNode(2, 2
   assert.is(sockets.length, 4);
   assert.is(new Set(sockets).size, 2, 'the second lane took the requests the first had no room for');
 }));
+
+/** A one-node map source whose refresh moves to the asked epoch, as a push would. */
+class SteppingMapSource extends StaticMapSource {
+  private now: ClusterMap;
+  refreshes = 0;
+
+  constructor(address: string) {
+    super([address]);
+    this.now = { ...staticMap([address], 24), epoch: 1 };
+  }
+
+  override current(): ClusterMap {
+    return this.now;
+  }
+
+  override refresh(minEpoch = 0): Promise<ClusterMap> {
+    this.refreshes++;
+    if (minEpoch > this.now.epoch) this.now = { ...this.now, epoch: minEpoch, rev: this.now.rev + 1 };
+    return Promise.resolve(this.now);
+  }
+}
+
+test('NOT_MY_BUCKET then a newer map: the retry goes at once, not after a backoff', async () => {
+  // The node is a few epochs ahead and answers each older epoch with the next one, like
+  // a client catching up through several quick switches.
+  const fake = await FakeNode.start((frames) => frames.map((f) => (Number(f[2]) < 4 ? [f[0], Status.NOT_MY_BUCKET, null, 0, 0, { epoch: Number(f[2]) + 1 }] : [f[0], Status.OK, null, 1, 0])));
+  const source = new SteppingMapSource(fake.address);
+  const pool = new LanePool({ ...LANE, maxInFlight: 64 }, [1, 10], 1);
+  // A backoff would outlast the deadline and fail the call: only immediate retries pass.
+  const d = new Dispatcher(source, pool, { backoffMs: [60_000] });
+  try {
+    const r = await withDeadline(get(d, 'k') as Promise<{ status: number }>, 5000, 'request');
+    assert.is(r.status, Status.OK);
+    assert.is(source.refreshes, 3, 'one map wait per NOT_MY_BUCKET');
+  } finally {
+    await pool.close();
+    await fake.close();
+  }
+});
+
+test('NOT_MY_BUCKET with no newer map to be had backs off', async () => {
+  const fake = await FakeNode.start((frames) => frames.map((f) => [f[0], Status.NOT_MY_BUCKET, null, 0, 0, { epoch: 1 }]));
+  const pool = new LanePool({ ...LANE, maxInFlight: 64 }, [1, 10], 1);
+  const d = new Dispatcher(new StaticMapSource([fake.address]), pool, { backoffMs: [60_000] });
+  try {
+    const err = await withDeadline(get(d, 'k').then(() => null, (e: unknown) => e), 5000, 'request');
+    assert.is((err as { code?: string } | null)?.code, 'KV_ERR_NOT_MY_BUCKET');
+  } finally {
+    await pool.close();
+    await fake.close();
+  }
+});
 
 test.run();
