@@ -26,7 +26,10 @@ test('scan lists the cities in key order', () => withNodes([[], []], async (node
 
 test('pandakv up starts a node, runs its demo and exits cleanly with --exit', async () => {
   const cli = fileURLToPath(new URL('../../bin/pandakv.js', import.meta.url));
-  const { stdout } = await run(process.execPath, [cli, 'up', '--keys', '2000', '--exit'], { timeout: 30_000 });
+  // A failure shows what the command printed, not only that it failed.
+  const { stdout } = await run(process.execPath, [cli, 'up', '--keys', '2000', '--exit'], { timeout: 60_000 }).catch((err: { message: string; stdout?: string; stderr?: string; killed?: boolean }) => {
+    throw new Error(`${err.message}${err.killed === true ? ' (killed at the 60 s deadline)' : ''}\nstdout:\n${err.stdout ?? ''}\nstderr:\n${err.stderr ?? ''}`);
+  });
   assert.match(stdout, /read back 2000\/2000 intact/);
   assert.match(stdout, /stats/);
 });
