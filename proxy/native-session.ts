@@ -2,9 +2,13 @@ import type { WebSocket, RawData } from 'ws';
 import type { Socket } from 'node:net';
 import { KvError, statusFromError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
-import { Op, isIdempotent } from '../shared/protocol/ops.js';
-import { decodeRequests, encodeMessage } from '../shared/protocol/codec.js';
-import type { Request } from '../shared/protocol/frames.js';
+import { Op, isIdempotent, type OpCode } from '../shared/protocol/ops.js';
+import { decodeRequests, encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
+import type { Request, Response } from '../shared/protocol/frames.js';
+import {
+  PLAIN_STRIDE, PlainField as P, answerFrameBytes, headBytes, plainFrames, scanPlainRequests, writeAnswerFrame, writeHead,
+} from '../shared/protocol/raw-frames.js';
+import type { RawSend } from '../sdk/dispatcher.js';
 import { binaryToWire } from '../shared/protocol/binary-key.js';
 import type { Upstream } from './upstream.js';
 import type { ScanService } from './scan-service.js';
@@ -21,12 +25,21 @@ export type RequestGate = (req: Request, extra: Record<string, unknown> | undefi
  * the client's ids, one message per event-loop turn. In-flight work per client is bounded.
  *
  * The hot path is callbacks, not promises: a GET or SET costs no async function, no
- * promise and no microtask hop of its own between the client's message and the lane,
- * and the frames of one client message share one lane per owner.
+ * promise and no microtask hop of its own between the client's message and the lane.
+ * A message of plain frames (keyed ops without `extra`, no gate) is not decoded at all:
+ * each frame's bytes go upstream with only the id and epoch rewritten, and the node's
+ * answer goes back with only the id rewritten (see `raw-frames.ts`).
  */
 export class NativeSession {
   private inFlight = 0;
-  private outbox: unknown[][] = [];
+  private outbox: Array<unknown[] | Forwarded> = [];
+  private readonly sink: ForwardSink = {
+    raw: (f) => this.finishForwarded(f),
+    settled: (f, err, r) => {
+      if (r !== null) this.finish(f.op, f.started, [f.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
+      else this.fail(f.id, f.op, f.started, err);
+    },
+  };
   private isFlushScheduled = false;
   private isClosed = false;
 
@@ -48,6 +61,13 @@ export class NativeSession {
     if (!isBinary || !(data instanceof Uint8Array)) {
       this.fatal(Status.BAD_REQUEST, 'messages must be binary CBOR', 1003);
       return;
+    }
+    if (this.gate === null) {
+      const count = scanPlainRequests(data, this.options);
+      if (count > 0) {
+        this.forwardPlain(data, count);
+        return;
+      }
     }
     const decoded = decodeRequests(data, this.options);
     if (decoded.fatal !== null) {
@@ -71,6 +91,27 @@ export class NativeSession {
     }
   };
 
+  private forwardPlain(data: Uint8Array, count: number): void {
+    const f = plainFrames();
+    const started = performance.now();
+    const deadline = Date.now() + this.options.timeoutMs;
+    const max = this.options.maxInFlightPerClient;
+    const dispatcher = this.upstream.dispatcher;
+    for (let i = 0, base = 0; i < count; i++, base += PLAIN_STRIDE) {
+      const id = f[base + P.ID]!;
+      if (this.inFlight >= max) {
+        this.reply([id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
+        continue;
+      }
+      this.inFlight++;
+      dispatcher.sendRaw(new Forwarded(
+        this.sink, id, f[base + P.OP]!, f[base + P.FIELD_COUNT]!,
+        data.subarray(f[base + P.KEY_START]!, f[base + P.KEY_END]!), data.subarray(f[base + P.TAIL_START]!, f[base + P.FRAME_END]!),
+        f[base + P.VALUE_BYTES]!, deadline, started,
+      ));
+    }
+  }
+
   /** Gate, then execute; every path ends in exactly one `finish`. */
   private start(req: Request, started: number, deadline: number): void {
     const gate = this.gate;
@@ -82,36 +123,36 @@ export class NativeSession {
     try {
       verdict = gate(req, undefined);
     } catch (err) {
-      this.fail(req, started, err);
+      this.fail(req.id, req.op, started, err);
       return;
     }
     if (verdict === null) {
       this.execute(req, started, deadline);
     } else if (isThenable(verdict)) {
       verdict.then(
-        (refused) => (refused !== null ? this.finish(req, started, refused) : this.execute(req, started, Date.now() + this.options.timeoutMs)),
-        (err: unknown) => this.fail(req, started, err),
+        (refused) => (refused !== null ? this.finish(req.op, started, refused) : this.execute(req, started, Date.now() + this.options.timeoutMs)),
+        (err: unknown) => this.fail(req.id, req.op, started, err),
       );
     } else {
-      this.finish(req, started, verdict);
+      this.finish(req.op, started, verdict);
     }
   }
 
   private execute(req: Request, started: number, deadline: number): void {
     try {
       if (req.op === Op.AUTH) {
-        this.finish(req, started, insecureAuthAnswer(req, 'proxy'));
+        this.finish(req.op, started, insecureAuthAnswer(req, 'proxy'));
       } else if (req.op === Op.PING) {
-        this.finish(req, started, [req.id, Status.OK, null, 0, 0, { epoch: this.upstream.current()?.epoch ?? 0 }]);
+        this.finish(req.op, started, [req.id, Status.OK, null, 0, 0, { epoch: this.upstream.current()?.epoch ?? 0 }]);
       } else if (req.op === Op.SCAN) {
-        this.scans.scan(req, req.cursor).then((frame) => this.finish(req, started, frame), (err: unknown) => this.fail(req, started, err));
+        this.scans.scan(req, req.cursor).then((frame) => this.finish(req.op, started, frame), (err: unknown) => this.fail(req.id, req.op, started, err));
       } else if (req.op === Op.STATS) {
-        this.finish(req, started, [req.id, Status.OK, this.metrics.snapshot()]);
+        this.finish(req.op, started, [req.id, Status.OK, this.metrics.snapshot()]);
       } else {
         this.forward(req, started, deadline);
       }
     } catch (err) {
-      this.fail(req, started, err);
+      this.fail(req.id, req.op, started, err);
     }
   }
 
@@ -121,25 +162,38 @@ export class NativeSession {
     this.upstream.dispatcher.sendCb(frame, {
       key, isIdempotent: isIdempotent(req.op), valueBytes: req.value?.length ?? 0,
     }, deadline, (err, r) => {
-      if (r !== null) this.finish(req, started, [req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
-      else this.fail(req, started, err);
+      if (r !== null) this.finish(req.op, started, [req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
+      else this.fail(req.id, req.op, started, err);
     });
   }
 
-  private fail(req: Request, started: number, err: unknown): void {
+  private fail(id: number, op: number, started: number, err: unknown): void {
     const kv = err instanceof KvError ? err : KvError.internal(err instanceof Error ? err.message : String(err));
-    this.finish(req, started, [req.id, statusFromError(kv), null, 0, 0, { message: kv.message, code: kv.code }]);
+    this.finish(op, started, [id, statusFromError(kv), null, 0, 0, { message: kv.message, code: kv.code }]);
   }
 
-  private finish(req: Request, started: number, frame: unknown[]): void {
-    this.metrics.observe(req.op, frame[1] as number, performance.now() - started);
+  private finish(op: number, started: number, frame: unknown[]): void {
+    this.metrics.observe(op, frame[1] as number, performance.now() - started);
     this.inFlight--;
     this.reply(frame);
+  }
+
+  /** A plain frame's answer, as the node sent it. */
+  private finishForwarded(f: Forwarded): void {
+    this.metrics.observe(f.op, f.status, performance.now() - f.started);
+    this.inFlight--;
+    if (this.isClosed) return;
+    this.outbox.push(f);
+    this.scheduleFlush();
   }
 
   private reply(frame: unknown[]): void {
     if (this.isClosed) return;
     this.outbox.push(frame);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
     if (!this.isFlushScheduled) {
       this.isFlushScheduled = true;
       // Once per event-loop turn: answers from every lane that reported in this I/O phase
@@ -151,9 +205,9 @@ export class NativeSession {
   private readonly flush = (): void => {
     this.isFlushScheduled = false;
     if (this.isClosed || this.outbox.length === 0) return;
-    const frames = this.outbox;
+    const items = this.outbox;
     this.outbox = [];
-    this.ws.send(encodeMessage(frames), SEND_OPTIONS);
+    this.ws.send(encodeAnswers(items), SEND_OPTIONS);
     // Backpressure: stop reading a client that does not read its answers.
     if (this.ws.bufferedAmount > this.options.highWaterMarkBytes && !this.ws.isPaused) {
       this.ws.pause();
@@ -169,6 +223,80 @@ export class NativeSession {
 
 // Binary, uncompressed (the proxy never negotiates per-message deflate), one final frame.
 const SEND_OPTIONS = Object.freeze({ binary: true, compress: false, fin: true });
+
+/** Where a forwarded plain frame reports: its answer as bytes, or the outcome of the retrying path. */
+interface ForwardSink {
+  raw(f: Forwarded): void;
+  settled(f: Forwarded, err: unknown, response: Response | null): void;
+}
+
+/** A plain frame on its way to its owner, and then its answer on the way back. */
+class Forwarded implements RawSend {
+  readonly isIdempotent: boolean;
+  status = 0;
+  answerFieldCount = 0;
+  answerFields: Uint8Array | null = null;
+
+  constructor(
+    private readonly sink: ForwardSink,
+    /** The client's id. */
+    readonly id: number,
+    readonly op: number,
+    readonly fieldCount: number,
+    readonly key: Uint8Array,
+    readonly tail: Uint8Array,
+    readonly valueBytes: number,
+    readonly deadline: number,
+    readonly started: number,
+  ) {
+    this.isIdempotent = isIdempotent(op as OpCode);
+  }
+
+  onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void {
+    this.status = status;
+    this.answerFieldCount = fieldCount;
+    this.answerFields = fields;
+    this.sink.raw(this);
+  }
+
+  onAnswer(err: unknown, response: Response | null): void {
+    this.sink.settled(this, err, response);
+  }
+}
+
+/** The answers of one flush as one message: the codec's encoding, or built from parts when some came as bytes. */
+function encodeAnswers(items: ReadonlyArray<unknown[] | Forwarded>): Uint8Array {
+  let hasRaw = false;
+  for (const item of items) if (!Array.isArray(item)) hasRaw = true;
+  if (!hasRaw) return encodeMessage(items);
+  const encoded: Array<Uint8Array | null> = new Array(items.length);
+  let size = headBytes(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (Array.isArray(item)) {
+      const e = encodeFrame(item);
+      encoded[i] = e;
+      size += e.length;
+    } else {
+      encoded[i] = null;
+      size += answerFrameBytes(item.id, item.status, item.answerFieldCount, item.answerFields!);
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = writeHead(out, 0, 4, items.length);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const e = encoded[i];
+    if (e == null) {
+      const f = item as Forwarded;
+      pos = writeAnswerFrame(out, pos, f.id, f.status, f.answerFieldCount, f.answerFields!);
+    } else {
+      out.set(e, pos);
+      pos += e.length;
+    }
+  }
+  return out;
+}
 
 function isThenable(v: unknown): v is Promise<unknown[] | null> {
   return typeof (v as { then?: unknown } | null)?.then === 'function';

@@ -52,6 +52,8 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       heartbeatMs: 5000,
       // Requests from every client message handled in one I/O phase leave in one message per lane.
       isFlushPerTurn: true,
+      // Answers to forwarded frames go back to clients as the node encoded them.
+      isRawAnswers: true,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
         ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),

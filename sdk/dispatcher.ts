@@ -3,7 +3,8 @@ import { Status } from '../shared/status.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { MapSource } from './map-source.js';
 import type { LanePool } from './lane-pool.js';
-import type { Lane } from './lane.js';
+import type { Lane, RawRequest, RawSettle } from './lane.js';
+import { answerResponse, requestFrameArray } from '../shared/protocol/raw-frames.js';
 import { Router } from './router.js';
 import { backoffDelay, delay } from './backoff.js';
 
@@ -23,6 +24,19 @@ export interface SendPlan {
 
 /** Callback form of `send`'s outcome: exactly one of `err` and `response` is set. */
 export type SendCallback = (err: unknown, response: Response | null) => void;
+
+/**
+ * A request forwarded as bytes (`Lane.requestRaw`), with what routing and retrying need.
+ * The key is the frame's key bytes.
+ */
+export interface RawSend extends RawRequest, SendPlan {
+  key: Uint8Array;
+  deadline: number;
+  /** The owner's answer as it came: status and the still-encoded fields after it. */
+  onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void;
+  /** The outcome when the request went through the retrying path: exactly one of `err` and `response` is set. */
+  onAnswer(err: unknown, response: Response | null): void;
+}
 
 /** Why a request went through the proxy instead of straight to its node. */
 export type FallbackReason = 'no-map' | 'owner-unreachable';
@@ -119,6 +133,48 @@ export class Dispatcher {
       this.settleCb(frame, plan, deadline, done, err, r);
     });
     isRefusedNow = false;
+  }
+
+  /**
+   * `sendCb` for a request already encoded: routed by its key bytes, sent with the
+   * current epoch, and answered with the owner's bytes (`onRawAnswer`). NOT_MY_BUCKET,
+   * BUSY, failures and a missing route go through the same retrying path as `send`, the
+   * frame decoded for it, and end in `onAnswer`. Never answers synchronously.
+   */
+  sendRaw(req: RawSend): void {
+    const map = this.source.current();
+    if (map !== null) {
+      let lane: Lane | null = null;
+      try {
+        lane = this.laneFor(req.address ?? this.pick(this.currentRouter(), req));
+      } catch {
+        lane = null;
+      }
+      if (lane !== null) {
+        lane.requestRaw(req, map.epoch, req.deadline, req.valueBytes, this.settleRaw);
+        return;
+      }
+    }
+    this.retryRaw(req, undefined, undefined);
+  }
+
+  // Only sendRaw hands this to a lane, always with a RawSend.
+  private readonly settleRaw: RawSettle = (raw, err, status, fieldCount, fields, response) => {
+    const req = raw as RawSend;
+    if (err !== null) {
+      this.retryRaw(req, undefined, err);
+    } else if (status === Status.NOT_MY_BUCKET || status === Status.BUSY) {
+      this.retryRaw(req, response ?? answerResponse(status, fieldCount, fields!), undefined);
+    } else if (fields !== null) {
+      req.onRawAnswer(status, fieldCount, fields);
+    } else {
+      req.onAnswer(null, response);
+    }
+  };
+
+  private retryRaw(req: RawSend, firstResponse: Response | undefined, firstError: unknown): void {
+    const frame = requestFrameArray(req.fieldCount, req.op, req.tail);
+    this.sendWithRetries(frame, req, req.deadline, firstResponse, firstError).then((r) => req.onAnswer(null, r), (e: unknown) => req.onAnswer(e, null));
   }
 
   private settleCb(frame: unknown[], plan: SendPlan, deadline: number, done: SendCallback, err: KvError | null, r: Response | null): void {

@@ -2,7 +2,10 @@ import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { KvError, errorFromStatus } from '../shared/errors.js';
 import { Op } from '../shared/protocol/ops.js';
-import { encodeMessage, decodeResponses } from '../shared/protocol/codec.js';
+import { encodeMessage, encodeFrame, decodeResponses } from '../shared/protocol/codec.js';
+import {
+  ANSWER_STRIDE, AnswerField as A, decodeAnswerFrame, headBytes, requestFrameBytes, scanAnswers, scannedAnswers, writeHead, writeRequestFrame,
+} from '../shared/protocol/raw-frames.js';
 import type { Response } from '../shared/protocol/frames.js';
 import { Status } from '../shared/status.js';
 import { AuthClient, authFailedError, type Credentials, type KeyPair, type PasswordLimits } from '../shared/auth/index.js';
@@ -39,10 +42,31 @@ export interface LaneOptions {
    * I/O phase (a proxy serving many clients) leave in one message. @default false
    */
   isFlushPerTurn?: boolean;
+  /**
+   * Read answers without decoding their values: raw requests get the answer's bytes,
+   * other requests decode their own frame. For a forwarder (the proxy). @default false
+   */
+  isRawAnswers?: boolean;
 }
 
 /** Callback form of an answer: exactly one of `err` and `response` is set. */
 export type LaneCallback = (err: KvError | null, response: Response | null) => void;
+
+/** A request forwarded as bytes: the lane writes its id and epoch, the rest leaves as it came. */
+export interface RawRequest {
+  readonly op: number;
+  /** Fields of the frame, id and epoch included. */
+  readonly fieldCount: number;
+  /** The encoded fields from the key on. */
+  readonly tail: Uint8Array;
+}
+
+/**
+ * Outcome of a raw request: an error; or the answer's status with its `fieldCount`
+ * encoded fields after the status (`fields`); or, when the answer could not be read as
+ * bytes, the decoded `response`.
+ */
+export type RawSettle = (req: RawRequest, err: KvError | null, status: number, fieldCount: number, fields: Uint8Array | null, response: Response | null) => void;
 
 export interface LaneEvents {
   open: () => void;
@@ -50,11 +74,16 @@ export interface LaneEvents {
 }
 
 interface Pending {
-  frame: unknown[];
+  id: number;
+  /** An object frame, or null for a raw request. */
+  frame: unknown[] | null;
+  raw: RawRequest | null;
+  epoch: number;
   deadline: number;
   bytes: number;
   isSent: boolean;
-  done: LaneCallback;
+  done: LaneCallback | null;
+  settle: RawSettle | null;
 }
 
 type LaneState = 'connecting' | 'open' | 'closing' | 'closed';
@@ -87,7 +116,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, ...options };
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, ...options };
     this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
@@ -162,13 +191,28 @@ export class Lane extends EventEmitter<LaneEvents> {
       done(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }), null);
       return;
     }
-    const p: Pending = { frame, deadline, bytes: valueBytes, isSent: false, done };
+    this.enqueue({ id: 0, frame, raw: null, epoch: 0, deadline, bytes: valueBytes, isSent: false, done, settle: null });
+  }
+
+  /**
+   * Send a request that is already encoded: `epoch` and the lane's id are written in
+   * front of `req.tail`. `settle` is called exactly once, synchronously only for a refusal.
+   */
+  requestRaw(req: RawRequest, epoch: number, deadline: number, valueBytes: number, settle: RawSettle): void {
+    if (this.state === 'closed' || this.state === 'closing') {
+      settle(req, KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }), 0, 0, null, null);
+      return;
+    }
+    this.enqueue({ id: 0, frame: null, raw: req, epoch, deadline, bytes: valueBytes, isSent: false, done: null, settle });
+  }
+
+  private enqueue(p: Pending): void {
     if (this.pending.size < this.options.maxInFlight) {
       this.admit(p);
     } else if (this.waiting.length - this.waitingHead < this.options.maxQueued) {
       this.waiting.push(p);
     } else {
-      done(KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }), null);
+      settle(p, KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }), null);
     }
   }
 
@@ -215,13 +259,14 @@ export class Lane extends EventEmitter<LaneEvents> {
     const waiting = this.waiting.slice(this.waitingHead);
     this.waiting = [];
     this.waitingHead = 0;
-    for (const p of pending) p.done(p.isSent ? sentReason : reason, null);
-    for (const p of waiting) p.done(reason, null);
+    for (const p of pending) settle(p, p.isSent ? sentReason : reason, null);
+    for (const p of waiting) settle(p, reason, null);
   }
 
   private admit(p: Pending): void {
     const id = this.nextId++;
-    p.frame[0] = id;
+    p.id = id;
+    if (p.frame !== null) p.frame[0] = id;
     this.pending.set(id, p);
     this.outbox.push(p);
     if (!this.isFlushScheduled && this.state === 'open') {
@@ -238,20 +283,20 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (box.length === 0) return;
     this.outbox = [];
     const { maxFramesPerMessage, maxBatchBytes } = this.options;
-    let frames: unknown[] = [];
+    let batch: Pending[] = [];
     let bytes = 0;
     for (const p of box) {
       if (p.isSent) continue;
-      if (frames.length > 0 && (frames.length >= maxFramesPerMessage || bytes + p.bytes > maxBatchBytes)) {
-        this.ws.send(encodeMessage(frames), SEND_OPTIONS);
-        frames = [];
+      if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + p.bytes > maxBatchBytes)) {
+        this.ws.send(encodeBatch(batch), SEND_OPTIONS);
+        batch = [];
         bytes = 0;
       }
       p.isSent = true;
-      frames.push(p.frame);
+      batch.push(p);
       bytes += p.bytes;
     }
-    if (frames.length > 0) this.ws.send(encodeMessage(frames), SEND_OPTIONS);
+    if (batch.length > 0) this.ws.send(encodeBatch(batch), SEND_OPTIONS);
   };
 
   private readonly onOpen = (): void => {
@@ -307,7 +352,8 @@ export class Lane extends EventEmitter<LaneEvents> {
     return new Promise<Response>((resolve, reject) => {
       const id = this.nextId++;
       frame[0] = id;
-      this.pending.set(id, { frame, deadline, bytes: 0, isSent: true, done: (err, r) => (err !== null ? reject(err) : resolve(r!)) });
+      const done: LaneCallback = (err, r) => (err !== null ? reject(err) : resolve(r!));
+      this.pending.set(id, { id, frame, raw: null, epoch: 0, deadline, bytes: 0, isSent: true, done, settle: null });
       this.ws.send(encodeMessage([frame]), SEND_OPTIONS);
     });
   }
@@ -323,6 +369,7 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   private readonly onMessage = (data: WebSocket.RawData): void => {
     this.lastReceivedAt = Date.now();
+    if (this.options.isRawAnswers && data instanceof Uint8Array && this.onRawMessage(data)) return;
     const responses = data instanceof Uint8Array ? decodeResponses(data) : null;
     if (responses === null) {
       this.destroy(KvError.protocol(`malformed response from ${this.address}`));
@@ -337,10 +384,46 @@ export class Lane extends EventEmitter<LaneEvents> {
       const p = this.pending.get(r.id);
       if (p === undefined) continue; // answer to a request that already timed out
       this.pending.delete(r.id);
-      p.done(null, r);
+      settle(p, null, r);
     }
     this.admitWaiting();
   };
+
+  /**
+   * Answers read as bytes: a raw request gets its answer's status and encoded fields,
+   * any other request its frame decoded on its own. False when the message is not one
+   * the byte reader takes (the full decoder then judges it).
+   */
+  private onRawMessage(data: Uint8Array): boolean {
+    const count = scanAnswers(data);
+    if (count < 0) return false;
+    const a = scannedAnswers();
+    for (let i = 0, base = 0; i < count; i++, base += ANSWER_STRIDE) {
+      const id = a[base + A.ID]!;
+      if (id === 0) {
+        const r = decodeAnswerFrame(data, a[base + A.FRAME_START]!, a[base + A.FRAME_END]!);
+        const message = typeof r?.extra?.message === 'string' ? r.extra.message : undefined;
+        this.destroy(errorFromStatus(a[base + A.STATUS]!, message, { node: this.address }));
+        return true;
+      }
+      const p = this.pending.get(id);
+      if (p === undefined) continue; // answer to a request that already timed out
+      this.pending.delete(id);
+      if (p.raw !== null) {
+        p.settle!(p.raw, null, a[base + A.STATUS]!, a[base + A.FIELD_COUNT]!, data.subarray(a[base + A.FIELDS_START]!, a[base + A.FRAME_END]!), null);
+        continue;
+      }
+      const r = decodeAnswerFrame(data, a[base + A.FRAME_START]!, a[base + A.FRAME_END]!);
+      if (r === null) {
+        settle(p, KvError.protocol(`malformed response from ${this.address}`), null);
+        this.destroy(KvError.protocol(`malformed response from ${this.address}`));
+        return true;
+      }
+      settle(p, null, r);
+    }
+    this.admitWaiting();
+    return true;
+  }
 
   private admitWaiting(): void {
     const max = this.options.maxInFlight;
@@ -385,14 +468,14 @@ export class Lane extends EventEmitter<LaneEvents> {
     for (const [id, p] of this.pending) {
       if (p.deadline > now) continue;
       this.pending.delete(id);
-      p.done(KvError.timeout(`no answer from ${this.address} before the deadline`, { node: this.address, isSafeToRetry: !p.isSent }), null);
+      settle(p, KvError.timeout(`no answer from ${this.address} before the deadline`, { node: this.address, isSafeToRetry: !p.isSent }), null);
     }
     for (let i = this.waitingHead; i < this.waiting.length; i++) {
       const p = this.waiting[i]!;
       if (p.deadline > now) continue;
       this.waiting.splice(i, 1);
       i--;
-      p.done(KvError.timeout(`queued for ${this.address} until the deadline`, { node: this.address, isSafeToRetry: true }), null);
+      settle(p, KvError.timeout(`queued for ${this.address} until the deadline`, { node: this.address, isSafeToRetry: true }), null);
     }
     this.admitWaiting();
     if (this.state === 'open' && !this.isPinging && now - this.lastReceivedAt > this.options.heartbeatMs) this.ping(now);
@@ -408,4 +491,43 @@ export class Lane extends EventEmitter<LaneEvents> {
       },
     );
   }
+}
+
+/** Hand a request its outcome, whichever form it was sent in. */
+function settle(p: Pending, err: KvError | null, r: Response | null): void {
+  if (p.raw !== null) p.settle!(p.raw, err, r?.status ?? 0, 0, null, r);
+  else p.done!(err, r);
+}
+
+/** One message of a batch: the codec's encoding, or built from parts when it holds raw requests. */
+function encodeBatch(batch: readonly Pending[]): Uint8Array {
+  let hasRaw = false;
+  for (const p of batch) if (p.raw !== null) hasRaw = true;
+  if (!hasRaw) return encodeMessage(batch.map((p) => p.frame));
+  const encoded: Array<Uint8Array | null> = new Array(batch.length);
+  let size = headBytes(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const p = batch[i]!;
+    if (p.raw !== null) {
+      encoded[i] = null;
+      size += requestFrameBytes(p.id, p.raw.op, p.epoch, p.raw.tail);
+    } else {
+      const e = encodeFrame(p.frame!);
+      encoded[i] = e;
+      size += e.length;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = writeHead(out, 0, 4, batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const p = batch[i]!;
+    const e = encoded[i];
+    if (e == null) {
+      pos = writeRequestFrame(out, pos, p.raw!.fieldCount, p.id, p.raw!.op, p.epoch, p.raw!.tail);
+    } else {
+      out.set(e, pos);
+      pos += e.length;
+    }
+  }
+  return out;
 }

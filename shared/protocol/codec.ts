@@ -206,6 +206,11 @@ function own(obj: Record<string, unknown>, name: string): unknown {
   return Object.prototype.hasOwnProperty.call(obj, name) ? obj[name] : undefined;
 }
 
+/** Encode one frame (an array) on its own, to be placed in a message built from parts. */
+export function encodeFrame(frame: readonly unknown[]): Uint8Array {
+  return encoder.encode(frame);
+}
+
 /**
  * Decode a response message on the client side. Throws nothing; returns null when the
  * message is not a well-formed list of response frames (the lane must then be closed).
@@ -215,20 +220,26 @@ export function decodeResponses(data: Uint8Array): Response[] | null {
   if (error !== null || !Array.isArray(value)) return null;
   const out: Response[] = new Array(value.length);
   for (let i = 0; i < value.length; i++) {
-    const f: unknown = value[i];
-    if (!Array.isArray(f) || typeof f[0] !== 'number' || typeof f[1] !== 'number') return null;
-    const cas = f[3];
-    const flags = f[4];
-    const extra = f[5];
-    out[i] = {
-      id: f[0],
-      status: f[1],
-      value: f[2],
-      cas: typeof cas === 'number' ? cas : typeof cas === 'bigint' ? Number(cas) : 0,
-      flags: typeof flags === 'number' ? flags : 0,
-      extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) && !(extra instanceof Uint8Array)
-        ? (extra as Record<string, unknown>) : undefined,
-    };
+    const r = toResponse(value[i]);
+    if (r === null) return null;
+    out[i] = r;
   }
   return out;
+}
+
+/** One decoded response frame as a `Response`, or null when it is not one. */
+export function toResponse(f: unknown): Response | null {
+  if (!Array.isArray(f) || typeof f[0] !== 'number' || typeof f[1] !== 'number') return null;
+  const cas = f[3];
+  const flags = f[4];
+  const extra = f[5];
+  return {
+    id: f[0],
+    status: f[1],
+    value: f[2],
+    cas: typeof cas === 'number' ? cas : typeof cas === 'bigint' ? Number(cas) : 0,
+    flags: typeof flags === 'number' ? flags : 0,
+    extra: extra !== null && typeof extra === 'object' && !Array.isArray(extra) && !(extra instanceof Uint8Array)
+      ? (extra as Record<string, unknown>) : undefined,
+  };
 }

@@ -1,7 +1,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WebSocket } from 'ws';
-import { Dispatcher } from '../../../sdk/dispatcher.js';
+import { Dispatcher, type RawSend } from '../../../sdk/dispatcher.js';
+import { decodeCbor, encodeMessage } from '../../../shared/protocol/codec.js';
+import { PROTOCOL_DEFAULTS } from '../../../shared/protocol/limits.js';
+import { PlainField as P, plainFrames, scanPlainRequests } from '../../../shared/protocol/raw-frames.js';
+import type { Response } from '../../../shared/protocol/frames.js';
 import { LanePool } from '../../../sdk/lane-pool.js';
 import { StaticMapSource } from '../../../sdk/map-source.js';
 import { staticMap, type ClusterMap } from '../../../shared/cluster-map.js';
@@ -96,6 +100,73 @@ test('NOT_MY_BUCKET with no newer map to be had backs off', async () => {
   try {
     const err = await withDeadline(get(d, 'k').then(() => null, (e: unknown) => e), 5000, 'request');
     assert.is((err as { code?: string } | null)?.code, 'KV_ERR_NOT_MY_BUCKET');
+  } finally {
+    await pool.close();
+    await fake.close();
+  }
+});
+
+type RawOutcome = { raw: { status: number; fields: unknown[] } } | { answer: { err: unknown; response: Response | null } };
+
+/** Send `frame` as bytes, the way the proxy forwards a plain frame. */
+function sendRaw(d: Dispatcher, frame: unknown[]): Promise<RawOutcome> {
+  const data = encodeMessage([frame]);
+  assert.is(scanPlainRequests(data, PROTOCOL_DEFAULTS), 1);
+  const f = plainFrames();
+  return new Promise((resolve) => {
+    const req: RawSend = {
+      op: f[P.OP]!, fieldCount: f[P.FIELD_COUNT]!, tail: data.subarray(f[P.TAIL_START]!, f[P.FRAME_END]!),
+      key: data.subarray(f[P.KEY_START]!, f[P.KEY_END]!), isIdempotent: false, valueBytes: f[P.VALUE_BYTES]!, deadline: Date.now() + 3000,
+      onRawAnswer: (status, fieldCount, fields) => {
+        const decoded = decodeCbor(Buffer.concat([Buffer.from([0x80 | fieldCount]), fields])).value as unknown[];
+        resolve({ raw: { status, fields: decoded } });
+      },
+      onAnswer: (err, response) => resolve({ answer: { err, response } }),
+    };
+    d.sendRaw(req);
+  });
+}
+
+test('a raw request leaves with the lane id and the map epoch, and its answer comes back as the node encoded it', async () => {
+  const fake = await FakeNode.start((frames) => frames.map((f) => [f[0], Status.OK, Buffer.from(`${String(f[3])}@${String(f[2])}`), 7, 3, { n: 1 }]));
+  const source = new SteppingMapSource(fake.address);
+  const pool = new LanePool({ ...LANE, maxInFlight: 64, isRawAnswers: true }, [1, 10], 1);
+  const d = new Dispatcher(source, pool, { backoffMs: [1] });
+  try {
+    const out = await withDeadline(sendRaw(d, [99, Op.SET, 0, 'k', Buffer.from('v'), 5, 0, 0]), 5000, 'request');
+    assert.equal(out, { raw: { status: Status.OK, fields: [Buffer.from('k@1'), 7, 3, { n: 1 }] } });
+    const sent = fake.frames[0]!;
+    assert.equal(sent.slice(1), [Op.SET, 1, 'k', Buffer.from('v'), 5, 0, 0]);
+    assert.ok(sent[0] !== 99, 'the lane wrote its own id');
+  } finally {
+    await pool.close();
+    await fake.close();
+  }
+});
+
+test('a raw request answered NOT_MY_BUCKET is retried by the newer map and answered through the retrying path', async () => {
+  const fake = await FakeNode.start((frames) => frames.map((f) => (Number(f[2]) < 2 ? [f[0], Status.NOT_MY_BUCKET, null, 0, 0, { epoch: 2 }] : [f[0], Status.OK, null, 1, 0])));
+  const source = new SteppingMapSource(fake.address);
+  const pool = new LanePool({ ...LANE, maxInFlight: 64, isRawAnswers: true }, [1, 10], 1);
+  const d = new Dispatcher(source, pool, { backoffMs: [1] });
+  try {
+    const out = await withDeadline(sendRaw(d, [1, Op.GET, 0, 'k']), 5000, 'request');
+    assert.ok('answer' in out && out.answer.err === null && out.answer.response?.status === Status.OK, JSON.stringify(out));
+    assert.equal(fake.frames.map((f) => f[2]), [1, 2], 'sent again with the newer epoch');
+  } finally {
+    await pool.close();
+    await fake.close();
+  }
+});
+
+test('a raw write whose connection drops after it left is not sent again', async () => {
+  const fake = await FakeNode.start((_frames, ws) => { ws.terminate(); });
+  const pool = new LanePool({ ...LANE, maxInFlight: 64, isRawAnswers: true }, [1, 10], 1);
+  const d = new Dispatcher(new StaticMapSource([fake.address]), pool, { backoffMs: [1] });
+  try {
+    const out = await withDeadline(sendRaw(d, [1, Op.SET, 0, 'k', Buffer.from('v')]), 5000, 'request');
+    assert.ok('answer' in out && (out.answer.err as { code?: string }).code === 'KV_ERR_CONNECTION_CLOSED', JSON.stringify(out));
+    assert.is(fake.frames.length, 1);
   } finally {
     await pool.close();
     await fake.close();
