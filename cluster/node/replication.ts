@@ -600,8 +600,13 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
         const stale = new Set(full.filter((u) => this.seqs.has(u) || this.residue.has(u)));
         if (stale.size > 0) {
           this.counters.fullResyncs += stale.size;
-          this.clearUnits(stale);
-          for (const u of stale) this.residue.delete(u);
+          await this.clearUnits(stale);
+          // Cleared once: a retry of this copy needs no second pass (the stream keeps the
+          // keys it writes meanwhile, deletes included).
+          for (const u of stale) {
+            this.residue.delete(u);
+            this.seqs.delete(u);
+          }
         }
         for (const u of full) this.changes.drop(u);
         units = full;
@@ -628,19 +633,24 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     }
   }
 
-  /** Delete this node's items of `units`, except keys the stream wrote during the backfill. */
-  private clearUnits(units: ReadonlySet<number>): void {
-    const map = this.map;
-    if (map === null) return;
+  /**
+   * Delete this node's items of `units`, except keys the stream wrote during the backfill.
+   * In slices of 2048 keys, one per event-loop turn, so requests keep being served.
+   */
+  private async clearUnits(units: ReadonlySet<number>): Promise<void> {
     let after: string | null = null;
     for (;;) {
-      const page = this.engine.page(after, 4096, 65_536, (key) => units.has(unitOf(map, bucketOfBinary(key, map.bits))));
-      for (const it of page.items) {
-        const unit = unitOf(map, bucketOfBinary(it.key, map.bits));
-        if (this.backfills.get(unit)?.touched.has(it.key) !== true) this.engine.delete(it.key);
+      const map = this.map;
+      if (map === null || this.isClosed) return;
+      const page = this.engine.scan(after === null ? '' : `${after}\0`, null, 2048);
+      for (const e of page.entries) {
+        const unit = unitOf(map, bucketOfBinary(e.key, map.bits));
+        if (units.has(unit) && this.backfills.get(unit)?.touched.has(e.key) !== true) this.engine.delete(e.key);
       }
-      if (page.next === null) return;
-      after = page.next;
+      const last = page.entries.length > 0 ? page.entries[page.entries.length - 1]!.key : null;
+      if (page.nextKey === null || last === null) return;
+      after = last;
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
