@@ -47,6 +47,26 @@ export async function upMain(argv: string[]): Promise<number> {
 
   const stopped = untilSignal();
   const procs: Spawned[] = [];
+  // A signal during start-up stops it at the current step; whatever that step still
+  // starts is stopped when it comes up. If this process dies anyway, its children go too.
+  const aborted = stopped.then((signal) => Promise.reject(new Error(`stopped by ${signal} while starting`)));
+  aborted.catch(() => undefined);
+  const started = async <T extends Spawned>(spawning: Promise<T>): Promise<T> => {
+    const p = await Promise.race([spawning, aborted]).catch((err: Error) => {
+      void spawning.then((late) => late.stop(), () => undefined);
+      throw err;
+    });
+    procs.push(p);
+    return p;
+  };
+  const killAll = (): void => {
+    for (const p of procs) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    }
+  };
+  process.once('exit', killAll);
   let proxy: Spawned & { memcached: string | null };
   let db: PandaClient | null = null;
   const isInsecure = values.insecure === true;
@@ -55,24 +75,20 @@ export async function upMain(argv: string[]): Promise<number> {
     const dev = isInsecure ? null : await devCredentials(cfgUrl, dir);
     const secure = (file: string | undefined): string[] => (isInsecure ? ['--insecure'] : ['--credentials', file!]);
     // A local DHT bootstrap for the nodes' peer plane: replication, two copies of every item.
-    const dht = await spawnDht();
-    procs.push(dht);
+    const dht = await started(spawnDht());
     process.stdout.write(`dht       ${dht.address}  (peer-plane bootstrap, pid ${dht.pid})\n`);
-    const manager = await spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]);
-    procs.push(manager);
+    const manager = await started(spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]));
     process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
     for (let i = 0; i < nodeCount; i++) {
-      const node = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), '--dht', dht.address, ...secure(dev?.admin)]);
-      procs.push(node);
+      const node = await started(spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), '--dht', dht.address, ...secure(dev?.admin)]));
       process.stdout.write(`node      ${node.address}  (pid ${node.pid})\n`);
     }
-    db = await connect({ map: manager.address, credentials: dev?.admin ?? null });
+    db = await Promise.race([connect({ map: manager.address, credentials: dev?.admin ?? null }), aborted]);
     // Each join moves data in batches (empty here, but each batch is a map round).
-    await waitForNodes(db, nodeCount, 60_000);
-    proxy = await spawnProxy(['--map', manager.address, ...secure(dev?.admin)]);
-    procs.push(proxy);
+    await Promise.race([waitForNodes(db, nodeCount, 60_000), aborted]);
+    proxy = await started(spawnProxy(['--map', manager.address, ...secure(dev?.admin)]));
     process.stdout.write(`proxy     ${proxy.address}  memcached ${proxy.memcached ?? 'off'}  (pid ${proxy.pid})\n`);
-    await runDemo(db, keys);
+    await Promise.race([runDemo(db, keys), aborted]);
     const creds = dev === null ? '' : ` --credentials ${dev.admin}`;
     process.stdout.write(`\ntry:      npx pandakv cluster status --manager ${manager.address}${creds}\n`);
     if (proxy.memcached !== null) {
@@ -91,6 +107,7 @@ export async function upMain(argv: string[]): Promise<number> {
   } finally {
     await db?.close();
     for (const p of procs.reverse()) await p.stop();
+    process.off('exit', killAll);
     if (isTempDir) await rm(dir, { recursive: true, force: true });
   }
 }

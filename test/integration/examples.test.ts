@@ -1,9 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { withNodes } from '../helpers/fixtures.js';
+import { withDeadline } from '../helpers/deadline.js';
 
 const run = promisify(execFile);
 const test = suite('integration - examples run as smoke tests');
@@ -32,6 +35,32 @@ test('pandakv up starts a node, runs its demo and exits cleanly with --exit', as
   });
   assert.match(stdout, /read back 2000\/2000 intact/);
   assert.match(stdout, /stats/);
+});
+
+test('pandakv up stopped by SIGTERM while starting leaves no process behind', async () => {
+  const cli = fileURLToPath(new URL('../../bin/pandakv.js', import.meta.url));
+  const up = spawn(process.execPath, [cli, 'up', '--keys', '100'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(up, 'exit');
+  const pids: number[] = [];
+  try {
+    // Stop it as soon as the manager is up: the nodes are still starting.
+    await withDeadline(new Promise<void>((resolve) => {
+      createInterface({ input: up.stdout! }).on('line', (line) => {
+        const pid = /\(.*pid (\d+)\)/.exec(line);
+        if (pid !== null) pids.push(Number(pid[1]));
+        if (line.startsWith('manager')) resolve();
+      });
+    }), 30_000, 'manager started');
+    up.kill('SIGTERM');
+    const [code] = await withDeadline(exited, 30_000, 'up exits');
+    assert.is.not(code, 0, 'a start-up cut short is not a success');
+  } finally {
+    if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
+  }
+  assert.ok(pids.length >= 2, `saw the dht and the manager start (${pids.join(', ')})`);
+  for (const pid of pids) {
+    assert.throws(() => process.kill(pid, 0), (e: NodeJS.ErrnoException) => e.code === 'ESRCH', `process ${pid} is gone`);
+  }
 });
 
 test.run();
