@@ -17,7 +17,7 @@ import { parseMix } from './mix.js';
 import { BENCH_DEFAULTS } from './options.js';
 import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
 import { loadKeySpace, sdkExecutor } from './sdk-bench.js';
-import { bestOf, runWorkload, type OpExecutor, type WorkloadOptions, type WorkloadResult } from './workload.js';
+import { runWorkload, type OpExecutor, type WorkloadOptions, type WorkloadResult } from './workload.js';
 
 /** Options of `pandakv bench proxy`. */
 export interface ProxyBenchOptions {
@@ -37,7 +37,10 @@ export interface ProxyBenchOptions {
   durationMs: number;
   /** Untimed run before each path, ms. @default 1000 */
   warmupMs: number;
-  /** Timed rounds per path; the fastest counts. @default 3 */
+  /**
+   * Timed rounds per path, alternating between the paths; the fastest counts. Also the
+   * number of one-in-flight runs per path, whose median p50 counts. @default 3
+   */
   rounds: number;
   /** Operations of each one-in-flight latency run. @default 3000 */
   latencyCount: number;
@@ -86,7 +89,8 @@ flight ≤ one loopback round trip.
   --inflight N         requests outstanding (default 64)
   --connections N      memcached connections (default 4)
   --duration S         seconds per timed run (default 3)
-  --rounds N           timed runs per path, the fastest counts (default 3)
+  --rounds N           timed runs per path, alternating between paths; the fastest
+                       counts; as many runs at 1 in flight, the median p50 counts (default 3)
   --json FILE          results file (default bench-results.json)
   --quick              1 round of 1 s per path
   --help               print this text
@@ -255,34 +259,74 @@ function clientOptions(o: ProxyBenchOptions): { timeoutMs: number; connectTimeou
   return { timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) };
 }
 
+/** One way of reaching the cluster, and the CPU meters read around its timed rounds. */
+interface PathSpec {
+  label: string;
+  exec: OpExecutor;
+  /** Also measured at one in flight. */
+  isSingleMeasured: boolean;
+  meters: Record<string, CpuMeter>;
+}
+
+/** The run whose p50 is the median of `runs` (the lower middle for an even count). */
+export function medianByP50(runs: readonly WorkloadResult[]): WorkloadResult {
+  const sorted = [...runs].sort((a, b) => a.latency.p50Us - b.latency.p50Us);
+  return sorted[(sorted.length - 1) >> 1]!;
+}
+
 /**
- * Warm up, then the best of `rounds` timed runs at `inflight`, then one-in-flight latency.
- * `meters` are read around every timed round: CPU per operation over all of them.
+ * Measure the paths side by side. Each warms up; then the timed rounds alternate between
+ * the paths (round 1 of each, then round 2 of each, …), so a burst of outside load lands
+ * on all of them instead of on one, and the fastest round of each path counts. CPU per
+ * operation covers every timed round of a path. Then the one-in-flight runs, alternating
+ * the same way with the round trip, `rounds` runs each; the run with the median p50 counts.
  */
-async function measurePath(label: string, exec: OpExecutor, o: ProxyBenchOptions, isSingleMeasured: boolean, meters: Record<string, CpuMeter>): Promise<ProxyPathResult> {
+async function measurePaths(paths: readonly PathSpec[], roundTripExec: OpExecutor, o: ProxyBenchOptions): Promise<{ results: ProxyPathResult[]; roundTrip: WorkloadResult }> {
   const base: Omit<WorkloadOptions, 'label' | 'durationMs'> = { mix: parseMix(o.mix), keys: o.keys, keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
-  if (o.warmupMs > 0) await runWorkload(exec, { ...base, label: `${label} warm-up`, durationMs: o.warmupMs, isQuiet: true });
-  const names = Object.keys(meters);
-  const used = new Map<string, number | null>(names.map((n) => [n, 0]));
-  let ops = 0;
-  const best = await bestOf(o.rounds, async (i) => {
-    const before = names.map((n) => meters[n]!());
-    const r = await runWorkload(exec, { ...base, label: o.rounds > 1 ? `${label} ${i + 1}/${o.rounds}` : label, durationMs: o.durationMs });
-    names.forEach((n, j) => {
-      const after = meters[n]!();
-      const was = before[j]!;
-      const sum = used.get(n)!;
-      used.set(n, after === null || was === null || sum === null ? null : sum + after - was);
-    });
-    ops += r.ops + r.errors;
-    return r;
+  if (o.warmupMs > 0) for (const p of paths) await runWorkload(p.exec, { ...base, label: `${p.label} warm-up`, durationMs: o.warmupMs, isQuiet: true });
+  const rounds = Math.max(1, o.rounds);
+  const runs = paths.map((): WorkloadResult[] => []);
+  const used = paths.map((p) => new Map<string, number | null>(Object.keys(p.meters).map((n) => [n, 0])));
+  const ops = paths.map(() => 0);
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < paths.length; k++) {
+      const p = paths[k]!;
+      const names = Object.keys(p.meters);
+      const before = names.map((n) => p.meters[n]!());
+      const r = await runWorkload(p.exec, { ...base, label: rounds > 1 ? `${p.label} ${i + 1}/${rounds}` : p.label, durationMs: o.durationMs });
+      names.forEach((n, j) => {
+        const after = p.meters[n]!();
+        const was = before[j]!;
+        const sum = used[k]!.get(n)!;
+        used[k]!.set(n, after === null || was === null || sum === null ? null : sum + after - was);
+      });
+      ops[k]! += r.ops + r.errors;
+      runs[k]!.push(r);
+    }
+  }
+  const single = paths.map((): WorkloadResult[] => []);
+  const trips: WorkloadResult[] = [];
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < paths.length; k++) {
+      const p = paths[k]!;
+      if (p.isSingleMeasured) single[k]!.push(await runWorkload(p.exec, { ...base, inflight: 1, label: `${p.label} @1`, durationMs: 0, count: o.latencyCount }));
+    }
+    // One frame, one answer, straight to the owner: the loopback round trip of the target.
+    trips.push(await runWorkload(roundTripExec, {
+      label: 'round trip @1', mix: parseMix('get:1'), keys: 1, keySize: o.keySize, valueSize: o.valueSize, inflight: 1, durationMs: 0, count: o.latencyCount,
+    }));
+  }
+  const results = paths.map((p, k): ProxyPathResult => {
+    const best = runs[k]!.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+    const cpuUsPerOp: Record<string, number> = {};
+    for (const [n, us] of used[k]!) if (us !== null && ops[k]! > 0) cpuUsPerOp[n] = us / ops[k]!;
+    return {
+      throughput: { ...best, label: p.label, roundOpsPerSec: runs[k]!.map((r) => r.opsPerSec) },
+      single: p.isSingleMeasured ? medianByP50(single[k]!) : null,
+      cpuUsPerOp,
+    };
   });
-  const throughput = { ...best, label };
-  const cpuUsPerOp: Record<string, number> = {};
-  for (const [n, us] of used) if (us !== null && ops > 0) cpuUsPerOp[n] = us / ops;
-  if (!isSingleMeasured) return { throughput, single: null, cpuUsPerOp };
-  const single = await runWorkload(exec, { ...base, inflight: 1, label: `${label} @1`, durationMs: 0, count: o.latencyCount });
-  return { throughput, single, cpuUsPerOp };
+  return { results, roundTrip: medianByP50(trips) };
 }
 
 /** Start the cluster and the proxy, measure the three paths, stop every process by its pid. */
@@ -312,19 +356,16 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     const nodesCpu = sumMeters(nodes.map((n) => procCpuMeter(n.pid)));
     const directExec = sdkExecutor(direct);
     await loadKeySpace(directExec, 'load', o.keys, { keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight });
-    const directResult = await measurePath('direct', directExec, o, true, { client, nodes: nodesCpu });
-    // One frame, one answer, straight to the owner: the loopback round trip of the target.
-    const roundTrip = await runWorkload(directExec, {
-      label: 'round trip @1', mix: parseMix('get:1'), keys: 1, keySize: o.keySize, valueSize: o.valueSize, inflight: 1, durationMs: 0, count: o.latencyCount,
-    });
-
     const thin: Client = await connect({ nodes: [proxy.address], ...clientOptions(o) });
     clients.push(thin);
-    const proxyResult = await measurePath('via proxy', sdkExecutor(thin), o, true, { client, proxy: proxyCpu, nodes: nodesCpu });
-
     const mc = await openMemcachedLoad(proxy.memcached, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
     closeMemcached = mc.close;
-    const memcachedResult = await measurePath('memcached', mc.exec, o, false, { client, proxy: proxyCpu, nodes: nodesCpu });
+    const { results, roundTrip } = await measurePaths([
+      { label: 'direct', exec: directExec, isSingleMeasured: true, meters: { client, nodes: nodesCpu } },
+      { label: 'via proxy', exec: sdkExecutor(thin), isSingleMeasured: true, meters: { client, proxy: proxyCpu, nodes: nodesCpu } },
+      { label: 'memcached', exec: mc.exec, isSingleMeasured: false, meters: { client, proxy: proxyCpu, nodes: nodesCpu } },
+    ], directExec, o);
+    const [directResult, proxyResult, memcachedResult] = results as [ProxyPathResult, ProxyPathResult, ProxyPathResult];
     return judgeProxy(directResult, proxyResult, memcachedResult, roundTrip, o.targetRatio);
   } finally {
     closeMemcached?.();

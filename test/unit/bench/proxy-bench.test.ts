@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
 import { McAnswerParser } from '../../../bench/memcached-load.js';
-import { judgeProxy, ownerAddresses, parseProxyArgs, procCpuMeter, PROXY_BENCH_DEFAULTS, proxyFigures, selfCpuMeter, type ProxyBenchOptions } from '../../../bench/proxy-bench.js';
+import { judgeProxy, medianByP50, ownerAddresses, parseProxyArgs, procCpuMeter, PROXY_BENCH_DEFAULTS, proxyFigures, selfCpuMeter, type ProxyBenchOptions } from '../../../bench/proxy-bench.js';
 import type { WorkloadResult } from '../../../bench/workload.js';
 import type { ClusterMap } from '../../../sdk/index.js';
 
@@ -56,6 +56,12 @@ test('verdict and figures', () => {
   assert.equal(figures.map((f) => f.isPass), [null, null, true, null, null, true]);
   const slow = judgeProxy(pass.direct, { throughput: run(70, 800), single: run(5, 200) }, pass.memcached, run(20, 60), 0.6);
   assert.is(slow.isPass, false);
+});
+
+test('the one-in-flight run that counts is the one with the median p50', () => {
+  assert.is(medianByP50([run(1, 300), run(2, 100), run(3, 200)]).opsPerSec, 3);
+  assert.is(medianByP50([run(1, 300), run(2, 100)]).opsPerSec, 2, 'the lower middle of an even count');
+  assert.is(medianByP50([run(7, 50)]).opsPerSec, 7);
 });
 
 test('CPU meters read this process and give null for a process that does not exist', () => {
