@@ -78,7 +78,7 @@ export class ChangeLog {
     log.records[log.head] = undefined as unknown as LogRecord;
     log.head++;
     log.base++;
-    if (log.head > 1024 && log.head * 2 > log.records.length) {
+    if (log.head > 64 && log.head * 2 > log.records.length) {
       log.records = log.records.slice(log.head);
       log.head = 0;
     }
