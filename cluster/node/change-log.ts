@@ -1,4 +1,5 @@
 import { recordBytes, type ReplRecord } from './replication-records.js';
+import { xxh64 } from '../../shared/xxh64.js';
 
 /** A record as the replication stream sends it. */
 export type LogRecord = ReplRecord;
@@ -6,6 +7,11 @@ export type LogRecord = ReplRecord;
 interface UnitLog {
   /** Seqno just before the first record kept. */
   base: number;
+  /**
+   * What is known of the record at `base`: the record itself (evicted last), its
+   * fingerprint (the unit was copied from a snapshot cut there), or nothing.
+   */
+  anchor: LogRecord | string | null;
   records: LogRecord[];
   /** Index of the first live record in `records` (evicted ones are skipped, then compacted). */
   head: number;
@@ -37,7 +43,7 @@ export class ChangeLog {
     let log = this.units.get(unit);
     if (log === undefined || r[1] !== log.base + (log.records.length - log.head) + 1) {
       if (log !== undefined) this.drop(unit);
-      log = { base: r[1] - 1, records: [], head: 0 };
+      log = { base: r[1] - 1, anchor: null, records: [], head: 0 };
       this.units.set(unit, log);
     }
     log.records.push(r);
@@ -58,6 +64,25 @@ export class ChangeLog {
     return log.records.slice(log.head + (since - log.base));
   }
 
+  /**
+   * The unit was copied from a snapshot at seqno `seq` whose record there has fingerprint
+   * `print` (null when the source did not know it): its history starts again there.
+   */
+  anchor(unit: number, seq: number, print: string | null): void {
+    this.drop(unit);
+    if (this.maxBytes <= 0) return;
+    this.units.set(unit, { base: seq, anchor: print, records: [], head: 0 });
+  }
+
+  /** The fingerprint of the unit's record at `seq`, when the log knows it. */
+  printAt(unit: number, seq: number): string | null {
+    const log = this.units.get(unit);
+    if (log === undefined || seq < log.base) return null;
+    if (seq === log.base) return typeof log.anchor === 'string' || log.anchor === null ? log.anchor : fingerprint(log.anchor);
+    const at = log.head + (seq - log.base) - 1;
+    return at < log.records.length ? fingerprint(log.records[at]!) : null;
+  }
+
   /** Forget a unit (its data was purged, or copied in full). */
   drop(unit: number): void {
     const log = this.units.get(unit);
@@ -75,6 +100,7 @@ export class ChangeLog {
     const log = this.units.get(unit);
     if (log === undefined || log.head >= log.records.length) return;
     this.sizeBytes -= recordBytes(log.records[log.head]!);
+    log.anchor = log.records[log.head]!;
     log.records[log.head] = undefined as unknown as LogRecord;
     log.head++;
     log.base++;
@@ -83,4 +109,17 @@ export class ChangeLog {
       log.head = 0;
     }
   }
+}
+
+/**
+ * Identifies a record. Records are applied in seqno order, so two copies holding the same
+ * record at a unit's seqno S hold the same state of the unit up to S.
+ */
+export function fingerprint(r: LogRecord): string {
+  const head = Buffer.alloc(13);
+  head[0] = r[3] === null ? 0 : 1;
+  head.writeUInt32LE(r[2].length, 1);
+  head.writeUInt32LE(r[4] >>> 0, 5);
+  head.writeUInt32LE(r[5] >>> 0, 9);
+  return xxh64(Buffer.concat([head, r[2], r[3] ?? Buffer.alloc(0)])).toString(16);
 }

@@ -8,7 +8,6 @@ import type { MemoryEngine } from './engine/memory-engine.js';
 import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog, type LogRecord } from './change-log.js';
-import { xxh64 } from '../../shared/xxh64.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record,
 } from './replication-records.js';
@@ -121,6 +120,8 @@ interface Backfill {
   touched: Set<string>;
   /** Highest seqno the stream brought meanwhile. */
   streamed: number;
+  /** The stream's records meanwhile, in order: they continue the unit's history after the copy. */
+  records: LogRecord[];
 }
 
 export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
@@ -417,12 +418,20 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       const fill = this.backfills.get(unit);
       if (fill !== undefined) {
         fill.touched.add(key);
-        if (seq > fill.streamed) fill.streamed = seq;
+        if (seq > fill.streamed) {
+          fill.streamed = seq;
+          fill.records.push(r);
+        }
       } else if (seq !== last + 1 && seq > last) {
         // Records were missed (a dropped link, or a chain this node just joined): copy the unit.
         this.counters.gaps++;
         void this.backfill(peer, [unit]);
-        this.backfills.get(unit)?.touched.add(key);
+        const started = this.backfills.get(unit);
+        if (started !== undefined) {
+          started.touched.add(key);
+          started.streamed = seq;
+          started.records.push(r);
+        }
       }
       // A link never repeats a record, so an old seqno from the peer this unit follows is a
       // duplicate; from another peer it is a write the previous active accepted just before
@@ -502,7 +511,11 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     const wanted = new Set(units);
     const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
     const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
-    const seqs = units.map((u) => [u, this.seqs.get(u) ?? 0]);
+    // Each unit's seqno, with the fingerprint of its record there: a copy's history starts at it.
+    const seqs = units.map((u) => {
+      const seq = this.seqs.get(u) ?? 0;
+      return [u, seq, this.changes.printAt(u, seq) ?? ''];
+    });
     // Delta recovery: a requester that holds a unit up to seqno S, with the same record at S
     // as this node, gets only the records after S.
     const delta: LogRecord[] = [];
@@ -512,13 +525,13 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       for (const offer of req.since.slice(0, units.length)) {
         if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
         const [unit, since, print] = offer as [number, number, string];
-        const records = this.changes.since(unit, since - 1, this.seqs.get(unit) ?? 0);
-        if (records === null || records.length === 0 || fingerprint(records[0]!) !== print) continue;
+        const records = this.changes.since(unit, since, this.seqs.get(unit) ?? 0);
+        if (records === null || this.changes.printAt(unit, since) !== print) continue;
         let bytes = 0;
-        for (let i = 1; i < records.length; i++) bytes += recordBytes(records[i]!);
+        for (const r of records) bytes += recordBytes(r);
         if (bytes > budget) continue;
         budget -= bytes;
-        for (let i = 1; i < records.length; i++) delta.push(records[i]!);
+        for (const r of records) delta.push(r);
         deltaUnits.push(unit);
         wanted.delete(unit);
       }
@@ -543,7 +556,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private async backfill(source: string, units: number[]): Promise<void> {
     const todo = units.filter((u) => !this.backfills.has(u));
     if (todo.length === 0) return;
-    for (const u of todo) this.backfills.set(u, { source, touched: new Set(), streamed: 0 });
+    for (const u of todo) this.backfills.set(u, { source, touched: new Set(), streamed: 0, records: [] });
     this.counters.backfills++;
     try {
       for (let attempt = 0; ; attempt++) {
@@ -566,15 +579,15 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
 
   private async copyUnits(source: string, all: number[]): Promise<void> {
     let after: Uint8Array | null = null;
-    let startSeqs: Array<[number, number]> | null = null;
+    let startSeqs: Array<[number, number, string]> | null = null;
     let units = all;
     // Units this node has history for: offer the last record of each, so the source can
     // send only what came after it.
     const since: Array<[number, number, string]> = [];
     for (const u of all) {
       const seq = this.seqs.get(u) ?? 0;
-      const last = seq > 0 ? this.changes.since(u, seq - 1, seq) : null;
-      if (last !== null && last.length === 1) since.push([u, seq, fingerprint(last[0]!)]);
+      const print = seq > 0 ? this.changes.printAt(u, seq) : null;
+      if (print !== null) since.push([u, seq, print]);
     }
     for (;;) {
       if (this.isClosed) return;
@@ -582,7 +595,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
         t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
       }, 10_000) as PullResponse;
       if (startSeqs === null) {
-        startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+        startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
         const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
         const records = Array.isArray(res.delta) ? res.delta : [];
         for (const r of records) {
@@ -608,7 +621,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
             this.seqs.delete(u);
           }
         }
-        for (const u of full) this.changes.drop(u);
         units = full;
         if (units.length === 0) break;
       }
@@ -625,11 +637,15 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (!(res.next instanceof Uint8Array)) break;
       after = res.next;
     }
-    // The unit now follows the source's numbering, whatever this node had before.
-    for (const [unit, seq] of startSeqs ?? []) {
+    // The unit now follows the source's numbering, whatever this node had before. A full
+    // copy's history starts at the snapshot; the stream's records since then continue it.
+    for (const [unit, seq, print] of startSeqs ?? []) {
       if (!all.includes(unit)) continue;
-      const streamed = this.backfills.get(unit)?.streamed ?? 0;
-      this.seqs.set(unit, Math.max(seq, streamed, units.includes(unit) ? 0 : this.seqs.get(unit) ?? 0));
+      const fill = this.backfills.get(unit);
+      const isFull = units.includes(unit);
+      if (isFull) this.changes.anchor(unit, seq, typeof print === 'string' && print !== '' ? print : null);
+      for (const r of fill?.records ?? []) if (r[1] > seq) this.changes.append(r);
+      this.seqs.set(unit, Math.max(seq, fill?.streamed ?? 0, isFull ? 0 : this.seqs.get(unit) ?? 0));
     }
   }
 
@@ -681,19 +697,6 @@ interface PullResponse {
   /** Records after the offered seqnos, for `deltaUnits`. */
   delta?: unknown;
   deltaUnits?: unknown;
-}
-
-/**
- * Identifies a record. Records are applied in seqno order, so two nodes holding the same
- * record at a unit's seqno S hold the same state of the unit up to S.
- */
-function fingerprint(r: LogRecord): string {
-  const head = Buffer.alloc(13);
-  head[0] = r[3] === null ? 0 : 1;
-  head.writeUInt32LE(r[2].length, 1);
-  head.writeUInt32LE(r[4] >>> 0, 5);
-  head.writeUInt32LE(r[5] >>> 0, 9);
-  return xxh64(Buffer.concat([head, r[2], r[3] ?? Buffer.alloc(0)])).toString(16);
 }
 
 /** `[intended, epoch, ...record]` as sent to a fallback. */

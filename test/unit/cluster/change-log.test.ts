@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ChangeLog, type LogRecord } from '../../../cluster/node/change-log.js';
+import { ChangeLog, fingerprint, type LogRecord } from '../../../cluster/node/change-log.js';
 
 const test = suite('cluster - change log for delta recovery');
 
@@ -38,6 +38,31 @@ test('stays within its byte bound by evicting the oldest records first', () => {
   const none = new ChangeLog(0);
   none.append(rec(1, 1));
   assert.is(none.bytes, 0, 'a zero bound keeps nothing');
+});
+
+test('knows the fingerprint at each seqno it holds, at its anchor, and at the record evicted last', () => {
+  const log = new ChangeLog();
+  for (let s = 1; s <= 3; s++) log.append(rec(2, s));
+  assert.is(log.printAt(2, 2), fingerprint(rec(2, 2)));
+  assert.is(log.printAt(2, 4), null, 'beyond the last record');
+  assert.is(log.printAt(2, 0), null, 'before the first, nothing is known');
+  assert.is.not(fingerprint(rec(2, 2)), fingerprint(rec(2, 2, 'other')), 'another value, another fingerprint');
+  assert.is.not(fingerprint(rec(2, 2)), fingerprint(rec(2, 2, null)), 'a delete differs from a write');
+  // A copy from a snapshot at seqno 40 whose record there the source knew.
+  log.anchor(2, 40, 'abc');
+  assert.is(log.printAt(2, 40), 'abc');
+  assert.equal(log.since(2, 40, 40), [], 'up to date at the anchor');
+  log.append(rec(2, 41));
+  assert.equal(log.since(2, 40, 41)!.map((r) => r[1]), [41]);
+  assert.is(log.printAt(2, 1), null, 'the history before the copy is gone');
+  // Eviction keeps the evicted record as the new anchor.
+  const small = new ChangeLog(300);
+  for (let s = 1; s <= 6; s++) small.append(rec(5, s, 'x'.repeat(40)));
+  assert.ok(small.since(5, 1, 6) === null, 'old records were evicted');
+  const base = [1, 2, 3, 4, 5].find((s) => small.since(5, s, 6) !== null)!;
+  assert.ok(base > 1 && base < 6, `history starts after seqno ${base}`);
+  assert.is(small.printAt(5, base), fingerprint(rec(5, base, 'x'.repeat(40))), 'the record evicted last anchors it');
+  assert.is(small.printAt(5, base - 1), null);
 });
 
 test.run();
