@@ -51,14 +51,14 @@ export class Purger {
       this.isRequested = false;
       return;
     }
-    const page = this.engine.scan(after === null ? '' : `${after}\0`, null, this.sliceKeys);
-    for (const e of page.entries) {
-      if (!this.ownership.holdsKey(e.key)) {
-        this.engine.delete(e.key);
+    const page = this.engine.scanKeys(after === null ? '' : `${after}\0`, this.sliceKeys);
+    for (const key of page.keys) {
+      if (!this.ownership.holdsKey(key)) {
+        this.engine.delete(key);
         this.purged++;
       }
     }
-    const last = page.entries.length > 0 ? page.entries[page.entries.length - 1]!.key : null;
+    const last = page.keys.length > 0 ? page.keys[page.keys.length - 1]! : null;
     if (page.nextKey !== null && last !== null) {
       setImmediate(() => this.pass(last));
       return;

@@ -658,12 +658,12 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     for (;;) {
       const map = this.map;
       if (map === null || this.isClosed) return;
-      const page = this.engine.scan(after === null ? '' : `${after}\0`, null, 2048);
-      for (const e of page.entries) {
-        const unit = unitOf(map, bucketOfBinary(e.key, map.bits));
-        if (units.has(unit) && this.backfills.get(unit)?.touched.has(e.key) !== true) this.engine.delete(e.key);
+      const page = this.engine.scanKeys(after === null ? '' : `${after}\0`, 2048);
+      for (const key of page.keys) {
+        const unit = unitOf(map, bucketOfBinary(key, map.bits));
+        if (units.has(unit) && this.backfills.get(unit)?.touched.has(key) !== true) this.engine.delete(key);
       }
-      const last = page.entries.length > 0 ? page.entries[page.entries.length - 1]!.key : null;
+      const last = page.keys.length > 0 ? page.keys[page.keys.length - 1]! : null;
       if (page.nextKey === null || last === null) return;
       after = last;
       await new Promise((resolve) => setImmediate(resolve));

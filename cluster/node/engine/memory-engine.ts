@@ -221,22 +221,41 @@ export class MemoryEngine {
    * backfill. `next` is where to continue, null at the end.
    */
   page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): { items: Array<{ key: string } & Item & { expAt: number }>; next: string | null } {
+    const { items, order } = this.store;
+    items.setProbe(PROBE_START, after === null ? '' : after + '\0');
+    const now = this.nowS();
     const out: Array<{ key: string } & Item & { expAt: number }> = [];
-    let start = after === null ? '' : after + '\0';
     let seen = 0;
-    for (;;) {
-      const chunk = this.scan(start, null, Math.min(1024, budget - seen));
-      for (const e of chunk.entries) {
-        seen++;
-        if (!accept(e.key)) continue;
-        const item = this.peek(e.key);
-        if (item !== null) out.push({ key: e.key, ...item });
-        if (out.length >= limit) return { items: out, next: e.key };
+    // Only accepted items have their value copied: a page may look at thousands of keys.
+    for (const slot of order.keys(PROBE_START)) {
+      const expAt = items.expAt(slot);
+      if (isExpiredAt(expAt, now)) continue;
+      const key = items.keyOf(slot);
+      seen++;
+      if (accept(key)) {
+        out.push({ key, value: items.valueOf(slot), flags: items.flags(slot), cas: items.cas(slot), expAt });
+        if (out.length >= limit) return { items: out, next: key };
       }
-      if (chunk.nextKey === null) return { items: out, next: null };
-      if (seen >= budget) return { items: out, next: chunk.entries.length > 0 ? chunk.entries[chunk.entries.length - 1]!.key : chunk.nextKey };
-      start = chunk.nextKey;
+      if (seen >= budget) return { items: out, next: key };
     }
+    return { items: out, next: null };
+  }
+
+  /**
+   * Up to `limit` keys of live items in `[start, …)` in byte order, without their values:
+   * what a pass over every key (purging, clearing) needs. `nextKey` as in `scan`.
+   */
+  scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null } {
+    const { items, order } = this.store;
+    items.setProbe(PROBE_START, start);
+    const now = this.nowS();
+    const keys: string[] = [];
+    for (const slot of order.keys(PROBE_START)) {
+      if (isExpiredAt(items.expAt(slot), now)) continue;
+      if (keys.length >= limit) return { keys, nextKey: items.keyOf(slot) };
+      keys.push(items.keyOf(slot));
+    }
+    return { keys, nextKey: null };
   }
 
   /** Drop every item (memcached flush_all). Counters are kept. */

@@ -464,6 +464,35 @@ test('every key stays reachable while the index grows and slots are reused', () 
   assert.equal(engine.scan('', null, 100_000).entries.map((e) => e.key), [...live].sort());
 });
 
+test('page: accepted items of a key range, in order, within a budget of keys looked at; scanKeys: keys only', () => {
+  const { engine, advanceMs } = clocked();
+  for (let i = 0; i < 100; i++) engine.set(`p${String(i).padStart(3, '0')}`, bytes(`v${i}`), i, i === 7 ? 1 : 0);
+  advanceMs(2000);
+  const even = (key: string): boolean => Number(key.slice(1)) % 2 === 0;
+  // 5 items per page: p000, p002, … p008 looked at 9 keys (p007 has expired).
+  const first = engine.page(null, 5, 1000, even);
+  assert.equal(first.items.map((it) => it.key), ['p000', 'p002', 'p004', 'p006', 'p008']);
+  assert.is(first.next, 'p008');
+  assert.is(text(first.items[1]!.value), 'v2');
+  assert.is(first.items[1]!.flags, 2);
+  // A budget of 3 keys stops early, with where to go on from.
+  const short = engine.page(first.next, 5, 3, even);
+  assert.equal(short.items.map((it) => it.key), ['p010']);
+  assert.is(short.next, 'p011');
+  let after: string | null = null;
+  const all: string[] = [];
+  for (;;) {
+    const page = engine.page(after, 7, 11, even);
+    all.push(...page.items.map((it) => it.key));
+    if (page.next === null) break;
+    after = page.next;
+  }
+  assert.equal(all, Array.from({ length: 50 }, (_, i) => `p${String(2 * i).padStart(3, '0')}`));
+  const keys = engine.scanKeys('p005', 3);
+  assert.equal(keys, { keys: ['p005', 'p006', 'p008'], nextKey: 'p009' }, 'expired p007 skipped');
+  assert.equal(engine.scanKeys('p098', 10), { keys: ['p098', 'p099'], nextKey: null });
+});
+
 test('flush drops every item and the accounting', () => {
   const engine = new MemoryEngine();
   for (let i = 0; i < 100; i++) engine.set(`k${i}`, new Uint8Array(i * 50), 0, 0);
