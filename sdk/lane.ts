@@ -2,10 +2,9 @@ import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { KvError, errorFromStatus } from '../shared/errors.js';
 import { Op } from '../shared/protocol/ops.js';
-import { encodeMessage, encodeFrame, decodeResponses } from '../shared/protocol/codec.js';
-import {
-  ANSWER_STRIDE, AnswerField as A, decodeAnswerFrame, headBytes, requestFrameBytes, scanAnswers, scannedAnswers, writeHead, writeRequestFrame,
-} from '../shared/protocol/raw-frames.js';
+import { decodeResponses, encodeMessage } from '../shared/protocol/codec.js';
+import { ANSWER_STRIDE, AnswerField as A, decodeAnswerFrame, scanAnswers, scannedAnswers } from '../shared/protocol/raw-frames.js';
+import { encodeBatch } from './lane-batch.js';
 import type { Response } from '../shared/protocol/frames.js';
 import { Status } from '../shared/status.js';
 import { AuthClient, authFailedError, type Credentials, type KeyPair, type PasswordLimits } from '../shared/auth/index.js';
@@ -497,37 +496,4 @@ export class Lane extends EventEmitter<LaneEvents> {
 function settle(p: Pending, err: KvError | null, r: Response | null): void {
   if (p.raw !== null) p.settle!(p.raw, err, r?.status ?? 0, 0, null, r);
   else p.done!(err, r);
-}
-
-/** One message of a batch: the codec's encoding, or built from parts when it holds raw requests. */
-function encodeBatch(batch: readonly Pending[]): Uint8Array {
-  let hasRaw = false;
-  for (const p of batch) if (p.raw !== null) hasRaw = true;
-  if (!hasRaw) return encodeMessage(batch.map((p) => p.frame));
-  const encoded: Array<Uint8Array | null> = new Array(batch.length);
-  let size = headBytes(batch.length);
-  for (let i = 0; i < batch.length; i++) {
-    const p = batch[i]!;
-    if (p.raw !== null) {
-      encoded[i] = null;
-      size += requestFrameBytes(p.id, p.raw.op, p.epoch, p.raw.tail);
-    } else {
-      const e = encodeFrame(p.frame!);
-      encoded[i] = e;
-      size += e.length;
-    }
-  }
-  const out = Buffer.allocUnsafe(size);
-  let pos = writeHead(out, 0, 4, batch.length);
-  for (let i = 0; i < batch.length; i++) {
-    const p = batch[i]!;
-    const e = encoded[i];
-    if (e == null) {
-      pos = writeRequestFrame(out, pos, p.raw!.fieldCount, p.id, p.raw!.op, p.epoch, p.raw!.tail);
-    } else {
-      out.set(e, pos);
-      pos += e.length;
-    }
-  }
-  return out;
 }

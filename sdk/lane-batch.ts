@@ -1,0 +1,45 @@
+import { encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
+import { headBytes, requestFrameBytes, writeHead, writeRequestFrame } from '../shared/protocol/raw-frames.js';
+import type { RawRequest } from './lane.js';
+
+/** A request as a lane sends it: an object frame, or a raw request with its id and epoch. */
+export interface OutgoingFrame {
+  id: number;
+  /** The frame, its id already written; null for a raw request. */
+  frame: unknown[] | null;
+  raw: RawRequest | null;
+  epoch: number;
+}
+
+/** One message of a batch: the codec's encoding, or built from parts when it holds raw requests. */
+export function encodeBatch(batch: readonly OutgoingFrame[]): Uint8Array {
+  let hasRaw = false;
+  for (const p of batch) if (p.raw !== null) hasRaw = true;
+  if (!hasRaw) return encodeMessage(batch.map((p) => p.frame));
+  const encoded: Array<Uint8Array | null> = new Array(batch.length);
+  let size = headBytes(batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const p = batch[i]!;
+    if (p.raw !== null) {
+      encoded[i] = null;
+      size += requestFrameBytes(p.id, p.raw.op, p.epoch, p.raw.tail);
+    } else {
+      const e = encodeFrame(p.frame!);
+      encoded[i] = e;
+      size += e.length;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = writeHead(out, 0, 4, batch.length);
+  for (let i = 0; i < batch.length; i++) {
+    const p = batch[i]!;
+    const e = encoded[i];
+    if (e == null) {
+      pos = writeRequestFrame(out, pos, p.raw!.fieldCount, p.id, p.raw!.op, p.epoch, p.raw!.tail);
+    } else {
+      out.set(e, pos);
+      pos += e.length;
+    }
+  }
+  return out;
+}
