@@ -305,6 +305,8 @@ export async function runRebalanceBench(o: RebalanceBenchOptions, out: NodeJS.Wr
     const manager = cluster.manager.address;
     db = await connectRepl(manager, { inflight: Math.max(o.inflight, o.loadInflight), timeoutMs: o.opTimeoutMs });
     await waitReplicated(db, 3, o.clusterTimeoutMs);
+    // The first nodes are placed by moves too: load only once they are all done.
+    await pollUntil('the initial placement', o.clusterTimeoutMs, async () => ((await rebalanceProgress(manager))?.isDone === true ? true : null), 200);
     await waitIdle(db, o.clusterTimeoutMs);
 
     const loaded = await loadKeySpace(sdkExecutor(db), 'load', o.keys, { keySize: o.keySize, valueSize: o.valueSize, inflight: o.loadInflight });

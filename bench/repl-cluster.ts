@@ -91,11 +91,16 @@ export function activeNodeCount(map: ClusterMap | null): number {
   return map === null ? 0 : map.nodes.filter((n) => n.state === 'active').length;
 }
 
-/** Until `nodes` nodes are active, every chain has two copies and a majority write goes through. */
+/** Nodes that are the active copy of some unit: placed, not only listed (moves place nodes in batches). */
+export function placedNodeCount(map: ClusterMap | null): number {
+  return map === null ? 0 : new Set(map.runChains.map((c) => map.chains[c]?.[0])).size;
+}
+
+/** Until `nodes` nodes are placed, every chain has two copies and a majority write goes through. */
 export async function waitReplicated(db: Client, nodes: number, timeoutMs: number): Promise<void> {
   await pollUntil(`a replicated cluster of ${nodes} nodes`, timeoutMs, async () => {
     const map = db.map;
-    if (map === null || activeNodeCount(map) < nodes) return null;
+    if (map === null || activeNodeCount(map) < nodes || placedNodeCount(map) < nodes) return null;
     if (!map.runChains.every((c) => (map.chains[c]?.length ?? 0) >= 2)) return null;
     try {
       await db.set('bench:probe', 'x', { durability: 'majority', timeoutMs: 1000 });

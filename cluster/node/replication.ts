@@ -41,6 +41,11 @@ export interface ReplicationOptions {
   backfillPageItems: number;
   /** Keys examined per backfill page request. @default 16384 */
   backfillPageBudget: number;
+  /**
+   * After each backfill page, wait this many times as long as the page took before the
+   * next (0 = copy flat out). @default 1
+   */
+  backfillPace: number;
   /** Bytes of recent records kept for delta recovery, all units together. @default 33554432 */
   changeLogBytes: number;
   /** Most bytes of records one delta answer carries; units beyond it are copied in full. @default 4194304 */
@@ -61,6 +66,7 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   majorityTimeoutMs: 2000,
   backfillPageItems: 256,
   backfillPageBudget: 16_384,
+  backfillPace: 1,
   changeLogBytes: 32 * 1024 * 1024,
   maxDeltaBytes: 4 * 1024 * 1024,
   hintReplayBatch: 512,
@@ -143,6 +149,8 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private isSuspect = false;
   /** Failed, or back and verifying: data of units not held is kept (not purged). */
   private isKeeping = false;
+  /** Backfill pages wait here for their turn (see pageTurn). */
+  private pageQueue: Promise<void> = Promise.resolve();
   /** Units whose seqnos were forgotten while their items may still be here (a purge is under way). */
   private readonly residue = new Set<number>();
   /** The peer whose stream last advanced each unit's seqno. */
@@ -591,51 +599,57 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     }
     for (;;) {
       if (this.isClosed) return;
-      const res = await this.plane.request(source, {
-        t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
-      }, 10_000) as PullResponse;
-      if (startSeqs === null) {
-        startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
-        const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
-        const records = Array.isArray(res.delta) ? res.delta : [];
-        for (const r of records) {
-          if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
-          const key = Buffer.from(r[2]).toString('latin1');
-          // The stream is newer than any delta record of a key it wrote meanwhile.
-          if (this.backfills.get(r[0])?.touched.has(key) !== true) this.apply(key, r[3], r[4], r[5]);
-          this.changes.append(r);
-          this.counters.deltaRecords++;
-        }
-        this.counters.deltaUnits += deltaUnits.size;
-        // Units copied in full over data of their own: that data may hold writes the
-        // cluster lost in a failover, or keys deleted since, so it goes first.
-        const full = units.filter((u) => !deltaUnits.has(u));
-        const stale = new Set(full.filter((u) => this.seqs.has(u) || this.residue.has(u)));
-        if (stale.size > 0) {
-          this.counters.fullResyncs += stale.size;
-          await this.clearUnits(stale);
-          // Cleared once: a retry of this copy needs no second pass (the stream keeps the
-          // keys it writes meanwhile, deletes included).
-          for (const u of stale) {
-            this.residue.delete(u);
-            this.seqs.delete(u);
+      // One page at a time per node, paced: copies yield to client requests.
+      const done = await this.pageTurn();
+      try {
+        const res = await this.plane.request(source, {
+          t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
+        }, 10_000) as PullResponse;
+        if (startSeqs === null) {
+          startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+          const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
+          const records = Array.isArray(res.delta) ? res.delta : [];
+          for (const r of records) {
+            if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
+            const key = Buffer.from(r[2]).toString('latin1');
+            // The stream is newer than any delta record of a key it wrote meanwhile.
+            if (this.backfills.get(r[0])?.touched.has(key) !== true) this.apply(key, r[3], r[4], r[5]);
+            this.changes.append(r);
+            this.counters.deltaRecords++;
           }
+          this.counters.deltaUnits += deltaUnits.size;
+          // Units copied in full over data of their own: that data may hold writes the
+          // cluster lost in a failover, or keys deleted since, so it goes first.
+          const full = units.filter((u) => !deltaUnits.has(u));
+          const stale = new Set(full.filter((u) => this.seqs.has(u) || this.residue.has(u)));
+          if (stale.size > 0) {
+            this.counters.fullResyncs += stale.size;
+            await this.clearUnits(stale);
+            // Cleared once: a retry of this copy needs no second pass (the stream keeps the
+            // keys it writes meanwhile, deletes included).
+            for (const u of stale) {
+              this.residue.delete(u);
+              this.seqs.delete(u);
+            }
+          }
+          units = full;
+          if (units.length === 0) break;
         }
-        units = full;
-        if (units.length === 0) break;
+        for (const it of Array.isArray(res.items) ? res.items : []) {
+          if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
+          const key = Buffer.from(it[0]).toString('latin1');
+          const map = this.map;
+          const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
+          if (this.backfills.get(unit)?.touched.has(key) === true) continue;
+          this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
+          this.counters.backfillItems++;
+          this.counters.backfillBytes += it[0].length + it[1].length;
+        }
+        if (!(res.next instanceof Uint8Array)) break;
+        after = res.next;
+      } finally {
+        done();
       }
-      for (const it of Array.isArray(res.items) ? res.items : []) {
-        if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
-        const key = Buffer.from(it[0]).toString('latin1');
-        const map = this.map;
-        const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
-        if (this.backfills.get(unit)?.touched.has(key) === true) continue;
-        this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
-        this.counters.backfillItems++;
-        this.counters.backfillBytes += it[0].length + it[1].length;
-      }
-      if (!(res.next instanceof Uint8Array)) break;
-      after = res.next;
     }
     // The unit now follows the source's numbering, whatever this node had before. A full
     // copy's history starts at the snapshot; the stream's records since then continue it.
@@ -647,6 +661,25 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       for (const r of fill?.records ?? []) if (r[1] > seq) this.changes.append(r);
       this.seqs.set(unit, Math.max(seq, fill?.streamed ?? 0, isFull ? 0 : this.seqs.get(unit) ?? 0));
     }
+  }
+
+  /**
+   * Wait for this node's turn to copy a page; call the returned function when the page is
+   * applied. Pages of all backfills go one at a time, and after each the next waits
+   * `backfillPace` times as long as that page took, so copying takes at most
+   * 1 / (1 + backfillPace) of the node's time and client requests keep their latency.
+   */
+  private async pageTurn(): Promise<() => void> {
+    const previous = this.pageQueue;
+    let release!: () => void;
+    this.pageQueue = new Promise<void>((resolve) => { release = resolve; });
+    await previous;
+    const started = performance.now();
+    return () => {
+      const pause = Math.min((performance.now() - started) * this.options.backfillPace, 1000);
+      if (pause >= 1 && !this.isClosed) setTimeout(release, pause);
+      else release();
+    };
   }
 
   /**
