@@ -14,8 +14,9 @@ Starts a data node. Alone it owns every bucket.
   --no-evict           refuse writes beyond the budget (OUT_OF_MEMORY) instead of evicting
   --incoming-ip CIDR   allow clients from this range; repeatable; IPv4 or IPv6 (default: all)
   --buckets N          number of buckets, a power of two, e.g. 16777216 or 2^24 (default 2^24)
-  --ringnode ADDR      address of a cluster member to join through
-  --redundancy R       copies of each item when running without a manager (default 1)
+  --ringnode ADDR      accepted for compatibility; nodes join through --manager (warns)
+  --redundancy R       accepted for compatibility: the manager's redundancy applies, and a
+                       node alone has no peers to copy to (warns when above 1)
   --data-dir DIR       directory for identity and durable state
   --zone NAME          failure zone
   --manager URL        register with this manager (http://host:port) and follow its map
@@ -104,6 +105,16 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   return opts;
 }
 
+/** Switches that parse but do nothing in this combination: said once at start. */
+export function nodeWarnings(opts: Partial<NodeOptions>): string[] {
+  const out: string[] = [];
+  const r = opts.redundancy ?? 1;
+  if (r > 1 && (opts.manager ?? null) !== null) out.push(`--redundancy ${r} is ignored: the manager's redundancy applies (pandakv manager --redundancy, pandakv cluster set --redundancy)`);
+  if (r > 1 && (opts.manager ?? null) === null) out.push(`--redundancy ${r} has no effect: without a manager this node owns every bucket alone and has no peers to copy to`);
+  if ((opts.ringnode ?? null) !== null) out.push('--ringnode has no effect: nodes join a cluster through its manager (--manager URL)');
+  return out;
+}
+
 /** Read `--principals FILE`: a JSON array of principal records. @throws UsageError */
 function loadPrincipalsFile(path: string): unknown[] {
   let list: unknown;
@@ -124,6 +135,7 @@ export async function nodeMain(argv: string[]): Promise<number> {
     return 0;
   }
   if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
+  for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
   const node = new DataNode(opts);
   // Handle signals before announcing readiness: a supervisor may signal right away.
   const stopped = untilSignal();

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseNodeArgs } from '../../../cluster/node/cli.js';
+import { parseNodeArgs, nodeWarnings } from '../../../cluster/node/cli.js';
 import { UsageError } from '../../../bin/cli-util.js';
 
 const test = suite('cluster - node switches');
@@ -22,6 +22,14 @@ test('malformed values raise a UsageError', () => {
   for (const args of [['--port', 'x'], ['--port', '65536'], ['--memory-size', '0'], ['--redundancy', '1.5'], ['--buckets', 'many'], ['--bogus'], ['--port']]) {
     assert.throws(() => parseNodeArgs(args), (e: Error) => e instanceof UsageError, args.join(' '));
   }
+});
+
+test('switches that do nothing in a combination are named at start', () => {
+  assert.equal(nodeWarnings({}), []);
+  assert.equal(nodeWarnings({ redundancy: 1, manager: 'http://127.0.0.1:1' }), []);
+  assert.match(nodeWarnings({ redundancy: 2, manager: 'http://127.0.0.1:1' })[0]!, /ignored: the manager's redundancy applies/);
+  assert.match(nodeWarnings({ redundancy: 2 })[0]!, /no effect: without a manager/);
+  assert.match(nodeWarnings({ ringnode: 'ws://127.0.0.1:9' })[0]!, /--ringnode has no effect/);
 });
 
 test.run();
