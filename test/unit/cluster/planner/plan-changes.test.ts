@@ -53,7 +53,11 @@ test('a join moves about 1/N of the active units and changes nothing it need not
     assert.ok(active >= 0.9 * ideal - 2, `only ${active} active moves for an ideal ${ideal.toFixed(1)}`);
     // Replica moves are bounded the same way when neither zones nor a heavy node shape
     // the replicas (with zones, a join also shifts zone weights; see docs/planner.md).
-    const isPlain = zones.length < 2 && spec.nodes.length >= spec.redundancy
+    // Heavy: a node whose share of the weight nears 1/r, the most one node can hold when a
+    // unit's copies must be on different nodes, so the others' replicas are shaped by it.
+    const total = nodes.reduce((s, n) => s + n.weight, 0);
+    const isHeavy = nodes.some((n) => n.weight / total > 1 / (spec.redundancy + 1));
+    const isPlain = zones.length < 2 && spec.nodes.length >= spec.redundancy && !isHeavy
       && ![...first.warnings, ...next.warnings].some((w) => /cannot be balanced|can hold only/.test(w));
     if (isPlain) {
       const replicas = next.moves.length - active;
