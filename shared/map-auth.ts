@@ -61,7 +61,11 @@ export class MapAuthSession {
         this.isDone = true;
         return { kind: 'done', roles: msg.roles };
       case 'err':
-        if (msg.code.startsWith('KV_ERR_AUTH') || msg.code === 'KV_ERR_FORBIDDEN') throw new KvError(msg.code as never, `manager: ${msg.message}`);
+        // Refused, or a request the manager cannot take (one running --insecure answers a
+        // hello with BAD_REQUEST): waiting will not change it.
+        if (msg.code.startsWith('KV_ERR_AUTH') || msg.code === 'KV_ERR_FORBIDDEN' || msg.code === 'KV_ERR_BAD_REQUEST') {
+          throw new KvError(msg.code as never, `manager: ${msg.message}`);
+        }
         return { kind: 'pass' };
       default:
         return { kind: 'pass' };

@@ -7,6 +7,8 @@ import { decodeMap } from '../../shared/map-codec.js';
 import { MapTracker } from '../../shared/map-tracker.js';
 import { withCluster } from '../helpers/cluster.js';
 import { withDeadline } from '../helpers/deadline.js';
+import { connect } from '../../sdk/index.js';
+import { generateKeyPair, keyCredentials } from '../../shared/auth/index.js';
 
 const test = suite('integration - the /map service');
 
@@ -95,6 +97,19 @@ test('the admin API answers bad requests with codes, not crashes', () => withClu
   assert.is(notFound.status, 404);
   const metrics = await (await fetch(`${manager.address}/metrics`)).text();
   assert.match(metrics, /pandakv_manager_is_leader 1/);
+}));
+
+test('a client with credentials against a manager running --insecure gets a clear error, not a timeout', () => withCluster({ nodes: 1 }, async ({ manager }) => {
+  // A timeout would be KV_ERR_TIMEOUT: the code says the refusal came first.
+  const err = await connect({ map: manager.address, credentials: keyCredentials('app', generateKeyPair()), timeoutMs: 20_000 }).then(
+    async (db) => {
+      await db.close();
+      return null;
+    },
+    (e: unknown) => e as { code?: string; message?: string },
+  );
+  assert.is(err?.code, 'KV_ERR_BAD_REQUEST', String(err?.message));
+  assert.match(String(err?.message), /--insecure/);
 }));
 
 test.run();
