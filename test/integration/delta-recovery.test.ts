@@ -98,6 +98,15 @@ test('a returning copy takes the records it missed, and drops writes the cluster
       // New writes stream on from where the copy left off.
       write(b, eb, torn[2]!, 'b3');
       await poll(async () => (text(ea, torn[2]!) === 'b3' ? true : null), 10_000, 'A follows the stream');
+
+      // Hostile offers from a linked peer: ignored one by one, the page still served.
+      const page = await planes[0]!.request(keys[1]!, {
+        t: 'pull', units: [0], since: [[0, 'x', 'y'], 'junk', [99, 1, 'ab'], [0, 2 ** 40, 'zz'], null, [0, 0, ''], [0, 3]],
+      }, 5000) as { items?: unknown[]; deltaUnits?: unknown };
+      assert.ok(Array.isArray(page.items) && page.items.length > 0, 'a full page');
+      assert.is(page.deltaUnits, undefined, 'no delta for offers that prove nothing');
+      const refused = await planes[0]!.request(keys[1]!, { t: 'pull', units: 'all' }, 5000).then(() => null, (e: unknown) => e as { code?: string });
+      assert.is(refused?.code, 'KV_ERR_BAD_REQUEST');
     })(), 60_000, 'test body');
   } finally {
     for (const r of replicators) r.close();

@@ -106,6 +106,11 @@ test('map-service messages are validated field by field', () => {
   for (const b of bad) assert.is(decodeClientMessage(encodeMapMessage(b as never)), null, JSON.stringify(b));
   assert.is(decodeClientMessage(new Uint8Array([0xff, 0x00])), null);
   assert.is(decodeServerMessage(encodeMapMessage({ t: 'full', map: 'x' } as never)), null);
+  assert.equal(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100 })), { t: 'registered', id: 'n1', heartbeatMs: 100 });
+  assert.equal(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed: true })), { t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed: true });
+  for (const wasFailed of ['yes', 1, null, {}]) {
+    assert.is(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed } as never)), null, `wasFailed ${JSON.stringify(wasFailed)}`);
+  }
 });
 
 test.run();
