@@ -7,7 +7,8 @@ import type { PeerPlane, PeerReply } from '../peer/index.js';
 import type { MemoryEngine } from './engine/memory-engine.js';
 import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
-import { ChangeLog, type LogRecord } from './change-log.js';
+import { ChangeLog } from './change-log.js';
+import { Backfiller, type PullRequest } from './backfill.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record,
 } from './replication-records.js';
@@ -31,7 +32,8 @@ import {
  * manager says so, or a map shows it failed) keeps its data and verifies every unit it
  * holds this way before reporting caught up.
  *
- * Hinted handoff for down replicas lives in handoff.ts.
+ * Backfill (serving and copying pages, deltas) lives in backfill.ts; hinted handoff for
+ * down replicas in handoff.ts.
  */
 
 export interface ReplicationOptions {
@@ -120,16 +122,6 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-interface Backfill {
-  source: string;
-  /** Keys the stream wrote while the snapshot was being copied: the snapshot must not overwrite them. */
-  touched: Set<string>;
-  /** Highest seqno the stream brought meanwhile. */
-  streamed: number;
-  /** The stream's records meanwhile, in order: they continue the unit's history after the copy. */
-  records: LogRecord[];
-}
-
 export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
@@ -149,10 +141,6 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private isSuspect = false;
   /** Failed, or back and verifying: data of units not held is kept (not purged). */
   private isKeeping = false;
-  /** Backfill pages wait here for their turn (see pageTurn). */
-  private pageQueue: Promise<void> = Promise.resolve();
-  /** Units whose seqnos were forgotten while their items may still be here (a purge is under way). */
-  private readonly residue = new Set<number>();
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
   /** Highest seqno each replica acknowledged, per peer and unit. */
@@ -161,7 +149,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private readonly outbox = new Map<string, Record[]>();
   private readonly ackbox = new Map<string, Map<number, number>>();
   private isFlushScheduled = false;
-  private readonly backfills = new Map<number, Backfill>();
+  private readonly backfiller: Backfiller;
   private isClosed = false;
   private readonly handoff: HintedHandoff;
   /** Index in the current map of each node, by peer key. */
@@ -179,20 +167,30 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     plane.on('peer-down', this.onPeerDown);
     plane.on('peer-up', this.onPeerUp);
     const self = this;
+    this.backfiller = new Backfiller({
+      get map() { return self.map; },
+      get self() { return self.self; },
+      get isClosed() { return self.isClosed; },
+      seqs: this.seqs,
+      changes: this.changes,
+      counters: this.counters,
+      apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
+      onBackfilled: (units) => this.emit('backfilled', units),
+    }, engine, plane, this.options);
     this.handoff = new HintedHandoff({
       get map() { return self.map; },
       get self() { return self.self; },
       get nodeIndexByKey() { return self.nodeIndexByKey; },
       get isClosed() { return self.isClosed; },
       counters: this.counters,
-      isBackfilling: (unit) => this.backfills.has(unit),
+      isBackfilling: (unit) => this.backfiller.active.has(unit),
       seqOf: (unit) => this.seqs.get(unit) ?? 0,
       setSeq: (unit, seq, record) => {
         this.seqs.set(unit, seq);
         this.changes.append(record);
       },
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
-      backfill: (source, units) => void this.backfill(source, units),
+      backfill: (source, units) => void this.backfiller.start(source, units),
     }, plane, hints, this.options);
   }
 
@@ -233,7 +231,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     const bySource = new Map<string, number[]>();
     for (const [unit, chain] of unitChains(map)) {
       const at = chain.indexOf(self);
-      if (at < 0 || held.has(unit) || this.backfills.has(unit)) continue;
+      if (at < 0 || held.has(unit) || this.backfiller.active.has(unit)) continue;
       // From the unit's active, or (when this node is the new active) from the previous one.
       const sourceIndex = at > 0 ? chain[0]! : previous === null ? -1 : previousActive(previous, unit, map);
       const source = sourceIndex < 0 ? null : (previous !== null && at === 0 ? previous : map).nodes[sourceIndex]?.peerKey ?? null;
@@ -242,7 +240,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       list.push(unit);
       bySource.set(source, list);
     }
-    for (const [source, units] of bySource) void this.backfill(source, units);
+    for (const [source, units] of bySource) void this.backfiller.start(source, units);
     // Hints may now go to a unit's new holder.
     this.handoff.replayIfAny();
     return isVerifying ? 'recovering' : 'following';
@@ -276,16 +274,16 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     const map = this.map;
     const held = map === null || this.self < 0 ? new Set<number>() : unitsHeld(map, this.self);
     for (const u of [...this.seqs.keys()]) {
-      if (held.has(u) || this.backfills.has(u)) continue;
+      if (held.has(u) || this.backfiller.active.has(u)) continue;
       this.seqs.delete(u);
       this.changes.drop(u);
-      this.residue.add(u);
+      this.backfiller.residue.add(u);
     }
   }
 
   /** Units being backfilled now. */
   get backfilling(): number {
-    return this.backfills.size;
+    return this.backfiller.active.size;
   }
 
   /**
@@ -347,7 +345,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (flat.length >= 2 * 65_536) break;
       flat.push(unit, seq);
     }
-    return { backfilling: this.backfills.size, seqnos: flat, copiedBytes: this.counters.backfillBytes };
+    return { backfilling: this.backfiller.active.size, seqnos: flat, copiedBytes: this.counters.backfillBytes };
   }
 
   close(): void {
@@ -407,7 +405,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
     try {
       if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r);
       else if (m.t === 'ack') this.onAcks(peer, (message as { a?: unknown }).a);
-      else if (m.t === 'pull' && reply !== undefined) reply(this.onPull(peer, message as Record as unknown as PullRequest));
+      else if (m.t === 'pull' && reply !== undefined) reply(this.backfiller.serve(peer, message as PullRequest));
       else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
       else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r) });
     } catch (err) {
@@ -423,7 +421,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       const [unit, seq, keyBytes, value, flags, expAt] = r;
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
-      const fill = this.backfills.get(unit);
+      const fill = this.backfiller.active.get(unit);
       if (fill !== undefined) {
         fill.touched.add(key);
         if (seq > fill.streamed) {
@@ -433,8 +431,8 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       } else if (seq !== last + 1 && seq > last) {
         // Records were missed (a dropped link, or a chain this node just joined): copy the unit.
         this.counters.gaps++;
-        void this.backfill(peer, [unit]);
-        const started = this.backfills.get(unit);
+        void this.backfiller.start(peer, [unit]);
+        const started = this.backfiller.active.get(unit);
         if (started !== undefined) {
           started.touched.add(key);
           started.streamed = seq;
@@ -450,7 +448,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       if (seq > last) {
         this.seqs.set(unit, seq);
         this.streamFrom.set(unit, peer);
-        if (this.backfills.get(unit) === undefined) this.changes.append(r);
+        if (this.backfiller.active.get(unit) === undefined) this.changes.append(r);
       }
       acks ??= new Map();
       acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
@@ -502,234 +500,5 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
   private readonly onPeerUp = (): void => {
     this.handoff.replayIfAny();
   };
-
-  /** Serve a page of a snapshot of `units`, with the seqno the unit had when the page was cut. */
-  private onPull(peer: string, req: PullRequest): unknown {
-    const units = Array.isArray(req.units) ? req.units.filter(isUint) : [];
-    const map = this.map;
-    if (map === null || units.length === 0) throw KvError.badRequest('pull needs units and a map');
-    // The snapshot must not be cut before this node streams the unit to the requester:
-    // writes between the cut and this node adopting the map that adds the requester would
-    // reach it by neither path. Until then the requester retries.
-    const requester = map.nodes.findIndex((n) => n.peerKey === peer);
-    const perUnit = 2 ** (map.bits - map.unitBits);
-    if (requester < 0 || units.some((u) => !chainOf(map, u * perUnit).includes(requester))) {
-      throw KvError.unavailable('this node does not stream these units to the requester yet', { isSafeToRetry: true });
-    }
-    const wanted = new Set(units);
-    const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
-    const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
-    // Each unit's seqno, with the fingerprint of its record there: a copy's history starts at it.
-    const seqs = units.map((u) => {
-      const seq = this.seqs.get(u) ?? 0;
-      return [u, seq, this.changes.printAt(u, seq) ?? ''];
-    });
-    // Delta recovery: a requester that holds a unit up to seqno S, with the same record at S
-    // as this node, gets only the records after S.
-    const delta: LogRecord[] = [];
-    const deltaUnits: number[] = [];
-    if (after === null && Array.isArray(req.since)) {
-      let budget = this.options.maxDeltaBytes;
-      for (const offer of req.since.slice(0, units.length)) {
-        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
-        const [unit, since, print] = offer as [number, number, string];
-        const records = this.changes.since(unit, since, this.seqs.get(unit) ?? 0);
-        if (records === null || this.changes.printAt(unit, since) !== print) continue;
-        let bytes = 0;
-        for (const r of records) bytes += recordBytes(r);
-        if (bytes > budget) continue;
-        budget -= bytes;
-        for (const r of records) delta.push(r);
-        deltaUnits.push(unit);
-        wanted.delete(unit);
-      }
-    }
-    const page = wanted.size === 0
-      ? { items: [], next: null }
-      : this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
-    return {
-      items: page.items.map((it) => [Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt]),
-      next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
-      seqs,
-      ...(deltaUnits.length === 0 ? {} : { delta, deltaUnits }),
-    };
-  }
-
-  /**
-   * Copy `units` from `source` page by page while the stream keeps flowing. A failed copy
-   * (the link is not up yet, the source is busy) starts again with backoff for as long as
-   * this node holds the units and the source is in the map: the manager switches a move
-   * only once no backfill is under way, so giving up early would lose the data.
-   */
-  private async backfill(source: string, units: number[]): Promise<void> {
-    const todo = units.filter((u) => !this.backfills.has(u));
-    if (todo.length === 0) return;
-    for (const u of todo) this.backfills.set(u, { source, touched: new Set(), streamed: 0, records: [] });
-    this.counters.backfills++;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        if (this.isClosed) return;
-        const still = todo.filter((u) => this.holdsUnit(u));
-        if (still.length === 0 || !this.isPeerInMap(source)) return;
-        try {
-          await this.copyUnits(source, still);
-          this.emit('backfilled', still);
-          return;
-        } catch {
-          this.counters.backfillRetries++;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
-        }
-      }
-    } finally {
-      for (const u of todo) if (this.backfills.get(u)?.source === source) this.backfills.delete(u);
-    }
-  }
-
-  private async copyUnits(source: string, all: number[]): Promise<void> {
-    let after: Uint8Array | null = null;
-    let startSeqs: Array<[number, number, string]> | null = null;
-    let units = all;
-    // Units this node has history for: offer the last record of each, so the source can
-    // send only what came after it.
-    const since: Array<[number, number, string]> = [];
-    for (const u of all) {
-      const seq = this.seqs.get(u) ?? 0;
-      const print = seq > 0 ? this.changes.printAt(u, seq) : null;
-      if (print !== null) since.push([u, seq, print]);
-    }
-    for (;;) {
-      if (this.isClosed) return;
-      // One page at a time per node, paced: copies yield to client requests.
-      const done = await this.pageTurn();
-      try {
-        const res = await this.plane.request(source, {
-          t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
-        }, 10_000) as PullResponse;
-        if (startSeqs === null) {
-          startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
-          const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
-          const records = Array.isArray(res.delta) ? res.delta : [];
-          for (const r of records) {
-            if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
-            const key = Buffer.from(r[2]).toString('latin1');
-            // The stream is newer than any delta record of a key it wrote meanwhile.
-            if (this.backfills.get(r[0])?.touched.has(key) !== true) this.apply(key, r[3], r[4], r[5]);
-            this.changes.append(r);
-            this.counters.deltaRecords++;
-          }
-          this.counters.deltaUnits += deltaUnits.size;
-          // Units copied in full over data of their own: that data may hold writes the
-          // cluster lost in a failover, or keys deleted since, so it goes first.
-          const full = units.filter((u) => !deltaUnits.has(u));
-          const stale = new Set(full.filter((u) => this.seqs.has(u) || this.residue.has(u)));
-          if (stale.size > 0) {
-            this.counters.fullResyncs += stale.size;
-            await this.clearUnits(stale);
-            // Cleared once: a retry of this copy needs no second pass (the stream keeps the
-            // keys it writes meanwhile, deletes included).
-            for (const u of stale) {
-              this.residue.delete(u);
-              this.seqs.delete(u);
-            }
-          }
-          units = full;
-          if (units.length === 0) break;
-        }
-        for (const it of Array.isArray(res.items) ? res.items : []) {
-          if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
-          const key = Buffer.from(it[0]).toString('latin1');
-          const map = this.map;
-          const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
-          if (this.backfills.get(unit)?.touched.has(key) === true) continue;
-          this.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
-          this.counters.backfillItems++;
-          this.counters.backfillBytes += it[0].length + it[1].length;
-        }
-        if (!(res.next instanceof Uint8Array)) break;
-        after = res.next;
-      } finally {
-        done();
-      }
-    }
-    // The unit now follows the source's numbering, whatever this node had before. A full
-    // copy's history starts at the snapshot; the stream's records since then continue it.
-    for (const [unit, seq, print] of startSeqs ?? []) {
-      if (!all.includes(unit)) continue;
-      const fill = this.backfills.get(unit);
-      const isFull = units.includes(unit);
-      if (isFull) this.changes.anchor(unit, seq, typeof print === 'string' && print !== '' ? print : null);
-      for (const r of fill?.records ?? []) if (r[1] > seq) this.changes.append(r);
-      this.seqs.set(unit, Math.max(seq, fill?.streamed ?? 0, isFull ? 0 : this.seqs.get(unit) ?? 0));
-    }
-  }
-
-  /**
-   * Wait for this node's turn to copy a page; call the returned function when the page is
-   * applied. Pages of all backfills go one at a time, and after each the next waits
-   * `backfillPace` times as long as that page took, so copying takes at most
-   * 1 / (1 + backfillPace) of the node's time and client requests keep their latency.
-   */
-  private async pageTurn(): Promise<() => void> {
-    const previous = this.pageQueue;
-    let release!: () => void;
-    this.pageQueue = new Promise<void>((resolve) => { release = resolve; });
-    await previous;
-    const started = performance.now();
-    return () => {
-      const pause = Math.min((performance.now() - started) * this.options.backfillPace, 1000);
-      if (pause >= 1 && !this.isClosed) setTimeout(release, pause);
-      else release();
-    };
-  }
-
-  /**
-   * Delete this node's items of `units`, except keys the stream wrote during the backfill.
-   * In slices of 2048 keys, one per event-loop turn, so requests keep being served.
-   */
-  private async clearUnits(units: ReadonlySet<number>): Promise<void> {
-    let after: string | null = null;
-    for (;;) {
-      const map = this.map;
-      if (map === null || this.isClosed) return;
-      const page = this.engine.scanKeys(after === null ? '' : `${after}\0`, 2048);
-      for (const key of page.keys) {
-        const unit = unitOf(map, bucketOfBinary(key, map.bits));
-        if (units.has(unit) && this.backfills.get(unit)?.touched.has(key) !== true) this.engine.delete(key);
-      }
-      const last = page.keys.length > 0 ? page.keys[page.keys.length - 1]! : null;
-      if (page.nextKey === null || last === null) return;
-      after = last;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-
-  /** True when this node is in `unit`'s chain in its current map. */
-  private holdsUnit(unit: number): boolean {
-    const map = this.map;
-    if (map === null || this.self < 0) return false;
-    return chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(this.self);
-  }
-
-  private isPeerInMap(peer: string): boolean {
-    return this.map?.nodes.some((n) => n.peerKey === peer && n.state !== 'failed') === true;
-  }
 }
 
-interface PullRequest {
-  units?: unknown;
-  after?: unknown;
-  limit?: unknown;
-  /** `[unit, seqno, fingerprint of the record at that seqno]` per unit the requester has history for. */
-  since?: unknown;
-}
-
-interface PullResponse {
-  items?: unknown;
-  next?: unknown;
-  seqs?: unknown;
-  /** Records after the offered seqnos, for `deltaUnits`. */
-  delta?: unknown;
-  deltaUnits?: unknown;
-}
-
-/** `[intended, epoch, ...record]` as sent to a fallback. */

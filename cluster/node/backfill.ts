@@ -1,0 +1,282 @@
+import { KvError } from '../../shared/errors.js';
+import { bucketOfBinary } from '../../shared/keystream.js';
+import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
+import type { PeerPlane } from '../peer/index.js';
+import type { MemoryEngine } from './engine/memory-engine.js';
+import type { ChangeLog, LogRecord } from './change-log.js';
+import { isRecord, isUint, recordBytes } from './replication-records.js';
+import type { ReplicationCounters, ReplicationOptions } from './replication.js';
+
+/**
+ * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when
+ * the requester's history matches, see change-log.ts), and copying units from a source
+ * while the replication stream keeps flowing. Split out of replication.ts, which owns the
+ * stream, the seqnos and the change log this reads and writes through `BackfillHost`.
+ */
+
+/** What the backfill needs from the replicator. */
+export interface BackfillHost {
+  readonly map: ClusterMap | null;
+  readonly self: number;
+  readonly isClosed: boolean;
+  /** Last seqno per unit. */
+  readonly seqs: Map<number, number>;
+  readonly changes: ChangeLog;
+  readonly counters: ReplicationCounters;
+  apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void;
+  onBackfilled(units: number[]): void;
+}
+
+export interface Backfill {
+  source: string;
+  /** Keys the stream wrote while the snapshot was being copied: the snapshot must not overwrite them. */
+  touched: Set<string>;
+  /** Highest seqno the stream brought meanwhile. */
+  streamed: number;
+  /** The stream's records meanwhile, in order: they continue the unit's history after the copy. */
+  records: LogRecord[];
+}
+
+export class Backfiller {
+  /** Backfills under way, by unit. */
+  readonly active = new Map<number, Backfill>();
+  /** Units whose seqnos were forgotten while their items may still be here (a purge is under way). */
+  readonly residue = new Set<number>();
+  /** Backfill pages wait here for their turn (see pageTurn). */
+  private pageQueue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly host: BackfillHost,
+    private readonly engine: MemoryEngine,
+    private readonly plane: PeerPlane,
+    private readonly options: ReplicationOptions,
+  ) {}
+
+  /** Serve a page of a snapshot of `units`, with the seqno the unit had when the page was cut. */
+  serve(peer: string, req: PullRequest): unknown {
+    const units = Array.isArray(req.units) ? req.units.filter(isUint) : [];
+    const map = this.host.map;
+    if (map === null || units.length === 0) throw KvError.badRequest('pull needs units and a map');
+    // The snapshot must not be cut before this node streams the unit to the requester:
+    // writes between the cut and this node adopting the map that adds the requester would
+    // reach it by neither path. Until then the requester retries.
+    const requester = map.nodes.findIndex((n) => n.peerKey === peer);
+    const perUnit = 2 ** (map.bits - map.unitBits);
+    if (requester < 0 || units.some((u) => !chainOf(map, u * perUnit).includes(requester))) {
+      throw KvError.unavailable('this node does not stream these units to the requester yet', { isSafeToRetry: true });
+    }
+    const wanted = new Set(units);
+    const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
+    const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
+    // Each unit's seqno, with the fingerprint of its record there: a copy's history starts at it.
+    const seqs = units.map((u) => {
+      const seq = this.host.seqs.get(u) ?? 0;
+      return [u, seq, this.host.changes.printAt(u, seq) ?? ''];
+    });
+    // Delta recovery: a requester that holds a unit up to seqno S, with the same record at S
+    // as this node, gets only the records after S.
+    const delta: LogRecord[] = [];
+    const deltaUnits: number[] = [];
+    if (after === null && Array.isArray(req.since)) {
+      let budget = this.options.maxDeltaBytes;
+      for (const offer of req.since.slice(0, units.length)) {
+        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
+        const [unit, since, print] = offer as [number, number, string];
+        const records = this.host.changes.since(unit, since, this.host.seqs.get(unit) ?? 0);
+        if (records === null || this.host.changes.printAt(unit, since) !== print) continue;
+        let bytes = 0;
+        for (const r of records) bytes += recordBytes(r);
+        if (bytes > budget) continue;
+        budget -= bytes;
+        for (const r of records) delta.push(r);
+        deltaUnits.push(unit);
+        wanted.delete(unit);
+      }
+    }
+    const page = wanted.size === 0
+      ? { items: [], next: null }
+      : this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
+    return {
+      items: page.items.map((it) => [Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt]),
+      next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
+      seqs,
+      ...(deltaUnits.length === 0 ? {} : { delta, deltaUnits }),
+    };
+  }
+
+  /**
+   * Copy `units` from `source` page by page while the stream keeps flowing. A failed copy
+   * (the link is not up yet, the source is busy) starts again with backoff for as long as
+   * this node holds the units and the source is in the map: the manager switches a move
+   * only once no backfill is under way, so giving up early would lose the data.
+   */
+  async start(source: string, units: number[]): Promise<void> {
+    const todo = units.filter((u) => !this.active.has(u));
+    if (todo.length === 0) return;
+    for (const u of todo) this.active.set(u, { source, touched: new Set(), streamed: 0, records: [] });
+    this.host.counters.backfills++;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.host.isClosed) return;
+        const still = todo.filter((u) => this.holdsUnit(u));
+        if (still.length === 0 || !this.isPeerInMap(source)) return;
+        try {
+          await this.copyUnits(source, still);
+          this.host.onBackfilled(still);
+          return;
+        } catch {
+          this.host.counters.backfillRetries++;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
+        }
+      }
+    } finally {
+      for (const u of todo) if (this.active.get(u)?.source === source) this.active.delete(u);
+    }
+  }
+
+  private async copyUnits(source: string, all: number[]): Promise<void> {
+    let after: Uint8Array | null = null;
+    let startSeqs: Array<[number, number, string]> | null = null;
+    let units = all;
+    // Units this node has history for: offer the last record of each, so the source can
+    // send only what came after it.
+    const since: Array<[number, number, string]> = [];
+    for (const u of all) {
+      const seq = this.host.seqs.get(u) ?? 0;
+      const print = seq > 0 ? this.host.changes.printAt(u, seq) : null;
+      if (print !== null) since.push([u, seq, print]);
+    }
+    for (;;) {
+      if (this.host.isClosed) return;
+      // One page at a time per node, paced: copies yield to client requests.
+      const done = await this.pageTurn();
+      try {
+        const res = await this.plane.request(source, {
+          t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
+        }, 10_000) as PullResponse;
+        if (startSeqs === null) {
+          startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
+          const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
+          const records = Array.isArray(res.delta) ? res.delta : [];
+          for (const r of records) {
+            if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
+            const key = Buffer.from(r[2]).toString('latin1');
+            // The stream is newer than any delta record of a key it wrote meanwhile.
+            if (this.active.get(r[0])?.touched.has(key) !== true) this.host.apply(key, r[3], r[4], r[5]);
+            this.host.changes.append(r);
+            this.host.counters.deltaRecords++;
+          }
+          this.host.counters.deltaUnits += deltaUnits.size;
+          // Units copied in full over data of their own: that data may hold writes the
+          // cluster lost in a failover, or keys deleted since, so it goes first.
+          const full = units.filter((u) => !deltaUnits.has(u));
+          const stale = new Set(full.filter((u) => this.host.seqs.has(u) || this.residue.has(u)));
+          if (stale.size > 0) {
+            this.host.counters.fullResyncs += stale.size;
+            await this.clearUnits(stale);
+            // Cleared once: a retry of this copy needs no second pass (the stream keeps the
+            // keys it writes meanwhile, deletes included).
+            for (const u of stale) {
+              this.residue.delete(u);
+              this.host.seqs.delete(u);
+            }
+          }
+          units = full;
+          if (units.length === 0) break;
+        }
+        for (const it of Array.isArray(res.items) ? res.items : []) {
+          if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
+          const key = Buffer.from(it[0]).toString('latin1');
+          const map = this.host.map;
+          const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
+          if (this.active.get(unit)?.touched.has(key) === true) continue;
+          this.host.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
+          this.host.counters.backfillItems++;
+          this.host.counters.backfillBytes += it[0].length + it[1].length;
+        }
+        if (!(res.next instanceof Uint8Array)) break;
+        after = res.next;
+      } finally {
+        done();
+      }
+    }
+    // The unit now follows the source's numbering, whatever this node had before. A full
+    // copy's history starts at the snapshot; the stream's records since then continue it.
+    for (const [unit, seq, print] of startSeqs ?? []) {
+      if (!all.includes(unit)) continue;
+      const fill = this.active.get(unit);
+      const isFull = units.includes(unit);
+      if (isFull) this.host.changes.anchor(unit, seq, typeof print === 'string' && print !== '' ? print : null);
+      for (const r of fill?.records ?? []) if (r[1] > seq) this.host.changes.append(r);
+      this.host.seqs.set(unit, Math.max(seq, fill?.streamed ?? 0, isFull ? 0 : this.host.seqs.get(unit) ?? 0));
+    }
+  }
+
+  /**
+   * Wait for this node's turn to copy a page; call the returned function when the page is
+   * applied. Pages of all backfills go one at a time, and after each the next waits
+   * `backfillPace` times as long as that page took, so copying takes at most
+   * 1 / (1 + backfillPace) of the node's time and client requests keep their latency.
+   */
+  private async pageTurn(): Promise<() => void> {
+    const previous = this.pageQueue;
+    let release!: () => void;
+    this.pageQueue = new Promise<void>((resolve) => { release = resolve; });
+    await previous;
+    const started = performance.now();
+    return () => {
+      const pause = Math.min((performance.now() - started) * this.options.backfillPace, 1000);
+      if (pause >= 1 && !this.host.isClosed) setTimeout(release, pause);
+      else release();
+    };
+  }
+
+  /**
+   * Delete this node's items of `units`, except keys the stream wrote during the backfill.
+   * In slices of 2048 keys, one per event-loop turn, so requests keep being served.
+   */
+  private async clearUnits(units: ReadonlySet<number>): Promise<void> {
+    let after: string | null = null;
+    for (;;) {
+      const map = this.host.map;
+      if (map === null || this.host.isClosed) return;
+      const page = this.engine.scanKeys(after === null ? '' : `${after}\0`, 2048);
+      for (const key of page.keys) {
+        const unit = unitOf(map, bucketOfBinary(key, map.bits));
+        if (units.has(unit) && this.active.get(unit)?.touched.has(key) !== true) this.engine.delete(key);
+      }
+      const last = page.keys.length > 0 ? page.keys[page.keys.length - 1]! : null;
+      if (page.nextKey === null || last === null) return;
+      after = last;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** True when this node is in `unit`'s chain in its current map. */
+  private holdsUnit(unit: number): boolean {
+    const map = this.host.map;
+    if (map === null || this.host.self < 0) return false;
+    return chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(this.host.self);
+  }
+
+  private isPeerInMap(peer: string): boolean {
+    return this.host.map?.nodes.some((n) => n.peerKey === peer && n.state !== 'failed') === true;
+  }
+}
+
+export interface PullRequest {
+  units?: unknown;
+  after?: unknown;
+  limit?: unknown;
+  /** `[unit, seqno, fingerprint of the record at that seqno]` per unit the requester has history for. */
+  since?: unknown;
+}
+
+interface PullResponse {
+  items?: unknown;
+  next?: unknown;
+  seqs?: unknown;
+  /** Records after the offered seqnos, for `deltaUnits`. */
+  delta?: unknown;
+  deltaUnits?: unknown;
+}
