@@ -103,6 +103,38 @@ async function rebalanceDone(manager: string, nodes: number, db: PandaClient): P
   }, 60_000, `rebalance onto ${nodes} nodes`);
 }
 
+/** Writers of unique keys at full speed, each remembering what was acknowledged, until stopped. */
+function startWriters(db: PandaClient, prefix: string, count: number): {
+  acked: Map<string, string>; ackedAt: Map<string, number>; errors: string[]; t0: number; stop(): Promise<void>;
+} {
+  const acked = new Map<string, string>();
+  const ackedAt = new Map<string, number>();
+  const errors: string[] = [];
+  const t0 = Date.now();
+  let isRunning = true;
+  const writer = async (w: number): Promise<void> => {
+    for (let i = 0; isRunning; i++) {
+      const key = `${prefix}${w}:${i}`;
+      const value = `${w}-${i}`;
+      try {
+        await db.set(key, value);
+        acked.set(key, value);
+        ackedAt.set(key, Date.now() - t0);
+      } catch (err) {
+        errors.push(String(err));
+      }
+    }
+  };
+  const writers = Array.from({ length: count }, (_, w) => writer(w));
+  return {
+    acked, ackedAt, errors, t0,
+    async stop() {
+      isRunning = false;
+      await Promise.all(writers);
+    },
+  };
+}
+
 test('unique keys written at full speed through an add-node and a remove-node rebalance are all readable, with no caller error', () => withCluster({
   nodes: 3, hasDht: true, deadlineMs: 150_000, managerArgs: ['--redundancy', '2'],
 }, async ({ manager, addNode }) => {
@@ -110,26 +142,8 @@ test('unique keys written at full speed through an add-node and a remove-node re
   try {
     await replicated(db, 3);
     await idle(db);
-    const acked = new Map<string, string>();
-    const errors: string[] = [];
-    let isRunning = true;
-    const writer = async (w: number): Promise<void> => {
-      for (let i = 0; isRunning; i++) {
-        const key = `m${w}:${i}`;
-        const value = `${w}-${i}`;
-        try {
-          await db.set(key, value);
-          acked.set(key, value);
-          ackedAt.set(key, Date.now() - t0);
-        } catch (err) {
-          errors.push(String(err));
-        }
-      }
-    };
-    const t0 = Date.now();
-    const ackedAt = new Map<string, number>();
+    const { acked, ackedAt, errors, t0, stop } = startWriters(db, 'm', 4);
     let phaseAdd = 0; let phaseAddDone = 0; let phaseRemove = 0; let phaseRemoveDone = 0;
-    const writers = [0, 1, 2, 3].map(writer);
     await poll(async () => (acked.size >= 1000 ? true : null), 30_000, 'writes before the add');
     phaseAdd = Date.now() - t0;
     const added = await addNode();
@@ -149,8 +163,7 @@ test('unique keys written at full speed through an add-node and a remove-node re
     assert.is(res.status, 200, await res.text());
     await rebalanceDone(manager.address, 3, db);
     phaseRemoveDone = Date.now() - t0;
-    isRunning = false;
-    await Promise.all(writers);
+    await stop();
     assert.equal(errors.slice(0, 5), [], `${errors.length} writes failed`);
     let missing = 0;
     const missed: string[] = [];
@@ -178,21 +191,7 @@ test('graceful failover hands a node\'s units to caught-up replicas with no erro
   try {
     await replicated(db, 3);
     await idle(db);
-    const acked = new Map<string, string>();
-    const errors: string[] = [];
-    let isRunning = true;
-    const writer = async (w: number): Promise<void> => {
-      for (let i = 0; isRunning; i++) {
-        const key = `g${w}:${i}`;
-        try {
-          await db.set(key, `${i}`);
-          acked.set(key, `${i}`);
-        } catch (err) {
-          errors.push(String(err));
-        }
-      }
-    };
-    const writers = [0, 1, 2, 3].map(writer);
+    const { acked, errors, stop } = startWriters(db, 'g', 4);
     await poll(async () => (acked.size >= 1000 ? true : null), 30_000, 'writes before the failover');
     const victim = db.map!.nodes.find((n) => n.address === nodes[2]!.address)!;
     const res = await fetch(`${manager.address}/api/nodes/failover`, { method: 'POST', body: JSON.stringify({ node: victim.id, graceful: true }) });
@@ -200,8 +199,7 @@ test('graceful failover hands a node\'s units to caught-up replicas with no erro
     await poll(async () => (db.map?.nodes.some((n) => n.id === victim.id && n.state === 'failed') === true ? true : null), 10_000, 'failed over');
     const at = acked.size;
     await poll(async () => (acked.size >= at + 1000 ? true : null), 30_000, 'writes after the failover');
-    isRunning = false;
-    await Promise.all(writers);
+    await stop();
     assert.equal(errors.slice(0, 5), [], `${errors.length} writes failed`);
     await idle(db);
     let missing = 0;
