@@ -4,8 +4,8 @@ import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { PeerPlane } from '../peer/index.js';
 import type { MemoryEngine } from './engine/memory-engine.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
-import { isRecord, isUint, recordBytes } from './replication-records.js';
-import type { ReplicationCounters, ReplicationOptions } from './replication.js';
+import { isRecord, isUint, recordBytes, type ReplicationCounters } from './replication-records.js';
+import type { ReplicationOptions } from './replication.js';
 
 /**
  * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when

@@ -66,3 +66,39 @@ export function previousActive(previous: ClusterMap, unit: number, next: Cluster
   const node = previous.nodes[idx];
   return node !== undefined && next.nodes.some((n) => n.id === node.id && n.state !== 'failed') ? idx : -1;
 }
+
+/** What a node's replication has done, for STATS (`repl_*`). */
+export interface ReplicationCounters {
+  recordsSent: number;
+  recordsApplied: number;
+  acksSent: number;
+  majorityWaits: number;
+  majorityTimeouts: number;
+  backfills: number;
+  backfillItems: number;
+  backfillRetries: number;
+  backfillBytes: number;
+  gaps: number;
+  /** Units brought up to date from the source's change log (delta recovery). */
+  deltaUnits: number;
+  /** Records received that way. */
+  deltaRecords: number;
+  /** Units this node had data for that it had to copy in full (no common history with the source). */
+  fullResyncs: number;
+  /** Hints this node holds now (fallback side). */
+  hintsStored: number;
+  /** Bytes of the hints this node holds now. */
+  hintBytes: number;
+  /** Records this node (as active) handed to a fallback as hints, and the fallback took. */
+  hintsSent: number;
+  /** Records that could reach neither their replica nor a fallback. */
+  hintsDropped: number;
+  /** Held hints that reached every node they were for (applied there, or found stale), then deleted. */
+  hintsDelivered: number;
+  /** Held hints dropped after the hint TTL. */
+  hintsExpired: number;
+  /** Hinted records this node applied as the receiver. */
+  hintsApplied: number;
+  /** Hinted records this node refused as the receiver because it had a newer seqno. */
+  hintsStale: number;
+}

@@ -10,7 +10,7 @@ import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest } from './backfill.js';
 import {
-  MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record,
+  MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record, type ReplicationCounters,
 } from './replication-records.js';
 
 /**
@@ -76,40 +76,7 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
 });
 
-export interface ReplicationCounters {
-  recordsSent: number;
-  recordsApplied: number;
-  acksSent: number;
-  majorityWaits: number;
-  majorityTimeouts: number;
-  backfills: number;
-  backfillItems: number;
-  backfillRetries: number;
-  backfillBytes: number;
-  gaps: number;
-  /** Units brought up to date from the source's change log (delta recovery). */
-  deltaUnits: number;
-  /** Records received that way. */
-  deltaRecords: number;
-  /** Units this node had data for that it had to copy in full (no common history with the source). */
-  fullResyncs: number;
-  /** Hints this node holds now (fallback side). */
-  hintsStored: number;
-  /** Bytes of the hints this node holds now. */
-  hintBytes: number;
-  /** Records this node (as active) handed to a fallback as hints, and the fallback took. */
-  hintsSent: number;
-  /** Records that could reach neither their replica nor a fallback. */
-  hintsDropped: number;
-  /** Held hints that reached every node they were for (applied there, or found stale), then deleted. */
-  hintsDelivered: number;
-  /** Held hints dropped after the hint TTL. */
-  hintsExpired: number;
-  /** Hinted records this node applied as the receiver. */
-  hintsApplied: number;
-  /** Hinted records this node refused as the receiver because it had a newer seqno. */
-  hintsStale: number;
-}
+export type { ReplicationCounters } from './replication-records.js';
 
 interface Waiter {
   unit: number;
