@@ -24,7 +24,8 @@ export interface BackfillHost {
   readonly changes: ChangeLog;
   readonly counters: ReplicationCounters;
   apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void;
-  onBackfilled(units: number[]): void;
+  /** A backfill ended: copied, or given up because the units or the source left the map. */
+  onBackfillEnded(units: number[]): void;
 }
 
 export interface Backfill {
@@ -122,7 +123,6 @@ export class Backfiller {
         if (still.length === 0 || !this.isPeerInMap(source)) return;
         try {
           await this.copyUnits(source, still);
-          this.host.onBackfilled(still);
           return;
         } catch {
           this.host.counters.backfillRetries++;
@@ -131,6 +131,8 @@ export class Backfiller {
       }
     } finally {
       for (const u of todo) if (this.active.get(u)?.source === source) this.active.delete(u);
+      // Done or given up (the units moved on): either way the manager may be waiting on it.
+      this.host.onBackfillEnded(todo);
     }
   }
 

@@ -100,7 +100,7 @@ export class DataNode implements StatsSource {
       }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report() });
       this.link.on('map', this.onMap);
       // A move waits for this node's report that its backfills are done: send it at once.
-      this.replicator?.on('backfilled', () => setImmediate(() => this.link?.heartbeatNow()));
+      this.replicator?.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('maybe-failed', () => this.replicator?.markSuspect());
       this.link.on('error', noop);

@@ -89,7 +89,8 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => void }> {
+/** `backfill-ended`: a backfill finished or was given up; what `report()` says has changed. */
+export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0,
@@ -142,7 +143,7 @@ export class Replicator extends EventEmitter<{ backfilled: (units: number[]) => 
       changes: this.changes,
       counters: this.counters,
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
-      onBackfilled: (units) => this.emit('backfilled', units),
+      onBackfillEnded: (units) => this.emit('backfill-ended', units),
     }, engine, plane, this.options);
     this.handoff = new HintedHandoff({
       get map() { return self.map; },
