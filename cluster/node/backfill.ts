@@ -43,6 +43,8 @@ export class Backfiller {
   readonly active = new Map<number, Backfill>();
   /** Units whose seqnos were forgotten while their items may still be here (a purge is under way). */
   readonly residue = new Set<number>();
+  /** Backfills waiting to retry, by source: a link coming up ends the wait. */
+  private readonly waiting = new Map<string, Set<() => void>>();
   /** Backfill pages wait here for their turn (see pageTurn). */
   private pageQueue: Promise<void> = Promise.resolve();
 
@@ -126,7 +128,7 @@ export class Backfiller {
           return;
         } catch {
           this.host.counters.backfillRetries++;
-          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 2000)));
+          await this.retryDelay(source, Math.min(50 * 2 ** attempt, 2000));
         }
       }
     } finally {
@@ -134,6 +136,30 @@ export class Backfiller {
       // Done or given up (the units moved on): either way the manager may be waiting on it.
       this.host.onBackfillEnded(todo);
     }
+  }
+
+  /** The link to `peer` is up: backfills from it that wait to retry go now. */
+  onPeerUp(peer: string): void {
+    const wakers = this.waiting.get(peer);
+    if (wakers === undefined) return;
+    this.waiting.delete(peer);
+    for (const wake of wakers) wake();
+  }
+
+  /** Wait `ms` before retrying a copy from `source`, or less if its link comes up. */
+  private retryDelay(source: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wakers = this.waiting.get(source) ?? new Set<() => void>();
+      this.waiting.set(source, wakers);
+      const wake = (): void => {
+        clearTimeout(timer);
+        wakers.delete(wake);
+        if (wakers.size === 0 && this.waiting.get(source) === wakers) this.waiting.delete(source);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      wakers.add(wake);
+    });
   }
 
   private async copyUnits(source: string, all: number[]): Promise<void> {

@@ -109,6 +109,8 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
   private isSuspect = false;
   /** Failed, or back and verifying: data of units not held is kept (not purged). */
   private isKeeping = false;
+  /** This node has been in a map: until then its peers would refuse its dials. */
+  private hasBeenPlaced = false;
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
   /** Highest seqno each replica acknowledged, per peer and unit. */
@@ -174,8 +176,12 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     this.map = map;
     this.self = self;
     this.nodeIndexByKey = new Map(map.nodes.flatMap((n, i) => (n.peerKey === null ? [] : [[n.peerKey, i] as [string, number]])));
+    // A node the map does not list yet is refused by every peer's firewall, and each
+    // refused dial pushes hyperswarm's redial further out: dial once placed. A node that
+    // left the map keeps its links (hints it holds may still be delivered).
+    if (self >= 0) this.hasBeenPlaced = true;
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
-    this.plane.setPeers(keys);
+    this.plane.setPeers(this.hasBeenPlaced ? keys : []);
     if (self < 0) {
       // Out of the map: its data is purged.
       this.isKeeping = false;
@@ -465,7 +471,8 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     this.handoff.peerDown(peer);
   };
 
-  private readonly onPeerUp = (): void => {
+  private readonly onPeerUp = (peer: string): void => {
+    this.backfiller.onPeerUp(peer);
     this.handoff.replayIfAny();
   };
 }

@@ -41,6 +41,11 @@ declare module 'hyperdht' {
     host?: string;
     anyPort?: boolean;
     ephemeral?: boolean;
+    /**
+     * Whether this node is behind a firewall (dht-rpc; default true until it proves
+     * otherwise). A server that knows itself reachable answers a dial with its address and
+     * the dialer connects directly, with no hole-punching round.
+     */
     firewalled?: boolean;
     keyPair?: DhtKeyPair;
     /** Keep-alive of the connections this node makes or accepts, ms; `false` turns it off. */

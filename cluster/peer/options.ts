@@ -21,7 +21,12 @@ export interface PeerPlaneOptions {
   maxInFlightPerPeer: number;
   /** Deadline of `request` when the caller gives none, ms. @default 5000 */
   requestTimeoutMs: number;
-  /** How long a new connection may take to exchange HELLO before it is dropped, ms. @default 10000 */
+  /**
+   * How long a new connection may take to exchange HELLO before it is dropped, ms. HELLO
+   * is the first frame each way, so it needs one round trip; a dial that opened on the
+   * dialer's side but never reached the accepting side is ended only by this timeout
+   * (the redial follows). @default 5000
+   */
   helloTimeoutMs: number;
   /** Keep-alive interval on every peer connection, ms. @default 5000 */
   keepAliveMs: number;
@@ -29,14 +34,24 @@ export interface PeerPlaneOptions {
   idleTimeoutMs: number;
   /**
    * hyperswarm's redial delays after a failed or dropped connection, ms: first, second,
-   * third retry, then every later one. hyperswarm's own last step is 10 min; a cluster
-   * wants its peers back sooner. @default [1000, 5000, 15000, 30000]
+   * third retry, then every later one. hyperswarm's own steps are 1 s, 5 s, 15 s, 10 min;
+   * a peer the map lists is meant to be up (a refused dial usually means its map is a
+   * moment behind), and a backfill or a replica stream waits on it. @default [250, 1000, 2000, 5000]
    */
   backoffsMs: [number, number, number, number];
-  /** Random extra delay added to each backoff step, ms. @default 500 */
+  /** Random extra delay added to each backoff step, ms. @default 250 */
   backoffJitterMs: number;
   /** Dials in progress at once. @default 8 */
   maxParallelDials: number;
+  /**
+   * How long an authenticated connection from a key this node has never had in its set
+   * is held, unread, waiting for a map that lists it, ms; then it is refused. Maps reach
+   * nodes a moment apart, and a dial refused outright stalls the dialer for seconds
+   * (hyperdht's connect timeout, then redial backoff). 0 = refuse at once. @default 3000
+   */
+  unknownPeerGraceMs: number;
+  /** Such connections held at once; more are refused at once. @default 16 */
+  maxHeldUnknownPeers: number;
 }
 
 export const PEER_PLANE_DEFAULTS: Readonly<PeerPlaneOptions> = Object.freeze({
@@ -46,12 +61,14 @@ export const PEER_PLANE_DEFAULTS: Readonly<PeerPlaneOptions> = Object.freeze({
   maxQueuedBytesPerPeer: 32 * 1024 * 1024,
   maxInFlightPerPeer: 4096,
   requestTimeoutMs: 5000,
-  helloTimeoutMs: 10_000,
+  helloTimeoutMs: 5000,
   keepAliveMs: 5000,
   idleTimeoutMs: 20_000,
-  backoffsMs: Object.freeze([1000, 5000, 15_000, 30_000]) as unknown as [number, number, number, number],
-  backoffJitterMs: 500,
+  backoffsMs: Object.freeze([250, 1000, 2000, 5000]) as unknown as [number, number, number, number],
+  backoffJitterMs: 250,
   maxParallelDials: 8,
+  unknownPeerGraceMs: 3000,
+  maxHeldUnknownPeers: 16,
 });
 
 /** Options of a DHT bootstrap node. */

@@ -37,6 +37,8 @@ export interface PeerPlaneStats {
   pandakv_peer_refused_total: number;
   pandakv_peer_link_errors_total: number;
   pandakv_peer_up_count: number;
+  /** Connections from keys not (yet) in the set, held until a map lists them or the grace ends. */
+  pandakv_peer_held_count: number;
 }
 
 const KEY_HEX = /^[0-9a-f]{64}$/;
@@ -56,6 +58,10 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
   private readonly options: Readonly<PeerPlaneOptions>;
   private readonly swarm: Hyperswarm;
   private allowed = new Set<string>();
+  /** Every key ever in the set: one dropped from it is refused at once, never held. */
+  private readonly known = new Set<string>();
+  /** Connections from keys not (yet) in the set, held unread until a map lists them. */
+  private readonly held = new Map<string, { socket: NoiseSecretStream; timer: NodeJS.Timeout }>();
   /** The current connection per peer, up or still exchanging HELLO. */
   private readonly links = new Map<string, PeerLink>();
   private state: 'new' | 'started' | 'closing' | 'closed' = 'new';
@@ -65,6 +71,7 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
     pandakv_peer_refused_total: 0,
     pandakv_peer_link_errors_total: 0,
     pandakv_peer_up_count: 0,
+    pandakv_peer_held_count: 0,
   };
 
   /**
@@ -96,6 +103,11 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
       port: this.options.port === 0 ? [0, 0] : this.options.port,
       keyPair: pair,
       connectionKeepAlive: this.options.keepAliveMs > 0 ? this.options.keepAliveMs : false,
+      // The plane binds the address it is given (loopback or a cluster network) and that
+      // address is reachable by its peers: no hole punching. Left firewalled, a new node
+      // answers its first dials with a punch round that, on one host, often never
+      // completes: the dialer sees the socket open, the accepting side never does.
+      firewalled: false,
     });
     this.swarm = new Hyperswarm({
       dht,
@@ -134,6 +146,7 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
     const added = [...next].filter((k) => !this.allowed.has(k));
     // The firewall reads `allowed`, and joinPeer may dial at once: update it first.
     this.allowed = next;
+    for (const key of next) this.known.add(key);
     for (const key of removed) {
       this.swarm.leavePeer(Buffer.from(key, 'hex'));
       this.links.get(key)?.destroy(KvError.connectionClosed(`peer ${short(key)} removed from the peer set`, { node: key }));
@@ -141,6 +154,15 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
     for (const key of added) {
       // hyperswarm bans a key for good once its firewall refused it; the key is allowed now.
       this.swarm.peers.get(key)?.ban(false);
+      const waiting = this.held.get(key);
+      if (waiting !== undefined) {
+        // It dialed before this node's map listed it: its connection is already here.
+        this.held.delete(key);
+        clearTimeout(waiting.timer);
+        this.adopt(waiting.socket, key);
+      }
+      // Both sides dial: whichever notices a dead link first brings it back (a node
+      // resumed after a stall may hold a dead connection until its idle timeout).
       this.swarm.joinPeer(Buffer.from(key, 'hex'));
     }
   }
@@ -190,7 +212,7 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
   }
 
   stats(): PeerPlaneStats {
-    return { ...this.counters, pandakv_peer_up_count: this.upPeers().length };
+    return { ...this.counters, pandakv_peer_up_count: this.upPeers().length, pandakv_peer_held_count: this.held.size };
   }
 
   /** Drop every connection, leave the DHT and free its sockets. Idempotent. */
@@ -202,6 +224,11 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
   private async doClose(): Promise<void> {
     this.state = 'closing';
     this.allowed = new Set();
+    for (const [key, h] of this.held) {
+      clearTimeout(h.timer);
+      h.socket.destroy();
+      this.held.delete(key);
+    }
     const reason = KvError.clientClosed('peer plane closed');
     for (const link of [...this.links.values()]) link.destroy(reason);
     try {
@@ -212,25 +239,62 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
   }
 
   // hyperswarm asks before dialing and while accepting (during the Noise handshake, so
-  // a refused key never gets a connection).
+  // a refused key never gets a connection). A key never in the set may be one the next
+  // map lists: it is let through to be held (see onConnection), within bounds.
   private readonly isFirewalled = (remotePublicKey: Buffer): boolean => {
     const peer = remotePublicKey.toString('hex');
     if (this.allowed.has(peer)) return false;
-    this.counters.pandakv_peer_refused_total++;
-    this.emitLater('refused', peer);
+    if (this.mayHold(peer)) return false;
+    this.refuse(peer);
     return true;
   };
+
+  private mayHold(peer: string): boolean {
+    return this.state === 'started' && this.options.unknownPeerGraceMs > 0 && !this.known.has(peer)
+      && !this.held.has(peer) && this.held.size < this.options.maxHeldUnknownPeers;
+  }
+
+  private refuse(peer: string): void {
+    this.counters.pandakv_peer_refused_total++;
+    this.emitLater('refused', peer);
+  }
 
   private readonly onConnection = (socket: NoiseSecretStream): void => {
     // First thing: a socket without an error listener would crash the process.
     socket.on('error', noop);
     const peer = socket.remotePublicKey.toString('hex');
-    if (this.state === 'closing' || this.state === 'closed' || !this.allowed.has(peer)) {
-      this.counters.pandakv_peer_refused_total++;
+    if (this.state === 'closing' || this.state === 'closed') {
       socket.destroy();
-      this.emitLater('refused', peer);
+      this.refuse(peer);
       return;
     }
+    if (!this.allowed.has(peer)) {
+      if (!this.mayHold(peer)) {
+        socket.destroy();
+        this.refuse(peer);
+        return;
+      }
+      // Nothing is read from it (no listener: the stream stays paused) until the key is
+      // listed; unlisted when the grace ends, it is refused like any stranger.
+      const timer = setTimeout(() => {
+        if (this.held.get(peer)?.socket !== socket) return;
+        this.held.delete(peer);
+        socket.destroy();
+        this.refuse(peer);
+      }, this.options.unknownPeerGraceMs);
+      timer.unref();
+      socket.once('close', () => {
+        if (this.held.get(peer)?.socket !== socket) return;
+        clearTimeout(timer);
+        this.held.delete(peer);
+      });
+      this.held.set(peer, { socket, timer });
+      return;
+    }
+    this.adopt(socket, peer);
+  };
+
+  private adopt(socket: NoiseSecretStream, peer: string): void {
     this.counters.pandakv_peer_connections_total++;
     // hyperswarm already settles duplicates (the connection dialed by the larger key
     // wins, or the newer one when the older was established); it hands over the
@@ -244,7 +308,7 @@ export class PeerPlane extends EventEmitter<PeerPlaneEvents> {
     link.on('message', this.onLinkMessage, this);
     link.on('link-error', this.onLinkError, this);
     link.on('drain', this.onLinkDrain, this);
-  };
+  }
 
   private onLinkUp(link: PeerLink): void {
     if (this.links.get(link.peer) !== link) return;

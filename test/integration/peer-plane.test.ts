@@ -142,8 +142,28 @@ test('three planes form a full mesh with exactly one connection per pair and no 
   }
 }));
 
-test('a key outside the set is refused and never comes up', () => withNet(async (net) => {
+test('a dial that arrives before the map lists its key is held, and comes up as soon as the key is listed', () => withNet(async (net) => {
   const a = await net.open();
+  const b = await net.open(undefined, { unknownPeerGraceMs: 20_000 });
+  const refusedEarly: string[] = [];
+  b.on('refused', (k) => refusedEarly.push(k));
+  // The dialer's map already lists the acceptor; the acceptor's does not list the dialer yet.
+  a.setPeers([b.publicKey]);
+  await until(() => b.stats().pandakv_peer_held_count === 1, 10_000, 'dial held');
+  assert.not.ok(a.isUp(b.publicKey), 'nothing is exchanged while held');
+  const ups = Promise.all([next(a, 'peer-up'), next(b, 'peer-up')]);
+  const t0 = performance.now();
+  b.setPeers([a.publicKey]);
+  await ups;
+  console.log(`    peer plane: held dial up ${(performance.now() - t0).toFixed(0)} ms after its key was listed`);
+  b.on('message', echo);
+  assert.equal(await a.request(b.publicKey, 'held'), { echo: 'held' });
+  assert.is(b.stats().pandakv_peer_held_count, 0);
+  assert.equal(refusedEarly, []);
+}));
+
+test('a key outside the set is held for the grace, then refused, and never comes up', () => withNet(async (net) => {
+  const a = await net.open(undefined, { unknownPeerGraceMs: 300 });
   const b = await net.open();
   const stranger = await net.open();
   const ab = Promise.all([next(a, 'peer-up'), next(b, 'peer-up')]);
@@ -157,9 +177,23 @@ test('a key outside the set is refused and never comes up', () => withNet(async 
   assert.not.ok(stranger.isUp(a.publicKey));
   assert.equal(a.upPeers(), [b.publicKey]);
   assert.ok(a.stats().pandakv_peer_refused_total >= 1);
+  assert.is(a.stats().pandakv_peer_held_count, 0);
 }));
 
-test('removing a peer from the set drops it, refuses its redials, and adding it back reconnects', () => withNet(async (net) => {
+test('held dials are bounded: past maxHeldUnknownPeers, or with no grace, a stranger is refused at once', () => withNet(async (net) => {
+  for (const opts of [{ maxHeldUnknownPeers: 0 }, { unknownPeerGraceMs: 0 }]) {
+    const a = await net.open(undefined, opts);
+    const s = await net.open();
+    const refused = next(a, 'refused', (k) => k === s.publicKey);
+    s.setPeers([a.publicKey]);
+    await refused;
+    assert.is(a.stats().pandakv_peer_held_count, 0);
+    assert.not.ok(s.isUp(a.publicKey));
+    await s.close();
+  }
+}));
+
+test('removing a peer from the set drops it, refuses its redials at once, and adding it back reconnects', () => withNet(async (net) => {
   const [a, b] = await mesh(net, 2) as [PeerPlane, PeerPlane];
   const downs = Promise.all([next(a, 'peer-down', (k) => k === b.publicKey), next(b, 'peer-down', (k) => k === a.publicKey)]);
   const redialRefused = next(a, 'refused', (k) => k === b.publicKey);
