@@ -6,7 +6,8 @@ import { PUBLIC_KEY_BYTES, isHex } from '../../shared/auth/index.js';
 
 export const NODE_USAGE = `Usage: pandakv node [switches]
 
-Starts a data node. Alone it owns every bucket.
+Starts a data node. Alone it owns every bucket; with --manager it joins that manager's
+cluster; with --redundancy R (no manager) it seeds a ring that others join with --ringnode.
 
   --ip ADDR            address to listen on (default 127.0.0.1)
   --port N             port to listen on; 0 picks a free one (default 0)
@@ -14,9 +15,11 @@ Starts a data node. Alone it owns every bucket.
   --no-evict           refuse writes beyond the budget (OUT_OF_MEMORY) instead of evicting
   --incoming-ip CIDR   allow clients from this range; repeatable; IPv4 or IPv6 (default: all)
   --buckets N          number of buckets, a power of two, e.g. 16777216 or 2^24 (default 2^24)
-  --ringnode ADDR      accepted for compatibility; nodes join through --manager (warns)
-  --redundancy R       accepted for compatibility: the manager's redundancy applies, and a
-                       node alone has no peers to copy to (warns when above 1)
+  --redundancy R       copies of each item, without --manager: above 1 this node seeds a
+                       ring (it serves the ring's map itself, kept in --data-dir, and prints
+                       its address); needs --dht and --data-dir. With --manager or
+                       --ringnode the cluster's redundancy applies (warns)
+  --ringnode URL       join the ring that node seeded: the "ring map at" URL it printed
   --data-dir DIR       directory for identity and durable state
   --zone NAME          failure zone
   --manager URL        register with this manager (http://host:port) and follow its map
@@ -72,7 +75,10 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   if (values['incoming-ip'] !== undefined) opts.incomingIp = (values['incoming-ip'] as string[]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   const buckets = powerArg(values, 'buckets');
   if (buckets !== undefined) opts.buckets = buckets;
-  if (values.ringnode !== undefined) opts.ringnode = String(values.ringnode);
+  if (values.ringnode !== undefined) {
+    if (!/^(https?|wss?):\/\/\S+$/.test(String(values.ringnode))) throw new UsageError(`--ringnode must be the ring URL the seed printed (http://host:port), got "${String(values.ringnode)}"`);
+    opts.ringnode = String(values.ringnode);
+  }
   const redundancy = numberArg(values, 'redundancy', (n) => Number.isInteger(n) && n >= 1);
   if (redundancy !== undefined) opts.redundancy = redundancy;
   if (values['data-dir'] !== undefined) opts.dataDir = String(values['data-dir']);
@@ -110,8 +116,7 @@ export function nodeWarnings(opts: Partial<NodeOptions>): string[] {
   const out: string[] = [];
   const r = opts.redundancy ?? 1;
   if (r > 1 && (opts.manager ?? null) !== null) out.push(`--redundancy ${r} is ignored: the manager's redundancy applies (pandakv manager --redundancy, pandakv cluster set --redundancy)`);
-  if (r > 1 && (opts.manager ?? null) === null) out.push(`--redundancy ${r} has no effect: without a manager this node owns every bucket alone and has no peers to copy to`);
-  if ((opts.ringnode ?? null) !== null) out.push('--ringnode has no effect: nodes join a cluster through its manager (--manager URL)');
+  else if (r > 1 && (opts.ringnode ?? null) !== null) out.push(`--redundancy ${r} is ignored: the ring's redundancy (set by its seed) applies (pandakv cluster set --redundancy --manager RING-URL)`);
   return out;
 }
 
@@ -140,6 +145,7 @@ export async function nodeMain(argv: string[]): Promise<number> {
   // Handle signals before announcing readiness: a supervisor may signal right away.
   const stopped = untilSignal();
   await node.listen();
+  if (node.ring !== null) process.stdout.write(`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})\n`);
   process.stdout.write(`pandakv node listening on ${node.url}\n`);
   await stopped;
   await node.close();

@@ -11,6 +11,8 @@ import { Replicator } from './replication.js';
 import { HintStore } from './hints.js';
 import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import { Purger } from './purge.js';
+import { followedMapUrl, ringRole, startRingSeed, validateRingOptions } from './ring.js';
+import type { Manager } from '../manager/manager.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
 export function wsUrl(ip: string, port: number): string {
@@ -45,6 +47,8 @@ export class DataNode implements StatsSource {
   hints: HintStore | null = null;
   /** Stable id: kept in the data dir when there is one. */
   id = '';
+  /** The ring's map service, on a node that seeds a ring (see ring.ts); else null. */
+  ring: Manager | null = null;
 
   constructor(options: Partial<NodeOptions> = {}) {
     const opts = { ...NODE_DEFAULTS, ...options };
@@ -56,7 +60,7 @@ export class DataNode implements StatsSource {
       maxKeyBytes: opts.maxKeyBytes,
       maxValueBytes: opts.maxValueBytes,
     });
-    this.ownership = new Ownership(Math.log2(opts.buckets), opts.manager !== null);
+    this.ownership = new Ownership(Math.log2(opts.buckets), followedMapUrl(opts) !== null || ringRole(opts) === 'seed');
     this.executor = new Executor(this.engine, this.ownership, this);
     this.purger = new Purger(this.engine, this.ownership, {
       beforePass: () => this.replicator?.forgetUnheld(),
@@ -94,8 +98,10 @@ export class DataNode implements StatsSource {
       this.replicator = new Replicator(this.engine, this.plane, {}, this.hints);
       this.executor.replicator = this.replicator;
     }
-    if (o.manager !== null) {
-      this.link = new ManagerLink(o.manager, {
+    if (ringRole(o) === 'seed') this.ring = await startRingSeed(o);
+    const mapUrl = this.ring?.address ?? followedMapUrl(o);
+    if (mapUrl !== null) {
+      this.link = new ManagerLink(mapUrl, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
       }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report() });
       this.link.on('map', this.onMap);
@@ -181,6 +187,7 @@ export class DataNode implements StatsSource {
       await this.server?.close();
       await this.plane?.close();
       await this.hints?.close();
+      await this.ring?.close();
     })();
     return this.closing;
   }
@@ -193,9 +200,11 @@ export function validateNodeOptions(o: NodeOptions): void {
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw new RangeError(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);
   if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`--port must be 0..65535, got ${o.port}`);
   if (!Number.isInteger(o.redundancy) || o.redundancy < 1 || o.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${o.redundancy}`);
+  validateRingOptions(o);
   if (!o.isInsecure) {
-    if (o.manager === null && o.principals === null) throw new RangeError('a node without --manager needs --principals FILE (or --insecure)');
-    if (o.manager !== null && o.credentials === null) throw new RangeError('a node with --manager needs --credentials FILE of an admin principal (or --insecure)');
+    const isFollowing = followedMapUrl(o) !== null || ringRole(o) === 'seed';
+    if (!isFollowing && o.principals === null) throw new RangeError('a node without --manager needs --principals FILE (or --insecure)');
+    if (isFollowing && o.credentials === null) throw new RangeError('a node with --manager, --ringnode or a ring to seed needs --credentials FILE of an admin principal (or --insecure)');
   }
 }
 

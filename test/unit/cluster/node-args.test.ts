@@ -2,6 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseNodeArgs, nodeWarnings } from '../../../cluster/node/cli.js';
 import { UsageError } from '../../../bin/cli-util.js';
+import { validateNodeOptions } from '../../../cluster/node/data-node.js';
+import { NODE_DEFAULTS } from '../../../cluster/node/options.js';
+import { ringRole } from '../../../cluster/node/ring.js';
 
 const test = suite('cluster - node switches');
 
@@ -28,8 +31,29 @@ test('switches that do nothing in a combination are named at start', () => {
   assert.equal(nodeWarnings({}), []);
   assert.equal(nodeWarnings({ redundancy: 1, manager: 'http://127.0.0.1:1' }), []);
   assert.match(nodeWarnings({ redundancy: 2, manager: 'http://127.0.0.1:1' })[0]!, /ignored: the manager's redundancy applies/);
-  assert.match(nodeWarnings({ redundancy: 2 })[0]!, /no effect: without a manager/);
-  assert.match(nodeWarnings({ ringnode: 'ws://127.0.0.1:9' })[0]!, /--ringnode has no effect/);
+  // Without a manager, --redundancy seeds a ring: it does something, so no warning.
+  assert.equal(nodeWarnings({ redundancy: 2 }), []);
+  assert.equal(nodeWarnings({ ringnode: 'ws://127.0.0.1:9/map' }), []);
+  assert.match(nodeWarnings({ redundancy: 3, ringnode: 'ws://127.0.0.1:9/map' })[0]!, /ignored: the ring's redundancy/);
+});
+
+test('ring switches: --ringnode is a map URL; a ring needs --dht, a seed --data-dir; --ringnode and --manager exclude each other', () => {
+  for (const bad of ['127.0.0.1:9', 'ftp://x', '']) {
+    assert.throws(() => parseNodeArgs(['--ringnode', bad]), (e: Error) => e instanceof UsageError, bad);
+  }
+  const base = { ...NODE_DEFAULTS, isInsecure: true };
+  const dht = ['127.0.0.1:1'];
+  assert.throws(() => validateNodeOptions({ ...base, redundancy: 2, dataDir: '/tmp/x' }), /needs --dht/);
+  assert.throws(() => validateNodeOptions({ ...base, redundancy: 2, dht }), /needs --data-dir/);
+  assert.throws(() => validateNodeOptions({ ...base, ringnode: 'ws://127.0.0.1:9/map' }), /needs --dht/);
+  assert.throws(() => validateNodeOptions({ ...base, ringnode: 'ws://127.0.0.1:9/map', manager: 'ws://127.0.0.1:9/map', dht }), /exclude each other/);
+  assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, redundancy: 2, dht, dataDir: '/tmp/x' }), /needs --credentials/);
+  validateNodeOptions({ ...base, redundancy: 2, dht, dataDir: '/tmp/x' });
+  validateNodeOptions({ ...base, ringnode: 'ws://127.0.0.1:9/map', dht });
+  assert.is(ringRole({ manager: null, ringnode: null, redundancy: 2 }), 'seed');
+  assert.is(ringRole({ manager: null, ringnode: 'ws://x/map', redundancy: 2 }), 'member');
+  assert.is(ringRole({ manager: 'ws://x/map', ringnode: null, redundancy: 2 }), null);
+  assert.is(ringRole({ manager: null, ringnode: null, redundancy: 1 }), null);
 });
 
 test.run();
