@@ -47,7 +47,7 @@ export async function startReplCluster(o: ReplClusterOptions): Promise<ReplClust
     let index = 0;
     const addNode = async (): Promise<Spawned> => {
       const n = await spawnNode([
-        '--insecure', '--manager', manager.address, '--dht', dht.address, '--data-dir', join(dir, `n${index++}`), '--memory-size', String(o.nodeMemoryMb),
+        '--insecure', '--manager', manager.address, '--dht', dht.address, '--data-dir', join(dir, `n${index++}`), '--memory-size', String(o.nodeMemoryMb), '--no-warm-restart',
       ], o.spawnTimeoutMs);
       procs.push(n);
       nodes.push(n);

@@ -32,6 +32,8 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --principals FILE    principals accepted without a manager (a JSON array of records)
   --dht HOST:PORT      DHT bootstrap of the peer plane (replication); repeatable
   --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
+  --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
+                       start, which then catches up by delta; this turns that off
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
 `;
@@ -60,6 +62,7 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     insecure: { type: 'boolean' },
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
+    'no-warm-restart': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -101,6 +104,7 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   }
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
+  if (values['no-warm-restart']) opts.isWarmRestartEnabled = false;
   if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
   if (values['manager-key'] !== undefined) {
     const key = String(values['manager-key']);

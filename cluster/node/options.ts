@@ -47,6 +47,12 @@ export interface NodeOptions extends ProtocolLimits {
   recoveryCleanupMs: number;
   /** Hints this node holds for a down replica are dropped after this long, ms (hinted handoff). @default 10800000 (3 h) */
   hintTtlMs: number;
+  /**
+   * With a data dir and a peer plane: a graceful stop writes the items and each unit's
+   * seqno to the data dir, and the next start loads them and catches up by delta
+   * (warm-restart.ts). `--no-warm-restart` turns it off. @default true
+   */
+  isWarmRestartEnabled: boolean;
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
@@ -73,4 +79,5 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   dht: [],
   recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
+  isWarmRestartEnabled: true,
 });

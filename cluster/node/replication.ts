@@ -228,6 +228,24 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     this.isSuspect = true;
   }
 
+  /** Each unit's seqno and the fingerprint of its record there: what a warm restart keeps. */
+  unitMarks(): Array<[number, number, string | null]> {
+    return [...this.seqs].map(([unit, seq]) => [unit, seq, this.changes.printAt(unit, seq)]);
+  }
+
+  /**
+   * Back from a warm restart with the items of a snapshot: take its seqnos and start each
+   * unit's history at them, then verify every unit held in the next map, as after a
+   * failover (delta when the history matches the active's, a full copy otherwise).
+   */
+  restoreMarks(marks: ReadonlyArray<[number, number, string | null]>): void {
+    for (const [unit, seq, print] of marks) {
+      this.seqs.set(unit, seq);
+      this.changes.anchor(unit, seq, print);
+    }
+    this.markSuspect();
+  }
+
   /** True while this node keeps data of units it does not hold (failed, or back and verifying): no purging. */
   get isKeepingData(): boolean {
     return this.isKeeping;

@@ -3,6 +3,8 @@ import * as assert from 'uvu/assert';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 const test = suite('integration - replication over the peer plane');
 
@@ -246,6 +248,50 @@ test('a node failed over while paused comes back with delta recovery and serves 
       assert.is(text(await db.get(`d:${i}`)), want, `d:${i}`);
       assert.is(text(await db.getAnyReplica(`d:${i}`)), want, `d:${i} on a replica`);
     }
+  } finally {
+    await db.close();
+  }
+}));
+
+// A graceful stop keeps the items and unit seqnos in the data dir; the restarted node
+// (same data dir) catches up by delta instead of a full copy.
+test('a node stopped gracefully and started again with its data dir catches up by delta (warm restart)', () => withCluster({
+  nodes: 2, hasDht: true, deadlineMs: 150_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '1000'],
+}, async ({ manager, nodes, dir, addNode }) => {
+  const db = await connect({ map: manager.address, timeoutMs: 5000 });
+  try {
+    await replicated(db, 2);
+    await idle(db);
+    for (let i = 0; i < 3000; i++) await db.set(`w:${i}`, `v${i}`, { durability: 'majority' });
+    const victim = nodes[1]!;
+    const victimId = db.map!.nodes.find((n) => n.address === victim.address)!.id;
+    assert.is(await victim.stop('SIGTERM'), 0, 'a graceful stop');
+    assert.ok(victim.stderr.some((l) => /warm restart: kept 3\d{3} items/.test(l)), victim.stderr.join(' | '));
+    await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'failed') === true ? true : null), 20_000, 'failed over');
+    await rebalanceDone(manager.address, 1, db);
+    // What the stopped node misses: new keys, overwrites and deletes.
+    for (let i = 3000; i < 3300; i++) await db.set(`w:${i}`, `v${i}`);
+    for (let i = 0; i < 100; i++) await db.set(`w:${i}`, `x${i}`);
+    for (let i = 100; i < 150; i++) await db.delete(`w:${i}`);
+    // node-1 is the victim's data dir (the fixture numbers them in start order).
+    const back = await addNode(['--data-dir', join(dir, 'node-1')]);
+    assert.ok(back.stderr.some((l) => /warm restart: 3\d{3} items and \d+ unit seqnos loaded/.test(l)), back.stderr.join(' | '));
+    await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 30_000, 'back');
+    await rebalanceDone(manager.address, 2, db);
+    await idle(db);
+    const mine = (await db.stats())[back.address]!;
+    process.stdout.write(`    (warm restart: ${String(mine.repl_deltaUnits)} units by delta, ${String(mine.repl_deltaRecords)} records; `
+      + `${String(mine.repl_fullResyncs)} units re-copied, ${String(mine.repl_backfillItems)} items copied in full)\n`);
+    assert.ok(Number(mine.repl_deltaUnits) > 0, 'units caught up by delta');
+    assert.is(Number(mine.repl_fullResyncs), 0, 'no unit copied again');
+    assert.is(Number(mine.repl_backfillItems), 0, 'no item copied in full');
+    for (let i = 0; i < 3300; i++) {
+      const want = i < 100 ? `x${i}` : i < 150 ? null : `v${i}`;
+      assert.is(text(await db.get(`w:${i}`)), want, `w:${i}`);
+      assert.is(text(await db.getAnyReplica(`w:${i}`)), want, `w:${i} on a replica`);
+    }
+    // The snapshot is read once: it is gone from the data dir.
+    assert.not.ok(existsSync(join(dir, 'node-1', 'memory.snapshot')));
   } finally {
     await db.close();
   }
