@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { startDhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
 import { PeerPlane } from '../../cluster/peer/peer-plane.js';

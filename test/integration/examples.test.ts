@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';

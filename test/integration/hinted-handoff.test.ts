@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { StaticMapSource } from '../../sdk/map-source.js';
@@ -207,9 +207,11 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
     let delivered = 0;
     for (const n of fallbacks) delivered += Number((await nodeStats(db, n.address))?.repl_hintsDelivered ?? 0);
     assert.ok(delivered >= keys.length, `delivered ${delivered}`);
-    const vs = await nodeStats(db, victim.address);
-    assert.ok(Number(vs?.repl_hintsApplied ?? 0) + Number(vs?.repl_hintsStale ?? 0) >= keys.length);
+    // The resumed node's links (peers and clients) may still be coming back: ask until it answers.
+    const vs = await poll(() => nodeStats(db, victim.address), 10_000, 'STATS of the resumed replica');
+    assert.ok(Number(vs.repl_hintsApplied ?? 0) + Number(vs.repl_hintsStale ?? 0) >= keys.length);
     await poll(async () => (text(await db.get(keys[0]!, { replica: true })) === 'newer' ? true : null), 10_000, 'newer write on the replica');
+    await poll(async () => (text(await db.get(keys[1]!, { replica: true })) === `hinted-${keys[1]!}` ? true : null), 10_000, 'replica reads');
     for (const key of keys.slice(1)) assert.is(text(await db.get(key, { replica: true })), `hinted-${key}`, key);
     assert.is(text(await db.get(keys[0]!, { replica: true })), 'newer', 'the hint did not overwrite the newer write');
   } finally {

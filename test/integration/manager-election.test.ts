@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
 import { withEtcd } from '../helpers/etcd.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { connect as netConnect, type Socket } from 'node:net';
 import { once } from 'node:events';

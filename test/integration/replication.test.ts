@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { withCluster } from '../helpers/cluster.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { connect, jsonCodec, utf8Codec, type PandaClient } from '../../sdk/index.js';
 import { withNode, withNodes } from '../helpers/fixtures.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from '../../cluster/peer/frame-codec.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import { ETCD_BACKEND, FILE_BACKEND } from './cfg-fixtures.js';
 import { KV_CASES } from './contract-kv.js';
 import { LEASE_CASES } from './contract-lease.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
 import { MAP_FANOUT_DEFAULTS, parseFanoutOutput, parseMapArgs, splitMapArgs, summarizeFanout, type MapFanoutOptions } from '../../../bench/map-fanout.js';

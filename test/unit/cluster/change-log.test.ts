@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ChangeLog, fingerprint, type LogRecord } from '../../../cluster/node/change-log.js';
 

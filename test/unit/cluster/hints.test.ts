@@ -1,7 +1,7 @@
 import { mkdtemp, rm, readFile, stat, appendFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { HINT_LOG_FILE, HintStore, encodeHintFrame, parseHintLog, type HintRecord } from '../../../cluster/node/hints.js';
 

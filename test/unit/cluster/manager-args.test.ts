@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { parseManagerArgs } from '../../../cluster/manager/cli.js';
 import { managerOptions } from '../../../cluster/manager/options.js';

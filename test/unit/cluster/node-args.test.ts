@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { parseNodeArgs, nodeWarnings } from '../../../cluster/node/cli.js';
 import { UsageError } from '../../../bin/cli-util.js';

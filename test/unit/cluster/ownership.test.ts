@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { Ownership } from '../../../cluster/node/ownership.js';
 import { Executor, EPOCH_WAIT_MS } from '../../../cluster/node/executor.js';

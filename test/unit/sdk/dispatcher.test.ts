@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { WebSocket } from 'ws';
 import { Dispatcher, type RawSend } from '../../../sdk/dispatcher.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { activeRanges, chainOf, findRun, isNewer, staticMap, unitOf } from '../../../shared/cluster-map.js';
 

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ErrorCode, KvError, errorFromStatus, type KvErrorCode } from '../../../shared/errors.js';
 import { Status, type StatusName } from '../../../shared/status.js';

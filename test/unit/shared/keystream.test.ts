@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ErrorCode, KvError } from '../../../shared/errors.js';
 import { MAX_BUCKET_BITS, bucketOf, bucketOfBig, bucketOfBinary, keystream } from '../../../shared/keystream.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { Status, statusName, isStatusCode, type StatusName } from '../../../shared/status.js';
 import { Op, opName, isKeyedOp, isMutation, isIdempotent, type OpCode, type OpName } from '../../../shared/protocol/ops.js';

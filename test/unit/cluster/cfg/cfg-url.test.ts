@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { openCfg, parseCfgUrl } from '../../../../cluster/manager/cfg/open-cfg.js';
 import { prefixRange } from '../../../../cluster/manager/cfg/etcd-util.js';

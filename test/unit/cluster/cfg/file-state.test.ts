@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { decodeState, encodeState } from '../../../../cluster/manager/cfg/file-codec.js';
 import { FileState, eventRev } from '../../../../cluster/manager/cfg/file-state.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { LeaseHandle, type LeaseHost } from '../../../../cluster/manager/cfg/lease-handle.js';
 import { ErrorCode, KvError } from '../../../../shared/errors.js';

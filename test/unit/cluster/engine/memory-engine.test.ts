@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { Status, type StatusCode } from '../../../../shared/status.js';
 import { MemoryEngine } from '../../../../cluster/node/engine/memory-engine.js';

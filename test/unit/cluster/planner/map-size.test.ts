@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { Encoder } from 'cbor-x';
 import type { ClusterMap } from '../../../../shared/cluster-map.js';

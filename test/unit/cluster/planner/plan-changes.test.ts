@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { chainOf, type ClusterMap } from '../../../../shared/cluster-map.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../../bin/cli-util.js';
 import { formatSimulation, parseSimulationArgs, simulate } from '../../../../cluster/manager/planner/simulate.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { isAllowed, parseCredentials, requiredRoles } from '../../../../proxy/memcached/auth.js';
 import type { McCommand } from '../../../../proxy/memcached/commands.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ErrorCode, KvError, type KvErrorCode } from '../../../../shared/errors.js';
 import { errorCodeOf, errorLine } from '../../../../proxy/memcached/error-map.js';

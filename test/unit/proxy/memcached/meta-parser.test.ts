@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { defaultMetaFlags } from '../../../../proxy/memcached/meta-flags.js';
 import { metaStoreMode } from '../../../../proxy/memcached/line-parser.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { MEMCACHED_DEFAULTS, resolveOptions } from '../../../../proxy/memcached/options.js';
 

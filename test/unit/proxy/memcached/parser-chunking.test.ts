@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { McParser } from '../../../../proxy/memcached/parser.js';

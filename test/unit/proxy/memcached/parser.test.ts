@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { McParser } from '../../../../proxy/memcached/parser.js';
 import { err, parseAll, parseChunks, drain } from './parse-helpers.js';

@@ -1,4 +1,4 @@
-import { suite } from 'uvu';
+import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ROLES, type Role } from '../../../../shared/auth/principal.js';
 import { isAllowed, isPublicOp, missingRole, requiredRole, requiredRoles, roleTable } from '../../../../shared/auth/roles.js';
