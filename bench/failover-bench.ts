@@ -10,7 +10,7 @@ import { createLatencyHistogram, formatCount, formatLatencyUs, recordMs, summari
 import { BENCH_DEFAULTS } from './options.js';
 import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
 import { Router } from '../sdk/router.js';
-import { connectRepl, errorText, pollUntil, sleep, startReplCluster, waitIdle, waitReplicated, type Client, type ReplCluster } from './repl-cluster.js';
+import { connectRepl, errorText, pollUntil, rebalanceProgress, sleep, startReplCluster, waitIdle, waitReplicated, type Client, type ReplCluster } from './repl-cluster.js';
 
 /** Options of `pandakv bench failover`. */
 export interface FailoverBenchOptions {
@@ -143,6 +143,11 @@ export async function runFailoverBench(o: FailoverBenchOptions, out: NodeJS.Writ
     db = await connectRepl(cluster.manager.address, { inflight, timeoutMs: o.opTimeoutMs, durability: 'majority' });
     const client = db;
     await waitReplicated(client, 3, o.clusterTimeoutMs);
+    // Every chain may hold two copies while moves of the initial placement still switch
+    // actives: the keys are grouped by the final map, so wait for the placement to end.
+    const manager = cluster.manager.address;
+    await pollUntil('the initial placement', o.clusterTimeoutMs, async () => (
+      (await rebalanceProgress(manager))?.isDone === true && client.map?.moves.length === 0 ? true : null), 200);
     await waitIdle(client, o.clusterTimeoutMs);
 
     // Keys are sorted by the victim's role in their chain on the map before the kill.
