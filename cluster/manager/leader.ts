@@ -347,8 +347,8 @@ export class Leader extends EventEmitter<LeaderEvents> {
     return { epoch: result.map.epoch, rev: result.map.rev, movedUnits: result.moves.length, warnings: result.warnings };
   }
 
-  private planFrom(previous: ClusterMap | null, nodes = this.plannerNodes()): PlanResult {
-    return plan({ previous, nodes, redundancy: this.state.settings?.redundancy ?? this.options.redundancy, bits: this.options.bits });
+  private planFrom(previous: ClusterMap | null, nodes = this.plannerNodes(), pulling: ReadonlySet<string> = new Set()): PlanResult {
+    return plan({ previous, nodes, redundancy: this.state.settings?.redundancy ?? this.options.redundancy, bits: this.options.bits, pulling: [...pulling] });
   }
 
   private plannerNodes(): PlannerNode[] {
@@ -382,11 +382,16 @@ export class Leader extends EventEmitter<LeaderEvents> {
    */
   private async moveLoop(): Promise<void> {
     const limits = { perNode: this.options.movesPerNode, total: this.options.maxMoves };
+    // Nodes that held nothing when a batch was planned keep pulling their share in the
+    // batches after it, which are planned from maps where they hold part of it already.
+    const pulling = new Set<string>();
     for (;;) {
       if (this.isClosed || !this.isLeader || this.moveProgress.isStopped || this.isRestoreHeld) return;
       const batch = await this.run(async () => {
         const base = this.requireMap();
-        const target = this.planFrom(base).map;
+        const nodes = this.plannerNodes();
+        for (const id of emptyNodes(base, nodes)) pulling.add(id);
+        const target = this.planFrom(base, nodes, pulling).map;
         const next = stageBatch(base, target, limits);
         if (next === null) {
           if (target.rev !== base.rev || target.epoch !== base.epoch) await this.writeMap(target);
@@ -481,4 +486,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
     if (hit === undefined) throw KvError.notFound(`no node matches "${ref}"`);
     return hit;
   }
+}
+
+/** Ids of the placeable nodes among `nodes` that hold no copy of any unit in `map`. */
+function emptyNodes(map: ClusterMap, nodes: readonly PlannerNode[]): string[] {
+  const holding = new Set<string>();
+  for (const c of map.runChains) for (const m of map.chains[c] ?? []) holding.add(map.nodes[m]?.id ?? '');
+  return nodes.filter((n) => (n.state === 'active' || n.state === 'joining') && !holding.has(n.id)).map((n) => n.id);
 }

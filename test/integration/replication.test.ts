@@ -4,6 +4,7 @@ import { connect, type PandaClient } from '../../sdk/index.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
 import { existsSync } from 'node:fs';
+import { chainOf } from '../../shared/cluster-map.js';
 import { join } from 'node:path';
 
 const test = suite('integration - replication over the peer plane');
@@ -56,6 +57,14 @@ test('SIGKILL of a node under a majority write load loses no acknowledged write'
   const db = await connect({ map: manager.address, durability: 'majority', timeoutMs: 3000 });
   try {
     await replicated(db, 3);
+    // Nodes joined one by one, each placed over several batches of moves: every node
+    // still ends with its share of copies, replicas included.
+    await rebalanceDone(manager.address, 3, db);
+    const map = db.map!;
+    const size = 2 ** (map.bits - map.unitBits);
+    const copies = map.nodes.map(() => 0);
+    for (let u = 0; u < 2 ** map.unitBits; u++) for (const m of chainOf(map, u * size)) copies[m]!++;
+    for (const c of copies) assert.ok(Math.abs(c - (2 * 2 ** map.unitBits) / 3) <= 0.02 * 2 ** map.unitBits, `copies per node ${copies.join(' / ')}`);
     await idle(db);
     const acked = new Map<string, string>();
     let isRunning = true;

@@ -53,15 +53,19 @@ function zoneWarnings(ctx: PlacementContext, copies: number, warnings: string[])
  * Nodes whose share was changed on purpose since `previous`: new, back from leaving or
  * failed, weight or zone changed, or all of them when the redundancy changed.
  */
-function reshapedNodes(previous: ClusterMap | null, nodes: readonly MapNode[], copies: number): Uint8Array {
+function reshapedNodes(previous: ClusterMap | null, nodes: readonly MapNode[], copies: number, pulling: ReadonlySet<string>): Uint8Array {
   const out = new Uint8Array(nodes.length);
   let previousCopies = 0;
   for (const chain of previous?.chains ?? []) previousCopies = Math.max(previousCopies, chain.length);
+  // A node the previous map lists but gives nothing (the manager published its join
+  // before placing it) is as new as one it does not list: it pulls its share.
+  const holding = new Set<number>();
+  for (const c of previous?.runChains ?? []) for (const m of previous!.chains[c] ?? []) holding.add(m);
   nodes.forEach((n, i) => {
     const before = previous?.nodes[i];
     if (!isPlaceableState(n.state)) return;
     if (!before || previousCopies !== copies || before.weight !== n.weight || before.zone !== n.zone
-      || !isPlaceableState(before.state)) out[i] = 1;
+      || !isPlaceableState(before.state) || !holding.has(i) || pulling.has(n.id)) out[i] = 1;
   });
   return out;
 }
@@ -107,7 +111,7 @@ export function plan(input: PlanInput): PlanResult {
   const ctx: PlacementContext = {
     nodes: table.nodes, placeable: table.placeable, isPlaceable: table.isPlaceable, weights,
     domains: buildDomains(table.nodes, table.placeable), units: 2 ** unitBits, width: copies - 1,
-    isReshaped: reshapedNodes(previous, table.nodes, copies),
+    isReshaped: reshapedNodes(previous, table.nodes, copies, new Set(input.pulling ?? [])),
   };
   zoneWarnings(ctx, copies, warnings);
 

@@ -24,6 +24,13 @@ export interface PlanInput {
    * (by weight); raised, never lowered, as the cluster grows; at most `bits`.
    */
   unitBits?: number;
+  /**
+   * Ids of nodes still filling up from an earlier plan: treated as new, they pull their
+   * share from the fullest nodes. The manager moves data in batches and plans each batch
+   * from the map the last one left, where a joined node already holds some units; without
+   * this, the rest of its share (replicas above all) would stay where it was. @default []
+   */
+  pulling?: readonly string[];
 }
 
 /** One copy that has to be created or handed over (node ids). */

@@ -70,6 +70,25 @@ test('a join moves about 1/N of the active units and changes nothing it need not
   }), { numRuns: 40 });
 });
 
+test('a node the map listed before placing it pulls its share of replicas too, not only of actives', () => {
+  // The manager publishes a join (the node in the map, with no units) before the plan
+  // that places it: that plan must treat the node as new.
+  const nodes = [makeNode(0, '', 1), makeNode(1, '', 1), makeNode(2, '', 1)];
+  let previous = plan({ previous: null, nodes: nodes.slice(0, 1), redundancy: 2 }).map;
+  for (const n of [2, 3]) {
+    const listed = structuredClone(previous);
+    listed.nodes.push(nodes[n - 1]!);
+    const r = plan({ previous: listed, nodes: nodes.slice(0, n), redundancy: 2 });
+    previous = r.map;
+    assert.equal(r.warnings, [], `${n} nodes`);
+  }
+  const units = 2 ** previous.unitBits;
+  const size = 2 ** (previous.bits - previous.unitBits);
+  const copies = [0, 0, 0];
+  for (let u = 0; u < units; u++) for (const m of chainOf(previous, u * size)) copies[m]!++;
+  for (const c of copies) assert.ok(Math.abs(c - (2 * units) / 3) <= 4, `copies per node ${copies.join(' / ')}`);
+});
+
 test('a removal changes only the units that had a copy on the removed node', () => {
   const kinds = ['leaving', 'failed', 'gone'] as const;
   fc.assert(fc.property(clusterArb(2, 100), fc.nat(), fc.constantFrom(...kinds), (spec, draw, kind) => {
