@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { KvError } from '../shared/errors.js';
-import type { ClusterMap } from '../shared/cluster-map.js';
+import { holdingNodes, type ClusterMap } from '../shared/cluster-map.js';
 import { ManagerMapSource } from '../sdk/manager-map-source.js';
 import type { MapSource, MapSourceEvents } from '../sdk/map-source.js';
 import { LanePool } from '../sdk/lane-pool.js';
@@ -160,7 +160,5 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
 }
 
 function liveNodes(map: ClusterMap): string[] {
-  const owners = new Set<number>();
-  for (const c of map.runChains) for (const i of map.chains[c]!) owners.add(i);
-  return [...owners].map((i) => map.nodes[i]!).filter((n) => n.state !== 'failed').map((n) => n.address);
+  return [...holdingNodes(map)].map((i) => map.nodes[i]!).filter((n) => n.state !== 'failed').map((n) => n.address);
 }

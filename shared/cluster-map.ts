@@ -63,6 +63,13 @@ export function chainOf(map: ClusterMap, bucket: number): readonly number[] {
   return map.chains[map.runChains[findRun(map, bucket)]!]!;
 }
 
+/** Indexes of the nodes that hold a copy (active or replica) of some bucket in `map`. */
+export function holdingNodes(map: ClusterMap): Set<number> {
+  const out = new Set<number>();
+  for (const c of map.runChains) for (const m of map.chains[c] ?? []) out.add(m);
+  return out;
+}
+
 /** Unit number of a bucket. */
 export function unitOf(map: ClusterMap, bucket: number): number {
   return Math.floor(bucket / 2 ** (map.bits - map.unitBits));

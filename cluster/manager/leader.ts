@@ -9,7 +9,7 @@ import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js'
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
 import { demoteActive, needsDataMoves, stageBatch, switchBatch } from './moves.js';
-import { chainOf } from '../../shared/cluster-map.js';
+import { chainOf, holdingNodes } from '../../shared/cluster-map.js';
 
 export interface LeaderEvents {
   elected: () => void;
@@ -490,7 +490,6 @@ export class Leader extends EventEmitter<LeaderEvents> {
 
 /** Ids of the placeable nodes among `nodes` that hold no copy of any unit in `map`. */
 function emptyNodes(map: ClusterMap, nodes: readonly PlannerNode[]): string[] {
-  const holding = new Set<string>();
-  for (const c of map.runChains) for (const m of map.chains[c] ?? []) holding.add(map.nodes[m]?.id ?? '');
+  const holding = new Set([...holdingNodes(map)].map((m) => map.nodes[m]?.id));
   return nodes.filter((n) => (n.state === 'active' || n.state === 'joining') && !holding.has(n.id)).map((n) => n.id);
 }

@@ -11,7 +11,7 @@ import { Replicator } from './replication.js';
 import { HintStore } from './hints.js';
 import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import { Purger } from './purge.js';
-import { followedMapUrl, ringRole, startRingSeed, validateRingOptions } from './ring.js';
+import { followedMapUrl, followsMap, ringRole, startRingSeed, validateRingOptions } from './ring.js';
 import { loadSnapshot, saveSnapshot, SnapshotError } from './warm-restart.js';
 import type { Manager } from '../manager/manager.js';
 
@@ -61,7 +61,7 @@ export class DataNode implements StatsSource {
       maxKeyBytes: opts.maxKeyBytes,
       maxValueBytes: opts.maxValueBytes,
     });
-    this.ownership = new Ownership(Math.log2(opts.buckets), followedMapUrl(opts) !== null || ringRole(opts) === 'seed');
+    this.ownership = new Ownership(Math.log2(opts.buckets), followsMap(opts));
     this.executor = new Executor(this.engine, this.ownership, this);
     this.purger = new Purger(this.engine, this.ownership, {
       beforePass: () => this.replicator?.forgetUnheld(),
@@ -233,7 +233,7 @@ export function validateNodeOptions(o: NodeOptions): void {
   if (!Number.isInteger(o.redundancy) || o.redundancy < 1 || o.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${o.redundancy}`);
   validateRingOptions(o);
   if (!o.isInsecure) {
-    const isFollowing = followedMapUrl(o) !== null || ringRole(o) === 'seed';
+    const isFollowing = followsMap(o);
     if (!isFollowing && o.principals === null) throw new RangeError('a node without --manager needs --principals FILE (or --insecure)');
     if (isFollowing && o.credentials === null) throw new RangeError('a node with --manager, --ringnode or a ring to seed needs --credentials FILE of an admin principal (or --insecure)');
   }

@@ -26,6 +26,11 @@ export function followedMapUrl(o: Pick<NodeOptions, 'manager' | 'ringnode'>): st
   return o.manager ?? o.ringnode;
 }
 
+/** The node follows a map: a manager's, a ring's it joins, or the one it seeds. */
+export function followsMap(o: Pick<NodeOptions, 'manager' | 'ringnode' | 'redundancy'>): boolean {
+  return followedMapUrl(o) !== null || ringRole(o) === 'seed';
+}
+
 /** Checks of the ring switches. @throws RangeError with a one-line reason */
 export function validateRingOptions(o: NodeOptions): void {
   if (o.manager !== null && o.ringnode !== null) throw new RangeError('--ringnode and --manager exclude each other: a node follows one map');

@@ -89,7 +89,6 @@ export function saveSnapshot(dir: string, nodeId: string, engine: MemoryEngine, 
 }
 
 export interface LoadedSnapshot extends SnapshotFigures {
-  units: number;
   marks: UnitMark[];
 }
 

@@ -222,6 +222,34 @@ test('graceful failover hands a node\'s units to caught-up replicas with no erro
   }
 }));
 
+/** Until the map shows node `id` in `state`. */
+async function nodeState(db: PandaClient, id: string, state: 'failed' | 'active', ms: number): Promise<void> {
+  await poll(async () => (db.map?.nodes.some((n) => n.id === id && n.state === state) === true ? true : null), ms, state === 'failed' ? 'failed over' : 'back');
+}
+
+/** What a node away from the cluster misses: 300 new keys, 100 overwrites (`new`) and 50 deletes. */
+async function writeWhileAway(db: PandaClient, prefix: string, overwrite: string): Promise<void> {
+  for (let i = 3000; i < 3300; i++) await db.set(`${prefix}:${i}`, `v${i}`);
+  for (let i = 0; i < 100; i++) await db.set(`${prefix}:${i}`, `${overwrite}${i}`);
+  for (let i = 100; i < 150; i++) await db.delete(`${prefix}:${i}`);
+}
+
+/** Every key of `writeWhileAway` reads back right from the active and from a replica. */
+async function checkAfterReturn(db: PandaClient, prefix: string, overwrite: string): Promise<void> {
+  for (let i = 0; i < 3300; i++) {
+    const want = i < 100 ? `${overwrite}${i}` : i < 150 ? null : `v${i}`;
+    assert.is(text(await db.get(`${prefix}:${i}`)), want, `${prefix}:${i}`);
+    assert.is(text(await db.getAnyReplica(`${prefix}:${i}`)), want, `${prefix}:${i} on a replica`);
+  }
+}
+
+/** The returning node's delta-recovery counters, printed under `what`. */
+function recoveryStats(stats: Record<string, number | string>, what: string): Record<string, number | string> {
+  process.stdout.write(`    (${what}: ${String(stats.repl_deltaUnits)} units by delta, ${String(stats.repl_deltaRecords)} records; `
+    + `${String(stats.repl_fullResyncs)} units re-copied, ${String(stats.repl_backfillItems)} items copied in full)\n`);
+  return stats;
+}
+
 // Two nodes with r = 2: the returning node gets every unit back, and may not see the maps
 // that failed it (its link to the manager is re-established past them).
 test('a node failed over while paused comes back with delta recovery and serves no stale data', () => withCluster({
@@ -237,26 +265,17 @@ test('a node failed over while paused comes back with delta recovery and serves 
     const victim = nodes[1]!;
     const victimId = db.map!.nodes.find((n) => n.address === victim.address)!.id;
     process.kill(victim.pid, 'SIGSTOP');
-    await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'failed') === true ? true : null), 20_000, 'failed over');
+    await nodeState(db, victimId, 'failed', 20_000);
     await rebalanceDone(manager.address, 1, db);
-    // What the paused node misses: new keys, overwrites and deletes.
-    for (let i = 3000; i < 3300; i++) await db.set(`d:${i}`, `v${i}`);
-    for (let i = 0; i < 100; i++) await db.set(`d:${i}`, `w${i}`);
-    for (let i = 100; i < 150; i++) await db.delete(`d:${i}`);
+    await writeWhileAway(db, 'd', 'w');
     process.kill(victim.pid, 'SIGCONT');
-    await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 30_000, 'back');
+    await nodeState(db, victimId, 'active', 30_000);
     await rebalanceDone(manager.address, 2, db);
     await idle(db);
-    const mine = (await db.stats())[victim.address]!;
-    process.stdout.write(`    (delta recovery: ${String(mine.repl_deltaUnits)} units by delta, ${String(mine.repl_deltaRecords)} records; `
-      + `${String(mine.repl_fullResyncs)} units re-copied, ${String(mine.repl_backfillItems)} items copied in full)\n`);
+    const mine = recoveryStats((await db.stats())[victim.address]!, 'delta recovery');
     assert.ok(Number(mine.repl_deltaUnits) > 0, 'units caught up by delta');
     assert.ok(Number(mine.repl_backfillItems) < 3300, 'not every item was copied again');
-    for (let i = 0; i < 3300; i++) {
-      const want = i < 100 ? `w${i}` : i < 150 ? null : `v${i}`;
-      assert.is(text(await db.get(`d:${i}`)), want, `d:${i}`);
-      assert.is(text(await db.getAnyReplica(`d:${i}`)), want, `d:${i} on a replica`);
-    }
+    await checkAfterReturn(db, 'd', 'w');
   } finally {
     await db.close();
   }
@@ -276,29 +295,20 @@ test('a node stopped gracefully and started again with its data dir catches up b
     const victimId = db.map!.nodes.find((n) => n.address === victim.address)!.id;
     assert.is(await victim.stop('SIGTERM'), 0, 'a graceful stop');
     assert.ok(victim.stderr.some((l) => /warm restart: kept 3\d{3} items/.test(l)), victim.stderr.join(' | '));
-    await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'failed') === true ? true : null), 20_000, 'failed over');
+    await nodeState(db, victimId, 'failed', 20_000);
     await rebalanceDone(manager.address, 1, db);
-    // What the stopped node misses: new keys, overwrites and deletes.
-    for (let i = 3000; i < 3300; i++) await db.set(`w:${i}`, `v${i}`);
-    for (let i = 0; i < 100; i++) await db.set(`w:${i}`, `x${i}`);
-    for (let i = 100; i < 150; i++) await db.delete(`w:${i}`);
+    await writeWhileAway(db, 'w', 'x');
     // node-1 is the victim's data dir (the fixture numbers them in start order).
     const back = await addNode(['--data-dir', join(dir, 'node-1')]);
     assert.ok(back.stderr.some((l) => /warm restart: 3\d{3} items and \d+ unit seqnos loaded/.test(l)), back.stderr.join(' | '));
-    await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 30_000, 'back');
+    await nodeState(db, victimId, 'active', 30_000);
     await rebalanceDone(manager.address, 2, db);
     await idle(db);
-    const mine = (await db.stats())[back.address]!;
-    process.stdout.write(`    (warm restart: ${String(mine.repl_deltaUnits)} units by delta, ${String(mine.repl_deltaRecords)} records; `
-      + `${String(mine.repl_fullResyncs)} units re-copied, ${String(mine.repl_backfillItems)} items copied in full)\n`);
+    const mine = recoveryStats((await db.stats())[back.address]!, 'warm restart');
     assert.ok(Number(mine.repl_deltaUnits) > 0, 'units caught up by delta');
     assert.is(Number(mine.repl_fullResyncs), 0, 'no unit copied again');
     assert.is(Number(mine.repl_backfillItems), 0, 'no item copied in full');
-    for (let i = 0; i < 3300; i++) {
-      const want = i < 100 ? `x${i}` : i < 150 ? null : `v${i}`;
-      assert.is(text(await db.get(`w:${i}`)), want, `w:${i}`);
-      assert.is(text(await db.getAnyReplica(`w:${i}`)), want, `w:${i} on a replica`);
-    }
+    await checkAfterReturn(db, 'w', 'x');
     // The snapshot is read once: it is gone from the data dir.
     assert.not.ok(existsSync(join(dir, 'node-1', 'memory.snapshot')));
   } finally {

@@ -7,7 +7,7 @@
  * Steps: node list (stable indexes) → unit grain → actives by weighted quota → replicas
  * by weighted quota under the zone rule → runs. See docs/planner.md.
  */
-import type { ClusterMap, MapNode } from '../../../shared/cluster-map.js';
+import { holdingNodes, type ClusterMap, type MapNode } from '../../../shared/cluster-map.js';
 import { balanceReport } from './balance.js';
 import type { PlacementContext } from './context.js';
 import { diffUnits } from './diff.js';
@@ -59,8 +59,7 @@ function reshapedNodes(previous: ClusterMap | null, nodes: readonly MapNode[], c
   for (const chain of previous?.chains ?? []) previousCopies = Math.max(previousCopies, chain.length);
   // A node the previous map lists but gives nothing (the manager published its join
   // before placing it) is as new as one it does not list: it pulls its share.
-  const holding = new Set<number>();
-  for (const c of previous?.runChains ?? []) for (const m of previous!.chains[c] ?? []) holding.add(m);
+  const holding = previous === null ? new Set<number>() : holdingNodes(previous);
   nodes.forEach((n, i) => {
     const before = previous?.nodes[i];
     if (!isPlaceableState(n.state)) return;
