@@ -15,6 +15,8 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --lanes-per-node N    lanes opened to every node (default 2)
   --map-loss-ms MS      unhealthy after losing the map this long (default 10000)
   --timeout-ms MS       deadline of each forwarded request (default 2500)
+  --idle-poll-us N      keep polling this long after traffic instead of sleeping,
+                        trading idle CPU for latency; 0 turns it off (default 200)
   --cursor-secret HEX   key signing scan cursors (share it between proxies)
   --credentials FILE    the proxy's principal (needs admin plus the roles clients use)
   --key FILE            the proxy's key pair (created 0600 when missing; default: new per start)
@@ -34,6 +36,7 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     'map-loss-ms': { type: 'string' },
     'timeout-ms': { type: 'string' },
     'cursor-secret': { type: 'string' },
+    'idle-poll-us': { type: 'string' },
     insecure: { type: 'boolean' },
     credentials: { type: 'string' },
     key: { type: 'string' },
@@ -59,6 +62,8 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
   if (loss !== undefined) o.mapLossMs = loss;
   const timeout = numberArg(values, 'timeout-ms', (n) => Number.isInteger(n) && n >= 1);
   if (timeout !== undefined) o.timeoutMs = timeout;
+  const poll = numberArg(values, 'idle-poll-us', (n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000);
+  if (poll !== undefined) o.idlePollUs = poll;
   if (values['cursor-secret'] !== undefined) {
     const secret = String(values['cursor-secret']);
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new UsageError('--cursor-secret must be at least 32 hex digits');

@@ -42,6 +42,11 @@ export interface ProxyOptions extends ProtocolLimits {
   keyFile: string | null;
   /** The manager's public key (hex) to require; null trusts the key it presents. @default null */
   managerKey: string | null;
+  /**
+   * Keep the event loop polling this long (µs) after client or node traffic instead of
+   * sleeping, so the next message does not pay a wake-up; 0 turns it off. @default 200
+   */
+  idlePollUs: number;
   /** Argon2id cost that password principals were created with (memcached auth). @default interactive */
   passwordLimits: Partial<PasswordLimits> | null;
 }
@@ -66,4 +71,5 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   keyFile: null,
   managerKey: null,
   passwordLimits: null,
+  idlePollUs: 200,
 });

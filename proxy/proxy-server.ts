@@ -11,6 +11,7 @@ import { ClusterBackend, type PasswordCheck } from './cluster-backend.js';
 import { MemcachedServer } from './memcached/server.js';
 import { PROXY_DEFAULTS, type ProxyOptions } from './options.js';
 import { ProxyAuthority } from './proxy-auth.js';
+import { IdlePoller } from '../shared/idle-poll.js';
 
 /** Auth hooks the proxy runs for thin clients; absent = `--insecure`. */
 export interface ProxyAuth {
@@ -38,6 +39,7 @@ export class Proxy {
   private closing: Promise<void> | null = null;
 
   private readonly auth: ProxyAuth | null;
+  private readonly poller: IdlePoller;
 
   /** @param auth replaces the built-in client authentication (tests, embedding); ignored with `isInsecure` */
   constructor(options: Partial<ProxyOptions> & { map: string }, auth: ProxyAuth | null = null) {
@@ -45,13 +47,15 @@ export class Proxy {
     if (!this.options.isInsecure && this.options.credentials === null) {
       throw new RangeError('the proxy needs credentials of a principal with the admin role (or --insecure)');
     }
-    this.upstream = new Upstream(this.options);
+    this.poller = new IdlePoller(this.options.idlePollUs / 1000);
+    this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
     this.scans = new ScanService(this.upstream, new CursorSigner(this.options.cursorSecret), this.options.timeoutMs);
     this.http = createServer(this.onRequest);
     this.http.on('connection', (s: Socket) => {
       s.setNoDelay(true);
       s.on('error', () => undefined);
+      if (this.poller.isEnabled) s.on('data', this.poller.kick);
     });
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
     this.http.on('upgrade', this.onUpgrade);
@@ -72,6 +76,7 @@ export class Proxy {
     if (o.memcachedPort !== null) {
       const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null));
       this.memcached = new MemcachedServer(backend, { host: o.ip, port: o.memcachedPort, isAuthRequired: this.auth !== null });
+      if (this.poller.isEnabled) this.memcached.on('connection', (s) => s.on('data', this.poller.kick));
       await this.memcached.listen();
     }
     return { url: this.url, memcached: this.memcachedAddress };
@@ -108,6 +113,7 @@ export class Proxy {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.poller.stop();
       for (const ws of this.wss.clients) ws.close(1001, 'proxy shutting down');
       await this.memcached?.close();
       this.wss.close();

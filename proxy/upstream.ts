@@ -41,7 +41,8 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
     return null;
   };
 
-  constructor(private readonly options: ProxyOptions) {
+  /** @param onActivity called as each message from a node arrives (the idle poller) */
+  constructor(private readonly options: ProxyOptions, onActivity: (() => void) | null = null) {
     super();
     this.pool = new LanePool({
       connectTimeoutMs: options.warmupTimeoutMs,
@@ -54,6 +55,7 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       isFlushPerTurn: true,
       // Answers to forwarded frames go back to clients as the node encoded them.
       isRawAnswers: true,
+      onActivity,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
         ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),

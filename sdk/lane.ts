@@ -46,6 +46,8 @@ export interface LaneOptions {
    * other requests decode their own frame. For a forwarder (the proxy). @default false
    */
   isRawAnswers?: boolean;
+  /** Called as each message from the node arrives, before it is read (the proxy's idle poller). @default null */
+  onActivity?: (() => void) | null;
 }
 
 /** Callback form of an answer: exactly one of `err` and `response` is set. */
@@ -115,7 +117,7 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, ...options };
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, onActivity: null, ...options };
     this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
@@ -368,6 +370,7 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   private readonly onMessage = (data: WebSocket.RawData): void => {
     this.lastReceivedAt = Date.now();
+    this.options.onActivity?.();
     if (this.options.isRawAnswers && data instanceof Uint8Array && this.onRawMessage(data)) return;
     const responses = data instanceof Uint8Array ? decodeResponses(data) : null;
     if (responses === null) {

@@ -9,6 +9,8 @@ import { McStats, type McStatsSnapshot } from './stats.js';
 export interface MemcachedServerEvents {
   /** The server is accepting connections. */
   listening: (address: AddressInfo) => void;
+  /** A client connection was accepted (before its first byte is read). */
+  connection: (socket: Socket) => void;
   /** The server and every connection have closed. */
   close: () => void;
   /** The listening socket failed (connection errors are handled per connection). */
@@ -140,6 +142,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     this.counters.connections++;
     this.counters.openConnections++;
     this.connections.add(new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed));
+    this.emit('connection', socket);
   };
 
   private readonly onConnectionClosed = (connection: McConnection): void => {

@@ -95,21 +95,26 @@ test('scan pages carry a signed cursor that resumes, and a forged cursor is refu
   }
 }));
 
-test('speaks the memcached text and meta protocol', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  const proxy = await spawnProxy(['--insecure', '--map', manager.address]);
-  try {
-    assert.ok(proxy.memcached !== null);
-    const mc = proxy.memcached!;
-    assert.match(await memcached(mc, 'set greeting 5 0 5\r\nhello\r\n', /\r\n/), /^STORED\r\n$/);
-    assert.match(await memcached(mc, 'get greeting\r\n', /END\r\n/), /^VALUE greeting 5 5\r\nhello\r\nEND\r\n$/);
-    assert.match(await memcached(mc, 'incr nope 1\r\n', /\r\n/), /^NOT_FOUND\r\n$/);
-    assert.match(await memcached(mc, 'bogus\r\n', /\r\n/), /^ERROR\r\n$/);
-    assert.match(await memcached(mc, 'mg greeting v f\r\n', /\r\n.*\r\n/s), /^VA 5 f5\r\nhello\r\n$/);
-    const db = await connect({ map: manager.address });
-    assert.is(Buffer.from((await db.get('greeting'))!).toString(), 'hello', 'the same data the SDK sees');
-    await db.close();
-  } finally {
-    await proxy.stop();
+test('speaks the memcached text and meta protocol, with idle polling on (the default) and off', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  for (const extra of [[], ['--idle-poll-us', '0']]) {
+    const proxy = await spawnProxy(['--insecure', '--map', manager.address, ...extra]);
+    try {
+      assert.ok(proxy.memcached !== null);
+      const mc = proxy.memcached!;
+      assert.match(await memcached(mc, 'set greeting 5 0 5\r\nhello\r\n', /\r\n/), /^STORED\r\n$/);
+      assert.match(await memcached(mc, 'get greeting\r\n', /END\r\n/), /^VALUE greeting 5 5\r\nhello\r\nEND\r\n$/);
+      assert.match(await memcached(mc, 'incr nope 1\r\n', /\r\n/), /^NOT_FOUND\r\n$/);
+      assert.match(await memcached(mc, 'bogus\r\n', /\r\n/), /^ERROR\r\n$/);
+      assert.match(await memcached(mc, 'mg greeting v f\r\n', /\r\n.*\r\n/s), /^VA 5 f5\r\nhello\r\n$/);
+      const db = await connect({ map: manager.address });
+      assert.is(Buffer.from((await db.get('greeting'))!).toString(), 'hello', 'the same data the SDK sees');
+      await db.close();
+      const thin = await connect({ nodes: [proxy.address] });
+      assert.is(Buffer.from((await thin.get('greeting'))!).toString(), 'hello', 'and the native protocol');
+      await thin.close();
+    } finally {
+      await proxy.stop();
+    }
   }
 }));
 

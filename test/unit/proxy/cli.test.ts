@@ -1,0 +1,32 @@
+import { suite } from '../../helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { UsageError } from '../../../bin/cli-util.js';
+import { parseProxyArgs } from '../../../proxy/cli.js';
+
+const test = suite('proxy - command line');
+
+const MAP = ['--map', 'ws://127.0.0.1:1', '--insecure'];
+
+test('--idle-poll-us takes a whole number of microseconds, 0 turning it off', () => {
+  const on = parseProxyArgs([...MAP, '--idle-poll-us', '500']);
+  assert.is(on !== 'help' && on.idlePollUs, 500);
+  const off = parseProxyArgs([...MAP, '--idle-poll-us', '0']);
+  assert.is(off !== 'help' && off.idlePollUs, 0);
+  const unset = parseProxyArgs(MAP);
+  assert.is(unset !== 'help' && unset.idlePollUs, undefined);
+});
+
+test('a malformed --idle-poll-us is a usage error', () => {
+  for (const bad of ['-1', '1.5', 'abc', '', '2000000', '1e400']) {
+    assert.throws(() => parseProxyArgs([...MAP, '--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError, `refuses "${bad}"`);
+  }
+});
+
+test('the required switches are required', () => {
+  assert.throws(() => parseProxyArgs(['--insecure']), (e: unknown) => e instanceof UsageError);
+  assert.throws(() => parseProxyArgs(['--map', 'ws://127.0.0.1:1']), (e: unknown) => e instanceof UsageError);
+  assert.throws(() => parseProxyArgs(['--map', 'not a url', '--insecure']), (e: unknown) => e instanceof UsageError);
+  assert.is(parseProxyArgs(['--help']), 'help');
+});
+
+test.run();
