@@ -17,7 +17,9 @@ import { parseMix } from './mix.js';
 import { BENCH_DEFAULTS } from './options.js';
 import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
 import { loadKeySpace, sdkExecutor } from './sdk-bench.js';
-import { runWorkload, type OpExecutor, type WorkloadOptions, type WorkloadResult } from './workload.js';
+import { makeKey, runWorkload, type OpExecutor, type WorkloadOptions, type WorkloadResult } from './workload.js';
+import { addedP50Us, measureHops, type HopResult } from './hop-floor.js';
+import { distPath, startReady, type ChildHandle } from './processes.js';
 
 /** Options of `pandakv bench proxy`. */
 export interface ProxyBenchOptions {
@@ -44,6 +46,8 @@ export interface ProxyBenchOptions {
   rounds: number;
   /** Operations of each one-in-flight latency run. @default 3000 */
   latencyCount: number;
+  /** The proxy's `--idle-poll-us`; null leaves the proxy's default. @default null */
+  proxyIdlePollUs: number | null;
   /** Pass mark: throughput through the proxy (SDK) ÷ direct, at least. @default 0.6 */
   targetRatio: number;
   /** Deadline of each operation, ms. @default 5000 */
@@ -67,6 +71,7 @@ export const PROXY_BENCH_DEFAULTS: Readonly<ProxyBenchOptions> = Object.freeze({
   warmupMs: 1000,
   rounds: 3,
   latencyCount: 3000,
+  proxyIdlePollUs: null,
   targetRatio: 0.6,
   opTimeoutMs: 5000,
   spawnTimeoutMs: 15_000,
@@ -91,6 +96,7 @@ flight ≤ one loopback round trip.
   --duration S         seconds per timed run (default 3)
   --rounds N           timed runs per path, alternating between paths; the fastest
                        counts; as many runs at 1 in flight, the median p50 counts (default 3)
+  --idle-poll-us N     the proxy's --idle-poll-us (default: the proxy's own)
   --json FILE          results file (default bench-results.json)
   --quick              1 round of 1 s per path
   --help               print this text
@@ -166,6 +172,12 @@ export interface ProxyBenchResult {
   roundTripP50Us: number;
   targetRatio: number;
   isPass: boolean;
+  /**
+   * Single GETs to one node, one in flight, from a bare client: direct, through a TCP
+   * relay (a process that only copies bytes: the floor of any extra hop), through the
+   * proxy. Reported, not judged. Null when it could not be measured.
+   */
+  hop?: HopResult | null;
 }
 
 /** Results of `pandakv bench proxy`. */
@@ -173,7 +185,7 @@ export type ProxyBenchResults = BenchResults & { proxy: ProxyBenchResult | null 
 
 const SWITCHES = {
   keys: { type: 'string' }, mix: { type: 'string' }, inflight: { type: 'string' }, connections: { type: 'string' },
-  duration: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  duration: { type: 'string' }, rounds: { type: 'string' }, 'idle-poll-us': { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Parse `pandakv bench proxy` arguments. @throws UsageError */
@@ -187,6 +199,7 @@ export function parseProxyArgs(argv: string[]): ProxyBenchOptions | 'help' {
   o.inflight = numberArg(values, 'inflight', isCount(65_536)) ?? o.inflight;
   o.memcachedConnections = numberArg(values, 'connections', isCount(1024)) ?? o.memcachedConnections;
   o.rounds = numberArg(values, 'rounds', isCount(100)) ?? o.rounds;
+  o.proxyIdlePollUs = numberArg(values, 'idle-poll-us', (n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000) ?? o.proxyIdlePollUs;
   const seconds = numberArg(values, 'duration', (n) => Number.isFinite(n) && n > 0 && n <= 3600);
   if (seconds !== undefined) o.durationMs = seconds * 1000;
   if (typeof values.mix === 'string') {
@@ -234,6 +247,10 @@ export function proxyFigures(r: ProxyBenchResult): Figure[] {
     makeFigure('proxy.memcached.ratio', 'memcached via proxy / direct', r.memcachedRatio, 'ratio', null),
     // Figures have no latency unit: the added p50 is carried as a share of one round trip.
     makeFigure('proxy.addedP50.roundTrips', 'added p50 / loopback round trip', r.addedP50Us / r.roundTripP50Us, 'ratio', { comparison: '<=', value: 1 }),
+    ...(r.hop == null ? [] : [
+      makeFigure('proxy.hop.relay.roundTrips', 'hop, TCP relay: added / direct', addedP50Us(r.hop, 1) / r.hop.paths[0]!.latency.p50Us, 'ratio', null),
+      makeFigure('proxy.hop.proxy.roundTrips', 'hop, proxy: added / direct', addedP50Us(r.hop, 2) / r.hop.paths[0]!.latency.p50Us, 'ratio', null),
+    ]),
   ];
 }
 
@@ -347,7 +364,8 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
     const direct: Client = await connect({ map: manager.address, ...clientOptions(o) });
     clients.push(direct);
     await waitForOwners(direct, nodes.map((n) => n.address), o.mapTimeoutMs);
-    const proxy = await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs);
+    const poll = o.proxyIdlePollUs === null ? [] : ['--idle-poll-us', String(o.proxyIdlePollUs)];
+    const proxy = await spawnProxy(['--insecure', '--map', manager.address, ...poll], o.spawnTimeoutMs);
     procs.push(proxy);
     if (proxy.memcached === null) throw new Error('the proxy announced no memcached port');
 
@@ -366,12 +384,45 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
       { label: 'memcached', exec: mc.exec, isSingleMeasured: false, meters: { client, proxy: proxyCpu, nodes: nodesCpu } },
     ], directExec, o);
     const [directResult, proxyResult, memcachedResult] = results as [ProxyPathResult, ProxyPathResult, ProxyPathResult];
-    return judgeProxy(directResult, proxyResult, memcachedResult, roundTrip, o.targetRatio);
+    const hop = await measureHopFloor(direct, proxy.address, o);
+    return { ...judgeProxy(directResult, proxyResult, memcachedResult, roundTrip, o.targetRatio), hop };
   } finally {
     closeMemcached?.();
     for (const c of clients) await c.close();
     for (const p of procs.reverse()) await p.stop();
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The hop comparison: keys the first owner holds, a TCP relay in front of that node, and
+ * single GETs direct, through the relay and through the proxy (see `measureHops`).
+ */
+async function measureHopFloor(direct: Client, proxyAddress: string, o: ProxyBenchOptions): Promise<HopResult> {
+  const map = direct.map;
+  if (map === null) throw new Error('no map for the hop comparison');
+  const keys: string[] = [];
+  let node: string | null = null;
+  for (let i = 0; i < o.keys && keys.length < 1000; i++) {
+    const key = makeKey(i, o.keySize);
+    const owner = direct.route(key).chain[0] ?? null;
+    node ??= owner;
+    if (owner === node) keys.push(key);
+  }
+  if (node === null) throw new Error('no owner for the hop comparison');
+  let relay: ChildHandle | null = null;
+  try {
+    const started = await startReady({
+      name: 'tcp relay', args: [distPath('./tcp-relay.js'), node], pattern: /relay listening on (\S+)/, timeoutMs: o.spawnTimeoutMs,
+    });
+    relay = started.handle;
+    return await measureHops([
+      { label: 'direct', address: node },
+      { label: 'TCP relay', address: started.match[1]! },
+      { label: 'proxy', address: proxyAddress },
+    ], { keys, epoch: map.epoch, count: o.latencyCount, block: 250, warm: 10, connectTimeoutMs: o.opTimeoutMs });
+  } finally {
+    await relay?.stop();
   }
 }
 
@@ -403,6 +454,14 @@ export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchRes
     out.write(`  through the proxy ${(r.sdkRatio).toFixed(2)}× direct (SDK), ${(r.memcachedRatio).toFixed(2)}× (memcached); target ≥ ${r.targetRatio}×: ${r.sdkRatio >= r.targetRatio ? 'PASS' : 'MISS'}\n`);
     const isLatencyPass = r.addedP50Us <= r.roundTripP50Us;
     out.write(`  added p50 at 1 in flight ${ms(r.addedP50Us)}, one loopback round trip ${ms(r.roundTripP50Us)}: ${isLatencyPass ? 'PASS' : 'MISS'}\n`);
+    if (r.hop != null) {
+      const direct = r.hop.paths[0]!.latency.p50Us;
+      out.write(`  one hop, single GETs to one node from a bare client, blocks alternating (${r.hop.count} per path):\n`);
+      r.hop.paths.forEach((p, k) => {
+        const added = k === 0 ? '' : `   added ${ms(addedP50Us(r.hop!, k))} = ${(addedP50Us(r.hop!, k) / direct).toFixed(2)}× the direct p50`;
+        out.write(`  ${p.label.padEnd(16)} p50 ${ms(p.latency.p50Us)}   p99 ${ms(p.latency.p99Us)}${added}\n`);
+      });
+    }
     return proxyFigures(r);
   });
 }

@@ -25,6 +25,8 @@ test('arguments', () => {
   assert.is(parseProxyArgs(['--help']), 'help');
   assert.throws(() => parseProxyArgs(['--mix', 'get:1,delete:1']), (e: unknown) => e instanceof UsageError);
   assert.throws(() => parseProxyArgs(['extra']), (e: unknown) => e instanceof UsageError);
+  assert.is(options(['--idle-poll-us', '0']).proxyIdlePollUs, 0);
+  for (const bad of ['-5', '0.5', 'x']) assert.throws(() => parseProxyArgs(['--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError);
 });
 
 test('the memcached answer parser handles hits, misses and answers split anywhere', () => {
@@ -54,6 +56,9 @@ test('verdict and figures', () => {
   assert.equal([pass.sdkRatio, pass.memcachedRatio, pass.addedP50Us, pass.roundTripP50Us, pass.isPass], [0.7, 0.5, 50, 60, true]);
   const figures = proxyFigures(pass);
   assert.equal(figures.map((f) => f.isPass), [null, null, true, null, null, true]);
+  const hop = { count: 10, paths: [{ label: 'direct', latency: run(1, 80).latency }, { label: 'relay', latency: run(1, 140).latency }, { label: 'proxy', latency: run(1, 200).latency }] };
+  const withHop = proxyFigures({ ...pass, hop });
+  assert.equal(withHop.slice(6).map((f) => [f.value, f.isPass]), [[0.75, null], [1.5, null]], 'hop figures are reported, not judged');
   const slow = judgeProxy(pass.direct, { throughput: run(70, 800), single: run(5, 200) }, pass.memcached, run(20, 60), 0.6);
   assert.is(slow.isPass, false);
 });
