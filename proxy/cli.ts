@@ -15,8 +15,9 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --lanes-per-node N    lanes opened to every node (default 2)
   --map-loss-ms MS      unhealthy after losing the map this long (default 10000)
   --timeout-ms MS       deadline of each forwarded request (default 2500)
-  --idle-poll-us N      keep polling this long after traffic instead of sleeping,
-                        trading idle CPU for latency; 0 turns it off (default 200)
+  --idle-poll-us N      keep polling this long after traffic instead of sleeping:
+                        lower latency at low load for CPU; for a proxy with cores
+                        of its own (default 0: off)
   --cursor-secret HEX   key signing scan cursors (share it between proxies)
   --credentials FILE    the proxy's principal (needs admin plus the roles clients use)
   --key FILE            the proxy's key pair (created 0600 when missing; default: new per start)

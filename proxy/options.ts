@@ -44,7 +44,9 @@ export interface ProxyOptions extends ProtocolLimits {
   managerKey: string | null;
   /**
    * Keep the event loop polling this long (µs) after client or node traffic instead of
-   * sleeping, so the next message does not pay a wake-up; 0 turns it off. @default 200
+   * sleeping, so the next message does not pay a wake-up; 0 turns it off. For a proxy
+   * with cores of its own: where it shares them with clients or nodes, the polling takes
+   * CPU they need under load. @default 0
    */
   idlePollUs: number;
   /** Argon2id cost that password principals were created with (memcached auth). @default interactive */
@@ -71,5 +73,5 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   keyFile: null,
   managerKey: null,
   passwordLimits: null,
-  idlePollUs: 200,
+  idlePollUs: 0,
 });
