@@ -174,8 +174,9 @@ export interface ProxyBenchResult {
   isPass: boolean;
   /**
    * Single GETs to one node, one in flight, from a bare client: direct, through a TCP
-   * relay (a process that only copies bytes: the floor of any extra hop), through the
-   * proxy. Reported, not judged. Null when it could not be measured.
+   * relay (a process that only copies bytes: the floor of any extra hop), through a
+   * WebSocket relay (the same with `ws` framing both ways), through the proxy. Reported,
+   * not judged. Null when it could not be measured.
    */
   hop?: HopResult | null;
 }
@@ -237,6 +238,9 @@ export function judgeProxy(direct: ProxyPathResult, proxySdk: ProxyPathResult, m
   return { direct, proxySdk, memcached, roundTrip, sdkRatio, memcachedRatio, addedP50Us, roundTripP50Us, targetRatio, isPass };
 }
 
+// Figure names of the hop comparison's paths, by label.
+const HOP_FIGURE_NAMES: Readonly<Record<string, string>> = { 'TCP relay': 'tcpRelay', 'WS relay': 'wsRelay', proxy: 'proxy' };
+
 /** The figures of a proxy run, in the order they are printed. */
 export function proxyFigures(r: ProxyBenchResult): Figure[] {
   return [
@@ -247,10 +251,10 @@ export function proxyFigures(r: ProxyBenchResult): Figure[] {
     makeFigure('proxy.memcached.ratio', 'memcached via proxy / direct', r.memcachedRatio, 'ratio', null),
     // Figures have no latency unit: the added p50 is carried as a share of one round trip.
     makeFigure('proxy.addedP50.roundTrips', 'added p50 / loopback round trip', r.addedP50Us / r.roundTripP50Us, 'ratio', { comparison: '<=', value: 1 }),
-    ...(r.hop == null ? [] : [
-      makeFigure('proxy.hop.relay.roundTrips', 'hop, TCP relay: added / direct', addedP50Us(r.hop, 1) / r.hop.paths[0]!.latency.p50Us, 'ratio', null),
-      makeFigure('proxy.hop.proxy.roundTrips', 'hop, proxy: added / direct', addedP50Us(r.hop, 2) / r.hop.paths[0]!.latency.p50Us, 'ratio', null),
-    ]),
+    ...(r.hop == null ? [] : r.hop.paths.slice(1).map((p, i) => makeFigure(
+      `proxy.hop.${HOP_FIGURE_NAMES[p.label] ?? `path${i + 1}`}.roundTrips`, `hop, ${p.label}: added / direct`,
+      addedP50Us(r.hop!, i + 1) / r.hop!.paths[0]!.latency.p50Us, 'ratio', null,
+    ))),
   ];
 }
 
@@ -395,8 +399,9 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
 }
 
 /**
- * The hop comparison: keys the first owner holds, a TCP relay in front of that node, and
- * single GETs direct, through the relay and through the proxy (see `measureHops`).
+ * The hop comparison: keys the first owner holds, a TCP relay and a WebSocket relay in
+ * front of that node, and single GETs direct, through each relay and through the proxy
+ * (see `measureHops`).
  */
 async function measureHopFloor(direct: Client, proxyAddress: string, o: ProxyBenchOptions): Promise<HopResult> {
   const map = direct.map;
@@ -410,19 +415,24 @@ async function measureHopFloor(direct: Client, proxyAddress: string, o: ProxyBen
     if (owner === node) keys.push(key);
   }
   if (node === null) throw new Error('no owner for the hop comparison');
-  let relay: ChildHandle | null = null;
+  const relays: ChildHandle[] = [];
   try {
-    const started = await startReady({
-      name: 'tcp relay', args: [distPath('./tcp-relay.js'), node], pattern: /relay listening on (\S+)/, timeoutMs: o.spawnTimeoutMs,
-    });
-    relay = started.handle;
+    const addresses: string[] = [];
+    for (const kind of ['tcp', 'ws'] as const) {
+      const started = await startReady({
+        name: `${kind} relay`, args: [distPath('./relays.js'), kind, node], pattern: /relay listening on (\S+)/, timeoutMs: o.spawnTimeoutMs,
+      });
+      relays.push(started.handle);
+      addresses.push(started.match[1]!);
+    }
     return await measureHops([
       { label: 'direct', address: node },
-      { label: 'TCP relay', address: started.match[1]! },
+      { label: 'TCP relay', address: addresses[0]! },
+      { label: 'WS relay', address: addresses[1]! },
       { label: 'proxy', address: proxyAddress },
     ], { keys, epoch: map.epoch, count: o.latencyCount, block: 250, warm: 10, connectTimeoutMs: o.opTimeoutMs });
   } finally {
-    await relay?.stop();
+    for (const relay of relays) await relay.stop();
   }
 }
 
