@@ -8,7 +8,7 @@ import { diffSummary, type MapDiff } from '../shared/map-tracker.js';
 import type { ClientOptions } from './options.js';
 import type { MapSource } from './map-source.js';
 import { LanePool } from './lane-pool.js';
-import type { LaneAuth } from './lane.js';
+import type { LaneAuth } from './lane-contract.js';
 import type { KeyPair } from '../shared/auth/index.js';
 import { Dispatcher, type FallbackReason } from './dispatcher.js';
 import { checkKey, type RouteInfo } from './router.js';

@@ -1,6 +1,6 @@
 import { encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
 import { headBytes, requestFrameBytes, writeHead, writeRequestFrame } from '../shared/protocol/raw-frames.js';
-import type { RawRequest } from './lane.js';
+import type { RawRequest } from './lane-contract.js';
 
 /** A request as a lane sends it: an object frame, or a raw request with its id and epoch. */
 export interface OutgoingFrame {

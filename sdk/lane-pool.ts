@@ -1,6 +1,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { KvError } from '../shared/errors.js';
-import { Lane, type LaneOptions } from './lane.js';
+import { Lane } from './lane.js';
+import type { LaneOptions } from './lane-contract.js';
 import { backoffDelay } from './backoff.js';
 
 export interface LanePoolEvents {
