@@ -228,6 +228,18 @@ async function nodeState(db: PandaClient, id: string, state: 'failed' | 'active'
 }
 
 /** What a node away from the cluster misses: 300 new keys, 100 overwrites (`new`) and 50 deletes. */
+/**
+ * The start both recovery tests share: every unit on both nodes, nothing backfilling,
+ * 3,000 majority writes under `prefix` (each on both nodes before the victim goes away),
+ * and the victim's id.
+ */
+async function loadBeforeLosing(db: PandaClient, prefix: string, victimAddress: string): Promise<string> {
+  await replicated(db, 2);
+  await idle(db);
+  for (let i = 0; i < 3000; i++) await db.set(`${prefix}:${i}`, `v${i}`, { durability: 'majority' });
+  return db.map!.nodes.find((n) => n.address === victimAddress)!.id;
+}
+
 async function writeWhileAway(db: PandaClient, prefix: string, overwrite: string): Promise<void> {
   for (let i = 3000; i < 3300; i++) await db.set(`${prefix}:${i}`, `v${i}`);
   for (let i = 0; i < 100; i++) await db.set(`${prefix}:${i}`, `${overwrite}${i}`);
@@ -257,13 +269,10 @@ test('a node failed over while paused comes back with delta recovery and serves 
 }, async ({ manager, nodes }) => {
   const db = await connect({ map: manager.address, timeoutMs: 5000 });
   try {
-    await replicated(db, 2);
-    await idle(db);
-    // Majority: every one of these is on both nodes before the pause (a `none` write the
+    // Majority: every write is on both nodes before the pause (a `none` write the
     // paused node took last may be lost in the failover, by design).
-    for (let i = 0; i < 3000; i++) await db.set(`d:${i}`, `v${i}`, { durability: 'majority' });
     const victim = nodes[1]!;
-    const victimId = db.map!.nodes.find((n) => n.address === victim.address)!.id;
+    const victimId = await loadBeforeLosing(db, 'd', victim.address);
     process.kill(victim.pid, 'SIGSTOP');
     await nodeState(db, victimId, 'failed', 20_000);
     await rebalanceDone(manager.address, 1, db);
@@ -288,11 +297,8 @@ test('a node stopped gracefully and started again with its data dir catches up b
 }, async ({ manager, nodes, dir, addNode }) => {
   const db = await connect({ map: manager.address, timeoutMs: 5000 });
   try {
-    await replicated(db, 2);
-    await idle(db);
-    for (let i = 0; i < 3000; i++) await db.set(`w:${i}`, `v${i}`, { durability: 'majority' });
     const victim = nodes[1]!;
-    const victimId = db.map!.nodes.find((n) => n.address === victim.address)!.id;
+    const victimId = await loadBeforeLosing(db, 'w', victim.address);
     assert.is(await victim.stop('SIGTERM'), 0, 'a graceful stop');
     assert.ok(victim.stderr.some((l) => /warm restart: kept 3\d{3} items/.test(l)), victim.stderr.join(' | '));
     await nodeState(db, victimId, 'failed', 20_000);
