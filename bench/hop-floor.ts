@@ -4,6 +4,8 @@ import { Op } from '../shared/protocol/ops.js';
 
 /** One way to a node measured by the hop comparison. */
 export interface HopPath {
+  /** Stable key in figure ids, e.g. `tcpRelay`. */
+  name: string;
   label: string;
   /** WebSocket address the bare client connects to. */
   address: string;
@@ -12,7 +14,7 @@ export interface HopPath {
 /** Latency of single GETs, one in flight, over each path. */
 export interface HopResult {
   /** Per path, in the order given; the first is the direct one. */
-  paths: Array<{ label: string; latency: LatencySummary }>;
+  paths: Array<{ name: string; label: string; latency: LatencySummary }>;
   /** Operations per path. */
   count: number;
 }
@@ -57,7 +59,7 @@ export async function measureHops(paths: readonly HopPath[], o: HopOptions): Pro
         }
       }
     }
-    return { paths: paths.map((p, k) => ({ label: p.label, latency: summarizeHistogram(histograms[k]!) })), count: o.count };
+    return { paths: paths.map((p, k) => ({ name: p.name, label: p.label, latency: summarizeHistogram(histograms[k]!) })), count: o.count };
   } finally {
     for (const lane of lanes) lane.close();
   }

@@ -238,9 +238,6 @@ export function judgeProxy(direct: ProxyPathResult, proxySdk: ProxyPathResult, m
   return { direct, proxySdk, memcached, roundTrip, sdkRatio, memcachedRatio, addedP50Us, roundTripP50Us, targetRatio, isPass };
 }
 
-// Figure names of the hop comparison's paths, by label.
-const HOP_FIGURE_NAMES: Readonly<Record<string, string>> = { 'TCP relay': 'tcpRelay', 'WS relay': 'wsRelay', proxy: 'proxy' };
-
 /** The figures of a proxy run, in the order they are printed. */
 export function proxyFigures(r: ProxyBenchResult): Figure[] {
   return [
@@ -252,7 +249,7 @@ export function proxyFigures(r: ProxyBenchResult): Figure[] {
     // Figures have no latency unit: the added p50 is carried as a share of one round trip.
     makeFigure('proxy.addedP50.roundTrips', 'added p50 / loopback round trip', r.addedP50Us / r.roundTripP50Us, 'ratio', { comparison: '<=', value: 1 }),
     ...(r.hop == null ? [] : r.hop.paths.slice(1).map((p, i) => makeFigure(
-      `proxy.hop.${HOP_FIGURE_NAMES[p.label] ?? `path${i + 1}`}.roundTrips`, `hop, ${p.label}: added / direct`,
+      `proxy.hop.${p.name}.roundTrips`, `hop, ${p.label}: added / direct`,
       addedP50Us(r.hop!, i + 1) / r.hop!.paths[0]!.latency.p50Us, 'ratio', null,
     ))),
   ];
@@ -426,10 +423,10 @@ async function measureHopFloor(direct: Client, proxyAddress: string, o: ProxyBen
       addresses.push(started.match[1]!);
     }
     return await measureHops([
-      { label: 'direct', address: node },
-      { label: 'TCP relay', address: addresses[0]! },
-      { label: 'WS relay', address: addresses[1]! },
-      { label: 'proxy', address: proxyAddress },
+      { name: 'direct', label: 'direct', address: node },
+      { name: 'tcpRelay', label: 'TCP relay', address: addresses[0]! },
+      { name: 'wsRelay', label: 'WS relay', address: addresses[1]! },
+      { name: 'proxy', label: 'proxy', address: proxyAddress },
     ], { keys, epoch: map.epoch, count: o.latencyCount, block: 250, warm: 10, connectTimeoutMs: o.opTimeoutMs });
   } finally {
     for (const relay of relays) await relay.stop();
@@ -468,7 +465,8 @@ export async function runProxyPhase(o: ProxyBenchOptions, results: ProxyBenchRes
       const direct = r.hop.paths[0]!.latency.p50Us;
       out.write(`  one hop, single GETs to one node from a bare client, blocks alternating (${r.hop.count} per path):\n`);
       r.hop.paths.forEach((p, k) => {
-        const added = k === 0 ? '' : `   added ${ms(addedP50Us(r.hop!, k))} = ${(addedP50Us(r.hop!, k) / direct).toFixed(2)}× the direct p50`;
+        const addedUs = addedP50Us(r.hop!, k);
+        const added = k === 0 ? '' : `   added ${ms(addedUs)} = ${(addedUs / direct).toFixed(2)}× the direct p50`;
         out.write(`  ${p.label.padEnd(16)} p50 ${ms(p.latency.p50Us)}   p99 ${ms(p.latency.p99Us)}${added}\n`);
       });
     }

@@ -50,9 +50,9 @@ test('hops are measured per path from one bare client, and added p50 is against 
   const ws = await startRelay('ws', node.address);
   try {
     const r = await measureHops([
-      { label: 'direct', address: node.address },
-      { label: 'tcp', address: `ws://127.0.0.1:${tcp.port}` },
-      { label: 'ws', address: `ws://127.0.0.1:${ws.port}` },
+      { name: 'direct', label: 'direct', address: node.address },
+      { name: 'tcp', label: 'tcp', address: `ws://127.0.0.1:${tcp.port}` },
+      { name: 'ws', label: 'ws', address: `ws://127.0.0.1:${ws.port}` },
     ], { keys: ['a', 'b'], epoch: 7, count: 30, block: 10, warm: 2, connectTimeoutMs: 5000 });
     assert.equal(r.paths.map((p) => [p.label, p.latency.count]), [['direct', 30], ['tcp', 30], ['ws', 30]]);
     assert.is(addedP50Us(r, 1), r.paths[1]!.latency.p50Us - r.paths[0]!.latency.p50Us);
@@ -97,11 +97,11 @@ test('the WebSocket relay forwards messages in order, also those sent before its
 test('a path whose node refuses fails the measurement instead of timing errors', async () => {
   const node = await FakeNode.start((frames) => frames.map((f) => [f[0], 4, null]));
   try {
-    const refused = await rejection(measureHops([{ label: 'direct', address: node.address }], {
+    const refused = await rejection(measureHops([{ name: 'direct', label: 'direct', address: node.address }], {
       keys: ['a'], epoch: 1, count: 5, block: 5, warm: 0, connectTimeoutMs: 5000,
     }));
     assert.match(refused.message, /status 4/);
-    const empty = await rejection(measureHops([{ label: 'direct', address: node.address }], {
+    const empty = await rejection(measureHops([{ name: 'direct', label: 'direct', address: node.address }], {
       keys: [], epoch: 1, count: 5, block: 5, warm: 0, connectTimeoutMs: 5000,
     }));
     assert.match(empty.message, /no keys/);

@@ -56,7 +56,11 @@ test('verdict and figures', () => {
   assert.equal([pass.sdkRatio, pass.memcachedRatio, pass.addedP50Us, pass.roundTripP50Us, pass.isPass], [0.7, 0.5, 50, 60, true]);
   const figures = proxyFigures(pass);
   assert.equal(figures.map((f) => f.isPass), [null, null, true, null, null, true]);
-  const hop = { count: 10, paths: [{ label: 'direct', latency: run(1, 80).latency }, { label: 'TCP relay', latency: run(1, 140).latency }, { label: 'proxy', latency: run(1, 200).latency }] };
+  const hop = { count: 10, paths: [
+    { name: 'direct', label: 'direct', latency: run(1, 80).latency },
+    { name: 'tcpRelay', label: 'TCP relay', latency: run(1, 140).latency },
+    { name: 'proxy', label: 'proxy', latency: run(1, 200).latency },
+  ] };
   const withHop = proxyFigures({ ...pass, hop });
   assert.equal(withHop.slice(6).map((f) => [f.id, f.value, f.isPass]), [['proxy.hop.tcpRelay.roundTrips', 0.75, null], ['proxy.hop.proxy.roundTrips', 1.5, null]], 'hop figures are reported, not judged');
   const slow = judgeProxy(pass.direct, { throughput: run(70, 800), single: run(5, 200) }, pass.memcached, run(20, 60), 0.6);
