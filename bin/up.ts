@@ -77,7 +77,7 @@ export async function upMain(argv: string[]): Promise<number> {
     // A local DHT bootstrap for the nodes' peer plane: replication, two copies of every item.
     const dht = await started(spawnDht());
     process.stdout.write(`dht       ${dht.address}  (peer-plane bootstrap, pid ${dht.pid})\n`);
-    const manager = await started(spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]));
+    const manager = await started(spawnManager(['--cfg', cfgUrl, '--dht', dht.address, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]));
     process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
     for (let i = 0; i < nodeCount; i++) {
       const node = await started(spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), '--dht', dht.address, ...secure(dev?.admin)]));

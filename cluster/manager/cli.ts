@@ -21,6 +21,11 @@ registrations, detects failures and plans bucket placement.
   --moves-per-node N       units one node may be gaining a copy of at once (default 128)
   --max-moves N            units moved at once, cluster-wide (default 512)
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
+  --dht HOST:PORT[,…]      peer-plane bootstrap to name to nodes started without --dht
+                           (default: the manager runs one of its own on --ip)
+  --no-dht                 offer nodes no peer plane (they replicate only with their own --dht)
+  --fence-margin-ms MS     margin between a node fencing itself and the earliest failover
+                           (default min(500, failover/10); see docs/replication.md)
   --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
 `;
@@ -41,6 +46,9 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     insecure: { type: 'boolean' },
     'moves-per-node': { type: 'string' },
     'max-moves': { type: 'string' },
+    dht: { type: 'string' },
+    'no-dht': { type: 'boolean' },
+    'fence-margin-ms': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -77,6 +85,16 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   const maxMoves = numberArg(values, 'max-moves', (n) => Number.isInteger(n) && n >= 1);
   if (maxMoves !== undefined) o.maxMoves = maxMoves;
   if (values.insecure) o.isInsecure = true;
+  if (values['no-dht'] && values.dht !== undefined) throw new UsageError('--dht and --no-dht exclude each other');
+  if (values['no-dht']) o.isDhtEnabled = false;
+  if (values.dht !== undefined) {
+    const list = String(values.dht).split(',').map((d) => d.trim()).filter((d) => d !== '');
+    for (const d of list) if (!/^[^\s:]{1,253}:\d{1,5}$/.test(d) || Number(d.slice(d.lastIndexOf(':') + 1)) > 65535) throw new UsageError(`--dht takes HOST:PORT[,HOST:PORT], got "${d}"`);
+    if (list.length === 0) throw new UsageError('--dht takes HOST:PORT[,HOST:PORT]');
+    o.dht = list;
+  }
+  const margin = numberArg(values, 'fence-margin-ms', (n) => Number.isInteger(n) && n >= 0);
+  if (margin !== undefined) o.fenceMarginMs = margin;
   return o;
 }
 
@@ -89,7 +107,13 @@ export async function managerMain(argv: string[]): Promise<number> {
   }
   const stopped = untilSignal();
   if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
-  const manager = new Manager(opts);
+  let manager: Manager;
+  try {
+    manager = new Manager(opts);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
   await manager.listen();
   process.stdout.write(`pandakv manager listening on ${manager.address}\n`);
   await stopped;

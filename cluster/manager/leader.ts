@@ -9,7 +9,9 @@ import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js'
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
 import { demoteActive, needsDataMoves, stageBatch, switchBatch } from './moves.js';
-import { chainOf, holdingNodes } from '../../shared/cluster-map.js';
+import { chainOf, holdingNodes, type MapManager } from '../../shared/cluster-map.js';
+import { mapManagers, sameManagers } from './manager-record.js';
+import { isActiveAnywhere } from './membership.js';
 
 export interface LeaderEvents {
   elected: () => void;
@@ -57,6 +59,8 @@ export class Leader extends EventEmitter<LeaderEvents> {
     private readonly state: ClusterState,
     private readonly options: ManagerOptions,
     private readonly selfUrl: string,
+    /** This manager's id in the map's manager list. */
+    private readonly selfId: string = selfUrl,
   ) {
     super();
   }
@@ -73,6 +77,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
     this.isClosed = true;
     for (const t of this.failTimers) clearTimeout(t);
     this.state.off('nodes', this.onNodes);
+    this.state.off('managers', this.onNodes);
     this.state.off('live-lost', this.onLiveLost);
     const l = this.leadership;
     this.leadership = null;
@@ -231,6 +236,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
         await lost;
         this.leadership = null;
         this.state.off('nodes', this.onNodes);
+        this.state.off('managers', this.onNodes);
         this.state.off('live-lost', this.onLiveLost);
         this.emit('deposed');
       } catch (err) {
@@ -243,6 +249,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
 
   private async onElected(): Promise<void> {
     this.state.on('nodes', this.onNodes);
+    this.state.on('managers', this.onNodes);
     this.state.on('live-lost', this.onLiveLost);
     if (this.state.settings === null) {
       await this.run(async () => {
@@ -303,6 +310,13 @@ export class Leader extends EventEmitter<LeaderEvents> {
     if (r === undefined) throw KvError.notFound(`no node ${id}`);
     if (r.state === 'failed') return this.autoReconcile();
     await this.setState(r, 'failed');
+    // A node still holding its liveness lease may still be serving: its replicas take over
+    // only once that lease has run out (it is no longer renewed for a failed node), since
+    // by then the node has fenced itself (DESIGN §4).
+    if (this.state.live.has(id) && this.state.map !== null && isActiveAnywhere(this.state.map, id)) {
+      const isGone = await this.whenNotLive(id, this.options.failoverAfterMs * 2 + this.options.heartbeatMs * 2);
+      if (!isGone) throw KvError.unavailable(`node ${id} still holds its liveness lease; not failed over (try again)`, { isSafeToRetry: true });
+    }
     const map = this.state.map;
     if (map !== null && map.nodes.some((n) => n.id === id)) {
       // First a promote-only map: replicas take over, no data moves.
@@ -313,6 +327,23 @@ export class Leader extends EventEmitter<LeaderEvents> {
     }
     if (!this.options.isAutoRestore) this.isRestoreHeld = true;
     return this.autoReconcile();
+  }
+
+  /** Resolves true once `id` has no liveness key, false after `ms`. */
+  private whenNotLive(id: string, ms: number): Promise<boolean> {
+    if (!this.state.live.has(id)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        this.state.off('nodes', check);
+        resolve(value);
+      };
+      const check = (): void => {
+        if (!this.state.live.has(id)) done(true);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      this.state.on('nodes', check);
+    });
   }
 
   /** A re-plan nobody asked for (node changes, failover): skipped while a restore is held. */
@@ -344,6 +375,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
       return { epoch: current.epoch, rev: current.rev, movedUnits: result.moves.length, warnings: [...result.warnings, 'moving data in batches; see GET /api/rebalance'] };
     }
     if (isChanged) await this.writeMap(result.map);
+    else if (current !== null && !sameManagers(current.managers, this.managerList())) {
+      // Only the manager tier changed: same placement, next rev.
+      await this.writeMap({ ...current, rev: current.rev + 1 });
+      return { epoch: current.epoch, rev: current.rev + 1, movedUnits: 0, warnings: result.warnings };
+    }
     return { epoch: result.map.epoch, rev: result.map.rev, movedUnits: result.moves.length, warnings: result.warnings };
   }
 
@@ -447,7 +483,14 @@ export class Leader extends EventEmitter<LeaderEvents> {
     }
   }
 
-  private async writeMap(map: ClusterMap): Promise<void> {
+  /** The managers as the map lists them: this one (the leader) first. */
+  private managerList(): MapManager[] {
+    return mapManagers(this.state.managers.values(), this.selfId);
+  }
+
+  private async writeMap(planned: ClusterMap): Promise<void> {
+    const managers = this.managerList();
+    const map: ClusterMap = managers.length === 0 ? planned : { ...planned, managers };
     const r = await this.cfg.cas(CfgKeys.map, encodeMap(map), this.state.mapModRev, { fence: this.fence() });
     if (!r.ok) {
       throw r.isFenceBroken

@@ -38,9 +38,34 @@ export interface ManagerOptions {
   isInsecure: boolean;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /**
+   * Peer-plane bootstrap (`host:port`) to name to nodes that were given no `--dht`; empty
+   * = this manager runs a DHT bootstrap node of its own on `ip` (unless `isDhtEnabled` is
+   * false). @default []
+   */
+  dht: string[];
+  /** Offer nodes a peer-plane bootstrap (`--no-dht` turns it off: nodes replicate only with their own `--dht`). @default true */
+  isDhtEnabled: boolean;
+  /**
+   * Safety margin between a node fencing itself and the earliest failover, on top of 1 %
+   * of `failoverAfterMs` for clock-rate drift (docs/replication.md, "Fencing").
+   * @default min(500, failoverAfterMs / 10)
+   */
+  fenceMarginMs: number;
 }
 
-export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
+/** Largest clock-rate difference between a node and the config store that the lease tolerates. */
+export const MAX_CLOCK_DRIFT = 0.01;
+
+/**
+ * How long a node may serve after sending a heartbeat the manager acknowledged. Strictly
+ * less than the failover time: the node stops before any manager may promote a replica.
+ */
+export function fenceAfterMs(o: Pick<ManagerOptions, 'failoverAfterMs' | 'fenceMarginMs'>): number {
+  return Math.floor(o.failoverAfterMs * (1 - MAX_CLOCK_DRIFT)) - o.fenceMarginMs;
+}
+
+export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs' | 'fenceMarginMs'>> = Object.freeze({
   ip: '127.0.0.1',
   port: 0,
   cfg: 'file:./data/cfg.json',
@@ -57,15 +82,22 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  dht: [],
+  isDhtEnabled: true,
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */
 export function managerOptions(o: Partial<ManagerOptions>): ManagerOptions {
   const merged = { ...MANAGER_DEFAULTS, ...o };
   const heartbeatMs = o.heartbeatMs ?? Math.max(20, Math.floor(merged.failoverAfterMs / 5));
-  const opts: ManagerOptions = { ...merged, heartbeatMs };
+  const fenceMarginMs = o.fenceMarginMs ?? Math.min(500, Math.round(merged.failoverAfterMs / 10));
+  const opts: ManagerOptions = { ...merged, heartbeatMs, fenceMarginMs };
   if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${opts.redundancy}`);
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw new RangeError(`bits must be 1..32, got ${opts.bits}`);
   if (!(opts.failoverAfterMs >= 50)) throw new RangeError(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
+  const fence = fenceAfterMs(opts);
+  if (!(fence >= 2 * heartbeatMs)) {
+    throw new RangeError(`the node lease (${fence} ms = failover ${opts.failoverAfterMs} ms less 1 % and the ${fenceMarginMs} ms margin) must be at least two heartbeats (${heartbeatMs} ms each)`);
+  }
   return opts;
 }

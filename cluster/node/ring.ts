@@ -55,5 +55,7 @@ export function startRingSeed(o: NodeOptions): Promise<Manager> {
     redundancy: o.redundancy,
     bits: Math.log2(o.buckets),
     isInsecure: o.isInsecure,
+    // Ring members are given the peer plane's bootstrap; the seed names the same one.
+    dht: o.dht,
   });
 }
