@@ -1,5 +1,6 @@
 import { loadCredentials, type Credentials } from '../shared/auth/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ConnLimits } from '../shared/conn-limits.js';
 
 /** A command-line usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -75,4 +76,43 @@ export function loadCredentialsArg(path: string): Credentials {
   } catch (err) {
     throw new UsageError(`--credentials: ${(err as Error).message}`);
   }
+}
+
+/** The connection-limit switches every listening command takes (docs/operations.md). */
+export const CONN_LIMIT_SWITCHES = {
+  'pre-auth-timeout-ms': { type: 'string' },
+  'idle-timeout-ms': { type: 'string' },
+  'read-timeout-ms': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
+} as const;
+
+/** Usage lines of `CONN_LIMIT_SWITCHES`, with the command's own global cap default. */
+export function connLimitUsage(maxConnections: number): string {
+  return `  --pre-auth-timeout-ms MS  close a connection not authenticated this long after accept (default 10000)
+  --idle-timeout-ms MS      close a connection silent this long; 0 = never (default 300000)
+  --read-timeout-ms MS      a line, frame or request head must complete within this (default 10000)
+  --max-connections N       connections open at once; a new one replaces the oldest
+                            unauthenticated one, else is refused (default ${maxConnections})
+  --max-connections-per-address N
+                            the same, per client address (default 1024)
+`;
+}
+
+/** Parse `CONN_LIMIT_SWITCHES`; absent switches are absent from the result. @throws UsageError */
+export function connLimitArgs(values: Record<string, unknown>): Partial<ConnLimits & { maxConnections: number }> {
+  const out: Partial<ConnLimits & { maxConnections: number }> = {};
+  const ms = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+  const count = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
+  const preAuth = numberArg(values, 'pre-auth-timeout-ms', ms);
+  if (preAuth !== undefined) out.preAuthTimeoutMs = preAuth;
+  const idle = numberArg(values, 'idle-timeout-ms', ms);
+  if (idle !== undefined) out.idleTimeoutMs = idle;
+  const read = numberArg(values, 'read-timeout-ms', ms);
+  if (read !== undefined) out.readTimeoutMs = read;
+  const max = numberArg(values, 'max-connections', count);
+  if (max !== undefined) out.maxConnections = max;
+  const perAddress = numberArg(values, 'max-connections-per-address', count);
+  if (perAddress !== undefined) out.maxConnectionsPerAddress = perAddress;
+  return out;
 }

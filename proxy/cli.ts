@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal, loadCredentialsArg } from '../bin/cli-util.js';
+import { parseCommandLine, numberArg, UsageError, untilSignal, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../bin/cli-util.js';
 import { Proxy } from './proxy-server.js';
 import type { ProxyOptions } from './options.js';
 
@@ -24,6 +24,10 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --manager-key HEX     the manager's public key to require (default: trust the one presented)
   --insecure            no client authentication, lanes without credentials (development only)
   --help                print this text
+
+Connection limits of both client ports (docs/operations.md, "Connection limits"):
+${connLimitUsage(10_000)}  --memcached-max-connections N
+                            --max-connections for the memcached port (default 4096)
 `;
 
 export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: string }) | 'help' {
@@ -42,6 +46,8 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     credentials: { type: 'string' },
     key: { type: 'string' },
     'manager-key': { type: 'string' },
+    ...CONN_LIMIT_SWITCHES,
+    'memcached-max-connections': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -49,7 +55,11 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
   if (values.map === undefined) throw new UsageError('--map ws://MANAGER is required');
   const map = String(values.map);
   if (!/^(wss?|https?):\/\/\S+$/.test(map)) throw new UsageError(`--map must be ws://host:port, got "${map}"`);
-  const o: Partial<ProxyOptions> & { map: string } = { map };
+  const { maxConnections, ...limits } = connLimitArgs(values);
+  const o: Partial<ProxyOptions> & { map: string } = { map, ...limits };
+  if (maxConnections !== undefined) o.maxClients = maxConnections;
+  const mcMax = numberArg(values, 'memcached-max-connections', (n) => Number.isSafeInteger(n) && n >= 1);
+  if (mcMax !== undefined) o.memcachedMaxConnections = mcMax;
   const port = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 65535;
   if (values.ip !== undefined) o.ip = String(values.ip);
   const p = numberArg(values, 'port', port);

@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, UsageError, untilSignal, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
 import { Manager } from './manager.js';
 import type { ManagerOptions } from './options.js';
 
@@ -23,7 +23,9 @@ registrations, detects failures and plans bucket placement.
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
   --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
-`;
+
+Connection limits of its port (docs/operations.md, "Connection limits"):
+${connLimitUsage(10_000)}`;
 
 export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'help' {
   const { values, positionals } = parseCommandLine(argv, {
@@ -41,11 +43,12 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     insecure: { type: 'boolean' },
     'moves-per-node': { type: 'string' },
     'max-moves': { type: 'string' },
+    ...CONN_LIMIT_SWITCHES,
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const o: Partial<ManagerOptions> = {};
+  const o: Partial<ManagerOptions> = { ...connLimitArgs(values) };
   if (values.cfg !== undefined) {
     const cfg = String(values.cfg);
     if (!/^(file:.+|etcd:\/\/.+)$/.test(cfg)) throw new UsageError(`--cfg must be file:PATH or etcd://HOST:PORT, got "${cfg}"`);

@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal, loadCredentialsArg } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
 import { DataNode } from './data-node.js';
 import type { NodeOptions } from './options.js';
 import { readFileSync } from 'node:fs';
@@ -36,7 +36,9 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
                        start, which then catches up by delta; this turns that off
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
-`;
+
+Connection limits of the client port (docs/operations.md, "Connection limits"):
+${connLimitUsage(10_000)}`;
 
 /** Parse `pandakv node` switches into options. @throws UsageError */
 export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
@@ -63,11 +65,12 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
     'no-warm-restart': { type: 'boolean' },
+    ...CONN_LIMIT_SWITCHES,
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const opts: Partial<NodeOptions> = {};
+  const opts: Partial<NodeOptions> = { ...connLimitArgs(values) };
   const int = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (values.ip !== undefined) opts.ip = String(values.ip);
   const port = numberArg(values, 'port', (n) => int(n) && n <= 65535);

@@ -9,6 +9,7 @@ import { McParser } from './parser.js';
 import { parseCredentials } from './auth.js';
 import { errorLine } from './error-map.js';
 import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
+import type { ConnGuard, GuardCloseReason, GuardEntry, GuardedConnection } from '../../shared/conn-guard.js';
 
 /** One command's place in the answer order. */
 interface Slot {
@@ -21,12 +22,24 @@ interface Slot {
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
 const COMPACT_AFTER = 256;
 
+/** What a connection closed by the limits is told before it is closed. */
+const GUARD_LINES: Readonly<Record<GuardCloseReason, Buffer>> = Object.freeze({
+  'pre-auth-timeout': Buffer.from('SERVER_ERROR not authenticated in time\r\n', 'latin1'),
+  'idle-timeout': Buffer.from('SERVER_ERROR idle timeout\r\n', 'latin1'),
+  'read-timeout': Buffer.from('SERVER_ERROR command not completed in time\r\n', 'latin1'),
+  evicted: Buffer.from('SERVER_ERROR evicted: too many unauthenticated connections\r\n', 'latin1'),
+});
+
+// A connection closed by the limits is destroyed this long after being told why, so a
+// flood of peers that never read cannot keep descriptors once their slot is taken.
+const GUARD_LINGER_MS = 1000;
+
 /**
  * One client connection: feeds socket bytes to the parser, runs commands concurrently
  * (at most `maxPipelinedCommands` unanswered), writes answers strictly in request order,
  * and stops reading while the socket's write buffer is over `writeHighWaterBytes`.
  */
-export class McConnection {
+export class McConnection implements GuardedConnection {
   private readonly parser: McParser;
   private readonly queue: Slot[] = [];
   private queueHead = 0;
@@ -43,6 +56,8 @@ export class McConnection {
   private isFlushScheduled = false;
   private timeoutTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
+  /** This connection's place under the server's connection limits; set once admitted. */
+  guardEntry: GuardEntry<McConnection> | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -51,6 +66,7 @@ export class McConnection {
     private readonly options: Readonly<MemcachedServerOptions>,
     private readonly stats: McStats,
     private readonly onClosed: (connection: McConnection) => void,
+    private readonly guard: ConnGuard<McConnection> | null = null,
   ) {
     this.parser = new McParser(options);
     if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
@@ -74,6 +90,29 @@ export class McConnection {
     this.enqueueLast();
   }
 
+  /** Half-read input, for the read deadline; 0 while we, not the peer, hold reading up. */
+  partialBytes(): number {
+    if (this.isEnding || this.isPaused || this.authSlot !== null) return 0;
+    return this.parser.isMidCommand ? Math.max(1, this.parser.bufferedBytes) : 0;
+  }
+
+  /** Closed by the connection limits: say why in one line, then close. */
+  closeFor(reason: GuardCloseReason): void {
+    this.refuse(GUARD_LINES[reason]);
+  }
+
+  /** Answer `line` instead of any command and close (refused or closed by the limits). */
+  refuse(line: Uint8Array): void {
+    if (this.isClosed) return;
+    this.isEnding = true;
+    this.clearTimeoutTimer();
+    if (!this.socket.writableEnded) this.socket.end(line);
+    this.updateReading();
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    this.lingerTimer = setTimeout(this.onLingerTimeout, Math.min(GUARD_LINGER_MS, this.options.closeTimeoutMs));
+    this.lingerTimer.unref();
+  }
+
   /** Close at once. Idempotent. */
   destroy(): void {
     if (this.isClosed) return;
@@ -84,6 +123,7 @@ export class McConnection {
   private readonly onSocketData = (chunk: Buffer): void => {
     // Once ending, input is read and dropped so the peer is not reset while it still sends.
     if (this.isEnding) return;
+    if (this.guardEntry !== null) this.guardEntry.isActive = true;
     this.parser.push(chunk);
     this.pump();
   };
@@ -147,6 +187,7 @@ export class McConnection {
 
   private dispatch(r: McParseResult): void {
     this.stats.commands++;
+    if (this.guardEntry !== null) this.guardEntry.messages++;
     const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false };
     this.queue.push(slot);
     if (r.kind === 'error') {
@@ -202,6 +243,7 @@ export class McConnection {
         return;
       }
       this.principal = principal;
+      if (this.guardEntry !== null) this.guard?.authenticated(this.guardEntry);
       this.parser.setValueLimit(this.options.maxValueBytes);
       this.settle(slot, reply('STORED'));
     }, (err: unknown) => {
@@ -245,7 +287,8 @@ export class McConnection {
   /** Write every answer at the front of the queue that is ready, in one corked batch. */
   private readonly flush = (): void => {
     this.isFlushScheduled = false;
-    if (this.isClosed) return;
+    // Closed by the limits: its line is written and the socket ended.
+    if (this.isClosed || this.socket.writableEnded) return;
     const out: Uint8Array[] = [];
     let bytes = 0;
     let isLast = false;
@@ -347,6 +390,7 @@ export class McConnection {
     }
     this.queue.length = 0;
     this.queueHead = 0;
+    if (this.guardEntry !== null) this.guard?.release(this.guardEntry);
     this.onClosed(this);
   }
 }
