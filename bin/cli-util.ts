@@ -1,6 +1,7 @@
 import { loadCredentials, type Credentials } from '../shared/auth/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ConnLimits } from '../shared/conn-limits.js';
+import { Shutdown, StoppedError } from './shutdown.js';
 
 /** A command-line usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -46,14 +47,40 @@ export async function runCommand(name: string, fn: () => Promise<number | void>)
     const code = await fn();
     if (typeof code === 'number') process.exitCode = code;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof RangeError) {
-      process.stderr.write(`pandakv ${name}: ${err.message}\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`pandakv ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    }
+    process.exitCode = reportFailure(name, err);
   }
+}
+
+/**
+ * Run a long-running command (node, manager, proxy, dht, up) under `Shutdown`: SIGINT and
+ * SIGTERM are obeyed in every state, start-up included. When the command returns or
+ * fails the process exits with its code at once, whatever it still had open.
+ */
+export async function runDaemon(name: string, fn: (shutdown: Shutdown) => Promise<number | void>): Promise<void> {
+  const shutdown = new Shutdown(name);
+  let code: number;
+  try {
+    const r = await fn(shutdown);
+    code = typeof r === 'number' ? r : 0;
+  } catch (err) {
+    code = reportFailure(name, err);
+  }
+  shutdown.dispose();
+  process.exit(code);
+}
+
+/** One line on stderr for a failed command; its exit code (2 for usage, 0 when stopped by a signal, else 1). */
+function reportFailure(name: string, err: unknown): number {
+  if (err instanceof StoppedError) {
+    process.stderr.write(`pandakv ${name}: ${err.message}\n`);
+    return 0;
+  }
+  if (err instanceof UsageError || err instanceof RangeError) {
+    process.stderr.write(`pandakv ${name}: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`pandakv ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
 }
 
 /** Resolve on the first SIGINT or SIGTERM. */
@@ -115,4 +142,27 @@ export function connLimitArgs(values: Record<string, unknown>): Partial<ConnLimi
   const perAddress = numberArg(values, 'max-connections-per-address', count);
   if (perAddress !== undefined) out.maxConnectionsPerAddress = perAddress;
   return out;
+}
+
+/**
+ * Check a manager address switch (`--manager`, `--map`): one URL or a comma-separated
+ * list, each `http(s)://` or `ws(s)://` with a host. Returns the list joined by commas.
+ * @throws UsageError naming the switch and the first unusable entry, and why
+ */
+export function managerUrlArg(text: string, name: string): string {
+  const parts = text.split(',').map((s) => s.trim());
+  for (const part of parts) {
+    if (part === '') throw new UsageError(`--${name}: empty address in "${text}"`);
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new UsageError(`--${name}: "${part}" is not a URL (expected http://host:port or ws://host:port)`);
+    }
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) {
+      throw new UsageError(`--${name}: "${part}" must be http://, https://, ws:// or wss://, not ${url.protocol}//`);
+    }
+    if (url.hostname === '') throw new UsageError(`--${name}: "${part}" has no host`);
+  }
+  return parts.join(',');
 }

@@ -1,4 +1,6 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
+import type { Shutdown } from '../../bin/shutdown.js';
+import { DirError } from '../ensure-dir.js';
 import { Manager } from './manager.js';
 import type { ManagerOptions } from './options.js';
 
@@ -83,19 +85,23 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   return o;
 }
 
-/** `pandakv manager`: run until SIGINT/SIGTERM. */
-export async function managerMain(argv: string[]): Promise<number> {
+/** `pandakv manager`: run until SIGINT/SIGTERM (obeyed while starting too). */
+export async function managerMain(argv: string[], shutdown: Shutdown): Promise<number> {
   const opts = parseManagerArgs(argv);
   if (opts === 'help') {
     process.stdout.write(MANAGER_USAGE);
     return 0;
   }
-  const stopped = untilSignal();
   if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
   const manager = new Manager(opts);
-  await manager.listen();
+  try {
+    await shutdown.race(manager.listen(), `starting (config store ${opts.cfg ?? 'default'})`);
+  } catch (err) {
+    if (err instanceof DirError) throw new UsageError(`--cfg: ${err.message}`);
+    throw err;
+  }
   process.stdout.write(`pandakv manager listening on ${manager.address}\n`);
-  await stopped;
+  await shutdown.wait();
   await manager.close();
   return 0;
 }
