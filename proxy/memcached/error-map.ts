@@ -21,6 +21,7 @@ const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
   [ErrorCode.CONNECTION_CLOSED]: temporary(ErrorCode.CONNECTION_CLOSED),
   [ErrorCode.BUSY]: temporary(ErrorCode.BUSY),
   [ErrorCode.NOT_MY_BUCKET]: temporary(ErrorCode.NOT_MY_BUCKET),
+  [ErrorCode.DURABILITY_IMPOSSIBLE]: temporary(ErrorCode.DURABILITY_IMPOSSIBLE),
   [ErrorCode.FORBIDDEN]: 'CLIENT_ERROR unauthorized',
   [ErrorCode.AUTH_NEEDED]: 'CLIENT_ERROR unauthorized',
   [ErrorCode.AUTH_FAILED]: 'CLIENT_ERROR unauthorized',
