@@ -78,6 +78,7 @@ const BIN_ANSWERS: Readonly<Record<KvErrorCode, BinErrorAnswer | null>> = Object
   [ErrorCode.CONNECTION_CLOSED]: binTemporary(ErrorCode.CONNECTION_CLOSED),
   [ErrorCode.BUSY]: binTemporary(ErrorCode.BUSY),
   [ErrorCode.NOT_MY_BUCKET]: binTemporary(ErrorCode.NOT_MY_BUCKET),
+  [ErrorCode.DURABILITY_IMPOSSIBLE]: binTemporary(ErrorCode.DURABILITY_IMPOSSIBLE),
   [ErrorCode.FORBIDDEN]: UNAUTHORIZED,
   [ErrorCode.AUTH_NEEDED]: UNAUTHORIZED,
   [ErrorCode.AUTH_FAILED]: UNAUTHORIZED,
