@@ -189,6 +189,8 @@ export class McConnection {
       else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
       return;
     }
+    // Commands behind a flush wait for it, so they see what it left (as behind an auth).
+    if (r.kind === 'flush') this.authSlot = slot;
     let out: McReply | Promise<McReply>;
     try {
       out = this.executor.run(r, this.principal);
