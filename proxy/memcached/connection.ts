@@ -9,6 +9,9 @@ import { McParser } from './parser.js';
 import { parseCredentials } from './auth.js';
 import { errorLine } from './error-map.js';
 import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
+import type { McBinaryExecutor } from './binary-executor.js';
+import { McBinarySession, type McWork } from './binary-session.js';
+import { REQUEST_MAGIC } from './binary-protocol.js';
 import type { ConnGuard, GuardCloseReason, GuardEntry, GuardedConnection } from '../../shared/conn-guard.js';
 
 /** One command's place in the answer order. */
@@ -17,6 +20,8 @@ interface Slot {
   deadline: number;
   /** Close the connection once this answer is written. */
   isLast: boolean;
+  /** The protocol's answer for a failure or timeout (binary); text answers with a line. */
+  fail?: (err: unknown) => McReply;
 }
 
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
@@ -41,6 +46,9 @@ const GUARD_LINGER_MS = 1000;
  */
 export class McConnection implements GuardedConnection {
   private readonly parser: McParser;
+  /** Set when the first byte is the binary magic: the connection speaks binary for life. */
+  private binary: McBinarySession | null = null;
+  private isProtocolKnown = false;
   private readonly queue: Slot[] = [];
   private queueHead = 0;
   private principal: McPrincipal | null = null;
@@ -66,6 +74,7 @@ export class McConnection implements GuardedConnection {
     private readonly options: Readonly<MemcachedServerOptions>,
     private readonly stats: McStats,
     private readonly onClosed: (connection: McConnection) => void,
+    private readonly binaryExecutor: McBinaryExecutor | null = null,
     private readonly guard: ConnGuard<McConnection> | null = null,
   ) {
     this.parser = new McParser(options);
@@ -93,6 +102,7 @@ export class McConnection implements GuardedConnection {
   /** Half-read input, for the read deadline; 0 while we, not the peer, hold reading up. */
   partialBytes(): number {
     if (this.isEnding || this.isPaused || this.authSlot !== null) return 0;
+    if (this.binary !== null) return this.binary.bufferedBytes;
     return this.parser.isMidCommand ? Math.max(1, this.parser.bufferedBytes) : 0;
   }
 
@@ -124,7 +134,14 @@ export class McConnection implements GuardedConnection {
     // Once ending, input is read and dropped so the peer is not reset while it still sends.
     if (this.isEnding) return;
     if (this.guardEntry !== null) this.guardEntry.isActive = true;
-    this.parser.push(chunk);
+    if (!this.isProtocolKnown) {
+      this.isProtocolKnown = true;
+      if (chunk[0] === REQUEST_MAGIC && this.binaryExecutor !== null) {
+        this.binary = new McBinarySession(this.backend, this.binaryExecutor, this.options, this.stats);
+      }
+    }
+    if (this.binary !== null) this.binary.push(chunk);
+    else this.parser.push(chunk);
     this.pump();
   };
 
@@ -156,6 +173,15 @@ export class McConnection implements GuardedConnection {
     let isStarved = false;
     while (!this.isEnding && this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands
       && this.socket.writableLength <= this.options.writeHighWaterBytes) {
+      if (this.binary !== null) {
+        const w = this.binary.next(this.isReadEnded);
+        if (w === null) {
+          isStarved = true;
+          break;
+        }
+        this.dispatchWork(w);
+        continue;
+      }
       const r = this.parser.next();
       if (r === null) {
         isStarved = true;
@@ -205,6 +231,8 @@ export class McConnection implements GuardedConnection {
       else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
       return;
     }
+    // Commands behind a flush wait for it, so they see what it left (as behind an auth).
+    if (r.kind === 'flush') this.authSlot = slot;
     let out: McReply | Promise<McReply>;
     try {
       out = this.executor.run(r, this.principal);
@@ -216,6 +244,21 @@ export class McConnection implements GuardedConnection {
       this.armTimeout();
     } else {
       this.settle(slot, out);
+    }
+  }
+
+  /** Schedule one binary request's work. */
+  private dispatchWork(w: McWork): void {
+    this.stats.commands++;
+    if (this.guardEntry !== null) this.guardEntry.messages++;
+    const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false, fail: w.fail };
+    this.queue.push(slot);
+    if (w.isBarrier) this.authSlot = slot;
+    if (w.reply instanceof Promise) {
+      w.reply.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
+      this.armTimeout();
+    } else {
+      this.settle(slot, w.reply);
     }
   }
 
@@ -243,7 +286,6 @@ export class McConnection implements GuardedConnection {
         return;
       }
       this.principal = principal;
-      if (this.guardEntry !== null) this.guard?.authenticated(this.guardEntry);
       this.parser.setValueLimit(this.options.maxValueBytes);
       this.settle(slot, reply('STORED'));
     }, (err: unknown) => {
@@ -262,9 +304,20 @@ export class McConnection implements GuardedConnection {
     if (slot.reply !== null) return;
     slot.reply = rep;
     if (rep.isError) this.stats.errors++;
+    if (rep.isFinal === true) this.endWith(slot);
     // Commands behind an authentication resume once it is answered (flush pumps).
-    if (slot === this.authSlot) this.authSlot = null;
+    if (slot === this.authSlot) {
+      this.authSlot = null;
+      this.noteAuthenticated();
+    }
     this.scheduleFlush();
+  }
+
+  /** Tell the connection limits once the connection has proved a principal (text or SASL). */
+  private noteAuthenticated(): void {
+    const entry = this.guardEntry;
+    if (entry === null || entry.isAuthenticated || this.guard === null) return;
+    if (this.principal !== null || this.binary?.isAuthenticated === true) this.guard.authenticated(entry);
   }
 
   private endWith(slot: Slot): void {
@@ -368,7 +421,8 @@ export class McConnection implements GuardedConnection {
       if (slot.reply !== null) continue;
       if (slot.deadline > now) break;
       this.stats.timeouts++;
-      this.settle(slot, errorReply(errorLine(KvError.timeout('backend call timed out'))));
+      const err = KvError.timeout('backend call timed out');
+      this.settle(slot, slot.fail !== undefined ? slot.fail(err) : errorReply(errorLine(err)));
     }
     this.armTimeout();
   };
