@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal, loadCredentialsArg } from '../bin/cli-util.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, untilSignal, loadCredentialsArg } from '../bin/cli-util.js';
 import { Proxy } from './proxy-server.js';
 import type { ProxyOptions } from './options.js';
 
@@ -22,6 +22,7 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --credentials FILE    the proxy's principal (needs admin plus the roles clients use)
   --key FILE            the proxy's key pair (created 0600 when missing; default: new per start)
   --manager-key HEX     the manager's public key to require (default: trust the one presented)
+  --log-format FORMAT   cluster event lines on stderr: text (default) or json
   --insecure            no client authentication, lanes without credentials (development only)
   --help                print this text
 `;
@@ -42,6 +43,7 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     credentials: { type: 'string' },
     key: { type: 'string' },
     'manager-key': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -70,6 +72,8 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new UsageError('--cursor-secret must be at least 32 hex digits');
     o.cursorSecret = secret;
   }
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) o.logFormat = logFormat;
   if (values.insecure) o.isInsecure = true;
   if (values.credentials !== undefined) o.credentials = loadCredentialsArg(String(values.credentials));
   if (values.key !== undefined) o.keyFile = String(values.key);

@@ -1,3 +1,5 @@
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
+
 /** Options of a manager. Every delay is here so tests can shrink it. */
 export interface ManagerOptions {
   /** Address to listen on. @default '127.0.0.1' */
@@ -38,6 +40,12 @@ export interface ManagerOptions {
   isInsecure: boolean;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept for `GET /api/events`. @default 1000 */
+  eventCapacity: number;
 }
 
 export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
@@ -57,6 +65,9 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */

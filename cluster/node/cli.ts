@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal, loadCredentialsArg } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, powerArg, logFormatArg, UsageError, untilSignal, loadCredentialsArg } from '../../bin/cli-util.js';
 import { DataNode } from './data-node.js';
 import type { NodeOptions } from './options.js';
 import { readFileSync } from 'node:fs';
@@ -34,6 +34,7 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
   --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
                        start, which then catches up by delta; this turns that off
+  --log-format FORMAT  cluster event lines on stderr: text (default) or json
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
 `;
@@ -63,6 +64,7 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
     'no-warm-restart': { type: 'boolean' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -105,6 +107,8 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
   if (values['no-warm-restart']) opts.isWarmRestartEnabled = false;
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) opts.logFormat = logFormat;
   if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
   if (values['manager-key'] !== undefined) {
     const key = String(values['manager-key']);
