@@ -9,6 +9,9 @@ import { McParser } from './parser.js';
 import { parseCredentials } from './auth.js';
 import { errorLine } from './error-map.js';
 import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
+import type { McBinaryExecutor } from './binary-executor.js';
+import { McBinarySession, type McWork } from './binary-session.js';
+import { REQUEST_MAGIC } from './binary-protocol.js';
 
 /** One command's place in the answer order. */
 interface Slot {
@@ -16,6 +19,8 @@ interface Slot {
   deadline: number;
   /** Close the connection once this answer is written. */
   isLast: boolean;
+  /** The protocol's answer for a failure or timeout (binary); text answers with a line. */
+  fail?: (err: unknown) => McReply;
 }
 
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
@@ -28,6 +33,9 @@ const COMPACT_AFTER = 256;
  */
 export class McConnection {
   private readonly parser: McParser;
+  /** Set when the first byte is the binary magic: the connection speaks binary for life. */
+  private binary: McBinarySession | null = null;
+  private isProtocolKnown = false;
   private readonly queue: Slot[] = [];
   private queueHead = 0;
   private principal: McPrincipal | null = null;
@@ -51,6 +59,7 @@ export class McConnection {
     private readonly options: Readonly<MemcachedServerOptions>,
     private readonly stats: McStats,
     private readonly onClosed: (connection: McConnection) => void,
+    private readonly binaryExecutor: McBinaryExecutor | null = null,
   ) {
     this.parser = new McParser(options);
     if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
@@ -84,7 +93,14 @@ export class McConnection {
   private readonly onSocketData = (chunk: Buffer): void => {
     // Once ending, input is read and dropped so the peer is not reset while it still sends.
     if (this.isEnding) return;
-    this.parser.push(chunk);
+    if (!this.isProtocolKnown) {
+      this.isProtocolKnown = true;
+      if (chunk[0] === REQUEST_MAGIC && this.binaryExecutor !== null) {
+        this.binary = new McBinarySession(this.backend, this.binaryExecutor, this.options, this.stats);
+      }
+    }
+    if (this.binary !== null) this.binary.push(chunk);
+    else this.parser.push(chunk);
     this.pump();
   };
 
@@ -116,6 +132,15 @@ export class McConnection {
     let isStarved = false;
     while (!this.isEnding && this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands
       && this.socket.writableLength <= this.options.writeHighWaterBytes) {
+      if (this.binary !== null) {
+        const w = this.binary.next(this.isReadEnded);
+        if (w === null) {
+          isStarved = true;
+          break;
+        }
+        this.dispatchWork(w);
+        continue;
+      }
       const r = this.parser.next();
       if (r === null) {
         isStarved = true;
@@ -178,6 +203,20 @@ export class McConnection {
     }
   }
 
+  /** Schedule one binary request's work. */
+  private dispatchWork(w: McWork): void {
+    this.stats.commands++;
+    const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false, fail: w.fail };
+    this.queue.push(slot);
+    if (w.isBarrier) this.authSlot = slot;
+    if (w.reply instanceof Promise) {
+      w.reply.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
+      this.armTimeout();
+    } else {
+      this.settle(slot, w.reply);
+    }
+  }
+
   /** The `set` that carries `user password`. Commands wait until it is answered. */
   private authenticate(slot: Slot, cmd: McStoreCommand): void {
     const credentials = parseCredentials(cmd.value);
@@ -220,6 +259,7 @@ export class McConnection {
     if (slot.reply !== null) return;
     slot.reply = rep;
     if (rep.isError) this.stats.errors++;
+    if (rep.isFinal === true) this.endWith(slot);
     // Commands behind an authentication resume once it is answered (flush pumps).
     if (slot === this.authSlot) this.authSlot = null;
     this.scheduleFlush();
@@ -325,7 +365,8 @@ export class McConnection {
       if (slot.reply !== null) continue;
       if (slot.deadline > now) break;
       this.stats.timeouts++;
-      this.settle(slot, errorReply(errorLine(KvError.timeout('backend call timed out'))));
+      const err = KvError.timeout('backend call timed out');
+      this.settle(slot, slot.fail !== undefined ? slot.fail(err) : errorReply(errorLine(err)));
     }
     this.armTimeout();
   };

@@ -3,7 +3,9 @@ import { EventEmitter } from 'eventemitter3';
 import type { MemcachedBackend } from './backend.js';
 import { resolveOptions, type MemcachedServerOptions } from './options.js';
 import { McConnection } from './connection.js';
-import { McExecutor } from './executor.js';
+import { McExecutor, type McExecutorContext } from './executor.js';
+import { McBinaryExecutor } from './binary-executor.js';
+import { McFlushScheduler } from './flush-scheduler.js';
 import { McStats, type McStatsSnapshot } from './stats.js';
 
 export interface MemcachedServerEvents {
@@ -22,8 +24,9 @@ type State = 'new' | 'listening' | 'closing' | 'closed';
 const TOO_MANY_CONNECTIONS = Buffer.from('SERVER_ERROR too many open connections\r\n', 'latin1');
 
 /**
- * The memcached text + meta protocol front end: a TCP server whose connections run
- * commands against a `MemcachedBackend`.
+ * The memcached front end: a TCP server whose connections run commands against a
+ * `MemcachedBackend`. Each connection speaks the text + meta protocol, or the binary
+ * protocol when its first byte is the binary magic (0x80).
  *
  * ```ts
  * const server = new MemcachedServer(backend, { port: 0 });
@@ -38,6 +41,8 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   private readonly connections = new Set<McConnection>();
   private readonly counters = new McStats();
   private readonly executor: McExecutor;
+  private readonly binaryExecutor: McBinaryExecutor;
+  private readonly flusher: McFlushScheduler;
   private readonly startedAtMs = Date.now();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
@@ -47,11 +52,15 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   constructor(private readonly backend: MemcachedBackend, options: Partial<MemcachedServerOptions> = {}) {
     super();
     this.options = resolveOptions(options);
-    this.executor = new McExecutor(backend, {
+    this.flusher = new McFlushScheduler(() => backend.flush());
+    const context: McExecutorContext = {
       version: this.options.version,
       serverStats: () => this.statLines(),
       nowSec: () => Math.floor(Date.now() / 1000),
-    });
+      flush: (delaySec) => this.flusher.request(delaySec),
+    };
+    this.executor = new McExecutor(backend, context);
+    this.binaryExecutor = new McBinaryExecutor(backend, context);
     // Half-open: a client may send its last commands and FIN, and still get the answers.
     this.server = createServer({ allowHalfOpen: true }, this.onConnection);
     this.server.on('error', this.onServerError);
@@ -141,7 +150,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     }
     this.counters.connections++;
     this.counters.openConnections++;
-    this.connections.add(new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed));
+    this.connections.add(new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed, this.binaryExecutor));
     this.emit('connection', socket);
   };
 
@@ -172,6 +181,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   }
 
   private finishClose(): void {
+    this.flusher.close();
     if (this.closeTimer !== null) {
       clearTimeout(this.closeTimer);
       this.closeTimer = null;
