@@ -13,6 +13,9 @@ import { ManagerAuth } from './manager-auth.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
 import { EventLog } from '../../shared/event-log.js';
 import { NodeEventRecorder } from './node-events.js';
+import { HttpConnGuard } from '../../shared/http-conn-guard.js';
+import { connLimitsOf } from '../../shared/conn-limits.js';
+import { connMetricLines } from '../../shared/conn-guard.js';
 
 /**
  * A manager: keeps the map in the config store, serves it at `/map`, takes node
@@ -35,6 +38,7 @@ export class Manager {
   /** Authentication of `/map` and the admin API; null with `--insecure`. */
   auth: ManagerAuth | null = null;
   private readonly http: Server;
+  private readonly connGuard: HttpConnGuard;
   private url = '';
   private closing: Promise<void> | null = null;
 
@@ -46,6 +50,10 @@ export class Manager {
     this.http = createServer(this.onRequest);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
+    // Map subscribers only listen: they are pinged so that only dead ones go idle.
+    this.connGuard = new HttpConnGuard(this.http, {
+      ...connLimitsOf(this.options), maxConnections: this.options.maxConnections, isAuthRequired: !this.options.isInsecure,
+    }, true);
   }
 
   static async start(options: Partial<ManagerOptions> = {}): Promise<Manager> {
@@ -77,6 +85,7 @@ export class Manager {
       this.auth = new ManagerAuth(`manager-${toHex(keyPair.publicKey).slice(0, 16)}`, keyPair, this.state);
     }
     this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth);
+    this.mapService.connGuard = this.connGuard;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     await new Promise<void>((resolve, reject) => {
@@ -118,6 +127,7 @@ export class Manager {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.connGuard.stop();
       await this.leader?.close();
       this.nodeEvents?.close();
       this.mapService?.close();
@@ -161,7 +171,7 @@ export class Manager {
     }
     if (path === '/metrics' && this.state !== null && this.mapService !== null) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0));
+      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0) + `${connMetricLines('manager', this.connGuard.guard.counters).join('\n')}\n`);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

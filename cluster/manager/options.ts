@@ -1,7 +1,11 @@
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
+import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
 
-/** Options of a manager. Every delay is here so tests can shrink it. */
-export interface ManagerOptions {
+/**
+ * Options of a manager. Every delay is here so tests can shrink it. The connection
+ * limits (`ConnLimits`) apply to its one port: the admin API, `/metrics` and `/map`.
+ */
+export interface ManagerOptions extends ConnLimits {
   /** Address to listen on. @default '127.0.0.1' */
   ip: string;
   /** Port; 0 picks a free one. @default 0 */
@@ -38,6 +42,11 @@ export interface ManagerOptions {
   isAutoRestore: boolean;
   /** No authentication on `/map` or the admin API (development only). @default false */
   isInsecure: boolean;
+  /**
+   * Connections open at once. At the limit a new one replaces the oldest connection that
+   * has not authenticated on `/map`; with none (or `--insecure`) it is refused. @default 10000
+   */
+  maxConnections: number;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
@@ -49,6 +58,8 @@ export interface ManagerOptions {
 }
 
 export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
+  ...CONN_LIMITS_DEFAULTS,
+  maxConnections: 10_000,
   ip: '127.0.0.1',
   port: 0,
   cfg: 'file:./data/cfg.json',
@@ -77,6 +88,7 @@ export function managerOptions(o: Partial<ManagerOptions>): ManagerOptions {
   const opts: ManagerOptions = { ...merged, heartbeatMs };
   if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${opts.redundancy}`);
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw new RangeError(`bits must be 1..32, got ${opts.bits}`);
+  checkConnLimits(opts, 'manager');
   if (!(opts.failoverAfterMs >= 50)) throw new RangeError(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
   return opts;
 }

@@ -1,6 +1,7 @@
 import { MemoryEngine } from './engine/memory-engine.js';
 import { Executor, type StatsSource } from './executor.js';
 import { DataServer } from './data-server.js';
+import type { ConnGuardCounters } from '../../shared/conn-guard.js';
 import { Ownership } from './ownership.js';
 import { NODE_DEFAULTS, type NodeOptions } from './options.js';
 import { ManagerLink } from './manager-link.js';
@@ -194,6 +195,7 @@ export class DataNode implements StatsSource {
       badFrames: c.badFrames,
       authFailures: c.authFailures,
       authDenied: c.authDenied,
+      ...prefixed('conn_', connStats(this.server!.connCounters)),
       purgedItems: this.purger.purged,
       ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling })),
       rssBytes: process.memoryUsage.rss(),
@@ -248,6 +250,10 @@ export function validateNodeOptions(o: NodeOptions): void {
 }
 
 function noop(): void {}
+
+function connStats(c: Readonly<ConnGuardCounters>): Record<string, number> {
+  return { evicted: c.evicted, refused: c.refused, preAuthTimeouts: c.preAuthTimeouts, idleTimeouts: c.idleTimeouts, readTimeouts: c.readTimeouts };
+}
 
 /** True when the node at `selfA` in `a` holds a copy of some unit that `selfB` in `b` does not. */
 function losesUnits(a: ClusterMap, selfA: number, b: ClusterMap, selfB: number): boolean {

@@ -13,7 +13,7 @@ import { SASL_MECHANISMS, parseSaslPlain } from './sasl.js';
 /** One request's work, as the connection schedules it. */
 export interface McWork {
   reply: McReply | Promise<McReply>;
-  /** Later requests wait until this one is answered (authentication). */
+  /** Later requests wait until this one is answered (authentication, flush). */
   isBarrier: boolean;
   /** The answer when the work fails or outlives the command timeout. */
   fail(err: unknown): McReply;
@@ -42,6 +42,16 @@ export class McBinarySession {
   ) {
     this.parser = new McBinaryParser(options);
     if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
+  }
+
+  /** True once a SASL authentication succeeded. */
+  get isAuthenticated(): boolean {
+    return this.principal !== null;
+  }
+
+  /** Bytes of a request that has started arriving and is not complete. */
+  get bufferedBytes(): number {
+    return this.parser.bufferedBytes;
   }
 
   push(chunk: Buffer): void {
@@ -79,6 +89,9 @@ export class McBinarySession {
         };
         return { reply: this.authenticate(r, epoch), isBarrier: true, fail: failAuth };
       }
+      case 'flush':
+        // Requests behind a flush wait for it, so they see what it left.
+        return work(this.executor.run(r, this.principal), true);
       default:
         return work(this.executor.run(r, this.principal));
     }
