@@ -1,5 +1,6 @@
 import { loadCredentials, type Credentials } from '../shared/auth/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LOG_FORMATS, isLogFormat, type LogFormat } from '../shared/event-format.js';
 import type { ConnLimits } from '../shared/conn-limits.js';
 import { Shutdown, StoppedError } from './shutdown.js';
 
@@ -103,6 +104,15 @@ export function loadCredentialsArg(path: string): Credentials {
   } catch (err) {
     throw new UsageError(`--credentials: ${(err as Error).message}`);
   }
+}
+
+/** Parse `--log-format text|json`; `undefined` when absent. @throws UsageError naming the values allowed */
+export function logFormatArg(values: Record<string, unknown>): LogFormat | undefined {
+  const raw = values['log-format'];
+  if (raw === undefined) return undefined;
+  const text = String(raw);
+  if (!isLogFormat(text)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(text.slice(0, 40))}`);
+  return text;
 }
 
 /** The connection-limit switches every listening command takes (docs/operations.md). */

@@ -1,5 +1,5 @@
 import {
-  parseCommandLine, numberArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+  parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
 } from '../bin/cli-util.js';
 import { StoppedError, type Shutdown } from '../bin/shutdown.js';
 import { Proxy } from './proxy-server.js';
@@ -27,6 +27,7 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --manager-key HEX     the manager's public key to require (default: trust the one presented)
   --ready-timeout-ms MS exit (code 1) when no map is adopted and lanes warm within this
                         long after start (default 15000)
+  --log-format FORMAT   cluster event lines on stderr: text (default) or json
   --insecure            no client authentication, lanes without credentials (development only)
   --help                print this text
 
@@ -64,6 +65,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     ...CONN_LIMIT_SWITCHES,
     'memcached-max-connections': { type: 'string' },
     'ready-timeout-ms': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -97,6 +99,8 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new UsageError('--cursor-secret must be at least 32 hex digits');
     o.cursorSecret = secret;
   }
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) o.logFormat = logFormat;
   if (values.insecure) o.isInsecure = true;
   if (values.credentials !== undefined) o.credentials = loadCredentialsArg(String(values.credentials));
   if (values.key !== undefined) o.keyFile = String(values.key);

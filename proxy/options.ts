@@ -1,5 +1,6 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../shared/protocol/limits.js';
 import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../shared/conn-limits.js';
 
 /**
@@ -60,6 +61,12 @@ export interface ProxyOptions extends ProtocolLimits, ConnLimits {
   idlePollUs: number;
   /** Argon2id cost that password principals were created with (memcached auth). @default interactive */
   passwordLimits: Partial<PasswordLimits> | null;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept in memory (`proxy.events.recent()`). @default 1000 */
+  eventCapacity: number;
 }
 
 export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze({
@@ -85,4 +92,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   managerKey: null,
   passwordLimits: null,
   idlePollUs: 0,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });

@@ -12,6 +12,7 @@ import { MemcachedServer } from './memcached/server.js';
 import { PROXY_DEFAULTS, type ProxyOptions } from './options.js';
 import { ProxyAuthority } from './proxy-auth.js';
 import { IdlePoller } from '../shared/idle-poll.js';
+import { EventLog } from '../shared/event-log.js';
 import { HttpConnGuard } from '../shared/http-conn-guard.js';
 import { checkConnLimits, connLimitsOf } from '../shared/conn-limits.js';
 import type { ConnGuardCounters } from '../shared/conn-guard.js';
@@ -37,6 +38,8 @@ export class Proxy {
   readonly options: ProxyOptions;
   readonly upstream: Upstream;
   readonly metrics = new ProxyMetrics();
+  /** Cluster events this proxy saw (manager-switch, …), one line each on `logWrite`. */
+  readonly events: EventLog;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly scans: ScanService;
@@ -54,6 +57,7 @@ export class Proxy {
     if (!this.options.isInsecure && this.options.credentials === null) {
       throw new RangeError('the proxy needs credentials of a principal with the admin role (or --insecure)');
     }
+    this.events = new EventLog({ component: 'proxy', format: this.options.logFormat, write: this.options.logWrite, capacity: this.options.eventCapacity });
     this.poller = new IdlePoller(this.options.idlePollUs / 1000);
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);

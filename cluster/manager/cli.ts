@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError } from '../ensure-dir.js';
 import { Manager } from './manager.js';
@@ -23,6 +23,7 @@ registrations, detects failures and plans bucket placement.
   --moves-per-node N       units one node may be gaining a copy of at once (default 128)
   --max-moves N            units moved at once, cluster-wide (default 512)
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
+  --log-format FORMAT      cluster event lines on stderr: text (default) or json
   --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
 
@@ -46,6 +47,7 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     'moves-per-node': { type: 'string' },
     'max-moves': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -81,6 +83,8 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   if (perNode !== undefined) o.movesPerNode = perNode;
   const maxMoves = numberArg(values, 'max-moves', (n) => Number.isInteger(n) && n >= 1);
   if (maxMoves !== undefined) o.maxMoves = maxMoves;
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) o.logFormat = logFormat;
   if (values.insecure) o.isInsecure = true;
   return o;
 }

@@ -1,3 +1,4 @@
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
 
 /**
@@ -48,6 +49,12 @@ export interface ManagerOptions extends ConnLimits {
   maxConnections: number;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept for `GET /api/events`. @default 1000 */
+  eventCapacity: number;
 }
 
 export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
@@ -69,6 +76,9 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */

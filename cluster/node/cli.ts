@@ -1,5 +1,5 @@
 import {
-  parseCommandLine, numberArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+  parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
 } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError } from '../ensure-dir.js';
@@ -40,6 +40,7 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
                        snapshot included, takes longer than this (default 1500)
   --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
                        start, which then catches up by delta; this turns that off
+  --log-format FORMAT  cluster event lines on stderr: text (default) or json
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
 
@@ -79,6 +80,7 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     'no-warm-restart': { type: 'boolean' },
     'stop-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -120,6 +122,8 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   if (values['no-warm-restart']) opts.isWarmRestartEnabled = false;
   const stop = numberArg(values, 'stop-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
   if (stop !== undefined) opts.stopTimeoutMs = stop;
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) opts.logFormat = logFormat;
   if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
   if (values['manager-key'] !== undefined) {
     const key = String(values['manager-key']);

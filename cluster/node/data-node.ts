@@ -15,6 +15,7 @@ import { Purger } from './purge.js';
 import { followedMapUrl, followsMap, ringRole, startRingSeed, validateRingOptions } from './ring.js';
 import { loadSnapshot, saveSnapshot, SnapshotError } from './warm-restart.js';
 import type { Manager } from '../manager/manager.js';
+import { EventLog } from '../../shared/event-log.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
 export function wsUrl(ip: string, port: number): string {
@@ -51,11 +52,17 @@ export class DataNode implements StatsSource {
   id = '';
   /** The ring's map service, on a node that seeds a ring (see ring.ts); else null. */
   ring: Manager | null = null;
+  /**
+   * Cluster events on this node (fence, unfence, rollback, hint-replay, …), one line each
+   * on `logWrite`; lines carry the node's id once listen() has loaded it.
+   */
+  readonly events: EventLog;
 
   constructor(options: Partial<NodeOptions> = {}) {
     const opts = { ...NODE_DEFAULTS, ...options };
     validateNodeOptions(opts);
     this.options = Object.freeze(opts);
+    this.events = new EventLog({ component: 'node', format: opts.logFormat, write: opts.logWrite, capacity: opts.eventCapacity });
     this.engine = new MemoryEngine({
       memorySizeMb: opts.memorySizeMb,
       isEvictionEnabled: opts.isEvictionEnabled,
@@ -80,6 +87,7 @@ export class DataNode implements StatsSource {
   async listen(): Promise<string> {
     const o = this.options;
     this.id = await loadNodeId(o.dataDir);
+    this.events.id = this.id;
     this.keyPair = loadNodeKey(o.dataDir, this.id);
     if (!o.isInsecure) {
       this.auth = new ServerAuth(this.id, this.keyPair);

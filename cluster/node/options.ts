@@ -1,6 +1,7 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../../shared/protocol/limits.js';
 import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../../shared/conn-limits.js';
 import type { Credentials } from '../../shared/auth/index.js';
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 
 /** Options of a data node. Every limit and timeout is here so tests can shrink them. */
 export interface NodeOptions extends ProtocolLimits, ConnLimits {
@@ -60,6 +61,12 @@ export interface NodeOptions extends ProtocolLimits, ConnLimits {
    * (warm-restart.ts). `--no-warm-restart` turns it off. @default true
    */
   isWarmRestartEnabled: boolean;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept in memory (`node.events.recent()`). @default 1000 */
+  eventCapacity: number;
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
@@ -89,4 +96,7 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
   isWarmRestartEnabled: true,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });
