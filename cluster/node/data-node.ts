@@ -123,10 +123,8 @@ export class DataNode implements StatsSource {
     return this.url;
   }
 
-  /** One event line on stderr (`pandakv-event name k=v …`). */
   private logEvent(name: string, fields: Record<string, string | number | boolean | null>): void {
-    const parts = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' && /[\s"=]/.test(v) ? JSON.stringify(v) : String(v)}`);
-    process.stderr.write(`pandakv node: event=${name} id=${this.id} ${parts.join(' ')}\n`);
+    this.events.record(name, fields);
   }
 
   /**
