@@ -76,7 +76,6 @@ function fieldValue(raw: unknown, maxChars: number): EventValue {
  */
 export class EventLog extends EventEmitter<EventLogEvents> {
   readonly component: EventComponent;
-  readonly id: string | undefined;
   readonly format: LogFormat;
   /** Lines the writer threw on. */
   writeFailures = 0;
@@ -84,6 +83,7 @@ export class EventLog extends EventEmitter<EventLogEvents> {
   private readonly ring: ClusterEvent[] = [];
   private head = 0;
   private seq = 0;
+  private ownId: string | undefined;
 
   constructor(options: Partial<EventLogOptions> & Pick<EventLogOptions, 'component'>) {
     super();
@@ -94,8 +94,18 @@ export class EventLog extends EventEmitter<EventLogEvents> {
     if (o.format !== 'text' && o.format !== 'json') throw new RangeError(`event log format must be text or json, got ${String(o.format)}`);
     this.options = o;
     this.component = o.component;
-    this.id = o.id === undefined ? undefined : cut(o.id, o.maxValueChars);
+    this.id = o.id;
     this.format = o.format;
+  }
+
+  /** The recording process's id, printed on every line from now on. */
+  get id(): string | undefined {
+    return this.ownId;
+  }
+
+  /** Processes learn their id as they start (a node loads it from its data dir). */
+  set id(id: string | undefined) {
+    this.ownId = id === undefined ? undefined : cut(String(id), this.options.maxValueChars);
   }
 
   /** Events recorded since the start (the ring keeps only the last `capacity`). */
@@ -117,7 +127,7 @@ export class EventLog extends EventEmitter<EventLogEvents> {
       kept++;
     }
     const event: ClusterEvent = { at: o.now(), seq: ++this.seq, name: cut(String(name), MAX_KEY_CHARS), component: this.component, fields: clean };
-    if (this.id !== undefined) event.id = this.id;
+    if (this.ownId !== undefined) event.id = this.ownId;
     if (this.ring.length < o.capacity) this.ring.push(event);
     else {
       this.ring[this.head] = event;

@@ -44,6 +44,16 @@ export class McBinarySession {
     if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
   }
 
+  /** True once a SASL authentication succeeded. */
+  get isAuthenticated(): boolean {
+    return this.principal !== null;
+  }
+
+  /** Bytes of a request that has started arriving and is not complete. */
+  get bufferedBytes(): number {
+    return this.parser.bufferedBytes;
+  }
+
   push(chunk: Buffer): void {
     this.parser.push(chunk);
   }

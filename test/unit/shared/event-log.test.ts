@@ -141,6 +141,17 @@ test('a hostile id is escaped in text lines too', () => {
   assert.equal(parseText(lines[0]!).pairs[2], ['id', 'm1 event=forged\nnext']);
 });
 
+test('an id learnt after the start is printed from then on', () => {
+  const { log, lines } = makeLog({ id: undefined, component: 'node' });
+  log.record('fence', {});
+  log.id = 'node-7';
+  log.record('unfence', {});
+  assert.is(log.id, 'node-7');
+  assert.ok(!lines[0]!.includes('id='));
+  assert.ok(lines[1]!.endsWith('event=unfence component=node id=node-7'));
+  assert.is(log.recent()[1]!.id, 'node-7');
+});
+
 test('hostile field names become safe keys and cannot shadow the header', () => {
   const { log, lines } = makeLog();
   log.record('node-add', {
