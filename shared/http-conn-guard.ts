@@ -15,7 +15,13 @@ const HTTP_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nConte
 interface ReceiverView {
   _bufferedBytes?: number;
   _fragments?: unknown[];
+  /** 0 (GET_INFO) between frames; 1–4 inside a frame's header, mask or payload. */
+  _state?: number;
 }
+
+/** ws receiver states 1..4: a frame's length, mask or payload is awaited. */
+const MID_FRAME_MIN = 1;
+const MID_FRAME_MAX = 4;
 
 /** One TCP connection of an HTTP/WebSocket listener, as the guard sees it. */
 class HttpConnection implements GuardedConnection {
@@ -35,7 +41,9 @@ class HttpConnection implements GuardedConnection {
     if (this.ws === null) return this.socket.bytesRead - this.bytesMark;
     const r = (this.ws as unknown as { _receiver?: ReceiverView | null })._receiver;
     if (r === null || r === undefined) return 0;
-    return (r._bufferedBytes ?? 0) + ((r._fragments?.length ?? 0) > 0 ? 1 : 0);
+    const state = r._state ?? 0;
+    const isMidFrame = state >= MID_FRAME_MIN && state <= MID_FRAME_MAX;
+    return (r._bufferedBytes ?? 0) + (isMidFrame || (r._fragments?.length ?? 0) > 0 ? 1 : 0);
   }
 
   closeFor(reason: GuardCloseReason): void {
