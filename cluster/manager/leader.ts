@@ -631,13 +631,14 @@ export class Leader extends EventEmitter<LeaderEvents> {
   private async writeMap(planned: ClusterMap): Promise<void> {
     const managers = this.managerList();
     const map: ClusterMap = managers.length === 0 ? planned : { ...planned, managers };
+    // Taken before the write: the store's watch may hand the new map over before cas returns.
+    const previous = this.state.map;
     const r = await this.cfg.cas(CfgKeys.map, encodeMap(map), this.state.mapModRev, { fence: this.fence() });
     if (!r.ok) {
       throw r.isFenceBroken
         ? KvError.unavailable('leadership lost; the map was not written', { isSafeToRetry: true })
         : KvError.unavailable('the map changed concurrently; try again', { isSafeToRetry: true });
     }
-    const previous = this.state.map;
     this.state.noteMapWritten(map, r.rev);
     if (previous === null || previous.epoch !== map.epoch) {
       this.events.record('epoch-change', { oldEpoch: previous?.epoch ?? null, newEpoch: map.epoch, rev: map.rev });
