@@ -103,6 +103,7 @@ export class Manager {
     this.mapService.connGuard = this.connGuard;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
+    this.state.on('live-lost', (id) => this.mapService?.dropNode(id));
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(o.port, o.ip, () => {

@@ -86,6 +86,17 @@ export class MapService {
     for (const s of this.subscribers) this.sendUpdate(s, deltas);
   }
 
+  /**
+   * A node's liveness lease ran out: close its connection (it must register again, and is
+   * told so), so no map published after this point reaches it on a session the manager
+   * has already given up on.
+   */
+  dropNode(id: string): void {
+    for (const s of this.subscribers) {
+      if (s.nodeId === id && s.ws.readyState === s.ws.OPEN) s.ws.close(4000, 'lease expired; register again');
+    }
+  }
+
   handleUpgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
