@@ -1,3 +1,5 @@
+import type { DashboardOptions } from './dashboard/options.js';
+
 /** Options of a manager. Every delay is here so tests can shrink it. */
 export interface ManagerOptions {
   /** Address to listen on. @default '127.0.0.1' */
@@ -38,6 +40,8 @@ export interface ManagerOptions {
   isInsecure: boolean;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /** Options of the dashboard at `/ui` (see dashboard/options.ts). @default {} */
+  dashboard: Partial<DashboardOptions>;
 }
 
 export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
@@ -57,6 +61,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  dashboard: Object.freeze({}),
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */

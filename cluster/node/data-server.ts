@@ -9,6 +9,7 @@ import { Op } from '../../shared/protocol/ops.js';
 import type { Request } from '../../shared/protocol/frames.js';
 import { gateFrame, insecureAuthAnswer, type AuthServer, type ServerAuth } from '../../shared/auth/index.js';
 import type { Executor, ResponseFrame } from './executor.js';
+import { LoadMeter } from './load-meter.js';
 
 export interface DataServerOptions extends ProtocolLimits {
   ip: string;
@@ -46,6 +47,8 @@ export class DataServer {
     connections: 0, totalConnections: 0, rejectedConnections: 0, messages: 0, frames: 0, badFrames: 0, closedForProtocolError: 0,
     authFailures: 0, authDenied: 0,
   };
+  /** Requests served and their service time, for the heartbeat's load report. */
+  readonly load = new LoadMeter();
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly allowList: IpAllowList;
@@ -120,6 +123,7 @@ export class DataServer {
 
   private onMessage(ws: WebSocket, socket: Socket, auth: AuthServer | null, data: RawData, isBinary: boolean): void {
     const c = this.counters;
+    const startedMs = performance.now();
     c.messages++;
     if (!isBinary || !(data instanceof Uint8Array)) {
       this.closeForProtocolError(ws, Status.BAD_REQUEST, 'messages must be binary CBOR', CLOSE_UNSUPPORTED_DATA);
@@ -151,7 +155,7 @@ export class DataServer {
       }
       try {
         const r = this.executor.execute(req);
-        if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame), noop);
+        if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame, startedMs), noop);
         else out.push(r);
       } catch (err) {
         out.push([req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
@@ -159,6 +163,8 @@ export class DataServer {
     }
     c.frames += reqs.length;
     if (out.length > 0) ws.send(encodeMessage(out));
+    // Each frame of a message is charged the whole message's time: what its sender waited.
+    this.load.record((performance.now() - startedMs) * 1000, out.length);
     if (auth?.isLocked === true) ws.close(4003, 'too many failed authentication attempts');
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
       ws.pause();
@@ -181,7 +187,8 @@ export class DataServer {
   private readonly later = new Map<WebSocket, ResponseFrame[]>();
   private isLaterScheduled = false;
 
-  private sendLater(ws: WebSocket, frame: ResponseFrame): void {
+  private sendLater(ws: WebSocket, frame: ResponseFrame, startedMs: number): void {
+    this.load.record((performance.now() - startedMs) * 1000);
     if (ws.readyState !== ws.OPEN) return;
     const box = this.later.get(ws);
     if (box === undefined) this.later.set(ws, [frame]);
