@@ -18,6 +18,8 @@ export const Status = Object.freeze({
   TIMEOUT: 12,
   UNAVAILABLE: 13,
   INTERNAL: 14,
+  /** The durability the write asked for cannot be met now (too few copies); not executed. */
+  DURABILITY_IMPOSSIBLE: 15,
 } as const);
 
 export type StatusName = keyof typeof Status;

@@ -12,6 +12,11 @@ import { managerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
+import { EventLog } from '../../shared/event-log.js';
+import { NodeEventRecorder } from './node-events.js';
+import { HttpConnGuard } from '../../shared/http-conn-guard.js';
+import { connLimitsOf } from '../../shared/conn-limits.js';
+import { connMetricLines } from '../../shared/conn-guard.js';
 
 /**
  * A manager: keeps the map in the config store, serves it at `/map`, takes node
@@ -19,6 +24,12 @@ import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/i
  */
 export class Manager {
   readonly options: ManagerOptions;
+  /**
+   * Cluster events this manager recorded (leadership, membership, failover, epoch
+   * changes, rebalance), one line each on `logWrite`; served at `GET /api/events`.
+   */
+  readonly events: EventLog;
+  private nodeEvents: NodeEventRecorder | null = null;
   private cfg: Cfg | null = null;
   private state: ClusterState | null = null;
   private membership: Membership | null = null;
@@ -29,14 +40,22 @@ export class Manager {
   /** Authentication of `/map` and the admin API; null with `--insecure`. */
   auth: ManagerAuth | null = null;
   private readonly http: Server;
+  private readonly connGuard: HttpConnGuard;
   private url = '';
   private closing: Promise<void> | null = null;
 
   constructor(options: Partial<ManagerOptions> = {}) {
     this.options = managerOptions(options);
+    const o = this.options;
+    this.events = new EventLog({ component: 'manager', format: o.logFormat, write: o.logWrite, capacity: o.eventCapacity });
+    if (o.advertise !== null) this.events.id = o.advertise;
     this.http = createServer(this.onRequest);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
+    // Map subscribers only listen: they are pinged so that only dead ones go idle.
+    this.connGuard = new HttpConnGuard(this.http, {
+      ...connLimitsOf(this.options), maxConnections: this.options.maxConnections, isAuthRequired: !this.options.isInsecure,
+    }, true);
   }
 
   static async start(options: Partial<ManagerOptions> = {}): Promise<Manager> {
@@ -68,6 +87,7 @@ export class Manager {
       this.auth = new ManagerAuth(`manager-${toHex(keyPair.publicKey).slice(0, 16)}`, keyPair, this.state);
     }
     this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth);
+    this.mapService.connGuard = this.connGuard;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     await new Promise<void>((resolve, reject) => {
@@ -80,10 +100,17 @@ export class Manager {
     const addr = this.http.address() as { address: string; port: number };
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.url = `http://${host}:${addr.port}`;
+    this.events.id ??= this.url;
     this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url);
     this.leader.on('error', () => undefined);
+    this.leader.events = this.events;
+    this.leader.on('elected', this.onElected);
+    this.leader.on('deposed', this.onDeposed);
+    const leader = this.leader;
+    this.nodeEvents = new NodeEventRecorder(this.state, this.events, () => leader.isLeader);
+    this.leader.nodeEvents = this.nodeEvents;
     this.leader.replication = this.membership.replication;
-    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg);
+    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();
     return this.url;
@@ -117,7 +144,7 @@ export class Manager {
         state.on('map', listener);
         return () => state.off('map', listener);
       },
-      events: null,
+      events: this.events,
       auth: admin.sessions,
     }, this.options.dashboard);
   }
@@ -125,7 +152,9 @@ export class Manager {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.dashboard?.close();
+      this.connGuard.stop();
       await this.leader?.close();
+      this.nodeEvents?.close();
       this.mapService?.close();
       this.auth?.close();
       this.membership?.close();
@@ -136,6 +165,15 @@ export class Manager {
     })();
     return this.closing;
   }
+
+  private readonly onElected = (): void => {
+    const map = this.state?.map ?? null;
+    this.events.record('leader-elected', { url: this.options.advertise ?? this.url, epoch: map?.epoch ?? null, rev: map?.rev ?? null });
+  };
+
+  private readonly onDeposed = (): void => {
+    this.events.record('leader-deposed', { url: this.options.advertise ?? this.url });
+  };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
@@ -160,7 +198,7 @@ export class Manager {
     if (path === '/metrics' && this.state !== null && this.mapService !== null) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       const extra = this.membership === null || this.admin === null ? null : { membership: this.membership, progress: this.admin.progress() };
-      res.end(managerMetrics(this.state, this.mapService, this.isLeader, extra));
+      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0, extra) + `${connMetricLines('manager', this.connGuard.guard.counters).join('\n')}\n`);
       return;
     }
     if (this.dashboard?.handle(req, res) === true) return;

@@ -18,6 +18,8 @@ export class Membership {
   readonly load = new Map<string, NodeLoadReport & { at: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
+  /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
+  heartbeatsTotal = 0;
 
   constructor(
     private readonly cfg: Cfg,
@@ -52,6 +54,7 @@ export class Membership {
 
   /** Refresh the node's lease; false when it has none here or it already expired. */
   async heartbeat(id: string, rev: number, repl?: ReplicationReport, load?: NodeLoadReport): Promise<boolean> {
+    this.heartbeatsTotal++;
     this.appliedRev.set(id, rev);
     if (load !== undefined) this.load.set(id, { ...load, at: Date.now() });
     if (repl !== undefined) {

@@ -42,7 +42,7 @@ function extraLines(state: ClusterState, x: MetricsExtra): string[] {
 }
 
 /** Prometheus text for the manager (`pandakv_manager_<what>_<unit>`). */
-export function managerMetrics(state: ClusterState, maps: MapService, isLeader: boolean, extra: MetricsExtra | null = null): string {
+export function managerMetrics(state: ClusterState, maps: MapService, isLeader: boolean, heartbeatsTotal = 0, extra: MetricsExtra | null = null): string {
   const map = state.map;
   const nodes = [...state.records.values()];
   const lines = [
@@ -65,6 +65,9 @@ export function managerMetrics(state: ClusterState, maps: MapService, isLeader: 
     '# TYPE pandakv_manager_map_pushes_total counter',
     `pandakv_manager_map_pushes_total{kind="full"} ${maps.counters.fullSent}`,
     `pandakv_manager_map_pushes_total{kind="delta"} ${maps.counters.deltasSent}`,
+    '# HELP pandakv_manager_heartbeats_total Node heartbeats received by this manager.',
+    '# TYPE pandakv_manager_heartbeats_total counter',
+    `pandakv_manager_heartbeats_total ${heartbeatsTotal}`,
     ...(extra === null ? [] : extraLines(state, extra)),
   ];
   return `${lines.join('\n')}\n`;

@@ -42,8 +42,12 @@ async function attr(page: Page, selector: string, name: string): Promise<string 
   return page.locator(selector).first().getAttribute(name);
 }
 
+/** Confirm the dialog an action opened. */
+async function confirm(page: Page): Promise<void> {
+  await page.locator('[data-test=confirm]').click();
+}
 
-test('log in, see the live cluster, follow a key, plan a what-if, watch a failover', () => withCluster({
+test('log in, see the live cluster, follow a key, plan a what-if, stop and resume a rebalance, watch a failover', () => withCluster({
   nodes: 3, isSecure: true, hasDht: true, deadlineMs: 240_000, setup,
   managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000'],
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
@@ -114,7 +118,16 @@ test('log in, see the live cluster, follow a key, plan a what-if, watch a failov
     assert.ok(await page.locator('[data-test=whatif-move-list] tbody tr').count() > 0);
     await shoot(page.locator('#whatif'), 'what-if');
 
-    // SIGKILL a node: the map changes.
+    // Stop the rebalance from the page, then resume it.
+    await page.locator('[data-test=rebalance-stop]').click();
+    await confirm(page);
+    await page.locator('[data-test=rebalance-state]', { hasText: 'stopped' }).waitFor();
+    await shoot(page.locator('#rebalance'), 'rebalance-stopped');
+    await page.locator('[data-test=rebalance-start]').click();
+    await confirm(page);
+    await poll(async () => (await page.locator('[data-test=rebalance-state]').textContent()) !== 'stopped' ? true : null, 20_000, 'the rebalance resumed');
+
+    // SIGKILL a node: the timeline shows the failover and the map changes.
     const epochBefore = Number(await attr(page, '[data-test=map-canvas]', 'data-epoch'));
     const victim = nodes[2]!;
     const victimId = await page.locator('[data-test=node-card]').evaluateAll((cards, address) => {
@@ -125,6 +138,7 @@ test('log in, see the live cluster, follow a key, plan a what-if, watch a failov
     await victim.stop('SIGKILL');
     await page.locator(`[data-test=node-card][data-node="${victimId}"][data-state=failed]`).waitFor({ timeout: 60_000 });
     await poll(async () => Number(await attr(page, '[data-test=map-canvas]', 'data-epoch')) > epochBefore ? true : null, 30_000, 'a newer epoch on the map');
+    await page.locator('[data-test=timeline] li[data-event=failover]').first().waitFor({ timeout: 30_000 });
     await shoot(page.locator('#timeline'), 'timeline');
     await shoot(page.locator('#map'), 'map-after-failover');
     // The one refused login above is the only failed request.
