@@ -16,6 +16,10 @@ export const ErrorCode = Object.freeze({
   TIMEOUT: 'KV_ERR_TIMEOUT',
   UNAVAILABLE: 'KV_ERR_UNAVAILABLE',
   INTERNAL: 'KV_ERR_INTERNAL',
+  /** The node's disk is full: writes fail, reads go on, writes resume once space returns. */
+  NO_SPACE: 'KV_ERR_NO_SPACE',
+  /** `persist`/`persistMajority` asked of a node that keeps data in memory only. */
+  DURABILITY_IMPOSSIBLE: 'KV_ERR_DURABILITY_IMPOSSIBLE',
   /** The connection to a node closed or failed before the answer arrived. */
   CONNECTION_CLOSED: 'KV_ERR_CONNECTION_CLOSED',
   /** The client was closed or destroyed. */
@@ -98,6 +102,12 @@ export class KvError extends Error {
   static internal(message = 'internal error', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.INTERNAL, message, details, cause);
   }
+  static noSpace(message = 'no space left on the node\'s disk; writes are refused until space returns', details?: KvErrorDetails): KvError {
+    return new KvError(ErrorCode.NO_SPACE, message, details);
+  }
+  static durabilityImpossible(message = 'this node keeps data in memory only and cannot persist writes', details?: KvErrorDetails): KvError {
+    return new KvError(ErrorCode.DURABILITY_IMPOSSIBLE, message, details);
+  }
   static connectionClosed(message = 'connection closed', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.CONNECTION_CLOSED, message, details, cause);
   }
@@ -128,12 +138,14 @@ const STATUS_TO_CODE: Readonly<Record<number, KvErrorCode>> = Object.freeze({
   [Status.TIMEOUT]: ErrorCode.TIMEOUT,
   [Status.UNAVAILABLE]: ErrorCode.UNAVAILABLE,
   [Status.INTERNAL]: ErrorCode.INTERNAL,
+  [Status.NO_SPACE]: ErrorCode.NO_SPACE,
+  [Status.DURABILITY_IMPOSSIBLE]: ErrorCode.DURABILITY_IMPOSSIBLE,
 });
 
 /** Statuses after which the request is known not to have run, so any retry is safe. */
 const NOT_EXECUTED: ReadonlySet<number> = new Set([
   Status.NOT_MY_BUCKET, Status.AUTH_NEEDED, Status.AUTH_FAILED, Status.FORBIDDEN,
-  Status.TOO_LARGE, Status.BAD_REQUEST, Status.BUSY,
+  Status.TOO_LARGE, Status.BAD_REQUEST, Status.BUSY, Status.DURABILITY_IMPOSSIBLE,
 ]);
 
 /**

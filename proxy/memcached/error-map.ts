@@ -13,6 +13,8 @@ const clientError = (message: string): string => `CLIENT_ERROR ${oneLine(message
 const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
   [ErrorCode.TOO_LARGE]: 'SERVER_ERROR object too large for cache',
   [ErrorCode.OUT_OF_MEMORY]: 'SERVER_ERROR out of memory storing object',
+  [ErrorCode.NO_SPACE]: temporary(ErrorCode.NO_SPACE),
+  [ErrorCode.DURABILITY_IMPOSSIBLE]: clientError,
   [ErrorCode.BAD_REQUEST]: clientError,
   [ErrorCode.INVALID_ARGUMENT]: clientError,
   [ErrorCode.UNAVAILABLE]: temporary(ErrorCode.UNAVAILABLE),
