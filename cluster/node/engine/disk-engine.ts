@@ -96,7 +96,7 @@ export class DiskEngine implements KvEngine {
   private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0 };
 
   /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
-  constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path' | 'nodeId'>) {
+  constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path'>) {
     const opts = { ...DISK_ENGINE_DEFAULTS, ...options };
     if (!(opts.memorySizeMb > 0)) throw new RangeError('memorySizeMb must be positive');
     if (!Number.isInteger(opts.maxKeyBytes) || opts.maxKeyBytes < 1 || opts.maxKeyBytes > MAX_KEY_LIMIT) {
@@ -104,7 +104,8 @@ export class DiskEngine implements KvEngine {
     }
     if (!(opts.commitIntervalMs >= 0)) throw new RangeError('commitIntervalMs must be 0 or more');
     this.options = Object.freeze(opts);
-    this.store = DiskStore.open(opts.path, opts.nodeId);
+    this.store = DiskStore.open(opts.path);
+    if (opts.nodeId !== null) this.store.bindNode(opts.nodeId);
     this.cache = new ReadCache(Math.floor(opts.memorySizeMb * 1024 * 1024));
     this.lastCas = this.store.lastCas();
     this.itemCount = this.store.itemCount();
@@ -123,6 +124,11 @@ export class DiskEngine implements KvEngine {
   /** The unit marks found on disk at open: where each unit's history stood at the last commit. */
   unitMarks(): UnitMark[] {
     return this.loadedMarks.map((m) => [...m] as UnitMark);
+  }
+
+  /** The files belong to `nodeId`. @throws DiskFormatError when they are another node's */
+  bindNode(nodeId: string): void {
+    this.store.bindNode(nodeId);
   }
 
   setUnitMarkSource(source: UnitMarkSource | null): void {

@@ -2,8 +2,11 @@
 export interface DiskEngineOptions {
   /** Directory of the lmdb environment (created if missing). */
   path: string;
-  /** Id of the node that owns the files: a data dir of another node is refused at open. */
-  nodeId: string;
+  /**
+   * Id of the node that owns the files: a data dir of another node is refused. null binds
+   * later (`bindNode`), once the node knows its id. @default null
+   */
+  nodeId: string | null;
   /** Read cache in front of the disk, MiB. @default 100 */
   memorySizeMb: number;
   /** Longest a write waits before its commit starts, ms (0: the next turn). @default 5 */
@@ -32,7 +35,8 @@ export interface DiskEngineOptions {
   nowMs: () => number;
 }
 
-export const DISK_ENGINE_DEFAULTS: Readonly<Omit<DiskEngineOptions, 'path' | 'nodeId'>> = Object.freeze({
+export const DISK_ENGINE_DEFAULTS: Readonly<Omit<DiskEngineOptions, 'path'>> = Object.freeze({
+  nodeId: null,
   memorySizeMb: 100,
   commitIntervalMs: 5,
   maxKeyBytes: 250,

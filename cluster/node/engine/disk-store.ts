@@ -41,7 +41,8 @@ export type CommitFailure = 'no-space' | 'io';
 interface FormatRecord {
   format: string;
   version: number;
-  nodeId: string;
+  /** The node that owns the files; null until the node's id is known (see `bindNode`). */
+  nodeId: string | null;
   createdAt: number;
 }
 
@@ -63,7 +64,7 @@ export class DiskStore {
    * @throws DiskFormatError when the files there are not this engine's, are another
    *   node's, or are cut short
    */
-  static open(path: string, nodeId: string): DiskStore {
+  static open(path: string): DiskStore {
     mkdirSync(path, { recursive: true });
     const dataFile = join(path, DATA_FILE);
     const isNew = !existsSync(dataFile);
@@ -86,7 +87,7 @@ export class DiskStore {
     try {
       DiskStore.checkLength(root, dataFile);
       store = new DiskStore(path, root);
-      store.checkFormat(nodeId, isNew);
+      store.checkFormat(isNew);
     } catch (err) {
       void root.close();
       if (err instanceof DiskFormatError) throw err;
@@ -103,15 +104,34 @@ export class DiskStore {
     if (size < need) throw new DiskFormatError(`${dataFile} is cut short (${size} bytes, its last transaction needs ${need}); refusing to serve from it`);
   }
 
-  private checkFormat(nodeId: string, isNew: boolean): void {
+  private checkFormat(isNew: boolean): void {
     const raw = this.meta.getBinary(Buffer.from(META_FORMAT));
     if (raw === undefined) {
       const hasData = this.items.getKeysCount({ limit: 1 }) > 0 || this.units.getKeysCount({ limit: 1 }) > 0;
       if (!isNew && hasData) throw new DiskFormatError(`${join(this.path, DATA_FILE)} has no PandaKV format record; refusing to serve from it`);
-      const record: FormatRecord = { format: FORMAT, version: FORMAT_VERSION, nodeId, createdAt: Date.now() };
-      this.root.transactionSync(() => this.meta.put(Buffer.from(META_FORMAT), Buffer.from(JSON.stringify(record))));
+      this.writeFormat({ format: FORMAT, version: FORMAT_VERSION, nodeId: null, createdAt: Date.now() });
       return;
     }
+    this.readFormat(raw);
+  }
+
+  private writeFormat(record: FormatRecord): void {
+    this.root.transactionSync(() => this.meta.putSync(Buffer.from(META_FORMAT), Buffer.from(JSON.stringify(record))));
+  }
+
+  /**
+   * The files belong to node `nodeId` from now on: the first node to bind them owns them.
+   * @throws DiskFormatError when another node owns them
+   */
+  bindNode(nodeId: string): void {
+    const record = this.readFormat(this.meta.getBinary(Buffer.from(META_FORMAT)));
+    if (record.nodeId === nodeId) return;
+    if (record.nodeId !== null) throw new DiskFormatError(`${join(this.path, DATA_FILE)} belongs to node ${String(record.nodeId)}, not this node (${nodeId}); refusing to serve from it`);
+    this.writeFormat({ ...record, nodeId });
+  }
+
+  private readFormat(raw: Buffer | undefined): FormatRecord {
+    if (raw === undefined) throw new DiskFormatError(`${join(this.path, DATA_FILE)} has no PandaKV format record; refusing to serve from it`);
     let record: Partial<FormatRecord>;
     try {
       record = JSON.parse(raw.toString('utf8')) as Partial<FormatRecord>;
@@ -121,7 +141,8 @@ export class DiskStore {
     if (record.format !== FORMAT || record.version !== FORMAT_VERSION) {
       throw new DiskFormatError(`${join(this.path, DATA_FILE)} is format ${String(record.format)} v${String(record.version)}, not ${FORMAT} v${FORMAT_VERSION}; refusing to serve from it`);
     }
-    if (record.nodeId !== nodeId) throw new DiskFormatError(`${join(this.path, DATA_FILE)} belongs to node ${String(record.nodeId)}, not this node (${nodeId}); refusing to serve from it`);
+    if (record.nodeId !== null && typeof record.nodeId !== 'string') throw new DiskFormatError(`${join(this.path, DATA_FILE)} has a damaged format record; refusing to serve from it`);
+    return record as FormatRecord;
   }
 
   /** Items stored (expired ones not reclaimed yet included). */
