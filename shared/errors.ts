@@ -18,7 +18,7 @@ export const ErrorCode = Object.freeze({
   INTERNAL: 'KV_ERR_INTERNAL',
   /** The node's disk is full: writes fail, reads go on, writes resume once space returns. */
   NO_SPACE: 'KV_ERR_NO_SPACE',
-  /** `persist`/`persistMajority` asked of a node that keeps data in memory only. */
+  /** The write's durability cannot be met (no replication, or too few copies at the active's epoch); it was not executed. */
   DURABILITY_IMPOSSIBLE: 'KV_ERR_DURABILITY_IMPOSSIBLE',
   /** The connection to a node closed or failed before the answer arrived. */
   CONNECTION_CLOSED: 'KV_ERR_CONNECTION_CLOSED',
@@ -105,8 +105,8 @@ export class KvError extends Error {
   static noSpace(message = 'no space left on the node\'s disk; writes are refused until space returns', details?: KvErrorDetails): KvError {
     return new KvError(ErrorCode.NO_SPACE, message, details);
   }
-  static durabilityImpossible(message = 'this node keeps data in memory only and cannot persist writes', details?: KvErrorDetails): KvError {
-    return new KvError(ErrorCode.DURABILITY_IMPOSSIBLE, message, details);
+  static durabilityImpossible(message = 'the durability asked for cannot be met now', details?: KvErrorDetails): KvError {
+    return new KvError(ErrorCode.DURABILITY_IMPOSSIBLE, message, { ...details, isSafeToRetry: true });
   }
   static connectionClosed(message = 'connection closed', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.CONNECTION_CLOSED, message, details, cause);

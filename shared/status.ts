@@ -18,10 +18,10 @@ export const Status = Object.freeze({
   TIMEOUT: 12,
   UNAVAILABLE: 13,
   INTERNAL: 14,
+  /** The durability the write asked for cannot be met now (too few copies); not executed. */
+  DURABILITY_IMPOSSIBLE: 15,
   /** The node's disk is full: writes are refused, reads go on (DESIGN §6). */
-  NO_SPACE: 15,
-  /** The write asked for a durability level this node's engine cannot give (persist on a memory node). */
-  DURABILITY_IMPOSSIBLE: 16,
+  NO_SPACE: 16,
 } as const);
 
 export type StatusName = keyof typeof Status;

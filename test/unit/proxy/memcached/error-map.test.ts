@@ -16,6 +16,7 @@ const TABLE: Record<KvErrorCode, string> = {
   KV_ERR_CONNECTION_CLOSED: 'SERVER_ERROR temporary failure: KV_ERR_CONNECTION_CLOSED',
   KV_ERR_BUSY: 'SERVER_ERROR temporary failure: KV_ERR_BUSY',
   KV_ERR_NOT_MY_BUCKET: 'SERVER_ERROR temporary failure: KV_ERR_NOT_MY_BUCKET',
+  KV_ERR_DURABILITY_IMPOSSIBLE: 'SERVER_ERROR temporary failure: KV_ERR_DURABILITY_IMPOSSIBLE',
   KV_ERR_FORBIDDEN: 'CLIENT_ERROR unauthorized',
   KV_ERR_AUTH_NEEDED: 'CLIENT_ERROR unauthorized',
   KV_ERR_AUTH_FAILED: 'CLIENT_ERROR unauthorized',
@@ -26,7 +27,6 @@ const TABLE: Record<KvErrorCode, string> = {
   KV_ERR_CLIENT_CLOSED: 'SERVER_ERROR KV_ERR_CLIENT_CLOSED',
   KV_ERR_PROTOCOL: 'SERVER_ERROR KV_ERR_PROTOCOL',
   KV_ERR_NO_SPACE: 'SERVER_ERROR temporary failure: KV_ERR_NO_SPACE',
-  KV_ERR_DURABILITY_IMPOSSIBLE: 'CLIENT_ERROR boom',
 };
 
 test('every KvError code maps to its memcached answer', () => {
