@@ -192,9 +192,12 @@ test('r = 2: a node SIGKILLed under load comes back from its disk and catches up
     const victimId = db.map!.nodes.find((n) => n.address === victim.address)!.id;
     await victim.stop('SIGKILL');
     await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'failed') === true ? true : null), 30_000, 'failed over');
-    for (let i = 3000; i < 3300; i++) await db.set(`d:${i}`, `v${i}`, { durability: 'persist' });
-    for (let i = 0; i < 100; i++) await db.set(`d:${i}`, `w${i}`);
-    for (let i = 100; i < 150; i++) await db.delete(`d:${i}`);
+    // Right after a failover a write may meet the switch (a timeout, a retryable refusal):
+    // such a write is retried, the test is about what the returning node holds.
+    const retried = (what: string, op: () => Promise<unknown>): Promise<unknown> => poll(() => op().then(() => true, () => null), 20_000, what);
+    for (let i = 3000; i < 3300; i++) await retried(`d:${i}`, () => db.set(`d:${i}`, `v${i}`, { durability: 'persist' }));
+    for (let i = 0; i < 100; i++) await retried(`d:${i}`, () => db.set(`d:${i}`, `w${i}`));
+    for (let i = 100; i < 150; i++) await retried(`d:${i}`, () => db.delete(`d:${i}`));
     const back = await addNode(['--data-dir', join(dir, 'node-1'), '--engine', 'disk']);
     assert.ok(back.stderr.some((l) => /disk engine: 3\d{3} items and \d+ unit seqnos on disk/.test(l)), back.stderr.join(' | '));
     await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 60_000, 'back');
