@@ -588,13 +588,14 @@ export class Leader extends EventEmitter<LeaderEvents> {
   }
 
   private async writeMap(map: ClusterMap): Promise<void> {
+    // Taken before the write: the store's watch may hand the new map over before cas returns.
+    const previous = this.state.map;
     const r = await this.cfg.cas(CfgKeys.map, encodeMap(map), this.state.mapModRev, { fence: this.fence() });
     if (!r.ok) {
       throw r.isFenceBroken
         ? KvError.unavailable('leadership lost; the map was not written', { isSafeToRetry: true })
         : KvError.unavailable('the map changed concurrently; try again', { isSafeToRetry: true });
     }
-    const previous = this.state.map;
     this.state.noteMapWritten(map, r.rev);
     if (previous === null || previous.epoch !== map.epoch) {
       this.events.record('epoch-change', { oldEpoch: previous?.epoch ?? null, newEpoch: map.epoch, rev: map.rev });

@@ -46,7 +46,7 @@ export class McBinaryExecutor {
   run(cmd: BinCommand, principal: McPrincipal | null): McReply | Promise<McReply> {
     if (principal !== null && !hasRoles(principal, binaryRequiredRoles(cmd))) {
       const needs = binaryRequiredRoles(cmd).filter((r) => !principal.roles.has(r)).join(', ');
-      return statusReply(cmd, BinStatus.AUTH_ERROR, cmd.kind === 'flush' ? FLUSH_REFUSAL : `Unauthorized: the principal lacks the ${needs} role`);
+      return statusReply(cmd, BinStatus.EACCESS, cmd.kind === 'flush' ? FLUSH_REFUSAL : `No access: the principal lacks the ${needs} role`);
     }
     switch (cmd.kind) {
       case 'noop':

@@ -62,6 +62,11 @@ export const BinStatus = Object.freeze({
   DELTA_BADVAL: 0x06,
   AUTH_ERROR: 0x20,
   AUTH_CONTINUE: 0x21,
+  /**
+   * An authenticated principal lacks the role (Couchbase's extension of the protocol).
+   * Not AUTH_ERROR: clients such as memjs treat that as a failed login and drop the connection.
+   */
+  EACCESS: 0x24,
   UNKNOWN_COMMAND: 0x81,
   ENOMEM: 0x82,
   NOT_SUPPORTED: 0x83,

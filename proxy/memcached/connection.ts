@@ -287,7 +287,8 @@ export class McConnection implements GuardedConnection {
       }
       this.principal = principal;
       this.parser.setValueLimit(this.options.maxValueBytes);
-      this.settle(slot, reply('STORED'));
+      // As memcached: a noreply login that succeeds answers nothing (a failure always answers).
+      this.settle(slot, cmd.isNoreply ? NO_REPLY : reply('STORED'));
     }, (err: unknown) => {
       this.settle(slot, errorReply(errorLine(err)));
     });

@@ -65,7 +65,7 @@ export interface BinErrorAnswer {
 }
 
 const binTemporary = (code: KvErrorCode): BinErrorAnswer => ({ status: BinStatus.ETMPFAIL, message: `Temporary failure: ${code}` });
-const UNAUTHORIZED: BinErrorAnswer = { status: BinStatus.AUTH_ERROR, message: 'Unauthorized' };
+const UNAUTHORIZED: BinErrorAnswer = { status: BinStatus.EACCESS, message: 'No access' };
 
 /** Backend error code → binary status, beside the text answers above. */
 const BIN_ANSWERS: Readonly<Record<KvErrorCode, BinErrorAnswer | null>> = Object.freeze({
