@@ -1,3 +1,4 @@
+import type { DashboardOptions } from './dashboard/options.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
 
@@ -63,6 +64,8 @@ export interface ManagerOptions extends ConnLimits {
    * @default min(500, failoverAfterMs / 10)
    */
   fenceMarginMs: number;
+  /** Options of the dashboard at `/ui` (see dashboard/options.ts). @default {} */
+  dashboard: Partial<DashboardOptions>;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
   logFormat: LogFormat;
   /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
@@ -103,6 +106,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs' | 'fe
   keyFile: null,
   dht: [],
   isDhtEnabled: true,
+  dashboard: Object.freeze({}),
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,

@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 import { MapTracker } from '../../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
+import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeLoadReport, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
 import { MapAuthSession } from '../../shared/map-auth.js';
 import { ErrorCode, KvError } from '../../shared/errors.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
@@ -17,6 +17,8 @@ export interface ManagerLinkOptions {
   managerKey: string | null;
   /** Replication state to send with each heartbeat; null (or a null answer) when the node does not replicate. @default null */
   report: (() => ReplicationReport | null) | null;
+  /** Load figures to send with each heartbeat (for the dashboard); null sends none. @default null */
+  load: (() => NodeLoadReport) | null;
   /** The ownership lease that acknowledged heartbeats renew; null = not fenced. @default null */
   lease: OwnershipLease | null;
   /**
@@ -31,6 +33,7 @@ export const MANAGER_LINK_DEFAULTS: Readonly<ManagerLinkOptions> = Object.freeze
   credentials: null,
   managerKey: null,
   report: null,
+  load: null,
   lease: null,
   missedAcksBeforeSwitch: 3,
 });
@@ -294,10 +297,13 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     }
     const cur = this.tracker.current;
     const repl = this.options.report?.() ?? null;
+    const load = this.options.load?.();
     const seq = ++this.seq;
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > PENDING_ACKS) this.sentAt.delete(this.sentAt.keys().next().value!);
-    ws.send(encodeMapMessage({ t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, seq, ...(repl === null ? {} : { repl }) }));
+    ws.send(encodeMapMessage({
+      t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, seq, ...(repl === null ? {} : { repl }), ...(load === undefined ? {} : { load }),
+    }));
   }
 
   private stopHeartbeat(): void {

@@ -31,6 +31,11 @@ export interface ClusterOptions {
    * without `hasDht`, the manager runs `--no-dht` and nodes do not replicate. @default false
    */
   hasManagerDht?: boolean;
+  /**
+   * The nodes' engine. The fixture gives every node a data dir, which makes `disk` the
+   * node's default; tests written against the memory engine keep it. @default 'memory'
+   */
+  engine?: 'disk' | 'memory';
 }
 
 /**
@@ -57,7 +62,7 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
     procs.push(manager);
     const nodes: Spawned[] = [];
     const addNode = async (extra: string[] = []): Promise<Spawned> => {
-      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), ...insecure, ...dhtArgs, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
+      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), '--engine', opts.engine ?? 'memory', ...insecure, ...dhtArgs, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
       procs.push(n);
       nodes.push(n);
       return n;
