@@ -7,25 +7,11 @@ import { poll } from '../helpers/deadline.js';
 import { bucketOf } from '../../shared/keystream.js';
 import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { Spawned } from '../../cluster/spawn.js';
+import { replicatedCluster } from '../helpers/replicated.js';
 
 const test = suite('integration - fencing: a paused active loses no acknowledged write');
 
 const text = (v: Uint8Array | null): string | null => (v === null ? null : Buffer.from(v).toString());
-
-/** Until every node is placed with redundancy 2, backfills are done and a majority write goes through. */
-export async function replicatedCluster(db: PandaClient, manager: string, nodes: number): Promise<void> {
-  await poll(async () => {
-    const map = db.map;
-    if (map === null || map.nodes.filter((n) => n.state === 'active').length < nodes) return null;
-    if (!map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
-    const res = await fetch(`${manager}/api/rebalance`);
-    const p = await res.json() as { isDone: boolean; moves: { isMoving: boolean } };
-    if (!p.isDone || p.moves.isMoving) return null;
-    await db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 });
-    const stats = await db.stats();
-    return Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
-  }, 90_000, 'a replicated cluster');
-}
 
 /** `count` keys with `prefix` whose active in `map` is node `index`. */
 function keysOn(map: ClusterMap, index: number, prefix: string, count: number): string[] {
