@@ -56,6 +56,10 @@ export class Leader extends EventEmitter<LeaderEvents> {
   replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }> = new Map();
   /** Progress of data moves (units), for `GET /api/rebalance`. */
   moveProgress = { isMoving: false, isStopped: false, unitsMoved: 0, unitsLeft: 0, batches: 0, bytesCopied: 0, lastWarning: null as string | null };
+  /** When each node last heartbeated to this manager (ms, monotonic); set by the manager. */
+  heardAt: ReadonlyMap<string, number> = new Map();
+  /** When this manager last became leader (ms, monotonic). */
+  private electedAt = 0;
   /** Sum of the nodes' copied bytes when the current moves began. */
   private copiedAtStart = 0;
   private mover: Promise<void> | null = null;
@@ -327,6 +331,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
   }
 
   private async onElected(): Promise<void> {
+    this.electedAt = performance.now();
     this.state.on('nodes', this.onNodes);
     this.state.on('managers', this.onNodes);
     this.state.on('live-lost', this.onLiveLost);
@@ -391,6 +396,8 @@ export class Leader extends EventEmitter<LeaderEvents> {
     const r = this.state.records.get(id);
     if (r === undefined) throw KvError.notFound(`no node ${id}`);
     if (r.state === 'failed') return this.autoReconcile();
+    // Promotion picks the replica with the highest reported seqno: hear the replicas first.
+    await this.whenReportsSettled();
     await this.setState(r, 'failed');
     // A node still holding its liveness lease may still be serving: its replicas take over
     // only once that lease has run out (it is no longer renewed for a failed node), since
@@ -444,7 +451,26 @@ export class Leader extends EventEmitter<LeaderEvents> {
     return this.reconcileNow();
   }
 
+  /**
+   * A new leader knows the nodes' replication state only from heartbeats it receives
+   * itself, and nodes move to it only once it leads. Until every live node has reported
+   * here (or a failover time has passed), a plan could take replicating nodes for ones
+   * that do not replicate and switch units without copying them; so planning waits.
+   */
+  private async whenReportsSettled(): Promise<void> {
+    const bound = this.electedAt + this.options.failoverAfterMs;
+    while (performance.now() < bound && !this.isClosed && this.isLeader) {
+      const missing = [...this.state.live].filter((id) => (this.heardAt.get(id) ?? -Infinity) < this.electedAt && this.state.records.get(id)?.state !== 'failed');
+      if (missing.length === 0) return;
+      await delay(Math.min(this.options.heartbeatMs, 100)).catch(noop);
+    }
+  }
+
   private async reconcileNow(): Promise<OpResult> {
+    // The manager list first (it moves no data): nodes learn from it whom to report to.
+    const listed = this.state.map;
+    if (listed !== null && !sameManagers(listed.managers, this.managerList())) await this.writeMap({ ...listed, rev: listed.rev + 1 });
+    await this.whenReportsSettled();
     const s = this.state;
     if (this.options.isAutoAdd) {
       for (const r of [...s.records.values()]) {

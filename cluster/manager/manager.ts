@@ -128,6 +128,7 @@ export class Manager {
     this.nodeEvents = new NodeEventRecorder(this.state, this.events, () => leader.isLeader);
     this.leader.nodeEvents = this.nodeEvents;
     this.leader.replication = this.membership.replication;
+    this.leader.heardAt = this.membership.heardAt;
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();

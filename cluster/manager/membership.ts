@@ -26,6 +26,8 @@ export class Membership {
   readonly load = new Map<string, NodeLoadReport & { at: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
+  /** When each node last heartbeated here (ms, monotonic). */
+  readonly heardAt = new Map<string, number>();
   /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
   heartbeatsTotal = 0;
 
@@ -69,6 +71,7 @@ export class Membership {
   async heartbeat(id: string, rev: number, repl?: ReplicationReport, load?: NodeLoadReport): Promise<boolean> {
     this.heartbeatsTotal++;
     this.appliedRev.set(id, rev);
+    this.heardAt.set(id, performance.now());
     if (load !== undefined) this.load.set(id, { ...load, at: Date.now() });
     if (repl !== undefined) {
       const seqnos: Record<number, number> = {};

@@ -26,6 +26,8 @@ export interface ManagerLinkOptions {
    * to another (a paused or hung manager never closes its socket). @default 3
    */
   missedAcksBeforeSwitch: number;
+  /** How long a listed leader that could not be reached is not followed. @default 10000 */
+  unreachableLeaderMs: number;
 }
 
 export const MANAGER_LINK_DEFAULTS: Readonly<ManagerLinkOptions> = Object.freeze({
@@ -36,6 +38,7 @@ export const MANAGER_LINK_DEFAULTS: Readonly<ManagerLinkOptions> = Object.freeze
   load: null,
   lease: null,
   missedAcksBeforeSwitch: 3,
+  unreachableLeaderMs: 10_000,
 });
 
 /** What the manager told this node when it registered. */
@@ -93,6 +96,8 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   private lastAckSeq = 0;
   private heartbeatMs = 1000;
   private registerSentAt = 0;
+  /** When a connection to each URL last failed before registering (ms, monotonic). */
+  private readonly failedAt = new Map<string, number>();
 
   /** @param addresses one manager address, a comma list, or a list (DESIGN §4: several seeds) */
   constructor(addresses: string | readonly string[], private readonly node: NodeRegistration, options: Partial<ManagerLinkOptions> = {}) {
@@ -141,6 +146,8 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     });
     ws.on('close', (code: number) => {
       this.stopHeartbeat();
+      if (!this.isRegistered || ws !== this.ws) this.failedAt.set(ws.url, performance.now());
+      else this.failedAt.delete(ws.url);
       if (code === LEASE_EXPIRED) this.emit('maybe-failed');
       if (this.ws !== ws) return;
       this.ws = null;
@@ -266,6 +273,10 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       if (!this.candidates.includes(url)) this.candidates.push(url);
     }
     const leader = mapServiceUrl(managers[0]!.address);
+    // A leader this link could not reach lately is likely the one that just died, still
+    // listed until its successor writes a map: stay where the node is registered.
+    const failed = this.failedAt.get(leader);
+    if (failed !== undefined && performance.now() - failed < this.options.unreachableLeaderMs) return;
     if (leader !== this.url && this.isRegistered) this.switchTo(leader, 'following the leader');
   }
 
