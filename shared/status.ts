@@ -18,6 +18,11 @@ export const Status = Object.freeze({
   TIMEOUT: 12,
   UNAVAILABLE: 13,
   INTERNAL: 14,
+  /**
+   * A scan could not stay exact within its deadline (the map kept changing or an owner
+   * stayed unreachable); `extra.cursor` / `extra.next` resume it exactly. Nothing ran.
+   */
+  SCAN_INTERRUPTED: 15,
 } as const);
 
 export type StatusName = keyof typeof Status;

@@ -20,6 +20,7 @@ const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
   [ErrorCode.CONNECTION_CLOSED]: temporary(ErrorCode.CONNECTION_CLOSED),
   [ErrorCode.BUSY]: temporary(ErrorCode.BUSY),
   [ErrorCode.NOT_MY_BUCKET]: temporary(ErrorCode.NOT_MY_BUCKET),
+  [ErrorCode.SCAN_INTERRUPTED]: temporary(ErrorCode.SCAN_INTERRUPTED),
   [ErrorCode.FORBIDDEN]: 'CLIENT_ERROR unauthorized',
   [ErrorCode.AUTH_NEEDED]: 'CLIENT_ERROR unauthorized',
   [ErrorCode.AUTH_FAILED]: 'CLIENT_ERROR unauthorized',

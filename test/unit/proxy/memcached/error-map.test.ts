@@ -25,6 +25,7 @@ const TABLE: Record<KvErrorCode, string> = {
   KV_ERR_INTERNAL: 'SERVER_ERROR KV_ERR_INTERNAL',
   KV_ERR_CLIENT_CLOSED: 'SERVER_ERROR KV_ERR_CLIENT_CLOSED',
   KV_ERR_PROTOCOL: 'SERVER_ERROR KV_ERR_PROTOCOL',
+  KV_ERR_SCAN_INTERRUPTED: 'SERVER_ERROR temporary failure: KV_ERR_SCAN_INTERRUPTED',
 };
 
 test('every KvError code maps to its memcached answer', () => {
