@@ -1,5 +1,8 @@
 import { loadCredentials, type Credentials } from '../shared/auth/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { LOG_FORMATS, isLogFormat, type LogFormat } from '../shared/event-format.js';
+import type { ConnLimits } from '../shared/conn-limits.js';
+import { Shutdown, StoppedError } from './shutdown.js';
 
 /** A command-line usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -45,14 +48,40 @@ export async function runCommand(name: string, fn: () => Promise<number | void>)
     const code = await fn();
     if (typeof code === 'number') process.exitCode = code;
   } catch (err) {
-    if (err instanceof UsageError || err instanceof RangeError) {
-      process.stderr.write(`pandakv ${name}: ${err.message}\n`);
-      process.exitCode = 2;
-    } else {
-      process.stderr.write(`pandakv ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-    }
+    process.exitCode = reportFailure(name, err);
   }
+}
+
+/**
+ * Run a long-running command (node, manager, proxy, dht, up) under `Shutdown`: SIGINT and
+ * SIGTERM are obeyed in every state, start-up included. When the command returns or
+ * fails the process exits with its code at once, whatever it still had open.
+ */
+export async function runDaemon(name: string, fn: (shutdown: Shutdown) => Promise<number | void>): Promise<void> {
+  const shutdown = new Shutdown(name);
+  let code: number;
+  try {
+    const r = await fn(shutdown);
+    code = typeof r === 'number' ? r : 0;
+  } catch (err) {
+    code = reportFailure(name, err);
+  }
+  shutdown.dispose();
+  process.exit(code);
+}
+
+/** One line on stderr for a failed command; its exit code (2 for usage, 0 when stopped by a signal, else 1). */
+function reportFailure(name: string, err: unknown): number {
+  if (err instanceof StoppedError) {
+    process.stderr.write(`pandakv ${name}: ${err.message}\n`);
+    return 0;
+  }
+  if (err instanceof UsageError || err instanceof RangeError) {
+    process.stderr.write(`pandakv ${name}: ${err.message}\n`);
+    return 2;
+  }
+  process.stderr.write(`pandakv ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+  return 1;
 }
 
 /** Resolve on the first SIGINT or SIGTERM. */
@@ -75,4 +104,75 @@ export function loadCredentialsArg(path: string): Credentials {
   } catch (err) {
     throw new UsageError(`--credentials: ${(err as Error).message}`);
   }
+}
+
+/** Parse `--log-format text|json`; `undefined` when absent. @throws UsageError naming the values allowed */
+export function logFormatArg(values: Record<string, unknown>): LogFormat | undefined {
+  const raw = values['log-format'];
+  if (raw === undefined) return undefined;
+  const text = String(raw);
+  if (!isLogFormat(text)) throw new UsageError(`--log-format must be ${LOG_FORMATS.join(' or ')}, got ${JSON.stringify(text.slice(0, 40))}`);
+  return text;
+}
+
+/** The connection-limit switches every listening command takes (docs/operations.md). */
+export const CONN_LIMIT_SWITCHES = {
+  'pre-auth-timeout-ms': { type: 'string' },
+  'idle-timeout-ms': { type: 'string' },
+  'read-timeout-ms': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-connections-per-address': { type: 'string' },
+} as const;
+
+/** Usage lines of `CONN_LIMIT_SWITCHES`, with the command's own global cap default. */
+export function connLimitUsage(maxConnections: number): string {
+  return `  --pre-auth-timeout-ms MS  close a connection not authenticated this long after accept (default 10000)
+  --idle-timeout-ms MS      close a connection silent this long; 0 = never (default 300000)
+  --read-timeout-ms MS      a line, frame or request head must complete within this (default 10000)
+  --max-connections N       connections open at once; a new one replaces the oldest
+                            unauthenticated one, else is refused (default ${maxConnections})
+  --max-connections-per-address N
+                            the same, per client address (default 1024)
+`;
+}
+
+/** Parse `CONN_LIMIT_SWITCHES`; absent switches are absent from the result. @throws UsageError */
+export function connLimitArgs(values: Record<string, unknown>): Partial<ConnLimits & { maxConnections: number }> {
+  const out: Partial<ConnLimits & { maxConnections: number }> = {};
+  const ms = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+  const count = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
+  const preAuth = numberArg(values, 'pre-auth-timeout-ms', ms);
+  if (preAuth !== undefined) out.preAuthTimeoutMs = preAuth;
+  const idle = numberArg(values, 'idle-timeout-ms', ms);
+  if (idle !== undefined) out.idleTimeoutMs = idle;
+  const read = numberArg(values, 'read-timeout-ms', ms);
+  if (read !== undefined) out.readTimeoutMs = read;
+  const max = numberArg(values, 'max-connections', count);
+  if (max !== undefined) out.maxConnections = max;
+  const perAddress = numberArg(values, 'max-connections-per-address', count);
+  if (perAddress !== undefined) out.maxConnectionsPerAddress = perAddress;
+  return out;
+}
+
+/**
+ * Check a manager address switch (`--manager`, `--map`): one URL or a comma-separated
+ * list, each `http(s)://` or `ws(s)://` with a host. Returns the list joined by commas.
+ * @throws UsageError naming the switch and the first unusable entry, and why
+ */
+export function managerUrlArg(text: string, name: string): string {
+  const parts = text.split(',').map((s) => s.trim());
+  for (const part of parts) {
+    if (part === '') throw new UsageError(`--${name}: empty address in "${text}"`);
+    let url: URL;
+    try {
+      url = new URL(part);
+    } catch {
+      throw new UsageError(`--${name}: "${part}" is not a URL (expected http://host:port or ws://host:port)`);
+    }
+    if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) {
+      throw new UsageError(`--${name}: "${part}" must be http://, https://, ws:// or wss://, not ${url.protocol}//`);
+    }
+    if (url.hostname === '') throw new UsageError(`--${name}: "${part}" has no host`);
+  }
+  return parts.join(',');
 }

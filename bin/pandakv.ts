@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCommand } from './cli-util.js';
+import { runCommand, runDaemon } from './cli-util.js';
 
 const USAGE = `Usage: pandakv <command> [switches]
 
@@ -22,16 +22,14 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
     case 'node': {
-      const { nodeMain } = await import('../cluster/node/cli.js');
-      return runCommand('node', () => nodeMain(rest));
+      // Signals are handled from here on, while the command's modules load too.
+      return runDaemon('node', async (shutdown) => (await import('../cluster/node/cli.js')).nodeMain(rest, shutdown));
     }
     case 'manager': {
-      const { managerMain } = await import('../cluster/manager/cli.js');
-      return runCommand('manager', () => managerMain(rest));
+      return runDaemon('manager', async (shutdown) => (await import('../cluster/manager/cli.js')).managerMain(rest, shutdown));
     }
     case 'proxy': {
-      const { proxyMain } = await import('../proxy/cli.js');
-      return runCommand('proxy', () => proxyMain(rest));
+      return runDaemon('proxy', async (shutdown) => (await import('../proxy/cli.js')).proxyMain(rest, shutdown));
     }
     case 'cluster': {
       const { clusterMain } = await import('../cluster/manager/cluster-cli.js');
@@ -42,16 +40,14 @@ async function main(): Promise<void> {
       return runCommand('user', () => userMain(rest));
     }
     case 'dht': {
-      const { dhtMain } = await import('../cluster/peer/dht-cli.js');
-      return runCommand('dht', () => dhtMain(rest));
+      return runDaemon('dht', async (shutdown) => (await import('../cluster/peer/dht-cli.js')).dhtMain(rest, shutdown));
     }
     case 'plan': {
       const { simulateMain } = await import('../cluster/manager/planner/simulate.js');
       return runCommand('plan', () => simulateMain(rest));
     }
     case 'up': {
-      const { upMain } = await import('./up.js');
-      return runCommand('up', () => upMain(rest));
+      return runDaemon('up', async (shutdown) => (await import('./up.js')).upMain(rest, shutdown));
     }
     case 'bench': {
       const { runBenchCli } = await import('../bench/cli.js');

@@ -2,8 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PandaClient } from '../sdk/index.js';
-import { spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
-import { parseCommandLine, numberArg, UsageError, untilSignal } from './cli-util.js';
+import { killSpawned, spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { parseCommandLine, numberArg, UsageError } from './cli-util.js';
+import { STOP_TIMEOUT_MS, StoppedError, type Shutdown } from './shutdown.js';
 import { runDemo } from './demo.js';
 import { openCfg } from '../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../cluster/manager/users.js';
@@ -24,7 +25,7 @@ runs a short demo workload against it with the SDK, and stays up until Ctrl-C.
 `;
 
 /** `pandakv up`: what `npm start` runs. */
-export async function upMain(argv: string[]): Promise<number> {
+export async function upMain(argv: string[], shutdown: Shutdown): Promise<number> {
   const { values, positionals } = parseCommandLine(argv, {
     nodes: { type: 'string' },
     keys: { type: 'string' },
@@ -45,11 +46,14 @@ export async function upMain(argv: string[]): Promise<number> {
   const isTempDir = values['data-dir'] === undefined;
   const dir = isTempDir ? await mkdtemp(join(tmpdir(), 'pandakv-up-')) : String(values['data-dir']);
 
-  const stopped = untilSignal();
+  // The children stop in parallel, each within its own stop time; what is left after
+  // ours is killed by the exit handler below.
+  shutdown.setStopTimeout(STOP_TIMEOUT_MS + 400);
+  const stopped = shutdown.wait();
   const procs: Spawned[] = [];
   // A signal during start-up stops it at the current step; whatever that step still
   // starts is stopped when it comes up. If this process dies anyway, its children go too.
-  const aborted = stopped.then((signal) => Promise.reject(new Error(`stopped by ${signal} while starting`)));
+  const aborted = stopped.then((signal) => Promise.reject(new StoppedError(signal, 'starting the cluster')));
   aborted.catch(() => undefined);
   const started = async <T extends Spawned>(spawning: Promise<T>): Promise<T> => {
     const p = await Promise.race([spawning, aborted]).catch((err: Error) => {
@@ -59,13 +63,8 @@ export async function upMain(argv: string[]): Promise<number> {
     procs.push(p);
     return p;
   };
-  const killAll = (): void => {
-    for (const p of procs) {
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch { /* already gone */ }
-    }
-  };
+  // Children still starting are not in `procs` yet: kill whatever was spawned.
+  const killAll = (): void => killSpawned('SIGKILL');
   process.once('exit', killAll);
   let proxy: Spawned & { memcached: string | null };
   let db: PandaClient | null = null;
@@ -106,7 +105,9 @@ export async function upMain(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await db?.close();
-    for (const p of procs.reverse()) await p.stop();
+    await Promise.all(procs.map((p) => p.stop()));
+    // One interrupted while starting is not in `procs`.
+    killAll();
     process.off('exit', killAll);
     if (isTempDir) await rm(dir, { recursive: true, force: true });
   }

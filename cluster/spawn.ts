@@ -17,12 +17,27 @@ export interface Spawned {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Every child started here that has not exited, ready or not. */
+const spawned = new Set<ChildProcess>();
+
+/**
+ * Kill every child started here that is still running, ready or still starting (for an
+ * exit handler: a parent that exits leaves no orphan behind).
+ */
+export function killSpawned(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const child of spawned) {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
+}
+
 /**
  * Start `pandakv <args>` and resolve when it prints a line matching `ready`
  * (whose first capture group is the address), or reject at the deadline.
  */
 export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<Spawned> {
   const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  spawned.add(child);
+  child.once('exit', () => spawned.delete(child));
   const stderr: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   createInterface({ input: child.stderr! }).on('line', (line) => {

@@ -1,4 +1,7 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal, loadCredentialsArg } from '../bin/cli-util.js';
+import {
+  parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+} from '../bin/cli-util.js';
+import { StoppedError, type Shutdown } from '../bin/shutdown.js';
 import { Proxy } from './proxy-server.js';
 import type { ProxyOptions } from './options.js';
 
@@ -22,11 +25,28 @@ text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
   --credentials FILE    the proxy's principal (needs admin plus the roles clients use)
   --key FILE            the proxy's key pair (created 0600 when missing; default: new per start)
   --manager-key HEX     the manager's public key to require (default: trust the one presented)
+  --ready-timeout-ms MS exit (code 1) when no map is adopted and lanes warm within this
+                        long after start (default 15000)
+  --log-format FORMAT   cluster event lines on stderr: text (default) or json
   --insecure            no client authentication, lanes without credentials (development only)
   --help                print this text
+
+Connection limits of both client ports (docs/operations.md, "Connection limits"):
+${connLimitUsage(10_000)}  --memcached-max-connections N
+                            --max-connections for the memcached port (default 4096)
 `;
 
-export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: string }) | 'help' {
+/** The proxy's options plus what only the process needs. */
+export type ProxyCliOptions = Partial<ProxyOptions> & {
+  map: string;
+  /** Exit (code 1) when not ready (map adopted, lanes warm) within this long after start. */
+  readyTimeoutMs?: number;
+};
+
+/** Default of `--ready-timeout-ms`. */
+export const PROXY_READY_TIMEOUT_MS = 15_000;
+
+export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   const { values, positionals } = parseCommandLine(argv, {
     map: { type: 'string' },
     ip: { type: 'string' },
@@ -42,14 +62,23 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     credentials: { type: 'string' },
     key: { type: 'string' },
     'manager-key': { type: 'string' },
+    ...CONN_LIMIT_SWITCHES,
+    'memcached-max-connections': { type: 'string' },
+    'ready-timeout-ms': { type: 'string' },
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (values.map === undefined) throw new UsageError('--map ws://MANAGER is required');
-  const map = String(values.map);
-  if (!/^(wss?|https?):\/\/\S+$/.test(map)) throw new UsageError(`--map must be ws://host:port, got "${map}"`);
-  const o: Partial<ProxyOptions> & { map: string } = { map };
+  const map = managerUrlArg(String(values.map), 'map');
+  const { maxConnections, ...limits } = connLimitArgs(values);
+  const o: ProxyCliOptions = { map, ...limits };
+  const ready = numberArg(values, 'ready-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
+  if (ready !== undefined) o.readyTimeoutMs = ready;
+  if (maxConnections !== undefined) o.maxClients = maxConnections;
+  const mcMax = numberArg(values, 'memcached-max-connections', (n) => Number.isSafeInteger(n) && n >= 1);
+  if (mcMax !== undefined) o.memcachedMaxConnections = mcMax;
   const port = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 65535;
   if (values.ip !== undefined) o.ip = String(values.ip);
   const p = numberArg(values, 'port', port);
@@ -70,6 +99,8 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new UsageError('--cursor-secret must be at least 32 hex digits');
     o.cursorSecret = secret;
   }
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) o.logFormat = logFormat;
   if (values.insecure) o.isInsecure = true;
   if (values.credentials !== undefined) o.credentials = loadCredentialsArg(String(values.credentials));
   if (values.key !== undefined) o.keyFile = String(values.key);
@@ -82,20 +113,29 @@ export function parseProxyArgs(argv: string[]): (Partial<ProxyOptions> & { map: 
   return o;
 }
 
-/** `pandakv proxy`: run until SIGINT/SIGTERM. */
-export async function proxyMain(argv: string[]): Promise<number> {
+/** `pandakv proxy`: run until SIGINT/SIGTERM (obeyed while waiting for the map too). */
+export async function proxyMain(argv: string[], shutdown: Shutdown): Promise<number> {
   const opts = parseProxyArgs(argv);
   if (opts === 'help') {
     process.stdout.write(PROXY_USAGE);
     return 0;
   }
-  const stopped = untilSignal();
+  const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
   if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
-  const proxy = new Proxy(opts);
-  const { url, memcached } = await proxy.listen();
-  await proxy.ready(opts.warmupTimeoutMs ?? 15_000);
+  const proxy = new Proxy(proxyOptions);
+  const { url, memcached } = await shutdown.race(proxy.listen(), 'starting');
+  process.stderr.write(`pandakv proxy: waiting up to ${readyTimeoutMs} ms for a map from ${opts.map}\n`);
+  try {
+    await shutdown.race(proxy.ready(readyTimeoutMs), `waiting for its first map from ${opts.map}`);
+  } catch (err) {
+    if (err instanceof StoppedError) throw err;
+    const why = proxy.upstream.current() === null
+      ? `no map from ${opts.map} within ${readyTimeoutMs} ms (--ready-timeout-ms)`
+      : `map adopted but its nodes' lanes not up within ${readyTimeoutMs} ms (--ready-timeout-ms)`;
+    throw new Error(`${why}; exiting`);
+  }
   process.stdout.write(`pandakv proxy listening on ${url}${memcached === null ? '' : ` memcached ${memcached}`}\n`);
-  await stopped;
+  await shutdown.wait();
   await proxy.close();
   return 0;
 }

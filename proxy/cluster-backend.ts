@@ -3,10 +3,16 @@ import { Status } from '../shared/status.js';
 import { Op, type OpCode } from '../shared/protocol/ops.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { Upstream } from './upstream.js';
+import { ScanIterator } from '../sdk/scan.js';
 import type { McCounterOptions, McCounterResult, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
 
 /** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
 export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
+
+/** Deletes a flush keeps in flight at once. */
+const FLUSH_CONCURRENCY = 64;
+/** Keys each node returns per scan page during a flush. */
+const FLUSH_PAGE_SIZE = 256;
 
 const STORE_OPS: Readonly<Record<McStoreMode, OpCode>> = {
   set: Op.SET, add: Op.ADD, replace: Op.REPLACE, append: Op.APPEND, prepend: Op.PREPEND, cas: Op.SET,
@@ -66,6 +72,39 @@ export class ClusterBackend implements MemcachedBackend {
 
   authenticate(user: string, password: string): Promise<McPrincipal | null> {
     return this.checkPassword(user, password);
+  }
+
+  /**
+   * memcached `flush_all` over the cluster: scan every active owner in key order and
+   * delete each key with the cas the scan saw, so an item rewritten meanwhile survives.
+   * Deletes replicate like any other; no node needs a flush operation of its own.
+   */
+  async flush(): Promise<number> {
+    // Fail now when there is no map, as every other command does.
+    this.upstream.dispatcher.currentRouter();
+    const upstream = this.upstream;
+    const it = new ScanIterator<Uint8Array>({ start: Buffer.from([0]), pageSize: FLUSH_PAGE_SIZE }, {
+      currentMap: () => upstream.current(),
+      refreshMap: (minEpoch, deadline) => upstream.refresh(minEpoch, deadline),
+      request: (address, frame, deadline) => upstream.pool.get(address).request(frame, deadline, 0),
+      decode: (bytes) => bytes,
+      backoffMs: [1, 10, 50, 100, 250, 500],
+      timeoutMs: this.timeoutMs,
+    });
+    let removed = 0;
+    const inFlight = new Set<Promise<void>>();
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) break;
+      const p = this.delete(r.value.keyBytes, r.value.cas).then((outcome) => {
+        if (outcome === 'DELETED') removed++;
+      });
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p)).catch(() => undefined);
+      if (inFlight.size >= FLUSH_CONCURRENCY) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return removed;
   }
 
   async stats(): Promise<Record<string, string | number>> {

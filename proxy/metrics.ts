@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { opName } from '../shared/protocol/ops.js';
 import { statusName } from '../shared/status.js';
+import type { ConnGuardCounters } from '../shared/conn-guard.js';
 
 /** One (op name, status name) pair: its labels built once, and answers not yet handed to prom-client. */
 interface OpStatus {
@@ -38,6 +39,10 @@ export class ProxyMetrics {
   readonly healthy = new Gauge({ name: 'pandakv_proxy_healthy', help: '1 when the proxy has a map and its lanes are up.', registers: [this.registry] });
   readonly mapEpoch = new Gauge({ name: 'pandakv_proxy_map_epoch', help: 'Epoch of the adopted map.', registers: [this.registry] });
   readonly lanesWarm = new Gauge({ name: 'pandakv_proxy_nodes_warm', help: 'Nodes whose lanes are all open.', registers: [this.registry] });
+  /** Where the connection guards' counters are read at scrape time (set by the proxy). */
+  connSource: (() => Array<[port: string, counters: Readonly<ConnGuardCounters>]>) | null = null;
+  // pandakv_proxy_conn_closed_total: counted by shared/conn-guard.ts, copied in when collected.
+  readonly connClosed = connClosedCounter(this.registry, () => this.connSource?.() ?? []);
   readonly authFailures = new Counter({ name: 'pandakv_proxy_auth_failures_total', help: 'Failed client authentications, by reason.', labelNames: ['reason'], registers: [this.registry] });
 
   observe(op: number, status: number, ms: number): void {
@@ -175,4 +180,24 @@ interface PromValue {
   value: number;
   metricName: string;
   exemplar?: null;
+}
+
+/** Connections the guards closed or refused, by port and reason, read when collected. */
+function connClosedCounter(registry: Registry, source: () => Array<[string, Readonly<ConnGuardCounters>]>): Counter<'port' | 'reason'> {
+  return new Counter({
+    name: 'pandakv_proxy_conn_closed_total',
+    help: 'Client connections closed or refused by the connection limits, by port and reason.',
+    labelNames: ['port', 'reason'],
+    registers: [registry],
+    collect(this: Counter<'port' | 'reason'>) {
+      this.reset();
+      for (const [port, c] of source()) {
+        this.inc({ port, reason: 'evicted' }, c.evicted);
+        this.inc({ port, reason: 'refused' }, c.refused);
+        this.inc({ port, reason: 'pre-auth-timeout' }, c.preAuthTimeouts);
+        this.inc({ port, reason: 'idle-timeout' }, c.idleTimeouts);
+        this.inc({ port, reason: 'read-timeout' }, c.readTimeouts);
+      }
+    },
+  });
 }

@@ -1,8 +1,13 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../shared/protocol/limits.js';
 import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../shared/event-log.js';
+import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../shared/conn-limits.js';
 
-/** Options of the proxy. Every delay and limit is here so tests can shrink them. */
-export interface ProxyOptions extends ProtocolLimits {
+/**
+ * Options of the proxy. Every delay and limit is here so tests can shrink them. The
+ * connection limits (`ConnLimits`) apply to the WebSocket port and the memcached port alike.
+ */
+export interface ProxyOptions extends ProtocolLimits, ConnLimits {
   /** The manager's map service (`ws://host:port` or `http://host:port`). */
   map: string;
   /** Address to listen on. @default '127.0.0.1' */
@@ -25,8 +30,13 @@ export interface ProxyOptions extends ProtocolLimits {
   maxInFlightPerClient: number;
   /** Pause reading a client while this many bytes wait to be sent to it. @default 4194304 */
   highWaterMarkBytes: number;
-  /** Client connections open at once; more are refused. @default 10000 */
+  /**
+   * Connections open at once on the WebSocket/HTTP port. At the limit a new one replaces
+   * the oldest unauthenticated connection; with none (or `--insecure`) it is refused. @default 10000
+   */
   maxClients: number;
+  /** The same for the memcached port. @default 4096 */
+  memcachedMaxConnections: number;
   /** Secret (hex) signing scan cursors; proxies sharing it accept each other's cursors. @default random per process */
   cursorSecret: string | null;
   /** Reconnect schedule for lanes in ms. @default [50, 100, 250, 500, 1000] */
@@ -51,10 +61,18 @@ export interface ProxyOptions extends ProtocolLimits {
   idlePollUs: number;
   /** Argon2id cost that password principals were created with (memcached auth). @default interactive */
   passwordLimits: Partial<PasswordLimits> | null;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept in memory (`proxy.events.recent()`). @default 1000 */
+  eventCapacity: number;
 }
 
 export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze({
   ...PROTOCOL_DEFAULTS,
+  ...CONN_LIMITS_DEFAULTS,
+  memcachedMaxConnections: 4096,
   ip: '127.0.0.1',
   port: 0,
   memcachedPort: 0,
@@ -74,4 +92,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   managerKey: null,
   passwordLimits: null,
   idlePollUs: 0,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });

@@ -25,13 +25,18 @@ export class ProxyAuthority implements ProxyAuth {
     upstream.on('principals', (list) => this.shared.setPrincipals(list, 'pandakv proxy'));
   }
 
-  gateFor(ws: WebSocket): RequestGate {
+  gateFor(ws: WebSocket, onAuthenticated: () => void = noop): RequestGate {
     const conn = this.shared.newServer();
     const remote = (ws as unknown as { _socket?: { remoteAddress?: string } })._socket?.remoteAddress ?? '?';
     ws.once('close', () => conn.close());
+    let isAuthenticated = false;
     return (req) => {
       const refusal = gateFrame(this.shared, conn, req, 'proxy', remote);
       if (refusal !== null && conn.isLocked) setImmediate(() => ws.close(4003, 'too many failed authentication attempts'));
+      else if (!isAuthenticated && conn.isAuthenticated) {
+        isAuthenticated = true;
+        onAuthenticated();
+      }
       return refusal;
     };
   }
@@ -56,3 +61,5 @@ export class ProxyAuthority implements ProxyAuth {
     return { name: p.name, roles: new Set(roles) };
   };
 }
+
+function noop(): void {}

@@ -12,11 +12,18 @@ import { MemcachedServer } from './memcached/server.js';
 import { PROXY_DEFAULTS, type ProxyOptions } from './options.js';
 import { ProxyAuthority } from './proxy-auth.js';
 import { IdlePoller } from '../shared/idle-poll.js';
+import { EventLog } from '../shared/event-log.js';
+import { HttpConnGuard } from '../shared/http-conn-guard.js';
+import { checkConnLimits, connLimitsOf } from '../shared/conn-limits.js';
+import type { ConnGuardCounters } from '../shared/conn-guard.js';
 
 /** Auth hooks the proxy runs for thin clients; absent = `--insecure`. */
 export interface ProxyAuth {
-  /** Builds the per-connection gate of the native protocol. */
-  gateFor(ws: WebSocket): RequestGate;
+  /**
+   * Builds the per-connection gate of the native protocol; `onAuthenticated` is called
+   * once, when the connection has proved a principal (it then escapes the pre-auth deadline).
+   */
+  gateFor(ws: WebSocket, onAuthenticated?: () => void): RequestGate;
   /** memcached ASCII auth. */
   checkPassword: PasswordCheck;
 }
@@ -31,6 +38,8 @@ export class Proxy {
   readonly options: ProxyOptions;
   readonly upstream: Upstream;
   readonly metrics = new ProxyMetrics();
+  /** Cluster events this proxy saw (manager-switch, …), one line each on `logWrite`. */
+  readonly events: EventLog;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly scans: ScanService;
@@ -40,6 +49,7 @@ export class Proxy {
 
   private readonly auth: ProxyAuth | null;
   private readonly poller: IdlePoller;
+  private readonly connGuard: HttpConnGuard;
 
   /** @param auth replaces the built-in client authentication (tests, embedding); ignored with `isInsecure` */
   constructor(options: Partial<ProxyOptions> & { map: string }, auth: ProxyAuth | null = null) {
@@ -47,6 +57,7 @@ export class Proxy {
     if (!this.options.isInsecure && this.options.credentials === null) {
       throw new RangeError('the proxy needs credentials of a principal with the admin role (or --insecure)');
     }
+    this.events = new EventLog({ component: 'proxy', format: this.options.logFormat, write: this.options.logWrite, capacity: this.options.eventCapacity });
     this.poller = new IdlePoller(this.options.idlePollUs / 1000);
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
@@ -57,6 +68,9 @@ export class Proxy {
       s.on('error', () => undefined);
       if (this.poller.isEnabled) s.on('data', this.poller.kick);
     });
+    checkConnLimits({ ...this.options, maxConnections: this.options.maxClients }, 'proxy');
+    this.connGuard = new HttpConnGuard(this.http, { ...connLimitsOf(this.options), maxConnections: this.options.maxClients, isAuthRequired: this.auth !== null });
+    this.metrics.connSource = this.connSources;
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
     this.http.on('upgrade', this.onUpgrade);
     this.upstream.health.on('health', (ok) => this.metrics.healthy.set(ok ? 1 : 0));
@@ -75,7 +89,9 @@ export class Proxy {
     });
     if (o.memcachedPort !== null) {
       const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null));
-      this.memcached = new MemcachedServer(backend, { host: o.ip, port: o.memcachedPort, isAuthRequired: this.auth !== null });
+      this.memcached = new MemcachedServer(backend, {
+        ...connLimitsOf(o), host: o.ip, port: o.memcachedPort, isAuthRequired: this.auth !== null, maxConnections: o.memcachedMaxConnections,
+      });
       if (this.poller.isEnabled) this.memcached.on('connection', (s) => s.on('data', this.poller.kick));
       await this.memcached.listen();
     }
@@ -111,9 +127,20 @@ export class Proxy {
     return a ? `${a.address}:${a.port}` : null;
   }
 
+  /** Evictions, refusals and timeouts of client connections, per port. */
+  connCounters(): { native: Readonly<ConnGuardCounters>; memcached: Readonly<ConnGuardCounters> | null } {
+    return { native: this.connGuard.guard.counters, memcached: this.memcached?.connCounters ?? null };
+  }
+
+  private readonly connSources = (): Array<[string, Readonly<ConnGuardCounters>]> => {
+    const c = this.connCounters();
+    return c.memcached === null ? [['native', c.native]] : [['native', c.native], ['memcached', c.memcached]];
+  };
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.poller.stop();
+      this.connGuard.stop();
       for (const ws of this.wss.clients) ws.close(1001, 'proxy shutting down');
       await this.memcached?.close();
       this.wss.close();
@@ -133,13 +160,14 @@ export class Proxy {
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.connGuard.upgraded(socket, ws);
       this.clients++;
       this.metrics.clients.inc({ protocol: 'native' });
       ws.once('close', () => {
         this.clients--;
         this.metrics.clients.dec({ protocol: 'native' });
       });
-      void new NativeSession(ws, req.socket, this.upstream, this.scans, this.options, this.metrics, this.auth?.gateFor(ws) ?? null);
+      void new NativeSession(ws, req.socket, this.upstream, this.scans, this.options, this.metrics, this.auth?.gateFor(ws, () => this.connGuard.authenticated(socket)) ?? null);
     });
   };
 

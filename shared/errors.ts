@@ -16,6 +16,8 @@ export const ErrorCode = Object.freeze({
   TIMEOUT: 'KV_ERR_TIMEOUT',
   UNAVAILABLE: 'KV_ERR_UNAVAILABLE',
   INTERNAL: 'KV_ERR_INTERNAL',
+  /** The write's durability cannot be met (no replication, or too few copies at the active's epoch); it was not executed. */
+  DURABILITY_IMPOSSIBLE: 'KV_ERR_DURABILITY_IMPOSSIBLE',
   /** The connection to a node closed or failed before the answer arrived. */
   CONNECTION_CLOSED: 'KV_ERR_CONNECTION_CLOSED',
   /** The client was closed or destroyed. */
@@ -110,6 +112,9 @@ export class KvError extends Error {
   static internal(message = 'internal error', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.INTERNAL, message, details, cause);
   }
+  static durabilityImpossible(message = 'the durability asked for cannot be met now', details?: KvErrorDetails): KvError {
+    return new KvError(ErrorCode.DURABILITY_IMPOSSIBLE, message, { ...details, isSafeToRetry: true });
+  }
   static connectionClosed(message = 'connection closed', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.CONNECTION_CLOSED, message, details, cause);
   }
@@ -143,13 +148,14 @@ const STATUS_TO_CODE: Readonly<Record<number, KvErrorCode>> = Object.freeze({
   [Status.TIMEOUT]: ErrorCode.TIMEOUT,
   [Status.UNAVAILABLE]: ErrorCode.UNAVAILABLE,
   [Status.INTERNAL]: ErrorCode.INTERNAL,
+  [Status.DURABILITY_IMPOSSIBLE]: ErrorCode.DURABILITY_IMPOSSIBLE,
   [Status.SCAN_INTERRUPTED]: ErrorCode.SCAN_INTERRUPTED,
 });
 
 /** Statuses after which the request is known not to have run, so any retry is safe. */
 const NOT_EXECUTED: ReadonlySet<number> = new Set([
   Status.NOT_MY_BUCKET, Status.AUTH_NEEDED, Status.AUTH_FAILED, Status.FORBIDDEN,
-  Status.TOO_LARGE, Status.BAD_REQUEST, Status.BUSY, Status.SCAN_INTERRUPTED,
+  Status.TOO_LARGE, Status.BAD_REQUEST, Status.BUSY, Status.DURABILITY_IMPOSSIBLE, Status.SCAN_INTERRUPTED,
 ]);
 
 /**

@@ -18,11 +18,13 @@ export const Status = Object.freeze({
   TIMEOUT: 12,
   UNAVAILABLE: 13,
   INTERNAL: 14,
+  /** The durability the write asked for cannot be met now (too few copies); not executed. */
+  DURABILITY_IMPOSSIBLE: 15,
   /**
    * A scan could not stay exact within its deadline (the map kept changing or an owner
    * stayed unreachable); `extra.cursor` / `extra.next` resume it exactly. Nothing ran.
    */
-  SCAN_INTERRUPTED: 15,
+  SCAN_INTERRUPTED: 16,
 } as const);
 
 export type StatusName = keyof typeof Status;

@@ -9,6 +9,7 @@ import type { ManagerAuth } from './manager-auth.js';
 import type { Cfg } from './cfg/cfg.js';
 import { CfgKeys } from './keys.js';
 import { AdminSessions, type AdminAuthOptions } from './admin-auth.js';
+import { EventLog, type ClusterEvent } from '../../shared/event-log.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -49,6 +50,8 @@ export class AdminApi {
     /** To name the leader to a caller that reached a follower. */
     private readonly cfg: Cfg | null = null,
     authOptions: Partial<AdminAuthOptions> = {},
+    /** Served at `GET /api/events`. */
+    private readonly events: EventLog = new EventLog({ component: 'manager', write: () => undefined }),
   ) {
     this.sessions = auth === null ? null : new AdminSessions(auth, authOptions);
   }
@@ -58,7 +61,7 @@ export class AdminApi {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = `${req.method ?? 'GET'} ${url.pathname}`;
     const remote = req.socket.remoteAddress ?? '?';
-    const op = this.route(route, remote);
+    const op = this.route(route, remote, url.searchParams);
     if (op === null) return false;
     // The token is checked before the body is read, so a caller without one cannot make
     // the manager buffer a body.
@@ -88,14 +91,15 @@ export class AdminApi {
     send(res, status, { error: { code: kv.code, message: kv.message }, ...extra }, headers);
   }
 
-  private route(route: string, remote: string): Op | null {
+  private route(route: string, remote: string, query: URLSearchParams): Op | null {
     switch (route) {
       case 'POST /api/auth/challenge': return async (b) => this.requireSessions().challenge(b, remote);
       case 'POST /api/auth': return async (b) => this.requireSessions().login(b, remote);
       case 'GET /api/status': return async () => this.status();
       case 'GET /api/rebalance': return async () => this.progress();
       case 'POST /api/rebalance': return () => this.leader.rebalance().then((r) => this.withProgress(r));
-      case 'POST /api/rebalance/stop': return async () => ({ stopped: true, ...this.progress() });
+      case 'POST /api/rebalance/stop': return () => this.leader.stopMoves().then((r) => ({ stopped: true, ...r, ...this.progress() }));
+      case 'GET /api/events': return async () => this.recentEvents(query);
       case 'POST /api/nodes/add': return (b) => this.leader.addNode(nodeRef(b)).then((r) => this.withProgress(r));
       case 'POST /api/nodes/remove': return (b) => this.leader.removeNode(nodeRef(b)).then((r) => this.withProgress(r));
       case 'POST /api/nodes/failover': return (b) => {
@@ -143,9 +147,31 @@ export class AdminApi {
         runs: map.runStarts.length, chains: map.chains.length, moves: map.moves.length,
       },
       settings: this.state.settings,
+      rebalance: this.rebalanceState(),
       subscribers: this.mapService.counters.subscribers,
       nodes,
     };
+  }
+
+  /**
+   * `GET /api/events?limit=N&after=SEQ`: the last N events (default 100, at most what the
+   * ring keeps), oldest first; with `after`, only those recorded after that seq (to poll).
+   */
+  recentEvents(query: URLSearchParams): { events: ClusterEvent[]; total: number } {
+    const limit = queryInt(query, 'limit') ?? 100;
+    const after = queryInt(query, 'after') ?? 0;
+    let events = this.events.recent(limit);
+    if (after > 0) events = events.filter((e) => e.seq > after);
+    return { events, total: this.events.total };
+  }
+
+  /** Rebalance state for `cluster status`: running, stopped or idle, with units moved and left. */
+  private rebalanceState(): Record<string, unknown> {
+    const m = this.leader.moveProgress;
+    // A follower has no moves of its own: the stored flag says whether the leader's are stopped.
+    const isStopped = m.isStopped || (!this.leader.isLeader && this.state.settings?.isRebalanceStopped === true);
+    const state = isStopped ? 'stopped' : m.isMoving ? 'running' : 'idle';
+    return { state, unitsMoved: m.unitsMoved, unitsLeft: m.unitsLeft, batches: m.batches, bytesCopied: m.bytesCopied, lastWarning: m.lastWarning };
   }
 
   /** How many active nodes have applied the current map. */
@@ -163,6 +189,15 @@ export class AdminApi {
   private withProgress(r: OpResult): Record<string, unknown> {
     return { ...r, progress: this.progress() };
   }
+}
+
+/** A non-negative integer query parameter (at most 9 digits); undefined when absent. */
+function queryInt(query: URLSearchParams, name: string): number | undefined {
+  const all = query.getAll(name);
+  if (all.length === 0) return undefined;
+  const text = all[0]!;
+  if (all.length > 1 || !/^\d{1,9}$/.test(text)) throw KvError.badRequest(`${name} must be a non-negative integer`);
+  return Number(text);
 }
 
 function nodeRef(body: Record<string, unknown>): string {

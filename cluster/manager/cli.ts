@@ -1,4 +1,6 @@
-import { parseCommandLine, numberArg, UsageError, untilSignal } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
+import type { Shutdown } from '../../bin/shutdown.js';
+import { DirError } from '../ensure-dir.js';
 import { Manager } from './manager.js';
 import type { ManagerOptions } from './options.js';
 
@@ -21,9 +23,12 @@ registrations, detects failures and plans bucket placement.
   --moves-per-node N       units one node may be gaining a copy of at once (default 128)
   --max-moves N            units moved at once, cluster-wide (default 512)
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
+  --log-format FORMAT      cluster event lines on stderr: text (default) or json
   --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
-`;
+
+Connection limits of its port (docs/operations.md, "Connection limits"):
+${connLimitUsage(10_000)}`;
 
 export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'help' {
   const { values, positionals } = parseCommandLine(argv, {
@@ -41,11 +46,13 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     insecure: { type: 'boolean' },
     'moves-per-node': { type: 'string' },
     'max-moves': { type: 'string' },
+    ...CONN_LIMIT_SWITCHES,
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const o: Partial<ManagerOptions> = {};
+  const o: Partial<ManagerOptions> = { ...connLimitArgs(values) };
   if (values.cfg !== undefined) {
     const cfg = String(values.cfg);
     if (!/^(file:.+|etcd:\/\/.+)$/.test(cfg)) throw new UsageError(`--cfg must be file:PATH or etcd://HOST:PORT, got "${cfg}"`);
@@ -76,23 +83,29 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   if (perNode !== undefined) o.movesPerNode = perNode;
   const maxMoves = numberArg(values, 'max-moves', (n) => Number.isInteger(n) && n >= 1);
   if (maxMoves !== undefined) o.maxMoves = maxMoves;
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) o.logFormat = logFormat;
   if (values.insecure) o.isInsecure = true;
   return o;
 }
 
-/** `pandakv manager`: run until SIGINT/SIGTERM. */
-export async function managerMain(argv: string[]): Promise<number> {
+/** `pandakv manager`: run until SIGINT/SIGTERM (obeyed while starting too). */
+export async function managerMain(argv: string[], shutdown: Shutdown): Promise<number> {
   const opts = parseManagerArgs(argv);
   if (opts === 'help') {
     process.stdout.write(MANAGER_USAGE);
     return 0;
   }
-  const stopped = untilSignal();
   if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
   const manager = new Manager(opts);
-  await manager.listen();
+  try {
+    await shutdown.race(manager.listen(), `starting (config store ${opts.cfg ?? 'default'})`);
+  } catch (err) {
+    if (err instanceof DirError) throw new UsageError(`--cfg: ${err.message}`);
+    throw err;
+  }
   process.stdout.write(`pandakv manager listening on ${manager.address}\n`);
-  await stopped;
+  await shutdown.wait();
   await manager.close();
   return 0;
 }

@@ -1,5 +1,6 @@
 import { Presets, SingleBar } from 'cli-progress';
 import { parseCommandLine, numberArg, UsageError } from '../../bin/cli-util.js';
+import { formatEvent, type ClusterEvent, type EventValue } from '../../shared/event-log.js';
 import {
   AuthClient, NONCE_BYTES, PUBLIC_KEY_BYTES, SALT_BYTES, SIGNATURE_BYTES, fromHex, isHex, loadCredentials, toHex,
   type AuthChallenge, type Credentials,
@@ -13,7 +14,10 @@ export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [
   failover NODE             declare a node failed now
   failover --graceful NODE  hand its units to their replicas once they caught up, then fail it
   split                     double the buckets (no data moves)
-  rebalance [--stop]        re-plan and publish; --stop stops waiting for it
+  rebalance                 re-plan and move data until balanced (resumes a stopped rebalance)
+  rebalance --stop          stop moving data now: the batch in flight is rolled back (or
+                            finished if it had caught up); "rebalance" resumes
+  events [--limit N]        the manager's recent cluster events, oldest first (default 20)
   set --redundancy R        change the copies per item
 
   --manager URL             manager address (default $PANDAKV_MANAGER or http://127.0.0.1:7070)
@@ -179,14 +183,45 @@ async function waitApplied(api: AdminClient, timeoutMs: number, isTty: boolean):
   }
 }
 
-function printStatus(body: Record<string, unknown>): void {
+/** One event as its text log line (the format of `--log-format text`). */
+function eventLine(e: ClusterEvent): string {
+  return formatEvent(e, 'text');
+}
+
+/** The events in an answer of `GET /api/events`, dropping anything that is not one. */
+function eventsOf(body: Record<string, unknown>): ClusterEvent[] {
+  const list = Array.isArray(body.events) ? body.events as unknown[] : [];
+  return list.filter((e): e is ClusterEvent => {
+    const x = e as Partial<ClusterEvent> | null;
+    return x !== null && typeof x === 'object' && typeof x.at === 'number' && Number.isFinite(x.at) && typeof x.name === 'string'
+      && (x.component === 'manager' || x.component === 'node' || x.component === 'proxy')
+      && x.fields !== null && typeof x.fields === 'object';
+  }).map((e) => ({ ...e, fields: cleanFields(e.fields) }));
+}
+
+function cleanFields(fields: Record<string, unknown>): Record<string, EventValue> {
+  const out: Record<string, EventValue> = {};
+  for (const [k, v] of Object.entries(fields)) out[k] = v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : String(typeof v);
+  return out;
+}
+
+function printStatus(body: Record<string, unknown>, events: ClusterEvent[]): void {
   const map = body.map as Record<string, number> | null;
   process.stdout.write(map === null ? 'map: none yet\n' : `map: epoch ${map.epoch}, rev ${map.rev}, 2^${map.bits} buckets, ${2 ** (map.unitBits ?? 0)} units, ${map.runs} runs\n`);
   process.stdout.write(`leader: ${body.isLeader ? 'this manager' : 'another manager'}\n`);
+  const r = body.rebalance as { state?: string; unitsMoved?: number; unitsLeft?: number; lastWarning?: string | null } | undefined;
+  if (r !== undefined) {
+    process.stdout.write(`rebalance: ${r.state}, ${r.unitsMoved ?? 0} units moved, ${r.unitsLeft ?? 0} left${r.state === 'stopped' ? ' ("pandakv cluster rebalance" resumes)' : ''}\n`);
+    if (typeof r.lastWarning === 'string') process.stdout.write(`rebalance warning: ${r.lastWarning}\n`);
+  }
   const nodes = body.nodes as Array<Record<string, unknown>>;
   process.stdout.write(`${'id'.padEnd(38)}${'state'.padEnd(9)}${'live'.padEnd(6)}${'share'.padEnd(8)}address\n`);
   for (const n of nodes) {
     process.stdout.write(`${String(n.id).padEnd(38)}${String(n.state).padEnd(9)}${(n.isLive ? 'yes' : 'no').padEnd(6)}${(((n.activeShare as number) * 100).toFixed(1) + '%').padEnd(8)}${String(n.address)}\n`);
+  }
+  if (events.length > 0) {
+    process.stdout.write('recent events:\n');
+    for (const e of events) process.stdout.write(`  ${eventLine(e)}\n`);
   }
 }
 
@@ -201,6 +236,7 @@ export async function clusterMain(argv: string[]): Promise<number> {
     redundancy: { type: 'string' },
     'timeout-ms': { type: 'string' },
     json: { type: 'boolean' },
+    limit: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   const [command, arg, ...rest] = positionals;
@@ -227,8 +263,20 @@ export async function clusterMain(argv: string[]): Promise<number> {
       answer = await api.call('GET', '/api/status');
       if (answer.status !== 200) fail(answer);
       if (values.json) process.stdout.write(`${JSON.stringify(answer.body, null, 2)}\n`);
-      else printStatus(answer.body);
+      else {
+        // A manager without the events route (older) still gets its status printed.
+        const events = await api.call('GET', '/api/events?limit=10');
+        printStatus(answer.body, events.status === 200 ? eventsOf(events.body) : []);
+      }
       return 0;
+    case 'events': {
+      const limit = numberArg(values, 'limit', (n) => Number.isInteger(n) && n >= 0 && n <= 100_000) ?? 20;
+      answer = await api.call('GET', `/api/events?limit=${limit}`);
+      if (answer.status !== 200) fail(answer);
+      if (values.json) process.stdout.write(`${JSON.stringify(answer.body, null, 2)}\n`);
+      else for (const e of eventsOf(answer.body)) process.stdout.write(`${eventLine(e)}\n`);
+      return 0;
+    }
     case 'add': answer = await api.call('POST', '/api/nodes/add', { node: needNode() }); break;
     case 'remove': answer = await api.call('POST', '/api/nodes/remove', { node: needNode() }); break;
     case 'failover': answer = await api.call('POST', '/api/nodes/failover', { node: needNode(), ...(values.graceful ? { graceful: true } : {}) }); break;
@@ -246,8 +294,11 @@ export async function clusterMain(argv: string[]): Promise<number> {
   if (answer.status !== 200) fail(answer);
   if (values.json) process.stdout.write(`${JSON.stringify(answer.body, null, 2)}\n`);
   else {
-    const b = answer.body as { epoch?: number; rev?: number; movedUnits?: number; warnings?: string[] };
-    process.stdout.write(`${command}: map epoch ${b.epoch}, rev ${b.rev}, ${b.movedUnits ?? 0} unit moves\n`);
+    const b = answer.body as { epoch?: number; rev?: number; movedUnits?: number; warnings?: string[]; batch?: string; rolledBackUnits?: number; moves?: { unitsMoved?: number; unitsLeft?: number } };
+    if (values.stop) {
+      const batch = b.batch === 'rolled-back' ? `batch in flight rolled back (${b.rolledBackUnits ?? 0} units)` : b.batch === 'finished' ? 'batch in flight finished' : 'no batch in flight';
+      process.stdout.write(`rebalance stopped: ${batch}; ${b.moves?.unitsMoved ?? 0} units moved, ${b.moves?.unitsLeft ?? 0} left\n`);
+    } else process.stdout.write(`${command}: map epoch ${b.epoch}, rev ${b.rev}, ${b.movedUnits ?? 0} unit moves\n`);
     for (const w of b.warnings ?? []) process.stdout.write(`warning: ${w}\n`);
   }
   if (!values.stop) await waitApplied(api, timeoutMs, process.stdout.isTTY === true);

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 import { encodeMap } from '../../shared/map-codec.js';
 import { KvError } from '../../shared/errors.js';
@@ -8,13 +9,23 @@ import { CfgKeys, nodeKey } from './keys.js';
 import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js';
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
-import { demoteActive, needsDataMoves, stageBatch, switchBatch } from './moves.js';
-import { chainOf, holdingNodes } from '../../shared/cluster-map.js';
+import { countUnitsToMove, demoteActive, needsDataMoves, stageBatch, switchBatch, unstageBatch, type StagedBatch } from './moves.js';
+import { activeRanges, chainOf, holdingNodes } from '../../shared/cluster-map.js';
+import { EventLog } from '../../shared/event-log.js';
 
 export interface LeaderEvents {
   elected: () => void;
   deposed: () => void;
   error: (err: Error) => void;
+}
+
+/** What `stopMoves` did with the batch in flight. */
+export interface StopResult {
+  /** `rolled-back`: its new copies were taken out again; `finished`: it was switched first; `none`: no batch was in flight. */
+  batch: 'rolled-back' | 'finished' | 'none';
+  /** Units of the batch that were rolled back. */
+  rolledBackUnits: number;
+  warnings: string[];
 }
 
 /** What an admin operation did. */
@@ -46,6 +57,16 @@ export class Leader extends EventEmitter<LeaderEvents> {
   /** Sum of the nodes' copied bytes when the current moves began. */
   private copiedAtStart = 0;
   private mover: Promise<void> | null = null;
+  /** Aborted by `stopMoves`: ends a wait for a batch to catch up at once. Replaced on resume. */
+  private stopController = new AbortController();
+  /** The next mover continues a stopped rebalance (its counts carry on). */
+  private isResuming = false;
+  /** What the move loop did with its batch when it last saw a stop. */
+  private stopOutcome: { batch: StopResult['batch']; units: number } = { batch: 'none', units: 0 };
+  /** Cluster events (failover, epoch change, rebalance, …); the manager gives its own log. */
+  events: EventLog = new EventLog({ component: 'manager', write: noop });
+  /** Told after this leader changed a node record, so membership events are logged in order. */
+  nodeEvents: { check(): void } | null = null;
   /**
    * Set by a failover when copies are not restored automatically (`--no-auto-restore`):
    * automatic re-plans wait until an admin operation clears it.
@@ -92,16 +113,73 @@ export class Leader extends EventEmitter<LeaderEvents> {
 
   /** Re-plan with the current nodes and publish when anything changes (resumes stopped moves). */
   rebalance(): Promise<OpResult> {
-    this.moveProgress.isStopped = false;
-    return this.run(() => {
+    return this.run(async () => {
       this.isRestoreHeld = false;
+      if (this.moveProgress.isStopped) {
+        this.moveProgress.isStopped = false;
+        this.stopController = new AbortController();
+        this.isResuming = true;
+        const warnings = await this.persistStopped(false);
+        const p = this.moveProgress;
+        this.events.record('rebalance-resume', { unitsMoved: p.unitsMoved, unitsLeft: p.unitsLeft, batches: p.batches });
+        const result = await this.reconcileNow();
+        return { ...result, warnings: [...warnings, ...result.warnings] };
+      }
       return this.reconcileNow();
     });
   }
 
-  /** Stop data moves between batches; the cluster stays consistent at the last switched batch. */
-  stopMoves(): void {
+  /**
+   * "Put the pencils down": no further batch is staged, and a wait for the batch in flight
+   * ends at once; that batch is rolled back (its new copies leave their chains again),
+   * unless it had already caught up and was being switched. Resolves once the move loop
+   * has let go, with the stop kept in the config store so a new leader does not resume on
+   * its own. `rebalance()` resumes.
+   */
+  async stopMoves(): Promise<StopResult> {
+    if (!this.isLeader) throw KvError.unavailable('this manager is not the leader', { isSafeToRetry: true });
+    const wasStopped = this.moveProgress.isStopped;
     this.moveProgress.isStopped = true;
+    this.isResuming = false;
+    this.stopOutcome = { batch: 'none', units: 0 };
+    this.stopController.abort();
+    const mover = this.mover;
+    if (mover !== null) await mover;
+    return this.run(async () => {
+      const outcome = this.stopOutcome;
+      // A resume that came in while the loop let go wins.
+      if (!this.moveProgress.isStopped) return { batch: outcome.batch, rolledBackUnits: outcome.units, warnings: ['resumed since'] };
+      const warnings = await this.persistStopped(true);
+      this.moveProgress.unitsLeft = this.unitsLeftToMove();
+      if (!wasStopped) {
+        const p = this.moveProgress;
+        this.events.record('rebalance-stop', { reason: 'admin', batch: outcome.batch, rolledBackUnits: outcome.units, unitsMoved: p.unitsMoved, unitsLeft: p.unitsLeft, batches: p.batches });
+      }
+      return { batch: outcome.batch, rolledBackUnits: outcome.units, warnings };
+    });
+  }
+
+  /** Keep the stopped flag with the settings; a failure leaves the stop in force here only. */
+  private async persistStopped(isStopped: boolean): Promise<string[]> {
+    const current = this.state.settings ?? { redundancy: this.options.redundancy };
+    if ((current.isRebalanceStopped === true) === isStopped) return [];
+    const next = isStopped ? { ...current, isRebalanceStopped: true } : { redundancy: current.redundancy };
+    try {
+      const r = await this.cfg.cas(CfgKeys.settings, encodeSettings(next), this.state.settingsModRev, { fence: this.fence() });
+      if (!r.ok) return ['the stopped flag could not be stored (settings changed concurrently); it holds on this manager only'];
+      this.state.settings = next;
+      this.state.settingsModRev = r.rev;
+      return [];
+    } catch (err) {
+      return [`the stopped flag could not be stored (${err instanceof Error ? err.message : String(err)}); it holds on this manager only`];
+    }
+  }
+
+  /** Units the current plan would still move (0 without a map). */
+  private unitsLeftToMove(): number {
+    const map = this.state.map;
+    if (map === null || !this.plannerNodes().some((n) => n.state === 'active')) return 0;
+    return countUnitsToMove(map, this.planFrom(map).map);
   }
 
   addNode(ref: string): Promise<OpResult> {
@@ -204,9 +282,10 @@ export class Leader extends EventEmitter<LeaderEvents> {
 
   setRedundancy(redundancy: number): Promise<OpResult> {
     return this.run(async () => {
-      const r = await this.cfg.cas(CfgKeys.settings, encodeSettings({ redundancy }), this.state.settingsModRev, { fence: this.fence() });
+      const settings = { ...this.state.settings, redundancy };
+      const r = await this.cfg.cas(CfgKeys.settings, encodeSettings(settings), this.state.settingsModRev, { fence: this.fence() });
       if (!r.ok) throw KvError.unavailable('settings changed concurrently; try again', { isSafeToRetry: true });
-      this.state.settings = { redundancy };
+      this.state.settings = settings;
       this.state.settingsModRev = r.rev;
       this.isRestoreHeld = false;
       return this.reconcileNow();
@@ -257,6 +336,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
     for (const r of this.state.records.values()) {
       if (r.state === 'active' && !this.state.live.has(r.id)) this.scheduleFailCheck(r.id);
     }
+    // A rebalance an earlier leader was told to stop stays stopped until `cluster rebalance`.
+    this.moveProgress.isStopped = this.state.settings?.isRebalanceStopped === true;
+    if (!this.moveProgress.isStopped && this.stopController.signal.aborted) this.stopController = new AbortController();
     // A failover under an earlier leader may still be waiting for an admin's rebalance.
     if (!this.options.isAutoRestore && this.state.map !== null) {
       const failed = new Set([...this.state.records.values()].filter((r) => r.state === 'failed').map((r) => r.id));
@@ -310,6 +392,13 @@ export class Leader extends EventEmitter<LeaderEvents> {
       for (const [node, report] of this.replication) seqnos[node] = report.seqnos;
       const promoted = promoteOnly(map, new Set([id]), seqnos);
       if (promoted.map.rev !== map.rev) await this.writeMap(promoted.map);
+      const index = map.nodes.findIndex((n) => n.id === id);
+      const unitSize = 2 ** (map.bits - map.unitBits);
+      const activeUnits = activeRanges(map, index).reduce((sum, [a, b]) => sum + Math.ceil((b - a) / unitSize), 0);
+      this.events.record('failover', {
+        node: id, unitsPromoted: Math.max(0, activeUnits - promoted.lostUnits.length), unitsLost: promoted.lostUnits.length,
+        epoch: promoted.map.epoch, rev: promoted.map.rev,
+      });
     }
     if (!this.options.isAutoRestore) this.isRestoreHeld = true;
     return this.autoReconcile();
@@ -340,6 +429,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
     const isChanged = current === null || result.map.rev !== current.rev || result.map.epoch !== current.epoch;
     if (isChanged && current !== null && this.isReplicating() && needsDataMoves(current, result.map)) {
       // Copies must be filled before anyone relies on them: move in batches, in the background.
+      if (this.moveProgress.isStopped) {
+        return { epoch: current.epoch, rev: current.rev, movedUnits: 0, warnings: [...result.warnings, 'the rebalance is stopped: no data moves until "pandakv cluster rebalance"'] };
+      }
       this.startMover();
       return { epoch: current.epoch, rev: current.rev, movedUnits: result.moves.length, warnings: [...result.warnings, 'moving data in batches; see GET /api/rebalance'] };
     }
@@ -363,31 +455,48 @@ export class Leader extends EventEmitter<LeaderEvents> {
   }
 
   private startMover(): void {
-    if (this.mover !== null) return;
-    this.moveProgress.isMoving = true;
-    this.copiedAtStart = this.copiedBytes();
-    this.mover = this.moveLoop()
-      .catch((err: Error) => { this.moveProgress.lastWarning = err.message; })
+    if (this.mover !== null || this.moveProgress.isStopped) return;
+    const p = this.moveProgress;
+    const isResuming = this.isResuming;
+    this.isResuming = false;
+    if (!isResuming) {
+      // A new rebalance counts from zero; a resumed one carries on.
+      p.unitsMoved = 0;
+      p.batches = 0;
+      p.bytesCopied = 0;
+      p.lastWarning = null;
+      this.copiedAtStart = this.copiedBytes();
+    }
+    p.isMoving = true;
+    const signal = this.stopController.signal;
+    this.mover = this.moveLoop(signal, isResuming)
+      .catch((err: Error) => { p.lastWarning = err.message; })
       .finally(() => {
         this.mover = null;
-        this.moveProgress.isMoving = false;
+        p.isMoving = false;
+        // Resumed while this loop was letting go of a stop: the new plan needs a loop.
+        if (signal.aborted && !p.isStopped) this.scheduleReconcile();
       });
   }
 
   /**
    * Stage a batch (new copies join their chains), wait until the nodes gaining copies
-   * report caught up, switch the batch to its planned chains, repeat. Stops between
-   * batches when asked, when leadership ends, or when the map changed under it (the next
-   * reconcile starts again from the new map).
+   * report caught up, switch the batch to its planned chains, repeat. A stop (`signal`)
+   * ends the wait at once and the batch is rolled back, as is a batch that does not catch
+   * up in time: no unit is left with copies that were never filled. Also stops when
+   * leadership ends; when the map changed under a batch, the next one starts from it.
    */
-  private async moveLoop(): Promise<void> {
+  private async moveLoop(signal: AbortSignal, isResuming: boolean): Promise<void> {
     const limits = { perNode: this.options.movesPerNode, total: this.options.maxMoves };
+    const p = this.moveProgress;
+    let hasStarted = isResuming;
     // Nodes that held nothing when a batch was planned keep pulling their share in the
     // batches after it, which are planned from maps where they hold part of it already.
     const pulling = new Set<string>();
     for (;;) {
-      if (this.isClosed || !this.isLeader || this.moveProgress.isStopped || this.isRestoreHeld) return;
+      if (this.isClosed || !this.isLeader || signal.aborted || p.isStopped || this.isRestoreHeld) return;
       const batch = await this.run(async () => {
+        if (signal.aborted) return 'stopped' as const;
         const base = this.requireMap();
         const nodes = this.plannerNodes();
         for (const id of emptyNodes(base, nodes)) pulling.add(id);
@@ -395,18 +504,36 @@ export class Leader extends EventEmitter<LeaderEvents> {
         const next = stageBatch(base, target, limits);
         if (next === null) {
           if (target.rev !== base.rev || target.epoch !== base.epoch) await this.writeMap(target);
-          this.moveProgress.unitsLeft = 0;
+          p.unitsLeft = 0;
           return null;
         }
         await this.writeMap(next.staged);
-        this.moveProgress.unitsLeft = next.remaining + next.units.length;
-        this.moveProgress.batches++;
+        p.unitsLeft = next.remaining + next.units.length;
+        p.batches++;
+        if (!hasStarted) {
+          hasStarted = true;
+          this.events.record('rebalance-start', { units: p.unitsLeft, movesPerNode: limits.perNode, maxMoves: limits.total, epoch: next.staged.epoch, rev: next.staged.rev });
+        }
         return next;
       });
-      if (batch === null) return;
-      const caughtUp = await this.waitCaughtUp(batch.gainers, batch.staged.rev, Date.now() + this.options.moveTimeoutMs);
+      if (batch === 'stopped') return;
+      if (batch === null) {
+        if (hasStarted) {
+          const map = this.state.map;
+          this.events.record('rebalance-finish', { unitsMoved: p.unitsMoved, batches: p.batches, bytesCopied: p.bytesCopied, epoch: map?.epoch ?? 0, rev: map?.rev ?? 0 });
+        }
+        return;
+      }
+      const caughtUp = await this.waitCaughtUp(batch.gainers, batch.staged.rev, Date.now() + this.options.moveTimeoutMs, signal);
       if (!caughtUp) {
-        this.moveProgress.lastWarning = `nodes ${[...batch.gainers].join(', ')} did not catch up within ${this.options.moveTimeoutMs} ms; moves paused`;
+        if (!this.isLeader || this.isClosed) return;
+        const units = await this.rollBack(batch);
+        if (signal.aborted) {
+          this.stopOutcome = { batch: 'rolled-back', units };
+          return;
+        }
+        p.lastWarning = `nodes ${[...batch.gainers].join(', ')} did not catch up within ${this.options.moveTimeoutMs} ms; batch rolled back, moves paused`;
+        this.events.record('rebalance-stop', { reason: 'catch-up-timeout', batch: 'rolled-back', rolledBackUnits: units, unitsMoved: p.unitsMoved, unitsLeft: p.unitsLeft, batches: p.batches });
         return;
       }
       const switched = await this.run(async () => {
@@ -415,12 +542,24 @@ export class Leader extends EventEmitter<LeaderEvents> {
         await this.writeMap(switchBatch(base, batch.final));
         return true;
       });
-      this.moveProgress.bytesCopied = Math.max(0, this.copiedBytes() - this.copiedAtStart);
+      p.bytesCopied = Math.max(0, this.copiedBytes() - this.copiedAtStart);
       if (switched) {
-        this.moveProgress.unitsMoved += batch.units.length;
-        this.moveProgress.unitsLeft = batch.remaining;
+        p.unitsMoved += batch.units.length;
+        p.unitsLeft = batch.remaining;
+        if (signal.aborted) this.stopOutcome = { batch: 'finished', units: 0 };
       }
     }
+  }
+
+  /** Take a batch's new copies out of their chains again; returns the units rolled back. */
+  private rollBack(batch: StagedBatch): Promise<number> {
+    return this.run(async () => {
+      const next = unstageBatch(this.requireMap(), batch.staged.unitBits, batch.added);
+      if (next === null) return 0;
+      const units = batch.added.size;
+      await this.writeMap(next);
+      return units;
+    });
   }
 
   private copiedBytes(): number {
@@ -430,7 +569,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
   }
 
   /** Every node in `ids` has applied `rev` and reports no backfill under way. */
-  private async waitCaughtUp(ids: ReadonlySet<string>, rev: number, deadline: number): Promise<boolean> {
+  private async waitCaughtUp(ids: ReadonlySet<string>, rev: number, deadline: number, signal: AbortSignal): Promise<boolean> {
     for (;;) {
       let done = true;
       for (const id of ids) {
@@ -442,12 +581,15 @@ export class Leader extends EventEmitter<LeaderEvents> {
         if (r === undefined || r.rev < rev || r.backfilling > 0) done = false;
       }
       if (done) return true;
-      if (Date.now() >= deadline || this.isClosed || !this.isLeader || this.moveProgress.isStopped) return false;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (Date.now() >= deadline || this.isClosed || !this.isLeader || signal.aborted) return false;
+      // Heartbeats bring the reports; a stop must not wait for the next look.
+      await delay(50, undefined, { signal }).catch(noop);
     }
   }
 
   private async writeMap(map: ClusterMap): Promise<void> {
+    // Taken before the write: the store's watch may hand the new map over before cas returns.
+    const previous = this.state.map;
     const r = await this.cfg.cas(CfgKeys.map, encodeMap(map), this.state.mapModRev, { fence: this.fence() });
     if (!r.ok) {
       throw r.isFenceBroken
@@ -455,6 +597,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
         : KvError.unavailable('the map changed concurrently; try again', { isSafeToRetry: true });
     }
     this.state.noteMapWritten(map, r.rev);
+    if (previous === null || previous.epoch !== map.epoch) {
+      this.events.record('epoch-change', { oldEpoch: previous?.epoch ?? null, newEpoch: map.epoch, rev: map.rev });
+    }
   }
 
   private async setState(r: NodeRecord & { modRev: number }, state: NodeRecord['state']): Promise<void> {
@@ -462,6 +607,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
     const res = await this.cfg.cas(nodeKey(r.id), encodeRecord(next), r.modRev, { fence: this.fence() });
     if (!res.ok) throw KvError.unavailable(`node ${r.id} changed concurrently; try again`, { isSafeToRetry: true });
     this.state.records.set(r.id, { ...next, modRev: res.rev });
+    this.nodeEvents?.check();
   }
 
   private fence(): { key: string; createRev: number } {
@@ -493,3 +639,5 @@ function emptyNodes(map: ClusterMap, nodes: readonly PlannerNode[]): string[] {
   const holding = new Set([...holdingNodes(map)].map((m) => map.nodes[m]?.id));
   return nodes.filter((n) => (n.state === 'active' || n.state === 'joining') && !holding.has(n.id)).map((n) => n.id);
 }
+
+function noop(): void {}

@@ -11,6 +11,11 @@ import { managerOptions, type ManagerOptions } from './options.js';
 import { managerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
+import { EventLog } from '../../shared/event-log.js';
+import { NodeEventRecorder } from './node-events.js';
+import { HttpConnGuard } from '../../shared/http-conn-guard.js';
+import { connLimitsOf } from '../../shared/conn-limits.js';
+import { connMetricLines } from '../../shared/conn-guard.js';
 
 /**
  * A manager: keeps the map in the config store, serves it at `/map`, takes node
@@ -18,6 +23,12 @@ import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/i
  */
 export class Manager {
   readonly options: ManagerOptions;
+  /**
+   * Cluster events this manager recorded (leadership, membership, failover, epoch
+   * changes, rebalance), one line each on `logWrite`; served at `GET /api/events`.
+   */
+  readonly events: EventLog;
+  private nodeEvents: NodeEventRecorder | null = null;
   private cfg: Cfg | null = null;
   private state: ClusterState | null = null;
   private membership: Membership | null = null;
@@ -27,14 +38,22 @@ export class Manager {
   /** Authentication of `/map` and the admin API; null with `--insecure`. */
   auth: ManagerAuth | null = null;
   private readonly http: Server;
+  private readonly connGuard: HttpConnGuard;
   private url = '';
   private closing: Promise<void> | null = null;
 
   constructor(options: Partial<ManagerOptions> = {}) {
     this.options = managerOptions(options);
+    const o = this.options;
+    this.events = new EventLog({ component: 'manager', format: o.logFormat, write: o.logWrite, capacity: o.eventCapacity });
+    if (o.advertise !== null) this.events.id = o.advertise;
     this.http = createServer(this.onRequest);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
+    // Map subscribers only listen: they are pinged so that only dead ones go idle.
+    this.connGuard = new HttpConnGuard(this.http, {
+      ...connLimitsOf(this.options), maxConnections: this.options.maxConnections, isAuthRequired: !this.options.isInsecure,
+    }, true);
   }
 
   static async start(options: Partial<ManagerOptions> = {}): Promise<Manager> {
@@ -66,6 +85,7 @@ export class Manager {
       this.auth = new ManagerAuth(`manager-${toHex(keyPair.publicKey).slice(0, 16)}`, keyPair, this.state);
     }
     this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth);
+    this.mapService.connGuard = this.connGuard;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     await new Promise<void>((resolve, reject) => {
@@ -78,10 +98,17 @@ export class Manager {
     const addr = this.http.address() as { address: string; port: number };
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.url = `http://${host}:${addr.port}`;
+    this.events.id ??= this.url;
     this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url);
     this.leader.on('error', () => undefined);
+    this.leader.events = this.events;
+    this.leader.on('elected', this.onElected);
+    this.leader.on('deposed', this.onDeposed);
+    const leader = this.leader;
+    this.nodeEvents = new NodeEventRecorder(this.state, this.events, () => leader.isLeader);
+    this.leader.nodeEvents = this.nodeEvents;
     this.leader.replication = this.membership.replication;
-    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg);
+    this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.leader.start();
     return this.url;
   }
@@ -100,7 +127,9 @@ export class Manager {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.connGuard.stop();
       await this.leader?.close();
+      this.nodeEvents?.close();
       this.mapService?.close();
       this.auth?.close();
       this.membership?.close();
@@ -111,6 +140,15 @@ export class Manager {
     })();
     return this.closing;
   }
+
+  private readonly onElected = (): void => {
+    const map = this.state?.map ?? null;
+    this.events.record('leader-elected', { url: this.options.advertise ?? this.url, epoch: map?.epoch ?? null, rev: map?.rev ?? null });
+  };
+
+  private readonly onDeposed = (): void => {
+    this.events.record('leader-deposed', { url: this.options.advertise ?? this.url });
+  };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
@@ -133,7 +171,7 @@ export class Manager {
     }
     if (path === '/metrics' && this.state !== null && this.mapService !== null) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(managerMetrics(this.state, this.mapService, this.isLeader));
+      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0) + `${connMetricLines('manager', this.connGuard.guard.counters).join('\n')}\n`);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' });

@@ -7,6 +7,7 @@ import type { Membership } from './membership.js';
 import { authFailureLine, encodePrincipal, hasRole, type AuthServer, type Role } from '../../shared/auth/index.js';
 import type { ManagerAuth } from './manager-auth.js';
 import { Op } from '../../shared/protocol/ops.js';
+import type { HttpConnGuard } from '../../shared/http-conn-guard.js';
 
 interface Subscriber {
   ws: WebSocket;
@@ -18,7 +19,8 @@ interface Subscriber {
   remote: string;
 }
 
-// A connection that does not authenticate in this long is dropped.
+// Without a connection guard (which has its own pre-auth deadline), a connection that
+// does not authenticate in this long is dropped.
 const AUTH_DEADLINE_MS = 30_000;
 
 /** Counters for /metrics. */
@@ -44,6 +46,8 @@ export class MapService {
   private encodedFull: Uint8Array | null = null;
   /** When the current map was published (ms since the epoch), sent along for lag metrics. */
   private publishedAt = 0;
+  /** The listener's connection limits: told of upgrades and authentications. */
+  connGuard: HttpConnGuard | null = null;
 
   constructor(
     private readonly membership: Membership,
@@ -114,7 +118,8 @@ export class MapService {
     const s: Subscriber = { ws, rev: -1, epoch: -1, nodeId: null, auth: this.auth?.newServer() ?? null, remote: req.socket.remoteAddress ?? '?' };
     this.subscribers.add(s);
     this.counters.subscribers = this.subscribers.size;
-    const authTimer = s.auth === null ? null : setTimeout(() => {
+    this.connGuard?.upgraded(req.socket, ws);
+    const authTimer = s.auth === null || this.connGuard !== null ? null : setTimeout(() => {
       if (!s.auth!.isAuthenticated) ws.close(4001, 'not authenticated in time');
     }, AUTH_DEADLINE_MS);
     authTimer?.unref();
@@ -134,6 +139,7 @@ export class MapService {
         return;
       }
       this.onMessage(s, msg);
+      if (s.auth?.isAuthenticated === true && this.connGuard !== null) this.connGuard.authenticated(req.socket);
     });
   };
 

@@ -16,6 +16,8 @@ export class Membership {
   readonly replication = new Map<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
+  /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
+  heartbeatsTotal = 0;
 
   constructor(
     private readonly cfg: Cfg,
@@ -50,6 +52,7 @@ export class Membership {
 
   /** Refresh the node's lease; false when it has none here or it already expired. */
   async heartbeat(id: string, rev: number, repl?: ReplicationReport): Promise<boolean> {
+    this.heartbeatsTotal++;
     this.appliedRev.set(id, rev);
     if (repl !== undefined) {
       const seqnos: Record<number, number> = {};

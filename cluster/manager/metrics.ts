@@ -2,7 +2,7 @@ import type { ClusterState } from './cluster-state.js';
 import type { MapService } from './map-service.js';
 
 /** Prometheus text for the manager (`pandakv_manager_<what>_<unit>`). */
-export function managerMetrics(state: ClusterState, maps: MapService, isLeader: boolean): string {
+export function managerMetrics(state: ClusterState, maps: MapService, isLeader: boolean, heartbeatsTotal = 0): string {
   const map = state.map;
   const nodes = [...state.records.values()];
   const lines = [
@@ -25,6 +25,9 @@ export function managerMetrics(state: ClusterState, maps: MapService, isLeader: 
     '# TYPE pandakv_manager_map_pushes_total counter',
     `pandakv_manager_map_pushes_total{kind="full"} ${maps.counters.fullSent}`,
     `pandakv_manager_map_pushes_total{kind="delta"} ${maps.counters.deltasSent}`,
+    '# HELP pandakv_manager_heartbeats_total Node heartbeats received by this manager.',
+    '# TYPE pandakv_manager_heartbeats_total counter',
+    `pandakv_manager_heartbeats_total ${heartbeatsTotal}`,
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -27,6 +27,8 @@ export interface StagedBatch {
   final: Map<number, string[]>;
   /** Units still to move after this batch. */
   remaining: number;
+  /** Copies (node ids) the staged map added to each batch unit's chain: `unstageBatch` takes them out again. */
+  added: Map<number, string[]>;
 }
 
 /** Each unit's chain as node ids, at `unitBits`. */
@@ -93,6 +95,7 @@ export function stageBatch(base: ClusterMap, target: ClusterMap, limits: MoveLim
   const units: number[] = [];
   const gainers = new Set<string>();
   const final = new Map<number, string[]>();
+  const addedByUnit = new Map<number, string[]>();
   const staged = current.map((c) => c.slice());
   for (const u of gaining) {
     if (units.length >= limits.total) break;
@@ -107,6 +110,7 @@ export function stageBatch(base: ClusterMap, target: ClusterMap, limits: MoveLim
     final.set(u, planned[u]!);
     // A unit with no copy left has nothing to copy from: its planned chain applies at once.
     staged[u] = current[u]!.length === 0 ? planned[u]!.slice() : [...current[u]!, ...added];
+    if (current[u]!.length > 0) addedByUnit.set(u, added);
   }
   // Nodes the target no longer lists stay in the staged map while they still serve units.
   const nodes = [...target.nodes];
@@ -122,8 +126,42 @@ export function stageBatch(base: ClusterMap, target: ClusterMap, limits: MoveLim
   const activeChanged = units.some((u) => staged[u]![0] !== current[u]![0]);
   return {
     staged: buildMap(base, nodes, staged, unitBits, base.epoch + (activeChanged ? 1 : 0), base.rev + 1, moves),
-    units, gainers, final, remaining: gaining.length - units.length,
+    units, gainers, final, remaining: gaining.length - units.length, added: addedByUnit,
   };
+}
+
+/** Units that gain a copy going from `base` to `target` (what a rebalance still has to move). */
+export function countUnitsToMove(base: ClusterMap, target: ClusterMap): number {
+  if (base.bits !== target.bits) return 0;
+  const unitBits = Math.max(base.unitBits, target.unitBits);
+  return unitsGaining(unitIds(base, unitBits), unitIds(target, unitBits)).length;
+}
+
+/**
+ * A staged batch rolled back: `map` (the staged map, or whatever followed it) with the
+ * copies the batch added taken out of their units' chains again, so those units are back
+ * on the chains they had before the batch and nothing is left half-moved. A copy that has
+ * become a unit's active since (a failover promoted it) stays. The epoch is unchanged
+ * (no active changes); null when there is nothing to take out or the map was reshaped
+ * (split) since the batch was staged.
+ */
+export function unstageBatch(map: ClusterMap, unitBits: number, added: ReadonlyMap<number, readonly string[]>): ClusterMap | null {
+  if (map.unitBits !== unitBits) return null;
+  const current = unitIds(map, unitBits);
+  const next = current.map((c) => c.slice());
+  const undone = new Set<number>();
+  for (const [u, ids] of added) {
+    const chain = current[u];
+    if (chain === undefined || chain.length === 0) continue;
+    const drop = new Set(ids.filter((id) => id !== chain[0]));
+    const kept = chain.filter((id) => !drop.has(id));
+    if (kept.length === chain.length) continue;
+    next[u] = kept;
+    undone.add(u);
+  }
+  if (undone.size === 0) return null;
+  const moves = map.moves.filter((m) => !undone.has(m.unit));
+  return buildMap(map, map.nodes, next, unitBits, map.epoch, map.rev + 1, moves);
 }
 
 /**

@@ -30,6 +30,8 @@ export function decodeRecord(bytes: Uint8Array): NodeRecord {
 /** Cluster settings kept next to the map. */
 export interface ClusterSettings {
   redundancy: number;
+  /** A rebalance was stopped (`cluster rebalance --stop`): no leader moves data until `cluster rebalance`. */
+  isRebalanceStopped?: boolean;
 }
 
 export function encodeSettings(s: ClusterSettings): Uint8Array {
@@ -39,5 +41,5 @@ export function encodeSettings(s: ClusterSettings): Uint8Array {
 export function decodeSettings(bytes: Uint8Array): ClusterSettings {
   const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<ClusterSettings>;
   if (typeof v.redundancy !== 'number' || !Number.isInteger(v.redundancy) || v.redundancy < 1) throw new TypeError('bad settings');
-  return { redundancy: v.redundancy };
+  return v.isRebalanceStopped === true ? { redundancy: v.redundancy, isRebalanceStopped: true } : { redundancy: v.redundancy };
 }

@@ -1,5 +1,11 @@
-/** Options of a manager. Every delay is here so tests can shrink it. */
-export interface ManagerOptions {
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
+import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
+
+/**
+ * Options of a manager. Every delay is here so tests can shrink it. The connection
+ * limits (`ConnLimits`) apply to its one port: the admin API, `/metrics` and `/map`.
+ */
+export interface ManagerOptions extends ConnLimits {
   /** Address to listen on. @default '127.0.0.1' */
   ip: string;
   /** Port; 0 picks a free one. @default 0 */
@@ -36,11 +42,24 @@ export interface ManagerOptions {
   isAutoRestore: boolean;
   /** No authentication on `/map` or the admin API (development only). @default false */
   isInsecure: boolean;
+  /**
+   * Connections open at once. At the limit a new one replaces the oldest connection that
+   * has not authenticated on `/map`; with none (or `--insecure`) it is refused. @default 10000
+   */
+  maxConnections: number;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept for `GET /api/events`. @default 1000 */
+  eventCapacity: number;
 }
 
 export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
+  ...CONN_LIMITS_DEFAULTS,
+  maxConnections: 10_000,
   ip: '127.0.0.1',
   port: 0,
   cfg: 'file:./data/cfg.json',
@@ -57,6 +76,9 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */
@@ -66,6 +88,7 @@ export function managerOptions(o: Partial<ManagerOptions>): ManagerOptions {
   const opts: ManagerOptions = { ...merged, heartbeatMs };
   if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${opts.redundancy}`);
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw new RangeError(`bits must be 1..32, got ${opts.bits}`);
+  checkConnLimits(opts, 'manager');
   if (!(opts.failoverAfterMs >= 50)) throw new RangeError(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
   return opts;
 }

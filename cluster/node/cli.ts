@@ -1,4 +1,8 @@
-import { parseCommandLine, numberArg, powerArg, UsageError, untilSignal, loadCredentialsArg } from '../../bin/cli-util.js';
+import {
+  parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+} from '../../bin/cli-util.js';
+import type { Shutdown } from '../../bin/shutdown.js';
+import { DirError } from '../ensure-dir.js';
 import { DataNode } from './data-node.js';
 import type { NodeOptions } from './options.js';
 import { readFileSync } from 'node:fs';
@@ -32,14 +36,25 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --principals FILE    principals accepted without a manager (a JSON array of records)
   --dht HOST:PORT      DHT bootstrap of the peer plane (replication); repeatable
   --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
+  --stop-timeout-ms MS after SIGINT/SIGTERM, exit (code 1) if the graceful stop, warm-restart
+                       snapshot included, takes longer than this (default 1500)
   --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
                        start, which then catches up by delta; this turns that off
+  --log-format FORMAT  cluster event lines on stderr: text (default) or json
   --insecure           no authentication: every client may run every op (development only)
   --help               print this text
-`;
+
+Connection limits of the client port (docs/operations.md, "Connection limits"):
+${connLimitUsage(10_000)}`;
+
+/** The node's options plus what only the process needs. */
+export type NodeCliOptions = Partial<NodeOptions> & {
+  /** Time a signal leaves for a graceful stop (warm-restart snapshot included) before exit. */
+  stopTimeoutMs?: number;
+};
 
 /** Parse `pandakv node` switches into options. @throws UsageError */
-export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
+export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   const { values, positionals } = parseCommandLine(argv, {
     ip: { type: 'string' },
     port: { type: 'string' },
@@ -63,11 +78,14 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
     'no-warm-restart': { type: 'boolean' },
+    'stop-timeout-ms': { type: 'string' },
+    ...CONN_LIMIT_SWITCHES,
+    'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const opts: Partial<NodeOptions> = {};
+  const opts: NodeCliOptions = { ...connLimitArgs(values) };
   const int = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (values.ip !== undefined) opts.ip = String(values.ip);
   const port = numberArg(values, 'port', (n) => int(n) && n <= 65535);
@@ -86,10 +104,7 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   if (redundancy !== undefined) opts.redundancy = redundancy;
   if (values['data-dir'] !== undefined) opts.dataDir = String(values['data-dir']);
   if (values.zone !== undefined) opts.zone = String(values.zone);
-  if (values.manager !== undefined) {
-    if (!/^(https?|wss?):\/\/\S+$/.test(String(values.manager))) throw new UsageError(`--manager must be http://host:port, got "${String(values.manager)}"`);
-    opts.manager = String(values.manager);
-  }
+  if (values.manager !== undefined) opts.manager = managerUrlArg(String(values.manager), 'manager');
   const weight = numberArg(values, 'weight', (n) => n > 0 && n <= 1000);
   if (weight !== undefined) opts.weight = weight;
   if (values.advertise !== undefined) opts.advertise = String(values.advertise);
@@ -105,6 +120,10 @@ export function parseNodeArgs(argv: string[]): Partial<NodeOptions> | 'help' {
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
   if (values['no-warm-restart']) opts.isWarmRestartEnabled = false;
+  const stop = numberArg(values, 'stop-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
+  if (stop !== undefined) opts.stopTimeoutMs = stop;
+  const logFormat = logFormatArg(values);
+  if (logFormat !== undefined) opts.logFormat = logFormat;
   if (values.credentials !== undefined) opts.credentials = loadCredentialsArg(String(values.credentials));
   if (values['manager-key'] !== undefined) {
     const key = String(values['manager-key']);
@@ -136,22 +155,28 @@ function loadPrincipalsFile(path: string): unknown[] {
   return list;
 }
 
-/** `pandakv node`: run until SIGINT/SIGTERM. */
-export async function nodeMain(argv: string[]): Promise<number> {
+/** `pandakv node`: run until SIGINT/SIGTERM (obeyed while starting too). */
+export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<number> {
   const opts = parseNodeArgs(argv);
   if (opts === 'help') {
     process.stdout.write(NODE_USAGE);
     return 0;
   }
+  const { stopTimeoutMs, ...nodeOptions } = opts;
+  if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
   if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
   for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
-  const node = new DataNode(opts);
-  // Handle signals before announcing readiness: a supervisor may signal right away.
-  const stopped = untilSignal();
-  await node.listen();
+  const node = new DataNode(nodeOptions);
+  try {
+    await shutdown.race(node.listen(), 'starting');
+  } catch (err) {
+    // An unusable data dir is a switch to fix, not a failure to retry.
+    if (err instanceof DirError) throw new UsageError(`--data-dir: ${err.message}`);
+    throw err;
+  }
   if (node.ring !== null) process.stdout.write(`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})\n`);
   process.stdout.write(`pandakv node listening on ${node.url}\n`);
-  await stopped;
+  await shutdown.wait();
   await node.close();
   return 0;
 }

@@ -1,6 +1,7 @@
 import { MemoryEngine } from './engine/memory-engine.js';
 import { Executor, type StatsSource } from './executor.js';
 import { DataServer } from './data-server.js';
+import type { ConnGuardCounters } from '../../shared/conn-guard.js';
 import { Ownership } from './ownership.js';
 import { NODE_DEFAULTS, type NodeOptions } from './options.js';
 import { ManagerLink } from './manager-link.js';
@@ -14,6 +15,7 @@ import { Purger } from './purge.js';
 import { followedMapUrl, followsMap, ringRole, startRingSeed, validateRingOptions } from './ring.js';
 import { loadSnapshot, saveSnapshot, SnapshotError } from './warm-restart.js';
 import type { Manager } from '../manager/manager.js';
+import { EventLog } from '../../shared/event-log.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
 export function wsUrl(ip: string, port: number): string {
@@ -50,11 +52,17 @@ export class DataNode implements StatsSource {
   id = '';
   /** The ring's map service, on a node that seeds a ring (see ring.ts); else null. */
   ring: Manager | null = null;
+  /**
+   * Cluster events on this node (fence, unfence, rollback, hint-replay, …), one line each
+   * on `logWrite`; lines carry the node's id once listen() has loaded it.
+   */
+  readonly events: EventLog;
 
   constructor(options: Partial<NodeOptions> = {}) {
     const opts = { ...NODE_DEFAULTS, ...options };
     validateNodeOptions(opts);
     this.options = Object.freeze(opts);
+    this.events = new EventLog({ component: 'node', format: opts.logFormat, write: opts.logWrite, capacity: opts.eventCapacity });
     this.engine = new MemoryEngine({
       memorySizeMb: opts.memorySizeMb,
       isEvictionEnabled: opts.isEvictionEnabled,
@@ -79,6 +87,7 @@ export class DataNode implements StatsSource {
   async listen(): Promise<string> {
     const o = this.options;
     this.id = await loadNodeId(o.dataDir);
+    this.events.id = this.id;
     this.keyPair = loadNodeKey(o.dataDir, this.id);
     if (!o.isInsecure) {
       this.auth = new ServerAuth(this.id, this.keyPair);
@@ -186,6 +195,7 @@ export class DataNode implements StatsSource {
       badFrames: c.badFrames,
       authFailures: c.authFailures,
       authDenied: c.authDenied,
+      ...prefixed('conn_', connStats(this.server!.connCounters)),
       purgedItems: this.purger.purged,
       ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling })),
       rssBytes: process.memoryUsage.rss(),
@@ -240,6 +250,10 @@ export function validateNodeOptions(o: NodeOptions): void {
 }
 
 function noop(): void {}
+
+function connStats(c: Readonly<ConnGuardCounters>): Record<string, number> {
+  return { evicted: c.evicted, refused: c.refused, preAuthTimeouts: c.preAuthTimeouts, idleTimeouts: c.idleTimeouts, readTimeouts: c.readTimeouts };
+}
 
 /** True when the node at `selfA` in `a` holds a copy of some unit that `selfB` in `b` does not. */
 function losesUnits(a: ClusterMap, selfA: number, b: ClusterMap, selfB: number): boolean {

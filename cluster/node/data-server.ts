@@ -9,9 +9,13 @@ import { Op } from '../../shared/protocol/ops.js';
 import type { Request } from '../../shared/protocol/frames.js';
 import { gateFrame, insecureAuthAnswer, type AuthServer, type ServerAuth } from '../../shared/auth/index.js';
 import type { Executor, ResponseFrame } from './executor.js';
+import { checkConnLimits, connLimitsOf, type ConnLimits } from '../../shared/conn-limits.js';
+import type { ConnGuardCounters } from '../../shared/conn-guard.js';
+import { HttpConnGuard } from '../../shared/http-conn-guard.js';
 
-export interface DataServerOptions extends ProtocolLimits {
+export interface DataServerOptions extends ProtocolLimits, ConnLimits {
   ip: string;
+  maxConnections: number;
   port: number;
   incomingIp: string[];
   maxInFlightPerConnection: number;
@@ -50,6 +54,7 @@ export class DataServer {
   private readonly wss: WebSocketServer;
   private readonly allowList: IpAllowList;
   private readonly sockets = new Set<WebSocket>();
+  private readonly connGuard: HttpConnGuard;
 
   /**
    * @param auth who may do what; null = `--insecure` (every connection may run every op)
@@ -58,6 +63,9 @@ export class DataServer {
     this.allowList = new IpAllowList(options.incomingIp);
     this.http = createServer(this.onHttpRequest);
     this.http.on('connection', this.onTcpConnection);
+    // After the allow-list: a connection it turns away takes no slot.
+    checkConnLimits(options, 'node');
+    this.connGuard = new HttpConnGuard(this.http, { ...connLimitsOf(options), maxConnections: options.maxConnections, isAuthRequired: auth !== null });
     this.wss = new WebSocketServer({ server: this.http, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
     this.wss.on('connection', this.onConnection);
     this.wss.on('error', noop);
@@ -77,8 +85,14 @@ export class DataServer {
     return { ip: addr.address, port: addr.port };
   }
 
+  /** Evictions, refusals and timeouts of client connections (`pandakv_node_conn_*`). */
+  get connCounters(): Readonly<ConnGuardCounters> {
+    return this.connGuard.guard.counters;
+  }
+
   /** Close every connection and stop listening. Idempotent. */
   async close(): Promise<void> {
+    this.connGuard.stop();
     for (const ws of this.sockets) ws.terminate();
     this.sockets.clear();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
@@ -107,6 +121,7 @@ export class DataServer {
     this.sockets.add(ws);
     const socket = req.socket;
     const auth = this.auth?.newServer() ?? null;
+    this.connGuard.upgraded(socket, ws);
     const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(ws, socket, auth, data, isBinary);
     ws.on('message', onMessage);
     ws.on('error', noop);
@@ -160,6 +175,7 @@ export class DataServer {
     c.frames += reqs.length;
     if (out.length > 0) ws.send(encodeMessage(out));
     if (auth?.isLocked === true) ws.close(4003, 'too many failed authentication attempts');
+    else if (auth?.isAuthenticated === true) this.connGuard.authenticated(socket);
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
       ws.pause();
       socket.once('drain', () => ws.resume());

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { ensureDir } from '../ensure-dir.js';
 import { join } from 'node:path';
 import { generateKeyPair, loadOrCreateKeyFile, type KeyPair } from '../../shared/auth/index.js';
 
@@ -11,7 +12,7 @@ const ID_FILE = 'node-id';
  */
 export async function loadNodeId(dataDir: string | null): Promise<string> {
   if (dataDir === null) return randomUUID();
-  await mkdir(dataDir, { recursive: true });
+  await ensureDir(dataDir);
   const path = join(dataDir, ID_FILE);
   try {
     const id = (await readFile(path, 'utf8')).trim();

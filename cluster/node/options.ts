@@ -1,8 +1,10 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../../shared/protocol/limits.js';
+import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../../shared/conn-limits.js';
 import type { Credentials } from '../../shared/auth/index.js';
+import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 
 /** Options of a data node. Every limit and timeout is here so tests can shrink them. */
-export interface NodeOptions extends ProtocolLimits {
+export interface NodeOptions extends ProtocolLimits, ConnLimits {
   /** Address to listen on. @default '127.0.0.1' */
   ip: string;
   /** Port to listen on; 0 picks a free one. @default 0 */
@@ -33,6 +35,12 @@ export interface NodeOptions extends ProtocolLimits {
   maxInFlightPerConnection: number;
   /** Pause reading a connection while this many response bytes wait to be sent. @default 4194304 */
   highWaterMarkBytes: number;
+  /**
+   * Client connections open at once. At the limit a new one replaces the oldest
+   * connection that has not authenticated; with none (or `--insecure`) it is refused.
+   * @default 10000
+   */
+  maxConnections: number;
   /** No authentication: every connection may run every op (development only). @default false */
   isInsecure: boolean;
   /** The principal this node uses towards the manager (needs the admin role). @default null */
@@ -53,10 +61,18 @@ export interface NodeOptions extends ProtocolLimits {
    * (warm-restart.ts). `--no-warm-restart` turns it off. @default true
    */
   isWarmRestartEnabled: boolean;
+  /** Format of cluster event lines (`--log-format`). @default 'text' */
+  logFormat: LogFormat;
+  /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
+  logWrite: (line: string) => void;
+  /** Cluster events kept in memory (`node.events.recent()`). @default 1000 */
+  eventCapacity: number;
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   ...PROTOCOL_DEFAULTS,
+  ...CONN_LIMITS_DEFAULTS,
+  maxConnections: 10_000,
   ip: '127.0.0.1',
   port: 0,
   memorySizeMb: 100,
@@ -80,4 +96,7 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
   isWarmRestartEnabled: true,
+  logFormat: EVENT_LOG_DEFAULTS.format,
+  logWrite: EVENT_LOG_DEFAULTS.write,
+  eventCapacity: EVENT_LOG_DEFAULTS.capacity,
 });

@@ -1,5 +1,6 @@
 import { isIPv4 } from 'node:net';
-import { numberArg, parseCommandLine, untilSignal, UsageError } from '../../bin/cli-util.js';
+import { numberArg, parseCommandLine, UsageError } from '../../bin/cli-util.js';
+import type { Shutdown } from '../../bin/shutdown.js';
 import { startDhtBootstrap } from './dht-bootstrap.js';
 import type { DhtBootstrapOptions } from './options.js';
 
@@ -34,16 +35,15 @@ export function parseDhtArgs(argv: string[]): Partial<DhtBootstrapOptions> | 'he
 }
 
 /** `pandakv dht`: announce `pandakv dht listening on HOST:PORT`, run until SIGINT/SIGTERM. */
-export async function dhtMain(argv: string[]): Promise<number> {
+export async function dhtMain(argv: string[], shutdown: Shutdown): Promise<number> {
   const opts = parseDhtArgs(argv);
   if (opts === 'help') {
     process.stdout.write(DHT_USAGE);
     return 0;
   }
-  const stopped = untilSignal();
-  const node = await startDhtBootstrap(opts);
+  const node = await shutdown.race(startDhtBootstrap(opts), 'starting');
   process.stdout.write(`pandakv dht listening on ${node.hostPort}\n`);
-  await stopped;
+  await shutdown.wait();
   await node.close();
   return 0;
 }

@@ -1,10 +1,12 @@
 import type { McPrincipal, McRole } from './backend.js';
 import type { McCommand } from './commands.js';
+import type { BinCommand } from './binary-commands.js';
 
 const NONE: readonly McRole[] = Object.freeze([]);
 const READ: readonly McRole[] = Object.freeze(['read']);
 const WRITE: readonly McRole[] = Object.freeze(['write']);
 const READ_WRITE: readonly McRole[] = Object.freeze(['read', 'write']);
+const ADMIN: readonly McRole[] = Object.freeze(['admin']);
 
 /**
  * Roles a command needs: returning stored data needs `read`, changing it needs `write`,
@@ -26,6 +28,26 @@ export function requiredRoles(cmd: McCommand): readonly McRole[] {
       return READ_WRITE;
     case 'mg':
       return cmd.flags.ttl !== null || cmd.flags.vivifyTtl !== null ? READ_WRITE : READ;
+    case 'flush':
+      return ADMIN;
+    default:
+      return NONE;
+  }
+}
+
+/** Roles a binary-protocol command needs, by the same rules as the text commands. */
+export function binaryRequiredRoles(cmd: BinCommand): readonly McRole[] {
+  switch (cmd.kind) {
+    case 'get':
+      return cmd.ttl !== null ? READ_WRITE : READ;
+    case 'store':
+    case 'delete':
+    case 'touch':
+      return WRITE;
+    case 'counter':
+      return READ_WRITE;
+    case 'flush':
+      return ADMIN;
     default:
       return NONE;
   }
@@ -33,7 +55,12 @@ export function requiredRoles(cmd: McCommand): readonly McRole[] {
 
 /** Whether `principal` holds every role `cmd` needs. */
 export function isAllowed(principal: McPrincipal, cmd: McCommand): boolean {
-  for (const role of requiredRoles(cmd)) if (!principal.roles.has(role)) return false;
+  return hasRoles(principal, requiredRoles(cmd));
+}
+
+/** Whether `principal` holds every role in `roles`. */
+export function hasRoles(principal: McPrincipal, roles: readonly McRole[]): boolean {
+  for (const role of roles) if (!principal.roles.has(role)) return false;
   return true;
 }
 

@@ -80,6 +80,11 @@ export interface MemcachedBackend {
    * `user password`. Resolve to the principal, or null when the credentials are wrong.
    */
   authenticate(user: string, password: string): Promise<McPrincipal | null>;
+  /**
+   * Remove every item (memcached `flush_all`); resolves with how many were removed. Items
+   * written while the flush runs may survive it. The front end checks the admin role.
+   */
+  flush(): Promise<number>;
   /** Extra lines for `stats`, by name. */
   stats(): Promise<Record<string, string | number>>;
 }

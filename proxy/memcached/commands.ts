@@ -45,6 +45,13 @@ export interface McTouchCommand {
   isNoreply: boolean;
 }
 
+/** `flush_all [delay] [noreply]`: remove every item, now or after `delaySec`. */
+export interface McFlushCommand {
+  kind: 'flush';
+  delaySec: number;
+  isNoreply: boolean;
+}
+
 export interface McVerbosityCommand {
   kind: 'verbosity';
   isNoreply: boolean;
@@ -123,7 +130,7 @@ export type McMetaCommand = McMetaGetCommand | McMetaSetCommand | McMetaDeleteCo
 
 export type McCommand =
   | McGetCommand | McStoreCommand | McDeleteCommand | McCounterCommand | McTouchCommand
-  | McVerbosityCommand | McStatsCommand | McBareCommand | McMetaCommand;
+  | McFlushCommand | McVerbosityCommand | McStatsCommand | McBareCommand | McMetaCommand;
 
 /**
  * Input the parser could not turn into a command. `line` is the exact answer

@@ -9,6 +9,10 @@ import { McParser } from './parser.js';
 import { parseCredentials } from './auth.js';
 import { errorLine } from './error-map.js';
 import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
+import type { McBinaryExecutor } from './binary-executor.js';
+import { McBinarySession, type McWork } from './binary-session.js';
+import { REQUEST_MAGIC } from './binary-protocol.js';
+import type { ConnGuard, GuardCloseReason, GuardEntry, GuardedConnection } from '../../shared/conn-guard.js';
 
 /** One command's place in the answer order. */
 interface Slot {
@@ -16,18 +20,35 @@ interface Slot {
   deadline: number;
   /** Close the connection once this answer is written. */
   isLast: boolean;
+  /** The protocol's answer for a failure or timeout (binary); text answers with a line. */
+  fail?: (err: unknown) => McReply;
 }
 
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
 const COMPACT_AFTER = 256;
+
+/** What a connection closed by the limits is told before it is closed. */
+const GUARD_LINES: Readonly<Record<GuardCloseReason, Buffer>> = Object.freeze({
+  'pre-auth-timeout': Buffer.from('SERVER_ERROR not authenticated in time\r\n', 'latin1'),
+  'idle-timeout': Buffer.from('SERVER_ERROR idle timeout\r\n', 'latin1'),
+  'read-timeout': Buffer.from('SERVER_ERROR command not completed in time\r\n', 'latin1'),
+  evicted: Buffer.from('SERVER_ERROR evicted: too many unauthenticated connections\r\n', 'latin1'),
+});
+
+// A connection closed by the limits is destroyed this long after being told why, so a
+// flood of peers that never read cannot keep descriptors once their slot is taken.
+const GUARD_LINGER_MS = 1000;
 
 /**
  * One client connection: feeds socket bytes to the parser, runs commands concurrently
  * (at most `maxPipelinedCommands` unanswered), writes answers strictly in request order,
  * and stops reading while the socket's write buffer is over `writeHighWaterBytes`.
  */
-export class McConnection {
+export class McConnection implements GuardedConnection {
   private readonly parser: McParser;
+  /** Set when the first byte is the binary magic: the connection speaks binary for life. */
+  private binary: McBinarySession | null = null;
+  private isProtocolKnown = false;
   private readonly queue: Slot[] = [];
   private queueHead = 0;
   private principal: McPrincipal | null = null;
@@ -43,6 +64,8 @@ export class McConnection {
   private isFlushScheduled = false;
   private timeoutTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
+  /** This connection's place under the server's connection limits; set once admitted. */
+  guardEntry: GuardEntry<McConnection> | null = null;
 
   constructor(
     private readonly socket: Socket,
@@ -51,6 +74,8 @@ export class McConnection {
     private readonly options: Readonly<MemcachedServerOptions>,
     private readonly stats: McStats,
     private readonly onClosed: (connection: McConnection) => void,
+    private readonly binaryExecutor: McBinaryExecutor | null = null,
+    private readonly guard: ConnGuard<McConnection> | null = null,
   ) {
     this.parser = new McParser(options);
     if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
@@ -74,6 +99,30 @@ export class McConnection {
     this.enqueueLast();
   }
 
+  /** Half-read input, for the read deadline; 0 while we, not the peer, hold reading up. */
+  partialBytes(): number {
+    if (this.isEnding || this.isPaused || this.authSlot !== null) return 0;
+    if (this.binary !== null) return this.binary.bufferedBytes;
+    return this.parser.isMidCommand ? Math.max(1, this.parser.bufferedBytes) : 0;
+  }
+
+  /** Closed by the connection limits: say why in one line, then close. */
+  closeFor(reason: GuardCloseReason): void {
+    this.refuse(GUARD_LINES[reason]);
+  }
+
+  /** Answer `line` instead of any command and close (refused or closed by the limits). */
+  refuse(line: Uint8Array): void {
+    if (this.isClosed) return;
+    this.isEnding = true;
+    this.clearTimeoutTimer();
+    if (!this.socket.writableEnded) this.socket.end(line);
+    this.updateReading();
+    if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
+    this.lingerTimer = setTimeout(this.onLingerTimeout, Math.min(GUARD_LINGER_MS, this.options.closeTimeoutMs));
+    this.lingerTimer.unref();
+  }
+
   /** Close at once. Idempotent. */
   destroy(): void {
     if (this.isClosed) return;
@@ -84,7 +133,15 @@ export class McConnection {
   private readonly onSocketData = (chunk: Buffer): void => {
     // Once ending, input is read and dropped so the peer is not reset while it still sends.
     if (this.isEnding) return;
-    this.parser.push(chunk);
+    if (this.guardEntry !== null) this.guardEntry.isActive = true;
+    if (!this.isProtocolKnown) {
+      this.isProtocolKnown = true;
+      if (chunk[0] === REQUEST_MAGIC && this.binaryExecutor !== null) {
+        this.binary = new McBinarySession(this.backend, this.binaryExecutor, this.options, this.stats);
+      }
+    }
+    if (this.binary !== null) this.binary.push(chunk);
+    else this.parser.push(chunk);
     this.pump();
   };
 
@@ -116,6 +173,15 @@ export class McConnection {
     let isStarved = false;
     while (!this.isEnding && this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands
       && this.socket.writableLength <= this.options.writeHighWaterBytes) {
+      if (this.binary !== null) {
+        const w = this.binary.next(this.isReadEnded);
+        if (w === null) {
+          isStarved = true;
+          break;
+        }
+        this.dispatchWork(w);
+        continue;
+      }
       const r = this.parser.next();
       if (r === null) {
         isStarved = true;
@@ -147,6 +213,7 @@ export class McConnection {
 
   private dispatch(r: McParseResult): void {
     this.stats.commands++;
+    if (this.guardEntry !== null) this.guardEntry.messages++;
     const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false };
     this.queue.push(slot);
     if (r.kind === 'error') {
@@ -164,6 +231,8 @@ export class McConnection {
       else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
       return;
     }
+    // Commands behind a flush wait for it, so they see what it left (as behind an auth).
+    if (r.kind === 'flush') this.authSlot = slot;
     let out: McReply | Promise<McReply>;
     try {
       out = this.executor.run(r, this.principal);
@@ -175,6 +244,21 @@ export class McConnection {
       this.armTimeout();
     } else {
       this.settle(slot, out);
+    }
+  }
+
+  /** Schedule one binary request's work. */
+  private dispatchWork(w: McWork): void {
+    this.stats.commands++;
+    if (this.guardEntry !== null) this.guardEntry.messages++;
+    const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false, fail: w.fail };
+    this.queue.push(slot);
+    if (w.isBarrier) this.authSlot = slot;
+    if (w.reply instanceof Promise) {
+      w.reply.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
+      this.armTimeout();
+    } else {
+      this.settle(slot, w.reply);
     }
   }
 
@@ -203,7 +287,8 @@ export class McConnection {
       }
       this.principal = principal;
       this.parser.setValueLimit(this.options.maxValueBytes);
-      this.settle(slot, reply('STORED'));
+      // As memcached: a noreply login that succeeds answers nothing (a failure always answers).
+      this.settle(slot, cmd.isNoreply ? NO_REPLY : reply('STORED'));
     }, (err: unknown) => {
       this.settle(slot, errorReply(errorLine(err)));
     });
@@ -220,9 +305,20 @@ export class McConnection {
     if (slot.reply !== null) return;
     slot.reply = rep;
     if (rep.isError) this.stats.errors++;
+    if (rep.isFinal === true) this.endWith(slot);
     // Commands behind an authentication resume once it is answered (flush pumps).
-    if (slot === this.authSlot) this.authSlot = null;
+    if (slot === this.authSlot) {
+      this.authSlot = null;
+      this.noteAuthenticated();
+    }
     this.scheduleFlush();
+  }
+
+  /** Tell the connection limits once the connection has proved a principal (text or SASL). */
+  private noteAuthenticated(): void {
+    const entry = this.guardEntry;
+    if (entry === null || entry.isAuthenticated || this.guard === null) return;
+    if (this.principal !== null || this.binary?.isAuthenticated === true) this.guard.authenticated(entry);
   }
 
   private endWith(slot: Slot): void {
@@ -245,7 +341,8 @@ export class McConnection {
   /** Write every answer at the front of the queue that is ready, in one corked batch. */
   private readonly flush = (): void => {
     this.isFlushScheduled = false;
-    if (this.isClosed) return;
+    // Closed by the limits: its line is written and the socket ended.
+    if (this.isClosed || this.socket.writableEnded) return;
     const out: Uint8Array[] = [];
     let bytes = 0;
     let isLast = false;
@@ -325,7 +422,8 @@ export class McConnection {
       if (slot.reply !== null) continue;
       if (slot.deadline > now) break;
       this.stats.timeouts++;
-      this.settle(slot, errorReply(errorLine(KvError.timeout('backend call timed out'))));
+      const err = KvError.timeout('backend call timed out');
+      this.settle(slot, slot.fail !== undefined ? slot.fail(err) : errorReply(errorLine(err)));
     }
     this.armTimeout();
   };
@@ -347,6 +445,7 @@ export class McConnection {
     }
     this.queue.length = 0;
     this.queueHead = 0;
+    if (this.guardEntry !== null) this.guard?.release(this.guardEntry);
     this.onClosed(this);
   }
 }

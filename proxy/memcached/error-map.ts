@@ -1,4 +1,5 @@
 import { ErrorCode, type KvErrorCode } from '../../shared/errors.js';
+import { BinStatus } from './binary-protocol.js';
 
 /** How one error code is answered: a fixed line, or one built from the error's message. */
 type Answer = string | ((message: string) => string);
@@ -20,6 +21,7 @@ const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
   [ErrorCode.CONNECTION_CLOSED]: temporary(ErrorCode.CONNECTION_CLOSED),
   [ErrorCode.BUSY]: temporary(ErrorCode.BUSY),
   [ErrorCode.NOT_MY_BUCKET]: temporary(ErrorCode.NOT_MY_BUCKET),
+  [ErrorCode.DURABILITY_IMPOSSIBLE]: temporary(ErrorCode.DURABILITY_IMPOSSIBLE),
   [ErrorCode.SCAN_INTERRUPTED]: temporary(ErrorCode.SCAN_INTERRUPTED),
   [ErrorCode.FORBIDDEN]: 'CLIENT_ERROR unauthorized',
   [ErrorCode.AUTH_NEEDED]: 'CLIENT_ERROR unauthorized',
@@ -54,4 +56,48 @@ export function errorLine(err: unknown): string {
 /** A message made safe for one protocol line: no control characters, bounded length. */
 function oneLine(message: string): string {
   return message.replace(/[\x00-\x1f\x7f]+/g, ' ').trim().slice(0, 200);
+}
+
+/** A binary-protocol status and the message sent as the response's value. */
+export interface BinErrorAnswer {
+  status: number;
+  message: string;
+}
+
+const binTemporary = (code: KvErrorCode): BinErrorAnswer => ({ status: BinStatus.ETMPFAIL, message: `Temporary failure: ${code}` });
+const UNAUTHORIZED: BinErrorAnswer = { status: BinStatus.EACCESS, message: 'No access' };
+
+/** Backend error code → binary status, beside the text answers above. */
+const BIN_ANSWERS: Readonly<Record<KvErrorCode, BinErrorAnswer | null>> = Object.freeze({
+  [ErrorCode.TOO_LARGE]: { status: BinStatus.E2BIG, message: 'Too large.' },
+  [ErrorCode.OUT_OF_MEMORY]: { status: BinStatus.ENOMEM, message: 'Out of memory' },
+  // null: the message comes from the error itself.
+  [ErrorCode.BAD_REQUEST]: null,
+  [ErrorCode.INVALID_ARGUMENT]: null,
+  [ErrorCode.UNAVAILABLE]: binTemporary(ErrorCode.UNAVAILABLE),
+  [ErrorCode.TIMEOUT]: binTemporary(ErrorCode.TIMEOUT),
+  [ErrorCode.CONNECTION_CLOSED]: binTemporary(ErrorCode.CONNECTION_CLOSED),
+  [ErrorCode.BUSY]: binTemporary(ErrorCode.BUSY),
+  [ErrorCode.NOT_MY_BUCKET]: binTemporary(ErrorCode.NOT_MY_BUCKET),
+  [ErrorCode.DURABILITY_IMPOSSIBLE]: binTemporary(ErrorCode.DURABILITY_IMPOSSIBLE),
+  [ErrorCode.SCAN_INTERRUPTED]: binTemporary(ErrorCode.SCAN_INTERRUPTED),
+  [ErrorCode.FORBIDDEN]: UNAUTHORIZED,
+  [ErrorCode.AUTH_NEEDED]: UNAUTHORIZED,
+  [ErrorCode.AUTH_FAILED]: UNAUTHORIZED,
+  [ErrorCode.NOT_FOUND]: { status: BinStatus.KEY_ENOENT, message: 'Not found' },
+  [ErrorCode.EXISTS]: { status: BinStatus.KEY_EEXISTS, message: 'Data exists for key.' },
+  [ErrorCode.NOT_STORED]: { status: BinStatus.NOT_STORED, message: 'Not stored.' },
+  [ErrorCode.INTERNAL]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.INTERNAL}` },
+  [ErrorCode.CLIENT_CLOSED]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.CLIENT_CLOSED}` },
+  [ErrorCode.PROTOCOL]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.PROTOCOL}` },
+});
+
+/** The binary-protocol answer for a backend failure. */
+export function binaryError(err: unknown): BinErrorAnswer {
+  const code = errorCodeOf(err);
+  if (code === null) return { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.INTERNAL}` };
+  const answer = BIN_ANSWERS[code];
+  if (answer !== null) return answer;
+  const message = (err as { message?: unknown }).message;
+  return { status: BinStatus.EINVAL, message: `Invalid arguments: ${oneLine(typeof message === 'string' ? message : '') || 'bad request'}` };
 }

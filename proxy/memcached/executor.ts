@@ -24,7 +24,12 @@ export interface McExecutorContext {
   serverStats(): Record<string, string | number>;
   /** Current unix time in seconds (injectable for tests). */
   nowSec(): number;
+  /** `flush_all`: flush now (resolves when done) or schedule one after `delaySec`. */
+  flush(delaySec: number): Promise<void>;
 }
+
+/** The refusal of `flush_all` / binary flush to a principal without the admin role. */
+export const FLUSH_REFUSAL = 'flush_all needs a principal with the admin role';
 
 /** Whether a command's answers are all left out when it succeeds (classic noreply). */
 function isNoreply(cmd: McCommand): boolean {
@@ -48,7 +53,7 @@ export class McExecutor {
    */
   run(cmd: McCommand, principal: McPrincipal | null): McReply | Promise<McReply> {
     if (principal !== null && !isAllowed(principal, cmd)) {
-      return errorReply('CLIENT_ERROR unauthorized', isNoreply(cmd));
+      return errorReply(cmd.kind === 'flush' ? `CLIENT_ERROR ${FLUSH_REFUSAL}` : 'CLIENT_ERROR unauthorized', isNoreply(cmd));
     }
     switch (cmd.kind) {
       case 'version': return reply(`VERSION ${this.context.version}`);
@@ -74,6 +79,9 @@ export class McExecutor {
           return cmd.isNoreply ? NO_REPLY : reply(isTouched ? 'TOUCHED' : 'NOT_FOUND');
         }
         case 'stats': return await this.stats(cmd);
+        case 'flush':
+          await this.context.flush(cmd.delaySec);
+          return cmd.isNoreply ? NO_REPLY : reply('OK');
         case 'mg': return await this.metaGet(cmd);
         case 'ms': return await this.metaSet(cmd);
         case 'md': return await this.metaDelete(cmd);

@@ -81,6 +81,7 @@ export class LineParser {
         for (let i = 1; i < t.count && i < 8; i++) args.push(t.text(i));
         return done({ kind: 'stats', args });
       }
+      case 'flush_all': return this.flushAll();
       case 'verbosity': {
         if (t.count < 2 || t.count > 3) return fail('ERROR');
         return done({ kind: 'verbosity', isNoreply: t.is(t.count - 1, 'noreply') });
@@ -169,6 +170,22 @@ export class LineParser {
     const ttl = t.i32(2);
     if (ttl === null) return fail('CLIENT_ERROR invalid exptime argument', isNoreply);
     return done({ kind: 'touch', key: t.copy(1), ttl, isNoreply });
+  }
+
+  /** `flush_all [delay] [noreply]`. */
+  private flushAll(): LineOutcome {
+    const t = this.tokens;
+    if (t.count > 3) return fail('ERROR');
+    const isNoreply = t.count > 1 && t.is(t.count - 1, 'noreply');
+    const delayTokens = t.count - 1 - (isNoreply ? 1 : 0);
+    if (delayTokens > 1) return fail(BAD_FORMAT, isNoreply);
+    let delaySec = 0;
+    if (delayTokens === 1) {
+      const v = t.i32(1);
+      if (v === null || v < 0) return fail(BAD_FORMAT, isNoreply);
+      delaySec = v;
+    }
+    return done({ kind: 'flush', delaySec, isNoreply });
   }
 
   /** The key of a meta command at token 1: decoded when `b` was given. */

@@ -1,3 +1,5 @@
+import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
+
 /** Limits of the protocol parser. Every field is also a server option. */
 export interface McParserOptions {
   /** Longest command line in bytes, without its `\r\n`; longer closes the connection. @default 2048 */
@@ -17,13 +19,21 @@ export interface McParserOptions {
   maxKeysPerGet: number;
 }
 
-/** Options of `MemcachedServer`. */
-export interface MemcachedServerOptions extends McParserOptions {
+/**
+ * Options of `MemcachedServer`. The connection limits (`ConnLimits`) apply per connection;
+ * the pre-auth deadline only with `isAuthRequired`.
+ */
+export interface MemcachedServerOptions extends McParserOptions, ConnLimits {
   /** Address to listen on. @default '127.0.0.1' */
   host: string;
   /** TCP port; 0 picks a free one (read it back with `address()`). @default 11211 */
   port: number;
-  /** Open connections; more are answered `SERVER_ERROR too many open connections` and closed. @default 4096 */
+  /**
+   * Open connections. At the limit a new one replaces the oldest unauthenticated
+   * connection (which is told `SERVER_ERROR evicted: ...`); with none to replace (or
+   * without `isAuthRequired`) the new one is answered `SERVER_ERROR too many open
+   * connections` and closed. @default 4096
+   */
   maxConnections: number;
   /**
    * Commands per connection parsed but not yet answered; at the limit the connection stops
@@ -47,6 +57,7 @@ export interface MemcachedServerOptions extends McParserOptions {
 }
 
 export const MEMCACHED_DEFAULTS: Readonly<MemcachedServerOptions> = Object.freeze({
+  ...CONN_LIMITS_DEFAULTS,
   maxLineBytes: 2048,
   maxRetrievalLineBytes: 256 * 1024,
   maxKeyBytes: 250,
@@ -84,6 +95,7 @@ export function resolveOptions(options: Partial<MemcachedServerOptions> = {}): R
     const v = o[name];
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`memcached option ${name} must be a non-negative integer`);
   }
+  checkConnLimits(o, 'memcached');
   if (o.maxLineBytes < 64) throw new RangeError('memcached option maxLineBytes must be at least 64');
   if (o.maxRetrievalLineBytes < o.maxLineBytes) throw new RangeError('maxRetrievalLineBytes must be at least maxLineBytes');
   if (/[\r\n]/.test(o.version)) throw new RangeError('memcached option version must be one line');

@@ -53,6 +53,11 @@ export class McParser {
     return this.tail - this.head;
   }
 
+  /** True while a command line or data block has started arriving and is not complete. */
+  get isMidCommand(): boolean {
+    return this.state === 'data' || this.state === 'swallow' || (this.state === 'line' && this.tail > this.head);
+  }
+
   /** True after a fatal error: nothing more will be parsed. */
   get isClosed(): boolean {
     return this.state === 'closed';

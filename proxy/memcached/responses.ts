@@ -6,6 +6,8 @@ export interface McReply {
   chunks: Uint8Array[];
   /** The answer is `ERROR`, `CLIENT_ERROR …` or `SERVER_ERROR …` (counted, even when suppressed). */
   isError: boolean;
+  /** Close the connection once this answer is written (fatal protocol errors, quit). */
+  isFinal?: boolean;
 }
 
 export const CRLF: Buffer = Buffer.from('\r\n', 'latin1');

@@ -3,8 +3,12 @@ import { EventEmitter } from 'eventemitter3';
 import type { MemcachedBackend } from './backend.js';
 import { resolveOptions, type MemcachedServerOptions } from './options.js';
 import { McConnection } from './connection.js';
-import { McExecutor } from './executor.js';
+import { McExecutor, type McExecutorContext } from './executor.js';
+import { McBinaryExecutor } from './binary-executor.js';
+import { McFlushScheduler } from './flush-scheduler.js';
 import { McStats, type McStatsSnapshot } from './stats.js';
+import { ConnGuard, type ConnGuardCounters } from '../../shared/conn-guard.js';
+import { connLimitsOf } from '../../shared/conn-limits.js';
 
 export interface MemcachedServerEvents {
   /** The server is accepting connections. */
@@ -22,8 +26,9 @@ type State = 'new' | 'listening' | 'closing' | 'closed';
 const TOO_MANY_CONNECTIONS = Buffer.from('SERVER_ERROR too many open connections\r\n', 'latin1');
 
 /**
- * The memcached text + meta protocol front end: a TCP server whose connections run
- * commands against a `MemcachedBackend`.
+ * The memcached front end: a TCP server whose connections run commands against a
+ * `MemcachedBackend`. Each connection speaks the text + meta protocol, or the binary
+ * protocol when its first byte is the binary magic (0x80).
  *
  * ```ts
  * const server = new MemcachedServer(backend, { port: 0 });
@@ -38,6 +43,9 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   private readonly connections = new Set<McConnection>();
   private readonly counters = new McStats();
   private readonly executor: McExecutor;
+  private readonly binaryExecutor: McBinaryExecutor;
+  private readonly flusher: McFlushScheduler;
+  private readonly guard: ConnGuard<McConnection>;
   private readonly startedAtMs = Date.now();
   private state: State = 'new';
   private closing: Promise<void> | null = null;
@@ -47,10 +55,17 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   constructor(private readonly backend: MemcachedBackend, options: Partial<MemcachedServerOptions> = {}) {
     super();
     this.options = resolveOptions(options);
-    this.executor = new McExecutor(backend, {
+    this.flusher = new McFlushScheduler(() => backend.flush());
+    const context: McExecutorContext = {
       version: this.options.version,
       serverStats: () => this.statLines(),
       nowSec: () => Math.floor(Date.now() / 1000),
+      flush: (delaySec) => this.flusher.request(delaySec),
+    };
+    this.executor = new McExecutor(backend, context);
+    this.binaryExecutor = new McBinaryExecutor(backend, context);
+    this.guard = new ConnGuard<McConnection>({
+      ...connLimitsOf(this.options), maxConnections: this.options.maxConnections, isAuthRequired: this.options.isAuthRequired,
     });
     // Half-open: a client may send its last commands and FIN, and still get the answers.
     this.server = createServer({ allowHalfOpen: true }, this.onConnection);
@@ -84,6 +99,11 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     return this.counters.snapshot();
   }
 
+  /** Evictions, refusals and timeouts under the connection limits. */
+  get connCounters(): Readonly<ConnGuardCounters> {
+    return this.guard.counters;
+  }
+
   /**
    * Stop accepting, let each connection write the answers it owes and close; after
    * `closeTimeoutMs` the rest are destroyed. Idempotent.
@@ -93,6 +113,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     this.closing = new Promise<void>((resolve) => {
       this.resolveClosed = resolve;
     });
+    this.guard.stop();
     switch (this.state) {
       case 'new':
       case 'closed':
@@ -122,6 +143,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
       return;
     }
     this.state = 'closing';
+    this.guard.stop();
     if (this.server.listening) this.server.close(this.onServerClosed);
     for (const c of [...this.connections]) c.destroy();
     this.maybeClosed();
@@ -133,15 +155,18 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
       socket.destroy();
       return;
     }
-    if (this.connections.size >= this.options.maxConnections) {
+    // No byte has been read yet: a refused connection costs nothing but its answer.
+    const connection = new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed, this.binaryExecutor, this.guard);
+    const entry = this.guard.admit(connection, socket.remoteAddress ?? '?');
+    if (typeof entry === 'string') {
       this.counters.connectionsRejected++;
-      socket.on('error', this.onRejectedSocketError);
-      socket.end(TOO_MANY_CONNECTIONS);
+      connection.refuse(TOO_MANY_CONNECTIONS);
       return;
     }
+    connection.guardEntry = entry;
     this.counters.connections++;
     this.counters.openConnections++;
-    this.connections.add(new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed));
+    this.connections.add(connection);
     this.emit('connection', socket);
   };
 
@@ -172,6 +197,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   }
 
   private finishClose(): void {
+    this.flusher.close();
     if (this.closeTimer !== null) {
       clearTimeout(this.closeTimer);
       this.closeTimer = null;
@@ -195,6 +221,11 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
       curr_connections: this.connections.size,
       total_connections: this.counters.connections,
       ...this.counters.snapshot(),
+      conn_evicted: this.guard.counters.evicted,
+      conn_refused: this.guard.counters.refused,
+      conn_pre_auth_timeouts: this.guard.counters.preAuthTimeouts,
+      conn_idle_timeouts: this.guard.counters.idleTimeouts,
+      conn_read_timeouts: this.guard.counters.readTimeouts,
     };
   }
 }

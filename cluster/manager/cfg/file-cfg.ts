@@ -1,4 +1,5 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { ensureDir } from '../../ensure-dir.js';
 import { dirname, resolve } from 'node:path';
 import { ErrorCode, KvError } from '../../../shared/errors.js';
 import { removeStaleTemps, writeFileAtomic } from './atomic-file.js';
@@ -55,7 +56,7 @@ export class FileCfg implements Cfg, LeaseHost {
       throw KvError.invalidArgument(`historyLength must be a positive integer, got ${opts.historyLength}`);
     }
     const abs = resolve(path);
-    await mkdir(dirname(abs), { recursive: true });
+    await ensureDir(dirname(abs));
     await removeStaleTemps(abs);
     const size = await stat(abs).then((s) => s.size, (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return -1;

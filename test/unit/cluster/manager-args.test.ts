@@ -22,6 +22,16 @@ test('defaults: copies are restored after a failover, nodes are placed on regist
   assert.is(o.heartbeatMs, 1000);
 });
 
+test('--log-format picks text or json lines for cluster events; text is the default', () => {
+  assert.is((parseManagerArgs(['--log-format', 'json']) as { logFormat?: string }).logFormat, 'json');
+  assert.is((parseManagerArgs(['--log-format=text']) as { logFormat?: string }).logFormat, 'text');
+  assert.is(managerOptions({}).logFormat, 'text');
+  for (const bad of ['JSON', 'yaml', '', 'text\nevent=forged', 'x'.repeat(10_000)]) {
+    assert.throws(() => parseManagerArgs(['--log-format', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n') && e.message.length < 120, JSON.stringify(bad.slice(0, 20)));
+  }
+  assert.throws(() => parseManagerArgs(['--log-format']), (e: Error) => e instanceof UsageError);
+});
+
 test('malformed values raise a UsageError', () => {
   for (const args of [['--port', '-1'], ['--redundancy', '9'], ['--redundancy', 'two'], ['--buckets', '3'], ['--buckets', '2^40'],
     ['--failover-after-ms', '10'], ['--cfg', 'http://x'], ['--moves-per-node', '0'], ['--no-auto-restore=1'], ['extra'], ['--bogus']]) {

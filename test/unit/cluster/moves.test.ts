@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { chainOf, type ClusterMap } from '../../../shared/cluster-map.js';
 import { plan } from '../../../cluster/manager/planner/plan.js';
-import { demoteActive, needsDataMoves, stageBatch, switchBatch } from '../../../cluster/manager/moves.js';
+import { countUnitsToMove, demoteActive, needsDataMoves, stageBatch, switchBatch, unstageBatch } from '../../../cluster/manager/moves.js';
 import { makeNode } from './planner/planner-fixtures.js';
 
 const test = suite('cluster - moves with data');
@@ -55,6 +55,40 @@ test('a move switches only after staging: the planned active of a staged unit wa
   const staged = chains(batch.staged);
   for (const [u, chain] of batch.final) for (const id of chain) assert.ok(staged[u]!.includes(id), `unit ${u}: ${id} staged before the switch`);
   assert.ok(batch.gainers.has(makeNode(3, '', 1).id), 'the new node gains copies');
+});
+
+test('rolling a staged batch back puts every unit back on the chain it had before the batch', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 16 }), (n, r, perNode) => {
+    const before = cluster(n, r);
+    const target = plan({ previous: before, nodes: Array.from({ length: n + 1 }, (_, i) => makeNode(i, '', 1)), redundancy: r }).map;
+    const batch = stageBatch(before, target, { perNode, total: perNode * 4 });
+    if (batch === null) return;
+    const unitBits = batch.staged.unitBits;
+    const back = unstageBatch(batch.staged, unitBits, batch.added);
+    assert.ok(back !== null, 'a staged batch has copies to take out');
+    assert.equal(chains(back, unitBits), chains(before, unitBits), 'every chain as before the batch');
+    assert.is(back.epoch, batch.staged.epoch, 'no active changes, so the epoch stays');
+    assert.is(back.rev, batch.staged.rev + 1);
+    assert.equal(back.moves, [], 'no unit is left in motion');
+    assert.is(countUnitsToMove(back, target), batch.units.length + batch.remaining, 'the rolled-back units are still to move');
+    assert.is(unstageBatch(back, unitBits, batch.added), null, 'rolling back twice changes nothing');
+  }), { numRuns: 40 });
+});
+
+test('a rolled-back copy that a failover made active stays in its chain', () => {
+  const before = cluster(2, 1);
+  const target = plan({ previous: before, nodes: Array.from({ length: 3 }, (_, i) => makeNode(i, '', 1)), redundancy: 2 }).map;
+  const batch = stageBatch(before, target, { perNode: 1_000, total: 100_000 })!;
+  const unitBits = batch.staged.unitBits;
+  const [unit, added] = [...batch.added][0]!;
+  // Promote the unit's first added copy to active, as a failover of its active would.
+  const staged = chains(batch.staged, unitBits);
+  const promotedId = added[0]!;
+  const final = new Map([[unit, [promotedId, ...staged[unit]!.filter((id) => id !== promotedId)]]]);
+  const promoted = switchBatch(batch.staged, final);
+  const back = unstageBatch(promoted, unitBits, batch.added)!;
+  assert.is(chains(back, unitBits)[unit]![0], promotedId, 'the new active is kept');
+  assert.is(unstageBatch(promoted, unitBits + 1, batch.added), null, 'a reshaped map is left alone');
 });
 
 test('demoting a node hands its units to the replica with the highest seqno and keeps it as the last replica', () => {

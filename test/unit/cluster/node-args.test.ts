@@ -21,6 +21,14 @@ test('no switches give no overrides, and --help is recognised', () => {
   assert.is(parseNodeArgs(['--help']), 'help');
 });
 
+test('--log-format picks text or json event lines; anything else is a one-line UsageError', () => {
+  assert.equal(parseNodeArgs(['--log-format', 'json']), { logFormat: 'json' });
+  assert.is(NODE_DEFAULTS.logFormat, 'text');
+  for (const bad of ['Json', 'logfmt', '', '\u0000', 'x'.repeat(5000)]) {
+    assert.throws(() => parseNodeArgs(['--log-format', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n') && e.message.length < 120);
+  }
+});
+
 test('malformed values raise a UsageError', () => {
   for (const args of [['--port', 'x'], ['--port', '65536'], ['--memory-size', '0'], ['--redundancy', '1.5'], ['--buckets', 'many'], ['--bogus'], ['--port']]) {
     assert.throws(() => parseNodeArgs(args), (e: Error) => e instanceof UsageError, args.join(' '));

@@ -16,6 +16,14 @@ test('--idle-poll-us takes a whole number of microseconds, 0 turning it off', ()
   assert.is(unset !== 'help' && unset.idlePollUs, undefined);
 });
 
+test('--log-format picks text or json event lines; anything else is a one-line usage error', () => {
+  const json = parseProxyArgs([...MAP, '--log-format', 'json']);
+  assert.is(json !== 'help' && json.logFormat, 'json');
+  for (const bad of ['TEXT', 'xml', '', 'json ', 'a\nb']) {
+    assert.throws(() => parseProxyArgs([...MAP, '--log-format', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'));
+  }
+});
+
 test('a malformed --idle-poll-us is a usage error', () => {
   for (const bad of ['-1', '1.5', 'abc', '', '2000000', '1e400']) {
     assert.throws(() => parseProxyArgs([...MAP, '--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError, `refuses "${bad}"`);

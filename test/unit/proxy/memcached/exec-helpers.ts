@@ -18,6 +18,9 @@ export class ExecSession {
       version: '1.6.21',
       serverStats: () => ({ pid: 1, pandakv_proxy_memcached_commands_total: 0 }),
       nowSec,
+      flush: async () => {
+        await backend.flush();
+      },
     });
   }
 
@@ -50,4 +53,5 @@ export class FailingBackend implements MemcachedBackend {
   async touch(): Promise<boolean> { return this.fail(); }
   async authenticate(): Promise<McPrincipal | null> { return this.fail(); }
   async stats(): Promise<Record<string, string | number>> { return this.fail(); }
+  async flush(): Promise<number> { return this.fail(); }
 }

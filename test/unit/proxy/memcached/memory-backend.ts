@@ -155,4 +155,14 @@ export class MemoryBackend implements MemcachedBackend {
   async stats(): Promise<Record<string, string | number>> {
     return { curr_items: this.items.size };
   }
+
+  /** Calls of `flush`, to check who was allowed to flush. */
+  flushes = 0;
+
+  async flush(): Promise<number> {
+    this.flushes++;
+    const n = this.items.size;
+    this.items.clear();
+    return n;
+  }
 }

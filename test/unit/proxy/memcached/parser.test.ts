@@ -119,9 +119,22 @@ test('version, quit, verbosity, stats and mn', () => {
 });
 
 test('unknown commands, empty lines and upper case get ERROR and the stream stays usable', () => {
-  assert.equal(parseAll('foo bar\r\n\r\nGET a\r\nflush_all\r\nget a\r\n'), [
+  assert.equal(parseAll('foo bar\r\n\r\nGET a\r\nFLUSH_ALL\r\nget a\r\n'), [
     err('ERROR'), err('ERROR'), err('ERROR'), err('ERROR'), { kind: 'get', op: 'get', keys: ['a'], ttl: 0 },
   ]);
+});
+
+test('flush_all with its delay and noreply; malformed forms are refused', () => {
+  assert.equal(parseAll('flush_all\r\nflush_all 10\r\nflush_all noreply\r\nflush_all 0 noreply\r\n'), [
+    { kind: 'flush', delaySec: 0, isNoreply: false },
+    { kind: 'flush', delaySec: 10, isNoreply: false },
+    { kind: 'flush', delaySec: 0, isNoreply: true },
+    { kind: 'flush', delaySec: 0, isNoreply: true },
+  ]);
+  const bad = err('CLIENT_ERROR bad command line format');
+  assert.equal(parseAll('flush_all -1\r\nflush_all soon\r\nflush_all 1 2\r\n'), [bad, bad, bad]);
+  assert.equal(parseAll('flush_all 1 2 noreply\r\n'), [err('ERROR')]);
+  assert.equal(parseAll('flush_all 99999999999\r\n'), [bad], 'a delay past 32 bits is refused');
 });
 
 test('keys longer than 250 bytes or holding control characters are refused', () => {
