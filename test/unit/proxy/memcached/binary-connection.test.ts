@@ -318,6 +318,17 @@ test('idle: a client that stops mid-header holds nothing up; close() ends it aft
   });
 });
 
+test('idle: a binary client stuck mid-frame is closed by the read deadline without a text line', async () => {
+  await withServer(new MemoryBackend(), { readTimeoutMs: 300 }, async (_server, port) => {
+    const c = await RawClient.connect(port);
+    c.send(req(BinOp.NOOP, { opaque: 1 }));
+    assert.is((await readResponse(c)).opaque, 1);
+    c.send(req(BinOp.GET, { key: 'k' }).subarray(0, 10));
+    await c.closed(10_000);
+    assert.is(c.available, 0, 'nothing but binary frames reaches a binary client');
+  });
+});
+
 test('answers leave in request order when the backend finishes them out of order', async () => {
   const backend = new DeferredBackend();
   await backend.store('set', Buffer.from('a'), Buffer.from('1'), 0, 0);
