@@ -1,3 +1,4 @@
+import type { NodeLoadReport } from '../../shared/map-protocol.js';
 import { MemoryEngine } from './engine/memory-engine.js';
 import { Executor, type StatsSource } from './executor.js';
 import { DataServer } from './data-server.js';
@@ -114,7 +115,7 @@ export class DataNode implements StatsSource {
     if (mapUrl !== null) {
       this.link = new ManagerLink(mapUrl, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
-      }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report() });
+      }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report(), load: this.loadReport });
       this.link.on('map', this.onMap);
       // A move waits for this node's report that its backfills are done: send it at once.
       this.replicator?.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
@@ -183,6 +184,15 @@ export class DataNode implements StatsSource {
     if (this.address === null) throw new Error('node is not listening');
     return wsUrl(this.address.ip, this.address.port);
   }
+
+  /** Load figures for the heartbeat (the dashboard's node cards). */
+  private readonly loadReport = (): NodeLoadReport => {
+    const e = this.engine.stats();
+    return {
+      ops: this.server!.load.ops, ...this.server!.load.takePercentiles(),
+      items: e.items, memoryBytes: e.bytes, hintsPending: this.hints?.count ?? 0,
+    };
+  };
 
   nodeStats(): Record<string, number | string> {
     const c = this.server!.counters;
