@@ -2,9 +2,21 @@ import { Status } from '../shared/status.js';
 import { KvError } from '../shared/errors.js';
 import type { Request } from '../shared/protocol/frames.js';
 import { binaryToWire, bytesToBinary } from '../shared/protocol/binary-key.js';
-import { ScanIterator } from '../sdk/scan.js';
+import { ScanIterator, type ScanHost } from '../sdk/scan.js';
 import type { Upstream } from './upstream.js';
 import type { CursorSigner } from './scan-cursor.js';
+
+/** The exact scan's view of the proxy's upstream: its adopted map and its lanes. */
+export function upstreamScanHost(upstream: Upstream, timeoutMs: number): ScanHost<Uint8Array> {
+  return {
+    currentMap: () => upstream.current(),
+    refreshMap: (minEpoch, deadline) => upstream.refresh(minEpoch, deadline),
+    request: (address, frame, deadline) => upstream.pool.get(address).request(frame, deadline, 0),
+    decode: (bytes) => bytes,
+    backoffMs: [1, 10, 50, 100, 250, 500],
+    timeoutMs,
+  };
+}
 
 /**
  * Range scans for thin clients: one page per SCAN frame, read with the SDK's exact scan
@@ -32,14 +44,7 @@ export class ScanService {
       end: req.end === null ? undefined : Buffer.from(req.end, 'latin1'),
       limit: req.limit,
       pageSize: Math.min(req.limit, 256),
-    }, {
-      currentMap: () => upstream.current(),
-      refreshMap: (minEpoch, deadline) => upstream.refresh(minEpoch, deadline),
-      request: (address, frame, deadline) => upstream.pool.get(address).request(frame, deadline, 0),
-      decode: (bytes) => bytes,
-      backoffMs: [1, 10, 50, 100, 250, 500],
-      timeoutMs: this.timeoutMs,
-    });
+    }, upstreamScanHost(upstream, this.timeoutMs));
     const flat: unknown[] = [];
     let last: string | null = null;
     let count = 0;

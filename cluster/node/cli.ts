@@ -188,6 +188,10 @@ export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<numb
   } catch (err) {
     // An unusable data dir is a switch to fix, not a failure to retry.
     if (err instanceof DirError) throw new UsageError(`--data-dir: ${err.message}`);
+    // A manager address the CLI let through but the link cannot use (a list, before seeds are supported).
+    if ((err as NodeJS.ErrnoException).code === 'ERR_INVALID_URL' && nodeOptions.manager != null) {
+      throw new UsageError(`--manager: "${nodeOptions.manager}" cannot be used: ${(err as Error).message}`);
+    }
     throw err;
   }
   if (node.ring !== null) process.stdout.write(`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})\n`);
