@@ -16,6 +16,8 @@ export const ErrorCode = Object.freeze({
   TIMEOUT: 'KV_ERR_TIMEOUT',
   UNAVAILABLE: 'KV_ERR_UNAVAILABLE',
   INTERNAL: 'KV_ERR_INTERNAL',
+  /** The node's disk is full: writes fail, reads go on, writes resume once space returns. */
+  NO_SPACE: 'KV_ERR_NO_SPACE',
   /** The write's durability cannot be met (no replication, or too few copies at the active's epoch); it was not executed. */
   DURABILITY_IMPOSSIBLE: 'KV_ERR_DURABILITY_IMPOSSIBLE',
   /** The connection to a node closed or failed before the answer arrived. */
@@ -100,6 +102,9 @@ export class KvError extends Error {
   static internal(message = 'internal error', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.INTERNAL, message, details, cause);
   }
+  static noSpace(message = 'no space left on the node\'s disk; writes are refused until space returns', details?: KvErrorDetails): KvError {
+    return new KvError(ErrorCode.NO_SPACE, message, details);
+  }
   static durabilityImpossible(message = 'the durability asked for cannot be met now', details?: KvErrorDetails): KvError {
     return new KvError(ErrorCode.DURABILITY_IMPOSSIBLE, message, { ...details, isSafeToRetry: true });
   }
@@ -133,6 +138,7 @@ const STATUS_TO_CODE: Readonly<Record<number, KvErrorCode>> = Object.freeze({
   [Status.TIMEOUT]: ErrorCode.TIMEOUT,
   [Status.UNAVAILABLE]: ErrorCode.UNAVAILABLE,
   [Status.INTERNAL]: ErrorCode.INTERNAL,
+  [Status.NO_SPACE]: ErrorCode.NO_SPACE,
   [Status.DURABILITY_IMPOSSIBLE]: ErrorCode.DURABILITY_IMPOSSIBLE,
 });
 

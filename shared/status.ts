@@ -20,6 +20,8 @@ export const Status = Object.freeze({
   INTERNAL: 14,
   /** The durability the write asked for cannot be met now (too few copies); not executed. */
   DURABILITY_IMPOSSIBLE: 15,
+  /** The node's disk is full: writes are refused, reads go on (DESIGN §6). */
+  NO_SPACE: 16,
 } as const);
 
 export type StatusName = keyof typeof Status;

@@ -2,9 +2,9 @@ import { Status } from '../../shared/status.js';
 import { Op, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
 import type { Replicator } from './replication.js';
-import type { Request } from '../../shared/protocol/frames.js';
+import { isPersistLevel, type Request } from '../../shared/protocol/frames.js';
 import { binaryToWire } from '../../shared/protocol/binary-key.js';
-import type { MemoryEngine } from './engine/memory-engine.js';
+import type { KvEngine } from './engine/types.js';
 import type { Ownership } from './ownership.js';
 
 /** A response frame as it goes on the wire: `[id, status, value?, cas?, flags?, extra?]`. */
@@ -33,7 +33,7 @@ function counterToWire(v: bigint): number | bigint {
  */
 export class Executor {
   constructor(
-    private readonly engine: MemoryEngine,
+    private readonly engine: KvEngine,
     private readonly ownership: Ownership,
     private readonly stats: StatsSource,
   ) {}
@@ -54,10 +54,21 @@ export class Executor {
         return wait.then(() => this.execute(req, true)).catch((err: unknown) => [req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
       }
     }
+    const isPersist = isPersistLevel(req.durability) && isMutation(req.op);
+    // Refused before it runs: a memory node cannot make the write durable.
+    if (isPersist && !this.engine.isDurable) {
+      const err = KvError.durabilityImpossible(`durability "${req.durability}" needs a disk engine; this node runs the memory engine`);
+      return [req.id, statusFromError(err), null, 0, 0, { message: err.message }];
+    }
     const frame = this.run(req);
+    if (frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;
     const rep = this.replicator;
-    if (rep === null || frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;
-    const wait = rep.onWrite(req.key, req.durability);
+    const replicated = rep === null ? null : rep.onWrite(req.key, req.durability);
+    // persist: this node's group commit holding the write is fsync'd; persistMajority also
+    // waits for a majority of the chain to report it on disk (replication).
+    const wait = isPersist
+      ? (replicated === null ? this.engine.whenDurable() : Promise.all([this.engine.whenDurable(), replicated]).then(noop))
+      : replicated;
     return wait === null ? frame : wait.then(() => frame, (err: KvError) => [req.id, statusFromError(err), null, 0, 0, { message: err.message }]);
   }
 
@@ -139,6 +150,8 @@ export class Executor {
     return [req.id, Status.OK, flat, 0, 0, { next: next === null ? null : binaryToWire(next) }];
   }
 }
+
+function noop(): void {}
 
 function stored(id: number, r: { status: number; cas: number }): ResponseFrame {
   return r.status === Status.OK ? [id, Status.OK, null, r.cas] : [id, r.status];

@@ -14,6 +14,7 @@ const clientError = (message: string): string => `CLIENT_ERROR ${oneLine(message
 const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
   [ErrorCode.TOO_LARGE]: 'SERVER_ERROR object too large for cache',
   [ErrorCode.OUT_OF_MEMORY]: 'SERVER_ERROR out of memory storing object',
+  [ErrorCode.NO_SPACE]: temporary(ErrorCode.NO_SPACE),
   [ErrorCode.BAD_REQUEST]: clientError,
   [ErrorCode.INVALID_ARGUMENT]: clientError,
   [ErrorCode.UNAVAILABLE]: temporary(ErrorCode.UNAVAILABLE),
@@ -79,6 +80,7 @@ const BIN_ANSWERS: Readonly<Record<KvErrorCode, BinErrorAnswer | null>> = Object
   [ErrorCode.BUSY]: binTemporary(ErrorCode.BUSY),
   [ErrorCode.NOT_MY_BUCKET]: binTemporary(ErrorCode.NOT_MY_BUCKET),
   [ErrorCode.DURABILITY_IMPOSSIBLE]: binTemporary(ErrorCode.DURABILITY_IMPOSSIBLE),
+  [ErrorCode.NO_SPACE]: binTemporary(ErrorCode.NO_SPACE),
   [ErrorCode.FORBIDDEN]: UNAUTHORIZED,
   [ErrorCode.AUTH_NEEDED]: UNAUTHORIZED,
   [ErrorCode.AUTH_FAILED]: UNAUTHORIZED,

@@ -2,7 +2,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { Status, type StatusCode } from '../status.js';
 import { Op, opName, isKeyedOp, type OpCode } from './ops.js';
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';
-import { RequestField as F, type FrameError, type Request, type Response } from './frames.js';
+import { DURABILITY_LEVELS, RequestField as F, type Durability, type FrameError, type Request, type Response } from './frames.js';
 import { utf8ToBinary, isAsciiString, bytesToBinary } from './binary-key.js';
 
 const encoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false });
@@ -139,8 +139,8 @@ function readExtra(req: Request, extra: Record<string, unknown>, limits: Protoco
   const { id } = req;
   const durability = own(extra, 'durability');
   if (durability !== undefined) {
-    if (durability !== 'none' && durability !== 'majority') return bad(id, 'durability must be "none" or "majority"');
-    req.durability = durability;
+    if (!DURABILITY_LEVELS.includes(durability as Durability)) return bad(id, 'durability must be "none", "majority", "persist" or "persistMajority"');
+    req.durability = durability as Durability;
   }
   switch (req.op) {
     case Op.INCR:

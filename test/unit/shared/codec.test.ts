@@ -64,7 +64,7 @@ function assertValidRequest(r: Request, limits: ProtocolLimits): void {
   if (r.op === Op.SCAN) assert.ok(r.limit >= 1 && r.limit <= limits.maxScanLimit, 'limit');
   else assert.is(r.limit, 0, 'limit');
   assert.ok(r.group === undefined || typeof r.group === 'string', 'group');
-  assert.ok(r.durability === 'none' || r.durability === 'majority', 'durability');
+  assert.ok(['none', 'majority', 'persist', 'persistMajority'].includes(r.durability), 'durability');
 }
 
 /** A Request with every field present, for exact comparisons; `value` given as hex. */
@@ -435,7 +435,7 @@ test('frames assembled from valid and invalid field values are accepted whole or
   const extra = fc.oneof(
     fc.record({
       delta: uint, initial: uint, limit: fc.oneof(uint, pick(0, LIMITS.maxScanLimit, LIMITS.maxScanLimit + 1)),
-      end: key, group: fc.oneof(fc.string(), uint), durability: pick('none', 'majority', 'all', 1),
+      end: key, group: fc.oneof(fc.string(), uint), durability: pick('none', 'majority', 'persist', 'persistMajority', 'all', 1),
     }, { requiredKeys: [] }),
     pick(null, 5, 'x', [1], new Uint8Array(1), new Set([1]), new Date(0)),
   );

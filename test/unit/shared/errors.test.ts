@@ -23,6 +23,7 @@ const STATUS_TABLE: Record<ErrorStatusName, { code: KvErrorCode; isSafeToRetry: 
   TIMEOUT: { code: 'KV_ERR_TIMEOUT', isSafeToRetry: false },
   UNAVAILABLE: { code: 'KV_ERR_UNAVAILABLE', isSafeToRetry: false },
   INTERNAL: { code: 'KV_ERR_INTERNAL', isSafeToRetry: false },
+  NO_SPACE: { code: 'KV_ERR_NO_SPACE', isSafeToRetry: false },
   DURABILITY_IMPOSSIBLE: { code: 'KV_ERR_DURABILITY_IMPOSSIBLE', isSafeToRetry: true },
 };
 
@@ -87,6 +88,7 @@ test('every static factory yields its code, an Error named KvError, and together
     [KvError.timeout(), 'KV_ERR_TIMEOUT'],
     [KvError.unavailable(), 'KV_ERR_UNAVAILABLE'],
     [KvError.internal(), 'KV_ERR_INTERNAL'],
+    [KvError.noSpace(), 'KV_ERR_NO_SPACE'],
     [KvError.durabilityImpossible(), 'KV_ERR_DURABILITY_IMPOSSIBLE'],
     [KvError.connectionClosed(), 'KV_ERR_CONNECTION_CLOSED'],
     [KvError.clientClosed(), 'KV_ERR_CLIENT_CLOSED'],
