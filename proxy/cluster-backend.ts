@@ -4,7 +4,8 @@ import { Op, type OpCode } from '../shared/protocol/ops.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { Upstream } from './upstream.js';
 import { ScanIterator } from '../sdk/scan.js';
-import type { McCounterOptions, McCounterResult, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
+import { upstreamScanHost } from './scan-service.js';
+import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
 
 /** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
 export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
@@ -80,12 +81,7 @@ export class ClusterBackend implements MemcachedBackend {
    * Deletes replicate like any other; no node needs a flush operation of its own.
    */
   async flush(): Promise<number> {
-    const router = this.upstream.dispatcher.currentRouter();
-    const it = new ScanIterator<Uint8Array>(router.activeNodes(), { start: Buffer.from([0]), pageSize: FLUSH_PAGE_SIZE }, {
-      send: (frame, address, deadline) => this.upstream.dispatcher.send(frame, { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline),
-      decode: (bytes) => bytes,
-      timeoutMs: this.timeoutMs,
-    });
+    const it = this.scanAll(FLUSH_PAGE_SIZE);
     let removed = 0;
     const inFlight = new Set<Promise<void>>();
     for (;;) {
@@ -102,9 +98,28 @@ export class ClusterBackend implements MemcachedBackend {
     return removed;
   }
 
+  async dump(limit: number): Promise<McDumpEntry[]> {
+    const out: McDumpEntry[] = [];
+    if (limit <= 0) return out;
+    const it = this.scanAll(Math.min(limit, FLUSH_PAGE_SIZE), limit);
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) break;
+      out.push({ key: r.value.keyBytes, size: r.value.value.length });
+    }
+    return out;
+  }
+
   async stats(): Promise<Record<string, string | number>> {
     const map = this.upstream.current();
     return { cluster_epoch: map?.epoch ?? 0, cluster_rev: map?.rev ?? 0, cluster_nodes: map?.nodes.length ?? 0 };
+  }
+
+  /** Every key of the cluster in key order, from each active owner (the proxy's lanes hold the scan role). */
+  private scanAll(pageSize: number, limit?: number): ScanIterator<Uint8Array> {
+    // Fail now when there is no map, as every other command does.
+    this.upstream.dispatcher.currentRouter();
+    return new ScanIterator<Uint8Array>({ start: Buffer.from([0]), pageSize, ...(limit === undefined ? {} : { limit }) }, upstreamScanHost(this.upstream, this.timeoutMs));
   }
 
   private async send(frame: unknown[], key: Uint8Array, isIdempotent: boolean, valueBytes = 0): Promise<Response> {

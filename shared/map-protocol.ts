@@ -8,7 +8,7 @@ export type MapClientMessage =
   | { t: 'sub'; rev: number; epoch: number }
   | { t: 'fetch' }
   | { t: 'register'; node: NodeRegistration }
-  | { t: 'hb'; id: string; rev: number; epoch: number; repl?: ReplicationReport }
+  | { t: 'hb'; id: string; rev: number; epoch: number; repl?: ReplicationReport; load?: NodeLoadReport }
   /** Ask for a challenge; naming the principal gets its password salt (DESIGN §9). */
   | { t: 'hello'; principal: string | null }
   /** The AUTH message answering the last challenge (checked by the auth core). */
@@ -38,6 +38,41 @@ export interface ReplicationReport {
   seqnos: number[];
   /** Key and value bytes this node has copied by backfill since it started. */
   copiedBytes?: number;
+}
+
+/**
+ * A node's load, sent with its heartbeats for the dashboard (optional: older nodes send
+ * none). Counters are cumulative; latencies cover the interval since the last report.
+ */
+export interface NodeLoadReport {
+  /** Requests executed since the node started. */
+  ops: number;
+  /** Items held (active and replica copies). */
+  items: number;
+  /** Bytes of keys and values held. */
+  memoryBytes: number;
+  /** Median and 99th percentile of request service time over the interval, µs; 0 when idle. */
+  p50Us: number;
+  p99Us: number;
+  /** Hints kept for replicas that were unreachable. */
+  hintsPending: number;
+  /** True while the node refuses requests because it cannot prove its lease. */
+  isFenced?: boolean;
+}
+
+const LOAD_FIELDS = ['ops', 'items', 'memoryBytes', 'p50Us', 'p99Us', 'hintsPending'] as const;
+
+/** A valid load report, or null. */
+function decodeLoad(v: unknown): NodeLoadReport | null {
+  if (!isMap(v)) return null;
+  const out: Partial<NodeLoadReport> = {};
+  for (const k of LOAD_FIELDS) {
+    const x = v[k];
+    if (!isUint(x)) return null;
+    out[k] = x;
+  }
+  if (v.isFenced !== undefined && typeof v.isFenced !== 'boolean') return null;
+  return v.isFenced === undefined ? out as NodeLoadReport : { ...out as NodeLoadReport, isFenced: v.isFenced };
 }
 
 /** Most units a heartbeat reports seqnos for. */
@@ -116,6 +151,11 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
         const copied = (r as { copiedBytes?: unknown }).copiedBytes;
         if (copied !== undefined && !isUint(copied)) return null;
         hb.repl = { backfilling: r.backfilling, seqnos: r.seqnos as number[], ...(copied === undefined ? {} : { copiedBytes: copied }) };
+      }
+      if (m.load !== undefined) {
+        const load = decodeLoad(m.load);
+        if (load === null) return null;
+        hb.load = load;
       }
       return hb;
     }

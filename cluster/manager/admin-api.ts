@@ -39,7 +39,8 @@ type Op = (body: Record<string, unknown>) => Promise<unknown>;
  * can reach the port may use it.
  */
 export class AdminApi {
-  private readonly sessions: AdminSessions | null;
+  /** Bearer tokens of the admin API (null on an `--insecure` manager); the dashboard checks its own with them. */
+  readonly sessions: AdminSessions | null;
 
   constructor(
     private readonly state: ClusterState,
@@ -66,7 +67,8 @@ export class AdminApi {
     // The token is checked before the body is read, so a caller without one cannot make
     // the manager buffer a body.
     const run = async (): Promise<unknown> => {
-      if (this.sessions !== null && !AUTH_ROUTES.has(route)) this.sessions.authorize(req.headers.authorization);
+      // Reads are open to monitors as well; every change needs an admin.
+      if (this.sessions !== null && !AUTH_ROUTES.has(route)) this.sessions.authorize(req.headers.authorization, req.method === 'GET' ? 'monitor' : 'admin');
       return op(await readJson(req));
     };
     run().then(

@@ -264,14 +264,25 @@ export class AdminSessions {
   }
 
   /**
-   * The principal behind an `Authorization` header, if it may use the admin API.
+   * The principal behind an `Authorization` header, if it has `role` (`admin` for changes,
+   * `monitor` for reads, which admins may do as well).
    * @throws KvError AUTH_NEEDED (no, unknown or expired token, or its principal was
-   *   removed or re-keyed), FORBIDDEN (no admin role)
+   *   removed or re-keyed), FORBIDDEN (without the role)
    */
-  authorize(header: string | undefined): Readonly<Principal> {
+  authorize(header: string | undefined, role: 'admin' | 'monitor' = 'admin'): Readonly<Principal> {
     const m = /^bearer +([0-9a-f]{64}) *$/i.exec(header ?? '');
     if (m === null) throw KvError.authNeeded(NEEDED);
-    const key = digest(m[1]!.toLowerCase());
+    return this.authorizeToken(m[1]!, role);
+  }
+
+  /**
+   * The principal behind a bearer token (64 hex digits), if it has `role`; for the
+   * dashboard's WebSocket, whose browser side cannot set headers.
+   * @throws KvError as `authorize`
+   */
+  authorizeToken(token: string, role: 'admin' | 'monitor'): Readonly<Principal> {
+    if (!/^[0-9a-f]{64}$/i.test(token)) throw KvError.authNeeded(NEEDED);
+    const key = digest(token.toLowerCase());
     const t = this.tokens.get(key);
     if (t === undefined || this.options.now() >= t.expiresAt) {
       this.tokens.delete(key);
@@ -283,7 +294,9 @@ export class AdminSessions {
       this.tokens.delete(key);
       throw KvError.authNeeded('the principal was removed or re-keyed: authenticate again');
     }
-    if (!hasRole(principal.roles, 'admin')) throw KvError.forbidden('the admin API needs the admin role');
+    if (!hasRole(principal.roles, role)) {
+      throw KvError.forbidden(role === 'admin' ? 'this needs the admin role' : 'this needs the monitor or admin role');
+    }
     return principal;
   }
 

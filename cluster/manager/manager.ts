@@ -10,6 +10,7 @@ import { AdminApi } from './admin-api.js';
 import { managerOptions, type ManagerOptions } from './options.js';
 import { managerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
+import { Dashboard } from './dashboard/dashboard.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
 import { EventLog } from '../../shared/event-log.js';
 import { NodeEventRecorder } from './node-events.js';
@@ -35,6 +36,7 @@ export class Manager {
   private mapService: MapService | null = null;
   private leader: Leader | null = null;
   private admin: AdminApi | null = null;
+  private dashboard: Dashboard | null = null;
   /** Authentication of `/map` and the admin API; null with `--insecure`. */
   auth: ManagerAuth | null = null;
   private readonly http: Server;
@@ -109,6 +111,7 @@ export class Manager {
     this.leader.nodeEvents = this.nodeEvents;
     this.leader.replication = this.membership.replication;
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
+    this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();
     return this.url;
   }
@@ -125,8 +128,31 @@ export class Manager {
     });
   }
 
+  /** The dashboard's view of this manager (see dashboard/contract.ts). */
+  private startDashboard(state: ClusterState, membership: Membership, leader: Leader, admin: AdminApi): Dashboard {
+    return new Dashboard({
+      address: this.url,
+      get map() { return state.map; },
+      records: state.records,
+      live: state.live,
+      appliedRev: membership.appliedRev,
+      replication: membership.replication,
+      load: membership.load,
+      get isLeader() { return leader.isLeader; },
+      progress: () => admin.progress(),
+      onMap: (listener) => {
+        state.on('map', listener);
+        return () => state.off('map', listener);
+      },
+      events: this.events,
+      auth: admin.sessions,
+      connections: this.connGuard,
+    }, this.options.dashboard);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.dashboard?.close();
       this.connGuard.stop();
       await this.leader?.close();
       this.nodeEvents?.close();
@@ -153,6 +179,7 @@ export class Manager {
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => undefined);
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (this.dashboard?.handleUpgrade(req, socket, head) === true) return;
     if (path !== '/map' || this.mapService === null) {
       socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
       return;
@@ -171,9 +198,11 @@ export class Manager {
     }
     if (path === '/metrics' && this.state !== null && this.mapService !== null) {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0) + `${connMetricLines('manager', this.connGuard.guard.counters).join('\n')}\n`);
+      const extra = this.membership === null || this.admin === null ? null : { membership: this.membership, progress: this.admin.progress() };
+      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0, extra) + `${connMetricLines('manager', this.connGuard.guard.counters).join('\n')}\n`);
       return;
     }
+    if (this.dashboard?.handle(req, res) === true) return;
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
   };

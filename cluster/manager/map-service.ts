@@ -243,7 +243,7 @@ export class MapService {
         return;
       case 'hb':
         if (s.nodeId !== msg.id) return;
-        void this.membership.heartbeat(msg.id, msg.rev, msg.repl).then((ok) => {
+        void this.membership.heartbeat(msg.id, msg.rev, msg.repl, msg.load).then((ok) => {
           if (!ok) s.ws.close(4000, 'lease expired; register again');
         });
         return;

@@ -1,4 +1,4 @@
-import type { ReplicationReport } from '../../shared/map-protocol.js';
+import type { NodeLoadReport, ReplicationReport } from '../../shared/map-protocol.js';
 import type { Cfg, CfgLease } from './cfg/cfg.js';
 import { liveKey, nodeKey } from './keys.js';
 import { encodeRecord, type NodeRecord } from './node-record.js';
@@ -14,6 +14,8 @@ export class Membership {
   private readonly leases = new Map<string, CfgLease>();
   /** Each replicating node's last report (backfills under way, seqnos per unit), from heartbeats. */
   readonly replication = new Map<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }>();
+  /** Each node's last load report and when it arrived (ms since the epoch), for the dashboard. */
+  readonly load = new Map<string, NodeLoadReport & { at: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
   /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
@@ -51,9 +53,10 @@ export class Membership {
   }
 
   /** Refresh the node's lease; false when it has none here or it already expired. */
-  async heartbeat(id: string, rev: number, repl?: ReplicationReport): Promise<boolean> {
+  async heartbeat(id: string, rev: number, repl?: ReplicationReport, load?: NodeLoadReport): Promise<boolean> {
     this.heartbeatsTotal++;
     this.appliedRev.set(id, rev);
+    if (load !== undefined) this.load.set(id, { ...load, at: Date.now() });
     if (repl !== undefined) {
       const seqnos: Record<number, number> = {};
       for (let i = 0; i + 1 < repl.seqnos.length; i += 2) seqnos[repl.seqnos[i]!] = repl.seqnos[i + 1]!;

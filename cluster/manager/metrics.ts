@@ -1,8 +1,48 @@
 import type { ClusterState } from './cluster-state.js';
 import type { MapService } from './map-service.js';
+import type { Membership } from './membership.js';
+import type { FeedRebalance } from './ui/feed-protocol.js';
+import { METRICS, type MetricInfo } from './ui/metric-names.js';
+
+/** What the manager knows of its nodes and moves, for the node and rebalance figures. */
+export interface MetricsExtra {
+  membership: Membership;
+  progress: FeedRebalance;
+}
+
+function gauge(info: MetricInfo, type: 'gauge' | 'counter', samples: Array<[labels: string, value: number]>): string[] {
+  return [`# HELP ${info.name} ${info.help}`, `# TYPE ${info.name} ${type}`, ...samples.map(([l, v]) => `${info.name}${l} ${v}`)];
+}
+
+/** Per-node figures the nodes report in their heartbeats, and the rebalance's progress. */
+function extraLines(state: ClusterState, x: MetricsExtra): string[] {
+  const ids = [...state.records.keys()].sort();
+  const label = (id: string): string => `{node="${id.replace(/["\\\n]/g, '_')}"}`;
+  const load = x.membership.load;
+  const perNode = (pick: (id: string) => number | undefined): Array<[string, number]> =>
+    ids.flatMap((id) => {
+      const v = pick(id);
+      return v === undefined ? [] : [[label(id), v] as [string, number]];
+    });
+  const mv = x.progress.moves;
+  return [
+    ...gauge(METRICS.isLive, 'gauge', perNode((id) => (state.live.has(id) ? 1 : 0))),
+    ...gauge(METRICS.requests, 'counter', perNode((id) => load.get(id)?.ops)),
+    ...gauge(METRICS.p50, 'gauge', perNode((id) => load.get(id)?.p50Us)),
+    ...gauge(METRICS.p99, 'gauge', perNode((id) => load.get(id)?.p99Us)),
+    ...gauge(METRICS.items, 'gauge', perNode((id) => load.get(id)?.items)),
+    ...gauge(METRICS.memory, 'gauge', perNode((id) => load.get(id)?.memoryBytes)),
+    ...gauge(METRICS.hints, 'gauge', perNode((id) => load.get(id)?.hintsPending)),
+    ...gauge(METRICS.backfills, 'gauge', perNode((id) => x.membership.replication.get(id)?.backfilling)),
+    ...gauge(METRICS.unitsMoved, 'counter', [['', mv.unitsMoved]]),
+    ...gauge(METRICS.unitsLeft, 'gauge', [['', mv.unitsLeft]]),
+    ...gauge(METRICS.bytesCopied, 'counter', [['', mv.bytesCopied]]),
+    ...gauge(METRICS.isStopped, 'gauge', [['', mv.isStopped ? 1 : 0]]),
+  ];
+}
 
 /** Prometheus text for the manager (`pandakv_manager_<what>_<unit>`). */
-export function managerMetrics(state: ClusterState, maps: MapService, isLeader: boolean, heartbeatsTotal = 0): string {
+export function managerMetrics(state: ClusterState, maps: MapService, isLeader: boolean, heartbeatsTotal = 0, extra: MetricsExtra | null = null): string {
   const map = state.map;
   const nodes = [...state.records.values()];
   const lines = [
@@ -28,6 +68,7 @@ export function managerMetrics(state: ClusterState, maps: MapService, isLeader: 
     '# HELP pandakv_manager_heartbeats_total Node heartbeats received by this manager.',
     '# TYPE pandakv_manager_heartbeats_total counter',
     `pandakv_manager_heartbeats_total ${heartbeatsTotal}`,
+    ...(extra === null ? [] : extraLines(state, extra)),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -1,3 +1,4 @@
+import type { DashboardOptions } from './dashboard/options.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
 
@@ -49,6 +50,8 @@ export interface ManagerOptions extends ConnLimits {
   maxConnections: number;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /** Options of the dashboard at `/ui` (see dashboard/options.ts). @default {} */
+  dashboard: Partial<DashboardOptions>;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
   logFormat: LogFormat;
   /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
@@ -76,6 +79,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  dashboard: Object.freeze({}),
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,

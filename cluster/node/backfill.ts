@@ -2,7 +2,7 @@ import { KvError } from '../../shared/errors.js';
 import { bucketOfBinary } from '../../shared/keystream.js';
 import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { PeerPlane } from '../peer/index.js';
-import type { MemoryEngine } from './engine/memory-engine.js';
+import type { KvEngine } from './engine/types.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './replication-records.js';
 import type { ReplicationOptions } from './replication.js';
@@ -50,7 +50,7 @@ export class Backfiller {
 
   constructor(
     private readonly host: BackfillHost,
-    private readonly engine: MemoryEngine,
+    private readonly engine: KvEngine,
     private readonly plane: PeerPlane,
     private readonly options: ReplicationOptions,
   ) {}

@@ -1,4 +1,8 @@
+import { join } from 'node:path';
+import type { NodeLoadReport } from '../../shared/map-protocol.js';
 import { MemoryEngine } from './engine/memory-engine.js';
+import { DiskEngine } from './engine/disk-engine.js';
+import type { KvEngine } from './engine/types.js';
 import { Executor, type StatsSource } from './executor.js';
 import { DataServer } from './data-server.js';
 import type { ConnGuardCounters } from '../../shared/conn-guard.js';
@@ -23,12 +27,12 @@ export function wsUrl(ip: string, port: number): string {
 }
 
 /**
- * A data node: memory engine + ownership + the client-facing server. Started alone it
- * owns every bucket at epoch 0.
+ * A data node: engine (disk or memory) + ownership + the client-facing server. Started
+ * alone it owns every bucket at epoch 0.
  */
 export class DataNode implements StatsSource {
   readonly options: Readonly<NodeOptions>;
-  readonly engine: MemoryEngine;
+  readonly engine: KvEngine;
   readonly ownership: Ownership;
   private server: DataServer | null = null;
   private readonly executor: Executor;
@@ -63,12 +67,20 @@ export class DataNode implements StatsSource {
     validateNodeOptions(opts);
     this.options = Object.freeze(opts);
     this.events = new EventLog({ component: 'node', format: opts.logFormat, write: opts.logWrite, capacity: opts.eventCapacity });
-    this.engine = new MemoryEngine({
-      memorySizeMb: opts.memorySizeMb,
-      isEvictionEnabled: opts.isEvictionEnabled,
-      maxKeyBytes: opts.maxKeyBytes,
-      maxValueBytes: opts.maxValueBytes,
-    });
+    this.engine = engineKind(opts) === 'disk'
+      ? new DiskEngine({
+        path: join(opts.dataDir!, 'engine'),
+        memorySizeMb: opts.memorySizeMb,
+        commitIntervalMs: opts.commitIntervalMs,
+        maxKeyBytes: opts.maxKeyBytes,
+        maxValueBytes: opts.maxValueBytes,
+      })
+      : new MemoryEngine({
+        memorySizeMb: opts.memorySizeMb,
+        isEvictionEnabled: opts.isEvictionEnabled,
+        maxKeyBytes: opts.maxKeyBytes,
+        maxValueBytes: opts.maxValueBytes,
+      });
     this.ownership = new Ownership(Math.log2(opts.buckets), followsMap(opts));
     this.executor = new Executor(this.engine, this.ownership, this);
     this.purger = new Purger(this.engine, this.ownership, {
@@ -89,6 +101,7 @@ export class DataNode implements StatsSource {
     this.id = await loadNodeId(o.dataDir);
     this.events.id = this.id;
     this.keyPair = loadNodeKey(o.dataDir, this.id);
+    if (this.engine instanceof DiskEngine) this.engine.bindNode(this.id);
     if (!o.isInsecure) {
       this.auth = new ServerAuth(this.id, this.keyPair);
       if (o.principals !== null) this.auth.setPrincipals(o.principals, 'pandakv node');
@@ -107,14 +120,17 @@ export class DataNode implements StatsSource {
       if (!this.hints.isDurable) process.stderr.write('pandakv node: no --data-dir: hints for down replicas are kept in memory only\n');
       this.replicator = new Replicator(this.engine, this.plane, {}, this.hints);
       this.executor.replicator = this.replicator;
-      if (this.isWarmRestart) this.warmStart();
+      // Unit seqnos go to disk in the same commits as the items they number.
+      this.engine.setUnitMarkSource(this.replicator);
+      if (this.engine.isDurable) this.diskStart();
+      else if (this.isWarmRestart) this.warmStart();
     }
     if (ringRole(o) === 'seed') this.ring = await startRingSeed(o);
     const mapUrl = this.ring?.address ?? followedMapUrl(o);
     if (mapUrl !== null) {
       this.link = new ManagerLink(mapUrl, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
-      }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report() });
+      }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report(), load: this.loadReport });
       this.link.on('map', this.onMap);
       // A move waits for this node's report that its backfills are done: send it at once.
       this.replicator?.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
@@ -126,10 +142,22 @@ export class DataNode implements StatsSource {
     return this.url;
   }
 
-  /** A graceful stop keeps the items for the next start (see warm-restart.ts). */
+  /** A graceful stop keeps the items for the next start (see warm-restart.ts); a disk engine keeps them anyway. */
   private get isWarmRestart(): boolean {
     const o = this.options;
-    return o.isWarmRestartEnabled && o.dataDir !== null && this.replicator !== null;
+    return o.isWarmRestartEnabled && o.dataDir !== null && this.replicator !== null && !this.engine.isDurable;
+  }
+
+  /**
+   * A disk engine comes back with its items and the unit seqnos committed with them,
+   * whether it stopped gracefully or was killed: every unit held is verified against its
+   * active, as after a failover, and catches up by delta when its history matches.
+   */
+  private diskStart(): void {
+    const marks = this.engine.unitMarks();
+    if (marks.length === 0 && this.engine.size === 0) return;
+    this.replicator!.restoreMarks(marks);
+    process.stderr.write(`pandakv node: disk engine: ${this.engine.size} items and ${marks.length} unit seqnos on disk; every unit held is verified against its active\n`);
   }
 
   /** Load what the last graceful stop kept, before following any map. */
@@ -184,6 +212,15 @@ export class DataNode implements StatsSource {
     return wsUrl(this.address.ip, this.address.port);
   }
 
+  /** Load figures for the heartbeat (the dashboard's node cards). */
+  private readonly loadReport = (): NodeLoadReport => {
+    const e = this.engine.stats();
+    return {
+      ops: this.server!.load.ops, ...this.server!.load.takePercentiles(),
+      items: e.items, memoryBytes: e.bytes, hintsPending: this.hints?.count ?? 0,
+    };
+  };
+
   nodeStats(): Record<string, number | string> {
     const c = this.server!.counters;
     return {
@@ -197,6 +234,7 @@ export class DataNode implements StatsSource {
       authDenied: c.authDenied,
       ...prefixed('conn_', connStats(this.server!.connCounters)),
       purgedItems: this.purger.purged,
+      engine: this.engine.kind,
       ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling })),
       rssBytes: process.memoryUsage.rss(),
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
@@ -229,13 +267,21 @@ export class DataNode implements StatsSource {
       await this.plane?.close();
       await this.hints?.close();
       await this.ring?.close();
+      await this.engine.close();
     })();
     return this.closing;
   }
 }
 
+/** The engine a node with these options runs: disk is the default with a data dir. */
+export function engineKind(o: Pick<NodeOptions, 'engine' | 'dataDir'>): 'disk' | 'memory' {
+  return o.engine ?? (o.dataDir === null ? 'memory' : 'disk');
+}
+
 /** @throws RangeError with a one-line reason when an option is out of range. */
 export function validateNodeOptions(o: NodeOptions): void {
+  if (o.engine === 'disk' && o.dataDir === null) throw new RangeError('--engine disk needs --data-dir');
+  if (!Number.isFinite(o.commitIntervalMs) || o.commitIntervalMs < 0 || o.commitIntervalMs > 10_000) throw new RangeError(`--commit-interval-ms must be 0..10000, got ${o.commitIntervalMs}`);
   const bits = Math.log2(o.buckets);
   if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw new RangeError(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw new RangeError(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);

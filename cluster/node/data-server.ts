@@ -9,6 +9,7 @@ import { Op } from '../../shared/protocol/ops.js';
 import type { Request } from '../../shared/protocol/frames.js';
 import { gateFrame, insecureAuthAnswer, type AuthServer, type ServerAuth } from '../../shared/auth/index.js';
 import type { Executor, ResponseFrame } from './executor.js';
+import { LoadMeter } from './load-meter.js';
 import { checkConnLimits, connLimitsOf, type ConnLimits } from '../../shared/conn-limits.js';
 import type { ConnGuardCounters } from '../../shared/conn-guard.js';
 import { HttpConnGuard } from '../../shared/http-conn-guard.js';
@@ -50,6 +51,8 @@ export class DataServer {
     connections: 0, totalConnections: 0, rejectedConnections: 0, messages: 0, frames: 0, badFrames: 0, closedForProtocolError: 0,
     authFailures: 0, authDenied: 0,
   };
+  /** Requests served and their service time, for the heartbeat's load report. */
+  readonly load = new LoadMeter();
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly allowList: IpAllowList;
@@ -135,6 +138,7 @@ export class DataServer {
 
   private onMessage(ws: WebSocket, socket: Socket, auth: AuthServer | null, data: RawData, isBinary: boolean): void {
     const c = this.counters;
+    const startedMs = performance.now();
     c.messages++;
     if (!isBinary || !(data instanceof Uint8Array)) {
       this.closeForProtocolError(ws, Status.BAD_REQUEST, 'messages must be binary CBOR', CLOSE_UNSUPPORTED_DATA);
@@ -166,7 +170,7 @@ export class DataServer {
       }
       try {
         const r = this.executor.execute(req);
-        if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame), noop);
+        if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame, startedMs), noop);
         else out.push(r);
       } catch (err) {
         out.push([req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
@@ -174,6 +178,8 @@ export class DataServer {
     }
     c.frames += reqs.length;
     if (out.length > 0) ws.send(encodeMessage(out));
+    // Each frame of a message is charged the whole message's time: what its sender waited.
+    this.load.record((performance.now() - startedMs) * 1000, out.length);
     if (auth?.isLocked === true) ws.close(4003, 'too many failed authentication attempts');
     else if (auth?.isAuthenticated === true) this.connGuard.authenticated(socket);
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
@@ -197,7 +203,8 @@ export class DataServer {
   private readonly later = new Map<WebSocket, ResponseFrame[]>();
   private isLaterScheduled = false;
 
-  private sendLater(ws: WebSocket, frame: ResponseFrame): void {
+  private sendLater(ws: WebSocket, frame: ResponseFrame, startedMs: number): void {
+    this.load.record((performance.now() - startedMs) * 1000);
     if (ws.readyState !== ws.OPEN) return;
     const box = this.later.get(ws);
     if (box === undefined) this.later.set(ws, [frame]);

@@ -2,10 +2,10 @@ import { Status } from '../../shared/status.js';
 import { Op, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
 import type { Replicator } from './replication.js';
-import type { Request } from '../../shared/protocol/frames.js';
-import { binaryToWire } from '../../shared/protocol/binary-key.js';
-import type { MemoryEngine } from './engine/memory-engine.js';
+import { isPersistLevel, type Request } from '../../shared/protocol/frames.js';
+import type { KvEngine } from './engine/types.js';
 import type { Ownership } from './ownership.js';
+import { runScan } from './scan-op.js';
 
 /** A response frame as it goes on the wire: `[id, status, value?, cas?, flags?, extra?]`. */
 export type ResponseFrame = unknown[];
@@ -33,7 +33,7 @@ function counterToWire(v: bigint): number | bigint {
  */
 export class Executor {
   constructor(
-    private readonly engine: MemoryEngine,
+    private readonly engine: KvEngine,
     private readonly ownership: Ownership,
     private readonly stats: StatsSource,
   ) {}
@@ -54,10 +54,21 @@ export class Executor {
         return wait.then(() => this.execute(req, true)).catch((err: unknown) => [req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
       }
     }
+    const isPersist = isPersistLevel(req.durability) && isMutation(req.op);
+    // Refused before it runs: a memory node cannot make the write durable.
+    if (isPersist && !this.engine.isDurable) {
+      const err = KvError.durabilityImpossible(`durability "${req.durability}" needs a disk engine; this node runs the memory engine`);
+      return [req.id, statusFromError(err), null, 0, 0, { message: err.message }];
+    }
     const frame = this.run(req);
+    if (frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;
     const rep = this.replicator;
-    if (rep === null || frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;
-    const wait = rep.onWrite(req.key, req.durability);
+    const replicated = rep === null ? null : rep.onWrite(req.key, req.durability);
+    // persist: this node's group commit holding the write is fsync'd; persistMajority also
+    // waits for a majority of the chain to report it on disk (replication).
+    const wait = isPersist
+      ? (replicated === null ? this.engine.whenDurable() : Promise.all([this.engine.whenDurable(), replicated]).then(noop))
+      : replicated;
     return wait === null ? frame : wait.then(() => frame, (err: KvError) => [req.id, statusFromError(err), null, 0, 0, { message: err.message }]);
   }
 
@@ -104,7 +115,7 @@ export class Executor {
       case Op.TOUCH:
         return [id, engine.touch(req.key, req.exptime)];
       case Op.SCAN:
-        return this.scan(req);
+        return runScan(req, this.engine, own);
       case Op.STATS:
         return [id, Status.OK, { ...engine.stats(), ...this.stats.nodeStats() }];
       case Op.PING:
@@ -113,32 +124,9 @@ export class Executor {
         return [id, Status.BAD_REQUEST, null, 0, 0, { message: 'unsupported op' }];
     }
   }
-
-  private scan(req: Request): ResponseFrame {
-    const own = this.ownership;
-    // Entries flattened as key, value, flags, cas: one array for the whole page.
-    const flat: unknown[] = [];
-    let start = req.key;
-    let next: string | null = null;
-    let remaining = req.limit;
-    // Skip keys of buckets this node does not own (after a map change the engine may
-    // still hold them); bound the keys examined per frame and hand back a resume key.
-    let budget = req.limit * 4 + 1024;
-    while (remaining > 0 && budget > 0) {
-      const page = this.engine.scan(start, req.end, Math.min(remaining, budget));
-      budget -= page.entries.length;
-      for (const e of page.entries) {
-        if (!own.ownsEverything && !own.ownsKey(e.key)) continue;
-        flat.push(binaryToWire(e.key), e.value, e.flags, e.cas);
-        remaining--;
-      }
-      next = page.nextKey;
-      if (next === null) break;
-      start = next;
-    }
-    return [req.id, Status.OK, flat, 0, 0, { next: next === null ? null : binaryToWire(next) }];
-  }
 }
+
+function noop(): void {}
 
 function stored(id: number, r: { status: number; cas: number }): ResponseFrame {
   return r.status === Status.OK ? [id, Status.OK, null, r.cas] : [id, r.status];

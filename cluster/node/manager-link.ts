@@ -2,7 +2,7 @@ import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 import { MapTracker } from '../../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
+import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeLoadReport, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
 import { MapAuthSession } from '../../shared/map-auth.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 
@@ -15,6 +15,8 @@ export interface ManagerLinkOptions {
   managerKey: string | null;
   /** Replication state to send with each heartbeat; null when the node does not replicate. @default null */
   report: (() => ReplicationReport) | null;
+  /** Load figures to send with each heartbeat (for the dashboard); null sends none. @default null */
+  load: (() => NodeLoadReport) | null;
 }
 
 export interface ManagerLinkEvents {
@@ -53,7 +55,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   constructor(address: string, private readonly node: NodeRegistration, options: Partial<ManagerLinkOptions> = {}) {
     super();
     this.url = mapServiceUrl(address);
-    this.options = { reconnectBackoffMs: [50, 100, 250, 500, 1000], credentials: null, managerKey: null, report: null, ...options };
+    this.options = { reconnectBackoffMs: [50, 100, 250, 500, 1000], credentials: null, managerKey: null, report: null, load: null, ...options };
   }
 
   start(): void {
@@ -169,7 +171,10 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     if (ws.readyState !== WebSocket.OPEN || !this.isRegistered) return;
     const cur = this.tracker.current;
     const repl = this.options.report?.();
-    ws.send(encodeMapMessage({ t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, ...(repl === undefined ? {} : { repl }) }));
+    const load = this.options.load?.();
+    ws.send(encodeMapMessage({
+      t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, ...(repl === undefined ? {} : { repl }), ...(load === undefined ? {} : { load }),
+    }));
   }
 
   private stopHeartbeat(): void {

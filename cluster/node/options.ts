@@ -61,6 +61,14 @@ export interface NodeOptions extends ProtocolLimits, ConnLimits {
    * (warm-restart.ts). `--no-warm-restart` turns it off. @default true
    */
   isWarmRestartEnabled: boolean;
+  /**
+   * Where items live: `disk` (lmdb in `<data-dir>/engine`, survives crashes, a read cache of
+   * `memorySizeMb` in front) or `memory` (a cache, memcached semantics). null: disk when
+   * there is a data dir, else memory. @default null
+   */
+  engine: 'disk' | 'memory' | null;
+  /** Disk engine: longest a write waits before the group commit that makes it durable starts, ms. @default 5 */
+  commitIntervalMs: number;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
   logFormat: LogFormat;
   /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
@@ -96,6 +104,8 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
   isWarmRestartEnabled: true,
+  engine: null,
+  commitIntervalMs: 5,
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,

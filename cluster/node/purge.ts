@@ -1,4 +1,4 @@
-import type { MemoryEngine } from './engine/memory-engine.js';
+import type { KvEngine } from './engine/types.js';
 import type { Ownership } from './ownership.js';
 
 /**
@@ -20,7 +20,7 @@ export class Purger {
    *   from a failover keeps its data to catch up with only what it missed)
    */
   constructor(
-    private readonly engine: MemoryEngine,
+    private readonly engine: KvEngine,
     private readonly ownership: Ownership,
     private readonly hooks: { beforePass?: () => void; isHeld?: () => boolean } = {},
     private readonly sliceKeys = 2048,

@@ -4,11 +4,12 @@ import { bucketOfBinary } from '../../shared/keystream.js';
 import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { Durability } from '../../shared/protocol/frames.js';
 import type { PeerPlane, PeerReply } from '../peer/index.js';
-import type { MemoryEngine } from './engine/memory-engine.js';
+import type { KvEngine } from './engine/types.js';
 import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest } from './backfill.js';
+import { PersistedAcks } from './persisted-acks.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record, type ReplicationCounters,
 } from './replication-records.js';
@@ -124,15 +125,18 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
   private readonly handoff: HintedHandoff;
   /** Index in the current map of each node, by peer key. */
   private nodeIndexByKey = new Map<string, number>();
+  /** persistMajority: what replicas have on disk, and the writes waiting for it. */
+  private readonly persisted: PersistedAcks;
 
   /**
    * @param hints where this node keeps hints it holds for others; null turns hinted
    *   handoff off (records for a down replica are dropped and backfilled later)
    */
-  constructor(private readonly engine: MemoryEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}, hints: HintStore | null = null) {
+  constructor(private readonly engine: KvEngine, private readonly plane: PeerPlane, options: Partial<ReplicationOptions> = {}, hints: HintStore | null = null) {
     super();
     this.options = { ...REPLICATION_DEFAULTS, ...options };
     this.changes = new ChangeLog(this.options.changeLogBytes);
+    this.persisted = new PersistedAcks(engine, (peer, flat) => this.plane.send(peer, { t: 'ack', a: [], p: flat }));
     plane.on('message', this.onMessage);
     plane.on('peer-down', this.onPeerDown);
     plane.on('peer-up', this.onPeerUp);
@@ -228,6 +232,16 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     this.isSuspect = true;
   }
 
+  /** Each unit's seqno now (the disk engine commits them with the data: UnitMarkSource). */
+  unitSeqs(): ReadonlyMap<number, number> {
+    return this.seqs;
+  }
+
+  /** The fingerprint of a unit's record at `seq`, when the change log knows it. */
+  printAt(unit: number, seq: number): string | null {
+    return this.changes.printAt(unit, seq);
+  }
+
   /** Each unit's seqno and the fingerprint of its record there: what a warm restart keeps. */
   unitMarks(): Array<[number, number, string | null]> {
     return [...this.seqs].map(([unit, seq]) => [unit, seq, this.changes.printAt(unit, seq)]);
@@ -307,13 +321,14 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
       peers.push(node.peerKey);
       this.enqueue(node.peerKey, record);
     }
-    if (durability !== 'majority') return null;
+    if (durability !== 'majority' && durability !== 'persistMajority') return null;
     const need = Math.floor(chain.length / 2);
     const reachable = peers.filter((p) => this.plane.isUp(p));
     if (reachable.length < need) {
       return Promise.reject(KvError.unavailable(`majority needs ${need} replica(s) of unit ${unit}; ${reachable.length} reachable`, { isSafeToRetry: false }));
     }
     this.counters.majorityWaits++;
+    if (durability === 'persistMajority') return this.persisted.wait(unit, seq, need, peers, this.options.majorityTimeoutMs);
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         unit, seq, need, peers, resolve, reject,
@@ -351,6 +366,7 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
       w.reject(KvError.unavailable('node shutting down'));
     }
     this.waiters = [];
+    this.persisted.close();
   }
 
   private enqueue(peer: string, record: Record): void {
@@ -396,7 +412,10 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     const m = message as { t?: unknown };
     try {
       if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r);
-      else if (m.t === 'ack') this.onAcks(peer, (message as { a?: unknown }).a);
+      else if (m.t === 'ack') {
+        this.onAcks(peer, (message as { a?: unknown }).a);
+        this.persisted.onAcks(peer, (message as { p?: unknown }).p);
+      }
       else if (m.t === 'pull' && reply !== undefined) reply(this.backfiller.serve(peer, message as PullRequest));
       else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
       else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r) });
@@ -448,6 +467,8 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     if (acks !== undefined) {
       this.ackbox.set(peer, acks);
       this.scheduleFlush();
+      // A disk engine also says when these records are on its disk (for persistMajority).
+      if (this.engine.isDurable) this.persisted.reportWhenDurable(peer, acks);
     }
   }
 
@@ -486,6 +507,7 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
 
   private readonly onPeerDown = (peer: string): void => {
     this.acked.delete(peer);
+    this.persisted.peerDown(peer);
     this.handoff.peerDown(peer);
   };
 

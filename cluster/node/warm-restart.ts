@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Decoder, Encoder } from 'cbor-x';
-import type { MemoryEngine } from './engine/memory-engine.js';
+import type { KvEngine } from './engine/types.js';
 
 /**
  * Warm restart: a node stopped gracefully (SIGTERM/SIGINT) writes its items and, per
@@ -43,7 +43,7 @@ export interface SnapshotFigures {
  * rename). Synchronous on purpose: the node has stopped serving, and a cut taken in one
  * turn of the event loop is consistent.
  */
-export function saveSnapshot(dir: string, nodeId: string, engine: MemoryEngine, units: UnitMark[]): SnapshotFigures {
+export function saveSnapshot(dir: string, nodeId: string, engine: KvEngine, units: UnitMark[]): SnapshotFigures {
   const t0 = performance.now();
   const path = join(dir, SNAPSHOT_FILE);
   const temp = `${path}.tmp`;
@@ -101,7 +101,7 @@ export class SnapshotError extends Error {}
  * file checks out.
  * @throws SnapshotError when a file is there but unusable (it is deleted all the same)
  */
-export function loadSnapshot(dir: string, nodeId: string, engine: MemoryEngine): LoadedSnapshot | null {
+export function loadSnapshot(dir: string, nodeId: string, engine: KvEngine): LoadedSnapshot | null {
   const t0 = performance.now();
   const path = join(dir, SNAPSHOT_FILE);
   let data: Buffer;

@@ -7,6 +7,7 @@ const READ: readonly McRole[] = Object.freeze(['read']);
 const WRITE: readonly McRole[] = Object.freeze(['write']);
 const READ_WRITE: readonly McRole[] = Object.freeze(['read', 'write']);
 const ADMIN: readonly McRole[] = Object.freeze(['admin']);
+const SCAN: readonly McRole[] = Object.freeze(['scan']);
 
 /**
  * Roles a command needs: returning stored data needs `read`, changing it needs `write`,
@@ -30,6 +31,9 @@ export function requiredRoles(cmd: McCommand): readonly McRole[] {
       return cmd.flags.ttl !== null || cmd.flags.vivifyTtl !== null ? READ_WRITE : READ;
     case 'flush':
       return ADMIN;
+    case 'stats':
+      // Listing keys is what the scan role guards (DESIGN §9).
+      return cmd.args[0] === 'cachedump' ? SCAN : NONE;
     default:
       return NONE;
   }

@@ -46,6 +46,13 @@ export interface McCounterResult {
   cas: bigint;
 }
 
+/** One key of a `stats cachedump` answer. */
+export interface McDumpEntry {
+  key: Uint8Array;
+  /** Bytes of the value. */
+  size: number;
+}
+
 /** Roles of a principal (DESIGN §9). */
 export type McRole = 'read' | 'write' | 'scan' | 'admin';
 
@@ -85,6 +92,11 @@ export interface MemcachedBackend {
    * written while the flush runs may survive it. The front end checks the admin role.
    */
   flush(): Promise<number>;
+  /**
+   * Up to `limit` keys with their value sizes, in key order (`stats cachedump`, which
+   * `memcdump` uses). The front end checks the scan role.
+   */
+  dump(limit: number): Promise<McDumpEntry[]>;
   /** Extra lines for `stats`, by name. */
   stats(): Promise<Record<string, string | number>>;
 }

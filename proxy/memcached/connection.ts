@@ -27,6 +27,8 @@ interface Slot {
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
 const COMPACT_AFTER = 256;
 
+const NOTHING = Buffer.alloc(0);
+
 /** What a connection closed by the limits is told before it is closed. */
 const GUARD_LINES: Readonly<Record<GuardCloseReason, Buffer>> = Object.freeze({
   'pre-auth-timeout': Buffer.from('SERVER_ERROR not authenticated in time\r\n', 'latin1'),
@@ -108,7 +110,8 @@ export class McConnection implements GuardedConnection {
 
   /** Closed by the connection limits: say why in one line, then close. */
   closeFor(reason: GuardCloseReason): void {
-    this.refuse(GUARD_LINES[reason]);
+    // A binary client would read a text line as a broken frame: it is just closed, as memcached does.
+    this.refuse(this.binary !== null ? NOTHING : GUARD_LINES[reason]);
   }
 
   /** Answer `line` instead of any command and close (refused or closed by the limits). */
@@ -254,11 +257,17 @@ export class McConnection implements GuardedConnection {
     const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false, fail: w.fail };
     this.queue.push(slot);
     if (w.isBarrier) this.authSlot = slot;
-    if (w.reply instanceof Promise) {
-      w.reply.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
+    let out: McReply | Promise<McReply>;
+    try {
+      out = w.run();
+    } catch (err) {
+      out = w.fail(err);
+    }
+    if (out instanceof Promise) {
+      out.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
       this.armTimeout();
     } else {
-      this.settle(slot, w.reply);
+      this.settle(slot, out);
     }
   }
 

@@ -26,7 +26,12 @@ export interface McExecutorContext {
   nowSec(): number;
   /** `flush_all`: flush now (resolves when done) or schedule one after `delaySec`. */
   flush(delaySec: number): Promise<void>;
+  /** Most keys one `stats cachedump` lists. */
+  maxDumpKeys: number;
 }
+
+/** The one slab class `stats cachedump` reports: the cluster has no slabs of its own. */
+const DUMP_SLAB = 1;
 
 /** The refusal of `flush_all` / binary flush to a principal without the admin role. */
 export const FLUSH_REFUSAL = 'flush_all needs a principal with the admin role';
@@ -122,12 +127,32 @@ export class McExecutor {
   }
 
   private async stats(cmd: McStatsCommand): Promise<McReply> {
+    if (cmd.args[0] === 'cachedump') return this.cachedump(cmd.args);
     if (cmd.args.length > 0) return errorReply('ERROR');
     const extra = await this.backend.stats();
     const all: Record<string, string | number> = { ...this.context.serverStats(), ...extra };
     const chunks: Uint8Array[] = [];
     for (const [name, value] of Object.entries(all)) {
       chunks.push(line(`STAT ${name.replace(/[^\x21-\x7e]/g, '_')} ${String(value).replace(/[\x00-\x1f\x7f]/g, ' ')}`));
+    }
+    chunks.push(line('END'));
+    return { chunks, isError: false };
+  }
+
+  /**
+   * `stats cachedump <slab> <limit>`: every key (up to `limit`, 0 = up to maxDumpKeys) as
+   * `ITEM <key> [<bytes> b; 0 s]` in slab class 1; other classes are empty.
+   */
+  private async cachedump(args: string[]): Promise<McReply> {
+    const slab = args.length === 3 && /^\d{1,10}$/.test(args[1]!) ? Number(args[1]) : NaN;
+    const limit = args.length === 3 && /^\d{1,10}$/.test(args[2]!) ? Number(args[2]) : NaN;
+    if (Number.isNaN(slab) || Number.isNaN(limit)) return errorReply('CLIENT_ERROR bad command line format');
+    const chunks: Uint8Array[] = [];
+    if (slab === DUMP_SLAB) {
+      const max = limit === 0 ? this.context.maxDumpKeys : Math.min(limit, this.context.maxDumpKeys);
+      for (const e of await this.backend.dump(max)) {
+        chunks.push(Buffer.from('ITEM ', 'latin1'), e.key, Buffer.from(` [${e.size} b; 0 s]\r\n`, 'latin1'));
+      }
     }
     chunks.push(line('END'));
     return { chunks, isError: false };

@@ -5,7 +5,7 @@ export { MEMCACHED_DEFAULTS, resolveOptions } from './options.js';
 export type { MemcachedServerOptions, McParserOptions } from './options.js';
 export type {
   MemcachedBackend, McItem, McPrincipal, McRole, McStoreMode, McStoreStatus, McStoreResult,
-  McCounterOptions, McCounterResult,
+  McCounterOptions, McCounterResult, McDumpEntry,
 } from './backend.js';
 export { McParser } from './parser.js';
 export type {

@@ -42,6 +42,8 @@ export interface MemcachedServerOptions extends McParserOptions, ConnLimits {
   maxPipelinedCommands: number;
   /** Bytes waiting in a connection's socket after which it stops reading. @default 1048576 */
   writeHighWaterBytes: number;
+  /** Most keys one `stats cachedump` lists (memcached caps its answer too). @default 100000 */
+  maxDumpKeys: number;
   /** Time a backend call may take before the command is answered as a temporary failure. @default 10000 */
   commandTimeoutMs: number;
   /** Require the `set`-based ASCII authentication before any other command. @default false */
@@ -69,6 +71,7 @@ export const MEMCACHED_DEFAULTS: Readonly<MemcachedServerOptions> = Object.freez
   maxConnections: 4096,
   maxPipelinedCommands: 1024,
   writeHighWaterBytes: 1024 * 1024,
+  maxDumpKeys: 100_000,
   commandTimeoutMs: 10_000,
   isAuthRequired: false,
   maxAuthFailures: 3,
@@ -85,7 +88,7 @@ export function resolveOptions(options: Partial<MemcachedServerOptions> = {}): R
   }
   const positive: Array<keyof MemcachedServerOptions> = [
     'maxLineBytes', 'maxRetrievalLineBytes', 'maxKeyBytes', 'maxValueBytes', 'maxKeysPerGet',
-    'maxConnections', 'maxPipelinedCommands', 'writeHighWaterBytes', 'commandTimeoutMs', 'maxAuthFailures',
+    'maxConnections', 'maxPipelinedCommands', 'writeHighWaterBytes', 'maxDumpKeys', 'commandTimeoutMs', 'maxAuthFailures',
   ];
   for (const name of positive) {
     const v = o[name];

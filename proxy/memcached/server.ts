@@ -61,6 +61,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
       serverStats: () => this.statLines(),
       nowSec: () => Math.floor(Date.now() / 1000),
       flush: (delaySec) => this.flusher.request(delaySec),
+      maxDumpKeys: this.options.maxDumpKeys,
     };
     this.executor = new McExecutor(backend, context);
     this.binaryExecutor = new McBinaryExecutor(backend, context);

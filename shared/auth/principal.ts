@@ -8,13 +8,14 @@ import { PUBLIC_KEY_BYTES, SALT_BYTES, fromHex, isHex } from './keys.js';
  */
 
 /**
- * `read` sees values, `write` changes them, `scan` enumerates key ranges, `admin` runs
- * the cluster (and so implies every other role; see `hasRole`).
+ * `read` sees values, `write` changes them, `scan` enumerates key ranges, `monitor` may
+ * watch the cluster (the dashboard and the admin API's reads, never a value or a
+ * change), `admin` runs the cluster (and so implies every other role; see `hasRole`).
  */
-export type Role = 'read' | 'write' | 'scan' | 'admin';
+export type Role = 'read' | 'write' | 'scan' | 'monitor' | 'admin';
 
 /** Every role, in a stable order. */
-export const ROLES: readonly Role[] = Object.freeze(['read', 'write', 'scan', 'admin'] as const);
+export const ROLES: readonly Role[] = Object.freeze(['read', 'write', 'scan', 'monitor', 'admin'] as const);
 
 export interface Principal {
   /** 1..64 characters of `[A-Za-z0-9._@-]`. */

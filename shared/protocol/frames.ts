@@ -15,7 +15,15 @@ export const RequestField = Object.freeze({ ID: 0, OP: 1, EPOCH: 2, KEY: 3, VALU
 export const ResponseField = Object.freeze({ ID: 0, STATUS: 1, VALUE: 2, CAS: 3, FLAGS: 4, EXTRA: 5 } as const);
 
 /** Durability levels a write may ask for (DESIGN §7). */
-export type Durability = 'none' | 'majority';
+export type Durability = 'none' | 'majority' | 'persist' | 'persistMajority';
+
+/** Every durability level, as the wire spells it. */
+export const DURABILITY_LEVELS: readonly Durability[] = Object.freeze(['none', 'majority', 'persist', 'persistMajority']);
+
+/** True for the levels that wait for an fsync (only a disk engine can give them). */
+export function isPersistLevel(d: Durability): boolean {
+  return d === 'persist' || d === 'persistMajority';
+}
 
 /** A request frame after validation, as a node sees it. */
 export interface Request {
@@ -37,6 +45,13 @@ export interface Request {
   end: string | null;
   /** SCAN: most entries to return. */
   limit: number;
+  /**
+   * SCAN: the bucket ranges (flat `[start, end, …]` at `rangeBits`) the client reads from
+   * this node, or null when it sent none (the node then answers for all it owns).
+   */
+  ranges: number[] | null;
+  /** SCAN: the bucket bits `ranges` are expressed at. */
+  rangeBits: number;
   /** SCAN through a proxy: the signed cursor to resume from, if any. */
   cursor: string | undefined;
   /** STATS: optional group name. */

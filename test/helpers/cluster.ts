@@ -25,6 +25,11 @@ export interface ClusterOptions {
   nodeArgsFor?: (dir: string) => string[];
   /** Start a DHT bootstrap and give nodes `--dht` (replication over the peer plane). @default false */
   hasDht?: boolean;
+  /**
+   * The nodes' engine. The fixture gives every node a data dir, which makes `disk` the
+   * node's default; tests written against the memory engine keep it. @default 'memory'
+   */
+  engine?: 'disk' | 'memory';
 }
 
 /**
@@ -49,7 +54,7 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
     procs.push(manager);
     const nodes: Spawned[] = [];
     const addNode = async (extra: string[] = []): Promise<Spawned> => {
-      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), ...insecure, ...dhtArgs, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
+      const n = await spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${nodeIndex++}`), '--engine', opts.engine ?? 'memory', ...insecure, ...dhtArgs, ...(opts.nodeArgsFor?.(dir) ?? []), ...(opts.nodeArgs ?? []), ...extra]);
       procs.push(n);
       nodes.push(n);
       return n;

@@ -4,7 +4,8 @@ import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expir
 import { PROBE_END, PROBE_START } from './item-table.js';
 import { ItemStore } from './item-store.js';
 import { MEMORY_ENGINE_DEFAULTS, type MemoryEngineOptions } from './options.js';
-import type { CounterResult, EngineStats, Item, ScanEntry, ScanResult, StoreResult } from './types.js';
+import type { CounterResult, EngineStats, Item, ItemPage, KvEngine, ScanEntry, ScanResult, StoreResult, UnitMark } from './types.js';
+import { KvError } from '../../../shared/errors.js';
 
 const MAX_KEY_LIMIT = 255;
 const MAX_VALUE_LIMIT = 2 ** 30;
@@ -45,7 +46,9 @@ function isFlags(flags: number): boolean {
  * slot id, a hash index finds a key's slot and a B+tree of slot ids keeps key order for
  * scans (all in `ItemStore`). See docs/engine.md.
  */
-export class MemoryEngine {
+export class MemoryEngine implements KvEngine {
+  readonly kind = 'memory' as const;
+  readonly isDurable = false;
   readonly options: Readonly<MemoryEngineOptions>;
   private readonly limitBytes: number;
   private readonly store: ItemStore;
@@ -220,7 +223,7 @@ export class MemoryEngine {
    * order whose key passes `accept`, looking at no more than `budget` keys: a page of a
    * backfill. `next` is where to continue, null at the end.
    */
-  page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): { items: Array<{ key: string } & Item & { expAt: number }>; next: string | null } {
+  page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): ItemPage {
     const { items, order } = this.store;
     items.setProbe(PROBE_START, after === null ? '' : after + '\0');
     const now = this.nowS();
@@ -261,6 +264,21 @@ export class MemoryEngine {
   /** Drop every item (memcached flush_all). Counters are kept. */
   flush(): void {
     this.store.clear();
+  }
+
+  /** Memory only: nothing is ever durable. */
+  whenDurable(): Promise<void> {
+    return Promise.reject(KvError.durabilityImpossible());
+  }
+
+  unitMarks(): UnitMark[] {
+    return [];
+  }
+
+  setUnitMarkSource(): void {}
+
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 
   stats(): EngineStats {

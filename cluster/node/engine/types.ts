@@ -60,4 +60,79 @@ export interface EngineStats {
   /** Chunks moved by slab compaction, and pages it released. */
   relocations: number;
   pagesReleased: number;
+  /** Disk engine only: bytes of the data file, items and bytes in the read cache, commits. */
+  diskBytes?: number;
+  cacheItems?: number;
+  cacheBytes?: number;
+  commits?: number;
+  commitFailures?: number;
+  /** Disk engine only: time from the start of each commit to its fsync'd end, summed, ms. */
+  commitMs?: number;
+  /** Disk engine only: 1 while writes are refused for lack of space. */
+  noSpace?: number;
+}
+
+/** A stored item with its absolute expiry (unix seconds, 0 = never): what replication copies. */
+export type StoredItem = Item & { readonly expAt: number };
+
+/** A page of items in key order, as backfill and snapshots read them. */
+export interface ItemPage {
+  readonly items: Array<{ key: string } & StoredItem>;
+  /** Where to continue (exclusive), null at the end. */
+  readonly next: string | null;
+}
+
+/** A unit's position in its history: its seqno and the fingerprint of its record there. */
+export type UnitMark = [unit: number, seq: number, print: string | null];
+
+/**
+ * What the disk engine asks of replication when it commits: each unit's seqno now, and
+ * the fingerprint of the unit's record at a seqno. Written in the same commit as the data.
+ */
+export interface UnitMarkSource {
+  unitSeqs(): ReadonlyMap<number, number>;
+  printAt(unit: number, seq: number): string | null;
+}
+
+/**
+ * The engine contract the node runs on: `MemoryEngine` (memcached semantics, in memory)
+ * and `DiskEngine` (the same semantics on lmdb). Keys are binary strings (char codes
+ * 0..255 are the bytes), so string order is byte order. Everything but `whenDurable` and
+ * `close` is synchronous.
+ */
+export interface KvEngine {
+  readonly kind: 'memory' | 'disk';
+  /** True when writes survive a crash once `whenDurable` resolves. */
+  readonly isDurable: boolean;
+  /** Items held, including expired ones not reclaimed yet. */
+  readonly size: number;
+  get(key: string): Item | null;
+  peek(key: string): StoredItem | null;
+  getAndTouch(key: string, exptime: number): Item | null;
+  touch(key: string, exptime: number): StatusCode;
+  set(key: string, value: Uint8Array, flags: number, exptime: number, cas?: number): StoreResult;
+  add(key: string, value: Uint8Array, flags: number, exptime: number): StoreResult;
+  replace(key: string, value: Uint8Array, flags: number, exptime: number, cas?: number): StoreResult;
+  append(key: string, value: Uint8Array, cas?: number): StoreResult;
+  prepend(key: string, value: Uint8Array, cas?: number): StoreResult;
+  delete(key: string, cas?: number): StatusCode;
+  incr(key: string, delta: bigint, initial?: bigint, exptime?: number): CounterResult;
+  decr(key: string, delta: bigint, initial?: bigint, exptime?: number): CounterResult;
+  scan(start: string, end: string | null, limit: number): ScanResult;
+  page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): ItemPage;
+  scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null };
+  flush(): void;
+  stats(): EngineStats;
+  /**
+   * Resolves once every write made so far is on disk (fsync'd); rejects with a KvError
+   * (`KV_ERR_NO_SPACE`, `KV_ERR_INTERNAL`) when the commit that holds them failed. The
+   * memory engine rejects with `KV_ERR_DURABILITY_IMPOSSIBLE`.
+   */
+  whenDurable(): Promise<void>;
+  /** Unit seqnos as last committed with the data (empty for the memory engine). */
+  unitMarks(): UnitMark[];
+  /** Where `whenDurable` commits take unit seqnos from (ignored by the memory engine). */
+  setUnitMarkSource(source: UnitMarkSource | null): void;
+  /** Commit what is pending and release the store. Idempotent. */
+  close(): Promise<void>;
 }

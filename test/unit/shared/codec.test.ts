@@ -64,7 +64,7 @@ function assertValidRequest(r: Request, limits: ProtocolLimits): void {
   if (r.op === Op.SCAN) assert.ok(r.limit >= 1 && r.limit <= limits.maxScanLimit, 'limit');
   else assert.is(r.limit, 0, 'limit');
   assert.ok(r.group === undefined || typeof r.group === 'string', 'group');
-  assert.ok(r.durability === 'none' || r.durability === 'majority', 'durability');
+  assert.ok(['none', 'majority', 'persist', 'persistMajority'].includes(r.durability), 'durability');
 }
 
 /** A Request with every field present, for exact comparisons; `value` given as hex. */
@@ -75,7 +75,7 @@ interface Expected extends Omit<Request, 'value'> {
 function expected(fields: Partial<Expected> & Pick<Expected, 'id' | 'op'>): Expected {
   return {
     epoch: 0, key: '', value: null, flags: 0, exptime: 0, cas: 0, delta: 0n, initial: undefined,
-    end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false, ...fields,
+    end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false, ...fields,
   };
 }
 
@@ -435,7 +435,7 @@ test('frames assembled from valid and invalid field values are accepted whole or
   const extra = fc.oneof(
     fc.record({
       delta: uint, initial: uint, limit: fc.oneof(uint, pick(0, LIMITS.maxScanLimit, LIMITS.maxScanLimit + 1)),
-      end: key, group: fc.oneof(fc.string(), uint), durability: pick('none', 'majority', 'all', 1),
+      end: key, group: fc.oneof(fc.string(), uint), durability: pick('none', 'majority', 'persist', 'persistMajority', 'all', 1),
     }, { requiredKeys: [] }),
     pick(null, 5, 'x', [1], new Uint8Array(1), new Set([1]), new Date(0)),
   );

@@ -24,6 +24,13 @@ test('credentials are the first word and the rest of the block', () => {
   }
 });
 
+test('listing keys needs scan; flush_all needs admin', () => {
+  assert.equal([...requiredRoles(command('stats cachedump 1 0\r\n'))], ['scan']);
+  assert.equal([...requiredRoles(command('flush_all\r\n'))], ['admin']);
+  assert.not.ok(isAllowed({ name: 'x', roles: new Set(['read', 'write']) }, command('stats cachedump 1 0\r\n')));
+  assert.not.ok(isAllowed({ name: 'x', roles: new Set(['read', 'write', 'scan']) }, command('flush_all\r\n')));
+});
+
 test('each command needs the roles for what it does to data', () => {
   const table: Array<[string, McRole[]]> = [
     ['get a\r\n', ['read']], ['gets a\r\n', ['read']], ['gat 1 a\r\n', ['read', 'write']], ['gats 1 a\r\n', ['read', 'write']],

@@ -2,7 +2,7 @@ import { McParser } from '../../../../proxy/memcached/parser.js';
 import { McExecutor } from '../../../../proxy/memcached/executor.js';
 import { errorReply } from '../../../../proxy/memcached/responses.js';
 import type {
-  McCounterResult, McItem, McPrincipal, McRole, McStoreResult, MemcachedBackend,
+  McCounterResult, McDumpEntry, McItem, McPrincipal, McRole, McStoreResult, MemcachedBackend,
 } from '../../../../proxy/memcached/backend.js';
 
 /**
@@ -21,6 +21,7 @@ export class ExecSession {
       flush: async () => {
         await backend.flush();
       },
+      maxDumpKeys: 1000,
     });
   }
 
@@ -54,4 +55,5 @@ export class FailingBackend implements MemcachedBackend {
   async authenticate(): Promise<McPrincipal | null> { return this.fail(); }
   async stats(): Promise<Record<string, string | number>> { return this.fail(); }
   async flush(): Promise<number> { return this.fail(); }
+  async dump(): Promise<McDumpEntry[]> { return this.fail(); }
 }

@@ -52,6 +52,29 @@ test('text flush_all on a server without auth; a delayed one runs once the delay
   });
 });
 
+test('stats cachedump lists keys in slab class 1 for principals with the scan role (memcdump)', async () => {
+  const backend = new MemoryBackend({ users: { ...USERS, scanner: { password: 'scan pw', roles: ['read', 'scan'] } } });
+  for (const k of ['b', 'a', 'c']) await backend.store('set', Buffer.from(k), Buffer.from(`v-${k}`), 0, 0);
+  await withServer(backend, { isAuthRequired: true }, async (_server, port) => {
+    const app = await RawClient.connect(port);
+    app.send(`${authSet('app', 'app pw')}stats cachedump 1 0\r\n`);
+    assert.is(await app.read('STORED\r\nCLIENT_ERROR unauthorized\r\n'), 'STORED\r\nCLIENT_ERROR unauthorized\r\n');
+    app.destroy();
+    const s = await RawClient.connect(port);
+    s.send(`${authSet('scanner', 'scan pw')}stats cachedump 1 0\r\nstats cachedump 2 0\r\nstats cachedump 1 2\r\nstats cachedump 1\r\nstats cachedump x 0\r\n`);
+    const expected = 'STORED\r\nITEM a [3 b; 0 s]\r\nITEM b [3 b; 0 s]\r\nITEM c [3 b; 0 s]\r\nEND\r\nEND\r\nITEM a [3 b; 0 s]\r\nITEM b [3 b; 0 s]\r\nEND\r\n'
+      + 'CLIENT_ERROR bad command line format\r\nCLIENT_ERROR bad command line format\r\n';
+    assert.is(await s.read(expected), expected);
+    s.destroy();
+  });
+  await withServer(backend, { maxDumpKeys: 2 }, async (_server, port) => {
+    const c = await RawClient.connect(port);
+    c.send('stats cachedump 1 0\r\n');
+    assert.is(await c.read('ITEM a [3 b; 0 s]\r\nITEM b [3 b; 0 s]\r\nEND\r\n'), 'ITEM a [3 b; 0 s]\r\nITEM b [3 b; 0 s]\r\nEND\r\n', 'capped at maxDumpKeys');
+    c.destroy();
+  });
+});
+
 test('scheduler: a later flush replaces a pending delayed one; flushes never overlap; close drops the pending one', async () => {
   let running = 0;
   let maxRunning = 0;

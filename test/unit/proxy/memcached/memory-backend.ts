@@ -1,6 +1,6 @@
 import { KvError } from '../../../../shared/errors.js';
 import type {
-  McCounterOptions, McCounterResult, McItem, McPrincipal, McRole, McStoreMode, McStoreResult, MemcachedBackend,
+  McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipal, McRole, McStoreMode, McStoreResult, MemcachedBackend,
 } from '../../../../proxy/memcached/backend.js';
 
 const MAX_RELATIVE_TTL = 60 * 60 * 24 * 30;
@@ -158,6 +158,11 @@ export class MemoryBackend implements MemcachedBackend {
 
   /** Calls of `flush`, to check who was allowed to flush. */
   flushes = 0;
+
+  async dump(limit: number): Promise<McDumpEntry[]> {
+    const keys = [...this.items.keys()].sort().filter((k) => this.live(Buffer.from(k, 'latin1')) !== null).slice(0, limit);
+    return keys.map((k) => ({ key: Buffer.from(k, 'latin1'), size: this.items.get(k)!.value.length }));
+  }
 
   async flush(): Promise<number> {
     this.flushes++;

@@ -1,0 +1,80 @@
+/**
+ * Messages of the dashboard's live feed (`ws://manager/ui/live`), JSON text frames.
+ * Shared by the manager (cluster/manager/dashboard/) and the page (ui/web/): types only.
+ */
+import type { ClusterMap, NodeState } from '../../../shared/cluster-map.js';
+import type { NodeLoadReport } from '../../../shared/map-protocol.js';
+
+/** Page → manager. */
+export type FeedClientMessage =
+  /** The bearer token from `POST /api/auth` (a secure manager waits for it first). */
+  | { t: 'auth'; token: string }
+  /** Report the copies' seqnos of this unit with every tick; null stops. */
+  | { t: 'follow'; unit: number | null };
+
+/** One cluster event, as the manager's event log records it. */
+export interface FeedEvent {
+  at: number;
+  name: string;
+  component: string;
+  id?: string;
+  fields: Record<string, string | number | boolean | null>;
+}
+
+/** A node as the dashboard shows it. */
+export interface FeedNode {
+  id: string;
+  address: string;
+  zone: string;
+  weight: number;
+  state: NodeState;
+  isLive: boolean;
+  /** Rev of the map the node last reported applying. */
+  appliedRev: number | null;
+  /** Units it is backfilling now (null: it does not replicate). */
+  backfilling: number | null;
+  /** Bytes it copied by backfill since it started. */
+  copiedBytes: number;
+  /** Its last load report (null: none yet), with when it arrived. */
+  load: (NodeLoadReport & { at: number }) | null;
+  /** Requests per second between its last two load reports; null until there are two. */
+  opsPerSec: number | null;
+}
+
+/** The rebalance as the admin API's `GET /api/rebalance` reports it. */
+export interface FeedRebalance {
+  rev: number;
+  applied: number;
+  total: number;
+  isDone: boolean;
+  isRestoreHeld: boolean;
+  moves: {
+    isMoving: boolean;
+    isStopped: boolean;
+    unitsMoved: number;
+    unitsLeft: number;
+    batches: number;
+    bytesCopied: number;
+    lastWarning: string | null;
+  };
+}
+
+/** Seqno of each copy of a followed unit, by node id (null: the node reported none). */
+export interface FeedFollow {
+  unit: number;
+  copies: Array<{ id: string; seqno: number | null }>;
+}
+
+/** Manager → page. */
+export type FeedServerMessage =
+  /** First message. `isAuthNeeded`: send `auth` before anything else arrives. */
+  | { t: 'hello'; isSecure: boolean; isAuthNeeded: boolean; manager: string }
+  /** Authenticated (or an insecure manager): the principal's roles. */
+  | { t: 'ready'; principal: string | null; roles: string[] }
+  /** The whole current map, on connect and on every change. */
+  | { t: 'map'; map: ClusterMap }
+  /** Recent events on connect (oldest first), then each new batch. */
+  | { t: 'events'; events: FeedEvent[]; isInitial: boolean }
+  /** Every push interval: nodes, rebalance, and the followed unit. */
+  | { t: 'tick'; at: number; isLeader: boolean; nodes: FeedNode[]; rebalance: FeedRebalance; follow: FeedFollow | null }
+  | { t: 'err'; code: string; message: string };

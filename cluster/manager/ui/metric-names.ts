@@ -1,0 +1,35 @@
+/**
+ * Where each figure of the dashboard comes from: its metric name
+ * (`pandakv_<component>_<what>_<unit>`), greppable to the line that counts it, and the
+ * manager's `/metrics` exports it under that name. The page links every figure here.
+ */
+
+export interface MetricInfo {
+  name: string;
+  help: string;
+  /** The file that counts it. */
+  source: string;
+}
+
+const m = (name: string, help: string, source: string): MetricInfo => Object.freeze({ name, help, source });
+
+export const METRICS = Object.freeze({
+  epoch: m('pandakv_manager_map_epoch', 'Epoch of the current map: raised on every failover or ownership change.', 'cluster/manager/metrics.ts'),
+  rev: m('pandakv_manager_map_rev', 'Revision of the current map: raised on every change.', 'cluster/manager/metrics.ts'),
+  nodes: m('pandakv_manager_nodes_total', 'Nodes by state.', 'cluster/manager/metrics.ts'),
+  isLive: m('pandakv_manager_node_is_live', '1 while the node holds its liveness lease (heartbeats arrive).', 'cluster/manager/membership.ts'),
+  requests: m('pandakv_node_requests_total', 'Requests a node executed; ops/s is its rate between two heartbeats.', 'cluster/node/load-meter.ts'),
+  p50: m('pandakv_node_request_p50_us', 'Median request service time over the last heartbeat interval, µs.', 'cluster/node/load-meter.ts'),
+  p99: m('pandakv_node_request_p99_us', '99th percentile request service time over the last heartbeat interval, µs.', 'cluster/node/load-meter.ts'),
+  items: m('pandakv_node_items', 'Items a node holds (active and replica copies).', 'cluster/node/engine/memory-engine.ts'),
+  memory: m('pandakv_node_memory_bytes', 'Bytes of keys and values a node holds.', 'cluster/node/engine/memory-engine.ts'),
+  hints: m('pandakv_node_hints_pending', 'Hints a node keeps for replicas that were unreachable.', 'cluster/node/hints.ts'),
+  backfills: m('pandakv_node_backfills_active', 'Units a node is backfilling now.', 'cluster/node/replication.ts'),
+  seqno: m('pandakv_node_unit_seqno', 'Highest mutation seqno a node holds for a unit (heartbeat report).', 'cluster/node/replication.ts'),
+  unitsMoved: m('pandakv_manager_rebalance_units_moved_total', 'Units whose new copy is in place, this rebalance.', 'cluster/manager/leader.ts'),
+  unitsLeft: m('pandakv_manager_rebalance_units_left', 'Units still to move, this rebalance.', 'cluster/manager/leader.ts'),
+  bytesCopied: m('pandakv_manager_rebalance_bytes_copied_total', 'Key and value bytes copied by backfill, this rebalance.', 'cluster/manager/leader.ts'),
+  isStopped: m('pandakv_manager_rebalance_is_stopped', '1 while an operator has stopped the moves.', 'cluster/manager/leader.ts'),
+});
+
+export type FigureName = keyof typeof METRICS;

@@ -1,0 +1,642 @@
+import { Status, type StatusCode } from '../../../shared/status.js';
+import { KvError } from '../../../shared/errors.js';
+import { NOT_A_COUNTER, decrement, increment, isU64, parseCounter } from './counter-codec.js';
+import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expiry.js';
+import { DISK_ENGINE_DEFAULTS, type DiskEngineOptions } from './disk-options.js';
+import { DiskStore, type CommitBatch } from './disk-store.js';
+import { decodeEntry } from './disk-record.js';
+import { ReadCache, type DiskEntry } from './read-cache.js';
+import { mergeRange } from './overlay-range.js';
+import type {
+  CounterResult, EngineStats, Item, ItemPage, KvEngine, ScanEntry, ScanResult, StoreResult, StoredItem, UnitMark, UnitMarkSource,
+} from './types.js';
+
+const MAX_KEY_LIMIT = 255;
+
+const enum Mode {
+  Set,
+  Add,
+  Replace,
+}
+
+function fail(status: StatusCode): StoreResult {
+  return Object.freeze({ status, cas: 0 });
+}
+const BAD_REQUEST = fail(Status.BAD_REQUEST);
+const TOO_LARGE = fail(Status.TOO_LARGE);
+const NOT_STORED = fail(Status.NOT_STORED);
+const NOT_FOUND = fail(Status.NOT_FOUND);
+const EXISTS = fail(Status.EXISTS);
+const NO_SPACE = fail(Status.NO_SPACE);
+const BUSY = fail(Status.BUSY);
+
+function counterFail(status: StatusCode): CounterResult {
+  return Object.freeze({ status, value: 0n, cas: 0 });
+}
+
+function isFlags(flags: number): boolean {
+  return Number.isInteger(flags) && flags >= 0 && flags <= 0xffffffff;
+}
+
+interface DurableWaiter {
+  gen: number;
+  resolve: () => void;
+  reject: (err: KvError) => void;
+}
+
+/**
+ * The data node's disk engine: the memory engine's semantics (TTL, CAS, counters,
+ * append/prepend, ordered scans) on lmdb, for data that must survive a crash and may be
+ * larger than memory.
+ *
+ * Writes land in `pending` (the newest state of each key written since the last commit
+ * started) and are answered at once; a commit takes `pending` as one batch, with the unit
+ * seqnos replication holds at that moment and the last CAS, and writes it in one lmdb
+ * transaction that is fsync'd before it resolves (group commit: every write of the batch
+ * shares one fsync). Reads look at `pending`, then the batch in flight, then the read
+ * cache, then lmdb. `whenDurable()` resolves when the commit holding every write made so
+ * far is on disk: the `persist` durability level.
+ *
+ * A commit that fails (disk full) leaves its writes pending; writes are refused with
+ * NO_SPACE while the disk stays full, reads go on, and commits are retried until one
+ * succeeds, after which writes are accepted again. See docs/engine.md.
+ */
+export class DiskEngine implements KvEngine {
+  readonly kind = 'disk' as const;
+  readonly isDurable = true;
+  readonly options: Readonly<DiskEngineOptions>;
+  private readonly store: DiskStore;
+  private readonly cache: ReadCache;
+  /** Writes since the current commit (if any) started; null is a delete. */
+  private pending = new Map<string, DiskEntry | null>();
+  private pendingBytes = 0;
+  /** The batch being committed. */
+  private inflight: Map<string, DiskEntry | null> | null = null;
+  /** flush_all asked for: the store's items are hidden until the commit that clears them. */
+  private isClearPending = false;
+  private isClearInflight = false;
+  private lastCas: number;
+  private itemCount: number;
+  /** Write generation: bumped by every change; `durableGen` is the last one on disk. */
+  private writeGen = 0;
+  private durableGen = 0;
+  private waiters: DurableWaiter[] = [];
+  private commitTimer: NodeJS.Timeout | null = null;
+  private commitNow: NodeJS.Immediate | null = null;
+  private committing: Promise<void> | null = null;
+  /** Set while the last commit failed: writes are refused until one succeeds. */
+  private failure: { code: 'no-space' | 'io'; message: string } | null = null;
+  private markSource: UnitMarkSource | null = null;
+  /** Unit seqnos as written to disk (or in the commit in flight, once it succeeds). */
+  private writtenSeqs = new Map<number, number>();
+  private readonly loadedMarks: UnitMark[];
+  private isClosed = false;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private isSweeping = false;
+  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0 };
+
+  /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
+  constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path'>) {
+    const opts = { ...DISK_ENGINE_DEFAULTS, ...options };
+    if (!(opts.memorySizeMb > 0)) throw new RangeError('memorySizeMb must be positive');
+    if (!Number.isInteger(opts.maxKeyBytes) || opts.maxKeyBytes < 1 || opts.maxKeyBytes > MAX_KEY_LIMIT) {
+      throw new RangeError(`maxKeyBytes must be an integer in 1..${MAX_KEY_LIMIT}`);
+    }
+    if (!(opts.commitIntervalMs >= 0)) throw new RangeError('commitIntervalMs must be 0 or more');
+    this.options = Object.freeze(opts);
+    this.store = DiskStore.open(opts.path);
+    if (opts.nodeId !== null) this.store.bindNode(opts.nodeId);
+    this.cache = new ReadCache(Math.floor(opts.memorySizeMb * 1024 * 1024));
+    this.lastCas = this.store.lastCas();
+    this.itemCount = this.store.itemCount();
+    this.loadedMarks = this.store.unitMarks();
+    for (const [unit, seq] of this.loadedMarks) this.writtenSeqs.set(unit, seq);
+    if (opts.expirySweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(this.startSweep, opts.expirySweepIntervalMs);
+      this.sweepTimer.unref();
+    }
+  }
+
+  get size(): number {
+    return this.itemCount;
+  }
+
+  /** The unit marks found on disk at open: where each unit's history stood at the last commit. */
+  unitMarks(): UnitMark[] {
+    return this.loadedMarks.map((m) => [...m] as UnitMark);
+  }
+
+  /** The files belong to `nodeId`. @throws DiskFormatError when they are another node's */
+  bindNode(nodeId: string): void {
+    this.store.bindNode(nodeId);
+  }
+
+  setUnitMarkSource(source: UnitMarkSource | null): void {
+    this.markSource = source;
+  }
+
+  get(key: string): Item | null {
+    const e = this.live(key);
+    if (e === null) return null;
+    return { value: e.value, flags: e.flags, cas: e.cas };
+  }
+
+  peek(key: string): StoredItem | null {
+    if (!this.isKey(key)) return null;
+    const e = this.read(key);
+    if (e === null || isExpiredAt(e.expAt, this.nowS())) return null;
+    return { value: e.value, flags: e.flags, cas: e.cas, expAt: e.expAt };
+  }
+
+  getAndTouch(key: string, exptime: number): Item | null {
+    if (!Number.isFinite(exptime)) return null;
+    const e = this.live(key);
+    if (e === null) return null;
+    if (this.refusal() === null) this.retime(key, e, exptime);
+    return { value: e.value, flags: e.flags, cas: e.cas };
+  }
+
+  touch(key: string, exptime: number): StatusCode {
+    if (!this.isKey(key) || !Number.isFinite(exptime)) return Status.BAD_REQUEST;
+    const e = this.live(key);
+    if (e === null) return Status.NOT_FOUND;
+    const refused = this.refusal();
+    if (refused !== null) return refused.status;
+    this.retime(key, e, exptime);
+    return Status.OK;
+  }
+
+  set(key: string, value: Uint8Array, flags: number, exptime: number, cas?: number): StoreResult {
+    return this.write(Mode.Set, key, value, flags, exptime, cas);
+  }
+
+  add(key: string, value: Uint8Array, flags: number, exptime: number): StoreResult {
+    return this.write(Mode.Add, key, value, flags, exptime, undefined);
+  }
+
+  replace(key: string, value: Uint8Array, flags: number, exptime: number, cas?: number): StoreResult {
+    return this.write(Mode.Replace, key, value, flags, exptime, cas);
+  }
+
+  append(key: string, value: Uint8Array, cas?: number): StoreResult {
+    return this.concat(key, value, cas, true);
+  }
+
+  prepend(key: string, value: Uint8Array, cas?: number): StoreResult {
+    return this.concat(key, value, cas, false);
+  }
+
+  delete(key: string, cas?: number): StatusCode {
+    if (!this.isKey(key)) return Status.BAD_REQUEST;
+    const e = this.live(key);
+    if (e === null) return Status.NOT_FOUND;
+    if (cas !== undefined && cas !== 0 && e.cas !== cas) return Status.EXISTS;
+    const refused = this.refusal();
+    if (refused !== null) return refused.status;
+    this.put(key, null);
+    return Status.OK;
+  }
+
+  incr(key: string, delta: bigint, initial?: bigint, exptime?: number): CounterResult {
+    return this.count(key, delta, initial, exptime, true);
+  }
+
+  decr(key: string, delta: bigint, initial?: bigint, exptime?: number): CounterResult {
+    return this.count(key, delta, initial, exptime, false);
+  }
+
+  scan(start: string, end: string | null, limit: number): ScanResult {
+    if (end !== null && start >= end) return { entries: [], nextKey: null };
+    const max = limit > 0 ? Math.floor(limit) : 0;
+    const now = this.nowS();
+    const entries: ScanEntry[] = [];
+    for (const [key, e] of this.range(start, end)) {
+      if (isExpiredAt(e.expAt, now)) continue;
+      if (entries.length >= max) return { entries, nextKey: key };
+      entries.push({ key, value: e.value, flags: e.flags, cas: e.cas });
+    }
+    return { entries, nextKey: null };
+  }
+
+  page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): ItemPage {
+    const now = this.nowS();
+    const out: Array<{ key: string } & StoredItem> = [];
+    let seen = 0;
+    for (const [key, e] of this.range(after === null ? '' : `${after}\0`, null)) {
+      if (isExpiredAt(e.expAt, now)) continue;
+      seen++;
+      if (accept(key)) {
+        out.push({ key, value: e.value, flags: e.flags, cas: e.cas, expAt: e.expAt });
+        if (out.length >= limit) return { items: out, next: key };
+      }
+      if (seen >= budget) return { items: out, next: key };
+    }
+    return { items: out, next: null };
+  }
+
+  scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null } {
+    const now = this.nowS();
+    const keys: string[] = [];
+    for (const [key, e] of this.range(start, null)) {
+      if (isExpiredAt(e.expAt, now)) continue;
+      if (keys.length >= limit) return { keys, nextKey: key };
+      keys.push(key);
+    }
+    return { keys, nextKey: null };
+  }
+
+  /** Drop every item (memcached flush_all): hidden at once, cleared on disk by the next commit. */
+  flush(): void {
+    this.pending.clear();
+    this.pendingBytes = 0;
+    this.cache.clear();
+    this.isClearPending = true;
+    this.itemCount = 0;
+    this.writeGen++;
+    this.scheduleCommit();
+  }
+
+  stats(): EngineStats {
+    return {
+      items: this.itemCount,
+      bytes: this.cache.bytes + this.pendingBytes,
+      limitBytes: Math.floor(this.options.memorySizeMb * 1024 * 1024),
+      evictions: 0,
+      expired: this.counters.expired,
+      hits: this.cache.hits,
+      misses: this.cache.misses,
+      writes: this.counters.writes,
+      outOfMemory: 0,
+      slabPages: 0,
+      slabBytes: 0,
+      largeItems: 0,
+      largeBytes: 0,
+      relocations: 0,
+      pagesReleased: 0,
+      diskBytes: this.store.fileBytes(),
+      cacheItems: this.cache.count,
+      cacheBytes: this.cache.bytes,
+      commits: this.counters.commits,
+      commitFailures: this.counters.commitFailures,
+      commitMs: Math.round(this.counters.commitMs),
+      noSpace: this.failure?.code === 'no-space' ? 1 : 0,
+    };
+  }
+
+  whenDurable(): Promise<void> {
+    if (this.durableGen >= this.writeGen && !this.isClearPending) return Promise.resolve();
+    if (this.failure !== null) return Promise.reject(this.failureError());
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ gen: this.writeGen, resolve, reject });
+      this.scheduleCommit(true);
+    });
+  }
+
+  /** Commit what is pending, wait for it, and close the store. Idempotent. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    if (this.commitNow !== null) clearImmediate(this.commitNow);
+    this.commitTimer = null;
+    this.commitNow = null;
+    await this.committing?.catch(noop);
+    if (this.pending.size > 0 || this.isClearPending || this.marksChanged()) await this.commit().catch(noop);
+    for (const w of this.waiters) w.reject(KvError.unavailable('engine closed'));
+    this.waiters = [];
+    await this.store.close();
+  }
+
+  // ---- writes ----
+
+  private write(mode: Mode, key: string, value: Uint8Array, flags: number, exptime: number, cas: number | undefined): StoreResult {
+    if (!this.isKey(key) || !isFlags(flags) || !Number.isFinite(exptime)) return BAD_REQUEST;
+    if (value.length > this.options.maxValueBytes) return TOO_LARGE;
+    const now = this.nowS();
+    const current = this.live(key, now);
+    if (current !== null ? mode === Mode.Add : mode === Mode.Replace) return NOT_STORED;
+    if (cas !== undefined && cas !== 0) {
+      if (current === null) return NOT_FOUND;
+      if (current.cas !== cas) return EXISTS;
+    }
+    const refused = this.refusal();
+    if (refused !== null) return refused;
+    const expAt = absoluteExpiry(exptime, now);
+    const next = ++this.lastCas;
+    if (expAt === ALREADY_EXPIRED) {
+      if (current !== null) this.put(key, null);
+      else this.touchGen();
+      return { status: Status.OK, cas: next };
+    }
+    // The caller may reuse its buffer: keep a copy.
+    this.put(key, { value: Uint8Array.prototype.slice.call(value), flags, expAt, cas: next });
+    return { status: Status.OK, cas: next };
+  }
+
+  private concat(key: string, data: Uint8Array, cas: number | undefined, isAppend: boolean): StoreResult {
+    if (!this.isKey(key)) return BAD_REQUEST;
+    const max = this.options.maxValueBytes;
+    if (data.length > max) return TOO_LARGE;
+    const current = this.live(key);
+    if (current === null) return NOT_STORED;
+    if (cas !== undefined && cas !== 0 && current.cas !== cas) return EXISTS;
+    if (current.value.length + data.length > max) return TOO_LARGE;
+    const refused = this.refusal();
+    if (refused !== null) return refused;
+    const value = new Uint8Array(current.value.length + data.length);
+    value.set(isAppend ? current.value : data, 0);
+    value.set(isAppend ? data : current.value, isAppend ? current.value.length : data.length);
+    const next = ++this.lastCas;
+    this.put(key, { value, flags: current.flags, expAt: current.expAt, cas: next });
+    return { status: Status.OK, cas: next };
+  }
+
+  private count(key: string, delta: bigint, initial: bigint | undefined, exptime: number | undefined, isIncr: boolean): CounterResult {
+    if (!this.isKey(key) || !isU64(delta) || (initial !== undefined && !isU64(initial))) return counterFail(Status.BAD_REQUEST);
+    if (exptime !== undefined && !Number.isFinite(exptime)) return counterFail(Status.BAD_REQUEST);
+    const now = this.nowS();
+    const current = this.live(key, now);
+    let value: bigint;
+    let flags = 0;
+    let expAt: number;
+    if (current === null) {
+      if (initial === undefined) return counterFail(Status.NOT_FOUND);
+      value = initial;
+      expAt = absoluteExpiry(exptime ?? 0, now);
+    } else {
+      const parsed = parseCounter(current.value, 0, current.value.length);
+      if (parsed === NOT_A_COUNTER) return counterFail(Status.BAD_REQUEST);
+      value = isIncr ? increment(parsed, delta) : decrement(parsed, delta);
+      flags = current.flags;
+      expAt = current.expAt;
+    }
+    const refused = this.refusal();
+    if (refused !== null) return counterFail(refused.status);
+    const next = ++this.lastCas;
+    if (expAt === ALREADY_EXPIRED) {
+      this.touchGen();
+      return { status: Status.OK, value, cas: next };
+    }
+    this.put(key, { value: Buffer.from(value.toString(), 'latin1'), flags, expAt, cas: next });
+    return { status: Status.OK, value, cas: next };
+  }
+
+  private retime(key: string, e: DiskEntry, exptime: number): void {
+    const expAt = absoluteExpiry(exptime, this.nowS());
+    if (expAt === ALREADY_EXPIRED) this.put(key, null);
+    else this.put(key, { ...e, expAt });
+  }
+
+  /** NO_SPACE while the disk is full, BUSY while too much waits for the disk; else null. */
+  private refusal(): StoreResult | null {
+    if (this.failure !== null) return this.failure.code === 'no-space' ? NO_SPACE : fail(Status.INTERNAL);
+    if (this.pendingBytes > this.options.maxPendingBytes) return BUSY;
+    return null;
+  }
+
+  private put(key: string, e: DiskEntry | null): void {
+    const existed = this.read(key) !== null;
+    if (existed && e === null) this.itemCount--;
+    else if (!existed && e !== null) this.itemCount++;
+    const old = this.pending.get(key);
+    if (old !== undefined) this.pendingBytes -= sizeOf(key, old);
+    this.pending.set(key, e);
+    this.pendingBytes += sizeOf(key, e);
+    this.cache.delete(key);
+    this.counters.writes++;
+    this.touchGen();
+  }
+
+  private touchGen(): void {
+    this.writeGen++;
+    this.scheduleCommit();
+  }
+
+  // ---- reads ----
+
+  /** The key's newest state, expired or not; null when absent. */
+  private read(key: string): DiskEntry | null {
+    const p = this.pending.get(key);
+    if (p !== undefined) return p;
+    if (this.isClearPending) return null;
+    const f = this.inflight?.get(key);
+    if (f !== undefined) return f;
+    if (this.isClearInflight) return null;
+    const c = this.cache.get(key);
+    if (c !== undefined) return c;
+    const raw = this.store.get(key);
+    if (raw === undefined) return null;
+    const e = decodeEntry(raw);
+    if (e === null) return null;
+    this.cache.set(key, e);
+    return e;
+  }
+
+  /** The key's live state: null when absent, expired (and then reclaimed) or the key is invalid. */
+  private live(key: string, now = -1): DiskEntry | null {
+    if (!this.isKey(key)) return null;
+    const e = this.read(key);
+    if (e === null) return null;
+    if (e.expAt !== 0 && isExpiredAt(e.expAt, now < 0 ? this.nowS() : now)) {
+      if (this.refusal() === null) {
+        this.put(key, null);
+        this.counters.expired++;
+      }
+      return null;
+    }
+    return e;
+  }
+
+  /** Every key in `[start, end)` in byte order with its newest state; deleted keys left out. */
+  private range(start: string, end: string | null): Iterable<[string, DiskEntry]> {
+    const layers: Array<Map<string, DiskEntry | null>> = [this.pending];
+    if (!this.isClearPending && this.inflight !== null) layers.push(this.inflight);
+    const isStoreHidden = this.isClearPending || this.isClearInflight;
+    return mergeRange(layers, isStoreHidden ? null : this.store.items, start, end);
+  }
+
+  private isKey(key: string): boolean {
+    return key.length > 0 && key.length <= this.options.maxKeyBytes;
+  }
+
+  private nowS(): number {
+    return toSeconds(this.options.nowMs());
+  }
+
+  // ---- commits ----
+
+  /**
+   * Start a commit within `commitIntervalMs`, or in the next turn when someone waits for it
+   * (`persist`): the writes of this turn join it, and writes arriving while its fsync runs
+   * gather for the next one, so waiting writers share fsyncs without an added delay.
+   */
+  private scheduleCommit(isUrgent = false): void {
+    if (this.isClosed || this.committing !== null || this.commitNow !== null) return;
+    if (this.failure === null && (isUrgent || this.options.commitIntervalMs === 0)) {
+      if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+      this.commitNow = setImmediate(this.onCommitTimer);
+      return;
+    }
+    if (this.commitTimer !== null) return;
+    this.commitTimer = setTimeout(this.onCommitTimer, this.failure !== null ? this.options.commitRetryMs : this.options.commitIntervalMs);
+  }
+
+  private readonly onCommitTimer = (): void => {
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    if (this.commitNow !== null) clearImmediate(this.commitNow);
+    this.commitTimer = null;
+    this.commitNow = null;
+    void this.commit().catch(noop);
+  };
+
+  private marksChanged(): boolean {
+    const seqs = this.markSource?.unitSeqs();
+    if (seqs === undefined) return false;
+    if (seqs.size !== this.writtenSeqs.size) return true;
+    for (const [u, s] of seqs) if (this.writtenSeqs.get(u) !== s) return true;
+    return false;
+  }
+
+  /** Commit `pending` (and the unit marks of this moment) as one transaction. */
+  private commit(): Promise<void> {
+    const batchItems = this.pending;
+    const gen = this.writeGen;
+    const isClear = this.isClearPending;
+    const marks: CommitBatch['marks'] = [];
+    const seqsNow = new Map<number, number>();
+    const source = this.markSource;
+    if (source !== null) {
+      for (const [unit, seq] of source.unitSeqs()) {
+        seqsNow.set(unit, seq);
+        if (this.writtenSeqs.get(unit) !== seq) marks.push([unit, seq, source.printAt(unit, seq)]);
+      }
+      for (const unit of this.writtenSeqs.keys()) if (!seqsNow.has(unit)) marks.push([unit, null, null]);
+    }
+    const bytes = this.pendingBytes;
+    this.pending = new Map();
+    this.pendingBytes = 0;
+    this.inflight = batchItems;
+    this.isClearPending = false;
+    this.isClearInflight = isClear;
+    const started = performance.now();
+    const run = (async (): Promise<void> => {
+      try {
+        this.checkQuota(batchItems, bytes);
+        await this.store.commit({ items: batchItems, marks, lastCas: this.lastCas, isClear });
+      } catch (err) {
+        this.onCommitFailed(err, batchItems, bytes, isClear);
+        throw err;
+      } finally {
+        this.inflight = null;
+        this.isClearInflight = false;
+        this.committing = null;
+      }
+      this.counters.commits++;
+      this.counters.commitMs += performance.now() - started;
+      if (source !== null) this.writtenSeqs = seqsNow;
+      this.failure = null;
+      // Committed items are what reads find next: keep the recent ones at hand.
+      for (const [key, e] of batchItems) if (e !== null && !this.pending.has(key)) this.cache.set(key, e);
+      this.durableGen = gen;
+      this.settleWaiters();
+      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.length > 0);
+    })();
+    this.committing = run;
+    return run;
+  }
+
+  /** The engine's size quota stands in for a full disk (same path as ENOSPC). */
+  private checkQuota(items: Map<string, DiskEntry | null>, bytes: number): void {
+    const max = this.options.maxDiskBytes;
+    if (max <= 0) return;
+    let hasPut = false;
+    for (const e of items.values()) if (e !== null) hasPut = true;
+    if (hasPut && this.store.fileBytes() + bytes > max) throw Object.assign(new Error('engine size quota reached'), { isQuota: true });
+  }
+
+  private onCommitFailed(err: unknown, items: Map<string, DiskEntry | null>, bytes: number, isClear: boolean): void {
+    this.counters.commitFailures++;
+    const isQuota = (err as { isQuota?: boolean }).isQuota === true;
+    const code = isQuota ? 'no-space' : this.store.classifyFailure(bytes);
+    this.failure = { code, message: err instanceof Error ? err.message : String(err) };
+    // Nothing of the batch reached the disk: it goes back under the newer writes.
+    for (const [key, e] of items) {
+      if (this.pending.has(key)) continue;
+      this.pending.set(key, e);
+      this.pendingBytes += sizeOf(key, e);
+    }
+    if (isClear) this.isClearPending = true;
+    const error = this.failureError();
+    for (const w of this.waiters) w.reject(error);
+    this.waiters = [];
+    queueMicrotask(() => this.scheduleCommit());
+  }
+
+  private failureError(): KvError {
+    const f = this.failure;
+    if (f?.code === 'no-space') return KvError.noSpace();
+    return KvError.internal(`disk commit failed: ${f?.message ?? 'unknown'}`);
+  }
+
+  private settleWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const still: DurableWaiter[] = [];
+    for (const w of this.waiters) {
+      if (w.gen <= this.durableGen) w.resolve();
+      else still.push(w);
+    }
+    this.waiters = still;
+  }
+
+  // ---- background expiry ----
+
+  /** A pass over every key in slices, reclaiming expired items. */
+  private readonly startSweep = (): void => {
+    if (this.isSweeping || this.isClosed) return;
+    this.isSweeping = true;
+    this.sweepFrom('');
+  };
+
+  private sweepFrom(start: string): void {
+    if (this.isClosed) {
+      this.isSweeping = false;
+      return;
+    }
+    const now = this.nowS();
+    let seen = 0;
+    let next: string | null = null;
+    const expired: string[] = [];
+    for (const [key, e] of this.range(start, null)) {
+      if (seen++ >= this.options.expirySweepSliceKeys) {
+        next = key;
+        break;
+      }
+      if (isExpiredAt(e.expAt, now)) expired.push(key);
+    }
+    if (this.refusal() === null) {
+      for (const key of expired) {
+        this.put(key, null);
+        this.counters.expired++;
+      }
+    }
+    if (next === null) {
+      this.isSweeping = false;
+      return;
+    }
+    const from = next;
+    setImmediate(() => this.sweepFrom(from));
+  }
+
+  /** Start a reclaim pass now (tests; the timer does it every `expirySweepIntervalMs`). */
+  sweepExpired(): void {
+    this.startSweep();
+  }
+}
+
+function sizeOf(key: string, e: DiskEntry | null): number {
+  return key.length + (e?.value.length ?? 0) + 48;
+}
+
+function noop(): void {}

@@ -1,0 +1,50 @@
+import type { DiskEntry } from './read-cache.js';
+
+/**
+ * An item as the disk engine stores it in lmdb: a 16-byte header, then the value.
+ * `[u32 flags][u32 expAt][f64 cas][value…]`, little-endian. Keys are the key bytes.
+ */
+export const RECORD_HEADER_BYTES = 16;
+
+export function encodeEntry(e: DiskEntry): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + e.value.length);
+  out.writeUInt32LE(e.flags >>> 0, 0);
+  out.writeUInt32LE(e.expAt >>> 0, 4);
+  out.writeDoubleLE(e.cas, 8);
+  out.set(e.value, RECORD_HEADER_BYTES);
+  return out;
+}
+
+/** The entry a stored record holds; null when it is too short to be one. */
+export function decodeEntry(b: Buffer): DiskEntry | null {
+  if (b.length < RECORD_HEADER_BYTES) return null;
+  return { flags: b.readUInt32LE(0), expAt: b.readUInt32LE(4), cas: b.readDoubleLE(8), value: b.subarray(RECORD_HEADER_BYTES) };
+}
+
+/** The key bytes of a binary-string key. */
+export function keyBytes(key: string): Buffer {
+  return Buffer.from(key, 'latin1');
+}
+
+/** A unit number as a 4-byte big-endian lmdb key (so units sort in order). */
+export function unitKey(unit: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(unit >>> 0, 0);
+  return b;
+}
+
+/** A unit mark as stored: `[f64 seq][print, latin1]`. */
+export function encodeMark(seq: number, print: string | null): Buffer {
+  const p = print === null ? Buffer.alloc(0) : Buffer.from(print, 'latin1');
+  const out = Buffer.allocUnsafe(8 + p.length);
+  out.writeDoubleLE(seq, 0);
+  out.set(p, 8);
+  return out;
+}
+
+export function decodeMark(b: Buffer): { seq: number; print: string | null } | null {
+  if (b.length < 8) return null;
+  const seq = b.readDoubleLE(0);
+  if (!Number.isSafeInteger(seq) || seq < 0) return null;
+  return { seq, print: b.length > 8 ? b.subarray(8).toString('latin1') : null };
+}

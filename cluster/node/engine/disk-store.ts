@@ -1,0 +1,220 @@
+import { existsSync, mkdirSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { decodeMark, encodeEntry, encodeMark, keyBytes, unitKey } from './disk-record.js';
+import type { DiskEntry } from './read-cache.js';
+import type { UnitMark } from './types.js';
+import { checkLmdbFile } from './lmdb-file-check.js';
+
+/**
+ * The disk engine's files: one lmdb environment (`data.mdb`, `lock.mdb`) with three
+ * named databases — `items` (key bytes → record, see disk-record.ts), `units` (unit →
+ * seqno and fingerprint of its record there) and `meta` (format, owner, last CAS). A
+ * commit writes items, unit marks and the last CAS in one lmdb transaction, fsync'd
+ * before it counts. See docs/engine.md.
+ */
+
+export const DATA_FILE = 'data.mdb';
+const FORMAT = 'pandakv-disk-engine';
+const FORMAT_VERSION = 1;
+const META_FORMAT = 'format';
+const META_LAST_CAS = 'lastCas';
+
+/** A data dir that cannot be used: another node's, another program's, or damaged. */
+export class DiskFormatError extends Error {
+  override readonly name = 'DiskFormatError';
+}
+
+/** What one commit writes. */
+export interface CommitBatch {
+  /** Items to write (null: delete). */
+  items: Map<string, DiskEntry | null>;
+  /** Unit marks to write (seq null: delete the unit's mark). */
+  marks: Array<[unit: number, seq: number | null, print: string | null]>;
+  lastCas: number;
+  /** Delete every item first (flush_all). */
+  isClear: boolean;
+}
+
+export type CommitFailure = 'no-space' | 'io';
+
+interface FormatRecord {
+  format: string;
+  version: number;
+  /** The node that owns the files; null until the node's id is known (see `bindNode`). */
+  nodeId: string | null;
+  createdAt: number;
+}
+
+export class DiskStore {
+  readonly items: Database<Buffer, Buffer>;
+  private readonly units: Database<Buffer, Buffer>;
+  private readonly meta: Database<Buffer, Buffer>;
+  private isClosed = false;
+
+  private constructor(readonly path: string, private readonly root: RootDatabase<Buffer, Buffer>) {
+    const sub = { encoding: 'binary' as const, keyEncoding: 'binary' as const };
+    this.items = root.openDB({ name: 'items', ...sub });
+    this.units = root.openDB({ name: 'units', ...sub });
+    this.meta = root.openDB({ name: 'meta', ...sub });
+  }
+
+  /**
+   * Open (or create) the store in `path` for node `nodeId`.
+   * @throws DiskFormatError when the files there are not this engine's, are another
+   *   node's, or are cut short
+   */
+  static open(path: string): DiskStore {
+    mkdirSync(path, { recursive: true });
+    const dataFile = join(path, DATA_FILE);
+    const isNew = !existsSync(dataFile);
+    if (isNew && readdirSync(path).some((f) => f !== 'lock.mdb')) {
+      throw new DiskFormatError(`${path} holds files that are not a PandaKV disk engine's (no ${DATA_FILE}); refusing to use it`);
+    }
+    if (!isNew) {
+      const problem = checkLmdbFile(dataFile);
+      if (problem !== null) throw new DiskFormatError(`${dataFile} is not a usable PandaKV data file: ${problem}; refusing to serve from it`);
+    }
+    let root: RootDatabase<Buffer, Buffer>;
+    try {
+      // overlappingSync off: a commit resolves only once it is fsync'd, meta page included.
+      // eventTurnBatching off: only our own transactions, whose failures we handle, reach the disk.
+      root = open<Buffer, Buffer>({ path, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false, eventTurnBatching: false, maxDbs: 8, noMemInit: true });
+    } catch (err) {
+      throw new DiskFormatError(`${dataFile} is not a usable lmdb file (${(err as Error).message}); refusing to serve from it`);
+    }
+    let store: DiskStore;
+    try {
+      DiskStore.checkLength(root, dataFile);
+      store = new DiskStore(path, root);
+      store.checkFormat(isNew);
+    } catch (err) {
+      void root.close();
+      if (err instanceof DiskFormatError) throw err;
+      throw new DiskFormatError(`${dataFile} cannot be read (${(err as Error).message}); refusing to serve from it`);
+    }
+    return store;
+  }
+
+  /** A file shorter than the pages its meta page points at was cut short (torn copy, truncation). */
+  private static checkLength(root: RootDatabase<Buffer, Buffer>, dataFile: string): void {
+    const stats = root.getStats() as { pageSize?: number; lastPageNumber?: number };
+    const need = ((stats.lastPageNumber ?? 0) + 1) * (stats.pageSize ?? 4096);
+    const size = statSync(dataFile).size;
+    if (size < need) throw new DiskFormatError(`${dataFile} is cut short (${size} bytes, its last transaction needs ${need}); refusing to serve from it`);
+  }
+
+  private checkFormat(isNew: boolean): void {
+    const raw = this.meta.getBinary(Buffer.from(META_FORMAT));
+    if (raw === undefined) {
+      const hasData = this.items.getKeysCount({ limit: 1 }) > 0 || this.units.getKeysCount({ limit: 1 }) > 0;
+      if (!isNew && hasData) throw new DiskFormatError(`${join(this.path, DATA_FILE)} has no PandaKV format record; refusing to serve from it`);
+      this.writeFormat({ format: FORMAT, version: FORMAT_VERSION, nodeId: null, createdAt: Date.now() });
+      return;
+    }
+    this.readFormat(raw);
+  }
+
+  private writeFormat(record: FormatRecord): void {
+    this.root.transactionSync(() => this.meta.putSync(Buffer.from(META_FORMAT), Buffer.from(JSON.stringify(record))));
+  }
+
+  /**
+   * The files belong to node `nodeId` from now on: the first node to bind them owns them.
+   * @throws DiskFormatError when another node owns them
+   */
+  bindNode(nodeId: string): void {
+    const record = this.readFormat(this.meta.getBinary(Buffer.from(META_FORMAT)));
+    if (record.nodeId === nodeId) return;
+    if (record.nodeId !== null) throw new DiskFormatError(`${join(this.path, DATA_FILE)} belongs to node ${String(record.nodeId)}, not this node (${nodeId}); refusing to serve from it`);
+    this.writeFormat({ ...record, nodeId });
+  }
+
+  private readFormat(raw: Buffer | undefined): FormatRecord {
+    if (raw === undefined) throw new DiskFormatError(`${join(this.path, DATA_FILE)} has no PandaKV format record; refusing to serve from it`);
+    let record: Partial<FormatRecord>;
+    try {
+      record = JSON.parse(raw.toString('utf8')) as Partial<FormatRecord>;
+    } catch {
+      throw new DiskFormatError(`${join(this.path, DATA_FILE)} has a damaged format record; refusing to serve from it`);
+    }
+    if (record.format !== FORMAT || record.version !== FORMAT_VERSION) {
+      throw new DiskFormatError(`${join(this.path, DATA_FILE)} is format ${String(record.format)} v${String(record.version)}, not ${FORMAT} v${FORMAT_VERSION}; refusing to serve from it`);
+    }
+    if (record.nodeId !== null && typeof record.nodeId !== 'string') throw new DiskFormatError(`${join(this.path, DATA_FILE)} has a damaged format record; refusing to serve from it`);
+    return record as FormatRecord;
+  }
+
+  /** Items stored (expired ones not reclaimed yet included). */
+  itemCount(): number {
+    return (this.items.getStats() as { entryCount?: number }).entryCount ?? 0;
+  }
+
+  lastCas(): number {
+    const raw = this.meta.getBinary(Buffer.from(META_LAST_CAS));
+    return raw === undefined || raw.length !== 8 ? 0 : raw.readDoubleLE(0);
+  }
+
+  unitMarks(): UnitMark[] {
+    const out: UnitMark[] = [];
+    for (const { key, value } of this.units.getRange({})) {
+      const mark = decodeMark(value);
+      if (key.length === 4 && mark !== null) out.push([key.readUInt32BE(0), mark.seq, mark.print]);
+    }
+    return out;
+  }
+
+  get(key: string): Buffer | undefined {
+    return this.items.getBinary(keyBytes(key));
+  }
+
+  /** Bytes of the data file. */
+  fileBytes(): number {
+    try {
+      return statSync(join(this.path, DATA_FILE)).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Write `batch` in one transaction; resolves once it is on disk. */
+  commit(batch: CommitBatch): Promise<void> {
+    return this.root.transaction(() => {
+      if (batch.isClear) for (const key of this.items.getKeys({})) this.items.removeSync(key);
+      for (const [key, e] of batch.items) {
+        if (e === null) this.items.removeSync(keyBytes(key));
+        else this.items.putSync(keyBytes(key), encodeEntry(e));
+      }
+      for (const [unit, seq, print] of batch.marks) {
+        if (seq === null) this.units.removeSync(unitKey(unit));
+        else this.units.putSync(unitKey(unit), encodeMark(seq, print));
+      }
+      const cas = Buffer.allocUnsafe(8);
+      cas.writeDoubleLE(batch.lastCas, 0);
+      this.meta.putSync(Buffer.from(META_LAST_CAS), cas);
+    }).then(() => this.root.resetReadTxn(), (err: unknown) => {
+      // lmdb hands the cause on a second promise; it must not go unhandled.
+      const cause = (err as { commitError?: Promise<unknown> }).commitError;
+      cause?.catch(noop);
+      throw err;
+    });
+  }
+
+  /** Why a commit failed: the filesystem is (nearly) full, or something else. */
+  classifyFailure(batchBytes: number): CommitFailure {
+    try {
+      const fs = statfsSync(this.path);
+      return fs.bavail * fs.bsize < batchBytes * 2 + 1024 * 1024 ? 'no-space' : 'io';
+    } catch {
+      return 'io';
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    await this.root.close();
+  }
+}
+
+function noop(): void {}
