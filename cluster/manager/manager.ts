@@ -146,6 +146,7 @@ export class Manager {
       },
       events: this.events,
       auth: admin.sessions,
+      connections: this.connGuard,
     }, this.options.dashboard);
   }
 

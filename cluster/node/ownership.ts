@@ -82,6 +82,11 @@ export class Ownership {
     return this.self >= 0 && chainOf(map, bucketOfBinary(key, map.bits)).includes(this.self);
   }
 
+  /** The bucket ranges `[start, end)` at `bits` this node is active for; null when it owns every bucket. */
+  activeRanges(): ReadonlyArray<readonly [number, number]> | null {
+    return this.ranges;
+  }
+
   get ownsEverything(): boolean {
     return this.ranges === null;
   }

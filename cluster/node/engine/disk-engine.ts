@@ -82,7 +82,7 @@ export class DiskEngine implements KvEngine {
   private durableGen = 0;
   private waiters: DurableWaiter[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
-  private isCommitImmediate = false;
+  private commitNow: NodeJS.Immediate | null = null;
   private committing: Promise<void> | null = null;
   /** Set while the last commit failed: writes are refused until one succeeds. */
   private failure: { code: 'no-space' | 'io'; message: string } | null = null;
@@ -93,7 +93,7 @@ export class DiskEngine implements KvEngine {
   private isClosed = false;
   private sweepTimer: NodeJS.Timeout | null = null;
   private isSweeping = false;
-  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0 };
+  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0 };
 
   /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
   constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path'>) {
@@ -278,6 +278,7 @@ export class DiskEngine implements KvEngine {
       cacheBytes: this.cache.bytes,
       commits: this.counters.commits,
       commitFailures: this.counters.commitFailures,
+      commitMs: Math.round(this.counters.commitMs),
       noSpace: this.failure?.code === 'no-space' ? 1 : 0,
     };
   }
@@ -297,7 +298,9 @@ export class DiskEngine implements KvEngine {
     this.isClosed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    if (this.commitNow !== null) clearImmediate(this.commitNow);
     this.commitTimer = null;
+    this.commitNow = null;
     await this.committing?.catch(noop);
     if (this.pending.size > 0 || this.isClearPending || this.marksChanged()) await this.commit().catch(noop);
     for (const w of this.waiters) w.reject(KvError.unavailable('engine closed'));
@@ -463,21 +466,28 @@ export class DiskEngine implements KvEngine {
 
   // ---- commits ----
 
-  /** Start a commit after `commitIntervalMs` (at once when someone waits for it and the interval is 0). */
+  /**
+   * Start a commit within `commitIntervalMs`, or in the next turn when someone waits for it
+   * (`persist`): the writes of this turn join it, and writes arriving while its fsync runs
+   * gather for the next one, so waiting writers share fsyncs without an added delay.
+   */
   private scheduleCommit(isUrgent = false): void {
-    if (this.isClosed || this.committing !== null) return;
-    if (this.commitTimer !== null) {
-      if (!isUrgent || this.isCommitImmediate) return;
-      // A waiter never waits longer than the interval: an earlier timer stands.
+    if (this.isClosed || this.committing !== null || this.commitNow !== null) return;
+    if (this.failure === null && (isUrgent || this.options.commitIntervalMs === 0)) {
+      if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+      this.commitNow = setImmediate(this.onCommitTimer);
       return;
     }
-    const delay = this.failure !== null ? this.options.commitRetryMs : this.options.commitIntervalMs;
-    this.isCommitImmediate = delay === 0;
-    this.commitTimer = setTimeout(this.onCommitTimer, delay);
+    if (this.commitTimer !== null) return;
+    this.commitTimer = setTimeout(this.onCommitTimer, this.failure !== null ? this.options.commitRetryMs : this.options.commitIntervalMs);
   }
 
   private readonly onCommitTimer = (): void => {
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    if (this.commitNow !== null) clearImmediate(this.commitNow);
     this.commitTimer = null;
+    this.commitNow = null;
     void this.commit().catch(noop);
   };
 
@@ -510,6 +520,7 @@ export class DiskEngine implements KvEngine {
     this.inflight = batchItems;
     this.isClearPending = false;
     this.isClearInflight = isClear;
+    const started = performance.now();
     const run = (async (): Promise<void> => {
       try {
         this.checkQuota(batchItems, bytes);
@@ -523,6 +534,7 @@ export class DiskEngine implements KvEngine {
         this.committing = null;
       }
       this.counters.commits++;
+      this.counters.commitMs += performance.now() - started;
       if (source !== null) this.writtenSeqs = seqsNow;
       this.failure = null;
       // Committed items are what reads find next: keep the recent ones at hand.

@@ -1,7 +1,8 @@
 import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ErrorCode, KvError, type KvErrorCode } from '../../../../shared/errors.js';
-import { errorCodeOf, errorLine } from '../../../../proxy/memcached/error-map.js';
+import { binaryError, errorCodeOf, errorLine } from '../../../../proxy/memcached/error-map.js';
+import { BinStatus } from '../../../../proxy/memcached/binary-protocol.js';
 
 const test = suite('proxy memcached - error map');
 
@@ -27,6 +28,7 @@ const TABLE: Record<KvErrorCode, string> = {
   KV_ERR_CLIENT_CLOSED: 'SERVER_ERROR KV_ERR_CLIENT_CLOSED',
   KV_ERR_PROTOCOL: 'SERVER_ERROR KV_ERR_PROTOCOL',
   KV_ERR_NO_SPACE: 'SERVER_ERROR temporary failure: KV_ERR_NO_SPACE',
+  KV_ERR_SCAN_INTERRUPTED: 'SERVER_ERROR temporary failure: KV_ERR_SCAN_INTERRUPTED',
 };
 
 test('every KvError code maps to its memcached answer', () => {
@@ -52,6 +54,42 @@ test('client error messages are flattened to one bounded line', () => {
   assert.is(errorLine(KvError.badRequest('two\r\nlines\x00')), 'CLIENT_ERROR two lines');
   assert.is(errorLine(KvError.badRequest('')), 'CLIENT_ERROR bad request');
   assert.ok(errorLine(KvError.badRequest('x'.repeat(5000))).length <= 'CLIENT_ERROR '.length + 200);
+});
+
+/** Every KvError code and the binary status + text it must produce (message: "boom"). */
+const BIN_TABLE: Record<KvErrorCode, [number, string]> = {
+  KV_ERR_TOO_LARGE: [BinStatus.E2BIG, 'Too large.'],
+  KV_ERR_OUT_OF_MEMORY: [BinStatus.ENOMEM, 'Out of memory'],
+  KV_ERR_BAD_REQUEST: [BinStatus.EINVAL, 'Invalid arguments: boom'],
+  KV_ERR_INVALID_ARGUMENT: [BinStatus.EINVAL, 'Invalid arguments: boom'],
+  KV_ERR_UNAVAILABLE: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_UNAVAILABLE'],
+  KV_ERR_TIMEOUT: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_TIMEOUT'],
+  KV_ERR_CONNECTION_CLOSED: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_CONNECTION_CLOSED'],
+  KV_ERR_BUSY: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_BUSY'],
+  KV_ERR_NOT_MY_BUCKET: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_NOT_MY_BUCKET'],
+  KV_ERR_DURABILITY_IMPOSSIBLE: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_DURABILITY_IMPOSSIBLE'],
+  KV_ERR_NO_SPACE: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_NO_SPACE'],
+  KV_ERR_SCAN_INTERRUPTED: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_SCAN_INTERRUPTED'],
+  KV_ERR_FORBIDDEN: [BinStatus.EACCESS, 'No access'],
+  KV_ERR_AUTH_NEEDED: [BinStatus.EACCESS, 'No access'],
+  KV_ERR_AUTH_FAILED: [BinStatus.EACCESS, 'No access'],
+  KV_ERR_NOT_FOUND: [BinStatus.KEY_ENOENT, 'Not found'],
+  KV_ERR_EXISTS: [BinStatus.KEY_EEXISTS, 'Data exists for key.'],
+  KV_ERR_NOT_STORED: [BinStatus.NOT_STORED, 'Not stored.'],
+  KV_ERR_INTERNAL: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_INTERNAL'],
+  KV_ERR_CLIENT_CLOSED: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_CLIENT_CLOSED'],
+  KV_ERR_PROTOCOL: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_PROTOCOL'],
+};
+
+test('every KvError code maps to its binary status and text', () => {
+  assert.equal(Object.keys(BIN_TABLE).sort(), Object.values(ErrorCode).slice().sort(), 'the table lists every code');
+  for (const [code, [status, message]] of Object.entries(BIN_TABLE) as Array<[KvErrorCode, [number, string]]>) {
+    assert.equal(binaryError(new KvError(code, 'boom')), { status, message }, code);
+  }
+  for (const e of [new Error('secret detail'), null, { code: 'EPIPE' }]) {
+    assert.equal(binaryError(e), { status: BinStatus.EINTERNAL, message: 'Internal error: KV_ERR_INTERNAL' });
+  }
+  assert.is(binaryError(KvError.badRequest('two\r\nlines')).message, 'Invalid arguments: two lines');
 });
 
 test.run();
