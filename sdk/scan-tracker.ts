@@ -36,6 +36,8 @@ export interface ScanTrackerStats {
 export class ScanStream {
   rows: ScanRow[] = [];
   index = 0;
+  /** Raised whenever a re-plan changes the stream: a page asked for before then is stale. */
+  generation = 0;
 
   constructor(readonly address: string, public ranges: number[], public next: string | null) {}
 
@@ -50,6 +52,11 @@ export class ScanStream {
   /** True when the merge cannot go on before this stream's next page arrives. */
   get needsPage(): boolean {
     return this.index >= this.rows.length && this.next !== null;
+  }
+
+  /** Buffered rows not yet merged. */
+  get buffered(): number {
+    return this.rows.length - this.index;
   }
 }
 
@@ -130,6 +137,7 @@ export class ScanTracker {
       if (sameRanges(keep, s.ranges)) continue;
       this.unassigned = unionRanges(this.unassigned, subtractRanges(s.ranges, keep));
       s.ranges = keep;
+      s.generation++;
       this.keepRows(s);
     }
     this.streams = this.streams.filter((s) => s.isDone || !isEmptyRanges(s.ranges));
@@ -147,6 +155,7 @@ export class ScanTracker {
       this.stats.droppedRows += live.rows.length - live.index;
       this.stats.restarts++;
       live.ranges = unionRanges(live.ranges, piece);
+      live.generation++;
       live.rows = [];
       live.index = 0;
       live.next = this.resumeKey();
@@ -154,7 +163,8 @@ export class ScanTracker {
   }
 
   /**
-   * A page for `s`, read from `start` for its current ranges: rows must come in strictly
+   * A page for `s`, read from `start` (its `next` when asked) for its current ranges,
+   * appended to the rows it still buffers (a page may be read ahead): rows must come in strictly
    * increasing key order (else KV_ERR_PROTOCOL: a node that cannot keep order cannot be
    * merged exactly); rows outside the stream's ranges or `[start, end)` are ignored, as
    * is a row repeating the one before. `next` must be past every row and past `start`.
@@ -181,7 +191,7 @@ export class ScanTracker {
       throw KvError.protocol(`scan page from ${s.address} resumes at a key it already passed`);
     }
     this.stats.pages++;
-    s.rows = kept;
+    s.rows = s.index < s.rows.length ? s.rows.slice(s.index).concat(kept) : kept;
     s.index = 0;
     s.next = next;
   }

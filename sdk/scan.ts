@@ -82,6 +82,8 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
   private readonly timeoutMs: number;
   private remaining: number;
   private isFinished = false;
+  /** Pages asked for ahead of need, by stream; they never fail (a failed one is asked again when needed). */
+  private readonly ahead = new Map<ScanStream, Promise<void>>();
   /** Raw bytes of the last key returned; resume after it with `start: lastKey + '\0'`. */
   lastKey: Uint8Array | null = null;
 
@@ -125,6 +127,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
       return { done: true, value: undefined };
     }
     this.remaining--;
+    this.readAhead();
     const keyBytes = binaryToBytes(row.key);
     this.lastKey = keyBytes;
     return { done: false, value: { key: binaryToUtf8(row.key), keyBytes, value: this.host.decode(row.value), flags: row.flags, cas: BigInt(row.cas) } };
@@ -133,6 +136,20 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
   async return(): Promise<IteratorResult<ScanEntry<V>>> {
     this.isFinished = true;
     return { done: true, value: undefined };
+  }
+
+  /**
+   * Ask for a stream's next page once half of its buffer is merged, so the merge seldom
+   * waits a round trip: at most one page ahead per stream (backpressure still holds).
+   */
+  private readAhead(): void {
+    if (this.remaining <= 0) return;
+    const half = Math.max(1, this.pageSize >>> 1);
+    for (const s of this.tracker.streamList) {
+      if (s.isDone || s.buffered === 0 || s.buffered > half || this.ahead.has(s)) continue;
+      const p = this.fetch(s, Date.now() + this.timeoutMs).catch(() => undefined).finally(() => this.ahead.delete(s));
+      this.ahead.set(s, p);
+    }
   }
 
   /** Fetch until every stream can take part in the merge, under one step deadline. */
@@ -151,7 +168,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
       let minEpoch = map === null ? 0 : tracker.hasUnassigned ? tracker.epoch + 1 : -1;
       if (map === null) lastError = KvError.unavailable('no cluster map yet', { isSafeToRetry: true });
       else if (tracker.hasUnassigned) lastError = KvError.unavailable('part of the key space has no live owner in the map', { isSafeToRetry: true });
-      const outcomes = await Promise.allSettled(wanted.map((s) => this.fetch(s, deadline)));
+      const outcomes = await Promise.allSettled(wanted.map((s) => this.ahead.get(s) ?? this.fetch(s, deadline)));
       let isAllOk = true;
       for (const o of outcomes) {
         if (o.status === 'fulfilled') continue;
@@ -162,6 +179,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
         const refused = err.code === 'KV_ERR_NOT_MY_BUCKET' ? err.details.epoch ?? tracker.epoch + 1 : tracker.epoch + 1;
         minEpoch = Math.max(minEpoch, refused);
       }
+      // A page read ahead may have been stale or failed: such a stream is simply asked again.
       if (isAllOk && map !== null && !tracker.hasUnassigned) continue;
       if (Date.now() >= deadline) throw this.interrupted(lastError);
       const wait = Math.min(backoffDelay(this.host.backoffMs, backoffs++), Math.max(0, deadline - Date.now()));
@@ -187,6 +205,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
   private async fetch(s: ScanStream, deadline: number): Promise<void> {
     const tracker = this.tracker;
     const start = s.next!;
+    const generation = s.generation;
     const bits = tracker.bits;
     const ranges = s.ranges;
     const epoch = tracker.epoch;
@@ -194,6 +213,8 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
     if (tracker.end !== null) extra.end = binaryToWire(tracker.end);
     const frame = [0, Op.SCAN, epoch, binaryToWire(start), null, 0, 0, 0, extra];
     const r = await this.host.request(s.address, frame, deadline);
+    // Re-planned meanwhile (ranges or start changed): this page no longer fits the stream.
+    if (s.generation !== generation || s.next !== start) return;
     if (r.status !== Status.OK) {
       const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
       const details: { node: string; epoch?: number } = { node: s.address };

@@ -118,6 +118,11 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await shoot(page.locator('#map'), 'map');
     await poll(async () => (await page.locator('[data-test=ops]').first().textContent()) !== '–' ? true : null, 20_000, 'ops/s on a node card');
     await shoot(page.locator('#nodes'), 'nodes');
+    // The same figures, under the names the page links to, on the manager's /metrics.
+    const metrics = await (await fetch(`${manager.address}/metrics`)).text();
+    assert.match(metrics, /^pandakv_node_requests_total\{node="[^"]+"\} [1-9]\d*$/m);
+    assert.match(metrics, /^pandakv_node_request_p99_us\{node="[^"]+"\} \d+$/m);
+    assert.match(metrics, /^pandakv_manager_node_is_live\{node="[^"]+"\} 1$/m);
     await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.
