@@ -7,6 +7,8 @@ import { runProxyCli } from './proxy-bench.js';
 import { runRebalanceCli } from './rebalance-bench.js';
 import { runFailoverCli } from './failover-bench.js';
 import { runStoreCli } from './store-bench.js';
+import { runDurableCli } from './durable-bench.js';
+import { runScanCli } from './scan-bench.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -27,6 +29,10 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (argv[0] === 'failover') return runFailoverCli(argv.slice(1), process.stdout);
   // `bench store` compares the disk engine's candidate stores (bench/store-bench.ts).
   if (argv[0] === 'store') return runStoreCli(argv.slice(1), process.stdout);
+  // `bench durable` compares the disk engine with the memory engine (bench/durable-bench.ts).
+  if (argv[0] === 'durable') return runDurableCli(argv.slice(1), process.stdout);
+  // `bench scan` runs the scan bench (bench/scan-bench.ts).
+  if (argv[0] === 'scan') return runScanCli(argv.slice(1), process.stdout);
   // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
   const split = splitMapArgs(argv);
   if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);

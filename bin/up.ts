@@ -78,6 +78,8 @@ export async function upMain(argv: string[], shutdown: Shutdown): Promise<number
     process.stdout.write(`dht       ${dht.address}  (peer-plane bootstrap, pid ${dht.pid})\n`);
     const manager = await started(spawnManager(['--cfg', cfgUrl, '--dht', dht.address, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]));
     process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
+    const login = dev === null ? 'no login: --insecure' : `log in as ${dev.webUser} / ${dev.webPassword}`;
+    process.stdout.write(`dashboard ${manager.address}/ui  (${login})\n`);
     for (let i = 0; i < nodeCount; i++) {
       const node = await started(spawnNode(['--manager', manager.address, '--data-dir', join(dir, `node-${i}`), '--memory-size', String(memory), '--dht', dht.address, ...secure(dev?.admin)]));
       process.stdout.write(`node      ${node.address}  (pid ${node.pid})\n`);
@@ -118,6 +120,9 @@ interface DevCredentials {
   admin: string;
   memcachedUser: string;
   memcachedPassword: string;
+  /** An admin password principal for the dashboard's login form. */
+  webUser: string;
+  webPassword: string;
 }
 
 /**
@@ -128,6 +133,7 @@ interface DevCredentials {
 async function devCredentials(cfgUrl: string, dir: string): Promise<DevCredentials> {
   const admin = join(dir, 'dev.credentials.json');
   const mc = join(dir, 'dev-memcached.credentials.json');
+  const web = join(dir, 'dev-web.credentials.json');
   const cfg = await openCfg(cfgUrl);
   try {
     const users = new UserStore(cfg);
@@ -137,11 +143,16 @@ async function devCredentials(cfgUrl: string, dir: string): Promise<DevCredentia
       const password = toHex(randomBytes(12));
       writeCredentials(mc, (await users.add('dev-memcached', ['read', 'write'], password)).credentials);
     }
+    if (!existing.has('dev-web')) writeCredentials(web, (await users.add('dev-web', ['admin'], toHex(randomBytes(9)))).credentials);
   } finally {
     await cfg.close();
   }
   const mcCreds = loadCredentials(mc);
-  return { admin, memcachedUser: mcCreds.principal, memcachedPassword: mcCreds.kind === 'password' ? mcCreds.password : '' };
+  const webCreds = loadCredentials(web);
+  return {
+    admin, memcachedUser: mcCreds.principal, memcachedPassword: mcCreds.kind === 'password' ? mcCreds.password : '',
+    webUser: webCreds.principal, webPassword: webCreds.kind === 'password' ? webCreds.password : '',
+  };
 }
 
 /** Wait until the map places units on `count` nodes. */

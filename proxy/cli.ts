@@ -8,7 +8,7 @@ import type { ProxyOptions } from './options.js';
 export const PROXY_USAGE = `Usage: pandakv proxy --map ws://MANAGER [switches]
 
 A stateless proxy for thin clients: the native protocol over WebSocket and the memcached
-text/meta protocol over TCP, routed to the owning nodes over pre-opened lanes.
+text/meta and binary protocols over TCP, routed to the owning nodes over pre-opened lanes.
 
   --map URL             the manager's map service (required)
   --ip ADDR             address to listen on (default 127.0.0.1)

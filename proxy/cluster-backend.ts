@@ -4,6 +4,7 @@ import { Op, type OpCode } from '../shared/protocol/ops.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { Upstream } from './upstream.js';
 import { ScanIterator } from '../sdk/scan.js';
+import { upstreamScanHost } from './scan-service.js';
 import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
 
 /** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
@@ -116,12 +117,9 @@ export class ClusterBackend implements MemcachedBackend {
 
   /** Every key of the cluster in key order, from each active owner (the proxy's lanes hold the scan role). */
   private scanAll(pageSize: number, limit?: number): ScanIterator<Uint8Array> {
-    const router = this.upstream.dispatcher.currentRouter();
-    return new ScanIterator<Uint8Array>(router.activeNodes(), { start: Buffer.from([0]), pageSize, limit }, {
-      send: (frame, address, deadline) => this.upstream.dispatcher.send(frame, { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline),
-      decode: (bytes) => bytes,
-      timeoutMs: this.timeoutMs,
-    });
+    // Fail now when there is no map, as every other command does.
+    this.upstream.dispatcher.currentRouter();
+    return new ScanIterator<Uint8Array>({ start: Buffer.from([0]), pageSize, ...(limit === undefined ? {} : { limit }) }, upstreamScanHost(this.upstream, this.timeoutMs));
   }
 
   private async send(frame: unknown[], key: Uint8Array, isIdempotent: boolean, valueBytes = 0): Promise<Response> {

@@ -24,13 +24,13 @@ export interface ProxyAuth {
    * once, when the connection has proved a principal (it then escapes the pre-auth deadline).
    */
   gateFor(ws: WebSocket, onAuthenticated?: () => void): RequestGate;
-  /** memcached ASCII auth. */
+  /** memcached login: ASCII auth (`set` of `USER PASSWORD`) and binary SASL PLAIN. */
   checkPassword: PasswordCheck;
 }
 
 /**
  * The stateless proxy: lanes to every node opened up front, the native protocol over
- * WebSocket, the memcached text/meta protocol over TCP, ordered scatter-gather scans,
+ * WebSocket, the memcached text/meta and binary protocols over TCP, ordered scatter-gather scans,
  * `/healthz` and `/metrics`. It fails closed: without a map for longer than `mapLossMs`
  * it answers 503 and refuses new clients, and recovers when the map returns.
  */

@@ -12,7 +12,7 @@ import type { LaneAuth } from './lane-contract.js';
 import type { KeyPair } from '../shared/auth/index.js';
 import { Dispatcher, type FallbackReason } from './dispatcher.js';
 import { checkKey, type RouteInfo } from './router.js';
-import { ScanIterator, type ScanEntry, type ScanOptions } from './scan.js';
+import { ScanIterator, type ScanOptions } from './scan.js';
 
 /** Per-operation options. */
 export interface OpOptions {
@@ -231,12 +231,16 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   }
 
   /** Keys in `[start, end)` in byte order across every node, as an async iterator with backpressure. */
-  scan(opts: ScanOptions = {}): AsyncIterableIterator<ScanEntry<Out>> {
-    const router = this.dispatcher.currentRouter();
-    return new ScanIterator<Out>(router.activeNodes(), opts, {
-      send: (frame, address, deadline) => this.dispatcher.send(frame, { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline),
+  scan(opts: ScanOptions = {}): ScanIterator<Out> {
+    // Fail now, not at the first page, when there is no map yet.
+    this.dispatcher.currentRouter();
+    return new ScanIterator<Out>(opts, {
+      currentMap: () => this.source.current(),
+      refreshMap: (minEpoch, deadline) => this.source.refresh(minEpoch, deadline),
+      request: (address, frame, deadline) => this.pool.get(address).request(frame, deadline, 0),
       decode: (bytes) => this.decodeValue(bytes),
-      timeoutMs: opts.timeoutMs ?? this.options.timeoutMs,
+      backoffMs: this.options.backoffMs,
+      timeoutMs: this.options.timeoutMs,
     });
   }
 

@@ -2,7 +2,11 @@ import { KvError, errorFromStatus } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op } from '../shared/protocol/ops.js';
 import type { Response } from '../shared/protocol/frames.js';
-import { binaryToWire, bytesToBinary, binaryToUtf8, binaryToBytes, utf8ToBinary } from '../shared/protocol/binary-key.js';
+import type { ClusterMap } from '../shared/cluster-map.js';
+import { coversAcrossBits, readWireRanges } from '../shared/bucket-ranges.js';
+import { binaryToWire, bytesToBinary, binaryToUtf8, binaryToBytes, utf8ToBinary, isAsciiString } from '../shared/protocol/binary-key.js';
+import { backoffDelay, delay } from './backoff.js';
+import { ScanTracker, type ScanRow, type ScanStream, type ScanTrackerStats } from './scan-tracker.js';
 
 export interface ScanOptions {
   /** First key (inclusive). @default the smallest key */
@@ -13,7 +17,11 @@ export interface ScanOptions {
   limit?: number;
   /** Entries fetched per node per round trip. @default 256 */
   pageSize?: number;
-  /** Deadline of each page fetch in ms. */
+  /**
+   * Deadline in ms of each step that must fetch pages: the round trips, the waits for a
+   * newer map and the retries it takes to stay exact. Past it the scan fails with
+   * `KV_ERR_SCAN_INTERRUPTED` and `details.resumeFrom`. @default the client's timeoutMs
+   */
   timeoutMs?: number;
 }
 
@@ -27,33 +35,19 @@ export interface ScanEntry<V> {
   cas: bigint;
 }
 
-export interface ScanTransport<V> {
-  send(frame: unknown[], address: string, deadline: number): Promise<Response>;
+/** What a scan needs of its client: the map, newer maps, and single requests to a node. */
+export interface ScanHost<V> {
+  /** The newest map, or null before the first. */
+  currentMap(): ClusterMap | null;
+  /** Resolve with a map of at least `minEpoch`; reject at `deadline`. */
+  refreshMap(minEpoch: number, deadline: number): Promise<ClusterMap>;
+  /** Send one frame to `address` once: no routing, no retry. */
+  request(address: string, frame: unknown[], deadline: number): Promise<Response>;
   decode(bytes: Uint8Array): V;
+  /** Waits between retries that no newer map answers. */
+  backoffMs: readonly number[];
+  /** Default step deadline. */
   timeoutMs: number;
-}
-
-interface Head {
-  key: string;
-  value: Uint8Array;
-  flags: number;
-  cas: number;
-}
-
-/** One node's ordered page stream. */
-class NodeStream {
-  buffer: Head[] = [];
-  index = 0;
-  next: string | null;
-  isDone = false;
-
-  constructor(readonly address: string, start: string) {
-    this.next = start;
-  }
-
-  get head(): Head | undefined {
-    return this.buffer[this.index];
-  }
 }
 
 function toBinary(key: string | Uint8Array): string {
@@ -61,32 +55,58 @@ function toBinary(key: string | Uint8Array): string {
 }
 
 function wireToBinary(v: unknown): string {
-  if (typeof v === 'string') return v;
+  if (typeof v === 'string') return isAsciiString(v) ? v : utf8ToBinary(v);
   if (v instanceof Uint8Array) return bytesToBinary(v);
-  throw KvError.protocol('scan answer has a key that is not a string');
+  throw KvError.protocol('scan answer has a key that is neither text nor bytes');
 }
 
+/** Failures after which the same read may well work against a newer map or a moment later. */
+const RETRYABLE: ReadonlySet<string> = new Set([
+  'KV_ERR_NOT_MY_BUCKET', 'KV_ERR_BUSY', 'KV_ERR_CONNECTION_CLOSED', 'KV_ERR_UNAVAILABLE', 'KV_ERR_TIMEOUT', 'KV_ERR_SCAN_INTERRUPTED',
+]);
+
 /**
- * An ordered scan over several nodes: each node streams its keys in order, page by
- * page, and the iterator merges the streams (k-way) so keys come out in byte order.
- * A node is asked for its next page only when its buffer is empty (backpressure).
+ * An ordered scan over the cluster that stays exact while the map changes: every key of
+ * `[start, end)` present for the whole scan is returned exactly once, in byte order.
+ * Each node reads the bucket ranges it is active for at a stated epoch; when a node
+ * answers NOT_MY_BUCKET or drops out, the scan takes a newer map, moves the ranges it had
+ * not finished to their new owner and reads them after the last key it returned
+ * (`ScanTracker`). A node is asked for its next page only when the merge needs it
+ * (backpressure). If a step cannot stay exact within `timeoutMs`, `next()` rejects with
+ * `KV_ERR_SCAN_INTERRUPTED` whose `details.resumeFrom` starts a new scan exactly where
+ * this one stopped.
  */
 export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
-  private readonly streams: NodeStream[];
-  private readonly end: string | null;
+  private readonly tracker: ScanTracker;
   private readonly pageSize: number;
+  private readonly timeoutMs: number;
   private remaining: number;
+  private isFinished = false;
+  /** Pages asked for ahead of need, by stream; they never fail (a failed one is asked again when needed). */
+  private readonly ahead = new Map<ScanStream, Promise<void>>();
   /** Raw bytes of the last key returned; resume after it with `start: lastKey + '\0'`. */
   lastKey: Uint8Array | null = null;
 
-  constructor(addresses: string[], opts: ScanOptions, private readonly transport: ScanTransport<V>) {
+  constructor(opts: ScanOptions, private readonly host: ScanHost<V>) {
     const start = opts.start === undefined || opts.start.length === 0 ? '\0' : toBinary(opts.start);
-    this.end = opts.end === undefined ? null : toBinary(opts.end);
+    const end = opts.end === undefined ? null : toBinary(opts.end);
     this.pageSize = opts.pageSize ?? 256;
     this.remaining = opts.limit ?? Number.POSITIVE_INFINITY;
+    this.timeoutMs = opts.timeoutMs ?? host.timeoutMs;
     if (!Number.isInteger(this.pageSize) || this.pageSize < 1) throw KvError.invalidArgument('pageSize must be a positive integer');
     if (!(this.remaining >= 0)) throw KvError.invalidArgument('limit must be a non-negative number');
-    this.streams = addresses.map((a) => new NodeStream(a, start));
+    if (!(this.timeoutMs > 0)) throw KvError.invalidArgument('timeoutMs must be a positive number');
+    this.tracker = new ScanTracker(start, end);
+  }
+
+  /** What the scan did so far: pages, re-plans, restarted streams, ignored rows. */
+  get stats(): Readonly<ScanTrackerStats> {
+    return this.tracker.stats;
+  }
+
+  /** Raw bytes to pass as `start` to resume exactly after the last key returned. */
+  get resumeFrom(): Uint8Array {
+    return binaryToBytes(this.tracker.resumeKey());
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<ScanEntry<V>> {
@@ -94,52 +114,133 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
   }
 
   async next(): Promise<IteratorResult<ScanEntry<V>>> {
-    if (this.remaining <= 0) return { done: true, value: undefined };
-    await Promise.all(this.streams.filter((s) => s.head === undefined && !s.isDone).map((s) => this.fetch(s)));
-    let best: NodeStream | null = null;
-    for (const s of this.streams) {
-      const h = s.head;
-      if (h !== undefined && (best === null || h.key < best.head!.key)) best = s;
+    if (this.isFinished || this.remaining <= 0) return { done: true, value: undefined };
+    try {
+      await this.fill();
+    } catch (err) {
+      this.isFinished = true;
+      throw err;
     }
-    if (best === null) return { done: true, value: undefined };
-    const h = best.head!;
-    best.index++;
+    const row = this.tracker.take();
+    if (row === null) {
+      this.isFinished = true;
+      return { done: true, value: undefined };
+    }
     this.remaining--;
-    const keyBytes = binaryToBytes(h.key);
+    this.readAhead();
+    const keyBytes = binaryToBytes(row.key);
     this.lastKey = keyBytes;
-    return { done: false, value: { key: binaryToUtf8(h.key), keyBytes, value: this.transport.decode(h.value), flags: h.flags, cas: BigInt(h.cas) } };
+    return { done: false, value: { key: binaryToUtf8(row.key), keyBytes, value: this.host.decode(row.value), flags: row.flags, cas: BigInt(row.cas) } };
   }
 
   async return(): Promise<IteratorResult<ScanEntry<V>>> {
-    this.remaining = 0;
+    this.isFinished = true;
     return { done: true, value: undefined };
   }
 
-  private async fetch(s: NodeStream): Promise<void> {
-    while (s.head === undefined && !s.isDone) {
-      if (s.next === null) {
-        s.isDone = true;
-        return;
-      }
-      const extra: Record<string, unknown> = { limit: Math.min(this.pageSize, this.remaining) };
-      if (this.end !== null) extra.end = binaryToWire(this.end);
-      const frame = [0, Op.SCAN, 0, binaryToWire(s.next), null, 0, 0, 0, extra];
-      const r = await this.transport.send(frame, s.address, Date.now() + this.transport.timeoutMs);
-      if (r.status !== Status.OK) {
-        throw errorFromStatus(r.status, typeof r.extra?.message === 'string' ? r.extra.message : undefined, { node: s.address });
-      }
-      const flat = r.value;
-      if (!Array.isArray(flat) || flat.length % 4 !== 0) throw KvError.protocol('malformed scan page');
-      const page: Head[] = [];
-      for (let i = 0; i < flat.length; i += 4) {
-        const value = flat[i + 1];
-        if (!(value instanceof Uint8Array)) throw KvError.protocol('scan entry without a byte value');
-        page.push({ key: wireToBinary(flat[i]), value, flags: Number(flat[i + 2]) || 0, cas: Number(flat[i + 3]) || 0 });
-      }
-      s.buffer = page;
-      s.index = 0;
-      const next = r.extra?.next;
-      s.next = next === null || next === undefined ? null : wireToBinary(next);
+  /**
+   * Ask for a stream's next page once half of its buffer is merged, so the merge seldom
+   * waits a round trip: at most one page ahead per stream (backpressure still holds).
+   */
+  private readAhead(): void {
+    if (this.remaining <= 0) return;
+    const half = Math.max(1, this.pageSize >>> 1);
+    for (const s of this.tracker.streamList) {
+      if (s.isDone || s.buffered === 0 || s.buffered > half || this.ahead.has(s)) continue;
+      const p = this.fetch(s, Date.now() + this.timeoutMs).catch(() => undefined).finally(() => this.ahead.delete(s));
+      this.ahead.set(s, p);
     }
+  }
+
+  /** Fetch until every stream can take part in the merge, under one step deadline. */
+  private async fill(): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    const tracker = this.tracker;
+    let backoffs = 0;
+    let lastError: KvError | null = null;
+    for (;;) {
+      const map = this.host.currentMap();
+      if (map !== null) tracker.assign(map);
+      const wanted = map === null ? [] : tracker.wanted();
+      if (map !== null && wanted.length === 0 && !tracker.hasUnassigned) return;
+      // The map this step needs before retrying: newer than the planned one when an
+      // owner is missing or refused, at least a refusing node's epoch.
+      let minEpoch = map === null ? 0 : tracker.hasUnassigned ? tracker.epoch + 1 : -1;
+      if (map === null) lastError = KvError.unavailable('no cluster map yet', { isSafeToRetry: true });
+      else if (tracker.hasUnassigned) lastError = KvError.unavailable('part of the key space has no live owner in the map', { isSafeToRetry: true });
+      const outcomes = await Promise.allSettled(wanted.map((s) => this.ahead.get(s) ?? this.fetch(s, deadline)));
+      let isAllOk = true;
+      for (const o of outcomes) {
+        if (o.status === 'fulfilled') continue;
+        isAllOk = false;
+        const err = o.reason as unknown;
+        if (!(err instanceof KvError) || !RETRYABLE.has(err.code)) throw err;
+        lastError = err;
+        const refused = err.code === 'KV_ERR_NOT_MY_BUCKET' ? err.details.epoch ?? tracker.epoch + 1 : tracker.epoch + 1;
+        minEpoch = Math.max(minEpoch, refused);
+      }
+      // A page read ahead may have been stale or failed: such a stream is simply asked again.
+      if (isAllOk && map !== null && !tracker.hasUnassigned) continue;
+      if (Date.now() >= deadline) throw this.interrupted(lastError);
+      const wait = Math.min(backoffDelay(this.host.backoffMs, backoffs++), Math.max(0, deadline - Date.now()));
+      if (minEpoch > tracker.epoch || map === null) {
+        // A newer map is what fixes this; wait for it, but not past this retry's turn
+        // unless the node said which epoch it has (then that map is surely coming).
+        const refusedBy = lastError?.code === 'KV_ERR_NOT_MY_BUCKET' && (lastError.details.epoch ?? 0) > tracker.epoch;
+        await this.host.refreshMap(Math.max(minEpoch, 0), refusedBy ? deadline : Date.now() + Math.max(wait, 1)).catch(() => null);
+      } else {
+        await delay(wait);
+      }
+    }
+  }
+
+  private interrupted(cause: KvError | null): KvError {
+    const what = cause === null ? 'the map kept changing' : `${cause.code}: ${cause.message}`;
+    return KvError.scanInterrupted(`scan interrupted: it could not stay exact within ${this.timeoutMs} ms (${what}); resume from details.resumeFrom`, {
+      resumeFrom: binaryToBytes(this.tracker.resumeKey()),
+    }, cause ?? undefined);
+  }
+
+  /** One page for `s` at the planned epoch, checked and handed to the tracker. */
+  private async fetch(s: ScanStream, deadline: number): Promise<void> {
+    const tracker = this.tracker;
+    const start = s.next!;
+    const generation = s.generation;
+    const bits = tracker.bits;
+    const ranges = s.ranges;
+    const epoch = tracker.epoch;
+    const extra: Record<string, unknown> = { limit: Math.min(this.pageSize, this.remaining), ranges, bits };
+    if (tracker.end !== null) extra.end = binaryToWire(tracker.end);
+    const frame = [0, Op.SCAN, epoch, binaryToWire(start), null, 0, 0, 0, extra];
+    const r = await this.host.request(s.address, frame, deadline);
+    // Re-planned meanwhile (ranges or start changed): this page no longer fits the stream.
+    if (s.generation !== generation || s.next !== start) return;
+    if (r.status !== Status.OK) {
+      const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
+      const details: { node: string; epoch?: number } = { node: s.address };
+      if (typeof r.extra?.epoch === 'number') details.epoch = r.extra.epoch;
+      throw errorFromStatus(r.status, message, details);
+    }
+    const stated = r.extra;
+    // A node states the epoch and the ranges it answered for; one that answered for
+    // another epoch or for less than was asked is treated as a refusal. (A node that
+    // states neither predates this check: its epoch gate still holds.)
+    if (typeof stated?.epoch === 'number' && stated.epoch !== epoch) throw KvError.notMyBucket(stated.epoch, { node: s.address });
+    if (stated?.ranges !== undefined) {
+      const answered = readWireRanges(stated.ranges, stated.bits, Number.MAX_SAFE_INTEGER);
+      if (typeof answered === 'string' || !coversAcrossBits(answered.ranges, answered.bits, ranges, bits)) {
+        throw KvError.notMyBucket(epoch, { node: s.address });
+      }
+    }
+    const flat = r.value;
+    if (!Array.isArray(flat) || flat.length % 4 !== 0) throw KvError.protocol(`malformed scan page from ${s.address}`);
+    const rows: ScanRow[] = [];
+    for (let i = 0; i < flat.length; i += 4) {
+      const value: unknown = flat[i + 1];
+      if (!(value instanceof Uint8Array)) throw KvError.protocol(`scan entry without a byte value from ${s.address}`);
+      rows.push({ key: wireToBinary(flat[i]), value, flags: Number(flat[i + 2]) || 0, cas: Number(flat[i + 3]) || 0 });
+    }
+    const next = stated?.next;
+    tracker.accept(s, start, rows, next === null || next === undefined ? null : wireToBinary(next));
   }
 }

@@ -28,6 +28,11 @@ export const ErrorCode = Object.freeze({
   INVALID_ARGUMENT: 'KV_ERR_INVALID_ARGUMENT',
   /** A node answered with something this client cannot understand. */
   PROTOCOL: 'KV_ERR_PROTOCOL',
+  /**
+   * A range scan could not stay exact within its deadline; `details.resumeFrom` (SDK) or
+   * `details.cursor` (proxy) resumes it exactly. Retryable.
+   */
+  SCAN_INTERRUPTED: 'KV_ERR_SCAN_INTERRUPTED',
 } as const);
 
 export type KvErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -44,6 +49,13 @@ export interface KvErrorDetails {
   isSafeToRetry?: boolean;
   /** Node that produced the error, when known. */
   node?: string;
+  /**
+   * For SCAN_INTERRUPTED from the SDK: the raw bytes to pass as `start` to resume the
+   * scan exactly (every key before it was returned, none after it).
+   */
+  resumeFrom?: Uint8Array;
+  /** For SCAN_INTERRUPTED from a proxy: the signed cursor to resume with, when there is one. */
+  cursor?: string;
 }
 
 /**
@@ -120,6 +132,9 @@ export class KvError extends Error {
   static protocol(message: string, cause?: unknown): KvError {
     return new KvError(ErrorCode.PROTOCOL, message, {}, cause);
   }
+  static scanInterrupted(message = 'scan interrupted: it could not stay exact within its deadline', details?: KvErrorDetails, cause?: unknown): KvError {
+    return new KvError(ErrorCode.SCAN_INTERRUPTED, message, { ...details, isSafeToRetry: true }, cause);
+  }
 }
 
 /** Wire status → error code. The only place this mapping lives. */
@@ -140,12 +155,13 @@ const STATUS_TO_CODE: Readonly<Record<number, KvErrorCode>> = Object.freeze({
   [Status.INTERNAL]: ErrorCode.INTERNAL,
   [Status.NO_SPACE]: ErrorCode.NO_SPACE,
   [Status.DURABILITY_IMPOSSIBLE]: ErrorCode.DURABILITY_IMPOSSIBLE,
+  [Status.SCAN_INTERRUPTED]: ErrorCode.SCAN_INTERRUPTED,
 });
 
 /** Statuses after which the request is known not to have run, so any retry is safe. */
 const NOT_EXECUTED: ReadonlySet<number> = new Set([
   Status.NOT_MY_BUCKET, Status.AUTH_NEEDED, Status.AUTH_FAILED, Status.FORBIDDEN,
-  Status.TOO_LARGE, Status.BAD_REQUEST, Status.BUSY, Status.DURABILITY_IMPOSSIBLE,
+  Status.TOO_LARGE, Status.BAD_REQUEST, Status.BUSY, Status.DURABILITY_IMPOSSIBLE, Status.SCAN_INTERRUPTED,
 ]);
 
 /**

@@ -22,6 +22,11 @@ export const Status = Object.freeze({
   DURABILITY_IMPOSSIBLE: 15,
   /** The node's disk is full: writes are refused, reads go on (DESIGN §6). */
   NO_SPACE: 16,
+  /**
+   * A scan could not stay exact within its deadline (the map kept changing or an owner
+   * stayed unreachable); `extra.cursor` / `extra.next` resume it exactly. Nothing ran.
+   */
+  SCAN_INTERRUPTED: 17,
 } as const);
 
 export type StatusName = keyof typeof Status;

@@ -129,6 +129,7 @@ export async function managerMain(argv: string[], shutdown: Shutdown): Promise<n
     throw err;
   }
   process.stdout.write(`pandakv manager listening on ${manager.address}\n`);
+  process.stdout.write(`pandakv manager dashboard at ${manager.address}/ui\n`);
   await shutdown.wait();
   await manager.close();
   return 0;

@@ -165,6 +165,7 @@ export class Manager {
       },
       events: this.events,
       auth: admin.sessions,
+      connections: this.connGuard,
     }, this.options.dashboard);
   }
 

@@ -7,7 +7,7 @@ export const USER_USAGE = `Usage: pandakv user <add|list|remove> [NAME] --cfg UR
 
 Manage principals in the cluster's config store.
 
-  add NAME --roles read,write,scan[,admin] [--password] [--out FILE]
+  add NAME --roles read,write,scan,monitor,admin (any of them) [--password] [--out FILE]
       create a principal; a key principal's credentials (with its secret key) are
       written to FILE (default ./NAME.credentials.json) with mode 0600. --password reads
       the password from $PANDAKV_PASSWORD (never from the command line).

@@ -2,7 +2,7 @@ import {
   parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
 } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
-import { DirError } from '../ensure-dir.js';
+import { DirError, ensureDir } from '../ensure-dir.js';
 import { DataNode } from './data-node.js';
 import type { NodeOptions } from './options.js';
 import { readFileSync } from 'node:fs';
@@ -182,8 +182,11 @@ export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<numb
   if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
   if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
   for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
-  const node = new DataNode(nodeOptions);
+  let node: DataNode;
   try {
+    // The data dir is made sure of first: the engine opens it in the constructor.
+    if (nodeOptions.dataDir != null) await shutdown.race(ensureDir(nodeOptions.dataDir), 'creating the data dir');
+    node = new DataNode(nodeOptions);
     await shutdown.race(node.listen(), 'starting');
   } catch (err) {
     // An unusable data dir is a switch to fix, not a failure to retry.

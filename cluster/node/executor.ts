@@ -3,9 +3,9 @@ import { Op, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
 import type { Replicator } from './replication.js';
 import { isPersistLevel, type Request } from '../../shared/protocol/frames.js';
-import { binaryToWire } from '../../shared/protocol/binary-key.js';
 import type { KvEngine } from './engine/types.js';
 import type { Ownership } from './ownership.js';
+import { runScan } from './scan-op.js';
 
 /** A response frame as it goes on the wire: `[id, status, value?, cas?, flags?, extra?]`. */
 export type ResponseFrame = unknown[];
@@ -139,7 +139,7 @@ export class Executor {
       case Op.TOUCH:
         return [id, engine.touch(req.key, req.exptime)];
       case Op.SCAN:
-        return this.scan(req);
+        return runScan(req, this.engine, own);
       case Op.STATS:
         return [id, Status.OK, { ...engine.stats(), ...this.stats.nodeStats() }];
       case Op.PING:
@@ -147,31 +147,6 @@ export class Executor {
       default:
         return [id, Status.BAD_REQUEST, null, 0, 0, { message: 'unsupported op' }];
     }
-  }
-
-  private scan(req: Request): ResponseFrame {
-    const own = this.ownership;
-    // Entries flattened as key, value, flags, cas: one array for the whole page.
-    const flat: unknown[] = [];
-    let start = req.key;
-    let next: string | null = null;
-    let remaining = req.limit;
-    // Skip keys of buckets this node does not own (after a map change the engine may
-    // still hold them); bound the keys examined per frame and hand back a resume key.
-    let budget = req.limit * 4 + 1024;
-    while (remaining > 0 && budget > 0) {
-      const page = this.engine.scan(start, req.end, Math.min(remaining, budget));
-      budget -= page.entries.length;
-      for (const e of page.entries) {
-        if (!own.ownsEverything && !own.ownsKey(e.key)) continue;
-        flat.push(binaryToWire(e.key), e.value, e.flags, e.cas);
-        remaining--;
-      }
-      next = page.nextKey;
-      if (next === null) break;
-      start = next;
-    }
-    return [req.id, Status.OK, flat, 0, 0, { next: next === null ? null : binaryToWire(next) }];
   }
 }
 

@@ -97,6 +97,11 @@ export class Ownership {
     return map === null ? 1 : chainOf(map, bucketOfBinary(key, map.bits)).length;
   }
 
+  /** The bucket ranges `[start, end)` at `bits` this node is active for; null when it owns every bucket. */
+  activeRanges(): ReadonlyArray<readonly [number, number]> | null {
+    return this.ranges;
+  }
+
   get ownsEverything(): boolean {
     return this.ranges === null;
   }

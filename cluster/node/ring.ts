@@ -57,5 +57,8 @@ export function startRingSeed(o: NodeOptions): Promise<Manager> {
     isInsecure: o.isInsecure,
     // Ring members are given the peer plane's bootstrap; the seed names the same one.
     dht: o.dht,
+    // The ring's planner logs its cluster events the way the node was told to.
+    logFormat: o.logFormat,
+    logWrite: o.logWrite,
   });
 }

@@ -12,7 +12,8 @@ import { SASL_MECHANISMS, parseSaslPlain } from './sasl.js';
 
 /** One request's work, as the connection schedules it. */
 export interface McWork {
-  reply: McReply | Promise<McReply>;
+  /** Runs the request; called by the connection once it has taken the request in. */
+  run(): McReply | Promise<McReply>;
   /** Later requests wait until this one is answered (authentication, flush). */
   isBarrier: boolean;
   /** The answer when the work fails or outlives the command timeout. */
@@ -66,35 +67,38 @@ export class McBinarySession {
       const e = binaryError(err);
       return statusReply(r, e.status, e.message);
     };
-    const work = (reply: McReply | Promise<McReply>, isBarrier = false): McWork => ({ reply, isBarrier, fail });
-    if (r.kind === 'error') return work(statusReply(r, r.status, r.message, r.isFatal));
-    if (r.kind === 'quit') return work({ chunks: r.isQuiet ? [] : packet(r, {}).chunks, isError: false, isFinal: true });
+    const work = (run: () => McReply | Promise<McReply>, isBarrier = false): McWork => ({ run, isBarrier, fail });
+    if (r.kind === 'error') return work(() => statusReply(r, r.status, r.message, r.isFatal));
+    if (r.kind === 'quit') return work(() => ({ chunks: r.isQuiet ? [] : packet(r, {}).chunks, isError: false, isFinal: true }));
     if (this.options.isAuthRequired && this.principal === null && !OPEN_KINDS.has(r.kind)) {
-      return work(statusReply(r, BinStatus.AUTH_ERROR, 'Authentication required: SASL PLAIN with a password principal'));
+      return work(() => statusReply(r, BinStatus.AUTH_ERROR, 'Authentication required: SASL PLAIN with a password principal'));
     }
     switch (r.kind) {
       case 'sasl-list':
-        if (!this.options.isAuthRequired) return work(this.saslOff(r));
-        return work(packet(r, { value: Buffer.from(SASL_MECHANISMS, 'latin1') }));
+        if (!this.options.isAuthRequired) return work(() => this.saslOff(r));
+        return work(() => packet(r, { value: Buffer.from(SASL_MECHANISMS, 'latin1') }));
       case 'sasl-step':
-        if (!this.options.isAuthRequired) return work(this.saslOff(r));
-        return work(statusReply(r, BinStatus.AUTH_ERROR, 'Auth failure: PLAIN completes in one AUTH, no STEP is expected'));
+        if (!this.options.isAuthRequired) return work(() => this.saslOff(r));
+        return work(() => statusReply(r, BinStatus.AUTH_ERROR, 'Auth failure: PLAIN completes in one AUTH, no STEP is expected'));
       case 'sasl-auth':
-        if (!this.options.isAuthRequired) return work(this.saslOff(r));
-        {
-        const epoch = ++this.authEpoch;
-        const failAuth = (err: unknown): McReply => {
-          if (this.authEpoch === epoch) this.authEpoch++;
-          return fail(err);
-        };
-        return { reply: this.authenticate(r, epoch), isBarrier: true, fail: failAuth };
-      }
+        if (!this.options.isAuthRequired) return work(() => this.saslOff(r));
+        return this.authWork(r, fail);
       case 'flush':
         // Requests behind a flush wait for it, so they see what it left.
-        return work(this.executor.run(r, this.principal), true);
+        return work(() => this.executor.run(r, this.principal), true);
       default:
-        return work(this.executor.run(r, this.principal));
+        return work(() => this.executor.run(r, this.principal));
     }
+  }
+
+  /** An AUTH's work: given up on (failed or timed out), its late answer logs nobody in. */
+  private authWork(cmd: BinSaslAuthCommand, fail: (err: unknown) => McReply): McWork {
+    const epoch = ++this.authEpoch;
+    const failAuth = (err: unknown): McReply => {
+      if (this.authEpoch === epoch) this.authEpoch++;
+      return fail(err);
+    };
+    return { run: () => this.authenticate(cmd, epoch), isBarrier: true, fail: failAuth };
   }
 
   private saslOff(req: BinHeader): McReply {

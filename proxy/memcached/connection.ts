@@ -257,11 +257,17 @@ export class McConnection implements GuardedConnection {
     const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false, fail: w.fail };
     this.queue.push(slot);
     if (w.isBarrier) this.authSlot = slot;
-    if (w.reply instanceof Promise) {
-      w.reply.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
+    let out: McReply | Promise<McReply>;
+    try {
+      out = w.run();
+    } catch (err) {
+      out = w.fail(err);
+    }
+    if (out instanceof Promise) {
+      out.then((rep) => this.settle(slot, rep), (err: unknown) => this.settle(slot, w.fail(err)));
       this.armTimeout();
     } else {
-      this.settle(slot, w.reply);
+      this.settle(slot, out);
     }
   }
 

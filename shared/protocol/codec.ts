@@ -1,6 +1,7 @@
 import { Decoder, Encoder } from 'cbor-x';
 import { Status, type StatusCode } from '../status.js';
 import { Op, opName, isKeyedOp, type OpCode } from './ops.js';
+import { readWireRanges } from '../bucket-ranges.js';
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';
 import { DURABILITY_LEVELS, RequestField as F, type Durability, type FrameError, type Request, type Response } from './frames.js';
 import { utf8ToBinary, isAsciiString, bytesToBinary } from './binary-key.js';
@@ -97,7 +98,7 @@ function validateRequest(frame: unknown[], limits: ProtocolLimits): Request | Fr
   if (!isUint(epoch)) return bad(id, 'epoch must be an unsigned integer');
   const req: Request = {
     id, op: op as OpCode, epoch, key: '', value: null, flags: 0, exptime: 0, cas: 0,
-    delta: 0n, initial: undefined, end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false,
+    delta: 0n, initial: undefined, end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false,
   };
 
   const rawKey = frame[F.KEY];
@@ -171,6 +172,13 @@ function readExtra(req: Request, extra: Record<string, unknown>, limits: Protoco
       if (cursor != null) {
         if (typeof cursor !== 'string' || cursor.length > 1024) return bad(id, 'cursor must be a string of at most 1024 chars');
         req.cursor = cursor;
+      }
+      const ranges = own(extra, 'ranges');
+      if (ranges != null) {
+        const read = readWireRanges(ranges, own(extra, 'bits'), limits.maxScanRanges);
+        if (typeof read === 'string') return bad(id, read);
+        req.ranges = read.ranges;
+        req.rangeBits = read.bits;
       }
       return req;
     }

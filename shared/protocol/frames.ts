@@ -45,6 +45,13 @@ export interface Request {
   end: string | null;
   /** SCAN: most entries to return. */
   limit: number;
+  /**
+   * SCAN: the bucket ranges (flat `[start, end, …]` at `rangeBits`) the client reads from
+   * this node, or null when it sent none (the node then answers for all it owns).
+   */
+  ranges: number[] | null;
+  /** SCAN: the bucket bits `ranges` are expressed at. */
+  rangeBits: number;
   /** SCAN through a proxy: the signed cursor to resume from, if any. */
   cursor: string | undefined;
   /** STATS: optional group name. */

@@ -10,6 +10,8 @@ export interface ProtocolLimits {
   maxFramesPerMessage: number;
   /** Most entries one scan frame may ask for. @default 10000 */
   maxScanLimit: number;
+  /** Most bucket ranges one scan frame may name in `ranges`. @default 65536 */
+  maxScanRanges: number;
 }
 
 export const PROTOCOL_DEFAULTS: Readonly<ProtocolLimits> = Object.freeze({
@@ -18,4 +20,5 @@ export const PROTOCOL_DEFAULTS: Readonly<ProtocolLimits> = Object.freeze({
   maxMessageBytes: 8 * 1024 * 1024,
   maxFramesPerMessage: 4096,
   maxScanLimit: 10_000,
+  maxScanRanges: 65_536,
 });

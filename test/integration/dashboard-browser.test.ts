@@ -12,6 +12,7 @@ import { spawnManager } from '../../cluster/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
+import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
 
 const test = suite('integration - dashboard in a real browser');
 
@@ -42,6 +43,15 @@ async function attr(page: Page, selector: string, name: string): Promise<string 
   return page.locator(selector).first().getAttribute(name);
 }
 
+/** The admin API's rebalance progress, asked with the page's own token. */
+async function rebalanceApi(page: Page): Promise<FeedRebalance> {
+  return await page.evaluate(`(async () => {
+    const token = sessionStorage.getItem('pandakv.dashboard.token');
+    const res = await fetch('/api/rebalance', { headers: { authorization: 'Bearer ' + token } });
+    return res.json();
+  })()`) as FeedRebalance;
+}
+
 /** Confirm the dialog an action opened. */
 async function confirm(page: Page): Promise<void> {
   await page.locator('[data-test=confirm]').click();
@@ -49,9 +59,10 @@ async function confirm(page: Page): Promise<void> {
 
 test('log in, see the live cluster, follow a key, plan a what-if, stop and resume a rebalance, watch a failover', () => withCluster({
   nodes: 3, isSecure: true, hasDht: true, deadlineMs: 240_000, setup,
-  managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000'],
+  // Small batches, so a rebalance lasts long enough to be stopped from the page.
+  managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000', '--max-moves', '24', '--moves-per-node', '24'],
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
-}, async ({ manager, nodes, dir }) => withBrowser(async (browser) => {
+}, async ({ manager, nodes, dir, addNode }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/`);
   let db: PandaClient | null = null;
   let writing = true;
@@ -107,9 +118,16 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await shoot(page.locator('#map'), 'map');
     await poll(async () => (await page.locator('[data-test=ops]').first().textContent()) !== '–' ? true : null, 20_000, 'ops/s on a node card');
     await shoot(page.locator('#nodes'), 'nodes');
+    // The same figures, under the names the page links to, on the manager's /metrics.
+    const metrics = await (await fetch(`${manager.address}/metrics`)).text();
+    assert.match(metrics, /^pandakv_node_requests_total\{node="[^"]+"\} [1-9]\d*$/m);
+    assert.match(metrics, /^pandakv_node_request_p99_us\{node="[^"]+"\} \d+$/m);
+    assert.match(metrics, /^pandakv_manager_node_is_live\{node="[^"]+"\} 1$/m);
     await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.
+    await page.locator('[data-test=whatif-live]').check();
+    assert.match((await page.locator('[data-test=whatif-start]').textContent()) ?? '', /^start: 3 nodes/);
     await page.locator('[data-test=whatif-add]').fill('1');
     await page.locator('[data-test=whatif-run]').click();
     await page.locator('[data-test=whatif-result]').waitFor();
@@ -118,18 +136,37 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     assert.ok(await page.locator('[data-test=whatif-move-list] tbody tr').count() > 0);
     await shoot(page.locator('#whatif'), 'what-if');
 
-    // Stop the rebalance from the page, then resume it.
+    // A fourth node joins: its rebalance runs in small batches. Stop it from the page
+    // while units are left, see it hold, then resume it to the end.
+    await addNode();
+    await page.locator('[data-test=rebalance-state]', { hasText: 'running' }).waitFor({ timeout: 60_000 });
     await page.locator('[data-test=rebalance-stop]').click();
+    await shoot(page.locator('.modal'), 'confirm');
     await confirm(page);
     await page.locator('[data-test=rebalance-state]', { hasText: 'stopped' }).waitFor();
+    // The batch under way finishes; then nothing moves while units are left.
+    const held = await poll(async () => {
+      const r = await rebalanceApi(page);
+      return r.moves.isStopped && !r.moves.isMoving ? r : null;
+    }, 60_000, 'the current batch done');
+    assert.ok(held.moves.unitsLeft > 0, `stopped with units left: ${held.moves.unitsLeft}`);
+    await poll(async () => Number((await page.locator('[data-test=units-left]').textContent())!.replace(/,/g, '')) > 0 ? true : null, 10_000, 'units left on the page');
     await shoot(page.locator('#rebalance'), 'rebalance-stopped');
+    assert.is((await rebalanceApi(page)).moves.unitsMoved, held.moves.unitsMoved, 'no unit moved while stopped');
     await page.locator('[data-test=rebalance-start]').click();
     await confirm(page);
-    await poll(async () => (await page.locator('[data-test=rebalance-state]').textContent()) !== 'stopped' ? true : null, 20_000, 'the rebalance resumed');
+    await poll(async () => {
+      const r = await rebalanceApi(page);
+      return !r.moves.isStopped && r.moves.unitsLeft === 0 && !r.moves.isMoving && r.isDone ? true : null;
+    }, 120_000, 'the resumed rebalance done');
+    await page.locator('[data-test=rebalance-state]', { hasText: 'idle' }).waitFor();
+    await page.locator('[data-test=timeline] li[data-event=rebalance-stop]').first().waitFor();
+    await page.locator('[data-test=timeline] li[data-event=rebalance-resume]').first().waitFor();
+    await shoot(page.locator('#map'), 'map-four-nodes');
 
     // SIGKILL a node: the timeline shows the failover and the map changes.
     const epochBefore = Number(await attr(page, '[data-test=map-canvas]', 'data-epoch'));
-    const victim = nodes[2]!;
+    const victim = nodes[3]!;
     const victimId = await page.locator('[data-test=node-card]').evaluateAll((cards, address) => {
       const card = cards.find((c) => c.querySelector('.addr')?.textContent === address);
       return card?.getAttribute('data-node') ?? null;

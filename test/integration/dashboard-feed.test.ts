@@ -27,7 +27,7 @@ interface Fixture {
 async function withManager<T>(body: (f: Fixture) => Promise<T>, isInsecure = false): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-dash-feed-'));
   const manager = await Manager.start({
-    cfg: `file:${join(dir, 'cfg.json')}`, isInsecure,
+    cfg: `file:${join(dir, 'cfg.json')}`, isInsecure, preAuthTimeoutMs: 2500,
     dashboard: { authTimeoutMs: 500, pushIntervalMs: 100, maxClients: 4, maxMessageBytes: 256 },
   });
   try {
@@ -145,6 +145,10 @@ test('a secure feed waits for a token: login, ready, map, events, ticks; the seq
   feed.send(JSON.stringify({ t: 'follow', unit: 3 }));
   const t2 = await feed.next('tick');
   assert.equal(t2.follow, { unit: 3, copies: [] });
+  // An authenticated feed outlives the listener's pre-auth deadline (2.5 s here).
+  const since = Date.now();
+  while (Date.now() - since < 3000) await feed.next('tick');
+  assert.is(feed.closed, null);
   feed.ws.close();
 }));
 

@@ -35,6 +35,7 @@ test('pandakv up starts a node, runs its demo and exits cleanly with --exit', as
   });
   assert.match(stdout, /read back 2000\/2000 intact/);
   assert.match(stdout, /stats/);
+  assert.match(stdout, /^dashboard +http:\/\/\S+\/ui +\(log in as dev-web \/ [0-9a-f]{18}\)$/m);
 });
 
 test('pandakv up stopped by SIGTERM while starting leaves no process behind', async () => {

@@ -90,14 +90,16 @@ test('a proxy with no map by its deadline exits 1 with one clear line', async ()
   }
 });
 
-test('a node given an unusable data dir exits at once with 2 and the reason', async () => {
-  const r = run(['node', '--ip', '127.0.0.1', '--port', '0', '--insecure', '--data-dir', '/proc/nope']);
-  try {
-    const { code } = await withDeadline(r.exited, 20_000, 'node exit on /proc/nope');
-    assert.is(code, 2);
-    assert.ok(r.err.some((l) => /^pandakv node: --data-dir: cannot use directory \/proc\/nope: .*ENOENT/.test(l)), r.err.join('\n'));
-  } finally {
-    kill(r);
+test('a node given an unusable data dir exits at once with 2 and the reason, whatever its engine', async () => {
+  for (const engine of ['disk', 'memory']) {
+    const r = run(['node', '--ip', '127.0.0.1', '--port', '0', '--insecure', '--engine', engine, '--data-dir', '/proc/nope']);
+    try {
+      const { code } = await withDeadline(r.exited, 20_000, `node (${engine}) exit on /proc/nope`);
+      assert.is(code, 2);
+      assert.ok(r.err.some((l) => /^pandakv node: --data-dir: cannot use directory \/proc\/nope: .*ENOENT/.test(l)), r.err.join('\n'));
+    } finally {
+      kill(r);
+    }
   }
 });
 

@@ -2,6 +2,8 @@
  * What the dashboard needs from the manager: a narrow host, so the dashboard is tested
  * without a whole manager and imports none of its parts.
  */
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
 import type { ClusterMap } from '../../../shared/cluster-map.js';
 import type { NodeLoadReport } from '../../../shared/map-protocol.js';
 import type { NodeRecord } from '../node-record.js';
@@ -37,4 +39,15 @@ export interface DashboardHost {
   readonly events: DashboardEventSource | null;
   /** null: an `--insecure` manager (no login). */
   readonly auth: DashboardAuth | null;
+  /**
+   * The listener's connection limits: a feed's socket is handed over once upgraded, and
+   * again once its token is accepted (it is then no longer held to the pre-auth deadline).
+   */
+  readonly connections: DashboardConnections | null;
+}
+
+/** The listener's connection guard, as far as the feed's sockets concern it. */
+export interface DashboardConnections {
+  upgraded(socket: Duplex, ws: WebSocket): void;
+  authenticated(socket: Duplex): void;
 }

@@ -17,6 +17,7 @@ const CLOSE_TRY_AGAIN_LATER = 1013;
 
 interface Client {
   ws: WebSocket;
+  socket: Duplex;
   isReady: boolean;
   token: string | null;
   followUnit: number | null;
@@ -114,7 +115,10 @@ export class Dashboard {
       socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n');
       return true;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws));
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      this.host.connections?.upgraded(req.socket, ws);
+      this.onConnection(ws, req.socket);
+    });
     return true;
   }
 
@@ -131,14 +135,14 @@ export class Dashboard {
     this.wss.close();
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, socket: Duplex): void {
     ws.on('error', noop);
     if (this.clients.size >= this.options.maxClients) {
       ws.close(CLOSE_TRY_AGAIN_LATER, 'too many dashboard pages open');
       return;
     }
     const auth = this.host.auth;
-    const client: Client = { ws, isReady: false, token: null, followUnit: null, authTimer: null };
+    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, authTimer: null };
     this.clients.add(client);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(client, data, isBinary));
     ws.on('close', () => this.forget(client));
@@ -184,6 +188,7 @@ export class Dashboard {
     if (client.authTimer !== null) clearTimeout(client.authTimer);
     client.authTimer = null;
     client.isReady = true;
+    if (this.host.auth !== null) this.host.connections?.authenticated(client.socket);
     const ws = client.ws;
     send(ws, { t: 'ready', principal, roles });
     const map = this.host.map;

@@ -12,6 +12,8 @@ import type {
 } from './types.js';
 
 const MAX_KEY_LIMIT = 255;
+/** How often unit seqnos that moved without a write are checked for a commit, ms. */
+const MARK_CHECK_MS = 200;
 
 const enum Mode {
   Set,
@@ -82,7 +84,7 @@ export class DiskEngine implements KvEngine {
   private durableGen = 0;
   private waiters: DurableWaiter[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
-  private isCommitImmediate = false;
+  private commitNow: NodeJS.Immediate | null = null;
   private committing: Promise<void> | null = null;
   /** Set while the last commit failed: writes are refused until one succeeds. */
   private failure: { code: 'no-space' | 'io'; message: string } | null = null;
@@ -92,8 +94,9 @@ export class DiskEngine implements KvEngine {
   private readonly loadedMarks: UnitMark[];
   private isClosed = false;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly markTimer: NodeJS.Timeout;
   private isSweeping = false;
-  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0 };
+  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0 };
 
   /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
   constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path'>) {
@@ -111,6 +114,9 @@ export class DiskEngine implements KvEngine {
     this.itemCount = this.store.itemCount();
     this.loadedMarks = this.store.unitMarks();
     for (const [unit, seq] of this.loadedMarks) this.writtenSeqs.set(unit, seq);
+    // Seqnos can move without a write (a backfill ends): they reach the disk within this.
+    this.markTimer = setInterval(this.onMarkCheck, MARK_CHECK_MS);
+    this.markTimer.unref();
     if (opts.expirySweepIntervalMs > 0) {
       this.sweepTimer = setInterval(this.startSweep, opts.expirySweepIntervalMs);
       this.sweepTimer.unref();
@@ -278,6 +284,7 @@ export class DiskEngine implements KvEngine {
       cacheBytes: this.cache.bytes,
       commits: this.counters.commits,
       commitFailures: this.counters.commitFailures,
+      commitMs: Math.round(this.counters.commitMs),
       noSpace: this.failure?.code === 'no-space' ? 1 : 0,
     };
   }
@@ -296,8 +303,11 @@ export class DiskEngine implements KvEngine {
     if (this.isClosed) return;
     this.isClosed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    clearInterval(this.markTimer);
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    if (this.commitNow !== null) clearImmediate(this.commitNow);
     this.commitTimer = null;
+    this.commitNow = null;
     await this.committing?.catch(noop);
     if (this.pending.size > 0 || this.isClearPending || this.marksChanged()) await this.commit().catch(noop);
     for (const w of this.waiters) w.reject(KvError.unavailable('engine closed'));
@@ -463,22 +473,33 @@ export class DiskEngine implements KvEngine {
 
   // ---- commits ----
 
-  /** Start a commit after `commitIntervalMs` (at once when someone waits for it and the interval is 0). */
+  /**
+   * Start a commit within `commitIntervalMs`, or in the next turn when someone waits for it
+   * (`persist`): the writes of this turn join it, and writes arriving while its fsync runs
+   * gather for the next one, so waiting writers share fsyncs without an added delay.
+   */
   private scheduleCommit(isUrgent = false): void {
-    if (this.isClosed || this.committing !== null) return;
-    if (this.commitTimer !== null) {
-      if (!isUrgent || this.isCommitImmediate) return;
-      // A waiter never waits longer than the interval: an earlier timer stands.
+    if (this.isClosed || this.committing !== null || this.commitNow !== null) return;
+    if (this.failure === null && (isUrgent || this.options.commitIntervalMs === 0)) {
+      if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+      this.commitTimer = null;
+      this.commitNow = setImmediate(this.onCommitTimer);
       return;
     }
-    const delay = this.failure !== null ? this.options.commitRetryMs : this.options.commitIntervalMs;
-    this.isCommitImmediate = delay === 0;
-    this.commitTimer = setTimeout(this.onCommitTimer, delay);
+    if (this.commitTimer !== null) return;
+    this.commitTimer = setTimeout(this.onCommitTimer, this.failure !== null ? this.options.commitRetryMs : this.options.commitIntervalMs);
   }
 
   private readonly onCommitTimer = (): void => {
+    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
+    if (this.commitNow !== null) clearImmediate(this.commitNow);
     this.commitTimer = null;
+    this.commitNow = null;
     void this.commit().catch(noop);
+  };
+
+  private readonly onMarkCheck = (): void => {
+    if (this.committing === null && this.pending.size === 0 && this.marksChanged()) this.scheduleCommit();
   };
 
   private marksChanged(): boolean {
@@ -510,6 +531,7 @@ export class DiskEngine implements KvEngine {
     this.inflight = batchItems;
     this.isClearPending = false;
     this.isClearInflight = isClear;
+    const started = performance.now();
     const run = (async (): Promise<void> => {
       try {
         this.checkQuota(batchItems, bytes);
@@ -523,6 +545,7 @@ export class DiskEngine implements KvEngine {
         this.committing = null;
       }
       this.counters.commits++;
+      this.counters.commitMs += performance.now() - started;
       if (source !== null) this.writtenSeqs = seqsNow;
       this.failure = null;
       // Committed items are what reads find next: keep the recent ones at hand.

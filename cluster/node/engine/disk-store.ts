@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { ensureDirSync } from '../../ensure-dir.js';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { decodeMark, encodeEntry, encodeMark, keyBytes, unitKey } from './disk-record.js';
@@ -65,7 +66,8 @@ export class DiskStore {
    *   node's, or are cut short
    */
   static open(path: string): DiskStore {
-    mkdirSync(path, { recursive: true });
+    // Not mkdirSync({ recursive }): under /proc it spins on the main thread for ever.
+    ensureDirSync(path);
     const dataFile = join(path, DATA_FILE);
     const isNew = !existsSync(dataFile);
     if (isNew && readdirSync(path).some((f) => f !== 'lock.mdb')) {

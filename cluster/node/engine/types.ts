@@ -66,6 +66,8 @@ export interface EngineStats {
   cacheBytes?: number;
   commits?: number;
   commitFailures?: number;
+  /** Disk engine only: time from the start of each commit to its fsync'd end, summed, ms. */
+  commitMs?: number;
   /** Disk engine only: 1 while writes are refused for lack of space. */
   noSpace?: number;
 }

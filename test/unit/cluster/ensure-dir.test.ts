@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DirError, ensureDir } from '../../../cluster/ensure-dir.js';
+import { DirError, ensureDir, ensureDirSync } from '../../../cluster/ensure-dir.js';
 import { withDeadline } from '../../helpers/deadline.js';
 
 const test = suite('cluster - ensure dir');
@@ -30,6 +30,17 @@ test('creates every missing level and accepts an existing directory', async () =
 test('a directory under /proc fails at once with ENOENT instead of spinning', async () => {
   const err = await withDeadline(failure(ensureDir('/proc/nope/deeper')), 5000, 'ensureDir under /proc');
   assert.match(err.message, /^cannot use directory \/proc\/nope\/deeper: cannot create \/proc\/nope: .*ENOENT/);
+});
+
+test('the synchronous form fails the same way, and creates the same way', async () => {
+  assert.throws(() => ensureDirSync('/proc/nope'), (e: unknown) => e instanceof DirError && /cannot create \/proc\/nope: .*ENOENT/.test(e.message));
+  const root = await mkdtemp(join(tmpdir(), 'pandakv-dir-'));
+  try {
+    ensureDirSync(join(root, 'x', 'y'));
+    assert.ok((await stat(join(root, 'x', 'y'))).isDirectory());
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
 });
 
 test('a file in the way is named', async () => {

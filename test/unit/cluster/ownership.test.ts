@@ -23,7 +23,7 @@ function soleOwner(epoch: number): ClusterMap {
 function request(op: number, key: string, epoch: number, value: string | null = null): Request {
   return {
     id: 1, op: op as Request['op'], epoch, key, value: value === null ? null : Buffer.from(value), flags: 0, exptime: 0, cas: 0, delta: 0n, initial: undefined,
-    end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', isReplicaRead: false, auth: undefined,
+    end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability: 'none', isReplicaRead: false, auth: undefined,
   };
 }
 

@@ -75,7 +75,7 @@ interface Expected extends Omit<Request, 'value'> {
 function expected(fields: Partial<Expected> & Pick<Expected, 'id' | 'op'>): Expected {
   return {
     epoch: 0, key: '', value: null, flags: 0, exptime: 0, cas: 0, delta: 0n, initial: undefined,
-    end: null, limit: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false, ...fields,
+    end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false, ...fields,
   };
 }
 

@@ -25,6 +25,7 @@ const STATUS_TABLE: Record<ErrorStatusName, { code: KvErrorCode; isSafeToRetry: 
   INTERNAL: { code: 'KV_ERR_INTERNAL', isSafeToRetry: false },
   NO_SPACE: { code: 'KV_ERR_NO_SPACE', isSafeToRetry: false },
   DURABILITY_IMPOSSIBLE: { code: 'KV_ERR_DURABILITY_IMPOSSIBLE', isSafeToRetry: true },
+  SCAN_INTERRUPTED: { code: 'KV_ERR_SCAN_INTERRUPTED', isSafeToRetry: true },
 };
 
 test('every non-OK wire status maps to its error code, keeps the status and says whether a retry is safe', () => {
@@ -94,6 +95,7 @@ test('every static factory yields its code, an Error named KvError, and together
     [KvError.clientClosed(), 'KV_ERR_CLIENT_CLOSED'],
     [KvError.invalidArgument('bad ttl'), 'KV_ERR_INVALID_ARGUMENT'],
     [KvError.protocol('garbage', cause), 'KV_ERR_PROTOCOL'],
+    [KvError.scanInterrupted(undefined, { resumeFrom: new Uint8Array([1]) }, cause), 'KV_ERR_SCAN_INTERRUPTED'],
   ];
   for (const [err, code] of made) {
     assert.is(err.code, code);
@@ -110,6 +112,15 @@ test('factories pass their details through', () => {
   assert.is(KvError.busy(undefined, { retryAfterMs: 5 }).details.retryAfterMs, 5);
   assert.is(KvError.timeout(undefined, { node: 'n2', isSafeToRetry: false }).details.node, 'n2');
   assert.equal(KvError.notFound().details, {});
+});
+
+test('a scan interrupted is always safe to retry and carries where to resume', () => {
+  const err = KvError.scanInterrupted('moved too much', { resumeFrom: new Uint8Array([0x61, 0]), isSafeToRetry: false });
+  assert.is(err.details.isSafeToRetry, true);
+  assert.equal([...err.details.resumeFrom!], [0x61, 0]);
+  const fromWire = errorFromStatus(Status.SCAN_INTERRUPTED, undefined, { cursor: 'c.d' });
+  assert.is(fromWire.code, ErrorCode.SCAN_INTERRUPTED);
+  assert.is(fromWire.details.cursor, 'c.d');
 });
 
 test('the cause is kept when given and absent otherwise', () => {

@@ -63,10 +63,17 @@ function Chart({ title, figure, ids, history, pick, unit }: { title: string; fig
   </figure>`;
 }
 
+/** How far back the charts go. */
+function span(history: Map<string, NodeHistory>): string {
+  let s = 0;
+  for (const h of history.values()) if (h.at.length > 1) s = Math.max(s, h.at[h.at.length - 1]! - h.at[0]!);
+  return s < 120 ? `last ${Math.round(s)} s` : `last ${Math.round(s / 60)} min`;
+}
+
 export function ChartsView({ ids, history }: { ids: string[]; history: Map<string, NodeHistory> }): VNode {
   const sorted = [...ids].sort().slice(0, PALETTE.length * 3);
   return html`<section id="charts" class="panel">
-    <h2>Load per node <small>last ${Math.round(((history.values().next().value?.at.length ?? 0) * 1) / 60)} min</small></h2>
+    <h2>Load per node <small>${span(history)}</small></h2>
     <div class="charts">
       <${Chart} title="ops/s" figure="requests" ids=${sorted} history=${history} pick=${(h: NodeHistory) => h.ops} unit="ops/s" />
       <${Chart} title="p99 latency" figure="p99" ids=${sorted} history=${history} pick=${(h: NodeHistory) => h.p99} unit="µs" />

@@ -32,8 +32,8 @@ export function TimelineView({ events, hasLog }: { events: FeedEvent[]; hasLog: 
     ${!hasLog && events.length === 0 ? html`<p class="hint">No events yet.</p>` : null}
     <ol class="timeline" data-test="timeline">
       ${shown.map((e) => html`<li class=${`ev ev-${e.name}`} data-event=${e.name}>
-        <time>${fmtTime(e.at)}</time> <b>${e.name}</b> <span class="who">${e.component}${e.id === undefined ? '' : ` ${e.id}`}</span>
-        <span class="fields">${Object.entries(e.fields).map(([k, v]) => html`<span><i>${k}</i>=${String(v)} </span>`)}</span>
+        <time>${fmtTime(e.at)}</time>${' '}<b>${e.name}</b>${' '}<span class="who">${e.component}${e.id === undefined ? '' : ` ${e.id}`}</span>${' '}
+        <span class="fields">${Object.entries(e.fields).map(([k, v]) => html`<span><i>${k}</i>=${String(v)}${' '}</span>`)}</span>
       </li>`)}
     </ol>
   </section>`;

@@ -22,7 +22,10 @@ interface Edit {
 const ratio = (r: number): string => r.toFixed(3);
 
 export function WhatIfView({ live }: { live: ClusterMap | null }): VNode {
-  const [source, setSource] = useState<'live' | 'synthetic'>(live === null ? 'synthetic' : 'live');
+  // Until the operator picks, the live map when there is one.
+  const [choice, setChoice] = useState<'live' | 'synthetic' | null>(null);
+  const source = choice ?? (live === null ? 'synthetic' : 'live');
+  const setSource = (s: 'live' | 'synthetic'): void => setChoice(s);
   const [syn, setSyn] = useState({ nodes: '10', zones: '0', bits: '20', redundancy: '2' });
   const [addCount, setAddCount] = useState('1');
   const [addZone, setAddZone] = useState('');
@@ -91,14 +94,14 @@ export function WhatIfView({ live }: { live: ClusterMap | null }): VNode {
   return html`<section id="whatif" class="panel">
     <h2>What if… <small>the manager's planner, run in this page; the cluster is not touched</small></h2>
     <div class="row">
-      <label><input type="radio" name="wi-src" checked=${source === 'live'} onChange=${() => { setSource('live'); setEdits({}); setResult(null); }} /> from the live map</label>
+      <label><input type="radio" name="wi-src" data-test="whatif-live" disabled=${live === null} checked=${source === 'live'} onChange=${() => { setSource('live'); setEdits({}); setResult(null); }} /> from the live map</label>
       <label><input type="radio" name="wi-src" data-test="whatif-synthetic" checked=${source === 'synthetic'} onChange=${() => { setSource('synthetic'); setEdits({}); setResult(null); }} /> a synthetic cluster</label>
     </div>
     ${source === 'synthetic' ? html`<div class="row">
       ${(['nodes', 'zones', 'bits', 'redundancy'] as const).map((k) => html`<label>${k} <input type="number" min="0" value=${syn[k]} onInput=${(e: Event) => setSyn({ ...syn, [k]: (e.target as HTMLInputElement).value })} /></label>`)}
       <button onClick=${build}>Build</button>
     </div>` : null}
-    ${startMap !== null ? html`<p class="hint">start: ${startMap.nodes.length} nodes, 2^${startMap.bits} buckets, ${fmtInt(2 ** startMap.unitBits)} units, ${redundancyOf(startMap)} copies</p>` : null}
+    ${startMap !== null ? html`<p class="hint" data-test="whatif-start">start: ${startMap.nodes.length} nodes, 2^${startMap.bits} buckets, ${fmtInt(2 ** startMap.unitBits)} units, ${redundancyOf(startMap)} copies</p>` : null}
     <div class="row">
       <label>add <input type="number" min="0" max="1000" value=${addCount} data-test="whatif-add" onInput=${(e: Event) => setAddCount((e.target as HTMLInputElement).value)} /> nodes</label>
       <label>zone <input value=${addZone} size="6" onInput=${(e: Event) => setAddZone((e.target as HTMLInputElement).value)} /></label>
@@ -136,8 +139,8 @@ function WhatIfResultView({ r }: { r: WhatIfResult }): VNode {
         <td>${fmtInt(n.replicaBefore)} → ${fmtInt(n.replicaAfter)}</td><td>${n.movesIn}</td><td>${n.movesOut}</td></tr>`)}
     </tbody></table>
     <details open><summary>moves (first 100 of ${fmtInt(r.moves.length)})</summary>
-      <table class="grid compact" data-test="whatif-move-list"><thead><tr><th>unit</th><th>role</th><th>from</th><th>to</th></tr></thead><tbody>
+      <div class="scroll"><table class="grid compact" data-test="whatif-move-list"><thead><tr><th>unit</th><th>role</th><th>from</th><th>to</th></tr></thead><tbody>
       ${r.moves.slice(0, 100).map((m) => html`<tr><td>${m.unit}</td><td>${m.role}</td><td title=${m.from ?? ''}>${m.from === null ? '(new copy)' : shortId(m.from)}</td><td title=${m.to}>${shortId(m.to)}</td></tr>`)}
-      </tbody></table></details>
+      </tbody></table></div></details>
   </div>`;
 }

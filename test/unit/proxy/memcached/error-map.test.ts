@@ -28,6 +28,7 @@ const TABLE: Record<KvErrorCode, string> = {
   KV_ERR_CLIENT_CLOSED: 'SERVER_ERROR KV_ERR_CLIENT_CLOSED',
   KV_ERR_PROTOCOL: 'SERVER_ERROR KV_ERR_PROTOCOL',
   KV_ERR_NO_SPACE: 'SERVER_ERROR temporary failure: KV_ERR_NO_SPACE',
+  KV_ERR_SCAN_INTERRUPTED: 'SERVER_ERROR temporary failure: KV_ERR_SCAN_INTERRUPTED',
 };
 
 test('every KvError code maps to its memcached answer', () => {
@@ -68,6 +69,7 @@ const BIN_TABLE: Record<KvErrorCode, [number, string]> = {
   KV_ERR_NOT_MY_BUCKET: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_NOT_MY_BUCKET'],
   KV_ERR_DURABILITY_IMPOSSIBLE: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_DURABILITY_IMPOSSIBLE'],
   KV_ERR_NO_SPACE: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_NO_SPACE'],
+  KV_ERR_SCAN_INTERRUPTED: [BinStatus.ETMPFAIL, 'Temporary failure: KV_ERR_SCAN_INTERRUPTED'],
   KV_ERR_FORBIDDEN: [BinStatus.EACCESS, 'No access'],
   KV_ERR_AUTH_NEEDED: [BinStatus.EACCESS, 'No access'],
   KV_ERR_AUTH_FAILED: [BinStatus.EACCESS, 'No access'],

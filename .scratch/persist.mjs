@@ -1,0 +1,11 @@
+import { DiskEngine } from '../dist/cluster/node/engine/disk-engine.js';
+import { rmSync } from 'node:fs';
+rmSync('/tmp/enginetest/p', { recursive: true, force: true });
+const e = new DiskEngine({ path: '/tmp/enginetest/p', nodeId: 'x' });
+const v = Buffer.alloc(100, 1);
+let ops = 0; const until = performance.now() + 3000;
+const t0 = performance.now();
+await Promise.all(Array.from({ length: 64 }, async (_, w) => { let i = 0; while (performance.now() < until) { e.set(`k${w}:${i++ % 300}`, v, 0, 0); await e.whenDurable(); ops++; } }));
+const s = e.stats();
+console.log('ops/s', Math.round(ops / ((performance.now() - t0) / 1000)), 'commits', s.commits, 'per commit', (ops / s.commits).toFixed(1), 'ms/commit', (3000 / s.commits).toFixed(2));
+await e.close();
