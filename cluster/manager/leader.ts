@@ -9,7 +9,7 @@ import { CfgKeys, nodeKey } from './keys.js';
 import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js';
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
-import { countUnitsToMove, demoteActive, needsDataMoves, stageBatch, switchBatch, unstageBatch, type StagedBatch } from './moves.js';
+import { clearStaged, countUnitsToMove, demoteActive, stagedMembers, needsDataMoves, stageBatch, switchBatch, unstageBatch, type StagedBatch } from './moves.js';
 import { activeRanges, chainOf, holdingNodes } from '../../shared/cluster-map.js';
 import { EventLog } from '../../shared/event-log.js';
 
@@ -123,6 +123,13 @@ export class Leader extends EventEmitter<LeaderEvents> {
         const p = this.moveProgress;
         this.events.record('rebalance-resume', { unitsMoved: p.unitsMoved, unitsLeft: p.unitsLeft, batches: p.batches });
         const result = await this.reconcileNow();
+        if (this.isResuming) {
+          // No mover was needed: what was left needed no data moves, so it is done.
+          this.isResuming = false;
+          p.unitsLeft = 0;
+          const map = this.state.map;
+          this.events.record('rebalance-finish', { unitsMoved: p.unitsMoved, batches: p.batches, bytesCopied: p.bytesCopied, epoch: map?.epoch ?? 0, rev: map?.rev ?? 0 });
+        }
         return { ...result, warnings: [...warnings, ...result.warnings] };
       }
       return this.reconcileNow();
@@ -427,7 +434,12 @@ export class Leader extends EventEmitter<LeaderEvents> {
     }
     const result = this.planFrom(current, nodes);
     const isChanged = current === null || result.map.rev !== current.rev || result.map.epoch !== current.epoch;
-    if (isChanged && current !== null && this.isReplicating() && needsDataMoves(current, result.map)) {
+    // A map with units in motion (a staged batch) is never replaced by a plan directly: the
+    // plan would count the staged copies as filled. The mover waits for them first.
+    const hasStaged = current !== null && current.moves.length > 0;
+    // (Staged units mean the nodes replicate, even before their first reports reach a
+    // manager that just started.)
+    if (isChanged && current !== null && (hasStaged || (this.isReplicating() && needsDataMoves(current, result.map)))) {
       // Copies must be filled before anyone relies on them: move in batches, in the background.
       if (this.moveProgress.isStopped) {
         return { epoch: current.epoch, rev: current.rev, movedUnits: 0, warnings: [...result.warnings, 'the rebalance is stopped: no data moves until "pandakv cluster rebalance"'] };
@@ -498,6 +510,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
       const batch = await this.run(async () => {
         if (signal.aborted) return 'stopped' as const;
         const base = this.requireMap();
+        // Units still staged from before (an earlier leader's batch): their new copies may
+        // be filling, and planning from this map would count them as filled.
+        if (base.moves.length > 0) return { inherited: stagedMembers(base), rev: base.rev };
         const nodes = this.plannerNodes();
         for (const id of emptyNodes(base, nodes)) pulling.add(id);
         const target = this.planFrom(base, nodes, pulling).map;
@@ -517,6 +532,19 @@ export class Leader extends EventEmitter<LeaderEvents> {
         return next;
       });
       if (batch === 'stopped') return;
+      if (batch !== null && 'inherited' in batch) {
+        if (!await this.waitCaughtUp(batch.inherited, batch.rev, Date.now() + this.options.moveTimeoutMs, signal)) {
+          p.lastWarning = signal.aborted
+            ? 'units staged before this rebalance stay staged until it resumes'
+            : `nodes of units staged earlier did not catch up within ${this.options.moveTimeoutMs} ms; moves paused`;
+          return;
+        }
+        await this.run(async () => {
+          const base = this.requireMap();
+          if (base.moves.length > 0 && base.rev === batch.rev) await this.writeMap(clearStaged(base));
+        });
+        continue;
+      }
       if (batch === null) {
         if (hasStarted) {
           const map = this.state.map;

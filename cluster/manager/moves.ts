@@ -130,6 +130,25 @@ export function stageBatch(base: ClusterMap, target: ClusterMap, limits: MoveLim
   };
 }
 
+/**
+ * Ids of every node in the chain of a unit that `map.moves` lists as in motion: a staged
+ * batch (left by an earlier leader, or by a switch the map changed under) whose new
+ * copies may still be filling. Which members are the new ones is not in the map, so all
+ * of them must report caught up before the batch counts as filled.
+ */
+export function stagedMembers(map: ClusterMap): Set<string> {
+  const out = new Set<string>();
+  if (map.moves.length === 0) return out;
+  const chains = unitIds(map, map.unitBits);
+  for (const m of map.moves) for (const id of chains[m.unit] ?? []) out.add(id);
+  return out;
+}
+
+/** `map` with no unit in motion: its staged copies are filled and count as members. */
+export function clearStaged(map: ClusterMap): ClusterMap {
+  return { ...map, rev: map.rev + 1, moves: [] };
+}
+
 /** Units that gain a copy going from `base` to `target` (what a rebalance still has to move). */
 export function countUnitsToMove(base: ClusterMap, target: ClusterMap): number {
   if (base.bits !== target.bits) return 0;

@@ -43,6 +43,12 @@ export class Backfiller {
   readonly active = new Map<number, Backfill>();
   /** Units whose seqnos were forgotten while their items may still be here (a purge is under way). */
   readonly residue = new Set<number>();
+  /**
+   * Items of units without a seqno may be here (a node back from its disk after a crash
+   * during a copy or a purge): every unit copied in full is cleared first, once.
+   */
+  isClearingUnmarked = false;
+  private readonly clearedUnmarked = new Set<number>();
   /** Backfills waiting to retry, by source: a link coming up ends the wait. */
   private readonly waiting = new Map<string, Set<() => void>>();
   /** Backfill pages wait here for their turn (see pageTurn). */
@@ -198,7 +204,8 @@ export class Backfiller {
           // Units copied in full over data of their own: that data may hold writes the
           // cluster lost in a failover, or keys deleted since, so it goes first.
           const full = units.filter((u) => !deltaUnits.has(u));
-          const stale = new Set(full.filter((u) => this.host.seqs.has(u) || this.residue.has(u)));
+          const stale = new Set(full.filter((u) => this.host.seqs.has(u) || this.residue.has(u) || (this.isClearingUnmarked && !this.clearedUnmarked.has(u))));
+          for (const u of stale) this.clearedUnmarked.add(u);
           if (stale.size > 0) {
             this.host.counters.fullResyncs += stale.size;
             await this.clearUnits(stale);

@@ -156,7 +156,7 @@ export class DataNode implements StatsSource {
   private diskStart(): void {
     const marks = this.engine.unitMarks();
     if (marks.length === 0 && this.engine.size === 0) return;
-    this.replicator!.restoreMarks(marks);
+    this.replicator!.restoreMarks(marks, true);
     process.stderr.write(`pandakv node: disk engine: ${this.engine.size} items and ${marks.length} unit seqnos on disk; every unit held is verified against its active\n`);
   }
 

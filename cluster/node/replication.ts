@@ -252,7 +252,10 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
    * unit's history at them, then verify every unit held in the next map, as after a
    * failover (delta when the history matches the active's, a full copy otherwise).
    */
-  restoreMarks(marks: ReadonlyArray<[number, number, string | null]>): void {
+  restoreMarks(marks: ReadonlyArray<[number, number, string | null]>, mayHoldUnmarked = false): void {
+    // A disk engine may hold items of units it has no seqno for (killed while copying or
+    // purging them): those are cleared before their copy, so no deleted key comes back.
+    if (mayHoldUnmarked) this.backfiller.isClearingUnmarked = true;
     for (const [unit, seq, print] of marks) {
       this.seqs.set(unit, seq);
       this.changes.anchor(unit, seq, print);

@@ -19,6 +19,8 @@ import { poll, until, withDeadline } from '../helpers/deadline.js';
 import { withEtcd } from '../helpers/etcd.js';
 
 const run = promisify(execFile);
+/** Cluster event lines of in-process managers stay out of the test output. */
+const quiet = (): void => undefined;
 const test = suite('integration - admin API authentication');
 
 interface Reply {
@@ -45,7 +47,7 @@ interface Secure {
  */
 async function withSecureManager<T>(body: (s: Secure) => Promise<T>, ms = 30_000): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-admin-auth-'));
-  const manager = await Manager.start({ cfg: `file:${join(dir, 'cfg.json')}` });
+  const manager = await Manager.start({ cfg: `file:${join(dir, 'cfg.json')}`, logWrite: quiet });
   try {
     assert.ok(manager.auth !== null, 'secure by default');
     const logs: string[] = [];
@@ -316,7 +318,7 @@ test('sessions: tokens expire, challenges and tokens are bounded, and the limite
 
 test('an insecure manager needs no header and says so on the auth routes', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-admin-insecure-'));
-  const manager = await Manager.start({ cfg: `file:${join(dir, 'cfg.json')}`, isInsecure: true });
+  const manager = await Manager.start({ cfg: `file:${join(dir, 'cfg.json')}`, isInsecure: true, logWrite: quiet });
   try {
     assert.is(manager.auth, null);
     assert.is((await call(manager.address, 'GET', '/api/status')).status, 200);
@@ -387,7 +389,7 @@ test('the CLI follows a follower to the leader and authenticates again there (ea
     } finally {
       await cfg.close();
     }
-    for (let i = 0; i < 2; i++) managers.push(await Manager.start({ cfg: etcd.url, leaderLeaseMs: 2000 }));
+    for (let i = 0; i < 2; i++) managers.push(await Manager.start({ cfg: etcd.url, leaderLeaseMs: 2000, logWrite: quiet }));
     const leader = await poll(async () => managers.find((m) => m.isLeader) ?? null, 10_000, 'a leader');
     const follower = managers.find((m) => m !== leader)!;
     await until(() => managers.every((m) => m.auth!.principals.has('ops')), 5000, 'both managers know ops');

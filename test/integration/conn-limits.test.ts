@@ -14,6 +14,7 @@ import { UserStore } from '../../cluster/manager/users.js';
 import { spawnProxy } from '../../cluster/spawn.js';
 import { connect } from '../../sdk/index.js';
 import { withCluster, type ClusterOptions } from '../helpers/cluster.js';
+import { withNode } from '../helpers/fixtures.js';
 import { poll, until, withDeadline } from '../helpers/deadline.js';
 import type { Response } from '../../shared/protocol/frames.js';
 import { MapAuthSession } from '../../shared/map-auth.js';
@@ -343,5 +344,30 @@ test('the manager closes unauthenticated /map connections and dead subscribers, 
     console.log(`  manager: stranger 4001, dead subscriber 4002, live subscriber open after ${pings} pings`);
   }, limits);
 });
+
+test('an insecure node refuses past its per-address cap instead of evicting, and still closes idle connections', () => withNode(
+  ['--max-connections-per-address', '3', '--idle-timeout-ms', '1500', '--pre-auth-timeout-ms', '500'],
+  async (node) => {
+    const url = new URL(node.address);
+    const held: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) held.push(await openWs(node.address));
+      const codes = held.map((ws) => closeCode(ws));
+      const extra = await mcConnect(`${url.hostname}:${url.port}`);
+      assert.match(await withDeadline(receivedUntilClose(extra), 20_000, 'refused connection'), /^HTTP\/1\.1 503 /);
+      const other = netConnect({ host: url.hostname, port: Number(url.port), localAddress: FLOOD_ADDRESSES[0]! });
+      other.on('error', () => undefined);
+      await withDeadline(once(other, 'connect'), 10_000, 'another address connects');
+      const otherClosed = receivedUntilClose(other);
+      // No pre-auth deadline without authentication: all of them end by the idle timeout.
+      assert.equal(await Promise.all(codes), [4002, 4002, 4002]);
+      assert.match(await withDeadline(otherClosed, 20_000, 'idle raw connection'), /^HTTP\/1\.1 408 /);
+      console.log('  insecure node: 4th connection from one address refused (503), another address admitted; idle ones closed 4002 / 408');
+    } finally {
+      for (const ws of held) ws.terminate();
+    }
+  },
+  60_000,
+));
 
 test.run();

@@ -293,4 +293,57 @@ test('r = 2, persistMajority writers: SIGKILL one copy, then the other once the 
   }
 }));
 
+test('a node SIGKILLed as soon as it has copied data (during or right after its backfill) restarts clean from its disk: every key right, no deleted key back', () => withCluster({
+  nodes: 1, hasDht: true, engine: 'disk', deadlineMs: 240_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '1000'],
+}, async ({ manager, dir, addNode }) => {
+  const db = await connect({ map: manager.address, timeoutMs: 5000 });
+  try {
+    await poll(async () => (db.map !== null && db.map.nodes.length === 1 ? db.set('probe', 'x').then(() => true, () => null) : null), 30_000, 'one node placed');
+    const n = 30_000;
+    const value = (i: number, v: string): string => `${v}${i}:${'y'.repeat(1000)}`;
+    let next = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      for (let i = next++; i < n; i = next++) await db.set(`b:${i}`, value(i, 'v'));
+    }));
+    const joiner = await addNode(['--engine', 'disk']);
+    // Killed once it has copied part of its units, before it is done.
+    let seen = '';
+    const atKill = await poll(async () => {
+      const all = await db.stats().catch(() => null);
+      const s = all?.[joiner.address];
+      seen = JSON.stringify(Object.keys(all ?? {}));
+      return s !== undefined && Number(s.repl_backfillItems) > 0 ? s : null;
+    }, 60_000, 'backfill under way', 10).catch((err: Error) => { throw new Error(`${err.message}; stats from ${seen}, joiner ${joiner.address}`); });
+    await joiner.stop('SIGKILL');
+    const wasCopying = Number(atKill.repl_backfilling) > 0;
+    // Meanwhile the active deletes and overwrites keys the joiner may already hold.
+    for (let i = 0; i < 2000; i++) await db.delete(`b:${i}`);
+    for (let i = 2000; i < 3000; i++) await db.set(`b:${i}`, value(i, 'w'));
+    const back = await addNode(['--data-dir', join(dir, 'node-1'), '--engine', 'disk']);
+    assert.ok(back.stderr.some((l) => /disk engine: \d+ items/.test(l)), back.stderr.join(' | '));
+    await poll(async () => {
+      const stats = await db.stats().catch(() => null);
+      const map = db.map;
+      if (stats === null || map === null || Object.keys(stats).length !== 2) return null;
+      if (!map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
+      return Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
+    }, 120_000, 'the restarted node holds every unit');
+    let wrong = 0;
+    let zombies = 0;
+    for (let i = 0; i < n; i++) {
+      const want = i < 2000 ? null : value(i, i < 3000 ? 'w' : 'v');
+      const replica = text(await db.get(`b:${i}`, { replica: true }));
+      if (replica !== want) {
+        wrong++;
+        if (want === null) zombies++;
+      }
+    }
+    const s = (await db.stats())[back.address]!;
+    process.stdout.write(`    (${n} keys; joiner killed ${wasCopying ? 'during' : 'after'} its backfill (${String(atKill.repl_backfillItems)} items copied), restarted from its disk: ${String(s.items)} items, ${wrong} wrong on the replica, ${zombies} deleted keys back; units cleared and copied again: ${String(s.repl_fullResyncs)})\n`);
+    assert.is(wrong, 0);
+  } finally {
+    await db.close();
+  }
+}));
+
 test.run();

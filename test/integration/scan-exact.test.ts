@@ -294,4 +294,63 @@ test('a scan whose deadline passes while an owner is down fails with KV_ERR_SCAN
   }
 }));
 
+test('through the proxy, a page that cannot stay exact within --timeout-ms comes back short with its cursor or as SCAN_INTERRUPTED; resending resumes exactly', () => withCluster({
+  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '60000'],
+}, async (c) => {
+  const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
+  const proxy = await spawnProxy(['--insecure', '--map', c.manager.address, '--no-memcached', '--timeout-ms', '800']);
+  let ws: WebSocket | null = null;
+  try {
+    await replicated(db, 2);
+    const n = 20_000;
+    await load(db, 'majority', n);
+    ws = new WebSocket(proxy.address);
+    ws.on('error', () => undefined);
+    await withDeadline(once(ws, 'open'), 5000, 'proxy open');
+    const victim = c.nodes[0]!;
+    const keys: string[] = [];
+    let cursor: string | null = null;
+    let short = 0;
+    let interrupted = 0;
+    let isFailedOver = false;
+    for (let id = 1; ; id++) {
+      const reply = withDeadline(once(ws, 'message'), 20_000, 'scan page');
+      const extra: Record<string, unknown> = { end: 's;', limit: 250 };
+      if (cursor !== null) extra.cursor = cursor;
+      ws.send(encodeMessage([[id, Op.SCAN, 0, cursor === null ? 's:' : null, null, 0, 0, 0, extra]]));
+      const [r] = decodeResponses((await reply)[0] as Buffer)!;
+      let isStalled = false;
+      if (r!.status === Status.SCAN_INTERRUPTED) {
+        interrupted++;
+        assert.is(r!.extra?.cursor ?? null, cursor, 'the cursor to send again is the one sent');
+        isStalled = true;
+      } else {
+        assert.is(r!.status, Status.OK, String(r!.extra?.message));
+        const flat = r!.value as unknown[];
+        for (let i = 0; i < flat.length; i += 4) keys.push(String(flat[i]));
+        cursor = (r!.extra?.cursor as string | null) ?? null;
+        if (cursor === null) break;
+        if (flat.length / 4 < 250) {
+          short++;
+          isStalled = true;
+        }
+      }
+      if (keys.length >= CHUNK && victim.child.exitCode === null && victim.child.signalCode === null) await victim.stop('SIGKILL');
+      if (isStalled && !isFailedOver) {
+        // The pages ran into the dead owner: now fail it over, and keep resending.
+        isFailedOver = true;
+        const id = db.map!.nodes.find((x) => x.address === victim.address)!.id;
+        await admin(c.manager.address, '/api/nodes/failover', { node: id });
+        await poll(async () => (db.map!.nodes.some((x) => x.address === victim.address && x.state === 'failed') ? true : null), 20_000, 'the failover');
+      }
+    }
+    assert.ok(short + interrupted > 0, 'the dead owner stalled at least one page');
+    report('proxy deadline, resumed', keys, n, `${short} short pages, ${interrupted} SCAN_INTERRUPTED answers, each resumed with its cursor`);
+  } finally {
+    ws?.close();
+    await proxy.stop();
+    await db.close();
+  }
+}));
+
 test.run();

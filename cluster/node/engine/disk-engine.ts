@@ -12,6 +12,8 @@ import type {
 } from './types.js';
 
 const MAX_KEY_LIMIT = 255;
+/** How often unit seqnos that moved without a write are checked for a commit, ms. */
+const MARK_CHECK_MS = 200;
 
 const enum Mode {
   Set,
@@ -92,6 +94,7 @@ export class DiskEngine implements KvEngine {
   private readonly loadedMarks: UnitMark[];
   private isClosed = false;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly markTimer: NodeJS.Timeout;
   private isSweeping = false;
   private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0 };
 
@@ -111,6 +114,9 @@ export class DiskEngine implements KvEngine {
     this.itemCount = this.store.itemCount();
     this.loadedMarks = this.store.unitMarks();
     for (const [unit, seq] of this.loadedMarks) this.writtenSeqs.set(unit, seq);
+    // Seqnos can move without a write (a backfill ends): they reach the disk within this.
+    this.markTimer = setInterval(this.onMarkCheck, MARK_CHECK_MS);
+    this.markTimer.unref();
     if (opts.expirySweepIntervalMs > 0) {
       this.sweepTimer = setInterval(this.startSweep, opts.expirySweepIntervalMs);
       this.sweepTimer.unref();
@@ -297,6 +303,7 @@ export class DiskEngine implements KvEngine {
     if (this.isClosed) return;
     this.isClosed = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    clearInterval(this.markTimer);
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     if (this.commitNow !== null) clearImmediate(this.commitNow);
     this.commitTimer = null;
@@ -489,6 +496,10 @@ export class DiskEngine implements KvEngine {
     this.commitTimer = null;
     this.commitNow = null;
     void this.commit().catch(noop);
+  };
+
+  private readonly onMarkCheck = (): void => {
+    if (this.committing === null && this.pending.size === 0 && this.marksChanged()) this.scheduleCommit();
   };
 
   private marksChanged(): boolean {

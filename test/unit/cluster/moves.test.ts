@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import * as fc from 'fast-check';
 import { chainOf, type ClusterMap } from '../../../shared/cluster-map.js';
 import { plan } from '../../../cluster/manager/planner/plan.js';
-import { countUnitsToMove, demoteActive, needsDataMoves, stageBatch, switchBatch, unstageBatch } from '../../../cluster/manager/moves.js';
+import { clearStaged, countUnitsToMove, demoteActive, stagedMembers, needsDataMoves, stageBatch, switchBatch, unstageBatch } from '../../../cluster/manager/moves.js';
 import { makeNode } from './planner/planner-fixtures.js';
 
 const test = suite('cluster - moves with data');
@@ -73,6 +73,21 @@ test('rolling a staged batch back puts every unit back on the chain it had befor
     assert.is(countUnitsToMove(back, target), batch.units.length + batch.remaining, 'the rolled-back units are still to move');
     assert.is(unstageBatch(back, unitBits, batch.added), null, 'rolling back twice changes nothing');
   }), { numRuns: 40 });
+});
+
+test('the members of staged units are every node of their chains; clearing the moves keeps the chains', () => {
+  const before = cluster(3, 2);
+  const target = plan({ previous: before, nodes: Array.from({ length: 4 }, (_, i) => makeNode(i, '', 1)), redundancy: 2 }).map;
+  const batch = stageBatch(before, target, { perNode: 8, total: 8 })!;
+  const members = stagedMembers(batch.staged);
+  const staged = chains(batch.staged);
+  for (const u of batch.units) for (const id of staged[u]!) assert.ok(members.has(id), `${id} of unit ${u}`);
+  for (const id of batch.gainers) assert.ok(members.has(id), `gainer ${id}`);
+  assert.is(stagedMembers(before).size, 0, 'nothing in motion, nobody to wait for');
+  const cleared = clearStaged(batch.staged);
+  assert.equal(cleared.moves, []);
+  assert.is(cleared.rev, batch.staged.rev + 1);
+  assert.equal(chains(cleared), staged);
 });
 
 test('a rolled-back copy that a failover made active stays in its chain', () => {
