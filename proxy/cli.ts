@@ -31,7 +31,8 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --insecure            no client authentication, lanes without credentials (development only)
   --help                print this text
 
-Connection limits of both client ports (docs/operations.md, "Connection limits"):
+Connection limits of both client ports, --max-connections being the WebSocket port's
+(docs/operations.md, "Connection limits"):
 ${connLimitUsage(10_000)}  --memcached-max-connections N
                             --max-connections for the memcached port (default 4096)
 `;

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Upstream } from './upstream.js';
-import { ScanService } from './scan-service.js';
+import { ScanService, upstreamScanHost } from './scan-service.js';
 import { CursorSigner } from './scan-cursor.js';
 import { NativeSession, type RequestGate } from './native-session.js';
 import { ProxyMetrics } from './metrics.js';
@@ -61,7 +61,7 @@ export class Proxy {
     this.poller = new IdlePoller(this.options.idlePollUs / 1000);
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
-    this.scans = new ScanService(this.upstream, new CursorSigner(this.options.cursorSecret), this.options.timeoutMs);
+    this.scans = new ScanService(upstreamScanHost(this.upstream, this.options.timeoutMs), new CursorSigner(this.options.cursorSecret));
     this.http = createServer(this.onRequest);
     this.http.on('connection', (s: Socket) => {
       s.setNoDelay(true);

@@ -28,7 +28,8 @@ export function upstreamScanHost(upstream: Upstream, timeoutMs: number): ScanHos
  * none, SCAN_INTERRUPTED with the cursor to send again.
  */
 export class ScanService {
-  constructor(private readonly upstream: Upstream, private readonly cursors: CursorSigner, private readonly timeoutMs: number) {}
+  /** @param host the upstream's map and lanes (`upstreamScanHost`); its `timeoutMs` bounds each page */
+  constructor(private readonly host: ScanHost<Uint8Array>, private readonly cursors: CursorSigner) {}
 
   /** Answer one SCAN frame. `cursor` (extra.cursor) takes precedence over the start key. */
   async scan(req: Request, cursor: unknown): Promise<unknown[]> {
@@ -38,13 +39,12 @@ export class ScanService {
       if (c === null) return [req.id, Status.BAD_REQUEST, null, 0, 0, { message: 'invalid scan cursor' }];
       start = `${c.lastKey}\0`;
     }
-    const upstream = this.upstream;
     const it = new ScanIterator<Uint8Array>({
       start: Buffer.from(start, 'latin1'),
       end: req.end === null ? undefined : Buffer.from(req.end, 'latin1'),
       limit: req.limit,
       pageSize: Math.min(req.limit, 256),
-    }, upstreamScanHost(upstream, this.timeoutMs));
+    }, this.host);
     const flat: unknown[] = [];
     let last: string | null = null;
     let count = 0;
@@ -63,7 +63,7 @@ export class ScanService {
       flat.push(binaryToWire(last), r.value.value, r.value.flags, Number(r.value.cas));
       count++;
     }
-    const epoch = upstream.current()?.epoch ?? 0;
+    const epoch = this.host.currentMap()?.epoch ?? 0;
     if (interrupted !== null && last === null) {
       // Nothing read: the same request (same cursor) resumes exactly.
       return [req.id, Status.SCAN_INTERRUPTED, null, 0, 0, {

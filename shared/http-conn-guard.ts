@@ -31,7 +31,7 @@ class HttpConnection implements GuardedConnection {
   bytesMark = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly socket: Socket, private readonly isPinging: boolean) {}
+  constructor(readonly socket: Socket, private readonly guard: ConnGuard<HttpConnection>, private readonly isPinging: boolean) {}
 
   keepAlive(): void {
     if (this.isPinging && this.ws !== null && this.ws.readyState === this.ws.OPEN) this.ws.ping();
@@ -69,6 +69,19 @@ class HttpConnection implements GuardedConnection {
   readonly onClose = (): void => {
     if (this.lingerTimer !== null) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
+    if (this.entry !== null) this.guard.release(this.entry);
+  };
+
+  /** An HTTP request is being answered: no deadline until its response is done. */
+  onRequest(): void {
+    if (this.entry === null) return;
+    this.entry.busy++;
+    this.entry.messages++;
+  }
+
+  readonly onResponseClose = (): void => {
+    if (this.entry !== null) this.entry.busy--;
+    this.bytesMark = this.socket.bytesRead;
   };
 
   private readonly onLinger = (): void => {
@@ -128,7 +141,7 @@ export class HttpConnGuard {
   private readonly onConnection = (socket: Socket): void => {
     // An earlier listener (an address allow-list) may have turned it away already.
     if (socket.destroyed) return;
-    const c = new HttpConnection(socket, this.isPinging);
+    const c = new HttpConnection(socket, this.guard, this.isPinging);
     const entry = this.guard.admit(c, socket.remoteAddress ?? '?');
     if (typeof entry === 'string') {
       socket.on('error', noop);
@@ -139,22 +152,14 @@ export class HttpConnGuard {
     c.entry = entry;
     this.bySocket.set(socket, c);
     socket.on('data', c.onData);
-    socket.once('close', () => {
-      c.onClose();
-      this.guard.release(entry);
-    });
+    socket.once('close', c.onClose);
   };
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const c = this.bySocket.get(req.socket);
     if (c?.entry == null) return;
-    const entry = c.entry;
-    entry.busy++;
-    entry.messages++;
-    res.once('close', () => {
-      entry.busy--;
-      c.bytesMark = c.socket.bytesRead;
-    });
+    c.onRequest();
+    res.once('close', c.onResponseClose);
   };
 }
 

@@ -123,6 +123,13 @@ export class Leader extends EventEmitter<LeaderEvents> {
         const p = this.moveProgress;
         this.events.record('rebalance-resume', { unitsMoved: p.unitsMoved, unitsLeft: p.unitsLeft, batches: p.batches });
         const result = await this.reconcileNow();
+        if (this.isResuming) {
+          // No mover was needed: what was left needed no data moves, so it is done.
+          this.isResuming = false;
+          p.unitsLeft = 0;
+          const map = this.state.map;
+          this.events.record('rebalance-finish', { unitsMoved: p.unitsMoved, batches: p.batches, bytesCopied: p.bytesCopied, epoch: map?.epoch ?? 0, rev: map?.rev ?? 0 });
+        }
         return { ...result, warnings: [...warnings, ...result.warnings] };
       }
       return this.reconcileNow();

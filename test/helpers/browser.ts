@@ -47,3 +47,4 @@ export async function shoot(target: Locator | Page, name: string): Promise<void>
   mkdirSync(SHOT_DIR, { recursive: true });
   await target.screenshot({ path: join(SHOT_DIR, `${name}.png`) });
 }
+

@@ -140,6 +140,13 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     // while units are left, see it hold, then resume it to the end.
     await addNode();
     await page.locator('[data-test=rebalance-state]', { hasText: 'running' }).waitFor({ timeout: 60_000 });
+    // Units in motion are on the map, each with its phase.
+    // Read in one go in the page: a batch's moves last only until it switches.
+    const moving = await poll(async () => page.evaluate(`(() => {
+      const row = document.querySelector('[data-test=moves] tbody tr');
+      return row === null ? null : row.textContent;
+    })()`) as Promise<string | null>, 30_000, 'units in motion on the map');
+    assert.match(moving, /backfill|catchup|switch/);
     await page.locator('[data-test=rebalance-stop]').click();
     await shoot(page.locator('.modal'), 'confirm');
     await confirm(page);

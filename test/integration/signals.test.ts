@@ -5,7 +5,8 @@ import { createInterface } from 'node:readline';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnDht, spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { CLI_PATH, spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../../cluster/spawn.js';
+import { withCluster } from '../helpers/cluster.js';
 import { until, withDeadline } from '../helpers/deadline.js';
 import { readFileSync, readdirSync } from 'node:fs';
 
@@ -177,6 +178,15 @@ test('a manager and a DHT bootstrap stop at SIGTERM and SIGINT with exit 0', asy
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a running proxy stops at SIGTERM with exit 0', () => withCluster({ nodes: 1 }, async ({ manager }) => {
+  const proxy = await spawnProxy(['--map', manager.address, '--insecure']);
+  try {
+    assert.is(await withDeadline(proxy.stop('SIGTERM'), EXIT_DEADLINE_MS, 'running proxy exit'), 0);
+  } finally {
+    await proxy.stop('SIGKILL');
+  }
+}));
 
 test('pandakv up stops at a signal while starting its cluster, and leaves no child behind', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-signals-up-'));

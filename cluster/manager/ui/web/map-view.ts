@@ -115,7 +115,7 @@ export function MapView({ map, followedUnit }: MapViewProps): VNode {
           <span class="dot" style=${{ background: STATE_COLORS[n.state] }}></span>${shortId(n.id)} <small>${grid.activeUnits[i]}/${grid.replicaUnits[i]}</small></div>`) : null}
       </div>
       <canvas ref=${canvas} class="map-canvas" data-test="map-canvas" data-nodes=${grid.nodes} data-columns=${grid.columns}
-        data-units=${units} data-active-total=${activeTotal} data-epoch=${map.epoch}
+        data-units=${units} data-active-total=${activeTotal} data-epoch=${map.epoch} data-moves=${map.moves.length}
         style=${{ height: `${grid.nodes * rowH}px` }} onMouseMove=${onMove} onMouseLeave=${() => setHover(null)}></canvas>
     </div>
     <p class="legend"><span class="sw active"></span>active <span class="sw replica"></span>replica <span class="sw moving"></span>in motion <span class="sw followed"></span>followed key
