@@ -22,6 +22,8 @@ registrations, detects failures and plans bucket placement.
   --leader-lease-ms MS     TTL of the planner's election lease (default 3000)
   --moves-per-node N       units one node may be gaining a copy of at once (default 128)
   --max-moves N            units moved at once, cluster-wide (default 512)
+  --move-timeout-ms MS     a batch whose new copies have not caught up by then is rolled
+                           back and moves pause (default 120000)
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
   --log-format FORMAT      cluster event lines on stderr: text (default) or json
   --insecure               no authentication on /map and the admin API (development only)
@@ -46,6 +48,7 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     insecure: { type: 'boolean' },
     'moves-per-node': { type: 'string' },
     'max-moves': { type: 'string' },
+    'move-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
@@ -81,6 +84,8 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   if (values.key !== undefined) o.keyFile = String(values.key);
   const perNode = numberArg(values, 'moves-per-node', (n) => Number.isInteger(n) && n >= 1);
   if (perNode !== undefined) o.movesPerNode = perNode;
+  const moveTimeout = numberArg(values, 'move-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 100);
+  if (moveTimeout !== undefined) o.moveTimeoutMs = moveTimeout;
   const maxMoves = numberArg(values, 'max-moves', (n) => Number.isInteger(n) && n >= 1);
   if (maxMoves !== undefined) o.maxMoves = maxMoves;
   const logFormat = logFormatArg(values);
