@@ -2,6 +2,7 @@ import { KvError } from '../shared/errors.js';
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js';
 import { StaticMapSource, type MapSource } from './map-source.js';
 import { ManagerMapSource } from './manager-map-source.js';
+import { parseSeedUrls } from '../shared/map-protocol.js';
 import { PandaClient } from './client.js';
 import { bytesCodec } from './value-codec.js';
 import { loadCredentials, type KeyPair } from '../shared/auth/index.js';
@@ -46,8 +47,15 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
 }
 
 function validate(o: ClientOptions<unknown, unknown>): void {
-  if (o.map !== null && (typeof o.map !== 'string' || !/^(wss?|https?):\/\//.test(o.map))) {
-    throw KvError.invalidArgument(`map must be ws://host:port, got ${String(o.map)}`);
+  if (o.map !== null) {
+    if (typeof o.map !== 'string' && !(Array.isArray(o.map) && o.map.every((m) => typeof m === 'string'))) {
+      throw KvError.invalidArgument(`map must be ws://host:port, a comma list or a list of them, got ${String(o.map)}`);
+    }
+    try {
+      parseSeedUrls(o.map);
+    } catch (err) {
+      throw KvError.invalidArgument(`map: ${(err as Error).message}`);
+    }
   }
   if (o.proxy !== null && (typeof o.proxy !== 'string' || !/^wss?:\/\//.test(o.proxy))) {
     throw KvError.invalidArgument(`proxy must be ws://host:port, got ${String(o.proxy)}`);

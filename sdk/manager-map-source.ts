@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { KvError } from '../shared/errors.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { MapTracker } from '../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl } from '../shared/map-protocol.js';
+import { decodeServerMessage, encodeMapMessage, mapServiceUrl, parseSeedUrls } from '../shared/map-protocol.js';
 import type { MapSource, MapSourceEvents } from './map-source.js';
 import { backoffDelay } from './backoff.js';
 import { MapAuthSession, type MapAuthOptions } from '../shared/map-auth.js';
@@ -36,7 +36,10 @@ interface Waiter {
  */
 export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements MapSource {
   private readonly tracker = new MapTracker();
-  private readonly url: string;
+  /** Map service URLs to try in turn: the seeds, then managers the map lists. */
+  private readonly candidates: string[];
+  private index = 0;
+  private url: string;
   private readonly options: ManagerMapSourceOptions;
   private ws: WebSocket | null = null;
   private attempt = 0;
@@ -54,9 +57,14 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   /** When the manager published the current map (ms since the epoch), if it said. */
   publishedAt: number | null = null;
 
-  constructor(address: string, options: Partial<ManagerMapSourceOptions> = {}) {
+  /**
+   * @param address one manager (`ws://` or `http://` host:port), a comma list, or a list:
+   *   the seeds; the managers the map lists are learnt and tried when a seed goes away
+   */
+  constructor(address: string | readonly string[], options: Partial<ManagerMapSourceOptions> = {}) {
     super();
-    this.url = mapServiceUrl(address);
+    this.candidates = [...new Set(parseSeedUrls(address).map((a) => mapServiceUrl(a)))];
+    this.url = this.candidates[0]!;
     this.options = { ...MANAGER_MAP_SOURCE_DEFAULTS, ...options };
     this.open();
   }
@@ -121,7 +129,11 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       this.isConnected = false;
       this.isFetchPending = false;
       if (this.ws === ws) this.ws = null;
-      this.scheduleReconnect();
+      // Another manager at once; back off only once every known one was tried.
+      this.index = (this.index + 1) % this.candidates.length;
+      this.url = this.candidates[this.index]!;
+      if (this.index !== 0) this.attempt = Math.max(0, this.attempt - 1);
+      this.scheduleReconnect(this.index !== 0);
     });
   }
 
@@ -133,9 +145,9 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(isNextSeed = false): void {
     if (this.isClosed || this.reconnectTimer !== null) return;
-    const wait = backoffDelay(this.options.reconnectBackoffMs, this.attempt++);
+    const wait = isNextSeed ? 0 : backoffDelay(this.options.reconnectBackoffMs, this.attempt++);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (!this.isClosed) this.open();
@@ -184,6 +196,10 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     }
     if (result.kind !== 'map') return;
     this.publishedAt = msg.t === 'full' || msg.t === 'delta' ? msg.at ?? null : null;
+    for (const m of result.map.managers ?? []) {
+      const url = mapServiceUrl(m.address);
+      if (!this.candidates.includes(url)) this.candidates.push(url);
+    }
     this.emit('map', result.map, result.previous);
     const ready = this.waiters.filter((w) => result.map.epoch >= w.minEpoch);
     if (ready.length > 0) {

@@ -187,7 +187,11 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
         // A newer map is what fixes this; wait for it, but not past this retry's turn
         // unless the node said which epoch it has (then that map is surely coming).
         const refusedBy = lastError?.code === 'KV_ERR_NOT_MY_BUCKET' && (lastError.details.epoch ?? 0) > tracker.epoch;
+        const waitedFrom = Date.now();
         await this.host.refreshMap(Math.max(minEpoch, 0), refusedBy ? deadline : Date.now() + Math.max(wait, 1)).catch(() => null);
+        // A source that answers at once with the same map (a static one) must not turn
+        // the retries into a busy loop: the backoff still applies.
+        if (this.host.currentMap() === tracker.map) await delay(Math.max(0, waitedFrom + wait - Date.now()));
       } else {
         await delay(wait);
       }

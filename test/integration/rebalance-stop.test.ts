@@ -223,4 +223,57 @@ test('a manager restarted while a batch is staged waits for its copies before sw
   }
 }));
 
+test('a batch that does not catch up in time is rolled back, and the next rebalance completes', () => withCluster({
+  nodes: 2, hasDht: true, deadlineMs: 180_000,
+  managerArgs: ['--redundancy', '2', '--failover-after-ms', '15000', '--moves-per-node', '1000', '--move-timeout-ms', '1500'],
+}, async ({ manager, addNode }) => {
+  let db: PandaClient | null = null;
+  let paused: Spawned | null = null;
+  try {
+    db = await connect({ map: manager.address, timeoutMs: 5000 });
+    await replicated(db, 2);
+    for (let i = 0; i < KEYS; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => db!.set(`to:${i + j}`, `v${i + j}`, { durability: 'majority' })));
+    }
+    // Paused as soon as it registered, the new node cannot fill what the batch stages for it.
+    const joined = await addNode();
+    await poll(async () => {
+      const st = await (await fetch(`${manager.address}/api/status`)).json() as { nodes: Array<{ address: string }> };
+      return st.nodes.some((n) => n.address === joined.address) ? true : null;
+    }, 30_000, 'the new node registered', 10);
+    process.kill(joined.pid, 'SIGSTOP');
+    paused = joined;
+    const timedOut = await poll(async () => {
+      const r = await (await fetch(`${manager.address}/api/events?limit=100`)).json() as { events: Array<{ name: string; fields: Record<string, unknown> }> };
+      return r.events.find((e) => e.name === 'rebalance-stop' && e.fields['reason'] === 'catch-up-timeout') ?? null;
+    }, 30_000, 'the batch timed out');
+    assert.is(timedOut.fields['batch'], 'rolled-back');
+    assert.ok(Number(timedOut.fields['rolledBackUnits']) > 0);
+    const st = await (await fetch(`${manager.address}/api/status`)).json() as { map: { moves: number }; rebalance: { state: string; lastWarning: string | null } };
+    assert.is(st.map.moves, 0, 'no unit left in motion');
+    assert.is(st.rebalance.state, 'idle');
+    assert.match(String(st.rebalance.lastWarning), /did not catch up within 1500 ms; batch rolled back/);
+    process.kill(joined.pid, 'SIGCONT');
+    paused = null;
+    const again = await cli(['rebalance', '--manager', manager.address, '--timeout-ms', '120000']);
+    assert.match(again.stdout, /applied by \d+\/3 nodes/);
+    const done = await poll(async () => {
+      const p = await progress(manager.address);
+      return p.isDone && !p.moves.isMoving && p.moves.unitsLeft === 0 ? p : null;
+    }, 60_000, 'rebalance finished');
+    await poll(async () => (db!.map !== null && db!.map.rev >= done.rev ? true : null), 10_000, 'client has the final map');
+    assert.is(new Set(db.map!.runChains.flatMap((c) => db!.map!.chains[c]!)).size, 3, 'the new node holds copies');
+    let lost = 0;
+    for (let i = 0; i < KEYS; i += 200) {
+      const got = await Promise.all(Array.from({ length: 200 }, (_, j) => db!.get(`to:${i + j}`)));
+      got.forEach((v, j) => { if (text(v) !== `v${i + j}`) lost++; });
+    }
+    process.stdout.write(`    (timed-out batch rolled back ${timedOut.fields['rolledBackUnits']} units; after the next rebalance ${KEYS - lost} of ${KEYS} keys readable, ${lost} lost)\n`);
+    assert.is(lost, 0);
+  } finally {
+    if (paused !== null) process.kill(paused.pid, 'SIGCONT');
+    await db?.close();
+  }
+}));
+
 test.run();

@@ -2,7 +2,7 @@ import type { StatusCode } from '../../../shared/status.js';
 
 /** A stored item as `get` returns it. */
 export interface Item {
-  /** A copy the caller owns. */
+  /** The memory engine hands out a copy; the disk engine a buffer it shares: never write into it. */
   readonly value: Uint8Array;
   readonly flags: number;
   readonly cas: number;

@@ -22,6 +22,10 @@ test('defaults: copies are restored after a failover, nodes are placed on regist
   assert.is(o.heartbeatMs, 1000);
 });
 
+test('--move-timeout-ms sets how long a batch may take to catch up', () => {
+  assert.is((parseManagerArgs(['--move-timeout-ms', '1500']) as { moveTimeoutMs?: number }).moveTimeoutMs, 1500);
+});
+
 test('--log-format picks text or json lines for cluster events; text is the default', () => {
   assert.is((parseManagerArgs(['--log-format', 'json']) as { logFormat?: string }).logFormat, 'json');
   assert.is((parseManagerArgs(['--log-format=text']) as { logFormat?: string }).logFormat, 'text');
@@ -34,7 +38,7 @@ test('--log-format picks text or json lines for cluster events; text is the defa
 
 test('malformed values raise a UsageError', () => {
   for (const args of [['--port', '-1'], ['--redundancy', '9'], ['--redundancy', 'two'], ['--buckets', '3'], ['--buckets', '2^40'],
-    ['--failover-after-ms', '10'], ['--cfg', 'http://x'], ['--moves-per-node', '0'], ['--no-auto-restore=1'], ['extra'], ['--bogus']]) {
+    ['--failover-after-ms', '10'], ['--cfg', 'http://x'], ['--moves-per-node', '0'], ['--move-timeout-ms', '50'], ['--move-timeout-ms', 'soon'], ['--no-auto-restore=1'], ['extra'], ['--bogus']]) {
     assert.throws(() => parseManagerArgs(args), (e: Error) => e instanceof UsageError, args.join(' '));
   }
 });

@@ -2,6 +2,7 @@ import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { ScanIterator, type ScanHost } from '../../../sdk/scan.js';
 import { connect } from '../../../sdk/index.js';
+import { KvError } from '../../../shared/errors.js';
 import { staticMap, type ClusterMap } from '../../../shared/cluster-map.js';
 import { Status } from '../../../shared/status.js';
 import type { Response } from '../../../shared/protocol/frames.js';
@@ -152,6 +153,36 @@ test('an owner that never answers: the step fails at its deadline with KV_ERR_SC
     await db.close();
     await fake.close();
   }
+});
+
+test('a node that fails at once under a map source that never changes is retried with backoff, not in a busy loop', async () => {
+  const map = staticMap(['n0', 'n1'], 4);
+  let requests = 0;
+  const h: ScanHost<Uint8Array> = {
+    currentMap: () => map,
+    // A static source: answers at once with the map it has.
+    refreshMap: async () => map,
+    request: async () => {
+      requests++;
+      throw Object.assign(new Error('refused'), { code: 'KV_ERR_UNAVAILABLE' });
+    },
+    decode: (b) => b,
+    backoffMs: [20],
+    timeoutMs: 300,
+  };
+  const { err } = await drain(new ScanIterator({}, h));
+  // The error is not a KvError instance: it is passed through as it is.
+  assert.is(err?.code, 'KV_ERR_UNAVAILABLE');
+  assert.is(requests, 2);
+  const kv: ScanHost<Uint8Array> = { ...h, request: async () => {
+    requests++;
+    throw KvError.unavailable('refused', { isSafeToRetry: true });
+  } };
+  requests = 0;
+  const second = await drain(new ScanIterator({}, kv));
+  assert.is(second.err?.code, 'KV_ERR_SCAN_INTERRUPTED');
+  // Two streams, one try per 20 ms backoff for 300 ms: a few dozen at most, not thousands.
+  assert.ok(requests >= 2 && requests < 100, `${requests} requests`);
 });
 
 test('bad options are refused before anything is sent', () => {
