@@ -195,7 +195,7 @@ export async function runMapFanout(o: MapFanoutOptions): Promise<MapFanoutResult
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-bench-map-'));
   let manager: Spawned | null = null;
   try {
-    manager = await spawnManager(['--insecure', '--cfg', `file:${join(dir, 'cfg.json')}`, '--failover-after-ms', String(o.failoverAfterMs)], o.spawnTimeoutMs);
+    manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`, '--failover-after-ms', String(o.failoverAfterMs)], o.spawnTimeoutMs);
     const steps = 1 + o.warmupChanges + o.changes;
     const stdout = await runToEnd({
       name: 'map-fanout-subscribers',

@@ -354,7 +354,7 @@ export async function runProxyBench(o: ProxyBenchOptions): Promise<ProxyBenchRes
   const clients: Client[] = [];
   let closeMemcached: (() => void) | null = null;
   try {
-    const manager = await spawnManager(['--insecure', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
+    const manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
     procs.push(manager);
     const nodes: Spawned[] = [];
     for (let i = 0; i < 2; i++) {

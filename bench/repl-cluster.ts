@@ -41,7 +41,7 @@ export async function startReplCluster(o: ReplClusterOptions): Promise<ReplClust
   try {
     const dht = await spawnDht([], o.spawnTimeoutMs);
     procs.push(dht);
-    const manager = await spawnManager(['--insecure', '--cfg', `file:${join(dir, 'cfg.json')}`, '--redundancy', '2', ...o.managerArgs], o.spawnTimeoutMs);
+    const manager = await spawnManager(['--insecure', '--dht', dht.address, '--cfg', `file:${join(dir, 'cfg.json')}`, '--redundancy', '2', ...o.managerArgs], o.spawnTimeoutMs);
     procs.push(manager);
     const nodes: Spawned[] = [];
     let index = 0;

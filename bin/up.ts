@@ -76,7 +76,7 @@ export async function upMain(argv: string[], shutdown: Shutdown): Promise<number
     // A local DHT bootstrap for the nodes' peer plane: replication, two copies of every item.
     const dht = await started(spawnDht());
     process.stdout.write(`dht       ${dht.address}  (peer-plane bootstrap, pid ${dht.pid})\n`);
-    const manager = await started(spawnManager(['--cfg', cfgUrl, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]));
+    const manager = await started(spawnManager(['--cfg', cfgUrl, '--dht', dht.address, '--failover-after-ms', '3000', '--redundancy', String(Math.min(2, nodeCount)), '--key', join(dir, 'manager.key'), ...(isInsecure ? ['--insecure'] : [])]));
     process.stdout.write(`manager   ${manager.address}  (map at ${manager.address.replace('http', 'ws')}/map, pid ${manager.pid})\n`);
     const login = dev === null ? 'no login: --insecure' : `log in as ${dev.webUser} / ${dev.webPassword}`;
     process.stdout.write(`dashboard ${manager.address}/ui  (${login})\n`);

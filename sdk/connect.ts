@@ -2,6 +2,7 @@ import { KvError } from '../shared/errors.js';
 import { CLIENT_DEFAULTS, type ClientOptions } from './options.js';
 import { StaticMapSource, type MapSource } from './map-source.js';
 import { ManagerMapSource } from './manager-map-source.js';
+import { parseSeedUrls } from '../shared/map-protocol.js';
 import { PandaClient } from './client.js';
 import { bytesCodec } from './value-codec.js';
 import { loadCredentials, type KeyPair } from '../shared/auth/index.js';
@@ -36,8 +37,12 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
   const client = new PandaClient<In, Out>(Object.freeze(opts), source, derivedKeys);
   try {
     // With a proxy to fall back on, a missing map is not fatal: requests go through it.
-    if (opts.proxy === null) await source.ready(Date.now() + opts.timeoutMs);
-    else void source.ready(Date.now() + opts.timeoutMs).catch(() => undefined);
+    if (opts.proxy === null) {
+      await source.ready(Date.now() + opts.timeoutMs);
+      client.markReady();
+    } else {
+      void source.ready(Date.now() + opts.timeoutMs).then(() => client.markReady(), () => undefined);
+    }
   } catch (err) {
     client.destroy();
     throw err instanceof KvError ? err : KvError.unavailable('no cluster map', {}, err);
@@ -46,8 +51,15 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
 }
 
 function validate(o: ClientOptions<unknown, unknown>): void {
-  if (o.map !== null && (typeof o.map !== 'string' || !/^(wss?|https?):\/\//.test(o.map))) {
-    throw KvError.invalidArgument(`map must be ws://host:port, got ${String(o.map)}`);
+  if (o.map !== null) {
+    if (typeof o.map !== 'string' && !(Array.isArray(o.map) && o.map.every((m) => typeof m === 'string'))) {
+      throw KvError.invalidArgument(`map must be ws://host:port, a comma list or a list of them, got ${String(o.map)}`);
+    }
+    try {
+      parseSeedUrls(o.map);
+    } catch (err) {
+      throw KvError.invalidArgument(`map: ${(err as Error).message}`);
+    }
   }
   if (o.proxy !== null && (typeof o.proxy !== 'string' || !/^wss?:\/\//.test(o.proxy))) {
     throw KvError.invalidArgument(`proxy must be ws://host:port, got ${String(o.proxy)}`);
@@ -69,5 +81,6 @@ function validate(o: ClientOptions<unknown, unknown>): void {
   if (o.credentials !== null && typeof o.credentials !== 'string' && (typeof o.credentials !== 'object' || (o.credentials.kind !== 'key' && o.credentials.kind !== 'password'))) {
     throw KvError.invalidArgument('credentials must be a credentials object or the path of a credentials file');
   }
+  if (typeof o.keyPrefix !== 'string') throw KvError.invalidArgument('keyPrefix must be a string');
   if (!Number.isInteger(o.bucketBits) || o.bucketBits < 0 || o.bucketBits > 32) throw KvError.invalidArgument('bucketBits must be 0..32');
 }

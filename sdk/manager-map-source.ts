@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import { KvError } from '../shared/errors.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { MapTracker } from '../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl } from '../shared/map-protocol.js';
+import { decodeServerMessage, encodeMapMessage, mapServiceUrl, parseSeedUrls } from '../shared/map-protocol.js';
 import type { MapSource, MapSourceEvents } from './map-source.js';
 import { backoffDelay } from './backoff.js';
 import { MapAuthSession, type MapAuthOptions } from '../shared/map-auth.js';
@@ -36,7 +36,10 @@ interface Waiter {
  */
 export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements MapSource {
   private readonly tracker = new MapTracker();
-  private readonly url: string;
+  /** Map service URLs to try in turn: the seeds, then managers the map lists. */
+  private readonly candidates: string[];
+  private index = 0;
+  private url: string;
   private readonly options: ManagerMapSourceOptions;
   private ws: WebSocket | null = null;
   private attempt = 0;
@@ -47,6 +50,13 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   private session: MapAuthSession | null = null;
   /** The last authentication failure, reported to waiters instead of a bare timeout. */
   private authError: KvError | null = null;
+  /** Why each candidate could not be reached since the last connection opened. */
+  private readonly refusals = new Map<string, string>();
+  /**
+   * Set when, before any map arrived, every candidate refused the connection outright:
+   * waiting longer cannot help, so waiters fail at once with it.
+   */
+  private unreachable: KvError | null = null;
   /** Principals pushed by the manager (admin principals only); null until one arrives. */
   principals: unknown[] | null = null;
   /** Whether the subscription is connected now. */
@@ -54,9 +64,14 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   /** When the manager published the current map (ms since the epoch), if it said. */
   publishedAt: number | null = null;
 
-  constructor(address: string, options: Partial<ManagerMapSourceOptions> = {}) {
+  /**
+   * @param address one manager (`ws://` or `http://` host:port), a comma list, or a list:
+   *   the seeds; the managers the map lists are learnt and tried when a seed goes away
+   */
+  constructor(address: string | readonly string[], options: Partial<ManagerMapSourceOptions> = {}) {
     super();
-    this.url = mapServiceUrl(address);
+    this.candidates = [...new Set(parseSeedUrls(address).map((a) => mapServiceUrl(a)))];
+    this.url = this.candidates[0]!;
     this.options = { ...MANAGER_MAP_SOURCE_DEFAULTS, ...options };
     this.open();
   }
@@ -73,6 +88,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     const cur = this.tracker.current;
     if (cur !== null && cur.epoch >= minEpoch) return Promise.resolve(cur);
     if (this.isClosed) return Promise.reject(KvError.clientClosed());
+    if (cur === null && this.unreachable !== null) return Promise.reject(this.unreachable);
     if (cur !== null && !this.isFetchPending && this.ws?.readyState === WebSocket.OPEN) {
       this.isFetchPending = true;
       this.ws.send(encodeMapMessage({ t: 'fetch' }));
@@ -101,9 +117,12 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   }
 
   private open(): void {
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024 });
+    const url = this.url;
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024 });
     this.ws = ws;
     ws.on('open', () => {
+      this.refusals.clear();
+      this.unreachable = null;
       const auth = this.options.auth;
       if (auth === null) {
         this.onSubscribed(ws);
@@ -114,6 +133,8 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     });
     ws.on('message', (data: Buffer) => this.onMessage(ws, data));
     ws.on('error', (err: Error) => {
+      const reason = refusalReason(err);
+      if (reason !== null) this.refusals.set(url, reason);
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
     ws.on('close', () => {
@@ -121,8 +142,22 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       this.isConnected = false;
       this.isFetchPending = false;
       if (this.ws === ws) this.ws = null;
-      this.scheduleReconnect();
+      this.checkUnreachable();
+      // Another manager at once; back off only once every known one was tried.
+      this.index = (this.index + 1) % this.candidates.length;
+      this.url = this.candidates[this.index]!;
+      if (this.index !== 0) this.attempt = Math.max(0, this.attempt - 1);
+      this.scheduleReconnect(this.index !== 0);
     });
+  }
+
+  /** Fail waiters at once when no map ever arrived and every candidate refused outright. */
+  private checkUnreachable(): void {
+    if (this.tracker.current !== null || this.candidates.some((c) => !this.refusals.has(c))) return;
+    const what = this.candidates.map((c) => `${c} (${this.refusals.get(c)!})`).join(', ');
+    this.unreachable = KvError.unavailable(`cannot reach the cluster map service at ${what}`, { isSafeToRetry: true });
+    for (const w of this.waiters) w.reject(this.unreachable);
+    this.waiters = [];
   }
 
   private onSubscribed(ws: WebSocket): void {
@@ -133,9 +168,9 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(isNextSeed = false): void {
     if (this.isClosed || this.reconnectTimer !== null) return;
-    const wait = backoffDelay(this.options.reconnectBackoffMs, this.attempt++);
+    const wait = isNextSeed ? 0 : backoffDelay(this.options.reconnectBackoffMs, this.attempt++);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (!this.isClosed) this.open();
@@ -184,6 +219,10 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     }
     if (result.kind !== 'map') return;
     this.publishedAt = msg.t === 'full' || msg.t === 'delta' ? msg.at ?? null : null;
+    for (const m of result.map.managers ?? []) {
+      const url = mapServiceUrl(m.address);
+      if (!this.candidates.includes(url)) this.candidates.push(url);
+    }
     this.emit('map', result.map, result.previous);
     const ready = this.waiters.filter((w) => result.map.epoch >= w.minEpoch);
     if (ready.length > 0) {
@@ -191,4 +230,18 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       for (const w of ready) w.resolve(result.map);
     }
   }
+}
+
+/** Reasons a connection attempt fails at once that a retry within the deadline will not cure. */
+const REFUSALS: Readonly<Record<string, string>> = Object.freeze({
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EADDRNOTAVAIL: 'address not available',
+});
+
+function refusalReason(err: Error): string | null {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined && Object.hasOwn(REFUSALS, code) ? REFUSALS[code]! : null;
 }

@@ -7,8 +7,12 @@ import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
   /** Node addresses (`ws://host:port`) to shard over when there is no manager. @default [] */
   nodes: string[];
-  /** The manager's map service, `ws://host:port` (or `http://`, `/map` optional). @default null */
-  map: string | null;
+  /**
+   * The manager tier's map service: one `ws://host:port` (or `http://`, `/map` optional), a
+   * comma list, or a list of seeds. The other managers are learnt from the map, and the
+   * subscription moves to another when its manager goes away. @default null
+   */
+  map: string | readonly string[] | null;
   /** A proxy (`ws://host:port`) to go through when the map is unavailable or an owner unreachable. @default null */
   proxy: string | null;
   /** A custom source of cluster maps; overrides `map` and `nodes`. @default null */
@@ -46,6 +50,11 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
   managerKey: string | null;
   /** Argon2id cost of a password principal, if it was created with other than the default. @default null */
   passwordLimits: Partial<PasswordLimits> | null;
+  /**
+   * Put in front of every key this client reads or writes (UTF-8), and limit scans to keys
+   * under it; scan results come back without it. Counts towards `maxKeyBytes`. @default ''
+   */
+  keyPrefix: string;
 }
 
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -67,4 +76,5 @@ export const CLIENT_DEFAULTS = Object.freeze({
   credentials: null,
   managerKey: null,
   passwordLimits: null,
+  keyPrefix: '',
 });

@@ -26,6 +26,16 @@ export interface UnitMove {
   phase: 'backfill' | 'catchup' | 'switch';
 }
 
+/** A manager of the cluster, as the map lists it: nodes, SDKs and proxies learn the others from here. */
+export interface MapManager {
+  /** Stable for the manager's process. */
+  id: string;
+  /** Its HTTP address (`http://host:port`); the map service is at `/map` there. */
+  address: string;
+  /** Hex Ed25519 public key it authenticates with; null when it runs `--insecure`. */
+  publicKey: string | null;
+}
+
 export interface ClusterMap {
   /** Raised on every failover or ownership change. */
   epoch: number;
@@ -43,6 +53,8 @@ export interface ClusterMap {
   /** Chain index of each run. */
   runChains: number[];
   moves: UnitMove[];
+  /** The managers, the leader first; absent in maps written before managers were listed. */
+  managers?: MapManager[];
 }
 
 /** Index of the run that holds `bucket`. */

@@ -1,5 +1,5 @@
 import { Decoder, Encoder } from 'cbor-x';
-import type { ClusterMap, MapNode, NodeState, UnitMove } from './cluster-map.js';
+import type { ClusterMap, MapManager, MapNode, NodeState, UnitMove } from './cluster-map.js';
 
 /**
  * Compact CBOR form of the cluster map (DESIGN §3) and of deltas between two maps.
@@ -7,7 +7,9 @@ import type { ClusterMap, MapNode, NodeState, UnitMove } from './cluster-map.js'
  * one-byte integers); nodes and chains are positional arrays.
  */
 
-const FORMAT = 1;
+/** Format 1: no manager list; format 2 appends the managers to the header. */
+const FORMAT = 2;
+const HEADER_LENGTH: Readonly<Record<number, number>> = Object.freeze({ 1: 8, 2: 9 });
 const STATES: readonly NodeState[] = ['active', 'joining', 'leaving', 'failed'];
 const PHASES: ReadonlyArray<UnitMove['phase']> = ['backfill', 'catchup', 'switch'];
 
@@ -53,12 +55,36 @@ function headerToWire(m: Omit<ClusterMap, 'runStarts' | 'runChains'>): unknown[]
     FORMAT, m.epoch, m.rev, m.bits, m.unitBits,
     m.nodes.map(nodeToWire), m.chains,
     m.moves.map((mv) => [mv.unit, mv.from, mv.to, PHASES.indexOf(mv.phase)]),
+    (m.managers ?? []).map((x) => [x.id, x.address, x.publicKey]),
   ];
 }
 
+/** Most managers a map lists. */
+const MAX_MANAGERS = 64;
+
+function managersFromWire(w: unknown): MapManager[] {
+  if (!Array.isArray(w) || w.length > MAX_MANAGERS) throw new TypeError('bad manager list');
+  return w.map((e): MapManager => {
+    if (!Array.isArray(e) || e.length !== 3) throw new TypeError('bad manager entry');
+    const [id, address, publicKey] = e as unknown[];
+    if (typeof id !== 'string' || id.length === 0 || id.length > 128 || typeof address !== 'string' || !/^https?:\/\/\S{1,250}$/.test(address)
+      || (publicKey !== null && !(typeof publicKey === 'string' && /^[0-9a-f]{64}$/.test(publicKey)))) {
+      throw new TypeError('bad manager entry');
+    }
+    return { id, address, publicKey };
+  });
+}
+
+/** Elements the header of a map of this format takes. @throws TypeError for an unknown format */
+function headerLength(format: unknown): number {
+  const n = typeof format === 'number' ? HEADER_LENGTH[format] : undefined;
+  if (n === undefined) throw new TypeError(`unknown map format ${String(format)}`);
+  return n;
+}
+
 function headerFromWire(a: unknown[]): Omit<ClusterMap, 'runStarts' | 'runChains'> {
-  const [format, epoch, rev, bits, unitBits, nodes, chains, moves] = a;
-  if (format !== FORMAT) throw new TypeError(`unknown map format ${String(format)}`);
+  const [format, epoch, rev, bits, unitBits, nodes, chains, moves, managers] = a;
+  if (a.length < headerLength(format)) throw new TypeError('short map header');
   if (!isUint(epoch) || !isUint(rev) || !isUint(bits) || bits > 32 || !isUint(unitBits) || unitBits > bits) throw new TypeError('bad map header');
   if (!Array.isArray(nodes) || !Array.isArray(chains) || !Array.isArray(moves)) throw new TypeError('bad map body');
   const nodeList = nodes.map(nodeFromWire);
@@ -69,7 +95,11 @@ function headerFromWire(a: unknown[]): Omit<ClusterMap, 'runStarts' | 'runChains
     if (!Array.isArray(mv) || mv.length !== 4 || !mv.every(isUint) || PHASES[mv[3] as number] === undefined) throw new TypeError('bad move');
     return { unit: mv[0] as number, from: mv[1] as number, to: mv[2] as number, phase: PHASES[mv[3] as number]! };
   });
-  return { epoch, rev, bits, unitBits, nodes: nodeList, chains: chains as number[][], moves: moveList };
+  const header = { epoch, rev, bits, unitBits, nodes: nodeList, chains: chains as number[][], moves: moveList };
+  if (format === 1) return header;
+  const list = managersFromWire(managers);
+  // An empty list is no list: maps without managers round-trip unchanged.
+  return list.length === 0 ? header : { ...header, managers: list };
 }
 
 function isUint(v: unknown): v is number {
@@ -98,9 +128,11 @@ export function decodeMap(bytes: Uint8Array): ClusterMap {
   } catch (err) {
     throw new TypeError(`map is not valid CBOR: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (!Array.isArray(a) || a.length !== 11) throw new TypeError('map must be an 11-element array');
+  if (!Array.isArray(a)) throw new TypeError('map must be an array');
+  const at0 = headerLength(a[0]);
+  if (a.length !== at0 + 3) throw new TypeError(`map must be a ${at0 + 3}-element array`);
   const header = headerFromWire(a);
-  const [starts, runChains, isBucketStarts] = a.slice(8) as [unknown, unknown, unknown];
+  const [starts, runChains, isBucketStarts] = a.slice(at0) as [unknown, unknown, unknown];
   if (!Array.isArray(starts) || !Array.isArray(runChains) || starts.length !== runChains.length || starts.length === 0) throw new TypeError('bad runs');
   const size = isBucketStarts === 1 ? 1 : unitSize(header);
   const runStarts: number[] = new Array(starts.length);

@@ -8,7 +8,8 @@ export type MapClientMessage =
   | { t: 'sub'; rev: number; epoch: number }
   | { t: 'fetch' }
   | { t: 'register'; node: NodeRegistration }
-  | { t: 'hb'; id: string; rev: number; epoch: number; repl?: ReplicationReport; load?: NodeLoadReport }
+  /** `seq` asks for an `hb-ack`: the node's ownership lease is renewed only by acks (DESIGN §4). */
+  | { t: 'hb'; id: string; rev: number; epoch: number; seq?: number; repl?: ReplicationReport; load?: NodeLoadReport }
   /** Ask for a challenge; naming the principal gets its password salt (DESIGN §9). */
   | { t: 'hello'; principal: string | null }
   /** The AUTH message answering the last challenge (checked by the auth core). */
@@ -21,7 +22,20 @@ export type MapServerMessage =
    * Registration done. `wasFailed`: the manager had declared this node failed, so what it
    * holds may be behind (it must verify its copies before serving them).
    */
-  | { t: 'registered'; id: string; heartbeatMs: number; wasFailed?: boolean }
+  | {
+    t: 'registered'; id: string; heartbeatMs: number; wasFailed?: boolean;
+    /** The map epoch the manager holds: the registration renews the node's lease at it. */
+    epoch?: number;
+    /** How long the node may serve after a renewal it sent was acknowledged (the lease). */
+    fenceAfterMs?: number;
+    /** Peer-plane bootstrap (`host:port`) the node joins when it was given no `--dht`. */
+    dht?: string[];
+  }
+  /**
+   * The liveness lease was renewed for the heartbeat `seq`, at map `epoch`. The node may
+   * serve until `fenceAfterMs` after it sent that heartbeat.
+   */
+  | { t: 'hb-ack'; seq: number; epoch: number }
   | { t: 'err'; code: string; message: string }
   /** AUTH_NEEDED: the challenge to sign (checked by the auth core). */
   | { t: 'challenge'; challenge: Record<string, unknown> }
@@ -143,7 +157,8 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
     }
     case 'hb': {
       if (!str(m.id, 128) || !isUint(m.rev) || !isUint(m.epoch)) return null;
-      const hb: MapClientMessage = { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch };
+      if (m.seq !== undefined && !isUint(m.seq)) return null;
+      const hb: MapClientMessage = { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch, ...(m.seq === undefined ? {} : { seq: m.seq }) };
       if (m.repl !== undefined) {
         const r = m.repl as { backfilling?: unknown; seqnos?: unknown } | null;
         if (r === null || typeof r !== 'object' || !isUint(r.backfilling) || !Array.isArray(r.seqnos)) return null;
@@ -183,9 +198,20 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
       return m.map instanceof Uint8Array ? { t: 'full', map: m.map, ...publishedAt(m.at) } : null;
     case 'delta':
       return m.delta instanceof Uint8Array ? { t: 'delta', delta: m.delta, ...publishedAt(m.at) } : null;
-    case 'registered':
+    case 'registered': {
       if (!str(m.id, 128) || !isUint(m.heartbeatMs) || (m.wasFailed !== undefined && typeof m.wasFailed !== 'boolean')) return null;
-      return { t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs, ...(m.wasFailed === true ? { wasFailed: true } : {}) };
+      if ((m.epoch !== undefined && !isUint(m.epoch)) || (m.fenceAfterMs !== undefined && !isUint(m.fenceAfterMs))) return null;
+      if (m.dht !== undefined && !(Array.isArray(m.dht) && m.dht.length <= 16 && m.dht.every((d) => typeof d === 'string' && /^[^\s:]{1,253}:\d{1,5}$/.test(d)))) return null;
+      return {
+        t: 'registered', id: m.id, heartbeatMs: m.heartbeatMs,
+        ...(m.wasFailed === true ? { wasFailed: true } : {}),
+        ...(m.epoch === undefined ? {} : { epoch: m.epoch }),
+        ...(m.fenceAfterMs === undefined ? {} : { fenceAfterMs: m.fenceAfterMs }),
+        ...(m.dht === undefined ? {} : { dht: m.dht as string[] }),
+      };
+    }
+    case 'hb-ack':
+      return isUint(m.seq) && isUint(m.epoch) ? { t: 'hb-ack', seq: m.seq, epoch: m.epoch } : null;
     case 'err':
       return typeof m.code === 'string' && typeof m.message === 'string' ? { t: 'err', code: m.code, message: m.message } : null;
     case 'challenge':
@@ -199,6 +225,27 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
     default:
       return null;
   }
+}
+
+/**
+ * Seed addresses of the manager tier: one string with commas, or a list of them.
+ * @throws TypeError naming the first address that is not a usable http(s)/ws(s) URL
+ */
+export function parseSeedUrls(seeds: string | readonly string[]): string[] {
+  const parts = (typeof seeds === 'string' ? [seeds] : seeds).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  if (parts.length === 0) throw new TypeError('no manager address given');
+  const out: string[] = [];
+  for (const p of parts) {
+    let url: URL;
+    try {
+      url = new URL(p);
+    } catch {
+      throw new TypeError(`not a URL: "${p}" (expected http://host:port)`);
+    }
+    if (!/^(https?|wss?):$/.test(url.protocol) || url.hostname === '') throw new TypeError(`not an http(s) or ws(s) URL: "${p}"`);
+    if (!out.includes(p)) out.push(p);
+  }
+  return out;
 }
 
 /** `http://host:port`, `ws://host:port` or either with `/map` → the map service URL. */

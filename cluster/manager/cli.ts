@@ -25,6 +25,11 @@ registrations, detects failures and plans bucket placement.
   --move-timeout-ms MS     a batch whose new copies have not caught up by then is rolled
                            back and moves pause (default 120000)
   --key FILE               the manager's key pair (created 0600 when missing; default: new per start)
+  --dht HOST:PORT[,…]      peer-plane bootstrap to name to nodes started without --dht
+                           (default: the manager runs one of its own on --ip)
+  --no-dht                 offer nodes no peer plane (they replicate only with their own --dht)
+  --fence-margin-ms MS     margin between a node fencing itself and the earliest failover
+                           (default min(500, failover/10); see docs/replication.md)
   --log-format FORMAT      cluster event lines on stderr: text (default) or json
   --insecure               no authentication on /map and the admin API (development only)
   --help                   print this text
@@ -48,6 +53,9 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     insecure: { type: 'boolean' },
     'moves-per-node': { type: 'string' },
     'max-moves': { type: 'string' },
+    dht: { type: 'string' },
+    'no-dht': { type: 'boolean' },
+    'fence-margin-ms': { type: 'string' },
     'move-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
     'log-format': { type: 'string' },
@@ -91,6 +99,16 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   const logFormat = logFormatArg(values);
   if (logFormat !== undefined) o.logFormat = logFormat;
   if (values.insecure) o.isInsecure = true;
+  if (values['no-dht'] && values.dht !== undefined) throw new UsageError('--dht and --no-dht exclude each other');
+  if (values['no-dht']) o.isDhtEnabled = false;
+  if (values.dht !== undefined) {
+    const list = String(values.dht).split(',').map((d) => d.trim()).filter((d) => d !== '');
+    for (const d of list) if (!/^[^\s:]{1,253}:\d{1,5}$/.test(d) || Number(d.slice(d.lastIndexOf(':') + 1)) > 65535) throw new UsageError(`--dht takes HOST:PORT[,HOST:PORT], got "${d}"`);
+    if (list.length === 0) throw new UsageError('--dht takes HOST:PORT[,HOST:PORT]');
+    o.dht = list;
+  }
+  const margin = numberArg(values, 'fence-margin-ms', (n) => Number.isInteger(n) && n >= 0);
+  if (margin !== undefined) o.fenceMarginMs = margin;
   return o;
 }
 
@@ -102,7 +120,13 @@ export async function managerMain(argv: string[], shutdown: Shutdown): Promise<n
     return 0;
   }
   if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
-  const manager = new Manager(opts);
+  let manager: Manager;
+  try {
+    manager = new Manager(opts);
+  } catch (err) {
+    if (err instanceof RangeError) throw new UsageError(err.message);
+    throw err;
+  }
   try {
     await shutdown.race(manager.listen(), `starting (config store ${opts.cfg ?? 'default'})`);
   } catch (err) {

@@ -4,6 +4,7 @@ import { decodeMap } from '../../shared/map-codec.js';
 import type { Cfg, CfgEntry, CfgEvent, CfgSnapshot, CfgWatch } from './cfg/cfg.js';
 import { CfgKeys } from './keys.js';
 import { decodeRecord, decodeSettings, type ClusterSettings, type NodeRecord } from './node-record.js';
+import { decodeManagerRecord, type ManagerRecord } from './manager-record.js';
 
 export interface ClusterStateEvents {
   /** A newer map was stored. */
@@ -12,6 +13,8 @@ export interface ClusterStateEvents {
   nodes: () => void;
   /** A node's liveness key went away (its lease expired). */
   'live-lost': (id: string) => void;
+  /** A manager registered or went away. */
+  managers: () => void;
   /** A principal was added, changed or removed. */
   principals: () => void;
   error: (err: Error) => void;
@@ -28,6 +31,8 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
   readonly records = new Map<string, NodeRecord & { modRev: number }>();
   readonly live = new Set<string>();
   settings: ClusterSettings | null = null;
+  /** Live managers by id, from their registry keys (each under its manager's lease). */
+  readonly managers = new Map<string, ManagerRecord>();
   settingsModRev = 0;
   /** Principal records by name, as stored (validated by whoever uses them). */
   readonly principals = new Map<string, unknown>();
@@ -63,8 +68,10 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
     this.records.clear();
     this.live.clear();
     this.principals.clear();
+    this.managers.clear();
     for (const e of snapshot.entries) this.put(e, false);
     this.emit('nodes');
+    this.emit('managers');
     this.emit('principals');
   }
 
@@ -90,6 +97,8 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
       if (this.records.delete(key.slice(CfgKeys.nodePrefix.length))) this.emit('nodes');
     } else if (key.startsWith(CfgKeys.principalPrefix)) {
       if (this.principals.delete(key.slice(CfgKeys.principalPrefix.length))) this.emit('principals');
+    } else if (key.startsWith(CfgKeys.managerPrefix)) {
+      if (this.managers.delete(key.slice(CfgKeys.managerPrefix.length))) this.emit('managers');
     }
   };
 
@@ -111,6 +120,10 @@ export class ClusterState extends EventEmitter<ClusterStateEvents> {
       } else if (e.key.startsWith(CfgKeys.principalPrefix)) {
         this.principals.set(e.key.slice(CfgKeys.principalPrefix.length), JSON.parse(Buffer.from(e.value).toString('utf8')));
         if (isLive) this.emit('principals');
+      } else if (e.key.startsWith(CfgKeys.managerPrefix)) {
+        const record = decodeManagerRecord(e.value);
+        this.managers.set(record.id, record);
+        if (isLive) this.emit('managers');
       } else if (e.key.startsWith(CfgKeys.livePrefix)) {
         const id = e.key.slice(CfgKeys.livePrefix.length);
         if (!this.live.has(id)) {

@@ -10,9 +10,12 @@ export const CfgKeys = Object.freeze({
   settings: 'pandakv/settings',
   /** Principals (DESIGN §9), JSON, one per name; public material only. */
   principalPrefix: 'pandakv/principals/',
+  /** The managers (id, address, key, peer-plane bootstrap), JSON, each under its own lease. */
+  managerPrefix: 'pandakv/managers/',
   /** Election of the planner. */
   election: 'pandakv-leader',
 });
 
 export const nodeKey = (id: string): string => CfgKeys.nodePrefix + id;
 export const liveKey = (id: string): string => CfgKeys.livePrefix + id;
+export const managerKey = (id: string): string => CfgKeys.managerPrefix + id;

@@ -10,8 +10,10 @@ import { encodeRecord, encodeSettings, type NodeRecord } from './node-record.js'
 import type { ManagerOptions } from './options.js';
 import { plan, promoteOnly, splitBuckets, type PlannerNode, type PlanResult, type UnitSeqnos } from './planner/plan.js';
 import { clearStaged, countUnitsToMove, demoteActive, stagedMembers, needsDataMoves, stageBatch, switchBatch, unstageBatch, type StagedBatch } from './moves.js';
-import { activeRanges, chainOf, holdingNodes } from '../../shared/cluster-map.js';
+import { activeRanges, chainOf, holdingNodes, type MapManager } from '../../shared/cluster-map.js';
 import { EventLog } from '../../shared/event-log.js';
+import { mapManagers, sameManagers } from './manager-record.js';
+import { isActiveAnywhere } from './membership.js';
 
 export interface LeaderEvents {
   elected: () => void;
@@ -54,6 +56,10 @@ export class Leader extends EventEmitter<LeaderEvents> {
   replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }> = new Map();
   /** Progress of data moves (units), for `GET /api/rebalance`. */
   moveProgress = { isMoving: false, isStopped: false, unitsMoved: 0, unitsLeft: 0, batches: 0, bytesCopied: 0, lastWarning: null as string | null };
+  /** When each node last heartbeated to this manager (ms, monotonic); set by the manager. */
+  heardAt: ReadonlyMap<string, number> = new Map();
+  /** When this manager last became leader (ms, monotonic). */
+  private electedAt = 0;
   /** Sum of the nodes' copied bytes when the current moves began. */
   private copiedAtStart = 0;
   private mover: Promise<void> | null = null;
@@ -78,6 +84,8 @@ export class Leader extends EventEmitter<LeaderEvents> {
     private readonly state: ClusterState,
     private readonly options: ManagerOptions,
     private readonly selfUrl: string,
+    /** This manager's id in the map's manager list. */
+    private readonly selfId: string = selfUrl,
   ) {
     super();
   }
@@ -94,6 +102,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
     this.isClosed = true;
     for (const t of this.failTimers) clearTimeout(t);
     this.state.off('nodes', this.onNodes);
+    this.state.off('managers', this.onNodes);
     this.state.off('live-lost', this.onLiveLost);
     const l = this.leadership;
     this.leadership = null;
@@ -317,6 +326,7 @@ export class Leader extends EventEmitter<LeaderEvents> {
         await lost;
         this.leadership = null;
         this.state.off('nodes', this.onNodes);
+        this.state.off('managers', this.onNodes);
         this.state.off('live-lost', this.onLiveLost);
         this.emit('deposed');
       } catch (err) {
@@ -328,7 +338,9 @@ export class Leader extends EventEmitter<LeaderEvents> {
   }
 
   private async onElected(): Promise<void> {
+    this.electedAt = performance.now();
     this.state.on('nodes', this.onNodes);
+    this.state.on('managers', this.onNodes);
     this.state.on('live-lost', this.onLiveLost);
     if (this.state.settings === null) {
       await this.run(async () => {
@@ -391,7 +403,16 @@ export class Leader extends EventEmitter<LeaderEvents> {
     const r = this.state.records.get(id);
     if (r === undefined) throw KvError.notFound(`no node ${id}`);
     if (r.state === 'failed') return this.autoReconcile();
+    // Promotion picks the replica with the highest reported seqno: hear the replicas first.
+    await this.whenReportsSettled();
     await this.setState(r, 'failed');
+    // A node still holding its liveness lease may still be serving: its replicas take over
+    // only once that lease has run out (it is no longer renewed for a failed node), since
+    // by then the node has fenced itself (DESIGN §4).
+    if (this.state.live.has(id) && this.state.map !== null && isActiveAnywhere(this.state.map, id)) {
+      const isGone = await this.whenNotLive(id, this.options.failoverAfterMs * 2 + this.options.heartbeatMs * 2);
+      if (!isGone) throw KvError.unavailable(`node ${id} still holds its liveness lease; not failed over (try again)`, { isSafeToRetry: true });
+    }
     const map = this.state.map;
     if (map !== null && map.nodes.some((n) => n.id === id)) {
       // First a promote-only map: replicas take over, no data moves.
@@ -411,6 +432,23 @@ export class Leader extends EventEmitter<LeaderEvents> {
     return this.autoReconcile();
   }
 
+  /** Resolves true once `id` has no liveness key, false after `ms`. */
+  private whenNotLive(id: string, ms: number): Promise<boolean> {
+    if (!this.state.live.has(id)) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const done = (value: boolean): void => {
+        clearTimeout(timer);
+        this.state.off('nodes', check);
+        resolve(value);
+      };
+      const check = (): void => {
+        if (!this.state.live.has(id)) done(true);
+      };
+      const timer = setTimeout(() => done(false), ms);
+      this.state.on('nodes', check);
+    });
+  }
+
   /** A re-plan nobody asked for (node changes, failover): skipped while a restore is held. */
   private autoReconcile(): Promise<OpResult> {
     if (this.isRestoreHeld) {
@@ -420,7 +458,26 @@ export class Leader extends EventEmitter<LeaderEvents> {
     return this.reconcileNow();
   }
 
+  /**
+   * A new leader knows the nodes' replication state only from heartbeats it receives
+   * itself, and nodes move to it only once it leads. Until every live node has reported
+   * here (or a failover time has passed), a plan could take replicating nodes for ones
+   * that do not replicate and switch units without copying them; so planning waits.
+   */
+  private async whenReportsSettled(): Promise<void> {
+    const bound = this.electedAt + this.options.failoverAfterMs;
+    while (performance.now() < bound && !this.isClosed && this.isLeader) {
+      const missing = [...this.state.live].filter((id) => (this.heardAt.get(id) ?? -Infinity) < this.electedAt && this.state.records.get(id)?.state !== 'failed');
+      if (missing.length === 0) return;
+      await delay(Math.min(this.options.heartbeatMs, 100)).catch(noop);
+    }
+  }
+
   private async reconcileNow(): Promise<OpResult> {
+    // The manager list first (it moves no data): nodes learn from it whom to report to.
+    const listed = this.state.map;
+    if (listed !== null && !sameManagers(listed.managers, this.managerList())) await this.writeMap({ ...listed, rev: listed.rev + 1 });
+    await this.whenReportsSettled();
     const s = this.state;
     if (this.options.isAutoAdd) {
       for (const r of [...s.records.values()]) {
@@ -448,6 +505,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
       return { epoch: current.epoch, rev: current.rev, movedUnits: result.moves.length, warnings: [...result.warnings, 'moving data in batches; see GET /api/rebalance'] };
     }
     if (isChanged) await this.writeMap(result.map);
+    else if (current !== null && !sameManagers(current.managers, this.managerList())) {
+      // Only the manager tier changed: same placement, next rev.
+      await this.writeMap({ ...current, rev: current.rev + 1 });
+      return { epoch: current.epoch, rev: current.rev + 1, movedUnits: 0, warnings: result.warnings };
+    }
     return { epoch: result.map.epoch, rev: result.map.rev, movedUnits: result.moves.length, warnings: result.warnings };
   }
 
@@ -615,7 +677,14 @@ export class Leader extends EventEmitter<LeaderEvents> {
     }
   }
 
-  private async writeMap(map: ClusterMap): Promise<void> {
+  /** The managers as the map lists them: this one (the leader) first. */
+  private managerList(): MapManager[] {
+    return mapManagers(this.state.managers.values(), this.selfId);
+  }
+
+  private async writeMap(planned: ClusterMap): Promise<void> {
+    const managers = this.managerList();
+    const map: ClusterMap = managers.length === 0 ? planned : { ...planned, managers };
     // Taken before the write: the store's watch may hand the new map over before cas returns.
     const previous = this.state.map;
     const r = await this.cfg.cas(CfgKeys.map, encodeMap(map), this.state.mapModRev, { fence: this.fence() });

@@ -7,11 +7,14 @@ import { Membership } from './membership.js';
 import { MapService } from './map-service.js';
 import { Leader } from './leader.js';
 import { AdminApi } from './admin-api.js';
-import { managerOptions, type ManagerOptions } from './options.js';
+import { fenceAfterMs, managerOptions, type ManagerOptions } from './options.js';
 import { managerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
+import { randomUUID } from 'node:crypto';
+import { ManagerRegistry } from './manager-registry.js';
+import { startDhtBootstrap, type DhtBootstrap } from '../peer/dht-bootstrap.js';
 import { EventLog } from '../../shared/event-log.js';
 import { NodeEventRecorder } from './node-events.js';
 import { HttpConnGuard } from '../../shared/http-conn-guard.js';
@@ -43,6 +46,11 @@ export class Manager {
   private readonly connGuard: HttpConnGuard;
   private url = '';
   private closing: Promise<void> | null = null;
+  /** This manager's process id in the map's manager list. */
+  readonly id = randomUUID();
+  private registry: ManagerRegistry | null = null;
+  /** The peer-plane bootstrap this manager runs for nodes given no `--dht`; null when it names one or offers none. */
+  private dhtNode: DhtBootstrap | null = null;
 
   constructor(options: Partial<ManagerOptions> = {}) {
     this.options = managerOptions(options);
@@ -82,14 +90,22 @@ export class Manager {
     this.state.on('error', () => undefined);
     await this.state.start();
     this.membership = new Membership(this.cfg, this.state, o.failoverAfterMs, o.isAutoAdd);
+    let publicKey: string | null = null;
     if (!o.isInsecure) {
       const keyPair = o.keyFile === null ? generateKeyPair() : loadOrCreateKeyFile(o.keyFile, 'manager');
-      this.auth = new ManagerAuth(`manager-${toHex(keyPair.publicKey).slice(0, 16)}`, keyPair, this.state);
+      publicKey = toHex(keyPair.publicKey);
+      this.auth = new ManagerAuth(`manager-${publicKey.slice(0, 16)}`, keyPair, this.state);
     }
-    this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth);
+    if (o.isDhtEnabled && o.dht.length === 0) this.dhtNode = await startDhtBootstrap({ host: o.ip === 'localhost' ? '127.0.0.1' : o.ip });
+    const ownDht = o.isDhtEnabled ? (o.dht[0] ?? this.dhtNode?.hostPort ?? null) : null;
+    this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth, {
+      fenceAfterMs: fenceAfterMs(o),
+      dht: () => (o.isDhtEnabled ? peerBootstrap(o.dht, ownDht, this.state!) : []),
+    });
     this.mapService.connGuard = this.connGuard;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
+    this.state.on('live-lost', (id) => this.mapService?.dropNode(id));
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen(o.port, o.ip, () => {
@@ -101,7 +117,9 @@ export class Manager {
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.url = `http://${host}:${addr.port}`;
     this.events.id ??= this.url;
-    this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url);
+    this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs);
+    await this.registry.start();
+    this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url, this.id);
     this.leader.on('error', () => undefined);
     this.leader.events = this.events;
     this.leader.on('elected', this.onElected);
@@ -110,6 +128,7 @@ export class Manager {
     this.nodeEvents = new NodeEventRecorder(this.state, this.events, () => leader.isLeader);
     this.leader.nodeEvents = this.nodeEvents;
     this.leader.replication = this.membership.replication;
+    this.leader.heardAt = this.membership.heardAt;
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();
@@ -155,12 +174,14 @@ export class Manager {
       this.dashboard?.close();
       this.connGuard.stop();
       await this.leader?.close();
+      await this.registry?.close().catch(() => undefined);
       this.nodeEvents?.close();
       this.mapService?.close();
       this.auth?.close();
       this.membership?.close();
       await this.state?.close();
       await this.cfg?.close();
+      await this.dhtNode?.close();
       this.http.closeAllConnections();
       await new Promise<void>((resolve) => this.http.close(() => resolve()));
     })();
@@ -206,4 +227,12 @@ export class Manager {
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('not found\n');
   };
+}
+
+/** Bootstrap addresses for a node's peer plane: the named ones, else every live manager's, this one's first. */
+function peerBootstrap(named: readonly string[], own: string | null, state: ClusterState): string[] {
+  if (named.length > 0) return [...named];
+  const out = own === null ? [] : [own];
+  for (const m of state.managers.values()) if (m.dht !== null && !out.includes(m.dht)) out.push(m.dht);
+  return out.slice(0, 16);
 }

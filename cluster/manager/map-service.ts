@@ -7,6 +7,11 @@ import type { Membership } from './membership.js';
 import { authFailureLine, encodePrincipal, hasRole, type AuthServer, type Role } from '../../shared/auth/index.js';
 import type { ManagerAuth } from './manager-auth.js';
 import { Op } from '../../shared/protocol/ops.js';
+import { ErrorCode, KvError } from '../../shared/errors.js';
+
+function errorCodeOf(err: Error): string {
+  return err instanceof KvError ? err.code : ErrorCode.UNAVAILABLE;
+}
 import type { HttpConnGuard } from '../../shared/http-conn-guard.js';
 
 interface Subscriber {
@@ -22,6 +27,14 @@ interface Subscriber {
 // Without a connection guard (which has its own pre-auth deadline), a connection that
 // does not authenticate in this long is dropped.
 const AUTH_DEADLINE_MS = 30_000;
+
+/** What a registering node is told besides its heartbeat period. */
+export interface NodeTerms {
+  /** How long a node may serve after sending a heartbeat this manager acknowledged. */
+  fenceAfterMs: number;
+  /** Peer-plane bootstrap for nodes given no `--dht`. */
+  dht: () => string[];
+}
 
 /** Counters for /metrics. */
 export interface MapServiceCounters {
@@ -54,6 +67,7 @@ export class MapService {
     private readonly heartbeatMs: number,
     private readonly historySize: number,
     private readonly auth: ManagerAuth | null = null,
+    private readonly terms: NodeTerms = { fenceAfterMs: 0, dht: () => [] },
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
     this.wss.on('connection', this.onConnection);
@@ -70,6 +84,17 @@ export class MapService {
     if (this.history.length > this.historySize) this.history.shift();
     const deltas = new Map<number, Uint8Array | null>();
     for (const s of this.subscribers) this.sendUpdate(s, deltas);
+  }
+
+  /**
+   * A node's liveness lease ran out: close its connection (it must register again, and is
+   * told so), so no map published after this point reaches it on a session the manager
+   * has already given up on.
+   */
+  dropNode(id: string): void {
+    for (const s of this.subscribers) {
+      if (s.nodeId === id && s.ws.readyState === s.ws.OPEN) s.ws.close(4000, 'lease expired; register again');
+    }
   }
 
   handleUpgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
@@ -237,14 +262,32 @@ export class MapService {
       case 'register':
         s.nodeId = msg.node.id;
         this.membership.register(msg.node).then(
-          (wasFailed) => s.ws.send(encodeMapMessage({ t: 'registered', id: msg.node.id, heartbeatMs: this.heartbeatMs, ...(wasFailed ? { wasFailed } : {}) })),
-          (err: Error) => s.ws.send(encodeMapMessage({ t: 'err', code: 'KV_ERR_UNAVAILABLE', message: `registration failed: ${err.message}` })),
+          (wasFailed) => {
+            if (s.ws.readyState !== s.ws.OPEN) return;
+            const dht = this.terms.dht();
+            s.ws.send(encodeMapMessage({
+              t: 'registered', id: msg.node.id, heartbeatMs: this.heartbeatMs, ...(wasFailed ? { wasFailed } : {}),
+              // The registration renewed the node's liveness lease: it counts as an acknowledged heartbeat at this epoch.
+              epoch: this.current?.epoch ?? 0,
+              ...(this.terms.fenceAfterMs > 0 ? { fenceAfterMs: this.terms.fenceAfterMs } : {}),
+              ...(dht.length > 0 ? { dht } : {}),
+            }));
+          },
+          (err: Error) => {
+            if (s.ws.readyState === s.ws.OPEN) s.ws.send(encodeMapMessage({ t: 'err', code: errorCodeOf(err), message: `registration failed: ${err.message}` }));
+          },
         );
         return;
       case 'hb':
         if (s.nodeId !== msg.id) return;
         void this.membership.heartbeat(msg.id, msg.rev, msg.repl, msg.load).then((ok) => {
-          if (!ok) s.ws.close(4000, 'lease expired; register again');
+          if (!ok) {
+            s.ws.close(4000, 'lease expired; register again');
+            return;
+          }
+          // Acknowledged only once the lease was renewed in the config store. The epoch is the
+          // newest this manager has sent this connection: every map up to it went out first.
+          if (msg.seq !== undefined && s.ws.readyState === s.ws.OPEN) s.ws.send(encodeMapMessage({ t: 'hb-ack', seq: msg.seq, epoch: s.epoch < 0 ? (this.current?.epoch ?? 0) : s.epoch }));
         });
         return;
     }

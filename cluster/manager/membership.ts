@@ -3,6 +3,14 @@ import type { Cfg, CfgLease } from './cfg/cfg.js';
 import { liveKey, nodeKey } from './keys.js';
 import { encodeRecord, type NodeRecord } from './node-record.js';
 import type { ClusterState } from './cluster-state.js';
+import { KvError } from '../../shared/errors.js';
+import type { ClusterMap } from '../../shared/cluster-map.js';
+
+/** True when `id` is the active of some unit in `map`. */
+export function isActiveAnywhere(map: ClusterMap, id: string): boolean {
+  const index = map.nodes.findIndex((n) => n.id === id);
+  return index >= 0 && map.runChains.some((c) => map.chains[c]![0] === index);
+}
 import type { NodeRegistration } from '../../shared/map-protocol.js';
 
 /**
@@ -18,6 +26,8 @@ export class Membership {
   readonly load = new Map<string, NodeLoadReport & { at: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
+  /** When each node last heartbeated here (ms, monotonic). */
+  readonly heardAt = new Map<string, number>();
   /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
   heartbeatsTotal = 0;
 
@@ -35,6 +45,11 @@ export class Membership {
    */
   async register(reg: NodeRegistration): Promise<boolean> {
     const existing = this.state.records.get(reg.id);
+    // A node being failed over stays out until the promoted map is out: before that it
+    // would take back units whose replicas are about to take over.
+    if (existing?.state === 'failed' && this.state.map !== null && isActiveAnywhere(this.state.map, reg.id)) {
+      throw KvError.unavailable('this node is being failed over; register again once the promoted map is out', { isSafeToRetry: true });
+    }
     const isNew = existing === undefined || existing.state === 'failed';
     const state = isNew ? (this.isAutoAdd ? 'active' : 'joining') : existing.state;
     const record: NodeRecord = { ...reg, state };
@@ -56,6 +71,7 @@ export class Membership {
   async heartbeat(id: string, rev: number, repl?: ReplicationReport, load?: NodeLoadReport): Promise<boolean> {
     this.heartbeatsTotal++;
     this.appliedRev.set(id, rev);
+    this.heardAt.set(id, performance.now());
     if (load !== undefined) this.load.set(id, { ...load, at: Date.now() });
     if (repl !== undefined) {
       const seqnos: Record<number, number> = {};
@@ -64,6 +80,13 @@ export class Membership {
     }
     const lease = this.leases.get(id);
     if (lease === undefined || lease.isEnded) return false;
+    // A node declared failed gets no renewal: its lease runs out, it fences itself, and the
+    // leader promotes its replicas only after that (leader.ts, failNow).
+    if (this.state.records.get(id)?.state === 'failed') {
+      this.leases.delete(id);
+      lease.stopKeepAlive();
+      return false;
+    }
     try {
       await lease.keepAlive();
       return true;

@@ -50,6 +50,20 @@ export interface ManagerOptions extends ConnLimits {
   maxConnections: number;
   /** The manager's key pair file (created 0600 when missing); null = a new key pair per start. @default null */
   keyFile: string | null;
+  /**
+   * Peer-plane bootstrap (`host:port`) to name to nodes that were given no `--dht`; empty
+   * = this manager runs a DHT bootstrap node of its own on `ip` (unless `isDhtEnabled` is
+   * false). @default []
+   */
+  dht: string[];
+  /** Offer nodes a peer-plane bootstrap (`--no-dht` turns it off: nodes replicate only with their own `--dht`). @default true */
+  isDhtEnabled: boolean;
+  /**
+   * Safety margin between a node fencing itself and the earliest failover, on top of 1 %
+   * of `failoverAfterMs` for clock-rate drift (docs/replication.md, "Fencing").
+   * @default min(500, failoverAfterMs / 10)
+   */
+  fenceMarginMs: number;
   /** Options of the dashboard at `/ui` (see dashboard/options.ts). @default {} */
   dashboard: Partial<DashboardOptions>;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
@@ -60,7 +74,18 @@ export interface ManagerOptions extends ConnLimits {
   eventCapacity: number;
 }
 
-export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = Object.freeze({
+/** Largest clock-rate difference between a node and the config store that the lease tolerates. */
+export const MAX_CLOCK_DRIFT = 0.01;
+
+/**
+ * How long a node may serve after sending a heartbeat the manager acknowledged. Strictly
+ * less than the failover time: the node stops before any manager may promote a replica.
+ */
+export function fenceAfterMs(o: Pick<ManagerOptions, 'failoverAfterMs' | 'fenceMarginMs'>): number {
+  return Math.floor(o.failoverAfterMs * (1 - MAX_CLOCK_DRIFT)) - o.fenceMarginMs;
+}
+
+export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs' | 'fenceMarginMs'>> = Object.freeze({
   ...CONN_LIMITS_DEFAULTS,
   maxConnections: 10_000,
   ip: '127.0.0.1',
@@ -79,6 +104,8 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
   moveTimeoutMs: 120_000,
   isAutoRestore: true,
   keyFile: null,
+  dht: [],
+  isDhtEnabled: true,
   dashboard: Object.freeze({}),
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
@@ -89,10 +116,15 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs'>> = O
 export function managerOptions(o: Partial<ManagerOptions>): ManagerOptions {
   const merged = { ...MANAGER_DEFAULTS, ...o };
   const heartbeatMs = o.heartbeatMs ?? Math.max(20, Math.floor(merged.failoverAfterMs / 5));
-  const opts: ManagerOptions = { ...merged, heartbeatMs };
+  const fenceMarginMs = o.fenceMarginMs ?? Math.min(500, Math.round(merged.failoverAfterMs / 10));
+  const opts: ManagerOptions = { ...merged, heartbeatMs, fenceMarginMs };
   if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${opts.redundancy}`);
   if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw new RangeError(`bits must be 1..32, got ${opts.bits}`);
   checkConnLimits(opts, 'manager');
   if (!(opts.failoverAfterMs >= 50)) throw new RangeError(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
+  const fence = fenceAfterMs(opts);
+  if (!(fence >= 2 * heartbeatMs)) {
+    throw new RangeError(`the node lease (${fence} ms = failover ${opts.failoverAfterMs} ms less 1 % and the ${fenceMarginMs} ms margin) must be at least two heartbeats (${heartbeatMs} ms each)`);
+  }
   return opts;
 }

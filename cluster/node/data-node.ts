@@ -8,7 +8,8 @@ import { DataServer } from './data-server.js';
 import type { ConnGuardCounters } from '../../shared/conn-guard.js';
 import { Ownership } from './ownership.js';
 import { NODE_DEFAULTS, type NodeOptions } from './options.js';
-import { ManagerLink } from './manager-link.js';
+import { ManagerLink, type RegisteredInfo } from './manager-link.js';
+import { OwnershipLease } from './lease.js';
 import { loadNodeId, loadNodeKey } from './identity.js';
 import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
 import { PeerPlane } from '../peer/index.js';
@@ -52,6 +53,12 @@ export class DataNode implements StatsSource {
   private plane: PeerPlane | null = null;
   /** Hints held for down replicas (hinted handoff); null without `--dht`. */
   hints: HintStore | null = null;
+  /** The lease this node serves its units under, renewed by the manager (DESIGN §4). */
+  readonly lease = new OwnershipLease();
+  private planeJoin: Promise<void> | null = null;
+  private hasWarnedNoPlane = false;
+  /** Why joining the peer plane failed, when it did. */
+  peerPlaneError: string | null = null;
   /** Stable id: kept in the data dir when there is one. */
   id = '';
   /** The ring's map service, on a node that seeds a ring (see ring.ts); else null. */
@@ -108,39 +115,81 @@ export class DataNode implements StatsSource {
     }
     this.server = new DataServer(o, this.executor, this.auth);
     this.address = await this.server.listen();
-    if (o.dht.length > 0) {
-      const bootstrap = o.dht.map((hp) => {
-        const at = hp.lastIndexOf(':');
-        return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
-      });
-      this.plane = new PeerPlane(this.keyPair, bootstrap, { host: o.ip });
-      this.plane.on('link-error', noop);
-      await this.plane.start();
-      this.hints = await HintStore.open(o.dataDir, { ttlMs: o.hintTtlMs });
-      if (!this.hints.isDurable) process.stderr.write('pandakv node: no --data-dir: hints for down replicas are kept in memory only\n');
-      this.replicator = new Replicator(this.engine, this.plane, {}, this.hints);
-      this.executor.replicator = this.replicator;
-      // Unit seqnos go to disk in the same commits as the items they number.
-      this.engine.setUnitMarkSource(this.replicator);
-      if (this.engine.isDurable) this.diskStart();
-      else if (this.isWarmRestart) this.warmStart();
-    }
+    if (o.dht.length > 0) await this.joinPeerPlane(o.dht);
     if (ringRole(o) === 'seed') this.ring = await startRingSeed(o);
     const mapUrl = this.ring?.address ?? followedMapUrl(o);
     if (mapUrl !== null) {
+      this.ownership.lease = this.lease;
+      this.lease.on('fence', (e) => this.logEvent('fence', { epoch: e.epoch, late_ms: e.lateMs, reason: 'no acknowledged lease renewal' }));
+      this.lease.on('unfence', (e) => this.logEvent('unfence', { epoch: e.epoch, fenced_ms: e.fencedMs }));
       this.link = new ManagerLink(mapUrl, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
-      }, { credentials: o.credentials, managerKey: o.managerKey, report: this.replicator === null ? null : () => this.replicator!.report(), load: this.loadReport });
+      }, {
+        credentials: o.credentials, managerKey: o.managerKey, report: () => this.replicator?.report() ?? null, load: this.loadReport, lease: this.lease,
+      });
       this.link.on('map', this.onMap);
-      // A move waits for this node's report that its backfills are done: send it at once.
-      this.replicator?.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
+      this.link.on('registered', this.onRegistered);
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('maybe-failed', () => this.replicator?.markSuspect());
+      this.link.on('manager-switch', (e) => this.logEvent('manager-switch', { from: e.from, to: e.to, reason: e.reason }));
       this.link.on('error', noop);
       this.link.start();
     }
     return this.url;
   }
+
+  private logEvent(name: string, fields: Record<string, string | number | boolean | null>): void {
+    this.events.record(name, fields);
+  }
+
+  /**
+   * Join the peer plane (replication, backfill, hinted handoff) through `bootstrap`
+   * (`host:port` list): the node's `--dht`, or what its manager offered on registration.
+   */
+  private async joinPeerPlane(bootstrap: readonly string[]): Promise<void> {
+    const o = this.options;
+    const nodes = bootstrap.map((hp) => {
+      const at = hp.lastIndexOf(':');
+      return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
+    });
+    const plane = new PeerPlane(this.keyPair!, nodes, { host: o.ip });
+    plane.on('link-error', noop);
+    await plane.start();
+    this.plane = plane;
+    this.hints = await HintStore.open(o.dataDir, { ttlMs: o.hintTtlMs });
+    if (!this.hints.isDurable) process.stderr.write('pandakv node: no --data-dir: hints for down replicas are kept in memory only\n');
+    this.replicator = new Replicator(this.engine, plane, {}, this.hints);
+    // A move waits for this node's report that its backfills are done: send it at once.
+    this.replicator.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
+    this.executor.replicator = this.replicator;
+    // Unit seqnos go to disk in the same commits as the items they number.
+    this.engine.setUnitMarkSource(this.replicator);
+    if (this.engine.isDurable) this.diskStart();
+    else if (this.isWarmRestart) this.warmStart();
+  }
+
+  /** A node given no `--dht` joins the peer plane its manager offers, once. */
+  private readonly onRegistered = (info: RegisteredInfo): void => {
+    if (this.plane !== null || this.planeJoin !== null || this.closing !== null) return;
+    if (info.dht.length === 0) {
+      if (!this.hasWarnedNoPlane) process.stderr.write(`pandakv node: the manager at ${info.url} offers no peer plane and this node has no --dht: it does not replicate; writes asking for majority durability on units with replicas are refused (KV_ERR_DURABILITY_IMPOSSIBLE)\n`);
+      this.hasWarnedNoPlane = true;
+      return;
+    }
+    this.planeJoin = this.joinPeerPlane(info.dht).then(
+      () => {
+        this.logEvent('peer-plane-joined', { bootstrap: info.dht.join(',') });
+        const map = this.map;
+        if (map !== null) this.onMap(map);
+        this.link?.heartbeatNow();
+      },
+      (err: Error) => {
+        this.planeJoin = null;
+        this.peerPlaneError = err.message;
+        this.logEvent('peer-plane-failed', { bootstrap: info.dht.join(','), error: err.message });
+      },
+    );
+  };
 
   /** A graceful stop keeps the items for the next start (see warm-restart.ts); a disk engine keeps them anyway. */
   private get isWarmRestart(): boolean {
@@ -240,6 +289,10 @@ export class DataNode implements StatsSource {
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
       epoch: this.ownership.epoch,
       mapRev: this.map?.rev ?? 0,
+      fenced: this.lease.isFenced ? 1 : 0,
+      leaseLeftMs: Number.isFinite(this.lease.remainingMs()) ? Math.round(this.lease.remainingMs()) : -1,
+      replicating: this.replicator === null ? 0 : 1,
+      manager: this.link?.managerUrl ?? '',
       nodeId: this.id,
       bucketBits: this.ownership.bits,
       pid: process.pid,
@@ -249,6 +302,7 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
+    this.lease.close();
     this.ownership.releaseWaiters();
     if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);
     this.purger.close();

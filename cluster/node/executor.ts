@@ -54,27 +54,51 @@ export class Executor {
         return wait.then(() => this.execute(req, true)).catch((err: unknown) => [req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
       }
     }
+    const rep = this.replicator;
+    const isWrite = isMutation(req.op) && req.key !== '';
     const isPersist = isPersistLevel(req.durability) && isMutation(req.op);
     // Refused before it runs: a memory node cannot make the write durable.
     if (isPersist && !this.engine.isDurable) {
       const err = KvError.durabilityImpossible(`durability "${req.durability}" needs a disk engine; this node runs the memory engine`);
       return [req.id, statusFromError(err), null, 0, 0, { message: err.message }];
     }
+    // A durability that cannot be met is refused before the write runs, never downgraded.
+    if (isWrite && (req.durability === 'majority' || req.durability === 'persistMajority') && this.ownership.isServing() && this.ownership.ownsKey(req.key) && req.epoch === this.ownership.epoch) {
+      const refusal = rep === null ? this.withoutReplication(req.key) : rep.checkDurability(req.key, 'majority');
+      if (refusal !== null) return [req.id, Status.DURABILITY_IMPOSSIBLE, null, 0, 0, { message: refusal }];
+    }
     const frame = this.run(req);
-    if (frame[1] !== Status.OK || !isMutation(req.op) || req.key === '') return frame;
-    const rep = this.replicator;
+    if (frame[1] !== Status.OK || !isWrite) return frame;
     const replicated = rep === null ? null : rep.onWrite(req.key, req.durability);
     // persist: this node's group commit holding the write is fsync'd; persistMajority also
     // waits for a majority of the chain to report it on disk (replication).
     const wait = isPersist
       ? (replicated === null ? this.engine.whenDurable() : Promise.all([this.engine.whenDurable(), replicated]).then(noop))
       : replicated;
-    return wait === null ? frame : wait.then(() => frame, (err: KvError) => [req.id, statusFromError(err), null, 0, 0, { message: err.message }]);
+    return wait === null ? frame : wait.then(() => this.confirm(req, frame), (err: KvError) => [req.id, statusFromError(err), null, 0, 0, { message: err.message }]);
+  }
+
+  /**
+   * A write whose replicas acknowledged is confirmed only while the node still holds its
+   * lease: after the lease ran out a replica may already be taking over, and the write's
+   * fate is the new active's to decide.
+   */
+  private confirm(req: Request, frame: ResponseFrame): ResponseFrame {
+    if (this.ownership.isServing()) return frame;
+    return [req.id, Status.UNAVAILABLE, null, 0, 0, { message: 'the node lost its lease before the write was confirmed; it may or may not have been applied' }];
+  }
+
+  /** Why `majority` cannot be met for `key` on a node that does not replicate; null when one copy is a majority. */
+  private withoutReplication(key: string): string | null {
+    const copies = this.ownership.copiesOf(key);
+    return copies < 2 ? null : `majority needs ${Math.floor(copies / 2)} replica(s) but this node does not replicate (no peer plane)`;
   }
 
   private run(req: Request): ResponseFrame {
     const { id } = req;
     const own = this.ownership;
+    // Without a lease the node cannot know it still owns anything: it executes nothing.
+    if ((req.key !== '' || req.op === Op.SCAN) && !own.isServing()) return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
     if (req.isReplicaRead && req.op === Op.GET) {
       if (req.epoch !== own.epoch || !own.holdsKey(req.key)) return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
     } else if (req.epoch !== own.epoch || (req.key !== '' && req.op !== Op.SCAN && !own.ownsKey(req.key))) {

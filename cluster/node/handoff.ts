@@ -251,10 +251,10 @@ export class HintedHandoff {
           for (const batch of batches(list, MESSAGE_BYTES, this.options.hintReplayBatch, (h) => h.bytes)) {
             let statuses: unknown[];
             if (target === SELF) {
-              statuses = this.applyHinted(batch.map((h) => h.record));
+              statuses = this.applyHinted(batch.map((h) => h.record), batch.map((h) => h.epoch));
             } else {
               try {
-                const res = await this.plane.request(target, { t: 'hrep', r: batch.map((h) => h.record) }, 10_000) as { s?: unknown };
+                const res = await this.plane.request(target, { t: 'hrep', r: batch.map((h) => h.record), e: batch.map((h) => h.epoch) }, 10_000) as { s?: unknown };
                 statuses = Array.isArray(res?.s) ? res.s : [];
               } catch {
                 break; // the target went away; its peer-up replays again
@@ -310,14 +310,24 @@ export class HintedHandoff {
    * record: applied, stale (this node has newer data), or retry (not a holder of the
    * unit in this node's map, or the unit is being backfilled).
    */
-  applyHinted(raw: unknown): number[] {
+  applyHinted(raw: unknown, epochs: unknown = undefined): number[] {
     const out: number[] = [];
     if (!Array.isArray(raw)) return out;
     const map = this.host.map;
     const gapped = new Map<string, Set<number>>();
-    for (const r of raw) {
+    for (let i = 0; i < raw.length; i++) {
+      const r: unknown = raw[i];
       if (map === null || this.host.self < 0 || !isRecord(r)) {
         out.push(HINT_RETRY);
+        continue;
+      }
+      // A hint made under an older map may come from an active that was failed over since:
+      // its seqnos belong to a history the unit's current one replaced (DESIGN §7). The
+      // copy catches up by backfill instead.
+      const epoch = Array.isArray(epochs) ? epochs[i] : undefined;
+      if (!isUint(epoch) || epoch < map.epoch) {
+        this.host.counters.hintsStale++;
+        out.push(HINT_STALE);
         continue;
       }
       const [unit, seq, keyBytes, value, flags, expAt] = r;

@@ -1,5 +1,6 @@
 import { bucketOfBinary } from '../../shared/keystream.js';
 import { activeRanges, chainOf, type ClusterMap } from '../../shared/cluster-map.js';
+import type { OwnershipLease } from './lease.js';
 
 /**
  * Which buckets this node serves, and at which epoch. A node without a manager owns
@@ -20,6 +21,9 @@ export class Ownership {
    * @param isManaged a managed node owns nothing until its first map arrives
    * @param maxWaiters requests that may wait for a newer map at once (see `whenEpoch`)
    */
+  /** The lease the node serves its units under (DESIGN §4); null = never fenced. */
+  lease: OwnershipLease | null = null;
+
   constructor(bits: number, private readonly isManaged = false, private readonly maxWaiters = 65_536) {
     this.bits = bits;
     if (isManaged) this.ranges = [];
@@ -80,6 +84,17 @@ export class Ownership {
     const map = this.map;
     if (map === null) return this.ranges === null;
     return this.self >= 0 && chainOf(map, bucketOfBinary(key, map.bits)).includes(this.self);
+  }
+
+  /** False while the node cannot prove its lease: it then executes nothing for its units. */
+  isServing(): boolean {
+    return this.lease === null || this.lease.isValid(this.epoch);
+  }
+
+  /** Copies the map keeps of the bucket of `key` (1 without a map). */
+  copiesOf(key: string): number {
+    const map = this.map;
+    return map === null ? 1 : chainOf(map, bucketOfBinary(key, map.bits)).length;
   }
 
   /** The bucket ranges `[start, end)` at `bits` this node is active for; null when it owns every bucket. */

@@ -99,6 +99,8 @@ export interface ReplicationCounters {
   hintsExpired: number;
   /** Hinted records this node applied as the receiver. */
   hintsApplied: number;
-  /** Hinted records this node refused as the receiver because it had a newer seqno. */
+  /** Hinted records this node refused as the receiver because it had a newer seqno, or they came from an older map. */
   hintsStale: number;
+  /** Replication records refused because their sender was failed over (epoch fencing). */
+  staleRefused: number;
 }

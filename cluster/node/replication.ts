@@ -82,6 +82,10 @@ export type { ReplicationCounters } from './replication-records.js';
 interface Waiter {
   unit: number;
   seq: number;
+  /** The active's map epoch when it made the write. */
+  epoch: number;
+  /** Peers whose acknowledgement was counted. */
+  counted: Set<string>;
   /** Replica acks still needed. */
   need: number;
   peers: string[];
@@ -94,7 +98,7 @@ interface Waiter {
 export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[]) => void }> {
   readonly counters: ReplicationCounters = {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
-    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0,
+    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0,
   };
   private readonly options: ReplicationOptions;
   private map: ClusterMap | null = null;
@@ -219,6 +223,7 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
       bySource.set(source, list);
     }
     for (const [source, units] of bySource) void this.backfiller.start(source, units);
+    if (previous !== null && map.epoch > previous.epoch) this.reack(map, self);
     // Hints may now go to a unit's new holder.
     this.handoff.replayIfAny();
     return isVerifying ? 'recovering' : 'following';
@@ -334,7 +339,7 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     if (durability === 'persistMajority') return this.persisted.wait(unit, seq, need, peers, this.options.majorityTimeoutMs);
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
-        unit, seq, need, peers, resolve, reject,
+        unit, seq, epoch: map.epoch, counted: new Set(), need, peers, resolve, reject,
         timer: setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w);
           this.counters.majorityTimeouts++;
@@ -343,6 +348,48 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
       };
       this.waiters.push(w);
     });
+  }
+
+  /**
+   * Why `durability` cannot be met for a write of `key` now (checked before the write
+   * runs); null when it can. `majority` needs a majority of the unit's chain, the active
+   * included, reachable over the peer plane at this node's epoch.
+   */
+  checkDurability(key: string, durability: Durability): string | null {
+    if (durability !== 'majority') return null;
+    const map = this.map;
+    if (map === null) return null;
+    const bucket = bucketOfBinary(key, map.bits);
+    const chain = chainOf(map, bucket);
+    if (chain[0] !== this.self) return null;
+    const need = Math.floor(chain.length / 2);
+    if (need === 0) return null;
+    let reachable = 0;
+    for (let i = 1; i < chain.length; i++) {
+      const node = map.nodes[chain[i]!];
+      if (node !== undefined && node.peerKey !== null && node.state !== 'failed' && this.plane.isUp(node.peerKey)) reachable++;
+    }
+    return reachable >= need ? null : `majority needs ${need} replica(s) of unit ${unitOf(map, bucket)}; ${reachable} reachable`;
+  }
+
+  /**
+   * A newer epoch: acknowledge again, at it, what this node holds as a replica, so an
+   * active waiting on a `majority` write it sent under this epoch counts this copy.
+   */
+  private reack(map: ClusterMap, self: number): void {
+    for (const [unit, chain] of unitChains(map)) {
+      if (chain.indexOf(self) <= 0) continue;
+      const seq = this.seqs.get(unit);
+      const active = map.nodes[chain[0]!]?.peerKey ?? null;
+      if (seq === undefined || active === null) continue;
+      let acks = this.ackbox.get(active);
+      if (acks === undefined) {
+        acks = new Map();
+        this.ackbox.set(active, acks);
+      }
+      acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
+    }
+    if (this.ackbox.size > 0) this.scheduleFlush();
   }
 
   /** What the manager needs from this node: backfills under way and the seqno of every unit it holds. */
@@ -392,7 +439,7 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     this.isFlushScheduled = false;
     for (const [peer, records] of this.outbox) {
       for (const batch of batches(records, MESSAGE_BYTES, 1 << 16, recordBytes)) {
-        if (this.plane.send(peer, { t: 'rep', r: batch })) {
+        if (this.plane.send(peer, { t: 'rep', r: batch, e: this.map?.epoch ?? 0 })) {
           this.counters.recordsSent += batch.length;
           this.handoff.track(peer, batch);
         } else {
@@ -405,7 +452,7 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     for (const [peer, units] of this.ackbox) {
       const flat: number[] = [];
       for (const [unit, seq] of units) flat.push(unit, seq);
-      if (this.plane.send(peer, { t: 'ack', a: flat })) this.counters.acksSent++;
+      if (this.plane.send(peer, { t: 'ack', a: flat, e: this.map?.epoch ?? 0 })) this.counters.acksSent++;
     }
     this.ackbox.clear();
   };
@@ -414,21 +461,36 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     if (this.isClosed || message === null || typeof message !== 'object') return;
     const m = message as { t?: unknown };
     try {
-      if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r);
+      if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r, (message as { e?: unknown }).e);
       else if (m.t === 'ack') {
-        this.onAcks(peer, (message as { a?: unknown }).a);
+        this.onAcks(peer, (message as { a?: unknown }).a, (message as { e?: unknown }).e);
         this.persisted.onAcks(peer, (message as { p?: unknown }).p);
       }
       else if (m.t === 'pull' && reply !== undefined) reply(this.backfiller.serve(peer, message as PullRequest));
       else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
-      else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r) });
+      else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r, (message as { e?: unknown }).e) });
     } catch (err) {
       if (reply !== undefined) reply(err instanceof KvError ? err : KvError.badRequest(String(err)));
     }
   };
 
-  private onRecords(peer: string, raw: unknown): void {
+  /**
+   * Records from `peer`, sent at its map epoch `epoch`. A peer this node's map shows
+   * failed (or does not list) is refused when this node's map is at least as new as the
+   * sender's: it was failed over, and whatever it still sends is history the unit's new
+   * active does not have (DESIGN §7). Refused records are not acknowledged.
+   */
+  private onRecords(peer: string, raw: unknown, epoch: unknown): void {
     if (!Array.isArray(raw)) return;
+    const map = this.map;
+    if (map !== null) {
+      const sentAt = isUint(epoch) ? epoch : 0;
+      const at = this.nodeIndexByKey.get(peer);
+      if (sentAt <= map.epoch && (at === undefined || map.nodes[at]!.state === 'failed')) {
+        this.counters.staleRefused += raw.length;
+        return;
+      }
+    }
     let acks = this.ackbox.get(peer);
     for (const r of raw) {
       if (!isRecord(r)) continue;
@@ -480,8 +542,14 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     else this.engine.set(key, value, flags, expAt);
   }
 
-  private onAcks(peer: string, raw: unknown): void {
+  /**
+   * Acknowledgements from `peer`, whose map was at `epoch`. They count towards a
+   * `majority` write only when the copy had seen the write's epoch: a copy behind it
+   * re-acknowledges once it adopts the map (see `reack`).
+   */
+  private onAcks(peer: string, raw: unknown, epoch: unknown): void {
     if (!Array.isArray(raw)) return;
+    const ackEpoch = isUint(epoch) ? epoch : 0;
     let mine = this.acked.get(peer);
     if (mine === undefined) {
       mine = new Map();
@@ -497,7 +565,10 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
     for (const w of this.waiters) {
-      if ((mine.get(w.unit) ?? 0) >= w.seq && w.peers.includes(peer)) w.need--;
+      if ((mine.get(w.unit) ?? 0) >= w.seq && ackEpoch >= w.epoch && w.peers.includes(peer) && !w.counted.has(peer)) {
+        w.counted.add(peer);
+        w.need--;
+      }
       if (w.need <= 0) {
         clearTimeout(w.timer);
         w.resolve();

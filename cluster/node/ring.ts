@@ -55,6 +55,8 @@ export function startRingSeed(o: NodeOptions): Promise<Manager> {
     redundancy: o.redundancy,
     bits: Math.log2(o.buckets),
     isInsecure: o.isInsecure,
+    // Ring members are given the peer plane's bootstrap; the seed names the same one.
+    dht: o.dht,
     // The ring's planner logs its cluster events the way the node was told to.
     logFormat: o.logFormat,
     logWrite: o.logWrite,

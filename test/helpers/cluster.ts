@@ -26,6 +26,12 @@ export interface ClusterOptions {
   /** Start a DHT bootstrap and give nodes `--dht` (replication over the peer plane). @default false */
   hasDht?: boolean;
   /**
+   * Let the manager run its own peer-plane bootstrap and offer it to the nodes, which are
+   * started without `--dht` (the way docs/operations.md starts a cluster). Otherwise,
+   * without `hasDht`, the manager runs `--no-dht` and nodes do not replicate. @default false
+   */
+  hasManagerDht?: boolean;
+  /**
    * The nodes' engine. The fixture gives every node a data dir, which makes `disk` the
    * node's default; tests written against the memory engine keep it. @default 'memory'
    */
@@ -45,12 +51,14 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
   try {
     await opts.setup?.(`file:${join(dir, 'cfg.json')}`, dir);
     const dhtArgs: string[] = [];
+    const managerDht = opts.hasManagerDht === true ? [] : ['--no-dht'];
     if (opts.hasDht === true) {
       const dht = await spawnDht();
       procs.push(dht);
       dhtArgs.push('--dht', dht.address);
+      managerDht.splice(0, managerDht.length, '--dht', dht.address);
     }
-    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, ...insecure, ...(opts.managerArgs ?? [])]);
+    const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, ...insecure, ...managerDht, ...(opts.managerArgs ?? [])]);
     procs.push(manager);
     const nodes: Spawned[] = [];
     const addNode = async (extra: string[] = []): Promise<Spawned> => {

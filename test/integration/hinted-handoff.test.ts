@@ -111,7 +111,7 @@ test('a hint never overwrites newer data: the receiver applies it only above its
   write(a, 'x', 'v2');
   await until(() => text(b.engine.get('x')?.value) === 'v2', 5000, 'v2 streamed');
   const unit = unitOf(map, bucketOf('x', map.bits));
-  const hrep = (seq: number, value: string): Promise<unknown> => c.plane.request(b.plane.publicKey, { t: 'hrep', r: [[unit, seq, Buffer.from('x'), Buffer.from(value), 0, 0]] });
+  const hrep = (seq: number, value: string, epoch = map.epoch): Promise<unknown> => c.plane.request(b.plane.publicKey, { t: 'hrep', r: [[unit, seq, Buffer.from('x'), Buffer.from(value), 0, 0]], e: [epoch] });
   // The v1 record (seq 1) as a late hint: B is at seq 2, so it is stale and ignored.
   assert.equal(await hrep(1, 'v1'), { s: [1] });
   assert.is(text(b.engine.get('x')?.value), 'v2');
@@ -120,6 +120,12 @@ test('a hint never overwrites newer data: the receiver applies it only above its
   assert.equal(await hrep(3, 'v3'), { s: [0] });
   assert.is(text(b.engine.get('x')?.value), 'v3');
   assert.equal(await hrep(3, 'v3-again'), { s: [1] });
+  assert.is(text(b.engine.get('x')?.value), 'v3');
+  // A hint made under an older map may come from an active failed over since: stale,
+  // whatever its seqno; so is one that names no epoch.
+  assert.ok(map.epoch > 0);
+  assert.equal(await hrep(9, 'from-an-older-map', map.epoch - 1), { s: [1] });
+  assert.equal(await c.plane.request(b.plane.publicKey, { t: 'hrep', r: [[unit, 9, Buffer.from('x'), Buffer.from('no-epoch'), 0, 0]] }), { s: [1] });
   assert.is(text(b.engine.get('x')?.value), 'v3');
 }));
 

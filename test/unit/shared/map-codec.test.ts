@@ -1,6 +1,7 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
+import { Decoder, Encoder } from 'cbor-x';
 import { staticMap, type ClusterMap } from '../../../shared/cluster-map.js';
 import { applyDelta, decodeDelta, decodeMap, diffMaps, encodeDelta, encodeMap, runsFromUnits, unitChains } from '../../../shared/map-codec.js';
 import { MapTracker, diffSummary } from '../../../shared/map-tracker.js';
@@ -112,5 +113,48 @@ test('map-service messages are validated field by field', () => {
     assert.is(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed } as never)), null, `wasFailed ${JSON.stringify(wasFailed)}`);
   }
 });
+
+
+test('the manager list travels with the map and its deltas, the leader first', () => {
+  const m = mapWith(3, 4, 10, (u) => u);
+  m.managers = [
+    { id: 'a1', address: 'http://127.0.0.1:9001', publicKey: 'ab'.repeat(32) },
+    { id: 'b2', address: 'http://127.0.0.1:9002', publicKey: null },
+  ];
+  assert.equal(decodeMap(encodeMap(m)), m);
+  const next = { ...m, rev: m.rev + 1, managers: [m.managers[1]!] };
+  assert.equal(applyDelta(m, decodeDelta(encodeDelta(diffMaps(m, next)!))), next);
+});
+
+test('a map written in format 1 (no manager list) still decodes', () => {
+  const m = mapWith(2, 4, 10, (u) => u);
+  const wire = decoderFor(encodeMap(m));
+  // Format 1: no managers element in the header.
+  const old = [1, ...wire.slice(1, 8), ...wire.slice(9)];
+  assert.equal(decodeMap(reencode(old)), m);
+});
+
+test('hostile manager lists are refused with a TypeError', () => {
+  const m = mapWith(2, 4, 10, (u) => u);
+  const wire = decoderFor(encodeMap(m));
+  const bad: unknown[] = [
+    'x', [['id']], [[1, 'http://127.0.0.1:1', null]], [['', 'http://127.0.0.1:1', null]], [['a', 'ftp://x', null]],
+    [['a', 'http://127.0.0.1:1', 'zz']], Array.from({ length: 65 }, (_, i) => [`m${i}`, 'http://127.0.0.1:1', null]),
+  ];
+  for (const managers of bad) {
+    const copy = [...wire];
+    copy[8] = managers;
+    assert.throws(() => decodeMap(reencode(copy)), TypeError, JSON.stringify(managers).slice(0, 40));
+  }
+  assert.throws(() => decodeMap(reencode([3, ...wire.slice(1)])), /unknown map format/);
+});
+
+function decoderFor(bytes: Uint8Array): unknown[] {
+  return new Decoder({ useRecords: false, mapsAsObjects: true }).decode(bytes) as unknown[];
+}
+
+function reencode(v: unknown[]): Uint8Array {
+  return new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false }).encode(v);
+}
 
 test.run();

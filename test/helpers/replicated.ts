@@ -1,0 +1,18 @@
+import type { PandaClient } from '../../sdk/index.js';
+import { poll } from './deadline.js';
+
+/** Until every node is placed with redundancy 2, backfills are done and a majority write goes through. */
+export async function replicatedCluster(db: PandaClient, manager: string, nodes: number): Promise<void> {
+  await poll(async () => {
+    const map = db.map;
+    if (map === null || map.nodes.filter((n) => n.state === 'active').length < nodes) return null;
+    if (!map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
+    const res = await fetch(`${manager}/api/rebalance`);
+    const p = await res.json() as { isDone: boolean; moves: { isMoving: boolean } };
+    if (!p.isDone || p.moves.isMoving) return null;
+    await db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 });
+    const stats = await db.stats();
+    return Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
+  }, 90_000, 'a replicated cluster');
+}
+
