@@ -197,11 +197,13 @@ export class Dashboard {
     send(ws, this.tick(client));
   }
 
-  private tick(client: Client): FeedServerMessage {
-    return {
-      t: 'tick', at: Date.now(), isLeader: this.host.isLeader, nodes: this.feed.nodes(), rebalance: this.host.progress(),
-      follow: client.followUnit === null ? null : this.feed.follow(client.followUnit),
-    };
+  /** A client's tick; `shared` carries what every client of this round gets, computed once. */
+  private tick(client: Client, shared = this.sharedTick()): FeedServerMessage {
+    return { ...shared, follow: client.followUnit === null ? null : this.feed.follow(client.followUnit) };
+  }
+
+  private sharedTick(): Omit<Extract<FeedServerMessage, { t: 'tick' }>, 'follow'> {
+    return { t: 'tick', at: Date.now(), isLeader: this.host.isLeader, nodes: this.feed.nodes(), rebalance: this.host.progress() };
   }
 
   private startTicks(): void {
@@ -211,6 +213,7 @@ export class Dashboard {
 
   private readonly onTick = (): void => {
     const auth = this.host.auth;
+    const shared = this.sharedTick();
     for (const c of this.clients) {
       if (!c.isReady) continue;
       if (auth !== null && c.token !== null) {
@@ -222,7 +225,7 @@ export class Dashboard {
         }
       }
       if (c.ws.bufferedAmount > this.options.highWaterMarkBytes) continue;
-      send(c.ws, this.tick(c));
+      send(c.ws, this.tick(c, shared));
     }
   };
 
