@@ -50,6 +50,11 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
   managerKey: string | null;
   /** Argon2id cost of a password principal, if it was created with other than the default. @default null */
   passwordLimits: Partial<PasswordLimits> | null;
+  /**
+   * Put in front of every key this client reads or writes (UTF-8), and limit scans to keys
+   * under it; scan results come back without it. Counts towards `maxKeyBytes`. @default ''
+   */
+  keyPrefix: string;
 }
 
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -71,4 +76,5 @@ export const CLIENT_DEFAULTS = Object.freeze({
   credentials: null,
   managerKey: null,
   passwordLimits: null,
+  keyPrefix: '',
 });
