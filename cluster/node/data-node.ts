@@ -267,6 +267,9 @@ export class DataNode implements StatsSource {
     return {
       ops: this.server!.load.ops, ...this.server!.load.takePercentiles(),
       items: e.items, memoryBytes: e.bytes, hintsPending: this.hints?.count ?? 0,
+      // As of sending: a node cut off from the managers sends nothing, a paused one says so
+      // in its first heartbeat after the pause.
+      isFenced: this.lease.isFenced,
     };
   };
 

@@ -123,6 +123,8 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     assert.match(metrics, /^pandakv_node_requests_total\{node="[^"]+"\} [1-9]\d*$/m);
     assert.match(metrics, /^pandakv_node_request_p99_us\{node="[^"]+"\} \d+$/m);
     assert.match(metrics, /^pandakv_manager_node_is_live\{node="[^"]+"\} 1$/m);
+    assert.match(metrics, /^pandakv_node_is_fenced\{node="[^"]+"\} 0$/m);
+    assert.is(await page.locator('[data-test=fenced]').first().textContent(), 'no');
     await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.
