@@ -33,6 +33,10 @@ function extraLines(state: ClusterState, x: MetricsExtra): string[] {
     ...gauge(METRICS.items, 'gauge', perNode((id) => load.get(id)?.items)),
     ...gauge(METRICS.memory, 'gauge', perNode((id) => load.get(id)?.memoryBytes)),
     ...gauge(METRICS.hints, 'gauge', perNode((id) => load.get(id)?.hintsPending)),
+    ...gauge(METRICS.fenced, 'gauge', perNode((id) => {
+      const f = load.get(id)?.isFenced;
+      return f === undefined ? undefined : f ? 1 : 0;
+    })),
     ...gauge(METRICS.backfills, 'gauge', perNode((id) => x.membership.replication.get(id)?.backfilling)),
     ...gauge(METRICS.unitsMoved, 'counter', [['', mv.unitsMoved]]),
     ...gauge(METRICS.unitsLeft, 'gauge', [['', mv.unitsLeft]]),
