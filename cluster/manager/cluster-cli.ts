@@ -294,10 +294,13 @@ function printStatus(body: Record<string, unknown>, events: ClusterEvent[]): voi
     if (typeof r.lastWarning === 'string') process.stdout.write(`rebalance warning: ${r.lastWarning}\n`);
   }
   const nodes = body.nodes as Array<Record<string, unknown>>;
-  process.stdout.write(`${'id'.padEnd(38)}${'state'.padEnd(9)}${'live'.padEnd(6)}${'share'.padEnd(8)}address\n`);
+  process.stdout.write(`${'id'.padEnd(38)}${'state'.padEnd(9)}${'live'.padEnd(6)}${'share'.padEnd(8)}${'repl'.padEnd(6)}address\n`);
   for (const n of nodes) {
-    process.stdout.write(`${String(n.id).padEnd(38)}${String(n.state).padEnd(9)}${(n.isLive ? 'yes' : 'no').padEnd(6)}${(((n.activeShare as number) * 100).toFixed(1) + '%').padEnd(8)}${String(n.address)}\n`);
+    // Whether the node reports replication (joined the peer plane); '?' until it reported here.
+    const repl = n.isReplicating === true ? 'yes' : n.isReplicating === false ? 'NO' : '?';
+    process.stdout.write(`${String(n.id).padEnd(38)}${String(n.state).padEnd(9)}${(n.isLive ? 'yes' : 'no').padEnd(6)}${(((n.activeShare as number) * 100).toFixed(1) + '%').padEnd(8)}${repl.padEnd(6)}${String(n.address)}\n`);
   }
+  if (nodes.some((n) => n.isReplicating === false)) process.stdout.write('nodes with repl NO are not on the peer plane: they keep no replicas and refuse majority writes (see their log)\n');
   if (events.length > 0) {
     process.stdout.write('recent events:\n');
     for (const e of events) process.stdout.write(`  ${eventLine(e)}\n`);
