@@ -1,6 +1,5 @@
 import {
-  parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
-} from '../bin/cli-util.js';
+  parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg, checkListenIp } from '../bin/cli-util.js';
 import { StoppedError, type Shutdown } from '../bin/shutdown.js';
 import { Proxy } from './proxy-server.js';
 import type { ProxyOptions } from './options.js';
@@ -123,6 +122,7 @@ export async function proxyMain(argv: string[], shutdown: Shutdown): Promise<num
   }
   const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
   if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
+  await checkListenIp(proxyOptions.ip);
   const proxy = new Proxy(proxyOptions);
   const { url, memcached } = await shutdown.race(proxy.listen(), 'starting');
   process.stderr.write(`pandakv proxy: waiting up to ${readyTimeoutMs} ms for a map from ${opts.map}\n`);
