@@ -9,6 +9,7 @@ import { runFailoverCli } from './failover-bench.js';
 import { runStoreCli } from './store-bench.js';
 import { runDurableCli } from './durable-bench.js';
 import { runScanCli } from './scan-bench.js';
+import { runPeersCli } from './peers-bench.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -33,6 +34,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (argv[0] === 'durable') return runDurableCli(argv.slice(1), process.stdout);
   // `bench scan` runs the scan bench (bench/scan-bench.ts).
   if (argv[0] === 'scan') return runScanCli(argv.slice(1), process.stdout);
+  // `bench peers` measures PandaKV against Redis Cluster + ioredis and twemproxy (bench/peers-bench.ts).
+  if (argv[0] === 'peers') return runPeersCli(argv.slice(1), process.stdout);
   // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
   const split = splitMapArgs(argv);
   if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);

@@ -41,17 +41,19 @@ export interface ChildHandle {
 export interface SpawnOptions {
   /** Name in error messages. */
   name: string;
-  /** Arguments of `node` (the script first). */
+  /** Arguments of `node` (the script first), or of `command` when given. */
   args: string[];
+  /** Program to run instead of `node` (a peer server of `bench peers`). @default process.execPath */
+  command?: string;
   /** Pass stderr through to ours (progress display) instead of keeping its tail. @default false */
   isStderrInherited?: boolean;
 }
 
 const TAIL_BYTES = 4096;
 
-/** Start `node ...args` with piped stdout. */
+/** Start `node ...args` (or `command ...args`) with piped stdout. */
 export function spawnNode(opts: SpawnOptions): ChildHandle {
-  const child = spawn(process.execPath, opts.args, {
+  const child = spawn(opts.command ?? process.execPath, opts.args, {
     stdio: ['pipe', 'pipe', opts.isStderrInherited === true ? 'inherit' : 'pipe'],
   });
   if (child.pid === undefined) throw new Error(`${opts.name}: could not start ${opts.args[0] ?? 'node'}`);

@@ -257,7 +257,8 @@ export function proxyFigures(r: ProxyBenchResult): Figure[] {
 
 type Client = PandaClient<Uint8Array | string, Uint8Array>;
 
-async function waitForOwners(client: Client, addresses: readonly string[], timeoutMs: number): Promise<void> {
+/** Wait until the client's map names every one of `addresses` as the active owner of some bucket run. */
+export async function waitForOwners(client: Client, addresses: readonly string[], timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const map = client.map;

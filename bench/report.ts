@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
-import { formatCount } from './histogram.js';
+import { formatCount, formatLatencyUs } from './histogram.js';
 import type { WorkloadResult } from './workload.js';
 import type { MemoryResult } from './memory-bench.js';
 
@@ -17,7 +17,7 @@ export interface Figure {
   id: string;
   label: string;
   value: number;
-  unit: 'ops/s' | 'keys/s' | 'ratio' | 'bytes' | 'ms' | 'count';
+  unit: 'ops/s' | 'keys/s' | 'ratio' | 'bytes' | 'ms' | 'µs' | 'count';
   target: Target | null;
   /** null when there is no target or the value is not a number. */
   isPass: boolean | null;
@@ -39,6 +39,7 @@ export function formatValue(value: number, unit: Figure['unit']): string {
     case 'ratio': return `${value.toFixed(2)}×`;
     case 'bytes': return `${formatCount(value)} B`;
     case 'ms': return `${formatCount(value)} ms`;
+    case 'µs': return formatLatencyUs(value);
     case 'count': return formatCount(value);
   }
 }

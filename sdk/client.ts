@@ -36,7 +36,11 @@ export interface WriteOptions extends OpOptions {
 }
 
 export interface CounterOptions extends OpOptions {
-  /** Create the counter with this value when it does not exist. */
+  /**
+   * When the key does not exist, create it holding exactly this value (the delta is not
+   * applied, as memcached's binary protocol and Couchbase counters do) and return it.
+   * Without it a missing key fails with NOT_FOUND. When the key exists it is ignored.
+   */
   initial?: bigint | number;
   ttl?: number;
   durability?: Durability;
@@ -56,6 +60,13 @@ export interface ClientEvents {
   'node-up': (address: string) => void;
   /** Requests started going through the proxy (`reason`), or came back to direct routing (null). */
   fallback: (reason: FallbackReason | null) => void;
+  /** The client has a map and can serve requests: after `connect()`, and again after each reconnection. */
+  ready: () => void;
+  /** The map subscription dropped; the client is reconnecting (requests go on with the last map). */
+  reconnecting: () => void;
+  /** The client was closed (`close()` or `destroy()`); emitted once. */
+  close: () => void;
+  /** The map subscription was lost (UNAVAILABLE), or the manager refused the client. */
   error: (err: KvError) => void;
 }
 
@@ -74,6 +85,10 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   private isClosed = false;
   private isInFallback = false;
   private fallbackTimer: NodeJS.Timeout | null = null;
+  /** `keyPrefix` as UTF-8 bytes; empty when there is none. */
+  private readonly prefixBytes: Buffer;
+  private isReady = false;
+  private isReconnecting = false;
 
   constructor(options: Options<In, Out>, source: MapSource, derivedKeys = new Map<string, KeyPair>()) {
     super();
@@ -104,6 +119,28 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     this.pool.on('node-down', this.onNodeDown);
     this.pool.on('node-up', this.onNodeUp);
     source.on('map', this.onMap);
+    source.on('status', this.onSourceStatus);
+    source.on('error', this.onSourceError);
+    this.prefixBytes = Buffer.from(options.keyPrefix, 'utf8');
+  }
+
+  /**
+   * Announce `ready` (asynchronously, so listeners attached right after `connect()` hear
+   * it). `connect()` calls this once the first map is known.
+   * @internal
+   */
+  markReady(): void {
+    if (this.isReady || this.isClosed) return;
+    this.isReady = true;
+    this.emitLater('ready');
+  }
+
+  /** `key` with `keyPrefix` in front. */
+  private prefixed(key: string | Uint8Array): string | Uint8Array {
+    if (this.prefixBytes.length === 0) return key;
+    if (typeof key === 'string') return this.options.keyPrefix + key;
+    if (!(key instanceof Uint8Array)) return key;
+    return Buffer.concat([this.prefixBytes, key]);
   }
 
   private readonly nodeKeyFor = (address: string): string | null => {
@@ -113,6 +150,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
 
   /** Explain where `key` goes: bucket, unit, chain and the map's epoch. */
   route(key: string | Uint8Array): RouteInfo {
+    key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     return this.dispatcher.currentRouter().explain(key);
   }
@@ -140,6 +178,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
    * little behind the active's).
    */
   async getAnyReplica(key: string | Uint8Array, opts?: OpOptions): Promise<Out | null> {
+    key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     if (this.isClosed) throw KvError.clientClosed();
     const deadline = this.deadline(opts);
@@ -203,6 +242,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
 
   /** Delete `key`; false when it did not exist. With `cas`, fails EXISTS on a mismatch. */
   async delete(key: string | Uint8Array, opts?: { cas?: bigint; timeoutMs?: number; durability?: Durability }): Promise<boolean> {
+    key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     const frame = [0, Op.DELETE, 0, key, null, 0, 0, opts?.cas ?? 0, this.durabilityExtra(opts?.durability)];
     const r = await this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: 0 }, this.deadline(opts));
@@ -211,7 +251,11 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     throw this.fail(r);
   }
 
-  /** Add `delta` to a decimal counter (wrapping at 2^64); resolves with the new value. */
+  /**
+   * Add `delta` to a decimal counter (wrapping at 2^64); resolves with the new value. A
+   * missing key fails with NOT_FOUND, unless `initial` is given: then the key is created
+   * holding `initial`, which is returned (the delta is not applied to it).
+   */
   incr(key: string | Uint8Array, delta: bigint | number = 1n, opts?: CounterOptions): Promise<bigint> {
     return this.counter(Op.INCR, key, delta, opts);
   }
@@ -223,6 +267,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
 
   /** Set a new time to live; false when the key does not exist. */
   async touch(key: string | Uint8Array, ttl: number, opts?: OpOptions): Promise<boolean> {
+    key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     checkTtl(ttl);
     const r = await this.dispatcher.send([0, Op.TOUCH, 0, key, null, 0, ttl], { key, isIdempotent: true, valueBytes: 0 }, this.deadline(opts));
@@ -231,11 +276,21 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     throw this.fail(r);
   }
 
-  /** Keys in `[start, end)` in byte order across every node, as an async iterator with backpressure. */
+  /**
+   * Keys in `[start, end)` in byte order across every node, as an async iterator with
+   * backpressure. With `keyPrefix`, only keys under it, returned without it.
+   */
   scan(opts: ScanOptions = {}): ScanIterator<Out> {
     // Fail now, not at the first page, when there is no map yet.
     this.dispatcher.currentRouter();
-    return new ScanIterator<Out>(opts, {
+    const prefix = this.prefixBytes;
+    const scoped: ScanOptions = prefix.length === 0 ? opts : {
+      ...opts,
+      start: Buffer.concat([prefix, toBytes(opts.start ?? '')]),
+      ...(opts.end !== undefined ? { end: Buffer.concat([prefix, toBytes(opts.end)]) } : prefixEnd(prefix) === null ? {} : { end: prefixEnd(prefix)! }),
+    };
+    return new ScanIterator<Out>(scoped, {
+      keyPrefix: prefix,
       currentMap: () => this.source.current(),
       refreshMap: (minEpoch, deadline) => this.source.refresh(minEpoch, deadline),
       request: (address, frame, deadline) => this.pool.get(address).request(frame, deadline, 0),
@@ -262,7 +317,8 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.source.off('map', this.onMap);
+    this.emitLater('close');
+    this.detachSource();
     if (this.fallbackTimer !== null) clearTimeout(this.fallbackTimer);
     await this.pool.close();
     await this.proxyPool?.close();
@@ -271,16 +327,55 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
 
   /** Fail everything in flight and drop every connection now. Idempotent. */
   destroy(): void {
+    if (!this.isClosed) this.emitLater('close');
     this.isClosed = true;
-    this.source.off('map', this.onMap);
+    this.detachSource();
     if (this.fallbackTimer !== null) clearTimeout(this.fallbackTimer);
     this.pool.destroy(KvError.clientClosed('client destroyed'));
     this.proxyPool?.destroy(KvError.clientClosed('client destroyed'));
     this.source.close();
   }
 
+  private detachSource(): void {
+    this.source.off('map', this.onMap);
+    this.source.off('status', this.onSourceStatus);
+    this.source.off('error', this.onSourceError);
+  }
+
+  /** Emit on a later turn of the event loop, never from inside the caller's call. */
+  private emitLater(event: 'ready' | 'reconnecting' | 'close'): void;
+  private emitLater(event: 'error', err: KvError): void;
+  private emitLater(event: 'ready' | 'reconnecting' | 'close' | 'error', err?: KvError): void {
+    setImmediate(() => {
+      if (event === 'error') this.emit('error', err!);
+      else this.emit(event);
+    });
+  }
+
+  private readonly onSourceStatus = (isConnected: boolean): void => {
+    if (this.isClosed) return;
+    if (!isConnected) {
+      if (this.isReconnecting) return;
+      this.isReconnecting = true;
+      this.emitLater('error', KvError.unavailable('lost the cluster map subscription; reconnecting with the last map in use', { isSafeToRetry: true }));
+      this.emitLater('reconnecting');
+      return;
+    }
+    if (this.isReconnecting) {
+      this.isReconnecting = false;
+      if (this.isReady) this.emitLater('ready');
+    }
+  };
+
+  private readonly onSourceError = (err: Error): void => {
+    // Connection-level errors are followed by a status change; only refusals are news.
+    if (this.isClosed || !(err instanceof KvError)) return;
+    this.emitLater('error', err);
+  };
+
   private read(op: OpCode, key: string | Uint8Array, ttl: number, opts?: ReadOptions): Promise<Response | null> {
     try {
+      key = this.prefixed(key);
       checkKey(key, this.options.maxKeyBytes);
       if (this.isClosed) throw KvError.clientClosed();
     } catch (err) {
@@ -296,6 +391,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   }
 
   private write(op: OpCode, key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<Response> {
+    key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     if (this.isClosed) throw KvError.clientClosed();
     const ttl = opts?.ttl ?? 0;
@@ -317,6 +413,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   }
 
   private async counter(op: OpCode, key: string | Uint8Array, delta: bigint | number, opts?: CounterOptions): Promise<bigint> {
+    key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     if (this.isClosed) throw KvError.clientClosed();
     const extra: Record<string, unknown> = { delta: toU64(delta, 'delta') };
@@ -392,4 +489,18 @@ function toU64(v: bigint | number, name: string): bigint | number {
   }
   if (typeof v !== 'bigint' || v < 0n || v >= 1n << 64n) throw KvError.invalidArgument(`${name} must be an unsigned 64-bit integer`);
   return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
+
+function toBytes(key: string | Uint8Array): Uint8Array {
+  return typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
+}
+
+/** The smallest key after every key that starts with `prefix`; null when there is none (all 0xff). */
+function prefixEnd(prefix: Uint8Array): Uint8Array | null {
+  let n = prefix.length;
+  while (n > 0 && prefix[n - 1] === 0xff) n--;
+  if (n === 0) return null;
+  const end = Buffer.from(prefix.subarray(0, n));
+  end[n - 1] = end[n - 1]! + 1;
+  return end;
 }

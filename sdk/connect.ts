@@ -38,8 +38,12 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
   const client = new PandaClient<In, Out>(Object.freeze(opts), source, derivedKeys);
   try {
     // With a proxy to fall back on, a missing map is not fatal: requests go through it.
-    if (opts.proxy === null) await source.ready(Date.now() + opts.timeoutMs);
-    else void source.ready(Date.now() + opts.timeoutMs).catch(() => undefined);
+    if (opts.proxy === null) {
+      await source.ready(Date.now() + opts.timeoutMs);
+      client.markReady();
+    } else {
+      void source.ready(Date.now() + opts.timeoutMs).then(() => client.markReady(), () => undefined);
+    }
   } catch (err) {
     client.destroy();
     throw err instanceof KvError ? err : KvError.unavailable('no cluster map', {}, err);
@@ -78,5 +82,6 @@ function validate(o: ClientOptions<unknown, unknown>): void {
   if (o.credentials !== null && typeof o.credentials !== 'string' && (typeof o.credentials !== 'object' || (o.credentials.kind !== 'key' && o.credentials.kind !== 'password'))) {
     throw KvError.invalidArgument('credentials must be a credentials object or the path of a credentials file');
   }
+  if (typeof o.keyPrefix !== 'string') throw KvError.invalidArgument('keyPrefix must be a string');
   if (!Number.isInteger(o.bucketBits) || o.bucketBits < 0 || o.bucketBits > 32) throw KvError.invalidArgument('bucketBits must be 0..32');
 }

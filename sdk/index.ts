@@ -17,4 +17,7 @@ export type { ValueCodec } from './value-codec.js';
 export { KvError, ErrorCode } from '../shared/errors.js';
 export type { KvErrorCode, KvErrorDetails } from '../shared/errors.js';
 export type { ClusterMap, MapNode } from '../shared/cluster-map.js';
+export type { FallbackReason } from './dispatcher.js';
+export type { Credentials, KeyCredentials, PasswordCredentials, PasswordLimits } from '../shared/auth/index.js';
+export type { ScanHost } from './scan.js';
 export type { Durability } from '../shared/protocol/frames.js';

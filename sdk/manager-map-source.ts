@@ -54,6 +54,13 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   private session: MapAuthSession | null = null;
   /** The last authentication failure, reported to waiters instead of a bare timeout. */
   private authError: KvError | null = null;
+  /** Why each candidate could not be reached since the last connection opened. */
+  private readonly refusals = new Map<string, string>();
+  /**
+   * Set when, before any map arrived, every candidate refused the connection outright:
+   * waiting longer cannot help, so waiters fail at once with it.
+   */
+  private unreachable: KvError | null = null;
   /** Principals pushed by the manager (admin principals only); null until one arrives. */
   principals: unknown[] | null = null;
   /** Whether the subscription is connected now. */
@@ -85,6 +92,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     const cur = this.tracker.current;
     if (cur !== null && cur.epoch >= minEpoch) return Promise.resolve(cur);
     if (this.isClosed) return Promise.reject(KvError.clientClosed());
+    if (cur === null && this.unreachable !== null) return Promise.reject(this.unreachable);
     if (cur !== null && !this.isFetchPending && this.ws?.readyState === WebSocket.OPEN) {
       this.isFetchPending = true;
       this.ws.send(encodeMapMessage({ t: 'fetch' }));
@@ -113,9 +121,12 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   }
 
   private open(): void {
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024, ...caOption(this.options.tlsCa) });
+    const url = this.url;
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024, ...caOption(this.options.tlsCa) });
     this.ws = ws;
     ws.on('open', () => {
+      this.refusals.clear();
+      this.unreachable = null;
       const auth = this.options.auth;
       if (auth === null) {
         this.onSubscribed(ws);
@@ -126,6 +137,8 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     });
     ws.on('message', (data: Buffer) => this.onMessage(ws, data));
     ws.on('error', (err: Error) => {
+      const reason = refusalReason(err);
+      if (reason !== null) this.refusals.set(url, reason);
       if (this.listenerCount('error') > 0) this.emit('error', err);
     });
     ws.on('close', () => {
@@ -133,12 +146,22 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       this.isConnected = false;
       this.isFetchPending = false;
       if (this.ws === ws) this.ws = null;
+      this.checkUnreachable();
       // Another manager at once; back off only once every known one was tried.
       this.index = (this.index + 1) % this.candidates.length;
       this.url = this.candidates[this.index]!;
       if (this.index !== 0) this.attempt = Math.max(0, this.attempt - 1);
       this.scheduleReconnect(this.index !== 0);
     });
+  }
+
+  /** Fail waiters at once when no map ever arrived and every candidate refused outright. */
+  private checkUnreachable(): void {
+    if (this.tracker.current !== null || this.candidates.some((c) => !this.refusals.has(c))) return;
+    const what = this.candidates.map((c) => `${c} (${this.refusals.get(c)!})`).join(', ');
+    this.unreachable = KvError.unavailable(`cannot reach the cluster map service at ${what}`, { isSafeToRetry: true });
+    for (const w of this.waiters) w.reject(this.unreachable);
+    this.waiters = [];
   }
 
   private onSubscribed(ws: WebSocket): void {
@@ -211,4 +234,18 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       for (const w of ready) w.resolve(result.map);
     }
   }
+}
+
+/** Reasons a connection attempt fails at once that a retry within the deadline will not cure. */
+const REFUSALS: Readonly<Record<string, string>> = Object.freeze({
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host not found',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EADDRNOTAVAIL: 'address not available',
+});
+
+function refusalReason(err: Error): string | null {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code !== undefined && Object.hasOwn(REFUSALS, code) ? REFUSALS[code]! : null;
 }

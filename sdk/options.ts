@@ -56,6 +56,11 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
    * trust for their certificates; null trusts the system's. @default null
    */
   tls: { ca: TlsCa } | null;
+  /**
+   * Put in front of every key this client reads or writes (UTF-8), and limit scans to keys
+   * under it; scan results come back without it. Counts towards `maxKeyBytes`. @default ''
+   */
+  keyPrefix: string;
 }
 
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -78,4 +83,5 @@ export const CLIENT_DEFAULTS = Object.freeze({
   managerKey: null,
   passwordLimits: null,
   tls: null,
+  keyPrefix: '',
 });

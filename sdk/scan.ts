@@ -48,6 +48,8 @@ export interface ScanHost<V> {
   backoffMs: readonly number[];
   /** Default step deadline. */
   timeoutMs: number;
+  /** The client's `keyPrefix` (every scanned key starts with it): removed from keys returned. */
+  keyPrefix?: Uint8Array;
 }
 
 function toBinary(key: string | Uint8Array): string {
@@ -106,7 +108,13 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
 
   /** Raw bytes to pass as `start` to resume exactly after the last key returned. */
   get resumeFrom(): Uint8Array {
-    return binaryToBytes(this.tracker.resumeKey());
+    return this.unprefixed(binaryToBytes(this.tracker.resumeKey()));
+  }
+
+  /** `bytes` without the client's key prefix. */
+  private unprefixed(bytes: Uint8Array): Uint8Array {
+    const n = this.host.keyPrefix?.length ?? 0;
+    return n === 0 ? bytes : bytes.subarray(Math.min(n, bytes.length));
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<ScanEntry<V>> {
@@ -128,9 +136,10 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
     }
     this.remaining--;
     this.readAhead();
-    const keyBytes = binaryToBytes(row.key);
+    const keyBytes = this.unprefixed(binaryToBytes(row.key));
     this.lastKey = keyBytes;
-    return { done: false, value: { key: binaryToUtf8(row.key), keyBytes, value: this.host.decode(row.value), flags: row.flags, cas: BigInt(row.cas) } };
+    const key = keyBytes.length === row.key.length ? binaryToUtf8(row.key) : Buffer.from(keyBytes).toString('utf8');
+    return { done: false, value: { key, keyBytes, value: this.host.decode(row.value), flags: row.flags, cas: BigInt(row.cas) } };
   }
 
   async return(): Promise<IteratorResult<ScanEntry<V>>> {
@@ -201,7 +210,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
   private interrupted(cause: KvError | null): KvError {
     const what = cause === null ? 'the map kept changing' : `${cause.code}: ${cause.message}`;
     return KvError.scanInterrupted(`scan interrupted: it could not stay exact within ${this.timeoutMs} ms (${what}); resume from details.resumeFrom`, {
-      resumeFrom: binaryToBytes(this.tracker.resumeKey()),
+      resumeFrom: this.unprefixed(binaryToBytes(this.tracker.resumeKey())),
     }, cause ?? undefined);
   }
 

@@ -56,6 +56,10 @@ export class ManagerMetrics {
     this.perNode(METRICS.items, 'gauge', (id) => src.membership()?.load.get(id)?.items);
     this.perNode(METRICS.memory, 'gauge', (id) => src.membership()?.load.get(id)?.memoryBytes);
     this.perNode(METRICS.hints, 'gauge', (id) => src.membership()?.load.get(id)?.hintsPending);
+    this.perNode(METRICS.fenced, 'gauge', (id) => {
+      const f = src.membership()?.load.get(id)?.isFenced;
+      return f === undefined ? undefined : f ? 1 : 0;
+    });
     this.perNode(METRICS.backfills, 'gauge', (id) => src.membership()?.replication.get(id)?.backfilling);
     const moves = (): FeedRebalance['moves'] | undefined => src.progress()?.moves;
     readCounter(r, METRICS.unitsMoved.name, METRICS.unitsMoved.help, [], () => one(moves()?.unitsMoved));

@@ -137,7 +137,7 @@ export class DataNode implements StatsSource {
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('maybe-failed', () => this.replicator?.markSuspect());
       this.link.on('manager-switch', (e) => this.logEvent('manager-switch', { from: e.from, to: e.to, reason: e.reason }));
-      this.link.on('error', noop);
+      this.link.on('error', (err) => this.logEvent('manager-error', { manager: this.link?.managerUrl ?? '', error: err.message }));
       this.link.start();
     }
     return this.url;
@@ -283,6 +283,9 @@ export class DataNode implements StatsSource {
     return {
       ops: this.server!.load.ops, ...this.server!.load.takePercentiles(),
       items: e.items, memoryBytes: e.bytes, hintsPending: this.hints?.count ?? 0,
+      // As of sending: a node cut off from the managers sends nothing, a paused one says so
+      // in its first heartbeat after the pause.
+      isFenced: this.lease.isFenced,
     };
   };
 

@@ -45,6 +45,9 @@ export async function openPage(browser: Browser, url: string): Promise<{ page: P
 export async function shoot(target: Locator | Page, name: string): Promise<void> {
   if (SHOT_DIR === null) return;
   mkdirSync(SHOT_DIR, { recursive: true });
+  // Canvases are drawn in effects after the DOM commit: let two frames pass first.
+  const page = 'page' in target ? target.page() : target;
+  await page.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
   await target.screenshot({ path: join(SHOT_DIR, `${name}.png`) });
 }
 

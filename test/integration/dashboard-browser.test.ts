@@ -60,7 +60,7 @@ async function confirm(page: Page): Promise<void> {
 test('log in, see the live cluster, follow a key, plan a what-if, stop and resume a rebalance, watch a failover', () => withCluster({
   nodes: 3, isSecure: true, hasDht: true, deadlineMs: 240_000, setup,
   // Small batches, so a rebalance lasts long enough to be stopped from the page.
-  managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000', '--max-moves', '24', '--moves-per-node', '24'],
+  managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000', '--max-moves', '8', '--moves-per-node', '8'],
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
 }, async ({ manager, nodes, dir, addNode }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/`);
@@ -123,6 +123,8 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     assert.match(metrics, /^pandakv_node_requests_total\{node="[^"]+"\} [1-9]\d*$/m);
     assert.match(metrics, /^pandakv_node_request_p99_seconds\{node="[^"]+"\} [\d.e-]+$/m);
     assert.match(metrics, /^pandakv_manager_node_is_live\{node="[^"]+"\} 1$/m);
+    assert.match(metrics, /^pandakv_node_is_fenced\{node="[^"]+"\} 0$/m);
+    assert.is(await page.locator('[data-test=fenced]').first().textContent(), 'no');
     await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.

@@ -90,7 +90,11 @@ test('SIGKILL of the manager the nodes registered with fails no node and loses n
             if (lostKeys.length < 5) lostKeys.push(`${k}=${String(got)} (wanted ${v})`);
           }
         }
-        if (lostKeys.length > 0 || errors.length > 0) process.stdout.write(`    lost: ${lostKeys.join('; ')}; errors: ${[...new Set(errors)].join(', ')}\n`);
+        if (lostKeys.length > 0 || errors.length > 0) {
+          process.stdout.write(`    lost: ${lostKeys.join('; ')}; errors: ${[...new Set(errors)].join(', ')}\n`);
+          process.stdout.write(`    killed ${victim.address} (leader at start: ${leader.address})\n`);
+          for (const p of procs) for (const l of p.stderr.filter((x) => x.includes('event=')).slice(-12)) process.stdout.write(`      ${p.address}: ${l}\n`);
+        }
         const states = db.map!.nodes.map((n) => n.state).join(',');
         process.stdout.write(`    (the nodes' manager SIGKILLed; the other led after ${takeoverMs} ms; node states ${states}; maps showing a failed node: ${failedSeen}; `
           + `${acked.size} majority writes acknowledged, ${lost} lost, ${errors.length} caller errors)\n`);

@@ -24,6 +24,7 @@ export const METRICS = Object.freeze({
   items: m('pandakv_node_items', 'Items a node holds (active and replica copies).', 'cluster/node/engine/memory-engine.ts'),
   memory: m('pandakv_node_memory_bytes', 'Bytes of keys and values a node holds.', 'cluster/node/engine/memory-engine.ts'),
   hints: m('pandakv_node_hints_pending', 'Hints a node keeps for replicas that were unreachable.', 'cluster/node/hints.ts'),
+  fenced: m('pandakv_node_is_fenced', '1 while the node refuses requests because it cannot prove its lease (as of its last heartbeat).', 'cluster/node/lease.ts'),
   backfills: m('pandakv_node_backfills_active', 'Units a node is backfilling now.', 'cluster/node/replication.ts'),
   seqno: m('pandakv_node_unit_seqno', 'Highest mutation seqno a node holds for a unit (heartbeat report).', 'cluster/node/replication.ts'),
   unitsMoved: m('pandakv_manager_rebalance_units_moved_total', 'Units whose new copy is in place, this rebalance.', 'cluster/manager/leader.ts'),

@@ -124,7 +124,7 @@ export function MapView({ map, followedUnit }: MapViewProps): VNode {
       <summary>${map.moves.length} units in motion</summary>
       <table class="grid" data-test="moves"><thead><tr><th>unit</th><th>from</th><th>to</th><th>phase</th></tr></thead>
       <tbody>${map.moves.slice(0, 50).map((m) => html`<tr><td>${m.unit}</td><td title=${map.nodes[m.from]?.id}>${shortId(map.nodes[m.from]?.id ?? '?')}</td>
-        <td title=${map.nodes[m.to]?.id}>${shortId(map.nodes[m.to]?.id ?? '?')}</td><td>${m.phase}</td></tr>`)}</tbody></table>
+        <td title=${map.nodes[m.to]?.id}>${m.to === m.from ? 'same active, a copy added' : shortId(map.nodes[m.to]?.id ?? '?')}</td><td>${m.phase}</td></tr>`)}</tbody></table>
     </details>` : null}
   </section>`;
 }

@@ -31,7 +31,7 @@ function Card({ n, isAdmin, now }: { n: FeedNode; isAdmin: boolean; now: number 
       <dt><${MetricLink} figure="p50">p50<//> / <${MetricLink} figure="p99">p99<//></dt><dd>${isStale ? '–' : `${fmtUs(load!.p50Us)} / ${fmtUs(load!.p99Us)}`}</dd>
       <dt><${MetricLink} figure="hints">hints pending<//></dt><dd>${isStale ? '–' : fmtInt(load!.hintsPending)}</dd>
       <dt><${MetricLink} figure="backfills">backfills<//></dt><dd>${n.backfilling === null ? '–' : n.backfilling}</dd>
-      <dt>fenced</dt><dd>${fenced === undefined ? 'not reported' : fenced ? 'yes' : 'no'}</dd>
+      <dt><${MetricLink} figure="fenced">fenced<//></dt><dd data-test="fenced">${isStale || fenced === undefined ? '–' : fenced ? 'yes' : 'no'}</dd>
       <dt>map applied</dt><dd>${n.appliedRev ?? '–'}</dd>
     </dl>
     ${isAdmin ? html`<${NodeActions} node=${n} />` : null}

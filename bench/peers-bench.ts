@@ -1,0 +1,373 @@
+/**
+ * `pandakv bench peers`: PandaKV side by side with its peers in one run — the SDK on a
+ * 3-node cluster against ioredis Cluster on a 3-master Redis Cluster, and memcached
+ * clients through the PandaKV proxy against twemproxy in front of 3 memcached. The
+ * contenders alternate in rounds, so outside load lands on all of them alike; CPU time
+ * per operation is read for every process, which moves far less than a rate when other
+ * work shares the cores.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Cluster as RedisCluster } from 'ioredis';
+import { spawnManager, spawnNode as spawnPandakvNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { connect, type PandaClient } from '../sdk/index.js';
+import { formatCount, formatLatencyUs, formatRunLine } from './histogram.js';
+import { openMemcachedLoad } from './memcached-load.js';
+import { parseMix, type OpMix } from './mix.js';
+import { findBinary, startRedisCluster, startTwemproxy, stopServers, type PeerServer } from './peer-servers.js';
+import { parsePeersArgs, PEERS_USAGE, type PeersBenchOptions } from './peers-options.js';
+import { medianByP50, procCpuMeter, selfCpuMeter, waitForOwners, type CpuMeter } from './proxy-bench.js';
+import { spawnNode as spawnChild, type ChildHandle } from './processes.js';
+import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
+import { loadKeySpace, sdkExecutor } from './sdk-bench.js';
+import { runWorkload, type OpExecutor, type WorkloadResult } from './workload.js';
+
+/** Nodes, Redis masters and memcached servers of each cluster. */
+const CLUSTER_SIZE = 3;
+/** Memory of each PandaKV node and each memcached, MB. */
+const SERVER_MEMORY_MB = 256;
+
+/** One way of reaching a store, and the CPU meters of every process on its path. */
+export interface Contender {
+  name: string;
+  exec: OpExecutor;
+  meters: Record<string, CpuMeter>;
+}
+
+/** One run of a contender, repeated once per round. */
+interface RunSpec {
+  contender: Contender;
+  label: string;
+  mix: OpMix;
+  inflight: number;
+  /** Operations per run (latency runs); 0 = `durationMs`. */
+  count: number;
+}
+
+/** A run measured over every round. */
+export interface PeerRun {
+  label: string;
+  /** The fastest round (throughput) or the median-p50 round (count-based latency runs). */
+  result: WorkloadResult;
+  /** CPU µs per operation of each process over every round; absent where unreadable. */
+  cpuUsPerOp: Record<string, number>;
+}
+
+/** Everything the peers bench measured, as written to the results file. */
+export interface PeersBenchResult {
+  isContended: boolean;
+  /** Which peers ran; a missing one is named with the reason. */
+  skipped: string[];
+  throughput: PeerRun[];
+  mixes: PeerRun[];
+  /** Single GETs at one in flight, direct and through each proxy. */
+  single: PeerRun[];
+  sdkGetRatio: number | null;
+  sdkSetRatio: number | null;
+  memcachedRatio: number | null;
+  proxyAddedP50Us: number | null;
+  twemproxyAddedP50Us: number | null;
+}
+
+/** Results of `pandakv bench peers`. */
+export type PeersBenchResults = BenchResults & { peers: PeersBenchResult | null };
+
+type Client = PandaClient<Uint8Array | string, Uint8Array>;
+
+/**
+ * Run `specs` in rounds, each round running every spec once in the order given. CPU per
+ * operation covers every round of a spec. Timed runs keep their fastest round, counted
+ * runs the round with the median p50.
+ */
+async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions): Promise<PeerRun[]> {
+  const rounds = Math.max(1, o.rounds);
+  const runs = specs.map((): WorkloadResult[] => []);
+  const used = specs.map((s) => new Map<string, number | null>(Object.keys(s.contender.meters).map((n) => [n, 0])));
+  const ops = specs.map(() => 0);
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < specs.length; k++) {
+      const s = specs[k]!;
+      const names = Object.keys(s.contender.meters);
+      const before = names.map((n) => s.contender.meters[n]!());
+      const r = await runWorkload(s.contender.exec, {
+        label: rounds > 1 ? `${s.label} ${i + 1}/${rounds}` : s.label, mix: s.mix, keys: o.keys, keySize: o.keySize,
+        valueSize: o.valueSize, inflight: s.inflight, durationMs: s.count > 0 ? 0 : o.durationMs, count: s.count,
+      });
+      names.forEach((n, j) => {
+        const after = s.contender.meters[n]!();
+        const was = before[j]!;
+        const sum = used[k]!.get(n)!;
+        used[k]!.set(n, after === null || was === null || sum === null ? null : sum + after - was);
+      });
+      ops[k]! += r.ops;
+      runs[k]!.push(r);
+    }
+  }
+  return specs.map((s, k): PeerRun => {
+    const all = runs[k]!;
+    const picked = s.count > 0 ? medianByP50(all) : all.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+    const cpuUsPerOp: Record<string, number> = {};
+    for (const [n, us] of used[k]!) if (us !== null && ops[k]! > 0) cpuUsPerOp[n] = us / ops[k]!;
+    return { label: s.label, result: { ...picked, label: s.label, roundOpsPerSec: all.map((r) => r.opsPerSec) }, cpuUsPerOp };
+  });
+}
+
+/** The meters of several processes, named `<prefix>1`, `<prefix>2`, …. */
+function metersOf(prefix: string, pids: readonly number[]): Record<string, CpuMeter> {
+  return Object.fromEntries(pids.map((pid, i) => [`${prefix}${i + 1}`, procCpuMeter(pid)]));
+}
+
+function ratio(a: PeerRun | undefined, b: PeerRun | undefined): number | null {
+  return a === undefined || b === undefined ? null : a.result.opsPerSec / b.result.opsPerSec;
+}
+
+function find(runs: readonly PeerRun[], label: string): PeerRun | undefined {
+  return runs.find((r) => r.label === label);
+}
+
+async function openIoredis(seed: PeerServer, o: PeersBenchOptions): Promise<RedisCluster> {
+  // Imported when used: ioredis is a devDependency, and `pandakv` must start without it.
+  const { Cluster } = await import('ioredis');
+  const cluster = new Cluster([{ host: '127.0.0.1', port: seed.port }], {
+    enableAutoPipelining: true,
+    slotsRefreshTimeout: o.opTimeoutMs,
+    redisOptions: { connectTimeout: o.opTimeoutMs, commandTimeout: o.opTimeoutMs, maxRetriesPerRequest: 1 },
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`ioredis Cluster not ready within ${o.spawnTimeoutMs} ms`)), o.spawnTimeoutMs);
+      cluster.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  } catch (err) {
+    cluster.disconnect();
+    throw err;
+  }
+  return cluster;
+}
+
+function ioredisExecutor(cluster: RedisCluster): OpExecutor {
+  return (op, key, value) => {
+    switch (op) {
+      case 'get': return cluster.getBuffer(key);
+      case 'set': return cluster.set(key, Buffer.from(value.buffer, value.byteOffset, value.length));
+      case 'delete': return cluster.del(key);
+    }
+  };
+}
+
+/** Start everything that is installed, measure it, stop every process by its pid. */
+export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableStream): Promise<PeersBenchResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'pandakv-bench-peers-'));
+  const procs: Spawned[] = [];
+  const servers: PeerServer[] = [];
+  const closers: Array<() => void | Promise<void>> = [];
+  let busy: ChildHandle | null = null;
+  const skipped: string[] = [];
+  try {
+    if (o.isContended) {
+      busy = spawnChild({ name: 'busy loop', args: ['-e', 'for (;;) {}'] });
+      out.write(`  --contend: busy loop running as pid ${busy.pid}\n`);
+    }
+    const client = selfCpuMeter();
+    const loadOpts = { keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
+
+    // PandaKV: manager, 3 nodes (memory engine), the proxy.
+    const manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
+    procs.push(manager);
+    const nodes: Spawned[] = [];
+    for (let i = 0; i < CLUSTER_SIZE; i++) {
+      const node = await spawnPandakvNode(['--insecure', '--manager', manager.address, '--data-dir', join(dir, `n${i}`),
+        '--memory-size', String(SERVER_MEMORY_MB), '--engine', 'memory'], o.spawnTimeoutMs);
+      procs.push(node);
+      nodes.push(node);
+    }
+    const sdk: Client = await connect({ map: manager.address, timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) });
+    closers.push(() => sdk.close());
+    await waitForOwners(sdk, nodes.map((n) => n.address), o.spawnTimeoutMs);
+    const proxy = await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs);
+    procs.push(proxy);
+    if (proxy.memcached === null) throw new Error('the PandaKV proxy announced no memcached port');
+    const nodeMeters = metersOf('node', nodes.map((n) => n.pid));
+    const sdkContender: Contender = { name: 'PandaKV SDK', exec: sdkExecutor(sdk), meters: { client, ...nodeMeters } };
+    await loadKeySpace(sdkContender.exec, 'load PandaKV', o.keys, loadOpts);
+    const viaProxy = await openMemcachedLoad(proxy.memcached, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
+    closers.push(viaProxy.close);
+    const proxyContender: Contender = { name: 'PandaKV proxy', exec: viaProxy.exec, meters: { client, proxy: procCpuMeter(proxy.pid), ...nodeMeters } };
+
+    // Redis Cluster + ioredis, when installed.
+    let redisContender: Contender | null = null;
+    const redisServer = findBinary('redis-server');
+    const redisCli = findBinary('redis-cli');
+    if (redisServer === null || redisCli === null) skipped.push('Redis Cluster: redis-server or redis-cli not found (bench/setup-peers.sh installs them)');
+    else {
+      const masters = await startRedisCluster({ server: redisServer, cli: redisCli }, dir, CLUSTER_SIZE, o.spawnTimeoutMs);
+      servers.push(...masters);
+      try {
+        const cluster = await openIoredis(masters[0]!, o);
+        closers.push(() => cluster.disconnect());
+        redisContender = { name: 'ioredis Cluster', exec: ioredisExecutor(cluster), meters: { client, ...metersOf('redis', masters.map((m) => m.handle.pid)) } };
+        await loadKeySpace(redisContender.exec, 'load Redis', o.keys, loadOpts);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+        skipped.push('Redis Cluster: the ioredis package is not installed (npm install --include=dev)');
+      }
+    }
+
+    // twemproxy + 3 memcached, when installed.
+    let twemContender: Contender | null = null;
+    let mcDirect: Contender | null = null;
+    const memcachedBin = findBinary('memcached');
+    const nutcracker = findBinary('nutcracker');
+    if (memcachedBin === null || nutcracker === null) skipped.push('twemproxy: memcached or nutcracker not found (bench/setup-peers.sh installs them)');
+    else {
+      const set = await startTwemproxy({ memcached: memcachedBin, nutcracker }, dir, CLUSTER_SIZE, SERVER_MEMORY_MB, o.spawnTimeoutMs);
+      servers.push(...set.all);
+      const viaTwem = await openMemcachedLoad(set.proxy.address, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
+      closers.push(viaTwem.close);
+      twemContender = { name: 'twemproxy', exec: viaTwem.exec, meters: { client, nutcracker: procCpuMeter(set.proxy.handle.pid), ...metersOf('memcached', set.memcached.map((m) => m.handle.pid)) } };
+      await loadKeySpace(twemContender.exec, 'load twemproxy', o.keys, loadOpts);
+      // The baseline of twemproxy's added latency: the same GETs straight to one memcached.
+      const first = set.memcached[0]!;
+      const direct = await openMemcachedLoad(first.address, 1, o.opTimeoutMs, o.opTimeoutMs);
+      closers.push(direct.close);
+      mcDirect = { name: 'memcached direct', exec: direct.exec, meters: { client, memcached1: procCpuMeter(first.handle.pid) } };
+      await loadKeySpace(mcDirect.exec, 'load memcached 1', o.keys, { ...loadOpts, inflight: 1 });
+    }
+
+    const get = parseMix('get:1');
+    const setMix = parseMix('set:1');
+    const mix = parseMix(o.mix);
+    const redis = redisContender;
+    const twem = twemContender;
+    const warm = [sdkContender, proxyContender, ...(redis === null ? [] : [redis]), ...(twem === null ? [] : [twem])];
+    if (o.warmupMs > 0) {
+      for (const c of warm) await runWorkload(c.exec, { label: `${c.name} warm-up`, mix, keys: o.keys, keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight, durationMs: o.warmupMs, isQuiet: true });
+    }
+
+    const spec = (contender: Contender, label: string, m: OpMix, inflight: number, count = 0): RunSpec => ({ contender, label, mix: m, inflight, count });
+    const throughputSpecs: RunSpec[] = [
+      spec(sdkContender, 'SDK GET', get, o.inflight),
+      ...(redis === null ? [] : [spec(redis, 'ioredis GET', get, o.inflight)]),
+      spec(sdkContender, 'SDK SET', setMix, o.inflight),
+      ...(redis === null ? [] : [spec(redis, 'ioredis SET', setMix, o.inflight)]),
+      spec(proxyContender, 'proxy memcached', mix, o.inflight),
+      ...(twem === null ? [] : [spec(twem, 'twemproxy memcached', mix, o.inflight)]),
+    ];
+    const mixSpecs: RunSpec[] = o.mixInflights.flatMap((n) => [
+      spec(sdkContender, `SDK mix @${n}`, mix, n),
+      ...(redis === null ? [] : [spec(redis, `ioredis mix @${n}`, mix, n)]),
+      spec(proxyContender, `proxy mix @${n}`, mix, n),
+      ...(twem === null ? [] : [spec(twem, `twemproxy mix @${n}`, mix, n)]),
+    ]);
+    const singleSpecs: RunSpec[] = [
+      spec(sdkContender, 'SDK GET @1', get, 1, o.latencyCount),
+      spec(proxyContender, 'proxy GET @1', get, 1, o.latencyCount),
+      ...(mcDirect === null ? [] : [spec(mcDirect, 'memcached GET @1', get, 1, o.latencyCount)]),
+      ...(twem === null ? [] : [spec(twem, 'twemproxy GET @1', get, 1, o.latencyCount)]),
+    ];
+    const throughput = await alternate(throughputSpecs, o);
+    const mixes = await alternate(mixSpecs, o);
+    const single = await alternate(singleSpecs, o);
+
+    const p50 = (label: string): number | null => find(single, label)?.result.latency.p50Us ?? null;
+    const added = (via: string, base: string): number | null => {
+      const a = p50(via);
+      const b = p50(base);
+      return a === null || b === null ? null : a - b;
+    };
+    return {
+      isContended: o.isContended,
+      skipped,
+      throughput,
+      mixes,
+      single,
+      sdkGetRatio: ratio(find(throughput, 'SDK GET'), find(throughput, 'ioredis GET')),
+      sdkSetRatio: ratio(find(throughput, 'SDK SET'), find(throughput, 'ioredis SET')),
+      memcachedRatio: ratio(find(throughput, 'proxy memcached'), find(throughput, 'twemproxy memcached')),
+      proxyAddedP50Us: added('proxy GET @1', 'SDK GET @1'),
+      twemproxyAddedP50Us: added('twemproxy GET @1', 'memcached GET @1'),
+    };
+  } finally {
+    for (const close of closers.reverse()) {
+      try {
+        await close();
+      } catch {
+        // Closing a client whose server is gone: nothing left to release.
+      }
+    }
+    await stopServers(servers);
+    for (const p of procs.reverse()) await p.stop();
+    await busy?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The headline figures with their targets, in the order they are printed. */
+export function peersFigures(r: PeersBenchResult, o: PeersBenchOptions): Figure[] {
+  const tag = r.isContended ? ' (contended)' : '';
+  const figures: Figure[] = [];
+  for (const run of r.throughput) figures.push(makeFigure(`peers.${run.label.replace(/\s+/g, '_')}.opsPerSec`, `${run.label}${tag}`, run.result.opsPerSec, 'ops/s', null));
+  if (r.sdkGetRatio !== null) figures.push(makeFigure('peers.sdk.get.ratio', `SDK / ioredis Cluster GET${tag}`, r.sdkGetRatio, 'ratio', { comparison: '>=', value: o.targetSdkRatio }));
+  if (r.sdkSetRatio !== null) figures.push(makeFigure('peers.sdk.set.ratio', `SDK / ioredis Cluster SET${tag}`, r.sdkSetRatio, 'ratio', { comparison: '>=', value: o.targetSdkRatio }));
+  if (r.memcachedRatio !== null) figures.push(makeFigure('peers.memcached.ratio', `proxy / twemproxy memcached${tag}`, r.memcachedRatio, 'ratio', { comparison: '>=', value: o.targetMemcachedRatio }));
+  if (r.proxyAddedP50Us !== null) {
+    const target = r.twemproxyAddedP50Us === null ? null : { comparison: '<=' as const, value: r.twemproxyAddedP50Us };
+    figures.push(makeFigure('peers.proxy.addedP50Us', `proxy added p50 @1${tag}`, r.proxyAddedP50Us, 'µs', target));
+  }
+  return figures;
+}
+
+function runLine(run: PeerRun): string {
+  const r = run.result;
+  const errors = r.errors > 0 ? `   ${r.errors} errors (${r.firstError ?? '?'})` : '';
+  const rates = r.roundOpsPerSec !== undefined && r.roundOpsPerSec.length > 1 ? `   rounds ${r.roundOpsPerSec.map(formatCount).join(' / ')}` : '';
+  return `  ${formatRunLine(run.label.padEnd(20), r.opsPerSec, r.latency)}${errors}${rates}\n`;
+}
+
+/** `client 10.2  node1 3.1  …  total 19.6` µs per operation. */
+export function cpuLine(run: PeerRun): string {
+  const entries = Object.entries(run.cpuUsPerOp);
+  if (entries.length === 0) return '      CPU µs/op: n/a\n';
+  const total = entries.reduce((s, [, us]) => s + us, 0);
+  return `      CPU µs/op: ${entries.map(([n, us]) => `${n} ${us.toFixed(1)}`).join('  ')}  total ${total.toFixed(1)}\n`;
+}
+
+/** Run the peers bench as a phase: print it, add its figures, record a failure instead of throwing. */
+export async function runPeersPhase(o: PeersBenchOptions, results: PeersBenchResults, out: NodeJS.WritableStream): Promise<void> {
+  const { jsonFile: _file, ...config } = o;
+  results.config.peers = config;
+  await runPhase('peers', results, out, async () => {
+    const r = await runPeersBench(o, out);
+    results.peers = r;
+    for (const s of r.skipped) out.write(`  skipped: ${s}\n`);
+    out.write(`  ${o.inflight} in flight (GET, SET; memcached ${o.mix}):\n`);
+    for (const run of r.throughput) out.write(runLine(run) + cpuLine(run));
+    out.write(`  ${o.mix} at ${o.mixInflights.join(' and ')} in flight:\n`);
+    for (const run of r.mixes) out.write(runLine(run) + cpuLine(run));
+    out.write(`  single GETs, 1 in flight (${o.latencyCount} per run, median p50 of the rounds):\n`);
+    for (const run of r.single) out.write(runLine(run));
+    const us = (v: number | null): string => (v === null ? 'n/a' : formatLatencyUs(v));
+    out.write(`  added p50: PandaKV proxy ${us(r.proxyAddedP50Us)} (over the SDK direct), twemproxy ${us(r.twemproxyAddedP50Us)} (over memcached direct)\n`);
+    return peersFigures(r, o);
+  });
+}
+
+/** `pandakv bench peers`: the peers bench alone, written to the results file like the suite. */
+export async function runPeersCli(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const o = parsePeersArgs(argv);
+  if (o === 'help') {
+    out.write(PEERS_USAGE);
+    return 0;
+  }
+  const results: PeersBenchResults = { ...emptyResults(o.jsonFile), peers: null };
+  const { machine } = results;
+  out.write(`pandakv bench peers on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n`);
+  out.write(`${CLUSTER_SIZE} nodes / masters / memcached each, ${o.keys} keys of ${o.keySize} B, ${o.valueSize}-byte values, `
+    + `best of ${o.rounds} × ${o.durationMs / 1000} s per contender, alternating${o.isContended ? ', one core kept busy' : ''}\n\n`);
+  await runPeersPhase(o, results, out);
+  return finishRun(results, o.jsonFile, out);
+}

@@ -1,0 +1,124 @@
+import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
+import { parseMix } from './mix.js';
+import { BENCH_DEFAULTS } from './options.js';
+
+/** Options of `pandakv bench peers`. */
+export interface PeersBenchOptions {
+  /** Key space, loaded into every store before the timed runs. @default 10000 */
+  keys: number;
+  /** @default 16 */
+  keySize: number;
+  /** @default 100 */
+  valueSize: number;
+  /** Requests outstanding in the throughput runs. @default 64 */
+  inflight: number;
+  /** Workload of the memcached throughput runs and of the latency mixes. @default 'get:90,set:10' */
+  mix: string;
+  /** In-flight counts of the latency mixes. @default [1, 16] */
+  mixInflights: number[];
+  /** memcached connections the memcached load spreads its requests over. @default 8 */
+  memcachedConnections: number;
+  /** Length of each timed run, ms. @default 2000 */
+  durationMs: number;
+  /** Untimed run of each contender before the timed rounds, ms. @default 500 */
+  warmupMs: number;
+  /** Rounds; each round runs every contender once, in turn; the fastest round counts. @default 2 */
+  rounds: number;
+  /** Single GETs per one-in-flight run of the added-latency comparison. @default 2000 */
+  latencyCount: number;
+  /** Start a process that keeps one core busy for the whole run. @default false */
+  isContended: boolean;
+  /** Pass mark: SDK ÷ ioredis Cluster, GET and SET. @default 2.0 */
+  targetSdkRatio: number;
+  /** Pass mark: memcached through the PandaKV proxy ÷ through twemproxy. @default 1.0 */
+  targetMemcachedRatio: number;
+  /** Deadline of each operation, ms. @default 5000 */
+  opTimeoutMs: number;
+  /** Deadline for each process or cluster to be ready, ms. @default 20000 */
+  spawnTimeoutMs: number;
+  /** Results file. @default 'bench-results.json' */
+  jsonFile: string;
+}
+
+export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
+  keys: 10_000,
+  keySize: 16,
+  valueSize: 100,
+  inflight: 64,
+  mix: 'get:90,set:10',
+  mixInflights: Object.freeze([1, 16]) as number[],
+  memcachedConnections: 8,
+  durationMs: 2000,
+  warmupMs: 500,
+  rounds: 2,
+  latencyCount: 2000,
+  isContended: false,
+  targetSdkRatio: 2.0,
+  targetMemcachedRatio: 1.0,
+  opTimeoutMs: 5000,
+  spawnTimeoutMs: 20_000,
+  jsonFile: BENCH_DEFAULTS.jsonFile,
+});
+
+/** What `--quick` changes. */
+export const PEERS_QUICK_OVERRIDES: Readonly<Partial<PeersBenchOptions>> = Object.freeze({ durationMs: 500, warmupMs: 200, rounds: 1, latencyCount: 300 });
+
+export const PEERS_USAGE = `Usage: pandakv bench peers [switches]
+
+Measures PandaKV side by side with its peers, all on 127.0.0.1, contenders alternating
+in rounds:
+  - the SDK on a 3-node PandaKV cluster (memory engine) vs ioredis Cluster
+    (enableAutoPipelining) on a 3-master Redis Cluster: GET and SET;
+  - memcached text through the PandaKV proxy vs through twemproxy (nutcracker, ketama)
+    in front of 3 memcached (-t 1), with the same memcached load;
+  - the same contenders at 1 and 16 in flight, and the latency a proxy adds to a GET.
+Prints ops/s, p50/p99, CPU µs per operation of every process and PASS/MISS against the
+targets: SDK GET and SET ≥ 2.0× ioredis Cluster; proxy ≥ 1.0× twemproxy; the proxy's
+added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is skipped
+(install them with bench/setup-peers.sh).
+
+  --keys N             key space (default 10000)
+  --inflight N         requests outstanding in the throughput runs (default 64)
+  --mix LIST           memcached and latency-mix workload (default get:90,set:10)
+  --connections N      memcached connections (default 8)
+  --duration S         seconds per timed run (default 2)
+  --rounds N           rounds; every contender runs once per round (default 2)
+  --contend            keep one core busy with another process for the whole run
+  --json FILE          results file (default bench-results.json)
+  --quick              1 round of 0.5 s per contender
+  --help               print this text
+`;
+
+const SWITCHES = {
+  keys: { type: 'string' }, inflight: { type: 'string' }, mix: { type: 'string' }, connections: { type: 'string' },
+  duration: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' },
+  quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Parse `pandakv bench peers` arguments. @throws UsageError */
+export function parsePeersArgs(argv: string[]): PeersBenchOptions | 'help' {
+  const { values, positionals } = parseCommandLine(argv, SWITCHES);
+  if (values.help === true) return 'help';
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  const o: PeersBenchOptions = { ...PEERS_BENCH_DEFAULTS, mixInflights: [...PEERS_BENCH_DEFAULTS.mixInflights], ...(values.quick === true ? PEERS_QUICK_OVERRIDES : {}) };
+  const isCount = (max: number) => (n: number): boolean => Number.isSafeInteger(n) && n >= 1 && n <= max;
+  o.keys = numberArg(values, 'keys', isCount(1_000_000)) ?? o.keys;
+  o.inflight = numberArg(values, 'inflight', isCount(4096)) ?? o.inflight;
+  o.memcachedConnections = numberArg(values, 'connections', isCount(1024)) ?? o.memcachedConnections;
+  o.rounds = numberArg(values, 'rounds', isCount(100)) ?? o.rounds;
+  const seconds = numberArg(values, 'duration', (n) => Number.isFinite(n) && n > 0 && n <= 600);
+  if (seconds !== undefined) o.durationMs = seconds * 1000;
+  if (typeof values.mix === 'string') {
+    const mix = parseMix(values.mix);
+    if (mix.weights.some((w) => w.op === 'delete')) throw new UsageError('--mix: the peers bench runs get and set only');
+    o.mix = values.mix;
+  }
+  if (values.contend === true) o.isContended = true;
+  if (values.json !== undefined) {
+    const file = String(values.json).trim();
+    if (file === '') throw new UsageError('--json: expected a file name');
+    o.jsonFile = file;
+  }
+  if (o.memcachedConnections > o.inflight) o.memcachedConnections = o.inflight;
+  return o;
+}

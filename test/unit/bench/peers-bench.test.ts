@@ -1,0 +1,88 @@
+import { suite } from '../../helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { UsageError } from '../../../bin/cli-util.js';
+import { cpuLine, peersFigures, type PeerRun, type PeersBenchResult } from '../../../bench/peers-bench.js';
+import { parsePeersArgs, PEERS_BENCH_DEFAULTS, type PeersBenchOptions } from '../../../bench/peers-options.js';
+import { findBinary, freePort, twemproxyConfig } from '../../../bench/peer-servers.js';
+import type { WorkloadResult } from '../../../bench/workload.js';
+
+const test = suite('bench - peers bench');
+
+function options(argv: string[]): PeersBenchOptions {
+  const o = parsePeersArgs(argv);
+  if (o === 'help') throw new Error('expected options, got help');
+  return o;
+}
+
+function run(label: string, opsPerSec: number, cpuUsPerOp: Record<string, number> = {}): PeerRun {
+  const p50Us = 100;
+  const result: WorkloadResult = { label, ops: 1, errors: 0, firstError: null, elapsedMs: 1, opsPerSec, latency: { count: 1, meanUs: p50Us, p50Us, p99Us: p50Us, p999Us: p50Us, maxUs: p50Us } };
+  return { label, result, cpuUsPerOp };
+}
+
+function result(overrides: Partial<PeersBenchResult>): PeersBenchResult {
+  return {
+    isContended: false, skipped: [], throughput: [], mixes: [], single: [],
+    sdkGetRatio: null, sdkSetRatio: null, memcachedRatio: null, proxyAddedP50Us: null, twemproxyAddedP50Us: null, ...overrides,
+  };
+}
+
+test('arguments: defaults, --quick, overrides and bad switches', () => {
+  assert.equal(options([]), { ...PEERS_BENCH_DEFAULTS, mixInflights: [1, 16] });
+  const o = options(['--quick', '--keys', '500', '--inflight', '4', '--connections', '8', '--contend', '--json', 'p.json']);
+  assert.equal([o.keys, o.inflight, o.memcachedConnections, o.rounds, o.isContended, o.jsonFile], [500, 4, 4, 1, true, 'p.json']);
+  assert.is(options(['--duration', '1.5']).durationMs, 1500);
+  assert.is(parsePeersArgs(['--help']), 'help');
+  const isUsage = (e: unknown): boolean => e instanceof UsageError;
+  assert.throws(() => parsePeersArgs(['--mix', 'get:1,delete:1']), isUsage);
+  assert.throws(() => parsePeersArgs(['extra']), isUsage);
+  assert.throws(() => parsePeersArgs(['--json', ' ']), isUsage);
+  for (const bad of ['0', '-1', '1.5', 'x', '99999999']) assert.throws(() => parsePeersArgs(['--keys', bad]), isUsage, `--keys ${bad}`);
+  for (const bad of ['0', '-2', '601', 'NaN']) assert.throws(() => parsePeersArgs(['--duration', bad]), isUsage, `--duration ${bad}`);
+  assert.throws(() => parsePeersArgs(['--no-such-switch']), isUsage);
+});
+
+test('the defaults are frozen', () => {
+  assert.ok(Object.isFrozen(PEERS_BENCH_DEFAULTS));
+  assert.ok(Object.isFrozen(PEERS_BENCH_DEFAULTS.mixInflights));
+});
+
+test('the twemproxy configuration is one ketama pool over every server', () => {
+  const yml = twemproxyConfig('127.0.0.1:4000', ['127.0.0.1:1', '127.0.0.1:2', '127.0.0.1:3']);
+  assert.match(yml, /^peers:\n {2}listen: 127\.0\.0\.1:4000\n/);
+  assert.match(yml, /distribution: ketama/);
+  assert.equal(yml.split('\n').filter((l) => l.startsWith('   - ')), ['   - 127.0.0.1:1:1', '   - 127.0.0.1:2:1', '   - 127.0.0.1:3:1']);
+});
+
+test('figures judge each ratio against its target and skip what was not measured', () => {
+  const o = options([]);
+  const r = result({
+    throughput: [run('SDK GET', 200), run('ioredis GET', 100)],
+    sdkGetRatio: 2, sdkSetRatio: 1.5, memcachedRatio: null, proxyAddedP50Us: 30, twemproxyAddedP50Us: 40,
+  });
+  const byId = new Map(peersFigures(r, o).map((f) => [f.id, f]));
+  assert.is(byId.get('peers.sdk.get.ratio')?.isPass, true);
+  assert.is(byId.get('peers.sdk.set.ratio')?.isPass, false);
+  assert.not.ok(byId.has('peers.memcached.ratio'));
+  assert.is(byId.get('peers.proxy.addedP50Us')?.isPass, true);
+  assert.is(byId.get('peers.SDK_GET.opsPerSec')?.value, 200);
+  const contended = peersFigures(result({ isContended: true, sdkGetRatio: 1, proxyAddedP50Us: 30 }), o);
+  assert.ok(contended.every((f) => f.label.endsWith('(contended)')));
+  // Without twemproxy there is nothing to hold the added latency against.
+  assert.is(contended.find((f) => f.id === 'peers.proxy.addedP50Us')?.isPass, null);
+});
+
+test('the CPU line lists every process and the total', () => {
+  assert.is(cpuLine(run('x', 1, { client: 10, node1: 2.25 })), '      CPU µs/op: client 10.0  node1 2.3  total 12.3\n');
+  assert.is(cpuLine(run('x', 1)), '      CPU µs/op: n/a\n');
+});
+
+test('free ports are loopback ports above 1023; a missing binary is null', async () => {
+  const port = await freePort();
+  assert.ok(Number.isInteger(port) && port > 1023 && port < 65536);
+  assert.is(findBinary('pandakv-no-such-binary'), null);
+  assert.is(findBinary('sh') !== null, true);
+  assert.is(findBinary('sh; echo x'), null);
+});
+
+test.run();
