@@ -34,8 +34,10 @@ export function killSpawned(signal: NodeJS.Signals = 'SIGKILL'): void {
  * Start `pandakv <args>` and resolve when it prints a line matching `ready`
  * (whose first capture group is the address), or reject at the deadline.
  */
-export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<Spawned> {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env, prefix: readonly string[] = []): Promise<Spawned> {
+  // `prefix` runs the CLI under another command that execs it (e.g. `ip netns exec NS`), so the pid is the node's.
+  const command = [...prefix, process.execPath, CLI_PATH, ...args];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   spawned.add(child);
   child.once('exit', () => spawned.delete(child));
   const stderr: string[] = [];

@@ -1,7 +1,7 @@
-import { KvError, errorFromStatus } from '../shared/errors.js';
+import { KvError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op, type OpCode } from '../shared/protocol/ops.js';
-import type { Response } from '../shared/protocol/frames.js';
+import { counterRequest, deleteRequest, errorFromAnswer, expiryRequest, keyRequest, storeRequest, type Response } from '../shared/protocol/frames.js';
 import type { Upstream } from './upstream.js';
 import { ScanIterator } from '../sdk/scan.js';
 import { upstreamScanHost } from './scan-service.js';
@@ -37,17 +37,17 @@ export class ClusterBackend implements MemcachedBackend {
   ) {}
 
   async get(key: Uint8Array): Promise<McItem | null> {
-    const r = await this.send([0, Op.GET, 0, key], key, true);
+    const r = await this.send(keyRequest(Op.GET, key), key, true);
     return r.status === Status.NOT_FOUND ? null : this.item(r);
   }
 
   async getAndTouch(key: Uint8Array, ttl: number): Promise<McItem | null> {
-    const r = await this.send([0, Op.GAT, 0, key, null, 0, ttl], key, true);
+    const r = await this.send(expiryRequest(Op.GAT, key, ttl), key, true);
     return r.status === Status.NOT_FOUND ? null : this.item(r);
   }
 
   async store(mode: McStoreMode, key: Uint8Array, value: Uint8Array, flags: number, ttl: number, cas?: bigint): Promise<McStoreResult> {
-    const r = await this.send([0, STORE_OPS[mode], 0, key, value, flags, ttl, cas ?? 0], key, false, value.length);
+    const r = await this.send(storeRequest(STORE_OPS[mode], key, value, flags, ttl, cas ?? 0), key, false, value.length);
     switch (r.status) {
       case Status.OK: return { status: 'STORED', cas: BigInt(r.cas) };
       case Status.NOT_STORED: return { status: 'NOT_STORED', cas: 0n };
@@ -58,7 +58,7 @@ export class ClusterBackend implements MemcachedBackend {
   }
 
   async delete(key: Uint8Array, cas?: bigint): Promise<'DELETED' | 'NOT_FOUND' | 'EXISTS'> {
-    const r = await this.send([0, Op.DELETE, 0, key, null, 0, 0, cas ?? 0], key, false);
+    const r = await this.send(deleteRequest(key, cas ?? 0), key, false);
     if (r.status === Status.OK) return 'DELETED';
     if (r.status === Status.NOT_FOUND) return 'NOT_FOUND';
     if (r.status === Status.EXISTS) return 'EXISTS';
@@ -68,14 +68,14 @@ export class ClusterBackend implements MemcachedBackend {
   async counter(op: 'incr' | 'decr', key: Uint8Array, delta: bigint, opts?: McCounterOptions): Promise<McCounterResult | null> {
     const extra: Record<string, unknown> = { delta };
     if (opts?.initial !== undefined) extra.initial = opts.initial;
-    const r = await this.send([0, op === 'incr' ? Op.INCR : Op.DECR, 0, key, null, 0, opts?.ttl ?? 0, 0, extra], key, false);
+    const r = await this.send(counterRequest(op === 'incr' ? Op.INCR : Op.DECR, key, opts?.ttl ?? 0, extra), key, false);
     if (r.status === Status.NOT_FOUND) return null;
     if (r.status !== Status.OK) throw this.fail(r);
     return { value: BigInt(r.value as number | bigint), cas: BigInt(r.cas) };
   }
 
   async touch(key: Uint8Array, ttl: number): Promise<boolean> {
-    const r = await this.send([0, Op.TOUCH, 0, key, null, 0, ttl], key, true);
+    const r = await this.send(expiryRequest(Op.TOUCH, key, ttl), key, true);
     if (r.status === Status.OK) return true;
     if (r.status === Status.NOT_FOUND) return false;
     throw this.fail(r);
@@ -146,6 +146,6 @@ export class ClusterBackend implements MemcachedBackend {
   }
 
   private fail(r: Response): KvError {
-    return errorFromStatus(r.status, typeof r.extra?.message === 'string' ? r.extra.message : undefined);
+    return errorFromAnswer(r);
   }
 }

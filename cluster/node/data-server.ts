@@ -8,7 +8,7 @@ import { decodeRequests, encodeMessage } from '../../shared/protocol/codec.js';
 import type { ProtocolLimits } from '../../shared/protocol/limits.js';
 import { IpAllowList } from './ip-allow-list.js';
 import { Op } from '../../shared/protocol/ops.js';
-import type { Request } from '../../shared/protocol/frames.js';
+import { errorAnswer, extraAnswer, type Request } from '../../shared/protocol/frames.js';
 import { gateFrame, insecureAuthAnswer, type AuthServer, type ServerAuth } from '../../shared/auth/index.js';
 import type { Executor, ResponseFrame } from './executor.js';
 import { LoadMeter } from './load-meter.js';
@@ -190,7 +190,7 @@ export class DataServer {
     for (let i = 0; i < reqs.length; i++) {
       const req = reqs[i]!;
       if (i >= max) {
-        out.push([req.id, Status.BUSY, null, 0, 0, { message: `more than ${max} requests in flight`, retryAfterMs: 1 }]);
+        out.push(extraAnswer(req.id, Status.BUSY, { message: `more than ${max} requests in flight`, retryAfterMs: 1 }));
         continue;
       }
       if (auth !== null || req.op === Op.AUTH) {
@@ -205,7 +205,7 @@ export class DataServer {
         if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame, startedMs), noop);
         else out.push(r);
       } catch (err) {
-        out.push([req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
+        out.push(errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
       }
     }
     c.frames += reqs.length;
@@ -252,7 +252,7 @@ export class DataServer {
 
   private closeForProtocolError(ws: WebSocket, status: number, message: string, closeCode: number): void {
     this.counters.closedForProtocolError++;
-    ws.send(encodeMessage([[0, status, null, 0, 0, { message }]]));
+    ws.send(encodeMessage([errorAnswer(0, status, message)]));
     ws.close(closeCode, message.slice(0, 100));
   }
 }
