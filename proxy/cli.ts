@@ -1,6 +1,6 @@
 import {
   parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
-  TLS_SWITCHES, tlsArgs, tlsUsage,
+  checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
 } from '../bin/cli-util.js';
 import { StoppedError, type Shutdown } from '../bin/shutdown.js';
 import { Proxy } from './proxy-server.js';
@@ -125,6 +125,7 @@ export async function proxyMain(argv: string[], shutdown: Shutdown): Promise<num
   }
   const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
   if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
+  await checkListenIp(proxyOptions.ip);
   const proxy = new Proxy(proxyOptions);
   const { url, memcached } = await shutdown.race(proxy.listen(), 'starting');
   process.stderr.write(`pandakv proxy: waiting up to ${readyTimeoutMs} ms for a map from ${opts.map}\n`);

@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, TLS_SWITCHES, tlsArgs } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, checkListenIp, TLS_SWITCHES, tlsArgs } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError } from '../ensure-dir.js';
 import { Manager } from './manager.js';
@@ -126,6 +126,7 @@ export async function managerMain(argv: string[], shutdown: Shutdown): Promise<n
     return 0;
   }
   if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
+  await checkListenIp(opts.ip);
   let manager: Manager;
   try {
     manager = new Manager(opts);

@@ -1,6 +1,6 @@
 import {
   parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
-  TLS_SWITCHES, tlsArgs, tlsUsage,
+  checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
 } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError, ensureDir } from '../ensure-dir.js';
@@ -184,6 +184,7 @@ export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<numb
   if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
   if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
   for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
+  await checkListenIp(nodeOptions.ip);
   let node: DataNode;
   try {
     // The data dir is made sure of first: the engine opens it in the constructor.
@@ -193,10 +194,6 @@ export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<numb
   } catch (err) {
     // An unusable data dir is a switch to fix, not a failure to retry.
     if (err instanceof DirError) throw new UsageError(`--data-dir: ${err.message}`);
-    // A manager address the CLI let through but the link cannot use (a list, before seeds are supported).
-    if ((err as NodeJS.ErrnoException).code === 'ERR_INVALID_URL' && nodeOptions.manager != null) {
-      throw new UsageError(`--manager: "${nodeOptions.manager}" cannot be used: ${(err as Error).message}`);
-    }
     throw err;
   }
   if (node.ring !== null) process.stdout.write(`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})\n`);

@@ -218,6 +218,7 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
       return sum;
     }, 10_000, 'STATS of the fallbacks');
     assert.ok(delivered >= keys.length, `delivered ${delivered}`);
+    assert.ok(fallbacks.some((n) => n.stderr.some((l) => l.includes('event=hint-replay'))), 'a fallback logged its hint replay');
     // The resumed node's links (peers and clients) may still be coming back: ask until it answers.
     const vs = await poll(() => nodeStats(db, victim.address), 10_000, 'STATS of the resumed replica');
     assert.ok(Number(vs.repl_hints_applied ?? 0) + Number(vs.repl_hints_stale ?? 0) >= keys.length);
