@@ -63,7 +63,7 @@ export class Proxy {
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
     this.scans = new ScanService(upstreamScanHost(this.upstream, this.options.timeoutMs), new CursorSigner(this.options.cursorSecret));
-    this.http = createListener(this.options.tls, this.onRequest);
+    this.http = createListener(this.options.tls, this.onRequest, this.options.readTimeoutMs);
     this.http.on('connection', (s: Socket) => {
       s.setNoDelay(true);
       s.on('error', () => undefined);

@@ -243,6 +243,13 @@ const REFUSALS: Readonly<Record<string, string>> = Object.freeze({
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
   EADDRNOTAVAIL: 'address not available',
+  // An untrusted certificate stays untrusted: the client needs `tls: { ca }` (or the right CA).
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate not trusted: signed by a CA not given in tls.ca',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'TLS certificate not trusted: signed by a CA not given in tls.ca',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate not trusted: self-signed CA not given in tls.ca',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate not trusted: self-signed certificate',
+  CERT_HAS_EXPIRED: 'TLS certificate expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate is for another host',
 });
 
 function refusalReason(err: Error): string | null {

@@ -16,15 +16,22 @@ export interface TlsServerConfig {
   key: string | Buffer;
 }
 
+/** A TLS handshake not done within this closes the connection (when no read timeout is set). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
 /**
  * An HTTP server, or an HTTPS one when `tls` is given. The HTTPS server has the same
  * request/upgrade events, and its `connection` event still hands over the TCP socket
  * before any byte is read, so connection guards admit or refuse it before the handshake.
+ * A handshake must finish within `handshakeTimeoutMs` (the listener's read timeout).
  */
-export function createListener(tls: TlsServerConfig | null, onRequest: (req: IncomingMessage, res: ServerResponse) => void): Server {
+export function createListener(
+  tls: TlsServerConfig | null, onRequest: (req: IncomingMessage, res: ServerResponse) => void, handshakeTimeoutMs = DEFAULT_HANDSHAKE_TIMEOUT_MS,
+): Server {
   if (tls === null) return createHttpServer(onRequest as RequestListener);
   // https.Server is an http.Server for every event and method used on it.
-  return createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest as RequestListener) as unknown as Server;
+  const handshakeTimeout = handshakeTimeoutMs > 0 ? handshakeTimeoutMs : DEFAULT_HANDSHAKE_TIMEOUT_MS;
+  return createHttpsServer({ cert: tls.cert, key: tls.key, handshakeTimeout }, onRequest as RequestListener) as unknown as Server;
 }
 
 /** Build a secure context once per listener (the memcached port wraps each socket in it). */

@@ -60,7 +60,7 @@ export class Manager {
     const o = this.options;
     this.events = new EventLog({ component: 'manager', format: o.logFormat, write: o.logWrite, capacity: o.eventCapacity });
     if (o.advertise !== null) this.events.id = o.advertise;
-    this.http = createListener(o.tls, this.onRequest);
+    this.http = createListener(o.tls, this.onRequest, o.readTimeoutMs);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
     // Map subscribers only listen: they are pinged so that only dead ones go idle.

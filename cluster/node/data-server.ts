@@ -78,7 +78,7 @@ export class DataServer {
    */
   constructor(private readonly options: DataServerOptions, private readonly executor: Executor, private readonly auth: ServerAuth | null = null) {
     this.allowList = new IpAllowList(options.incomingIp);
-    this.http = createListener(options.tls, this.onHttpRequest);
+    this.http = createListener(options.tls, this.onHttpRequest, options.readTimeoutMs);
     this.http.on('connection', this.onTcpConnection);
     // After the allow-list: a connection it turns away takes no slot.
     checkConnLimits(options, 'node');

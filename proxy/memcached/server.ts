@@ -9,7 +9,7 @@ import { McFlushScheduler } from './flush-scheduler.js';
 import { McStats, type McStatsSnapshot } from './stats.js';
 import { ConnGuard, type ConnGuardCounters } from '../../shared/conn-guard.js';
 import { connLimitsOf } from '../../shared/conn-limits.js';
-import { serverContext, wrapServerSocket } from '../../shared/tls.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serverContext, wrapServerSocket } from '../../shared/tls.js';
 import type { SecureContext } from 'node:tls';
 
 export interface MemcachedServerEvents {
@@ -24,9 +24,6 @@ export interface MemcachedServerEvents {
 }
 
 type State = 'new' | 'listening' | 'closing' | 'closed';
-
-// A TLS handshake not done within this (when there is no read timeout) closes the connection.
-const TLS_HANDSHAKE_MS = 10_000;
 
 const TOO_MANY_CONNECTIONS = Buffer.from('SERVER_ERROR too many open connections\r\n', 'latin1');
 
@@ -166,7 +163,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     // No byte has been read yet: a refused connection costs nothing but its answer.
     // Over TLS the guard admits the TCP socket (handshakes count against the limits);
     // the connection reads and writes the TLS socket on top of it.
-    const io = this.tlsContext === null ? socket : wrapServerSocket(socket, this.tlsContext, this.options.readTimeoutMs > 0 ? this.options.readTimeoutMs : TLS_HANDSHAKE_MS);
+    const io = this.tlsContext === null ? socket : wrapServerSocket(socket, this.tlsContext, this.options.readTimeoutMs > 0 ? this.options.readTimeoutMs : DEFAULT_HANDSHAKE_TIMEOUT_MS);
     const connection = new McConnection(io, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed, this.binaryExecutor, this.guard);
     const entry = this.guard.admit(connection, socket.remoteAddress ?? '?');
     if (typeof entry === 'string') {
