@@ -1,7 +1,7 @@
-import { KvError, errorFromStatus } from '../shared/errors.js';
+import { KvError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op, type OpCode } from '../shared/protocol/ops.js';
-import type { Response } from '../shared/protocol/frames.js';
+import { counterRequest, deleteRequest, errorFromAnswer, expiryRequest, keyRequest, storeRequest, type Response } from '../shared/protocol/frames.js';
 import type { Upstream } from './upstream.js';
 import { ScanIterator } from '../sdk/scan.js';
 import { upstreamScanHost } from './scan-service.js';
@@ -9,6 +9,9 @@ import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipa
 
 /** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
 export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
+
+/** Told of each answered frame: its op, the node's status and the time it took, ms. */
+export type RequestObserver = (op: number, status: number, ms: number) => void;
 
 /** Deletes a flush keeps in flight at once. */
 const FLUSH_CONCURRENCY = 64;
@@ -24,20 +27,27 @@ const STORE_OPS: Readonly<Record<McStoreMode, OpCode>> = {
  * SDK's router to the key's owner. An owner that is down gives a fast, retryable error.
  */
 export class ClusterBackend implements MemcachedBackend {
-  constructor(private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck) {}
+  /**
+   * @param observe counts each answered frame (op, status, service time in ms): the
+   *   proxy's `pandakv_proxy_requests_total{protocol="memcached"}`
+   */
+  constructor(
+    private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck,
+    private readonly observe: RequestObserver | null = null,
+  ) {}
 
   async get(key: Uint8Array): Promise<McItem | null> {
-    const r = await this.send([0, Op.GET, 0, key], key, true);
+    const r = await this.send(keyRequest(Op.GET, key), key, true);
     return r.status === Status.NOT_FOUND ? null : this.item(r);
   }
 
   async getAndTouch(key: Uint8Array, ttl: number): Promise<McItem | null> {
-    const r = await this.send([0, Op.GAT, 0, key, null, 0, ttl], key, true);
+    const r = await this.send(expiryRequest(Op.GAT, key, ttl), key, true);
     return r.status === Status.NOT_FOUND ? null : this.item(r);
   }
 
   async store(mode: McStoreMode, key: Uint8Array, value: Uint8Array, flags: number, ttl: number, cas?: bigint): Promise<McStoreResult> {
-    const r = await this.send([0, STORE_OPS[mode], 0, key, value, flags, ttl, cas ?? 0], key, false, value.length);
+    const r = await this.send(storeRequest(STORE_OPS[mode], key, value, flags, ttl, cas ?? 0), key, false, value.length);
     switch (r.status) {
       case Status.OK: return { status: 'STORED', cas: BigInt(r.cas) };
       case Status.NOT_STORED: return { status: 'NOT_STORED', cas: 0n };
@@ -48,7 +58,7 @@ export class ClusterBackend implements MemcachedBackend {
   }
 
   async delete(key: Uint8Array, cas?: bigint): Promise<'DELETED' | 'NOT_FOUND' | 'EXISTS'> {
-    const r = await this.send([0, Op.DELETE, 0, key, null, 0, 0, cas ?? 0], key, false);
+    const r = await this.send(deleteRequest(key, cas ?? 0), key, false);
     if (r.status === Status.OK) return 'DELETED';
     if (r.status === Status.NOT_FOUND) return 'NOT_FOUND';
     if (r.status === Status.EXISTS) return 'EXISTS';
@@ -58,14 +68,14 @@ export class ClusterBackend implements MemcachedBackend {
   async counter(op: 'incr' | 'decr', key: Uint8Array, delta: bigint, opts?: McCounterOptions): Promise<McCounterResult | null> {
     const extra: Record<string, unknown> = { delta };
     if (opts?.initial !== undefined) extra.initial = opts.initial;
-    const r = await this.send([0, op === 'incr' ? Op.INCR : Op.DECR, 0, key, null, 0, opts?.ttl ?? 0, 0, extra], key, false);
+    const r = await this.send(counterRequest(op === 'incr' ? Op.INCR : Op.DECR, key, opts?.ttl ?? 0, extra), key, false);
     if (r.status === Status.NOT_FOUND) return null;
     if (r.status !== Status.OK) throw this.fail(r);
     return { value: BigInt(r.value as number | bigint), cas: BigInt(r.cas) };
   }
 
   async touch(key: Uint8Array, ttl: number): Promise<boolean> {
-    const r = await this.send([0, Op.TOUCH, 0, key, null, 0, ttl], key, true);
+    const r = await this.send(expiryRequest(Op.TOUCH, key, ttl), key, true);
     if (r.status === Status.OK) return true;
     if (r.status === Status.NOT_FOUND) return false;
     throw this.fail(r);
@@ -123,7 +133,9 @@ export class ClusterBackend implements MemcachedBackend {
   }
 
   private async send(frame: unknown[], key: Uint8Array, isIdempotent: boolean, valueBytes = 0): Promise<Response> {
+    const startedMs = performance.now();
     const r = await this.upstream.dispatcher.send(frame, { key, isIdempotent, valueBytes }, Date.now() + this.timeoutMs);
+    this.observe?.(frame[1] as number, r.status, performance.now() - startedMs);
     if (r.status === Status.OK || r.status === Status.NOT_FOUND || r.status === Status.NOT_STORED || r.status === Status.EXISTS) return r;
     throw this.fail(r);
   }
@@ -134,6 +146,6 @@ export class ClusterBackend implements MemcachedBackend {
   }
 
   private fail(r: Response): KvError {
-    return errorFromStatus(r.status, typeof r.extra?.message === 'string' ? r.extra.message : undefined);
+    return errorFromAnswer(r);
   }
 }

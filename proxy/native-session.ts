@@ -4,7 +4,7 @@ import { KvError, statusFromError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op, isIdempotent, type OpCode } from '../shared/protocol/ops.js';
 import { decodeRequests, encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
-import type { Request, Response } from '../shared/protocol/frames.js';
+import { answerFrame, errorAnswer, extraAnswer, requestFrame, valueAnswer, type Request, type Response } from '../shared/protocol/frames.js';
 import {
   PLAIN_STRIDE, PlainField as P, answerFrameBytes, headBytes, plainFrames, scanPlainRequests, writeAnswerFrame, writeHead,
 } from '../shared/protocol/raw-frames.js';
@@ -83,7 +83,7 @@ export class NativeSession {
     const max = this.options.maxInFlightPerClient;
     for (const req of requests) {
       if (this.inFlight >= max) {
-        this.reply([req.id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
+        this.reply(extraAnswer(req.id, Status.BUSY, { message: 'too many requests in flight', retryAfterMs: 1 }));
         continue;
       }
       this.inFlight++;
@@ -100,7 +100,7 @@ export class NativeSession {
     for (let i = 0, base = 0; i < count; i++, base += PLAIN_STRIDE) {
       const id = f[base + P.ID]!;
       if (this.inFlight >= max) {
-        this.reply([id, Status.BUSY, null, 0, 0, { message: 'too many requests in flight', retryAfterMs: 1 }]);
+        this.reply(extraAnswer(id, Status.BUSY, { message: 'too many requests in flight', retryAfterMs: 1 }));
         continue;
       }
       this.inFlight++;
@@ -143,11 +143,11 @@ export class NativeSession {
       if (req.op === Op.AUTH) {
         this.finish(req.op, started, insecureAuthAnswer(req, 'proxy'));
       } else if (req.op === Op.PING) {
-        this.finish(req.op, started, [req.id, Status.OK, null, 0, 0, { epoch: this.upstream.current()?.epoch ?? 0 }]);
+        this.finish(req.op, started, extraAnswer(req.id, Status.OK, { epoch: this.upstream.current()?.epoch ?? 0 }));
       } else if (req.op === Op.SCAN) {
         this.scans.scan(req, req.cursor).then((frame) => this.finish(req.op, started, frame), (err: unknown) => this.fail(req.id, req.op, started, err));
       } else if (req.op === Op.STATS) {
-        this.finish(req.op, started, [req.id, Status.OK, this.metrics.snapshot()]);
+        this.finish(req.op, started, valueAnswer(req.id, this.metrics.snapshot()));
       } else {
         this.forward(req, started, deadline);
       }
@@ -158,18 +158,18 @@ export class NativeSession {
 
   private forward(req: Request, started: number, deadline: number): void {
     const key = binaryToWire(req.key);
-    const frame: unknown[] = [0, req.op, 0, key, req.value, req.flags, req.exptime, req.cas, forwardedExtra(req)];
+    const frame = requestFrame(req.op, 0, key, req.value, req.flags, req.exptime, req.cas, forwardedExtra(req));
     this.upstream.dispatcher.sendCb(frame, {
       key, isIdempotent: isIdempotent(req.op), valueBytes: req.value?.length ?? 0,
     }, deadline, (err, r) => {
-      if (r !== null) this.finish(req.op, started, [req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
+      if (r !== null) this.finish(req.op, started, answerFrame(req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null));
       else this.fail(req.id, req.op, started, err);
     });
   }
 
   private fail(id: number, op: number, started: number, err: unknown): void {
     const kv = err instanceof KvError ? err : KvError.internal(err instanceof Error ? err.message : String(err));
-    this.finish(op, started, [id, statusFromError(kv), null, 0, 0, { message: kv.message, code: kv.code }]);
+    this.finish(op, started, extraAnswer(id, statusFromError(kv), { message: kv.message, code: kv.code }));
   }
 
   private finish(op: number, started: number, frame: unknown[]): void {
@@ -216,7 +216,7 @@ export class NativeSession {
   };
 
   private fatal(status: number, message: string, code: number): void {
-    this.ws.send(encodeMessage([[0, status, null, 0, 0, { message }]]));
+    this.ws.send(encodeMessage([errorAnswer(0, status, message)]));
     this.ws.close(code, message.slice(0, 100));
   }
 }

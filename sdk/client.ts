@@ -1,8 +1,11 @@
 import { EventEmitter } from 'eventemitter3';
-import { KvError, errorFromStatus } from '../shared/errors.js';
+import { KvError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op, type OpCode } from '../shared/protocol/ops.js';
-import type { Durability, Response } from '../shared/protocol/frames.js';
+import {
+  controlRequest, counterRequest, deleteRequest, errorFromAnswer, expiryRequest, keyRequest, replicaReadRequest, storeRequest,
+  type Durability, type Response,
+} from '../shared/protocol/frames.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { diffSummary, type MapDiff } from '../shared/map-tracker.js';
 import type { ClientOptions } from './options.js';
@@ -107,6 +110,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
       maxFramesPerMessage: options.maxFramesPerMessage,
       maxBatchBytes: options.maxBatchBytes,
       heartbeatMs: options.heartbeatMs,
+      tlsCa: options.tls?.ca ?? null,
     };
     this.pool = new LanePool({ ...laneOptions, auth: nodeAuth }, options.backoffMs);
     const proxy = options.proxy;
@@ -188,7 +192,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     let last: unknown = KvError.unavailable('no copy of this key is reachable', { isSafeToRetry: true });
     for (const address of candidates) {
       const isActive = address === active;
-      const frame = isActive ? [0, Op.GET, 0, key] : [0, Op.GET, 0, key, null, 0, 0, 0, { replica: true }];
+      const frame = isActive ? keyRequest(Op.GET, key) : replicaReadRequest(Op.GET, key);
       try {
         const r = await this.dispatcher.send(frame, { key, address, isIdempotent: true, valueBytes: 0 }, deadline);
         if (r.status === Status.OK) return this.decodeValue(r.value);
@@ -243,7 +247,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   async delete(key: string | Uint8Array, opts?: { cas?: bigint; timeoutMs?: number; durability?: Durability }): Promise<boolean> {
     key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
-    const frame = [0, Op.DELETE, 0, key, null, 0, 0, opts?.cas ?? 0, this.durabilityExtra(opts?.durability)];
+    const frame = deleteRequest(key, opts?.cas ?? 0, this.durabilityExtra(opts?.durability));
     const r = await this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: 0 }, this.deadline(opts));
     if (r.status === Status.OK) return true;
     if (r.status === Status.NOT_FOUND) return false;
@@ -269,7 +273,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     key = this.prefixed(key);
     checkKey(key, this.options.maxKeyBytes);
     checkTtl(ttl);
-    const r = await this.dispatcher.send([0, Op.TOUCH, 0, key, null, 0, ttl], { key, isIdempotent: true, valueBytes: 0 }, this.deadline(opts));
+    const r = await this.dispatcher.send(expiryRequest(Op.TOUCH, key, ttl), { key, isIdempotent: true, valueBytes: 0 }, this.deadline(opts));
     if (r.status === Status.OK) return true;
     if (r.status === Status.NOT_FOUND) return false;
     throw this.fail(r);
@@ -305,7 +309,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     const deadline = this.deadline(opts);
     const out: Record<string, Record<string, number | string>> = {};
     await Promise.all(router.activeNodes().map(async (address) => {
-      const r = await this.dispatcher.send([0, Op.STATS, 0], { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline);
+      const r = await this.dispatcher.send(controlRequest(Op.STATS), { key: null, address, isIdempotent: true, valueBytes: 0 }, deadline);
       if (r.status !== Status.OK) throw this.fail(r);
       out[address] = r.value as Record<string, number | string>;
     }));
@@ -381,7 +385,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
       return Promise.reject(err);
     }
     const isReplica = opts?.replica === true && op === Op.GET;
-    const frame = op === Op.GAT ? [0, op, 0, key, null, 0, ttl] : isReplica ? [0, op, 0, key, null, 0, 0, 0, { replica: true }] : [0, op, 0, key];
+    const frame = op === Op.GAT ? expiryRequest(op, key, ttl) : isReplica ? replicaReadRequest(op, key) : keyRequest(op, key);
     return this.dispatcher.send(frame, { key, isIdempotent: true, isReplicaRead: opts?.replica === true, valueBytes: 0 }, this.deadline(opts)).then((r) => {
       if (r.status === Status.OK) return r;
       if (r.status === Status.NOT_FOUND) return null;
@@ -398,9 +402,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     const flags = opts?.flags ?? 0;
     if (!Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) throw KvError.invalidArgument('flags must be an unsigned 32-bit integer');
     const wire = this.options.valueCodec.encode(value);
-    const frame: unknown[] = [0, op, 0, key, wire, flags, ttl, opts?.cas ?? 0];
-    const extra = this.durabilityExtra(opts?.durability);
-    if (extra !== null) frame.push(extra);
+    const frame = storeRequest(op, key, wire, flags, ttl, opts?.cas ?? 0, this.durabilityExtra(opts?.durability));
     return this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: typeof wire === 'string' ? wire.length * 3 : wire.length }, this.deadline(opts));
   }
 
@@ -421,7 +423,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     if (durability !== 'none') extra.durability = durability;
     const ttl = opts?.ttl ?? 0;
     checkTtl(ttl);
-    const r = await this.dispatcher.send([0, op, 0, key, null, 0, ttl, 0, extra], { key, isIdempotent: false, valueBytes: 0 }, this.deadline(opts));
+    const r = await this.dispatcher.send(counterRequest(op, key, ttl, extra), { key, isIdempotent: false, valueBytes: 0 }, this.deadline(opts));
     if (r.status !== Status.OK) throw this.fail(r);
     if (typeof r.value === 'number' || typeof r.value === 'bigint') return BigInt(r.value);
     throw KvError.protocol('counter answer without a value');
@@ -443,8 +445,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   }
 
   private fail(r: Response): KvError {
-    const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
-    return errorFromStatus(r.status, message);
+    return errorFromAnswer(r);
   }
 
   private readonly onMap = (map: ClusterMap, previous: ClusterMap | null): void => {

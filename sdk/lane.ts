@@ -1,3 +1,4 @@
+import { caOption } from '../shared/tls-ca.js';
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { KvError, errorFromStatus } from '../shared/errors.js';
@@ -5,7 +6,7 @@ import { Op } from '../shared/protocol/ops.js';
 import { decodeResponses, encodeMessage } from '../shared/protocol/codec.js';
 import { ANSWER_STRIDE, AnswerField as A, decodeAnswerFrame, scanAnswers, scannedAnswers } from '../shared/protocol/raw-frames.js';
 import { encodeBatch } from './lane-batch.js';
-import type { Response } from '../shared/protocol/frames.js';
+import { controlRequest, errorFromAnswer, type Response } from '../shared/protocol/frames.js';
 import { Status } from '../shared/status.js';
 import { AuthClient, authFailedError } from '../shared/auth/index.js';
 import type { LaneAuth, LaneCallback, LaneOptions, RawRequest, RawSettle } from './lane-contract.js';
@@ -58,8 +59,8 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, onActivity: null, ...options };
-    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, onActivity: null, tlsCa: null, ...options };
+    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, ...caOption(this.options.tlsCa) });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
     this.ws.on('message', this.onMessage);
@@ -270,10 +271,10 @@ export class Lane extends EventEmitter<LaneEvents> {
       ...(auth.passwordLimits === undefined ? {} : { passwordLimits: auth.passwordLimits }),
     });
     const deadline = Date.now() + this.options.connectTimeoutMs;
-    const challenge = await this.sendNow([0, Op.AUTH, 0, null, null, 0, 0, 0, { principal: client.principal }], deadline);
+    const challenge = await this.sendNow(controlRequest(Op.AUTH, { principal: client.principal }), deadline);
     if (challenge.status !== Status.AUTH_NEEDED) throw this.refusal(challenge);
     const answer = client.answer(challenge.extra);
-    const verdict = await this.sendNow([0, Op.AUTH, 0, null, null, 0, 0, 0, { ...answer }], deadline);
+    const verdict = await this.sendNow(controlRequest(Op.AUTH, { ...answer }), deadline);
     if (verdict.status !== Status.OK) throw this.refusal(verdict);
     if (!client.verifyServer(serverKey, verdict.extra?.serverSignature, verdict.extra?.serverPublicKey)) {
       const err = authFailedError('server-signature');
@@ -320,8 +321,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
     for (const r of responses) {
       if (r.id === 0) {
-        const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
-        this.destroy(errorFromStatus(r.status, message, { node: this.address }));
+        this.destroy(errorFromAnswer(r, { node: this.address }));
         return;
       }
       const p = this.pending.get(r.id);
@@ -426,7 +426,7 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   private ping(now: number): void {
     this.isPinging = true;
-    this.request([0, Op.PING, 0], now + this.options.heartbeatMs).then(
+    this.request(controlRequest(Op.PING), now + this.options.heartbeatMs).then(
       () => { this.isPinging = false; },
       (err: KvError) => {
         this.isPinging = false;

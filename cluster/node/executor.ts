@@ -1,8 +1,11 @@
+import { snakeKeys } from '../../shared/snake-case.js';
 import { Status } from '../../shared/status.js';
 import { Op, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
 import type { Replicator } from './replication.js';
-import { isPersistLevel, type Request } from '../../shared/protocol/frames.js';
+import {
+  casAnswer, errorAnswer, extraAnswer, isPersistLevel, itemAnswer, statusAnswer, valueAnswer, type Request,
+} from '../../shared/protocol/frames.js';
 import type { KvEngine } from './engine/types.js';
 import type { Ownership } from './ownership.js';
 import { runScan } from './scan-op.js';
@@ -51,7 +54,7 @@ export class Executor {
     if (!hasWaited && req.epoch > this.ownership.epoch) {
       const wait = this.ownership.whenEpoch(req.epoch, EPOCH_WAIT_MS);
       if (wait !== null) {
-        return wait.then(() => this.execute(req, true)).catch((err: unknown) => [req.id, Status.INTERNAL, null, 0, 0, { message: err instanceof Error ? err.message : 'internal error' }]);
+        return wait.then(() => this.execute(req, true)).catch((err: unknown) => errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
       }
     }
     const rep = this.replicator;
@@ -60,12 +63,12 @@ export class Executor {
     // Refused before it runs: a memory node cannot make the write durable.
     if (isPersist && !this.engine.isDurable) {
       const err = KvError.durabilityImpossible(`durability "${req.durability}" needs a disk engine; this node runs the memory engine`);
-      return [req.id, statusFromError(err), null, 0, 0, { message: err.message }];
+      return errorAnswer(req.id, statusFromError(err), err.message);
     }
     // A durability that cannot be met is refused before the write runs, never downgraded.
     if (isWrite && (req.durability === 'majority' || req.durability === 'persistMajority') && this.ownership.isServing() && this.ownership.ownsKey(req.key) && req.epoch === this.ownership.epoch) {
       const refusal = rep === null ? this.withoutReplication(req.key) : rep.checkDurability(req.key, 'majority');
-      if (refusal !== null) return [req.id, Status.DURABILITY_IMPOSSIBLE, null, 0, 0, { message: refusal }];
+      if (refusal !== null) return errorAnswer(req.id, Status.DURABILITY_IMPOSSIBLE, refusal);
     }
     const frame = this.run(req);
     if (frame[1] !== Status.OK || !isWrite) return frame;
@@ -75,7 +78,7 @@ export class Executor {
     const wait = isPersist
       ? (replicated === null ? this.engine.whenDurable() : Promise.all([this.engine.whenDurable(), replicated]).then(noop))
       : replicated;
-    return wait === null ? frame : wait.then(() => this.confirm(req, frame), (err: KvError) => [req.id, statusFromError(err), null, 0, 0, { message: err.message }]);
+    return wait === null ? frame : wait.then(() => this.confirm(req, frame), (err: KvError) => errorAnswer(req.id, statusFromError(err), err.message));
   }
 
   /**
@@ -85,7 +88,7 @@ export class Executor {
    */
   private confirm(req: Request, frame: ResponseFrame): ResponseFrame {
     if (this.ownership.isServing()) return frame;
-    return [req.id, Status.UNAVAILABLE, null, 0, 0, { message: 'the node lost its lease before the write was confirmed; it may or may not have been applied' }];
+    return errorAnswer(req.id, Status.UNAVAILABLE, 'the node lost its lease before the write was confirmed; it may or may not have been applied');
   }
 
   /** Why `majority` cannot be met for `key` on a node that does not replicate; null when one copy is a majority. */
@@ -98,21 +101,21 @@ export class Executor {
     const { id } = req;
     const own = this.ownership;
     // Without a lease the node cannot know it still owns anything: it executes nothing.
-    if ((req.key !== '' || req.op === Op.SCAN) && !own.isServing()) return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
+    if ((req.key !== '' || req.op === Op.SCAN) && !own.isServing()) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     if (req.isReplicaRead && req.op === Op.GET) {
-      if (req.epoch !== own.epoch || !own.holdsKey(req.key)) return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
+      if (req.epoch !== own.epoch || !own.holdsKey(req.key)) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     } else if (req.epoch !== own.epoch || (req.key !== '' && req.op !== Op.SCAN && !own.ownsKey(req.key))) {
-      return [id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch }];
+      return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     }
     const engine = this.engine;
     switch (req.op) {
       case Op.GET: {
         const item = engine.get(req.key);
-        return item === null ? [id, Status.NOT_FOUND] : [id, Status.OK, item.value, item.cas, item.flags];
+        return item === null ? statusAnswer(id, Status.NOT_FOUND) : itemAnswer(id, item.value, item.cas, item.flags);
       }
       case Op.GAT: {
         const item = engine.getAndTouch(req.key, req.exptime);
-        return item === null ? [id, Status.NOT_FOUND] : [id, Status.OK, item.value, item.cas, item.flags];
+        return item === null ? statusAnswer(id, Status.NOT_FOUND) : itemAnswer(id, item.value, item.cas, item.flags);
       }
       case Op.SET:
         return stored(id, engine.set(req.key, req.value!, req.flags, req.exptime, req.cas));
@@ -125,27 +128,28 @@ export class Executor {
       case Op.PREPEND:
         return stored(id, engine.prepend(req.key, req.value!, req.cas));
       case Op.DELETE:
-        return [id, engine.delete(req.key, req.cas)];
+        return statusAnswer(id, engine.delete(req.key, req.cas));
       case Op.INCR:
       case Op.DECR: {
         const r = req.op === Op.INCR
           ? engine.incr(req.key, req.delta, req.initial, req.exptime)
           : engine.decr(req.key, req.delta, req.initial, req.exptime);
-        if (r.status === Status.OK) return [id, Status.OK, counterToWire(r.value), r.cas];
+        if (r.status === Status.OK) return valueAnswer(id, counterToWire(r.value), r.cas);
         return r.status === Status.BAD_REQUEST
-          ? [id, r.status, null, 0, 0, { message: 'value is not a decimal unsigned 64-bit number' }]
-          : [id, r.status];
+          ? errorAnswer(id, r.status, 'value is not a decimal unsigned 64-bit number')
+          : statusAnswer(id, r.status);
       }
       case Op.TOUCH:
-        return [id, engine.touch(req.key, req.exptime)];
+        return statusAnswer(id, engine.touch(req.key, req.exptime));
       case Op.SCAN:
         return runScan(req, this.engine, own);
       case Op.STATS:
-        return [id, Status.OK, { ...engine.stats(), ...this.stats.nodeStats() }];
+        // Keys in snake_case, as memcached's and Prometheus's are.
+        return valueAnswer(id, snakeKeys({ ...engine.stats(), ...this.stats.nodeStats() }));
       case Op.PING:
-        return [id, Status.OK, null, 0, 0, { epoch: own.epoch }];
+        return extraAnswer(id, Status.OK, { epoch: own.epoch });
       default:
-        return [id, Status.BAD_REQUEST, null, 0, 0, { message: 'unsupported op' }];
+        return errorAnswer(id, Status.BAD_REQUEST, 'unsupported op');
     }
   }
 }
@@ -153,5 +157,5 @@ export class Executor {
 function noop(): void {}
 
 function stored(id: number, r: { status: number; cas: number }): ResponseFrame {
-  return r.status === Status.OK ? [id, Status.OK, null, r.cas] : [id, r.status];
+  return r.status === Status.OK ? casAnswer(id, r.cas) : statusAnswer(id, r.status);
 }
