@@ -44,6 +44,8 @@ test('no reachable map source fails at once with UNAVAILABLE naming every URL, n
   assert.match(err.message, `127.0.0.1:${new URL(a).port}`);
   assert.match(err.message, `127.0.0.1:${new URL(b).port}`);
   assert.match(err.message, 'connection refused');
+  const bad = await rejection(connect({ map: a, keyPrefix: 5 as unknown as string }));
+  assert.is(bad.code, 'KV_ERR_INVALID_ARGUMENT');
   const single = await withDeadline(rejection(connect({ map: a, timeoutMs: 600_000 })), 30_000, 'connect to one closed port');
   assert.is(single.code, 'KV_ERR_UNAVAILABLE');
 });
