@@ -121,6 +121,12 @@ function reportFailure(name: string, err: unknown): number {
     process.stderr.write(`pandakv ${name}: ${err.message}\n`);
     return 2;
   }
+  // Installed for the SDK only (npm install --omit=optional): the servers' packages are missing.
+  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(err instanceof Error ? err.message : '');
+  if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && missing !== null && !missing[1]!.startsWith('/') && !missing[1]!.startsWith('.')) {
+    process.stderr.write(`pandakv ${name}: the package "${missing[1]}" is not installed: the servers need pandakv's optional dependencies (install without --omit=optional)\n`);
+    return 1;
+  }
   // The address or port to listen on, as given by a switch, cannot be used here.
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
   if (e.syscall === 'listen' && (e.code === 'EADDRNOTAVAIL' || e.code === 'EADDRINUSE' || e.code === 'EACCES')) {
