@@ -6,6 +6,7 @@ import { lookup } from 'node:dns/promises';
 import { describeConnectError } from '../shared/connect-error.js';
 import { LOG_FORMATS, isLogFormat, type LogFormat } from '../shared/event-format.js';
 import type { ConnLimits } from '../shared/conn-limits.js';
+import type { TlsServerConfig } from '../shared/tls.js';
 import { Shutdown, StoppedError } from './shutdown.js';
 
 /** A command-line usage error: printed as one line, exit code 2. */
@@ -119,6 +120,12 @@ function reportFailure(name: string, err: unknown): number {
   if (err instanceof UsageError || err instanceof RangeError) {
     process.stderr.write(`pandakv ${name}: ${err.message}\n`);
     return 2;
+  }
+  // Installed for the SDK only (npm install --omit=optional): the servers' packages are missing.
+  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(err instanceof Error ? err.message : '');
+  if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && missing !== null && !missing[1]!.startsWith('/') && !missing[1]!.startsWith('.')) {
+    process.stderr.write(`pandakv ${name}: the package "${missing[1]}" is not installed: the servers need pandakv's optional dependencies (install without --omit=optional)\n`);
+    return 1;
   }
   // The address or port to listen on, as given by a switch, cannot be used here.
   const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
@@ -236,4 +243,43 @@ export async function checkListenIp(ip: string | null | undefined, name = 'ip'):
   } catch (err) {
     throw new UsageError(`--${name}: cannot resolve "${ip}": ${describeConnectError(err)}`);
   }
+}
+
+/** `--tls-cert`, `--tls-key` (serve TLS) and `--tls-ca` (trust for outgoing TLS links). */
+export const TLS_SWITCHES = {
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+} as const;
+
+/** Usage lines of `TLS_SWITCHES`; `links` names what `--tls-ca` is trusted for. */
+export function tlsUsage(listeners: string, links: string): string {
+  return `  --tls-cert FILE      certificate chain (PEM) of ${listeners}: TLS only, wss:// and https://
+  --tls-key FILE       its private key (PEM); needs --tls-cert
+  --tls-ca FILE        authorities (PEM) trusted for ${links} over TLS (default: the system's)
+`;
+}
+
+/** Parse `TLS_SWITCHES`, reading the files; absent switches are absent. @throws UsageError */
+export function tlsArgs(values: Record<string, unknown>): { tls?: TlsServerConfig; tlsCa?: string } {
+  const out: { tls?: TlsServerConfig; tlsCa?: string } = {};
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both');
+  if (cert !== undefined && key !== undefined) {
+    out.tls = { cert: readPem(String(cert), 'tls-cert', 'CERTIFICATE'), key: readPem(String(key), 'tls-key', 'PRIVATE KEY') };
+  }
+  if (values['tls-ca'] !== undefined) out.tlsCa = readPem(String(values['tls-ca']), 'tls-ca', 'CERTIFICATE');
+  return out;
+}
+
+function readPem(path: string, name: string, kind: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--${name}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!text.includes(`-----BEGIN `) || !text.includes(kind)) throw new UsageError(`--${name}: ${path} holds no PEM ${kind.toLowerCase()}`);
+  return text;
 }

@@ -1,5 +1,7 @@
 import {
-  parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg, checkListenIp } from '../bin/cli-util.js';
+  parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+  checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
+} from '../bin/cli-util.js';
 import { StoppedError, type Shutdown } from '../bin/shutdown.js';
 import { Proxy } from './proxy-server.js';
 import type { ProxyOptions } from './options.js';
@@ -28,7 +30,7 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
                         long after start (default 15000)
   --log-format FORMAT   cluster event lines on stderr: text (default) or json
   --insecure            no client authentication, lanes without credentials (development only)
-  --help                print this text
+${tlsUsage('both client ports (WebSocket + /metrics, memcached)', 'the managers and the nodes')}  --help                print this text
 
 Connection limits of both client ports, --max-connections being the WebSocket port's
 (docs/operations.md, "Connection limits"):
@@ -63,6 +65,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     key: { type: 'string' },
     'manager-key': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    ...TLS_SWITCHES,
     'memcached-max-connections': { type: 'string' },
     'ready-timeout-ms': { type: 'string' },
     'log-format': { type: 'string' },
@@ -73,7 +76,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   if (values.map === undefined) throw new UsageError('--map ws://MANAGER is required');
   const map = managerUrlArg(String(values.map), 'map');
   const { maxConnections, ...limits } = connLimitArgs(values);
-  const o: ProxyCliOptions = { map, ...limits };
+  const o: ProxyCliOptions = { map, ...limits, ...tlsArgs(values) };
   const ready = numberArg(values, 'ready-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
   if (ready !== undefined) o.readyTimeoutMs = ready;
   if (maxConnections !== undefined) o.maxClients = maxConnections;

@@ -1,5 +1,7 @@
 import {
-  parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg, checkListenIp } from '../../bin/cli-util.js';
+  parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+  checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
+} from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError, ensureDir } from '../ensure-dir.js';
 import { DataNode } from './data-node.js';
@@ -47,7 +49,7 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
                        start, which then catches up by delta; this turns that off
   --log-format FORMAT  cluster event lines on stderr: text (default) or json
   --insecure           no authentication: every client may run every op (development only)
-  --help               print this text
+${tlsUsage('the client port (and its /metrics, /healthz)', 'the managers')}  --help               print this text
 
 Connection limits of the client port (docs/operations.md, "Connection limits"):
 ${connLimitUsage(10_000)}`;
@@ -87,12 +89,13 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     'commit-interval-ms': { type: 'string' },
     'stop-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    ...TLS_SWITCHES,
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const opts: NodeCliOptions = { ...connLimitArgs(values) };
+  const opts: NodeCliOptions = { ...connLimitArgs(values), ...tlsArgs(values) };
   const int = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (values.ip !== undefined) opts.ip = String(values.ip);
   const port = numberArg(values, 'port', (n) => int(n) && n <= 65535);
