@@ -48,11 +48,11 @@ function numeric(v: number | string | undefined): number {
   return typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
 }
 
-/** Sum `rssBytes`, `items` and `bytes` over the nodes of a `stats()` answer. */
+/** Sum `rss_bytes`, `items` and `bytes` over the nodes of a `stats()` answer. */
 export function sumNodeStats(stats: Record<string, Record<string, number | string>>): NodeSample {
   const out: NodeSample = { rssBytes: 0, items: 0, bytes: 0 };
   for (const node of Object.values(stats)) {
-    out.rssBytes += numeric(node.rssBytes);
+    out.rssBytes += numeric(node.rss_bytes);
     out.items += numeric(node.items);
     out.bytes += numeric(node.bytes);
   }
@@ -96,7 +96,7 @@ export async function runMemoryBench(nodes: string[], o: MemoryBenchOptions): Pr
   const client = await connectClient(nodes, o.inflight, o.opTimeoutMs);
   try {
     const before = sumNodeStats(await client.stats());
-    if (!(before.rssBytes > 0)) throw new Error('the nodes report no rssBytes in stats()');
+    if (!(before.rssBytes > 0)) throw new Error('the nodes report no rss_bytes in stats()');
     const load = await loadKeySpace(sdkExecutor(client), 'memory load', o.items, o);
     if (o.settleMs > 0) await delay(o.settleMs);
     const after = sumNodeStats(await client.stats());

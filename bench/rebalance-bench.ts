@@ -124,7 +124,7 @@ export interface RebalanceBenchResult {
   doneMs: number;
   /** doneMs − mapWithNodeMs. */
   rebalanceMs: number;
-  /** Items copied by backfills during the rebalance (sum of `repl_backfillItems` over the nodes). */
+  /** Items copied by backfills during the rebalance (sum of `repl_backfill_items` over the nodes). */
   itemsMoved: number;
   /** itemsMoved × (key + value bytes): payload only, no framing. */
   bytesMovedEstimate: number;
@@ -314,7 +314,7 @@ export async function runRebalanceBench(o: RebalanceBenchOptions, out: NodeJS.Wr
     // Replicas catch up on the stream; wait until nothing is backfilling before the baseline.
     await waitIdle(db, o.clusterTimeoutMs);
     const before = await db.stats({ timeoutMs: 5000 });
-    const itemsMovedBefore = sumStat(before, 'repl_backfillItems');
+    const itemsMovedBefore = sumStat(before, 'repl_backfill_items');
     const mapRevBefore = db.map?.rev ?? 0;
 
     load = new SteadyLoad(db, o, 'baseline');
@@ -347,7 +347,7 @@ export async function runRebalanceBench(o: RebalanceBenchOptions, out: NodeJS.Wr
       const [progress, stats] = await Promise.all([rebalanceProgress(manager), client.stats({ timeoutMs: 2000 }).catch(() => null)]);
       const map = client.map;
       if (progress === null || stats === null || map === null) return null;
-      const items = sumStat(stats, 'repl_backfillItems');
+      const items = sumStat(stats, 'repl_backfill_items');
       const isQuiet = progress.isDone && activeNodeCount(map) === 4 && map.moves.length === 0
         && Object.values(stats).every((s) => s.repl_backfilling === 0)
         && typeof stats[added.address]?.repl_backfills === 'number' && (stats[added.address]!.repl_backfills as number) > 0;
@@ -363,7 +363,7 @@ export async function runRebalanceBench(o: RebalanceBenchOptions, out: NodeJS.Wr
     await load.stop();
     load = null;
 
-    const itemsMoved = sumStat(after, 'repl_backfillItems') - itemsMovedBefore;
+    const itemsMoved = sumStat(after, 'repl_backfill_items') - itemsMovedBefore;
     const sample = await readBackSample(db, o);
     await sleep(o.settleMs);
     const sampleAfterSettle = await readBackSample(db, o);

@@ -1,7 +1,12 @@
 import { loadCredentials, type Credentials } from '../shared/auth/index.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { describeConnectError } from '../shared/connect-error.js';
 import { LOG_FORMATS, isLogFormat, type LogFormat } from '../shared/event-format.js';
 import type { ConnLimits } from '../shared/conn-limits.js';
+import type { TlsServerConfig } from '../shared/tls.js';
 import { Shutdown, StoppedError } from './shutdown.js';
 
 /** A command-line usage error: printed as one line, exit code 2. */
@@ -17,8 +22,44 @@ export function parseCommandLine(argv: string[], options: Options): { values: Re
     const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
     return { values: values as Record<string, string | boolean | string[] | boolean[] | undefined>, positionals };
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message.split('\n')[0]! : String(err));
+    throw new UsageError(usageMessage(err, argv));
   }
+}
+
+/**
+ * `parseArgs`'s complaint in the project's words, one line: which switch and what is
+ * wrong with it, never Node's advice about `--` and positionals.
+ */
+export function usageMessage(err: unknown, argv: readonly string[]): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown }).code;
+  const named = /'(-{1,2}[^' =]*)/.exec(message)?.[1] ?? '';
+  const flag = named === '' ? 'a switch' : named;
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || message.startsWith('Unknown option')) {
+    return `unknown switch ${printable(flag)}`;
+  }
+  if (/argument is ambiguous/.test(message)) {
+    const at = argv.indexOf(named);
+    const value = at >= 0 ? argv[at + 1] : undefined;
+    return value === undefined
+      ? `${flag} needs a value`
+      : `${flag} needs a value; to give one that starts with "-", write ${flag}=${printable(value)}`;
+  }
+  if (/argument missing/.test(message)) return `${flag} needs a value`;
+  if (/does not take an argument/.test(message)) return `${flag} takes no value`;
+  return message.split('\n')[0]!.replace(/\. To specify .*$/, '');
+}
+
+/** `text` shortened and with control characters escaped, fit for one line of output. */
+function printable(text: string): string {
+  const clipped = text.length > 60 ? `${text.slice(0, 60)}…` : text;
+  return JSON.stringify(clipped).slice(1, -1);
+}
+
+/** The version of the package, from its package.json. */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
 /** Parse a numeric switch; `undefined` when absent. */
@@ -78,6 +119,19 @@ function reportFailure(name: string, err: unknown): number {
   }
   if (err instanceof UsageError || err instanceof RangeError) {
     process.stderr.write(`pandakv ${name}: ${err.message}\n`);
+    return 2;
+  }
+  // Installed for the SDK only (npm install --omit=optional): the servers' packages are missing.
+  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(err instanceof Error ? err.message : '');
+  if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND' && missing !== null && !missing[1]!.startsWith('/') && !missing[1]!.startsWith('.')) {
+    process.stderr.write(`pandakv ${name}: the package "${missing[1]}" is not installed: the servers need pandakv's optional dependencies (install without --omit=optional)\n`);
+    return 1;
+  }
+  // The address or port to listen on, as given by a switch, cannot be used here.
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e.syscall === 'listen' && (e.code === 'EADDRNOTAVAIL' || e.code === 'EADDRINUSE' || e.code === 'EACCES')) {
+    const what = e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EACCES' ? 'permission denied (a port below 1024?)' : 'the address is not one of this machine\'s';
+    process.stderr.write(`pandakv ${name}: cannot listen on ${e.address ?? 'the given address'}${e.port === undefined ? '' : `:${e.port}`}: ${what} (check --ip and --port)\n`);
     return 2;
   }
   process.stderr.write(`pandakv ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -175,4 +229,57 @@ export function managerUrlArg(text: string, name: string): string {
     if (url.hostname === '') throw new UsageError(`--${name}: "${part}" has no host`);
   }
   return parts.join(',');
+}
+
+/**
+ * Make sure `--ip` names an address this machine can resolve (an IP, or a host name that
+ * resolves), before anything starts. @throws UsageError naming the switch and why
+ */
+export async function checkListenIp(ip: string | null | undefined, name = 'ip'): Promise<void> {
+  if (ip === undefined || ip === null || isIP(ip) !== 0) return;
+  if (ip === '' || ip.length > 253 || !/^[A-Za-z0-9.-]+$/.test(ip)) throw new UsageError(`--${name}: "${printable(ip)}" is not an IP address or host name`);
+  try {
+    await lookup(ip);
+  } catch (err) {
+    throw new UsageError(`--${name}: cannot resolve "${ip}": ${describeConnectError(err)}`);
+  }
+}
+
+/** `--tls-cert`, `--tls-key` (serve TLS) and `--tls-ca` (trust for outgoing TLS links). */
+export const TLS_SWITCHES = {
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-ca': { type: 'string' },
+} as const;
+
+/** Usage lines of `TLS_SWITCHES`; `links` names what `--tls-ca` is trusted for. */
+export function tlsUsage(listeners: string, links: string): string {
+  return `  --tls-cert FILE      certificate chain (PEM) of ${listeners}: TLS only, wss:// and https://
+  --tls-key FILE       its private key (PEM); needs --tls-cert
+  --tls-ca FILE        authorities (PEM) trusted for ${links} over TLS (default: the system's)
+`;
+}
+
+/** Parse `TLS_SWITCHES`, reading the files; absent switches are absent. @throws UsageError */
+export function tlsArgs(values: Record<string, unknown>): { tls?: TlsServerConfig; tlsCa?: string } {
+  const out: { tls?: TlsServerConfig; tlsCa?: string } = {};
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--tls-cert and --tls-key go together: give both');
+  if (cert !== undefined && key !== undefined) {
+    out.tls = { cert: readPem(String(cert), 'tls-cert', 'CERTIFICATE'), key: readPem(String(key), 'tls-key', 'PRIVATE KEY') };
+  }
+  if (values['tls-ca'] !== undefined) out.tlsCa = readPem(String(values['tls-ca']), 'tls-ca', 'CERTIFICATE');
+  return out;
+}
+
+function readPem(path: string, name: string, kind: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--${name}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!text.includes(`-----BEGIN `) || !text.includes(kind)) throw new UsageError(`--${name}: ${path} holds no PEM ${kind.toLowerCase()}`);
+  return text;
 }

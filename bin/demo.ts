@@ -37,6 +37,6 @@ export async function runDemo(db: PandaClient, keys: number): Promise<void> {
   process.stdout.write('\n');
   const stats = await db.stats();
   for (const [addr, s] of Object.entries(stats)) {
-    process.stdout.write(`stats     ${addr}: ${s.items} items, ${s.bytes} bytes accounted, ${Math.round(Number(s.rssBytes) / 1048576)} MiB RSS\n`);
+    process.stdout.write(`stats     ${addr}: ${s.items} items, ${s.bytes} bytes accounted, ${Math.round(Number(s.rss_bytes) / 1048576)} MiB RSS\n`);
   }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCommand, runDaemon } from './cli-util.js';
+import { packageVersion, runCommand, runDaemon } from './cli-util.js';
 
 const USAGE = `Usage: pandakv <command> [switches]
 
@@ -14,6 +14,7 @@ Commands:
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
   help      print this text
+  version   print the version (also --version, -v)
 
 Run "pandakv <command> --help" for the switches of a command.
 `;
@@ -53,6 +54,11 @@ async function main(): Promise<void> {
       const { runBenchCli } = await import('../bench/cli.js');
       return runCommand('bench', () => runBenchCli(rest));
     }
+    case 'version':
+    case '--version':
+    case '-v':
+      process.stdout.write(`pandakv ${packageVersion()}\n`);
+      return;
     case undefined:
     case 'help':
     case '--help':
@@ -60,7 +66,7 @@ async function main(): Promise<void> {
       process.stdout.write(USAGE);
       return;
     default:
-      process.stderr.write(`pandakv: unknown command "${command}"\n${USAGE}`);
+      process.stderr.write(`pandakv: unknown command "${command}" (run "pandakv help" for the list)\n`);
       process.exitCode = 2;
   }
 }

@@ -101,6 +101,8 @@ export async function upMain(argv: string[], shutdown: Shutdown): Promise<number
       }
     }
     if (dev !== null) process.stdout.write(`dev credentials (mode 0600): ${dev.admin}\n`);
+    const exampleArgs = `${manager.address.replace('http', 'ws')}/map${dev === null ? '' : ` ${dev.admin}`}`;
+    process.stdout.write(`examples: node dist/examples/get-set.js ${exampleArgs}\n          node dist/examples/scan.js ${exampleArgs}\n`);
     if (values.exit) return 0;
     process.stdout.write('Cluster is up. Press Ctrl-C to stop.\n');
     await stopped;

@@ -77,12 +77,12 @@ export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, 
 
 /** Start a data node process; resolves with its `ws://` address. */
 export function spawnNode(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
-  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (ws:\/\/\S+)$/, timeoutMs);
+  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (wss?:\/\/\S+)$/, timeoutMs);
 }
 
 /** Start a manager process; resolves with its `http://` address. */
 export function spawnManager(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
-  return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (http:\/\/\S+)$/, timeoutMs);
+  return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (https?:\/\/\S+)$/, timeoutMs);
 }
 
 /** Start a DHT bootstrap process (`pandakv dht`); resolves with its `host:port`. */
@@ -93,7 +93,7 @@ export function spawnDht(args: string[] = [], timeoutMs?: number): Promise<Spawn
 /** Start a proxy process; resolves with its `ws://` address and its memcached `host:port`. */
 export async function spawnProxy(args: string[] = [], timeoutMs?: number): Promise<Spawned & { memcached: string | null }> {
   let memcached: string | null = null;
-  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (ws:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs);
+  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (wss?:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs);
   const m = /memcached (\S+)$/.exec(p.readyLine);
   if (m) memcached = m[1]!;
   return { ...p, memcached };

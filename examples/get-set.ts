@@ -1,14 +1,17 @@
 // Store, read, update with cas, count and delete through the SDK.
-// Usage: node dist/examples/get-set.js ws://127.0.0.1:PORT [more node addresses…]
+// Usage: node dist/examples/get-set.js MAP_URL [CREDENTIALS_FILE]
+//   MAP_URL: the manager's map service, as `npm start` prints it (ws://127.0.0.1:PORT/map)
+//   CREDENTIALS_FILE: a principal's credentials (npm start writes dev.credentials.json);
+//   leave it out for a cluster started with --insecure.
 import { connect, KvError } from 'pandakv';
 
-const nodes = process.argv.slice(2);
-if (nodes.length === 0) {
-  console.error('usage: get-set ws://HOST:PORT [...]');
+const [map, credentials] = process.argv.slice(2);
+if (map === undefined) {
+  console.error('usage: get-set MAP_URL [CREDENTIALS_FILE]   (npm start prints both)');
   process.exit(2);
 }
 
-const db = await connect({ nodes });
+const db = await connect({ map, credentials: credentials ?? null });
 try {
   await db.set('greeting', 'hello, world', { ttl: 60 });
   const value = await db.get('greeting');

@@ -1,14 +1,15 @@
 // Write a few keys and read a key range back in order with an async iterator.
-// Usage: node dist/examples/scan.js ws://127.0.0.1:PORT [more node addresses…]
+// Usage: node dist/examples/scan.js MAP_URL [CREDENTIALS_FILE]   (npm start prints both)
 import { connect, jsonCodec } from 'pandakv';
 
-const nodes = process.argv.slice(2);
-if (nodes.length === 0) {
-  console.error('usage: scan ws://HOST:PORT [...]');
+const [map, credentials] = process.argv.slice(2);
+if (map === undefined) {
+  console.error('usage: scan MAP_URL [CREDENTIALS_FILE]   (npm start prints both)');
   process.exit(2);
 }
 
-const db = await connect({ nodes, valueCodec: jsonCodec });
+// A key prefix keeps this example's keys apart from everything else in the cluster.
+const db = await connect({ map, credentials: credentials ?? null, valueCodec: jsonCodec, keyPrefix: 'example:' });
 try {
   const cities = ['Oslo', 'Lima', 'Pune', 'Kyiv', 'Nice', 'Bern'];
   await Promise.all(cities.map((name, i) => db.set(`city:${name.toLowerCase()}`, { name, rank: i })));

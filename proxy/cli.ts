@@ -1,5 +1,6 @@
 import {
   parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+  checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
 } from '../bin/cli-util.js';
 import { StoppedError, type Shutdown } from '../bin/shutdown.js';
 import { Proxy } from './proxy-server.js';
@@ -29,7 +30,7 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
                         long after start (default 15000)
   --log-format FORMAT   cluster event lines on stderr: text (default) or json
   --insecure            no client authentication, lanes without credentials (development only)
-  --help                print this text
+${tlsUsage('both client ports (WebSocket + /metrics, memcached)', 'the managers and the nodes')}  --help                print this text
 
 Connection limits of both client ports, --max-connections being the WebSocket port's
 (docs/operations.md, "Connection limits"):
@@ -64,6 +65,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     key: { type: 'string' },
     'manager-key': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    ...TLS_SWITCHES,
     'memcached-max-connections': { type: 'string' },
     'ready-timeout-ms': { type: 'string' },
     'log-format': { type: 'string' },
@@ -74,7 +76,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   if (values.map === undefined) throw new UsageError('--map ws://MANAGER is required');
   const map = managerUrlArg(String(values.map), 'map');
   const { maxConnections, ...limits } = connLimitArgs(values);
-  const o: ProxyCliOptions = { map, ...limits };
+  const o: ProxyCliOptions = { map, ...limits, ...tlsArgs(values) };
   const ready = numberArg(values, 'ready-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
   if (ready !== undefined) o.readyTimeoutMs = ready;
   if (maxConnections !== undefined) o.maxClients = maxConnections;
@@ -123,6 +125,7 @@ export async function proxyMain(argv: string[], shutdown: Shutdown): Promise<num
   }
   const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
   if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
+  await checkListenIp(proxyOptions.ip);
   const proxy = new Proxy(proxyOptions);
   const { url, memcached } = await shutdown.race(proxy.listen(), 'starting');
   process.stderr.write(`pandakv proxy: waiting up to ${readyTimeoutMs} ms for a map from ${opts.map}\n`);

@@ -10,6 +10,9 @@ import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipa
 /** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
 export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
 
+/** Told of each answered frame: its op, the node's status and the time it took, ms. */
+export type RequestObserver = (op: number, status: number, ms: number) => void;
+
 /** Deletes a flush keeps in flight at once. */
 const FLUSH_CONCURRENCY = 64;
 /** Keys each node returns per scan page during a flush. */
@@ -24,7 +27,14 @@ const STORE_OPS: Readonly<Record<McStoreMode, OpCode>> = {
  * SDK's router to the key's owner. An owner that is down gives a fast, retryable error.
  */
 export class ClusterBackend implements MemcachedBackend {
-  constructor(private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck) {}
+  /**
+   * @param observe counts each answered frame (op, status, service time in ms): the
+   *   proxy's `pandakv_proxy_requests_total{protocol="memcached"}`
+   */
+  constructor(
+    private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck,
+    private readonly observe: RequestObserver | null = null,
+  ) {}
 
   async get(key: Uint8Array): Promise<McItem | null> {
     const r = await this.send(keyRequest(Op.GET, key), key, true);
@@ -123,7 +133,9 @@ export class ClusterBackend implements MemcachedBackend {
   }
 
   private async send(frame: unknown[], key: Uint8Array, isIdempotent: boolean, valueBytes = 0): Promise<Response> {
+    const startedMs = performance.now();
     const r = await this.upstream.dispatcher.send(frame, { key, isIdempotent, valueBytes }, Date.now() + this.timeoutMs);
+    this.observe?.(frame[1] as number, r.status, performance.now() - startedMs);
     if (r.status === Status.OK || r.status === Status.NOT_FOUND || r.status === Status.NOT_STORED || r.status === Status.EXISTS) return r;
     throw this.fail(r);
   }

@@ -1,12 +1,28 @@
 import { Counter, Gauge, Registry, type Metric } from 'prom-client';
 import { opName } from '../shared/protocol/ops.js';
+import { metricsText, readCounter, readGauge, type Sample } from '../shared/prom.js';
+import { MC_STAT_NAMES, type McStatsSnapshot } from './memcached/stats.js';
+
+const MC_STAT_HELP: Readonly<Record<(typeof MC_STAT_NAMES)[keyof typeof MC_STAT_NAMES], string>> = {
+  [MC_STAT_NAMES.commands]: 'memcached commands answered (text, meta and binary).',
+  [MC_STAT_NAMES.errors]: 'memcached commands answered with an error.',
+  [MC_STAT_NAMES.connections]: 'memcached connections accepted.',
+  [MC_STAT_NAMES.connectionsRejected]: 'memcached connections refused at the connection limit.',
+  [MC_STAT_NAMES.authFailures]: 'Failed memcached authentications.',
+  [MC_STAT_NAMES.timeouts]: 'memcached commands that timed out.',
+  [MC_STAT_NAMES.readPauses]: 'Times a memcached connection stopped reading for a full write buffer.',
+  [MC_STAT_NAMES.openConnections]: 'memcached connections open now.',
+};
 import { statusName } from '../shared/status.js';
 import type { ConnGuardCounters } from '../shared/conn-guard.js';
+
+/** The client protocol a request came in by: the native WebSocket one, or memcached (text, meta or binary). */
+export type RequestProtocol = 'native' | 'memcached';
 
 /** One (op name, status name) pair: its labels built once, and answers not yet handed to prom-client. */
 interface OpStatus {
   readonly key: string;
-  readonly requestLabels: { op: string; status: string };
+  readonly requestLabels: { op: string; status: string; protocol: RequestProtocol };
   readonly latency: OpLatency;
   /** Answers counted in total, for the STATS op. */
   count: number;
@@ -45,11 +61,20 @@ export class ProxyMetrics {
   readonly connClosed = connClosedCounter(this.registry, () => this.connSource?.() ?? []);
   readonly authFailures = new Counter({ name: 'pandakv_proxy_auth_failures_total', help: 'Failed client authentications, by reason.', labelNames: ['reason'], registers: [this.registry] });
 
-  observe(op: number, status: number, ms: number): void {
-    const e = this.pair(op, status);
+  observe(op: number, status: number, ms: number, protocol: RequestProtocol = 'native'): void {
+    const e = this.pair(op, status, protocol);
     e.count++;
     e.unsent++;
     this.latency.observe(e.latency, ms / 1000);
+  }
+
+  /** The memcached front end's own counters (`pandakv_proxy_memcached_*`), read at each scrape. */
+  addMemcached(read: () => McStatsSnapshot): void {
+    for (const name of Object.values(MC_STAT_NAMES)) {
+      const sample = (): Sample[] => [[{}, read()[name]]];
+      if (name.endsWith('_total')) readCounter(this.registry, name, MC_STAT_HELP[name], [], sample);
+      else readGauge(this.registry, name, MC_STAT_HELP[name], [], sample);
+    }
   }
 
   /** A plain snapshot for the STATS op. */
@@ -59,23 +84,25 @@ export class ProxyMetrics {
     return out;
   }
 
+  /** `/metrics`: these figures, then the process's. */
   text(): Promise<string> {
-    return this.registry.metrics();
+    return metricsText(this.registry);
   }
 
-  private pair(op: number, status: number): OpStatus {
+  private pair(op: number, status: number, protocol: RequestProtocol): OpStatus {
     const isSmall = (op & 0xffff) === op && (status & 0xffff) === status;
-    const code = isSmall ? op * 65536 + status : -1;
+    const code = isSmall ? (protocol === 'native' ? 0 : 2 ** 32) + op * 65536 + status : -1;
     if (isSmall) {
       const hit = this.byCode.get(code);
       if (hit !== undefined) return hit;
     }
     const o = opName(op) ?? 'UNKNOWN';
     const s = statusName(status) ?? 'UNKNOWN';
-    const key = `${o}:${s}`;
+    // The STATS keys of native requests stay `OP:STATUS`; memcached ones are prefixed.
+    const key = protocol === 'native' ? `${o}:${s}` : `${protocol}:${o}:${s}`;
     let e = this.byName.get(key);
     if (e === undefined) {
-      e = { key, requestLabels: { op: o, status: s }, latency: this.latency.forOp(o), count: 0, unsent: 0 };
+      e = { key, requestLabels: { op: o, status: s, protocol }, latency: this.latency.forOp(o), count: 0, unsent: 0 };
       this.byName.set(key, e);
     }
     if (isSmall) this.byCode.set(code, e);
@@ -83,9 +110,9 @@ export class ProxyMetrics {
   }
 }
 
-function requestCounter(registry: Registry, pairs: ReadonlyMap<string, OpStatus>): Counter<'op' | 'status'> {
+function requestCounter(registry: Registry, pairs: ReadonlyMap<string, OpStatus>): Counter<'op' | 'status' | 'protocol'> {
   return new Counter({
-    name: 'pandakv_proxy_requests_total', help: 'Requests answered, by op and status.', labelNames: ['op', 'status'], registers: [registry],
+    name: 'pandakv_proxy_requests_total', help: 'Requests answered, by op, status and client protocol.', labelNames: ['op', 'status', 'protocol'], registers: [registry],
     collect() {
       for (const e of pairs.values()) {
         if (e.unsent === 0) continue;

@@ -2,6 +2,7 @@ import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../shared/protocol/limit
 import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../shared/conn-limits.js';
+import type { TlsCa, TlsServerConfig } from '../shared/tls.js';
 
 /**
  * Options of the proxy. Every delay and limit is here so tests can shrink them. The
@@ -67,6 +68,10 @@ export interface ProxyOptions extends ProtocolLimits, ConnLimits {
   logWrite: (line: string) => void;
   /** Cluster events kept in memory (`proxy.events.recent()`). @default 1000 */
   eventCapacity: number;
+  /** Certificate and key of both client ports (`--tls-cert`, `--tls-key`): `wss://`/`https://` and memcached over TLS. @default null */
+  tls: TlsServerConfig | null;
+  /** Authorities trusted for `wss://` managers' and nodes' certificates (`--tls-ca`); null = the system's. @default null */
+  tlsCa: TlsCa | null;
 }
 
 export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze({
@@ -95,4 +100,6 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,
+  tls: null,
+  tlsCa: null,
 });

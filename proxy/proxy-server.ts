@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createListener } from '../shared/tls.js';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -62,7 +63,7 @@ export class Proxy {
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
     this.scans = new ScanService(upstreamScanHost(this.upstream, this.options.timeoutMs), new CursorSigner(this.options.cursorSecret));
-    this.http = createServer(this.onRequest);
+    this.http = createListener(this.options.tls, this.onRequest, this.options.readTimeoutMs);
     this.http.on('connection', (s: Socket) => {
       s.setNoDelay(true);
       s.on('error', () => undefined);
@@ -74,6 +75,9 @@ export class Proxy {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: this.options.maxMessageBytes, perMessageDeflate: false });
     this.http.on('upgrade', this.onUpgrade);
     this.upstream.health.on('health', (ok) => this.metrics.healthy.set(ok ? 1 : 0));
+    // Samples from the start, so a scrape before the first client shows zeros.
+    this.metrics.clients.set({ protocol: 'native' }, 0);
+    if (this.options.memcachedPort !== null) this.metrics.clients.set({ protocol: 'memcached' }, 0);
     this.upstream.on('map', (map) => this.metrics.mapEpoch.set(map.epoch));
   }
 
@@ -88,11 +92,14 @@ export class Proxy {
       });
     });
     if (o.memcachedPort !== null) {
-      const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null));
+      const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null), this.onMemcachedRequest);
       this.memcached = new MemcachedServer(backend, {
-        ...connLimitsOf(o), host: o.ip, port: o.memcachedPort, isAuthRequired: this.auth !== null, maxConnections: o.memcachedMaxConnections,
+        ...connLimitsOf(o), host: o.ip, port: o.memcachedPort, tls: o.tls, isAuthRequired: this.auth !== null, maxConnections: o.memcachedMaxConnections,
       });
       if (this.poller.isEnabled) this.memcached.on('connection', (s) => s.on('data', this.poller.kick));
+      this.memcached.on('connection', this.onMemcachedConnection);
+      const mc = this.memcached;
+      this.metrics.addMemcached(() => mc.stats());
       await this.memcached.listen();
     }
     return { url: this.url, memcached: this.memcachedAddress };
@@ -117,9 +124,18 @@ export class Proxy {
     });
   }
 
+  private readonly onMemcachedConnection = (socket: Duplex): void => {
+    this.metrics.clients.inc({ protocol: 'memcached' });
+    socket.once('close', () => this.metrics.clients.dec({ protocol: 'memcached' }));
+  };
+
+  private readonly onMemcachedRequest = (op: number, status: number, ms: number): void => {
+    this.metrics.observe(op, status, ms, 'memcached');
+  };
+
   get url(): string {
     const a = this.http.address() as { address: string; port: number };
-    return `ws://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
+    return `${this.options.tls === null ? 'ws' : 'wss'}://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
   get memcachedAddress(): string | null {
@@ -182,9 +198,12 @@ export class Proxy {
     }
     if (path === '/metrics') {
       this.metrics.lanesWarm.set(this.upstream.laneStatus().filter((s) => s.isWarm).length);
-      void this.metrics.text().then((text) => {
+      this.metrics.text().then((text) => {
         res.writeHead(200, { 'content-type': this.metrics.registry.contentType });
         res.end(text);
+      }, (err: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics failed: ${err.message}\n`);
       });
       return;
     }

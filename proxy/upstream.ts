@@ -56,6 +56,7 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       // Answers to forwarded frames go back to clients as the node encoded them.
       isRawAnswers: true,
       onActivity,
+      tlsCa: options.tlsCa,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
         ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),
@@ -63,6 +64,7 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
     }, options.backoffMs, options.lanesPerNode);
     this.dispatcher = new Dispatcher(this, this.pool, { backoffMs: [1, 10, 50, 100], isFailFast: true });
     this.managerMap = new ManagerMapSource(options.map, {
+      tlsCa: options.tlsCa,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, managerKey: options.managerKey, derivedKeys: this.derivedKeys,
         ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),

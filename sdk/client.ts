@@ -110,6 +110,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
       maxFramesPerMessage: options.maxFramesPerMessage,
       maxBatchBytes: options.maxBatchBytes,
       heartbeatMs: options.heartbeatMs,
+      tlsCa: options.tls?.ca ?? null,
     };
     this.pool = new LanePool({ ...laneOptions, auth: nodeAuth }, options.backoffMs);
     const proxy = options.proxy;

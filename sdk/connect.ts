@@ -29,6 +29,7 @@ export async function connect<In = Uint8Array | string, Out = Uint8Array>(
     ?? (opts.map !== null
       ? new ManagerMapSource(opts.map, {
         connectTimeoutMs: opts.connectTimeoutMs,
+        tlsCa: opts.tls?.ca ?? null,
         auth: credentials === null ? null : {
           credentials, managerKey: opts.managerKey, derivedKeys, ...(opts.passwordLimits === null ? {} : { passwordLimits: opts.passwordLimits }),
         },

@@ -1,3 +1,4 @@
+import type { TlsCa } from '../shared/tls-ca.js';
 import type { KvError } from '../shared/errors.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { Credentials, KeyPair, PasswordLimits } from '../shared/auth/index.js';
@@ -48,6 +49,8 @@ export interface LaneOptions {
   isRawAnswers?: boolean;
   /** Called as each message from the node arrives, before it is read (the proxy's idle poller). @default null */
   onActivity?: (() => void) | null;
+  /** Authorities trusted for `wss://` nodes' certificates; null = the system's. @default null */
+  tlsCa?: TlsCa | null;
 }
 
 /** Callback form of an answer: exactly one of `err` and `response` is set. */

@@ -1,3 +1,4 @@
+import { caOption } from '../shared/tls-ca.js';
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { KvError, errorFromStatus } from '../shared/errors.js';
@@ -58,8 +59,8 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, onActivity: null, ...options };
-    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes });
+    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, onActivity: null, tlsCa: null, ...options };
+    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, ...caOption(this.options.tlsCa) });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
     this.ws.on('message', this.onMessage);

@@ -1,3 +1,4 @@
+import { caOption, type TlsCa } from '../shared/tls-ca.js';
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { KvError } from '../shared/errors.js';
@@ -15,12 +16,15 @@ export interface ManagerMapSourceOptions {
   connectTimeoutMs: number;
   /** Authenticate to the manager; null when it runs `--insecure`. @default null */
   auth: MapAuthOptions | null;
+  /** Authorities trusted for a `wss://` manager's certificate; null = the system's. @default null */
+  tlsCa: TlsCa | null;
 }
 
 export const MANAGER_MAP_SOURCE_DEFAULTS: Readonly<ManagerMapSourceOptions> = Object.freeze({
   reconnectBackoffMs: [50, 100, 250, 500, 1000, 2000],
   connectTimeoutMs: 2000,
   auth: null,
+  tlsCa: null,
 });
 
 interface Waiter {
@@ -118,7 +122,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
 
   private open(): void {
     const url = this.url;
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024 });
+    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024, ...caOption(this.options.tlsCa) });
     this.ws = ws;
     ws.on('open', () => {
       this.refusals.clear();
@@ -239,6 +243,13 @@ const REFUSALS: Readonly<Record<string, string>> = Object.freeze({
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
   EADDRNOTAVAIL: 'address not available',
+  // An untrusted certificate stays untrusted: the client needs `tls: { ca }` (or the right CA).
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'TLS certificate not trusted: signed by a CA not given in tls.ca',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'TLS certificate not trusted: signed by a CA not given in tls.ca',
+  SELF_SIGNED_CERT_IN_CHAIN: 'TLS certificate not trusted: self-signed CA not given in tls.ca',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'TLS certificate not trusted: self-signed certificate',
+  CERT_HAS_EXPIRED: 'TLS certificate expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'TLS certificate is for another host',
 });
 
 function refusalReason(err: Error): string | null {

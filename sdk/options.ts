@@ -1,3 +1,4 @@
+import type { TlsCa } from '../shared/tls-ca.js';
 import type { MapSource } from './map-source.js';
 import type { ValueCodec } from './value-codec.js';
 import type { Durability } from '../shared/protocol/frames.js';
@@ -51,6 +52,11 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
   /** Argon2id cost of a password principal, if it was created with other than the default. @default null */
   passwordLimits: Partial<PasswordLimits> | null;
   /**
+   * TLS towards `wss://` managers, nodes and proxies: `ca` is the authorities (PEM) to
+   * trust for their certificates; null trusts the system's. @default null
+   */
+  tls: { ca: TlsCa } | null;
+  /**
    * Put in front of every key this client reads or writes (UTF-8), and limit scans to keys
    * under it; scan results come back without it. Counts towards `maxKeyBytes`. @default ''
    */
@@ -76,5 +82,6 @@ export const CLIENT_DEFAULTS = Object.freeze({
   credentials: null,
   managerKey: null,
   passwordLimits: null,
+  tls: null,
   keyPrefix: '',
 });

@@ -29,9 +29,11 @@ class HttpConnection implements GuardedConnection {
   ws: WebSocket | null = null;
   /** `socket.bytesRead` at the last request boundary, before an upgrade. */
   bytesMark = 0;
+  /** The TLS socket over `socket`, once its handshake is done (HTTPS listeners). */
+  secure: Duplex | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly socket: Socket, private readonly guard: ConnGuard<HttpConnection>, private readonly isPinging: boolean) {}
+  constructor(readonly socket: Socket, private readonly guard: ConnGuard<HttpConnection>, private readonly isPinging: boolean, private readonly isTls: boolean) {}
 
   keepAlive(): void {
     if (this.isPinging && this.ws !== null && this.ws.readyState === this.ws.OPEN) this.ws.ping();
@@ -52,7 +54,10 @@ class HttpConnection implements GuardedConnection {
       const { code, text } = GUARD_WS_CLOSE[reason];
       if (ws.readyState === ws.OPEN) ws.close(code, text);
     } else if (!this.socket.destroyed) {
-      this.socket.end(reason === 'evicted' ? HTTP_REFUSED : HTTP_TIMEOUT);
+      // Over TLS the answer goes through the TLS socket; before its handshake, none can.
+      const out = this.isTls ? this.secure : this.socket;
+      if (out === null) this.socket.destroy();
+      else out.end(reason === 'evicted' ? HTTP_REFUSED : HTTP_TIMEOUT);
     }
     this.lingerTimer = setTimeout(this.onLinger, CLOSE_LINGER_MS);
     this.lingerTimer.unref();
@@ -87,6 +92,7 @@ class HttpConnection implements GuardedConnection {
   private readonly onLinger = (): void => {
     this.lingerTimer = null;
     if (this.ws !== null) this.ws.terminate();
+    this.secure?.destroy();
     this.socket.destroy();
   };
 }
@@ -101,6 +107,7 @@ class HttpConnection implements GuardedConnection {
 export class HttpConnGuard {
   readonly guard: ConnGuard<HttpConnection>;
   private readonly bySocket = new WeakMap<object, HttpConnection>();
+  private readonly isTls: boolean;
 
   /**
    * @param isPinging ping a WebSocket quiet for half the idle timeout (its pong is a sign
@@ -108,7 +115,10 @@ export class HttpConnGuard {
    */
   constructor(private readonly server: Server, options: Readonly<ConnGuardOptions>, private readonly isPinging = false) {
     this.guard = new ConnGuard<HttpConnection>(options);
+    this.isTls = 'setSecureContext' in server;
     server.on('connection', this.onConnection);
+    // An HTTPS server: the TLS socket over an admitted TCP socket is the same connection.
+    server.on('secureConnection', this.onSecureConnection);
     server.on('request', this.onRequest);
   }
 
@@ -136,15 +146,29 @@ export class HttpConnGuard {
     this.guard.stop();
     this.server.off('connection', this.onConnection);
     this.server.off('request', this.onRequest);
+    this.server.off('secureConnection', this.onSecureConnection);
   }
+
+  private readonly onSecureConnection = (secure: Duplex & { _parent?: unknown }): void => {
+    const parent = secure._parent;
+    const c = parent !== null && typeof parent === 'object' ? this.bySocket.get(parent) : undefined;
+    if (c === undefined) return;
+    c.secure = secure;
+    this.bySocket.set(secure, c);
+  };
 
   private readonly onConnection = (socket: Socket): void => {
     // An earlier listener (an address allow-list) may have turned it away already.
     if (socket.destroyed) return;
-    const c = new HttpConnection(socket, this.guard, this.isPinging);
+    const c = new HttpConnection(socket, this.guard, this.isPinging, this.isTls);
     const entry = this.guard.admit(c, socket.remoteAddress ?? '?');
     if (typeof entry === 'string') {
       socket.on('error', noop);
+      // Over TLS no handshake has happened: a plain answer would be noise, so just close.
+      if (this.isTls) {
+        socket.destroy();
+        return;
+      }
       socket.end(HTTP_REFUSED);
       socket.setTimeout(CLOSE_LINGER_MS, () => socket.destroy());
       return;

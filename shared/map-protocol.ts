@@ -167,11 +167,10 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
         if (copied !== undefined && !isUint(copied)) return null;
         hb.repl = { backfilling: r.backfilling, seqnos: r.seqnos as number[], ...(copied === undefined ? {} : { copiedBytes: copied }) };
       }
-      if (m.load !== undefined) {
-        const load = decodeLoad(m.load);
-        if (load === null) return null;
-        hb.load = load;
-      }
+      // The load report is for the dashboard only: a malformed one is dropped, never the
+      // heartbeat (which keeps the node's lease).
+      const load = m.load === undefined ? null : decodeLoad(m.load);
+      if (load !== null) hb.load = load;
       return hb;
     }
     case 'hello':

@@ -139,6 +139,8 @@ export class AdminApi {
         id: r.id, address: r.address, zone: r.zone, weight: r.weight, state: r.state,
         isLive: this.state.live.has(r.id),
         appliedRev: this.membership.appliedRev.get(r.id) ?? null,
+        // From this manager's heartbeats: true once the node reports replication, false when it heartbeats without.
+        isReplicating: this.membership.replication.has(r.id) ? true : this.membership.heardAt.has(r.id) ? false : null,
         activeShare: map === null ? 0 : buckets / 2 ** map.bits,
       };
     });

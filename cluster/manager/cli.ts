@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, checkListenIp, TLS_SWITCHES, tlsArgs } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError } from '../ensure-dir.js';
 import { Manager } from './manager.js';
@@ -32,6 +32,9 @@ registrations, detects failures and plans bucket placement.
                            (default min(500, failover/10); see docs/replication.md)
   --log-format FORMAT      cluster event lines on stderr: text (default) or json
   --insecure               no authentication on /map and the admin API (development only)
+  --tls-cert FILE          certificate chain (PEM) of its port: the admin API, /map, /metrics
+                           and the dashboard then speak https:// and wss:// only
+  --tls-key FILE           its private key (PEM); needs --tls-cert
   --help                   print this text
 
 Connection limits of its port (docs/operations.md, "Connection limits"):
@@ -58,12 +61,15 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
     'fence-margin-ms': { type: 'string' },
     'move-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    'tls-cert': TLS_SWITCHES['tls-cert'],
+    'tls-key': TLS_SWITCHES['tls-key'],
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const o: Partial<ManagerOptions> = { ...connLimitArgs(values) };
+  const { tls } = tlsArgs(values);
+  const o: Partial<ManagerOptions> = { ...connLimitArgs(values), ...(tls === undefined ? {} : { tls }) };
   if (values.cfg !== undefined) {
     const cfg = String(values.cfg);
     if (!/^(file:.+|etcd:\/\/.+)$/.test(cfg)) throw new UsageError(`--cfg must be file:PATH or etcd://HOST:PORT, got "${cfg}"`);
@@ -120,6 +126,7 @@ export async function managerMain(argv: string[], shutdown: Shutdown): Promise<n
     return 0;
   }
   if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
+  await checkListenIp(opts.ip);
   let manager: Manager;
   try {
     manager = new Manager(opts);

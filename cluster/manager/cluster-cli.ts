@@ -1,8 +1,10 @@
-import { Presets, SingleBar } from 'cli-progress';
-import { parseCommandLine, numberArg, UsageError } from '../../bin/cli-util.js';
+import { followMoves, formatBytes, type RebalanceProgress } from './move-follow.js';
+import { describeConnectError } from '../../shared/connect-error.js';
+import { httpRequestText, type HttpAnswer } from '../../shared/http-json.js';
+import { parseCommandLine, numberArg, UsageError, loadCredentialsArg } from '../../bin/cli-util.js';
 import { formatEvent, type ClusterEvent, type EventValue } from '../../shared/event-log.js';
 import {
-  AuthClient, NONCE_BYTES, PUBLIC_KEY_BYTES, SALT_BYTES, SIGNATURE_BYTES, fromHex, isHex, loadCredentials, toHex,
+  AuthClient, NONCE_BYTES, PUBLIC_KEY_BYTES, SALT_BYTES, SIGNATURE_BYTES, fromHex, isHex, toHex,
   type AuthChallenge, type Credentials,
 } from '../../shared/auth/index.js';
 
@@ -25,9 +27,73 @@ export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [
                             $PANDAKV_CREDENTIALS); needed unless the manager runs --insecure
   --manager-key HEX[,HEX]   the managers' public keys to require; without it the key each
                             manager presents is trusted for that connection only
-  --timeout-ms MS           how long to wait for nodes to apply a change (default 30000)
+  --timeout-ms MS           give up following a change when nothing moved this long
+                            (default 30000)
+  --json                    print the raw JSON answer
+  --help                    this text; "pandakv cluster <command> --help" for one command
+
+Change commands (add, remove, failover, split, rebalance, set) print the map's epoch and
+rev, then follow the data moves they started to the end: units moved, bytes copied, ETA.
+`;
+
+const COMMON_SWITCHES = `
+  --manager URL[,URL]       manager address(es) (default $PANDAKV_MANAGER or http://127.0.0.1:7070)
+  --credentials FILE        admin credentials (default $PANDAKV_CREDENTIALS)
+  --manager-key HEX[,HEX]   the managers' public keys to require
   --json                    print the raw JSON answer
 `;
+
+const FOLLOW_SWITCH = `  --timeout-ms MS           give up following when nothing moved this long (default 30000)
+`;
+
+/** `pandakv cluster <command> --help`. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = Object.freeze({
+  status: `Usage: pandakv cluster status [switches]
+
+Nodes and their states, the map's epoch and rev, the rebalance's progress (units moved and
+left, bytes copied) and the recent cluster events.
+${COMMON_SWITCHES}`,
+  events: `Usage: pandakv cluster events [--limit N] [switches]
+
+The manager's recent cluster events, oldest first.
+
+  --limit N                 how many (default 20)
+${COMMON_SWITCHES}`,
+  add: `Usage: pandakv cluster add NODE [switches]
+
+Place a registered node (id, id prefix or address): it takes its share of the units, and
+the CLI follows the data moves to the end.
+${COMMON_SWITCHES}${FOLLOW_SWITCH}`,
+  remove: `Usage: pandakv cluster remove NODE [switches]
+
+Move a node's units to the others, then drop it; follows the data moves to the end.
+${COMMON_SWITCHES}${FOLLOW_SWITCH}`,
+  failover: `Usage: pandakv cluster failover [--graceful] NODE [switches]
+
+Declare a node failed now: its replicas take over its units. With --graceful, its units
+are handed over once their replicas caught up, then it is failed.
+
+  --graceful                hand over without losing acknowledged writes
+${COMMON_SWITCHES}${FOLLOW_SWITCH}`,
+  split: `Usage: pandakv cluster split [switches]
+
+Double the number of buckets (no data moves).
+${COMMON_SWITCHES}${FOLLOW_SWITCH}`,
+  rebalance: `Usage: pandakv cluster rebalance [--stop] [switches]
+
+Re-plan and move data until balanced (resumes a stopped rebalance), following the moves
+to the end. With --stop, stop moving data now: the batch in flight is rolled back (or
+finished if it had caught up).
+
+  --stop                    stop the rebalance
+${COMMON_SWITCHES}${FOLLOW_SWITCH}`,
+  set: `Usage: pandakv cluster set --redundancy R [switches]
+
+Change the copies kept of every item (1..8), following the data moves to the end.
+
+  --redundancy R            copies per item
+${COMMON_SWITCHES}${FOLLOW_SWITCH}`,
+});
 
 const NEEDS_CREDENTIALS = 'the manager requires authentication: pass --credentials FILE (or set PANDAKV_CREDENTIALS) naming a principal with the admin role';
 
@@ -52,8 +118,12 @@ interface AdminAuth {
 class AdminClient {
   private token: string | null = null;
   private isInsecure = false;
+  private base: string;
 
-  constructor(private base: string, private readonly auth: AdminAuth | null) {}
+  /** @param bases the managers to try, in order, until one can be reached */
+  constructor(private readonly bases: readonly string[], private readonly auth: AdminAuth | null) {
+    this.base = bases[0]!;
+  }
 
   async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<Answer> {
     let hasRetriedAuth = false;
@@ -85,13 +155,32 @@ class AdminClient {
   private async request(method: 'GET' | 'POST', path: string, body: unknown, token: string | null): Promise<Answer> {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token !== null) headers.authorization = `Bearer ${token}`;
-    const res = await fetch(new URL(path, this.base), {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    const failures: string[] = [];
+    for (;;) {
+      let res: HttpAnswer;
+      try {
+        res = await httpRequestText(new URL(path, this.base), {
+          method,
+          headers,
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+          timeoutMs: 30_000,
+        });
+      } catch (err) {
+        failures.push(`${this.base}: ${describeConnectError(err)}`);
+        // Another manager given on the command line may answer.
+        const next = this.bases[this.bases.indexOf(this.base) + 1];
+        if (next !== undefined && token === null) {
+          this.base = next;
+          continue;
+        }
+        throw new Error(failures.length === 1 ? `cannot reach the manager at ${failures[0]}` : `cannot reach any manager (${failures.join(', ')})`);
+      }
+      try {
+        return { status: res.status, body: JSON.parse(res.text) as Record<string, unknown> };
+      } catch {
+        throw new Error(`the manager at ${this.base} answered ${path} with HTTP ${res.status} and no JSON (is ${this.base} a PandaKV manager?)`);
+      }
+    }
   }
 
   /** The handshake of docs/auth.md §3 over `/api/auth/challenge` and `/api/auth`. */
@@ -154,33 +243,20 @@ function fail(a: Answer): never {
   throw new Error(`${err?.code ?? `HTTP ${a.status}`}: ${err?.message ?? 'request failed'}${retry}`);
 }
 
-async function waitApplied(api: AdminClient, timeoutMs: number, isTty: boolean): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  const bar = isTty ? new SingleBar({ format: 'applying  {bar} {value}/{total} nodes on rev {rev}', hideCursor: true }, Presets.shades_classic) : null;
-  let started = false;
-  for (;;) {
+/** Follow a change to its end, then print the map it left and what moved. */
+async function follow(api: AdminClient, command: string, timeoutMs: number): Promise<void> {
+  const result = await followMoves(async () => {
     const a = await api.call('GET', '/api/rebalance');
-    if (a.status !== 200) {
-      bar?.stop();
-      fail(a);
-    }
-    const p = a.body as { rev: number; applied: number; total: number; isDone: boolean };
-    if (bar !== null) {
-      if (!started) bar.start(p.total, p.applied, { rev: p.rev });
-      else bar.update(p.applied, { rev: p.rev });
-      started = true;
-    }
-    if (p.isDone) {
-      bar?.stop();
-      process.stdout.write(`rev ${p.rev} applied by ${p.applied}/${p.total} nodes\n`);
-      return;
-    }
-    if (Date.now() > end) {
-      bar?.stop();
-      throw new Error(`rev ${p.rev} applied by only ${p.applied}/${p.total} nodes after ${timeoutMs} ms`);
-    }
-    await new Promise<void>((resolve) => setTimeout(resolve, 100));
-  }
+    if (a.status !== 200) fail(a);
+    return a.body as unknown as RebalanceProgress;
+  }, { idleTimeoutMs: timeoutMs, isTty: process.stdout.isTTY === true, write: (t) => process.stdout.write(t) });
+  const status = await api.call('GET', '/api/status');
+  const map = status.status === 200 ? status.body.map as { epoch: number; rev: number } | null : null;
+  const p = result.progress;
+  const where = map === null ? `rev ${p.rev}` : `map epoch ${map.epoch}, rev ${map.rev}`;
+  const moved = `${p.moves.unitsMoved} units moved, ${formatBytes(result.bytesCopied)} copied`;
+  if (result.isStopped) process.stdout.write(`${command}: rebalance stopped at ${where}; ${moved}, ${p.moves.unitsLeft} left ("pandakv cluster rebalance" resumes)\n`);
+  else process.stdout.write(`${command}: done: ${where} applied by ${p.applied}/${p.total} nodes; ${moved}\n`);
 }
 
 /** One event as its text log line (the format of `--log-format text`). */
@@ -209,16 +285,22 @@ function printStatus(body: Record<string, unknown>, events: ClusterEvent[]): voi
   const map = body.map as Record<string, number> | null;
   process.stdout.write(map === null ? 'map: none yet\n' : `map: epoch ${map.epoch}, rev ${map.rev}, 2^${map.bits} buckets, ${2 ** (map.unitBits ?? 0)} units, ${map.runs} runs\n`);
   process.stdout.write(`leader: ${body.isLeader ? 'this manager' : 'another manager'}\n`);
-  const r = body.rebalance as { state?: string; unitsMoved?: number; unitsLeft?: number; lastWarning?: string | null } | undefined;
+  const r = body.rebalance as { state?: string; unitsMoved?: number; unitsLeft?: number; bytesCopied?: number; lastWarning?: string | null } | undefined;
   if (r !== undefined) {
-    process.stdout.write(`rebalance: ${r.state}, ${r.unitsMoved ?? 0} units moved, ${r.unitsLeft ?? 0} left${r.state === 'stopped' ? ' ("pandakv cluster rebalance" resumes)' : ''}\n`);
+    const moved = r.unitsMoved ?? 0;
+    const left = r.unitsLeft ?? 0;
+    const share = moved + left === 0 ? '' : ` (${Math.floor((moved * 100) / (moved + left))} %)`;
+    process.stdout.write(`rebalance: ${r.state}, ${moved} units moved, ${left} left${share}, ${formatBytes(r.bytesCopied ?? 0)} copied${r.state === 'stopped' ? ' ("pandakv cluster rebalance" resumes)' : ''}\n`);
     if (typeof r.lastWarning === 'string') process.stdout.write(`rebalance warning: ${r.lastWarning}\n`);
   }
   const nodes = body.nodes as Array<Record<string, unknown>>;
-  process.stdout.write(`${'id'.padEnd(38)}${'state'.padEnd(9)}${'live'.padEnd(6)}${'share'.padEnd(8)}address\n`);
+  process.stdout.write(`${'id'.padEnd(38)}${'state'.padEnd(9)}${'live'.padEnd(6)}${'share'.padEnd(8)}${'repl'.padEnd(6)}address\n`);
   for (const n of nodes) {
-    process.stdout.write(`${String(n.id).padEnd(38)}${String(n.state).padEnd(9)}${(n.isLive ? 'yes' : 'no').padEnd(6)}${(((n.activeShare as number) * 100).toFixed(1) + '%').padEnd(8)}${String(n.address)}\n`);
+    // Whether the node reports replication (joined the peer plane); '?' until it reported here.
+    const repl = n.isReplicating === true ? 'yes' : n.isReplicating === false ? 'NO' : '?';
+    process.stdout.write(`${String(n.id).padEnd(38)}${String(n.state).padEnd(9)}${(n.isLive ? 'yes' : 'no').padEnd(6)}${(((n.activeShare as number) * 100).toFixed(1) + '%').padEnd(8)}${repl.padEnd(6)}${String(n.address)}\n`);
   }
+  if (nodes.some((n) => n.isReplicating === false)) process.stdout.write('nodes with repl NO are not on the peer plane: they keep no replicas and refuse majority writes (see their log)\n');
   if (events.length > 0) {
     process.stdout.write('recent events:\n');
     for (const e of events) process.stdout.write(`  ${eventLine(e)}\n`);
@@ -241,18 +323,25 @@ export async function clusterMain(argv: string[]): Promise<number> {
   });
   const [command, arg, ...rest] = positionals;
   if (values.help || command === undefined) {
-    process.stdout.write(CLUSTER_USAGE);
-    return command === undefined && !values.help ? 2 : 0;
+    if (command !== undefined && !Object.hasOwn(COMMAND_USAGE, command)) throw new UsageError(`unknown cluster command "${command}" (commands: ${Object.keys(COMMAND_USAGE).join(', ')})`);
+    process.stdout.write(command === undefined ? CLUSTER_USAGE : COMMAND_USAGE[command]!);
+    if (command === undefined && !values.help) {
+      process.stderr.write('pandakv cluster: a command is needed\n');
+      return 2;
+    }
+    return 0;
   }
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
-  const base = String(values.manager ?? process.env.PANDAKV_MANAGER ?? 'http://127.0.0.1:7070');
-  if (!/^https?:\/\/\S+$/.test(base)) throw new UsageError(`--manager must be http://host:port, got "${base}"`);
+  const bases = String(values.manager ?? process.env.PANDAKV_MANAGER ?? 'http://127.0.0.1:7070').split(',').map((b) => b.trim());
+  for (const base of bases) {
+    if (!/^https?:\/\/[^\s/]+/.test(base) || !URL.canParse(base)) throw new UsageError(`--manager must be http://host:port (or a comma list of them), got "${base}"`);
+  }
   const timeoutMs = numberArg(values, 'timeout-ms', (n) => n > 0) ?? 30_000;
   const managerKeys = parseManagerKeys(values['manager-key']);
   const credentialsPath = values.credentials ?? process.env.PANDAKV_CREDENTIALS;
   if (managerKeys !== null && (credentialsPath === undefined || credentialsPath === '')) throw new UsageError('--manager-key needs --credentials FILE');
-  const auth = credentialsPath === undefined || credentialsPath === '' ? null : { credentials: loadCredentials(String(credentialsPath)), managerKeys };
-  const api = new AdminClient(base, auth);
+  const auth = credentialsPath === undefined || credentialsPath === '' ? null : { credentials: loadCredentialsArg(String(credentialsPath)), managerKeys };
+  const api = new AdminClient(bases, auth);
   const needNode = (): string => {
     if (arg === undefined) throw new UsageError(`${command} needs a NODE (id, id prefix or address)`);
     return arg;
@@ -301,6 +390,6 @@ export async function clusterMain(argv: string[]): Promise<number> {
     } else process.stdout.write(`${command}: map epoch ${b.epoch}, rev ${b.rev}, ${b.movedUnits ?? 0} unit moves\n`);
     for (const w of b.warnings ?? []) process.stdout.write(`warning: ${w}\n`);
   }
-  if (!values.stop) await waitApplied(api, timeoutMs, process.stdout.isTTY === true);
+  if (!values.stop) await follow(api, command, timeoutMs);
   return 0;
 }

@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createListener } from '../../shared/tls.js';
+import { METRICS_CONTENT_TYPE } from '../../shared/prom.js';
 import type { Duplex } from 'node:stream';
 import type { Cfg } from './cfg/cfg.js';
 import { openCfg } from './cfg/open-cfg.js';
@@ -8,7 +10,7 @@ import { MapService } from './map-service.js';
 import { Leader } from './leader.js';
 import { AdminApi } from './admin-api.js';
 import { fenceAfterMs, managerOptions, type ManagerOptions } from './options.js';
-import { managerMetrics } from './metrics.js';
+import { ManagerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
 import { Dashboard } from './dashboard/dashboard.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
@@ -19,7 +21,6 @@ import { EventLog } from '../../shared/event-log.js';
 import { NodeEventRecorder } from './node-events.js';
 import { HttpConnGuard } from '../../shared/http-conn-guard.js';
 import { connLimitsOf } from '../../shared/conn-limits.js';
-import { connMetricLines } from '../../shared/conn-guard.js';
 
 /**
  * A manager: keeps the map in the config store, serves it at `/map`, takes node
@@ -44,6 +45,8 @@ export class Manager {
   auth: ManagerAuth | null = null;
   private readonly http: Server;
   private readonly connGuard: HttpConnGuard;
+  /** `/metrics`: read from the state, map service and membership at each scrape. */
+  readonly metrics: ManagerMetrics;
   private url = '';
   private closing: Promise<void> | null = null;
   /** This manager's process id in the map's manager list. */
@@ -57,13 +60,21 @@ export class Manager {
     const o = this.options;
     this.events = new EventLog({ component: 'manager', format: o.logFormat, write: o.logWrite, capacity: o.eventCapacity });
     if (o.advertise !== null) this.events.id = o.advertise;
-    this.http = createServer(this.onRequest);
+    this.http = createListener(o.tls, this.onRequest, o.readTimeoutMs);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
     // Map subscribers only listen: they are pinged so that only dead ones go idle.
     this.connGuard = new HttpConnGuard(this.http, {
       ...connLimitsOf(this.options), maxConnections: this.options.maxConnections, isAuthRequired: !this.options.isInsecure,
     }, true);
+    this.metrics = new ManagerMetrics({
+      state: () => this.state,
+      maps: () => this.mapService,
+      membership: () => this.membership,
+      isLeader: () => this.isLeader,
+      progress: () => this.admin?.progress() ?? null,
+      conn: () => this.connGuard.guard.counters,
+    });
   }
 
   static async start(options: Partial<ManagerOptions> = {}): Promise<Manager> {
@@ -115,7 +126,7 @@ export class Manager {
     });
     const addr = this.http.address() as { address: string; port: number };
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
-    this.url = `http://${host}:${addr.port}`;
+    this.url = `${o.tls === null ? 'http' : 'https'}://${host}:${addr.port}`;
     this.events.id ??= this.url;
     this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs);
     await this.registry.start();
@@ -217,10 +228,14 @@ export class Manager {
       res.end(ok ? 'ok\n' : 'starting\n');
       return;
     }
-    if (path === '/metrics' && this.state !== null && this.mapService !== null) {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      const extra = this.membership === null || this.admin === null ? null : { membership: this.membership, progress: this.admin.progress() };
-      res.end(managerMetrics(this.state, this.mapService, this.isLeader, this.membership?.heartbeatsTotal ?? 0, extra) + `${connMetricLines('manager', this.connGuard.guard.counters).join('\n')}\n`);
+    if (path === '/metrics') {
+      this.metrics.text().then((text) => {
+        res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
+        res.end(text);
+      }, (err: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics failed: ${err.message}\n`);
+      });
       return;
     }
     if (this.dashboard?.handle(req, res) === true) return;

@@ -1,6 +1,7 @@
 import type { DashboardOptions } from './dashboard/options.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
+import type { TlsServerConfig } from '../../shared/tls.js';
 
 /**
  * Options of a manager. Every delay is here so tests can shrink it. The connection
@@ -72,6 +73,8 @@ export interface ManagerOptions extends ConnLimits {
   logWrite: (line: string) => void;
   /** Cluster events kept for `GET /api/events`. @default 1000 */
   eventCapacity: number;
+  /** Certificate and key (`--tls-cert`, `--tls-key`): the admin API, `/map` and `/metrics` then speak `https://`/`wss://` only. @default null */
+  tls: TlsServerConfig | null;
 }
 
 /** Largest clock-rate difference between a node and the config store that the lease tolerates. */
@@ -110,6 +113,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs' | 'fe
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,
+  tls: null,
 });
 
 /** Fill defaults, deriving the heartbeat from the failover time. */

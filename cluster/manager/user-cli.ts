@@ -1,6 +1,7 @@
 import { parseCommandLine, UsageError } from '../../bin/cli-util.js';
-import { isRole, writeCredentials, type Role } from '../../shared/auth/index.js';
-import { openCfg } from './cfg/open-cfg.js';
+import { existsSync } from 'node:fs';
+import { ROLES, isRole, writeCredentials, type Role } from '../../shared/auth/index.js';
+import { openCfg, parseCfgUrl, type CfgUrl } from './cfg/open-cfg.js';
 import { UserStore } from './users.js';
 
 export const USER_USAGE = `Usage: pandakv user <add|list|remove> [NAME] --cfg URL [switches]
@@ -34,11 +35,17 @@ export async function userMain(argv: string[]): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected argument "${rest[0]}"`);
   const cfgUrl = String(values.cfg ?? 'file:./data/cfg.json');
   const needName = (): string => {
-    if (name === undefined) throw new UsageError(`${command} needs a NAME`);
+    if (name === undefined || name === '') throw new UsageError(`user ${command} needs a NAME: pandakv user ${command} NAME${command === 'add' ? ' --roles read,write' : ''}`);
     return name;
   };
   if (command !== 'add' && command !== 'list' && command !== 'remove') throw new UsageError(`unknown user command "${command}"`);
+  if (command !== 'list') needName();
   const roles = command === 'add' ? parseRoles(values.roles) : [];
+  // Only add creates a config store: list and remove never leave a new file behind.
+  const where = cfgUrlArg(cfgUrl);
+  if (command !== 'add' && where.kind === 'file' && !existsSync(where.path)) {
+    throw new UsageError(`--cfg: ${cfgUrl} does not exist (no principals to ${command === 'list' ? 'list' : 'remove'})`);
+  }
   const password = command === 'add' && values.password ? readPassword() : undefined;
   const cfg = await openCfg(cfgUrl);
   try {
@@ -66,10 +73,19 @@ export async function userMain(argv: string[]): Promise<number> {
   }
 }
 
+/** `--cfg`, checked. @throws UsageError */
+function cfgUrlArg(url: string): CfgUrl {
+  try {
+    return parseCfgUrl(url);
+  } catch (err) {
+    throw new UsageError(`--cfg: ${(err as Error).message}`);
+  }
+}
+
 function parseRoles(raw: unknown): Role[] {
   if (raw === undefined) throw new UsageError('add needs --roles, e.g. --roles read,write');
   const roles = String(raw).split(',').map((r) => r.trim()).filter(Boolean);
-  for (const r of roles) if (!isRole(r)) throw new UsageError(`unknown role "${r}" (roles: read, write, scan, admin)`);
+  for (const r of roles) if (!isRole(r)) throw new UsageError(`unknown role "${r}" (roles: ${ROLES.join(', ')})`);
   return roles as Role[];
 }
 

@@ -26,6 +26,12 @@ export interface BackfillHost {
   apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void;
   /** A backfill ended: copied, or given up because the units or the source left the map. */
   onBackfillEnded(units: number[]): void;
+  /**
+   * Units this node held data for are dropped and copied in full from `source`: their
+   * history differs from the active's (a failover took place without them), so what they
+   * held past the common point is discarded.
+   */
+  onRollback?(source: string, units: number[]): void;
 }
 
 export interface Backfill {
@@ -208,6 +214,7 @@ export class Backfiller {
           for (const u of stale) this.clearedUnmarked.add(u);
           if (stale.size > 0) {
             this.host.counters.fullResyncs += stale.size;
+            this.host.onRollback?.(source, [...stale]);
             await this.clearUnits(stale);
             // Cleared once: a retry of this copy needs no second pass (the stream keeps the
             // keys it writes meanwhile, deletes included).

@@ -1,5 +1,6 @@
 import {
   parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
+  checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
 } from '../../bin/cli-util.js';
 import type { Shutdown } from '../../bin/shutdown.js';
 import { DirError, ensureDir } from '../ensure-dir.js';
@@ -48,7 +49,7 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
                        start, which then catches up by delta; this turns that off
   --log-format FORMAT  cluster event lines on stderr: text (default) or json
   --insecure           no authentication: every client may run every op (development only)
-  --help               print this text
+${tlsUsage('the client port (and its /metrics, /healthz)', 'the managers')}  --help               print this text
 
 Connection limits of the client port (docs/operations.md, "Connection limits"):
 ${connLimitUsage(10_000)}`;
@@ -88,12 +89,13 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     'commit-interval-ms': { type: 'string' },
     'stop-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
+    ...TLS_SWITCHES,
     'log-format': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-  const opts: NodeCliOptions = { ...connLimitArgs(values) };
+  const opts: NodeCliOptions = { ...connLimitArgs(values), ...tlsArgs(values) };
   const int = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (values.ip !== undefined) opts.ip = String(values.ip);
   const port = numberArg(values, 'port', (n) => int(n) && n <= 65535);
@@ -182,6 +184,7 @@ export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<numb
   if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
   if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
   for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
+  await checkListenIp(nodeOptions.ip);
   let node: DataNode;
   try {
     // The data dir is made sure of first: the engine opens it in the constructor.
@@ -191,10 +194,6 @@ export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<numb
   } catch (err) {
     // An unusable data dir is a switch to fix, not a failure to retry.
     if (err instanceof DirError) throw new UsageError(`--data-dir: ${err.message}`);
-    // A manager address the CLI let through but the link cannot use (a list, before seeds are supported).
-    if ((err as NodeJS.ErrnoException).code === 'ERR_INVALID_URL' && nodeOptions.manager != null) {
-      throw new UsageError(`--manager: "${nodeOptions.manager}" cannot be used: ${(err as Error).message}`);
-    }
     throw err;
   }
   if (node.ring !== null) process.stdout.write(`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})\n`);

@@ -1,3 +1,5 @@
+import { NodeMetrics } from './node-metrics.js';
+import { snakeKeys } from '../../shared/snake-case.js';
 import { join } from 'node:path';
 import type { NodeLoadReport } from '../../shared/map-protocol.js';
 import { MemoryEngine } from './engine/memory-engine.js';
@@ -23,8 +25,8 @@ import type { Manager } from '../manager/manager.js';
 import { EventLog } from '../../shared/event-log.js';
 
 /** `ws://ip:port`, bracketing IPv6 addresses. */
-export function wsUrl(ip: string, port: number): string {
-  return `ws://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+export function wsUrl(ip: string, port: number, isTls = false): string {
+  return `${isTls ? 'wss' : 'ws'}://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
 
 /**
@@ -114,6 +116,9 @@ export class DataNode implements StatsSource {
       if (o.principals !== null) this.auth.setPrincipals(o.principals, 'pandakv node');
     }
     this.server = new DataServer(o, this.executor, this.auth);
+    const server = this.server;
+    const metrics = new NodeMetrics({ stats: () => snakeKeys({ ...this.engine.stats(), ...this.nodeStats() }), requests: () => server.load.ops, conn: () => server.connCounters });
+    server.endpoints = { metrics: () => metrics.text(), health: this.health };
     this.address = await this.server.listen();
     if (o.dht.length > 0) await this.joinPeerPlane(o.dht);
     if (ringRole(o) === 'seed') this.ring = await startRingSeed(o);
@@ -125,7 +130,7 @@ export class DataNode implements StatsSource {
       this.link = new ManagerLink(mapUrl, {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
       }, {
-        credentials: o.credentials, managerKey: o.managerKey, report: () => this.replicator?.report() ?? null, load: this.loadReport, lease: this.lease,
+        credentials: o.credentials, managerKey: o.managerKey, tlsCa: o.tlsCa, report: () => this.replicator?.report() ?? null, load: this.loadReport, lease: this.lease,
       });
       this.link.on('map', this.onMap);
       this.link.on('registered', this.onRegistered);
@@ -161,6 +166,8 @@ export class DataNode implements StatsSource {
     this.replicator = new Replicator(this.engine, plane, {}, this.hints);
     // A move waits for this node's report that its backfills are done: send it at once.
     this.replicator.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
+    this.replicator.on('hint-replay', (e) => this.logEvent('hint-replay', { delivered: e.count, left: e.left }));
+    this.replicator.on('rollback', (e) => this.logEvent('rollback', { source: e.source.slice(0, 16), units: e.units.length, first: e.units.slice(0, 8).join(',') }));
     this.executor.replicator = this.replicator;
     // Unit seqnos go to disk in the same commits as the items they number.
     this.engine.setUnitMarkSource(this.replicator);
@@ -258,8 +265,19 @@ export class DataNode implements StatsSource {
 
   get url(): string {
     if (this.address === null) throw new Error('node is not listening');
-    return wsUrl(this.address.ip, this.address.port);
+    return wsUrl(this.address.ip, this.address.port, this.options.tls !== null);
   }
+
+  /** `/healthz`: serving when not fenced and, under a manager or ring, once a map is adopted. */
+  private readonly health = (): { isHealthy: boolean; body: Record<string, unknown> } => {
+    const isFenced = this.lease.isFenced;
+    const hasMap = this.link === null || this.map !== null;
+    const isHealthy = !isFenced && hasMap;
+    return {
+      isHealthy,
+      body: { ok: isHealthy, id: this.id, epoch: this.ownership.epoch, rev: this.map?.rev ?? null, isFenced, hasMap, manager: this.link?.managerUrl ?? null },
+    };
+  };
 
   /** Load figures for the heartbeat (the dashboard's node cards). */
   private readonly loadReport = (): NodeLoadReport => {

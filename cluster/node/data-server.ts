@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { METRICS_CONTENT_TYPE } from '../../shared/prom.js';
+import { createListener, type TlsServerConfig } from '../../shared/tls.js';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { Status } from '../../shared/status.js';
@@ -21,6 +23,8 @@ export interface DataServerOptions extends ProtocolLimits, ConnLimits {
   incomingIp: string[];
   maxInFlightPerConnection: number;
   highWaterMarkBytes: number;
+  /** Certificate and key: the port then speaks TLS only. */
+  tls: TlsServerConfig | null;
 }
 
 /** Connection counters, read by the STATS op and /metrics. */
@@ -34,6 +38,14 @@ export interface DataServerCounters {
   closedForProtocolError: number;
   authFailures: number;
   authDenied: number;
+}
+
+/** What the node's port answers over plain HTTP, before any WebSocket upgrade. */
+export interface NodeHttpEndpoints {
+  /** `GET /metrics`: Prometheus text. */
+  metrics: () => Promise<string>;
+  /** `GET /healthz`: 200 when serving, 503 when not (fenced, or no map yet); the JSON body says why. */
+  health: () => { isHealthy: boolean; body: Record<string, unknown> };
 }
 
 // WebSocket close codes used when a stream is unusable.
@@ -58,13 +70,15 @@ export class DataServer {
   private readonly allowList: IpAllowList;
   private readonly sockets = new Set<WebSocket>();
   private readonly connGuard: HttpConnGuard;
+  /** `/metrics` and `/healthz`; null answers every HTTP request 426 (use a WebSocket). */
+  endpoints: NodeHttpEndpoints | null = null;
 
   /**
    * @param auth who may do what; null = `--insecure` (every connection may run every op)
    */
   constructor(private readonly options: DataServerOptions, private readonly executor: Executor, private readonly auth: ServerAuth | null = null) {
     this.allowList = new IpAllowList(options.incomingIp);
-    this.http = createServer(this.onHttpRequest);
+    this.http = createListener(options.tls, this.onHttpRequest, options.readTimeoutMs);
     this.http.on('connection', this.onTcpConnection);
     // After the allow-list: a connection it turns away takes no slot.
     checkConnLimits(options, 'node');
@@ -113,9 +127,27 @@ export class DataServer {
     socket.on('error', noop);
   };
 
-  private readonly onHttpRequest = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
+  private readonly onHttpRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    const ep = this.endpoints;
+    if (ep !== null && req.method === 'GET' && path === '/metrics') {
+      ep.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': METRICS_CONTENT_TYPE });
+        res.end(text);
+      }, (err: Error) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`metrics failed: ${err.message}\n`);
+      });
+      return;
+    }
+    if (ep !== null && req.method === 'GET' && path === '/healthz') {
+      const h = ep.health();
+      res.writeHead(h.isHealthy ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(h.body));
+      return;
+    }
     res.writeHead(426, { 'content-type': 'text/plain' });
-    res.end('PandaKV data node: connect with a WebSocket\n');
+    res.end('PandaKV data node: connect with a WebSocket (HTTP serves GET /metrics and /healthz)\n');
   };
 
   private readonly onConnection = (ws: WebSocket, req: IncomingMessage): void => {

@@ -1,3 +1,4 @@
+import { snakeKeys } from '../../shared/snake-case.js';
 import { Status } from '../../shared/status.js';
 import { Op, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
@@ -143,7 +144,8 @@ export class Executor {
       case Op.SCAN:
         return runScan(req, this.engine, own);
       case Op.STATS:
-        return valueAnswer(id, { ...engine.stats(), ...this.stats.nodeStats() });
+        // Keys in snake_case, as memcached's and Prometheus's are.
+        return valueAnswer(id, snakeKeys({ ...engine.stats(), ...this.stats.nodeStats() }));
       case Op.PING:
         return extraAnswer(id, Status.OK, { epoch: own.epoch });
       default:

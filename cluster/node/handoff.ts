@@ -18,6 +18,8 @@ import type { ReplicationOptions } from './replication.js';
 
 /** What hinted handoff needs from the replicator it serves. */
 export interface HandoffHost {
+  /** Held hints reached every node they were for and were deleted (one call per replay pass that delivered some). */
+  onHintsDelivered?(count: number, left: number): void;
   readonly map: ClusterMap | null;
   readonly self: number;
   /** Index in the current map of each node, by peer key. */
@@ -275,6 +277,7 @@ export class HintedHandoff {
         }
         store.remove(complete);
         this.host.counters.hintsDelivered += complete.length;
+        if (complete.length > 0) this.host.onHintsDelivered?.(complete.length, store.count);
         this.syncHintCounters();
       } while (this.isReplayAgain && !this.host.isClosed);
     } finally {

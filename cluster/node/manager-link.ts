@@ -7,6 +7,7 @@ import { MapAuthSession } from '../../shared/map-auth.js';
 import { ErrorCode, KvError } from '../../shared/errors.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 import type { OwnershipLease } from './lease.js';
+import { caOption, type TlsCa } from '../../shared/tls.js';
 
 export interface ManagerLinkOptions {
   /** Reconnect schedule in ms once every known manager was tried, jittered ±20 %. @default [50, 100, 250, 500, 1000] */
@@ -15,6 +16,8 @@ export interface ManagerLinkOptions {
   credentials: Credentials | null;
   /** The manager's key (hex) to require; null trusts the key it presents. @default null */
   managerKey: string | null;
+  /** Authorities trusted for a `wss://` manager's certificate; null = the system's. @default null */
+  tlsCa: TlsCa | null;
   /** Replication state to send with each heartbeat; null (or a null answer) when the node does not replicate. @default null */
   report: (() => ReplicationReport | null) | null;
   /** Load figures to send with each heartbeat (for the dashboard); null sends none. @default null */
@@ -34,6 +37,7 @@ export const MANAGER_LINK_DEFAULTS: Readonly<ManagerLinkOptions> = Object.freeze
   reconnectBackoffMs: [50, 100, 250, 500, 1000],
   credentials: null,
   managerKey: null,
+  tlsCa: null,
   report: null,
   load: null,
   lease: null,
@@ -127,7 +131,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   }
 
   private open(): void {
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 5000 });
+    const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 5000, ...caOption(this.options.tlsCa) });
     this.ws = ws;
     ws.on('open', () => {
       this.isRegistered = false;

@@ -2,6 +2,7 @@ import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../../shared/protocol/li
 import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../../shared/conn-limits.js';
 import type { Credentials } from '../../shared/auth/index.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
+import type { TlsCa, TlsServerConfig } from '../../shared/tls.js';
 
 /** Options of a data node. Every limit and timeout is here so tests can shrink them. */
 export interface NodeOptions extends ProtocolLimits, ConnLimits {
@@ -75,6 +76,10 @@ export interface NodeOptions extends ProtocolLimits, ConnLimits {
   logWrite: (line: string) => void;
   /** Cluster events kept in memory (`node.events.recent()`). @default 1000 */
   eventCapacity: number;
+  /** Certificate and key of the client port (`--tls-cert`, `--tls-key`): it then speaks `wss://` and `https://`. @default null */
+  tls: TlsServerConfig | null;
+  /** Authorities trusted for the managers' TLS certificates (`--tls-ca`); null = the system's. @default null */
+  tlsCa: TlsCa | null;
 }
 
 export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
@@ -109,4 +114,6 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,
+  tls: null,
+  tlsCa: null,
 });

@@ -95,7 +95,13 @@ interface Waiter {
 }
 
 /** `backfill-ended`: a backfill finished or was given up; what `report()` says has changed. */
-export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[]) => void }> {
+export class Replicator extends EventEmitter<{
+  'backfill-ended': (units: number[]) => void;
+  /** Units whose history differed from their active's were dropped and are copied again. */
+  rollback: (info: { source: string; units: number[] }) => void;
+  /** A hint replay delivered `count` held hints; `left` are still held. */
+  'hint-replay': (info: { count: number; left: number }) => void;
+}> {
   readonly counters: ReplicationCounters = {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0,
@@ -154,8 +160,10 @@ export class Replicator extends EventEmitter<{ 'backfill-ended': (units: number[
       counters: this.counters,
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
       onBackfillEnded: (units) => this.emit('backfill-ended', units),
+      onRollback: (source, units) => this.emit('rollback', { source, units }),
     }, engine, plane, this.options);
     this.handoff = new HintedHandoff({
+      onHintsDelivered: (count, left) => this.emit('hint-replay', { count, left }),
       get map() { return self.map; },
       get self() { return self.self; },
       get nodeIndexByKey() { return self.nodeIndexByKey; },

@@ -1,3 +1,4 @@
+import type { TlsServerConfig } from '../../shared/tls.js';
 import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
 
 /** Limits of the protocol parser. Every field is also a server option. */
@@ -56,10 +57,13 @@ export interface MemcachedServerOptions extends McParserOptions, ConnLimits {
   version: string;
   /** Time `close()` lets connections finish their answers before destroying them. @default 5000 */
   closeTimeoutMs: number;
+  /** Certificate and key: the port then speaks memcached over TLS only. @default null */
+  tls: TlsServerConfig | null;
 }
 
 export const MEMCACHED_DEFAULTS: Readonly<MemcachedServerOptions> = Object.freeze({
   ...CONN_LIMITS_DEFAULTS,
+  tls: null,
   maxLineBytes: 2048,
   maxRetrievalLineBytes: 256 * 1024,
   maxKeyBytes: 250,

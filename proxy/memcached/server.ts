@@ -9,6 +9,8 @@ import { McFlushScheduler } from './flush-scheduler.js';
 import { McStats, type McStatsSnapshot } from './stats.js';
 import { ConnGuard, type ConnGuardCounters } from '../../shared/conn-guard.js';
 import { connLimitsOf } from '../../shared/conn-limits.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, serverContext, wrapServerSocket } from '../../shared/tls.js';
+import type { SecureContext } from 'node:tls';
 
 export interface MemcachedServerEvents {
   /** The server is accepting connections. */
@@ -40,6 +42,7 @@ const TOO_MANY_CONNECTIONS = Buffer.from('SERVER_ERROR too many open connections
 export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
   private readonly options: Readonly<MemcachedServerOptions>;
   private readonly server: Server;
+  private readonly tlsContext: SecureContext | null;
   private readonly connections = new Set<McConnection>();
   private readonly counters = new McStats();
   private readonly executor: McExecutor;
@@ -70,6 +73,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     });
     // Half-open: a client may send its last commands and FIN, and still get the answers.
     this.server = createServer({ allowHalfOpen: true }, this.onConnection);
+    this.tlsContext = this.options.tls === null ? null : serverContext(this.options.tls);
     this.server.on('error', this.onServerError);
   }
 
@@ -157,7 +161,10 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
       return;
     }
     // No byte has been read yet: a refused connection costs nothing but its answer.
-    const connection = new McConnection(socket, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed, this.binaryExecutor, this.guard);
+    // Over TLS the guard admits the TCP socket (handshakes count against the limits);
+    // the connection reads and writes the TLS socket on top of it.
+    const io = this.tlsContext === null ? socket : wrapServerSocket(socket, this.tlsContext, this.options.readTimeoutMs > 0 ? this.options.readTimeoutMs : DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    const connection = new McConnection(io, this.backend, this.executor, this.options, this.counters, this.onConnectionClosed, this.binaryExecutor, this.guard);
     const entry = this.guard.admit(connection, socket.remoteAddress ?? '?');
     if (typeof entry === 'string') {
       this.counters.connectionsRejected++;
@@ -168,7 +175,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
     this.counters.connections++;
     this.counters.openConnections++;
     this.connections.add(connection);
-    this.emit('connection', socket);
+    this.emit('connection', io);
   };
 
   private readonly onConnectionClosed = (connection: McConnection): void => {

@@ -155,7 +155,7 @@ test('ENOSPC on a small tmpfs: writes fail with KV_ERR_NO_SPACE, reads go on, wr
         await poll(async () => db.set('after', 'space', { durability: 'persist' }).then(() => true, () => null), 20_000, 'writes resume');
         assert.is(text(await db.get('after')), 'space');
         const stats = (await db.stats())[node.address]!;
-        process.stdout.write(`    (${written} persist writes of 2 KB before the disk filled; writes refused with KV_ERR_NO_SPACE, reads served, writes back after the filler went; ${String(stats.commitFailures)} failed commits)\n`);
+        process.stdout.write(`    (${written} persist writes of 2 KB before the disk filled; writes refused with KV_ERR_NO_SPACE, reads served, writes back after the filler went; ${String(stats.commit_failures)} failed commits)\n`);
       });
       // Nothing was corrupted: the node opens its files again with what it acknowledged.
       await withDiskNode(join(mount, 'node'), [], async (_node, db) => {
@@ -204,14 +204,14 @@ test('r = 2: a node SIGKILLed under load comes back from its disk and catches up
     await poll(async () => {
       const stats = await db.stats().catch(() => null);
       const mine = stats?.[back.address];
-      if (mine === undefined || Number(mine.repl_deltaUnits) + Number(mine.repl_fullResyncs) === 0) return null;
+      if (mine === undefined || Number(mine.repl_delta_units) + Number(mine.repl_full_resyncs) === 0) return null;
       return Object.values(stats!).every((s) => s.repl_backfilling === 0) ? mine : null;
     }, 60_000, 'the returning node verified its units');
     const mine = (await db.stats())[back.address]!;
-    process.stdout.write(`    (after SIGKILL: ${String(mine.repl_deltaUnits)} units by delta, ${String(mine.repl_deltaRecords)} records; `
-      + `${String(mine.repl_fullResyncs)} units re-copied, ${String(mine.repl_backfillItems)} items copied in full)\n`);
-    assert.ok(Number(mine.repl_deltaUnits) > 0, 'units caught up by delta');
-    assert.ok(Number(mine.repl_backfillItems) < 3000, 'not every item copied again');
+    process.stdout.write(`    (after SIGKILL: ${String(mine.repl_delta_units)} units by delta, ${String(mine.repl_delta_records)} records; `
+      + `${String(mine.repl_full_resyncs)} units re-copied, ${String(mine.repl_backfill_items)} items copied in full)\n`);
+    assert.ok(Number(mine.repl_delta_units) > 0, 'units caught up by delta');
+    assert.ok(Number(mine.repl_backfill_items) < 3000, 'not every item copied again');
     for (let i = 0; i < 3300; i++) {
       const want = i < 100 ? `w${i}` : i < 150 ? null : `v${i}`;
       assert.is(text(await db.get(`d:${i}`)), want, `d:${i}`);
@@ -285,7 +285,7 @@ test('r = 2, persistMajority writers: SIGKILL one copy, then the other once the 
       if (text(await db.getAnyReplica(key)) !== value) lostOnReplica++;
     }
     const mine = (await db.stats())[firstBack.address]!;
-    process.stdout.write(`    (${acked.size} persistMajority writes acknowledged across two SIGKILLs, ${failed} failed or timed out around them; lost: ${lost} on the active, ${lostOnReplica} on a replica; first copy back by delta: ${String(mine.repl_deltaUnits)} units, re-copied: ${String(mine.repl_fullResyncs)})\n`);
+    process.stdout.write(`    (${acked.size} persistMajority writes acknowledged across two SIGKILLs, ${failed} failed or timed out around them; lost: ${lost} on the active, ${lostOnReplica} on a replica; first copy back by delta: ${String(mine.repl_delta_units)} units, re-copied: ${String(mine.repl_full_resyncs)})\n`);
     assert.is(lost, 0);
     assert.is(lostOnReplica, 0);
   } finally {
@@ -312,7 +312,7 @@ test('a node SIGKILLed as soon as it has copied data (during or right after its 
       const all = await db.stats().catch(() => null);
       const s = all?.[joiner.address];
       seen = JSON.stringify(Object.keys(all ?? {}));
-      return s !== undefined && Number(s.repl_backfillItems) > 0 ? s : null;
+      return s !== undefined && Number(s.repl_backfill_items) > 0 ? s : null;
     }, 60_000, 'backfill under way', 10).catch((err: Error) => { throw new Error(`${err.message}; stats from ${seen}, joiner ${joiner.address}`); });
     await joiner.stop('SIGKILL');
     const wasCopying = Number(atKill.repl_backfilling) > 0;
@@ -339,7 +339,7 @@ test('a node SIGKILLed as soon as it has copied data (during or right after its 
       }
     }
     const s = (await db.stats())[back.address]!;
-    process.stdout.write(`    (${n} keys; joiner killed ${wasCopying ? 'during' : 'after'} its backfill (${String(atKill.repl_backfillItems)} items copied), restarted from its disk: ${String(s.items)} items, ${wrong} wrong on the replica, ${zombies} deleted keys back; units cleared and copied again: ${String(s.repl_fullResyncs)})\n`);
+    process.stdout.write(`    (${n} keys; joiner killed ${wasCopying ? 'during' : 'after'} its backfill (${String(atKill.repl_backfill_items)} items copied), restarted from its disk: ${String(s.items)} items, ${wrong} wrong on the replica, ${zombies} deleted keys back; units cleared and copied again: ${String(s.repl_full_resyncs)})\n`);
     assert.is(wrong, 0);
   } finally {
     await db.close();

@@ -5,27 +5,65 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { withNodes } from '../helpers/fixtures.js';
 import { withDeadline } from '../helpers/deadline.js';
 
 const run = promisify(execFile);
 const test = suite('integration - examples run as smoke tests');
 const example = (name: string): string => fileURLToPath(new URL(`../../examples/${name}.js`, import.meta.url));
 
-test('get-set runs against two real nodes', () => withNodes([[], []], async (nodes) => {
-  const { stdout } = await run(process.execPath, [example('get-set'), ...nodes.map((n) => n.address)], { timeout: 20_000 });
-  assert.match(stdout, /greeting = hello, world/);
-  assert.match(stdout, /stale cas refused/);
-  assert.match(stdout, /visits = 1/);
-  assert.match(stdout, /deleted: true/);
+/**
+ * `pandakv up` as `npm start` runs it (secure, with dev credentials), until it prints the
+ * examples' command lines; those lines are what `body` runs. Stopped with SIGTERM after.
+ */
+async function withUp<T>(body: (exampleLines: string[][]) => Promise<T>): Promise<T> {
+  const cli = fileURLToPath(new URL('../../bin/pandakv.js', import.meta.url));
+  const up = spawn(process.execPath, [cli, 'up', '--nodes', '1', '--keys', '100'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = once(up, 'exit');
+  const lines: string[] = [];
+  try {
+    const commands = await withDeadline(new Promise<string[][]>((resolve, reject) => {
+      const found: string[][] = [];
+      createInterface({ input: up.stdout! }).on('line', (line) => {
+        lines.push(line);
+        const m = /^(?:examples:)?\s+node (dist\/examples\/\S+\.js) (.*)$/.exec(line);
+        if (m !== null) found.push([m[1]!, ...m[2]!.split(' ')]);
+        if (line.startsWith('Cluster is up')) resolve(found);
+      });
+      up.once('exit', (code) => reject(new Error(`pandakv up exited ${code}:\n${lines.join('\n')}`)));
+    }), 90_000, 'pandakv up ready');
+    return await body(commands);
+  } finally {
+    if (up.exitCode === null && up.signalCode === null) up.kill('SIGTERM');
+    await withDeadline(exited, 30_000, 'up exits').catch(() => up.kill('SIGKILL'));
+  }
+}
+
+const distRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+test('the examples run against `npm start` with the map URL and credentials file it prints', () => withUp(async (commands) => {
+  assert.is(commands.length, 2, 'npm start prints a command line for each example');
+  for (const [script, ...args] of commands) {
+    assert.match(args[0]!, /^ws:\/\/127\.0\.0\.1:\d+\/map$/);
+    assert.match(args[1]!, /dev\.credentials\.json$/);
+    const { stdout } = await run(process.execPath, [script!, ...args], { timeout: 30_000, cwd: distRoot });
+    if (script!.endsWith('get-set.js')) {
+      assert.match(stdout, /greeting = hello, world/);
+      assert.match(stdout, /stale cas refused/);
+      assert.match(stdout, /visits = 1/);
+      assert.match(stdout, /deleted: true/);
+    } else {
+      const keys = stdout.split('\n').filter((l) => l.startsWith('city:')).map((l) => l.split(' ')[0]);
+      assert.equal(keys, ['city:bern', 'city:kyiv', 'city:lima', 'city:nice', 'city:oslo', 'city:pune']);
+      assert.match(stdout, /first page ended at city:lima/);
+    }
+  }
 }));
 
-test('scan lists the cities in key order', () => withNodes([[], []], async (nodes) => {
-  const { stdout } = await run(process.execPath, [example('scan'), ...nodes.map((n) => n.address)], { timeout: 20_000 });
-  const keys = stdout.split('\n').filter((l) => l.startsWith('city:')).map((l) => l.split(' ')[0]);
-  assert.equal(keys, ['city:bern', 'city:kyiv', 'city:lima', 'city:nice', 'city:oslo', 'city:pune']);
-  assert.match(stdout, /first page ended at city:lima/);
-}));
+test('an example without its map URL prints its usage and exits 2', async () => {
+  const err = await run(process.execPath, [example('get-set')]).catch((e: { code: number; stderr: string }) => e);
+  assert.is((err as { code: number }).code, 2);
+  assert.match((err as { stderr: string }).stderr, /usage: get-set MAP_URL \[CREDENTIALS_FILE\]/);
+});
 
 test('pandakv up starts a node, runs its demo and exits cleanly with --exit', async () => {
   const cli = fileURLToPath(new URL('../../bin/pandakv.js', import.meta.url));

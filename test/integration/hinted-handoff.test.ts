@@ -177,7 +177,7 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
       let probe = 0;
       const hintsHeld = async (): Promise<number> => {
         let held = 0;
-        for (const n of fallbacks) held += Number((await nodeStats(db, n.address))?.repl_hintsStored ?? 0);
+        for (const n of fallbacks) held += Number((await nodeStats(db, n.address))?.repl_hints_stored ?? 0);
         return held;
       };
       await poll(async () => {
@@ -206,7 +206,7 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
     await db.set(keys[0]!, 'newer');
     const resumedAt = Date.now();
     await poll(async () => {
-      for (const n of fallbacks) if (Number((await nodeStats(db, n.address))?.repl_hintsStored ?? 1) !== 0) return null;
+      for (const n of fallbacks) if (Number((await nodeStats(db, n.address))?.repl_hints_stored ?? 1) !== 0) return null;
       return true;
     }, 60_000, 'hints delivered and deleted');
     process.stdout.write(`    (hints delivered ${Date.now() - resumedAt} ms after the resume)\n`);
@@ -214,13 +214,14 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
     // the snapshot's epoch answers NOT_MY_BUCKET, so ask until every fallback answers.
     const delivered = await poll(async () => {
       let sum = 0;
-      for (const n of fallbacks) sum += Number((await nodeStats(db, n.address))?.repl_hintsDelivered ?? 0);
+      for (const n of fallbacks) sum += Number((await nodeStats(db, n.address))?.repl_hints_delivered ?? 0);
       return sum;
     }, 10_000, 'STATS of the fallbacks');
     assert.ok(delivered >= keys.length, `delivered ${delivered}`);
+    assert.ok(fallbacks.some((n) => n.stderr.some((l) => l.includes('event=hint-replay'))), 'a fallback logged its hint replay');
     // The resumed node's links (peers and clients) may still be coming back: ask until it answers.
     const vs = await poll(() => nodeStats(db, victim.address), 10_000, 'STATS of the resumed replica');
-    assert.ok(Number(vs.repl_hintsApplied ?? 0) + Number(vs.repl_hintsStale ?? 0) >= keys.length);
+    assert.ok(Number(vs.repl_hints_applied ?? 0) + Number(vs.repl_hints_stale ?? 0) >= keys.length);
     await poll(async () => (text(await db.get(keys[0]!, { replica: true })) === 'newer' ? true : null), 10_000, 'newer write on the replica');
     await poll(async () => (text(await db.get(keys[1]!, { replica: true })) === `hinted-${keys[1]!}` ? true : null), 10_000, 'replica reads');
     for (const key of keys.slice(1)) assert.is(text(await db.get(key, { replica: true })), `hinted-${key}`, key);

@@ -163,7 +163,7 @@ test('unique keys written at full speed through an add-node and a remove-node re
     // The old owners drop the copies the move took away from them.
     await poll(async () => {
       const stats = await db.stats().catch(() => null);
-      return stats !== null && Object.values(stats).reduce((n, s) => n + Number(s.purgedItems ?? 0), 0) > 0 ? true : null;
+      return stats !== null && Object.values(stats).reduce((n, s) => n + Number(s.purged_items ?? 0), 0) > 0 ? true : null;
     }, 20_000, 'old copies purged');
     const afterAdd = acked.size;
     await poll(async () => (acked.size >= afterAdd + 1000 ? true : null), 30_000, 'writes after the add');
@@ -257,8 +257,8 @@ async function checkAfterReturn(db: PandaClient, prefix: string, overwrite: stri
 
 /** The returning node's delta-recovery counters, printed under `what`. */
 function recoveryStats(stats: Record<string, number | string>, what: string): Record<string, number | string> {
-  process.stdout.write(`    (${what}: ${String(stats.repl_deltaUnits)} units by delta, ${String(stats.repl_deltaRecords)} records; `
-    + `${String(stats.repl_fullResyncs)} units re-copied, ${String(stats.repl_backfillItems)} items copied in full)\n`);
+  process.stdout.write(`    (${what}: ${String(stats.repl_delta_units)} units by delta, ${String(stats.repl_delta_records)} records; `
+    + `${String(stats.repl_full_resyncs)} units re-copied, ${String(stats.repl_backfill_items)} items copied in full)\n`);
   return stats;
 }
 
@@ -282,8 +282,8 @@ test('a node failed over while paused comes back with delta recovery and serves 
     await rebalanceDone(manager.address, 2, db);
     await idle(db);
     const mine = recoveryStats((await db.stats())[victim.address]!, 'delta recovery');
-    assert.ok(Number(mine.repl_deltaUnits) > 0, 'units caught up by delta');
-    assert.ok(Number(mine.repl_backfillItems) < 3300, 'not every item was copied again');
+    assert.ok(Number(mine.repl_delta_units) > 0, 'units caught up by delta');
+    assert.ok(Number(mine.repl_backfill_items) < 3300, 'not every item was copied again');
     await checkAfterReturn(db, 'd', 'w');
   } finally {
     await db.close();
@@ -311,9 +311,9 @@ test('a node stopped gracefully and started again with its data dir catches up b
     await rebalanceDone(manager.address, 2, db);
     await idle(db);
     const mine = recoveryStats((await db.stats())[back.address]!, 'warm restart');
-    assert.ok(Number(mine.repl_deltaUnits) > 0, 'units caught up by delta');
-    assert.is(Number(mine.repl_fullResyncs), 0, 'no unit copied again');
-    assert.is(Number(mine.repl_backfillItems), 0, 'no item copied in full');
+    assert.ok(Number(mine.repl_delta_units) > 0, 'units caught up by delta');
+    assert.is(Number(mine.repl_full_resyncs), 0, 'no unit copied again');
+    assert.is(Number(mine.repl_backfill_items), 0, 'no item copied in full');
     await checkAfterReturn(db, 'w', 'x');
     // The snapshot is read once: it is gone from the data dir.
     assert.not.ok(existsSync(join(dir, 'node-1', 'memory.snapshot')));

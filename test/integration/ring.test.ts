@@ -72,8 +72,8 @@ test('a node given --redundancy 2 seeds a ring that another joins with --ringnod
     assert.is(Object.keys(stats).length, 2);
     // Both nodes are active for some units and replica for others: each sent and applied records.
     for (const s of Object.values(stats)) {
-      assert.ok(Number(s.repl_recordsSent) > 0, `sent: ${JSON.stringify(s)}`);
-      assert.ok(Number(s.repl_recordsApplied) > 0, `applied: ${JSON.stringify(s)}`);
+      assert.ok(Number(s.repl_records_sent) > 0, `sent: ${JSON.stringify(s)}`);
+      assert.ok(Number(s.repl_records_applied) > 0, `applied: ${JSON.stringify(s)}`);
     }
     // The member dies: the seed's map service fails it over (promote-only); every
     // acknowledged write is still readable.

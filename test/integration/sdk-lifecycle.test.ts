@@ -2,7 +2,7 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
-import { connect, type ClusterMap, type KvError, type PandaClient } from '../../sdk/index.js';
+import { connect, StaticMapSource, type ClusterMap, type KvError, type PandaClient } from '../../sdk/index.js';
 import { withCluster } from '../helpers/cluster.js';
 import { rejection, until, withDeadline } from '../helpers/deadline.js';
 
@@ -44,6 +44,8 @@ test('no reachable map source fails at once with UNAVAILABLE naming every URL, n
   assert.match(err.message, `127.0.0.1:${new URL(a).port}`);
   assert.match(err.message, `127.0.0.1:${new URL(b).port}`);
   assert.match(err.message, 'connection refused');
+  const bad = await rejection(connect({ map: a, keyPrefix: 5 as unknown as string }));
+  assert.is(bad.code, 'KV_ERR_INVALID_ARGUMENT');
   const single = await withDeadline(rejection(connect({ map: a, timeoutMs: 600_000 })), 30_000, 'connect to one closed port');
   assert.is(single.code, 'KV_ERR_UNAVAILABLE');
 });
@@ -132,5 +134,36 @@ test('lifecycle events: ready after connect, error and reconnecting when the map
   assert.equal(seen.filter((s) => s === 'close').length, 1);
   assert.equal(seen.filter((s) => s === 'ready').length, 1);
 }));
+
+test('ready again after a reconnection; reconnecting and error once per loss; nothing emitted inside the call', async () => {
+  const source = new StaticMapSource(['ws://127.0.0.1:9']);
+  const db = await connect({ mapSource: source });
+  const seen: string[] = [];
+  let isInsideCall = false;
+  for (const name of ['ready', 'reconnecting', 'close', 'error'] as const) {
+    db.on(name, function onEvent() {
+      assert.is(isInsideCall, false, `${name} emitted synchronously`);
+      seen.push(name);
+    });
+  }
+  await until(() => seen.length === 1, 10_000, 'ready');
+  isInsideCall = true;
+  source.emit('status', false);
+  source.emit('status', false);
+  isInsideCall = false;
+  await until(() => seen.length === 3, 10_000, 'error and reconnecting');
+  isInsideCall = true;
+  source.emit('status', true);
+  isInsideCall = false;
+  await until(() => seen.length === 4, 10_000, 'ready again');
+  isInsideCall = true;
+  await db.close();
+  isInsideCall = false;
+  await until(() => seen.length === 5, 10_000, 'close');
+  source.emit('status', false);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(seen, ['ready', 'error', 'reconnecting', 'ready', 'close']);
+});
 
 test.run();

@@ -224,8 +224,8 @@ parts('judges figures against their targets', () => {
 });
 
 parts('computes marginal and total memory ratios', () => {
-  const before = sumNodeStats({ a: { rssBytes: 50_000_000, items: 0, bytes: 0 } });
-  const after = sumNodeStats({ a: { rssBytes: 50_000_000 + 1000 * 232, items: 1000, bytes: 150_000 } });
+  const before = sumNodeStats({ a: { rss_bytes: 50_000_000, items: 0, bytes: 0 } });
+  const after = sumNodeStats({ a: { rss_bytes: 50_000_000 + 1000 * 232, items: 1000, bytes: 150_000 } });
   const m = computeMemory(before, after, 1000, 16, 100);
   assert.is(m.marginalBytesPerItem, 232);
   assert.is(m.marginalRatio, 2);
