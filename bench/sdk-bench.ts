@@ -28,9 +28,9 @@ export interface SdkBenchResult {
 
 type Client = PandaClient<Uint8Array | string, Uint8Array>;
 
-/** Open an SDK client on `nodes` with room for `inflight` requests per lane. */
-export function connectClient(nodes: string[], inflight: number, timeoutMs: number): Promise<Client> {
-  return connect({ nodes, timeoutMs, connectTimeoutMs: timeoutMs, maxInFlightPerLane: Math.max(1024, inflight) });
+/** Open an SDK client on `nodes` with room for `inflight` requests per lane; `ca` for `wss://` nodes. */
+export function connectClient(nodes: string[], inflight: number, timeoutMs: number, ca: string | null = null): Promise<Client> {
+  return connect({ nodes, timeoutMs, connectTimeoutMs: timeoutMs, maxInFlightPerLane: Math.max(1024, inflight), tls: ca === null ? null : { ca } });
 }
 
 /** The workload executor for an SDK client. */
