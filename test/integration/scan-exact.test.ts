@@ -259,7 +259,7 @@ test('a slow scan while the buckets split twice returns every key exactly once, 
 }));
 
 test('a scan whose deadline passes while an owner is down fails with KV_ERR_SCAN_INTERRUPTED and resumes exactly from details.resumeFrom', () => withCluster({
-  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '60000'],
+  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '8000'],
 }, async (c) => {
   const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
   try {
@@ -281,8 +281,9 @@ test('a scan whose deadline passes while an owner is down fails with KV_ERR_SCAN
     assert.is(err!.code, 'KV_ERR_SCAN_INTERRUPTED');
     const resumeFrom = err!.details!.resumeFrom!;
     assert.instance(resumeFrom, Uint8Array);
-    // The owner stays down (no automatic failover for a minute): an admin fails it over, and
-    // the scan resumes where it stopped.
+    // The owner stays down (no automatic failover for 8 s): an admin fails it over (which
+    // waits for the dead node's liveness lease to run out, docs/replication.md "Fencing"),
+    // and the scan resumes where it stopped.
     const id = db.map!.nodes.find((n) => n.address === victim.address)!.id;
     await admin(c.manager.address, '/api/nodes/failover', { node: id });
     await poll(async () => (db.map!.nodes.some((n) => n.address === victim.address && n.state === 'failed') ? true : null), 20_000, 'the failover');
@@ -295,7 +296,7 @@ test('a scan whose deadline passes while an owner is down fails with KV_ERR_SCAN
 }));
 
 test('through the proxy, a page that cannot stay exact within --timeout-ms comes back short with its cursor or as SCAN_INTERRUPTED; resending resumes exactly', () => withCluster({
-  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '60000'],
+  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '8000'],
 }, async (c) => {
   const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
   const proxy = await spawnProxy(['--insecure', '--map', c.manager.address, '--no-memcached', '--timeout-ms', '800']);
