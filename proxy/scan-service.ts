@@ -1,6 +1,6 @@
 import { Status } from '../shared/status.js';
 import { KvError } from '../shared/errors.js';
-import type { Request } from '../shared/protocol/frames.js';
+import { answerFrame, errorAnswer, extraAnswer, type Request } from '../shared/protocol/frames.js';
 import { binaryToWire, bytesToBinary } from '../shared/protocol/binary-key.js';
 import { ScanIterator, type ScanHost } from '../sdk/scan.js';
 import type { Upstream } from './upstream.js';
@@ -36,7 +36,7 @@ export class ScanService {
     let start = req.key === '' ? '\0' : req.key;
     if (cursor !== undefined && cursor !== null) {
       const c = this.cursors.verify(cursor);
-      if (c === null) return [req.id, Status.BAD_REQUEST, null, 0, 0, { message: 'invalid scan cursor' }];
+      if (c === null) return errorAnswer(req.id, Status.BAD_REQUEST, 'invalid scan cursor');
       start = `${c.lastKey}\0`;
     }
     const it = new ScanIterator<Uint8Array>({
@@ -66,16 +66,16 @@ export class ScanService {
     const epoch = this.host.currentMap()?.epoch ?? 0;
     if (interrupted !== null && last === null) {
       // Nothing read: the same request (same cursor) resumes exactly.
-      return [req.id, Status.SCAN_INTERRUPTED, null, 0, 0, {
+      return extraAnswer(req.id, Status.SCAN_INTERRUPTED, {
         message: interrupted.message,
         next: binaryToWire(start),
         cursor: cursor === undefined || cursor === null ? null : cursor,
-      }];
+      });
     }
     const isMore = (interrupted !== null || count >= req.limit) && last !== null;
-    return [req.id, Status.OK, flat, 0, 0, {
+    return answerFrame(req.id, Status.OK, flat, 0, 0, {
       next: isMore ? binaryToWire(`${last}\0`) : null,
       cursor: isMore ? this.cursors.sign(epoch, last!) : null,
-    }];
+    });
   }
 }

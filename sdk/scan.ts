@@ -1,7 +1,7 @@
-import { KvError, errorFromStatus } from '../shared/errors.js';
+import { KvError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op } from '../shared/protocol/ops.js';
-import type { Response } from '../shared/protocol/frames.js';
+import { errorFromAnswer, requestFrame, type Response } from '../shared/protocol/frames.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { coversAcrossBits, readWireRanges } from '../shared/bucket-ranges.js';
 import { binaryToWire, bytesToBinary, binaryToUtf8, binaryToBytes, utf8ToBinary, isAsciiString } from '../shared/protocol/binary-key.js';
@@ -224,15 +224,14 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
     const epoch = tracker.epoch;
     const extra: Record<string, unknown> = { limit: Math.min(this.pageSize, this.remaining), ranges, bits };
     if (tracker.end !== null) extra.end = binaryToWire(tracker.end);
-    const frame = [0, Op.SCAN, epoch, binaryToWire(start), null, 0, 0, 0, extra];
+    const frame = requestFrame(Op.SCAN, epoch, binaryToWire(start), null, 0, 0, 0, extra);
     const r = await this.host.request(s.address, frame, deadline);
     // Re-planned meanwhile (ranges or start changed): this page no longer fits the stream.
     if (s.generation !== generation || s.next !== start) return;
     if (r.status !== Status.OK) {
-      const message = typeof r.extra?.message === 'string' ? r.extra.message : undefined;
       const details: { node: string; epoch?: number } = { node: s.address };
       if (typeof r.extra?.epoch === 'number') details.epoch = r.extra.epoch;
-      throw errorFromStatus(r.status, message, details);
+      throw errorFromAnswer(r, details);
     }
     const stated = r.extra;
     // A node states the epoch and the ranges it answered for; one that answered for

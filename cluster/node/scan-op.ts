@@ -1,5 +1,5 @@
 import { Status } from '../../shared/status.js';
-import type { Request } from '../../shared/protocol/frames.js';
+import { answerFrame, extraAnswer, type Request } from '../../shared/protocol/frames.js';
 import { binaryToWire } from '../../shared/protocol/binary-key.js';
 import { bucketOfBinary } from '../../shared/keystream.js';
 import { coversAcrossBits, everyBucket, fromPairs, hasBucket } from '../../shared/bucket-ranges.js';
@@ -39,7 +39,7 @@ export function runScan(req: Request, engine: ScanSource, own: ScanOwnership): u
     bits = own.bits;
   } else {
     if (!coversAcrossBits(ownedFlat, own.bits, req.ranges, req.rangeBits)) {
-      return [req.id, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: own.epoch, message: 'the node is not active for every range of this scan' }];
+      return extraAnswer(req.id, Status.NOT_MY_BUCKET, { epoch: own.epoch, message: 'the node is not active for every range of this scan' });
     }
     ranges = req.ranges;
     bits = req.rangeBits;
@@ -65,10 +65,10 @@ export function runScan(req: Request, engine: ScanSource, own: ScanOwnership): u
     if (next === null) break;
     start = next;
   }
-  return [req.id, Status.OK, flat, 0, 0, {
+  return answerFrame(req.id, Status.OK, flat, 0, 0, {
     next: next === null ? null : binaryToWire(next),
     epoch: own.epoch,
     bits,
     ranges,
-  }];
+  });
 }

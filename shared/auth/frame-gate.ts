@@ -1,5 +1,5 @@
 import { Op } from '../protocol/ops.js';
-import type { Request } from '../protocol/frames.js';
+import { errorAnswer, extraAnswer, type Request } from '../protocol/frames.js';
 import { Status } from '../status.js';
 import type { AuthServer } from './handshake.js';
 import { authFailureLine, type ServerAuth } from './server-auth.js';
@@ -21,29 +21,29 @@ export function gateFrame(shared: ServerAuth, conn: AuthServer, req: Request, wh
   if (verdict.ok) return null;
   const e = verdict.error;
   if (e.code === 'KV_ERR_AUTH_NEEDED') {
-    if (conn.isLocked) return [req.id, Status.AUTH_FAILED, null, 0, 0, { message: 'authentication failed' }];
-    return [req.id, Status.AUTH_NEEDED, null, 0, 0, { message: e.message, ...conn.challenge() }];
+    if (conn.isLocked) return errorAnswer(req.id, Status.AUTH_FAILED, 'authentication failed');
+    return extraAnswer(req.id, Status.AUTH_NEEDED, { message: e.message, ...conn.challenge() });
   }
-  return [req.id, Status.FORBIDDEN, null, 0, 0, { message: e.message }];
+  return errorAnswer(req.id, Status.FORBIDDEN, e.message);
 }
 
 /** The answer to an AUTH frame on a server running `--insecure`. */
 export function insecureAuthAnswer(req: Request, who: string): Frame {
-  return [req.id, Status.BAD_REQUEST, null, 0, 0, { message: `this ${who} runs --insecure: there is nothing to authenticate` }];
+  return errorAnswer(req.id, Status.BAD_REQUEST, `this ${who} runs --insecure: there is nothing to authenticate`);
 }
 
 function handshake(shared: ServerAuth, conn: AuthServer, req: Request, who: string, remote: string): Frame {
   const m = req.auth ?? {};
   if (!shared.hasPrincipals) {
     // Managed and the principals have not arrived yet: come back shortly.
-    return [req.id, Status.UNAVAILABLE, null, 0, 0, { message: `this ${who} has not received the principals yet`, retryAfterMs: 100 }];
+    return extraAnswer(req.id, Status.UNAVAILABLE, { message: `this ${who} has not received the principals yet`, retryAfterMs: 100 });
   }
   if (m.signature === undefined) {
-    if (conn.isLocked) return [req.id, Status.AUTH_FAILED, null, 0, 0, { message: 'authentication failed' }];
-    return [req.id, Status.AUTH_NEEDED, null, 0, 0, { ...conn.challenge(typeof m.principal === 'string' ? m.principal : undefined) }];
+    if (conn.isLocked) return errorAnswer(req.id, Status.AUTH_FAILED, 'authentication failed');
+    return extraAnswer(req.id, Status.AUTH_NEEDED, { ...conn.challenge(typeof m.principal === 'string' ? m.principal : undefined) });
   }
   const r = conn.respond(m);
-  if (r.ok) return [req.id, Status.OK, null, 0, 0, { serverSignature: r.serverSignature, serverPublicKey: r.serverPublicKey, roles: [...r.principal.roles] }];
+  if (r.ok) return extraAnswer(req.id, Status.OK, { serverSignature: r.serverSignature, serverPublicKey: r.serverPublicKey, roles: [...r.principal.roles] });
   shared.log(authFailureLine(`pandakv ${who}`, remote, m.principal, r.reason));
-  return [req.id, Status.AUTH_FAILED, null, 0, 0, { message: r.error.message }];
+  return errorAnswer(req.id, Status.AUTH_FAILED, r.error.message);
 }

@@ -15,21 +15,13 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { spawnManager, spawnNode, spawnPandakv, type Spawned } from '../../cluster/spawn.js';
-import { bucketOf } from '../../shared/keystream.js';
-import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import { poll } from './deadline.js';
-import { replicatedCluster } from './replicated.js';
+import { keysOn, replicatedCluster, seqOf } from './replicated.js';
 
 const FAILOVER_MS = 2000;
 const CUT_MS = 6000;
 
-function keysOn(map: ClusterMap, index: number, prefix: string, count: number): string[] {
-  const keys: string[] = [];
-  for (let i = 0; keys.length < count; i++) if (chainOf(map, bucketOf(`${prefix}${i}`, map.bits))[0] === index) keys.push(`${prefix}${i}`);
-  return keys;
-}
 
-const seqOf = (v: string | null): number => (v === null ? -1 : Number(v.slice(v.indexOf(':') + 1)));
 
 interface Op { t: 'set' | 'get' | 'ready'; key: string; value: string | null; durability?: string; ok: boolean; startedAt: number; at: number }
 

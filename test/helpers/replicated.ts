@@ -1,4 +1,6 @@
 import type { PandaClient } from '../../sdk/index.js';
+import { bucketOf } from '../../shared/keystream.js';
+import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import { poll } from './deadline.js';
 
 /** Until every node is placed with redundancy 2, backfills are done and a majority write goes through. */
@@ -16,3 +18,15 @@ export async function replicatedCluster(db: PandaClient, manager: string, nodes:
   }, 90_000, 'a replicated cluster');
 }
 
+
+/** `count` keys with `prefix` whose active in `map` is node `index`. */
+export function keysOn(map: ClusterMap, index: number, prefix: string, count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    if (chainOf(map, bucketOf(`${prefix}${i}`, map.bits))[0] === index) keys.push(`${prefix}${i}`);
+  }
+  return keys;
+}
+
+/** A value's sequence number: values are written as `<writer>:<seq>`; -1 for none. */
+export const seqOf = (v: string | null): number => (v === null ? -1 : Number(v.slice(v.indexOf(':') + 1)));

@@ -4,26 +4,14 @@ import { connect, type PandaClient } from '../../sdk/index.js';
 import { StaticMapSource } from '../../sdk/map-source.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
-import { bucketOf } from '../../shared/keystream.js';
-import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { Spawned } from '../../cluster/spawn.js';
-import { replicatedCluster } from '../helpers/replicated.js';
+import { keysOn, replicatedCluster, seqOf } from '../helpers/replicated.js';
 
 const test = suite('integration - fencing: a paused active loses no acknowledged write');
 
 const text = (v: Uint8Array | null): string | null => (v === null ? null : Buffer.from(v).toString());
 
-/** `count` keys with `prefix` whose active in `map` is node `index`. */
-function keysOn(map: ClusterMap, index: number, prefix: string, count: number): string[] {
-  const keys: string[] = [];
-  for (let i = 0; keys.length < count; i++) {
-    if (chainOf(map, bucketOf(`${prefix}${i}`, map.bits))[0] === index) keys.push(`${prefix}${i}`);
-  }
-  return keys;
-}
 
-/** A value's sequence number: values are written as `<writer>:<seq>`. */
-const seqOf = (v: string | null): number => (v === null ? -1 : Number(v.slice(v.indexOf(':') + 1)));
 
 // The scenario of the zombie active: three nodes, r = 2, failover after 2 s. The active of
 // a third of the units is paused (SIGSTOP) for longer than the failover time while a

@@ -194,9 +194,11 @@ test('a manager restarted while a batch is staged waits for its copies before sw
     const st = await poll(async () => {
       const p = await progress(restarted!.address);
       const s = await (await fetch(`${restarted!.address}/api/status`)).json() as { isLeader: boolean; map: { moves: number; rev: number } };
-      return s.isLeader && (p.moves.isMoving || s.map.rev !== stagedRev) ? s : null;
+      return s.isLeader && (p.moves.isMoving || s.map.moves === 0) ? s : null;
     }, 30_000, 'the restarted manager decides');
-    assert.is(st.map.rev, stagedRev, 'no map published over the staged batch');
+    // A new rev may list the restarted manager (same placement, batch still staged); a plan
+    // published over the batch would have nothing in motion.
+    assert.ok(st.map.rev >= stagedRev, 'no older map');
     assert.ok(st.map.moves > 0, 'the staged batch is still staged while its copies cannot fill');
     const waiting = await progress(restarted.address);
     assert.ok(waiting.moves.isMoving, 'the mover waits for the staged copies');
