@@ -1,3 +1,4 @@
+import { noop } from 'cockatiel';
 import { Etcd3, GRPCOutOfRangeError, type ICompare, type IRequestOp } from 'etcd3';
 import { ErrorCode, KvError } from '../../../shared/errors.js';
 import type { CasOptions, CasResult, Cfg, CfgEntry, CfgLease, CfgLeadership, CfgSnapshot, CfgWatch } from './cfg.js';
@@ -28,6 +29,11 @@ export class EtcdCfg implements Cfg, LeaseHost, EtcdWatchHost {
       hosts: hosts.map((h) => `http://${h}`),
       dialTimeout: options.dialTimeoutMs,
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+      // No circuit breaker per host (the client's default opens one for 5 s after three
+      // failures in a row): one slow moment of a single etcd then became a 5 s outage in
+      // which no lease could be kept alive, leaderships flapped and nodes were fenced.
+      // Callers here retry with their own backoff and deadlines.
+      faultHandling: { host: () => noop },
     });
     this.elections = new Elections(this, options.electionPrefix);
   }
