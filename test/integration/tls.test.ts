@@ -8,7 +8,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
 import { connect } from '../../sdk/index.js';
-import { spawnProxy } from '../../cluster/spawn.js';
+import { spawnNode, spawnProxy } from '../../cluster/spawn.js';
+import WebSocket from 'ws';
 import { withCluster } from '../helpers/cluster.js';
 import { poll, rejection, withDeadline } from '../helpers/deadline.js';
 import { makeTestCerts, type TestCerts } from '../helpers/tls-certs.js';
@@ -176,6 +177,36 @@ test('hostile input on TLS ports: plain text, garbage and silence are closed, an
         await db.close();
       }
     });
+  });
+});
+
+test('the connection cap holds on a TLS node port: a second connection is closed before its handshake', async () => {
+  await withCerts(async (c) => {
+    const node = await spawnNode(['--insecure', ...tlsArgs(c), '--max-connections', '1']);
+    try {
+      const first = new WebSocket(node.address, { ca: c.ca });
+      await withDeadline(once(first, 'open'), 20_000, 'first wss connection');
+      const second = new WebSocket(node.address, { ca: c.ca });
+      const outcome = await withDeadline(new Promise<string>((resolve) => {
+        second.once('open', () => resolve('open'));
+        second.once('error', (err: Error) => resolve(`refused: ${err.message}`));
+      }), 20_000, 'second connection refused');
+      assert.match(outcome, /^refused/);
+      first.close();
+      await once(first, 'close');
+      // The slot is free again once the first has gone.
+      const third = await poll(async () => {
+        const ws = new WebSocket(node.address, { ca: c.ca });
+        const ok = await new Promise<boolean>((resolve) => {
+          ws.once('open', () => resolve(true));
+          ws.once('error', () => resolve(false));
+        });
+        return ok ? ws : null;
+      }, 20_000, 'a new connection after the first closed');
+      third.close();
+    } finally {
+      await node.stop('SIGKILL');
+    }
   });
 });
 
