@@ -110,7 +110,7 @@ test('unusable switches exit 2 with one line naming the switch, before anything 
     [['node', '--insecure', '--manager', 'http://[nope'], /^pandakv node: --manager: .*not a URL/],
     [['node', '--insecure', '--manager', 'http://127.0.0.1:1,'], /^pandakv node: --manager: empty address/],
     [['node', '--insecure', '--idle-timeout-ms', '1.5'], /^pandakv node: --idle-timeout-ms: invalid value/],
-    [['node', '--insecure', '--bogus'], /^pandakv node: Unknown option '--bogus'/],
+    [['node', '--insecure', '--bogus'], /^pandakv node: unknown switch --bogus/],
     [['proxy', '--insecure', '--map', 'tcp://127.0.0.1:1'], /^pandakv proxy: --map: /],
     [['proxy', '--insecure', '--map', 'ws://127.0.0.1:1', '--max-connections', '0'], /^pandakv proxy: --max-connections: invalid value/],
     [['manager', '--insecure', '--cfg', 'file:/proc/nope/cfg.json'], /^pandakv manager: --cfg: cannot use directory/],
