@@ -124,6 +124,8 @@ export class Replicator extends EventEmitter<{
   private hasBeenPlaced = false;
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
+  /** Per unit: the active it had before a failover, and the epoch of that failover (see `noteFailovers`). */
+  private readonly failedOver = new Map<number, { peer: string; epoch: number }>();
   /** Highest seqno each replica acknowledged, per peer and unit. */
   private readonly acked = new Map<string, Map<number, number>>();
   private waiters: Waiter[] = [];
@@ -196,6 +198,7 @@ export class Replicator extends EventEmitter<{
     // refused dial pushes hyperswarm's redial further out: dial once placed. A node that
     // left the map keeps its links (hints it holds may still be delivered).
     if (self >= 0) this.hasBeenPlaced = true;
+    if (previous !== null) this.noteFailovers(previous, map);
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
     this.plane.setPeers(this.hasBeenPlaced ? keys : []);
     if (self < 0) {
@@ -381,6 +384,27 @@ export class Replicator extends EventEmitter<{
   }
 
   /**
+   * Units whose active in `previous` is failed in `map` and no longer their active: a
+   * failover. Records from that old active made before `map`'s epoch are refused from now
+   * on. A graceful failover demotes the node first (it is still listed, not failed, when
+   * its units change hands), so its last records are still applied.
+   */
+  private noteFailovers(previous: ClusterMap, map: ClusterMap): void {
+    if (previous.epoch === map.epoch && previous.rev === map.rev) return;
+    const failed = new Set(map.nodes.filter((n) => n.state === 'failed').map((n) => n.id));
+    if (failed.size === 0) return;
+    const before = unitChains(previous);
+    const after = new Map(unitChains(map));
+    for (const [unit, chain] of before) {
+      const old = previous.nodes[chain[0]!];
+      if (old === undefined || old.peerKey === null || !failed.has(old.id)) continue;
+      const now = after.get(unit);
+      if (now !== undefined && map.nodes[now[0]!]?.id === old.id) continue;
+      this.failedOver.set(unit, { peer: old.peerKey, epoch: map.epoch });
+    }
+  }
+
+  /**
    * A newer epoch: acknowledge again, at it, what this node holds as a replica, so an
    * active waiting on a `majority` write it sent under this epoch counts this copy.
    */
@@ -483,26 +507,24 @@ export class Replicator extends EventEmitter<{
   };
 
   /**
-   * Records from `peer`, sent at its map epoch `epoch`. A peer this node's map shows
-   * failed (or does not list) is refused when this node's map is at least as new as the
-   * sender's: it was failed over, and whatever it still sends is history the unit's new
-   * active does not have (DESIGN §7). Refused records are not acknowledged.
+   * Records from `peer`, sent at its map epoch `epoch`. Records of a unit whose active was
+   * failed over, sent by that old active under an epoch before the failover, are refused
+   * and not acknowledged: the unit's new active does not have that history (DESIGN §7).
    */
   private onRecords(peer: string, raw: unknown, epoch: unknown): void {
     if (!Array.isArray(raw)) return;
-    const map = this.map;
-    if (map !== null) {
-      const sentAt = isUint(epoch) ? epoch : 0;
-      const at = this.nodeIndexByKey.get(peer);
-      if (sentAt <= map.epoch && (at === undefined || map.nodes[at]!.state === 'failed')) {
-        this.counters.staleRefused += raw.length;
-        return;
-      }
-    }
+    const sentAt = isUint(epoch) ? epoch : 0;
     let acks = this.ackbox.get(peer);
     for (const r of raw) {
       if (!isRecord(r)) continue;
       const [unit, seq, keyBytes, value, flags, expAt] = r;
+      // The unit's active was failed over: what it still sends from before is history the
+      // unit's new active does not have (Kafka's leader-epoch fencing).
+      const fence = this.failedOver.get(unit);
+      if (fence !== undefined && fence.peer === peer && sentAt < fence.epoch) {
+        this.counters.staleRefused++;
+        continue;
+      }
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
       const fill = this.backfiller.active.get(unit);
