@@ -461,11 +461,13 @@ export class Leader extends EventEmitter<LeaderEvents> {
   /**
    * A new leader knows the nodes' replication state only from heartbeats it receives
    * itself, and nodes move to it only once it leads. Until every live node has reported
-   * here (or a failover time has passed), a plan could take replicating nodes for ones
+   * here (or three heartbeat periods have passed), a plan could take replicating nodes for ones
    * that do not replicate and switch units without copying them; so planning waits.
    */
   private async whenReportsSettled(): Promise<void> {
-    const bound = this.electedAt + this.options.failoverAfterMs;
+    // Live nodes move here within a heartbeat or two of seeing the new manager list; one
+    // that does not (paused, partitioned) must not hold planning up until it is failed.
+    const bound = this.electedAt + Math.min(this.options.failoverAfterMs, Math.max(1000, 3 * this.options.heartbeatMs));
     while (performance.now() < bound && !this.isClosed && this.isLeader) {
       const missing = [...this.state.live].filter((id) => (this.heardAt.get(id) ?? -Infinity) < this.electedAt && this.state.records.get(id)?.state !== 'failed');
       if (missing.length === 0) return;

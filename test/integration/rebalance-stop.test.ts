@@ -257,12 +257,26 @@ test('a batch that does not catch up in time is rolled back, and the next rebala
     assert.match(String(st.rebalance.lastWarning), /did not catch up within 1500 ms; batch rolled back/);
     process.kill(joined.pid, 'SIGCONT');
     paused = null;
-    const again = await cli(['rebalance', '--manager', manager.address, '--timeout-ms', '120000']);
-    assert.match(again.stdout, /applied by \d+\/3 nodes/);
+    // The resumed node first reconnects its peer links; with a 1.5 s catch-up limit a batch
+    // staged before that may time out again, and the operator runs the rebalance again.
+    let attempts = 0;
     const done = await poll(async () => {
       const p = await progress(manager.address);
-      return p.isDone && !p.moves.isMoving && p.moves.unitsLeft === 0 ? p : null;
-    }, 60_000, 'rebalance finished');
+      if (p.isDone && !p.moves.isMoving && p.moves.unitsLeft === 0) return p;
+      if (!p.moves.isMoving && attempts < 5) {
+        attempts++;
+        const again = await cli(['rebalance', '--manager', manager.address, '--timeout-ms', '120000']);
+        assert.match(again.stdout, /applied by \d+\/3 nodes/);
+      }
+      return null;
+    }, 90_000, 'rebalance finished').catch(async (err: Error) => {
+      const p = await progress(manager.address).catch(() => null);
+      const ev = await (await fetch(`${manager.address}/api/events?limit=60`)).json().catch(() => null) as { events: Array<{ name: string; fields: unknown }> } | null;
+      const st = await (await fetch(`${manager.address}/api/status`)).json().catch(() => null);
+      process.stdout.write(`    progress at the deadline: ${JSON.stringify(p)}\n    status: ${JSON.stringify(st).slice(0, 1500)}\n`);
+      for (const e of ev?.events ?? []) process.stdout.write(`    ${e.name} ${JSON.stringify(e.fields)}\n`);
+      throw err;
+    });
     await poll(async () => (db!.map !== null && db!.map.rev >= done.rev ? true : null), 10_000, 'client has the final map');
     assert.is(new Set(db.map!.runChains.flatMap((c) => db!.map!.chains[c]!)).size, 3, 'the new node holds copies');
     let lost = 0;
@@ -270,7 +284,7 @@ test('a batch that does not catch up in time is rolled back, and the next rebala
       const got = await Promise.all(Array.from({ length: 200 }, (_, j) => db!.get(`to:${i + j}`)));
       got.forEach((v, j) => { if (text(v) !== `v${i + j}`) lost++; });
     }
-    process.stdout.write(`    (timed-out batch rolled back ${timedOut.fields['rolledBackUnits']} units; after the next rebalance ${KEYS - lost} of ${KEYS} keys readable, ${lost} lost)\n`);
+    process.stdout.write(`    (timed-out batch rolled back ${timedOut.fields['rolledBackUnits']} units; rebalance run ${attempts} time(s) more; then ${KEYS - lost} of ${KEYS} keys readable, ${lost} lost)\n`);
     assert.is(lost, 0);
   } finally {
     if (paused !== null) process.kill(paused.pid, 'SIGCONT');
