@@ -8,7 +8,7 @@ import { openPage, shoot, withBrowser } from '../helpers/browser.js';
 import { openCfg } from '../../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../../cluster/manager/users.js';
 import { writeCredentials } from '../../shared/auth/index.js';
-import { spawnManager } from '../../cluster/spawn.js';
+import { spawnManager } from '../../bin/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
