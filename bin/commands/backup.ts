@@ -23,6 +23,8 @@ layout, per-unit seqno, item counts, SHA-256 checksums). See docs/backup.md.
   --tls-ca FILE             authorities (PEM) trusted for wss:// managers and nodes
   --units-per-pass N        units read together in one pass over a node (default 64);
                             their items are held in memory until written
+  --pace-ms MS              pause this long after each pass over a node (default 0), to
+                            lighten the load the backup puts on a busy cluster
   --timeout-ms MS           give up when no unit could be read this long (default 120000)
   --json                    print the result as JSON
   --help                    this text
@@ -39,6 +41,7 @@ export async function backupMain(argv: string[]): Promise<number> {
     'tls-ca': { type: 'string' },
     'units-per-pass': { type: 'string' },
     'timeout-ms': { type: 'string' },
+    'pace-ms': { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
@@ -52,6 +55,7 @@ export async function backupMain(argv: string[]): Promise<number> {
   const manager = managerUrlArg(String(values.manager ?? process.env.PANDAKV_MANAGER ?? 'http://127.0.0.1:7070'), 'manager');
   const unitsPerPass = numberArg(values, 'units-per-pass', (n) => Number.isInteger(n) && n >= 1 && n <= 65_536);
   const idleTimeoutMs = numberArg(values, 'timeout-ms', (n) => Number.isInteger(n) && n > 0);
+  const paceMs = numberArg(values, 'pace-ms', (n) => Number.isInteger(n) && n >= 0 && n <= 60_000);
   const managerKey = values['manager-key'] === undefined ? null : String(values['manager-key']);
   if (managerKey !== null && !/^[0-9a-fA-F]{64}$/.test(managerKey)) throw new UsageError('--manager-key must be 64 hex digits');
   const credentialsPath = values.credentials ?? process.env.PANDAKV_CREDENTIALS;
@@ -68,6 +72,7 @@ export async function backupMain(argv: string[]): Promise<number> {
   const backup = new ClusterBackup(source, lanes.request, writer, {
     ...(unitsPerPass === undefined ? {} : { unitsPerPass }),
     ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }),
+    ...(paceMs === undefined ? {} : { paceMs }),
   });
   const started = Date.now();
   const bar = new ProgressView('backing up', process.stdout.isTTY === true);

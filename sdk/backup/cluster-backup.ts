@@ -125,6 +125,7 @@ export class ClusterBackup extends EventEmitter<{ progress: (p: BackupProgress) 
       try {
         const lost = await this.pass(map, nodeIndex, pass, pending);
         for (const u of lost) this.retry(u);
+        if (this.options.paceMs > 0) await delay(this.options.paceMs);
       } catch (err) {
         const e = err instanceof KvError ? err : KvError.internal(String(err), {}, err);
         if (e.code === ErrorCode.NOT_MY_BUCKET) {

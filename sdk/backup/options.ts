@@ -14,6 +14,8 @@ export interface BackupOptions {
   maxUnitAttempts: number;
   /** Waits between rounds that finished nothing, ms, jittered. @default [50, 100, 250, 500, 1000] */
   backoffMs: number[];
+  /** Pause after each pass over a node, ms, to lighten the backup's load on a busy cluster. @default 0 */
+  paceMs: number;
 }
 
 export const BACKUP_DEFAULTS: Readonly<BackupOptions> = Object.freeze({
@@ -23,6 +25,7 @@ export const BACKUP_DEFAULTS: Readonly<BackupOptions> = Object.freeze({
   idleTimeoutMs: 120_000,
   maxUnitAttempts: 50,
   backoffMs: [50, 100, 250, 500, 1000],
+  paceMs: 0,
 });
 
 /** Options of the backup directory writer. */
