@@ -12,12 +12,9 @@ import type { RawSend } from '../sdk/dispatcher.js';
 import { binaryToWire } from '../shared/protocol/binary-key.js';
 import type { Upstream } from './upstream.js';
 import type { ScanService } from './scan-service.js';
-import type { ProxyOptions } from './options.js';
+import type { ProxyOptions, RequestGate } from './options.js';
 import type { ProxyMetrics } from './metrics.js';
 import { insecureAuthAnswer } from '../shared/auth/index.js';
-
-/** Per-connection gate run before each request (auth and roles); null lets it through. */
-export type RequestGate = (req: Request, extra: Record<string, unknown> | undefined) => Promise<unknown[] | null> | unknown[] | null;
 
 /**
  * One thin client speaking the native protocol to the proxy: each frame is routed with

@@ -8,7 +8,7 @@ import { openPage, shoot, withBrowser } from '../helpers/browser.js';
 import { openCfg } from '../../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../../cluster/manager/users.js';
 import { writeCredentials } from '../../shared/auth/index.js';
-import { spawnManager } from '../../cluster/spawn.js';
+import { spawnManager } from '../../bin/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
@@ -66,6 +66,8 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
   const { page, errors } = await openPage(browser, `${manager.address}/`);
   let db: PandaClient | null = null;
   let writing = true;
+  // The length of every value written to the followed key: the page must show it.
+  let followedBytes = 1000;
   let writer: Promise<void> = Promise.resolve();
   try {
     // `/` redirects to `/ui`, which asks for a login on a secure manager.
@@ -99,7 +101,7 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     writer = (async () => {
       let i = 0;
       while (writing) {
-        await Promise.all([client.set('user:42', `v${i}`), client.set(`load:${i % 500}`, 'x'.repeat(100))]).catch(() => undefined);
+        await Promise.all([client.set('user:42', String(i % 10).repeat(followedBytes)), client.set(`load:${i % 500}`, 'x'.repeat(100))]).catch(() => undefined);
         i++;
       }
     })();
@@ -114,6 +116,17 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     };
     const first = await poll(seqnoOf, 20_000, 'a seqno for the active copy');
     await poll(async () => ((await seqnoOf()) ?? 0) > first ? true : null, 20_000, 'the seqno rising while writes run');
+    // Each copy's value size, as its node measured it: what was written, then the new
+    // length once the value is rewritten with another one.
+    const sizesShown = async (): Promise<string[]> => page.locator('[data-test=follow-chain] tbody tr [data-test=value-bytes]').allTextContents();
+    const allCopiesShow = (bytes: number) => async (): Promise<true | null> => {
+      const shown = await sizesShown();
+      return shown.length >= 2 && shown.every((t) => t === `${bytes.toLocaleString('en-US')} B`) ? true : null;
+    };
+    await poll(allCopiesShow(1000), 30_000, 'every copy showing the 1,000-byte value');
+    assert.is(await attr(page, '[data-test=follow-chain] tbody tr [data-test=value-bytes]', 'data-bytes'), '1000');
+    followedBytes = 37;
+    await poll(allCopiesShow(37), 30_000, 'every copy showing the rewritten 37-byte value');
     await shoot(page.locator('#follow'), 'follow');
     await shoot(page.locator('#map'), 'map');
     await poll(async () => (await page.locator('[data-test=ops]').first().textContent()) !== '–' ? true : null, 20_000, 'ops/s on a node card');

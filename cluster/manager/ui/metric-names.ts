@@ -27,6 +27,7 @@ export const METRICS = Object.freeze({
   fenced: m('pandakv_node_is_fenced', '1 while the node refuses requests because it cannot prove its lease (as of its last heartbeat).', 'cluster/node/lease.ts'),
   backfills: m('pandakv_node_backfills_active', 'Units a node is backfilling now.', 'cluster/node/replication.ts'),
   seqno: m('pandakv_node_unit_seqno', 'Highest mutation seqno a node holds for a unit (heartbeat report).', 'cluster/node/replication.ts'),
+  valueBytes: m('pandakv_node_key_value_bytes', 'Size of a followed key\'s value in one copy, measured by its node on the manager\'s probe (heartbeat report; per key, so not on /metrics).', 'cluster/node/dashboard-report.ts'),
   unitsMoved: m('pandakv_manager_rebalance_units_moved_total', 'Units whose new copy is in place, this rebalance.', 'cluster/manager/leader.ts'),
   unitsLeft: m('pandakv_manager_rebalance_units_left', 'Units still to move, this rebalance.', 'cluster/manager/leader.ts'),
   bytesCopied: m('pandakv_manager_rebalance_bytes_copied_total', 'Key and value bytes copied by backfill, this rebalance.', 'cluster/manager/leader.ts'),
