@@ -102,7 +102,9 @@ function page(req: Request, args: BackupArgs, items: BackupItemSource, history: 
   let next: string | null = after;
   while (count < args.limit && bytes < o.maxPageBytes && budget > 0) {
     const chunk = Math.min(256, budget);
-    const p = items.page(after, Math.min(args.limit - count, 256), chunk, accept);
+    // Few items per read while their size is unknown or large, so the byte budget holds.
+    const room = count === 0 ? 16 : Math.floor(((o.maxPageBytes - bytes) * count) / bytes);
+    const p = items.page(after, Math.max(1, Math.min(args.limit - count, 256, room)), chunk, accept);
     budget -= chunk;
     for (const it of p.items) {
       flat.push(Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt);

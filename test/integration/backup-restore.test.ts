@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH } from '../../cluster/spawn.js';
+import { CLI_PATH } from '../../bin/spawn.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll, withDeadline } from '../helpers/deadline.js';
 import { connect, type PandaClient } from '../../sdk/index.js';
