@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
 import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
+import { METRICS } from '../../cluster/manager/ui/metric-names.js';
 
 const test = suite('integration - dashboard in a real browser');
 
@@ -138,6 +139,12 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     assert.match(metrics, /^pandakv_manager_node_is_live\{node="[^"]+"\} 1$/m);
     assert.match(metrics, /^pandakv_node_is_fenced\{node="[^"]+"\} 0$/m);
     assert.is(await page.locator('[data-test=fenced]').first().textContent(), 'no');
+    // Every figure the manager exports is there under the name the page links to, and every
+    // link of the page lands on its entry in the catalogue.
+    for (const m of Object.values(METRICS)) if (m.isOnMetrics) assert.match(metrics, new RegExp(`^# HELP ${m.name} `, 'm'), m.name);
+    const hrefs = new Set(await page.locator('a.metric').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? '')));
+    assert.ok(hrefs.size >= 15, `${hrefs.size} metrics linked`);
+    for (const href of hrefs) assert.is(await page.locator(href).count(), 1, href);
     await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.
@@ -173,6 +180,7 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     }, 60_000, 'the current batch done');
     assert.ok(held.moves.unitsLeft > 0, `stopped with units left: ${held.moves.unitsLeft}`);
     await poll(async () => Number((await page.locator('[data-test=units-left]').textContent())!.replace(/,/g, '')) > 0 ? true : null, 10_000, 'units left on the page');
+    assert.match((await page.locator('[data-test=bytes-left]').textContent()) ?? '', /^≈ \d/, 'bytes left estimated');
     await shoot(page.locator('#rebalance'), 'rebalance-stopped');
     assert.is((await rebalanceApi(page)).moves.unitsMoved, held.moves.unitsMoved, 'no unit moved while stopped');
     await page.locator('[data-test=rebalance-start]').click();

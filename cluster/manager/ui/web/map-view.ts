@@ -107,7 +107,7 @@ export function MapView({ map, followedUnit }: MapViewProps): VNode {
     <h2>Map <small>
       <${MetricLink} figure="epoch">epoch <b data-test="epoch">${map.epoch}</b><//> ·
       <${MetricLink} figure="rev">rev <b data-test="rev">${map.rev}</b><//> ·
-      2^${map.bits} buckets · ${fmtInt(units)} units (${grid.unitsPerColumn} per column) · ${map.nodes.length} nodes · ${map.moves.length} in motion
+      2^${map.bits} buckets · ${fmtInt(units)} units (${grid.unitsPerColumn} per column) · <${MetricLink} figure="nodes">${map.nodes.length} nodes<//> · <${MetricLink} figure="moves">${map.moves.length} in motion<//>
     </small></h2>
     <div class="map-wrap">
       <div class="map-labels" style=${{ gridAutoRows: `${rowH}px` }}>
