@@ -94,6 +94,15 @@ export class DataNode implements StatsSource {
       });
     this.ownership = new Ownership(Math.log2(opts.buckets), followsMap(opts));
     this.executor = new Executor(this.engine, this.ownership, this);
+    const own = this.ownership;
+    this.executor.backupHost = {
+      get epoch() { return own.epoch; },
+      get bits() { return own.bits; },
+      activeRanges: () => own.activeRanges(),
+      isServing: () => own.isServing(),
+      unitBits: () => this.map?.unitBits ?? null,
+      history: () => this.replicator,
+    };
     this.purger = new Purger(this.engine, this.ownership, {
       beforePass: () => this.replicator?.forgetUnheld(),
       isHeld: () => this.replicator?.isKeepingData === true,

@@ -240,6 +240,19 @@ export class Replicator extends EventEmitter<{
     this.markSuspect();
   }
 
+  /** A unit's seqno now, for a backup (backup-op.ts); null while the unit is being copied here. */
+  unitSeq(unit: number): number | null {
+    return this.backfiller.active.has(unit) ? null : this.seqs.get(unit) ?? 0;
+  }
+
+  /** A unit's seqno now and its records after `since` (backup-op.ts); null when the log does not reach back that far. */
+  unitChangesSince(unit: number, since: number): { seq: number; records: readonly Record[] } | null {
+    if (this.backfiller.active.has(unit)) return null;
+    const seq = this.seqs.get(unit) ?? 0;
+    const records = this.changes.since(unit, since, seq);
+    return records === null ? null : { seq, records };
+  }
+
   /** True while this node keeps data of units it does not hold (failed, or back and verifying): no purging. */
   get isKeepingData(): boolean {
     return this.isKeeping;
