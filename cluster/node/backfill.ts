@@ -5,7 +5,7 @@ import type { PeerPlane } from '../peer/index.js';
 import type { KvEngine } from './engine/types.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './replication-records.js';
-import type { ReplicationOptions } from './replication.js';
+import type { ReplicationOptions } from './replication-options.js';
 
 /**
  * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when

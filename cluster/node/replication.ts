@@ -10,6 +10,7 @@ import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
 import { PersistedAcks } from './persisted-acks.js';
+import { REPLICATION_DEFAULTS, type ReplicationOptions } from './replication-options.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record, type ReplicationCounters,
 } from './replication-records.js';
@@ -36,46 +37,6 @@ import {
  * Backfill (serving and copying pages, deltas) lives in backfill.ts; hinted handoff for
  * down replicas in handoff.ts.
  */
-
-export interface ReplicationOptions {
-  /** Longest a `majority` write waits for replica acks before answering TIMEOUT. @default 2000 */
-  majorityTimeoutMs: number;
-  /** Items per backfill page. @default 256 */
-  backfillPageItems: number;
-  /** Keys examined per backfill page request. @default 16384 */
-  backfillPageBudget: number;
-  /**
-   * After each backfill page, wait this many times as long as the page took before the
-   * next (0 = copy flat out). @default 1
-   */
-  backfillPace: number;
-  /** Bytes of recent records kept for delta recovery, all units together. @default 33554432 */
-  changeLogBytes: number;
-  /** Most bytes of records one delta answer carries; units beyond it are copied in full. @default 4194304 */
-  maxDeltaBytes: number;
-  /** Hints per replay request. @default 512 */
-  hintReplayBatch: number;
-  /** Retry replaying held hints this often while any are left, ms. @default 1000 */
-  hintRetryMs: number;
-  /**
-   * Bytes of records sent to a replica and not yet acknowledged that are kept per peer,
-   * to be hinted if its link goes down; beyond that they are not kept (the replica
-   * backfills the gap). @default 16777216
-   */
-  maxUnackedBytesPerPeer: number;
-}
-
-export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
-  majorityTimeoutMs: 2000,
-  backfillPageItems: 256,
-  backfillPageBudget: 16_384,
-  backfillPace: 1,
-  changeLogBytes: 32 * 1024 * 1024,
-  maxDeltaBytes: 4 * 1024 * 1024,
-  hintReplayBatch: 512,
-  hintRetryMs: 1000,
-  maxUnackedBytesPerPeer: 16 * 1024 * 1024,
-});
 
 export type { ReplicationCounters } from './replication-records.js';
 
@@ -281,6 +242,19 @@ export class Replicator extends EventEmitter<{
       this.changes.anchor(unit, seq, print);
     }
     this.markSuspect();
+  }
+
+  /** A unit's seqno now, for a backup (backup-op.ts); null while the unit is being copied here. */
+  unitSeq(unit: number): number | null {
+    return this.backfiller.active.has(unit) ? null : this.seqs.get(unit) ?? 0;
+  }
+
+  /** A unit's seqno now and its records after `since` (backup-op.ts); null when the log does not reach back that far. */
+  unitChangesSince(unit: number, since: number): { seq: number; records: readonly Record[] } | null {
+    if (this.backfiller.active.has(unit)) return null;
+    const seq = this.seqs.get(unit) ?? 0;
+    const records = this.changes.since(unit, since, seq);
+    return records === null ? null : { seq, records };
   }
 
   /** True while this node keeps data of units it does not hold (failed, or back and verifying): no purging. */

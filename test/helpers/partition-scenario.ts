@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { connect, type PandaClient } from '../../sdk/index.js';
-import { spawnManager, spawnNode, spawnPandakv, type Spawned } from '../../cluster/spawn.js';
+import { spawnManager, spawnNode, spawnPandakv, type Spawned } from '../../bin/spawn.js';
 import { poll } from './deadline.js';
 import { keysOn, replicatedCluster, rollbackCounts, seqOf } from './replicated.js';
 

@@ -4,7 +4,7 @@ import { connect, type PandaClient } from '../../sdk/index.js';
 import { StaticMapSource } from '../../sdk/map-source.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
-import type { Spawned } from '../../cluster/spawn.js';
+import type { Spawned } from '../../bin/spawn.js';
 import { keysOn, replicatedCluster, rollbackCounts, seqOf } from '../helpers/replicated.js';
 
 const test = suite('integration - fencing: a paused active loses no acknowledged write');
