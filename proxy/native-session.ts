@@ -2,7 +2,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { Socket } from 'node:net';
 import { KvError, statusFromError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
-import { Op, isIdempotent, type OpCode } from '../shared/protocol/ops.js';
+import { Op, isBackupOp, isIdempotent, type OpCode } from '../shared/protocol/ops.js';
 import { decodeRequests, encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
 import { answerFrame, errorAnswer, extraAnswer, requestFrame, valueAnswer, type Request, type Response } from '../shared/protocol/frames.js';
 import {
@@ -149,6 +149,9 @@ export class NativeSession {
         this.scans.scan(req, req.cursor).then((frame) => this.finish(req.op, started, frame), (err: unknown) => this.fail(req.id, req.op, started, err));
       } else if (req.op === Op.STATS) {
         this.finish(req.op, started, valueAnswer(req.id, this.metrics.snapshot()));
+      } else if (isBackupOp(req.op)) {
+        // A backup reads each unit from its active node directly (docs/backup.md).
+        this.finish(req.op, started, errorAnswer(req.id, Status.BAD_REQUEST, 'backup ops go to the data nodes, not through the proxy'));
       } else {
         this.forward(req, started, deadline);
       }

@@ -72,7 +72,7 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
         <dt>bucket</dt><dd data-test="follow-bucket">${followed.bucket}</dd>
         <dt>unit</dt><dd data-test="follow-unit">${followed.unit}</dd>
         <dt><${MetricLink} figure="epoch">epoch<//></dt><dd data-test="follow-epoch">${followed.epoch}</dd>
-        <dt>map rev</dt><dd>${followed.rev}</dd>
+        <dt><${MetricLink} figure="rev">map rev<//></dt><dd>${followed.rev}</dd>
         <dt>move</dt><dd data-test="follow-move">${followed.move === null ? 'none' : `${shortId(followed.move.from)} → ${shortId(followed.move.to)} (${followed.move.phase})`}</dd>
       </dl>
       <table class="grid" data-test="follow-chain">
