@@ -106,6 +106,11 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
         i++;
       }
     })();
+    // Replicas on the map: a second copy of every unit.
+    await poll(async () => {
+      const units = await attr(page, '[data-test=map-canvas]', 'data-units');
+      return units !== null && units === await attr(page, '[data-test=map-canvas]', 'data-replica-total') ? true : null;
+    }, 30_000, 'a replica of every unit on the map');
     await page.locator('[data-test=follow-key]').fill('user:42');
     await page.locator('[data-test=follow-go]').click();
     const route = db.route('user:42');
@@ -131,7 +136,10 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await shoot(page.locator('#follow'), 'follow');
     await shoot(page.locator('#map'), 'map');
     await poll(async () => (await page.locator('[data-test=ops]').first().textContent()) !== '–' ? true : null, 20_000, 'ops/s on a node card');
+    await poll(async () => (await page.locator('[data-test=items]').allTextContents()).every((t) => /^[1-9][\d,]*$/.test(t)) ? true : null, 20_000, 'items on every card');
     await shoot(page.locator('#nodes'), 'nodes');
+    // A chart per figure, a series per node.
+    for (const figure of ['requests', 'p99', 'p50']) assert.is(await page.locator(`[data-test=chart-${figure}] .u-legend .u-series`).count(), 3, figure);
     // The same figures, under the names the page links to, on the manager's /metrics.
     const metrics = await (await fetch(`${manager.address}/metrics`)).text();
     assert.match(metrics, /^pandakv_node_requests_total\{node="[^"]+"\} [1-9]\d*$/m);
@@ -193,6 +201,9 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await page.locator('[data-test=timeline] li[data-event=rebalance-stop]').first().waitFor();
     await page.locator('[data-test=timeline] li[data-event=rebalance-resume]').first().waitFor();
     await shoot(page.locator('#map'), 'map-four-nodes');
+    for (const name of ['leader-elected', 'node-join', 'node-add', 'epoch-change', 'rebalance-start', 'rebalance-finish']) {
+      await page.locator(`[data-test=timeline] li[data-event=${name}]`).first().waitFor({ timeout: 10_000 });
+    }
 
     // SIGKILL a node: the timeline shows the failover and the map changes.
     const epochBefore = Number(await attr(page, '[data-test=map-canvas]', 'data-epoch'));
