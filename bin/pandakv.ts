@@ -10,6 +10,8 @@ Commands:
   cluster   administer a running cluster (status, add, remove, failover, split, rebalance)
   plan      simulate bucket placement with no cluster running
   user      manage principals (add, list, remove) in the config store
+  backup    write a consistent snapshot of a running cluster to a directory
+  restore   load a backup into a cluster
   dht       run a DHT bootstrap node for the peer plane (offline hyperswarm)
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
@@ -39,6 +41,14 @@ async function main(): Promise<void> {
     case 'user': {
       const { userMain } = await import('./commands/user.js');
       return runCommand('user', () => userMain(rest));
+    }
+    case 'backup': {
+      const { backupMain } = await import('./commands/backup.js');
+      return runCommand('backup', () => backupMain(rest));
+    }
+    case 'restore': {
+      const { restoreMain } = await import('./commands/restore.js');
+      return runCommand('restore', () => restoreMain(rest));
     }
     case 'dht': {
       return runDaemon('dht', async (shutdown) => (await import('./commands/dht.js')).dhtMain(rest, shutdown));

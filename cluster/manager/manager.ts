@@ -13,6 +13,7 @@ import { fenceAfterMs, managerOptions, type ManagerOptions } from './options.js'
 import { ManagerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
 import { Dashboard } from './dashboard/dashboard.js';
+import { NodeReports } from './dashboard/node-reports.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
 import { randomUUID } from 'node:crypto';
 import { ManagerRegistry } from './manager-registry.js';
@@ -41,6 +42,8 @@ export class Manager {
   private leader: Leader | null = null;
   private admin: AdminApi | null = null;
   private dashboard: Dashboard | null = null;
+  /** Followed keys' value sizes and node events, carried by heartbeats for the dashboard. */
+  private readonly nodeReports: NodeReports;
   /** Authentication of `/map` and the admin API; null with `--insecure`. */
   auth: ManagerAuth | null = null;
   private readonly http: Server;
@@ -60,6 +63,7 @@ export class Manager {
     const o = this.options;
     this.events = new EventLog({ component: 'manager', format: o.logFormat, write: o.logWrite, capacity: o.eventCapacity });
     if (o.advertise !== null) this.events.id = o.advertise;
+    this.nodeReports = new NodeReports(this.events);
     this.http = createListener(o.tls, this.onRequest, o.readTimeoutMs);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
@@ -114,6 +118,7 @@ export class Manager {
       dht: () => (o.isDhtEnabled ? peerBootstrap(o.dht, ownDht, this.state!) : []),
     });
     this.mapService.connGuard = this.connGuard;
+    this.mapService.reports = this.nodeReports;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     this.state.on('live-lost', (id) => this.mapService?.dropNode(id));
@@ -173,6 +178,7 @@ export class Manager {
         return () => state.off('map', listener);
       },
       events: this.events,
+      keySizes: this.nodeReports,
       auth: admin.sessions,
       connections: this.connGuard,
     }, this.options.dashboard);
