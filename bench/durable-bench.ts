@@ -20,7 +20,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { numberArg, parseCommandLine } from '../bin/cli-util.js';
-import { spawnNode, type Spawned } from '../cluster/spawn.js';
+import { spawnNode, type Spawned } from '../bin/spawn.js';
 import { connect, type Durability, type PandaClient } from '../sdk/index.js';
 import { formatCount } from './histogram.js';
 import { redisAofMissing, startRedisAof, type RedisAof } from './redis-aof.js';

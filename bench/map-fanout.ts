@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
-import { spawnManager, type Spawned } from '../cluster/spawn.js';
+import { spawnManager, type Spawned } from '../bin/spawn.js';
 import { createLatencyHistogram, formatCount, formatLatencyUs, recordMs, summarizeHistogram, type LatencySummary } from './histogram.js';
 import { BENCH_DEFAULTS } from './options.js';
 import { distPath, runToEnd } from './processes.js';

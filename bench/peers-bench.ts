@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Cluster as RedisCluster } from 'ioredis';
-import { spawnManager, spawnNode as spawnPandakvNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { spawnManager, spawnNode as spawnPandakvNode, spawnProxy, type Spawned } from '../bin/spawn.js';
 import { connect, type PandaClient } from '../sdk/index.js';
 import { formatCount, formatLatencyUs, formatRunLine } from './histogram.js';
 import { openMemcachedLoad } from './memcached-load.js';

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
-import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../bin/spawn.js';
 import { connect, type ClusterMap, type PandaClient } from '../sdk/index.js';
 import { formatCount, formatLatencyUs, formatRunLine } from './histogram.js';
 import { openMemcachedLoad } from './memcached-load.js';

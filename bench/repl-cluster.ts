@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnDht, spawnManager, spawnNode, type Spawned } from '../cluster/spawn.js';
+import { spawnDht, spawnManager, spawnNode, type Spawned } from '../bin/spawn.js';
 import { connect, type ClusterMap, type PandaClient } from '../sdk/index.js';
 
 export type Client = PandaClient<Uint8Array | string, Uint8Array>;

@@ -7,7 +7,7 @@
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
-import { spawnProxy, type Spawned } from '../cluster/spawn.js';
+import { spawnProxy, type Spawned } from '../bin/spawn.js';
 import { encodeMessage, decodeResponses } from '../shared/protocol/codec.js';
 import { Op } from '../shared/protocol/ops.js';
 import { Status } from '../shared/status.js';

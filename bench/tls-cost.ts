@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawnNode, type Spawned } from '../cluster/spawn.js';
+import { spawnNode, type Spawned } from '../bin/spawn.js';
 import { makeTestCerts } from '../test/helpers/tls-certs.js';
 import { connectClient, loadKeySpace, sdkExecutor } from './sdk-bench.js';
 import { runWorkload, type WorkloadResult } from './workload.js';

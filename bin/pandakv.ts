@@ -10,6 +10,8 @@ Commands:
   cluster   administer a running cluster (status, add, remove, failover, split, rebalance)
   plan      simulate bucket placement with no cluster running
   user      manage principals (add, list, remove) in the config store
+  backup    write a consistent snapshot of a running cluster to a directory
+  restore   load a backup into a cluster
   dht       run a DHT bootstrap node for the peer plane (offline hyperswarm)
   up        start a local cluster and run a demo workload
   bench     run the benchmark suite
@@ -24,34 +26,42 @@ async function main(): Promise<void> {
   switch (command) {
     case 'node': {
       // Signals are handled from here on, while the command's modules load too.
-      return runDaemon('node', async (shutdown) => (await import('../cluster/node/cli.js')).nodeMain(rest, shutdown));
+      return runDaemon('node', async (shutdown) => (await import('./commands/node.js')).nodeMain(rest, shutdown));
     }
     case 'manager': {
-      return runDaemon('manager', async (shutdown) => (await import('../cluster/manager/cli.js')).managerMain(rest, shutdown));
+      return runDaemon('manager', async (shutdown) => (await import('./commands/manager.js')).managerMain(rest, shutdown));
     }
     case 'proxy': {
-      return runDaemon('proxy', async (shutdown) => (await import('../proxy/cli.js')).proxyMain(rest, shutdown));
+      return runDaemon('proxy', async (shutdown) => (await import('./commands/proxy.js')).proxyMain(rest, shutdown));
     }
     case 'cluster': {
-      const { clusterMain } = await import('../cluster/manager/cluster-cli.js');
+      const { clusterMain } = await import('./commands/cluster.js');
       return runCommand('cluster', () => clusterMain(rest));
     }
     case 'user': {
-      const { userMain } = await import('../cluster/manager/user-cli.js');
+      const { userMain } = await import('./commands/user.js');
       return runCommand('user', () => userMain(rest));
     }
+    case 'backup': {
+      const { backupMain } = await import('./commands/backup.js');
+      return runCommand('backup', () => backupMain(rest));
+    }
+    case 'restore': {
+      const { restoreMain } = await import('./commands/restore.js');
+      return runCommand('restore', () => restoreMain(rest));
+    }
     case 'dht': {
-      return runDaemon('dht', async (shutdown) => (await import('../cluster/peer/dht-cli.js')).dhtMain(rest, shutdown));
+      return runDaemon('dht', async (shutdown) => (await import('./commands/dht.js')).dhtMain(rest, shutdown));
     }
     case 'plan': {
-      const { simulateMain } = await import('../cluster/manager/planner/simulate.js');
-      return runCommand('plan', () => simulateMain(rest));
+      const { planMain } = await import('./commands/plan.js');
+      return runCommand('plan', () => planMain(rest));
     }
     case 'up': {
-      return runDaemon('up', async (shutdown) => (await import('./up.js')).upMain(rest, shutdown));
+      return runDaemon('up', async (shutdown) => (await import('./commands/up.js')).upMain(rest, shutdown));
     }
     case 'bench': {
-      const { runBenchCli } = await import('../bench/cli.js');
+      const { runBenchCli } = await import('./commands/bench.js');
       return runCommand('bench', () => runBenchCli(rest));
     }
     case 'version':

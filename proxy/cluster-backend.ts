@@ -3,12 +3,10 @@ import { Status } from '../shared/status.js';
 import { Op, type OpCode } from '../shared/protocol/ops.js';
 import { counterRequest, deleteRequest, errorFromAnswer, expiryRequest, keyRequest, storeRequest, type Response } from '../shared/protocol/frames.js';
 import type { Upstream } from './upstream.js';
+import type { PasswordCheck } from './options.js';
 import { ScanIterator } from '../sdk/scan.js';
 import { upstreamScanHost } from './scan-service.js';
 import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
-
-/** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
-export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
 
 /** Told of each answered frame: its op, the node's status and the time it took, ms. */
 export type RequestObserver = (op: number, status: number, ms: number) => void;

@@ -2,22 +2,19 @@ import type { WebSocket, RawData } from 'ws';
 import type { Socket } from 'node:net';
 import { KvError, statusFromError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
-import { Op, isIdempotent, type OpCode } from '../shared/protocol/ops.js';
+import { Op, isBackupOp, isIdempotent, type OpCode } from '../shared/protocol/ops.js';
 import { decodeRequests, encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
 import { answerFrame, errorAnswer, extraAnswer, requestFrame, valueAnswer, type Request, type Response } from '../shared/protocol/frames.js';
 import {
-  PLAIN_STRIDE, PlainField as P, answerFrameBytes, headBytes, plainFrames, scanPlainRequests, writeAnswerFrame, writeHead,
+  PLAIN_STRIDE, PlainField as P, answerFrameBytes, answerResponse, headBytes, plainFrames, scanPlainRequests, writeAnswerFrame, writeHead,
 } from '../shared/protocol/raw-frames.js';
-import type { RawSend } from '../sdk/dispatcher.js';
+import type { DispatchRequest } from '../sdk/dispatch-request.js';
 import { binaryToWire } from '../shared/protocol/binary-key.js';
 import type { Upstream } from './upstream.js';
 import type { ScanService } from './scan-service.js';
-import type { ProxyOptions } from './options.js';
+import type { ProxyOptions, RequestGate } from './options.js';
 import type { ProxyMetrics } from './metrics.js';
 import { insecureAuthAnswer } from '../shared/auth/index.js';
-
-/** Per-connection gate run before each request (auth and roles); null lets it through. */
-export type RequestGate = (req: Request, extra: Record<string, unknown> | undefined) => Promise<unknown[] | null> | unknown[] | null;
 
 /**
  * One thin client speaking the native protocol to the proxy: each frame is routed with
@@ -39,6 +36,10 @@ export class NativeSession {
       if (r !== null) this.finish(f.op, f.started, [f.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
       else this.fail(f.id, f.op, f.started, err);
     },
+  };
+  private readonly frameSink: FrameSink = {
+    answered: (f, r) => this.finish(f.req.op, f.started, answerFrame(f.req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null)),
+    failed: (f, err) => this.fail(f.req.id, f.req.op, f.started, err),
   };
   private isFlushScheduled = false;
   private isClosed = false;
@@ -104,7 +105,7 @@ export class NativeSession {
         continue;
       }
       this.inFlight++;
-      dispatcher.sendRaw(new Forwarded(
+      dispatcher.dispatch(new Forwarded(
         this.sink, id, f[base + P.OP]!, f[base + P.FIELD_COUNT]!,
         data.subarray(f[base + P.KEY_START]!, f[base + P.KEY_END]!), data.subarray(f[base + P.TAIL_START]!, f[base + P.FRAME_END]!),
         f[base + P.VALUE_BYTES]!, deadline, started,
@@ -148,6 +149,9 @@ export class NativeSession {
         this.scans.scan(req, req.cursor).then((frame) => this.finish(req.op, started, frame), (err: unknown) => this.fail(req.id, req.op, started, err));
       } else if (req.op === Op.STATS) {
         this.finish(req.op, started, valueAnswer(req.id, this.metrics.snapshot()));
+      } else if (isBackupOp(req.op)) {
+        // A backup reads each unit from its active node directly (docs/backup.md).
+        this.finish(req.op, started, errorAnswer(req.id, Status.BAD_REQUEST, 'backup ops go to the data nodes, not through the proxy'));
       } else {
         this.forward(req, started, deadline);
       }
@@ -159,12 +163,7 @@ export class NativeSession {
   private forward(req: Request, started: number, deadline: number): void {
     const key = binaryToWire(req.key);
     const frame = requestFrame(req.op, 0, key, req.value, req.flags, req.exptime, req.cas, forwardedExtra(req));
-    this.upstream.dispatcher.sendCb(frame, {
-      key, isIdempotent: isIdempotent(req.op), valueBytes: req.value?.length ?? 0,
-    }, deadline, (err, r) => {
-      if (r !== null) this.finish(req.op, started, answerFrame(req.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null));
-      else this.fail(req.id, req.op, started, err);
-    });
+    this.upstream.dispatcher.dispatch(new ForwardedFrame(this.frameSink, req, frame, key, deadline, started));
   }
 
   private fail(id: number, op: number, started: number, err: unknown): void {
@@ -231,8 +230,12 @@ interface ForwardSink {
 }
 
 /** A plain frame on its way to its owner, and then its answer on the way back. */
-class Forwarded implements RawSend {
+class Forwarded implements DispatchRequest {
   readonly isIdempotent: boolean;
+  readonly frame = null;
+  readonly raw = this;
+  readonly address = undefined;
+  readonly isReplicaRead = undefined;
   status = 0;
   answerFieldCount = 0;
   answerFields: Uint8Array | null = null;
@@ -259,8 +262,51 @@ class Forwarded implements RawSend {
     this.sink.raw(this);
   }
 
-  onAnswer(err: unknown, response: Response | null): void {
-    this.sink.settled(this, err, response);
+  onAnswer(response: Response): void {
+    this.sink.settled(this, null, response);
+  }
+
+  onError(err: unknown): void {
+    this.sink.settled(this, err, null);
+  }
+}
+
+/** Where a decoded frame forwarded to its owner reports. */
+interface FrameSink {
+  answered(f: ForwardedFrame, response: Response): void;
+  failed(f: ForwardedFrame, err: unknown): void;
+}
+
+/** A decoded client frame (one with `extra`, or behind the gate), re-encoded and sent to its owner. */
+class ForwardedFrame implements DispatchRequest {
+  readonly raw = null;
+  readonly address = undefined;
+  readonly isReplicaRead = undefined;
+  readonly isIdempotent: boolean;
+  readonly valueBytes: number;
+
+  constructor(
+    private readonly sink: FrameSink,
+    readonly req: Request,
+    readonly frame: unknown[],
+    readonly key: string | Uint8Array,
+    readonly deadline: number,
+    readonly started: number,
+  ) {
+    this.isIdempotent = isIdempotent(req.op);
+    this.valueBytes = req.value?.length ?? 0;
+  }
+
+  onAnswer(response: Response): void {
+    this.sink.answered(this, response);
+  }
+
+  onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void {
+    this.sink.answered(this, answerResponse(status, fieldCount, fields));
+  }
+
+  onError(err: unknown): void {
+    this.sink.failed(this, err);
   }
 }
 

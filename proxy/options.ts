@@ -3,6 +3,26 @@ import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../shared/conn-limits.js';
 import type { TlsCa, TlsServerConfig } from '../shared/tls.js';
+import type { WebSocket } from 'ws';
+import type { Request } from '../shared/protocol/frames.js';
+import type { McPrincipal } from './memcached/backend.js';
+
+/** Per-connection gate run before each request (auth and roles); null lets it through. */
+export type RequestGate = (req: Request, extra: Record<string, unknown> | undefined) => Promise<unknown[] | null> | unknown[] | null;
+
+/** Verifies memcached ASCII auth (`user password`) against the cluster's principals. */
+export type PasswordCheck = (user: string, password: string) => Promise<McPrincipal | null>;
+
+/** Auth hooks the proxy runs for thin clients; absent = `--insecure`. */
+export interface ProxyAuth {
+  /**
+   * Builds the per-connection gate of the native protocol; `onAuthenticated` is called
+   * once, when the connection has proved a principal (it then escapes the pre-auth deadline).
+   */
+  gateFor(ws: WebSocket, onAuthenticated?: () => void): RequestGate;
+  /** memcached login: ASCII auth (`set` of `USER PASSWORD`) and binary SASL PLAIN. */
+  checkPassword: PasswordCheck;
+}
 
 /**
  * Options of the proxy. Every delay and limit is here so tests can shrink them. The

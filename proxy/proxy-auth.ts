@@ -4,9 +4,7 @@ import {
   PUBLIC_KEY_BYTES, SALT_BYTES, toHex,
 } from '../shared/auth/index.js';
 import type { McPrincipal, McRole } from './memcached/backend.js';
-import type { RequestGate } from './native-session.js';
-import type { ProxyAuth } from './proxy-server.js';
-import type { ProxyOptions } from './options.js';
+import type { ProxyAuth, ProxyOptions, RequestGate } from './options.js';
 import type { Upstream } from './upstream.js';
 
 /**

@@ -2,32 +2,21 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createListener } from '../shared/tls.js';
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer } from 'ws';
 import { Upstream } from './upstream.js';
 import { ScanService, upstreamScanHost } from './scan-service.js';
 import { CursorSigner } from './scan-cursor.js';
-import { NativeSession, type RequestGate } from './native-session.js';
+import { NativeSession } from './native-session.js';
 import { ProxyMetrics } from './metrics.js';
-import { ClusterBackend, type PasswordCheck } from './cluster-backend.js';
+import { ClusterBackend } from './cluster-backend.js';
 import { MemcachedServer } from './memcached/server.js';
-import { PROXY_DEFAULTS, type ProxyOptions } from './options.js';
+import { PROXY_DEFAULTS, type ProxyAuth, type ProxyOptions } from './options.js';
 import { ProxyAuthority } from './proxy-auth.js';
 import { IdlePoller } from '../shared/idle-poll.js';
 import { EventLog } from '../shared/event-log.js';
 import { HttpConnGuard } from '../shared/http-conn-guard.js';
 import { checkConnLimits, connLimitsOf } from '../shared/conn-limits.js';
 import type { ConnGuardCounters } from '../shared/conn-guard.js';
-
-/** Auth hooks the proxy runs for thin clients; absent = `--insecure`. */
-export interface ProxyAuth {
-  /**
-   * Builds the per-connection gate of the native protocol; `onAuthenticated` is called
-   * once, when the connection has proved a principal (it then escapes the pre-auth deadline).
-   */
-  gateFor(ws: WebSocket, onAuthenticated?: () => void): RequestGate;
-  /** memcached login: ASCII auth (`set` of `USER PASSWORD`) and binary SASL PLAIN. */
-  checkPassword: PasswordCheck;
-}
 
 /**
  * The stateless proxy: lanes to every node opened up front, the native protocol over

@@ -5,6 +5,7 @@ import { ManagerMapSource } from '../sdk/manager-map-source.js';
 import type { MapSource, MapSourceEvents } from '../sdk/map-source.js';
 import { LanePool } from '../sdk/lane-pool.js';
 import { Dispatcher } from '../sdk/dispatcher.js';
+import { rawAnswerReader } from './raw-answer-reader.js';
 import type { ProxyOptions } from './options.js';
 import type { KeyPair } from '../shared/auth/index.js';
 
@@ -52,10 +53,9 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       maxBatchBytes: 1024 * 1024,
       heartbeatMs: 5000,
       // Requests from every client message handled in one I/O phase leave in one message per lane.
-      isFlushPerTurn: true,
+      scheduleFlush: flushPerTurn,
       // Answers to forwarded frames go back to clients as the node encoded them.
-      isRawAnswers: true,
-      onActivity,
+      answerReader: rawAnswerReader(onActivity),
       tlsCa: options.tlsCa,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
@@ -165,4 +165,9 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
 
 function liveNodes(map: ClusterMap): string[] {
   return [...holdingNodes(map)].map((i) => map.nodes[i]!).filter((n) => n.state !== 'failed').map((n) => n.address);
+}
+
+/** Once per event-loop turn (after the I/O phase), instead of once per microtask checkpoint. */
+function flushPerTurn(flush: () => void): void {
+  setImmediate(flush);
 }

@@ -4,8 +4,9 @@ import { Status } from '../shared/status.js';
 import { Op, type OpCode } from '../shared/protocol/ops.js';
 import {
   controlRequest, counterRequest, deleteRequest, errorFromAnswer, expiryRequest, keyRequest, replicaReadRequest, storeRequest,
-  type Durability, type Response,
+  type Durability, type RequestFrame, type Response,
 } from '../shared/protocol/frames.js';
+import { rethrowAtCaller } from '../shared/caller-stack.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { diffSummary, type MapDiff } from '../shared/map-tracker.js';
 import type { ClientOptions } from './options.js';
@@ -14,6 +15,8 @@ import { LanePool } from './lane-pool.js';
 import type { LaneAuth } from './lane-contract.js';
 import type { KeyPair } from '../shared/auth/index.js';
 import { Dispatcher, type FallbackReason } from './dispatcher.js';
+import type { SendPlan } from './dispatch-request.js';
+import { DispatchPromise } from './request-forms.js';
 import { checkKey, type RouteInfo } from './router.js';
 import { ScanIterator, type ScanOptions } from './scan.js';
 
@@ -165,14 +168,13 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
 
   /** The value of `key`, or null when it does not exist. */
   get(key: string | Uint8Array, opts?: ReadOptions): Promise<Out | null> {
-    // The hottest call: one promise hop from the lane's answer to the caller.
-    return this.read(Op.GET, key, 0, opts).then((r) => (r === null ? null : this.decodeValue(r.value)));
+    // The hottest call: one promise, settled by the lane's answer.
+    return this.read(Op.GET, key, 0, opts, this.valueOrNull);
   }
 
   /** Value, cas and flags of `key`, or null when it does not exist. */
-  async getItem(key: string | Uint8Array, opts?: ReadOptions): Promise<Item<Out> | null> {
-    const r = await this.read(Op.GET, key, 0, opts);
-    return r === null ? null : { value: this.decodeValue(r.value), cas: BigInt(r.cas), flags: r.flags };
+  getItem(key: string | Uint8Array, opts?: ReadOptions): Promise<Item<Out> | null> {
+    return this.read(Op.GET, key, 0, opts, this.itemOrNull);
   }
 
   /**
@@ -206,9 +208,8 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   }
 
   /** Get `key` and set its time to live in one step. */
-  async getAndTouch(key: string | Uint8Array, ttl: number, opts?: OpOptions): Promise<Out | null> {
-    const r = await this.read(Op.GAT, key, ttl, opts);
-    return r === null ? null : this.decodeValue(r.value);
+  getAndTouch(key: string | Uint8Array, ttl: number, opts?: OpOptions): Promise<Out | null> {
+    return this.read(Op.GAT, key, ttl, opts, this.valueOrNull);
   }
 
   /** Values of many keys, in the order given (null where missing). Sent as one batch per node. */
@@ -217,30 +218,28 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   }
 
   /** Store `value`; resolves with the new cas. With `cas`, fails EXISTS on a mismatch and NOT_FOUND when missing. */
-  async set(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<bigint> {
-    const r = await this.write(Op.SET, key, value, opts);
-    if (r.status !== Status.OK) throw this.fail(r);
-    return BigInt(r.cas);
+  set(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<bigint> {
+    return this.write(Op.SET, key, value, opts, casOf);
   }
 
   /** Store only if the key does not exist; false when it does. */
   add(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
-    return this.conditional(Op.ADD, key, value, opts);
+    return this.write(Op.ADD, key, value, opts, addedOrFalse);
   }
 
   /** Store only if the key exists; false when it does not. */
   replace(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
-    return this.conditional(Op.REPLACE, key, value, opts);
+    return this.write(Op.REPLACE, key, value, opts, storedOrFalse);
   }
 
   /** Append bytes to an existing value; false when the key does not exist. */
   append(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
-    return this.conditional(Op.APPEND, key, value, opts);
+    return this.write(Op.APPEND, key, value, opts, storedOrFalse);
   }
 
   /** Prepend bytes to an existing value; false when the key does not exist. */
   prepend(key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
-    return this.conditional(Op.PREPEND, key, value, opts);
+    return this.write(Op.PREPEND, key, value, opts, storedOrFalse);
   }
 
   /** Delete `key`; false when it did not exist. With `cas`, fails EXISTS on a mismatch. */
@@ -376,42 +375,62 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
     this.emitLater('error', err);
   };
 
-  private read(op: OpCode, key: string | Uint8Array, ttl: number, opts?: ReadOptions): Promise<Response | null> {
+  /** A keyed read, answered through `settle`. */
+  private read<T>(op: OpCode, key: string | Uint8Array, ttl: number, opts: ReadOptions | undefined, settle: (r: Response) => T): Promise<T> {
+    let frame: RequestFrame;
     try {
       key = this.prefixed(key);
       checkKey(key, this.options.maxKeyBytes);
       if (this.isClosed) throw KvError.clientClosed();
+      const isReplica = opts?.replica === true && op === Op.GET;
+      frame = op === Op.GAT ? expiryRequest(op, key, ttl) : isReplica ? replicaReadRequest(op, key) : keyRequest(op, key);
     } catch (err) {
       return Promise.reject(err);
     }
-    const isReplica = opts?.replica === true && op === Op.GET;
-    const frame = op === Op.GAT ? expiryRequest(op, key, ttl) : isReplica ? replicaReadRequest(op, key) : keyRequest(op, key);
-    return this.dispatcher.send(frame, { key, isIdempotent: true, isReplicaRead: opts?.replica === true, valueBytes: 0 }, this.deadline(opts)).then((r) => {
-      if (r.status === Status.OK) return r;
-      if (r.status === Status.NOT_FOUND) return null;
-      throw this.fail(r);
-    });
+    return this.dispatch(frame, { key, isIdempotent: true, isReplicaRead: opts?.replica === true, valueBytes: 0 }, opts, settle);
   }
 
-  private write(op: OpCode, key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<Response> {
-    key = this.prefixed(key);
-    checkKey(key, this.options.maxKeyBytes);
-    if (this.isClosed) throw KvError.clientClosed();
-    const ttl = opts?.ttl ?? 0;
-    checkTtl(ttl);
-    const flags = opts?.flags ?? 0;
-    if (!Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) throw KvError.invalidArgument('flags must be an unsigned 32-bit integer');
-    const wire = this.options.valueCodec.encode(value);
-    const frame = storeRequest(op, key, wire, flags, ttl, opts?.cas ?? 0, this.durabilityExtra(opts?.durability));
-    return this.dispatcher.send(frame, { key, isIdempotent: false, valueBytes: typeof wire === 'string' ? wire.length * 3 : wire.length }, this.deadline(opts));
+  /** A store (SET, ADD, REPLACE, APPEND, PREPEND), answered through `settle`. */
+  private write<T>(op: OpCode, key: string | Uint8Array, value: In, opts: WriteOptions | undefined, settle: (r: Response) => T): Promise<T> {
+    let frame: RequestFrame;
+    let valueBytes: number;
+    try {
+      key = this.prefixed(key);
+      checkKey(key, this.options.maxKeyBytes);
+      if (this.isClosed) throw KvError.clientClosed();
+      const ttl = opts?.ttl ?? 0;
+      checkTtl(ttl);
+      const flags = opts?.flags ?? 0;
+      if (!Number.isInteger(flags) || flags < 0 || flags > 0xffffffff) throw KvError.invalidArgument('flags must be an unsigned 32-bit integer');
+      const wire = this.options.valueCodec.encode(value);
+      frame = storeRequest(op, key, wire, flags, ttl, opts?.cas ?? 0, this.durabilityExtra(opts?.durability));
+      valueBytes = typeof wire === 'string' ? wire.length * 3 : wire.length;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.dispatch(frame, { key, isIdempotent: false, valueBytes }, opts, settle);
   }
 
-  private async conditional(op: OpCode, key: string | Uint8Array, value: In, opts?: WriteOptions): Promise<boolean> {
-    const r = await this.write(op, key, value, opts);
-    if (r.status === Status.OK) return true;
-    if (r.status === Status.NOT_STORED || (op === Op.ADD && r.status === Status.EXISTS)) return false;
-    throw this.fail(r);
+  /**
+   * Send `frame` by `plan` and settle one promise with `settle(answer)`; a timeout is
+   * re-made where the caller awaits it, so its stack names the caller.
+   */
+  private dispatch<T>(frame: RequestFrame, plan: SendPlan, opts: OpOptions | undefined, settle: (r: Response) => T): Promise<T> {
+    const deadline = this.deadline(opts);
+    return new Promise<T>((resolve, reject) => this.dispatcher.dispatch(new DispatchPromise(frame, plan, deadline, settle, resolve, reject))).then(undefined, rethrowAtCaller);
   }
+
+  private readonly valueOrNull = (r: Response): Out | null => {
+    if (r.status === Status.OK) return this.decodeValue(r.value);
+    if (r.status === Status.NOT_FOUND) return null;
+    throw errorFromAnswer(r);
+  };
+
+  private readonly itemOrNull = (r: Response): Item<Out> | null => {
+    if (r.status === Status.OK) return { value: this.decodeValue(r.value), cas: BigInt(r.cas), flags: r.flags };
+    if (r.status === Status.NOT_FOUND) return null;
+    throw errorFromAnswer(r);
+  };
 
   private async counter(op: OpCode, key: string | Uint8Array, delta: bigint | number, opts?: CounterOptions): Promise<bigint> {
     key = this.prefixed(key);
@@ -476,6 +495,23 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
   private readonly onNodeUp = (address: string): void => {
     this.emit('node-up', address);
   };
+}
+
+function casOf(r: Response): bigint {
+  if (r.status !== Status.OK) throw errorFromAnswer(r);
+  return BigInt(r.cas);
+}
+
+function storedOrFalse(r: Response): boolean {
+  if (r.status === Status.OK) return true;
+  if (r.status === Status.NOT_STORED) return false;
+  throw errorFromAnswer(r);
+}
+
+function addedOrFalse(r: Response): boolean {
+  if (r.status === Status.OK) return true;
+  if (r.status === Status.NOT_STORED || r.status === Status.EXISTS) return false;
+  throw errorFromAnswer(r);
 }
 
 function checkTtl(ttl: number): void {

@@ -1,43 +1,16 @@
 import { KvError, errorFromStatus } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
+import { rethrowAtCaller } from '../shared/caller-stack.js';
 import type { Response } from '../shared/protocol/frames.js';
 import type { MapSource } from './map-source.js';
 import type { LanePool } from './lane-pool.js';
 import type { Lane } from './lane.js';
-import type { RawRequest, RawSettle } from './lane-contract.js';
+import type { LaneRequest, RawRequest } from './lane-contract.js';
+import type { DispatchRequest, SendPlan } from './dispatch-request.js';
+import { DispatchPromise } from './request-forms.js';
 import { answerResponse, requestFrameArray } from '../shared/protocol/raw-frames.js';
 import { Router } from './router.js';
 import { backoffDelay, delay } from './backoff.js';
-
-/** How one request is sent: where to, whether a blind retry is safe. */
-export interface SendPlan {
-  /** Key that decides the node; null with `address` set for node-addressed requests. */
-  key: string | Uint8Array | null;
-  /** Explicit node, for scans and stats. */
-  address?: string;
-  /** Read from a replica instead of the active. */
-  isReplicaRead?: boolean;
-  /** Safe to send again even if the first attempt may have executed. */
-  isIdempotent: boolean;
-  /** Value bytes, for batch sizing. */
-  valueBytes: number;
-}
-
-/** Callback form of `send`'s outcome: exactly one of `err` and `response` is set. */
-export type SendCallback = (err: unknown, response: Response | null) => void;
-
-/**
- * A request forwarded as bytes (`Lane.requestRaw`), with what routing and retrying need.
- * The key is the frame's key bytes.
- */
-export interface RawSend extends RawRequest, SendPlan {
-  key: Uint8Array;
-  deadline: number;
-  /** The owner's answer as it came: status and the still-encoded fields after it. */
-  onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void;
-  /** The outcome when the request went through the retrying path: exactly one of `err` and `response` is set. */
-  onAnswer(err: unknown, response: Response | null): void;
-}
 
 /** Why a request went through the proxy instead of straight to its node. */
 export type FallbackReason = 'no-map' | 'owner-unreachable';
@@ -83,66 +56,12 @@ export class Dispatcher {
     return this.router;
   }
 
-  /** Send `frame` per `plan` and resolve with an OK-or-expected answer before `deadline`. */
-  send(frame: unknown[], plan: SendPlan, deadline: number): Promise<Response> {
-    // Fast path, no async frame of its own: route, send, and hand anything unusual
-    // (no map, owner down, NOT_MY_BUCKET, BUSY, a failure) to the retrying path.
-    const map = this.source.current();
-    if (map === null) return this.sendWithRetries(frame, plan, deadline);
-    let lane;
-    try {
-      const router = this.currentRouter();
-      frame[2] = map.epoch;
-      lane = this.laneFor(plan.address ?? this.pick(router, plan));
-    } catch {
-      return this.sendWithRetries(frame, plan, deadline);
-    }
-    return lane.request(frame, deadline, plan.valueBytes).then(
-      (r) => (r.status === Status.NOT_MY_BUCKET || r.status === Status.BUSY ? this.sendWithRetries(frame, plan, deadline, r) : r),
-      (e: unknown) => this.sendWithRetries(frame, plan, deadline, undefined, e),
-    );
-  }
-
   /**
-   * `send` with a callback instead of a promise: same routing, retries and errors, but the
-   * common case (owner up, answer OK) costs no promise. `done` is never called
-   * synchronously from inside this call.
+   * The one way in: route `req` to its node (or the proxy), send it with the map's epoch,
+   * retry it by the rules above and report its outcome to it, never from inside this
+   * call. The common case (owner up, answer OK) costs one `Attempt` and no promise.
    */
-  sendCb(frame: unknown[], plan: SendPlan, deadline: number, done: SendCallback): void {
-    const map = this.source.current();
-    let lane: Lane | null = null;
-    if (map !== null) {
-      try {
-        const router = this.currentRouter();
-        frame[2] = map.epoch;
-        lane = this.laneFor(plan.address ?? this.pick(router, plan));
-      } catch {
-        lane = null;
-      }
-    }
-    if (lane === null) {
-      this.sendWithRetries(frame, plan, deadline).then((r) => done(null, r), (e: unknown) => done(e, null));
-      return;
-    }
-    let isRefusedNow = true;
-    lane.requestCb(frame, deadline, plan.valueBytes, (err, r) => {
-      if (isRefusedNow) {
-        // Refused inside requestCb (lane closed, queue full): keep `done` asynchronous.
-        queueMicrotask(() => this.settleCb(frame, plan, deadline, done, err, r));
-        return;
-      }
-      this.settleCb(frame, plan, deadline, done, err, r);
-    });
-    isRefusedNow = false;
-  }
-
-  /**
-   * `sendCb` for a request already encoded: routed by its key bytes, sent with the
-   * current epoch, and answered with the owner's bytes (`onRawAnswer`). NOT_MY_BUCKET,
-   * BUSY, failures and a missing route go through the same retrying path as `send`, the
-   * frame decoded for it, and end in `onAnswer`. Never answers synchronously.
-   */
-  sendRaw(req: RawSend): void {
+  dispatch(req: DispatchRequest): void {
     const map = this.source.current();
     if (map !== null) {
       let lane: Lane | null = null;
@@ -152,39 +71,29 @@ export class Dispatcher {
         lane = null;
       }
       if (lane !== null) {
-        lane.requestRaw(req, map.epoch, req.deadline, req.valueBytes, this.settleRaw);
+        lane.enqueue(new Attempt(this, req, map.epoch));
         return;
       }
     }
-    this.retryRaw(req, undefined, undefined);
+    this.retry(req, undefined, undefined);
   }
 
-  // Only sendRaw hands this to a lane, always with a RawSend.
-  private readonly settleRaw: RawSettle = (raw, err, status, fieldCount, fields, response) => {
-    const req = raw as RawSend;
-    if (err !== null) {
-      this.retryRaw(req, undefined, err);
-    } else if (status === Status.NOT_MY_BUCKET || status === Status.BUSY) {
-      this.retryRaw(req, response ?? answerResponse(status, fieldCount, fields!), undefined);
-    } else if (fields !== null) {
-      req.onRawAnswer(status, fieldCount, fields);
-    } else {
-      req.onAnswer(null, response);
-    }
-  };
-
-  private retryRaw(req: RawSend, firstResponse: Response | undefined, firstError: unknown): void {
-    const frame = requestFrameArray(req.fieldCount, req.op, req.tail);
-    this.sendWithRetries(frame, req, req.deadline, firstResponse, firstError).then((r) => req.onAnswer(null, r), (e: unknown) => req.onAnswer(e, null));
+  /** `dispatch` as a promise of the answer; a timeout names the caller (`rethrowAtCaller`). */
+  send(frame: unknown[], plan: SendPlan, deadline: number): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => this.dispatch(new DispatchPromise(frame, plan, deadline, sameResponse, resolve, reject))).then(undefined, rethrowAtCaller);
   }
 
-  private settleCb(frame: unknown[], plan: SendPlan, deadline: number, done: SendCallback, err: KvError | null, r: Response | null): void {
-    if (err === null && r!.status !== Status.NOT_MY_BUCKET && r!.status !== Status.BUSY) {
-      done(null, r);
-      return;
-    }
-    const retried = err === null ? this.sendWithRetries(frame, plan, deadline, r!) : this.sendWithRetries(frame, plan, deadline, undefined, err);
-    retried.then((x) => done(null, x), (e: unknown) => done(e, null));
+  /**
+   * The retrying path, for whatever the first attempt could not finish: no map, no lane,
+   * NOT_MY_BUCKET, BUSY or a failure. A raw request goes on as its decoded frame.
+   * @internal
+   */
+  retry(req: DispatchRequest, firstResponse: Response | undefined, firstError: unknown): void {
+    const frame = req.frame ?? rawFrame(req.raw!);
+    this.sendWithRetries(frame, req, req.deadline, firstResponse, firstError).then(
+      (r) => req.onAnswer(r),
+      (e: unknown) => req.onError(e),
+    );
   }
 
   private laneFor(address: string): Lane {
@@ -268,4 +177,47 @@ export class Dispatcher {
     if (address === null) throw KvError.unavailable('the owner of this key is down', { isSafeToRetry: true });
     return address;
   }
+}
+
+/**
+ * One try of a dispatched request on one lane, with the map epoch it was routed by: an
+ * answer the caller handles goes straight to it, anything else to the retrying path.
+ */
+class Attempt implements LaneRequest {
+  id = 0;
+  isSent = false;
+  readonly frame: unknown[] | null;
+  readonly raw: RawRequest | null;
+  readonly deadline: number;
+  readonly valueBytes: number;
+
+  constructor(private readonly dispatcher: Dispatcher, private readonly req: DispatchRequest, readonly epoch: number) {
+    this.frame = req.frame;
+    if (req.frame !== null) req.frame[2] = epoch;
+    this.raw = req.raw;
+    this.deadline = req.deadline;
+    this.valueBytes = req.valueBytes;
+  }
+
+  onAnswer(response: Response): void {
+    if (response.status === Status.NOT_MY_BUCKET || response.status === Status.BUSY) this.dispatcher.retry(this.req, response, undefined);
+    else this.req.onAnswer(response);
+  }
+
+  onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void {
+    if (status === Status.NOT_MY_BUCKET || status === Status.BUSY) this.dispatcher.retry(this.req, answerResponse(status, fieldCount, fields), undefined);
+    else this.req.onRawAnswer(status, fieldCount, fields);
+  }
+
+  onError(err: KvError): void {
+    this.dispatcher.retry(this.req, undefined, err);
+  }
+}
+
+function sameResponse(r: Response): Response {
+  return r;
+}
+
+function rawFrame(raw: RawRequest): unknown[] {
+  return requestFrameArray(raw.fieldCount, raw.op, raw.tail);
 }

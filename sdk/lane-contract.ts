@@ -4,10 +4,10 @@ import type { Response } from '../shared/protocol/frames.js';
 import type { Credentials, KeyPair, PasswordLimits } from '../shared/auth/index.js';
 
 /*
- * What a lane takes and gives: its options, how it authenticates, and the two forms a
- * request's outcome comes in (a callback with the decoded answer, or the answer's bytes
- * for a request forwarded as bytes). Kept apart from the lane itself so that the batch
- * encoder, the dispatcher and the client depend on the contract, not on the connection.
+ * What a lane takes and gives: its options, how it authenticates, the request object it
+ * carries and the hook a forwarder reads answers with. Kept apart from the lane itself
+ * so that the batch encoder, the dispatcher, the client and the proxy depend on the
+ * contract, not on the connection.
  */
 
 /** How a lane proves who it is (DESIGN §9) and checks the server it reached. */
@@ -23,6 +23,58 @@ export interface LaneAuth {
   passwordLimits?: Partial<PasswordLimits>;
 }
 
+/** A request forwarded as bytes: the lane writes its id and epoch, the rest leaves as it came. */
+export interface RawRequest {
+  readonly op: number;
+  /** Fields of the frame, id and epoch included. */
+  readonly fieldCount: number;
+  /** The encoded fields from the key on. */
+  readonly tail: Uint8Array;
+}
+
+/**
+ * One request on a lane, and where its outcome goes: exactly one of `onAnswer`,
+ * `onRawAnswer` and `onError` is called, once; `onError` may be called from inside
+ * `Lane.enqueue` (a closed lane, a full queue), the others never are.
+ */
+export interface LaneRequest {
+  /** Written by the lane: the id the frame leaves with. */
+  id: number;
+  /** Written by the lane once the request is in a message. */
+  isSent: boolean;
+  /** The frame as an array (`frame[0]` is overwritten with the id), or null when `raw` holds it encoded. */
+  readonly frame: unknown[] | null;
+  readonly raw: RawRequest | null;
+  /** Epoch written in front of a raw request (an array frame carries its own). */
+  readonly epoch: number;
+  /** `Date.now()` past which the request fails with `KV_ERR_TIMEOUT`. */
+  readonly deadline: number;
+  /** Value bytes, for batch sizing. */
+  readonly valueBytes: number;
+  onAnswer(response: Response): void;
+  /**
+   * A raw request's answer read as bytes by an `AnswerReader`: the status and the
+   * `fieldCount` still-encoded fields after it.
+   */
+  onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void;
+  onError(err: KvError): void;
+}
+
+/** What an `AnswerReader` reads into: the lane's unanswered requests by id. */
+export interface AnswerSink {
+  readonly address: string;
+  /** The request waiting for `id`, removed from the lane; undefined when none does (timed out). */
+  take(id: number): LaneRequest | undefined;
+  /** The stream is unusable: fail everything and close the lane. */
+  fail(err: KvError): void;
+}
+
+/**
+ * Reads one message from the node before the lane's own decoder does; false leaves the
+ * message to the lane. A forwarder (the proxy) reads answers as bytes this way.
+ */
+export type AnswerReader = (data: Uint8Array, sink: AnswerSink) => boolean;
+
 export interface LaneOptions {
   connectTimeoutMs: number;
   maxInFlight: number;
@@ -37,37 +89,12 @@ export interface LaneOptions {
   /** Authenticate before the lane carries requests; null for an `--insecure` cluster. @default null */
   auth?: LaneAuth | null;
   /**
-   * Flush the outbox once per event-loop turn (setImmediate) instead of once per
-   * microtask checkpoint, so requests from several incoming messages handled in the same
-   * I/O phase (a proxy serving many clients) leave in one message. @default false
+   * Runs the lane's flush of its outbox: by default at the next microtask checkpoint, so
+   * the requests of one tick leave in one message. @default queueMicrotask
    */
-  isFlushPerTurn?: boolean;
-  /**
-   * Read answers without decoding their values: raw requests get the answer's bytes,
-   * other requests decode their own frame. For a forwarder (the proxy). @default false
-   */
-  isRawAnswers?: boolean;
-  /** Called as each message from the node arrives, before it is read (the proxy's idle poller). @default null */
-  onActivity?: (() => void) | null;
+  scheduleFlush?: (flush: () => void) => void;
+  /** Reads each message from the node before the lane's decoder. @default null */
+  answerReader?: AnswerReader | null;
   /** Authorities trusted for `wss://` nodes' certificates; null = the system's. @default null */
   tlsCa?: TlsCa | null;
 }
-
-/** Callback form of an answer: exactly one of `err` and `response` is set. */
-export type LaneCallback = (err: KvError | null, response: Response | null) => void;
-
-/** A request forwarded as bytes: the lane writes its id and epoch, the rest leaves as it came. */
-export interface RawRequest {
-  readonly op: number;
-  /** Fields of the frame, id and epoch included. */
-  readonly fieldCount: number;
-  /** The encoded fields from the key on. */
-  readonly tail: Uint8Array;
-}
-
-/**
- * Outcome of a raw request: an error; or the answer's status with its `fieldCount`
- * encoded fields after the status (`fields`); or, when the answer could not be read as
- * bytes, the decoded `response`.
- */
-export type RawSettle = (req: RawRequest, err: KvError | null, status: number, fieldCount: number, fields: Uint8Array | null, response: Response | null) => void;

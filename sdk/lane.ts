@@ -1,32 +1,21 @@
 import { caOption } from '../shared/tls-ca.js';
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
-import { KvError, errorFromStatus } from '../shared/errors.js';
+import { KvError } from '../shared/errors.js';
 import { Op } from '../shared/protocol/ops.js';
 import { decodeResponses, encodeMessage } from '../shared/protocol/codec.js';
-import { ANSWER_STRIDE, AnswerField as A, decodeAnswerFrame, scanAnswers, scannedAnswers } from '../shared/protocol/raw-frames.js';
+import { controlRequest, errorFromAnswer, type RequestFrame, type Response } from '../shared/protocol/frames.js';
 import { encodeBatch } from './lane-batch.js';
-import { controlRequest, errorFromAnswer, type Response } from '../shared/protocol/frames.js';
-import { Status } from '../shared/status.js';
-import { AuthClient, authFailedError } from '../shared/auth/index.js';
-import type { LaneAuth, LaneCallback, LaneOptions, RawRequest, RawSettle } from './lane-contract.js';
+import { RequestTable } from './lane-table.js';
+import { expireRequests } from './lane-deadlines.js';
+import { Heartbeat } from './lane-heartbeat.js';
+import { authenticateLane } from './lane-auth.js';
+import { LanePromise } from './request-forms.js';
+import type { AnswerReader, AnswerSink, LaneAuth, LaneOptions, LaneRequest } from './lane-contract.js';
 
 export interface LaneEvents {
   open: () => void;
   close: (err: KvError | null) => void;
-}
-
-interface Pending {
-  id: number;
-  /** An object frame, or null for a raw request. */
-  frame: unknown[] | null;
-  raw: RawRequest | null;
-  epoch: number;
-  deadline: number;
-  bytes: number;
-  isSent: boolean;
-  done: LaneCallback | null;
-  settle: RawSettle | null;
 }
 
 type LaneState = 'connecting' | 'open' | 'closing' | 'closed';
@@ -34,24 +23,24 @@ type LaneState = 'connecting' | 'open' | 'closing' | 'closed';
 // Binary, no per-message compression (the lane never negotiates it), one final frame.
 const SEND_OPTIONS = Object.freeze({ binary: true, compress: false, fin: true });
 
+type Settings = Required<Omit<LaneOptions, 'auth' | 'answerReader' | 'tlsCa'>> & { auth: LaneAuth | null; answerReader: AnswerReader | null };
+
 /**
- * One multiplexed, pipelined WebSocket connection to a node. Requests issued in the
- * same tick leave in one message; answers are matched by id in any order. In-flight
- * requests are bounded; callers beyond the bound wait in a bounded queue.
+ * One multiplexed, pipelined WebSocket connection to a node: its connection state and
+ * the requests on it. Requests issued in the same tick leave in one message; answers are
+ * matched by id in any order. In-flight requests are bounded; callers beyond the bound
+ * wait in a bounded queue (`RequestTable`). The handshake, the deadline sweep and the
+ * heartbeat live in their own files.
  */
-export class Lane extends EventEmitter<LaneEvents> {
+export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
   readonly address: string;
   private state: LaneState = 'connecting';
   private readonly ws: WebSocket;
-  private readonly options: Required<LaneOptions>;
-  private readonly pending = new Map<number, Pending>();
-  private outbox: Pending[] = [];
-  private waiting: Pending[] = [];
-  private waitingHead = 0;
-  private nextId = 1;
+  private readonly options: Settings;
+  private readonly table: RequestTable;
+  private readonly heartbeat: Heartbeat;
+  private outbox: LaneRequest[] = [];
   private isFlushScheduled = false;
-  private lastReceivedAt = Date.now();
-  private isPinging = false;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly connectTimer: NodeJS.Timeout;
   private drained: (() => void) | null = null;
@@ -59,8 +48,13 @@ export class Lane extends EventEmitter<LaneEvents> {
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
-    this.options = { sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, auth: null, isFlushPerTurn: false, isRawAnswers: false, onActivity: null, tlsCa: null, ...options };
-    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, ...caOption(this.options.tlsCa) });
+    this.options = {
+      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: queueMicrotask, ...options,
+      auth: options.auth ?? null, answerReader: options.answerReader ?? null,
+    };
+    this.table = new RequestTable(options.maxInFlight, options.maxQueued);
+    this.heartbeat = new Heartbeat(options.heartbeatMs, this.ping, this.onSilent);
+    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, ...caOption(options.tlsCa ?? null) });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
     this.ws.on('message', this.onMessage);
@@ -68,7 +62,7 @@ export class Lane extends EventEmitter<LaneEvents> {
     this.ws.on('error', this.onError);
     this.sweepTimer = setInterval(this.sweep, this.options.sweepMs);
     this.sweepTimer.unref();
-    this.connectTimer = setTimeout(this.onConnectTimeout, this.options.connectTimeoutMs);
+    this.connectTimer = setTimeout(this.onConnectTimeout, options.connectTimeoutMs);
     this.connectTimer.unref();
   }
 
@@ -103,60 +97,35 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   /** True while a new request would be admitted at once rather than queued. */
   get hasRoom(): boolean {
-    return this.pending.size < this.options.maxInFlight;
+    return this.table.hasRoom;
   }
 
   /** Requests sent or about to be sent, not yet answered. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.table.inFlight;
   }
 
   /**
-   * Send one frame (`frame[0]` is overwritten with the lane's id) and resolve with the
-   * answer. Rejects with a `KvError` on deadline, overflow or connection loss.
+   * The one way in: send `req` (at once when there is room, else after the queued ones)
+   * and report its outcome to it. A closed lane or a full queue is reported from inside
+   * this call.
    */
-  request(frame: unknown[], deadline: number, valueBytes = 0): Promise<Response> {
-    return new Promise<Response>((resolve, reject) => {
-      this.requestCb(frame, deadline, valueBytes, (err, r) => {
-        if (err !== null) reject(err);
-        else resolve(r!);
-      });
-    });
-  }
-
-  /**
-   * `request` without a promise: `done` is called exactly once, never synchronously
-   * from inside this call except for a refusal (closed lane, queue full). The hot path
-   * of the proxy, which forwards thousands of frames per message.
-   */
-  requestCb(frame: unknown[], deadline: number, valueBytes: number, done: LaneCallback): void {
+  enqueue(req: LaneRequest): void {
+    const table = this.table;
     if (this.state === 'closed' || this.state === 'closing') {
-      done(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }), null);
-      return;
-    }
-    this.enqueue({ id: 0, frame, raw: null, epoch: 0, deadline, bytes: valueBytes, isSent: false, done, settle: null });
-  }
-
-  /**
-   * Send a request that is already encoded: `epoch` and the lane's id are written in
-   * front of `req.tail`. `settle` is called exactly once, synchronously only for a refusal.
-   */
-  requestRaw(req: RawRequest, epoch: number, deadline: number, valueBytes: number, settle: RawSettle): void {
-    if (this.state === 'closed' || this.state === 'closing') {
-      settle(req, KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }), 0, 0, null, null);
-      return;
-    }
-    this.enqueue({ id: 0, frame: null, raw: req, epoch, deadline, bytes: valueBytes, isSent: false, done: null, settle });
-  }
-
-  private enqueue(p: Pending): void {
-    if (this.pending.size < this.options.maxInFlight) {
-      this.admit(p);
-    } else if (this.waiting.length - this.waitingHead < this.options.maxQueued) {
-      this.waiting.push(p);
+      req.onError(KvError.connectionClosed(`lane to ${this.address} is closed`, { node: this.address, isSafeToRetry: true }));
+    } else if (table.hasRoom) {
+      this.admit(req);
+    } else if (table.hasQueueRoom) {
+      table.queue(req);
     } else {
-      settle(p, KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }), null);
+      req.onError(KvError.busy(`more than ${this.options.maxQueued} requests queued for ${this.address}`, { node: this.address, isSafeToRetry: true }));
     }
+  }
+
+  /** `enqueue` as a promise of the answer: one frame (`frame[0]` is overwritten with the lane's id). */
+  request(frame: unknown[], deadline: number, valueBytes = 0): Promise<Response> {
+    return new Promise<Response>((resolve, reject) => this.enqueue(new LanePromise(frame, deadline, valueBytes, resolve, reject)));
   }
 
   /** Stop taking requests, let the in-flight ones finish (within their deadlines), then close. */
@@ -167,7 +136,7 @@ export class Lane extends EventEmitter<LaneEvents> {
       return;
     }
     this.state = 'closing';
-    if (this.pending.size > 0 || this.waiting.length > this.waitingHead) {
+    if (!this.table.isEmpty) {
       await new Promise<void>((resolve) => { this.drained = resolve; });
     }
     this.finish(null);
@@ -185,6 +154,16 @@ export class Lane extends EventEmitter<LaneEvents> {
     this.ws.terminate();
   }
 
+  /** @internal AnswerSink: the request waiting for `id`, removed from the table. */
+  take(id: number): LaneRequest | undefined {
+    return this.table.take(id);
+  }
+
+  /** @internal AnswerSink: the stream from the node is unusable. */
+  fail(err: KvError): void {
+    this.destroy(err);
+  }
+
   private finish(err: KvError | null): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
@@ -196,26 +175,18 @@ export class Lane extends EventEmitter<LaneEvents> {
 
   private failAll(reason: KvError): void {
     const sentReason = new KvError(reason.code, reason.message, { ...reason.details, isSafeToRetry: false }, reason.cause);
-    const pending = [...this.pending.values()];
-    this.pending.clear();
+    const { admitted, queued } = this.table.takeAll();
     this.outbox = [];
-    const waiting = this.waiting.slice(this.waitingHead);
-    this.waiting = [];
-    this.waitingHead = 0;
-    for (const p of pending) settle(p, p.isSent ? sentReason : reason, null);
-    for (const p of waiting) settle(p, reason, null);
+    for (const req of admitted) req.onError(req.isSent ? sentReason : reason);
+    for (const req of queued) req.onError(reason);
   }
 
-  private admit(p: Pending): void {
-    const id = this.nextId++;
-    p.id = id;
-    if (p.frame !== null) p.frame[0] = id;
-    this.pending.set(id, p);
-    this.outbox.push(p);
+  private admit(req: LaneRequest): void {
+    this.table.admit(req);
+    this.outbox.push(req);
     if (!this.isFlushScheduled && this.state === 'open') {
       this.isFlushScheduled = true;
-      if (this.options.isFlushPerTurn) setImmediate(this.flush);
-      else queueMicrotask(this.flush);
+      this.options.scheduleFlush(this.flush);
     }
   }
 
@@ -226,18 +197,18 @@ export class Lane extends EventEmitter<LaneEvents> {
     if (box.length === 0) return;
     this.outbox = [];
     const { maxFramesPerMessage, maxBatchBytes } = this.options;
-    let batch: Pending[] = [];
+    let batch: LaneRequest[] = [];
     let bytes = 0;
-    for (const p of box) {
-      if (p.isSent) continue;
-      if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + p.bytes > maxBatchBytes)) {
+    for (const req of box) {
+      if (req.isSent) continue;
+      if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + req.valueBytes > maxBatchBytes)) {
         this.ws.send(encodeBatch(batch), SEND_OPTIONS);
         batch = [];
         bytes = 0;
       }
-      p.isSent = true;
-      batch.push(p);
-      bytes += p.bytes;
+      req.isSent = true;
+      batch.push(req);
+      bytes += req.valueBytes;
     }
     if (batch.length > 0) this.ws.send(encodeBatch(batch), SEND_OPTIONS);
   };
@@ -250,70 +221,38 @@ export class Lane extends EventEmitter<LaneEvents> {
       return;
     }
     // The connect deadline covers the handshake; requests wait in the outbox until it is done.
-    this.authenticate(auth).then(
+    authenticateLane(auth, this.address, Date.now() + this.options.connectTimeoutMs, this.sendNow).then(
       () => this.becomeOpen(),
       (err: unknown) => this.destroy(err instanceof KvError ? err : KvError.protocol(`authentication with ${this.address} failed: ${err instanceof Error ? err.message : String(err)}`, err)),
     );
   };
 
-  /**
-   * The handshake, before any queued request leaves: ask for a challenge naming the
-   * principal (so a password principal gets its salt), answer it, and check the server's
-   * signature over our nonce against the key the map gives for this node.
-   */
-  private async authenticate(auth: LaneAuth): Promise<void> {
-    const serverKey = auth.serverKeyFor(this.address);
-    const client = new AuthClient({
-      credentials: auth.credentials,
-      serverPublicKey: serverKey,
-      isTrustOnFirstUse: serverKey === null,
-      derivedKeys: auth.derivedKeys,
-      ...(auth.passwordLimits === undefined ? {} : { passwordLimits: auth.passwordLimits }),
-    });
-    const deadline = Date.now() + this.options.connectTimeoutMs;
-    const challenge = await this.sendNow(controlRequest(Op.AUTH, { principal: client.principal }), deadline);
-    if (challenge.status !== Status.AUTH_NEEDED) throw this.refusal(challenge);
-    const answer = client.answer(challenge.extra);
-    const verdict = await this.sendNow(controlRequest(Op.AUTH, { ...answer }), deadline);
-    if (verdict.status !== Status.OK) throw this.refusal(verdict);
-    if (!client.verifyServer(serverKey, verdict.extra?.serverSignature, verdict.extra?.serverPublicKey)) {
-      const err = authFailedError('server-signature');
-      throw new KvError(err.code, `${this.address} could not prove it holds its key`, { ...err.details, node: this.address });
-    }
-  }
-
-  private refusal(r: Response): KvError {
-    const message = typeof r.extra?.message === 'string' ? r.extra.message : 'authentication refused';
-    // A node that just started may not have the principal list yet: the handshake ran
-    // nothing, so trying again is safe.
-    const err = errorFromStatus(r.status, `${this.address}: ${message}`, { node: this.address });
-    return r.status === Status.UNAVAILABLE || r.status === Status.BUSY ? new KvError(err.code, err.message, { ...err.details, isSafeToRetry: true }) : err;
-  }
-
   /** Send one frame at once, whatever the state (the handshake's frames). */
-  private sendNow(frame: unknown[], deadline: number): Promise<Response> {
+  private readonly sendNow = (frame: RequestFrame, deadline: number): Promise<Response> => {
     return new Promise<Response>((resolve, reject) => {
-      const id = this.nextId++;
-      frame[0] = id;
-      const done: LaneCallback = (err, r) => (err !== null ? reject(err) : resolve(r!));
-      this.pending.set(id, { id, frame, raw: null, epoch: 0, deadline, bytes: 0, isSent: true, done, settle: null });
+      const req = new LanePromise(frame, deadline, 0, resolve, reject);
+      this.table.admit(req);
+      req.isSent = true;
       this.ws.send(encodeMessage([frame]), SEND_OPTIONS);
     });
-  }
+  };
 
   private becomeOpen(): void {
     clearTimeout(this.connectTimer);
     if (this.state !== 'connecting') return;
     this.state = 'open';
-    this.lastReceivedAt = Date.now();
+    this.heartbeat.received();
     this.flush();
     this.emit('open');
   }
 
   private readonly onMessage = (data: WebSocket.RawData): void => {
-    this.lastReceivedAt = Date.now();
-    this.options.onActivity?.();
-    if (this.options.isRawAnswers && data instanceof Uint8Array && this.onRawMessage(data)) return;
+    this.heartbeat.received();
+    const reader = this.options.answerReader;
+    if (reader !== null && data instanceof Uint8Array && reader(data, this)) {
+      this.admitWaiting();
+      return;
+    }
     const responses = data instanceof Uint8Array ? decodeResponses(data) : null;
     if (responses === null) {
       this.destroy(KvError.protocol(`malformed response from ${this.address}`));
@@ -324,62 +263,15 @@ export class Lane extends EventEmitter<LaneEvents> {
         this.destroy(errorFromAnswer(r, { node: this.address }));
         return;
       }
-      const p = this.pending.get(r.id);
-      if (p === undefined) continue; // answer to a request that already timed out
-      this.pending.delete(r.id);
-      settle(p, null, r);
+      // Undefined: an answer to a request that already timed out.
+      this.table.take(r.id)?.onAnswer(r);
     }
     this.admitWaiting();
   };
 
-  /**
-   * Answers read as bytes: a raw request gets its answer's status and encoded fields,
-   * any other request its frame decoded on its own. False when the message is not one
-   * the byte reader takes (the full decoder then judges it).
-   */
-  private onRawMessage(data: Uint8Array): boolean {
-    const count = scanAnswers(data);
-    if (count < 0) return false;
-    const a = scannedAnswers();
-    for (let i = 0, base = 0; i < count; i++, base += ANSWER_STRIDE) {
-      const id = a[base + A.ID]!;
-      if (id === 0) {
-        const r = decodeAnswerFrame(data, a[base + A.FRAME_START]!, a[base + A.FRAME_END]!);
-        const message = typeof r?.extra?.message === 'string' ? r.extra.message : undefined;
-        this.destroy(errorFromStatus(a[base + A.STATUS]!, message, { node: this.address }));
-        return true;
-      }
-      const p = this.pending.get(id);
-      if (p === undefined) continue; // answer to a request that already timed out
-      this.pending.delete(id);
-      if (p.raw !== null) {
-        p.settle!(p.raw, null, a[base + A.STATUS]!, a[base + A.FIELD_COUNT]!, data.subarray(a[base + A.FIELDS_START]!, a[base + A.FRAME_END]!), null);
-        continue;
-      }
-      const r = decodeAnswerFrame(data, a[base + A.FRAME_START]!, a[base + A.FRAME_END]!);
-      if (r === null) {
-        settle(p, KvError.protocol(`malformed response from ${this.address}`), null);
-        this.destroy(KvError.protocol(`malformed response from ${this.address}`));
-        return true;
-      }
-      settle(p, null, r);
-    }
-    this.admitWaiting();
-    return true;
-  }
-
   private admitWaiting(): void {
-    const max = this.options.maxInFlight;
-    while (this.pending.size < max && this.waitingHead < this.waiting.length) {
-      const p = this.waiting[this.waitingHead]!;
-      this.waiting[this.waitingHead++] = undefined as unknown as Pending;
-      this.admit(p);
-    }
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting = this.waiting.slice(this.waitingHead);
-      this.waitingHead = 0;
-    }
-    if (this.drained !== null && this.pending.size === 0 && this.waitingHead >= this.waiting.length) {
+    for (let req = this.table.nextWaiting(); req !== undefined; req = this.table.nextWaiting()) this.admit(req);
+    if (this.drained !== null && this.table.isEmpty) {
       const done = this.drained;
       this.drained = null;
       done();
@@ -405,39 +297,16 @@ export class Lane extends EventEmitter<LaneEvents> {
     }
   };
 
-  // Deadlines and the heartbeat are checked on one coarse timer instead of a timer per request.
   private readonly sweep = (): void => {
     const now = Date.now();
-    for (const [id, p] of this.pending) {
-      if (p.deadline > now) continue;
-      this.pending.delete(id);
-      settle(p, KvError.timeout(`no answer from ${this.address} before the deadline`, { node: this.address, isSafeToRetry: !p.isSent }), null);
-    }
-    for (let i = this.waitingHead; i < this.waiting.length; i++) {
-      const p = this.waiting[i]!;
-      if (p.deadline > now) continue;
-      this.waiting.splice(i, 1);
-      i--;
-      settle(p, KvError.timeout(`queued for ${this.address} until the deadline`, { node: this.address, isSafeToRetry: true }), null);
-    }
+    expireRequests(this.table, now, this.address);
     this.admitWaiting();
-    if (this.state === 'open' && !this.isPinging && now - this.lastReceivedAt > this.options.heartbeatMs) this.ping(now);
+    if (this.state === 'open') this.heartbeat.check(now);
   };
 
-  private ping(now: number): void {
-    this.isPinging = true;
-    this.request(controlRequest(Op.PING), now + this.options.heartbeatMs).then(
-      () => { this.isPinging = false; },
-      (err: KvError) => {
-        this.isPinging = false;
-        if (err.code === 'KV_ERR_TIMEOUT') this.destroy(KvError.connectionClosed(`${this.address} did not answer a heartbeat within ${this.options.heartbeatMs} ms`, { node: this.address }));
-      },
-    );
-  }
-}
+  private readonly ping = (deadline: number): Promise<Response> => this.request(controlRequest(Op.PING), deadline);
 
-/** Hand a request its outcome, whichever form it was sent in. */
-function settle(p: Pending, err: KvError | null, r: Response | null): void {
-  if (p.raw !== null) p.settle!(p.raw, err, r?.status ?? 0, 0, null, r);
-  else p.done!(err, r);
+  private readonly onSilent = (): void => {
+    this.destroy(KvError.connectionClosed(`${this.address} did not answer a heartbeat within ${this.options.heartbeatMs} ms`, { node: this.address }));
+  };
 }

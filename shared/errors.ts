@@ -33,6 +33,11 @@ export const ErrorCode = Object.freeze({
    * `details.cursor` (proxy) resumes it exactly. Retryable.
    */
   SCAN_INTERRUPTED: 'KV_ERR_SCAN_INTERRUPTED',
+  /**
+   * A backup directory cannot be used: not a PandaKV backup, another format version, or
+   * a file missing, truncated or failing its checksum (docs/backup.md). Nothing was written.
+   */
+  BACKUP_INVALID: 'KV_ERR_BACKUP_INVALID',
 } as const);
 
 export type KvErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -132,6 +137,9 @@ export class KvError extends Error {
   static protocol(message: string, cause?: unknown): KvError {
     return new KvError(ErrorCode.PROTOCOL, message, {}, cause);
   }
+  static backupInvalid(message: string, cause?: unknown): KvError {
+    return new KvError(ErrorCode.BACKUP_INVALID, message, {}, cause);
+  }
   static scanInterrupted(message = 'scan interrupted: it could not stay exact within its deadline', details?: KvErrorDetails, cause?: unknown): KvError {
     return new KvError(ErrorCode.SCAN_INTERRUPTED, message, { ...details, isSafeToRetry: true }, cause);
   }
@@ -188,6 +196,7 @@ const CODE_TO_STATUS: Readonly<Record<string, number>> = Object.freeze({
   [ErrorCode.CLIENT_CLOSED]: Status.UNAVAILABLE,
   [ErrorCode.INVALID_ARGUMENT]: Status.BAD_REQUEST,
   [ErrorCode.PROTOCOL]: Status.INTERNAL,
+  [ErrorCode.BACKUP_INVALID]: Status.BAD_REQUEST,
 });
 
 /** The wire status that reports `err` to a client (used by the proxy). */

@@ -9,7 +9,13 @@ export type MapClientMessage =
   | { t: 'fetch' }
   | { t: 'register'; node: NodeRegistration }
   /** `seq` asks for an `hb-ack`: the node's ownership lease is renewed only by acks (DESIGN §4). */
-  | { t: 'hb'; id: string; rev: number; epoch: number; seq?: number; repl?: ReplicationReport; load?: NodeLoadReport }
+  | {
+    t: 'hb'; id: string; rev: number; epoch: number; seq?: number; repl?: ReplicationReport; load?: NodeLoadReport;
+    /** Value sizes of the keys the last `hb-ack` probed (the dashboard's "follow a key"). */
+    sizes?: KeySizeReport[];
+    /** Node events for the manager's timeline (fence, unfence, rollback, hint-replay), resent until acknowledged. */
+    events?: NodeEventReport[];
+  }
   /** Ask for a challenge; naming the principal gets its password salt (DESIGN §9). */
   | { t: 'hello'; principal: string | null }
   /** The AUTH message answering the last challenge (checked by the auth core). */
@@ -35,7 +41,14 @@ export type MapServerMessage =
    * The liveness lease was renewed for the heartbeat `seq`, at map `epoch`. The node may
    * serve until `fenceAfterMs` after it sent that heartbeat.
    */
-  | { t: 'hb-ack'; seq: number; epoch: number }
+  | {
+    t: 'hb-ack'; seq: number; epoch: number;
+    /**
+     * Keys whose value size the node reports with its next heartbeats (absent: none); the
+     * value itself never travels. Older nodes ignore the field.
+     */
+    probe?: Uint8Array[];
+  }
   | { t: 'err'; code: string; message: string }
   /** AUTH_NEEDED: the challenge to sign (checked by the auth core). */
   | { t: 'challenge'; challenge: Record<string, unknown> }
@@ -72,6 +85,76 @@ export interface NodeLoadReport {
   hintsPending: number;
   /** True while the node refuses requests because it cannot prove its lease. */
   isFenced?: boolean;
+}
+
+/** Most keys one heartbeat acknowledgement probes. */
+export const MAX_PROBED_KEYS = 32;
+/** Longest probed key, bytes (the longest key the SDK sends). */
+export const MAX_PROBED_KEY_BYTES = 250;
+/** Most node events one heartbeat carries. */
+export const MAX_REPORTED_EVENTS = 32;
+/** Most fields of one reported node event. */
+export const MAX_EVENT_FIELDS = 16;
+
+/** The value size of a probed key in this node's copy; `bytes` null: the node holds no value for it. */
+export interface KeySizeReport {
+  key: Uint8Array;
+  bytes: number | null;
+}
+
+/**
+ * A cluster event a node recorded (its event log), relayed to the manager's timeline.
+ * `n` counts the node's relayed events since it started: the manager drops repeats.
+ */
+export interface NodeEventReport {
+  n: number;
+  /** When the node recorded it, ms since the epoch. */
+  at: number;
+  name: string;
+  fields: Record<string, string | number | boolean | null>;
+}
+
+function isProbeKey(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array && v.length > 0 && v.length <= MAX_PROBED_KEY_BYTES;
+}
+
+/** Valid probed keys, or null. */
+function decodeProbe(v: unknown): Uint8Array[] | null {
+  return Array.isArray(v) && v.length <= MAX_PROBED_KEYS && v.every(isProbeKey) ? v : null;
+}
+
+/** Valid key sizes, or null. */
+function decodeSizes(v: unknown): KeySizeReport[] | null {
+  if (!Array.isArray(v) || v.length > MAX_PROBED_KEYS) return null;
+  const out: KeySizeReport[] = [];
+  for (const x of v) {
+    if (!isMap(x) || !isProbeKey(x.key) || !(x.bytes === null || isUint(x.bytes))) return null;
+    out.push({ key: x.key, bytes: x.bytes });
+  }
+  return out;
+}
+
+function isEventValue(v: unknown): v is string | number | boolean | null {
+  return v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && v.length <= 256);
+}
+
+/** Valid node events, or null. */
+function decodeEvents(v: unknown): NodeEventReport[] | null {
+  if (!Array.isArray(v) || v.length > MAX_REPORTED_EVENTS) return null;
+  const out: NodeEventReport[] = [];
+  for (const x of v) {
+    if (!isMap(x) || !isUint(x.n) || !isUint(x.at) || !str(x.name, 64) || !/^[a-z][a-z0-9-]*$/.test(x.name) || !isMap(x.fields)) return null;
+    const keys = Object.keys(x.fields);
+    if (keys.length > MAX_EVENT_FIELDS) return null;
+    const fields: Record<string, string | number | boolean | null> = {};
+    for (const k of keys) {
+      const f = x.fields[k];
+      if (!/^[a-z][a-z0-9_]{0,63}$/.test(k) || !isEventValue(f)) return null;
+      fields[k] = f;
+    }
+    out.push({ n: x.n, at: x.at, name: x.name, fields });
+  }
+  return out;
 }
 
 const LOAD_FIELDS = ['ops', 'items', 'memoryBytes', 'p50Us', 'p99Us', 'hintsPending'] as const;
@@ -171,6 +254,11 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
       // heartbeat (which keeps the node's lease).
       const load = m.load === undefined ? null : decodeLoad(m.load);
       if (load !== null) hb.load = load;
+      // So are the dashboard's key sizes and the relayed events.
+      const sizes = m.sizes === undefined ? null : decodeSizes(m.sizes);
+      if (sizes !== null) hb.sizes = sizes;
+      const events = m.events === undefined ? null : decodeEvents(m.events);
+      if (events !== null) hb.events = events;
       return hb;
     }
     case 'hello':
@@ -209,8 +297,12 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
         ...(m.dht === undefined ? {} : { dht: m.dht as string[] }),
       };
     }
-    case 'hb-ack':
-      return isUint(m.seq) && isUint(m.epoch) ? { t: 'hb-ack', seq: m.seq, epoch: m.epoch } : null;
+    case 'hb-ack': {
+      if (!isUint(m.seq) || !isUint(m.epoch)) return null;
+      // A malformed probe is dropped, never the acknowledgement (it renews the lease).
+      const probe = m.probe === undefined ? null : decodeProbe(m.probe);
+      return probe === null ? { t: 'hb-ack', seq: m.seq, epoch: m.epoch } : { t: 'hb-ack', seq: m.seq, epoch: m.epoch, probe };
+    }
     case 'err':
       return typeof m.code === 'string' && typeof m.message === 'string' ? { t: 'err', code: m.code, message: m.message } : null;
     case 'challenge':

@@ -13,6 +13,7 @@ import { fenceAfterMs, managerOptions, type ManagerOptions } from './options.js'
 import { ManagerMetrics } from './metrics.js';
 import { ManagerAuth } from './manager-auth.js';
 import { Dashboard } from './dashboard/dashboard.js';
+import { NodeReports } from './dashboard/node-reports.js';
 import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/index.js';
 import { randomUUID } from 'node:crypto';
 import { ManagerRegistry } from './manager-registry.js';
@@ -41,6 +42,8 @@ export class Manager {
   private leader: Leader | null = null;
   private admin: AdminApi | null = null;
   private dashboard: Dashboard | null = null;
+  /** Followed keys' value sizes and node events, carried by heartbeats for the dashboard. */
+  private readonly nodeReports: NodeReports;
   /** Authentication of `/map` and the admin API; null with `--insecure`. */
   auth: ManagerAuth | null = null;
   private readonly http: Server;
@@ -60,6 +63,7 @@ export class Manager {
     const o = this.options;
     this.events = new EventLog({ component: 'manager', format: o.logFormat, write: o.logWrite, capacity: o.eventCapacity });
     if (o.advertise !== null) this.events.id = o.advertise;
+    this.nodeReports = new NodeReports(this.events);
     this.http = createListener(o.tls, this.onRequest, o.readTimeoutMs);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', (s) => s.on('error', () => undefined));
@@ -114,6 +118,7 @@ export class Manager {
       dht: () => (o.isDhtEnabled ? peerBootstrap(o.dht, ownDht, this.state!) : []),
     });
     this.mapService.connGuard = this.connGuard;
+    this.mapService.reports = this.nodeReports;
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     this.state.on('live-lost', (id) => this.mapService?.dropNode(id));
@@ -130,7 +135,7 @@ export class Manager {
     this.events.id ??= this.url;
     this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs);
     await this.registry.start();
-    this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url, this.id);
+    this.leader = new Leader(this.cfg, this.state, o, this.membership, o.advertise ?? this.url, this.id);
     this.leader.on('error', () => undefined);
     this.leader.events = this.events;
     this.leader.on('elected', this.onElected);
@@ -138,8 +143,6 @@ export class Manager {
     const leader = this.leader;
     this.nodeEvents = new NodeEventRecorder(this.state, this.events, () => leader.isLeader);
     this.leader.nodeEvents = this.nodeEvents;
-    this.leader.replication = this.membership.replication;
-    this.leader.heardAt = this.membership.heardAt;
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();
@@ -175,6 +178,7 @@ export class Manager {
         return () => state.off('map', listener);
       },
       events: this.events,
+      keySizes: this.nodeReports,
       auth: admin.sessions,
       connections: this.connGuard,
     }, this.options.dashboard);

@@ -13,6 +13,7 @@ function errorCodeOf(err: Error): string {
   return err instanceof KvError ? err.code : ErrorCode.UNAVAILABLE;
 }
 import type { HttpConnGuard } from '../../shared/http-conn-guard.js';
+import type { NodeReportSink } from './dashboard/node-reports.js';
 
 interface Subscriber {
   ws: WebSocket;
@@ -61,6 +62,8 @@ export class MapService {
   private publishedAt = 0;
   /** The listener's connection limits: told of upgrades and authentications. */
   connGuard: HttpConnGuard | null = null;
+  /** The dashboard's probes and relayed node events, carried by heartbeats and their acks. */
+  reports: NodeReportSink | null = null;
 
   constructor(
     private readonly membership: Membership,
@@ -261,6 +264,7 @@ export class MapService {
         return;
       case 'register':
         s.nodeId = msg.node.id;
+        this.reports?.onRegister(msg.node.id);
         this.membership.register(msg.node).then(
           (wasFailed) => {
             if (s.ws.readyState !== s.ws.OPEN) return;
@@ -287,7 +291,11 @@ export class MapService {
           }
           // Acknowledged only once the lease was renewed in the config store. The epoch is the
           // newest this manager has sent this connection: every map up to it went out first.
-          if (msg.seq !== undefined && s.ws.readyState === s.ws.OPEN) s.ws.send(encodeMapMessage({ t: 'hb-ack', seq: msg.seq, epoch: s.epoch < 0 ? (this.current?.epoch ?? 0) : s.epoch }));
+          this.reports?.onHeartbeat(msg.id, msg.sizes, msg.events);
+          const probe = this.reports?.probe();
+          if (msg.seq !== undefined && s.ws.readyState === s.ws.OPEN) {
+            s.ws.send(encodeMapMessage({ t: 'hb-ack', seq: msg.seq, epoch: s.epoch < 0 ? (this.current?.epoch ?? 0) : s.epoch, ...(probe === undefined ? {} : { probe }) }));
+          }
         });
         return;
     }

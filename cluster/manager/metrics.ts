@@ -39,6 +39,7 @@ export class ManagerMetrics {
     readGauge(r, 'pandakv_manager_is_leader', '1 when this manager is the elected planner.', [], () => [[{}, src.isLeader() ? 1 : 0]]);
     readGauge(r, METRICS.epoch.name, METRICS.epoch.help, [], () => [[{}, src.state()?.map?.epoch ?? 0]]);
     readGauge(r, METRICS.rev.name, METRICS.rev.help, [], () => [[{}, src.state()?.map?.rev ?? 0]]);
+    readGauge(r, METRICS.moves.name, METRICS.moves.help, [], () => [[{}, src.state()?.map?.moves.length ?? 0]]);
     readGauge(r, METRICS.nodes.name, METRICS.nodes.help, ['state'], () => {
       const nodes = [...(src.state()?.records.values() ?? [])];
       return NODE_STATES.map((s) => [{ state: s }, nodes.filter((n) => n.state === s).length] as const);
@@ -50,6 +51,7 @@ export class ManagerMetrics {
     });
     readCounter(r, 'pandakv_manager_heartbeats_total', 'Node heartbeats received by this manager.', [], () => [[{}, src.membership()?.heartbeatsTotal ?? 0]]);
     this.perNode(METRICS.isLive, 'gauge', (id, st) => (st.live.has(id) ? 1 : 0));
+    this.perNode(METRICS.appliedRev, 'gauge', (id) => src.membership()?.appliedRev.get(id));
     this.perNode(METRICS.requests, 'counter', (id) => src.membership()?.load.get(id)?.ops);
     this.perNode(METRICS.p50, 'gauge', (id) => microsToSeconds(src.membership()?.load.get(id)?.p50Us));
     this.perNode(METRICS.p99, 'gauge', (id) => microsToSeconds(src.membership()?.load.get(id)?.p99Us));
@@ -65,6 +67,7 @@ export class ManagerMetrics {
     readCounter(r, METRICS.unitsMoved.name, METRICS.unitsMoved.help, [], () => one(moves()?.unitsMoved));
     readGauge(r, METRICS.unitsLeft.name, METRICS.unitsLeft.help, [], () => one(moves()?.unitsLeft));
     readCounter(r, METRICS.bytesCopied.name, METRICS.bytesCopied.help, [], () => one(moves()?.bytesCopied));
+    readCounter(r, METRICS.batches.name, METRICS.batches.help, [], () => one(moves()?.batches));
     readGauge(r, METRICS.isStopped.name, METRICS.isStopped.help, [], () => one(moves() === undefined ? undefined : moves()!.isStopped ? 1 : 0));
     connGuardMetrics(r, 'manager', src.conn);
   }

@@ -11,6 +11,7 @@ import type { ConnGuardCounters } from '../../shared/conn-guard.js';
 import { Ownership } from './ownership.js';
 import { NODE_DEFAULTS, type NodeOptions } from './options.js';
 import { ManagerLink, type RegisteredInfo } from './manager-link.js';
+import { DashboardReporter } from './dashboard-report.js';
 import { OwnershipLease } from './lease.js';
 import { loadNodeId, loadNodeKey } from './identity.js';
 import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
@@ -47,6 +48,7 @@ export class DataNode implements StatsSource {
   private address: { ip: string; port: number } | null = null;
   private closing: Promise<void> | null = null;
   private link: ManagerLink | null = null;
+  private dashboardReporter: DashboardReporter | null = null;
   private followed: { map: ClusterMap; self: number } | null = null;
   private recoveryTimer: NodeJS.Timeout | null = null;
   private readonly purger: Purger;
@@ -93,6 +95,15 @@ export class DataNode implements StatsSource {
       });
     this.ownership = new Ownership(Math.log2(opts.buckets), followsMap(opts));
     this.executor = new Executor(this.engine, this.ownership, this);
+    const own = this.ownership;
+    this.executor.backupHost = {
+      get epoch() { return own.epoch; },
+      get bits() { return own.bits; },
+      activeRanges: () => own.activeRanges(),
+      isServing: () => own.isServing(),
+      unitBits: () => this.map?.unitBits ?? null,
+      history: () => this.replicator,
+    };
     this.purger = new Purger(this.engine, this.ownership, {
       beforePass: () => this.replicator?.forgetUnheld(),
       isHeld: () => this.replicator?.isKeepingData === true,
@@ -132,6 +143,7 @@ export class DataNode implements StatsSource {
         id: this.id, address: o.advertise ?? this.url, zone: o.zone, weight: o.weight, peerKey: toHex(this.keyPair.publicKey),
       }, {
         credentials: o.credentials, managerKey: o.managerKey, tlsCa: o.tlsCa, report: () => this.replicator?.report() ?? null, load: this.loadReport, lease: this.lease,
+        extras: this.dashboardReporter = new DashboardReporter(this.engine, this.events),
       });
       this.link.on('map', this.onMap);
       this.link.on('registered', this.onRegistered);
@@ -168,7 +180,9 @@ export class DataNode implements StatsSource {
     // A move waits for this node's report that its backfills are done: send it at once.
     this.replicator.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
     this.replicator.on('hint-replay', (e) => this.logEvent('hint-replay', { delivered: e.count, left: e.left }));
-    this.replicator.on('rollback', (e) => this.logEvent('rollback', { source: e.source.slice(0, 16), units: e.units.length, first: e.units.slice(0, 8).join(',') }));
+    this.replicator.on('rollback', (e) => this.logEvent('rollback', {
+      source: e.source.slice(0, 16), how: e.how, units: e.units.length, discarded: e.discarded, first: e.units.slice(0, 8).join(','),
+    }));
     this.executor.replicator = this.replicator;
     // Unit seqnos go to disk in the same commits as the items they number.
     this.engine.setUnitMarkSource(this.replicator);
@@ -324,6 +338,7 @@ export class DataNode implements StatsSource {
   /** Stop accepting and close every connection. Idempotent. */
   close(): Promise<void> {
     this.link?.close();
+    this.dashboardReporter?.close();
     this.lease.close();
     this.ownership.releaseWaiters();
     if (this.recoveryTimer !== null) clearTimeout(this.recoveryTimer);

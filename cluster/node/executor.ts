@@ -1,6 +1,6 @@
 import { snakeKeys } from '../../shared/snake-case.js';
 import { Status } from '../../shared/status.js';
-import { Op, isMutation } from '../../shared/protocol/ops.js';
+import { Op, isBackupOp, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
 import type { Replicator } from './replication.js';
 import {
@@ -9,6 +9,7 @@ import {
 import type { KvEngine } from './engine/types.js';
 import type { Ownership } from './ownership.js';
 import { runScan } from './scan-op.js';
+import { runBackupOp, type BackupHost } from './backup-op.js';
 
 /** A response frame as it goes on the wire: `[id, status, value?, cas?, flags?, extra?]`. */
 export type ResponseFrame = unknown[];
@@ -43,6 +44,9 @@ export class Executor {
 
   /** Set when the node replicates: writes on an active unit are streamed to its replicas. */
   replicator: Replicator | null = null;
+
+  /** What the backup ops read (backup-op.ts); null answers them UNAVAILABLE. */
+  backupHost: BackupHost | null = null;
 
   /**
    * Execute one request. A write whose durability must wait for replicas answers with a
@@ -100,6 +104,10 @@ export class Executor {
   private run(req: Request): ResponseFrame {
     const { id } = req;
     const own = this.ownership;
+    // Backup ops name units, not a key: they check epoch, lease and ownership themselves.
+    if (isBackupOp(req.op)) {
+      return this.backupHost === null ? errorAnswer(id, Status.UNAVAILABLE, 'this node serves no backup') : runBackupOp(req, this.engine, this.backupHost);
+    }
     // Without a lease the node cannot know it still owns anything: it executes nothing.
     if ((req.key !== '' || req.op === Op.SCAN) && !own.isServing()) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     if (req.isReplicaRead && req.op === Op.GET) {

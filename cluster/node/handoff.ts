@@ -3,7 +3,7 @@ import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { PeerPlane, PeerReply } from '../peer/index.js';
 import type { Hint, HintStore } from './hints.js';
 import { MESSAGE_BYTES, batches, isRecord, isUint, recordBytes, type ReplRecord as Record, type ReplicationCounters } from './replication-records.js';
-import type { ReplicationOptions } from './replication.js';
+import type { ReplicationOptions } from './replication-options.js';
 
 /**
  * Hinted handoff (DESIGN §7): a record that cannot reach a replica (link down or its

@@ -26,7 +26,7 @@ export class LoadMeter {
   }
 
   /**
-   * `pandakv_node_request_p50_us` and `pandakv_node_request_p99_us`:
+   * `pandakv_node_request_p50_seconds` and `pandakv_node_request_p99_seconds` (in µs here):
    * median and 99th percentile since the last call (upper bound of their bucket, µs;
    * 0 when nothing was recorded), then start a new interval.
    */

@@ -8,6 +8,7 @@ import { ErrorCode, KvError } from '../../shared/errors.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 import type { OwnershipLease } from './lease.js';
 import { caOption, type TlsCa } from '../../shared/tls.js';
+import type { HeartbeatExtras } from './dashboard-report.js';
 
 export interface ManagerLinkOptions {
   /** Reconnect schedule in ms once every known manager was tried, jittered ±20 %. @default [50, 100, 250, 500, 1000] */
@@ -24,6 +25,8 @@ export interface ManagerLinkOptions {
   load: (() => NodeLoadReport) | null;
   /** The ownership lease that acknowledged heartbeats renew; null = not fenced. @default null */
   lease: OwnershipLease | null;
+  /** The dashboard's fields of each heartbeat (probed key sizes, node events); null sends none. @default null */
+  extras: HeartbeatExtras | null;
   /**
    * Heartbeats left unacknowledged before the manager is taken for gone and the link moves
    * to another (a paused or hung manager never closes its socket). @default 3
@@ -41,6 +44,7 @@ export const MANAGER_LINK_DEFAULTS: Readonly<ManagerLinkOptions> = Object.freeze
   report: null,
   load: null,
   lease: null,
+  extras: null,
   missedAcksBeforeSwitch: 3,
   unreachableLeaderMs: 10_000,
 });
@@ -249,6 +253,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
         if (msg.seq > this.lastAckSeq) this.lastAckSeq = msg.seq;
         for (const s of this.sentAt.keys()) if (s <= msg.seq) this.sentAt.delete(s);
         this.options.lease?.renewed(at, msg.epoch);
+        this.options.extras?.onAck(msg.seq, msg.probe);
         return;
       }
       case 'err':
@@ -314,10 +319,11 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     const repl = this.options.report?.() ?? null;
     const load = this.options.load?.();
     const seq = ++this.seq;
+    const extras = this.options.extras?.forHeartbeat(seq);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > PENDING_ACKS) this.sentAt.delete(this.sentAt.keys().next().value!);
     ws.send(encodeMapMessage({
-      t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, seq, ...(repl === null ? {} : { repl }), ...(load === undefined ? {} : { load }),
+      t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, seq, ...(repl === null ? {} : { repl }), ...(load === undefined ? {} : { load }), ...extras,
     }));
   }
 

@@ -8,8 +8,9 @@ import type { KvEngine } from './engine/types.js';
 import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
-import { Backfiller, type PullRequest } from './backfill.js';
+import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
 import { PersistedAcks } from './persisted-acks.js';
+import { REPLICATION_DEFAULTS, type ReplicationOptions } from './replication-options.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record, type ReplicationCounters,
 } from './replication-records.js';
@@ -37,46 +38,6 @@ import {
  * down replicas in handoff.ts.
  */
 
-export interface ReplicationOptions {
-  /** Longest a `majority` write waits for replica acks before answering TIMEOUT. @default 2000 */
-  majorityTimeoutMs: number;
-  /** Items per backfill page. @default 256 */
-  backfillPageItems: number;
-  /** Keys examined per backfill page request. @default 16384 */
-  backfillPageBudget: number;
-  /**
-   * After each backfill page, wait this many times as long as the page took before the
-   * next (0 = copy flat out). @default 1
-   */
-  backfillPace: number;
-  /** Bytes of recent records kept for delta recovery, all units together. @default 33554432 */
-  changeLogBytes: number;
-  /** Most bytes of records one delta answer carries; units beyond it are copied in full. @default 4194304 */
-  maxDeltaBytes: number;
-  /** Hints per replay request. @default 512 */
-  hintReplayBatch: number;
-  /** Retry replaying held hints this often while any are left, ms. @default 1000 */
-  hintRetryMs: number;
-  /**
-   * Bytes of records sent to a replica and not yet acknowledged that are kept per peer,
-   * to be hinted if its link goes down; beyond that they are not kept (the replica
-   * backfills the gap). @default 16777216
-   */
-  maxUnackedBytesPerPeer: number;
-}
-
-export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
-  majorityTimeoutMs: 2000,
-  backfillPageItems: 256,
-  backfillPageBudget: 16_384,
-  backfillPace: 1,
-  changeLogBytes: 32 * 1024 * 1024,
-  maxDeltaBytes: 4 * 1024 * 1024,
-  hintReplayBatch: 512,
-  hintRetryMs: 1000,
-  maxUnackedBytesPerPeer: 16 * 1024 * 1024,
-});
-
 export type { ReplicationCounters } from './replication-records.js';
 
 interface Waiter {
@@ -97,13 +58,17 @@ interface Waiter {
 /** `backfill-ended`: a backfill finished or was given up; what `report()` says has changed. */
 export class Replicator extends EventEmitter<{
   'backfill-ended': (units: number[]) => void;
-  /** Units whose history differed from their active's were dropped and are copied again. */
-  rollback: (info: { source: string; units: number[] }) => void;
+  /**
+   * Units whose history differed from their active's: rolled back to the newest point
+   * both share and caught up by delta (`how: 'delta'`, `discarded` records dropped), or
+   * dropped and copied again in full (`how: 'copy'`).
+   */
+  rollback: (info: { source: string; units: number[]; how: 'delta' | 'copy'; discarded: number }) => void;
   /** A hint replay delivered `count` held hints; `left` are still held. */
   'hint-replay': (info: { count: number; left: number }) => void;
 }> {
   readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0,
   };
   private readonly options: ReplicationOptions;
@@ -162,7 +127,7 @@ export class Replicator extends EventEmitter<{
       counters: this.counters,
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
       onBackfillEnded: (units) => this.emit('backfill-ended', units),
-      onRollback: (source, units) => this.emit('rollback', { source, units }),
+      onRollback: (source, units, how, discarded) => this.emit('rollback', { source, units, how, discarded }),
     }, engine, plane, this.options);
     this.handoff = new HintedHandoff({
       onHintsDelivered: (count, left) => this.emit('hint-replay', { count, left }),
@@ -277,6 +242,19 @@ export class Replicator extends EventEmitter<{
       this.changes.anchor(unit, seq, print);
     }
     this.markSuspect();
+  }
+
+  /** A unit's seqno now, for a backup (backup-op.ts); null while the unit is being copied here. */
+  unitSeq(unit: number): number | null {
+    return this.backfiller.active.has(unit) ? null : this.seqs.get(unit) ?? 0;
+  }
+
+  /** A unit's seqno now and its records after `since` (backup-op.ts); null when the log does not reach back that far. */
+  unitChangesSince(unit: number, since: number): { seq: number; records: readonly Record[] } | null {
+    if (this.backfiller.active.has(unit)) return null;
+    const seq = this.seqs.get(unit) ?? 0;
+    const records = this.changes.since(unit, since, seq);
+    return records === null ? null : { seq, records };
   }
 
   /** True while this node keeps data of units it does not hold (failed, or back and verifying): no purging. */
@@ -499,6 +477,7 @@ export class Replicator extends EventEmitter<{
         this.persisted.onAcks(peer, (message as { p?: unknown }).p);
       }
       else if (m.t === 'pull' && reply !== undefined) reply(this.backfiller.serve(peer, message as PullRequest));
+      else if (m.t === 'vals' && reply !== undefined) reply(this.backfiller.serveValues(peer, message as ValuesRequest));
       else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
       else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r, (message as { e?: unknown }).e) });
     } catch (err) {

@@ -33,6 +33,8 @@ const ANSWERS: Readonly<Record<KvErrorCode, Answer>> = Object.freeze({
   [ErrorCode.INTERNAL]: `SERVER_ERROR ${ErrorCode.INTERNAL}`,
   [ErrorCode.CLIENT_CLOSED]: `SERVER_ERROR ${ErrorCode.CLIENT_CLOSED}`,
   [ErrorCode.PROTOCOL]: `SERVER_ERROR ${ErrorCode.PROTOCOL}`,
+  // Raised by restore only; listed so the table stays total.
+  [ErrorCode.BACKUP_INVALID]: `SERVER_ERROR ${ErrorCode.BACKUP_INVALID}`,
 });
 
 const KNOWN: ReadonlySet<string> = new Set(Object.keys(ANSWERS));
@@ -92,6 +94,7 @@ const BIN_ANSWERS: Readonly<Record<KvErrorCode, BinErrorAnswer | null>> = Object
   [ErrorCode.INTERNAL]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.INTERNAL}` },
   [ErrorCode.CLIENT_CLOSED]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.CLIENT_CLOSED}` },
   [ErrorCode.PROTOCOL]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.PROTOCOL}` },
+  [ErrorCode.BACKUP_INVALID]: { status: BinStatus.EINTERNAL, message: `Internal error: ${ErrorCode.BACKUP_INVALID}` },
 });
 
 /** The binary-protocol answer for a backend failure. */

@@ -6,8 +6,8 @@ import {
   PUBLIC_KEY_BYTES, SALT_BYTES, SEED_BYTES, derivePasswordKeyPair, equalBytes, fromHex, generateKeyPair, isConsistentSecretKey,
   isHex, keyedHash, publicKeyOf, randomBytes, sign, toHex, verify, type KeyPair, type PasswordLimits,
 } from './keys.js';
-import { NONCE_BYTES, type NonceStore } from './nonce-store.js';
-import { AUTH_CLIENT_DEFAULTS, AUTH_SERVER_DEFAULTS, type AuthClientOptions, type AuthServerOptions } from './options.js';
+import { NONCE_BYTES } from './nonce-store.js';
+import { AUTH_CLIENT_DEFAULTS, AUTH_SERVER_DEFAULTS, type AuthClientOptions, type AuthServerOptions, type NonceLedger } from './options.js';
 import { isPrincipalName, type Principal, type PrincipalTable } from './principal.js';
 import { missingRole, requiredRoles } from './roles.js';
 import {
@@ -71,7 +71,7 @@ export class AuthServer {
   private readonly serverId: string;
   private readonly keyPair: KeyPair;
   private readonly principals: PrincipalTable;
-  private readonly store: NonceStore;
+  private readonly store: NonceLedger;
   private readonly maxFailures: number;
   private readonly challengeTtlMs: number;
   private readonly maxPendingChallenges: number;

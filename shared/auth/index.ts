@@ -17,7 +17,7 @@ export {
 export type { Principal, Role } from './principal.js';
 export { ADMIN_ROLE, requiredRole, requiredRoles, isAllowed, missingRole, isPublicOp, roleTable } from './roles.js';
 export { NONCE_BYTES, NonceStore } from './nonce-store.js';
-export type { NonceVerdict } from './nonce-store.js';
+export type { NonceLedger, NonceVerdict } from './options.js';
 export {
   CLIENT_DOMAIN, SERVER_DOMAIN, MAX_SERVER_ID_BYTES, isServerId, clientTranscript, serverTranscript, parseAuthMessage, parseChallenge,
 } from './transcript.js';

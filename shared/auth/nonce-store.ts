@@ -1,19 +1,8 @@
-import { NONCE_STORE_DEFAULTS, type NonceStoreOptions } from './options.js';
+import { NONCE_STORE_DEFAULTS, type NonceLedger, type NonceStoreOptions, type NonceVerdict } from './options.js';
 import { randomBytes, toHex } from './keys.js';
 
 /** Bytes in a server or client nonce. */
 export const NONCE_BYTES = 32;
-
-/** What presenting a nonce found. */
-export type NonceVerdict =
-  /** Issued to this owner, unexpired, unused: now used. */
-  | 'ok'
-  /** Already used (by any owner sharing the store). */
-  | 'replay'
-  /** Issued to this owner but past its expiry. */
-  | 'expired'
-  /** Never issued, issued to another owner, retired, or forgotten. */
-  | 'unknown';
 
 interface Entry {
   owner: object;
@@ -31,7 +20,7 @@ interface Entry {
  * Bounded: at most `maxEntries` entries. Entries sit in insertion order, which is expiry
  * order while every TTL is the same, so expired ones are swept from the front.
  */
-export class NonceStore {
+export class NonceStore implements NonceLedger {
   private readonly entries = new Map<string, Entry>();
   private readonly opts: NonceStoreOptions;
 

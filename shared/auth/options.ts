@@ -1,7 +1,30 @@
 import type { Credentials } from './credentials.js';
-import type { NonceStore } from './nonce-store.js';
 import type { KeyPair, PasswordLimits } from './keys.js';
 import type { PrincipalTable } from './principal.js';
+
+/** What presenting a nonce found. */
+export type NonceVerdict =
+  /** Issued to this owner, unexpired, unused: now used. */
+  | 'ok'
+  /** Already used (by any owner sharing the store). */
+  | 'replay'
+  /** Issued to this owner but past its expiry. */
+  | 'expired'
+  /** Never issued, issued to another owner, retired, or forgotten. */
+  | 'unknown';
+
+/**
+ * What an `AuthServer` needs of the nonces shared by every connection of a process
+ * (`NonceStore` is the one implementation).
+ */
+export interface NonceLedger {
+  /** A fresh nonce valid for `ttlMs` and only for `owner`. */
+  issue(owner: object, ttlMs?: number, nowMs?: number): Uint8Array;
+  /** Present `nonce` on behalf of `owner`; only `ok` uses it up. */
+  consume(nonce: Uint8Array, owner: object, nowMs?: number): NonceVerdict;
+  /** Forget an outstanding nonce of `owner`. */
+  retire(nonce: Uint8Array, owner: object): void;
+}
 
 /** Options of `NonceStore`. */
 export interface NonceStoreOptions {
@@ -39,7 +62,7 @@ export interface AuthServerOptions {
   /** The principals accepted; shared by every connection of the process. */
   principals: PrincipalTable;
   /** Nonces issued and used; shared by every connection of the process. */
-  nonceStore: NonceStore;
+  nonceStore: NonceLedger;
   /**
    * Failed AUTH attempts after which the connection is locked and must be dropped.
    * @default 5

@@ -9,7 +9,7 @@ import { hasRole, type Role } from './principal.js';
  * changes data, and `scan` when it enumerates keys. So GAT (returns the value and moves
  * the TTL) and INCR/DECR (return the new counter value; INCR by 0 is a read) need both
  * `read` and `write`; SCAN needs `scan` and `read`. STATS needs `read`; PING needs
- * nothing. Admin-API calls (served by the manager, not in this table) need `admin`,
+ * nothing; the backup ops need `admin`. Admin-API calls (served by the manager, not in this table) need `admin`,
  * which also grants every role here.
  */
 const OP_ROLES: Readonly<Record<OpName, readonly Role[]>> = Object.freeze({
@@ -28,6 +28,9 @@ const OP_ROLES: Readonly<Record<OpName, readonly Role[]>> = Object.freeze({
   STATS: Object.freeze(['read'] as const),
   PING: Object.freeze([] as const),
   AUTH: Object.freeze([] as const),
+  // A backup reads every item of a unit and its change history: whole-cluster access.
+  BACKUP_PAGE: Object.freeze(['admin'] as const),
+  BACKUP_CHANGES: Object.freeze(['admin'] as const),
 });
 
 /** The role the admin API requires. */

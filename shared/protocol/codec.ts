@@ -2,6 +2,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { Status, type StatusCode } from '../status.js';
 import { Op, opName, isKeyedOp, type OpCode } from './ops.js';
 import { readWireRanges } from '../bucket-ranges.js';
+import { readBackupArgs } from './backup-args.js';
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';
 import { DURABILITY_LEVELS, RequestField as F, type Durability, type FrameError, type Request, type Response } from './frames.js';
 import { utf8ToBinary, isAsciiString, bytesToBinary } from './binary-key.js';
@@ -102,7 +103,7 @@ function validateRequest(frame: unknown[], limits: ProtocolLimits): Request | Fr
   };
 
   const rawKey = frame[F.KEY];
-  if (isKeyedOp(req.op) || (req.op === Op.SCAN && rawKey != null)) {
+  if (isKeyedOp(req.op) || ((req.op === Op.SCAN || req.op === Op.BACKUP_PAGE) && rawKey != null)) {
     const key = readKey(rawKey, limits.maxKeyBytes);
     if (typeof key !== 'string') return { id, ...key };
     req.key = key;
@@ -191,6 +192,13 @@ function readExtra(req: Request, extra: Record<string, unknown>, limits: Protoco
     case Op.AUTH:
       req.auth = extra;
       return req;
+    case Op.BACKUP_PAGE:
+    case Op.BACKUP_CHANGES: {
+      const args = readBackupArgs(req.op, extra, limits.maxScanLimit);
+      if ('status' in args) return { id, ...args };
+      req.backup = args;
+      return req;
+    }
     case Op.GET: {
       const replica = own(extra, 'replica');
       if (replica !== undefined && typeof replica !== 'boolean') return bad(id, 'replica must be a boolean');

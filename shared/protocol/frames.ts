@@ -1,6 +1,7 @@
 import { Op, type OpCode } from './ops.js';
 import { Status, type StatusCode } from '../status.js';
 import { errorFromStatus, type KvError, type KvErrorDetails } from '../errors.js';
+import type { BackupArgs } from './backup-args.js';
 
 /**
  * Positions of the request frame array on the wire:
@@ -62,6 +63,8 @@ export interface Request {
   isReplicaRead: boolean;
   /** AUTH: the `extra` map as sent, checked by the auth core. */
   auth: Readonly<Record<string, unknown>> | undefined;
+  /** BACKUP_PAGE, BACKUP_CHANGES: the units and seqnos asked for (`key` is BACKUP_PAGE's exclusive start). */
+  backup?: BackupArgs;
 }
 
 /** A frame that failed validation but whose id could be read. */

@@ -19,6 +19,13 @@ export const Op = Object.freeze({
   PING: 14,
   /** The AUTH_NEEDED handshake (DESIGN §9): `extra` is the AUTH message, or `{principal}` to ask for a challenge. */
   AUTH: 15,
+  /**
+   * Backup (docs/backup.md): a page of the items of the units named in `extra`, read on
+   * their active with the units' seqnos. Admin only; never forwarded by the proxy.
+   */
+  BACKUP_PAGE: 16,
+  /** Backup: the units' change records after the seqnos named in `extra`. Admin only. */
+  BACKUP_CHANGES: 17,
 } as const);
 
 export type OpName = keyof typeof Op;
@@ -37,12 +44,17 @@ export function opName(code: number): OpName | undefined {
 
 /** Ops that address one key (and so one bucket). */
 export function isKeyedOp(op: OpCode): boolean {
-  return op !== Op.SCAN && op !== Op.STATS && op !== Op.PING && op !== Op.AUTH;
+  return op !== Op.SCAN && op !== Op.STATS && op !== Op.PING && op !== Op.AUTH && !isBackupOp(op);
+}
+
+/** The two ops a backup reads units with (BACKUP_PAGE, BACKUP_CHANGES). */
+export function isBackupOp(op: number): boolean {
+  return op === Op.BACKUP_PAGE || op === Op.BACKUP_CHANGES;
 }
 
 /** Ops that change data. */
 export function isMutation(op: OpCode): boolean {
-  return op !== Op.GET && op !== Op.SCAN && op !== Op.STATS && op !== Op.PING && op !== Op.AUTH;
+  return op !== Op.GET && op !== Op.SCAN && op !== Op.STATS && op !== Op.PING && op !== Op.AUTH && !isBackupOp(op);
 }
 
 /**
@@ -50,5 +62,5 @@ export function isMutation(op: OpCode): boolean {
  * applying them twice leaves the same state and answer.
  */
 export function isIdempotent(op: OpCode): boolean {
-  return op === Op.GET || op === Op.SCAN || op === Op.STATS || op === Op.PING || op === Op.TOUCH || op === Op.GAT;
+  return op === Op.GET || op === Op.SCAN || op === Op.STATS || op === Op.PING || op === Op.TOUCH || op === Op.GAT || isBackupOp(op);
 }

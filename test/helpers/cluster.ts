@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnDht, spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { spawnDht, spawnManager, spawnNode, type Spawned } from '../../bin/spawn.js';
 import { withDeadline } from './deadline.js';
 
 export interface ClusterFixture {

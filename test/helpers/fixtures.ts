@@ -1,4 +1,4 @@
-import { spawnNode, spawnPandakv, type Spawned } from '../../cluster/spawn.js';
+import { spawnNode, spawnPandakv, type Spawned } from '../../bin/spawn.js';
 import { withDeadline } from './deadline.js';
 
 export { spawnPandakv };

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI_PATH } from '../../cluster/spawn.js';
+import { CLI_PATH } from '../../bin/spawn.js';
 import { Manager } from '../../cluster/manager/manager.js';
 import { UserStore } from '../../cluster/manager/users.js';
 import { AdminSessions } from '../../cluster/manager/admin-auth.js';

@@ -16,7 +16,7 @@ import { UserStore } from '../../cluster/manager/users.js';
 import { Lane } from '../../sdk/lane.js';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { withCluster } from '../helpers/cluster.js';
-import { spawnProxy } from '../../cluster/spawn.js';
+import { spawnProxy } from '../../bin/spawn.js';
 import { createConnection, type Socket } from 'node:net';
 import { poll, withDeadline } from '../helpers/deadline.js';
 import type { Response } from '../../shared/protocol/frames.js';

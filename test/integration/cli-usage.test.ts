@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnNode } from '../../cluster/spawn.js';
+import { CLI_PATH, spawnNode } from '../../bin/spawn.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll, withDeadline } from '../helpers/deadline.js';
 import { connect, type PandaClient } from '../../sdk/index.js';

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI_PATH, spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { CLI_PATH, spawnManager, spawnNode, type Spawned } from '../../bin/spawn.js';
 import { Manager } from '../../cluster/manager/manager.js';
 import { DataNode } from '../../cluster/node/data-node.js';
 import type { ClusterEvent } from '../../shared/event-log.js';

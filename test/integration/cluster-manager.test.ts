@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { connect, type PandaClient, type ClusterMap } from '../../sdk/index.js';
-import { CLI_PATH } from '../../cluster/spawn.js';
+import { CLI_PATH } from '../../bin/spawn.js';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
 import { Op } from '../../shared/protocol/ops.js';
 import { Status } from '../../shared/status.js';

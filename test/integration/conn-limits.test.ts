@@ -11,7 +11,7 @@ import { Status } from '../../shared/status.js';
 import { AuthClient, PASSWORD_LIMITS_MIN, writeCredentials, type Credentials, type Role } from '../../shared/auth/index.js';
 import { openCfg } from '../../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../../cluster/manager/users.js';
-import { spawnProxy } from '../../cluster/spawn.js';
+import { spawnProxy } from '../../bin/spawn.js';
 import { connect } from '../../sdk/index.js';
 import { withCluster, type ClusterOptions } from '../helpers/cluster.js';
 import { withNode } from '../helpers/fixtures.js';

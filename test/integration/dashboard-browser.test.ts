@@ -8,11 +8,12 @@ import { openPage, shoot, withBrowser } from '../helpers/browser.js';
 import { openCfg } from '../../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../../cluster/manager/users.js';
 import { writeCredentials } from '../../shared/auth/index.js';
-import { spawnManager } from '../../cluster/spawn.js';
+import { spawnManager } from '../../bin/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
 import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
+import { METRICS } from '../../cluster/manager/ui/metric-names.js';
 
 const test = suite('integration - dashboard in a real browser');
 
@@ -66,6 +67,8 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
   const { page, errors } = await openPage(browser, `${manager.address}/`);
   let db: PandaClient | null = null;
   let writing = true;
+  // The length of every value written to the followed key: the page must show it.
+  let followedBytes = 1000;
   let writer: Promise<void> = Promise.resolve();
   try {
     // `/` redirects to `/ui`, which asks for a login on a secure manager.
@@ -99,10 +102,15 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     writer = (async () => {
       let i = 0;
       while (writing) {
-        await Promise.all([client.set('user:42', `v${i}`), client.set(`load:${i % 500}`, 'x'.repeat(100))]).catch(() => undefined);
+        await Promise.all([client.set('user:42', String(i % 10).repeat(followedBytes)), client.set(`load:${i % 500}`, 'x'.repeat(100))]).catch(() => undefined);
         i++;
       }
     })();
+    // Replicas on the map: a second copy of every unit.
+    await poll(async () => {
+      const units = await attr(page, '[data-test=map-canvas]', 'data-units');
+      return units !== null && units === await attr(page, '[data-test=map-canvas]', 'data-replica-total') ? true : null;
+    }, 30_000, 'a replica of every unit on the map');
     await page.locator('[data-test=follow-key]').fill('user:42');
     await page.locator('[data-test=follow-go]').click();
     const route = db.route('user:42');
@@ -114,10 +122,24 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     };
     const first = await poll(seqnoOf, 20_000, 'a seqno for the active copy');
     await poll(async () => ((await seqnoOf()) ?? 0) > first ? true : null, 20_000, 'the seqno rising while writes run');
+    // Each copy's value size, as its node measured it: what was written, then the new
+    // length once the value is rewritten with another one.
+    const sizesShown = async (): Promise<string[]> => page.locator('[data-test=follow-chain] tbody tr [data-test=value-bytes]').allTextContents();
+    const allCopiesShow = (bytes: number) => async (): Promise<true | null> => {
+      const shown = await sizesShown();
+      return shown.length >= 2 && shown.every((t) => t === `${bytes.toLocaleString('en-US')} B`) ? true : null;
+    };
+    await poll(allCopiesShow(1000), 30_000, 'every copy showing the 1,000-byte value');
+    assert.is(await attr(page, '[data-test=follow-chain] tbody tr [data-test=value-bytes]', 'data-bytes'), '1000');
+    followedBytes = 37;
+    await poll(allCopiesShow(37), 30_000, 'every copy showing the rewritten 37-byte value');
     await shoot(page.locator('#follow'), 'follow');
     await shoot(page.locator('#map'), 'map');
     await poll(async () => (await page.locator('[data-test=ops]').first().textContent()) !== '–' ? true : null, 20_000, 'ops/s on a node card');
+    await poll(async () => (await page.locator('[data-test=items]').allTextContents()).every((t) => /^[1-9][\d,]*$/.test(t)) ? true : null, 20_000, 'items on every card');
     await shoot(page.locator('#nodes'), 'nodes');
+    // A chart per figure, a series per node.
+    for (const figure of ['requests', 'p99', 'p50']) assert.is(await page.locator(`[data-test=chart-${figure}] .u-legend .u-series`).count(), 3, figure);
     // The same figures, under the names the page links to, on the manager's /metrics.
     const metrics = await (await fetch(`${manager.address}/metrics`)).text();
     assert.match(metrics, /^pandakv_node_requests_total\{node="[^"]+"\} [1-9]\d*$/m);
@@ -125,6 +147,12 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     assert.match(metrics, /^pandakv_manager_node_is_live\{node="[^"]+"\} 1$/m);
     assert.match(metrics, /^pandakv_node_is_fenced\{node="[^"]+"\} 0$/m);
     assert.is(await page.locator('[data-test=fenced]').first().textContent(), 'no');
+    // Every figure the manager exports is there under the name the page links to, and every
+    // link of the page lands on its entry in the catalogue.
+    for (const m of Object.values(METRICS)) if (m.isOnMetrics) assert.match(metrics, new RegExp(`^# HELP ${m.name} `, 'm'), m.name);
+    const hrefs = new Set(await page.locator('a.metric').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? '')));
+    assert.ok(hrefs.size >= 15, `${hrefs.size} metrics linked`);
+    for (const href of hrefs) assert.is(await page.locator(href).count(), 1, href);
     await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.
@@ -160,6 +188,7 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     }, 60_000, 'the current batch done');
     assert.ok(held.moves.unitsLeft > 0, `stopped with units left: ${held.moves.unitsLeft}`);
     await poll(async () => Number((await page.locator('[data-test=units-left]').textContent())!.replace(/,/g, '')) > 0 ? true : null, 10_000, 'units left on the page');
+    assert.match((await page.locator('[data-test=bytes-left]').textContent()) ?? '', /^≈ \d/, 'bytes left estimated');
     await shoot(page.locator('#rebalance'), 'rebalance-stopped');
     assert.is((await rebalanceApi(page)).moves.unitsMoved, held.moves.unitsMoved, 'no unit moved while stopped');
     await page.locator('[data-test=rebalance-start]').click();
@@ -172,6 +201,9 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await page.locator('[data-test=timeline] li[data-event=rebalance-stop]').first().waitFor();
     await page.locator('[data-test=timeline] li[data-event=rebalance-resume]').first().waitFor();
     await shoot(page.locator('#map'), 'map-four-nodes');
+    for (const name of ['leader-elected', 'node-join', 'node-add', 'epoch-change', 'rebalance-start', 'rebalance-finish']) {
+      await page.locator(`[data-test=timeline] li[data-event=${name}]`).first().waitFor({ timeout: 10_000 });
+    }
 
     // SIGKILL a node: the timeline shows the failover and the map changes.
     const epochBefore = Number(await attr(page, '[data-test=map-canvas]', 'data-epoch'));

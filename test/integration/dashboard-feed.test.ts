@@ -144,7 +144,9 @@ test('a secure feed waits for a token: login, ready, map, events, ticks; the seq
   assert.is(typeof tick.rebalance.moves.unitsLeft, 'number');
   feed.send(JSON.stringify({ t: 'follow', unit: 3 }));
   const t2 = await feed.next('tick');
-  assert.equal(t2.follow, { unit: 3, copies: [] });
+  assert.equal(t2.follow, { unit: 3, key: null, copies: [] });
+  feed.send(JSON.stringify({ t: 'follow', unit: 3, key: 'user:42' }));
+  assert.equal((await feed.next('tick')).follow, { unit: 3, key: 'user:42', copies: [] }, 'a followed key is echoed');
   // An authenticated feed outlives the listener's pre-auth deadline (2.5 s here).
   const since = Date.now();
   while (Date.now() - since < 3000) await feed.next('tick');
@@ -194,7 +196,7 @@ test('hostile feeds are closed: silent, unknown token, follow first, malformed, 
   early.send(JSON.stringify({ t: 'follow', unit: 1 }));
   assert.is(await early.closedWith(), 4001);
 
-  for (const junk of ['{', 'null', '{"t":"auth","token":"zz"}', '{"t":"follow","unit":-5}', '{"t":"shutdown"}']) {
+  for (const junk of ['{', 'null', '{"t":"auth","token":"zz"}', '{"t":"follow","unit":-5}', '{"t":"follow","unit":1,"key":""}', '{"t":"shutdown"}']) {
     const bad = await opened(new Feed(f.url));
     bad.send(junk);
     assert.is(await bad.closedWith(), 1008, junk);

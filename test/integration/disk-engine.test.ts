@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { suite } from '../helpers/suite.js';
 import { connect, type PandaClient } from '../../sdk/index.js';
-import { spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { spawnNode, type Spawned } from '../../bin/spawn.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll, rejection, withDeadline } from '../helpers/deadline.js';
 

@@ -1,6 +1,6 @@
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { spawnManager, spawnNode, type Spawned } from '../../bin/spawn.js';
 import { withEtcd } from '../helpers/etcd.js';
 import { poll } from '../helpers/deadline.js';
 import { mkdtemp, rm } from 'node:fs/promises';

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../../sdk/index.js';
-import { spawnManager, spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { spawnManager, spawnNode, type Spawned } from '../../bin/spawn.js';
 import { withEtcd } from '../helpers/etcd.js';
 import { poll } from '../helpers/deadline.js';
 import { replicatedCluster } from '../helpers/replicated.js';

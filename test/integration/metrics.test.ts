@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { connect as netConnect } from 'node:net';
 import { once } from 'node:events';
 import { connect } from '../../sdk/index.js';
-import { spawnProxy } from '../../cluster/spawn.js';
+import { spawnProxy } from '../../bin/spawn.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
 import { assertNames, promtoolProblems, sampleOf } from '../helpers/prom-text.js';

@@ -1,7 +1,7 @@
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
-import { CLI_PATH } from '../../cluster/spawn.js';
+import { CLI_PATH } from '../../bin/spawn.js';
 import { withDeadline } from '../helpers/deadline.js';
 import { withNode } from '../helpers/fixtures.js';
 

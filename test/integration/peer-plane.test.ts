@@ -1,7 +1,7 @@
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import HyperDHT, { type NoiseSecretStream } from 'hyperdht';
-import { spawnDht } from '../../cluster/spawn.js';
+import { spawnDht } from '../../bin/spawn.js';
 import { startDhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
 import { PeerPlane, type PeerKeyPair, type PeerPlaneEvents, type PeerReply } from '../../cluster/peer/peer-plane.js';
 import { FRAME_HEADER_BYTES, encodeFrame } from '../../cluster/peer/frame-codec.js';

@@ -4,7 +4,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import WebSocket from 'ws';
 import { connect, type ClusterMap } from '../../sdk/index.js';
-import { spawnProxy } from '../../cluster/spawn.js';
+import { spawnProxy } from '../../bin/spawn.js';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
 import { Op } from '../../shared/protocol/ops.js';
 import { Status } from '../../shared/status.js';

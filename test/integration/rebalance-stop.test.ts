@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { join } from 'node:path';
-import { CLI_PATH, spawnManager, type Spawned } from '../../cluster/spawn.js';
+import { CLI_PATH, spawnManager, type Spawned } from '../../bin/spawn.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type PandaClient } from '../../sdk/index.js';
-import { spawnDht, spawnNode, spawnPandakv, type Spawned } from '../../cluster/spawn.js';
+import { spawnDht, spawnNode, spawnPandakv, type Spawned } from '../../bin/spawn.js';
 import { poll, withDeadline } from '../helpers/deadline.js';
 
 const test = suite('integration - a ring without a manager (--redundancy, --ringnode)');

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { once } from 'node:events';
 import { connect, type PandaClient } from '../../sdk/index.js';
-import { spawnProxy, type Spawned } from '../../cluster/spawn.js';
+import { spawnProxy, type Spawned } from '../../bin/spawn.js';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
 import { Op } from '../../shared/protocol/ops.js';
 import { Status } from '../../shared/status.js';

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../../cluster/spawn.js';
+import { CLI_PATH, spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../../bin/spawn.js';
 import { withCluster } from '../helpers/cluster.js';
 import { until, withDeadline } from '../helpers/deadline.js';
 import { readFileSync, readdirSync } from 'node:fs';

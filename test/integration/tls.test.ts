@@ -8,7 +8,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
 import { connect } from '../../sdk/index.js';
-import { spawnNode, spawnProxy } from '../../cluster/spawn.js';
+import { spawnNode, spawnProxy } from '../../bin/spawn.js';
 import WebSocket from 'ws';
 import { withCluster } from '../helpers/cluster.js';
 import { poll, rejection, withDeadline } from '../helpers/deadline.js';

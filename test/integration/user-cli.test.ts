@@ -5,7 +5,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI_PATH } from '../../cluster/spawn.js';
+import { CLI_PATH } from '../../bin/spawn.js';
 import { openCfg } from '../../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../../cluster/manager/users.js';
 import { derivePasswordKeyPair, fromHex, loadCredentials, toHex } from '../../shared/auth/index.js';

@@ -37,6 +37,11 @@ export interface DashboardHost {
   onMap(listener: (map: ClusterMap) => void): () => void;
   /** null: no timeline (the manager keeps no event log). */
   readonly events: DashboardEventSource | null;
+  /**
+   * The value sizes nodes report for the keys pages follow (see node-reports.ts);
+   * absent: sizes are not shown.
+   */
+  readonly keySizes?: DashboardKeySizes;
   /** null: an `--insecure` manager (no login). */
   readonly auth: DashboardAuth | null;
   /**
@@ -44,6 +49,13 @@ export interface DashboardHost {
    * again once its token is accepted (it is then no longer held to the pre-auth deadline).
    */
   readonly connections: DashboardConnections | null;
+}
+
+/** Followed keys and the value sizes each copy reported for them. */
+export interface DashboardKeySizes {
+  /** `watcher` follows `key` (UTF-8 bytes); null stops. */
+  watch(watcher: object, key: Uint8Array | null): void;
+  sizesOf(key: Uint8Array): ReadonlyMap<string, { bytes: number | null; at: number }> | undefined;
 }
 
 /** The listener's connection guard, as far as the feed's sockets concern it. */

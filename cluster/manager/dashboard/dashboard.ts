@@ -21,6 +21,8 @@ interface Client {
   isReady: boolean;
   token: string | null;
   followUnit: number | null;
+  /** The followed key, as typed (null: only a unit, or nothing). */
+  followKey: string | null;
   authTimer: NodeJS.Timeout | null;
 }
 
@@ -142,7 +144,7 @@ export class Dashboard {
       return;
     }
     const auth = this.host.auth;
-    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, authTimer: null };
+    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, followKey: null, authTimer: null };
     this.clients.add(client);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(client, data, isBinary));
     ws.on('close', () => this.forget(client));
@@ -162,6 +164,8 @@ export class Dashboard {
     else if (!client.isReady) this.drop(client, CLOSE_AUTH_NEEDED, 'send the token first');
     else {
       client.followUnit = msg.unit;
+      client.followKey = msg.key ?? null;
+      this.host.keySizes?.watch(client, client.followKey === null ? null : Buffer.from(client.followKey, 'utf8'));
       if (msg.unit !== null) send(client.ws, this.tick(client));
     }
   }
@@ -199,7 +203,7 @@ export class Dashboard {
 
   /** A client's tick; `shared` carries what every client of this round gets, computed once. */
   private tick(client: Client, shared = this.sharedTick()): FeedServerMessage {
-    return { ...shared, follow: client.followUnit === null ? null : this.feed.follow(client.followUnit) };
+    return { ...shared, follow: client.followUnit === null ? null : this.feed.follow(client.followUnit, client.followKey) };
   }
 
   private sharedTick(): Omit<Extract<FeedServerMessage, { t: 'tick' }>, 'follow'> {
@@ -270,6 +274,7 @@ export class Dashboard {
   private forget(client: Client): void {
     if (client.authTimer !== null) clearTimeout(client.authTimer);
     client.authTimer = null;
+    this.host.keySizes?.watch(client, null);
     this.clients.delete(client);
     if (this.clients.size === 0 && this.tickTimer !== null) {
       clearInterval(this.tickTimer);

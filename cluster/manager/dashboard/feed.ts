@@ -39,23 +39,32 @@ export class DashboardFeed {
     return out;
   }
 
-  /** The seqno each holder of `unit` last reported for it. */
-  follow(unit: number): FeedFollow {
+  /**
+   * The seqno each holder of `unit` last reported for it and, when `key` is given, the
+   * size of the key's value each node last reported (see node-reports.ts).
+   */
+  follow(unit: number, key: string | null = null): FeedFollow {
     const h = this.host;
+    const sizes = key === null ? undefined : h.keySizes?.sizesOf(Buffer.from(key, 'utf8'));
+    const value = (id: string): FeedFollow['copies'][number]['value'] => {
+      const v = sizes?.get(id);
+      return v === undefined ? null : { bytes: v.bytes, at: v.at };
+    };
     const copies: FeedFollow['copies'] = [];
     for (const r of h.records.values()) {
+      // pandakv_node_unit_seqno: from the node's heartbeat report (replication.ts builds it).
       const seqno = h.replication.get(r.id)?.seqnos[unit];
-      if (seqno !== undefined) copies.push({ id: r.id, seqno });
+      if (seqno !== undefined) copies.push({ id: r.id, seqno, value: value(r.id) });
     }
     // The chain's members come first even when they have not reported the unit yet.
     const map = h.map;
     if (map !== null && unit >= 0 && unit < 2 ** map.unitBits) {
       for (const m of chainOf(map, unit * 2 ** (map.bits - map.unitBits))) {
         const id = map.nodes[m]?.id;
-        if (id !== undefined && !copies.some((c) => c.id === id)) copies.push({ id, seqno: null });
+        if (id !== undefined && !copies.some((c) => c.id === id)) copies.push({ id, seqno: null, value: value(id) });
       }
     }
-    return { unit, copies };
+    return { unit, key, copies };
   }
 
   private rate(id: string, ops: number, at: number): number | null {

@@ -9,8 +9,11 @@ import type { NodeLoadReport } from '../../../shared/map-protocol.js';
 export type FeedClientMessage =
   /** The bearer token from `POST /api/auth` (a secure manager waits for it first). */
   | { t: 'auth'; token: string }
-  /** Report the copies' seqnos of this unit with every tick; null stops. */
-  | { t: 'follow'; unit: number | null };
+  /**
+   * Report the copies' seqnos of this unit with every tick; null stops. With `key` (the
+   * key in that unit, 1 to 250 bytes of UTF-8), also each copy's value size for it.
+   */
+  | { t: 'follow'; unit: number | null; key?: string };
 
 /** One cluster event, as the manager's event log records it. */
 export interface FeedEvent {
@@ -59,10 +62,22 @@ export interface FeedRebalance {
   };
 }
 
-/** Seqno of each copy of a followed unit, by node id (null: the node reported none). */
+/** What a copy's node last reported of the followed key's value. */
+export interface FeedValueSize {
+  /** Bytes of the value; null: this copy holds no value for the key. */
+  bytes: number | null;
+  /** When the heartbeat that reported it arrived, ms since the epoch. */
+  at: number;
+}
+
+/**
+ * Seqno of each copy of a followed unit, by node id (null: the node reported none), and
+ * when a key is followed, the size of its value in each copy (null: no report yet).
+ */
 export interface FeedFollow {
   unit: number;
-  copies: Array<{ id: string; seqno: number | null }>;
+  key: string | null;
+  copies: Array<{ id: string; seqno: number | null; value: FeedValueSize | null }>;
 }
 
 /** Manager → page. */

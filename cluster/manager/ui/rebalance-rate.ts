@@ -26,6 +26,15 @@ export function addSample(samples: ProgressSample[], s: ProgressSample, windowMs
   return kept;
 }
 
+/**
+ * Bytes still to copy, estimated as the units left times the bytes copied per unit moved
+ * so far in this rebalance; null before a unit has moved (nothing to estimate from).
+ */
+export function bytesLeftEstimate(unitsMoved: number, bytesCopied: number, unitsLeft: number): number | null {
+  if (unitsLeft === 0) return 0;
+  return unitsMoved > 0 ? Math.round((bytesCopied / unitsMoved) * unitsLeft) : null;
+}
+
 export function rebalanceRate(samples: readonly ProgressSample[], unitsLeft: number): RebalanceRate {
   const first = samples[0];
   const last = samples[samples.length - 1];

@@ -59,7 +59,19 @@ export const NO_CHANGE: Readonly<WhatIfChange> = Object.freeze({ add: [], remove
 
 /** Copies per unit in `map` (its longest chain). */
 export function redundancyOf(map: ClusterMap): number {
-  return map.chains.reduce((m, c) => Math.max(m, c.length), 1);
+  // The copies most buckets have: a unit in motion holds one more until its move switches,
+  // so the longest chain would overstate it in the middle of a rebalance.
+  const buckets = new Map<number, number>();
+  const total = 2 ** map.bits;
+  for (let i = 0; i < map.runStarts.length; i++) {
+    const len = map.chains[map.runChains[i]!]?.length ?? 0;
+    const size = (map.runStarts[i + 1] ?? total) - map.runStarts[i]!;
+    buckets.set(len, (buckets.get(len) ?? 0) + size);
+  }
+  let best = 1;
+  let most = 0;
+  for (const [len, n] of buckets) if (len >= 1 && (n > most || (n === most && len > best))) [best, most] = [len, n];
+  return best;
 }
 
 /** A cluster as the planner would place it from scratch. */

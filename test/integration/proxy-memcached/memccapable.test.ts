@@ -1,6 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { spawnProxy, type Spawned } from '../../../cluster/spawn.js';
+import { spawnProxy, type Spawned } from '../../../bin/spawn.js';
 import { withCluster } from '../../helpers/cluster.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

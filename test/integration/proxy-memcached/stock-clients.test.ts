@@ -8,7 +8,7 @@ import memjs from 'memjs';
 import Memcached from 'memcached';
 import { openCfg } from '../../../cluster/manager/cfg/open-cfg.js';
 import { UserStore } from '../../../cluster/manager/users.js';
-import { spawnProxy, type Spawned } from '../../../cluster/spawn.js';
+import { spawnProxy, type Spawned } from '../../../bin/spawn.js';
 import { writeCredentials, type Role } from '../../../shared/auth/index.js';
 import { withCluster } from '../../helpers/cluster.js';
 import { requireTools, run, withTempDir } from './tools.js';

@@ -1,6 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { parseManagerArgs } from '../../../cluster/manager/cli.js';
+import { parseManagerArgs } from '../../../bin/commands/manager.js';
 import { managerOptions } from '../../../cluster/manager/options.js';
 import { UsageError } from '../../../bin/cli-util.js';
 

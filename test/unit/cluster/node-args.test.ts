@@ -1,6 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { parseNodeArgs, nodeWarnings } from '../../../cluster/node/cli.js';
+import { parseNodeArgs, nodeWarnings } from '../../../bin/commands/node.js';
 import { UsageError } from '../../../bin/cli-util.js';
 import { validateNodeOptions } from '../../../cluster/node/data-node.js';
 import { NODE_DEFAULTS } from '../../../cluster/node/options.js';

@@ -1,7 +1,7 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
-import { parseProxyArgs } from '../../../proxy/cli.js';
+import { parseProxyArgs } from '../../../bin/commands/proxy.js';
 
 const test = suite('proxy - command line');
 

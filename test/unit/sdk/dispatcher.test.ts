@@ -1,7 +1,9 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import type { WebSocket } from 'ws';
-import { Dispatcher, type RawSend } from '../../../sdk/dispatcher.js';
+import { Dispatcher } from '../../../sdk/dispatcher.js';
+import type { DispatchRequest } from '../../../sdk/dispatch-request.js';
+import { rawAnswerReader } from '../../../proxy/raw-answer-reader.js';
 import { decodeCbor, encodeMessage } from '../../../shared/protocol/codec.js';
 import { PROTOCOL_DEFAULTS } from '../../../shared/protocol/limits.js';
 import { PlainField as P, plainFrames, scanPlainRequests } from '../../../shared/protocol/raw-frames.js';
@@ -114,23 +116,25 @@ function sendRaw(d: Dispatcher, frame: unknown[]): Promise<RawOutcome> {
   assert.is(scanPlainRequests(data, PROTOCOL_DEFAULTS), 1);
   const f = plainFrames();
   return new Promise((resolve) => {
-    const req: RawSend = {
-      op: f[P.OP]!, fieldCount: f[P.FIELD_COUNT]!, tail: data.subarray(f[P.TAIL_START]!, f[P.FRAME_END]!),
+    const req: DispatchRequest = {
+      frame: null,
+      raw: { op: f[P.OP]!, fieldCount: f[P.FIELD_COUNT]!, tail: data.subarray(f[P.TAIL_START]!, f[P.FRAME_END]!) },
       key: data.subarray(f[P.KEY_START]!, f[P.KEY_END]!), isIdempotent: false, valueBytes: f[P.VALUE_BYTES]!, deadline: Date.now() + 3000,
       onRawAnswer: (status, fieldCount, fields) => {
         const decoded = decodeCbor(Buffer.concat([Buffer.from([0x80 | fieldCount]), fields])).value as unknown[];
         resolve({ raw: { status, fields: decoded } });
       },
-      onAnswer: (err, response) => resolve({ answer: { err, response } }),
+      onAnswer: (response) => resolve({ answer: { err: null, response } }),
+      onError: (err) => resolve({ answer: { err, response: null } }),
     };
-    d.sendRaw(req);
+    d.dispatch(req);
   });
 }
 
 test('a raw request leaves with the lane id and the map epoch, and its answer comes back as the node encoded it', async () => {
   const fake = await FakeNode.start((frames) => frames.map((f) => [f[0], Status.OK, Buffer.from(`${String(f[3])}@${String(f[2])}`), 7, 3, { n: 1 }]));
   const source = new SteppingMapSource(fake.address);
-  const pool = new LanePool({ ...LANE, maxInFlight: 64, isRawAnswers: true }, [1, 10], 1);
+  const pool = new LanePool({ ...LANE, maxInFlight: 64, answerReader: rawAnswerReader(null) }, [1, 10], 1);
   const d = new Dispatcher(source, pool, { backoffMs: [1] });
   try {
     const out = await withDeadline(sendRaw(d, [99, Op.SET, 0, 'k', Buffer.from('v'), 5, 0, 0]), 5000, 'request');
@@ -147,7 +151,7 @@ test('a raw request leaves with the lane id and the map epoch, and its answer co
 test('a raw request answered NOT_MY_BUCKET is retried by the newer map and answered through the retrying path', async () => {
   const fake = await FakeNode.start((frames) => frames.map((f) => (Number(f[2]) < 2 ? [f[0], Status.NOT_MY_BUCKET, null, 0, 0, { epoch: 2 }] : [f[0], Status.OK, null, 1, 0])));
   const source = new SteppingMapSource(fake.address);
-  const pool = new LanePool({ ...LANE, maxInFlight: 64, isRawAnswers: true }, [1, 10], 1);
+  const pool = new LanePool({ ...LANE, maxInFlight: 64, answerReader: rawAnswerReader(null) }, [1, 10], 1);
   const d = new Dispatcher(source, pool, { backoffMs: [1] });
   try {
     const out = await withDeadline(sendRaw(d, [1, Op.GET, 0, 'k']), 5000, 'request');
@@ -161,7 +165,7 @@ test('a raw request answered NOT_MY_BUCKET is retried by the newer map and answe
 
 test('a raw write whose connection drops after it left is not sent again', async () => {
   const fake = await FakeNode.start((_frames, ws) => { ws.terminate(); });
-  const pool = new LanePool({ ...LANE, maxInFlight: 64, isRawAnswers: true }, [1, 10], 1);
+  const pool = new LanePool({ ...LANE, maxInFlight: 64, answerReader: rawAnswerReader(null) }, [1, 10], 1);
   const d = new Dispatcher(new StaticMapSource([fake.address]), pool, { backoffMs: [1] });
   try {
     const out = await withDeadline(sendRaw(d, [1, Op.SET, 0, 'k', Buffer.from('v')]), 5000, 'request');

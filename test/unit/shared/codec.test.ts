@@ -48,7 +48,7 @@ function assertValidRequest(r: Request, limits: ProtocolLimits): void {
   assert.ok(opName(r.op) !== undefined, 'op');
   assert.ok(isUint(r.epoch), 'epoch');
   if (isKeyedOp(r.op)) assert.ok(isBinaryString(r.key, limits.maxKeyBytes), 'key');
-  else if (r.op === Op.SCAN) assert.ok(r.key === '' || isBinaryString(r.key, limits.maxKeyBytes), 'scan start');
+  else if (r.op === Op.SCAN || r.op === Op.BACKUP_PAGE) assert.ok(r.key === '' || isBinaryString(r.key, limits.maxKeyBytes), 'scan or backup start');
   else assert.is(r.key, '', 'key-less op');
   if (r.value !== null) {
     assert.instance(r.value, Uint8Array);
@@ -128,6 +128,11 @@ const SDK_FRAMES: ReadonlyArray<readonly [unknown[], Expected]> = [
   [[18, Op.STATS, 12], expected({ id: 18, op: Op.STATS, epoch: 12 })],
   [[19, Op.PING, 0], expected({ id: 19, op: Op.PING })],
   [[20, Op.AUTH, 0, null, null, 0, 0, 0, { principal: 'app' }], expected({ id: 20, op: Op.AUTH, auth: { principal: 'app' } })],
+  // As sdk/backup/cluster-backup.ts builds them (shared/protocol/backup-frames.ts).
+  [[21, Op.BACKUP_PAGE, 12, BYTE_KEY, null, 0, 0, 0, { units: [1, 5], bits: 24, unitBits: 9, limit: 100 }],
+    expected({ id: 21, op: Op.BACKUP_PAGE, epoch: 12, key: '\x00\xff\x80A', backup: { units: [1, 5], unitBits: 9, bits: 24, limit: 100, since: null } })],
+  [[22, Op.BACKUP_CHANGES, 12, null, null, 0, 0, 0, { units: [3], since: [17], bits: 24, unitBits: 9 }],
+    expected({ id: 22, op: Op.BACKUP_CHANGES, epoch: 12, backup: { units: [3], unitBits: 9, bits: 24, limit: 10_000, since: [17] } })],
 ];
 const VALID_MESSAGE = encodeMessage(SDK_FRAMES.map(([frame]) => frame));
 

@@ -96,6 +96,7 @@ test('every static factory yields its code, an Error named KvError, and together
     [KvError.invalidArgument('bad ttl'), 'KV_ERR_INVALID_ARGUMENT'],
     [KvError.protocol('garbage', cause), 'KV_ERR_PROTOCOL'],
     [KvError.scanInterrupted(undefined, { resumeFrom: new Uint8Array([1]) }, cause), 'KV_ERR_SCAN_INTERRUPTED'],
+    [KvError.backupInvalid('no manifest.json'), 'KV_ERR_BACKUP_INVALID'],
   ];
   for (const [err, code] of made) {
     assert.is(err.code, code);

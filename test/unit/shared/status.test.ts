@@ -63,6 +63,8 @@ test('each op is classified as keyed, mutating and idempotent exactly as the pro
     STATS: [false, false, true],
     PING: [false, false, true],
     AUTH: [false, false, false],
+    BACKUP_PAGE: [false, false, true],
+    BACKUP_CHANGES: [false, false, true],
   };
   assert.equal(Object.keys(expected).sort(), Object.keys(Op).sort());
   for (const name of Object.keys(Op) as OpName[]) {

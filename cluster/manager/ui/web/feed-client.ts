@@ -16,6 +16,7 @@ export class FeedClient {
   private attempt = 0;
   private timer: number | null = null;
   private followUnit: number | null = null;
+  private followKey: string | null = null;
 
   constructor(private readonly url: string) {}
 
@@ -38,10 +39,17 @@ export class FeedClient {
     this.ws?.close(1000, 'logout');
   }
 
-  /** Ask for the copies' seqnos of `unit` with every tick (null stops). */
-  follow(unit: number | null): void {
+  /** Ask for the copies' seqnos of `unit` and their value sizes of `key` with every tick (null stops). */
+  follow(unit: number | null, key: string | null = null): void {
     this.followUnit = unit;
-    this.send({ t: 'follow', unit });
+    this.followKey = unit === null ? null : key;
+    this.send(this.followMessage());
+  }
+
+  private followMessage(): FeedClientMessage {
+    return this.followUnit === null || this.followKey === null
+      ? { t: 'follow', unit: this.followUnit }
+      : { t: 'follow', unit: this.followUnit, key: this.followKey };
   }
 
   private send(m: FeedClientMessage): void {
@@ -97,7 +105,7 @@ export class FeedClient {
       case 'ready':
         this.attempt = 0;
         store.set({ connection: 'open', principal: m.principal, roles: m.roles, problem: null });
-        if (this.followUnit !== null) this.send({ t: 'follow', unit: this.followUnit });
+        if (this.followUnit !== null) this.send(this.followMessage());
         return;
       case 'map':
         store.set({ map: m.map });

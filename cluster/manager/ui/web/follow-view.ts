@@ -12,7 +12,13 @@ import { locateKey } from '../follow-key.js';
 import { store } from './store.js';
 import type { FeedClient } from './feed-client.js';
 import { MetricLink } from './metric-link.js';
-import { shortId } from './format.js';
+import { fmtInt, fmtTime, shortId } from './format.js';
+
+/** A copy's value size: exact bytes, 'none' when the copy holds no value, '–' before its node reported. */
+function valueText(v: FeedFollow['copies'][number]['value'] | undefined): string {
+  if (v === undefined || v === null) return '–';
+  return v.bytes === null ? 'none' : `${fmtInt(v.bytes)} B`;
+}
 
 export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | null; follow: FeedFollow | null; seqnos: Map<string, number[]>; feed: FeedClient | null }): VNode {
   const [key, setKey] = useState('');
@@ -24,7 +30,7 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
     const f = store.state.followed;
     if (f === null || map === null) return;
     const place = locateKey(map, f.key);
-    if (place.unit !== f.unit) feed?.follow(place.unit);
+    if (place.unit !== f.unit) feed?.follow(place.unit, f.key);
     store.set({ followed: place, ...(place.unit !== f.unit ? { followSeqnos: new Map() } : {}) });
   }, [map]);
 
@@ -40,7 +46,7 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
       const place = locateKey(map, key);
       setError(null);
       store.set({ followed: place, followSeqnos: new Map(), follow: null });
-      feed?.follow(place.unit);
+      feed?.follow(place.unit, place.key);
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
     }
@@ -60,24 +66,26 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
       ${followed !== null ? html`<button type="button" onClick=${stop}>Stop</button>` : null}
     </form>
     ${error !== null ? html`<p class="error">${error}</p>` : null}
-    ${followed === null ? html`<p class="hint">The key is hashed here, with the same keystream and routing as the SDK; nothing is read from the cluster but the copies' seqnos.</p>` : html`
+    ${followed === null ? html`<p class="hint">The key is hashed here, with the same keystream and routing as the SDK; nothing is read from the cluster but the copies' seqnos and the size of the key's value in each (never the value).</p>` : html`
       <dl class="inline" data-test="follow-place">
         <dt>key</dt><dd><code>${followed.key}</code></dd>
         <dt>bucket</dt><dd data-test="follow-bucket">${followed.bucket}</dd>
         <dt>unit</dt><dd data-test="follow-unit">${followed.unit}</dd>
         <dt><${MetricLink} figure="epoch">epoch<//></dt><dd data-test="follow-epoch">${followed.epoch}</dd>
-        <dt>map rev</dt><dd>${followed.rev}</dd>
+        <dt><${MetricLink} figure="rev">map rev<//></dt><dd>${followed.rev}</dd>
         <dt>move</dt><dd data-test="follow-move">${followed.move === null ? 'none' : `${shortId(followed.move.from)} → ${shortId(followed.move.to)} (${followed.move.phase})`}</dd>
       </dl>
       <table class="grid" data-test="follow-chain">
-        <thead><tr><th>copy</th><th>node</th><th><${MetricLink} figure="seqno">seqno<//></th><th>recent seqnos</th></tr></thead>
+        <thead><tr><th>copy</th><th>node</th><th><${MetricLink} figure="seqno">seqno<//></th><th><${MetricLink} figure="valueBytes">value size<//></th><th>recent seqnos</th></tr></thead>
         <tbody>${followed.chain.map((id, i) => {
           const c = copies.find((x) => x.id === id);
           const seen = seqnos.get(id) ?? [];
           return html`<tr data-node=${id}><td>${i === 0 ? 'active' : `replica ${i}`}</td><td title=${id}>${shortId(id)}</td>
-            <td data-test="seqno">${c?.seqno ?? '–'}</td><td class="trail">${seen.slice(-8).join(' → ')}</td></tr>`;
+            <td data-test="seqno">${c?.seqno ?? '–'}</td>
+            <td data-test="value-bytes" data-bytes=${c?.value?.bytes ?? ''} title=${c?.value == null ? 'no report yet' : `reported ${fmtTime(c.value.at)}`}>${valueText(c?.value)}</td>
+            <td class="trail">${seen.slice(-8).join(' → ')}</td></tr>`;
         })}
-        ${copies.filter((c) => !followed.chain.includes(c.id)).map((c) => html`<tr class="extra"><td>leftover copy</td><td title=${c.id}>${shortId(c.id)}</td><td>${c.seqno ?? '–'}</td><td></td></tr>`)}
+        ${copies.filter((c) => !followed.chain.includes(c.id)).map((c) => html`<tr class="extra" data-node=${c.id}><td>leftover copy</td><td title=${c.id}>${shortId(c.id)}</td><td>${c.seqno ?? '–'}</td><td data-test="value-bytes">${valueText(c.value)}</td><td></td></tr>`)}
         </tbody>
       </table>`}
   </section>`;

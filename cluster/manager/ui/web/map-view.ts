@@ -103,11 +103,12 @@ export function MapView({ map, followedUnit }: MapViewProps): VNode {
 
   const units = 2 ** map.unitBits;
   const activeTotal = grid.activeUnits.reduce((a, b) => a + b, 0);
+  const replicaTotal = grid.replicaUnits.reduce((a, b) => a + b, 0);
   return html`<section id="map" class="panel">
     <h2>Map <small>
       <${MetricLink} figure="epoch">epoch <b data-test="epoch">${map.epoch}</b><//> ·
       <${MetricLink} figure="rev">rev <b data-test="rev">${map.rev}</b><//> ·
-      2^${map.bits} buckets · ${fmtInt(units)} units (${grid.unitsPerColumn} per column) · ${map.nodes.length} nodes · ${map.moves.length} in motion
+      2^${map.bits} buckets · ${fmtInt(units)} units (${grid.unitsPerColumn} per column) · <${MetricLink} figure="nodes">${map.nodes.length} nodes<//> · <${MetricLink} figure="moves">${map.moves.length} in motion<//>
     </small></h2>
     <div class="map-wrap">
       <div class="map-labels" style=${{ gridAutoRows: `${rowH}px` }}>
@@ -115,7 +116,7 @@ export function MapView({ map, followedUnit }: MapViewProps): VNode {
           <span class="dot" style=${{ background: STATE_COLORS[n.state] }}></span>${shortId(n.id)} <small>${grid.activeUnits[i]}/${grid.replicaUnits[i]}</small></div>`) : null}
       </div>
       <canvas ref=${canvas} class="map-canvas" data-test="map-canvas" data-nodes=${grid.nodes} data-columns=${grid.columns}
-        data-units=${units} data-active-total=${activeTotal} data-epoch=${map.epoch} data-moves=${map.moves.length}
+        data-units=${units} data-active-total=${activeTotal} data-replica-total=${replicaTotal} data-epoch=${map.epoch} data-moves=${map.moves.length}
         style=${{ height: `${grid.nodes * rowH}px` }} onMouseMove=${onMove} onMouseLeave=${() => setHover(null)}></canvas>
     </div>
     <p class="legend"><span class="sw active"></span>active <span class="sw replica"></span>replica <span class="sw moving"></span>in motion <span class="sw followed"></span>followed key

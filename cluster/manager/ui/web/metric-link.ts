@@ -14,7 +14,7 @@ export function MetricsCatalogue(): VNode {
     <p class="hint">Every figure above links here. The manager's <a href="/metrics">/metrics</a> exports each under its name; grep the name to find the line that counts it.</p>
     <table class="grid">
       <thead><tr><th>metric</th><th>meaning</th><th>counted in</th></tr></thead>
-      <tbody>${Object.values(METRICS).map((m) => html`<tr id=${`metric-${m.name}`}><td><code>${m.name}</code></td><td>${m.help}</td><td><code>${m.source}</code></td></tr>`)}</tbody>
+      <tbody>${Object.values(METRICS).map((m) => html`<tr id=${`metric-${m.name}`}><td><code>${m.name}</code></td><td>${m.help}</td><td><code>${m.source}</code>${m.isOnMetrics ? '' : html` <small>(not on /metrics)</small>`}</td></tr>`)}</tbody>
     </table>
   </section>`;
 }

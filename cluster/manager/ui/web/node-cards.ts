@@ -32,7 +32,7 @@ function Card({ n, isAdmin, now }: { n: FeedNode; isAdmin: boolean; now: number 
       <dt><${MetricLink} figure="hints">hints pending<//></dt><dd>${isStale ? '–' : fmtInt(load!.hintsPending)}</dd>
       <dt><${MetricLink} figure="backfills">backfills<//></dt><dd>${n.backfilling === null ? '–' : n.backfilling}</dd>
       <dt><${MetricLink} figure="fenced">fenced<//></dt><dd data-test="fenced">${isStale || fenced === undefined ? '–' : fenced ? 'yes' : 'no'}</dd>
-      <dt>map applied</dt><dd>${n.appliedRev ?? '–'}</dd>
+      <dt><${MetricLink} figure="appliedRev">map applied<//></dt><dd>${n.appliedRev ?? '–'}</dd>
     </dl>
     ${isAdmin ? html`<${NodeActions} node=${n} />` : null}
   </article>`;

@@ -2,7 +2,7 @@
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
 import type { FeedRebalance } from '../feed-protocol.js';
-import { rebalanceRate, type ProgressSample } from '../rebalance-rate.js';
+import { bytesLeftEstimate, rebalanceRate, type ProgressSample } from '../rebalance-rate.js';
 import { ClusterActions } from './actions-view.js';
 import { fmtBytes, fmtDuration, fmtInt } from './format.js';
 import { MetricLink } from './metric-link.js';
@@ -20,17 +20,19 @@ export function RebalanceView({ r, samples, isAdmin, redundancy }: { r: FeedReba
   const total = mv.unitsMoved + mv.unitsLeft;
   const pct = total === 0 ? 100 : (100 * mv.unitsMoved) / total;
   const state = rebalanceState(r);
+  const bytesLeft = bytesLeftEstimate(mv.unitsMoved, mv.bytesCopied, mv.unitsLeft);
   return html`<section id="rebalance" class="panel">
     <h2>Rebalance <span class=${`badge ${mv.isStopped ? 'down' : mv.isMoving ? 'up' : ''}`} data-test="rebalance-state">${state}</span></h2>
     <div class="progress"><div style=${{ width: `${pct.toFixed(1)}%` }}></div></div>
     <dl class="inline">
       <dt><${MetricLink} figure="unitsMoved">units moved<//></dt><dd data-test="units-moved">${fmtInt(mv.unitsMoved)}</dd>
       <dt><${MetricLink} figure="unitsLeft">units left<//></dt><dd data-test="units-left">${fmtInt(mv.unitsLeft)}</dd>
-      <dt><${MetricLink} figure="bytesCopied">bytes copied<//></dt><dd>${fmtBytes(mv.bytesCopied)}</dd>
-      <dt>rate</dt><dd>${rate.unitsPerSec.toFixed(1)} units/s · ${fmtBytes(rate.bytesPerSec)}/s</dd>
-      <dt>ETA</dt><dd>${mv.unitsLeft === 0 ? '–' : fmtDuration(rate.etaMs)}</dd>
-      <dt>batches</dt><dd>${mv.batches}</dd>
-      <dt>map applied</dt><dd>${r.applied} / ${r.total} nodes at rev ${r.rev}</dd>
+      <dt><${MetricLink} figure="bytesCopied">bytes copied<//></dt><dd data-test="bytes-copied">${fmtBytes(mv.bytesCopied)}</dd>
+      <dt><${MetricLink} figure="bytesCopied">bytes left<//></dt><dd data-test="bytes-left" title="estimated: units left × bytes copied per unit moved so far">${bytesLeft === null ? '–' : `≈ ${fmtBytes(bytesLeft)}`}</dd>
+      <dt><${MetricLink} figure="unitsMoved">rate<//></dt><dd>${rate.unitsPerSec.toFixed(1)} units/s · ${fmtBytes(rate.bytesPerSec)}/s</dd>
+      <dt><${MetricLink} figure="unitsLeft">ETA<//></dt><dd>${mv.unitsLeft === 0 ? '–' : mv.isStopped ? 'stopped' : fmtDuration(rate.etaMs)}</dd>
+      <dt><${MetricLink} figure="batches">batches<//></dt><dd>${mv.batches}</dd>
+      <dt><${MetricLink} figure="appliedRev">map applied<//></dt><dd>${r.applied} / ${r.total} nodes at rev ${r.rev}</dd>
     </dl>
     ${mv.lastWarning !== null ? html`<p class="error">${mv.lastWarning}</p>` : null}
     ${isAdmin ? html`<${ClusterActions} redundancy=${redundancy} />` : null}

@@ -27,7 +27,7 @@ export function TimelineView({ events, hasLog }: { events: FeedEvent[]; hasLog: 
         <option value="">every event</option>
         ${names.map((n) => html`<option value=${n}>${n}</option>`)}
       </select>
-      <input placeholder="filter: node id, field…" value=${text} onInput=${(e: Event) => setText((e.target as HTMLInputElement).value)} />
+      <input placeholder="filter: node id, field…" data-test="timeline-text" value=${text} onInput=${(e: Event) => setText((e.target as HTMLInputElement).value)} />
     </div>
     ${!hasLog && events.length === 0 ? html`<p class="hint">No events yet.</p>` : null}
     <ol class="timeline" data-test="timeline">

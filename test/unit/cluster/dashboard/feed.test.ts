@@ -5,6 +5,8 @@ import type { DashboardHost } from '../../../../cluster/manager/dashboard/contra
 import type { NodeRecord } from '../../../../cluster/manager/node-record.js';
 import type { NodeLoadReport } from '../../../../shared/map-protocol.js';
 import type { ClusterMap } from '../../../../shared/cluster-map.js';
+import { NodeReports } from '../../../../cluster/manager/dashboard/node-reports.js';
+import { MAX_PROBED_KEYS, type NodeEventReport } from '../../../../shared/map-protocol.js';
 
 const test = suite('dashboard - what each tick reports');
 
@@ -47,10 +49,55 @@ test("a followed unit lists every reported copy, and the chain's members even be
   };
   const h = host(map);
   const feed = new DashboardFeed(h);
-  assert.equal(feed.follow(1), { unit: 1, copies: [{ id: 'a', seqno: null }, { id: 'b', seqno: null }] });
+  assert.equal(feed.follow(1), { unit: 1, key: null, copies: [{ id: 'a', seqno: null, value: null }, { id: 'b', seqno: null, value: null }] });
   h.repl.set('b', { backfilling: 0, seqnos: { 1: 42 }, copiedBytes: 0 });
-  assert.equal(feed.follow(1), { unit: 1, copies: [{ id: 'b', seqno: 42 }, { id: 'a', seqno: null }] });
-  assert.equal(feed.follow(99), { unit: 99, copies: [] }, 'a unit outside the map');
+  assert.equal(feed.follow(1), { unit: 1, key: null, copies: [{ id: 'b', seqno: 42, value: null }, { id: 'a', seqno: null, value: null }] });
+  assert.equal(feed.follow(99), { unit: 99, key: null, copies: [] }, 'a unit outside the map');
+});
+
+test("a followed key carries each copy's value size as its node last reported it", () => {
+  const map: ClusterMap = {
+    epoch: 1, rev: 1, bits: 2, unitBits: 1, nodes: [{ ...record('a'), state: 'active' }, { ...record('b'), state: 'active' }],
+    chains: [[0, 1]], runStarts: [0], runChains: [0], moves: [],
+  };
+  let now = 1000;
+  const reports = new NodeReports(null, () => now);
+  const feed = new DashboardFeed({ ...host(map), keySizes: reports });
+  const page = {};
+  const key = Buffer.from('user:é', 'utf8');
+  reports.watch(page, key);
+  assert.equal(feed.follow(1, 'user:é').copies.map((c) => c.value), [null, null], 'no report yet');
+  reports.onHeartbeat('a', [{ key, bytes: 1234 }], undefined);
+  now = 2000;
+  reports.onHeartbeat('b', [{ key, bytes: null }], undefined);
+  assert.equal(feed.follow(1, 'user:é').copies, [{ id: 'a', seqno: null, value: { bytes: 1234, at: 1000 } }, { id: 'b', seqno: null, value: { bytes: null, at: 2000 } }]);
+  reports.onHeartbeat('a', [{ key, bytes: 7 }], undefined);
+  assert.equal(feed.follow(1, 'user:é').copies[0]!.value, { bytes: 7, at: 2000 }, 'a rewrite with another length');
+  assert.equal(feed.follow(1, 'other').copies.map((c) => c.value), [null, null], 'another key: nothing');
+  reports.watch(page, null);
+  assert.is(reports.probe(), undefined, 'nobody follows: no probe');
+  reports.onHeartbeat('a', [{ key, bytes: 9 }], undefined);
+  assert.is(reports.sizesOf(key), undefined, 'a late answer for a key nobody follows is not kept');
+});
+
+test('probes are the distinct followed keys, at most MAX_PROBED_KEYS; relayed node events are written once each', () => {
+  const written: Array<{ name: string; fields: Record<string, unknown> }> = [];
+  const reports = new NodeReports({ record: (name, fields) => written.push({ name, fields }) });
+  const pages = Array.from({ length: MAX_PROBED_KEYS + 5 }, () => ({}));
+  pages.forEach((p, i) => reports.watch(p, Buffer.from(`k${i % (MAX_PROBED_KEYS + 3)}`)));
+  assert.is(reports.probe()!.length, MAX_PROBED_KEYS);
+  reports.watch(pages[0]!, Buffer.from('k1'));
+  assert.ok(reports.probe()!.every((k, i, all) => all.findIndex((x) => Buffer.compare(x, k) === 0) === i), 'no key twice');
+  const ev = (n: number, name = 'fence'): NodeEventReport => ({ n, at: Date.UTC(2026, 0, 1), name, fields: { epoch: 3, node: 'spoofed' } });
+  reports.onHeartbeat('n1', undefined, [ev(1), ev(2, 'unfence')]);
+  reports.onHeartbeat('n1', undefined, [ev(1), ev(2, 'unfence'), ev(3, 'rollback')]);
+  assert.equal(written.map((w) => w.name), ['fence', 'unfence', 'rollback'], 'resent events are written once');
+  assert.equal(written[0]!.fields, { node: 'n1', node_at: '2026-01-01T00:00:00.000Z', epoch: 3 }, "the reporting node's id, not a field it sent");
+  reports.onHeartbeat('n2', undefined, [ev(1)]);
+  assert.is(written.length, 4, 'numbers count per node');
+  reports.onRegister('n1');
+  reports.onHeartbeat('n1', undefined, [ev(1, 'hint-replay')]);
+  assert.is(written.at(-1)!.name, 'hint-replay', 'a restarted node counts from 1 again');
 });
 
 test.run();

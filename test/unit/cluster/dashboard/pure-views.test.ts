@@ -2,7 +2,10 @@ import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { CELL, mapGrid } from '../../../../cluster/manager/ui/map-grid.js';
 import { locateKey } from '../../../../cluster/manager/ui/follow-key.js';
-import { addSample, rebalanceRate } from '../../../../cluster/manager/ui/rebalance-rate.js';
+import { addSample, bytesLeftEstimate, rebalanceRate } from '../../../../cluster/manager/ui/rebalance-rate.js';
+import { METRICS } from '../../../../cluster/manager/ui/metric-names.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { NO_CHANGE, redundancyOf, runWhatIf, syntheticMap } from '../../../../cluster/manager/ui/what-if.js';
 import { balanceReport } from '../../../../cluster/manager/planner/plan.js';
 import { chainOf, unitOf, type ClusterMap } from '../../../../shared/cluster-map.js';
@@ -98,6 +101,45 @@ test('the what-if fails, removes, re-weights and changes redundancy, never touch
   assert.ok(three.moves.every((m) => m.role === 'replica'));
   assert.throws(() => runWhatIf({ kind: 'live', map: start }, { ...NO_CHANGE, fail: start.nodes.map((n) => n.id) }), /no node/);
   assert.is(JSON.stringify(start), frozen);
+});
+
+test('the what-if changes zones, reports the planner\'s warnings, and reads the redundancy of a map in motion', () => {
+  const start = syntheticMap(4, 0, 12, 2).map;
+  const zoned = runWhatIf({ kind: 'live', map: start }, { ...NO_CHANGE, zones: { 'node-0': 'a', 'node-1': 'a', 'node-2': 'b', 'node-3': 'b' } });
+  const zoneOf = new Map(zoned.next.nodes.map((n) => [n.id, n.zone]));
+  assert.is(zoneOf.get('node-2'), 'b');
+  const units = 2 ** zoned.next.unitBits;
+  const size = 2 ** (zoned.next.bits - zoned.next.unitBits);
+  let sameZone = 0;
+  for (let u = 0; u < units; u++) {
+    const chain = chainOf(zoned.next, u * size).map((i) => zoned.next.nodes[i]!.zone);
+    if (new Set(chain).size < chain.length) sameZone++;
+  }
+  assert.is(sameZone, 0, 'every chain spans both zones');
+  // Three copies in two zones cannot all be apart: the planner says so.
+  const tight = runWhatIf({ kind: 'live', map: zoned.next }, { ...NO_CHANGE, redundancy: 3 });
+  assert.ok(tight.warnings.length > 0, 'a warning for copies sharing a zone');
+  // A unit in motion holds one copy more until it switches: still 2 copies.
+  const moving = { ...start, chains: [...start.chains, [0, 1, 2]], runChains: [start.chains.length, ...start.runChains.slice(1)] };
+  assert.is(redundancyOf(moving), 2);
+});
+
+test('bytes left are estimated from the bytes per unit moved so far', () => {
+  assert.is(bytesLeftEstimate(0, 0, 10), null, 'nothing moved yet: no estimate');
+  assert.is(bytesLeftEstimate(4, 4000, 6), 6000);
+  assert.is(bytesLeftEstimate(4, 4000, 0), 0, 'done');
+});
+
+test("every figure's metric name follows the scheme and is in the file named as where it is counted", () => {
+  const root = fileURLToPath(new URL('../../../../../', import.meta.url));
+  const names = new Set<string>();
+  for (const [figure, m] of Object.entries(METRICS)) {
+    assert.match(m.name, /^pandakv_(manager|node)_[a-z0-9_]+$/, figure);
+    assert.ok(!names.has(m.name), `${m.name} named once`);
+    names.add(m.name);
+    const text = readFileSync(`${root}${m.source}`, 'utf8');
+    assert.ok(text.includes(m.name) || text.includes(`METRICS.${figure}`), `${m.name} (or METRICS.${figure}) in ${m.source}`);
+  }
 });
 
 test.run();

@@ -1,7 +1,8 @@
 import { suite } from '../../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../../bin/cli-util.js';
-import { formatSimulation, parseSimulationArgs, simulate } from '../../../../cluster/manager/planner/simulate.js';
+import { simulate } from '../../../../cluster/manager/planner/simulate.js';
+import { formatSimulation, parseSimulationArgs } from '../../../../bin/commands/plan.js';
 
 const test = suite('planner - simulator');
 

@@ -27,6 +27,7 @@ const TABLE: Record<KvErrorCode, string> = {
   KV_ERR_INTERNAL: 'SERVER_ERROR KV_ERR_INTERNAL',
   KV_ERR_CLIENT_CLOSED: 'SERVER_ERROR KV_ERR_CLIENT_CLOSED',
   KV_ERR_PROTOCOL: 'SERVER_ERROR KV_ERR_PROTOCOL',
+  KV_ERR_BACKUP_INVALID: 'SERVER_ERROR KV_ERR_BACKUP_INVALID',
   KV_ERR_NO_SPACE: 'SERVER_ERROR temporary failure: KV_ERR_NO_SPACE',
   KV_ERR_SCAN_INTERRUPTED: 'SERVER_ERROR temporary failure: KV_ERR_SCAN_INTERRUPTED',
 };
@@ -79,6 +80,7 @@ const BIN_TABLE: Record<KvErrorCode, [number, string]> = {
   KV_ERR_INTERNAL: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_INTERNAL'],
   KV_ERR_CLIENT_CLOSED: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_CLIENT_CLOSED'],
   KV_ERR_PROTOCOL: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_PROTOCOL'],
+  KV_ERR_BACKUP_INVALID: [BinStatus.EINTERNAL, 'Internal error: KV_ERR_BACKUP_INVALID'],
 };
 
 test('every KvError code maps to its binary status and text', () => {

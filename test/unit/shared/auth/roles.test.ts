@@ -23,6 +23,8 @@ const EXPECTED: Record<OpName, Role[]> = {
   STATS: ['read'],
   PING: [],
   AUTH: [],
+  BACKUP_PAGE: ['admin'],
+  BACKUP_CHANGES: ['admin'],
 };
 
 test('the role table covers every op in Op, with the expected roles', () => {

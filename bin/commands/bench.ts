@@ -1,15 +1,15 @@
 import { resolve } from 'node:path';
-import { BENCH_USAGE, parseBenchArgs } from './args.js';
-import { runSuite } from './suite.js';
-import { formatSummary, writeResults } from './report.js';
-import { parseMapArgs, runMapCli, runMapPhase, splitMapArgs, type MapBenchResults } from './map-fanout.js';
-import { runProxyCli } from './proxy-bench.js';
-import { runRebalanceCli } from './rebalance-bench.js';
-import { runFailoverCli } from './failover-bench.js';
-import { runStoreCli } from './store-bench.js';
-import { runDurableCli } from './durable-bench.js';
-import { runScanCli } from './scan-bench.js';
-import { runPeersCli } from './peers-bench.js';
+import { BENCH_USAGE, parseBenchArgs } from '../../bench/args.js';
+import { runSuite } from '../../bench/suite.js';
+import { formatSummary, writeResults } from '../../bench/report.js';
+import { parseMapArgs, runMapCli, runMapPhase, splitMapArgs, type MapBenchResults } from '../../bench/map-fanout.js';
+import { runProxyCli } from '../../bench/proxy-bench.js';
+import { runRebalanceCli } from '../../bench/rebalance-bench.js';
+import { runFailoverCli } from '../../bench/failover-bench.js';
+import { runStoreCli } from '../../bench/store-bench.js';
+import { runDurableCli } from '../../bench/durable-bench.js';
+import { runScanCli } from '../../bench/scan-bench.js';
+import { runPeersCli } from '../../bench/peers-bench.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;

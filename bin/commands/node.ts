@@ -1,11 +1,12 @@
 import {
   parseCommandLine, numberArg, logFormatArg, powerArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
   checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
-} from '../../bin/cli-util.js';
-import type { Shutdown } from '../../bin/shutdown.js';
-import { DirError, ensureDir } from '../ensure-dir.js';
-import { DataNode } from './data-node.js';
-import type { NodeOptions } from './options.js';
+} from '../cli-util.js';
+import type { Shutdown } from '../shutdown.js';
+import { runServer, type ServerCommand } from '../server-command.js';
+import { DirError, ensureDir } from '../../cluster/ensure-dir.js';
+import { DataNode } from '../../cluster/node/data-node.js';
+import type { NodeOptions } from '../../cluster/node/options.js';
 import { readFileSync } from 'node:fs';
 import { PUBLIC_KEY_BYTES, isHex } from '../../shared/auth/index.js';
 
@@ -178,32 +179,36 @@ function loadPrincipalsFile(path: string): unknown[] {
   return list;
 }
 
+/** `pandakv node` as a server command. */
+export const NODE_COMMAND: ServerCommand<NodeCliOptions, DataNode> = {
+  usage: NODE_USAGE,
+  parse: parseNodeArgs,
+  async listen(opts, shutdown) {
+    const { stopTimeoutMs, ...nodeOptions } = opts;
+    if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
+    if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
+    for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
+    await checkListenIp(nodeOptions.ip);
+    try {
+      // The data dir is made sure of first: the engine opens it in the constructor.
+      if (nodeOptions.dataDir != null) await shutdown.race(ensureDir(nodeOptions.dataDir), 'creating the data dir');
+      const node = new DataNode(nodeOptions);
+      await shutdown.race(node.listen(), 'starting');
+      return node;
+    } catch (err) {
+      // An unusable data dir is a switch to fix, not a failure to retry.
+      if (err instanceof DirError) throw new UsageError(`--data-dir: ${err.message}`);
+      throw err;
+    }
+  },
+  announce(node) {
+    const ring = node.ring === null ? [] : [`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})`];
+    return [...ring, `pandakv node listening on ${node.url}`];
+  },
+  close: (node) => node.close(),
+};
+
 /** `pandakv node`: run until SIGINT/SIGTERM (obeyed while starting too). */
-export async function nodeMain(argv: string[], shutdown: Shutdown): Promise<number> {
-  const opts = parseNodeArgs(argv);
-  if (opts === 'help') {
-    process.stdout.write(NODE_USAGE);
-    return 0;
-  }
-  const { stopTimeoutMs, ...nodeOptions } = opts;
-  if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
-  if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
-  for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
-  await checkListenIp(nodeOptions.ip);
-  let node: DataNode;
-  try {
-    // The data dir is made sure of first: the engine opens it in the constructor.
-    if (nodeOptions.dataDir != null) await shutdown.race(ensureDir(nodeOptions.dataDir), 'creating the data dir');
-    node = new DataNode(nodeOptions);
-    await shutdown.race(node.listen(), 'starting');
-  } catch (err) {
-    // An unusable data dir is a switch to fix, not a failure to retry.
-    if (err instanceof DirError) throw new UsageError(`--data-dir: ${err.message}`);
-    throw err;
-  }
-  if (node.ring !== null) process.stdout.write(`pandakv node ring map at ${node.ring.address} (other nodes: --ringnode ${node.ring.address}; clients: map ${node.ring.address})\n`);
-  process.stdout.write(`pandakv node listening on ${node.url}\n`);
-  await shutdown.wait();
-  await node.close();
-  return 0;
+export function nodeMain(argv: string[], shutdown: Shutdown): Promise<number> {
+  return runServer(NODE_COMMAND, argv, shutdown);
 }

@@ -1,14 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type PandaClient } from '../sdk/index.js';
-import { killSpawned, spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../cluster/spawn.js';
-import { parseCommandLine, numberArg, UsageError } from './cli-util.js';
-import { STOP_TIMEOUT_MS, StoppedError, type Shutdown } from './shutdown.js';
-import { runDemo } from './demo.js';
-import { openCfg } from '../cluster/manager/cfg/open-cfg.js';
-import { UserStore } from '../cluster/manager/users.js';
-import { loadCredentials, randomBytes, toHex, writeCredentials } from '../shared/auth/index.js';
+import { connect, type PandaClient } from '../../sdk/index.js';
+import { killSpawned, spawnDht, spawnManager, spawnNode, spawnProxy, type Spawned } from '../spawn.js';
+import { parseCommandLine, numberArg, UsageError } from '../cli-util.js';
+import { STOP_TIMEOUT_MS, StoppedError, type Shutdown } from '../shutdown.js';
+import { runDemo } from '../demo.js';
+import { openCfg } from '../../cluster/manager/cfg/open-cfg.js';
+import { UserStore } from '../../cluster/manager/users.js';
+import { loadCredentials, randomBytes, toHex, writeCredentials } from '../../shared/auth/index.js';
 
 const UP_USAGE = `Usage: pandakv up [switches]
 

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 /** Path of the compiled `pandakv` CLI. */
-export const CLI_PATH = fileURLToPath(new URL('../bin/pandakv.js', import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL('./pandakv.js', import.meta.url));
 
 /** A running `pandakv` child process and the address it announced. */
 export interface Spawned {

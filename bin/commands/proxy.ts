@@ -1,10 +1,11 @@
 import {
   parseCommandLine, numberArg, logFormatArg, UsageError, loadCredentialsArg, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, managerUrlArg,
   checkListenIp, TLS_SWITCHES, tlsArgs, tlsUsage,
-} from '../bin/cli-util.js';
-import { StoppedError, type Shutdown } from '../bin/shutdown.js';
-import { Proxy } from './proxy-server.js';
-import type { ProxyOptions } from './options.js';
+} from '../cli-util.js';
+import { StoppedError, type Shutdown } from '../shutdown.js';
+import { runServer, type ServerCommand } from '../server-command.js';
+import { Proxy } from '../../proxy/proxy-server.js';
+import type { ProxyOptions } from '../../proxy/options.js';
 
 export const PROXY_USAGE = `Usage: pandakv proxy --map ws://MANAGER [switches]
 
@@ -116,30 +117,40 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   return o;
 }
 
+/** A started proxy and the addresses it listens on. */
+interface RunningProxy {
+  proxy: Proxy;
+  url: string;
+  memcached: string | null;
+}
+
+/** `pandakv proxy` as a server command: ready once it has a map and warm lanes. */
+export const PROXY_COMMAND: ServerCommand<ProxyCliOptions, RunningProxy> = {
+  usage: PROXY_USAGE,
+  parse: parseProxyArgs,
+  async listen(opts, shutdown) {
+    const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
+    if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
+    await checkListenIp(proxyOptions.ip);
+    const proxy = new Proxy(proxyOptions);
+    const { url, memcached } = await shutdown.race(proxy.listen(), 'starting');
+    process.stderr.write(`pandakv proxy: waiting up to ${readyTimeoutMs} ms for a map from ${opts.map}\n`);
+    try {
+      await shutdown.race(proxy.ready(readyTimeoutMs), `waiting for its first map from ${opts.map}`);
+    } catch (err) {
+      if (err instanceof StoppedError) throw err;
+      const why = proxy.upstream.current() === null
+        ? `no map from ${opts.map} within ${readyTimeoutMs} ms (--ready-timeout-ms)`
+        : `map adopted but its nodes' lanes not up within ${readyTimeoutMs} ms (--ready-timeout-ms)`;
+      throw new Error(`${why}; exiting`);
+    }
+    return { proxy, url, memcached };
+  },
+  announce: ({ url, memcached }) => [`pandakv proxy listening on ${url}${memcached === null ? '' : ` memcached ${memcached}`}`],
+  close: ({ proxy }) => proxy.close(),
+};
+
 /** `pandakv proxy`: run until SIGINT/SIGTERM (obeyed while waiting for the map too). */
-export async function proxyMain(argv: string[], shutdown: Shutdown): Promise<number> {
-  const opts = parseProxyArgs(argv);
-  if (opts === 'help') {
-    process.stdout.write(PROXY_USAGE);
-    return 0;
-  }
-  const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
-  if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
-  await checkListenIp(proxyOptions.ip);
-  const proxy = new Proxy(proxyOptions);
-  const { url, memcached } = await shutdown.race(proxy.listen(), 'starting');
-  process.stderr.write(`pandakv proxy: waiting up to ${readyTimeoutMs} ms for a map from ${opts.map}\n`);
-  try {
-    await shutdown.race(proxy.ready(readyTimeoutMs), `waiting for its first map from ${opts.map}`);
-  } catch (err) {
-    if (err instanceof StoppedError) throw err;
-    const why = proxy.upstream.current() === null
-      ? `no map from ${opts.map} within ${readyTimeoutMs} ms (--ready-timeout-ms)`
-      : `map adopted but its nodes' lanes not up within ${readyTimeoutMs} ms (--ready-timeout-ms)`;
-    throw new Error(`${why}; exiting`);
-  }
-  process.stdout.write(`pandakv proxy listening on ${url}${memcached === null ? '' : ` memcached ${memcached}`}\n`);
-  await shutdown.wait();
-  await proxy.close();
-  return 0;
+export function proxyMain(argv: string[], shutdown: Shutdown): Promise<number> {
+  return runServer(PROXY_COMMAND, argv, shutdown);
 }

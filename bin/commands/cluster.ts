@@ -1,7 +1,7 @@
-import { followMoves, formatBytes, type RebalanceProgress } from './move-follow.js';
+import { followMoves, formatBytes, type RebalanceProgress } from '../../cluster/manager/move-follow.js';
 import { describeConnectError } from '../../shared/connect-error.js';
 import { httpRequestText, type HttpAnswer } from '../../shared/http-json.js';
-import { parseCommandLine, numberArg, UsageError, loadCredentialsArg } from '../../bin/cli-util.js';
+import { parseCommandLine, numberArg, UsageError, loadCredentialsArg } from '../cli-util.js';
 import { formatEvent, type ClusterEvent, type EventValue } from '../../shared/event-log.js';
 import {
   AuthClient, NONCE_BYTES, PUBLIC_KEY_BYTES, SALT_BYTES, SIGNATURE_BYTES, fromHex, isHex, toHex,

@@ -1,8 +1,9 @@
-import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, checkListenIp, TLS_SWITCHES, tlsArgs } from '../../bin/cli-util.js';
-import type { Shutdown } from '../../bin/shutdown.js';
-import { DirError } from '../ensure-dir.js';
-import { Manager } from './manager.js';
-import type { ManagerOptions } from './options.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, checkListenIp, TLS_SWITCHES, tlsArgs } from '../cli-util.js';
+import type { Shutdown } from '../shutdown.js';
+import { runServer, type ServerCommand } from '../server-command.js';
+import { DirError } from '../../cluster/ensure-dir.js';
+import { Manager } from '../../cluster/manager/manager.js';
+import type { ManagerOptions } from '../../cluster/manager/options.js';
 
 export const MANAGER_USAGE = `Usage: pandakv manager [switches]
 
@@ -118,31 +119,33 @@ export function parseManagerArgs(argv: string[]): Partial<ManagerOptions> | 'hel
   return o;
 }
 
+/** `pandakv manager` as a server command. */
+export const MANAGER_COMMAND: ServerCommand<Partial<ManagerOptions>, Manager> = {
+  usage: MANAGER_USAGE,
+  parse: parseManagerArgs,
+  async listen(opts, shutdown) {
+    if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
+    await checkListenIp(opts.ip);
+    let manager: Manager;
+    try {
+      manager = new Manager(opts);
+    } catch (err) {
+      if (err instanceof RangeError) throw new UsageError(err.message);
+      throw err;
+    }
+    try {
+      await shutdown.race(manager.listen(), `starting (config store ${opts.cfg ?? 'default'})`);
+    } catch (err) {
+      if (err instanceof DirError) throw new UsageError(`--cfg: ${err.message}`);
+      throw err;
+    }
+    return manager;
+  },
+  announce: (manager) => [`pandakv manager listening on ${manager.address}`, `pandakv manager dashboard at ${manager.address}/ui`],
+  close: (manager) => manager.close(),
+};
+
 /** `pandakv manager`: run until SIGINT/SIGTERM (obeyed while starting too). */
-export async function managerMain(argv: string[], shutdown: Shutdown): Promise<number> {
-  const opts = parseManagerArgs(argv);
-  if (opts === 'help') {
-    process.stdout.write(MANAGER_USAGE);
-    return 0;
-  }
-  if (opts.isInsecure) process.stderr.write('pandakv manager: WARNING: --insecure: /map and the admin API accept anyone who can reach them\n');
-  await checkListenIp(opts.ip);
-  let manager: Manager;
-  try {
-    manager = new Manager(opts);
-  } catch (err) {
-    if (err instanceof RangeError) throw new UsageError(err.message);
-    throw err;
-  }
-  try {
-    await shutdown.race(manager.listen(), `starting (config store ${opts.cfg ?? 'default'})`);
-  } catch (err) {
-    if (err instanceof DirError) throw new UsageError(`--cfg: ${err.message}`);
-    throw err;
-  }
-  process.stdout.write(`pandakv manager listening on ${manager.address}\n`);
-  process.stdout.write(`pandakv manager dashboard at ${manager.address}/ui\n`);
-  await shutdown.wait();
-  await manager.close();
-  return 0;
+export function managerMain(argv: string[], shutdown: Shutdown): Promise<number> {
+  return runServer(MANAGER_COMMAND, argv, shutdown);
 }

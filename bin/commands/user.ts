@@ -1,8 +1,8 @@
-import { parseCommandLine, UsageError } from '../../bin/cli-util.js';
+import { parseCommandLine, UsageError } from '../cli-util.js';
 import { existsSync } from 'node:fs';
 import { ROLES, isRole, writeCredentials, type Role } from '../../shared/auth/index.js';
-import { openCfg, parseCfgUrl, type CfgUrl } from './cfg/open-cfg.js';
-import { UserStore } from './users.js';
+import { openCfg, parseCfgUrl, type CfgUrl } from '../../cluster/manager/cfg/open-cfg.js';
+import { UserStore } from '../../cluster/manager/users.js';
 
 export const USER_USAGE = `Usage: pandakv user <add|list|remove> [NAME] --cfg URL [switches]
 

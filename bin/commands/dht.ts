@@ -1,8 +1,9 @@
 import { isIPv4 } from 'node:net';
-import { numberArg, parseCommandLine, UsageError } from '../../bin/cli-util.js';
-import type { Shutdown } from '../../bin/shutdown.js';
-import { startDhtBootstrap } from './dht-bootstrap.js';
-import type { DhtBootstrapOptions } from './options.js';
+import { numberArg, parseCommandLine, UsageError } from '../cli-util.js';
+import type { Shutdown } from '../shutdown.js';
+import { runServer, type ServerCommand } from '../server-command.js';
+import { startDhtBootstrap, type DhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
+import type { DhtBootstrapOptions } from '../../cluster/peer/options.js';
 
 export const DHT_USAGE = `Usage: pandakv dht [switches]
 
@@ -34,16 +35,16 @@ export function parseDhtArgs(argv: string[]): Partial<DhtBootstrapOptions> | 'he
   return opts;
 }
 
+/** `pandakv dht` as a server command. */
+export const DHT_COMMAND: ServerCommand<Partial<DhtBootstrapOptions>, DhtBootstrap> = {
+  usage: DHT_USAGE,
+  parse: parseDhtArgs,
+  listen: (opts, shutdown) => shutdown.race(startDhtBootstrap(opts), 'starting'),
+  announce: (node) => [`pandakv dht listening on ${node.hostPort}`],
+  close: (node) => node.close(),
+};
+
 /** `pandakv dht`: announce `pandakv dht listening on HOST:PORT`, run until SIGINT/SIGTERM. */
-export async function dhtMain(argv: string[], shutdown: Shutdown): Promise<number> {
-  const opts = parseDhtArgs(argv);
-  if (opts === 'help') {
-    process.stdout.write(DHT_USAGE);
-    return 0;
-  }
-  const node = await shutdown.race(startDhtBootstrap(opts), 'starting');
-  process.stdout.write(`pandakv dht listening on ${node.hostPort}\n`);
-  await shutdown.wait();
-  await node.close();
-  return 0;
+export function dhtMain(argv: string[], shutdown: Shutdown): Promise<number> {
+  return runServer(DHT_COMMAND, argv, shutdown);
 }

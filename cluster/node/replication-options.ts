@@ -1,0 +1,40 @@
+/** Options of the replicator, its backfill and its hinted handoff; every delay and limit, so tests shrink them. */
+export interface ReplicationOptions {
+  /** Longest a `majority` write waits for replica acks before answering TIMEOUT. @default 2000 */
+  majorityTimeoutMs: number;
+  /** Items per backfill page. @default 256 */
+  backfillPageItems: number;
+  /** Keys examined per backfill page request. @default 16384 */
+  backfillPageBudget: number;
+  /**
+   * After each backfill page, wait this many times as long as the page took before the
+   * next (0 = copy flat out). @default 1
+   */
+  backfillPace: number;
+  /** Bytes of recent records kept for delta recovery, all units together. @default 33554432 */
+  changeLogBytes: number;
+  /** Most bytes of records one delta answer carries; units beyond it are copied in full. @default 4194304 */
+  maxDeltaBytes: number;
+  /** Hints per replay request. @default 512 */
+  hintReplayBatch: number;
+  /** Retry replaying held hints this often while any are left, ms. @default 1000 */
+  hintRetryMs: number;
+  /**
+   * Bytes of records sent to a replica and not yet acknowledged that are kept per peer,
+   * to be hinted if its link goes down; beyond that they are not kept (the replica
+   * backfills the gap). @default 16777216
+   */
+  maxUnackedBytesPerPeer: number;
+}
+
+export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
+  majorityTimeoutMs: 2000,
+  backfillPageItems: 256,
+  backfillPageBudget: 16_384,
+  backfillPace: 1,
+  changeLogBytes: 32 * 1024 * 1024,
+  maxDeltaBytes: 4 * 1024 * 1024,
+  hintReplayBatch: 512,
+  hintRetryMs: 1000,
+  maxUnackedBytesPerPeer: 16 * 1024 * 1024,
+});
