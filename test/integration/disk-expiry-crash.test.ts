@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { suite } from '../helpers/suite.js';
 import { connect, type PandaClient } from '../../sdk/index.js';
-import { spawnNode, type Spawned } from '../../cluster/spawn.js';
+import { spawnNode, type Spawned } from '../../bin/spawn.js';
 import { poll, withDeadline } from '../helpers/deadline.js';
 
 const test = suite('integration - disk engine, SIGKILL during expiry reclaim');
