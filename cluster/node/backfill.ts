@@ -31,7 +31,7 @@ export interface BackfillHost {
    * history differs from the active's (a failover took place without them), so what they
    * held past the common point is discarded.
    */
-  onRollback?(source: string, units: number[]): void;
+  onRollback?(source: string, units: number[], how: 'delta' | 'copy', discarded: number): void;
 }
 
 export interface Backfill {
@@ -92,19 +92,21 @@ export class Backfiller {
     // as this node, gets only the records after S.
     const delta: LogRecord[] = [];
     const deltaUnits: number[] = [];
+    const rewound: Array<[number, number]> = [];
     if (after === null && Array.isArray(req.since)) {
       let budget = this.options.maxDeltaBytes;
       for (const offer of req.since.slice(0, units.length)) {
-        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
+        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
         const [unit, since, print] = offer as [number, number, string];
-        const records = this.host.changes.since(unit, since, this.host.seqs.get(unit) ?? 0);
-        if (records === null || this.host.changes.printAt(unit, since) !== print) continue;
+        const point = this.commonPoint(unit, since, print, offer[3]);
+        if (point === null) continue;
         let bytes = 0;
-        for (const r of records) bytes += recordBytes(r);
+        for (const r of point.records) bytes += recordBytes(r);
         if (bytes > budget) continue;
         budget -= bytes;
-        for (const r of records) delta.push(r);
+        for (const r of point.records) delta.push(r);
         deltaUnits.push(unit);
+        if (point.at !== since) rewound.push([unit, point.at]);
         wanted.delete(unit);
       }
     }
@@ -116,7 +118,55 @@ export class Backfiller {
       next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
       seqs,
       ...(deltaUnits.length === 0 ? {} : { delta, deltaUnits }),
+      ...(rewound.length === 0 ? {} : { rewound }),
     };
+  }
+
+  /**
+   * The newest point of `unit`'s history this node shares with a requester that offers
+   * its last record (`since`, `print`) and, when that is not here, `earlier` points
+   * `[[seqno, fingerprint], …]`; with the records after it. Null when none is provable
+   * from this node's change log (the requester then takes a full copy).
+   */
+  private commonPoint(unit: number, since: number, print: string, earlier: unknown): { at: number; records: LogRecord[] } | null {
+    const current = this.host.seqs.get(unit) ?? 0;
+    const tryAt = (at: number, p: string): LogRecord[] | null => {
+      const records = this.host.changes.since(unit, at, current);
+      return records !== null && this.host.changes.printAt(unit, at) === p ? records : null;
+    };
+    const exact = tryAt(since, print);
+    if (exact !== null) return { at: since, records: exact };
+    if (!Array.isArray(earlier)) return null;
+    for (const point of earlier.slice(0, 64)) {
+      if (!Array.isArray(point) || !isUint(point[0]) || typeof point[1] !== 'string' || point[0] >= since) continue;
+      const records = tryAt(point[0], point[1]);
+      if (records !== null) return { at: point[0], records };
+    }
+    return null;
+  }
+
+  /**
+   * A requester rolling a unit back to a point both histories share asks for the values
+   * this node holds now of the keys it had written after that point (and this node has
+   * not written since): `[key, value | null, flags, expAt]` each.
+   */
+  serveValues(peer: string, req: ValuesRequest): unknown {
+    const map = this.host.map;
+    const keys = Array.isArray(req.keys) ? req.keys.filter((k): k is Uint8Array => k instanceof Uint8Array) : [];
+    if (map === null || keys.length === 0 || keys.length > 65_536) throw KvError.badRequest('vals needs 1 to 65536 keys and a map');
+    const requester = map.nodes.findIndex((n) => n.peerKey === peer);
+    const perUnit = 2 ** (map.bits - map.unitBits);
+    const items: unknown[] = [];
+    for (const k of keys) {
+      const key = Buffer.from(k).toString('latin1');
+      const unit = unitOf(map, bucketOfBinary(key, map.bits));
+      if (requester < 0 || !chainOf(map, unit * perUnit).includes(requester)) {
+        throw KvError.unavailable('this node does not stream these units to the requester', { isSafeToRetry: true });
+      }
+      const item = this.engine.peek(key);
+      items.push(item === null ? [k, null, 0, 0] : [k, item.value, item.flags, item.expAt]);
+    }
+    return { items };
   }
 
   /**
@@ -178,13 +228,19 @@ export class Backfiller {
     let after: Uint8Array | null = null;
     let startSeqs: Array<[number, number, string]> | null = null;
     let units = all;
+    let rewoundUnits = new Set<number>();
     // Units this node has history for: offer the last record of each, so the source can
     // send only what came after it.
-    const since: Array<[number, number, string]> = [];
+    // Earlier points too: if this node holds records the source does not have (it was the
+    // active and was failed over), the source names the newest point both share and this
+    // node rolls back to it (Couchbase's failover-log rollback, Kafka's truncation).
+    const since: Array<[number, number, string, Array<[number, string]>]> = [];
+    // Seqnos the stream sets while this copy runs prove no history: only these do.
+    const hadHistory = new Set(all.filter((u) => this.host.seqs.has(u)));
     for (const u of all) {
       const seq = this.host.seqs.get(u) ?? 0;
-      const print = seq > 0 ? this.host.changes.printAt(u, seq) : null;
-      if (print !== null) since.push([u, seq, print]);
+      const print = this.host.seqs.has(u) ? this.host.changes.printAt(u, seq) : null;
+      if (print !== null) since.push([u, seq, print, this.host.changes.earlierPoints(u, seq)]);
     }
     for (;;) {
       if (this.host.isClosed) return;
@@ -197,24 +253,33 @@ export class Backfiller {
         if (startSeqs === null) {
           startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
           const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);
+          const rollback = this.rollBack(deltaUnits, res.rewound, since);
           const records = Array.isArray(res.delta) ? res.delta : [];
+          const deltaKeys = new Set<string>();
           for (const r of records) {
             if (!isRecord(r) || !deltaUnits.has(r[0])) continue;
             const key = Buffer.from(r[2]).toString('latin1');
             // The stream is newer than any delta record of a key it wrote meanwhile.
             if (this.active.get(r[0])?.touched.has(key) !== true) this.host.apply(key, r[3], r[4], r[5]);
             this.host.changes.append(r);
+            deltaKeys.add(key);
             this.host.counters.deltaRecords++;
           }
           this.host.counters.deltaUnits += deltaUnits.size;
+          if (rollback !== null) {
+            rewoundUnits = new Set(rollback.units);
+            await this.repair(source, rollback, deltaKeys);
+          }
           // Units copied in full over data of their own: that data may hold writes the
           // cluster lost in a failover, or keys deleted since, so it goes first.
           const full = units.filter((u) => !deltaUnits.has(u));
-          const stale = new Set(full.filter((u) => this.host.seqs.has(u) || this.residue.has(u) || (this.isClearingUnmarked && !this.clearedUnmarked.has(u))));
+          const stale = new Set(full.filter((u) => hadHistory.has(u) || this.residue.has(u) || (this.isClearingUnmarked && !this.clearedUnmarked.has(u))));
           for (const u of stale) this.clearedUnmarked.add(u);
           if (stale.size > 0) {
             this.host.counters.fullResyncs += stale.size;
-            this.host.onRollback?.(source, [...stale]);
+            // A rollback when the unit had a history here; else leftovers of a purge are cleared.
+            const diverged = [...stale].filter((u) => hadHistory.has(u));
+            if (diverged.length > 0) this.host.onRollback?.(source, diverged, 'copy', 0);
             await this.clearUnits(stale);
             // Cleared once: a retry of this copy needs no second pass (the stream keeps the
             // keys it writes meanwhile, deletes included).
@@ -250,8 +315,83 @@ export class Backfiller {
       const isFull = units.includes(unit);
       if (isFull) this.host.changes.anchor(unit, seq, typeof print === 'string' && print !== '' ? print : null);
       for (const r of fill?.records ?? []) if (r[1] > seq) this.host.changes.append(r);
-      this.host.seqs.set(unit, Math.max(seq, fill?.streamed ?? 0, isFull ? 0 : this.host.seqs.get(unit) ?? 0));
+      const isRewound = rewoundUnits.has(unit);
+      this.host.seqs.set(unit, Math.max(seq, fill?.streamed ?? 0, isFull || isRewound ? 0 : this.host.seqs.get(unit) ?? 0));
     }
+  }
+
+  /**
+   * Units the source sends a delta for from an earlier point than this node's last record:
+   * this node holds records the unit's active does not have (it was failed over, or cut
+   * off). Its history after that point is discarded: the records leave the change log and
+   * the keys they wrote leave the engine (keys the stream wrote meanwhile stay), to be
+   * filled again from the source by `repair`. Null when no unit is rewound.
+   */
+  private rollBack(deltaUnits: Set<number>, raw: unknown, offers: ReadonlyArray<[number, number, string, Array<[number, string]>]>): Rollback | null {
+    if (!Array.isArray(raw)) return null;
+    const offered = new Map(offers.map((o) => [o[0], o]));
+    const out: Rollback = { units: [], keys: new Set(), discarded: 0 };
+    for (const point of raw) {
+      if (!Array.isArray(point) || !isUint(point[0]) || !isUint(point[1])) continue;
+      const [unit, at] = point as [number, number];
+      const offer = offered.get(unit);
+      // Only to a point this node offered: a source cannot make it drop more than that.
+      const removed = deltaUnits.has(unit) && offer !== undefined && offer[3].some((p) => p[0] === at) ? this.host.changes.truncate(unit, at) : null;
+      if (removed === null) {
+        // Not a point this node offered: its history of the unit is no use; copy it in full.
+        for (const u of [unit, ...out.units]) {
+          this.residue.add(u);
+          this.host.seqs.delete(u);
+          this.host.changes.drop(u);
+        }
+        throw KvError.badRequest(`the source rewound unit ${unit} to a point not offered`);
+      }
+      const fill = this.active.get(unit);
+      for (const r of removed) {
+        const key = Buffer.from(r[2]).toString('latin1');
+        out.keys.add(key);
+        if (fill?.touched.has(key) !== true) this.host.apply(key, null, 0, 0);
+      }
+      // Until the repair is done this unit's seqno and history prove nothing: a copy that
+      // fails from here on is a full one.
+      this.host.seqs.set(unit, at);
+      out.units.push(unit);
+      out.discarded += removed.length;
+    }
+    if (out.units.length === 0) return null;
+    this.host.counters.rollbackUnits += out.units.length;
+    this.host.counters.rollbackRecords += out.discarded;
+    return out;
+  }
+
+  /**
+   * Fill the keys a rollback removed, except those the delta or the stream wrote since,
+   * with the source's values now. Should it fail, the rolled-back units are copied in full.
+   */
+  private async repair(source: string, rollback: Rollback, written: ReadonlySet<string>): Promise<void> {
+    const wanted = [...rollback.keys].filter((k) => !written.has(k));
+    try {
+      for (let i = 0; i < wanted.length; i += 4096) {
+        const slice = wanted.slice(i, i + 4096);
+        const res = await this.plane.request(source, { t: 'vals', keys: slice.map((k) => Buffer.from(k, 'latin1')) }, 10_000) as { items?: unknown };
+        for (const it of Array.isArray(res.items) ? res.items : []) {
+          if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] === null || it[1] instanceof Uint8Array)) continue;
+          const key = Buffer.from(it[0]).toString('latin1');
+          const map = this.host.map;
+          const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
+          if (!rollback.keys.has(key) || this.active.get(unit)?.touched.has(key) === true) continue;
+          this.host.apply(key, it[1], isUint(it[2]) ? it[2] : 0, isUint(it[3]) ? it[3] : 0);
+        }
+      }
+    } catch (err) {
+      for (const u of rollback.units) {
+        this.residue.add(u);
+        this.host.seqs.delete(u);
+        this.host.changes.drop(u);
+      }
+      throw err;
+    }
+    this.host.onRollback?.(source, rollback.units, 'delta', rollback.discarded);
   }
 
   /**
@@ -306,12 +446,28 @@ export class Backfiller {
   }
 }
 
+/** Units rolled back to a point shared with their active, and the keys to fill again. */
+interface Rollback {
+  units: number[];
+  keys: Set<string>;
+  /** Records discarded, all units together. */
+  discarded: number;
+}
+
 export interface PullRequest {
   units?: unknown;
   after?: unknown;
   limit?: unknown;
-  /** `[unit, seqno, fingerprint of the record at that seqno]` per unit the requester has history for. */
+  /**
+   * `[unit, seqno, fingerprint of the record at that seqno, earlier points?]` per unit the
+   * requester has history for; earlier points are `[seqno, fingerprint]`, newest first.
+   */
   since?: unknown;
+}
+
+export interface ValuesRequest {
+  /** Keys, as bytes. */
+  keys?: unknown;
 }
 
 interface PullResponse {
@@ -321,4 +477,6 @@ interface PullResponse {
   /** Records after the offered seqnos, for `deltaUnits`. */
   delta?: unknown;
   deltaUnits?: unknown;
+  /** `[unit, seqno]`: delta units whose records start after an earlier offered point, not the last one. */
+  rewound?: unknown;
 }

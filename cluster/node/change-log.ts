@@ -4,6 +4,9 @@ import { xxh64 } from '../../shared/xxh64.js';
 /** A record as the replication stream sends it. */
 export type LogRecord = ReplRecord;
 
+/** The fingerprint of seqno 0, the empty unit every history starts from. */
+export const EMPTY_HISTORY = '';
+
 interface UnitLog {
   /** Seqno just before the first record kept. */
   base: number;
@@ -76,11 +79,56 @@ export class ChangeLog {
 
   /** The fingerprint of the unit's record at `seq`, when the log knows it. */
   printAt(unit: number, seq: number): string | null {
+    // Seqno 0 is the unit before its first write: empty on every copy.
+    if (seq === 0) return EMPTY_HISTORY;
     const log = this.units.get(unit);
     if (log === undefined || seq < log.base) return null;
     if (seq === log.base) return typeof log.anchor === 'string' || log.anchor === null ? log.anchor : fingerprint(log.anchor);
     const at = log.head + (seq - log.base) - 1;
     return at < log.records.length ? fingerprint(log.records[at]!) : null;
+  }
+
+  /**
+   * Earlier points of the unit's history this log can prove, newest first: the `dense`
+   * seqnos before `seq`, then ever further back (`seq − 16, seq − 32, …`) down to the
+   * oldest one it knows, each with the fingerprint of its record there. A copy whose last
+   * records the active does not have offers them, so the active can name the newest point
+   * the two histories share.
+   */
+  earlierPoints(unit: number, seq: number, dense = 8, max = 24): Array<[number, string]> {
+    const log = this.units.get(unit);
+    if (log === undefined) return [];
+    const out: Array<[number, string]> = [];
+    for (let back = 1; out.length < max && seq - back >= log.base; back = back < dense ? back + 1 : back * 2) {
+      const print = this.printAt(unit, seq - back);
+      if (print !== null) out.push([seq - back, print]);
+    }
+    // And the oldest point it can prove: the anchor, or else its first record.
+    const last = out.length > 0 ? out[out.length - 1]![0] : seq;
+    for (const at of [log.base, log.base + 1]) {
+      if (out.length >= max || at >= last) break;
+      const print = this.printAt(unit, at);
+      if (print !== null) {
+        out.push([at, print]);
+        break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Roll the unit's history back to seqno `at`: the records after it are removed and
+   * returned (null when the log does not reach back to `at`, and nothing changes).
+   */
+  truncate(unit: number, at: number): LogRecord[] | null {
+    const log = this.units.get(unit);
+    if (log === undefined || at < log.base) return null;
+    const last = log.base + (log.records.length - log.head);
+    if (at > last) return null;
+    const cut = log.head + (at - log.base);
+    const removed = log.records.splice(cut);
+    for (const r of removed) this.sizeBytes -= recordBytes(r);
+    return removed;
   }
 
   /** Forget a unit (its data was purged, or copied in full). */

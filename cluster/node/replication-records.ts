@@ -85,6 +85,10 @@ export interface ReplicationCounters {
   deltaRecords: number;
   /** Units this node had data for that it had to copy in full (no common history with the source). */
   fullResyncs: number;
+  /** Units rolled back to a point their active shares, then caught up by delta. */
+  rollbackUnits: number;
+  /** Records discarded by those rollbacks. */
+  rollbackRecords: number;
   /** Hints this node holds now (fallback side). */
   hintsStored: number;
   /** Bytes of the hints this node holds now. */

@@ -8,7 +8,8 @@ import type { KvEngine } from './engine/types.js';
 import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
-import { Backfiller, type PullRequest } from './backfill.js';
+import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
+import type { WriteHint } from './write-hint.js';
 import { PersistedAcks } from './persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './replication-options.js';
 import {
@@ -58,13 +59,17 @@ interface Waiter {
 /** `backfill-ended`: a backfill finished or was given up; what `report()` says has changed. */
 export class Replicator extends EventEmitter<{
   'backfill-ended': (units: number[]) => void;
-  /** Units whose history differed from their active's were dropped and are copied again. */
-  rollback: (info: { source: string; units: number[] }) => void;
+  /**
+   * Units whose history differed from their active's: rolled back to the newest point
+   * both share and caught up by delta (`how: 'delta'`, `discarded` records dropped), or
+   * dropped and copied again in full (`how: 'copy'`).
+   */
+  rollback: (info: { source: string; units: number[]; how: 'delta' | 'copy'; discarded: number }) => void;
   /** A hint replay delivered `count` held hints; `left` are still held. */
   'hint-replay': (info: { count: number; left: number }) => void;
 }> {
   readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0,
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
     hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0,
   };
   private readonly options: ReplicationOptions;
@@ -123,7 +128,7 @@ export class Replicator extends EventEmitter<{
       counters: this.counters,
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
       onBackfillEnded: (units) => this.emit('backfill-ended', units),
-      onRollback: (source, units) => this.emit('rollback', { source, units }),
+      onRollback: (source, units, how, discarded) => this.emit('rollback', { source, units, how, discarded }),
     }, engine, plane, this.options);
     this.handoff = new HintedHandoff({
       onHintsDelivered: (count, left) => this.emit('hint-replay', { count, left }),
@@ -288,11 +293,13 @@ export class Replicator extends EventEmitter<{
   /**
    * After a successful write on the active: stream the key's new state to the replicas.
    * Resolves when the durability asked for is met; null when there is nothing to wait for.
+   * `hint` is what the executor already knows (the bucket, the item as written), so the
+   * key is not hashed again nor the item read back.
    */
-  onWrite(key: string, durability: Durability): Promise<void> | null {
+  onWrite(key: string, durability: Durability, hint?: WriteHint): Promise<void> | null {
     const map = this.map;
     if (map === null) return null;
-    const bucket = bucketOfBinary(key, map.bits);
+    const bucket = hint !== undefined && hint.bucket >= 0 && hint.bits === map.bits ? hint.bucket : bucketOfBinary(key, map.bits);
     const chain = chainOf(map, bucket);
     if (chain[0] !== this.self) return null;
     // Every write gets a seqno and a place in the unit's history, with replicas or without:
@@ -303,7 +310,7 @@ export class Replicator extends EventEmitter<{
     // This node numbers the unit now: a late record from its previous active (same seqnos,
     // other writes) must be applied, not taken for a duplicate.
     this.streamFrom.delete(unit);
-    const item = this.engine.peek(key);
+    const item = hint?.item === undefined ? this.engine.peek(key) : hint.item;
     const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
     this.changes.append(record);
     if (chain.length < 2) return null;
@@ -473,6 +480,7 @@ export class Replicator extends EventEmitter<{
         this.persisted.onAcks(peer, (message as { p?: unknown }).p);
       }
       else if (m.t === 'pull' && reply !== undefined) reply(this.backfiller.serve(peer, message as PullRequest));
+      else if (m.t === 'vals' && reply !== undefined) reply(this.backfiller.serveValues(peer, message as ValuesRequest));
       else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
       else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r, (message as { e?: unknown }).e) });
     } catch (err) {

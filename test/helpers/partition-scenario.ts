@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { spawnManager, spawnNode, spawnPandakv, type Spawned } from '../../bin/spawn.js';
 import { poll } from './deadline.js';
-import { keysOn, replicatedCluster, seqOf } from './replicated.js';
+import { keysOn, replicatedCluster, rollbackCounts, seqOf } from './replicated.js';
 
 const FAILOVER_MS = 2000;
 const CUT_MS = 6000;
@@ -121,9 +121,10 @@ async function main(): Promise<void> {
       }
       const farAcksDuringCut = ops.filter((o) => o.ok && o.at >= cutAt && o.at < restoredAt).length;
       const fenced = victim.stderr.some((l) => l.includes('event=fence'));
+      const rollback = rollbackCounts(victim.stderr);
       process.stdout.write(`${JSON.stringify({
         cutMs: restoredAt - cutAt, failoverAfterCutMs: failoverAt - cutAt, farOps: ops.length, farAcksDuringCut, acksAfterFailover,
-        staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced,
+        staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced, rollback,
       })}\n`);
     } finally {
       db.destroy();

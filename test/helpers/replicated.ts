@@ -30,3 +30,20 @@ export function keysOn(map: ClusterMap, index: number, prefix: string, count: nu
 
 /** A value's sequence number: values are written as `<writer>:<seq>`; -1 for none. */
 export const seqOf = (v: string | null): number => (v === null ? -1 : Number(v.slice(v.indexOf(':') + 1)));
+
+/**
+ * How a node's units caught up after it came back, from its `event=rollback` log lines:
+ * rolled back to a point the active shares and sent the records after it, or copied in full.
+ */
+export function rollbackCounts(lines: readonly string[]): { deltaUnits: number; discarded: number; copiedUnits: number } {
+  const out = { deltaUnits: 0, discarded: 0, copiedUnits: 0 };
+  for (const line of lines) {
+    if (!line.includes('event=rollback')) continue;
+    const field = (name: string): number => Number(new RegExp(`\\b${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+    if (line.includes('how=delta')) {
+      out.deltaUnits += field('units');
+      out.discarded += field('discarded');
+    } else out.copiedUnits += field('units');
+  }
+  return out;
+}

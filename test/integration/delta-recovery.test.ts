@@ -70,13 +70,16 @@ test('a returning copy takes the records it missed, and drops writes the cluster
       for (const k of [...calm, ...torn]) write(a, ea, k, 'v1');
       await poll(async () => (text(eb, torn[19]!) === 'v1' && text(eb, calm[19]!) === 'v1' ? true : null), 10_000, 'B has every write');
 
-      // Epoch 2: A is cut off; its last write on the torn unit never reaches B.
+      // Epoch 2: A is cut off; its last writes on the torn unit never reach B.
       a.applyMap(mapOf(2, keys, 0, ['active', 'failed']), 0);
       write(a, ea, torn[0]!, 'lost');
+      write(a, ea, torn[3]!, null);
+      write(a, ea, torn[4]!, 'lost');
       // B is promoted and takes writes A misses, on both units (a delete too).
       const m2 = mapOf(2, keys, 1, ['failed', 'active'], [1]);
       b.applyMap(m2, 1);
       write(b, eb, torn[1]!, 'b2');
+      write(b, eb, torn[4]!, 'b2');
       write(b, eb, calm[1]!, 'b2');
       write(b, eb, calm[2]!, null);
 
@@ -88,9 +91,14 @@ test('a returning copy takes the records it missed, and drops writes the cluster
       await poll(async () => (a.backfilling === 0 && a.counters.deltaUnits + a.counters.fullResyncs >= 2 ? true : null), 15_000, 'A verified both units')
         .catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(a.counters)}`); });
 
-      assert.is(a.counters.deltaUnits, 1, 'the calm unit came as a delta');
-      assert.is(a.counters.fullResyncs, 1, 'the torn unit, with a write B never had, was copied again');
+      process.stdout.write(`    (A: ${a.counters.deltaUnits} units by delta, ${a.counters.rollbackUnits} of them rolled back (${a.counters.rollbackRecords} records discarded), ${a.counters.fullResyncs} copied in full)\n`);
+      assert.is(a.counters.deltaUnits, 2, 'both units came as a delta');
+      assert.is(a.counters.rollbackUnits, 1, 'the torn unit, with writes B never had, was rolled back to a point B shares');
+      assert.ok(a.counters.rollbackRecords >= 3, 'the three lost records were discarded');
+      assert.is(a.counters.fullResyncs, 0, 'nothing copied in full');
       assert.is(text(ea, torn[0]!), 'v1', 'the lost write is gone: A agrees with B');
+      assert.is(text(ea, torn[3]!), 'v1', 'the lost delete is undone');
+      assert.is(text(ea, torn[4]!), 'b2', 'a key both wrote takes B\'s value');
       assert.is(text(ea, torn[1]!), 'b2');
       assert.is(text(ea, calm[1]!), 'b2', 'delta: an overwrite');
       assert.is(text(ea, calm[2]!), null, 'delta: a delete');
@@ -107,9 +115,69 @@ test('a returning copy takes the records it missed, and drops writes the cluster
       assert.is(page.deltaUnits, undefined, 'no delta for offers that prove nothing');
       const refused = await planes[0]!.request(keys[1]!, { t: 'pull', units: 'all' }, 5000).then(() => null, (e: unknown) => e as { code?: string });
       assert.is(refused?.code, 'KV_ERR_BAD_REQUEST');
+      // Values for a rollback: only keys, only as bytes, only a bounded number of them.
+      const code = (m: unknown): Promise<string | undefined> => planes[0]!.request(keys[1]!, m, 5000).then(() => undefined, (e: unknown) => (e as { code?: string }).code);
+      assert.is(await code({ t: 'vals', keys: 'all' }), 'KV_ERR_BAD_REQUEST');
+      assert.is(await code({ t: 'vals', keys: ['text', 7, null] }), 'KV_ERR_BAD_REQUEST', 'no key given as bytes');
+      assert.is(await code({ t: 'vals', keys: Array.from({ length: 65_537 }, () => Buffer.from('k')) }), 'KV_ERR_BAD_REQUEST', 'too many keys');
+      const vals = await planes[0]!.request(keys[1]!, { t: 'vals', keys: [Buffer.from(torn[1]!), Buffer.from('no-such-key'), 'junk'] }, 5000) as { items: unknown[][] };
+      assert.is(vals.items.length, 2);
+      assert.is(Buffer.from(vals.items[0]![1] as Uint8Array).toString(), text(eb, torn[1]!), 'a key\'s value as the source holds it now');
+      assert.is(vals.items[1]![1], null, 'an absent key comes back as null');
     })(), 60_000, 'test body');
   } finally {
     for (const r of replicators) r.close();
+    for (const p of planes.reverse()) await withDeadline(p.close(), 5000, 'plane close');
+    await boot.close();
+  }
+});
+
+// A source that rewinds a unit to a point the copy never offered is not believed: the copy
+// keeps its history until it has taken the unit again in full.
+test('a rewind to a point that was not offered makes the copy take the unit in full, never drop history on a word', async () => {
+  const boot = await startDhtBootstrap();
+  const planes: PeerPlane[] = [];
+  let a: Replicator | null = null;
+  try {
+    await withDeadline((async () => {
+      const ea = new MemoryEngine({ memorySizeMb: 16 });
+      for (let i = 0; i < 2; i++) {
+        const plane = new PeerPlane(generateKeyPair(), [boot.address], { backoffsMs: [100, 250, 500, 1000], backoffJitterMs: 20 });
+        planes.push(plane);
+        await plane.start();
+      }
+      const keys = planes.map((p) => p.publicKey);
+      a = new Replicator(ea, planes[0]!);
+      const torn = keysIn(1, 'forged:', 20);
+      // The fake source: first a delta from a point never offered, then a full page.
+      const pulls: Array<{ since?: unknown }> = [];
+      planes[1]!.on('message', (_peer: string, message: unknown, reply?: (r: unknown) => void) => {
+        const m = message as { t?: string; since?: unknown };
+        if (m.t !== 'pull' || reply === undefined) return;
+        pulls.push(m);
+        if (pulls.length === 1) reply({ items: [], next: null, seqs: [[1, 5, '']], delta: [], deltaUnits: [1], rewound: [[1, 10]] });
+        else reply({ items: [[Buffer.from(torn[0]!), Buffer.from('f'), 0, 0]], next: null, seqs: [[1, 5, '']] });
+      });
+      planes[1]!.setPeers([keys[0]!]);
+      a.applyMap(mapOf(1, keys, 0, ['active', 'active']), 0);
+      for (const k of torn) {
+        ea.set(k, Buffer.from('a'), 0, 0);
+        void a.onWrite(k, 'none');
+      }
+      a.markSuspect();
+      a.applyMap(mapOf(2, keys, 1, ['active', 'active']), 0);
+      const r = a;
+      await poll(async () => (r.backfilling === 0 && r.counters.fullResyncs >= 1 ? true : null), 15_000, 'the unit copied in full')
+        .catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(r.counters)}`); });
+      const offered = (pulls[0]!.since as unknown[][])[0]!;
+      assert.ok(Array.isArray(offered[3]) && !(offered[3] as number[][]).some((p) => p[0] === 10), 'seqno 10 was not among the points offered');
+      assert.is(pulls[1]!.since, undefined, 'the retry offers no history');
+      assert.is(r.counters.rollbackUnits, 0);
+      assert.is(text(ea, torn[0]!), 'f', 'the page was applied');
+      assert.is(text(ea, torn[1]!), null, 'the unit\'s own items were cleared before it');
+    })(), 60_000, 'test body');
+  } finally {
+    (a as Replicator | null)?.close();
     for (const p of planes.reverse()) await withDeadline(p.close(), 5000, 'plane close');
     await boot.close();
   }

@@ -5,7 +5,7 @@ import { StaticMapSource } from '../../sdk/map-source.js';
 import { withCluster } from '../helpers/cluster.js';
 import { poll } from '../helpers/deadline.js';
 import type { Spawned } from '../../bin/spawn.js';
-import { keysOn, replicatedCluster, seqOf } from '../helpers/replicated.js';
+import { keysOn, replicatedCluster, rollbackCounts, seqOf } from '../helpers/replicated.js';
 
 const test = suite('integration - fencing: a paused active loses no acknowledged write');
 
@@ -108,9 +108,11 @@ test('a paused active fences itself: after the failover it acknowledges no write
     }
     for (const [k, value] of ackedOld) if (text(await db.get(k)) !== value) lost++;
     const fenceLogged = victim.stderr.some((l) => l.includes('event=fence'));
+    const back = rollbackCounts(victim.stderr);
     process.stdout.write(`    (old-map client after the resume: majority ${counts.majorityAcked}/${counts.majorityTried} acknowledged, none ${counts.noneAcked}/${counts.noneTried} acknowledged, `
       + `reads ${counts.readsServed}/${counts.readsTried} served, ${counts.staleReads} stale; live client: ${lastAcked.size} keys, last writes checked, ${reverted} reverted, `
-      + `${liveErrors} errors; old-map acknowledged writes lost: ${lost}; fence logged: ${fenceLogged})\n`);
+      + `${liveErrors} errors; old-map acknowledged writes lost: ${lost}; fence logged: ${fenceLogged}; on return: ${back.deltaUnits} units rolled back and caught up by delta `
+      + `(${back.discarded} records discarded), ${back.copiedUnits} copied in full)\n`);
     assert.is(counts.staleReads, 0, 'stale reads served after the failover');
     assert.is(reverted, 0, 'majority-acknowledged writes reverted');
     assert.is(lost, 0, 'acknowledged old-map writes lost');

@@ -11,6 +11,7 @@ const test = suite('integration - a network partition (network namespaces)');
 interface Summary {
   cutMs: number; failoverAfterCutMs: number; farOps: number; farAcksDuringCut: number; acksAfterFailover: number;
   staleReads: number; majorityLost: number; noneLost: number; reverted: number; liveWrites: number; fenced: boolean;
+  rollback: { deltaUnits: number; discarded: number; copiedUnits: number };
 }
 
 /** Two namespaces joined by a veth pair, addresses only between them; null when this machine cannot make them. */
@@ -72,12 +73,14 @@ test('a partitioned active fences itself: nothing acknowledged on its side after
     const s = JSON.parse(out.trim().split('\n').pop()!) as Summary;
     process.stdout.write(`    (link cut ${s.cutMs} ms, failover ${s.failoverAfterCutMs} ms after the cut; far side: ${s.farOps} ops, ${s.farAcksDuringCut} answered OK during the cut, `
       + `${s.acksAfterFailover} after the failover, ${s.staleReads} stale reads; far majority writes lost ${s.majorityLost}, far none writes lost ${s.noneLost}; `
-      + `live side: ${s.liveWrites} writes, ${s.reverted} reverted; fence logged: ${s.fenced})\n`);
+      + `live side: ${s.liveWrites} writes, ${s.reverted} reverted; fence logged: ${s.fenced}; on return: ${s.rollback.deltaUnits} units rolled back and caught up by delta `
+      + `(${s.rollback.discarded} records discarded), ${s.rollback.copiedUnits} copied in full)\n`);
     assert.is(s.acksAfterFailover, 0, 'the cut-off node answered after its failover');
     assert.is(s.staleReads, 0, 'stale reads');
     assert.is(s.majorityLost, 0, 'majority-acknowledged writes lost');
     assert.is(s.reverted, 0, 'live writes reverted');
     assert.ok(s.fenced, 'the cut-off node logged that it fenced itself');
+    assert.is(s.rollback.copiedUnits, 0, 'units whose history diverged were rolled back and caught up by delta, none copied in full');
   } finally {
     ns.remove();
   }

@@ -45,7 +45,7 @@ test('knows the fingerprint at each seqno it holds, at its anchor, and at the re
   for (let s = 1; s <= 3; s++) log.append(rec(2, s));
   assert.is(log.printAt(2, 2), fingerprint(rec(2, 2)));
   assert.is(log.printAt(2, 4), null, 'beyond the last record');
-  assert.is(log.printAt(2, 0), null, 'before the first, nothing is known');
+  assert.is(log.printAt(2, 0), '', 'seqno 0 is the empty unit, the same on every copy');
   assert.is.not(fingerprint(rec(2, 2)), fingerprint(rec(2, 2, 'other')), 'another value, another fingerprint');
   assert.is.not(fingerprint(rec(2, 2)), fingerprint(rec(2, 2, null)), 'a delete differs from a write');
   // A copy from a snapshot at seqno 40 whose record there the source knew.
@@ -63,6 +63,37 @@ test('knows the fingerprint at each seqno it holds, at its anchor, and at the re
   assert.ok(base > 1 && base < 6, `history starts after seqno ${base}`);
   assert.is(small.printAt(5, base), fingerprint(rec(5, base, 'x'.repeat(40))), 'the record evicted last anchors it');
   assert.is(small.printAt(5, base - 1), null);
+});
+
+test('offers earlier points of its history, dense at first, then ever further back', () => {
+  const log = new ChangeLog();
+  for (let s = 1; s <= 200; s++) log.append(rec(3, s));
+  const points = log.earlierPoints(3, 200);
+  assert.equal(points.slice(0, 8).map((p) => p[0]), [199, 198, 197, 196, 195, 194, 193, 192], 'the last eight, one by one');
+  assert.equal(points.slice(8, 12).map((p) => p[0]), [184, 168, 136, 72], 'then doubling');
+  assert.equal(points[points.length - 1], [0, ''], 'down to the start of its history');
+  for (const [seq, print] of points.slice(0, -1)) assert.is(print, fingerprint(rec(3, seq)), `fingerprint at ${seq}`);
+  assert.equal(log.earlierPoints(9, 5), [], 'a unit it has no history for offers nothing');
+  assert.ok(log.earlierPoints(3, 200, 8, 4).length === 4, 'bounded');
+});
+
+test('rolls a unit back to an earlier point, returning what it discards', () => {
+  const log = new ChangeLog();
+  for (let s = 1; s <= 10; s++) log.append(rec(4, s));
+  const before = log.bytes;
+  const removed = log.truncate(4, 7)!;
+  assert.equal(removed.map((r) => r[1]), [8, 9, 10]);
+  assert.ok(log.bytes < before, 'their bytes are freed');
+  assert.is(log.printAt(4, 8), null, 'nothing after the point');
+  assert.is(log.printAt(4, 7), fingerprint(rec(4, 7)), 'the point itself stays');
+  log.append(rec(4, 8, 'new'));
+  assert.equal(log.since(4, 7, 8)!.map((r) => r[1]), [8], 'the history goes on from the point');
+  assert.is(log.printAt(4, 8), fingerprint(rec(4, 8, 'new')));
+  assert.equal(log.truncate(4, 8), [], 'at the last record: nothing to discard');
+  assert.is(log.truncate(4, 9), null, 'beyond the last record');
+  assert.is(log.truncate(5, 1), null, 'a unit without history');
+  log.anchor(4, 50, 'abc');
+  assert.is(log.truncate(4, 49), null, 'before the log\'s start');
 });
 
 test.run();
