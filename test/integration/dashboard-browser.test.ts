@@ -229,10 +229,10 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
   }
 })));
 
-test('a monitor watches but cannot act', () => withCluster({
+test('a monitor watches but cannot act; a credentials file logs in too', () => withCluster({
   nodes: 1, isSecure: true, deadlineMs: 120_000, setup,
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
-}, async ({ manager }) => withBrowser(async (browser) => {
+}, async ({ manager, dir }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/ui`);
   try {
     await logIn(page, WATCHER);
@@ -247,6 +247,13 @@ test('a monitor watches but cannot act', () => withCluster({
       return res.status;
     })()`) as number;
     assert.is(status, 403);
+    // Log out; in again with a key principal's credentials file: an admin, with actions.
+    await page.locator('header.top .who button').click();
+    await page.locator('.login').waitFor();
+    await page.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await page.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    assert.match((await page.locator('header.top .who').textContent()) ?? '', /^cluster \(admin\)/);
+    await page.locator('[data-test=rebalance-stop]').waitFor();
     assert.equal(errors.filter((e) => !/status of 403/.test(e)), []);
   } finally {
     await page.close();
