@@ -133,7 +133,7 @@ export class Manager {
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.url = `${o.tls === null ? 'http' : 'https'}://${host}:${addr.port}`;
     this.events.id ??= this.url;
-    this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs);
+    this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs, o.retryBackoffMs);
     await this.registry.start();
     this.leader = new Leader(this.cfg, this.state, o, this.membership, o.advertise ?? this.url, this.id);
     this.leader.on('error', () => undefined);

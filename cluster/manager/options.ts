@@ -28,6 +28,11 @@ export interface ManagerOptions extends ConnLimits {
   historySize: number;
   /** TTL of this manager's election lease. @default 3000 */
   leaderLeaseMs: number;
+  /**
+   * Retry schedule (ms, jittered) of a failed campaign for leadership and of a lost
+   * registry entry. @default [50, 100, 200, 400, 800, 1000]
+   */
+  retryBackoffMs: number[];
   /** Address other managers and the CLI should use; defaults to the listening one. @default null */
   advertise: string | null;
   /** Units one node may be gaining a copy of at once during a rebalance. @default 128 */
@@ -100,6 +105,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs' | 'fe
   isAutoAdd: true,
   historySize: 64,
   leaderLeaseMs: 3000,
+  retryBackoffMs: [50, 100, 200, 400, 800, 1000],
   advertise: null,
   isInsecure: false,
   movesPerNode: 128,

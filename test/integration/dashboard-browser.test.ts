@@ -229,11 +229,13 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
   }
 })));
 
-test('a monitor watches but cannot act', () => withCluster({
+test('a monitor watches but cannot act, nor see value sizes; a credentials file logs in too', () => withCluster({
   nodes: 1, isSecure: true, deadlineMs: 120_000, setup,
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
-}, async ({ manager }) => withBrowser(async (browser) => {
+}, async ({ manager, dir }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/ui`);
+  let admin: Page | null = null;
+  const db = await connect({ map: manager.address, credentials: join(dir, 'cluster.json') });
   try {
     await logIn(page, WATCHER);
     await page.locator('[data-test=node-card]').first().waitFor();
@@ -247,8 +249,41 @@ test('a monitor watches but cannot act', () => withCluster({
       return res.status;
     })()`) as number;
     assert.is(status, 403);
+
+    // A value size tells whether a key exists: a monitor following a key sees none, while
+    // an admin's page following the same key (another tab, a credentials file) does.
+    await db.set('secret:1', 'x'.repeat(321));
+    const follow = async (p: Page): Promise<void> => {
+      await p.locator('[data-test=follow-key]').fill('secret:1');
+      await p.locator('[data-test=follow-go]').click();
+    };
+    const sizeOn = async (p: Page): Promise<string> => (await p.locator('[data-test=follow-chain] tbody tr [data-test=value-bytes]').first().textContent()) ?? '';
+    await follow(page);
+    await page.locator('[data-test=sizes-hidden]').waitFor();
+    const second = (await openPage(browser, `${manager.address}/ui`));
+    admin = second.page;
+    await admin.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await admin.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    await follow(admin);
+    await poll(async () => (await sizeOn(admin!)) === '321 B' ? true : null, 30_000, 'the admin page showing the size');
+    const tickAt = async (): Promise<number> => Number(await page.locator('[data-test=connection]').getAttribute('data-tick-at'));
+    const seenAt = await tickAt();
+    await poll(async () => (await tickAt()) > seenAt + 1500 ? true : null, 30_000, 'two more ticks on the monitor page');
+    assert.is(await sizeOn(page), '–', 'no size for a monitor');
+    assert.equal(second.errors, []);
+
+    // Log out; in again with the credentials file: an admin, with actions and the size.
+    await page.locator('header.top .who button').click();
+    await page.locator('.login').waitFor();
+    await page.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await page.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    assert.match((await page.locator('header.top .who').textContent()) ?? '', /^cluster \(admin\)/);
+    await page.locator('[data-test=rebalance-stop]').waitFor();
+    await poll(async () => (await sizeOn(page)) === '321 B' ? true : null, 30_000, 'the size once an admin');
     assert.equal(errors.filter((e) => !/status of 403/.test(e)), []);
   } finally {
+    await db.close();
+    await admin?.close();
     await page.close();
   }
 })));
