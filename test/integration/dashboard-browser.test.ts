@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
 import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
 import { METRICS } from '../../cluster/manager/ui/metric-names.js';
+import { unitOf } from '../../shared/cluster-map.js';
+import { bucketOf } from '../../shared/keystream.js';
 
 const test = suite('integration - dashboard in a real browser');
 
@@ -172,11 +174,31 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await page.locator('[data-test=rebalance-state]', { hasText: 'running' }).waitFor({ timeout: 60_000 });
     // Units in motion are on the map, each with its phase.
     // Read in one go in the page: a batch's moves last only until it switches.
-    const moving = await poll(async () => page.evaluate(`(() => {
+    // Follow a key of a unit in motion: the page shows from, to and phase. Done in one go
+    // in the page, from the map it shows: a batch's moves last only until it switches.
+    const map = db.map!;
+    const keyOfUnit: Record<number, string> = {};
+    for (let i = 0, found = 0; found < 2 ** map.unitBits && i < 200_000; i++) {
+      const unit = unitOf(map, bucketOf(`mv:${i}`, map.bits));
+      if (keyOfUnit[unit] === undefined) {
+        keyOfUnit[unit] = `mv:${i}`;
+        found++;
+      }
+    }
+    const moving = await poll(async () => page.evaluate(`(async () => {
+      const keys = ${JSON.stringify(keyOfUnit)};
       const row = document.querySelector('[data-test=moves] tbody tr');
-      return row === null ? null : row.textContent;
-    })()`) as Promise<string | null>, 30_000, 'units in motion on the map');
-    assert.match(moving, /backfill|catchup|switch/);
+      if (row === null) return null;
+      const input = document.querySelector('[data-test=follow-key]');
+      input.value = keys[Number(row.cells[0].textContent)];
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      await new Promise((r) => setTimeout(r, 0));
+      document.querySelector('[data-test=follow-go]').click();
+      await new Promise((r) => requestAnimationFrame(r));
+      const move = document.querySelector('[data-test=follow-move]').textContent;
+      return move === 'none' ? null : row.textContent + ' / ' + move;
+    })()`) as Promise<string | null>, 30_000, 'a followed key in motion');
+    assert.match(moving, /(backfill|catchup|switch) \/ \S+ → \S+ \((backfill|catchup|switch)\)$/);
     await page.locator('[data-test=rebalance-stop]').click();
     await shoot(page.locator('.modal'), 'confirm');
     await confirm(page);
