@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import type { Page } from 'playwright-core';
 import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
 import { METRICS } from '../../cluster/manager/ui/metric-names.js';
+import { unitOf } from '../../shared/cluster-map.js';
+import { bucketOf } from '../../shared/keystream.js';
 
 const test = suite('integration - dashboard in a real browser');
 
@@ -172,11 +174,31 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await page.locator('[data-test=rebalance-state]', { hasText: 'running' }).waitFor({ timeout: 60_000 });
     // Units in motion are on the map, each with its phase.
     // Read in one go in the page: a batch's moves last only until it switches.
-    const moving = await poll(async () => page.evaluate(`(() => {
+    // Follow a key of a unit in motion: the page shows from, to and phase. Done in one go
+    // in the page, from the map it shows: a batch's moves last only until it switches.
+    const map = db.map!;
+    const keyOfUnit: Record<number, string> = {};
+    for (let i = 0, found = 0; found < 2 ** map.unitBits && i < 200_000; i++) {
+      const unit = unitOf(map, bucketOf(`mv:${i}`, map.bits));
+      if (keyOfUnit[unit] === undefined) {
+        keyOfUnit[unit] = `mv:${i}`;
+        found++;
+      }
+    }
+    const moving = await poll(async () => page.evaluate(`(async () => {
+      const keys = ${JSON.stringify(keyOfUnit)};
       const row = document.querySelector('[data-test=moves] tbody tr');
-      return row === null ? null : row.textContent;
-    })()`) as Promise<string | null>, 30_000, 'units in motion on the map');
-    assert.match(moving, /backfill|catchup|switch/);
+      if (row === null) return null;
+      const input = document.querySelector('[data-test=follow-key]');
+      input.value = keys[Number(row.cells[0].textContent)];
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      await new Promise((r) => setTimeout(r, 0));
+      document.querySelector('[data-test=follow-go]').click();
+      await new Promise((r) => requestAnimationFrame(r));
+      const move = document.querySelector('[data-test=follow-move]').textContent;
+      return move === 'none' ? null : row.textContent + ' / ' + move;
+    })()`) as Promise<string | null>, 30_000, 'a followed key in motion');
+    assert.match(moving, /(backfill|catchup|switch) \/ \S+ → \S+ \((backfill|catchup|switch)\)$/);
     await page.locator('[data-test=rebalance-stop]').click();
     await shoot(page.locator('.modal'), 'confirm');
     await confirm(page);
@@ -229,11 +251,13 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
   }
 })));
 
-test('a monitor watches but cannot act', () => withCluster({
+test('a monitor watches but cannot act, nor see value sizes; a credentials file logs in too', () => withCluster({
   nodes: 1, isSecure: true, deadlineMs: 120_000, setup,
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
-}, async ({ manager }) => withBrowser(async (browser) => {
+}, async ({ manager, dir }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/ui`);
+  let admin: Page | null = null;
+  const db = await connect({ map: manager.address, credentials: join(dir, 'cluster.json') });
   try {
     await logIn(page, WATCHER);
     await page.locator('[data-test=node-card]').first().waitFor();
@@ -247,8 +271,41 @@ test('a monitor watches but cannot act', () => withCluster({
       return res.status;
     })()`) as number;
     assert.is(status, 403);
+
+    // A value size tells whether a key exists: a monitor following a key sees none, while
+    // an admin's page following the same key (another tab, a credentials file) does.
+    await db.set('secret:1', 'x'.repeat(321));
+    const follow = async (p: Page): Promise<void> => {
+      await p.locator('[data-test=follow-key]').fill('secret:1');
+      await p.locator('[data-test=follow-go]').click();
+    };
+    const sizeOn = async (p: Page): Promise<string> => (await p.locator('[data-test=follow-chain] tbody tr [data-test=value-bytes]').first().textContent()) ?? '';
+    await follow(page);
+    await page.locator('[data-test=sizes-hidden]').waitFor();
+    const second = (await openPage(browser, `${manager.address}/ui`));
+    admin = second.page;
+    await admin.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await admin.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    await follow(admin);
+    await poll(async () => (await sizeOn(admin!)) === '321 B' ? true : null, 30_000, 'the admin page showing the size');
+    const tickAt = async (): Promise<number> => Number(await page.locator('[data-test=connection]').getAttribute('data-tick-at'));
+    const seenAt = await tickAt();
+    await poll(async () => (await tickAt()) > seenAt + 1500 ? true : null, 30_000, 'two more ticks on the monitor page');
+    assert.is(await sizeOn(page), '–', 'no size for a monitor');
+    assert.equal(second.errors, []);
+
+    // Log out; in again with the credentials file: an admin, with actions and the size.
+    await page.locator('header.top .who button').click();
+    await page.locator('.login').waitFor();
+    await page.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await page.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    assert.match((await page.locator('header.top .who').textContent()) ?? '', /^cluster \(admin\)/);
+    await page.locator('[data-test=rebalance-stop]').waitFor();
+    await poll(async () => (await sizeOn(page)) === '321 B' ? true : null, 30_000, 'the size once an admin');
     assert.equal(errors.filter((e) => !/status of 403/.test(e)), []);
   } finally {
+    await db.close();
+    await admin?.close();
     await page.close();
   }
 })));

@@ -23,6 +23,11 @@ interface Client {
   followUnit: number | null;
   /** The followed key, as typed (null: only a unit, or nothing). */
   followKey: string | null;
+  /**
+   * May see the value sizes of the keys it follows: a size tells whether a key exists,
+   * which is the data's, so it takes the `read` role (or `admin`), not `monitor` alone.
+   */
+  isSizeAllowed: boolean;
   authTimer: NodeJS.Timeout | null;
 }
 
@@ -144,7 +149,7 @@ export class Dashboard {
       return;
     }
     const auth = this.host.auth;
-    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, followKey: null, authTimer: null };
+    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, followKey: null, isSizeAllowed: false, authTimer: null };
     this.clients.add(client);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(client, data, isBinary));
     ws.on('close', () => this.forget(client));
@@ -164,7 +169,7 @@ export class Dashboard {
     else if (!client.isReady) this.drop(client, CLOSE_AUTH_NEEDED, 'send the token first');
     else {
       client.followUnit = msg.unit;
-      client.followKey = msg.key ?? null;
+      client.followKey = client.isSizeAllowed ? (msg.key ?? null) : null;
       this.host.keySizes?.watch(client, client.followKey === null ? null : Buffer.from(client.followKey, 'utf8'));
       if (msg.unit !== null) send(client.ws, this.tick(client));
     }
@@ -192,6 +197,7 @@ export class Dashboard {
     if (client.authTimer !== null) clearTimeout(client.authTimer);
     client.authTimer = null;
     client.isReady = true;
+    client.isSizeAllowed = this.host.auth === null || roles.includes('read') || roles.includes('admin');
     if (this.host.auth !== null) this.host.connections?.authenticated(client.socket);
     const ws = client.ws;
     send(ws, { t: 'ready', principal, roles });
