@@ -1,6 +1,6 @@
 import type { TlsCa } from '../shared/tls-ca.js';
 import { EventEmitter } from 'eventemitter3';
-import { KvError } from '../shared/errors.js';
+import { ErrorCode, KvError, isErrorCode, type KvErrorCode } from '../shared/errors.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { MapTracker } from '../shared/map-tracker.js';
 import { parseSeedUrls, type MapServerMessage } from '../shared/map-protocol.js';
@@ -167,9 +167,9 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   };
 
   private readonly onMessage = (msg: MapServerMessage): void => {
-    if (msg.t === 'err' && (msg.code.startsWith('KV_ERR_AUTH') || msg.code === 'KV_ERR_FORBIDDEN')) {
+    if (msg.t === 'err' && isErrorCode(msg.code) && REFUSED_CODES.has(msg.code)) {
       // Refused: waiting longer will not help, so waiters hear it now.
-      this.authError = new KvError(msg.code as never, `manager ${this.conn.url}: ${msg.message}`);
+      this.authError = new KvError(msg.code, `manager ${this.conn.url}: ${msg.message}`);
       for (const w of this.waiters) w.reject(this.authError);
       this.waiters = [];
       if (this.listenerCount('error') > 0) this.emit('error', this.authError);
@@ -197,6 +197,9 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     }
   };
 }
+
+/** Answers of the manager that waiting will not change. */
+const REFUSED_CODES: ReadonlySet<KvErrorCode> = new Set([ErrorCode.AUTH_NEEDED, ErrorCode.AUTH_FAILED, ErrorCode.FORBIDDEN]);
 
 /** Reasons a connection attempt fails at once that a retry within the deadline will not cure. */
 const REFUSALS: Readonly<Record<string, string>> = Object.freeze({

@@ -1,3 +1,4 @@
+import { KvError } from './errors.js';
 import { EventEmitter } from 'eventemitter3';
 import WebSocket from 'ws';
 import { backoffDelay } from './backoff.js';
@@ -221,7 +222,7 @@ export class MapConnection extends EventEmitter<MapConnectionEvents> {
         if (step.kind === 'send') ws.send(encodeMapMessage(step.message));
         else if (step.kind === 'done') this.emit('ready', url);
       } catch (err) {
-        this.emit('auth-error', err instanceof Error ? err : new Error(String(err)));
+        this.emit('auth-error', err instanceof Error ? err : KvError.protocol(String(err)));
         ws.terminate();
       }
       return;

@@ -1,3 +1,4 @@
+import { KvError } from '../../shared/errors.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createListener } from '../../shared/tls.js';
 import { METRICS_CONTENT_TYPE } from '../../shared/prom.js';
@@ -153,7 +154,7 @@ export class Manager {
   whenLeader(timeoutMs: number): Promise<void> {
     if (this.isLeader) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not elected within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(KvError.timeout(`not elected within ${timeoutMs} ms`)), timeoutMs);
       this.leader!.once('elected', () => {
         clearTimeout(timer);
         resolve();

@@ -3,7 +3,7 @@ import type { ClusterMap } from '../../shared/cluster-map.js';
 import { MapTracker } from '../../shared/map-tracker.js';
 import { mapServiceUrl, type MapServerMessage, type NodeLoadReport, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
 import { MapConnection, type MapConnectionClose } from '../../shared/map-connection.js';
-import { ErrorCode, KvError } from '../../shared/errors.js';
+import { ErrorCode, KvError, isErrorCode } from '../../shared/errors.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 import type { OwnershipLease } from './lease.js';
 import type { TlsCa } from '../../shared/tls.js';
@@ -286,10 +286,4 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
   }
-}
-
-const CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-function isErrorCode(code: string): code is (typeof ErrorCode)[keyof typeof ErrorCode] {
-  return CODES.has(code);
 }

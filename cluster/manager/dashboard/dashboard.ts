@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { KvError } from '../../../shared/errors.js';
+import { ErrorCode, KvError } from '../../../shared/errors.js';
 import type { FeedClientMessage, FeedEvent, FeedServerMessage } from '../ui/feed-protocol.js';
 import { Assets, CONTENT_SECURITY_POLICY, DEFAULT_ASSETS_DIR, INDEX_HTML } from './assets.js';
 import type { DashboardHost } from './contract.js';
@@ -190,7 +190,7 @@ export class Dashboard {
   private refuse(client: Client, err: unknown): void {
     const kv = err instanceof KvError ? err : KvError.internal(String(err));
     send(client.ws, { t: 'err', code: kv.code, message: kv.message });
-    this.drop(client, kv.code === 'KV_ERR_FORBIDDEN' ? CLOSE_FORBIDDEN : CLOSE_AUTH_NEEDED, kv.code);
+    this.drop(client, kv.code === ErrorCode.FORBIDDEN ? CLOSE_FORBIDDEN : CLOSE_AUTH_NEEDED, kv.code);
   }
 
   private makeReady(client: Client, principal: string | null, roles: string[]): void {
