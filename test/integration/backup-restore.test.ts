@@ -87,7 +87,7 @@ test('100 k keys backed up while writers run, restored into a fresh cluster of a
     // Writers run for the whole backup: new keys, and overwrites of keys of their own.
     let isWriting = true;
     let acked = 0;
-    const writers = [0, 1].map((w) => (async () => {
+    const writers = [0, 1, 2, 3, 4, 5, 6, 7].map((w) => (async () => {
       for (let i = 0; isWriting; i++) {
         await db.set(`w${w}:${i % 5000}`, `x${i}`).then(() => { acked++; }, () => undefined);
       }
