@@ -1,17 +1,17 @@
-import { KvError } from '../../shared/errors.js';
-import { backoffDelay } from '../../shared/backoff.js';
-import { bucketOfBinary } from '../../shared/keystream.js';
-import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
-import type { PeerPlane } from '../peer/index.js';
-import type { KvEngine } from './engine/types.js';
+import { KvError } from '../../../shared/errors.js';
+import { backoffDelay } from '../../../shared/backoff.js';
+import { bucketOfBinary } from '../../../shared/keystream.js';
+import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import type { PeerPlane } from '../../peer/index.js';
+import type { KvEngine } from '../engine/types.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
-import { isRecord, isUint, recordBytes, type ReplicationCounters } from './replication-records.js';
-import type { ReplicationOptions } from './replication-options.js';
+import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
+import type { ReplicationOptions } from './options.js';
 
 /**
  * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when
  * the requester's history matches, see change-log.ts), and copying units from a source
- * while the replication stream keeps flowing. Split out of replication.ts, which owns the
+ * while the replication stream keeps flowing. Split out of replicator.ts, which owns the
  * stream, the seqnos and the change log this reads and writes through `BackfillHost`.
  */
 
