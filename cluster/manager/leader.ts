@@ -58,6 +58,11 @@ export class Leader extends EventEmitter<LeaderEvents> {
   moveProgress = { isMoving: false, isStopped: false, unitsMoved: 0, unitsLeft: 0, batches: 0, bytesCopied: 0, lastWarning: null as string | null };
   /** When each node last heartbeated to this manager (ms, monotonic); set by the manager. */
   heardAt: ReadonlyMap<string, number> = new Map();
+  /**
+   * Set by the manager: ask nodes connected to it for a heartbeat made now (their seqnos as
+   * they are), resolving with those that answered within `ms`.
+   */
+  askReports: (ids: readonly string[], ms: number) => Promise<Set<string>> = () => Promise.resolve(new Set());
   /** When this manager last became leader (ms, monotonic). */
   private electedAt = 0;
   /** Sum of the nodes' copied bytes when the current moves began. */
@@ -415,7 +420,13 @@ export class Leader extends EventEmitter<LeaderEvents> {
     }
     const map = this.state.map;
     if (map !== null && map.nodes.some((n) => n.id === id)) {
-      // First a promote-only map: replicas take over, no data moves.
+      // First a promote-only map: replicas take over, no data moves. The replica to promote
+      // is the one with the highest seqno *now*: the failed node has fenced itself, so no
+      // write is acknowledged any more, and every one it acknowledged is on a replica that
+      // applied it before answering. The last periodic reports may predate some of those
+      // (with r >= 3 the wrong replica could be picked): ask the replicas first.
+      const replicas = map.nodes.filter((n) => n.id !== id && n.state !== 'failed' && this.state.live.has(n.id)).map((n) => n.id);
+      await this.askReports(replicas, Math.max(1000, 3 * this.options.heartbeatMs));
       const seqnos: UnitSeqnos = {};
       for (const [node, report] of this.replication) seqnos[node] = report.seqnos;
       const promoted = promoteOnly(map, new Set([id]), seqnos);

@@ -145,6 +145,7 @@ export class Manager {
     this.leader.nodeEvents = this.nodeEvents;
     this.leader.replication = this.membership.replication;
     this.leader.heardAt = this.membership.heardAt;
+    this.leader.askReports = (ids, ms) => this.mapService?.askReports(ids, ms) ?? Promise.resolve(new Set<string>());
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();
