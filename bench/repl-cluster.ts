@@ -18,6 +18,8 @@ export interface ReplClusterOptions {
   /** Engine budget of each node, MB. */
   nodeMemoryMb: number;
   spawnTimeoutMs: number;
+  /** Extra switches of every node, e.g. `--engine memory`. @default [] */
+  nodeArgs?: readonly string[];
 }
 
 export interface ReplCluster {
@@ -48,6 +50,7 @@ export async function startReplCluster(o: ReplClusterOptions): Promise<ReplClust
     const addNode = async (): Promise<Spawned> => {
       const n = await spawnNode([
         '--insecure', '--manager', manager.address, '--dht', dht.address, '--data-dir', join(dir, `n${index++}`), '--memory-size', String(o.nodeMemoryMb), '--no-warm-restart',
+        ...(o.nodeArgs ?? []),
       ], o.spawnTimeoutMs);
       procs.push(n);
       nodes.push(n);

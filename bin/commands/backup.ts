@@ -87,7 +87,9 @@ export async function backupMain(argv: string[]): Promise<number> {
     } else {
       const rate = ms > 0 ? Math.round((manifest.items * 1000) / ms) : manifest.items;
       process.stdout.write(`backup: ${manifest.units.length} units, ${manifest.items} items, ${formatBytes(manifest.bytes)} in ${(ms / 1000).toFixed(1)} s (${rate} items/s), ${r.retries} unit reads repeated\n`);
-      process.stdout.write(`backup: map epoch ${manifest.map.epoch} (up to ${manifest.epochEnd}), rev ${manifest.map.rev}, 2^${manifest.map.bits} buckets in ${2 ** manifest.map.unitBits} units, ${manifest.map.nodes} nodes → ${out}\n`);
+      const finest = Math.max(...manifest.units.map((u) => u.unitBits));
+      const split = finest === manifest.map.unitBits ? '' : ` (split to 2^${finest} units during the backup)`;
+      process.stdout.write(`backup: map epoch ${manifest.map.epoch} (up to ${manifest.epochEnd}), rev ${manifest.map.rev}, 2^${manifest.map.bits} buckets in ${2 ** manifest.map.unitBits} units${split}, ${manifest.map.nodes} nodes → ${out}\n`);
     }
     return 0;
   } catch (err) {

@@ -23,6 +23,8 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
                        memory (a cache); default: disk with --data-dir, else memory
   --commit-interval-ms MS  disk engine: longest a write waits for its group commit
                        (fsync) to start (default 5)
+  --expiry-sweep-ms MS disk engine: start a pass reclaiming expired items from the disk
+                       this often (default 60000; 0 never: they go when next read)
   --no-evict           refuse writes beyond the budget (OUT_OF_MEMORY) instead of evicting
   --incoming-ip CIDR   allow clients from this range; repeatable; IPv4 or IPv6 (default: all)
   --buckets N          number of buckets, a power of two, e.g. 16777216 or 2^24 (default 2^24)
@@ -88,6 +90,7 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     'no-warm-restart': { type: 'boolean' },
     engine: { type: 'string' },
     'commit-interval-ms': { type: 'string' },
+    'expiry-sweep-ms': { type: 'string' },
     'stop-timeout-ms': { type: 'string' },
     ...CONN_LIMIT_SWITCHES,
     ...TLS_SWITCHES,
@@ -139,6 +142,8 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   }
   const commitMs = numberArg(values, 'commit-interval-ms', (n) => int(n) && n <= 10_000);
   if (commitMs !== undefined) opts.commitIntervalMs = commitMs;
+  const sweepMs = numberArg(values, 'expiry-sweep-ms', (n) => int(n) && n <= 86_400_000);
+  if (sweepMs !== undefined) opts.expirySweepIntervalMs = sweepMs;
   const stop = numberArg(values, 'stop-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
   if (stop !== undefined) opts.stopTimeoutMs = stop;
   const logFormat = logFormatArg(values);

@@ -119,6 +119,8 @@ export class Manager {
     });
     this.mapService.connGuard = this.connGuard;
     this.mapService.reports = this.nodeReports;
+    const maps = this.mapService;
+    this.membership.reportRequester = (ids, ms) => maps.askReports(ids, ms);
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     this.state.on('live-lost', (id) => this.mapService?.dropNode(id));
@@ -135,7 +137,7 @@ export class Manager {
     this.events.id ??= this.url;
     this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs);
     await this.registry.start();
-    this.leader = new Leader(this.cfg, this.state, o, o.advertise ?? this.url, this.id);
+    this.leader = new Leader(this.cfg, this.state, o, this.membership, o.advertise ?? this.url, this.id);
     this.leader.on('error', () => undefined);
     this.leader.events = this.events;
     this.leader.on('elected', this.onElected);
@@ -143,9 +145,6 @@ export class Manager {
     const leader = this.leader;
     this.nodeEvents = new NodeEventRecorder(this.state, this.events, () => leader.isLeader);
     this.leader.nodeEvents = this.nodeEvents;
-    this.leader.replication = this.membership.replication;
-    this.leader.heardAt = this.membership.heardAt;
-    this.leader.askReports = (ids, ms) => this.mapService?.askReports(ids, ms) ?? Promise.resolve(new Set<string>());
     this.admin = new AdminApi(this.state, this.leader, this.membership, this.mapService, this.auth, this.cfg, {}, this.events);
     this.dashboard = this.startDashboard(this.state, this.membership, this.leader, this.admin);
     this.leader.start();

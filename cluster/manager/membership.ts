@@ -1,4 +1,6 @@
+import { EventEmitter } from 'eventemitter3';
 import type { NodeLoadReport, ReplicationReport } from '../../shared/map-protocol.js';
+import type { NodeReports, ReplicationState } from './node-reports.js';
 import type { Cfg, CfgLease } from './cfg/cfg.js';
 import { liveKey, nodeKey } from './keys.js';
 import { encodeRecord, type NodeRecord } from './node-record.js';
@@ -13,21 +15,30 @@ export function isActiveAnywhere(map: ClusterMap, id: string): boolean {
 }
 import type { NodeRegistration } from '../../shared/map-protocol.js';
 
+export interface MembershipEvents {
+  /** A heartbeat from node `id` was taken in (its report, if any, is in `replication`). */
+  report: (id: string) => void;
+}
+
 /**
  * Node registration and liveness. A registered node gets a lease of `failoverAfterMs`
  * holding its liveness key; each heartbeat refreshes it. A node that goes silent loses
  * the key when the lease runs out, which every manager sees through its watch.
+ * `report` is emitted once each heartbeat's report is taken in (the leader's waits look
+ * again then).
  */
-export class Membership {
+export class Membership extends EventEmitter<MembershipEvents> implements NodeReports {
   private readonly leases = new Map<string, CfgLease>();
   /** Each replicating node's last report (backfills under way, seqnos per unit), from heartbeats. */
-  readonly replication = new Map<string, { backfilling: number; seqnos: Record<number, number>; rev: number; copiedBytes: number }>();
+  readonly replication = new Map<string, ReplicationState>();
   /** Each node's last load report and when it arrived (ms since the epoch), for the dashboard. */
   readonly load = new Map<string, NodeLoadReport & { at: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
   /** When each node last heartbeated here (ms, monotonic). */
   readonly heardAt = new Map<string, number>();
+  /** Asks connected nodes for a heartbeat now; the manager sets it to its map service's. */
+  reportRequester: (ids: readonly string[], ms: number) => Promise<Set<string>> = () => Promise.resolve(new Set());
   /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
   heartbeatsTotal = 0;
 
@@ -36,7 +47,9 @@ export class Membership {
     private readonly state: ClusterState,
     private readonly failoverAfterMs: number,
     private readonly isAutoAdd: boolean,
-  ) {}
+  ) {
+    super();
+  }
 
   /**
    * Record the node and start its lease. A new node (or a failed one that returns) is
@@ -78,6 +91,7 @@ export class Membership {
       for (let i = 0; i + 1 < repl.seqnos.length; i += 2) seqnos[repl.seqnos[i]!] = repl.seqnos[i + 1]!;
       this.replication.set(id, { backfilling: repl.backfilling, seqnos, rev, copiedBytes: repl.copiedBytes ?? 0 });
     }
+    this.emit('report', id);
     const lease = this.leases.get(id);
     if (lease === undefined || lease.isEnded) return false;
     // A node declared failed gets no renewal: its lease runs out, it fences itself, and the
@@ -94,6 +108,10 @@ export class Membership {
       this.leases.delete(id);
       return false;
     }
+  }
+
+  requestReports(ids: readonly string[], ms: number): Promise<Set<string>> {
+    return this.reportRequester(ids, ms);
   }
 
   close(): void {

@@ -83,6 +83,7 @@ export class DataNode implements StatsSource {
         path: join(opts.dataDir!, 'engine'),
         memorySizeMb: opts.memorySizeMb,
         commitIntervalMs: opts.commitIntervalMs,
+        expirySweepIntervalMs: opts.expirySweepIntervalMs,
         maxKeyBytes: opts.maxKeyBytes,
         maxValueBytes: opts.maxValueBytes,
       })
@@ -372,6 +373,7 @@ export function engineKind(o: Pick<NodeOptions, 'engine' | 'dataDir'>): 'disk' |
 export function validateNodeOptions(o: NodeOptions): void {
   if (o.engine === 'disk' && o.dataDir === null) throw new RangeError('--engine disk needs --data-dir');
   if (!Number.isFinite(o.commitIntervalMs) || o.commitIntervalMs < 0 || o.commitIntervalMs > 10_000) throw new RangeError(`--commit-interval-ms must be 0..10000, got ${o.commitIntervalMs}`);
+  if (!Number.isSafeInteger(o.expirySweepIntervalMs) || o.expirySweepIntervalMs < 0) throw new RangeError(`--expiry-sweep-ms must be a whole number of ms, 0 or more, got ${o.expirySweepIntervalMs}`);
   const bits = Math.log2(o.buckets);
   if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw new RangeError(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw new RangeError(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);

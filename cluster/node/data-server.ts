@@ -48,15 +48,28 @@ export interface NodeHttpEndpoints {
   health: () => { isHealthy: boolean; body: Record<string, unknown> };
 }
 
+/** One client connection: its socket, its auth state, and the answers not written yet. */
+interface Conn {
+  readonly ws: WebSocket;
+  readonly socket: Socket;
+  readonly auth: AuthServer | null;
+  /** Answers of this tick, written as one message when the tick ends. */
+  outbox: ResponseFrame[];
+  /** In the list of connections to flush at the end of the tick. */
+  isQueued: boolean;
+}
+
 // WebSocket close codes used when a stream is unusable.
 const CLOSE_UNSUPPORTED_DATA = 1003;
 const CLOSE_INVALID_PAYLOAD = 1007;
 const CLOSE_TOO_BIG = 1009;
 
 /**
- * The node's client-facing WebSocket server: decodes each message once, executes its
- * frames in order and answers with one message. Reading pauses while too many
- * response bytes wait on a slow reader.
+ * The node's client-facing WebSocket server: decodes each message once and executes its
+ * frames in order. Answers wait in the connection's outbox until the end of the tick,
+ * then leave as one message in one corked write per connection: the answers to every
+ * message read from a connection in one I/O phase, and those that waited for replicas.
+ * Reading pauses while too many response bytes wait on a slow reader.
  */
 export class DataServer {
   readonly counters: DataServerCounters = {
@@ -157,7 +170,8 @@ export class DataServer {
     const socket = req.socket;
     const auth = this.auth?.newServer() ?? null;
     this.connGuard.upgraded(socket, ws);
-    const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(ws, socket, auth, data, isBinary);
+    const conn: Conn = { ws, socket, auth, outbox: [], isQueued: false };
+    const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(conn, data, isBinary);
     ws.on('message', onMessage);
     ws.on('error', noop);
     ws.once('close', () => {
@@ -168,22 +182,24 @@ export class DataServer {
     });
   };
 
-  private onMessage(ws: WebSocket, socket: Socket, auth: AuthServer | null, data: RawData, isBinary: boolean): void {
+  private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    const { ws, socket, auth } = conn;
     const c = this.counters;
     const startedMs = performance.now();
     c.messages++;
     if (!isBinary || !(data instanceof Uint8Array)) {
-      this.closeForProtocolError(ws, Status.BAD_REQUEST, 'messages must be binary CBOR', CLOSE_UNSUPPORTED_DATA);
+      this.closeForProtocolError(conn, Status.BAD_REQUEST, 'messages must be binary CBOR', CLOSE_UNSUPPORTED_DATA);
       return;
     }
     const decoded = decodeRequests(data, this.options);
     if (decoded.fatal !== null) {
       const code = decoded.fatal.status === Status.TOO_LARGE ? CLOSE_TOO_BIG : CLOSE_INVALID_PAYLOAD;
-      this.closeForProtocolError(ws, decoded.fatal.status, decoded.fatal.message, code);
+      this.closeForProtocolError(conn, decoded.fatal.status, decoded.fatal.message, code);
       return;
     }
-    const out: ResponseFrame[] = [];
-    for (const e of decoded.errors) out.push([e.id, e.status, null, 0, 0, { message: e.message }]);
+    const out = conn.outbox;
+    const before = out.length;
+    for (const e of decoded.errors) out.push(errorAnswer(e.id, e.status, e.message));
     c.badFrames += decoded.errors.length;
     const reqs = decoded.requests;
     const max = this.options.maxInFlightPerConnection;
@@ -202,18 +218,56 @@ export class DataServer {
       }
       try {
         const r = this.executor.execute(req);
-        if (r instanceof Promise) r.then((frame) => this.sendLater(ws, frame, startedMs), noop);
+        if (r instanceof Promise) r.then((frame) => this.answerLater(conn, frame, startedMs), noop);
         else out.push(r);
       } catch (err) {
         out.push(errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
       }
     }
     c.frames += reqs.length;
-    if (out.length > 0) ws.send(encodeMessage(out));
+    if (out.length > 0) this.queueFlush(conn);
     // Each frame of a message is charged the whole message's time: what its sender waited.
-    this.load.record((performance.now() - startedMs) * 1000, out.length);
-    if (auth?.isLocked === true) ws.close(4003, 'too many failed authentication attempts');
-    else if (auth?.isAuthenticated === true) this.connGuard.authenticated(socket);
+    this.load.record((performance.now() - startedMs) * 1000, out.length - before);
+    if (auth?.isLocked === true) {
+      this.flushConn(conn);
+      ws.close(4003, 'too many failed authentication attempts');
+    } else if (auth?.isAuthenticated === true) {
+      this.connGuard.authenticated(socket);
+    }
+  }
+
+  // Connections with answers waiting for the end of the tick.
+  private readonly flushing: Conn[] = [];
+  private isFlushScheduled = false;
+
+  private queueFlush(conn: Conn): void {
+    if (conn.isQueued) return;
+    conn.isQueued = true;
+    this.flushing.push(conn);
+    if (this.isFlushScheduled) return;
+    this.isFlushScheduled = true;
+    setImmediate(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.isFlushScheduled = false;
+    const conns = this.flushing.splice(0);
+    for (const conn of conns) {
+      conn.isQueued = false;
+      this.flushConn(conn);
+    }
+  };
+
+  /** Write `conn`'s waiting answers as one message, in one write. */
+  private flushConn(conn: Conn): void {
+    const frames = conn.outbox;
+    if (frames.length === 0) return;
+    conn.outbox = [];
+    const { ws, socket } = conn;
+    if (ws.readyState !== ws.OPEN) return;
+    socket.cork();
+    ws.send(encodeMessage(frames));
+    socket.uncork();
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
       ws.pause();
       socket.once('drain', () => ws.resume());
@@ -231,29 +285,20 @@ export class DataServer {
     return refusal;
   }
 
-  // Answers that waited for replicas leave together, one message per connection per tick.
-  private readonly later = new Map<WebSocket, ResponseFrame[]>();
-  private isLaterScheduled = false;
-
-  private sendLater(ws: WebSocket, frame: ResponseFrame, startedMs: number): void {
+  /** An answer that waited (for replicas, a disk commit, a newer map): it leaves with the tick's others. */
+  private answerLater(conn: Conn, frame: ResponseFrame, startedMs: number): void {
     this.load.record((performance.now() - startedMs) * 1000);
-    if (ws.readyState !== ws.OPEN) return;
-    const box = this.later.get(ws);
-    if (box === undefined) this.later.set(ws, [frame]);
-    else box.push(frame);
-    if (this.isLaterScheduled) return;
-    this.isLaterScheduled = true;
-    queueMicrotask(() => {
-      this.isLaterScheduled = false;
-      for (const [socket, frames] of this.later) if (socket.readyState === socket.OPEN) socket.send(encodeMessage(frames));
-      this.later.clear();
-    });
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    conn.outbox.push(frame);
+    this.queueFlush(conn);
   }
 
-  private closeForProtocolError(ws: WebSocket, status: number, message: string, closeCode: number): void {
+  private closeForProtocolError(conn: Conn, status: number, message: string, closeCode: number): void {
     this.counters.closedForProtocolError++;
-    ws.send(encodeMessage([errorAnswer(0, status, message)]));
-    ws.close(closeCode, message.slice(0, 100));
+    // Answers to the connection's earlier messages leave first.
+    this.flushConn(conn);
+    conn.ws.send(encodeMessage([errorAnswer(0, status, message)]));
+    conn.ws.close(closeCode, message.slice(0, 100));
   }
 }
 

@@ -6,7 +6,9 @@ import type { Replicator } from './replication.js';
 import {
   casAnswer, errorAnswer, extraAnswer, isPersistLevel, itemAnswer, statusAnswer, valueAnswer, type Request,
 } from '../../shared/protocol/frames.js';
-import type { KvEngine } from './engine/types.js';
+import { WRITE_LEFT_NO_ITEM, type KvEngine, type StoreResult } from './engine/types.js';
+import type { WriteHint, WrittenItem } from './write-hint.js';
+import { bucketOfBinary } from '../../shared/keystream.js';
 import type { Ownership } from './ownership.js';
 import { runScan } from './scan-op.js';
 import { runBackupOp, type BackupHost } from './backup-op.js';
@@ -76,7 +78,7 @@ export class Executor {
     }
     const frame = this.run(req);
     if (frame[1] !== Status.OK || !isWrite) return frame;
-    const replicated = rep === null ? null : rep.onWrite(req.key, req.durability);
+    const replicated = rep === null ? null : rep.onWrite(req.key, req.durability, this.writeHint(req));
     // persist: this node's group commit holding the write is fsync'd; persistMajority also
     // waits for a majority of the chain to report it on disk (replication).
     const wait = isPersist
@@ -101,9 +103,31 @@ export class Executor {
     return copies < 2 ? null : `majority needs ${Math.floor(copies / 2)} replica(s) but this node does not replicate (no peer plane)`;
   }
 
+  /**
+   * What `run` learnt about the last write, for the replicator: the key's bucket (hashed
+   * once) and the store's outcome. `run` is synchronous, so these are read right after it.
+   */
+  private lastBucket = -1;
+  private lastStore: StoreResult | null = null;
+
+  /** The bucket and item of the write `run` just did, as far as it knows them. */
+  private writeHint(req: Request): WriteHint {
+    const bits = this.ownership.bits;
+    const store = this.lastStore;
+    let item: WrittenItem | null | undefined;
+    if (req.op === Op.DELETE) item = null;
+    else if (store === null || store.expAt === undefined || req.value === null) item = undefined;
+    else if (store.expAt === WRITE_LEFT_NO_ITEM) item = null;
+    // A copy: the request's value is a view into the message, which the change log must not pin.
+    else item = { value: Uint8Array.prototype.slice.call(req.value), flags: req.flags, expAt: store.expAt };
+    return { bucket: this.lastBucket, bits, item };
+  }
+
   private run(req: Request): ResponseFrame {
     const { id } = req;
     const own = this.ownership;
+    this.lastBucket = -1;
+    this.lastStore = null;
     // Backup ops name units, not a key: they check epoch, lease and ownership themselves.
     if (isBackupOp(req.op)) {
       return this.backupHost === null ? errorAnswer(id, Status.UNAVAILABLE, 'this node serves no backup') : runBackupOp(req, this.engine, this.backupHost);
@@ -112,8 +136,12 @@ export class Executor {
     if ((req.key !== '' || req.op === Op.SCAN) && !own.isServing()) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     if (req.isReplicaRead && req.op === Op.GET) {
       if (req.epoch !== own.epoch || !own.holdsKey(req.key)) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
-    } else if (req.epoch !== own.epoch || (req.key !== '' && req.op !== Op.SCAN && !own.ownsKey(req.key))) {
+    } else if (req.epoch !== own.epoch) {
       return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
+    } else if (req.key !== '' && req.op !== Op.SCAN && !own.ownsEverything) {
+      // Hashed once here; the replicator reuses the bucket.
+      this.lastBucket = bucketOfBinary(req.key, own.bits);
+      if (!own.ownsBucket(this.lastBucket)) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     }
     const engine = this.engine;
     switch (req.op) {
@@ -126,11 +154,11 @@ export class Executor {
         return item === null ? statusAnswer(id, Status.NOT_FOUND) : itemAnswer(id, item.value, item.cas, item.flags);
       }
       case Op.SET:
-        return stored(id, engine.set(req.key, req.value!, req.flags, req.exptime, req.cas));
+        return stored(id, this.lastStore = engine.set(req.key, req.value!, req.flags, req.exptime, req.cas));
       case Op.ADD:
-        return stored(id, engine.add(req.key, req.value!, req.flags, req.exptime));
+        return stored(id, this.lastStore = engine.add(req.key, req.value!, req.flags, req.exptime));
       case Op.REPLACE:
-        return stored(id, engine.replace(req.key, req.value!, req.flags, req.exptime, req.cas));
+        return stored(id, this.lastStore = engine.replace(req.key, req.value!, req.flags, req.exptime, req.cas));
       case Op.APPEND:
         return stored(id, engine.append(req.key, req.value!, req.cas));
       case Op.PREPEND:

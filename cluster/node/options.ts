@@ -70,6 +70,8 @@ export interface NodeOptions extends ProtocolLimits, ConnLimits {
   engine: 'disk' | 'memory' | null;
   /** Disk engine: longest a write waits before the group commit that makes it durable starts, ms. @default 5 */
   commitIntervalMs: number;
+  /** Disk engine: start a pass that reclaims expired items from the disk this often, ms (0: never). @default 60000 */
+  expirySweepIntervalMs: number;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
   logFormat: LogFormat;
   /** Where cluster event lines go, one call per line without its newline. @default a line on stderr */
@@ -111,6 +113,7 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   isWarmRestartEnabled: true,
   engine: null,
   commitIntervalMs: 5,
+  expirySweepIntervalMs: 60_000,
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,

@@ -108,9 +108,13 @@ export class Ownership {
 
   /** True when the node is the active owner of the bucket of `key` (a binary string). */
   ownsKey(key: string): boolean {
+    return this.ranges === null || this.ownsBucket(bucketOfBinary(key, this.bits));
+  }
+
+  /** True when the node is the active owner of `bucket` (at `bits`). */
+  ownsBucket(bucket: number): boolean {
     const ranges = this.ranges;
     if (ranges === null) return true;
-    const bucket = bucketOfBinary(key, this.bits);
     let lo = 0;
     let hi = ranges.length - 1;
     while (lo <= hi) {

@@ -9,6 +9,7 @@ import type { HintStore } from './hints.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
+import type { WriteHint } from './write-hint.js';
 import { PersistedAcks } from './persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './replication-options.js';
 import {
@@ -292,11 +293,13 @@ export class Replicator extends EventEmitter<{
   /**
    * After a successful write on the active: stream the key's new state to the replicas.
    * Resolves when the durability asked for is met; null when there is nothing to wait for.
+   * `hint` is what the executor already knows (the bucket, the item as written), so the
+   * key is not hashed again nor the item read back.
    */
-  onWrite(key: string, durability: Durability): Promise<void> | null {
+  onWrite(key: string, durability: Durability, hint?: WriteHint): Promise<void> | null {
     const map = this.map;
     if (map === null) return null;
-    const bucket = bucketOfBinary(key, map.bits);
+    const bucket = hint !== undefined && hint.bucket >= 0 && hint.bits === map.bits ? hint.bucket : bucketOfBinary(key, map.bits);
     const chain = chainOf(map, bucket);
     if (chain[0] !== this.self) return null;
     // Every write gets a seqno and a place in the unit's history, with replicas or without:
@@ -307,7 +310,7 @@ export class Replicator extends EventEmitter<{
     // This node numbers the unit now: a late record from its previous active (same seqnos,
     // other writes) must be applied, not taken for a duplicate.
     this.streamFrom.delete(unit);
-    const item = this.engine.peek(key);
+    const item = hint?.item === undefined ? this.engine.peek(key) : hint.item;
     const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
     this.changes.append(record);
     if (chain.length < 2) return null;

@@ -69,7 +69,7 @@ export class BackupWriter {
   }
 
   /** Append one unit's state at `seq` (items in key order). */
-  writeUnit(unit: number, seq: number, epoch: number, node: string, items: readonly BackupItem[]): void {
+  writeUnit(unit: number, unitBits: number, seq: number, epoch: number, node: string, items: readonly BackupItem[]): void {
     if (this.isFinished) throw new Error('backup already finished');
     const block = encodeBlock(unit, seq, items);
     let f = this.current;
@@ -81,7 +81,7 @@ export class BackupWriter {
     this.append(f, block);
     let bytes = 0;
     for (const it of items) bytes += it.key.length + it.value.length;
-    this.units.push({ unit, seq, epoch, node, items: items.length, bytes, file: f.index, offset, length: block.length, sha256: createHash('sha256').update(block).digest('hex') });
+    this.units.push({ unit, unitBits, seq, epoch, node, items: items.length, bytes, file: f.index, offset, length: block.length, sha256: createHash('sha256').update(block).digest('hex') });
     this.items += items.length;
     this.bytes += bytes;
   }
@@ -100,7 +100,7 @@ export class BackupWriter {
       items: this.items,
       bytes: this.bytes,
       files: this.files,
-      units: [...this.units].sort((a, b) => a.unit - b.unit),
+      units: [...this.units].sort((a, b) => a.unit / 2 ** a.unitBits - b.unit / 2 ** b.unitBits),
     };
     validateManifest(manifest);
     const tmp = join(this.dir, `${MANIFEST_NAME}.tmp`);
@@ -214,6 +214,6 @@ async function forEachBlock(dir: string, m: Manifest, index: number, isFullCheck
     if (data.readUInt32BE(entry.offset) !== entry.length) throw KvError.backupInvalid(`${file.name}: unit ${entry.unit}'s block length differs from the manifest`);
     const block = data.subarray(entry.offset + 4, entry.offset + 4 + entry.length);
     if (createHash('sha256').update(block).digest('hex') !== entry.sha256) throw KvError.backupInvalid(`${file.name}: unit ${entry.unit} fails its SHA-256 check (corrupted)`);
-    visit(entry, decodeBlock(block, entry, m.map.bits, m.map.unitBits));
+    visit(entry, decodeBlock(block, entry));
   }
 }

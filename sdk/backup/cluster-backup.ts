@@ -13,7 +13,7 @@ import { BACKUP_DEFAULTS, type BackupOptions } from './options.js';
 
 /** Where a finished unit goes (the backup directory writer). */
 export interface UnitSink {
-  writeUnit(unit: number, seq: number, epoch: number, node: string, items: readonly BackupItem[]): void;
+  writeUnit(unit: number, unitBits: number, seq: number, epoch: number, node: string, items: readonly BackupItem[]): void;
 }
 
 /** Sends one frame to the node at `address` (a lane, authenticated as the cluster needs). */
@@ -66,17 +66,26 @@ export class ClusterBackup extends EventEmitter<{ progress: (p: BackupProgress) 
   async run(): Promise<BackupResult> {
     const createdAt = new Date().toISOString();
     const first = await this.source.ready(Date.now() + this.options.requestTimeoutMs);
-    const layout = { bits: first.bits, unitBits: first.unitBits };
-    const pending = new Set<number>();
-    for (let u = 0; u < 2 ** first.unitBits; u++) pending.add(u);
+    // Pending units at the newest map's unit bits: a growing cluster raises them, which
+    // splits every unit in place (no data moves), so what is left is split the same way.
+    let unitBits = first.unitBits;
+    let pending = new Set<number>();
+    for (let u = 0; u < 2 ** unitBits; u++) pending.add(u);
     this.progress.unitsTotal = pending.size;
     this.emit('progress', { ...this.progress });
     let idleSince = Date.now();
     let round = 0;
     while (pending.size > 0) {
       const map = this.source.current() ?? first;
-      if (map.bits !== layout.bits || map.unitBits !== layout.unitBits) {
-        throw KvError.unavailable(`the bucket layout changed during the backup (2^${layout.bits} buckets in 2^${layout.unitBits} units, now 2^${map.bits} in 2^${map.unitBits}); run the backup again`);
+      if (map.unitBits < unitBits) throw KvError.unavailable(`the map's unit bits went down during the backup (from ${unitBits} to ${map.unitBits}); run the backup again`);
+      if (map.unitBits > unitBits) {
+        const d = 2 ** (map.unitBits - unitBits);
+        const split = new Set<number>();
+        for (const u of pending) for (let i = 0; i < d; i++) split.add(u * d + i);
+        this.progress.unitsTotal += split.size - pending.size;
+        this.attempts.clear();
+        pending = split;
+        unitBits = map.unitBits;
       }
       const before = this.progress.unitsDone;
       const outcomes = await Promise.all([...this.byActive(map, pending)].map(([node, units]) => this.readNode(map, node, units, pending)));
@@ -129,6 +138,8 @@ export class ClusterBackup extends EventEmitter<{ progress: (p: BackupProgress) 
       } catch (err) {
         const e = err instanceof KvError ? err : KvError.internal(String(err), {}, err);
         if (e.code === ErrorCode.NOT_MY_BUCKET) {
+          // This pass's units are read again, from whichever node is their active then.
+          this.progress.retries += pass.length;
           // A node ahead of this map names the epoch to wait for; one behind catches up by itself.
           const epoch = e.details.epoch ?? 0;
           if (epoch > map.epoch) out.staleEpoch = Math.max(out.staleEpoch ?? 0, epoch);
@@ -211,7 +222,7 @@ export class ClusterBackup extends EventEmitter<{ progress: (p: BackupProgress) 
           if (!(key instanceof Uint8Array) || !(value === null || value instanceof Uint8Array)) throw KvError.protocol(`${node.address} answered a malformed change record`);
           snap.apply(key, value, isUint(recs[i + 2]) ? recs[i + 2] as number : 0, isUint(recs[i + 3]) ? recs[i + 3] as number : 0);
         }
-        this.finish(unit, e[1], map.epoch, node.id, snap, pending);
+        this.finish(unit, unitBits, e[1], map.epoch, node.id, snap, pending);
       }
       if (answered.size === 0) throw KvError.protocol(`${node.address} answered no unit's changes`);
       ask = ask.filter((u) => !answered.has(u));
@@ -219,10 +230,10 @@ export class ClusterBackup extends EventEmitter<{ progress: (p: BackupProgress) 
     return lost;
   }
 
-  private finish(unit: number, seq: number, epoch: number, node: string, snap: UnitSnapshot, pending: Set<number>): void {
+  private finish(unit: number, unitBits: number, seq: number, epoch: number, node: string, snap: UnitSnapshot, pending: Set<number>): void {
     if (!pending.has(unit)) return;
     const items = snap.sorted(Math.floor(Date.now() / 1000));
-    this.sink.writeUnit(unit, seq, epoch, node, items);
+    this.sink.writeUnit(unit, unitBits, seq, epoch, node, items);
     pending.delete(unit);
     this.epochEnd = Math.max(this.epochEnd, epoch);
     this.progress.unitsDone++;

@@ -35,9 +35,14 @@ export interface ManifestFile {
   sha256: string;
 }
 
-/** Where a unit's block is and what it holds. */
+/**
+ * Where a unit's block is and what it holds. Units are numbered at `unitBits`: the map's
+ * unit bits when the unit was read (a cluster that grows raises them during a backup, so
+ * the entries of one backup may differ; together they cover every bucket once).
+ */
 export interface ManifestUnit {
   unit: number;
+  unitBits: number;
   /** The unit's seqno on its active: the block is the unit's state exactly there. */
   seq: number;
   /** The map epoch the unit was read at, and the node (id) it was read from. */
@@ -109,7 +114,7 @@ export function encodeBlock(unit: number, seq: number, items: readonly BackupIte
  * count, and every key's unit under the backup's layout.
  * @throws KvError BACKUP_INVALID saying what is wrong
  */
-export function decodeBlock(bytes: Uint8Array, entry: ManifestUnit, bits: number, unitBits: number): BackupItem[] {
+export function decodeBlock(bytes: Uint8Array, entry: ManifestUnit): BackupItem[] {
   let v: unknown;
   try {
     v = decoder.decode(bytes);
@@ -121,7 +126,6 @@ export function decodeBlock(bytes: Uint8Array, entry: ManifestUnit, bits: number
   if (v[0] !== entry.unit || v[1] !== entry.seq || v[2] !== entry.items) throw bad('its block names another unit, seqno or item count than the manifest');
   const flat = v[3] as unknown[];
   if (flat.length !== entry.items * 4) throw bad(`its block holds ${flat.length / 4} items, the manifest says ${entry.items}`);
-  const shift = 2 ** (bits - unitBits);
   const out: BackupItem[] = new Array(entry.items);
   let bytesSeen = 0;
   for (let i = 0; i < entry.items; i++) {
@@ -130,7 +134,7 @@ export function decodeBlock(bytes: Uint8Array, entry: ManifestUnit, bits: number
     const flags = flat[i * 4 + 2];
     const expAt = flat[i * 4 + 3];
     if (!(key instanceof Uint8Array) || key.length === 0 || !(value instanceof Uint8Array) || !isUint(flags, 0xffffffff) || !isUint(expAt)) throw bad(`item ${i} is malformed`);
-    if (Math.floor(bucketOf(key, bits) / shift) !== entry.unit) throw bad(`item ${i} belongs to another unit`);
+    if (bucketOf(key, entry.unitBits) !== entry.unit) throw bad(`item ${i} belongs to another unit`);
     bytesSeen += key.length + value.length;
     out[i] = { key, value, flags, expAt };
   }
@@ -140,7 +144,7 @@ export function decodeBlock(bytes: Uint8Array, entry: ManifestUnit, bits: number
 
 /**
  * Check that `v` (parsed manifest.json) is a manifest this code reads: every field typed,
- * every unit of the layout exactly once, blocks inside their files.
+ * units covering every bucket exactly once, in order, blocks inside their files.
  * @throws KvError BACKUP_INVALID saying what is wrong
  */
 export function validateManifest(v: unknown): Manifest {
@@ -155,21 +159,24 @@ export function validateManifest(v: unknown): Manifest {
   for (const [i, f] of files.entries()) {
     if (!isObject(f) || typeof f.name !== 'string' || !DATA_FILE_PATTERN.test(f.name) || !isUint(f.bytes) || !isSha(f.sha256)) throw bad(`file ${i} must have a data-NNNNN.pkvb name, bytes and sha256`);
   }
-  const count = 2 ** (map.unitBits as number);
   const units = v.units as unknown[];
-  if (units.length !== count) throw bad(`${units.length} units listed; the layout has ${count}`);
   let items = 0;
   let bytes = 0;
+  // Each unit covers [unit, unit + 1) at its unit bits; in order they must tile [0, 1).
+  let covered = 0;
   for (const [i, u] of units.entries()) {
-    if (!isObject(u) || u.unit !== i || !isUint(u.seq) || !isUint(u.epoch) || typeof u.node !== 'string' || !isUint(u.items) || !isUint(u.bytes)
+    if (!isObject(u) || !isUint(u.unitBits, 32) || !isUint(u.unit) || u.unit >= 2 ** u.unitBits || !isUint(u.seq) || !isUint(u.epoch) || typeof u.node !== 'string' || !isUint(u.items) || !isUint(u.bytes)
       || !isUint(u.file) || u.file >= files.length || !isUint(u.offset) || !isUint(u.length, MAX_BLOCK_BYTES) || !isSha(u.sha256)) {
-      throw bad(`unit entry ${i} is malformed or out of order`);
+      throw bad(`unit entry ${i} is malformed`);
     }
+    if (u.unit / 2 ** u.unitBits !== covered) throw bad(`unit entry ${i} (unit ${u.unit} of 2^${u.unitBits}) leaves a gap or overlaps the one before`);
+    covered = (u.unit + 1) / 2 ** u.unitBits;
     const fileBytes = (files[u.file] as ManifestFile).bytes;
-    if (u.offset < DATA_HEADER_BYTES || u.offset + 4 + u.length > fileBytes) throw bad(`unit ${i}'s block lies outside its file`);
+    if (u.offset < DATA_HEADER_BYTES || u.offset + 4 + u.length > fileBytes) throw bad(`unit ${u.unit}'s block lies outside its file`);
     items += u.items;
     bytes += u.bytes;
   }
+  if (covered !== 1) throw bad('the units do not cover every bucket');
   if (items !== v.items || bytes !== v.bytes) throw bad('the totals differ from the sum of the units');
   return v as unknown as Manifest;
 }

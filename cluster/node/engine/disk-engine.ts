@@ -4,7 +4,7 @@ import { NOT_A_COUNTER, decrement, increment, isU64, parseCounter } from './coun
 import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expiry.js';
 import { DISK_ENGINE_DEFAULTS, type DiskEngineOptions } from './disk-options.js';
 import { DiskStore, type CommitBatch } from './disk-store.js';
-import { decodeEntry } from './disk-record.js';
+import { makeEntry } from './disk-record.js';
 import { ReadCache, type DiskEntry } from './read-cache.js';
 import { mergeRange } from './overlay-range.js';
 import type {
@@ -199,7 +199,7 @@ export class DiskEngine implements KvEngine {
     if (cas !== undefined && cas !== 0 && e.cas !== cas) return Status.EXISTS;
     const refused = this.refusal();
     if (refused !== null) return refused.status;
-    this.put(key, null);
+    this.put(key, null, true);
     return Status.OK;
   }
 
@@ -332,12 +332,12 @@ export class DiskEngine implements KvEngine {
     const expAt = absoluteExpiry(exptime, now);
     const next = ++this.lastCas;
     if (expAt === ALREADY_EXPIRED) {
-      if (current !== null) this.put(key, null);
+      if (current !== null) this.put(key, null, true);
       else this.touchGen();
       return { status: Status.OK, cas: next };
     }
-    // The caller may reuse its buffer: keep a copy.
-    this.put(key, { value: Uint8Array.prototype.slice.call(value), flags, expAt, cas: next });
+    // The caller may reuse its buffer: the record holds a copy.
+    this.put(key, makeEntry(value, flags, expAt, next), current !== null);
     return { status: Status.OK, cas: next };
   }
 
@@ -351,11 +351,9 @@ export class DiskEngine implements KvEngine {
     if (current.value.length + data.length > max) return TOO_LARGE;
     const refused = this.refusal();
     if (refused !== null) return refused;
-    const value = new Uint8Array(current.value.length + data.length);
-    value.set(isAppend ? current.value : data, 0);
-    value.set(isAppend ? data : current.value, isAppend ? current.value.length : data.length);
     const next = ++this.lastCas;
-    this.put(key, { value, flags: current.flags, expAt: current.expAt, cas: next });
+    const [head, tail] = isAppend ? [current.value, data] : [data, current.value];
+    this.put(key, makeEntry(head, current.flags, current.expAt, next, tail), true);
     return { status: Status.OK, cas: next };
   }
 
@@ -385,14 +383,14 @@ export class DiskEngine implements KvEngine {
       this.touchGen();
       return { status: Status.OK, value, cas: next };
     }
-    this.put(key, { value: Buffer.from(value.toString(), 'latin1'), flags, expAt, cas: next });
+    this.put(key, makeEntry(Buffer.from(value.toString(), 'latin1'), flags, expAt, next), current !== null);
     return { status: Status.OK, value, cas: next };
   }
 
   private retime(key: string, e: DiskEntry, exptime: number): void {
     const expAt = absoluteExpiry(exptime, this.nowS());
-    if (expAt === ALREADY_EXPIRED) this.put(key, null);
-    else this.put(key, { ...e, expAt });
+    if (expAt === ALREADY_EXPIRED) this.put(key, null, true);
+    else this.put(key, makeEntry(e.value, e.flags, expAt, e.cas), true);
   }
 
   /** NO_SPACE while the disk is full, BUSY while too much waits for the disk; else null. */
@@ -402,15 +400,18 @@ export class DiskEngine implements KvEngine {
     return null;
   }
 
-  private put(key: string, e: DiskEntry | null): void {
-    const existed = this.read(key) !== null;
+  /**
+   * Make `e` the key's newest state (null: delete). `existed`: the key had a state before,
+   * expired or not (the caller has just read it). The read cache is left as it is: pending
+   * and in-flight writes are read before it, and the commit updates it.
+   */
+  private put(key: string, e: DiskEntry | null, existed: boolean): void {
     if (existed && e === null) this.itemCount--;
     else if (!existed && e !== null) this.itemCount++;
     const old = this.pending.get(key);
     if (old !== undefined) this.pendingBytes -= sizeOf(key, old);
     this.pending.set(key, e);
     this.pendingBytes += sizeOf(key, e);
-    this.cache.delete(key);
     this.counters.writes++;
     this.touchGen();
   }
@@ -432,9 +433,7 @@ export class DiskEngine implements KvEngine {
     if (this.isClearInflight) return null;
     const c = this.cache.get(key);
     if (c !== undefined) return c;
-    const raw = this.store.get(key);
-    if (raw === undefined) return null;
-    const e = decodeEntry(raw);
+    const e = this.store.get(key);
     if (e === null) return null;
     this.cache.set(key, e);
     return e;
@@ -447,7 +446,7 @@ export class DiskEngine implements KvEngine {
     if (e === null) return null;
     if (e.expAt !== 0 && isExpiredAt(e.expAt, now < 0 ? this.nowS() : now)) {
       if (this.refusal() === null) {
-        this.put(key, null);
+        this.put(key, null, true);
         this.counters.expired++;
       }
       return null;
@@ -548,8 +547,12 @@ export class DiskEngine implements KvEngine {
       this.counters.commitMs += performance.now() - started;
       if (source !== null) this.writtenSeqs = seqsNow;
       this.failure = null;
-      // Committed items are what reads find next: keep the recent ones at hand.
-      for (const [key, e] of batchItems) if (e !== null && !this.pending.has(key)) this.cache.set(key, e);
+      // Committed items are what reads find next: keep the recent ones at hand. A key
+      // written again meanwhile is read from pending until its own commit.
+      for (const [key, e] of batchItems) {
+        if (e === null) this.cache.delete(key);
+        else if (!this.pending.has(key)) this.cache.set(key, e);
+      }
       this.durableGen = gen;
       this.settleWaiters();
       if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.length > 0);
@@ -628,7 +631,7 @@ export class DiskEngine implements KvEngine {
     }
     if (this.refusal() === null) {
       for (const key of expired) {
-        this.put(key, null);
+        this.put(key, null, true);
         this.counters.expired++;
       }
     }

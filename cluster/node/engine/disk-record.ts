@@ -3,22 +3,30 @@ import type { DiskEntry } from './read-cache.js';
 /**
  * An item as the disk engine stores it in lmdb: a 16-byte header, then the value.
  * `[u32 flags][u32 expAt][f64 cas][value…]`, little-endian. Keys are the key bytes.
+ *
+ * An entry is built once in this form (`makeEntry`) and the same bytes are what a commit
+ * hands lmdb: a write copies its value once, into the record, and nothing is encoded again
+ * at commit. `value` is a view into the record.
  */
 export const RECORD_HEADER_BYTES = 16;
 
-export function encodeEntry(e: DiskEntry): Buffer {
-  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + e.value.length);
-  out.writeUInt32LE(e.flags >>> 0, 0);
-  out.writeUInt32LE(e.expAt >>> 0, 4);
-  out.writeDoubleLE(e.cas, 8);
-  out.set(e.value, RECORD_HEADER_BYTES);
-  return out;
+/** A new entry holding a copy of `value` (or of `head` then `tail`, for append and prepend). */
+export function makeEntry(value: Uint8Array, flags: number, expAt: number, cas: number, tail?: Uint8Array): DiskEntry {
+  const length = value.length + (tail?.length ?? 0);
+  // allocUnsafe: records under 4 KiB are carved from Node's shared pool, not allocated each.
+  const record = Buffer.allocUnsafe(RECORD_HEADER_BYTES + length);
+  record.writeUInt32LE(flags >>> 0, 0);
+  record.writeUInt32LE(expAt >>> 0, 4);
+  record.writeDoubleLE(cas, 8);
+  record.set(value, RECORD_HEADER_BYTES);
+  if (tail !== undefined) record.set(tail, RECORD_HEADER_BYTES + value.length);
+  return { record, value: record.subarray(RECORD_HEADER_BYTES), flags, expAt, cas };
 }
 
-/** The entry a stored record holds; null when it is too short to be one. */
+/** The entry a stored record holds (sharing its bytes); null when it is too short to be one. */
 export function decodeEntry(b: Buffer): DiskEntry | null {
   if (b.length < RECORD_HEADER_BYTES) return null;
-  return { flags: b.readUInt32LE(0), expAt: b.readUInt32LE(4), cas: b.readDoubleLE(8), value: b.subarray(RECORD_HEADER_BYTES) };
+  return { record: b, value: b.subarray(RECORD_HEADER_BYTES), flags: b.readUInt32LE(0), expAt: b.readUInt32LE(4), cas: b.readDoubleLE(8) };
 }
 
 /** The key bytes of a binary-string key. */

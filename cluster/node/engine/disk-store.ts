@@ -2,7 +2,7 @@ import { existsSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { ensureDirSync } from '../../ensure-dir.js';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { decodeMark, encodeEntry, encodeMark, keyBytes, unitKey } from './disk-record.js';
+import { decodeEntry, decodeMark, encodeMark, keyBytes, unitKey } from './disk-record.js';
 import type { DiskEntry } from './read-cache.js';
 import type { UnitMark } from './types.js';
 import { checkLmdbFile } from './lmdb-file-check.js';
@@ -166,8 +166,17 @@ export class DiskStore {
     return out;
   }
 
-  get(key: string): Buffer | undefined {
-    return this.items.getBinary(keyBytes(key));
+  /** The stored entry of `key`, in a buffer of its own; null when absent or unreadable. */
+  get(key: string): DiskEntry | null {
+    // getBinaryFast hands out lmdb's scratch buffer (valid until the next read): copy it
+    // into a pooled buffer, cheaper than the fresh ArrayBuffer getBinary allocates.
+    const raw = this.items.getBinaryFast(keyBytes(key));
+    if (raw === undefined) return null;
+    // Its `length` property is the value's; the typed array underneath is larger.
+    const size = raw.length;
+    const own = Buffer.allocUnsafe(size);
+    own.set(new Uint8Array(raw.buffer, raw.byteOffset, size), 0);
+    return decodeEntry(own);
   }
 
   /** Bytes of the data file. */
@@ -179,17 +188,22 @@ export class DiskStore {
     }
   }
 
-  /** Write `batch` in one transaction; resolves once it is on disk. */
+  /**
+   * Write `batch` in one transaction; resolves once it is on disk. (Measured against
+   * queuing the writes as one lmdb batch run whole on lmdb's writer thread: no faster here,
+   * so the transaction callback stays, which also serves flush_all's walk over the keys.)
+   */
   commit(batch: CommitBatch): Promise<void> {
     return this.root.transaction(() => {
-      if (batch.isClear) for (const key of this.items.getKeys({})) this.items.removeSync(key);
+      const { items, units } = this;
+      if (batch.isClear) for (const key of items.getKeys({})) items.removeSync(key);
       for (const [key, e] of batch.items) {
-        if (e === null) this.items.removeSync(keyBytes(key));
-        else this.items.putSync(keyBytes(key), encodeEntry(e));
+        if (e === null) items.removeSync(keyBytes(key));
+        else items.putSync(keyBytes(key), e.record);
       }
       for (const [unit, seq, print] of batch.marks) {
-        if (seq === null) this.units.removeSync(unitKey(unit));
-        else this.units.putSync(unitKey(unit), encodeMark(seq, print));
+        if (seq === null) units.removeSync(unitKey(unit));
+        else units.putSync(unitKey(unit), encodeMark(seq, print));
       }
       const cas = Buffer.allocUnsafe(8);
       cas.writeDoubleLE(batch.lastCas, 0);

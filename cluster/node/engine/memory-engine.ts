@@ -4,7 +4,7 @@ import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expir
 import { PROBE_END, PROBE_START } from './item-table.js';
 import { ItemStore } from './item-store.js';
 import { MEMORY_ENGINE_DEFAULTS, type MemoryEngineOptions } from './options.js';
-import type { CounterResult, EngineStats, Item, ItemPage, KvEngine, ScanEntry, ScanResult, StoreResult, UnitMark } from './types.js';
+import { WRITE_LEFT_NO_ITEM, type CounterResult, type EngineStats, type Item, type ItemPage, type KvEngine, type ScanEntry, type ScanResult, type StoreResult, type UnitMark } from './types.js';
 import { KvError } from '../../../shared/errors.js';
 
 const MAX_KEY_LIMIT = 255;
@@ -323,12 +323,15 @@ export class MemoryEngine implements KvEngine {
       if (store.items.cas(slot) !== cas) return EXISTS;
     }
     const expAt = absoluteExpiry(exptime, now);
-    if (expAt === ALREADY_EXPIRED) return this.writeExpired(slot, h);
+    if (expAt === ALREADY_EXPIRED) return { status: Status.OK, cas: this.writeExpired(slot, h).cas, expAt: WRITE_LEFT_NO_ITEM };
     const addr = store.reserve(slot, key.length, value.length);
     if (addr < 0) return this.refuse();
     store.items.writeKey(addr, key);
     store.pageOf(addr).set(value, store.valueOffset(addr, key.length));
-    return this.done(store.commit(slot, h, addr, value.length, flags, expAt));
+    const stored = store.commit(slot, h, addr, value.length, flags, expAt);
+    store.settle();
+    // The expiry goes back with the outcome: replication copies the item without reading it back.
+    return { status: Status.OK, cas: stored, expAt };
   }
 
   private concat(key: string, data: Uint8Array, cas: number | undefined, isAppend: boolean): StoreResult {

@@ -1,5 +1,8 @@
-/** An item as the disk engine holds it in memory. `value` is shared: nobody writes into it. */
+/** An item as the disk engine holds it in memory. Its bytes are shared: nobody writes into them. */
 export interface DiskEntry {
+  /** The stored form, `[header][value]` (disk-record.ts): what a commit hands lmdb. */
+  readonly record: Buffer;
+  /** The value: a view into `record`. */
   readonly value: Uint8Array;
   readonly flags: number;
   /** Absolute expiry, unix seconds; 0 never. */
@@ -7,16 +10,25 @@ export interface DiskEntry {
   readonly cas: number;
 }
 
-/** Bytes charged per cached entry on top of key and value (Map slot, object, buffer header). */
+/** Bytes charged per cached entry on top of key and value (Map slot, objects, buffer views). */
 const ENTRY_OVERHEAD_BYTES = 96;
 
+/** A cached entry and its reference bit. */
+interface Slot {
+  entry: DiskEntry;
+  isReferenced: boolean;
+}
+
 /**
- * The disk engine's read cache: committed items recently read or written, least recently
- * used dropped first, bounded in bytes (`--memory-size`). A Map keeps insertion order,
- * so re-inserting on a hit makes the first key the least recently used.
+ * The disk engine's read cache: committed items recently read or written, bounded in
+ * bytes (`--memory-size`). Replacement is CLOCK (second chance), not exact LRU: a hit only
+ * sets the entry's reference bit, so a cached read costs one Map lookup and no reordering.
+ * The Map's insertion order is the clock; making room walks it from the oldest entry,
+ * evicting entries whose bit is clear and moving the others to the back with the bit
+ * cleared. An entry read since the hand last passed survives one more round.
  */
 export class ReadCache {
-  private readonly entries = new Map<string, DiskEntry>();
+  private readonly slots = new Map<string, Slot>();
   private sizeBytes = 0;
   hits = 0;
   misses = 0;
@@ -28,54 +40,66 @@ export class ReadCache {
   }
 
   get count(): number {
-    return this.entries.size;
+    return this.slots.size;
   }
 
   get(key: string): DiskEntry | undefined {
-    const e = this.entries.get(key);
-    if (e === undefined) {
+    const slot = this.slots.get(key);
+    if (slot === undefined) {
       this.misses++;
       return undefined;
     }
     this.hits++;
-    this.entries.delete(key);
-    this.entries.set(key, e);
-    return e;
+    slot.isReferenced = true;
+    return slot.entry;
   }
 
+  /** Cache `entry` for `key` (replacing what was cached); new entries start unreferenced. */
   set(key: string, entry: DiskEntry): void {
     const cost = costOf(key, entry);
+    const slot = this.slots.get(key);
     if (cost > this.limitBytes) {
-      this.delete(key);
+      if (slot !== undefined) this.drop(key, slot);
       return;
     }
-    const old = this.entries.get(key);
-    if (old !== undefined) {
-      this.sizeBytes -= costOf(key, old);
-      this.entries.delete(key);
+    if (slot !== undefined) {
+      this.sizeBytes += cost - costOf(key, slot.entry);
+      slot.entry = entry;
+    } else {
+      this.slots.set(key, { entry, isReferenced: false });
+      this.sizeBytes += cost;
     }
-    this.entries.set(key, entry);
-    this.sizeBytes += cost;
     if (this.sizeBytes > this.limitBytes) this.shrink();
   }
 
   delete(key: string): void {
-    const old = this.entries.get(key);
-    if (old === undefined) return;
-    this.sizeBytes -= costOf(key, old);
-    this.entries.delete(key);
+    const slot = this.slots.get(key);
+    if (slot !== undefined) this.drop(key, slot);
   }
 
   clear(): void {
-    this.entries.clear();
+    this.slots.clear();
     this.sizeBytes = 0;
   }
 
+  private drop(key: string, slot: Slot): void {
+    this.sizeBytes -= costOf(key, slot.entry);
+    this.slots.delete(key);
+  }
+
   private shrink(): void {
-    for (const [key, e] of this.entries) {
-      if (this.sizeBytes <= this.limitBytes) return;
-      this.sizeBytes -= costOf(key, e);
-      this.entries.delete(key);
+    // Every pass clears the bits it meets, so the walk ends within two rounds of the clock.
+    while (this.sizeBytes > this.limitBytes) {
+      for (const [key, slot] of this.slots) {
+        if (this.sizeBytes <= this.limitBytes) return;
+        this.slots.delete(key);
+        if (slot.isReferenced) {
+          slot.isReferenced = false;
+          this.slots.set(key, slot);
+        } else {
+          this.sizeBytes -= costOf(key, slot.entry);
+        }
+      }
     }
   }
 }

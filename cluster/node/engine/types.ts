@@ -12,7 +12,16 @@ export interface Item {
 export interface StoreResult {
   readonly status: StatusCode;
   readonly cas: number;
+  /**
+   * After an OK SET, ADD or REPLACE: the absolute expiry stored (unix seconds, 0 = never),
+   * or `WRITE_LEFT_NO_ITEM` when the expiry was already past. Absent when the engine does
+   * not say (then whoever needs the item reads it back).
+   */
+  readonly expAt?: number;
 }
+
+/** `StoreResult.expAt` of a store whose expiry had already passed: no item is left. */
+export const WRITE_LEFT_NO_ITEM = -1;
 
 /** Outcome of incr/decr: the new value when `status` is OK. */
 export interface CounterResult {

@@ -35,6 +35,16 @@ test('malformed values raise a UsageError', () => {
   }
 });
 
+test('--expiry-sweep-ms sets the disk engine\'s reclaim pass interval; malformed values are a UsageError', () => {
+  assert.equal(parseNodeArgs(['--expiry-sweep-ms', '250']), { expirySweepIntervalMs: 250 });
+  assert.equal(parseNodeArgs(['--expiry-sweep-ms', '0']), { expirySweepIntervalMs: 0 });
+  assert.is(NODE_DEFAULTS.expirySweepIntervalMs, 60_000);
+  for (const bad of ['-1', '1.5', 'soon', '', '86400001', '1e400', 'x'.repeat(5000)]) {
+    assert.throws(() => parseNodeArgs(['--expiry-sweep-ms', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), bad.slice(0, 20));
+  }
+  assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, expirySweepIntervalMs: -5 }), /expiry-sweep-ms/);
+});
+
 test('switches that do nothing in a combination are named at start', () => {
   assert.equal(nodeWarnings({}), []);
   assert.equal(nodeWarnings({ redundancy: 1, manager: 'http://127.0.0.1:1' }), []);
