@@ -19,6 +19,8 @@ const test = suite('integration - promotion asks the replicas for their seqnos n
 class ReportingNode {
   readonly peerKey = randomBytes(32).toString('hex');
   readonly tracker = new MapTracker();
+  /** Every map adopted, in order. */
+  readonly maps: ClusterMap[] = [];
   isBeating = true;
   reportRequests = 0;
   private ws: WebSocket | null = null;
@@ -43,7 +45,9 @@ class ReportingNode {
         this.reportRequests++;
         this.beat(this.fresh, m.n);
       } else if (m.t === 'full' || m.t === 'delta') {
-        if (this.tracker.accept(m).kind === 'resync') ws.send(encodeMapMessage({ t: 'fetch' }));
+        const result = this.tracker.accept(m);
+        if (result.kind === 'resync') ws.send(encodeMapMessage({ t: 'fetch' }));
+        else if (result.kind === 'map') this.maps.push(result.map);
       }
     });
     ws.send(encodeMapMessage({ t: 'register', node: { id: this.id, address: `ws://127.0.0.1:${this.port}`, zone: '', weight: 1, peerKey: this.peerKey } }));
@@ -101,16 +105,19 @@ test('the replica with the highest seqno after the fence is promoted, not the on
       return map !== null && map.nodes.length === 3 && map.nodes.every((n) => n.state === 'active') && map.moves.length === 0
         && chainOf(map, 0).length === 3 ? map : null;
     }, 30_000, 'a map with three copies of every unit');
-    const ia = full.nodes.findIndex((n) => n.id === 'node-a');
-    const wasA = activeUnitsOf(full, ia);
-    assert.ok(wasA.length > 0, 'node A is the active of some units');
+    assert.ok(full.nodes.length === 3);
 
-    // A stops heartbeating (paused): its lease runs out and it is failed over.
+    // A stops heartbeating (paused): its lease runs out and it is failed over. The first map
+    // showing it failed is the promote-only one; the map before it says what A was active for.
     a.isBeating = false;
-    const after = await poll(async () => {
-      const map = b.tracker.current;
-      return map !== null && map.nodes.some((n) => n.id === 'node-a' && n.state === 'failed') && map.epoch > full.epoch ? map : null;
+    const at = await poll(async () => {
+      const i = b.maps.findIndex((m) => m.nodes.some((n) => n.id === 'node-a' && n.state === 'failed'));
+      return i > 0 ? i : null;
     }, 30_000, 'the failover map');
+    const before = b.maps[at - 1]!;
+    const after = b.maps[at]!;
+    const wasA = activeUnitsOf(before, before.nodes.findIndex((n) => n.id === 'node-a'));
+    assert.ok(wasA.length > 0, 'node A was the active of some units');
     const toB = wasA.filter((u) => {
       const chain = chainOf(after, u * 2 ** (after.bits - after.unitBits));
       return after.nodes[chain[0]!]?.id === 'node-b';
