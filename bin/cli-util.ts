@@ -8,6 +8,7 @@ import { LOG_FORMATS, isLogFormat, type LogFormat } from '../shared/event-format
 import type { ConnLimits } from '../shared/conn-limits.js';
 import type { TlsServerConfig } from '../shared/tls.js';
 import { Shutdown, StoppedError } from './shutdown.js';
+import { ErrorCode, KvError } from '../shared/errors.js';
 
 /** A command-line usage error: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -117,7 +118,7 @@ function reportFailure(name: string, err: unknown): number {
     process.stderr.write(`pandakv ${name}: ${err.message}\n`);
     return 0;
   }
-  if (err instanceof UsageError || err instanceof RangeError) {
+  if (isUsageProblem(err)) {
     process.stderr.write(`pandakv ${name}: ${err.message}\n`);
     return 2;
   }
@@ -136,6 +137,15 @@ function reportFailure(name: string, err: unknown): number {
   }
   process.stderr.write(`pandakv ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
   return 1;
+}
+
+/**
+ * A failure that names a switch or option value to fix: a `UsageError`, a library's
+ * INVALID_ARGUMENT (options checked by a constructor), or a RangeError of one that
+ * still throws those.
+ */
+export function isUsageProblem(err: unknown): err is Error {
+  return err instanceof UsageError || err instanceof RangeError || (err instanceof KvError && err.code === ErrorCode.INVALID_ARGUMENT);
 }
 
 /** Resolve on the first SIGINT or SIGTERM. */

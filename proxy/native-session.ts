@@ -33,7 +33,7 @@ export class NativeSession {
   private readonly sink: ForwardSink = {
     raw: (f) => this.finishForwarded(f),
     settled: (f, err, r) => {
-      if (r !== null) this.finish(f.op, f.started, [f.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null]);
+      if (r !== null) this.finish(f.op, f.started, answerFrame(f.id, r.status, r.value ?? null, r.cas, r.flags, r.extra ?? null));
       else this.fail(f.id, f.op, f.started, err);
     },
   };
@@ -75,7 +75,7 @@ export class NativeSession {
       this.fatal(decoded.fatal.status, decoded.fatal.message, decoded.fatal.status === Status.TOO_LARGE ? 1009 : 1007);
       return;
     }
-    for (const e of decoded.errors) this.reply([e.id, e.status, null, 0, 0, { message: e.message }]);
+    for (const e of decoded.errors) this.reply(errorAnswer(e.id, e.status, e.message));
     const requests = decoded.requests;
     if (requests.length === 0) return;
     // The frames of one message arrive together: one clock read for all of them.

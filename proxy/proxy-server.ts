@@ -1,3 +1,4 @@
+import { KvError } from '../shared/errors.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createListener } from '../shared/tls.js';
 import type { Duplex } from 'node:stream';
@@ -45,7 +46,7 @@ export class Proxy {
   constructor(options: Partial<ProxyOptions> & { map: string }, auth: ProxyAuth | null = null) {
     this.options = { ...PROXY_DEFAULTS, ...options };
     if (!this.options.isInsecure && this.options.credentials === null) {
-      throw new RangeError('the proxy needs credentials of a principal with the admin role (or --insecure)');
+      throw KvError.invalidArgument('the proxy needs credentials of a principal with the admin role (or --insecure)');
     }
     this.events = new EventLog({ component: 'proxy', format: this.options.logFormat, write: this.options.logWrite, capacity: this.options.eventCapacity });
     this.poller = new IdlePoller(this.options.idlePollUs / 1000);
@@ -101,7 +102,7 @@ export class Proxy {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.upstream.health.off('health', onHealth);
-        reject(new Error(`proxy not healthy within ${timeoutMs} ms`));
+        reject(KvError.timeout(`proxy not healthy within ${timeoutMs} ms`));
       }, timeoutMs);
       const onHealth = (ok: boolean): void => {
         if (!ok) return;

@@ -1,3 +1,4 @@
+import { KvError } from '../shared/errors.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
@@ -11,7 +12,7 @@ export class CursorSigner {
 
   constructor(secretHex: string | null) {
     this.secret = secretHex === null ? randomBytes(32) : Buffer.from(secretHex, 'hex');
-    if (this.secret.length < 16) throw new RangeError('cursor secret must be at least 16 bytes of hex');
+    if (this.secret.length < 16) throw KvError.invalidArgument('cursor secret must be at least 16 bytes of hex');
   }
 
   sign(epoch: number, lastKey: string): string {

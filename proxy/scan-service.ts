@@ -1,5 +1,5 @@
 import { Status } from '../shared/status.js';
-import { KvError } from '../shared/errors.js';
+import { ErrorCode, KvError } from '../shared/errors.js';
 import { answerFrame, errorAnswer, extraAnswer, type Request } from '../shared/protocol/frames.js';
 import { binaryToWire, bytesToBinary } from '../shared/protocol/binary-key.js';
 import { ScanIterator, type ScanHost } from '../sdk/scan.js';
@@ -54,7 +54,7 @@ export class ScanService {
       try {
         r = await it.next();
       } catch (err) {
-        if (!(err instanceof KvError) || err.code !== 'KV_ERR_SCAN_INTERRUPTED') throw err;
+        if (!(err instanceof KvError) || err.code !== ErrorCode.SCAN_INTERRUPTED) throw err;
         interrupted = err;
         break;
       }

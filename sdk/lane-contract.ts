@@ -89,8 +89,9 @@ export interface LaneOptions {
   /** Authenticate before the lane carries requests; null for an `--insecure` cluster. @default null */
   auth?: LaneAuth | null;
   /**
-   * Runs the lane's flush of its outbox: by default at the next microtask checkpoint, so
-   * the requests of one tick leave in one message. @default queueMicrotask
+   * Runs the lane's flush of its outbox: by default once per event-loop turn (after the
+   * I/O phase), so the requests that answers from every node read in one turn set off
+   * leave in one message per lane, not one per answer message. @default setImmediate
    */
   scheduleFlush?: (flush: () => void) => void;
   /** Reads each message from the node before the lane's decoder. @default null */

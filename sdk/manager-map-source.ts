@@ -1,13 +1,12 @@
-import { caOption, type TlsCa } from '../shared/tls-ca.js';
+import type { TlsCa } from '../shared/tls-ca.js';
 import { EventEmitter } from 'eventemitter3';
-import WebSocket from 'ws';
-import { KvError } from '../shared/errors.js';
+import { ErrorCode, KvError, isErrorCode, type KvErrorCode } from '../shared/errors.js';
 import type { ClusterMap } from '../shared/cluster-map.js';
 import { MapTracker } from '../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl, parseSeedUrls } from '../shared/map-protocol.js';
+import { parseSeedUrls, type MapServerMessage } from '../shared/map-protocol.js';
 import type { MapSource, MapSourceEvents } from './map-source.js';
-import { backoffDelay } from './backoff.js';
-import { MapAuthSession, type MapAuthOptions } from '../shared/map-auth.js';
+import type { MapAuthOptions } from '../shared/map-auth.js';
+import { MapConnection, type MapConnectionClose } from '../shared/map-connection.js';
 
 export interface ManagerMapSourceOptions {
   /** Reconnect schedule in ms, jittered. @default [50, 100, 250, 500, 1000, 2000] */
@@ -35,23 +34,17 @@ interface Waiter {
 
 /**
  * The manager's live map over WebSocket: full map on subscribe, then deltas;
- * reconnects with jittered backoff and resubscribes from its rev, so only what
- * changed is sent again. Waiters for a newer epoch share one fetch.
+ * reconnects (shared/map-connection.ts: next manager at once, jittered backoff once
+ * every known one was tried) and resubscribes from its rev, so only what changed is
+ * sent again. Waiters for a newer epoch share one fetch.
  */
 export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements MapSource {
   private readonly tracker = new MapTracker();
-  /** Map service URLs to try in turn: the seeds, then managers the map lists. */
-  private readonly candidates: string[];
-  private index = 0;
-  private url: string;
+  private readonly conn: MapConnection;
   private readonly options: ManagerMapSourceOptions;
-  private ws: WebSocket | null = null;
-  private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | null = null;
   private waiters: Waiter[] = [];
   private isClosed = false;
   private isFetchPending = false;
-  private session: MapAuthSession | null = null;
   /** The last authentication failure, reported to waiters instead of a bare timeout. */
   private authError: KvError | null = null;
   /** Why each candidate could not be reached since the last connection opened. */
@@ -74,10 +67,20 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
    */
   constructor(address: string | readonly string[], options: Partial<ManagerMapSourceOptions> = {}) {
     super();
-    this.candidates = [...new Set(parseSeedUrls(address).map((a) => mapServiceUrl(a)))];
-    this.url = this.candidates[0]!;
     this.options = { ...MANAGER_MAP_SOURCE_DEFAULTS, ...options };
-    this.open();
+    this.conn = new MapConnection(parseSeedUrls(address), {
+      reconnectBackoffMs: this.options.reconnectBackoffMs,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      auth: this.options.auth,
+      tlsCa: this.options.tlsCa,
+    });
+    this.conn.on('open', this.onOpen);
+    this.conn.on('ready', this.onSubscribed);
+    this.conn.on('message', this.onMessage);
+    this.conn.on('auth-error', this.onAuthError);
+    this.conn.on('socket-error', this.onSocketError);
+    this.conn.on('close', this.onClose);
+    this.conn.start();
   }
 
   current(): ClusterMap | null {
@@ -93,9 +96,9 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     if (cur !== null && cur.epoch >= minEpoch) return Promise.resolve(cur);
     if (this.isClosed) return Promise.reject(KvError.clientClosed());
     if (cur === null && this.unreachable !== null) return Promise.reject(this.unreachable);
-    if (cur !== null && !this.isFetchPending && this.ws?.readyState === WebSocket.OPEN) {
+    if (cur !== null && !this.isFetchPending && this.conn.isOpen) {
       this.isFetchPending = true;
-      this.ws.send(encodeMapMessage({ t: 'fetch' }));
+      this.conn.send({ t: 'fetch' });
     }
     return new Promise<ClusterMap>((resolve, reject) => {
       const waiter: Waiter = {
@@ -105,7 +108,7 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(this.authError ?? KvError.timeout(`no cluster map with epoch ≥ ${minEpoch} from ${this.url} before the deadline`, { isSafeToRetry: true }));
+        reject(this.authError ?? KvError.timeout(`no cluster map with epoch ≥ ${minEpoch} from ${this.conn.url} before the deadline`, { isSafeToRetry: true }));
       }, Math.max(0, deadlineMs - Date.now()));
       this.waiters.push(waiter);
     });
@@ -114,97 +117,59 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
   close(): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    this.ws?.terminate();
-    this.ws = null;
+    this.conn.close();
     this.removeAllListeners();
   }
 
-  private open(): void {
-    const url = this.url;
-    const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: this.options.connectTimeoutMs, maxPayload: 64 * 1024 * 1024, ...caOption(this.options.tlsCa) });
-    this.ws = ws;
-    ws.on('open', () => {
-      this.refusals.clear();
-      this.unreachable = null;
-      const auth = this.options.auth;
-      if (auth === null) {
-        this.onSubscribed(ws);
-        return;
-      }
-      this.session = new MapAuthSession(auth);
-      ws.send(encodeMapMessage(this.session.hello()));
-    });
-    ws.on('message', (data: Buffer) => this.onMessage(ws, data));
-    ws.on('error', (err: Error) => {
-      const reason = refusalReason(err);
-      if (reason !== null) this.refusals.set(url, reason);
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
-    ws.on('close', () => {
-      if (this.isConnected) this.emit('status', false);
-      this.isConnected = false;
-      this.isFetchPending = false;
-      if (this.ws === ws) this.ws = null;
-      this.checkUnreachable();
-      // Another manager at once; back off only once every known one was tried.
-      this.index = (this.index + 1) % this.candidates.length;
-      this.url = this.candidates[this.index]!;
-      if (this.index !== 0) this.attempt = Math.max(0, this.attempt - 1);
-      this.scheduleReconnect(this.index !== 0);
-    });
-  }
+  private readonly onOpen = (): void => {
+    this.refusals.clear();
+    this.unreachable = null;
+  };
+
+  private readonly onSocketError = (err: Error, url: string): void => {
+    const reason = refusalReason(err);
+    if (reason !== null) this.refusals.set(url, reason);
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  };
+
+  private readonly onClose = ({ isCurrent }: MapConnectionClose): void => {
+    if (this.isConnected) this.emit('status', false);
+    this.isConnected = false;
+    this.isFetchPending = false;
+    this.checkUnreachable();
+    // Another manager at once; back off only once every known one was tried.
+    if (isCurrent && !this.isClosed) this.conn.reconnect();
+  };
 
   /** Fail waiters at once when no map ever arrived and every candidate refused outright. */
   private checkUnreachable(): void {
-    if (this.tracker.current !== null || this.candidates.some((c) => !this.refusals.has(c))) return;
-    const what = this.candidates.map((c) => `${c} (${this.refusals.get(c)!})`).join(', ');
+    const candidates = this.conn.knownUrls;
+    if (this.tracker.current !== null || candidates.some((c) => !this.refusals.has(c))) return;
+    const what = candidates.map((c) => `${c} (${this.refusals.get(c)!})`).join(', ');
     this.unreachable = KvError.unavailable(`cannot reach the cluster map service at ${what}`, { isSafeToRetry: true });
     for (const w of this.waiters) w.reject(this.unreachable);
     this.waiters = [];
   }
 
-  private onSubscribed(ws: WebSocket): void {
-    this.attempt = 0;
+  private readonly onSubscribed = (): void => {
+    this.conn.resetBackoff();
     this.authError = null;
     this.isConnected = true;
     this.emit('status', true);
-    ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
-  }
+    this.conn.send(this.tracker.subscribeMessage());
+  };
 
-  private scheduleReconnect(isNextSeed = false): void {
-    if (this.isClosed || this.reconnectTimer !== null) return;
-    const wait = isNextSeed ? 0 : backoffDelay(this.options.reconnectBackoffMs, this.attempt++);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = null;
-      if (!this.isClosed) this.open();
-    }, wait);
-    this.reconnectTimer.unref();
-  }
+  private readonly onAuthError = (err: Error): void => {
+    this.authError = err instanceof KvError ? err : KvError.protocol(String(err));
+    for (const w of this.waiters) w.reject(this.authError);
+    this.waiters = [];
+    if (this.listenerCount('error') > 0) this.emit('error', this.authError);
+  };
 
-  private onMessage(ws: WebSocket, data: Buffer): void {
-    const msg = decodeServerMessage(data);
-    if (msg === null) {
-      ws.terminate();
-      return;
-    }
-    if (this.session !== null && !this.session.isAuthenticated) {
-      try {
-        const step = this.session.onMessage(msg);
-        if (step.kind === 'send') ws.send(encodeMapMessage(step.message));
-        else if (step.kind === 'done') this.onSubscribed(ws);
-      } catch (err) {
-        this.authError = err instanceof KvError ? err : KvError.protocol(String(err));
-        for (const w of this.waiters) w.reject(this.authError);
-        this.waiters = [];
-        if (this.listenerCount('error') > 0) this.emit('error', this.authError);
-        ws.terminate();
-      }
-      return;
-    }
-    if (msg.t === 'err' && (msg.code.startsWith('KV_ERR_AUTH') || msg.code === 'KV_ERR_FORBIDDEN')) {
+  private readonly onMessage = (msg: MapServerMessage): void => {
+    if (msg.t === 'err' && isErrorCode(msg.code) && REFUSED_CODES.has(msg.code)) {
       // Refused: waiting longer will not help, so waiters hear it now.
-      this.authError = new KvError(msg.code as never, `manager ${this.url}: ${msg.message}`);
+      this.authError = new KvError(msg.code, `manager ${this.conn.url}: ${msg.message}`);
       for (const w of this.waiters) w.reject(this.authError);
       this.waiters = [];
       if (this.listenerCount('error') > 0) this.emit('error', this.authError);
@@ -218,23 +183,23 @@ export class ManagerMapSource extends EventEmitter<MapSourceEvents> implements M
     const result = this.tracker.accept(msg);
     if (msg.t === 'full') this.isFetchPending = false;
     if (result.kind === 'resync') {
-      ws.send(encodeMapMessage({ t: 'fetch' }));
+      this.conn.send({ t: 'fetch' });
       return;
     }
     if (result.kind !== 'map') return;
     this.publishedAt = msg.t === 'full' || msg.t === 'delta' ? msg.at ?? null : null;
-    for (const m of result.map.managers ?? []) {
-      const url = mapServiceUrl(m.address);
-      if (!this.candidates.includes(url)) this.candidates.push(url);
-    }
+    this.conn.learn(result.map);
     this.emit('map', result.map, result.previous);
     const ready = this.waiters.filter((w) => result.map.epoch >= w.minEpoch);
     if (ready.length > 0) {
       this.waiters = this.waiters.filter((w) => result.map.epoch < w.minEpoch);
       for (const w of ready) w.resolve(result.map);
     }
-  }
+  };
 }
+
+/** Answers of the manager that waiting will not change. */
+const REFUSED_CODES: ReadonlySet<KvErrorCode> = new Set([ErrorCode.AUTH_NEEDED, ErrorCode.AUTH_FAILED, ErrorCode.FORBIDDEN]);
 
 /** Reasons a connection attempt fails at once that a retry within the deadline will not cure. */
 const REFUSALS: Readonly<Record<string, string>> = Object.freeze({

@@ -1,4 +1,4 @@
-import { KvError } from '../shared/errors.js';
+import { ErrorCode, KvError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op } from '../shared/protocol/ops.js';
 import { errorFromAnswer, requestFrame, type Response } from '../shared/protocol/frames.js';
@@ -64,7 +64,7 @@ function wireToBinary(v: unknown): string {
 
 /** Failures after which the same read may well work against a newer map or a moment later. */
 const RETRYABLE: ReadonlySet<string> = new Set([
-  'KV_ERR_NOT_MY_BUCKET', 'KV_ERR_BUSY', 'KV_ERR_CONNECTION_CLOSED', 'KV_ERR_UNAVAILABLE', 'KV_ERR_TIMEOUT', 'KV_ERR_SCAN_INTERRUPTED',
+  ErrorCode.NOT_MY_BUCKET, ErrorCode.BUSY, ErrorCode.CONNECTION_CLOSED, ErrorCode.UNAVAILABLE, ErrorCode.TIMEOUT, ErrorCode.SCAN_INTERRUPTED,
 ]);
 
 /**
@@ -185,7 +185,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
         const err = o.reason as unknown;
         if (!(err instanceof KvError) || !RETRYABLE.has(err.code)) throw err;
         lastError = err;
-        const refused = err.code === 'KV_ERR_NOT_MY_BUCKET' ? err.details.epoch ?? tracker.epoch + 1 : tracker.epoch + 1;
+        const refused = err.code === ErrorCode.NOT_MY_BUCKET ? err.details.epoch ?? tracker.epoch + 1 : tracker.epoch + 1;
         minEpoch = Math.max(minEpoch, refused);
       }
       // A page read ahead may have been stale or failed: such a stream is simply asked again.
@@ -195,7 +195,7 @@ export class ScanIterator<V> implements AsyncIterableIterator<ScanEntry<V>> {
       if (minEpoch > tracker.epoch || map === null) {
         // A newer map is what fixes this; wait for it, but not past this retry's turn
         // unless the node said which epoch it has (then that map is surely coming).
-        const refusedBy = lastError?.code === 'KV_ERR_NOT_MY_BUCKET' && (lastError.details.epoch ?? 0) > tracker.epoch;
+        const refusedBy = lastError?.code === ErrorCode.NOT_MY_BUCKET && (lastError.details.epoch ?? 0) > tracker.epoch;
         const waitedFrom = Date.now();
         await this.host.refreshMap(Math.max(minEpoch, 0), refusedBy ? deadline : Date.now() + Math.max(wait, 1)).catch(() => null);
         // A source that answers at once with the same map (a static one) must not turn

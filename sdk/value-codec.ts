@@ -10,7 +10,7 @@ export const bytesCodec: ValueCodec<Uint8Array | string, Uint8Array> = Object.fr
   name: 'bytes',
   encode(value: Uint8Array | string): Uint8Array | string {
     if (typeof value === 'string' || value instanceof Uint8Array) return value;
-    throw new TypeError('value must be a Uint8Array or a string');
+    throw KvError.invalidArgument('value must be a Uint8Array or a string');
   },
   decode: (bytes: Uint8Array): Uint8Array => bytes,
 });
@@ -19,7 +19,7 @@ export const bytesCodec: ValueCodec<Uint8Array | string, Uint8Array> = Object.fr
 export const utf8Codec: ValueCodec<string, string> = Object.freeze({
   name: 'utf8',
   encode(value: string): string {
-    if (typeof value !== 'string') throw new TypeError('value must be a string');
+    if (typeof value !== 'string') throw KvError.invalidArgument('value must be a string');
     return value;
   },
   decode: (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
@@ -30,8 +30,9 @@ export const jsonCodec: ValueCodec<unknown, unknown> = Object.freeze({
   name: 'json',
   encode(value: unknown): string {
     const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError('value is not JSON-serialisable');
+    if (text === undefined) throw KvError.invalidArgument('value is not JSON-serialisable');
     return text;
   },
   decode: (bytes: Uint8Array): unknown => JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')),
-});
+});import { KvError } from '../shared/errors.js';
+

@@ -42,6 +42,13 @@ export const ErrorCode = Object.freeze({
 
 export type KvErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+const CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** True when `code` (from a wire message) is one of the stable codes. */
+export function isErrorCode(code: string): code is KvErrorCode {
+  return CODES.has(code);
+}
+
 /** Details a node may attach to an error answer. */
 export interface KvErrorDetails {
   /** Wire status the error came from, when it came from a node. */

@@ -1,5 +1,5 @@
 import { AuthClient, authFailedError, type Credentials, type KeyPair, type PasswordLimits } from './auth/index.js';
-import { KvError } from './errors.js';
+import { ErrorCode, KvError, isErrorCode, type KvErrorCode } from './errors.js';
 import type { MapClientMessage, MapServerMessage } from './map-protocol.js';
 
 /** How a map-service client proves who it is (absent: the manager runs `--insecure`). */
@@ -63,8 +63,8 @@ export class MapAuthSession {
       case 'err':
         // Refused, or a request the manager cannot take (one running --insecure answers a
         // hello with BAD_REQUEST): waiting will not change it.
-        if (msg.code.startsWith('KV_ERR_AUTH') || msg.code === 'KV_ERR_FORBIDDEN' || msg.code === 'KV_ERR_BAD_REQUEST') {
-          throw new KvError(msg.code as never, `manager: ${msg.message}`);
+        if (isErrorCode(msg.code) && REFUSED_CODES.has(msg.code)) {
+          throw new KvError(msg.code, `manager: ${msg.message}`);
         }
         return { kind: 'pass' };
       default:
@@ -72,3 +72,6 @@ export class MapAuthSession {
     }
   }
 }
+
+/** Answers to the handshake that waiting will not change: refused, or a manager running --insecure. */
+const REFUSED_CODES: ReadonlySet<KvErrorCode> = new Set([ErrorCode.AUTH_NEEDED, ErrorCode.AUTH_FAILED, ErrorCode.FORBIDDEN, ErrorCode.BAD_REQUEST]);

@@ -1,3 +1,4 @@
+import { KvError } from './errors.js';
 import { Decoder, Encoder } from 'cbor-x';
 
 /**
@@ -330,20 +331,20 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
 
 /**
  * Seed addresses of the manager tier: one string with commas, or a list of them.
- * @throws TypeError naming the first address that is not a usable http(s)/ws(s) URL
+ * @throws KvError INVALID_ARGUMENT naming the first address that is not a usable http(s)/ws(s) URL
  */
 export function parseSeedUrls(seeds: string | readonly string[]): string[] {
   const parts = (typeof seeds === 'string' ? [seeds] : seeds).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-  if (parts.length === 0) throw new TypeError('no manager address given');
+  if (parts.length === 0) throw KvError.invalidArgument('no manager address given');
   const out: string[] = [];
   for (const p of parts) {
     let url: URL;
     try {
       url = new URL(p);
     } catch {
-      throw new TypeError(`not a URL: "${p}" (expected http://host:port)`);
+      throw KvError.invalidArgument(`not a URL: "${p}" (expected http://host:port)`);
     }
-    if (!/^(https?|wss?):$/.test(url.protocol) || url.hostname === '') throw new TypeError(`not an http(s) or ws(s) URL: "${p}"`);
+    if (!/^(https?|wss?):$/.test(url.protocol) || url.hostname === '') throw KvError.invalidArgument(`not an http(s) or ws(s) URL: "${p}"`);
     if (!out.includes(p)) out.push(p);
   }
   return out;

@@ -1,4 +1,4 @@
-import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, checkListenIp, TLS_SWITCHES, tlsArgs } from '../cli-util.js';
+import { parseCommandLine, numberArg, logFormatArg, UsageError, CONN_LIMIT_SWITCHES, connLimitArgs, connLimitUsage, checkListenIp, TLS_SWITCHES, tlsArgs, isUsageProblem } from '../cli-util.js';
 import type { Shutdown } from '../shutdown.js';
 import { runServer, type ServerCommand } from '../server-command.js';
 import { DirError } from '../../cluster/ensure-dir.js';
@@ -130,7 +130,7 @@ export const MANAGER_COMMAND: ServerCommand<Partial<ManagerOptions>, Manager> = 
     try {
       manager = new Manager(opts);
     } catch (err) {
-      if (err instanceof RangeError) throw new UsageError(err.message);
+      if (isUsageProblem(err)) throw new UsageError(err.message);
       throw err;
     }
     try {

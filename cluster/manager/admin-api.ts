@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { KvError } from '../../shared/errors.js';
+import { ErrorCode, KvError } from '../../shared/errors.js';
 import { activeRanges } from '../../shared/cluster-map.js';
 import type { ClusterState } from './cluster-state.js';
 import type { Leader, OpResult } from './leader.js';
@@ -83,10 +83,10 @@ export class AdminApi {
     const status = HTTP_STATUS[kv.code] ?? 500;
     const extra: Record<string, unknown> = {};
     const headers: Record<string, string> = {};
-    if (kv.code === 'KV_ERR_UNAVAILABLE' && !this.leader.isLeader) extra.leader = await this.leaderUrl();
+    if (kv.code === ErrorCode.UNAVAILABLE && !this.leader.isLeader) extra.leader = await this.leaderUrl();
     if (this.sessions === null && AUTH_ROUTES.has(route)) extra.isInsecure = true;
     if (status === 401) headers['www-authenticate'] = 'Bearer realm="pandakv-admin"';
-    if (kv.code === 'KV_ERR_BUSY' && kv.details.retryAfterMs !== undefined) {
+    if (kv.code === ErrorCode.BUSY && kv.details.retryAfterMs !== undefined) {
       extra.retryAfterMs = kv.details.retryAfterMs;
       headers['retry-after'] = String(Math.ceil(kv.details.retryAfterMs / 1000));
     }

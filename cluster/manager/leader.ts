@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { KvError } from '../../shared/errors.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { EventLog } from '../../shared/event-log.js';
 import { splitBuckets } from './planner/plan.js';
 import type { Cfg, CfgLeadership } from './cfg/cfg.js';
@@ -223,7 +224,7 @@ export class Leader extends EventEmitter<LeaderEvents> implements LeaderHost {
       } catch (err) {
         if (this.isClosed) return;
         this.emit('error', err instanceof Error ? err : new Error(String(err)));
-        await new Promise<void>((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt++)).unref());
+        await new Promise<void>((resolve) => setTimeout(resolve, backoffDelay(this.options.retryBackoffMs, attempt++)).unref());
       }
     }
   }

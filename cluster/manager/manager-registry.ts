@@ -1,3 +1,4 @@
+import { backoffDelay } from '../../shared/backoff.js';
 import { KvError } from '../../shared/errors.js';
 import type { Cfg, CfgLease } from './cfg/cfg.js';
 import { managerKey } from './keys.js';
@@ -14,7 +15,7 @@ export class ManagerRegistry {
   private retry: NodeJS.Timeout | null = null;
   private attempt = 0;
 
-  constructor(private readonly cfg: Cfg, readonly record: ManagerRecord, private readonly ttlMs: number) {}
+  constructor(private readonly cfg: Cfg, readonly record: ManagerRecord, private readonly ttlMs: number, private readonly retryBackoffMs: readonly number[]) {}
 
   async start(): Promise<void> {
     await this.register();
@@ -31,7 +32,7 @@ export class ManagerRegistry {
 
   private readonly onLost = (): void => {
     if (this.isClosed) return;
-    const delay = Math.min(1000, 50 * 2 ** this.attempt++);
+    const delay = backoffDelay(this.retryBackoffMs, this.attempt++);
     this.retry = setTimeout(() => {
       this.retry = null;
       if (!this.isClosed) this.register().catch(this.onLost);

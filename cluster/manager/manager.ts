@@ -1,3 +1,4 @@
+import { KvError } from '../../shared/errors.js';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createListener } from '../../shared/tls.js';
 import { METRICS_CONTENT_TYPE } from '../../shared/prom.js';
@@ -135,7 +136,7 @@ export class Manager {
     const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
     this.url = `${o.tls === null ? 'http' : 'https'}://${host}:${addr.port}`;
     this.events.id ??= this.url;
-    this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs);
+    this.registry = new ManagerRegistry(this.cfg, { id: this.id, address: o.advertise ?? this.url, publicKey, dht: ownDht, since: Date.now() }, o.leaderLeaseMs, o.retryBackoffMs);
     await this.registry.start();
     this.leader = new Leader(this.cfg, this.state, o, this.membership, o.advertise ?? this.url, this.id);
     this.leader.on('error', () => undefined);
@@ -155,7 +156,7 @@ export class Manager {
   whenLeader(timeoutMs: number): Promise<void> {
     if (this.isLeader) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not elected within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(KvError.timeout(`not elected within ${timeoutMs} ms`)), timeoutMs);
       this.leader!.once('elected', () => {
         clearTimeout(timer);
         resolve();

@@ -196,7 +196,7 @@ export class MapService {
       const msg = isBinary ? decodeClientMessage(data) : null;
       if (msg === null) {
         this.counters.badMessages++;
-        ws.send(encodeMapMessage({ t: 'err', code: 'KV_ERR_BAD_REQUEST', message: 'malformed map-service message' }));
+        ws.send(encodeMapMessage({ t: 'err', code: ErrorCode.BAD_REQUEST, message: 'malformed map-service message' }));
         ws.close(1007, 'malformed message');
         return;
       }
@@ -210,7 +210,7 @@ export class MapService {
     if (s.auth === null) return true;
     if (msg.t === 'hello' || msg.t === 'auth') return true;
     if (!s.auth.isAuthenticated) {
-      this.sendError(s, 'KV_ERR_AUTH_NEEDED', 'authenticate first: send hello');
+      this.sendError(s, ErrorCode.AUTH_NEEDED, 'authenticate first: send hello');
       return false;
     }
     const p = s.auth.principal;
@@ -221,7 +221,7 @@ export class MapService {
     }
     const needs: Role = msg.t === 'register' || msg.t === 'hb' ? 'admin' : 'read';
     if (!hasRole(p.roles, needs) && !(needs === 'read' && (hasRole(p.roles, 'write') || hasRole(p.roles, 'scan')))) {
-      this.sendError(s, 'KV_ERR_FORBIDDEN', `principal lacks the ${needs} role`);
+      this.sendError(s, ErrorCode.FORBIDDEN, `principal lacks the ${needs} role`);
       return false;
     }
     return true;
@@ -234,7 +234,7 @@ export class MapService {
   private handshake(s: Subscriber, msg: MapClientMessage & { t: 'hello' | 'auth' }): void {
     const auth = s.auth;
     if (auth === null) {
-      this.sendError(s, 'KV_ERR_BAD_REQUEST', 'this manager runs --insecure: no authentication');
+      this.sendError(s, ErrorCode.BAD_REQUEST, 'this manager runs --insecure: no authentication');
       return;
     }
     if (msg.t === 'hello') {

@@ -1,3 +1,4 @@
+import { KvError } from '../../shared/errors.js';
 import type { DashboardOptions } from './dashboard/options.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, checkConnLimits, type ConnLimits } from '../../shared/conn-limits.js';
@@ -28,6 +29,11 @@ export interface ManagerOptions extends ConnLimits {
   historySize: number;
   /** TTL of this manager's election lease. @default 3000 */
   leaderLeaseMs: number;
+  /**
+   * Retry schedule (ms, jittered) of a failed campaign for leadership and of a lost
+   * registry entry. @default [50, 100, 200, 400, 800, 1000]
+   */
+  retryBackoffMs: number[];
   /** Address other managers and the CLI should use; defaults to the listening one. @default null */
   advertise: string | null;
   /** Units one node may be gaining a copy of at once during a rebalance. @default 128 */
@@ -100,6 +106,7 @@ export const MANAGER_DEFAULTS: Readonly<Omit<ManagerOptions, 'heartbeatMs' | 'fe
   isAutoAdd: true,
   historySize: 64,
   leaderLeaseMs: 3000,
+  retryBackoffMs: [50, 100, 200, 400, 800, 1000],
   advertise: null,
   isInsecure: false,
   movesPerNode: 128,
@@ -122,13 +129,13 @@ export function managerOptions(o: Partial<ManagerOptions>): ManagerOptions {
   const heartbeatMs = o.heartbeatMs ?? Math.max(20, Math.floor(merged.failoverAfterMs / 5));
   const fenceMarginMs = o.fenceMarginMs ?? Math.min(500, Math.round(merged.failoverAfterMs / 10));
   const opts: ManagerOptions = { ...merged, heartbeatMs, fenceMarginMs };
-  if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${opts.redundancy}`);
-  if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw new RangeError(`bits must be 1..32, got ${opts.bits}`);
+  if (!Number.isInteger(opts.redundancy) || opts.redundancy < 1 || opts.redundancy > 8) throw KvError.invalidArgument(`--redundancy must be 1..8, got ${opts.redundancy}`);
+  if (!Number.isInteger(opts.bits) || opts.bits < 1 || opts.bits > 32) throw KvError.invalidArgument(`bits must be 1..32, got ${opts.bits}`);
   checkConnLimits(opts, 'manager');
-  if (!(opts.failoverAfterMs >= 50)) throw new RangeError(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
+  if (!(opts.failoverAfterMs >= 50)) throw KvError.invalidArgument(`--failover-after-ms must be at least 50, got ${opts.failoverAfterMs}`);
   const fence = fenceAfterMs(opts);
   if (!(fence >= 2 * heartbeatMs)) {
-    throw new RangeError(`the node lease (${fence} ms = failover ${opts.failoverAfterMs} ms less 1 % and the ${fenceMarginMs} ms margin) must be at least two heartbeats (${heartbeatMs} ms each)`);
+    throw KvError.invalidArgument(`the node lease (${fence} ms = failover ${opts.failoverAfterMs} ms less 1 % and the ${fenceMarginMs} ms margin) must be at least two heartbeats (${heartbeatMs} ms each)`);
   }
   return opts;
 }

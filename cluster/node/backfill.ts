@@ -1,4 +1,5 @@
 import { KvError } from '../../shared/errors.js';
+import { backoffDelay } from '../../shared/backoff.js';
 import { bucketOfBinary } from '../../shared/keystream.js';
 import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { PeerPlane } from '../peer/index.js';
@@ -190,7 +191,7 @@ export class Backfiller {
           return;
         } catch {
           this.host.counters.backfillRetries++;
-          await this.retryDelay(source, Math.min(50 * 2 ** attempt, 2000));
+          await this.retryDelay(source, backoffDelay(this.options.backfillRetryBackoffMs, attempt));
         }
       }
     } finally {

@@ -1,3 +1,4 @@
+import { KvError } from '../../shared/errors.js';
 import { NodeMetrics } from './node-metrics.js';
 import { snakeKeys } from '../../shared/snake-case.js';
 import { join } from 'node:path';
@@ -279,7 +280,7 @@ export class DataNode implements StatsSource {
   };
 
   get url(): string {
-    if (this.address === null) throw new Error('node is not listening');
+    if (this.address === null) throw KvError.unavailable('node is not listening');
     return wsUrl(this.address.ip, this.address.port, this.options.tls !== null);
   }
 
@@ -369,21 +370,21 @@ export function engineKind(o: Pick<NodeOptions, 'engine' | 'dataDir'>): 'disk' |
   return o.engine ?? (o.dataDir === null ? 'memory' : 'disk');
 }
 
-/** @throws RangeError with a one-line reason when an option is out of range. */
+/** @throws KvError INVALID_ARGUMENT with a one-line reason when an option is out of range. */
 export function validateNodeOptions(o: NodeOptions): void {
-  if (o.engine === 'disk' && o.dataDir === null) throw new RangeError('--engine disk needs --data-dir');
-  if (!Number.isFinite(o.commitIntervalMs) || o.commitIntervalMs < 0 || o.commitIntervalMs > 10_000) throw new RangeError(`--commit-interval-ms must be 0..10000, got ${o.commitIntervalMs}`);
-  if (!Number.isSafeInteger(o.expirySweepIntervalMs) || o.expirySweepIntervalMs < 0) throw new RangeError(`--expiry-sweep-ms must be a whole number of ms, 0 or more, got ${o.expirySweepIntervalMs}`);
+  if (o.engine === 'disk' && o.dataDir === null) throw KvError.invalidArgument('--engine disk needs --data-dir');
+  if (!Number.isFinite(o.commitIntervalMs) || o.commitIntervalMs < 0 || o.commitIntervalMs > 10_000) throw KvError.invalidArgument(`--commit-interval-ms must be 0..10000, got ${o.commitIntervalMs}`);
+  if (!Number.isSafeInteger(o.expirySweepIntervalMs) || o.expirySweepIntervalMs < 0) throw KvError.invalidArgument(`--expiry-sweep-ms must be a whole number of ms, 0 or more, got ${o.expirySweepIntervalMs}`);
   const bits = Math.log2(o.buckets);
-  if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw new RangeError(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
-  if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw new RangeError(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);
-  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new RangeError(`--port must be 0..65535, got ${o.port}`);
-  if (!Number.isInteger(o.redundancy) || o.redundancy < 1 || o.redundancy > 8) throw new RangeError(`--redundancy must be 1..8, got ${o.redundancy}`);
+  if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw KvError.invalidArgument(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
+  if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw KvError.invalidArgument(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw KvError.invalidArgument(`--port must be 0..65535, got ${o.port}`);
+  if (!Number.isInteger(o.redundancy) || o.redundancy < 1 || o.redundancy > 8) throw KvError.invalidArgument(`--redundancy must be 1..8, got ${o.redundancy}`);
   validateRingOptions(o);
   if (!o.isInsecure) {
     const isFollowing = followsMap(o);
-    if (!isFollowing && o.principals === null) throw new RangeError('a node without --manager needs --principals FILE (or --insecure)');
-    if (isFollowing && o.credentials === null) throw new RangeError('a node with --manager, --ringnode or a ring to seed needs --credentials FILE of an admin principal (or --insecure)');
+    if (!isFollowing && o.principals === null) throw KvError.invalidArgument('a node without --manager needs --principals FILE (or --insecure)');
+    if (isFollowing && o.credentials === null) throw KvError.invalidArgument('a node with --manager, --ringnode or a ring to seed needs --credentials FILE of an admin principal (or --insecure)');
   }
 }
 

@@ -2,7 +2,7 @@ import { KvError } from '../../shared/errors.js';
 import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import type { PeerPlane, PeerReply } from '../peer/index.js';
 import type { Hint, HintStore } from './hints.js';
-import { MESSAGE_BYTES, batches, isRecord, isUint, recordBytes, type ReplRecord as Record, type ReplicationCounters } from './replication-records.js';
+import { MESSAGE_BYTES, batches, isRecord, isUint, recordBytes, type ReplRecord, type ReplicationCounters } from './replication-records.js';
 import type { ReplicationOptions } from './replication-options.js';
 
 /**
@@ -29,7 +29,7 @@ export interface HandoffHost {
   isBackfilling(unit: number): boolean;
   seqOf(unit: number): number;
   /** The unit's seqno is now `seq`; `record` (the one at `seq`) extends its change history. */
-  setSeq(unit: number, seq: number, record: Record): void;
+  setSeq(unit: number, seq: number, record: ReplRecord): void;
   apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void;
   backfill(source: string, units: number[]): void;
 }
@@ -40,7 +40,7 @@ const SELF = '';
 const HINT_APPLIED = 0;
 const HINT_STALE = 1;
 const HINT_RETRY = 2;
-type HintEntry = [intended: string, epoch: number, ...record: Record];
+type HintEntry = [intended: string, epoch: number, ...record: ReplRecord];
 
 function isHintEntry(h: unknown): h is HintEntry {
   return Array.isArray(h) && h.length === 8 && typeof h[0] === 'string' && /^[0-9a-f]{64}$/.test(h[0]) && isUint(h[1]) && isRecord(h.slice(2));
@@ -48,7 +48,7 @@ function isHintEntry(h: unknown): h is HintEntry {
 
 export class HintedHandoff {
   /** Records sent to each replica and not yet acknowledged, per unit in seqno order: hinted if the link drops. */
-  private readonly unacked = new Map<string, { units: Map<number, Record[]>; bytes: number }>();
+  private readonly unacked = new Map<string, { units: Map<number, ReplRecord[]>; bytes: number }>();
   /** Highest hinted seqno applied past a gap, per unit (receiver side): older hints are stale. */
   private readonly hintHigh = new Map<number, number>();
   private isReplaying = false;
@@ -75,7 +75,7 @@ export class HintedHandoff {
     const sent = this.unacked.get(peer);
     this.unacked.delete(peer);
     if (sent === undefined || this.host.isClosed) return;
-    const records: Record[] = [];
+    const records: ReplRecord[] = [];
     for (const list of sent.units.values()) records.push(...list);
     if (records.length > 0) this.handOff(peer, records);
   }
@@ -86,7 +86,7 @@ export class HintedHandoff {
 
 
   /** Keep what was sent to `peer` until it is acknowledged (only when hints are on). */
-  track(peer: string, records: Record[]): void {
+  track(peer: string, records: ReplRecord[]): void {
     if (this.hints === null) return;
     let sent = this.unacked.get(peer);
     if (sent === undefined) {
@@ -117,14 +117,14 @@ export class HintedHandoff {
   }
 
   /** `records` could not reach replica `peer`: send them as hints to a fallback node. */
-  handOff(peer: string, records: Record[]): void {
+  handOff(peer: string, records: ReplRecord[]): void {
     const map = this.host.map;
     if (this.hints === null || this.host.isClosed) return;
     if (map === null) {
       this.host.counters.hintsDropped += records.length;
       return;
     }
-    const byFallback = new Map<string, Record[]>();
+    const byFallback = new Map<string, ReplRecord[]>();
     const fallbackOfUnit = new Map<number, string | null>();
     for (const r of records) {
       let fallback = fallbackOfUnit.get(r[0]);
@@ -162,7 +162,7 @@ export class HintedHandoff {
     return sameZone ?? SELF;
   }
 
-  private async sendHints(fallback: string, intended: string, epoch: number, records: Record[]): Promise<void> {
+  private async sendHints(fallback: string, intended: string, epoch: number, records: ReplRecord[]): Promise<void> {
     const store = this.hints!;
     for (const batch of batches(records, MESSAGE_BYTES, 4096, recordBytes)) {
       let taken: boolean[] | null = null;
@@ -198,7 +198,7 @@ export class HintedHandoff {
       reply(KvError.badRequest(`malformed hints from peer ${peer.slice(0, 8)}`));
       return;
     }
-    const entries = (raw as HintEntry[]).map(([intended, epoch, ...record]) => ({ intended, epoch, record: record as Record }));
+    const entries = (raw as HintEntry[]).map(([intended, epoch, ...record]) => ({ intended, epoch, record: record as ReplRecord }));
     store.add(entries).then((taken) => {
       this.syncHintCounters();
       reply({ ok: taken });

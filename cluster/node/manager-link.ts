@@ -1,18 +1,19 @@
 import { EventEmitter } from 'eventemitter3';
-import WebSocket from 'ws';
 import type { ClusterMap } from '../../shared/cluster-map.js';
 import { MapTracker } from '../../shared/map-tracker.js';
-import { decodeServerMessage, encodeMapMessage, mapServiceUrl, type NodeLoadReport, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
-import { MapAuthSession } from '../../shared/map-auth.js';
-import { ErrorCode, KvError } from '../../shared/errors.js';
+import { mapServiceUrl, type MapServerMessage, type NodeLoadReport, type NodeRegistration, type ReplicationReport } from '../../shared/map-protocol.js';
+import { MapConnection, type MapConnectionClose } from '../../shared/map-connection.js';
+import { ErrorCode, KvError, isErrorCode } from '../../shared/errors.js';
 import type { Credentials, KeyPair } from '../../shared/auth/index.js';
 import type { OwnershipLease } from './lease.js';
-import { caOption, type TlsCa } from '../../shared/tls.js';
+import type { TlsCa } from '../../shared/tls.js';
 import type { HeartbeatExtras } from './dashboard-report.js';
 
 export interface ManagerLinkOptions {
   /** Reconnect schedule in ms once every known manager was tried, jittered ±20 %. @default [50, 100, 250, 500, 1000] */
   reconnectBackoffMs: number[];
+  /** Deadline of the WebSocket opening handshake with a manager. @default 5000 */
+  connectTimeoutMs: number;
   /** An admin principal to authenticate with; null when the manager runs `--insecure`. @default null */
   credentials: Credentials | null;
   /** The manager's key (hex) to require; null trusts the key it presents. @default null */
@@ -38,6 +39,7 @@ export interface ManagerLinkOptions {
 
 export const MANAGER_LINK_DEFAULTS: Readonly<ManagerLinkOptions> = Object.freeze({
   reconnectBackoffMs: [50, 100, 250, 500, 1000],
+  connectTimeoutMs: 5000,
   credentials: null,
   managerKey: null,
   tlsCa: null,
@@ -76,6 +78,8 @@ export interface ManagerLinkEvents {
 const LEASE_EXPIRED = 4000;
 /** Heartbeat send times kept to match acknowledgements. */
 const PENDING_ACKS = 64;
+/** Heartbeat period assumed until the manager names its own on registration. */
+const INITIAL_HEARTBEAT_MS = 1000;
 
 /**
  * A node's link to the manager tier: registers, heartbeats (each acknowledged heartbeat
@@ -86,23 +90,15 @@ const PENDING_ACKS = 64;
  */
 export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
   readonly tracker = new MapTracker();
-  private ws: WebSocket | null = null;
+  private readonly conn: MapConnection;
   private heartbeat: NodeJS.Timeout | null = null;
-  private reconnect: NodeJS.Timeout | null = null;
-  private attempt = 0;
   private isClosed = false;
   private isRegistered = false;
   private readonly options: ManagerLinkOptions;
-  private session: MapAuthSession | null = null;
-  private readonly derivedKeys = new Map<string, KeyPair>();
-  /** Map service URLs to try, in order: seeds, then managers learnt from the map. */
-  private readonly candidates: string[];
-  private index = 0;
-  private url: string;
   private seq = 0;
   private readonly sentAt = new Map<number, number>();
   private lastAckSeq = 0;
-  private heartbeatMs = 1000;
+  private heartbeatMs = INITIAL_HEARTBEAT_MS;
   private registerSentAt = 0;
   /** When a connection to each URL last failed before registering (ms, monotonic). */
   private readonly failedAt = new Map<string, number>();
@@ -112,121 +108,79 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     super();
     const list = (typeof addresses === 'string' ? addresses.split(',') : [...addresses]).map((a) => a.trim()).filter((a) => a !== '');
     if (list.length === 0) throw KvError.invalidArgument('no manager address given');
-    this.candidates = [...new Set(list.map((a) => mapServiceUrl(a)))];
-    this.url = this.candidates[0]!;
     this.options = { ...MANAGER_LINK_DEFAULTS, ...options };
+    const { credentials, managerKey } = this.options;
+    this.conn = new MapConnection(list, {
+      reconnectBackoffMs: this.options.reconnectBackoffMs,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      tlsCa: this.options.tlsCa,
+      auth: credentials === null ? null : { credentials, managerKey, derivedKeys: new Map<string, KeyPair>() },
+    });
+    this.conn.on('open', this.onOpen);
+    this.conn.on('ready', this.onReady);
+    this.conn.on('message', this.onMessage);
+    this.conn.on('auth-error', this.onAuthError);
+    this.conn.on('socket-error', this.onSocketError);
+    this.conn.on('close', this.onClose);
   }
 
   /** The map service this link uses (or tries) now. */
   get managerUrl(): string {
-    return this.url;
+    return this.conn.url;
   }
 
   start(): void {
-    this.open();
+    this.conn.start();
   }
 
   close(): void {
     this.isClosed = true;
     this.stopHeartbeat();
-    if (this.reconnect !== null) clearTimeout(this.reconnect);
-    this.ws?.terminate();
-    this.ws = null;
+    this.conn.close();
   }
 
-  private open(): void {
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, handshakeTimeout: 5000, ...caOption(this.options.tlsCa) });
-    this.ws = ws;
-    ws.on('open', () => {
-      this.isRegistered = false;
-      const creds = this.options.credentials;
-      if (creds === null) {
-        this.session = null;
-        this.afterAuth(ws);
-        return;
-      }
-      this.session = new MapAuthSession({ credentials: creds, managerKey: this.options.managerKey, derivedKeys: this.derivedKeys });
-      ws.send(encodeMapMessage(this.session.hello()));
-    });
-    ws.on('message', (data: Buffer) => this.onMessage(ws, data));
-    ws.on('error', (err: Error) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
-    ws.on('close', (code: number) => {
-      this.stopHeartbeat();
-      if (!this.isRegistered || ws !== this.ws) this.failedAt.set(ws.url, performance.now());
-      else this.failedAt.delete(ws.url);
-      if (code === LEASE_EXPIRED) this.emit('maybe-failed');
-      if (this.ws !== ws) return;
-      this.ws = null;
-      if (this.isClosed) return;
-      this.next(code === LEASE_EXPIRED ? 'lease expired' : 'connection closed', code === LEASE_EXPIRED);
-    });
-  }
+  private readonly onOpen = (): void => {
+    this.isRegistered = false;
+  };
 
-  /**
-   * Connect again: to the next known manager at once, backing off only after every one was
-   * tried. `isSame` stays on this manager (it is alive and asked the node to register again).
-   */
-  private next(reason: string, isSame = false): void {
-    const from = this.url;
-    if (!isSame) {
-      this.index = (this.index + 1) % this.candidates.length;
-      this.url = this.candidates[this.index]!;
-    }
-    const isCycled = isSame || this.index === 0;
-    const schedule = this.options.reconnectBackoffMs;
-    const base = isCycled ? schedule[Math.min(this.attempt++, schedule.length - 1)]! : 0;
-    if (from !== this.url) this.emit('manager-switch', { from, to: this.url, reason });
-    this.reconnect = setTimeout(() => {
-      this.reconnect = null;
-      if (!this.isClosed) this.open();
-    }, Math.round(base * (0.8 + 0.4 * Math.random())));
+  private readonly onAuthError = (err: Error): void => {
+    this.emit('error', err);
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  };
+
+  private readonly onClose = ({ code, url, isCurrent }: MapConnectionClose): void => {
+    this.stopHeartbeat();
+    if (!this.isRegistered || !isCurrent) this.failedAt.set(url, performance.now());
+    else this.failedAt.delete(url);
+    if (code === LEASE_EXPIRED) this.emit('maybe-failed');
+    if (!isCurrent || this.isClosed) return;
+    this.moved(this.conn.reconnect(code === LEASE_EXPIRED), code === LEASE_EXPIRED ? 'lease expired' : 'connection closed');
+  };
+
+  /** Tell of a move to another manager. */
+  private moved({ from, to }: { from: string; to: string }, reason: string): void {
+    if (from !== to) this.emit('manager-switch', { from, to, reason });
   }
 
   /** Leave this manager for `url` (known or not), e.g. the leader. */
   private switchTo(url: string, reason: string): void {
-    let at = this.candidates.indexOf(url);
-    if (at < 0) {
-      this.candidates.push(url);
-      at = this.candidates.length - 1;
-    }
-    // next() advances by one: land on `at`.
-    this.index = (at - 1 + this.candidates.length) % this.candidates.length;
-    const ws = this.ws;
-    this.ws = null;
     this.stopHeartbeat();
-    ws?.terminate();
-    this.next(reason);
+    this.moved(this.conn.switchTo(url), reason);
   }
 
   /**
    * Register, and subscribe only once registered: the answer says whether the manager had
    * failed this node, which must be known before the node applies any map.
    */
-  private afterAuth(ws: WebSocket): void {
+  private readonly onReady = (): void => {
     this.registerSentAt = performance.now();
-    ws.send(encodeMapMessage({ t: 'register', node: this.node }));
-  }
+    this.conn.send({ t: 'register', node: this.node });
+  };
 
-  private onMessage(ws: WebSocket, data: Buffer): void {
-    if (ws !== this.ws) return;
-    const msg = decodeServerMessage(data);
-    if (msg === null) {
-      ws.terminate();
-      return;
-    }
-    if (this.session !== null && !this.session.isAuthenticated) {
-      try {
-        const step = this.session.onMessage(msg);
-        if (step.kind === 'send') ws.send(encodeMapMessage(step.message));
-        else if (step.kind === 'done') this.afterAuth(ws);
-      } catch (err) {
-        this.emit('error', err as Error);
-        ws.terminate();
-      }
-      return;
-    }
+  private readonly onMessage = (msg: MapServerMessage): void => {
     switch (msg.t) {
       case 'principals':
         this.emit('principals', msg.list);
@@ -234,7 +188,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       case 'registered': {
         if (msg.wasFailed === true) this.emit('maybe-failed');
         this.isRegistered = true;
-        this.attempt = 0;
+        this.conn.resetBackoff();
         this.heartbeatMs = msg.heartbeatMs;
         const lease = this.options.lease;
         if (lease !== null && msg.fenceAfterMs !== undefined) {
@@ -242,9 +196,9 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
           // Registering refreshed the liveness lease: it renews the ownership lease too.
           if (msg.wasFailed !== true) lease.renewed(this.registerSentAt, msg.epoch ?? 0);
         }
-        ws.send(encodeMapMessage(this.tracker.subscribeMessage()));
-        this.startHeartbeat(ws, msg.heartbeatMs);
-        this.emit('registered', { url: this.url, dht: msg.dht ?? [] });
+        this.conn.send(this.tracker.subscribeMessage());
+        this.startHeartbeat(msg.heartbeatMs);
+        this.emit('registered', { url: this.conn.url, dht: msg.dht ?? [] });
         return;
       }
       case 'hb-ack': {
@@ -258,56 +212,57 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       }
       case 'report':
         // The leader is about to promote replicas: it wants this node's seqnos as they are now.
-        this.sendHeartbeat(ws, msg.n);
+        this.sendHeartbeat(msg.n);
         return;
       case 'err':
-        this.emit('error', new KvError(isErrorCode(msg.code) ? msg.code : ErrorCode.UNAVAILABLE, `manager ${this.url}: ${msg.message}`));
+        this.emit('error', new KvError(isErrorCode(msg.code) ? msg.code : ErrorCode.UNAVAILABLE, `manager ${this.conn.url}: ${msg.message}`));
         // A registration the manager could not take is tried again on a new connection.
-        if (!this.isRegistered) ws.close();
+        if (!this.isRegistered) this.conn.drop(true);
         return;
       default: {
         const result = this.tracker.accept(msg);
-        if (result.kind === 'resync') ws.send(encodeMapMessage({ t: 'fetch' }));
+        if (result.kind === 'resync') this.conn.send({ t: 'fetch' });
         else if (result.kind === 'map') {
           this.learnManagers(result.map);
           this.emit('map', result.map);
-          this.sendHeartbeat(ws);
+          this.sendHeartbeat();
         }
       }
     }
-  }
+  };
 
   /** Remember every manager the map lists; follow the leader (listed first). */
   private learnManagers(map: ClusterMap): void {
     const managers = map.managers;
     if (managers === undefined || managers.length === 0) return;
-    for (const m of managers) {
-      const url = mapServiceUrl(m.address);
-      if (!this.candidates.includes(url)) this.candidates.push(url);
-    }
+    this.conn.learn(map);
     const leader = mapServiceUrl(managers[0]!.address);
     // A leader this link could not reach lately is likely the one that just died, still
     // listed until its successor writes a map: stay where the node is registered.
     const failed = this.failedAt.get(leader);
     if (failed !== undefined && performance.now() - failed < this.options.unreachableLeaderMs) return;
-    if (leader !== this.url && this.isRegistered) this.switchTo(leader, 'following the leader');
+    if (leader !== this.conn.url && this.isRegistered) this.switchTo(leader, 'following the leader');
   }
 
   /** Heartbeat now (the replication state just changed: a backfill finished). */
   heartbeatNow(): void {
-    if (this.ws !== null) this.sendHeartbeat(this.ws);
+    this.sendHeartbeat();
   }
 
-  private startHeartbeat(ws: WebSocket, everyMs: number): void {
+  private startHeartbeat(everyMs: number): void {
     this.stopHeartbeat();
-    this.heartbeat = setInterval(() => this.sendHeartbeat(ws), everyMs);
+    this.heartbeat = setInterval(this.onHeartbeatTimer, everyMs);
     // Right away: the lease should not wait a whole period for its first renewal here.
-    this.sendHeartbeat(ws);
+    this.sendHeartbeat();
   }
+
+  private readonly onHeartbeatTimer = (): void => {
+    this.sendHeartbeat();
+  };
 
   /** @param re the manager's `report` request this heartbeat answers */
-  private sendHeartbeat(ws: WebSocket, re?: number): void {
-    if (ws.readyState !== WebSocket.OPEN || !this.isRegistered || ws !== this.ws) return;
+  private sendHeartbeat(re?: number): void {
+    if (!this.conn.isOpen || !this.isRegistered) return;
     // A manager that stopped acknowledging (paused, hung, cut off from the config store)
     // cannot renew the lease: move on while there is lease left.
     const unacked = this.seq - this.lastAckSeq;
@@ -316,7 +271,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
       if (performance.now() - oldest > this.options.missedAcksBeforeSwitch * this.heartbeatMs) {
         this.sentAt.clear();
         this.lastAckSeq = this.seq;
-        this.switchTo(this.candidates[(this.index + 1) % this.candidates.length]!, 'heartbeats unacknowledged');
+        this.switchTo(this.conn.nextUrl, 'heartbeats unacknowledged');
         return;
       }
     }
@@ -327,20 +282,14 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     const extras = this.options.extras?.forHeartbeat(seq);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > PENDING_ACKS) this.sentAt.delete(this.sentAt.keys().next().value!);
-    ws.send(encodeMapMessage({
+    this.conn.send({
       t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, seq, ...(repl === null ? {} : { repl }), ...(load === undefined ? {} : { load }), ...extras,
       ...(re === undefined ? {} : { re }),
-    }));
+    });
   }
 
   private stopHeartbeat(): void {
     if (this.heartbeat !== null) clearInterval(this.heartbeat);
     this.heartbeat = null;
   }
-}
-
-const CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-function isErrorCode(code: string): code is (typeof ErrorCode)[keyof typeof ErrorCode] {
-  return CODES.has(code);
 }

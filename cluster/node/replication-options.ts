@@ -25,6 +25,8 @@ export interface ReplicationOptions {
    * backfills the gap). @default 16777216
    */
   maxUnackedBytesPerPeer: number;
+  /** Retry schedule (ms, jittered) of a backfill that failed (link not up, source busy). @default [50, 100, 200, 400, 800, 1600, 2000] */
+  backfillRetryBackoffMs: number[];
 }
 
 export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze({
@@ -37,4 +39,5 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   hintReplayBatch: 512,
   hintRetryMs: 1000,
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
+  backfillRetryBackoffMs: [50, 100, 200, 400, 800, 1600, 2000],
 });

@@ -13,7 +13,7 @@ import type { WriteHint } from './write-hint.js';
 import { PersistedAcks } from './persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './replication-options.js';
 import {
-  MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord as Record, type ReplicationCounters,
+  MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './replication-records.js';
 
 /**
@@ -95,7 +95,7 @@ export class Replicator extends EventEmitter<{
   /** Highest seqno each replica acknowledged, per peer and unit. */
   private readonly acked = new Map<string, Map<number, number>>();
   private waiters: Waiter[] = [];
-  private readonly outbox = new Map<string, Record[]>();
+  private readonly outbox = new Map<string, ReplRecord[]>();
   private readonly ackbox = new Map<string, Map<number, number>>();
   private isFlushScheduled = false;
   private readonly backfiller: Backfiller;
@@ -251,7 +251,7 @@ export class Replicator extends EventEmitter<{
   }
 
   /** A unit's seqno now and its records after `since` (backup-op.ts); null when the log does not reach back that far. */
-  unitChangesSince(unit: number, since: number): { seq: number; records: readonly Record[] } | null {
+  unitChangesSince(unit: number, since: number): { seq: number; records: readonly ReplRecord[] } | null {
     if (this.backfiller.active.has(unit)) return null;
     const seq = this.seqs.get(unit) ?? 0;
     const records = this.changes.since(unit, since, seq);
@@ -311,7 +311,7 @@ export class Replicator extends EventEmitter<{
     // other writes) must be applied, not taken for a duplicate.
     this.streamFrom.delete(unit);
     const item = hint?.item === undefined ? this.engine.peek(key) : hint.item;
-    const record: Record = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
+    const record: ReplRecord = [unit, seq, Buffer.from(key, 'latin1'), item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
     this.changes.append(record);
     if (chain.length < 2) return null;
     const peers: string[] = [];
@@ -432,7 +432,7 @@ export class Replicator extends EventEmitter<{
     this.persisted.close();
   }
 
-  private enqueue(peer: string, record: Record): void {
+  private enqueue(peer: string, record: ReplRecord): void {
     let box = this.outbox.get(peer);
     if (box === undefined) {
       box = [];

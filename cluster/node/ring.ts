@@ -1,3 +1,4 @@
+import { KvError } from '../../shared/errors.js';
 import { join } from 'node:path';
 import { Manager } from '../manager/manager.js';
 import type { NodeOptions } from './options.js';
@@ -33,11 +34,11 @@ export function followsMap(o: Pick<NodeOptions, 'manager' | 'ringnode' | 'redund
 
 /** Checks of the ring switches. @throws RangeError with a one-line reason */
 export function validateRingOptions(o: NodeOptions): void {
-  if (o.manager !== null && o.ringnode !== null) throw new RangeError('--ringnode and --manager exclude each other: a node follows one map');
+  if (o.manager !== null && o.ringnode !== null) throw KvError.invalidArgument('--ringnode and --manager exclude each other: a node follows one map');
   const role = ringRole(o);
   if (role === null) return;
-  if (o.dht.length === 0) throw new RangeError(`a ring (${role === 'seed' ? `--redundancy ${o.redundancy} without --manager` : '--ringnode'}) replicates over the peer plane: it needs --dht HOST:PORT`);
-  if (role === 'seed' && o.dataDir === null) throw new RangeError(`--redundancy ${o.redundancy} without --manager seeds a ring, whose map is kept in the data dir: it needs --data-dir DIR`);
+  if (o.dht.length === 0) throw KvError.invalidArgument(`a ring (${role === 'seed' ? `--redundancy ${o.redundancy} without --manager` : '--ringnode'}) replicates over the peer plane: it needs --dht HOST:PORT`);
+  if (role === 'seed' && o.dataDir === null) throw KvError.invalidArgument(`--redundancy ${o.redundancy} without --manager seeds a ring, whose map is kept in the data dir: it needs --data-dir DIR`);
 }
 
 /**

@@ -344,7 +344,10 @@ export class McConnection implements GuardedConnection {
   private scheduleFlush(): void {
     if (this.isFlushScheduled || this.isClosed) return;
     this.isFlushScheduled = true;
-    queueMicrotask(this.flush);
+    // Once per event-loop turn, not per microtask checkpoint: the answers that one message
+    // from a node settles reach here over promise chains of different lengths, and a
+    // microtask flush would write each of them on its own (a syscall per answer).
+    setImmediate(this.flush);
   }
 
   /** Write every answer at the front of the queue that is ready, in one corked batch. */

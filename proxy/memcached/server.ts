@@ -1,3 +1,4 @@
+import { KvError } from '../../shared/errors.js';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { EventEmitter } from 'eventemitter3';
 import type { MemcachedBackend } from './backend.js';
@@ -79,7 +80,7 @@ export class MemcachedServer extends EventEmitter<MemcachedServerEvents> {
 
   /** Start listening on `host:port`; resolves with the bound address. */
   listen(): Promise<AddressInfo> {
-    if (this.state !== 'new') return Promise.reject(new Error(`memcached server cannot listen: it is ${this.state}`));
+    if (this.state !== 'new') return Promise.reject(KvError.unavailable(`memcached server cannot listen: it is ${this.state}`));
     return new Promise<AddressInfo>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.server.once('error', onError);

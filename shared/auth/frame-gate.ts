@@ -1,3 +1,4 @@
+import { ErrorCode } from '../errors.js';
 import { Op } from '../protocol/ops.js';
 import { errorAnswer, extraAnswer, type Request } from '../protocol/frames.js';
 import { Status } from '../status.js';
@@ -20,7 +21,7 @@ export function gateFrame(shared: ServerAuth, conn: AuthServer, req: Request, wh
   const verdict = conn.authorize(req.op);
   if (verdict.ok) return null;
   const e = verdict.error;
-  if (e.code === 'KV_ERR_AUTH_NEEDED') {
+  if (e.code === ErrorCode.AUTH_NEEDED) {
     if (conn.isLocked) return errorAnswer(req.id, Status.AUTH_FAILED, 'authentication failed');
     return extraAnswer(req.id, Status.AUTH_NEEDED, { message: e.message, ...conn.challenge() });
   }

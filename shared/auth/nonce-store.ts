@@ -1,3 +1,4 @@
+import { KvError } from '../errors.js';
 import { NONCE_STORE_DEFAULTS, type NonceLedger, type NonceStoreOptions, type NonceVerdict } from './options.js';
 import { randomBytes, toHex } from './keys.js';
 
@@ -30,8 +31,8 @@ export class NonceStore implements NonceLedger {
       ttlMs: options.ttlMs ?? NONCE_STORE_DEFAULTS.ttlMs,
       now: options.now ?? NONCE_STORE_DEFAULTS.now,
     };
-    if (!Number.isSafeInteger(this.opts.maxEntries) || this.opts.maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
-    if (!(this.opts.ttlMs > 0)) throw new RangeError('ttlMs must be positive');
+    if (!Number.isSafeInteger(this.opts.maxEntries) || this.opts.maxEntries < 1) throw KvError.invalidArgument('maxEntries must be a positive integer');
+    if (!(this.opts.ttlMs > 0)) throw KvError.invalidArgument('ttlMs must be positive');
   }
 
   /** Entries held (outstanding and tombstones). */

@@ -82,8 +82,8 @@ test('usage errors exit 2 with one line; --help exits 0', async () => {
   }
 });
 
-test('corrupted, truncated, edited and foreign backup directories are refused before anything is written', () => withCluster({
-  nodes: 1, hasManagerDht: true, deadlineMs: 180_000,
+test('corrupted, truncated, edited and foreign backup directories are refused before anything is written (backed up from a disk-engine node)', () => withCluster({
+  nodes: 1, hasManagerDht: true, engine: 'disk', deadlineMs: 180_000,
 }, async ({ manager }) => {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-backup-bad-'));
   const db = await connect({ map: manager.address, timeoutMs: 10_000 });
@@ -127,6 +127,10 @@ test('corrupted, truncated, edited and foreign backup directories are refused be
         await writeFile(join(d, 'manifest.json'), JSON.stringify(m));
       }), /leaves a gap|totals differ/],
     ];
+    const verified = await runCli(['restore', '--from', good, '--verify-only']);
+    assert.is(verified.code, 0, verified.stderr);
+    assert.match(verified.stdout, /verified: \d+ units, 500 items/);
+    assert.is((await runCli(['restore', '--from', cases[2]![1], '--verify-only'])).code, 1);
     await withCluster({ nodes: 1, deadlineMs: 120_000 }, async (target) => {
       const t = await connect({ map: target.manager.address, timeoutMs: 10_000 });
       try {

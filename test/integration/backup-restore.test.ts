@@ -84,10 +84,14 @@ test('100 k keys backed up while writers run, restored into a fresh cluster of a
     const loadStarted = Date.now();
     await load(db, 'k:', KEYS);
     const loadMs = Date.now() - loadStarted;
+    // Short-lived keys: the restore keeps their expiry time, so they are gone from the target once it passed.
+    // (6 s: most likely past by the restore, which skips them; 20 s: most likely written with it.)
+    const ttlEndsAt = Date.now() + 20_000;
+    await Promise.all(Array.from({ length: 100 }, (_, i) => db.set(`t:${i}`, 'short', { ttl: i % 2 === 0 ? 6 : 20 })));
     // Writers run for the whole backup: new keys, and overwrites of keys of their own.
     let isWriting = true;
     let acked = 0;
-    const writers = [0, 1].map((w) => (async () => {
+    const writers = [0, 1, 2, 3, 4, 5, 6, 7].map((w) => (async () => {
       for (let i = 0; isWriting; i++) {
         await db.set(`w${w}:${i % 5000}`, `x${i}`).then(() => { acked++; }, () => undefined);
       }
@@ -113,8 +117,15 @@ test('100 k keys backed up while writers run, restored into a fresh cluster of a
         await poll(async () => (t.map !== null && t.map.nodes.filter((n) => n.state === 'active').length === 2 ? true : null), 30_000, 'the target placed');
         const restored = await runCli(['restore', '--manager', target.manager.address, '--from', out], 150_000);
         assert.is(restored.code, 0, restored.stderr);
-        assert.match(restored.stdout, new RegExp(`restore: ${manifest.items} items written, 0 skipped as expired`));
+        const counts = /restore: (\d+) items written, (\d+) skipped as expired, of (\d+)/.exec(restored.stdout);
+        assert.ok(counts !== null, restored.stdout);
+        assert.is(Number(counts![1]) + Number(counts![2]), manifest.items);
         const bad = await mismatches(t, 'k:', KEYS);
+        // Restored with their expiry time, not forever: absent once it passed (never later than the deadline).
+        const shortLived = Array.from({ length: 100 }, (_, i) => `t:${i}`);
+        const presentAfterRestore = (await t.getMany(shortLived)).filter((v) => v !== null).length;
+        await poll(async () => (Date.now() > ttlEndsAt + 1000 && (await t.getMany(shortLived)).every((v) => v === null) ? true : null), 40_000, 'the short-lived keys expired on the target');
+        process.stdout.write(`  [short-lived keys: ${counts![2]} skipped as expired, ${presentAfterRestore} present after the restore, all gone once their expiry passed]\n`);
         process.stdout.write(`  ${restored.stdout.trim().split('\n').slice(-1)[0]}\n  [checked ${KEYS} keys on the target: ${bad} missing or different]\n`);
         assert.is(bad, 0);
       } finally {

@@ -11,9 +11,11 @@ import { writeCredentials } from '../../shared/auth/index.js';
 import { spawnManager } from '../../bin/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
 import { METRICS } from '../../cluster/manager/ui/metric-names.js';
+import { unitOf } from '../../shared/cluster-map.js';
+import { bucketOf } from '../../shared/keystream.js';
 
 const test = suite('integration - dashboard in a real browser');
 
@@ -153,7 +155,6 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     const hrefs = new Set(await page.locator('a.metric').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? '')));
     assert.ok(hrefs.size >= 15, `${hrefs.size} metrics linked`);
     for (const href of hrefs) assert.is(await page.locator(href).count(), 1, href);
-    await shoot(page.locator('#charts'), 'charts');
 
     // What-if: add a node to the live map; the planner lists the moves.
     await page.locator('[data-test=whatif-live]').check();
@@ -172,11 +173,31 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await page.locator('[data-test=rebalance-state]', { hasText: 'running' }).waitFor({ timeout: 60_000 });
     // Units in motion are on the map, each with its phase.
     // Read in one go in the page: a batch's moves last only until it switches.
-    const moving = await poll(async () => page.evaluate(`(() => {
+    // Follow a key of a unit in motion: the page shows from, to and phase. Done in one go
+    // in the page, from the map it shows: a batch's moves last only until it switches.
+    const map = db.map!;
+    const keyOfUnit: Record<number, string> = {};
+    for (let i = 0, found = 0; found < 2 ** map.unitBits && i < 200_000; i++) {
+      const unit = unitOf(map, bucketOf(`mv:${i}`, map.bits));
+      if (keyOfUnit[unit] === undefined) {
+        keyOfUnit[unit] = `mv:${i}`;
+        found++;
+      }
+    }
+    const moving = await poll(async () => page.evaluate(`(async () => {
+      const keys = ${JSON.stringify(keyOfUnit)};
       const row = document.querySelector('[data-test=moves] tbody tr');
-      return row === null ? null : row.textContent;
-    })()`) as Promise<string | null>, 30_000, 'units in motion on the map');
-    assert.match(moving, /backfill|catchup|switch/);
+      if (row === null) return null;
+      const input = document.querySelector('[data-test=follow-key]');
+      input.value = keys[Number(row.cells[0].textContent)];
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      await new Promise((r) => setTimeout(r, 0));
+      document.querySelector('[data-test=follow-go]').click();
+      await new Promise((r) => requestAnimationFrame(r));
+      const move = document.querySelector('[data-test=follow-move]').textContent;
+      return move === 'none' ? null : row.textContent + ' / ' + move;
+    })()`) as Promise<string | null>, 30_000, 'a followed key in motion');
+    assert.match(moving, /(backfill|catchup|switch) \/ \S+ → \S+ \((backfill|catchup|switch)\)$/);
     await page.locator('[data-test=rebalance-stop]').click();
     await shoot(page.locator('.modal'), 'confirm');
     await confirm(page);
@@ -201,6 +222,9 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
     await page.locator('[data-test=timeline] li[data-event=rebalance-stop]').first().waitFor();
     await page.locator('[data-test=timeline] li[data-event=rebalance-resume]').first().waitFor();
     await shoot(page.locator('#map'), 'map-four-nodes');
+    // The charts, with the test's load behind them (taken while nothing moves: a list of
+    // moves appearing above would shift the page under the screenshot).
+    await shoot(page.locator('#charts'), 'charts');
     for (const name of ['leader-elected', 'node-join', 'node-add', 'epoch-change', 'rebalance-start', 'rebalance-finish']) {
       await page.locator(`[data-test=timeline] li[data-event=${name}]`).first().waitFor({ timeout: 10_000 });
     }
@@ -229,11 +253,13 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
   }
 })));
 
-test('a monitor watches but cannot act', () => withCluster({
+test('a monitor watches but cannot act, nor see value sizes; a credentials file logs in too', () => withCluster({
   nodes: 1, isSecure: true, deadlineMs: 120_000, setup,
   nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
-}, async ({ manager }) => withBrowser(async (browser) => {
+}, async ({ manager, dir }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/ui`);
+  let admin: Page | null = null;
+  const db = await connect({ map: manager.address, credentials: join(dir, 'cluster.json') });
   try {
     await logIn(page, WATCHER);
     await page.locator('[data-test=node-card]').first().waitFor();
@@ -247,11 +273,84 @@ test('a monitor watches but cannot act', () => withCluster({
       return res.status;
     })()`) as number;
     assert.is(status, 403);
+
+    // A value size tells whether a key exists: a monitor following a key sees none, while
+    // an admin's page following the same key (another tab, a credentials file) does.
+    await db.set('secret:1', 'x'.repeat(321));
+    const follow = async (p: Page): Promise<void> => {
+      await p.locator('[data-test=follow-key]').fill('secret:1');
+      await p.locator('[data-test=follow-go]').click();
+    };
+    const sizeOn = async (p: Page): Promise<string> => (await p.locator('[data-test=follow-chain] tbody tr [data-test=value-bytes]').first().textContent()) ?? '';
+    await follow(page);
+    await page.locator('[data-test=sizes-hidden]').waitFor();
+    const second = (await openPage(browser, `${manager.address}/ui`));
+    admin = second.page;
+    await admin.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await admin.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    await follow(admin);
+    await poll(async () => (await sizeOn(admin!)) === '321 B' ? true : null, 30_000, 'the admin page showing the size');
+    const tickAt = async (): Promise<number> => Number(await page.locator('[data-test=connection]').getAttribute('data-tick-at'));
+    const seenAt = await tickAt();
+    await poll(async () => (await tickAt()) > seenAt + 1500 ? true : null, 30_000, 'two more ticks on the monitor page');
+    assert.is(await sizeOn(page), '–', 'no size for a monitor');
+    assert.equal(second.errors, []);
+
+    // Log out; in again with the credentials file: an admin, with actions and the size.
+    await page.locator('header.top .who button').click();
+    await page.locator('.login').waitFor();
+    await page.locator('input[name=credentials]').setInputFiles(join(dir, 'cluster.json'));
+    await page.locator('[data-test=connection]', { hasText: 'live' }).waitFor();
+    assert.match((await page.locator('header.top .who').textContent()) ?? '', /^cluster \(admin\)/);
+    await page.locator('[data-test=rebalance-stop]').waitFor();
+    await poll(async () => (await sizeOn(page)) === '321 B' ? true : null, 30_000, 'the size once an admin');
     assert.equal(errors.filter((e) => !/status of 403/.test(e)), []);
   } finally {
+    await db.close();
+    await admin?.close();
     await page.close();
   }
 })));
+
+test('the what-if on a synthetic cluster fails, removes, re-weights, re-zones and changes copies, with the planner\'s warnings', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pandakv-dash-'));
+  const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, '--insecure']);
+  try {
+    await withBrowser(async (browser) => {
+      const { page, errors } = await openPage(browser, `${manager.address}/ui`);
+      try {
+        // No cluster behind this manager: the what-if starts from a synthetic one.
+        assert.ok(await page.locator('[data-test=whatif-synthetic]').isChecked());
+        for (const [k, v] of [['nodes', '6'], ['zones', '0'], ['bits', '12'], ['redundancy', '2']] as const) await page.locator(`[data-test=whatif-syn-${k}]`).fill(v);
+        await page.locator('[data-test=whatif-build]').click();
+        assert.match((await page.locator('[data-test=whatif-start]').textContent()) ?? '', /^start: 6 nodes, 2\^12 buckets/);
+        await page.locator('#whatif details summary').first().click();
+        const row = (id: string): Locator => page.locator(`#whatif tr[data-node="${id}"]`);
+        await row('node-0').locator('[data-test=whatif-fail]').check();
+        await row('node-1').locator('[data-test=whatif-remove]').check();
+        await row('node-2').locator('[data-test=whatif-weight]').fill('3');
+        for (const [id, zone] of [['node-2', 'a'], ['node-3', 'a'], ['node-4', 'b'], ['node-5', 'b']]) await row(id!).locator('[data-test=whatif-zone]').fill(zone!);
+        await page.locator('[data-test=whatif-add]').fill('0');
+        await page.locator('[data-test=whatif-copies]').fill('3');
+        await page.locator('[data-test=whatif-run]').click();
+        await page.locator('[data-test=whatif-result]').waitFor();
+        assert.ok(Number(await page.locator('[data-test=whatif-promoted]').textContent()) > 0, 'the failed node\'s units promoted');
+        const after = async (id: string): Promise<number> => Number(await page.locator(`[data-test=whatif-node][data-node="${id}"]`).getAttribute('data-active-after'));
+        assert.is(await after('node-0'), 0, 'failed');
+        assert.is(await after('node-1'), 0, 'removed');
+        assert.ok(await after('node-2') > 2 * await after('node-3'), 'weight 3 holds more');
+        assert.ok(await page.locator('[data-test=whatif-warnings] li').count() > 0, 'three copies in two zones: a warning');
+        assert.ok(Number((await page.locator('[data-test=whatif-moves]').textContent())!.replace(/,/g, '')) > 0);
+        assert.equal(errors, []);
+      } finally {
+        await page.close();
+      }
+    });
+  } finally {
+    await manager.stop('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('a synthetic map of 100 nodes and 2^20 buckets renders and stays responsive', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-dash-'));
@@ -262,7 +361,8 @@ test('a synthetic map of 100 nodes and 2^20 buckets renders and stays responsive
       try {
         const t = await poll(async () => page.evaluate(() => {
           const x = (globalThis as unknown as { pandakvTimings: Record<string, number | null> }).pandakvTimings;
-          return x.firstRenderMs === undefined || x.firstRenderMs === null ? null : { ...x };
+          const isMissing = (v: number | null | undefined): boolean => v === undefined || v === null;
+          return isMissing(x.firstRenderMs) || isMissing(x.drawMs) ? null : { ...x };
         }), 120_000, 'the first render');
         assert.is(await attr(page, '[data-test=map-canvas]', 'data-nodes'), '100');
         assert.is(await attr(page, '[data-test=map-canvas]', 'data-units'), await attr(page, '[data-test=map-canvas]', 'data-active-total'));

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { KvError } from '../../../shared/errors.js';
+import { ErrorCode, KvError } from '../../../shared/errors.js';
 import type { FeedClientMessage, FeedEvent, FeedServerMessage } from '../ui/feed-protocol.js';
 import { Assets, CONTENT_SECURITY_POLICY, DEFAULT_ASSETS_DIR, INDEX_HTML } from './assets.js';
 import type { DashboardHost } from './contract.js';
@@ -23,6 +23,11 @@ interface Client {
   followUnit: number | null;
   /** The followed key, as typed (null: only a unit, or nothing). */
   followKey: string | null;
+  /**
+   * May see the value sizes of the keys it follows: a size tells whether a key exists,
+   * which is the data's, so it takes the `read` role (or `admin`), not `monitor` alone.
+   */
+  isSizeAllowed: boolean;
   authTimer: NodeJS.Timeout | null;
 }
 
@@ -144,7 +149,7 @@ export class Dashboard {
       return;
     }
     const auth = this.host.auth;
-    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, followKey: null, authTimer: null };
+    const client: Client = { ws, socket, isReady: false, token: null, followUnit: null, followKey: null, isSizeAllowed: false, authTimer: null };
     this.clients.add(client);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(client, data, isBinary));
     ws.on('close', () => this.forget(client));
@@ -164,7 +169,7 @@ export class Dashboard {
     else if (!client.isReady) this.drop(client, CLOSE_AUTH_NEEDED, 'send the token first');
     else {
       client.followUnit = msg.unit;
-      client.followKey = msg.key ?? null;
+      client.followKey = client.isSizeAllowed ? (msg.key ?? null) : null;
       this.host.keySizes?.watch(client, client.followKey === null ? null : Buffer.from(client.followKey, 'utf8'));
       if (msg.unit !== null) send(client.ws, this.tick(client));
     }
@@ -185,13 +190,14 @@ export class Dashboard {
   private refuse(client: Client, err: unknown): void {
     const kv = err instanceof KvError ? err : KvError.internal(String(err));
     send(client.ws, { t: 'err', code: kv.code, message: kv.message });
-    this.drop(client, kv.code === 'KV_ERR_FORBIDDEN' ? CLOSE_FORBIDDEN : CLOSE_AUTH_NEEDED, kv.code);
+    this.drop(client, kv.code === ErrorCode.FORBIDDEN ? CLOSE_FORBIDDEN : CLOSE_AUTH_NEEDED, kv.code);
   }
 
   private makeReady(client: Client, principal: string | null, roles: string[]): void {
     if (client.authTimer !== null) clearTimeout(client.authTimer);
     client.authTimer = null;
     client.isReady = true;
+    client.isSizeAllowed = this.host.auth === null || roles.includes('read') || roles.includes('admin');
     if (this.host.auth !== null) this.host.connections?.authenticated(client.socket);
     const ws = client.ws;
     send(ws, { t: 'ready', principal, roles });

@@ -67,7 +67,8 @@ export function dashboardOptions(o: Partial<DashboardOptions> = {}): DashboardOp
     assetsDir: o.assetsDir ?? d.assetsDir,
   };
   for (const k of ['pushIntervalMs', 'mapThrottleMs', 'maxClients', 'authTimeoutMs', 'maxMessageBytes', 'eventBacklog', 'highWaterMarkBytes'] as const) {
-    if (!Number.isSafeInteger(out[k]) || out[k] < 0) throw new RangeError(`dashboard ${k} must be a non-negative integer, got ${out[k]}`);
+    if (!Number.isSafeInteger(out[k]) || out[k] < 0) throw KvError.invalidArgument(`dashboard ${k} must be a non-negative integer, got ${out[k]}`);
   }
   return out;
-}
+}import { KvError } from '../../../shared/errors.js';
+

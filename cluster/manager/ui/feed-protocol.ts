@@ -11,7 +11,8 @@ export type FeedClientMessage =
   | { t: 'auth'; token: string }
   /**
    * Report the copies' seqnos of this unit with every tick; null stops. With `key` (the
-   * key in that unit, 1 to 250 bytes of UTF-8), also each copy's value size for it.
+   * key in that unit, 1 to 250 bytes of UTF-8), also each copy's value size for it, to a
+   * principal with the `read` or `admin` role (a size tells whether the key exists).
    */
   | { t: 'follow'; unit: number | null; key?: string };
 
@@ -76,6 +77,7 @@ export interface FeedValueSize {
  */
 export interface FeedFollow {
   unit: number;
+  /** The key whose sizes are reported; null when none was asked or the principal may not see sizes. */
   key: string | null;
   copies: Array<{ id: string; seqno: number | null; value: FeedValueSize | null }>;
 }

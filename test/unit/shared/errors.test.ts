@@ -1,6 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { ErrorCode, KvError, errorFromStatus, type KvErrorCode } from '../../../shared/errors.js';
+import { ErrorCode, KvError, errorFromStatus, isErrorCode, type KvErrorCode } from '../../../shared/errors.js';
 import { Status, type StatusName } from '../../../shared/status.js';
 
 const test = suite('shared - errors');
@@ -107,6 +107,11 @@ test('every static factory yields its code, an Error named KvError, and together
     assert.type(err.details, 'object', code);
   }
   assert.equal(made.map(([, code]) => code).sort(), Object.values(ErrorCode).slice().sort());
+});
+
+test('isErrorCode knows every stable code and nothing else', () => {
+  for (const code of Object.values(ErrorCode)) assert.ok(isErrorCode(code), code);
+  for (const code of ['', 'KV_ERR_', 'KV_ERR_AUTH', 'kv_err_timeout', 'KV_ERR_TIMEOUT ', 'TIMEOUT', '__proto__']) assert.not.ok(isErrorCode(code), JSON.stringify(code));
 });
 
 test('factories pass their details through', () => {

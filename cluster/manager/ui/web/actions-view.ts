@@ -50,15 +50,16 @@ export function NodeActions({ node }: { node: FeedNode }): VNode {
 }
 
 export function ClusterActions({ redundancy }: { redundancy: number }): VNode {
-  const [outcome, setOutcome] = useState<{ text: string; ok: boolean } | null>(null);
+  const [outcome, setOutcome] = useState<{ text: string; ok: boolean; seq: number } | null>(null);
   const [copies, setCopies] = useState(String(redundancy));
-  report = (text, ok) => setOutcome({ text, ok });
+  // Numbered, so the same answer twice still reads as a new one.
+  report = (text, ok) => setOutcome((prev) => ({ text, ok, seq: (prev?.seq ?? 0) + 1 }));
   return html`<div class="cluster-actions">
     <button data-test="rebalance-start" onClick=${() => act('rebalance', {}, '')}>Start rebalance</button>
     <button data-test="rebalance-stop" onClick=${() => act('stop', {}, '')}>Stop rebalance</button>
     <button data-test="split" onClick=${() => act('split', {}, '')}>Split buckets</button>
     <label>copies <input type="number" min="1" max="8" value=${copies} data-test="redundancy" onInput=${(e: Event) => setCopies((e.target as HTMLInputElement).value)} /></label>
     <button data-test="set-redundancy" onClick=${() => act('redundancy', { redundancy: Number(copies) }, `to ${copies}`)}>Set redundancy</button>
-    ${outcome !== null ? html`<span class=${outcome.ok ? 'ok' : 'error'} data-test="action-outcome">${outcome.text}</span>` : null}
+    ${outcome !== null ? html`<span class=${outcome.ok ? 'ok' : 'error'} data-test="action-outcome" data-seq=${outcome.seq}>${outcome.text}</span>` : null}
   </div>`;
 }

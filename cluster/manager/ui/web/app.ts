@@ -22,7 +22,7 @@ const STATUS: Record<PageState['connection'], string> = {
 function Header({ s, feed }: { s: PageState; feed: FeedClient | null }): VNode {
   return html`<header class="top">
     <h1>PandaKV</h1>
-    <span class=${`badge conn-${s.connection}`} data-test="connection">${STATUS[s.connection]}</span>
+    <span class=${`badge conn-${s.connection}`} data-test="connection" data-tick-at=${s.lastTickAt}>${STATUS[s.connection]}</span>
     ${s.manager !== '' ? html`<span class="muted">manager ${s.manager}${s.connection === 'open' ? (s.isLeader ? ' (leader)' : ' (follower)') : ''}</span>` : null}
     <nav>${['map', 'nodes', 'rebalance', 'follow', 'charts', 'timeline', 'whatif', 'metrics'].map((id) => html`<a href=${`#${id}`}>${id === 'whatif' ? 'what-if' : id}</a>`)}</nav>
     ${s.principal !== null ? html`<span class="who">${s.principal} <small>(${s.roles.join(', ')})</small>

@@ -58,6 +58,9 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
   };
 
   const copies = follow !== null && followed !== null && follow.unit === followed.unit ? follow.copies : [];
+  // The manager reports sizes only to principals that may read (a size tells whether a key exists).
+  const s = store.state;
+  const isSizeHidden = s.isSecure && !s.roles.includes('read') && !s.roles.includes('admin');
   return html`<section id="follow" class="panel">
     <h2>Follow a key</h2>
     <form onSubmit=${onSubmit} class="row">
@@ -87,6 +90,7 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
         })}
         ${copies.filter((c) => !followed.chain.includes(c.id)).map((c) => html`<tr class="extra" data-node=${c.id}><td>leftover copy</td><td title=${c.id}>${shortId(c.id)}</td><td>${c.seqno ?? '–'}</td><td data-test="value-bytes">${valueText(c.value)}</td><td></td></tr>`)}
         </tbody>
-      </table>`}
+      </table>
+      ${isSizeHidden ? html`<p class="hint" data-test="sizes-hidden">Value sizes are shown to principals with the read or admin role: a size tells whether the key exists.</p>` : null}`}
   </section>`;
 }

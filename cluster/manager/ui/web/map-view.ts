@@ -84,6 +84,7 @@ export function MapView({ map, followedUnit }: MapViewProps): VNode {
     const t0 = performance.now();
     draw(canvas.current, grid, rowH, followedColumn, chain);
     timings.drawMs = performance.now() - t0;
+    timings.drawnAt = performance.now();
     timings.drawnRev = map.rev;
     timings.drawnFollow = followedUnit;
   }, [grid, rowH, followedColumn, chain]);
