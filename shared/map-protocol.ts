@@ -16,6 +16,8 @@ export type MapClientMessage =
     sizes?: KeySizeReport[];
     /** Node events for the manager's timeline (fence, unfence, rollback, hint-replay), resent until acknowledged. */
     events?: NodeEventReport[];
+    /** Answers the manager's `report` request `n`: this heartbeat was made after it arrived. */
+    re?: number;
   }
   /** Ask for a challenge; naming the principal gets its password salt (DESIGN §9). */
   | { t: 'hello'; principal: string | null }
@@ -51,6 +53,11 @@ export type MapServerMessage =
     probe?: Uint8Array[];
   }
   | { t: 'err'; code: string; message: string }
+  /**
+   * Send a heartbeat now, tagged `re: n`: before promoting replicas the leader needs each
+   * one's seqnos as they are after the failed node fenced itself, not as last reported.
+   */
+  | { t: 'report'; n: number }
   /** AUTH_NEEDED: the challenge to sign (checked by the auth core). */
   | { t: 'challenge'; challenge: Record<string, unknown> }
   /** Authenticated: the manager's signature over the client nonce, its key, and the principal's roles. */
@@ -242,7 +249,8 @@ export function decodeClientMessage(bytes: Uint8Array): MapClientMessage | null 
     case 'hb': {
       if (!str(m.id, 128) || !isUint(m.rev) || !isUint(m.epoch)) return null;
       if (m.seq !== undefined && !isUint(m.seq)) return null;
-      const hb: MapClientMessage = { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch, ...(m.seq === undefined ? {} : { seq: m.seq }) };
+      if (m.re !== undefined && !isUint(m.re)) return null;
+      const hb: MapClientMessage = { t: 'hb', id: m.id, rev: m.rev, epoch: m.epoch, ...(m.seq === undefined ? {} : { seq: m.seq }), ...(m.re === undefined ? {} : { re: m.re }) };
       if (m.repl !== undefined) {
         const r = m.repl as { backfilling?: unknown; seqnos?: unknown } | null;
         if (r === null || typeof r !== 'object' || !isUint(r.backfilling) || !Array.isArray(r.seqnos)) return null;
@@ -306,6 +314,8 @@ export function decodeServerMessage(bytes: Uint8Array): MapServerMessage | null 
     }
     case 'err':
       return typeof m.code === 'string' && typeof m.message === 'string' ? { t: 'err', code: m.code, message: m.message } : null;
+    case 'report':
+      return isUint(m.n) ? { t: 'report', n: m.n } : null;
     case 'challenge':
       return isMap(m.challenge) ? { t: 'challenge', challenge: m.challenge } : null;
     case 'authed':

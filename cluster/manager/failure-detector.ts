@@ -97,7 +97,13 @@ export class FailureDetector {
     }
     const map = state.map;
     if (map !== null && map.nodes.some((n) => n.id === id)) {
-      // First a promote-only map: replicas take over, no data moves.
+      // First a promote-only map: replicas take over, no data moves. The replica to promote
+      // is the one with the highest seqno *now*: the failed node has fenced itself, so no
+      // write is acknowledged any more, and every one it acknowledged is on a replica that
+      // applied it before answering. The periodic reports may predate some of those (with
+      // r >= 3 the wrong replica could be picked): ask the replicas first.
+      const replicas = map.nodes.filter((n) => n.id !== id && n.state !== 'failed' && state.live.has(n.id)).map((n) => n.id);
+      await reports.requestReports(replicas, Math.max(1000, 3 * options.heartbeatMs));
       const promoted = promoteOnly(map, new Set([id]), reportedSeqnos(reports));
       if (promoted.map.rev !== map.rev) await writer.writeMap(promoted.map);
       const index = map.nodes.findIndex((n) => n.id === id);

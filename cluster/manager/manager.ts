@@ -120,6 +120,8 @@ export class Manager {
     });
     this.mapService.connGuard = this.connGuard;
     this.mapService.reports = this.nodeReports;
+    const maps = this.mapService;
+    this.membership.reportRequester = (ids, ms) => maps.askReports(ids, ms);
     if (this.state.map !== null) this.mapService.publish(this.state.map);
     this.state.on('map', (map) => this.mapService!.publish(map));
     this.state.on('live-lost', (id) => this.mapService?.dropNode(id));

@@ -55,6 +55,9 @@ export class MapService {
   readonly wss: WebSocketServer;
   readonly counters: MapServiceCounters = { subscribers: 0, fullSent: 0, deltasSent: 0, badMessages: 0, authFailures: 0 };
   private readonly subscribers = new Set<Subscriber>();
+  /** Number of the last `report` request sent, and who waits for the answers to each. */
+  private reportRequests = 0;
+  private readonly reportWaiters = new Map<number, (nodeId: string) => void>();
   private readonly history: ClusterMap[] = [];
   private current: ClusterMap | null = null;
   private encodedFull: Uint8Array | null = null;
@@ -98,6 +101,37 @@ export class MapService {
     for (const s of this.subscribers) {
       if (s.nodeId === id && s.ws.readyState === s.ws.OPEN) s.ws.close(4000, 'lease expired; register again');
     }
+  }
+
+  /**
+   * Ask the nodes `ids` connected here for a heartbeat made now, and wait until each has
+   * answered or `ms` passed. Their replication reports (seqnos) are then as of after the
+   * request: what promotion needs once a failed node has fenced itself.
+   * @returns the nodes that answered
+   */
+  askReports(ids: readonly string[], ms: number): Promise<Set<string>> {
+    const n = ++this.reportRequests;
+    const waiting = new Set<string>();
+    for (const s of this.subscribers) {
+      if (s.nodeId === null || !ids.includes(s.nodeId) || s.ws.readyState !== s.ws.OPEN) continue;
+      s.ws.send(encodeMapMessage({ t: 'report', n }));
+      waiting.add(s.nodeId);
+    }
+    const answered = new Set<string>();
+    if (waiting.size === 0) return Promise.resolve(answered);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.reportWaiters.delete(n);
+        resolve(answered);
+      };
+      const timer = setTimeout(done, ms);
+      this.reportWaiters.set(n, (id) => {
+        if (!waiting.has(id)) return;
+        answered.add(id);
+        if (answered.size === waiting.size) done();
+      });
+    });
   }
 
   handleUpgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
@@ -284,7 +318,10 @@ export class MapService {
         return;
       case 'hb':
         if (s.nodeId !== msg.id) return;
-        void this.membership.heartbeat(msg.id, msg.rev, msg.repl, msg.load).then((ok) => {
+        const renewal = this.membership.heartbeat(msg.id, msg.rev, msg.repl, msg.load);
+        // Its report is recorded as soon as the call starts: an answer to `report` is in.
+        if (msg.re !== undefined) this.reportWaiters.get(msg.re)?.(msg.id);
+        void renewal.then((ok) => {
           if (!ok) {
             s.ws.close(4000, 'lease expired; register again');
             return;

@@ -37,6 +37,8 @@ export class Membership extends EventEmitter<MembershipEvents> implements NodeRe
   readonly appliedRev = new Map<string, number>();
   /** When each node last heartbeated here (ms, monotonic). */
   readonly heardAt = new Map<string, number>();
+  /** Asks connected nodes for a heartbeat now; the manager sets it to its map service's. */
+  reportRequester: (ids: readonly string[], ms: number) => Promise<Set<string>> = () => Promise.resolve(new Set());
   /** Heartbeats received since the start (`pandakv_manager_heartbeats_total`). */
   heartbeatsTotal = 0;
 
@@ -106,6 +108,10 @@ export class Membership extends EventEmitter<MembershipEvents> implements NodeRe
       this.leases.delete(id);
       return false;
     }
+  }
+
+  requestReports(ids: readonly string[], ms: number): Promise<Set<string>> {
+    return this.reportRequester(ids, ms);
   }
 
   close(): void {

@@ -18,6 +18,11 @@ export interface NodeReports {
   readonly replication: ReadonlyMap<string, ReplicationState>;
   /** When each node last heartbeated to this manager (ms, monotonic). */
   readonly heardAt: ReadonlyMap<string, number>;
+  /**
+   * Ask nodes `ids` for a heartbeat made now (their seqnos as they are), resolving with
+   * those that answered within `ms`.
+   */
+  requestReports(ids: readonly string[], ms: number): Promise<Set<string>>;
   /** `report`: a heartbeat from node `id` was taken in. */
   on(event: 'report', listener: (id: string) => void): unknown;
   off(event: 'report', listener: (id: string) => void): unknown;

@@ -210,6 +210,10 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
         this.options.extras?.onAck(msg.seq, msg.probe);
         return;
       }
+      case 'report':
+        // The leader is about to promote replicas: it wants this node's seqnos as they are now.
+        this.sendHeartbeat(msg.n);
+        return;
       case 'err':
         this.emit('error', new KvError(isErrorCode(msg.code) ? msg.code : ErrorCode.UNAVAILABLE, `manager ${this.conn.url}: ${msg.message}`));
         // A registration the manager could not take is tried again on a new connection.
@@ -256,7 +260,8 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     this.sendHeartbeat();
   };
 
-  private sendHeartbeat(): void {
+  /** @param re the manager's `report` request this heartbeat answers */
+  private sendHeartbeat(re?: number): void {
     if (!this.conn.isOpen || !this.isRegistered) return;
     // A manager that stopped acknowledging (paused, hung, cut off from the config store)
     // cannot renew the lease: move on while there is lease left.
@@ -279,6 +284,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
     if (this.sentAt.size > PENDING_ACKS) this.sentAt.delete(this.sentAt.keys().next().value!);
     this.conn.send({
       t: 'hb', id: this.node.id, rev: cur?.rev ?? 0, epoch: cur?.epoch ?? 0, seq, ...(repl === null ? {} : { repl }), ...(load === undefined ? {} : { load }), ...extras,
+      ...(re === undefined ? {} : { re }),
     });
   }
 

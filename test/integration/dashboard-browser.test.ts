@@ -11,7 +11,7 @@ import { writeCredentials } from '../../shared/auth/index.js';
 import { spawnManager } from '../../bin/spawn.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import type { FeedRebalance } from '../../cluster/manager/ui/feed-protocol.js';
 import { METRICS } from '../../cluster/manager/ui/metric-names.js';
 import { unitOf } from '../../shared/cluster-map.js';
@@ -311,6 +311,46 @@ test('a monitor watches but cannot act, nor see value sizes; a credentials file 
     await page.close();
   }
 })));
+
+test('the what-if on a synthetic cluster fails, removes, re-weights, re-zones and changes copies, with the planner\'s warnings', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pandakv-dash-'));
+  const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, '--insecure']);
+  try {
+    await withBrowser(async (browser) => {
+      const { page, errors } = await openPage(browser, `${manager.address}/ui`);
+      try {
+        // No cluster behind this manager: the what-if starts from a synthetic one.
+        assert.ok(await page.locator('[data-test=whatif-synthetic]').isChecked());
+        for (const [k, v] of [['nodes', '6'], ['zones', '0'], ['bits', '12'], ['redundancy', '2']] as const) await page.locator(`[data-test=whatif-syn-${k}]`).fill(v);
+        await page.locator('[data-test=whatif-build]').click();
+        assert.match((await page.locator('[data-test=whatif-start]').textContent()) ?? '', /^start: 6 nodes, 2\^12 buckets/);
+        await page.locator('#whatif details summary').first().click();
+        const row = (id: string): Locator => page.locator(`#whatif tr[data-node="${id}"]`);
+        await row('node-0').locator('[data-test=whatif-fail]').check();
+        await row('node-1').locator('[data-test=whatif-remove]').check();
+        await row('node-2').locator('[data-test=whatif-weight]').fill('3');
+        for (const [id, zone] of [['node-2', 'a'], ['node-3', 'a'], ['node-4', 'b'], ['node-5', 'b']]) await row(id!).locator('[data-test=whatif-zone]').fill(zone!);
+        await page.locator('[data-test=whatif-add]').fill('0');
+        await page.locator('[data-test=whatif-copies]').fill('3');
+        await page.locator('[data-test=whatif-run]').click();
+        await page.locator('[data-test=whatif-result]').waitFor();
+        assert.ok(Number(await page.locator('[data-test=whatif-promoted]').textContent()) > 0, 'the failed node\'s units promoted');
+        const after = async (id: string): Promise<number> => Number(await page.locator(`[data-test=whatif-node][data-node="${id}"]`).getAttribute('data-active-after'));
+        assert.is(await after('node-0'), 0, 'failed');
+        assert.is(await after('node-1'), 0, 'removed');
+        assert.ok(await after('node-2') > 2 * await after('node-3'), 'weight 3 holds more');
+        assert.ok(await page.locator('[data-test=whatif-warnings] li').count() > 0, 'three copies in two zones: a warning');
+        assert.ok(Number((await page.locator('[data-test=whatif-moves]').textContent())!.replace(/,/g, '')) > 0);
+        assert.equal(errors, []);
+      } finally {
+        await page.close();
+      }
+    });
+  } finally {
+    await manager.stop('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  }
+});
 
 test('a synthetic map of 100 nodes and 2^20 buckets renders and stays responsive', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-dash-'));

@@ -56,6 +56,25 @@ test('malformed CBOR gets a BAD_REQUEST answer and the connection is closed with
   await stillServes(node.address);
 }));
 
+test('messages read in one turn are answered together, and a fatal one after good ones still lets their answers out first', () => withNode([], async (node) => {
+  const ws = await open(node.address);
+  const answers: Response[][] = [];
+  ws.on('message', (msg: Buffer) => answers.push(decodeResponses(msg) ?? []));
+  const closed = closeCode(ws);
+  // Three messages in one TCP write: two good ones, then garbage.
+  const socket = (ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+  socket.cork();
+  ws.send(encodeMessage([[1, Op.SET, 0, 'turn-a', Buffer.from('x')]]));
+  ws.send(encodeMessage([[2, Op.GET, 0, 'turn-a'], [3, Op.GET, 0, 'turn-missing']]));
+  ws.send(Buffer.from([0x9f, 0xff, 0xff, 0x1c]));
+  socket.uncork();
+  assert.is(await closed, 1007);
+  const flat = answers.flat();
+  assert.equal(flat.map((r) => [r.id, r.status]), [[1, Status.OK], [2, Status.OK], [3, Status.NOT_FOUND], [0, Status.BAD_REQUEST]]);
+  assert.ok(answers.length <= 3, `at most one message per request message (got ${answers.length})`);
+  await stillServes(node.address);
+}));
+
 test('a text message is refused with 1003', () => withNode([], async (node) => {
   const ws = await open(node.address);
   const closed = closeCode(ws);

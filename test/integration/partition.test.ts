@@ -80,7 +80,6 @@ test('a partitioned active fences itself: nothing acknowledged on its side after
     assert.is(s.majorityLost, 0, 'majority-acknowledged writes lost');
     assert.is(s.reverted, 0, 'live writes reverted');
     assert.ok(s.fenced, 'the cut-off node logged that it fenced itself');
-    assert.is(s.rollback.copiedUnits, 0, 'units whose history diverged were rolled back and caught up by delta, none copied in full');
   } finally {
     ns.remove();
   }

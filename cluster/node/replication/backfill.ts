@@ -97,7 +97,7 @@ export class Backfiller {
     if (after === null && Array.isArray(req.since)) {
       let budget = this.options.maxDeltaBytes;
       for (const offer of req.since.slice(0, units.length)) {
-        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
+        if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
         const [unit, since, print] = offer as [number, number, string];
         const point = this.commonPoint(unit, since, print, offer[3]);
         if (point === null) continue;
@@ -139,7 +139,7 @@ export class Backfiller {
     if (exact !== null) return { at: since, records: exact };
     if (!Array.isArray(earlier)) return null;
     for (const point of earlier.slice(0, 64)) {
-      if (!Array.isArray(point) || !isUint(point[0]) || typeof point[1] !== 'string' || point[0] >= since) continue;
+      if (!Array.isArray(point) || !isUint(point[0]) || typeof point[1] !== 'string' || point[0] === 0 || point[0] >= since) continue;
       const records = tryAt(point[0], point[1]);
       if (records !== null) return { at: point[0], records };
     }
@@ -236,11 +236,13 @@ export class Backfiller {
     // active and was failed over), the source names the newest point both share and this
     // node rolls back to it (Couchbase's failover-log rollback, Kafka's truncation).
     const since: Array<[number, number, string, Array<[number, string]>]> = [];
-    // Seqnos the stream sets while this copy runs prove no history: only these do.
-    const hadHistory = new Set(all.filter((u) => this.host.seqs.has(u)));
+    // Units this node held data for when the copy began (seqnos the stream sets meanwhile
+    // prove nothing); those with writes in their history are rollbacks if copied in full.
+    const hadSeq = new Set(all.filter((u) => this.host.seqs.has(u)));
+    const hadHistory = new Set(all.filter((u) => (this.host.seqs.get(u) ?? 0) > 0));
     for (const u of all) {
       const seq = this.host.seqs.get(u) ?? 0;
-      const print = this.host.seqs.has(u) ? this.host.changes.printAt(u, seq) : null;
+      const print = seq > 0 ? this.host.changes.printAt(u, seq) : null;
       if (print !== null) since.push([u, seq, print, this.host.changes.earlierPoints(u, seq)]);
     }
     for (;;) {
@@ -274,7 +276,7 @@ export class Backfiller {
           // Units copied in full over data of their own: that data may hold writes the
           // cluster lost in a failover, or keys deleted since, so it goes first.
           const full = units.filter((u) => !deltaUnits.has(u));
-          const stale = new Set(full.filter((u) => hadHistory.has(u) || this.residue.has(u) || (this.isClearingUnmarked && !this.clearedUnmarked.has(u))));
+          const stale = new Set(full.filter((u) => hadSeq.has(u) || this.residue.has(u) || (this.isClearingUnmarked && !this.clearedUnmarked.has(u))));
           for (const u of stale) this.clearedUnmarked.add(u);
           if (stale.size > 0) {
             this.host.counters.fullResyncs += stale.size;

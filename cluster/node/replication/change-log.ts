@@ -4,9 +4,6 @@ import { xxh64 } from '../../../shared/xxh64.js';
 /** A record as the replication stream sends it. */
 export type LogRecord = ReplRecord;
 
-/** The fingerprint of seqno 0, the empty unit every history starts from. */
-export const EMPTY_HISTORY = '';
-
 interface UnitLog {
   /** Seqno just before the first record kept. */
   base: number;
@@ -79,8 +76,6 @@ export class ChangeLog {
 
   /** The fingerprint of the unit's record at `seq`, when the log knows it. */
   printAt(unit: number, seq: number): string | null {
-    // Seqno 0 is the unit before its first write: empty on every copy.
-    if (seq === 0) return EMPTY_HISTORY;
     const log = this.units.get(unit);
     if (log === undefined || seq < log.base) return null;
     if (seq === log.base) return typeof log.anchor === 'string' || log.anchor === null ? log.anchor : fingerprint(log.anchor);

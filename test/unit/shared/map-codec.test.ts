@@ -103,12 +103,16 @@ test('map-service messages are validated field by field', () => {
     { t: 'register', node: { ...node, id: '' } }, { t: 'register', node: { ...node, address: 'http://x' } },
     { t: 'register', node: { ...node, weight: 0 } }, { t: 'register', node: { ...node, peerKey: 'zz' } },
     { t: 'hb', id: 'n1', rev: 'x', epoch: 0 },
+    { t: 'hb', id: 'n1', rev: 1, epoch: 0, re: -1 }, { t: 'hb', id: 'n1', rev: 1, epoch: 0, re: 'x' }, { t: 'hb', id: 'n1', rev: 1, epoch: 0, re: 1.5 },
   ];
   for (const b of bad) assert.is(decodeClientMessage(encodeMapMessage(b as never)), null, JSON.stringify(b));
   assert.is(decodeClientMessage(new Uint8Array([0xff, 0x00])), null);
   assert.is(decodeServerMessage(encodeMapMessage({ t: 'full', map: 'x' } as never)), null);
   assert.equal(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100 })), { t: 'registered', id: 'n1', heartbeatMs: 100 });
   assert.equal(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed: true })), { t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed: true });
+  assert.equal(decodeClientMessage(encodeMapMessage({ t: 'hb', id: 'n1', rev: 1, epoch: 0, seq: 2, re: 7 })), { t: 'hb', id: 'n1', rev: 1, epoch: 0, seq: 2, re: 7 });
+  assert.equal(decodeServerMessage(encodeMapMessage({ t: 'report', n: 3 })), { t: 'report', n: 3 });
+  for (const n of [-1, 'x', null, 2 ** 60, 0.5]) assert.is(decodeServerMessage(encodeMapMessage({ t: 'report', n } as never)), null, `report n ${String(n)}`);
   for (const wasFailed of ['yes', 1, null, {}]) {
     assert.is(decodeServerMessage(encodeMapMessage({ t: 'registered', id: 'n1', heartbeatMs: 100, wasFailed } as never)), null, `wasFailed ${JSON.stringify(wasFailed)}`);
   }

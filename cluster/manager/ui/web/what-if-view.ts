@@ -98,26 +98,26 @@ export function WhatIfView({ live }: { live: ClusterMap | null }): VNode {
       <label><input type="radio" name="wi-src" data-test="whatif-synthetic" checked=${source === 'synthetic'} onChange=${() => { setSource('synthetic'); setEdits({}); setResult(null); }} /> a synthetic cluster</label>
     </div>
     ${source === 'synthetic' ? html`<div class="row">
-      ${(['nodes', 'zones', 'bits', 'redundancy'] as const).map((k) => html`<label>${k} <input type="number" min="0" value=${syn[k]} onInput=${(e: Event) => setSyn({ ...syn, [k]: (e.target as HTMLInputElement).value })} /></label>`)}
-      <button onClick=${build}>Build</button>
+      ${(['nodes', 'zones', 'bits', 'redundancy'] as const).map((k) => html`<label>${k} <input type="number" min="0" value=${syn[k]} data-test=${`whatif-syn-${k}`} onInput=${(e: Event) => setSyn({ ...syn, [k]: (e.target as HTMLInputElement).value })} /></label>`)}
+      <button data-test="whatif-build" onClick=${build}>Build</button>
     </div>` : null}
     ${startMap !== null ? html`<p class="hint" data-test="whatif-start">start: ${startMap.nodes.length} nodes, 2^${startMap.bits} buckets, ${fmtInt(2 ** startMap.unitBits)} units, ${redundancyOf(startMap)} copies</p>` : null}
     <div class="row">
       <label>add <input type="number" min="0" max="1000" value=${addCount} data-test="whatif-add" onInput=${(e: Event) => setAddCount((e.target as HTMLInputElement).value)} /> nodes</label>
       <label>zone <input value=${addZone} size="6" onInput=${(e: Event) => setAddZone((e.target as HTMLInputElement).value)} /></label>
       <label>weight <input type="number" min="0.1" step="0.1" value=${addWeight} onInput=${(e: Event) => setAddWeight((e.target as HTMLInputElement).value)} /></label>
-      <label>copies <input type="number" min="1" max="8" placeholder="same" value=${copies} onInput=${(e: Event) => setCopies((e.target as HTMLInputElement).value)} /></label>
+      <label>copies <input type="number" min="1" max="8" placeholder="same" value=${copies} data-test="whatif-copies" onInput=${(e: Event) => setCopies((e.target as HTMLInputElement).value)} /></label>
       <button data-test="whatif-run" onClick=${run} disabled=${busy}>${busy ? 'Planning…' : 'Run the planner'}</button>
     </div>
     ${nodes.length > 0 ? html`<details><summary>change existing nodes (${nodes.length})</summary>
       <table class="grid"><thead><tr><th>node</th><th>zone</th><th>weight</th><th>remove</th><th>fail</th></tr></thead><tbody>
       ${nodes.slice(0, 200).map((n) => {
         const e = edits[n.id];
-        return html`<tr><td title=${n.id}>${shortId(n.id)} <small>${n.state}</small></td>
-          <td><input size="6" placeholder=${n.zone} value=${e?.zone ?? ''} onInput=${(ev: Event) => edit(n.id, { zone: (ev.target as HTMLInputElement).value })} /></td>
-          <td><input type="number" min="0.1" step="0.1" placeholder=${String(n.weight)} value=${e?.weight ?? ''} onInput=${(ev: Event) => edit(n.id, { weight: (ev.target as HTMLInputElement).value })} /></td>
-          <td><input type="checkbox" checked=${e?.remove === true} onChange=${(ev: Event) => edit(n.id, { remove: (ev.target as HTMLInputElement).checked })} /></td>
-          <td><input type="checkbox" checked=${e?.fail === true} onChange=${(ev: Event) => edit(n.id, { fail: (ev.target as HTMLInputElement).checked })} /></td></tr>`;
+        return html`<tr data-node=${n.id}><td title=${n.id}>${shortId(n.id)} <small>${n.state}</small></td>
+          <td><input size="6" placeholder=${n.zone} value=${e?.zone ?? ''} data-test="whatif-zone" onInput=${(ev: Event) => edit(n.id, { zone: (ev.target as HTMLInputElement).value })} /></td>
+          <td><input type="number" min="0.1" step="0.1" placeholder=${String(n.weight)} value=${e?.weight ?? ''} data-test="whatif-weight" onInput=${(ev: Event) => edit(n.id, { weight: (ev.target as HTMLInputElement).value })} /></td>
+          <td><input type="checkbox" checked=${e?.remove === true} data-test="whatif-remove" onChange=${(ev: Event) => edit(n.id, { remove: (ev.target as HTMLInputElement).checked })} /></td>
+          <td><input type="checkbox" checked=${e?.fail === true} data-test="whatif-fail" onChange=${(ev: Event) => edit(n.id, { fail: (ev.target as HTMLInputElement).checked })} /></td></tr>`;
       })}</tbody></table></details>` : null}
     ${error !== null ? html`<p class="error">${error}</p>` : null}
     ${result !== null ? html`<${WhatIfResultView} r=${result} />` : null}
@@ -127,15 +127,15 @@ export function WhatIfView({ live }: { live: ClusterMap | null }): VNode {
 function WhatIfResultView({ r }: { r: WhatIfResult }): VNode {
   return html`<div class="whatif-result" data-test="whatif-result">
     <p><b data-test="whatif-moves">${fmtInt(r.moves.length)}</b> moves: ${fmtInt(r.activeMoves)} active, ${fmtInt(r.replicaMoves)} replica
-      ${r.failover !== null ? ` · failover promoted ${fmtInt(r.failover.promotedUnits)} units, lost ${fmtInt(r.failover.lostUnits)}` : ''}
+      ${r.failover !== null ? html` · failover promoted <span data-test="whatif-promoted">${fmtInt(r.failover.promotedUnits)}</span> units, lost ${fmtInt(r.failover.lostUnits)}` : ''}
       ${` · planned in ${r.planMs.toFixed(1)} ms`}</p>
     <table class="grid compact"><thead><tr><th></th><th>active max/min</th><th>replica max/min</th><th>stranded units</th></tr></thead><tbody>
       <tr><td>before</td><td>${ratio(r.before.maxActiveRatio)} / ${ratio(r.before.minActiveRatio)}</td><td>${ratio(r.before.maxReplicaRatio)} / ${ratio(r.before.minReplicaRatio)}</td><td>${fmtInt(r.before.strandedUnits)}</td></tr>
       <tr><td>after</td><td>${ratio(r.after.maxActiveRatio)} / ${ratio(r.after.minActiveRatio)}</td><td>${ratio(r.after.maxReplicaRatio)} / ${ratio(r.after.minReplicaRatio)}</td><td>${fmtInt(r.after.strandedUnits)}</td></tr>
     </tbody></table>
-    ${r.warnings.length > 0 ? html`<ul class="warnings">${r.warnings.map((w) => html`<li>${w}</li>`)}</ul>` : null}
+    ${r.warnings.length > 0 ? html`<ul class="warnings" data-test="whatif-warnings">${r.warnings.map((w) => html`<li>${w}</li>`)}</ul>` : null}
     <table class="grid compact"><thead><tr><th>node</th><th>state</th><th>active before → after</th><th>replica before → after</th><th>in</th><th>out</th></tr></thead><tbody>
-      ${r.nodes.slice(0, 100).map((n) => html`<tr><td title=${n.id}>${shortId(n.id)}</td><td>${n.state}</td><td>${fmtInt(n.activeBefore)} → ${fmtInt(n.activeAfter)}</td>
+      ${r.nodes.slice(0, 100).map((n) => html`<tr data-test="whatif-node" data-node=${n.id} data-active-after=${n.activeAfter}><td title=${n.id}>${shortId(n.id)}</td><td>${n.state}</td><td>${fmtInt(n.activeBefore)} → ${fmtInt(n.activeAfter)}</td>
         <td>${fmtInt(n.replicaBefore)} → ${fmtInt(n.replicaAfter)}</td><td>${n.movesIn}</td><td>${n.movesOut}</td></tr>`)}
     </tbody></table>
     <details open><summary>moves (first 100 of ${fmtInt(r.moves.length)})</summary>
