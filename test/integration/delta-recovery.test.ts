@@ -183,4 +183,54 @@ test('a rewind to a point that was not offered makes the copy take the unit in f
   }
 });
 
+test('a record for a unit this node does not hold yet is not applied: the copy that follows is a full one', async () => {
+  const boot = await startDhtBootstrap();
+  const planes: PeerPlane[] = [];
+  const replicators: Replicator[] = [];
+  try {
+    await withDeadline((async () => {
+      const engines = [new MemoryEngine({ memorySizeMb: 16 }), new MemoryEngine({ memorySizeMb: 16 })];
+      for (let i = 0; i < 2; i++) {
+        const plane = new PeerPlane(generateKeyPair(), [boot.address], { backoffsMs: [100, 250, 500, 1000], backoffJitterMs: 20 });
+        planes.push(plane);
+        await plane.start();
+        replicators.push(new Replicator(engines[i]!, plane));
+      }
+      const [a, b] = replicators as [Replicator, Replicator];
+      const [ea, eb] = engines as [MemoryEngine, MemoryEngine];
+      const keys = planes.map((p) => p.publicKey);
+      const half = 2 ** (BITS - 1);
+      // Unit 0 is on both nodes throughout; unit 1 is on A alone, then B is added to it.
+      const before: ClusterMap = { ...mapOf(1, keys, 0, ['active', 'active']), chains: [[0, 1], [0]], runStarts: [0, half], runChains: [0, 1] };
+      const added: ClusterMap = { ...mapOf(1, keys, 0, ['active', 'active']), rev: 2, chains: [[0, 1]], runStarts: [0], runChains: [0] };
+      a.applyMap(before, 0);
+      b.applyMap(before, 1);
+      const moved = keysIn(1, 'moved:', 20);
+      const [probe] = keysIn(0, 'probe:', 1) as [string];
+      const write = (key: string, value: string, durability: 'none' | 'majority'): Promise<void> | null => {
+        ea.set(key, Buffer.from(value), 0, 0);
+        return a.onWrite(key, durability);
+      };
+      await poll(async () => (await write(probe, 'up', 'majority')?.then(() => true, () => null)) ?? null, 20_000, 'the link up');
+      // Unit 1 has a history on A before B is in its chain.
+      for (const k of moved.slice(0, 19)) void write(k, 'old', 'none');
+      // A adopts the map that adds B first and streams unit 1's next write to it while B
+      // still follows the map without it (maps reach nodes in any order).
+      a.applyMap(added, 0);
+      void write(moved[19]!, 'new', 'none');
+      // Records reach B in order on one link: the probe's majority ack comes after it.
+      await write(probe, 'p', 'majority');
+      b.applyMap(added, 1);
+      await poll(async () => (b.backfilling === 0 ? true : null), 20_000, 'unit 1 copied to B');
+      for (const k of moved.slice(0, 19)) assert.is(text(eb, k), 'old', `${k}: written before B held the unit`);
+      assert.is(text(eb, moved[19]!), 'new');
+      assert.is(b.counters.deltaUnits, 0, 'no delta from a history B never had');
+    })(), 60_000, 'test body');
+  } finally {
+    for (const r of replicators) r.close();
+    for (const p of planes.reverse()) await withDeadline(p.close(), 5000, 'plane close');
+    await boot.close();
+  }
+});
+
 test.run();

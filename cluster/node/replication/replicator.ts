@@ -497,6 +497,7 @@ export class Replicator extends EventEmitter<{
     if (!Array.isArray(raw)) return;
     const sentAt = isUint(epoch) ? epoch : 0;
     let acks = this.ackbox.get(peer);
+    const held = new Map<number, boolean>();
     for (const r of raw) {
       if (!isRecord(r)) continue;
       const [unit, seq, keyBytes, value, flags, expAt] = r;
@@ -507,9 +508,16 @@ export class Replicator extends EventEmitter<{
         this.counters.staleRefused++;
         continue;
       }
+      const fill = this.backfiller.active.get(unit);
+      // A unit this node does not hold in the map it follows (the sender adopted a map that
+      // adds this node first, or this node already left the chain): the record is not
+      // applied. Taken, it would give the unit a seqno and a one-record history here, and
+      // the backfill that follows once this node adopts the map would offer it as a shared
+      // point and get only a delta after it: every key written before would be missing.
+      // The backfill's snapshot, cut once the source streams to this node, has the key.
+      if (fill === undefined && !this.holdsUnit(unit, held)) continue;
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
-      const fill = this.backfiller.active.get(unit);
       if (fill !== undefined) {
         fill.touched.add(key);
         if (seq > fill.streamed) {
@@ -547,6 +555,17 @@ export class Replicator extends EventEmitter<{
       // A disk engine also says when these records are on its disk (for persistMajority).
       if (this.engine.isDurable) this.persisted.reportWhenDurable(peer, acks);
     }
+  }
+
+  /** True when this node is in `unit`'s chain in the map it follows; `memo` keeps answers for one batch. */
+  private holdsUnit(unit: number, memo: Map<number, boolean>): boolean {
+    let isHeld = memo.get(unit);
+    if (isHeld === undefined) {
+      const map = this.map;
+      isHeld = map !== null && this.self >= 0 && unit < 2 ** map.unitBits && chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(this.self);
+      memo.set(unit, isHeld);
+    }
+    return isHeld;
   }
 
   private apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void {
