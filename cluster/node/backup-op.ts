@@ -5,7 +5,7 @@ import { bucketOfBinary } from '../../shared/keystream.js';
 import { coversAcrossBits, everyBucket, fromPairs } from '../../shared/bucket-ranges.js';
 import type { BackupArgs } from '../../shared/protocol/backup-args.js';
 import type { ItemPage } from './engine/types.js';
-import type { ReplRecord } from './replication-records.js';
+import type { ReplRecord } from './replication/records.js';
 
 /**
  * The node side of `pandakv backup` (docs/backup.md): BACKUP_PAGE reads a page of the

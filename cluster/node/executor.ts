@@ -2,7 +2,7 @@ import { snakeKeys } from '../../shared/snake-case.js';
 import { Status } from '../../shared/status.js';
 import { Op, isBackupOp, isMutation } from '../../shared/protocol/ops.js';
 import { KvError, statusFromError } from '../../shared/errors.js';
-import type { Replicator } from './replication.js';
+import type { Replicator } from './replication/replicator.js';
 import {
   casAnswer, errorAnswer, extraAnswer, isPersistLevel, itemAnswer, statusAnswer, valueAnswer, type Request,
 } from '../../shared/protocol/frames.js';

@@ -1,6 +1,6 @@
 import { KvError } from '../../shared/errors.js';
 import type { KvEngine } from './engine/types.js';
-import { isUint } from './replication-records.js';
+import { isUint } from './replication/records.js';
 
 interface PersistWaiter {
   unit: number;

@@ -2,7 +2,7 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { startDhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
 import { PeerPlane } from '../../cluster/peer/peer-plane.js';
-import { Replicator } from '../../cluster/node/replication.js';
+import { Replicator } from '../../cluster/node/replication/replicator.js';
 import { MemoryEngine } from '../../cluster/node/engine/memory-engine.js';
 import { generateKeyPair } from '../../shared/auth/keys.js';
 import { bucketOfBinary } from '../../shared/keystream.js';

@@ -52,7 +52,7 @@ export class DashboardFeed {
     };
     const copies: FeedFollow['copies'] = [];
     for (const r of h.records.values()) {
-      // pandakv_node_unit_seqno: from the node's heartbeat report (replication.ts builds it).
+      // pandakv_node_unit_seqno: from the node's heartbeat report (replication/replicator.ts builds it).
       const seqno = h.replication.get(r.id)?.seqnos[unit];
       if (seqno !== undefined) copies.push({ id: r.id, seqno, value: value(r.id) });
     }

@@ -1,9 +1,9 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { runBackupOp, type BackupHost, type UnitHistory } from '../../../cluster/node/backup-op.js';
-import { ChangeLog } from '../../../cluster/node/change-log.js';
+import { ChangeLog } from '../../../cluster/node/replication/change-log.js';
 import { MemoryEngine } from '../../../cluster/node/engine/memory-engine.js';
-import type { ReplRecord } from '../../../cluster/node/replication-records.js';
+import type { ReplRecord } from '../../../cluster/node/replication/records.js';
 import { decodeRequests, encodeMessage } from '../../../shared/protocol/codec.js';
 import { backupChangesRequest, backupPageRequest } from '../../../shared/protocol/backup-frames.js';
 import type { Request } from '../../../shared/protocol/frames.js';

@@ -1,6 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { ChangeLog, fingerprint, type LogRecord } from '../../../cluster/node/change-log.js';
+import { ChangeLog, fingerprint, type LogRecord } from '../../../cluster/node/replication/change-log.js';
 
 const test = suite('cluster - change log for delta recovery');
 

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { HINT_LOG_FILE, HintStore, encodeHintFrame, parseHintLog, type HintRecord } from '../../../cluster/node/hints.js';
+import { HintStore } from '../../../cluster/node/replication/hint-store.js';
+import { HINT_LOG_FILE, encodeHintFrame, parseHintLog, type HintRecord } from '../../../cluster/node/replication/hint-log.js';
 
 const test = suite('cluster - hint log');
 

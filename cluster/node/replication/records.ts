@@ -1,6 +1,6 @@
-import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
+import { chainOf, type ClusterMap } from '../../../shared/cluster-map.js';
 
-/** Shared pieces of replication (replication.ts) and hinted handoff (handoff.ts). */
+/** Shared pieces of replication (replicator.ts) and hinted handoff (handoff.ts). */
 
 /** One replicated change: the item's state after a write, or its removal (`value` null). */
 export type ReplRecord = [unit: number, seq: number, key: Uint8Array, value: Uint8Array | null, flags: number, expAt: number];

@@ -1,5 +1,5 @@
-import { recordBytes, type ReplRecord } from './replication-records.js';
-import { xxh64 } from '../../shared/xxh64.js';
+import { recordBytes, type ReplRecord } from './records.js';
+import { xxh64 } from '../../../shared/xxh64.js';
 
 /** A record as the replication stream sends it. */
 export type LogRecord = ReplRecord;

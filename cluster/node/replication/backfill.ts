@@ -1,17 +1,17 @@
-import { KvError } from '../../shared/errors.js';
-import { backoffDelay } from '../../shared/backoff.js';
-import { bucketOfBinary } from '../../shared/keystream.js';
-import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
-import type { PeerPlane } from '../peer/index.js';
-import type { KvEngine } from './engine/types.js';
+import { KvError } from '../../../shared/errors.js';
+import { backoffDelay } from '../../../shared/backoff.js';
+import { bucketOfBinary } from '../../../shared/keystream.js';
+import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import type { PeerPlane } from '../../peer/index.js';
+import type { KvEngine } from '../engine/types.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
-import { isRecord, isUint, recordBytes, type ReplicationCounters } from './replication-records.js';
-import type { ReplicationOptions } from './replication-options.js';
+import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
+import type { ReplicationOptions } from './options.js';
 
 /**
  * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when
  * the requester's history matches, see change-log.ts), and copying units from a source
- * while the replication stream keeps flowing. Split out of replication.ts, which owns the
+ * while the replication stream keeps flowing. Split out of replicator.ts, which owns the
  * stream, the seqnos and the change log this reads and writes through `BackfillHost`.
  */
 
@@ -355,9 +355,11 @@ export class Backfiller {
         out.keys.add(key);
         if (fill?.touched.has(key) !== true) this.host.apply(key, null, 0, 0);
       }
-      // Until the repair is done this unit's seqno and history prove nothing: a copy that
-      // fails from here on is a full one.
-      this.host.seqs.set(unit, at);
+      // Until the repair is done this unit's seqno proves nothing: without one, a copy that
+      // fails from here on is a full one, and so is a disk node's after a crash meanwhile
+      // (its items of a unit without a seqno are cleared first).
+      this.host.seqs.delete(unit);
+      this.residue.add(unit);
       out.units.push(unit);
       out.discarded += removed.length;
     }
@@ -394,6 +396,7 @@ export class Backfiller {
       }
       throw err;
     }
+    for (const u of rollback.units) this.residue.delete(u);
     this.host.onRollback?.(source, rollback.units, 'delta', rollback.discarded);
   }
 

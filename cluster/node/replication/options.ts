@@ -41,3 +41,24 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
   backfillRetryBackoffMs: [50, 100, 200, 400, 800, 1600, 2000],
 });
+
+/** Options of the hint store (hint-store.ts). */
+export interface HintStoreOptions {
+  /** Hints older than this are dropped. @default 10800000 (3 h) */
+  ttlMs: number;
+  /** Bytes of live hints held at most; further hints are refused. @default 67108864 */
+  maxBytes: number;
+  /** Largest single hint (frame) accepted. @default 2097152 */
+  maxHintBytes: number;
+  /** Rewrite the log once garbage is over this and over the live bytes. @default 1048576 */
+  compactAfterBytes: number;
+  nowMs: () => number;
+}
+
+export const HINT_STORE_DEFAULTS: Readonly<HintStoreOptions> = Object.freeze({
+  ttlMs: 3 * 60 * 60 * 1000,
+  maxBytes: 64 * 1024 * 1024,
+  maxHintBytes: 2 * 1024 * 1024,
+  compactAfterBytes: 1024 * 1024,
+  nowMs: Date.now,
+});

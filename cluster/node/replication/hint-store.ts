@@ -1,7 +1,7 @@
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
-import { Decoder, Encoder } from 'cbor-x';
+import { HINT_LOG_FILE, encodeHintFrame, parseHintLog, type Hint, type HintRecord } from './hint-log.js';
+import { HINT_STORE_DEFAULTS, type HintStoreOptions } from './options.js';
 
 /**
  * Hinted handoff storage (DESIGN §7) on the fallback node: the records an active could
@@ -15,51 +15,6 @@ import { Decoder, Encoder } from 'cbor-x';
  * load, a truncated or corrupt tail (a crash mid-append) is cut off; the frames before
  * it are kept. Hints older than `ttlMs` expire.
  */
-
-/** `[unit, seq, key, value | null, flags, expAt]`: the item's state after the write (as streamed). */
-export type HintRecord = [unit: number, seq: number, key: Uint8Array, value: Uint8Array | null, flags: number, expAt: number];
-
-export interface Hint {
-  /** In-memory id, for removal. */
-  readonly id: number;
-  /** Peer key (hex) of the replica the record was meant for. */
-  readonly intended: string;
-  /** Map epoch when the hint was made. */
-  readonly epoch: number;
-  /** When the fallback stored it (ms since the epoch). */
-  readonly storedAt: number;
-  readonly record: HintRecord;
-  /** Bytes it takes in the log (and is charged against `maxBytes`). */
-  readonly bytes: number;
-  /** Nodes that already took it (applied or found it stale); not persisted. */
-  done?: Set<string>;
-}
-
-export interface HintStoreOptions {
-  /** Hints older than this are dropped. @default 10800000 (3 h) */
-  ttlMs: number;
-  /** Bytes of live hints held at most; further hints are refused. @default 67108864 */
-  maxBytes: number;
-  /** Largest single hint (frame) accepted. @default 2097152 */
-  maxHintBytes: number;
-  /** Rewrite the log once garbage is over this and over the live bytes. @default 1048576 */
-  compactAfterBytes: number;
-  nowMs: () => number;
-}
-
-export const HINT_STORE_DEFAULTS: Readonly<HintStoreOptions> = Object.freeze({
-  ttlMs: 3 * 60 * 60 * 1000,
-  maxBytes: 64 * 1024 * 1024,
-  maxHintBytes: 2 * 1024 * 1024,
-  compactAfterBytes: 1024 * 1024,
-  nowMs: Date.now,
-});
-
-export const HINT_LOG_FILE = 'hints.log';
-const HEADER_BYTES = 8;
-
-const encoder = new Encoder({ useRecords: false, variableMapSize: true, tagUint8Array: false });
-const decoder = new Decoder({ useRecords: false });
 
 /** What a load found in the log. */
 export interface HintLoadReport {
@@ -305,55 +260,6 @@ export class HintStore {
     // Cut a bad tail off before appending after it; drop expired hints from the file.
     if (goodBytes < data.length || this.loadReport.expired > 0) await this.compact();
   }
-}
-
-/** Encode one log frame: header (length, crc32 of the body) and the CBOR body. */
-export function encodeHintFrame(body: unknown[]): Buffer {
-  const payload = encoder.encode(body);
-  const frame = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  frame.writeUInt32BE(payload.length, 0);
-  frame.writeUInt32BE(crc32(payload), 4);
-  frame.set(payload, HEADER_BYTES);
-  return frame;
-}
-
-/**
- * Parse a hint log (pure). Stops at the first frame that is truncated, oversized, fails
- * its checksum or does not decode to a hint; `goodBytes` is where the valid prefix ends.
- */
-export function parseHintLog(data: Uint8Array, maxHintBytes: number): { entries: Array<Omit<Hint, 'id'>>; goodBytes: number } {
-  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const entries: Array<Omit<Hint, 'id'>> = [];
-  let at = 0;
-  while (at + HEADER_BYTES <= buf.length) {
-    const len = buf.readUInt32BE(at);
-    if (len === 0 || HEADER_BYTES + len > maxHintBytes || at + HEADER_BYTES + len > buf.length) break;
-    const payload = buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len);
-    if (crc32(payload) !== buf.readUInt32BE(at + 4)) break;
-    let body: unknown;
-    try {
-      body = decoder.decode(payload);
-    } catch {
-      break;
-    }
-    const e = hintOf(body, HEADER_BYTES + len);
-    if (e === null) break;
-    entries.push(e);
-    at += HEADER_BYTES + len;
-  }
-  return { entries, goodBytes: at };
-}
-
-function hintOf(b: unknown, bytes: number): Omit<Hint, 'id'> | null {
-  if (!Array.isArray(b) || b.length !== 9) return null;
-  const [intended, epoch, storedAt, unit, seq, key, value, flags, expAt] = b as unknown[];
-  if (typeof intended !== 'string' || !isUint(epoch) || !isUint(storedAt) || !isUint(unit) || !isUint(seq) || !(key instanceof Uint8Array)
-    || !(value === null || value instanceof Uint8Array) || !isUint(flags) || !isUint(expAt)) return null;
-  return { intended, epoch, storedAt, record: [unit, seq, key, value, flags, expAt], bytes };
-}
-
-function isUint(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 async function syncDir(path: string): Promise<void> {

@@ -1,9 +1,10 @@
-import { KvError } from '../../shared/errors.js';
-import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
-import type { PeerPlane, PeerReply } from '../peer/index.js';
-import type { Hint, HintStore } from './hints.js';
-import { MESSAGE_BYTES, batches, isRecord, isUint, recordBytes, type ReplRecord, type ReplicationCounters } from './replication-records.js';
-import type { ReplicationOptions } from './replication-options.js';
+import { KvError } from '../../../shared/errors.js';
+import { chainOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import type { PeerPlane, PeerReply } from '../../peer/index.js';
+import type { HintStore } from './hint-store.js';
+import type { Hint } from './hint-log.js';
+import { MESSAGE_BYTES, batches, isRecord, isUint, recordBytes, type ReplRecord, type ReplicationCounters } from './records.js';
+import type { ReplicationOptions } from './options.js';
 
 /**
  * Hinted handoff (DESIGN §7): a record that cannot reach a replica (link down or its

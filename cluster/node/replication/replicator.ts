@@ -1,20 +1,20 @@
 import { EventEmitter } from 'eventemitter3';
-import { KvError } from '../../shared/errors.js';
-import { bucketOfBinary } from '../../shared/keystream.js';
-import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
-import type { Durability } from '../../shared/protocol/frames.js';
-import type { PeerPlane, PeerReply } from '../peer/index.js';
-import type { KvEngine } from './engine/types.js';
-import type { HintStore } from './hints.js';
+import { KvError } from '../../../shared/errors.js';
+import { bucketOfBinary } from '../../../shared/keystream.js';
+import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import type { Durability } from '../../../shared/protocol/frames.js';
+import type { PeerPlane, PeerReply } from '../../peer/index.js';
+import type { KvEngine } from '../engine/types.js';
+import type { HintStore } from './hint-store.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
-import type { WriteHint } from './write-hint.js';
-import { PersistedAcks } from './persisted-acks.js';
-import { REPLICATION_DEFAULTS, type ReplicationOptions } from './replication-options.js';
+import type { WriteHint } from '../write-hint.js';
+import { PersistedAcks } from '../persisted-acks.js';
+import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
   MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
-} from './replication-records.js';
+} from './records.js';
 
 /**
  * Active → replica replication (DESIGN §7) over the peer plane.
@@ -39,7 +39,7 @@ import {
  * down replicas in handoff.ts.
  */
 
-export type { ReplicationCounters } from './replication-records.js';
+export type { ReplicationCounters } from './records.js';
 
 interface Waiter {
   unit: number;
