@@ -3,7 +3,7 @@
 // package.json that says "commonjs", so TypeScript projects compiled as CommonJS get
 // types that match what require('pandakv') returns. Run after tsc (npm run build).
 import { build } from 'esbuild';
-import { cpSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -14,6 +14,9 @@ if (!existsSync(join(dist, 'sdk', 'index.js'))) {
   console.error('build-cjs: dist/sdk/index.js is missing; run tsc first');
   process.exit(1);
 }
+// The CLI is the package's bin: tsc writes it without the executable bit, and npm sets
+// that bit only on files that existed when it linked them (a fresh clone builds later).
+chmodSync(join(dist, 'bin', 'pandakv.js'), 0o755);
 rmSync(out, { recursive: true, force: true });
 await build({
   entryPoints: [join(dist, 'sdk', 'index.js')],

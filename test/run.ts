@@ -33,7 +33,8 @@ function findTests(dir: string, out: string[] = []): string[] {
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2);
-  const files = findTests(here).filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)));
+  // Filters match the path under dist/test (not the checkout's own path, which may contain any of them).
+  const files = findTests(here).filter((f) => filters.length === 0 || filters.some((p) => relative(here, f).includes(p)));
   const g = globalThis as unknown as UvuGlobals;
   g.UVU_DEFER = 1;
   g.UVU_QUEUE = g.UVU_QUEUE ?? [];

@@ -31,8 +31,11 @@ export class Membership extends EventEmitter<MembershipEvents> implements NodeRe
   private readonly leases = new Map<string, CfgLease>();
   /** Each replicating node's last report (backfills under way, seqnos per unit), from heartbeats. */
   readonly replication = new Map<string, ReplicationState>();
-  /** Each node's last load report and when it arrived (ms since the epoch), for the dashboard. */
-  readonly load = new Map<string, NodeLoadReport & { at: number }>();
+  /**
+   * Each node's last load report and when it arrived (ms since the epoch), for the
+   * dashboard; `fencedAt`: when a report last said the node was fenced.
+   */
+  readonly load = new Map<string, NodeLoadReport & { at: number; fencedAt?: number }>();
   /** Rev of the map each node last reported applying, from heartbeats. */
   readonly appliedRev = new Map<string, number>();
   /** When each node last heartbeated here (ms, monotonic). */
@@ -85,7 +88,12 @@ export class Membership extends EventEmitter<MembershipEvents> implements NodeRe
     this.heartbeatsTotal++;
     this.appliedRev.set(id, rev);
     this.heardAt.set(id, performance.now());
-    if (load !== undefined) this.load.set(id, { ...load, at: Date.now() });
+    if (load !== undefined) {
+      // A fence may last one heartbeat: keep when it was last reported, for the dashboard.
+      const at = Date.now();
+      const fencedAt = load.isFenced === true ? at : this.load.get(id)?.fencedAt;
+      this.load.set(id, fencedAt === undefined ? { ...load, at } : { ...load, at, fencedAt });
+    }
     if (repl !== undefined) {
       const seqnos: Record<number, number> = {};
       for (let i = 0; i + 1 < repl.seqnos.length; i += 2) seqnos[repl.seqnos[i]!] = repl.seqnos[i + 1]!;

@@ -302,8 +302,9 @@ export class DataNode implements StatsSource {
       ops: this.server!.load.ops, ...this.server!.load.takePercentiles(),
       items: e.items, memoryBytes: e.bytes, hintsPending: this.hints?.count ?? 0,
       // As of sending: a node cut off from the managers sends nothing, a paused one says so
-      // in its first heartbeat after the pause.
-      isFenced: this.lease.isFenced,
+      // in its first heartbeat after the pause. A lease that ran out counts even before its
+      // timer noticed (after a pause the heartbeat's timer may fire first).
+      isFenced: this.lease.isFenced || this.lease.remainingMs() <= 0,
     };
   };
 

@@ -119,9 +119,21 @@ test("a paused node's fence and unfence reach the timeline, relayed with its hea
     await poll(async () => (await page.locator('[data-test=node-card][data-live=true][data-state=active]').count()) === 3 ? true : null, 60_000, '3 live nodes');
     const victim = nodes[0]!;
     const id = (await status(manager.address)).nodes.find((n) => n.address === victim.address)!.id;
+    const victimCard = page.locator(`[data-test=node-card][data-node="${id}"]`);
+    const fencedOf = async (): Promise<string | null> => await victimCard.locator('[data-test=fenced]').getAttribute('data-fenced');
+    assert.is(await fencedOf(), 'no', 'serving before the pause');
+    assert.is(await victimCard.locator('[data-test=fenced-at]').textContent(), 'never');
     process.kill(victim.pid, 'SIGSTOP');
     try {
+      // While it is paused the page knows what the manager knows: the node's lease ran out
+      // (so it stopped serving), the manager failed it. The node itself has not noticed.
       await page.locator(`[data-test=node-card][data-node="${id}"][data-live=false]`).waitFor({ timeout: 60_000 });
+      assert.is(await fencedOf(), 'lease');
+      assert.is(await victimCard.locator('[data-test=fenced]').textContent(), 'yes (lease ran out)');
+      assert.is(await victimCard.locator('[data-test=fenced-badge]').count(), 1);
+      await page.locator('[data-test=timeline] li[data-event=node-fail]', { hasText: `node=${id}` }).first().waitFor({ timeout: 60_000 });
+      await page.locator(`[data-test=node-card][data-node="${id}"][data-state=failed]`).waitFor({ timeout: 60_000 });
+      assert.is(await page.locator('[data-test=timeline] li[data-event=fence]', { hasText: `node=${id}` }).count(), 0, 'no fence relayed while paused');
     } finally {
       process.kill(victim.pid, 'SIGCONT');
     }
@@ -130,6 +142,10 @@ test("a paused node's fence and unfence reach the timeline, relayed with its hea
     await page.locator('[data-test=timeline] li[data-event=unfence]', { hasText: `node=${id}` }).first().waitFor({ timeout: 60_000 });
     // Once each, though resent until acknowledged.
     assert.is(await fence.count(), 1);
+    // Its first heartbeat after the pause said it was fenced: the card keeps when.
+    await poll(async () => ((await victimCard.locator('[data-test=fenced-at]').getAttribute('data-at')) ?? '') !== '' ? true : null, 60_000, 'the node reported its fence');
+    await poll(async () => (await fencedOf() === 'no' && await victimCard.getAttribute('data-live') === 'true' ? true : null), 60_000, 'live and serving again');
+    await shoot(victimCard, 'node-fenced-after');
     // The same event in the manager's log (GET /api/events).
     const events = await (await fetch(`${manager.address}/api/events?limit=500`)).json() as { events: Array<{ name: string; fields: Record<string, unknown> }> };
     assert.ok(events.events.some((e) => e.name === 'fence' && e.fields.node === id), 'fence in the manager event log');

@@ -30,7 +30,7 @@ export interface DashboardHost {
   readonly live: ReadonlySet<string>;
   readonly appliedRev: ReadonlyMap<string, number>;
   readonly replication: ReadonlyMap<string, { backfilling: number; seqnos: Record<number, number>; copiedBytes: number }>;
-  readonly load: ReadonlyMap<string, NodeLoadReport & { at: number }>;
+  readonly load: ReadonlyMap<string, NodeLoadReport & { at: number; fencedAt?: number }>;
   readonly isLeader: boolean;
   progress(): FeedRebalance;
   /** Calls `listener` with each new map; returns the way to stop. */

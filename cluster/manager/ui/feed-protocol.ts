@@ -39,8 +39,11 @@ export interface FeedNode {
   backfilling: number | null;
   /** Bytes it copied by backfill since it started. */
   copiedBytes: number;
-  /** Its last load report (null: none yet), with when it arrived. */
-  load: (NodeLoadReport & { at: number }) | null;
+  /**
+   * Its last load report (null: none yet), with when it arrived and when a report last
+   * said it was fenced (absent: never since the manager started).
+   */
+  load: (NodeLoadReport & { at: number; fencedAt?: number }) | null;
   /** Requests per second between its last two load reports; null until there are two. */
   opsPerSec: number | null;
 }

@@ -355,9 +355,11 @@ export class Backfiller {
         out.keys.add(key);
         if (fill?.touched.has(key) !== true) this.host.apply(key, null, 0, 0);
       }
-      // Until the repair is done this unit's seqno and history prove nothing: a copy that
-      // fails from here on is a full one.
-      this.host.seqs.set(unit, at);
+      // Until the repair is done this unit's seqno proves nothing: without one, a copy that
+      // fails from here on is a full one, and so is a disk node's after a crash meanwhile
+      // (its items of a unit without a seqno are cleared first).
+      this.host.seqs.delete(unit);
+      this.residue.add(unit);
       out.units.push(unit);
       out.discarded += removed.length;
     }
@@ -394,6 +396,7 @@ export class Backfiller {
       }
       throw err;
     }
+    for (const u of rollback.units) this.residue.delete(u);
     this.host.onRollback?.(source, rollback.units, 'delta', rollback.discarded);
   }
 

@@ -20,6 +20,13 @@ function valueText(v: FeedFollow['copies'][number]['value'] | undefined): string
   return v.bytes === null ? 'none' : `${fmtInt(v.bytes)} B`;
 }
 
+/** The leading manager's dashboard: the map lists the managers, the leader first. */
+function leaderDashboard(map: ClusterMap | null, self: string): string | null {
+  const leader = map?.managers?.[0];
+  if (leader === undefined || leader.address === self || !/^https?:\/\/[^/?#]+$/.test(leader.address)) return null;
+  return `${leader.address}/ui`;
+}
+
 export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | null; follow: FeedFollow | null; seqnos: Map<string, number[]>; feed: FeedClient | null }): VNode {
   const [key, setKey] = useState('');
   const [error, setError] = useState<string | null>(null);
@@ -57,6 +64,9 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
     feed?.follow(null);
   };
 
+  // Nodes heartbeat to the leading manager only: a follower has no seqnos or sizes to give.
+  const isFollower = store.state.lastTickAt > 0 && !store.state.isLeader;
+  const leaderUrl = isFollower ? leaderDashboard(map, store.state.manager) : null;
   const copies = follow !== null && followed !== null && follow.unit === followed.unit ? follow.copies : [];
   // The manager reports sizes only to principals that may read (a size tells whether a key exists).
   const s = store.state;
@@ -84,13 +94,16 @@ export function FollowView({ map, follow, seqnos, feed }: { map: ClusterMap | nu
           const c = copies.find((x) => x.id === id);
           const seen = seqnos.get(id) ?? [];
           return html`<tr data-node=${id}><td>${i === 0 ? 'active' : `replica ${i}`}</td><td title=${id}>${shortId(id)}</td>
-            <td data-test="seqno">${c?.seqno ?? '–'}</td>
-            <td data-test="value-bytes" data-bytes=${c?.value?.bytes ?? ''} title=${c?.value == null ? 'no report yet' : `reported ${fmtTime(c.value.at)}`}>${valueText(c?.value)}</td>
+            <td data-test="seqno">${isFollower ? 'at the leader' : c?.seqno ?? '–'}</td>
+            <td data-test="value-bytes" data-bytes=${c?.value?.bytes ?? ''} title=${c?.value == null ? 'no report yet' : `reported ${fmtTime(c.value.at)}`}>${isFollower ? 'at the leader' : valueText(c?.value)}</td>
             <td class="trail">${seen.slice(-8).join(' → ')}</td></tr>`;
         })}
         ${copies.filter((c) => !followed.chain.includes(c.id)).map((c) => html`<tr class="extra" data-node=${c.id}><td>leftover copy</td><td title=${c.id}>${shortId(c.id)}</td><td>${c.seqno ?? '–'}</td><td data-test="value-bytes">${valueText(c.value)}</td><td></td></tr>`)}
         </tbody>
       </table>
+      ${isFollower ? html`<p class="hint" data-test="follow-at-leader">Seqnos and value sizes reach only the leading manager (the nodes heartbeat to it); this manager follows. ${leaderUrl === null
+        ? 'The map lists no other manager yet.'
+        : html`Open the leader's dashboard: <a href=${leaderUrl} data-test="leader-link">${leaderUrl}</a>`}</p>` : null}
       ${isSizeHidden ? html`<p class="hint" data-test="sizes-hidden">Value sizes are shown to principals with the read or admin role: a size tells whether the key exists.</p>` : null}`}
   </section>`;
 }

@@ -6,20 +6,33 @@
 import { html } from 'htm/preact';
 import type { VNode } from 'preact';
 import type { FeedNode } from '../feed-protocol.js';
-import { fmtBytes, fmtInt, fmtUs, shortId } from './format.js';
+import { fmtBytes, fmtInt, fmtTime, fmtUs, shortId } from './format.js';
 import { MetricLink } from './metric-link.js';
 import { NodeActions } from './actions-view.js';
+
+/**
+ * Whether the node is fenced, as far as the manager can know. A silent node's liveness
+ * lease ran out, and a node stops serving before that (its own lease is strictly shorter,
+ * DESIGN §4): fenced, though the node itself notices only when it runs again. Otherwise
+ * what its last heartbeat said.
+ */
+function fencedOf(n: FeedNode, isStale: boolean): { state: string; text: string; title: string } {
+  const reported = n.load?.isFenced;
+  if (!n.isLive && reported !== undefined) return { state: 'lease', text: 'yes (lease ran out)', title: 'the manager holds no live lease of the node: it stopped serving before that lease ran out' };
+  if (isStale || reported === undefined) return { state: 'unknown', text: '–', title: 'no recent heartbeat' };
+  return reported ? { state: 'reported', text: 'yes', title: 'its last heartbeat says it is fenced' } : { state: 'no', text: 'no', title: 'its last heartbeat says it serves' };
+}
 
 function Card({ n, isAdmin, now }: { n: FeedNode; isAdmin: boolean; now: number }): VNode {
   const load = n.load;
   const isStale = load === null || now - load.at > 10_000;
-  const fenced = load?.isFenced;
+  const { state: fencedState, text: fencedText, title: fencedTitle } = fencedOf(n, isStale);
   return html`<article class=${`card state-${n.state} ${n.isLive ? 'live' : 'dead'}`} data-test="node-card" data-node=${n.id} data-state=${n.state} data-live=${String(n.isLive)}>
     <header>
       <b title=${n.id}>${shortId(n.id)}</b>
       <span class=${`badge ${n.state}`}>${n.state}</span>
       <${MetricLink} figure="isLive"><span class=${`badge ${n.isLive ? 'up' : 'down'}`}>${n.isLive ? 'live' : 'silent'}</span><//>
-      ${fenced === true ? html`<span class="badge down">fenced</span>` : null}
+      ${fencedState === 'lease' || fencedState === 'reported' ? html`<span class="badge down" data-test="fenced-badge">fenced</span>` : null}
     </header>
     <div class="addr">${n.address}</div>
     <dl>
@@ -29,9 +42,10 @@ function Card({ n, isAdmin, now }: { n: FeedNode; isAdmin: boolean; now: number 
       <dt><${MetricLink} figure="memory">memory<//></dt><dd>${isStale ? '–' : fmtBytes(load!.memoryBytes)}</dd>
       <dt><${MetricLink} figure="requests">ops/s<//></dt><dd data-test="ops">${isStale ? '–' : fmtInt(n.opsPerSec)}</dd>
       <dt><${MetricLink} figure="p50">p50<//> / <${MetricLink} figure="p99">p99<//></dt><dd>${isStale ? '–' : `${fmtUs(load!.p50Us)} / ${fmtUs(load!.p99Us)}`}</dd>
-      <dt><${MetricLink} figure="hints">hints pending<//></dt><dd>${isStale ? '–' : fmtInt(load!.hintsPending)}</dd>
+      <dt><${MetricLink} figure="hints">hints pending<//></dt><dd data-test="hints">${isStale ? '–' : fmtInt(load!.hintsPending)}</dd>
       <dt><${MetricLink} figure="backfills">backfills<//></dt><dd>${n.backfilling === null ? '–' : n.backfilling}</dd>
-      <dt><${MetricLink} figure="fenced">fenced<//></dt><dd data-test="fenced">${isStale || fenced === undefined ? '–' : fenced ? 'yes' : 'no'}</dd>
+      <dt><${MetricLink} figure="fenced">fenced<//></dt><dd data-test="fenced" data-fenced=${fencedState} title=${fencedTitle}>${fencedText}</dd>
+      <dt>last fenced</dt><dd data-test="fenced-at" data-at=${load?.fencedAt ?? ''}>${load?.fencedAt === undefined ? 'never' : fmtTime(load.fencedAt)}</dd>
       <dt><${MetricLink} figure="appliedRev">map applied<//></dt><dd>${n.appliedRev ?? '–'}</dd>
     </dl>
     ${isAdmin ? html`<${NodeActions} node=${n} />` : null}
