@@ -1,3 +1,4 @@
+import { ErrorCode, KvError } from '../../shared/errors.js';
 import { parseCommandLine, UsageError } from '../cli-util.js';
 import { existsSync } from 'node:fs';
 import { ROLES, isRole, writeCredentials, type Role } from '../../shared/auth/index.js';
@@ -59,7 +60,11 @@ export async function userMain(argv: string[]): Promise<number> {
       process.stdout.write(`removed ${name}\n`);
       return 0;
     }
-    const { principal, credentials } = await users.add(needName(), roles, password);
+    // A name the store refuses is reported as a failed command (exit 1), as it always was,
+    // not as a misused switch (exit 2).
+    const { principal, credentials } = await users.add(needName(), roles, password).catch((err: unknown) => {
+      throw err instanceof KvError && err.code === ErrorCode.INVALID_ARGUMENT ? new Error(err.message) : err;
+    });
     if (credentials.kind === 'key') {
       const out = String(values.out ?? `./${principal.name}.credentials.json`);
       writeCredentials(out, credentials);
