@@ -5,6 +5,7 @@ import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { poll } from './deadline.js';
 
 /** Where Debian's etcd-server puts the binary; PANDAKV_ETCD_BIN overrides it. */
 export const ETCD_BIN = process.env['PANDAKV_ETCD_BIN'] ?? '/usr/bin/etcd';
@@ -143,15 +144,13 @@ function etcdEnv(): NodeJS.ProcessEnv {
 }
 
 async function waitHealthy(port: number, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
   let last = 'no answer';
-  while (Date.now() < end) {
+  await poll(async () => {
     last = await health(port).catch((err: Error) => err.message);
-    if (last === 'ok') return;
-    // Pause between polls of a process that is still starting; bounded by the deadline.
-    await new Promise<void>((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`etcd on port ${port} not healthy within ${timeoutMs} ms (last answer: ${last})`);
+    return last === 'ok' ? true : null;
+  }, timeoutMs, `etcd on port ${port} healthy`).catch(() => {
+    throw new Error(`etcd on port ${port} not healthy within ${timeoutMs} ms (last answer: ${last})`);
+  });
 }
 
 function health(port: number): Promise<string> {

@@ -191,7 +191,7 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
       const input = document.querySelector('[data-test=follow-key]');
       input.value = keys[Number(row.cells[0].textContent)];
       input.dispatchEvent(new Event('input', { bubbles: true }));
-      await new Promise((r) => setTimeout(r, 0));
+      await new Promise((r) => requestAnimationFrame(r));
       document.querySelector('[data-test=follow-go]').click();
       await new Promise((r) => requestAnimationFrame(r));
       const move = document.querySelector('[data-test=follow-move]').textContent;
@@ -372,7 +372,7 @@ test('a synthetic map of 100 nodes and 2^20 buckets renders and stays responsive
           const t0 = performance.now();
           input.value = 'user:42';
           input.dispatchEvent(new Event('input', { bubbles: true }));
-          await new Promise((r) => setTimeout(r, 0));
+          await new Promise((r) => requestAnimationFrame(r));
           document.querySelector('[data-test=follow-go]').click();
           while (pandakvTimings.drawnFollow === null) await new Promise((r) => requestAnimationFrame(r));
           return performance.now() - t0;
