@@ -10,6 +10,7 @@ import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
 import type { WriteHint } from '../write-hint.js';
+import { MajorityWaits } from './majority-waits.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
@@ -40,21 +41,6 @@ import {
  */
 
 export type { ReplicationCounters } from './records.js';
-
-interface Waiter {
-  unit: number;
-  seq: number;
-  /** The active's map epoch when it made the write. */
-  epoch: number;
-  /** Peers whose acknowledgement was counted. */
-  counted: Set<string>;
-  /** Replica acks still needed. */
-  need: number;
-  peers: string[];
-  resolve: () => void;
-  reject: (err: KvError) => void;
-  timer: NodeJS.Timeout;
-}
 
 /** `backfill-ended`: a backfill finished or was given up; what `report()` says has changed. */
 export class Replicator extends EventEmitter<{
@@ -92,9 +78,8 @@ export class Replicator extends EventEmitter<{
   private readonly streamFrom = new Map<number, string>();
   /** Per unit: the active it had before a failover, and the epoch of that failover (see `noteFailovers`). */
   private readonly failedOver = new Map<number, { peer: string; epoch: number }>();
-  /** Highest seqno each replica acknowledged, per peer and unit. */
-  private readonly acked = new Map<string, Map<number, number>>();
-  private waiters: Waiter[] = [];
+  /** `majority` writes waiting for their replicas' acknowledgements. */
+  private readonly majority = new MajorityWaits();
   private readonly outbox = new Map<string, ReplRecord[]>();
   private readonly ackbox = new Map<string, Map<number, number>>();
   private isFlushScheduled = false;
@@ -329,17 +314,7 @@ export class Replicator extends EventEmitter<{
     }
     this.counters.majorityWaits++;
     if (durability === 'persistMajority') return this.persisted.wait(unit, seq, need, peers, this.options.majorityTimeoutMs);
-    return new Promise<void>((resolve, reject) => {
-      const w: Waiter = {
-        unit, seq, epoch: map.epoch, counted: new Set(), need, peers, resolve, reject,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((x) => x !== w);
-          this.counters.majorityTimeouts++;
-          reject(KvError.timeout(`replicas of unit ${unit} did not acknowledge within ${this.options.majorityTimeoutMs} ms`, { isSafeToRetry: false }));
-        }, this.options.majorityTimeoutMs),
-      };
-      this.waiters.push(w);
-    });
+    return this.majority.wait(unit, seq, map.epoch, need, peers, this.options.majorityTimeoutMs, () => { this.counters.majorityTimeouts++; });
   }
 
   /**
@@ -424,11 +399,7 @@ export class Replicator extends EventEmitter<{
     this.plane.off('peer-down', this.onPeerDown);
     this.plane.off('peer-up', this.onPeerUp);
     this.handoff.close();
-    for (const w of this.waiters) {
-      clearTimeout(w.timer);
-      w.reject(KvError.unavailable('node shutting down'));
-    }
-    this.waiters = [];
+    this.majority.close(KvError.unavailable('node shutting down'));
     this.persisted.close();
   }
 
@@ -580,38 +551,11 @@ export class Replicator extends EventEmitter<{
    */
   private onAcks(peer: string, raw: unknown, epoch: unknown): void {
     if (!Array.isArray(raw)) return;
-    const ackEpoch = isUint(epoch) ? epoch : 0;
-    let mine = this.acked.get(peer);
-    if (mine === undefined) {
-      mine = new Map();
-      this.acked.set(peer, mine);
-    }
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const unit = raw[i];
-      const seq = raw[i + 1];
-      if (!isUint(unit) || !isUint(seq)) return;
-      if (seq > (mine.get(unit) ?? 0)) mine.set(unit, seq);
-      this.handoff.untrack(peer, unit, seq);
-    }
-    if (this.waiters.length === 0) return;
-    const still: Waiter[] = [];
-    for (const w of this.waiters) {
-      if ((mine.get(w.unit) ?? 0) >= w.seq && ackEpoch >= w.epoch && w.peers.includes(peer) && !w.counted.has(peer)) {
-        w.counted.add(peer);
-        w.need--;
-      }
-      if (w.need <= 0) {
-        clearTimeout(w.timer);
-        w.resolve();
-      } else {
-        still.push(w);
-      }
-    }
-    this.waiters = still;
+    this.majority.onAcks(peer, raw, isUint(epoch) ? epoch : 0, (unit, seq) => this.handoff.untrack(peer, unit, seq));
   }
 
   private readonly onPeerDown = (peer: string): void => {
-    this.acked.delete(peer);
+    this.majority.peerDown(peer);
     this.persisted.peerDown(peer);
     this.handoff.peerDown(peer);
   };
