@@ -45,6 +45,8 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --manager-key HEX    the manager's public key to require (default: trust the one presented)
   --principals FILE    principals accepted without a manager (a JSON array of records)
   --dht HOST:PORT      DHT bootstrap of the peer plane (replication); repeatable
+  --backfill-rate KB   most KiB per second this node copies in to take a unit (moves,
+                       repairs), all sources together; 0 = no limit (default 0)
   --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
   --stop-timeout-ms MS after SIGINT/SIGTERM, exit (code 1) if the graceful stop, warm-restart
                        snapshot included, takes longer than this (default 1500)
@@ -87,6 +89,7 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     insecure: { type: 'boolean' },
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
+    'backfill-rate': { type: 'string' },
     'no-warm-restart': { type: 'boolean' },
     engine: { type: 'string' },
     'commit-interval-ms': { type: 'string' },
@@ -133,6 +136,8 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   }
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
+  const backfillRate = numberArg(values, 'backfill-rate', (n) => Number.isFinite(n) && n >= 0 && n <= 1e9);
+  if (backfillRate !== undefined) opts.backfillBytesPerSec = Math.round(backfillRate * 1024);
   if (values['no-warm-restart']) opts.isWarmRestartEnabled = false;
   if (values.engine !== undefined) {
     const kind = String(values.engine);

@@ -177,7 +177,7 @@ export class DataNode implements StatsSource {
     this.plane = plane;
     this.hints = await HintStore.open(o.dataDir, { ttlMs: o.hintTtlMs });
     if (!this.hints.isDurable) process.stderr.write('pandakv node: no --data-dir: hints for down replicas are kept in memory only\n');
-    this.replicator = new Replicator(this.engine, plane, {}, this.hints);
+    this.replicator = new Replicator(this.engine, plane, { backfillBytesPerSec: o.backfillBytesPerSec }, this.hints);
     // A move waits for this node's report that its backfills are done: send it at once.
     this.replicator.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
     this.replicator.on('hint-replay', (e) => this.logEvent('hint-replay', { delivered: e.count, left: e.left }));
@@ -376,6 +376,7 @@ export function validateNodeOptions(o: NodeOptions): void {
   if (o.engine === 'disk' && o.dataDir === null) throw KvError.invalidArgument('--engine disk needs --data-dir');
   if (!Number.isFinite(o.commitIntervalMs) || o.commitIntervalMs < 0 || o.commitIntervalMs > 10_000) throw KvError.invalidArgument(`--commit-interval-ms must be 0..10000, got ${o.commitIntervalMs}`);
   if (!Number.isSafeInteger(o.expirySweepIntervalMs) || o.expirySweepIntervalMs < 0) throw KvError.invalidArgument(`--expiry-sweep-ms must be a whole number of ms, 0 or more, got ${o.expirySweepIntervalMs}`);
+  if (!Number.isFinite(o.backfillBytesPerSec) || o.backfillBytesPerSec < 0) throw KvError.invalidArgument(`--backfill-rate must be 0 or more KiB/s, got ${o.backfillBytesPerSec / 1024}`);
   const bits = Math.log2(o.buckets);
   if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw KvError.invalidArgument(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw KvError.invalidArgument(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);

@@ -56,6 +56,8 @@ export interface NodeOptions extends ProtocolLimits, ConnLimits {
   recoveryCleanupMs: number;
   /** Hints this node holds for a down replica are dropped after this long, ms (hinted handoff). @default 10800000 (3 h) */
   hintTtlMs: number;
+  /** Most bytes per second this node copies in by backfill (moves, repairs); 0 = no limit. @default 0 */
+  backfillBytesPerSec: number;
   /**
    * With a data dir and a peer plane: a graceful stop writes the items and each unit's
    * seqno to the data dir, and the next start loads them and catches up by delta
@@ -110,6 +112,7 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   dht: [],
   recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
+  backfillBytesPerSec: 0,
   isWarmRestartEnabled: true,
   engine: null,
   commitIntervalMs: 5,

@@ -62,9 +62,11 @@ async function confirm(page: Page): Promise<void> {
 
 test('log in, see the live cluster, follow a key, plan a what-if, stop and resume a rebalance, watch a failover', () => withCluster({
   nodes: 3, isSecure: true, hasDht: true, deadlineMs: 240_000, setup,
-  // Small batches, so a rebalance lasts long enough to be stopped from the page.
+  // Small batches, and nodes that copy in at most 16 KiB/s: with the megabyte written
+  // below, the fourth node's rebalance lasts some 15–20 s however fast the machine, long
+  // enough to follow a unit in motion and to stop it from the page.
   managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000', '--max-moves', '8', '--moves-per-node', '8'],
-  nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json')],
+  nodeArgsFor: (dir) => ['--credentials', join(dir, 'cluster.json'), '--backfill-rate', '16'],
 }, async ({ manager, nodes, dir, addNode }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/`);
   let db: PandaClient | null = null;
@@ -169,6 +171,9 @@ test('log in, see the live cluster, follow a key, plan a what-if, stop and resum
 
     // A fourth node joins: its rebalance runs in small batches. Stop it from the page
     // while units are left, see it hold, then resume it to the end.
+    for (let i = 0; i < 1000; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) => client.set(`bulk:${i + j}`, 'b'.repeat(1000))));
+    }
     await addNode();
     await page.locator('[data-test=rebalance-state]', { hasText: 'running' }).waitFor({ timeout: 60_000 });
     // Units in motion are on the map, each with its phase.

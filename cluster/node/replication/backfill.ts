@@ -249,6 +249,7 @@ export class Backfiller {
       if (this.host.isClosed) return;
       // One page at a time per node, paced: copies yield to client requests.
       const done = await this.pageTurn();
+      let pageBytes = 0;
       try {
         const res = await this.plane.request(source, {
           t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
@@ -296,6 +297,7 @@ export class Backfiller {
         }
         for (const it of Array.isArray(res.items) ? res.items : []) {
           if (!Array.isArray(it) || !(it[0] instanceof Uint8Array) || !(it[1] instanceof Uint8Array)) continue;
+          pageBytes += it[0].length + it[1].length;
           const key = Buffer.from(it[0]).toString('latin1');
           const map = this.host.map;
           const unit = map === null ? -1 : unitOf(map, bucketOfBinary(key, map.bits));
@@ -307,7 +309,7 @@ export class Backfiller {
         if (!(res.next instanceof Uint8Array)) break;
         after = res.next;
       } finally {
-        done();
+        done(pageBytes);
       }
     }
     // The unit now follows the source's numbering, whatever this node had before. A full
@@ -401,19 +403,24 @@ export class Backfiller {
   }
 
   /**
-   * Wait for this node's turn to copy a page; call the returned function when the page is
-   * applied. Pages of all backfills go one at a time, and after each the next waits
-   * `backfillPace` times as long as that page took, so copying takes at most
-   * 1 / (1 + backfillPace) of the node's time and client requests keep their latency.
+   * Wait for this node's turn to copy a page; call the returned function with the page's
+   * bytes once it is applied. Pages of all backfills go one at a time, and after each the
+   * next waits `backfillPace` times as long as that page took, so copying takes at most
+   * 1 / (1 + backfillPace) of the node's time and client requests keep their latency;
+   * with `backfillBytesPerSec`, also as long as the page's bytes take at that rate.
    */
-  private async pageTurn(): Promise<() => void> {
+  private async pageTurn(): Promise<(bytes: number) => void> {
     const previous = this.pageQueue;
     let release!: () => void;
     this.pageQueue = new Promise<void>((resolve) => { release = resolve; });
     await previous;
     const started = performance.now();
-    return () => {
-      const pause = Math.min((performance.now() - started) * this.options.backfillPace, 1000);
+    return (bytes) => {
+      const took = performance.now() - started;
+      const rate = this.options.backfillBytesPerSec;
+      const paced = Math.min(took * this.options.backfillPace, 1000);
+      const paid = rate > 0 ? (bytes / rate) * 1000 - took : 0;
+      const pause = Math.max(paced, paid);
       if (pause >= 1 && !this.host.isClosed) setTimeout(release, pause);
       else release();
     };

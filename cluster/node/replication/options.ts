@@ -11,6 +11,13 @@ export interface ReplicationOptions {
    * next (0 = copy flat out). @default 1
    */
   backfillPace: number;
+  /**
+   * Most bytes (keys and values) per second this node copies in by backfill, all sources
+   * together; the next page waits until the last one is paid for. 0 = no limit. A move
+   * then takes longer, and client requests on the source and here keep their share of
+   * the cores and the network. @default 0
+   */
+  backfillBytesPerSec: number;
   /** Bytes of recent records kept for delta recovery, all units together. @default 33554432 */
   changeLogBytes: number;
   /** Most bytes of records one delta answer carries; units beyond it are copied in full. @default 4194304 */
@@ -34,6 +41,7 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   backfillPageItems: 256,
   backfillPageBudget: 16_384,
   backfillPace: 1,
+  backfillBytesPerSec: 0,
   changeLogBytes: 32 * 1024 * 1024,
   maxDeltaBytes: 4 * 1024 * 1024,
   hintReplayBatch: 512,

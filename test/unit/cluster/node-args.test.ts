@@ -45,6 +45,17 @@ test('--expiry-sweep-ms sets the disk engine\'s reclaim pass interval; malformed
   assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, expirySweepIntervalMs: -5 }), /expiry-sweep-ms/);
 });
 
+test('--backfill-rate caps what a node copies in, in KiB/s; malformed values are a UsageError', () => {
+  assert.equal(parseNodeArgs(['--backfill-rate', '64']), { backfillBytesPerSec: 65_536 });
+  assert.equal(parseNodeArgs(['--backfill-rate', '0']), { backfillBytesPerSec: 0 });
+  assert.equal(parseNodeArgs(['--backfill-rate', '0.5']), { backfillBytesPerSec: 512 });
+  assert.is(NODE_DEFAULTS.backfillBytesPerSec, 0);
+  for (const bad of ['-1', 'fast', '', '1e400', '2e9', 'x'.repeat(5000)]) {
+    assert.throws(() => parseNodeArgs(['--backfill-rate', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), bad.slice(0, 20));
+  }
+  assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, backfillBytesPerSec: -1 }), /backfill-rate/);
+});
+
 test('switches that do nothing in a combination are named at start', () => {
   assert.equal(nodeWarnings({}), []);
   assert.equal(nodeWarnings({ redundancy: 1, manager: 'http://127.0.0.1:1' }), []);
