@@ -322,7 +322,7 @@ export class DataNode implements StatsSource {
       ...prefixed('conn_', connStats(this.server!.connCounters)),
       purgedItems: this.purger.purged,
       engine: this.engine.kind,
-      ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling })),
+      ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling, unacked: this.replicator.unacked, peers_up: this.replicator.peersUp })),
       rssBytes: process.memoryUsage.rss(),
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
       epoch: this.ownership.epoch,

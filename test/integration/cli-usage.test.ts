@@ -126,6 +126,19 @@ test('an unreachable manager is named with the reason, not "fetch failed"', asyn
   assert.match(two.stderr, /cannot reach any manager \(http:\/\/127\.0\.0\.1:\d+: connection refused, http:\/\/127\.0\.0\.1:1: connection refused\)/);
 });
 
+test('a node whose manager cannot be reached says so on stderr, naming the manager and the reason', async () => {
+  const port = await closedPort();
+  const node = await spawnNode(['--insecure', '--engine', 'memory', '--manager', `http://127.0.0.1:${port}`]);
+  try {
+    assert.match(node.readyLine, /^pandakv node listening on ws:\/\/127\.0\.0\.1:\d+$/);
+    const warned = new RegExp(`event=manager-error .*manager=ws://127\\.0\\.0\\.1:${port}/map error="connect ECONNREFUSED`);
+    const line = await poll(async () => node.stderr.find((l) => warned.test(l)) ?? null, 30_000, 'the unreachable manager reported');
+    assert.match(line, warned);
+  } finally {
+    await node.stop('SIGKILL');
+  }
+});
+
 test('a node given a comma list of managers starts and registers; cluster status takes a list too', () => withCluster({ nodes: 0 }, async ({ manager }) => {
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const node = await spawnNode(['--insecure', '--engine', 'memory', '--manager', `${dead},${manager.address}`]);

@@ -18,12 +18,23 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 /** Packages only the servers (node, manager, proxy, dht, bench) use. */
 const SERVER_ONLY = ['hyperswarm', 'hyperdht', 'etcd3', 'prom-client', 'lmdb', 'rocksdb-native', 'cli-progress', '@grpc/grpc-js', 'udx-native'];
 
+/**
+ * Build what `npm run build` adds after tsc, from the current dist: the dashboard bundle
+ * (dist/ui) and the CommonJS entry (dist/cjs), a few seconds. `npm test` builds them too,
+ * but a run of this file alone after `tsc` would otherwise test stale copies, or none.
+ */
+async function buildPackExtras(): Promise<void> {
+  await run('npm', ['run', '--silent', 'build:ui'], { cwd: root, timeout: 120_000 });
+  await run(process.execPath, [join(root, 'scripts', 'build-cjs.mjs')], { cwd: root, timeout: 60_000 });
+}
+
 function withTempDir<T>(body: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'pandakv-pkg-'));
   return body(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 test('the tarball carries no compiled tests and no source maps, and the CLI, SDK and CJS entry are in it', async () => {
+  await buildPackExtras();
   const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 });
   const files = (JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0]!.files.map((f) => f.path);
   assert.is(files.filter((f) => f.startsWith('dist/test/')).length, 0, 'compiled tests');
@@ -75,6 +86,7 @@ console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));
 }));
 
 test('require("pandakv") works in a fresh CommonJS process, and TypeScript compiles against it as CommonJS', () => withTempDir(async (dir) => {
+  await buildPackExtras();
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'pandakv'), 'dir');
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true }));

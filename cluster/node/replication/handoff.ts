@@ -86,6 +86,13 @@ export class HintedHandoff {
   }
 
 
+  /** Records kept in `unacked`, all peers together. */
+  get unackedRecords(): number {
+    let n = 0;
+    for (const sent of this.unacked.values()) for (const list of sent.units.values()) n += list.length;
+    return n;
+  }
+
   /** Keep what was sent to `peer` until it is acknowledged (only when hints are on). */
   track(peer: string, records: ReplRecord[]): void {
     if (this.hints === null) return;

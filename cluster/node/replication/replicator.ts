@@ -275,6 +275,16 @@ export class Replicator extends EventEmitter<{
     return this.backfiller.active.size;
   }
 
+  /** Records sent to replicas and not yet acknowledged, kept to be hinted if a link drops. */
+  get unacked(): number {
+    return this.handoff.unackedRecords;
+  }
+
+  /** Peers whose link is up now. */
+  get peersUp(): number {
+    return this.plane.upPeers().length;
+  }
+
   /**
    * After a successful write on the active: stream the key's new state to the replicas.
    * Resolves when the durability asked for is met; null when there is nothing to wait for.

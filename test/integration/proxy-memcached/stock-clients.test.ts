@@ -205,11 +205,27 @@ async function libmemcachedScript(host: string, port: number, dir: string): Prom
   const text = await run(bin.cp, [servers, ...as(APP), 'blob.bin'], dir);
   assert.is.not(text.code, 0);
   assert.match(text.stderr, /not supported via the ASCII protocol/);
+  // Text mode logs in as memcached's ASCII authentication does: the first set of the
+  // connection carries "user password". memccp copies its files in order on one
+  // connection, so a file holding the login, copied first, logs in the ones after it.
+  await writeFile(join(dir, 'login'), `${APP.name} ${APP.password}`);
+  await writeFile(join(dir, 'bad-login'), `${APP.name} wrong`);
+  const textNoLogin = await run(bin.cp, [servers, 'blob.bin'], dir);
+  assert.is.not(textNoLogin.code, 0, 'text mode without a login is refused');
+  const textBadLogin = await run(bin.cp, [servers, 'bad-login', 'blob.bin'], dir);
+  assert.is.not(textBadLogin.code, 0, 'text mode with a wrong password is refused');
+  const stillGone = await run(bin.cat, [servers, '--binary', ...as(APP), 'blob.bin'], dir);
+  assert.is.not(stillGone.code, 0, 'nothing was stored by the refused text copies');
+  await expectOk(bin.cp, [servers, 'login', 'blob.bin']);
+  await expectOk(bin.cat, [servers, '--binary', ...as(APP), `--file=${join(dir, 'out3.bin')}`, 'blob.bin']);
+  assert.ok((await readFile(join(dir, 'out3.bin'))).equals(data), 'the text-mode copy stored the file byte for byte');
   // memcdump: libmemcached has no binary dump and no text SASL, so it cannot log in.
   const dump = await run(bin.dump, [servers, ...as(APP)], dir);
   assert.is.not(dump.code, 0);
   return `${bin.cp}/${bin.cat}/${bin.rm}/${bin.flush} --binary --username/--password work (flush refused for mcapp: data kept; done for mcroot); ` +
-    'text mode with --username is refused by libmemcached itself ("not supported via the ASCII protocol"); memcdump cannot log in (no binary dump in libmemcached)';
+    'text mode with --username is refused by libmemcached itself ("not supported via the ASCII protocol"); ' +
+    `text-mode ${bin.cp} logs in with a "user password" file copied first (memcached ASCII auth), refused without it or with a wrong password; ` +
+    'memcdump cannot log in (no binary dump in libmemcached)';
 }
 
 test('memjs, the memcached npm client, pymemcache and the libmemcached tools log in to a secure proxy and work', async () => {
