@@ -40,13 +40,24 @@ async function pass(label: string, node: Spawned, o: { count: number; inflight: 
   }
 }
 
+/** A switch's value as a whole number of at least 1; anything else ends the run with exit 2. */
+function wholeNumber(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    process.stderr.write(`tls-cost: ${name} must be a whole number of at least 1, not ${JSON.stringify(text.slice(0, 40))}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { count: { type: 'string' }, inflight: { type: 'string' }, 'value-size': { type: 'string' }, help: { type: 'boolean' } } });
   if (values.help === true) {
     process.stdout.write(TLS_COST_USAGE);
     return;
   }
-  const o = { count: Number(values.count ?? 20_000), inflight: Number(values.inflight ?? 64), valueSize: Number(values['value-size'] ?? 100) };
+  const o = { count: wholeNumber('--count', values.count, 20_000), inflight: wholeNumber('--inflight', values.inflight, 64), valueSize: wholeNumber('--value-size', values['value-size'], 100) };
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-tls-bench-'));
   const procs: Spawned[] = [];
   try {

@@ -1,4 +1,5 @@
 import { suite } from '../helpers/suite.js';
+import memjs from 'memjs';
 import * as assert from 'uvu/assert';
 import { connect as netConnect } from 'node:net';
 import { once } from 'node:events';
@@ -86,6 +87,14 @@ test('manager, node and proxy serve valid Prometheus text whose counters move wi
         await thin.close();
       }
       await memcachedTraffic(proxy.memcached!, 7);
+      // The binary protocol, through a stock binary client (memjs): counted as memcached too.
+      const mc = memjs.Client.create(proxy.memcached!, { retries: 0, timeout: 30, conntimeout: 60, logger: { log: () => undefined } });
+      try {
+        for (let i = 0; i < 3; i++) assert.is(await mc.set(`bk${i}`, 'v', {}), true);
+        for (let i = 0; i < 3; i++) assert.is((await mc.get(`bk${i}`)).value?.toString(), 'v');
+      } finally {
+        mc.close();
+      }
 
       const n = await scrape(node.address);
       await assertValid(n.text, 'node');
@@ -100,10 +109,10 @@ test('manager, node and proxy serve valid Prometheus text whose counters move wi
       const p = await scrape(proxy.address);
       await assertValid(p.text, 'proxy');
       assert.is(sampleOf(p.text, 'pandakv_proxy_requests_total', { op: 'SET', status: 'OK', protocol: 'native' }), 10, 'native requests');
-      assert.is(sampleOf(p.text, 'pandakv_proxy_requests_total', { op: 'SET', status: 'OK', protocol: 'memcached' }), 7, 'memcached sets');
-      assert.is(sampleOf(p.text, 'pandakv_proxy_requests_total', { op: 'GET', status: 'OK', protocol: 'memcached' }), 7, 'memcached gets');
-      assert.is(sampleOf(p.text, 'pandakv_proxy_memcached_commands_total'), 14);
-      assert.ok((sampleOf(p.text, 'pandakv_proxy_memcached_connections_total') ?? 0) >= 1);
+      assert.is(sampleOf(p.text, 'pandakv_proxy_requests_total', { op: 'SET', status: 'OK', protocol: 'memcached' }), 7 + 3, 'memcached sets, text and binary');
+      assert.is(sampleOf(p.text, 'pandakv_proxy_requests_total', { op: 'GET', status: 'OK', protocol: 'memcached' }), 7 + 3, 'memcached gets, text and binary');
+      assert.is(sampleOf(p.text, 'pandakv_proxy_memcached_commands_total'), 14 + 6);
+      assert.ok((sampleOf(p.text, 'pandakv_proxy_memcached_connections_total') ?? 0) >= 2, 'the text and the binary connection');
       assert.is(sampleOf(p.text, 'pandakv_proxy_clients', { protocol: 'memcached' }) !== null, true, 'memcached client gauge has a sample');
       assert.ok(sampleOf(p.text, 'process_resident_memory_bytes') !== null, 'process metrics on the proxy');
 

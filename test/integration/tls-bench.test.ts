@@ -36,4 +36,13 @@ test('--help prints the usage and starts nothing', async () => {
   assert.match(r.stdout, /^Usage: node dist\/bench\/tls-cost\.js/);
 });
 
+test('a bad count, in-flight or value size exits 2 with one line naming the switch', async () => {
+  for (const [name, value] of [['--count', 'x'], ['--inflight', '0'], ['--value-size', '-5'], ['--count', '1.5']] as const) {
+    const r = await runBench([`${name}=${value}`], 30_000);
+    assert.is(r.code, 2, `${name} ${value}: ${r.stderr}`);
+    assert.is(r.stderr, `tls-cost: ${name} must be a whole number of at least 1, not ${JSON.stringify(value)}\n`);
+    assert.is(r.stdout, '');
+  }
+});
+
 test.run();
