@@ -21,6 +21,8 @@ export interface ScanTrackerStats {
   replans: number;
   /** Streams restarted after the last key returned because they took over ranges. */
   restarts: number;
+  /** Times a node took over ranges mid-scan (a move, a promotion): they are read from it after the last key returned. */
+  handovers: number;
   /** Buffered rows dropped because their ranges moved (they are read again from the new owner). */
   droppedRows: number;
   /** Rows a node sent for ranges it was not asked for, or outside `[start, end)`: ignored. */
@@ -83,7 +85,7 @@ export class ScanTracker {
   map: ClusterMap | null = null;
   /** Raw key (binary string) of the last row returned. */
   lastKey: string | null = null;
-  readonly stats: ScanTrackerStats = { pages: 0, replans: 0, restarts: 0, droppedRows: 0, foreignRows: 0, duplicateRows: 0 };
+  readonly stats: ScanTrackerStats = { pages: 0, replans: 0, restarts: 0, handovers: 0, droppedRows: 0, foreignRows: 0, duplicateRows: 0 };
   private streams: ScanStream[] = [];
   /** Ranges no live node owns in `map` (their active failed): wait for a newer map. */
   private unassigned: number[] = everyBucket(0);
@@ -121,7 +123,8 @@ export class ScanTracker {
    */
   assign(map: ClusterMap): void {
     if (map === this.map) return;
-    if (this.map !== null) this.stats.replans++;
+    const isReplan = this.map !== null;
+    if (isReplan) this.stats.replans++;
     this.map = map;
     this.epoch = map.epoch;
     if (map.bits > this.bits) this.rescale(map.bits);
@@ -145,6 +148,7 @@ export class ScanTracker {
       const piece = intersectRanges(this.unassigned, owned);
       if (isEmptyRanges(piece)) continue;
       this.unassigned = subtractRanges(this.unassigned, piece);
+      if (isReplan) this.stats.handovers++;
       const live = this.streams.find((s) => s.address === address && !s.isDone);
       if (live === undefined) {
         this.streams.push(new ScanStream(address, piece, this.resumeKey()));

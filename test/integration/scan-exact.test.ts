@@ -2,7 +2,7 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { once } from 'node:events';
-import { connect, type PandaClient } from '../../sdk/index.js';
+import { connect, type PandaClient, type ScanTrackerStats } from '../../sdk/index.js';
 import { spawnProxy, type Spawned } from '../../bin/spawn.js';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
 import { Op } from '../../shared/protocol/ops.js';
@@ -13,9 +13,9 @@ import { poll, withDeadline } from '../helpers/deadline.js';
 const test = suite('integration - scans stay exact while the map changes');
 
 /**
- * Keys loaded before each scan: 100 k where they load with durability none (≈ 5 s here);
- * 50 k where every key must be on two copies first (majority writes: 100 k took 18–40 s to
- * load on the shared 2-core machine, which left too little of the 60 s budget).
+ * Keys loaded before each scan: 100 k (≈ 2 s with durability none, 5–40 s with majority
+ * writes on the shared 2-core machine: the failover test has a longer budget for that).
+ * The deadline tests, which prove the resume rather than the scale, load 50 k.
  */
 const KEYS = 100_000;
 const MAJORITY_KEYS = 50_000;
@@ -97,7 +97,7 @@ function once1(fn: () => Promise<void>): () => Promise<void> {
 }
 
 /** A slow SDK scan over the loaded keys through `change`. */
-async function sdkScan(db: PandaClient, change: Change): Promise<{ keys: string[]; stats: string }> {
+async function sdkScan(db: PandaClient, change: Change): Promise<{ keys: string[]; stats: string; counts: Readonly<ScanTrackerStats> }> {
   const it = db.scan({ start: 's:', end: 's;', pageSize: 100, timeoutMs: 20_000 });
   const keys: string[] = [];
   let epoch = db.map!.epoch;
@@ -111,7 +111,7 @@ async function sdkScan(db: PandaClient, change: Change): Promise<{ keys: string[
     bits = db.map!.bits;
   }
   const s = it.stats;
-  return { keys, stats: `${s.pages} pages, ${s.replans} re-plans, ${s.restarts} restarted streams, ${s.droppedRows} buffered rows re-read, ${s.foreignRows} foreign rows ignored` };
+  return { keys, counts: s, stats: `${s.pages} pages, ${s.replans} re-plans, ${s.handovers} hand-overs, ${s.restarts} restarted streams, ${s.droppedRows} buffered rows re-read, ${s.foreignRows} foreign rows ignored` };
 }
 
 /** The same through the proxy's native protocol: pages of 250 resumed by cursor. */
@@ -162,8 +162,12 @@ async function proxyScan(proxy: string, db: PandaClient, change: Change): Promis
   return { keys, stats: `${pages} pages, ${shortPages} short pages, ${interrupted} SCAN_INTERRUPTED retried with the same cursor` };
 }
 
-/** Load, then run the SDK and the proxy scans side by side through `change`. */
-async function scanThrough(c: ClusterFixture, db: PandaClient, proxy: Spawned, what: string, change: Change, n = KEYS): Promise<void> {
+/**
+ * Load, then run the SDK and the proxy scans side by side through `change`. Returns the
+ * SDK scan's counters, so a test can check the change reached it mid-scan (a scan that
+ * ran before or after the change would prove nothing).
+ */
+async function scanThrough(c: ClusterFixture, db: PandaClient, proxy: Spawned, what: string, change: Change, n = KEYS): Promise<Readonly<ScanTrackerStats>> {
   const epochBefore = db.map!.epoch;
   const t0 = Date.now();
   const [sdk, thin] = await Promise.all([sdkScan(db, change), proxyScan(proxy.address, db, change)]);
@@ -171,10 +175,11 @@ async function scanThrough(c: ClusterFixture, db: PandaClient, proxy: Spawned, w
   report(`${what}, SDK`, sdk.keys, n, `${sdk.stats}; ${epochs}`);
   report(`${what}, proxy`, thin.keys, n, `${thin.stats}; ${epochs}`);
   void c;
+  return sdk.counts;
 }
 
-function withScanCluster(opts: { nodes: number; managerArgs?: string[] }, body: (c: ClusterFixture, db: PandaClient, proxy: Spawned) => Promise<void>): Promise<void> {
-  return withCluster({ nodes: opts.nodes, hasDht: true, deadlineMs: 58_000, managerArgs: opts.managerArgs ?? [] }, async (c) => {
+function withScanCluster(opts: { nodes: number; managerArgs?: string[]; deadlineMs?: number }, body: (c: ClusterFixture, db: PandaClient, proxy: Spawned) => Promise<void>): Promise<void> {
+  return withCluster({ nodes: opts.nodes, hasDht: true, deadlineMs: opts.deadlineMs ?? 58_000, managerArgs: opts.managerArgs ?? [] }, async (c) => {
     const proxy = await spawnProxy(['--insecure', '--map', c.manager.address, '--no-memcached', '--timeout-ms', '5000']);
     const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
     try {
@@ -199,7 +204,8 @@ test('a slow scan while a node joins returns every key exactly once, in order, w
     }),
     step: (epoch) => waitMore(epoch),
   };
-  await scanThrough(c, db, proxy, 'join', change);
+  const s = await scanThrough(c, db, proxy, 'join', change);
+  assert.ok(s.handovers > 0, 'the SDK scan read ranges from the joining node after they moved mid-scan');
 }));
 
 test('a slow scan while a node is removed returns every key exactly once, in order, with no error (SDK and proxy)', () => withScanCluster({ nodes: 3 }, async (c, db, proxy) => {
@@ -214,15 +220,16 @@ test('a slow scan while a node is removed returns every key exactly once, in ord
     }),
     step: (epoch) => waitMore(epoch),
   };
-  await scanThrough(c, db, proxy, 'remove', change);
+  const s = await scanThrough(c, db, proxy, 'remove', change);
+  assert.ok(s.handovers > 0, 'the SDK scan read the removed node\'s ranges from their new owners mid-scan');
 }));
 
 test('a slow scan while an active is SIGKILLed and failed over (redundancy 2) returns every key exactly once, in order, with no error (SDK and proxy)', () => withScanCluster({
-  nodes: 3, managerArgs: ['--redundancy', '2', '--failover-after-ms', '1000'],
+  nodes: 3, managerArgs: ['--redundancy', '2', '--failover-after-ms', '1000'], deadlineMs: 110_000,
 }, async (c, db, proxy) => {
   await replicated(db, 3);
   // Majority writes: every key is on two copies before the scan starts, so the failover loses none.
-  await load(db, 'majority', MAJORITY_KEYS);
+  await load(db, 'majority');
   const victim = c.nodes[1]!;
   const waitMore = epochOrIdle(db, c.manager.address);
   const change: Change = {
@@ -232,7 +239,8 @@ test('a slow scan while an active is SIGKILLed and failed over (redundancy 2) re
     }),
     step: (epoch) => waitMore(epoch),
   };
-  await scanThrough(c, db, proxy, 'failover', change, MAJORITY_KEYS);
+  const s = await scanThrough(c, db, proxy, 'failover', change);
+  assert.ok(s.handovers > 0, 'the SDK scan read the dead node\'s ranges from the promoted replicas mid-scan');
   assert.ok(db.map!.nodes.some((n) => n.address === victim.address && n.state === 'failed'), 'the victim was failed over during the scans');
 }));
 
@@ -254,8 +262,9 @@ test('a slow scan while the buckets split twice returns every key exactly once, 
       }
     },
   };
-  await scanThrough(c, db, proxy, 'split', change);
+  const s = await scanThrough(c, db, proxy, 'split', change);
   assert.is(db.map!.bits, bitsBefore + 2);
+  assert.ok(s.replans >= 2, 'the SDK scan took both split maps mid-scan');
 }));
 
 test('a scan whose deadline passes while an owner is down fails with KV_ERR_SCAN_INTERRUPTED and resumes exactly from details.resumeFrom', () => withCluster({
@@ -349,6 +358,126 @@ test('through the proxy, a page that cannot stay exact within --timeout-ms comes
     report('proxy deadline, resumed', keys, n, `${short} short pages, ${interrupted} SCAN_INTERRUPTED answers, each resumed with its cursor`);
   } finally {
     ws?.close();
+    await proxy.stop();
+    await db.close();
+  }
+}));
+
+/** One page of a proxy scan over `[s:, s;)`: the answer's status, keys and cursor. */
+async function proxyPage(ws: WebSocket, id: number, cursor: string | null): Promise<{ status: number; keys: string[]; cursor: string | null }> {
+  const reply = withDeadline(once(ws, 'message'), 20_000, 'scan page');
+  const extra: Record<string, unknown> = { end: 's;', limit: 250 };
+  if (cursor !== null) extra.cursor = cursor;
+  ws.send(encodeMessage([[id, Op.SCAN, 0, cursor === null ? 's:' : null, null, 0, 0, 0, extra]]));
+  const [r] = decodeResponses((await reply)[0] as Buffer)!;
+  const keys: string[] = [];
+  if (r!.status === Status.OK) {
+    const flat = r!.value as unknown[];
+    for (let i = 0; i < flat.length; i += 4) keys.push(String(flat[i]));
+  }
+  return { status: r!.status, keys, cursor: (r!.extra?.cursor as string | null | undefined) ?? null };
+}
+
+test('a scan whose deadline passes mid-move (the joining owner stalls) fails with KV_ERR_SCAN_INTERRUPTED / SCAN_INTERRUPTED, and its resumeFrom / cursor resume exactly once the move goes on (SDK and proxy)', () => withCluster({
+  // Small move batches: the join takes several switches, so it is still moving when its new owner stalls.
+  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--moves-per-node', '8', '--failover-after-ms', '60000'],
+}, async (c) => {
+  const n = MAJORITY_KEYS;
+  const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
+  const proxy = await spawnProxy(['--insecure', '--map', c.manager.address, '--no-memcached', '--timeout-ms', '1500']);
+  const ws = new WebSocket(proxy.address);
+  ws.on('error', () => undefined);
+  let joined: Awaited<ReturnType<ClusterFixture['addNode']>> | null = null;
+  try {
+    await withDeadline(once(ws, 'open'), 5000, 'proxy open');
+    await poll(async () => (db.map !== null && db.map.nodes.filter((x) => x.state === 'active').length === 2 && await rebalanceIdle(c.manager.address) ? true : null), 30_000, 'both nodes placed');
+    await load(db, 'none', n);
+    // Both scans read their first keys on the 2-node map.
+    const sdkKeys: string[] = [];
+    const it = db.scan({ start: 's:', end: 's;', pageSize: 100, timeoutMs: 1500 });
+    for (;;) {
+      const r = await it.next();
+      assert.is(r.done, false);
+      sdkKeys.push(r.value!.key);
+      if (sdkKeys.length === CHUNK) break;
+    }
+    const proxyKeys: string[] = [];
+    let id = 0;
+    let cursor: string | null = null;
+    while (proxyKeys.length < CHUNK) {
+      const p = await proxyPage(ws, ++id, cursor);
+      assert.is(p.status, Status.OK);
+      proxyKeys.push(...p.keys);
+      cursor = p.cursor;
+    }
+    // A third node joins; once the map made it the active owner of some units, it stalls.
+    const epoch = db.map!.epoch;
+    joined = await c.addNode();
+    const address = joined.address;
+    await poll(async () => {
+      const map = db.map!;
+      const i = map.nodes.findIndex((x) => x.address === address);
+      return map.epoch > epoch && i >= 0 && map.runStarts.some((_, r) => map.chains[map.runChains[r]!]![0] === i) ? true : null;
+    }, 30_000, 'the joining node active for its first units');
+    joined.child.kill('SIGSTOP');
+    let err = null as { code?: string; details?: { resumeFrom?: Uint8Array } } | null;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done === true) break;
+        sdkKeys.push(r.value.key);
+      }
+    } catch (e) {
+      err = e as typeof err;
+    }
+    assert.ok(err !== null, 'the SDK scan failed instead of skipping the stalled owner');
+    assert.is(err!.code, 'KV_ERR_SCAN_INTERRUPTED');
+    const resumeFrom = err!.details!.resumeFrom!;
+    assert.instance(resumeFrom, Uint8Array);
+    const sdkBefore = sdkKeys.length;
+    // The proxy's next page runs into the same stall: SCAN_INTERRUPTED (or a short page) with the cursor to send.
+    let stalled = 0;
+    let interrupted = 0;
+    for (;;) {
+      const p = await proxyPage(ws, ++id, cursor);
+      if (p.status === Status.SCAN_INTERRUPTED) {
+        assert.is(p.cursor, cursor, 'SCAN_INTERRUPTED echoes the cursor to send again');
+        interrupted++;
+        stalled++;
+        break;
+      }
+      assert.is(p.status, Status.OK);
+      proxyKeys.push(...p.keys);
+      cursor = p.cursor;
+      assert.ok(cursor !== null, 'the proxy scan did not end while an owner stalled');
+      if (p.keys.length < 250) {
+        stalled++;
+        break;
+      }
+    }
+    const progress = await (await fetch(`${c.manager.address}/api/rebalance`)).json() as { isDone: boolean };
+    assert.is(progress.isDone, false, 'the deadlines passed mid-move');
+    joined.child.kill('SIGCONT');
+    // Resume both while the join goes on.
+    for await (const e of db.scan({ start: resumeFrom, end: 's;', pageSize: 100, timeoutMs: 20_000 })) sdkKeys.push(e.key);
+    let resent = 0;
+    while (cursor !== null) {
+      const p = await proxyPage(ws, ++id, cursor);
+      if (p.status === Status.SCAN_INTERRUPTED) {
+        resent++;
+        continue;
+      }
+      assert.is(p.status, Status.OK);
+      proxyKeys.push(...p.keys);
+      cursor = p.cursor;
+    }
+    const moved = `epoch ${epoch}→${db.map!.epoch}, rebalance done ${await rebalanceIdle(c.manager.address)}`;
+    report('deadline mid-move, SDK resumed', sdkKeys, n, `interrupted after ${sdkBefore} keys; ${moved}`);
+    report('deadline mid-move, proxy resumed', proxyKeys, n, `${stalled} stalled page (${interrupted} SCAN_INTERRUPTED), ${resent} SCAN_INTERRUPTED after resuming; ${moved}`);
+    assert.is(stalled, 1);
+  } finally {
+    if (joined !== null && joined.child.exitCode === null) joined.child.kill('SIGCONT');
+    ws.close();
     await proxy.stop();
     await db.close();
   }

@@ -92,12 +92,14 @@ test('without map changes: every key once, in order, one stream per owner', () =
   const tracker = new ScanTracker('\0', null);
   assert.equal(drive(tracker, keys, map, (m) => m, 64), keys);
   assert.is(tracker.stats.replans, 0);
+  assert.is(tracker.stats.handovers, 0, 'the first plan hands nothing over');
   assert.is(tracker.stats.foreignRows, 0);
 });
 
 test('moves, failovers, recoveries and splits between pages: every key exactly once, in order (300 seeded runs)', () => {
   let replans = 0;
   let restarts = 0;
+  let handovers = 0;
   for (let seed = 1; seed <= 300; seed++) {
     const random = rng(seed);
     const keys = keysOf(200 + Math.floor(random() * 800), random);
@@ -132,9 +134,11 @@ test('moves, failovers, recoveries and splits between pages: every key exactly o
     assert.equal(got, want, `seed ${seed}`);
     replans += tracker.stats.replans;
     restarts += tracker.stats.restarts;
+    handovers += tracker.stats.handovers;
   }
   assert.ok(replans > 300, `maps changed under the scans (${replans} re-plans)`);
   assert.ok(restarts > 50, `streams took ranges over (${restarts} restarts)`);
+  assert.ok(handovers >= restarts, `every restart is a hand-over (${handovers} hand-overs)`);
 });
 
 test('a stream that read to the end keeps its ranges and rows whatever the map says next', () => {
