@@ -1,4 +1,4 @@
-import { KvError, errorFromStatus } from '../shared/errors.js';
+import { KvError, errorFromStatus, ErrorCode } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { rethrowAtCaller } from '../shared/caller-stack.js';
 import type { Response } from '../shared/protocol/frames.js';
@@ -135,12 +135,12 @@ export class Dispatcher {
       } catch (e) {
         if (!(e instanceof KvError)) throw e;
         err = e;
-        if (err.code === 'KV_ERR_UNAVAILABLE' && err.details.isSafeToRetry === true && this.options.fallback && plan.address === undefined) {
+        if (err.code === ErrorCode.UNAVAILABLE && err.details.isSafeToRetry === true && this.options.fallback && plan.address === undefined) {
           return this.viaFallback(frame, plan, deadline, 'owner-unreachable');
         }
-        const retryable = err.details.isSafeToRetry === true || (plan.isIdempotent && err.code === 'KV_ERR_CONNECTION_CLOSED');
-        if (!retryable || err.code === 'KV_ERR_TIMEOUT') throw err;
-        if (this.options.isFailFast && err.code === 'KV_ERR_UNAVAILABLE') throw err;
+        const retryable = err.details.isSafeToRetry === true || (plan.isIdempotent && err.code === ErrorCode.CONNECTION_CLOSED);
+        if (!retryable || err.code === ErrorCode.TIMEOUT) throw err;
+        if (this.options.isFailFast && err.code === ErrorCode.UNAVAILABLE) throw err;
       }
       const wait = backoffDelay(this.backoffMs, backoffs++);
       if (Date.now() + wait >= deadline) throw err;

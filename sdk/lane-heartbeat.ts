@@ -1,3 +1,5 @@
+import { ErrorCode } from '../shared/errors.js';
+
 /**
  * A lane's liveness: when nothing arrived for `intervalMs`, send one ping; when that ping
  * gets no answer within another `intervalMs`, the connection is dead. Checked on the
@@ -35,6 +37,6 @@ export class Heartbeat {
 
   private readonly onPingFailed = (err: { code?: string }): void => {
     this.isPinging = false;
-    if (err.code === 'KV_ERR_TIMEOUT') this.onSilent();
+    if (err.code === ErrorCode.TIMEOUT) this.onSilent();
   };
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'eventemitter3';
-import { KvError } from '../shared/errors.js';
+import { KvError, ErrorCode } from '../shared/errors.js';
 import { Lane } from './lane.js';
 import type { LaneOptions } from './lane-contract.js';
 import { backoffDelay } from './backoff.js';
@@ -125,7 +125,7 @@ export class LanePool extends EventEmitter<LanePoolEvents> {
 
   private onLaneClose(address: string, slot: Slot, lane: Lane, index: number, err: KvError | null): void {
     if (slot.lanes[index] === lane) slot.lanes[index] = null;
-    if (this.isClosed || err === null || err.code === 'KV_ERR_CLIENT_CLOSED') return;
+    if (this.isClosed || err === null || err.code === ErrorCode.CLIENT_CLOSED) return;
     slot.failures++;
     slot.retryAt = Date.now() + backoffDelay(this.backoffMs, slot.failures - 1);
     if (!slot.isDown) {

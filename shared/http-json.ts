@@ -16,6 +16,8 @@ export interface HttpRequestOptions {
   timeoutMs: number;
   /** Longest body read back. @default 16777216 */
   maxBodyBytes?: number;
+  /** Authorities (PEM) trusted for an https:// server's certificate. @default the system's */
+  ca?: string;
 }
 
 /**
@@ -27,7 +29,7 @@ export function httpRequestText(url: URL, opts: HttpRequestOptions): Promise<Htt
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   const limit = opts.maxBodyBytes ?? 16 * 1024 * 1024;
   return new Promise<HttpAnswer>((resolve, reject) => {
-    const req = send(url, { method: opts.method, headers: opts.headers });
+    const req = send(url, { method: opts.method, headers: opts.headers, ...(opts.ca === undefined ? {} : { ca: opts.ca }) });
     const timer = setTimeout(() => {
       const err = new Error(`no answer within ${opts.timeoutMs} ms`);
       err.name = 'TimeoutError';

@@ -1,7 +1,7 @@
 import { followMoves, formatBytes, type RebalanceProgress } from '../../cluster/manager/move-follow.js';
 import { describeConnectError } from '../../shared/connect-error.js';
 import { httpRequestText, type HttpAnswer } from '../../shared/http-json.js';
-import { parseCommandLine, numberArg, UsageError, loadCredentialsArg } from '../cli-util.js';
+import { parseCommandLine, numberArg, UsageError, loadCredentialsArg, tlsArgs } from '../cli-util.js';
 import { formatEvent, type ClusterEvent, type EventValue } from '../../shared/event-log.js';
 import {
   AuthClient, NONCE_BYTES, PUBLIC_KEY_BYTES, SALT_BYTES, SIGNATURE_BYTES, fromHex, isHex, toHex,
@@ -27,6 +27,8 @@ export const CLUSTER_USAGE = `Usage: pandakv cluster <command> [--manager URL] [
                             $PANDAKV_CREDENTIALS); needed unless the manager runs --insecure
   --manager-key HEX[,HEX]   the managers' public keys to require; without it the key each
                             manager presents is trusted for that connection only
+  --tls-ca FILE             authorities (PEM) trusted for https:// managers (default: the
+                            system's)
   --timeout-ms MS           give up following a change when nothing moved this long
                             (default 30000)
   --json                    print the raw JSON answer
@@ -40,6 +42,7 @@ const COMMON_SWITCHES = `
   --manager URL[,URL]       manager address(es) (default $PANDAKV_MANAGER or http://127.0.0.1:7070)
   --credentials FILE        admin credentials (default $PANDAKV_CREDENTIALS)
   --manager-key HEX[,HEX]   the managers' public keys to require
+  --tls-ca FILE             authorities (PEM) trusted for https:// managers
   --json                    print the raw JSON answer
 `;
 
@@ -120,8 +123,11 @@ class AdminClient {
   private isInsecure = false;
   private base: string;
 
-  /** @param bases the managers to try, in order, until one can be reached */
-  constructor(private readonly bases: readonly string[], private readonly auth: AdminAuth | null) {
+  /**
+   * @param bases the managers to try, in order, until one can be reached
+   * @param ca authorities (PEM) trusted for https:// managers; null trusts the system's
+   */
+  constructor(private readonly bases: readonly string[], private readonly auth: AdminAuth | null, private readonly ca: string | null) {
     this.base = bases[0]!;
   }
 
@@ -164,9 +170,13 @@ class AdminClient {
           headers,
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           timeoutMs: 30_000,
+          ...(this.ca === null ? {} : { ca: this.ca }),
         });
       } catch (err) {
-        failures.push(`${this.base}: ${describeConnectError(err)}`);
+        const reason = describeConnectError(err);
+        // A certificate this CLI does not trust: say how to trust it.
+        const hint = /TLS certificate|self-signed/.test(reason) && this.ca === null ? ' (give its CA with --tls-ca FILE)' : '';
+        failures.push(`${this.base}: ${reason}${hint}`);
         // Another manager given on the command line may answer.
         const next = this.bases[this.bases.indexOf(this.base) + 1];
         if (next !== undefined && token === null) {
@@ -313,6 +323,7 @@ export async function clusterMain(argv: string[]): Promise<number> {
     manager: { type: 'string' },
     credentials: { type: 'string' },
     'manager-key': { type: 'string' },
+    'tls-ca': { type: 'string' },
     stop: { type: 'boolean' },
     graceful: { type: 'boolean' },
     redundancy: { type: 'string' },
@@ -341,7 +352,8 @@ export async function clusterMain(argv: string[]): Promise<number> {
   const credentialsPath = values.credentials ?? process.env.PANDAKV_CREDENTIALS;
   if (managerKeys !== null && (credentialsPath === undefined || credentialsPath === '')) throw new UsageError('--manager-key needs --credentials FILE');
   const auth = credentialsPath === undefined || credentialsPath === '' ? null : { credentials: loadCredentialsArg(String(credentialsPath)), managerKeys };
-  const api = new AdminClient(bases, auth);
+  const ca = tlsArgs({ 'tls-ca': values['tls-ca'] }).tlsCa ?? null;
+  const api = new AdminClient(bases, auth, ca);
   const needNode = (): string => {
     if (arg === undefined) throw new UsageError(`${command} needs a NODE (id, id prefix or address)`);
     return arg;

@@ -172,12 +172,23 @@ test('cluster add prints the map it starts from, follows the data moves to the e
       return true;
     }, 60_000, 'a replicated cluster');
     for (let i = 0; i < 2000; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => db.set(`cli:${i + j}`, 'v'.repeat(100))));
-    const joined = await addNode();
+    // Copying in at 16 KiB/s, the new node's moves last long enough to be seen under way.
+    const joined = await addNode(['--backfill-rate', '16']);
     await poll(async () => {
       const r = await runCli(['cluster', 'status', '--manager', manager.address]);
       return r.stdout.includes(joined.address) ? true : null;
     }, 30_000, 'the new node registered', 200);
-    const r = await runCli(['cluster', 'add', joined.address, '--manager', manager.address, '--timeout-ms', '120000'], 150_000);
+    const adding = runCli(['cluster', 'add', joined.address, '--manager', manager.address, '--timeout-ms', '120000'], 150_000);
+    // Meanwhile `cluster status` shows the moves in progress.
+    const progress = /^rebalance: (\w+), (\d+) units moved, (\d+) left \((\d+) %\), [\d.]+ (B|kB|MB) copied$/m;
+    const underWay = await poll(async () => {
+      const s = await runCli(['cluster', 'status', '--manager', manager.address]);
+      const m = progress.exec(s.stdout);
+      return m !== null && m[1] !== 'idle' && Number(m[3]) > 0 ? m : null;
+    }, 60_000, 'cluster status showing the moves under way', 200);
+    process.stdout.write(`    (cluster status during the add: ${underWay[0]})\n`);
+    assert.ok(Number(underWay[4]) < 100);
+    const r = await adding;
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stdout, /^add: map epoch \d+, rev \d+, \d+ unit moves$/m);
     const done = /^add: done: map epoch (\d+), rev (\d+) applied by 3\/3 nodes; (\d+) units moved, [\d.]+ (B|kB|MB) copied$/m.exec(r.stdout);

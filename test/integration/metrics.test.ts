@@ -77,6 +77,12 @@ test('manager, node and proxy serve valid Prometheus text whose counters move wi
       try {
         for (let i = 0; i < 20; i++) await db.set(`k${i}`, 'v');
         for (let i = 0; i < 20; i++) await db.get(`k${i}`);
+        // The STATS op speaks the same snake_case as the metrics.
+        const stats = await db.stats();
+        assert.equal(Object.keys(stats), [node.address]);
+        const keys = Object.keys(stats[node.address]!);
+        assert.ok(keys.length >= 20, `STATS keys: ${keys.join(', ')}`);
+        assert.equal(keys.filter((k) => !/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/.test(k)), [], 'every STATS key is snake_case');
       } finally {
         await db.close();
       }

@@ -8,7 +8,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { once } from 'node:events';
 import { connect } from '../../sdk/index.js';
-import { spawnNode, spawnProxy } from '../../bin/spawn.js';
+import { CLI_PATH, spawnNode, spawnProxy } from '../../bin/spawn.js';
+import { execFile } from 'node:child_process';
+import { dirname } from 'node:path';
 import WebSocket from 'ws';
 import { withCluster } from '../helpers/cluster.js';
 import { poll, rejection, withDeadline } from '../helpers/deadline.js';
@@ -145,6 +147,39 @@ test('the proxy serves wss:// and memcached over TLS, and its lanes and map link
       } finally {
         await proxy.stop('SIGKILL');
       }
+    });
+  });
+});
+
+/** Run the CLI to its end under a deadline: exit code and output. */
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI_PATH, ...args], { timeout: 60_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : -1, stdout, stderr });
+    });
+  });
+}
+
+test('pandakv cluster reaches an https:// manager with --tls-ca, and says how to trust it without', async () => {
+  await withCerts(async (c) => {
+    await withCluster({ nodes: 1, managerArgs: tlsArgs(c), nodeArgs: [...tlsArgs(c), '--tls-ca', c.caFile] }, async ({ manager }) => {
+      const ok = await poll(async () => {
+        const r = await runCli(['cluster', 'status', '--manager', manager.address, '--tls-ca', c.caFile]);
+        return r.code === 0 && /^map: epoch \d+, rev \d+/m.test(r.stdout) ? r : null;
+      }, 30_000, 'cluster status over https');
+      assert.match(ok.stdout, /wss:\/\/127\.0\.0\.1:\d+/);
+      const untrusted = `pandakv cluster: cannot reach the manager at ${manager.address}: TLS certificate cannot be verified (give its CA with --tls-ca FILE)\n`;
+      const none = await runCli(['cluster', 'status', '--manager', manager.address]);
+      assert.is(none.code, 1, none.stderr);
+      assert.is(none.stderr, untrusted);
+      const other = await runCli(['cluster', 'status', '--manager', manager.address, '--tls-ca', join(dirname(c.caFile), 'other-ca.pem')]);
+      assert.is(other.code, 1, other.stderr);
+      assert.match(other.stderr, new RegExp(`^pandakv cluster: cannot reach the manager at ${manager.address.replace(/[.]/g, '\\.')}: TLS certificate cannot be verified\n$`));
+      const missing = await runCli(['cluster', 'status', '--manager', manager.address, '--tls-ca', join(dirname(c.caFile), 'nope.pem')]);
+      assert.is(missing.code, 2, missing.stderr);
+      assert.match(missing.stderr, /^pandakv cluster: --tls-ca: cannot read /);
+      const notPem = await runCli(['cluster', 'status', '--manager', manager.address, '--tls-ca', join(dirname(c.caFile), 'san.cnf')]);
+      assert.is(notPem.code, 2, notPem.stderr);
     });
   });
 });
