@@ -94,11 +94,14 @@ export async function upMain(argv: string[], shutdown: Shutdown): Promise<number
     process.stdout.write(`\ntry:      npx pandakv cluster status --manager ${manager.address}${creds}\n`);
     if (proxy.memcached !== null) {
       const nc = `nc -q1 ${proxy.memcached.replace(':', ' ')}`;
+      // A stock binary client too: libmemcached's tools log in with SASL PLAIN.
+      const sasl = dev === null ? '' : ` --binary --username=${dev.memcachedUser} --password=${dev.memcachedPassword}`;
       if (dev === null) process.stdout.write(`          printf 'get demo:00000042\\r\\n' | ${nc}\n`);
       else {
         const auth = `${dev.memcachedUser} ${dev.memcachedPassword}`;
         process.stdout.write(`          printf 'set auth 0 0 ${Buffer.byteLength(auth)}\\r\\n${auth}\\r\\nget demo:00000042\\r\\n' | ${nc}\n`);
       }
+      process.stdout.write(`          memccat --servers=${proxy.memcached}${sasl} demo:00000042   # libmemcached-tools (memcat on some systems)\n`);
     }
     if (dev !== null) process.stdout.write(`dev credentials (mode 0600): ${dev.admin}\n`);
     const exampleArgs = `${manager.address.replace('http', 'ws')}/map${dev === null ? '' : ` ${dev.admin}`}`;

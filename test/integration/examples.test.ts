@@ -2,6 +2,7 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { connect as netConnect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -15,7 +16,7 @@ const example = (name: string): string => fileURLToPath(new URL(`../../examples/
  * `pandakv up` as `npm start` runs it (secure, with dev credentials), until it prints the
  * examples' command lines; those lines are what `body` runs. Stopped with SIGTERM after.
  */
-async function withUp<T>(body: (exampleLines: string[][]) => Promise<T>): Promise<T> {
+async function withUp<T>(body: (exampleLines: string[][], allLines: string[]) => Promise<T>): Promise<T> {
   const cli = fileURLToPath(new URL('../../bin/pandakv.js', import.meta.url));
   const up = spawn(process.execPath, [cli, 'up', '--nodes', '1', '--keys', '100'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = once(up, 'exit');
@@ -31,7 +32,7 @@ async function withUp<T>(body: (exampleLines: string[][]) => Promise<T>): Promis
       });
       up.once('exit', (code) => reject(new Error(`pandakv up exited ${code}:\n${lines.join('\n')}`)));
     }), 90_000, 'pandakv up ready');
-    return await body(commands);
+    return await body(commands, lines);
   } finally {
     if (up.exitCode === null && up.signalCode === null) up.kill('SIGTERM');
     await withDeadline(exited, 30_000, 'up exits').catch(() => up.kill('SIGKILL'));
@@ -40,7 +41,41 @@ async function withUp<T>(body: (exampleLines: string[][]) => Promise<T>): Promis
 
 const distRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
-test('the examples run against `npm start` with the map URL and credentials file it prints', () => withUp(async (commands) => {
+/** Send the payload of a printed `printf '…' | nc -q1 HOST PORT` line over TCP; the answer once it ends with END. */
+async function ncLine(line: string): Promise<string> {
+  const m = /printf '(.*)' \| nc -q1 (\S+) (\d+)$/.exec(line);
+  assert.ok(m !== null, line);
+  const sock = netConnect(Number(m[3]), m[2]!);
+  let got = '';
+  try {
+    await withDeadline(once(sock, 'connect'), 20_000, 'memcached port');
+    const answered = new Promise<string>((resolve, reject) => {
+      sock.on('data', (d: Buffer) => {
+        got += d.toString('latin1');
+        if (/(^|\n)END\r\n$|ERROR/.test(got)) resolve(got);
+      });
+      sock.once('close', () => reject(new Error(`closed after ${JSON.stringify(got)}`)));
+    });
+    sock.write(m[1]!.replaceAll('\\r\\n', '\r\n'));
+    return await withDeadline(answered, 60_000, 'memcached answer');
+  } finally {
+    sock.destroy();
+  }
+}
+
+test('the examples run against `npm start` with the map URL and credentials file it prints', () => withUp(async (commands, lines) => {
+  // The memcached lines it prints work as printed: the text login, and libmemcached's
+  // memccat logging in with SASL PLAIN as the dev memcached principal.
+  const nc = lines.find((l) => l.includes('| nc -q1 '));
+  assert.ok(nc !== undefined, lines.join('\n'));
+  assert.is(await ncLine(nc), 'STORED\r\nVALUE demo:00000042 0 8\r\nvalue-42\r\nEND\r\n');
+  const mc = lines.find((l) => l.trim().startsWith('memccat '));
+  assert.ok(mc !== undefined, lines.join('\n'));
+  const [tool, ...toolArgs] = mc.split('#')[0]!.trim().split(/\s+/);
+  assert.ok(toolArgs.includes('--binary') && toolArgs.some((a) => a.startsWith('--password=')), mc);
+  const cat = await run(tool!, toolArgs, { timeout: 60_000 });
+  assert.is(cat.stdout.trim(), 'value-42');
+
   assert.is(commands.length, 2, 'npm start prints a command line for each example');
   for (const [script, ...args] of commands) {
     assert.match(args[0]!, /^ws:\/\/127\.0\.0\.1:\d+\/map$/);

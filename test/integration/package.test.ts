@@ -94,9 +94,15 @@ test('require("pandakv") works in a fresh CommonJS process, and TypeScript compi
 if (typeof p.connect !== 'function' || typeof p.KvError !== 'function') throw new Error('incomplete exports');
 const e = p.KvError.unavailable('x');
 console.log(e.code, Object.keys(p).includes('ErrorCode'));
+console.log(JSON.stringify(Object.keys(require.cache)));
 `);
   const { stdout } = await run(process.execPath, [join(dir, 'main.cjs')], { cwd: dir, timeout: 30_000 });
-  assert.is(stdout.trim(), 'KV_ERR_UNAVAILABLE true');
+  const [first, cache] = stdout.trim().split('\n');
+  assert.is(first, 'KV_ERR_UNAVAILABLE true');
+  // The CommonJS build loads no server package either.
+  const required = new Set((JSON.parse(cache!) as string[]).flatMap((f) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(f)?.[1] ?? []));
+  assert.ok(required.has('ws'), `the SDK's own dependencies are seen: ${[...required].join(', ')}`);
+  for (const name of SERVER_ONLY) assert.not.ok(required.has(name), `${name} loaded by require('pandakv')`);
   writeFileSync(join(dir, 'main.ts'), `import { connect, KvError, type ClientOptions, type Credentials, type FallbackReason, type ClientEvents, type PandaClient } from 'pandakv';
 const options: Partial<ClientOptions> = { map: 'ws://127.0.0.1:1/map', keyPrefix: 'app:' };
 const creds: Credentials | null = null;
