@@ -114,7 +114,7 @@ async function sdkScan(db: Client, o: ScanBenchOptions): Promise<ScanRun> {
   for await (const e of it) check.see(e.key);
   const ms = performance.now() - t0;
   const s = it.stats;
-  return { keys: o.keys, keysPerSec: (o.keys * 1000) / ms, isExact: check.isExact(o.keys), note: `${s.pages} pages, ${s.replans} re-plans, ${s.droppedRows} rows re-read` };
+  return { keys: o.keys, keysPerSec: (o.keys * 1000) / ms, isExact: check.isExact(o.keys), note: `${s.pages} pages, ${s.replans} re-plans, ${s.handovers} hand-overs, ${s.droppedRows} rows re-read` };
 }
 
 async function proxyScan(proxy: string, o: ScanBenchOptions): Promise<ScanRun> {

@@ -2,6 +2,7 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type PandaClient, type ScanTrackerStats } from '../../sdk/index.js';
 import { spawnProxy, type Spawned } from '../../bin/spawn.js';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
@@ -477,6 +478,86 @@ test('a scan whose deadline passes mid-move (the joining owner stalls) fails wit
     assert.is(stalled, 1);
   } finally {
     if (joined !== null && joined.child.exitCode === null) joined.child.kill('SIGCONT');
+    ws.close();
+    await proxy.stop();
+    await db.close();
+  }
+}));
+
+/** `stats cachedump 1 0` on the proxy's memcached port: the keys it lists, in order. */
+async function cachedump(address: string): Promise<string[]> {
+  const [host, port] = address.split(':');
+  const sock: Socket = netConnect(Number(port), host);
+  sock.on('error', () => undefined);
+  let got = '';
+  const done = new Promise<string>((resolve) => sock.on('data', (d: Buffer) => {
+    got += d.toString('latin1');
+    if (got.endsWith('END\r\n') || got.endsWith('ERROR\r\n')) resolve(got);
+  }));
+  sock.write('stats cachedump 1 0\r\n');
+  try {
+    const text = await withDeadline(done, 30_000, 'stats cachedump');
+    assert.ok(text.endsWith('END\r\n'), `cachedump answered ${JSON.stringify(text.slice(-80))}`);
+    return text.split('\r\n').filter((l) => l.startsWith('ITEM ')).map((l) => l.slice(5, l.indexOf(' [')));
+  } finally {
+    sock.destroy();
+  }
+}
+
+test('while a slowed join moves units, large proxy pages that the map changed under are exact, and so is memcached stats cachedump', () => withCluster({
+  nodes: 2, hasDht: true, deadlineMs: 58_000, managerArgs: ['--moves-per-node', '8'],
+}, async (c) => {
+  const n = MAJORITY_KEYS;
+  const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
+  const proxy = await spawnProxy(['--insecure', '--map', c.manager.address, '--timeout-ms', '10000']);
+  const ws = new WebSocket(proxy.address);
+  ws.on('error', () => undefined);
+  try {
+    await withDeadline(once(ws, 'open'), 5000, 'proxy open');
+    await poll(async () => (db.map !== null && db.map.nodes.filter((x) => x.state === 'active').length === 2 && await rebalanceIdle(c.manager.address) ? true : null), 30_000, 'both nodes placed');
+    await load(db, 'none', n);
+    const epoch = db.map!.epoch;
+    // The new node copies in at most 256 KiB/s: the join lasts seconds, with many switches.
+    await c.addNode(['--backfill-rate', '256']);
+    await poll(async () => (db.map!.epoch > epoch ? true : null), 20_000, 'the first move of the join');
+    let id = 0;
+    let scans = 0;
+    let pages = 0;
+    let straddled = 0;
+    let dumps = 0;
+    // Whole scans in pages of 5,000 (20 node round trips each) until the join is over.
+    do {
+      const keys: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const reply = withDeadline(once(ws, 'message'), 20_000, 'scan page');
+        const extra: Record<string, unknown> = { end: 's;', limit: 5000 };
+        if (cursor !== null) extra.cursor = cursor;
+        const sentAt = db.map!.epoch;
+        ws.send(encodeMessage([[++id, Op.SCAN, 0, cursor === null ? 's:' : null, null, 0, 0, 0, extra]]));
+        const [r] = decodeResponses((await reply)[0] as Buffer)!;
+        if (r!.status === Status.SCAN_INTERRUPTED) continue;
+        assert.is(r!.status, Status.OK, String(r!.extra?.message));
+        pages++;
+        // The map moved while this page was read: the page itself had to stay exact.
+        if (db.map!.epoch !== sentAt) straddled++;
+        const flat = r!.value as unknown[];
+        for (let i = 0; i < flat.length; i += 4) keys.push(String(flat[i]));
+        cursor = (r!.extra?.cursor as string | null) ?? null;
+      } while (cursor !== null);
+      scans++;
+      report(`slowed join, proxy pages of 5000, scan ${scans}`, keys, n, `${pages} pages so far, ${straddled} read while the map changed`);
+      if (!await rebalanceIdle(c.manager.address)) {
+        const before = db.map!.epoch;
+        const listed = await cachedump(proxy.memcached!);
+        dumps++;
+        report(`slowed join, stats cachedump ${dumps}`, listed, n, `epoch ${before}→${db.map!.epoch} while it ran`);
+      }
+    } while (!await rebalanceIdle(c.manager.address));
+    process.stdout.write(`    (${scans} whole scans, ${pages} pages, ${straddled} pages read while the map changed, ${dumps} cachedumps; epoch ${epoch}→${db.map!.epoch})\n`);
+    assert.ok(straddled > 0, 'at least one page was read while the map changed');
+    assert.ok(dumps > 0, 'at least one cachedump ran during the join');
+  } finally {
     ws.close();
     await proxy.stop();
     await db.close();
