@@ -69,6 +69,16 @@ async function mcExchange(sock: TLSSocket, req: string, until: RegExp): Promise<
   return withDeadline(done, 20_000, `memcached answer to ${JSON.stringify(req.slice(0, 20))}`);
 }
 
+/** Run a Python program with Debian's python3 (and its pymemcache); its stdout, trimmed. */
+function runPython(program: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('/usr/bin/python3', ['-c', program, ...args], { timeout: 60_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`python3 failed: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
 test('an SDK client with the CA works end to end through a TLS manager and TLS nodes; without it, it is refused clearly', async () => {
   await withCerts(async (c) => {
     await withCluster({ nodes: 2, managerArgs: tlsArgs(c), nodeArgs: [...tlsArgs(c), '--tls-ca', c.caFile] }, async ({ manager, nodes }) => {
@@ -142,8 +152,17 @@ test('the proxy serves wss:// and memcached over TLS, and its lanes and map link
         } finally {
           sock.destroy();
         }
+        // A stock client over TLS: Debian's python3-pymemcache with an ssl context trusting the CA.
+        const py = await runPython([
+          'import ssl, sys',
+          'from pymemcache.client.base import Client',
+          'ctx = ssl.create_default_context(cafile=sys.argv[3])',
+          'c = Client((sys.argv[1], int(sys.argv[2])), tls_context=ctx, connect_timeout=20, timeout=30)',
+          "print(c.set('py-tls', 'over tls', noreply=False), c.get('py-tls').decode(), c.get('tk').decode())",
+        ].join('\n'), [host, port, c.caFile]);
+        assert.is(py, 'True over tls hello');
         const m = await httpsGet(`${proxy.address.replace(/^wss/, 'https')}/metrics`, c.ca);
-        assert.is(sampleOf(m.text, 'pandakv_proxy_requests_total', { op: 'SET', status: 'OK', protocol: 'memcached' }), 1);
+        assert.is(sampleOf(m.text, 'pandakv_proxy_requests_total', { op: 'SET', status: 'OK', protocol: 'memcached' }), 2);
       } finally {
         await proxy.stop('SIGKILL');
       }
