@@ -250,20 +250,3 @@ function first<T>(set: Set<T>): T | undefined {
   for (const v of set) return v;
   return undefined;
 }
-
-/** Prometheus lines of a guard's counters: `pandakv_<component>_conn_closed_total{reason}` and open connections. */
-export function connMetricLines(component: string, c: Readonly<ConnGuardCounters>): string[] {
-  const name = `pandakv_${component}_conn_closed_total`;
-  return [
-    `# HELP pandakv_${component}_conn_open Client connections open now.`,
-    `# TYPE pandakv_${component}_conn_open gauge`,
-    `pandakv_${component}_conn_open ${c.open}`,
-    `# HELP ${name} Connections closed or refused by the connection limits, by reason.`,
-    `# TYPE ${name} counter`,
-    `${name}{reason="evicted"} ${c.evicted}`,
-    `${name}{reason="refused"} ${c.refused}`,
-    `${name}{reason="pre-auth-timeout"} ${c.preAuthTimeouts}`,
-    `${name}{reason="idle-timeout"} ${c.idleTimeouts}`,
-    `${name}{reason="read-timeout"} ${c.readTimeouts}`,
-  ];
-}
