@@ -2,7 +2,9 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import WebSocket from 'ws';
 import { once } from 'node:events';
-import { connect, type PandaClient } from '../../sdk/index.js';
+import { EventEmitter } from 'eventemitter3';
+import { connect, ManagerMapSource, StaticMapSource, type MapSource, type PandaClient } from '../../sdk/index.js';
+import type { MapSourceEvents } from '../../sdk/map-source.js';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
 import type { Response } from '../../shared/protocol/frames.js';
 import { Op } from '../../shared/protocol/ops.js';
@@ -168,6 +170,82 @@ test('each node answers for the ranges it is active for at the frame\'s epoch an
     process.stdout.write(`    (epoch ${m1.epoch}: A ${ownA.length} + B ${ownB.length} keys; epoch ${m2.epoch}: A ${nowA.length} + B ${nowB.length} + C ${nowC.length}; ${fromC.length} keys moved from A to C)\n`);
   } finally {
     for (const l of lanes) l.close();
+    await db.close();
+  }
+}));
+
+/**
+ * A map source that serves an old map until a node refuses a request at it (the scan asks
+ * for a newer map), then follows the manager: a client whose map lags behind the nodes'.
+ */
+class LaggingMapSource extends EventEmitter<MapSourceEvents> implements MapSource {
+  /** The epochs the scan asked for while the old map was served. */
+  readonly refusedAt: number[] = [];
+
+  constructor(private frozen: ClusterMap | null, private readonly live: ManagerMapSource) {
+    super();
+  }
+
+  current(): ClusterMap | null {
+    return this.frozen ?? this.live.current();
+  }
+
+  refresh(minEpoch: number, deadlineMs: number): Promise<ClusterMap> {
+    if (this.frozen !== null && minEpoch > this.frozen.epoch) {
+      this.refusedAt.push(minEpoch);
+      this.frozen = null;
+    }
+    return this.frozen !== null ? Promise.resolve(this.frozen) : this.live.refresh(minEpoch, deadlineMs);
+  }
+
+  async ready(deadlineMs: number): Promise<ClusterMap> {
+    await this.live.ready(deadlineMs);
+    return this.current()!;
+  }
+
+  close(): void {
+    this.live.close();
+    this.removeAllListeners();
+  }
+}
+
+test('an SDK scan planned on a map the nodes left behind is refused (NOT_MY_BUCKET), takes the newer map and stays exact; a client that cannot get one fails with KV_ERR_SCAN_INTERRUPTED, never a partial answer', () => withCluster({ nodes: 2, hasDht: true, deadlineMs: 58_000 }, async (c) => {
+  const db = await connect({ map: c.manager.address, timeoutMs: 10_000 });
+  const clients: PandaClient[] = [];
+  try {
+    const m1 = await settled(db, c.manager.address, 2);
+    for (let i = 0; i < N; i++) await db.set(keyOf(i), `v${i}`);
+    await c.addNode();
+    const m2 = await settled(db, c.manager.address, 3, m1.epoch);
+    const all = Array.from({ length: N }, (_, i) => keyOf(i));
+
+    // Stuck on the old map: every node refuses its epoch, and no newer map comes.
+    const stuck = await connect({ mapSource: new StaticMapSource(m1), timeoutMs: 10_000 });
+    clients.push(stuck);
+    const got: string[] = [];
+    let err = null as { code?: string; details?: { resumeFrom?: Uint8Array } } | null;
+    try {
+      for await (const e of stuck.scan({ start: 'n:', end: 'n;', pageSize: 100, timeoutMs: 1000 })) got.push(e.key);
+    } catch (e) {
+      err = e as typeof err;
+    }
+    assert.is(err?.code, 'KV_ERR_SCAN_INTERRUPTED', 'a client on a stale map fails instead of returning what it can');
+    assert.is(got.length, 0, 'no entry came from a node that refused the epoch');
+    assert.equal(Buffer.from(err!.details!.resumeFrom!).toString(), 'n:', 'it resumes from the start');
+
+    // Lagging: the first pages are refused, the scan waits for the node's epoch and re-plans.
+    const source = new LaggingMapSource(m1, new ManagerMapSource(c.manager.address));
+    const lagging = await connect({ mapSource: source, timeoutMs: 10_000 });
+    clients.push(lagging);
+    const it = lagging.scan({ start: err!.details!.resumeFrom!, end: 'n;', pageSize: 100, timeoutMs: 10_000 });
+    const keys: string[] = [];
+    for await (const e of it) keys.push(e.key);
+    assert.ok(source.refusedAt.length > 0 && source.refusedAt[0]! >= m2.epoch, `the nodes refused the old epoch and named theirs (asked for ${source.refusedAt.join(', ')})`);
+    assert.ok(it.stats.handovers > 0, 'the ranges that moved were read from their new owner');
+    assert.equal(keys, all, 'every key once, in order');
+    process.stdout.write(`    (stale client: SCAN_INTERRUPTED after 0 entries; lagging client: refused at epoch ${m1.epoch}, asked for epoch ${source.refusedAt[0]}, ${keys.length} of ${N} keys, ${it.stats.replans} re-plans, ${it.stats.handovers} hand-overs)\n`);
+  } finally {
+    for (const client of clients) await client.close();
     await db.close();
   }
 }));
