@@ -108,6 +108,8 @@ export class Dispatcher {
     // Retries that follow a newer map go at once; the backoff schedule counts only the others.
     let backoffs = 0;
     let mapRetries = 0;
+    // A replica whose copy is not whole yet sends a replica read on to the active.
+    let isActiveOnly = false;
     for (let attempt = 0; ; attempt++) {
       let err: KvError;
       let address: string | undefined;
@@ -115,7 +117,7 @@ export class Dispatcher {
         const router = this.routerOrFallback(plan);
         if (router === null) return await this.viaFallback(frame, plan, deadline, 'no-map');
         frame[2] = router.map.epoch;
-        address = plan.address ?? this.pick(router, plan);
+        address = plan.address ?? this.pick(router, plan, isActiveOnly);
         if (attempt === 0 && firstError !== undefined) throw firstError;
         const response = attempt === 0 && firstResponse !== undefined
           ? firstResponse
@@ -124,6 +126,10 @@ export class Dispatcher {
           const epoch = typeof response.extra?.epoch === 'number' ? response.extra.epoch : router.map.epoch + 1;
           err = errorFromStatus(Status.NOT_MY_BUCKET, undefined, { epoch, node: address });
           const sentEpoch = router.map.epoch;
+          if (plan.isReplicaRead && !isActiveOnly && response.extra?.copy === 'incomplete' && epoch === sentEpoch) {
+            isActiveOnly = true;
+            continue;
+          }
           const next = await this.source.refresh(epoch, deadline).catch(() => null);
           // Waiting for the map was the pause: a newer one routes the retry at once.
           if (next !== null && next.epoch > sentEpoch && mapRetries++ < MAX_MAP_RETRIES) continue;
@@ -167,9 +173,9 @@ export class Dispatcher {
     return response;
   }
 
-  private pick(router: Router, plan: SendPlan): string {
+  private pick(router: Router, plan: SendPlan, isActiveOnly = false): string {
     const key = plan.key!;
-    if (plan.isReplicaRead) {
+    if (plan.isReplicaRead && !isActiveOnly) {
       const replicas = router.replicaAddresses(key);
       if (replicas.length > 0) return replicas[Math.floor(Math.random() * replicas.length)]!;
     }

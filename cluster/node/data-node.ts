@@ -321,6 +321,7 @@ export class DataNode implements StatsSource {
       authDenied: c.authDenied,
       ...prefixed('conn_', connStats(this.server!.connCounters)),
       purgedItems: this.purger.purged,
+      replicaRedirects: this.executor.replicaRedirects,
       engine: this.engine.kind,
       ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling, unacked: this.replicator.unacked, peers_up: this.replicator.peersUp })),
       rssBytes: process.memoryUsage.rss(),

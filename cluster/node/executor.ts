@@ -50,6 +50,9 @@ export class Executor {
   /** What the backup ops read (backup-op.ts); null answers them UNAVAILABLE. */
   backupHost: BackupHost | null = null;
 
+  /** Replica reads sent on to the active because this node's copy was not whole. */
+  replicaRedirects = 0;
+
   /**
    * Execute one request. A write whose durability must wait for replicas answers with a
    * promise; everything else answers at once.
@@ -136,6 +139,12 @@ export class Executor {
     if ((req.key !== '' || req.op === Op.SCAN) && !own.isServing()) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     if (req.isReplicaRead && req.op === Op.GET) {
       if (req.epoch !== own.epoch || !own.holdsKey(req.key)) return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
+      // A copy being filled, rolled back or verified may lack keys the active has: the
+      // reader is sent to the active instead of being told "not found".
+      if (this.replicator !== null && !own.ownsKey(req.key) && !this.replicator.isCopyWhole(req.key)) {
+        this.replicaRedirects++;
+        return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch, copy: 'incomplete' });
+      }
     } else if (req.epoch !== own.epoch) {
       return extraAnswer(id, Status.NOT_MY_BUCKET, { epoch: own.epoch });
     } else if (req.key !== '' && req.op !== Op.SCAN && !own.ownsEverything) {

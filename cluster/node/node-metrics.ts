@@ -51,6 +51,8 @@ const FROM_STATS: ReadonlyArray<readonly [key: string, name: string, kind: Kind,
   ['repl_backfill_items', 'pandakv_node_repl_backfill_items_total', 'counter', 'Items copied by backfills.'],
   ['repl_backfilling', 'pandakv_node_backfills_active', 'gauge', 'Units being backfilled now.'],
   ['repl_hints_stored', 'pandakv_node_hints_pending', 'gauge', 'Hints held for replicas that were unreachable.'],
+  ['repl_unacked', 'pandakv_node_repl_unacked_records', 'gauge', 'Records sent to replicas and not acknowledged yet (hinted if their link drops).'],
+  ['replica_redirects', 'pandakv_node_replica_read_redirects_total', 'counter', 'Replica reads sent on to the active because this copy was not whole yet.'],
 ];
 
 /**

@@ -222,10 +222,19 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
     // The resumed node's links (peers and clients) may still be coming back: ask until it answers.
     const vs = await poll(() => nodeStats(db, victim.address), 10_000, 'STATS of the resumed replica');
     assert.ok(Number(vs.repl_hints_applied ?? 0) + Number(vs.repl_hints_stale ?? 0) >= keys.length);
+    // Paused past its lease, the replica verifies its units when it resumes (copying some
+    // again); until a unit is whole it sends replica reads on to the active. Once it is
+    // done, every read below must come from the replica itself.
+    const whole = await poll(async () => {
+      const st = await nodeStats(db, victim.address);
+      return st !== null && Number(st.repl_backfilling) === 0 ? st : null;
+    }, 30_000, 'the resumed replica done verifying');
     await poll(async () => (text(await db.get(keys[0]!, { replica: true })) === 'newer' ? true : null), 10_000, 'newer write on the replica');
     await poll(async () => (text(await db.get(keys[1]!, { replica: true })) === `hinted-${keys[1]!}` ? true : null), 10_000, 'replica reads');
     for (const key of keys.slice(1)) assert.is(text(await db.get(key, { replica: true })), `hinted-${key}`, key);
     assert.is(text(await db.get(keys[0]!, { replica: true })), 'newer', 'the hint did not overwrite the newer write');
+    const after = await poll(() => nodeStats(db, victim.address), 10_000, 'STATS of the replica after the reads');
+    assert.is(Number(after.replica_redirects), Number(whole.replica_redirects), 'every replica read answered by the replica');
   } finally {
     await db.close();
   }

@@ -322,4 +322,34 @@ test('a node stopped gracefully and started again with its data dir catches up b
   }
 }));
 
+test('a replica still copying its units sends replica reads on to the active: no read misses a key', () => withCluster({
+  nodes: 1, hasDht: true, deadlineMs: 120_000, managerArgs: ['--redundancy', '2'],
+}, async ({ manager, addNode }) => {
+  const db = await connect({ map: manager.address, timeoutMs: 5000 });
+  try {
+    const keys = 1000;
+    const value = (i: number): string => `${i}:`.padEnd(1000, 'r');
+    for (let i = 0; i < keys; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => db.set(`rr:${i + j}`, value(i + j))));
+    // The new node copies in at most 64 KiB/s: its copy of the megabyte takes some 15 s.
+    const joined = await addNode(['--backfill-rate', '64']);
+    const metricsUrl = `${joined.address.replace(/^ws/, 'http')}/metrics`;
+    await poll(async () => {
+      const text = await (await fetch(metricsUrl)).text();
+      return Number(/^pandakv_node_backfills_active (\d+)$/m.exec(text)?.[1] ?? 0) > 0 ? true : null;
+    }, 60_000, 'the new node copying its units');
+    let read = 0;
+    for (let i = 0; i < keys; i += 100) {
+      const got = await Promise.all(Array.from({ length: 100 }, (_, j) => db.get(`rr:${i + j}`, { replica: true })));
+      got.forEach((v, j) => assert.is(text(v), value(i + j), `rr:${i + j}`));
+      read += got.length;
+    }
+    const redirected = Number(/^pandakv_node_replica_read_redirects_total (\d+)$/m.exec(await (await fetch(metricsUrl)).text())?.[1]);
+    process.stdout.write(`    (${read} replica reads during the copy, every one right; ${redirected} sent on to the active)\n`);
+    assert.ok(redirected > 0, 'reads reached the copying replica and were sent on');
+    await idle(db);
+  } finally {
+    await db.close();
+  }
+}));
+
 test.run();

@@ -11,10 +11,11 @@ import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
 import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits } from './majority-waits.js';
+import { StreamOutbox } from './outbox.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  MESSAGE_BYTES, batches, isRecord, isUint, previousActive, recordBytes, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
+  isRecord, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -37,7 +38,7 @@ import {
  * holds this way before reporting caught up.
  *
  * Backfill (serving and copying pages, deltas) lives in backfill.ts; hinted handoff for
- * down replicas in handoff.ts.
+ * down replicas in handoff.ts; the batched outgoing stream (records, acks) in outbox.ts.
  */
 
 export type { ReplicationCounters } from './records.js';
@@ -80,9 +81,7 @@ export class Replicator extends EventEmitter<{
   private readonly failedOver = new Map<number, { peer: string; epoch: number }>();
   /** `majority` writes waiting for their replicas' acknowledgements. */
   private readonly majority = new MajorityWaits();
-  private readonly outbox = new Map<string, ReplRecord[]>();
-  private readonly ackbox = new Map<string, Map<number, number>>();
-  private isFlushScheduled = false;
+  private readonly outbox: StreamOutbox;
   private readonly backfiller: Backfiller;
   private isClosed = false;
   private readonly handoff: HintedHandoff;
@@ -131,6 +130,10 @@ export class Replicator extends EventEmitter<{
       apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
       backfill: (source, units) => void this.backfiller.start(source, units),
     }, plane, hints, this.options);
+    this.outbox = new StreamOutbox({
+      get epoch() { return self.map?.epoch ?? 0; },
+      counters: this.counters,
+    }, plane, this.handoff);
   }
 
   /**
@@ -275,6 +278,18 @@ export class Replicator extends EventEmitter<{
     return this.backfiller.active.size;
   }
 
+  /**
+   * Whether this node's copy of the unit holding `key` (a binary string) is whole: it has
+   * the unit's seqno and is not copying, rolling back or verifying it. A replica read of
+   * a unit whose copy is not whole could miss a key the active has.
+   */
+  isCopyWhole(key: string): boolean {
+    const map = this.map;
+    if (map === null) return false;
+    const unit = unitOf(map, bucketOfBinary(key, map.bits));
+    return this.seqs.has(unit) && !this.backfiller.active.has(unit) && !this.backfiller.residue.has(unit);
+  }
+
   /** Records sent to replicas and not yet acknowledged, kept to be hinted if a link drops. */
   get unacked(): number {
     return this.handoff.unackedRecords;
@@ -314,7 +329,7 @@ export class Replicator extends EventEmitter<{
       const node = map.nodes[chain[i]!];
       if (node === undefined || node.peerKey === null || node.state === 'failed') continue;
       peers.push(node.peerKey);
-      this.enqueue(node.peerKey, record);
+      this.outbox.push(node.peerKey, record);
     }
     if (durability !== 'majority' && durability !== 'persistMajority') return null;
     const need = Math.floor(chain.length / 2);
@@ -375,19 +390,20 @@ export class Replicator extends EventEmitter<{
    * active waiting on a `majority` write it sent under this epoch counts this copy.
    */
   private reack(map: ClusterMap, self: number): void {
+    const byActive = new Map<string, Map<number, number>>();
     for (const [unit, chain] of unitChains(map)) {
       if (chain.indexOf(self) <= 0) continue;
       const seq = this.seqs.get(unit);
       const active = map.nodes[chain[0]!]?.peerKey ?? null;
       if (seq === undefined || active === null) continue;
-      let acks = this.ackbox.get(active);
+      let acks = byActive.get(active);
       if (acks === undefined) {
         acks = new Map();
-        this.ackbox.set(active, acks);
+        byActive.set(active, acks);
       }
-      acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
+      acks.set(unit, seq);
     }
-    if (this.ackbox.size > 0) this.scheduleFlush();
+    for (const [active, acks] of byActive) this.outbox.ack(active, acks);
   }
 
   /** What the manager needs from this node: backfills under way and the seqno of every unit it holds. */
@@ -412,44 +428,6 @@ export class Replicator extends EventEmitter<{
     this.majority.close(KvError.unavailable('node shutting down'));
     this.persisted.close();
   }
-
-  private enqueue(peer: string, record: ReplRecord): void {
-    let box = this.outbox.get(peer);
-    if (box === undefined) {
-      box = [];
-      this.outbox.set(peer, box);
-    }
-    box.push(record);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.isFlushScheduled) return;
-    this.isFlushScheduled = true;
-    queueMicrotask(this.flush);
-  }
-
-  private readonly flush = (): void => {
-    this.isFlushScheduled = false;
-    for (const [peer, records] of this.outbox) {
-      for (const batch of batches(records, MESSAGE_BYTES, 1 << 16, recordBytes)) {
-        if (this.plane.send(peer, { t: 'rep', r: batch, e: this.map?.epoch ?? 0 })) {
-          this.counters.recordsSent += batch.length;
-          this.handoff.track(peer, batch);
-        } else {
-          // Down or its queue is full: the records go to a fallback as hints.
-          this.handoff.handOff(peer, batch);
-        }
-      }
-    }
-    this.outbox.clear();
-    for (const [peer, units] of this.ackbox) {
-      const flat: number[] = [];
-      for (const [unit, seq] of units) flat.push(unit, seq);
-      if (this.plane.send(peer, { t: 'ack', a: flat, e: this.map?.epoch ?? 0 })) this.counters.acksSent++;
-    }
-    this.ackbox.clear();
-  };
 
   private readonly onMessage = (peer: string, message: unknown, reply: PeerReply | undefined): void => {
     if (this.isClosed || message === null || typeof message !== 'object') return;
@@ -477,7 +455,7 @@ export class Replicator extends EventEmitter<{
   private onRecords(peer: string, raw: unknown, epoch: unknown): void {
     if (!Array.isArray(raw)) return;
     const sentAt = isUint(epoch) ? epoch : 0;
-    let acks = this.ackbox.get(peer);
+    let acks: Map<number, number> | undefined;
     const held = new Map<number, boolean>();
     for (const r of raw) {
       if (!isRecord(r)) continue;
@@ -531,8 +509,7 @@ export class Replicator extends EventEmitter<{
       acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));
     }
     if (acks !== undefined) {
-      this.ackbox.set(peer, acks);
-      this.scheduleFlush();
+      this.outbox.ack(peer, acks);
       // A disk engine also says when these records are on its disk (for persistMajority).
       if (this.engine.isDurable) this.persisted.reportWhenDurable(peer, acks);
     }

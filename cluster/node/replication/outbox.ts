@@ -1,0 +1,76 @@
+import type { PeerPlane } from '../../peer/index.js';
+import type { HintedHandoff } from './handoff.js';
+import { MESSAGE_BYTES, batches, recordBytes, type ReplRecord, type ReplicationCounters } from './records.js';
+
+/** What the outbox needs from the replicator. */
+export interface OutboxHost {
+  /** The epoch of the map this node follows now (0 before the first): stamped on every message. */
+  readonly epoch: number;
+  readonly counters: ReplicationCounters;
+}
+
+/**
+ * The replication stream's outgoing side: records for replicas and acknowledgements for
+ * actives, gathered per peer and sent once per microtask, so a burst of writes costs one
+ * message per peer instead of one per write. A record a peer's link does not take (down,
+ * or its queue full) is handed off as a hint; one it takes is kept until acknowledged.
+ */
+export class StreamOutbox {
+  private readonly records = new Map<string, ReplRecord[]>();
+  private readonly acks = new Map<string, Map<number, number>>();
+  private isFlushScheduled = false;
+
+  constructor(private readonly host: OutboxHost, private readonly plane: PeerPlane, private readonly handoff: HintedHandoff) {}
+
+  /** Stream `record` to replica `peer`. */
+  push(peer: string, record: ReplRecord): void {
+    let box = this.records.get(peer);
+    if (box === undefined) {
+      box = [];
+      this.records.set(peer, box);
+    }
+    box.push(record);
+    this.scheduleFlush();
+  }
+
+  /** Acknowledge to active `peer` that this node holds each unit up to its seqno (the highest wins). */
+  ack(peer: string, seqs: ReadonlyMap<number, number>): void {
+    if (seqs.size === 0) return;
+    let mine = this.acks.get(peer);
+    if (mine === undefined) {
+      mine = new Map();
+      this.acks.set(peer, mine);
+    }
+    for (const [unit, seq] of seqs) if (seq > (mine.get(unit) ?? 0)) mine.set(unit, seq);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.isFlushScheduled) return;
+    this.isFlushScheduled = true;
+    queueMicrotask(this.flush);
+  }
+
+  private readonly flush = (): void => {
+    this.isFlushScheduled = false;
+    const { counters, epoch } = this.host;
+    for (const [peer, records] of this.records) {
+      for (const batch of batches(records, MESSAGE_BYTES, 1 << 16, recordBytes)) {
+        if (this.plane.send(peer, { t: 'rep', r: batch, e: epoch })) {
+          counters.recordsSent += batch.length;
+          this.handoff.track(peer, batch);
+        } else {
+          // Down or its queue is full: the records go to a fallback as hints.
+          this.handoff.handOff(peer, batch);
+        }
+      }
+    }
+    this.records.clear();
+    for (const [peer, units] of this.acks) {
+      const flat: number[] = [];
+      for (const [unit, seq] of units) flat.push(unit, seq);
+      if (this.plane.send(peer, { t: 'ack', a: flat, e: epoch })) counters.acksSent++;
+    }
+    this.acks.clear();
+  };
+}
