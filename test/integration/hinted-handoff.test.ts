@@ -11,6 +11,7 @@ import { generateKeyPair } from '../../shared/auth/keys.js';
 import { bucketOf } from '../../shared/keystream.js';
 import { chainOf, unitOf, type ClusterMap } from '../../shared/cluster-map.js';
 import { withCluster } from '../helpers/cluster.js';
+import { replicatedCluster } from '../helpers/replicated.js';
 import { poll, until, withDeadline } from '../helpers/deadline.js';
 
 const test = suite('integration - hinted handoff');
@@ -143,23 +144,13 @@ async function nodeStats(db: PandaClient, address: string): Promise<Record<strin
   }
 }
 
-async function replicated(db: PandaClient, nodes: number): Promise<void> {
-  await poll(async () => {
-    const map = db.map;
-    if (map === null || map.nodes.filter((n) => n.state === 'active').length < nodes) return null;
-    if (!map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
-    await db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 });
-    const stats = await db.stats();
-    return Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
-  }, 20_000, 'a replicated cluster');
-}
-
 test('a stopped replica gets its writes from the fallback when it resumes; a newer write is not overwritten', () => withCluster({
   nodes: 3, hasDht: true, deadlineMs: 150_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '60000'],
 }, async ({ manager, nodes }) => {
   const db = await connect({ map: manager.address, timeoutMs: 3000 });
   try {
-    await replicated(db, 3);
+    // Moves done first: keys are picked by the map's chains, which must not change under them.
+    await replicatedCluster(db, manager.address, 3);
     const map = db.map!;
     const victim = nodes[1]!;
     const v = map.nodes.findIndex((n) => n.address === victim.address);
@@ -175,6 +166,7 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
     try {
       // The active hands off once its link to the victim is down (idle timeout).
       let probe = 0;
+      const stoppedAt = Date.now();
       const hintsHeld = async (): Promise<number> => {
         let held = 0;
         for (const n of fallbacks) held += Number((await nodeStats(db, n.address))?.repl_hints_stored ?? 0);
@@ -184,6 +176,7 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
         await db.set(keys[probe++ % keys.length]!, 'probe');
         return (await hintsHeld()) > 0 ? true : null;
       }, 60_000, 'first hint stored', 250);
+      process.stdout.write(`    (first hint ${Date.now() - stoppedAt} ms after the stop, ${probe} probes)\n`);
       for (const key of keys) await db.set(key, `hinted-${key}`);
       const held = await poll(async () => {
         const h = await hintsHeld();
