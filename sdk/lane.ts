@@ -33,6 +33,16 @@ function flushPerTurn(flush: () => void): void {
 // Binary, no per-message compression (the lane never negotiates it), one final frame.
 const SEND_OPTIONS = Object.freeze({ binary: true, compress: false, fin: true });
 
+/**
+ * The masking key of every frame this client sends: all zero, so `ws` writes the payload
+ * as it is instead of copying it into a masked buffer. Masking guards intermediaries
+ * against scripts in a browser choosing the bytes on the wire (RFC 6455 §10.3); a lane is
+ * a program talking to its own cluster, not a page, so it only costs a copy per message.
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 type Settings = Required<Omit<LaneOptions, 'auth' | 'answerReader' | 'tlsCa'>> & { auth: LaneAuth | null; answerReader: AnswerReader | null };
 
 /**
@@ -64,7 +74,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     };
     this.table = new RequestTable(options.maxInFlight, options.maxQueued);
     this.heartbeat = new Heartbeat(options.heartbeatMs, this.ping, this.onSilent);
-    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, ...caOption(options.tlsCa ?? null) });
+    this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, generateMask: zeroMask, ...caOption(options.tlsCa ?? null) });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('open', this.onOpen);
     this.ws.on('message', this.onMessage);
