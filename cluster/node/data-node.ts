@@ -18,6 +18,7 @@ import { loadNodeId, loadNodeKey } from './identity.js';
 import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
 import { PeerPlane } from '../peer/index.js';
 import { Replicator } from './replication/replicator.js';
+import { describeConnectError } from '../../shared/connect-error.js';
 import { HintStore } from './replication/hint-store.js';
 import { chainOf, type ClusterMap } from '../../shared/cluster-map.js';
 import { Purger } from './purge.js';
@@ -62,6 +63,8 @@ export class DataNode implements StatsSource {
   readonly lease = new OwnershipLease();
   private planeJoin: Promise<void> | null = null;
   private hasWarnedNoPlane = false;
+  /** Why the managers cannot be reached, as last logged; null while they answer. */
+  private managerProblem: string | null = null;
   /** Why joining the peer plane failed, when it did. */
   peerPlaneError: string | null = null;
   /** Stable id: kept in the data dir when there is one. */
@@ -151,7 +154,8 @@ export class DataNode implements StatsSource {
       this.link.on('principals', (list) => this.auth?.setPrincipals(list, 'pandakv node'));
       this.link.on('maybe-failed', () => this.replicator?.markSuspect());
       this.link.on('manager-switch', (e) => this.logEvent('manager-switch', { from: e.from, to: e.to, reason: e.reason }));
-      this.link.on('error', (err) => this.logEvent('manager-error', { manager: this.link?.managerUrl ?? '', error: err.message }));
+      this.link.on('error', this.onManagerError);
+      this.link.on('registered', this.onManagerBack);
       this.link.start();
     }
     return this.url;
@@ -192,6 +196,20 @@ export class DataNode implements StatsSource {
   }
 
   /** A node given no `--dht` joins the peer plane its manager offers, once. */
+  /** Logged once per reason, not at every retry; said again when the reason changes. */
+  private readonly onManagerError = (err: Error): void => {
+    const reason = describeConnectError(err);
+    if (reason === this.managerProblem) return;
+    this.managerProblem = reason;
+    this.logEvent('manager-error', { manager: this.link?.managerUrl ?? '', error: reason, retrying: true });
+  };
+
+  private readonly onManagerBack = (): void => {
+    if (this.managerProblem === null) return;
+    this.managerProblem = null;
+    this.logEvent('manager-reachable', { manager: this.link?.managerUrl ?? '' });
+  };
+
   private readonly onRegistered = (info: RegisteredInfo): void => {
     if (this.plane !== null || this.planeJoin !== null || this.closing !== null) return;
     if (info.dht.length === 0) {

@@ -131,7 +131,7 @@ test('a node whose manager cannot be reached says so on stderr, naming the manag
   const node = await spawnNode(['--insecure', '--engine', 'memory', '--manager', `http://127.0.0.1:${port}`]);
   try {
     assert.match(node.readyLine, /^pandakv node listening on ws:\/\/127\.0\.0\.1:\d+$/);
-    const warned = new RegExp(`event=manager-error .*manager=ws://127\\.0\\.0\\.1:${port}/map error="connect ECONNREFUSED`);
+    const warned = new RegExp(`event=manager-error .*manager=ws://127\\.0\\.0\\.1:${port}/map error="connection refused" retrying=true`);
     const line = await poll(async () => node.stderr.find((l) => warned.test(l)) ?? null, 30_000, 'the unreachable manager reported');
     assert.match(line, warned);
   } finally {
