@@ -176,21 +176,25 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     const loadOpts = { keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
 
     // PandaKV: manager, 3 nodes (memory engine), the proxy.
-    const manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs);
+    const profile = o.cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir];
+    const manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs, profile);
     procs.push(manager);
     const nodes: Spawned[] = [];
     for (let i = 0; i < CLUSTER_SIZE; i++) {
       const node = await spawnPandakvNode(['--insecure', '--manager', manager.address, '--data-dir', join(dir, `n${i}`),
-        '--memory-size', String(SERVER_MEMORY_MB), '--engine', 'memory'], o.spawnTimeoutMs);
+        '--memory-size', String(SERVER_MEMORY_MB), '--engine', 'memory'], o.spawnTimeoutMs, profile);
       procs.push(node);
       nodes.push(node);
     }
     const sdk: Client = await connect({ map: manager.address, timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) });
     closers.push(() => sdk.close());
     await waitForOwners(sdk, nodes.map((n) => n.address), o.spawnTimeoutMs);
-    const proxy = await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs);
+    const proxy = await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs, profile);
     procs.push(proxy);
     if (proxy.memcached === null) throw new Error('the PandaKV proxy announced no memcached port');
+    if (o.cpuProfDir !== null) {
+      out.write(`  --cpu-prof: profiles in ${o.cpuProfDir} when the processes stop, CPU.*.<pid>.*.cpuprofile: manager ${manager.pid}, nodes ${nodes.map((n) => n.pid).join(' ')}, proxy ${proxy.pid}\n`);
+    }
     const nodeMeters = metersOf('node', nodes.map((n) => n.pid));
     const sdkContender: Contender = { name: 'PandaKV SDK', exec: sdkExecutor(sdk), meters: { client, ...nodeMeters } };
     await loadKeySpace(sdkContender.exec, 'load PandaKV', o.keys, loadOpts);

@@ -38,6 +38,11 @@ export interface PeersBenchOptions {
   spawnTimeoutMs: number;
   /** Results file. @default 'bench-results.json' */
   jsonFile: string;
+  /**
+   * Directory for CPU profiles (`node --cpu-prof`) of the PandaKV processes the bench
+   * starts (manager, nodes, proxy), written when they stop; null: none. @default null
+   */
+  cpuProfDir: string | null;
 }
 
 export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
@@ -58,6 +63,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
   opTimeoutMs: 5000,
   spawnTimeoutMs: 20_000,
   jsonFile: BENCH_DEFAULTS.jsonFile,
+  cpuProfDir: null,
 });
 
 /** What `--quick` changes. */
@@ -85,13 +91,16 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
   --rounds N           rounds; every contender runs once per round (default 2)
   --contend            keep one core busy with another process for the whole run
   --json FILE          results file (default bench-results.json)
+  --cpu-prof DIR       write a CPU profile of the manager, each node and the proxy into DIR
+                       when they stop (node --cpu-prof); profile the bench client itself
+                       with: node --cpu-prof dist/bin/pandakv.js bench peers
   --quick              1 round of 0.5 s per contender
   --help               print this text
 `;
 
 const SWITCHES = {
   keys: { type: 'string' }, inflight: { type: 'string' }, mix: { type: 'string' }, connections: { type: 'string' },
-  duration: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' },
+  duration: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' },
   quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -114,6 +123,11 @@ export function parsePeersArgs(argv: string[]): PeersBenchOptions | 'help' {
     o.mix = values.mix;
   }
   if (values.contend === true) o.isContended = true;
+  if (values['cpu-prof'] !== undefined) {
+    const dir = String(values['cpu-prof']).trim();
+    if (dir === '') throw new UsageError('--cpu-prof: expected a directory');
+    o.cpuProfDir = dir;
+  }
   if (values.json !== undefined) {
     const file = String(values.json).trim();
     if (file === '') throw new UsageError('--json: expected a file name');

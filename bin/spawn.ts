@@ -34,9 +34,12 @@ export function killSpawned(signal: NodeJS.Signals = 'SIGKILL'): void {
  * Start `pandakv <args>` and resolve when it prints a line matching `ready`
  * (whose first capture group is the address), or reject at the deadline.
  */
-export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env, prefix: readonly string[] = []): Promise<Spawned> {
+export function spawnPandakv(
+  args: string[], ready: RegExp, timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env, prefix: readonly string[] = [], nodeFlags: readonly string[] = [],
+): Promise<Spawned> {
   // `prefix` runs the CLI under another command that execs it (e.g. `ip netns exec NS`), so the pid is the node's.
-  const command = [...prefix, process.execPath, CLI_PATH, ...args];
+  // `nodeFlags` go to Node itself (e.g. `--cpu-prof`).
+  const command = [...prefix, process.execPath, ...nodeFlags, CLI_PATH, ...args];
   const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env });
   spawned.add(child);
   child.once('exit', () => spawned.delete(child));
@@ -76,13 +79,13 @@ export function spawnPandakv(args: string[], ready: RegExp, timeoutMs = 10_000, 
 }
 
 /** Start a data node process; resolves with its `ws://` address. */
-export function spawnNode(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
-  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (wss?:\/\/\S+)$/, timeoutMs);
+export function spawnNode(args: string[] = [], timeoutMs?: number, nodeFlags: readonly string[] = []): Promise<Spawned> {
+  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (wss?:\/\/\S+)$/, timeoutMs, process.env, [], nodeFlags);
 }
 
 /** Start a manager process; resolves with its `http://` address. */
-export function spawnManager(args: string[] = [], timeoutMs?: number): Promise<Spawned> {
-  return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (https?:\/\/\S+)$/, timeoutMs);
+export function spawnManager(args: string[] = [], timeoutMs?: number, nodeFlags: readonly string[] = []): Promise<Spawned> {
+  return spawnPandakv(['manager', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv manager listening on (https?:\/\/\S+)$/, timeoutMs, process.env, [], nodeFlags);
 }
 
 /** Start a DHT bootstrap process (`pandakv dht`); resolves with its `host:port`. */
@@ -91,9 +94,9 @@ export function spawnDht(args: string[] = [], timeoutMs?: number): Promise<Spawn
 }
 
 /** Start a proxy process; resolves with its `ws://` address and its memcached `host:port`. */
-export async function spawnProxy(args: string[] = [], timeoutMs?: number): Promise<Spawned & { memcached: string | null }> {
+export async function spawnProxy(args: string[] = [], timeoutMs?: number, nodeFlags: readonly string[] = []): Promise<Spawned & { memcached: string | null }> {
   let memcached: string | null = null;
-  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (wss?:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs);
+  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (wss?:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs, process.env, [], nodeFlags);
   const m = /memcached (\S+)$/.exec(p.readyLine);
   if (m) memcached = m[1]!;
   return { ...p, memcached };

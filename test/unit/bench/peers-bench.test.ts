@@ -37,6 +37,9 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   assert.throws(() => parsePeersArgs(['--mix', 'get:1,delete:1']), isUsage);
   assert.throws(() => parsePeersArgs(['extra']), isUsage);
   assert.throws(() => parsePeersArgs(['--json', ' ']), isUsage);
+  assert.is(options(['--cpu-prof', '/tmp/prof']).cpuProfDir, '/tmp/prof');
+  assert.throws(() => parsePeersArgs(['--cpu-prof', ' ']), isUsage);
+  assert.throws(() => parsePeersArgs(['--cpu-prof']), isUsage);
   for (const bad of ['0', '-1', '1.5', 'x', '99999999']) assert.throws(() => parsePeersArgs(['--keys', bad]), isUsage, `--keys ${bad}`);
   for (const bad of ['0', '-2', '601', 'NaN']) assert.throws(() => parsePeersArgs(['--duration', bad]), isUsage, `--duration ${bad}`);
   assert.throws(() => parsePeersArgs(['--no-such-switch']), isUsage);
