@@ -133,12 +133,21 @@ export async function waitIdle(db: Client, timeoutMs: number): Promise<void> {
   }, 200);
 }
 
+/** The manager's `/api/rebalance`: `applied`/`total` count nodes at map `rev`; `moves` the units. */
+export interface RebalanceProgress {
+  rev: number;
+  applied: number;
+  total: number;
+  isDone: boolean;
+  moves?: { unitsMoved: number; unitsLeft: number };
+}
+
 /** `GET /api/rebalance` on an `--insecure` manager. */
-export async function rebalanceProgress(manager: string): Promise<{ rev: number; applied: number; total: number; isDone: boolean } | null> {
+export async function rebalanceProgress(manager: string): Promise<RebalanceProgress | null> {
   try {
     const res = await fetch(`${manager.replace(/\/$/, '')}/api/rebalance`, { signal: AbortSignal.timeout(2000) });
     if (!res.ok) return null;
-    return await res.json() as { rev: number; applied: number; total: number; isDone: boolean };
+    return await res.json() as RebalanceProgress;
   } catch {
     return null;
   }

@@ -187,7 +187,8 @@ async function runScanPhase(o: ScanBenchOptions, figures: Figure[], out: NodeJS.
     await pollUntil('the first move of the join', 60_000, () => (db!.map!.epoch > epoch ? true : null), 20);
     const [busySdk, busyProxy] = await Promise.all([sdkScan(db, o), proxyScan(proxy.address, o)]);
     const progress = await rebalanceProgress(cluster.manager.address);
-    const still = progress === null ? 'unknown' : progress.isDone ? 'finished before the scans did' : `still running (${progress.applied}/${progress.total} moves)`;
+    const still = progress === null ? 'unknown' : progress.isDone ? 'finished before the scans did'
+      : `still running (${progress.moves === undefined ? '?' : `${progress.moves.unitsMoved} units moved, ${progress.moves.unitsLeft} left`}; ${progress.applied}/${progress.total} nodes at map rev ${progress.rev})`;
     line(out, 'SDK, during rebalance', busySdk);
     line(out, 'proxy, during rebalance', busyProxy);
     out.write(`  rebalance ${still}; map epoch ${epoch} → ${db.map!.epoch}\n`);
