@@ -352,4 +352,42 @@ test('a replica still copying its units sends replica reads on to the active: no
   }
 }));
 
+test('redundancy 3: SIGKILL of a node under majority writes loses no acknowledged write, and every unit keeps its copies', () => withCluster({
+  nodes: 4, hasDht: true, deadlineMs: 150_000, managerArgs: ['--redundancy', '3', '--failover-after-ms', '1000'],
+}, async ({ manager, nodes }) => {
+  const db = await connect({ map: manager.address, durability: 'majority', timeoutMs: 3000 });
+  try {
+    await poll(async () => {
+      const map = db.map;
+      if (map === null || map.nodes.filter((n) => n.state === 'active').length < 4) return null;
+      if (!map.runChains.every((c) => map.chains[c]!.length >= 3)) return null;
+      await db.set('probe', 'x', { timeoutMs: 1000 }).catch(() => undefined);
+      return true;
+    }, 60_000, 'three copies of every unit');
+    await rebalanceDone(manager.address, 4, db);
+    await idle(db);
+    const writers = startWriters(db, 'r3-', 4);
+    await poll(async () => (writers.acked.size >= 2000 ? true : null), 30_000, '2000 acknowledged writes');
+    const victim = nodes[2]!;
+    await victim.stop('SIGKILL');
+    await poll(async () => (db.map?.nodes.some((n) => n.address === victim.address && n.state === 'failed') === true ? true : null), 20_000, 'failover');
+    const afterFailover = writers.acked.size;
+    await poll(async () => (writers.acked.size >= afterFailover + 1000 ? true : null), 30_000, 'writes after failover');
+    await writers.stop();
+    await idle(db);
+    let lost = 0;
+    for (const [key, value] of writers.acked) if (text(await db.get(key)) !== value) lost++;
+    // The survivors take the failed node's copies back: three per unit again.
+    const map = await poll(async () => {
+      const m = db.map;
+      return m !== null && m.runChains.every((c) => m.chains[c]!.length >= 3) && m.moves.length === 0 ? m : null;
+    }, 60_000, 'three copies of every unit again');
+    process.stdout.write(`    (r = 3: ${writers.acked.size} majority writes acknowledged, ${lost} lost; ${writers.errors.length} failed during the failover; ${map.nodes.filter((n) => n.state === 'active').length} nodes left)\n`);
+    assert.is(lost, 0, 'acknowledged writes lost');
+    assert.ok(writers.acked.size >= 3000);
+  } finally {
+    await db.close();
+  }
+}));
+
 test.run();
