@@ -19,14 +19,16 @@ const text = (v: Uint8Array | null): string | null => (v === null ? null : Buffe
 // second client, still holding the map from before the failover, writes (`majority` and
 // `none`) and reads through it. The resumed node must have fenced itself: it acknowledges
 // nothing, serves no read, and pushes none of its history onto the new chain.
-test('a paused active fences itself: after the failover it acknowledges no write, serves no stale read, and reverts nothing', () => withCluster({
-  nodes: 3, hasManagerDht: true, deadlineMs: 240_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '2000'],
+/** SIGSTOP an active of `nodeCount` nodes at redundancy `r` past its failover, with clients on the live and the old map. */
+const pausedActive = (nodeCount: number, r: number) => () => withCluster({
+  nodes: nodeCount, hasManagerDht: true, deadlineMs: 240_000, managerArgs: ['--redundancy', String(r), '--failover-after-ms', '2000'],
 }, async ({ manager, nodes }) => {
   const db = await connect({ map: manager.address, timeoutMs: 6000, durability: 'majority' });
   let old: PandaClient | null = null;
   try {
-    await replicatedCluster(db, manager.address, 3);
+    await replicatedCluster(db, manager.address, nodeCount);
     const before = db.map!;
+    assert.ok(before.runChains.every((c) => before.chains[c]!.length === r), `${r} copies of every unit`);
     const victim: Spawned = nodes[0]!;
     const v = before.nodes.findIndex((n) => n.address === victim.address);
     assert.ok(v >= 0, 'the victim is in the map');
@@ -98,7 +100,7 @@ test('a paused active fences itself: after the failover it acknowledges no write
     await writer;
     // The resumed node registers again and takes copies back; everything settles.
     await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 60_000, 'the victim back');
-    await replicatedCluster(db, manager.address, 3);
+    await replicatedCluster(db, manager.address, nodeCount);
 
     let lost = 0;
     let reverted = 0;
@@ -109,7 +111,7 @@ test('a paused active fences itself: after the failover it acknowledges no write
     for (const [k, value] of ackedOld) if (text(await db.get(k)) !== value) lost++;
     const fenceLogged = victim.stderr.some((l) => l.includes('event=fence'));
     const back = rollbackCounts(victim.stderr);
-    process.stdout.write(`    (old-map client after the resume: majority ${counts.majorityAcked}/${counts.majorityTried} acknowledged, none ${counts.noneAcked}/${counts.noneTried} acknowledged, `
+    process.stdout.write(`    (r = ${r}, ${nodeCount} nodes; old-map client after the resume: majority ${counts.majorityAcked}/${counts.majorityTried} acknowledged, none ${counts.noneAcked}/${counts.noneTried} acknowledged, `
       + `reads ${counts.readsServed}/${counts.readsTried} served, ${counts.staleReads} stale; live client: ${lastAcked.size} keys, last writes checked, ${reverted} reverted, `
       + `${liveErrors} errors; old-map acknowledged writes lost: ${lost}; fence logged: ${fenceLogged}; on return: ${back.deltaUnits} units rolled back and caught up by delta `
       + `(${back.discarded} records discarded), ${back.copiedUnits} copied in full)\n`);
@@ -122,7 +124,11 @@ test('a paused active fences itself: after the failover it acknowledges no write
     old?.destroy();
     await db.close();
   }
-}));
+});
+
+test('a paused active fences itself: after the failover it acknowledges no write, serves no stale read, and reverts nothing', pausedActive(3, 2));
+
+test('the same at redundancy 3 on 4 nodes: a majority is the active and one of two replicas', pausedActive(4, 3));
 
 // Nodes started exactly as docs/operations.md shows (`--manager URL --data-dir DIR`, no
 // `--dht`): they join the peer plane the manager runs, so `majority` means two copies.
