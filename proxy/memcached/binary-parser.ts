@@ -3,7 +3,7 @@ import { BinOp, BinStatus, HEADER_BYTES, NO_CREATE_EXPIRATION, REQUEST_MAGIC } f
 import { MEMCACHED_DEFAULTS, type McParserOptions } from './options.js';
 
 const EMPTY = Buffer.alloc(0);
-/** The largest extras any request carries (increment/decrement). */
+/** The largest extras a request can carry (increment/decrement). */
 const MAX_EXTRAS_BYTES = 20;
 /** Longest SASL mechanism name (RFC 4422: 20 characters). */
 const MAX_MECHANISM_BYTES = 20;

@@ -9,12 +9,12 @@ import { join } from 'node:path';
 
 const test = suite('integration - replication over the peer plane');
 
-/** Until every node is placed with redundancy 2 and a majority write goes through. */
-async function replicated(db: PandaClient, nodes: number): Promise<void> {
+/** Until every node is placed with `copies` copies of each unit and a majority write goes through. */
+async function replicated(db: PandaClient, nodes: number, copies = 2): Promise<void> {
   await poll(async () => {
     const map = db.map;
     if (map === null || map.nodes.filter((n) => n.state === 'active').length < nodes) return null;
-    if (!map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
+    if (!map.runChains.every((c) => map.chains[c]!.length >= copies)) return null;
     try {
       await db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 });
       return true;
@@ -357,13 +357,7 @@ test('redundancy 3: SIGKILL of a node under majority writes loses no acknowledge
 }, async ({ manager, nodes }) => {
   const db = await connect({ map: manager.address, durability: 'majority', timeoutMs: 3000 });
   try {
-    await poll(async () => {
-      const map = db.map;
-      if (map === null || map.nodes.filter((n) => n.state === 'active').length < 4) return null;
-      if (!map.runChains.every((c) => map.chains[c]!.length >= 3)) return null;
-      await db.set('probe', 'x', { timeoutMs: 1000 }).catch(() => undefined);
-      return true;
-    }, 60_000, 'three copies of every unit');
+    await replicated(db, 4, 3);
     await rebalanceDone(manager.address, 4, db);
     await idle(db);
     const writers = startWriters(db, 'r3-', 4);

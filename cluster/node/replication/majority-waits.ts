@@ -1,5 +1,24 @@
 import { KvError } from '../../../shared/errors.js';
+import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
 import { isUint } from './records.js';
+
+/**
+ * Why a `majority` write of `bucket` cannot be met now by this node (`self`), active of
+ * the bucket: too few of its replicas are in the map and reachable (`isUp`). Null when it
+ * can, or when this node is not the bucket's active (the write is refused elsewhere).
+ */
+export function majorityShortfall(map: ClusterMap, bucket: number, self: number, isUp: (peer: string) => boolean): string | null {
+  const chain = chainOf(map, bucket);
+  if (chain[0] !== self) return null;
+  const need = Math.floor(chain.length / 2);
+  if (need === 0) return null;
+  let reachable = 0;
+  for (let i = 1; i < chain.length; i++) {
+    const node = map.nodes[chain[i]!];
+    if (node !== undefined && node.peerKey !== null && node.state !== 'failed' && isUp(node.peerKey)) reachable++;
+  }
+  return reachable >= need ? null : `majority needs ${need} replica(s) of unit ${unitOf(map, bucket)}; ${reachable} reachable`;
+}
 
 interface Waiter {
   unit: number;

@@ -1,6 +1,7 @@
 import type { PeerPlane } from '../../peer/index.js';
 import type { HintedHandoff } from './handoff.js';
-import { MESSAGE_BYTES, batches, recordBytes, type ReplRecord, type ReplicationCounters } from './records.js';
+import type { ClusterMap } from '../../../shared/cluster-map.js';
+import { MESSAGE_BYTES, batches, recordBytes, unitChains, type ReplRecord, type ReplicationCounters } from './records.js';
 
 /** What the outbox needs from the replicator. */
 export interface OutboxHost {
@@ -43,6 +44,24 @@ export class StreamOutbox {
     }
     for (const [unit, seq] of seqs) if (seq > (mine.get(unit) ?? 0)) mine.set(unit, seq);
     this.scheduleFlush();
+  }
+
+  /** Acknowledge to each active of `map` every unit this node (`self`) is a replica of, at its seqno in `seqs`. */
+  reack(map: ClusterMap, self: number, seqs: ReadonlyMap<number, number>): void {
+    const byActive = new Map<string, Map<number, number>>();
+    for (const [unit, chain] of unitChains(map)) {
+      if (chain.indexOf(self) <= 0) continue;
+      const seq = seqs.get(unit);
+      const active = map.nodes[chain[0]!]?.peerKey ?? null;
+      if (seq === undefined || active === null) continue;
+      let acks = byActive.get(active);
+      if (acks === undefined) {
+        acks = new Map();
+        byActive.set(active, acks);
+      }
+      acks.set(unit, seq);
+    }
+    for (const [active, acks] of byActive) this.ack(active, acks);
   }
 
   private scheduleFlush(): void {

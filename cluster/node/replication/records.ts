@@ -52,6 +52,16 @@ export function unitChains(map: ClusterMap): Array<[number, readonly number[]]> 
   return out;
 }
 
+/** Whether node `self` holds `unit` in `map` (null: no map, nothing held); answers are kept in `memo`. */
+export function holdsUnit(map: ClusterMap | null, self: number, unit: number, memo: Map<number, boolean>): boolean {
+  let isHeld = memo.get(unit);
+  if (isHeld === undefined) {
+    isHeld = map !== null && self >= 0 && unit < 2 ** map.unitBits && chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(self);
+    memo.set(unit, isHeld);
+  }
+  return isHeld;
+}
+
 export function unitsHeld(map: ClusterMap, self: number): Set<number> {
   const held = new Set<number>();
   for (const [unit, chain] of unitChains(map)) if (chain.includes(self)) held.add(unit);

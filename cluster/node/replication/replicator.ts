@@ -10,12 +10,13 @@ import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
 import type { WriteHint } from '../write-hint.js';
-import { MajorityWaits } from './majority-waits.js';
+import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
+import { FailoverFence } from './failover-fence.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  isRecord, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
+  holdsUnit, isRecord, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -77,8 +78,7 @@ export class Replicator extends EventEmitter<{
   private hasBeenPlaced = false;
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
-  /** Per unit: the active it had before a failover, and the epoch of that failover (see `noteFailovers`). */
-  private readonly failedOver = new Map<number, { peer: string; epoch: number }>();
+  private readonly fence = new FailoverFence();
   /** `majority` writes waiting for their replicas' acknowledgements. */
   private readonly majority = new MajorityWaits();
   private readonly outbox: StreamOutbox;
@@ -152,7 +152,7 @@ export class Replicator extends EventEmitter<{
     // refused dial pushes hyperswarm's redial further out: dial once placed. A node that
     // left the map keeps its links (hints it holds may still be delivered).
     if (self >= 0) this.hasBeenPlaced = true;
-    if (previous !== null) this.noteFailovers(previous, map);
+    if (previous !== null) this.fence.note(previous, map);
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
     this.plane.setPeers(this.hasBeenPlaced ? keys : []);
     if (self < 0) {
@@ -188,7 +188,9 @@ export class Replicator extends EventEmitter<{
       bySource.set(source, list);
     }
     for (const [source, units] of bySource) void this.backfiller.start(source, units);
-    if (previous !== null && map.epoch > previous.epoch) this.reack(map, self);
+    // A newer epoch: acknowledge again, at it, what this node holds as a replica, so an
+    // active waiting on a `majority` write it sent under this epoch counts this copy.
+    if (previous !== null && map.epoch > previous.epoch) this.outbox.reack(map, self, this.seqs);
     // Hints may now go to a unit's new holder.
     this.handoff.replayIfAny();
     return isVerifying ? 'recovering' : 'following';
@@ -348,62 +350,9 @@ export class Replicator extends EventEmitter<{
    * included, reachable over the peer plane at this node's epoch.
    */
   checkDurability(key: string, durability: Durability): string | null {
-    if (durability !== 'majority') return null;
     const map = this.map;
-    if (map === null) return null;
-    const bucket = bucketOfBinary(key, map.bits);
-    const chain = chainOf(map, bucket);
-    if (chain[0] !== this.self) return null;
-    const need = Math.floor(chain.length / 2);
-    if (need === 0) return null;
-    let reachable = 0;
-    for (let i = 1; i < chain.length; i++) {
-      const node = map.nodes[chain[i]!];
-      if (node !== undefined && node.peerKey !== null && node.state !== 'failed' && this.plane.isUp(node.peerKey)) reachable++;
-    }
-    return reachable >= need ? null : `majority needs ${need} replica(s) of unit ${unitOf(map, bucket)}; ${reachable} reachable`;
-  }
-
-  /**
-   * Units whose active in `previous` is failed in `map` and no longer their active: a
-   * failover. Records from that old active made before `map`'s epoch are refused from now
-   * on. A graceful failover demotes the node first (it is still listed, not failed, when
-   * its units change hands), so its last records are still applied.
-   */
-  private noteFailovers(previous: ClusterMap, map: ClusterMap): void {
-    if (previous.epoch === map.epoch && previous.rev === map.rev) return;
-    const failed = new Set(map.nodes.filter((n) => n.state === 'failed').map((n) => n.id));
-    if (failed.size === 0) return;
-    const before = unitChains(previous);
-    const after = new Map(unitChains(map));
-    for (const [unit, chain] of before) {
-      const old = previous.nodes[chain[0]!];
-      if (old === undefined || old.peerKey === null || !failed.has(old.id)) continue;
-      const now = after.get(unit);
-      if (now !== undefined && map.nodes[now[0]!]?.id === old.id) continue;
-      this.failedOver.set(unit, { peer: old.peerKey, epoch: map.epoch });
-    }
-  }
-
-  /**
-   * A newer epoch: acknowledge again, at it, what this node holds as a replica, so an
-   * active waiting on a `majority` write it sent under this epoch counts this copy.
-   */
-  private reack(map: ClusterMap, self: number): void {
-    const byActive = new Map<string, Map<number, number>>();
-    for (const [unit, chain] of unitChains(map)) {
-      if (chain.indexOf(self) <= 0) continue;
-      const seq = this.seqs.get(unit);
-      const active = map.nodes[chain[0]!]?.peerKey ?? null;
-      if (seq === undefined || active === null) continue;
-      let acks = byActive.get(active);
-      if (acks === undefined) {
-        acks = new Map();
-        byActive.set(active, acks);
-      }
-      acks.set(unit, seq);
-    }
-    for (const [active, acks] of byActive) this.outbox.ack(active, acks);
+    if (durability !== 'majority' || map === null) return null;
+    return majorityShortfall(map, bucketOfBinary(key, map.bits), this.self, (peer) => this.plane.isUp(peer));
   }
 
   /** What the manager needs from this node: backfills under way and the seqno of every unit it holds. */
@@ -462,8 +411,7 @@ export class Replicator extends EventEmitter<{
       const [unit, seq, keyBytes, value, flags, expAt] = r;
       // The unit's active was failed over: what it still sends from before is history the
       // unit's new active does not have (Kafka's leader-epoch fencing).
-      const fence = this.failedOver.get(unit);
-      if (fence !== undefined && fence.peer === peer && sentAt < fence.epoch) {
+      if (this.fence.isStale(unit, peer, sentAt)) {
         this.counters.staleRefused++;
         continue;
       }
@@ -474,7 +422,7 @@ export class Replicator extends EventEmitter<{
       // the backfill that follows once this node adopts the map would offer it as a shared
       // point and get only a delta after it: every key written before would be missing.
       // The backfill's snapshot, cut once the source streams to this node, has the key.
-      if (fill === undefined && !this.holdsUnit(unit, held)) continue;
+      if (fill === undefined && !holdsUnit(this.map, this.self, unit, held)) continue;
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
       if (fill !== undefined) {
@@ -516,16 +464,6 @@ export class Replicator extends EventEmitter<{
   }
 
   /** True when this node is in `unit`'s chain in the map it follows; `memo` keeps answers for one batch. */
-  private holdsUnit(unit: number, memo: Map<number, boolean>): boolean {
-    let isHeld = memo.get(unit);
-    if (isHeld === undefined) {
-      const map = this.map;
-      isHeld = map !== null && this.self >= 0 && unit < 2 ** map.unitBits && chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(this.self);
-      memo.set(unit, isHeld);
-    }
-    return isHeld;
-  }
-
   private apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void {
     if (value === null) this.engine.delete(key);
     else this.engine.set(key, value, flags, expAt);
