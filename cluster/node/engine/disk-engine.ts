@@ -3,10 +3,13 @@ import { KvError } from '../../../shared/errors.js';
 import { NOT_A_COUNTER, decrement, increment, isU64, parseCounter } from './counter-codec.js';
 import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expiry.js';
 import { DISK_ENGINE_DEFAULTS, type DiskEngineOptions } from './disk-options.js';
-import { DiskStore, type CommitBatch } from './disk-store.js';
+import { DiskStore } from './disk-store.js';
 import { makeEntry } from './disk-record.js';
 import { ReadCache, type DiskEntry } from './read-cache.js';
 import { mergeRange } from './overlay-range.js';
+import { UnitMarkLog } from './unit-mark-log.js';
+import { DurableWaiters } from './durable-waiters.js';
+import { ExpirySweeper } from './expiry-sweep.js';
 import type {
   CounterResult, EngineStats, Item, ItemPage, KvEngine, ScanEntry, ScanResult, StoreResult, StoredItem, UnitMark, UnitMarkSource,
 } from './types.js';
@@ -40,12 +43,6 @@ function isFlags(flags: number): boolean {
   return Number.isInteger(flags) && flags >= 0 && flags <= 0xffffffff;
 }
 
-interface DurableWaiter {
-  gen: number;
-  resolve: () => void;
-  reject: (err: KvError) => void;
-}
-
 /**
  * The data node's disk engine: the memory engine's semantics (TTL, CAS, counters,
  * append/prepend, ordered scans) on lmdb, for data that must survive a crash and may be
@@ -62,6 +59,9 @@ interface DurableWaiter {
  * A commit that fails (disk full) leaves its writes pending; writes are refused with
  * NO_SPACE while the disk stays full, reads go on, and commits are retried until one
  * succeeds, after which writes are accepted again. See docs/engine.md.
+ *
+ * Beside it: which unit seqnos each commit writes (unit-mark-log.ts), the callers waiting
+ * for a commit (durable-waiters.ts) and the background expiry pass (expiry-sweep.ts).
  */
 export class DiskEngine implements KvEngine {
   readonly kind = 'disk' as const;
@@ -82,20 +82,16 @@ export class DiskEngine implements KvEngine {
   /** Write generation: bumped by every change; `durableGen` is the last one on disk. */
   private writeGen = 0;
   private durableGen = 0;
-  private waiters: DurableWaiter[] = [];
+  private readonly waiters = new DurableWaiters();
   private commitTimer: NodeJS.Timeout | null = null;
   private commitNow: NodeJS.Immediate | null = null;
   private committing: Promise<void> | null = null;
   /** Set while the last commit failed: writes are refused until one succeeds. */
   private failure: { code: 'no-space' | 'io'; message: string } | null = null;
-  private markSource: UnitMarkSource | null = null;
-  /** Unit seqnos as written to disk (or in the commit in flight, once it succeeds). */
-  private writtenSeqs = new Map<number, number>();
-  private readonly loadedMarks: UnitMark[];
+  private readonly marks: UnitMarkLog;
   private isClosed = false;
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly sweeper: ExpirySweeper;
   private readonly markTimer: NodeJS.Timeout;
-  private isSweeping = false;
   private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0 };
 
   /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
@@ -112,15 +108,23 @@ export class DiskEngine implements KvEngine {
     this.cache = new ReadCache(Math.floor(opts.memorySizeMb * 1024 * 1024));
     this.lastCas = this.store.lastCas();
     this.itemCount = this.store.itemCount();
-    this.loadedMarks = this.store.unitMarks();
-    for (const [unit, seq] of this.loadedMarks) this.writtenSeqs.set(unit, seq);
+    this.marks = new UnitMarkLog(this.store.unitMarks());
     // Seqnos can move without a write (a backfill ends): they reach the disk within this.
     this.markTimer = setInterval(this.onMarkCheck, MARK_CHECK_MS);
     this.markTimer.unref();
-    if (opts.expirySweepIntervalMs > 0) {
-      this.sweepTimer = setInterval(this.startSweep, opts.expirySweepIntervalMs);
-      this.sweepTimer.unref();
-    }
+    const self = this;
+    this.sweeper = new ExpirySweeper({
+      get isClosed() { return self.isClosed; },
+      range: (start) => this.range(start, null),
+      nowS: () => this.nowS(),
+      reclaim: (keys) => {
+        if (this.refusal() !== null) return;
+        for (const key of keys) {
+          this.put(key, null, true);
+          this.counters.expired++;
+        }
+      },
+    }, opts.expirySweepSliceKeys, opts.expirySweepIntervalMs);
   }
 
   get size(): number {
@@ -129,7 +133,7 @@ export class DiskEngine implements KvEngine {
 
   /** The unit marks found on disk at open: where each unit's history stood at the last commit. */
   unitMarks(): UnitMark[] {
-    return this.loadedMarks.map((m) => [...m] as UnitMark);
+    return this.marks.loadedMarks();
   }
 
   /** The files belong to `nodeId`. @throws DiskFormatError when they are another node's */
@@ -138,7 +142,7 @@ export class DiskEngine implements KvEngine {
   }
 
   setUnitMarkSource(source: UnitMarkSource | null): void {
-    this.markSource = source;
+    this.marks.setSource(source);
   }
 
   get(key: string): Item | null {
@@ -292,26 +296,24 @@ export class DiskEngine implements KvEngine {
   whenDurable(): Promise<void> {
     if (this.durableGen >= this.writeGen && !this.isClearPending) return Promise.resolve();
     if (this.failure !== null) return Promise.reject(this.failureError());
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ gen: this.writeGen, resolve, reject });
-      this.scheduleCommit(true);
-    });
+    const durable = this.waiters.add(this.writeGen);
+    this.scheduleCommit(true);
+    return durable;
   }
 
   /** Commit what is pending, wait for it, and close the store. Idempotent. */
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweeper.close();
     clearInterval(this.markTimer);
     if (this.commitTimer !== null) clearTimeout(this.commitTimer);
     if (this.commitNow !== null) clearImmediate(this.commitNow);
     this.commitTimer = null;
     this.commitNow = null;
     await this.committing?.catch(noop);
-    if (this.pending.size > 0 || this.isClearPending || this.marksChanged()) await this.commit().catch(noop);
-    for (const w of this.waiters) w.reject(KvError.unavailable('engine closed'));
-    this.waiters = [];
+    if (this.pending.size > 0 || this.isClearPending || this.marks.hasChanged()) await this.commit().catch(noop);
+    this.waiters.rejectAll(KvError.unavailable('engine closed'));
     await this.store.close();
   }
 
@@ -498,32 +500,15 @@ export class DiskEngine implements KvEngine {
   };
 
   private readonly onMarkCheck = (): void => {
-    if (this.committing === null && this.pending.size === 0 && this.marksChanged()) this.scheduleCommit();
+    if (this.committing === null && this.pending.size === 0 && this.marks.hasChanged()) this.scheduleCommit();
   };
-
-  private marksChanged(): boolean {
-    const seqs = this.markSource?.unitSeqs();
-    if (seqs === undefined) return false;
-    if (seqs.size !== this.writtenSeqs.size) return true;
-    for (const [u, s] of seqs) if (this.writtenSeqs.get(u) !== s) return true;
-    return false;
-  }
 
   /** Commit `pending` (and the unit marks of this moment) as one transaction. */
   private commit(): Promise<void> {
     const batchItems = this.pending;
     const gen = this.writeGen;
     const isClear = this.isClearPending;
-    const marks: CommitBatch['marks'] = [];
-    const seqsNow = new Map<number, number>();
-    const source = this.markSource;
-    if (source !== null) {
-      for (const [unit, seq] of source.unitSeqs()) {
-        seqsNow.set(unit, seq);
-        if (this.writtenSeqs.get(unit) !== seq) marks.push([unit, seq, source.printAt(unit, seq)]);
-      }
-      for (const unit of this.writtenSeqs.keys()) if (!seqsNow.has(unit)) marks.push([unit, null, null]);
-    }
+    const { marks, onCommitted } = this.marks.take();
     const bytes = this.pendingBytes;
     this.pending = new Map();
     this.pendingBytes = 0;
@@ -545,7 +530,7 @@ export class DiskEngine implements KvEngine {
       }
       this.counters.commits++;
       this.counters.commitMs += performance.now() - started;
-      if (source !== null) this.writtenSeqs = seqsNow;
+      onCommitted();
       this.failure = null;
       // Committed items are what reads find next: keep the recent ones at hand. A key
       // written again meanwhile is read from pending until its own commit.
@@ -554,8 +539,8 @@ export class DiskEngine implements KvEngine {
         else if (!this.pending.has(key)) this.cache.set(key, e);
       }
       this.durableGen = gen;
-      this.settleWaiters();
-      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.length > 0);
+      this.waiters.settle(this.durableGen);
+      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.size > 0);
     })();
     this.committing = run;
     return run;
@@ -582,9 +567,7 @@ export class DiskEngine implements KvEngine {
       this.pendingBytes += sizeOf(key, e);
     }
     if (isClear) this.isClearPending = true;
-    const error = this.failureError();
-    for (const w of this.waiters) w.reject(error);
-    this.waiters = [];
+    this.waiters.rejectAll(this.failureError());
     queueMicrotask(() => this.scheduleCommit());
   }
 
@@ -594,58 +577,9 @@ export class DiskEngine implements KvEngine {
     return KvError.internal(`disk commit failed: ${f?.message ?? 'unknown'}`);
   }
 
-  private settleWaiters(): void {
-    if (this.waiters.length === 0) return;
-    const still: DurableWaiter[] = [];
-    for (const w of this.waiters) {
-      if (w.gen <= this.durableGen) w.resolve();
-      else still.push(w);
-    }
-    this.waiters = still;
-  }
-
-  // ---- background expiry ----
-
-  /** A pass over every key in slices, reclaiming expired items. */
-  private readonly startSweep = (): void => {
-    if (this.isSweeping || this.isClosed) return;
-    this.isSweeping = true;
-    this.sweepFrom('');
-  };
-
-  private sweepFrom(start: string): void {
-    if (this.isClosed) {
-      this.isSweeping = false;
-      return;
-    }
-    const now = this.nowS();
-    let seen = 0;
-    let next: string | null = null;
-    const expired: string[] = [];
-    for (const [key, e] of this.range(start, null)) {
-      if (seen++ >= this.options.expirySweepSliceKeys) {
-        next = key;
-        break;
-      }
-      if (isExpiredAt(e.expAt, now)) expired.push(key);
-    }
-    if (this.refusal() === null) {
-      for (const key of expired) {
-        this.put(key, null, true);
-        this.counters.expired++;
-      }
-    }
-    if (next === null) {
-      this.isSweeping = false;
-      return;
-    }
-    const from = next;
-    setImmediate(() => this.sweepFrom(from));
-  }
-
   /** Start a reclaim pass now (tests; the timer does it every `expirySweepIntervalMs`). */
   sweepExpired(): void {
-    this.startSweep();
+    this.sweeper.start();
   }
 }
 
