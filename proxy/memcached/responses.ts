@@ -1,4 +1,4 @@
-import type { McItem } from './backend.js';
+import type { McItem, McStoreStatus } from './backend.js';
 import type { McMetaFlags } from './commands.js';
 
 /** The bytes a command answers with, in order; empty for noreply / quiet answers. */
@@ -98,4 +98,37 @@ export function metaValueChunks(flags: McMetaFlags, echo: MetaEcho, value: Uint8
   if (value.length > 0) out.push(value);
   out.push(CRLF);
   return out;
+}
+
+/** A shared answer of one fixed line (never mutated). */
+function fixedReply(text: string): McReply {
+  return Object.freeze({ chunks: [line(text)], isError: false }) as McReply;
+}
+
+/** A miss of a one-key `get`. */
+export const END_REPLY: McReply = fixedReply('END');
+
+const STORE_REPLIES: Readonly<Record<McStoreStatus, McReply>> = Object.freeze({
+  STORED: fixedReply('STORED'),
+  NOT_STORED: fixedReply('NOT_STORED'),
+  EXISTS: fixedReply('EXISTS'),
+  NOT_FOUND: fixedReply('NOT_FOUND'),
+});
+
+/** The answer of a store, one shared object per outcome. */
+export function storeReply(status: McStoreStatus): McReply {
+  return STORE_REPLIES[status];
+}
+
+const VALUE_PREFIX = Buffer.from('VALUE ', 'latin1');
+const VALUE_END = Buffer.from('\r\nEND\r\n', 'latin1');
+
+/** A hit of a one-key `get`: `VALUE <key> <flags> <bytes>\r\n<data>\r\nEND\r\n`. */
+export function singleValueReply(key: Uint8Array, value: Uint8Array, flags: number): McReply {
+  const tail = ` ${flags} ${value.length}\r\n`;
+  const header = Buffer.allocUnsafe(VALUE_PREFIX.length + key.length + tail.length);
+  header.set(VALUE_PREFIX, 0);
+  header.set(key, VALUE_PREFIX.length);
+  header.write(tail, VALUE_PREFIX.length + key.length, 'latin1');
+  return { chunks: value.length > 0 ? [header, value, VALUE_END] : [header, VALUE_END], isError: false };
 }
