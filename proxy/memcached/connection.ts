@@ -14,6 +14,7 @@ import { McBinarySession, type McWork } from './binary-session.js';
 import { REQUEST_MAGIC } from './binary-protocol.js';
 import { hasCallbacks, type McCallbackBackend } from './callback-backend.js';
 import { McSlot, type McSlotOwner } from './slot.js';
+import { ITEM_REPLY } from './item-reply.js';
 import type { ConnGuard, GuardCloseReason, GuardEntry, GuardedConnection } from '../../shared/conn-guard.js';
 
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
@@ -24,12 +25,21 @@ const NOTHING = Buffer.alloc(0);
 /** Answers up to this many bytes in all are copied into one buffer and written at once; larger ones go out corked, uncopied. */
 const MAX_JOINED_BYTES = 64 * 1024;
 
-function joinChunks(chunks: readonly Uint8Array[], bytes: number): Buffer {
+/** The answers of `ready` (`bytes` in all) in one buffer; a lone one-chunk answer as it is. */
+function joinAnswers(ready: readonly McSlot[], bytes: number): Uint8Array {
+  const first = ready[0]!;
+  if (ready.length === 1 && first.reply !== ITEM_REPLY && first.reply!.chunks.length === 1) return first.reply!.chunks[0]!;
   const joined = Buffer.allocUnsafe(bytes);
   let at = 0;
-  for (const c of chunks) {
-    joined.set(c, at);
-    at += c.length;
+  for (const slot of ready) {
+    if (slot.reply === ITEM_REPLY) {
+      at = slot.writeItem(joined, at);
+      continue;
+    }
+    for (const c of slot.reply!.chunks) {
+      joined.set(c, at);
+      at += c.length;
+    }
   }
   return joined;
 }
@@ -57,6 +67,8 @@ export class McConnection implements GuardedConnection, McSlotOwner {
   private binary: McBinarySession | null = null;
   private isProtocolKnown = false;
   private readonly queue: McSlot[] = [];
+  /** The answered slots one flush writes (kept to be reused). */
+  private readonly ready: McSlot[] = [];
   private queueHead = 0;
   private principal: McPrincipal | null = null;
   private authSlot: McSlot | null = null;
@@ -387,15 +399,19 @@ export class McConnection implements GuardedConnection, McSlotOwner {
     this.isFlushScheduled = false;
     // Closed by the limits: its line is written and the socket ended.
     if (this.isClosed || this.socket.writableEnded) return;
-    const out: Uint8Array[] = [];
+    const ready = this.ready;
     let bytes = 0;
     let isLast = false;
     while (this.queueHead < this.queue.length) {
       const slot = this.queue[this.queueHead]!;
-      if (slot.reply === null) break;
-      for (const c of slot.reply.chunks) {
-        out.push(c);
-        bytes += c.length;
+      const rep = slot.reply;
+      if (rep === null) break;
+      if (rep === ITEM_REPLY) {
+        bytes += slot.itemBytes();
+        ready.push(slot);
+      } else if (rep.chunks.length > 0) {
+        for (const c of rep.chunks) bytes += c.length;
+        ready.push(slot);
       }
       this.queueHead++;
       if (slot.isLast) {
@@ -410,23 +426,14 @@ export class McConnection implements GuardedConnection, McSlotOwner {
       this.queue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
-    if (out.length > 0) {
+    if (ready.length > 0) {
       // A callback on the last write wakes the reader even when our high-water mark is
       // below the socket's own, where no 'drain' would come.
       const isOverMark = this.socket.writableLength + bytes > this.options.writeHighWaterBytes;
-      if (bytes <= MAX_JOINED_BYTES) {
-        // One buffer, one write: the answers of a turn cost one stream write, not one per chunk.
-        const joined = out.length === 1 ? out[0]! : joinChunks(out, bytes);
-        if (isOverMark) this.socket.write(joined, this.onWriteFlushed);
-        else this.socket.write(joined);
-      } else {
-        this.socket.cork();
-        for (let i = 0; i < out.length; i++) {
-          if (i === out.length - 1 && isOverMark) this.socket.write(out[i]!, this.onWriteFlushed);
-          else this.socket.write(out[i]!);
-        }
-        this.socket.uncork();
-      }
+      const done = isOverMark ? this.onWriteFlushed : undefined;
+      if (bytes <= MAX_JOINED_BYTES) this.socket.write(joinAnswers(ready, bytes), done);
+      else this.writeCorked(ready, done);
+      ready.length = 0;
     }
     if (isLast) {
       this.finish();
@@ -435,6 +442,21 @@ export class McConnection implements GuardedConnection, McSlotOwner {
     this.armTimeout();
     this.pump();
   };
+
+  /** Answers too large to join: each chunk written as it is, the values uncopied, in one corked batch. */
+  private writeCorked(ready: readonly McSlot[], done: (() => void) | undefined): void {
+    const chunks: Uint8Array[] = [];
+    for (const slot of ready) {
+      if (slot.reply === ITEM_REPLY) chunks.push(...slot.itemChunks());
+      else chunks.push(...slot.reply!.chunks);
+    }
+    this.socket.cork();
+    for (let i = 0; i < chunks.length; i++) {
+      if (i === chunks.length - 1) this.socket.write(chunks[i]!, done);
+      else this.socket.write(chunks[i]!);
+    }
+    this.socket.uncork();
+  }
 
   /** Our side is done: send FIN, keep draining input for a while, then close. */
   private finish(): void {

@@ -119,16 +119,3 @@ const STORE_REPLIES: Readonly<Record<McStoreStatus, McReply>> = Object.freeze({
 export function storeReply(status: McStoreStatus): McReply {
   return STORE_REPLIES[status];
 }
-
-const VALUE_PREFIX = Buffer.from('VALUE ', 'latin1');
-const VALUE_END = Buffer.from('\r\nEND\r\n', 'latin1');
-
-/** A hit of a one-key `get`: `VALUE <key> <flags> <bytes>\r\n<data>\r\nEND\r\n`. */
-export function singleValueReply(key: Uint8Array, value: Uint8Array, flags: number): McReply {
-  const tail = ` ${flags} ${value.length}\r\n`;
-  const header = Buffer.allocUnsafe(VALUE_PREFIX.length + key.length + tail.length);
-  header.set(VALUE_PREFIX, 0);
-  header.set(key, VALUE_PREFIX.length);
-  header.write(tail, VALUE_PREFIX.length + key.length, 'latin1');
-  return { chunks: value.length > 0 ? [header, value, VALUE_END] : [header, VALUE_END], isError: false };
-}

@@ -1,7 +1,8 @@
 import type { McStoreStatus } from './backend.js';
 import type { McGetSink, McSetSink } from './callback-backend.js';
 import { errorLine } from './error-map.js';
-import { END_REPLY, NO_REPLY, errorReply, singleValueReply, storeReply, type McReply } from './responses.js';
+import { END_REPLY, NO_REPLY, errorReply, storeReply, type McReply } from './responses.js';
+import { ITEM_REPLY, itemChunks, itemReplyBytes, writeItemReply } from './item-reply.js';
 
 /** What a slot reports its answer to: the connection that owns it. */
 export interface McSlotOwner {
@@ -23,6 +24,9 @@ export class McSlot implements McGetSink, McSetSink {
   key: Uint8Array = EMPTY;
   /** A `set` with `noreply`: success and failure answer nothing. */
   isNoreply = false;
+  /** The value and client flags of a hit, while `reply` is `ITEM_REPLY`. */
+  private value: Uint8Array = EMPTY;
+  private flags = 0;
 
   /**
    * @param deadline `Date.now()` past which the command is answered with a timeout
@@ -31,7 +35,34 @@ export class McSlot implements McGetSink, McSetSink {
   constructor(private readonly owner: McSlotOwner, readonly deadline: number, readonly fail: ((err: unknown) => McReply) | null = null) {}
 
   onItem(value: Uint8Array | null, flags: number): void {
-    this.owner.settle(this, value === null ? END_REPLY : singleValueReply(this.key, value, flags));
+    if (this.reply !== null) return; // answered already (timed out)
+    if (value === null) {
+      this.owner.settle(this, END_REPLY);
+      return;
+    }
+    // Rendered when written (`writeItem`): a hit costs no header, chunk list or answer object.
+    this.value = value;
+    this.flags = flags;
+    this.owner.settle(this, ITEM_REPLY);
+  }
+
+  /** Bytes of this slot's answer when `reply` is `ITEM_REPLY`. */
+  itemBytes(): number {
+    return itemReplyBytes(this.key, this.value, this.flags);
+  }
+
+  /** Write this slot's `ITEM_REPLY` answer at `pos` of `out`; the position after it. */
+  writeItem(out: Buffer, pos: number): number {
+    const end = writeItemReply(out, pos, this.key, this.value, this.flags);
+    this.value = EMPTY;
+    return end;
+  }
+
+  /** This slot's `ITEM_REPLY` answer as chunks, the value uncopied (for answers too large to join). */
+  itemChunks(): Uint8Array[] {
+    const chunks = itemChunks(this.key, this.value, this.flags);
+    this.value = EMPTY;
+    return chunks;
   }
 
   onStored(status: McStoreStatus): void {
