@@ -92,7 +92,9 @@ export class DiskEngine implements KvEngine {
   private isClosed = false;
   private readonly sweeper: ExpirySweeper;
   private readonly markTimer: NodeJS.Timeout;
-  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0 };
+  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0, inlineCommits: 0 };
+  /** Moving average of inline commits' duration, ms (see `inlineCommitMaxMs`). */
+  private inlineCommitMs = 0;
 
   /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
   constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path'>) {
@@ -289,6 +291,7 @@ export class DiskEngine implements KvEngine {
       commits: this.counters.commits,
       commitFailures: this.counters.commitFailures,
       commitMs: Math.round(this.counters.commitMs),
+      inlineCommits: this.counters.inlineCommits,
       noSpace: this.failure?.code === 'no-space' ? 1 : 0,
     };
   }
@@ -516,10 +519,15 @@ export class DiskEngine implements KvEngine {
     this.isClearPending = false;
     this.isClearInflight = isClear;
     const started = performance.now();
+    const isInline = !isClear && this.isInlineCommit(batchItems.size);
+    // An inline commit has ended by the time `run` is made: it must not be left marked as running.
+    let isDone = false;
     const run = (async (): Promise<void> => {
       try {
         this.checkQuota(batchItems, bytes);
-        await this.store.commit({ items: batchItems, marks, lastCas: this.lastCas, isClear });
+        const batch = { items: batchItems, marks, lastCas: this.lastCas, isClear };
+        if (isInline) this.commitInline(batch, started);
+        else await this.store.commit(batch);
       } catch (err) {
         this.onCommitFailed(err, batchItems, bytes, isClear);
         throw err;
@@ -527,6 +535,7 @@ export class DiskEngine implements KvEngine {
         this.inflight = null;
         this.isClearInflight = false;
         this.committing = null;
+        isDone = true;
       }
       this.counters.commits++;
       this.counters.commitMs += performance.now() - started;
@@ -542,8 +551,27 @@ export class DiskEngine implements KvEngine {
       this.waiters.settle(this.durableGen);
       if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.size > 0);
     })();
-    this.committing = run;
+    if (!isDone) this.committing = run;
     return run;
+  }
+
+  /**
+   * Writers wait on this commit (`persist`), it is small, and inline commits have been
+   * quick: run it on the event loop. A slow disk (the average over `inlineCommitMaxMs`)
+   * sends commits back to lmdb's writer thread; one in 16 of those is tried inline again,
+   * so the average follows the disk when it recovers.
+   */
+  private isInlineCommit(writes: number): boolean {
+    const max = this.options.inlineCommitMaxMs;
+    if (max <= 0 || this.waiters.size === 0 || writes > this.options.inlineCommitMaxWrites) return false;
+    return this.inlineCommitMs <= max || this.counters.commits % 16 === 0;
+  }
+
+  private commitInline(batch: Parameters<DiskStore['commitInline']>[0], started: number): void {
+    this.store.commitInline(batch);
+    const took = performance.now() - started;
+    this.inlineCommitMs = this.counters.inlineCommits === 0 ? took : this.inlineCommitMs * 0.875 + took * 0.125;
+    this.counters.inlineCommits++;
   }
 
   /** The engine's size quota stands in for a full disk (same path as ENOSPC). */

@@ -25,6 +25,16 @@ export interface DiskEngineOptions {
    * fail with NO_SPACE exactly as on a full disk. @default 0
    */
   maxDiskBytes: number;
+  /**
+   * A commit that writers wait on (`persist`) runs on the event loop itself, fsync
+   * included, instead of on lmdb's writer thread: no hand-off between threads, so the
+   * waiters get their answers a turn sooner. Only while such commits take at most this
+   * long (a moving average), so a slow disk never stalls reads for longer; 0: never.
+   * @default 4
+   */
+  inlineCommitMaxMs: number;
+  /** Batches of more writes than this always commit on the writer thread. @default 1024 */
+  inlineCommitMaxWrites: number;
   /** After a failed commit (disk full), try again this often, ms. @default 250 */
   commitRetryMs: number;
   /** Start a pass that reclaims expired items this often, ms (0: never). @default 60000 */
@@ -43,6 +53,8 @@ export const DISK_ENGINE_DEFAULTS: Readonly<Omit<DiskEngineOptions, 'path'>> = O
   maxValueBytes: 1024 * 1024,
   maxPendingBytes: 64 * 1024 * 1024,
   maxDiskBytes: 0,
+  inlineCommitMaxMs: 4,
+  inlineCommitMaxWrites: 1024,
   commitRetryMs: 250,
   expirySweepIntervalMs: 60_000,
   expirySweepSliceKeys: 2048,

@@ -194,26 +194,37 @@ export class DiskStore {
    * so the transaction callback stays, which also serves flush_all's walk over the keys.)
    */
   commit(batch: CommitBatch): Promise<void> {
-    return this.root.transaction(() => {
-      const { items, units } = this;
-      if (batch.isClear) for (const key of items.getKeys({})) items.removeSync(key);
-      for (const [key, e] of batch.items) {
-        if (e === null) items.removeSync(keyBytes(key));
-        else items.putSync(keyBytes(key), e.record);
-      }
-      for (const [unit, seq, print] of batch.marks) {
-        if (seq === null) units.removeSync(unitKey(unit));
-        else units.putSync(unitKey(unit), encodeMark(seq, print));
-      }
-      const cas = Buffer.allocUnsafe(8);
-      cas.writeDoubleLE(batch.lastCas, 0);
-      this.meta.putSync(Buffer.from(META_LAST_CAS), cas);
-    }).then(() => this.root.resetReadTxn(), (err: unknown) => {
+    return this.root.transaction(() => this.writeBatch(batch)).then(() => this.root.resetReadTxn(), (err: unknown) => {
       // lmdb hands the cause on a second promise; it must not go unhandled.
       const cause = (err as { commitError?: Promise<unknown> }).commitError;
       cause?.catch(noop);
       throw err;
     });
+  }
+
+  /**
+   * Write `batch` in one transaction on this thread, fsync included: on disk when it
+   * returns. Throws what the commit failed with.
+   */
+  commitInline(batch: CommitBatch): void {
+    this.root.transactionSync(() => this.writeBatch(batch));
+    this.root.resetReadTxn();
+  }
+
+  private writeBatch(batch: CommitBatch): void {
+    const { items, units } = this;
+    if (batch.isClear) for (const key of items.getKeys({})) items.removeSync(key);
+    for (const [key, e] of batch.items) {
+      if (e === null) items.removeSync(keyBytes(key));
+      else items.putSync(keyBytes(key), e.record);
+    }
+    for (const [unit, seq, print] of batch.marks) {
+      if (seq === null) units.removeSync(unitKey(unit));
+      else units.putSync(unitKey(unit), encodeMark(seq, print));
+    }
+    const cas = Buffer.allocUnsafe(8);
+    cas.writeDoubleLE(batch.lastCas, 0);
+    this.meta.putSync(Buffer.from(META_LAST_CAS), cas);
   }
 
   /** Why a commit failed: the filesystem is (nearly) full, or something else. */

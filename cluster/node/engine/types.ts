@@ -77,6 +77,8 @@ export interface EngineStats {
   commitFailures?: number;
   /** Disk engine only: time from the start of each commit to its fsync'd end, summed, ms. */
   commitMs?: number;
+  /** Disk engine only: commits run on the event loop because writers waited on them. */
+  inlineCommits?: number;
   /** Disk engine only: 1 while writes are refused for lack of space. */
   noSpace?: number;
 }

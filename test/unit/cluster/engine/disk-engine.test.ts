@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { suite } from '../../../helpers/suite.js';
+import { poll } from '../../../helpers/deadline.js';
 import * as assert from 'uvu/assert';
 import { Status } from '../../../../shared/status.js';
 import { MemoryEngine } from '../../../../cluster/node/engine/memory-engine.js';
@@ -111,6 +112,44 @@ test('whenDurable waits for the commit holding every write so far; concurrent wa
     assert.ok(used >= 1 && used <= 2, `64 persisted writes took ${used} commits`);
     await engine.whenDurable();
   }, { commitIntervalMs: 20 });
+});
+
+test('commits that writers wait on run inline, others on the writer thread; a slow disk sends them back to the thread', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pandakv-disk-test-'));
+  try {
+    const path = join(dir, 'engine');
+    // A limit no commit reaches, whatever this machine's disk: every waited-on commit runs inline.
+    let engine = new DiskEngine({ path, nodeId: 'node-a', expirySweepIntervalMs: 0, commitIntervalMs: 1, inlineCommitMaxMs: 60_000 });
+    // Nobody waits: the timer's commit goes to lmdb's writer thread.
+    engine.set('quiet', bytes('q'), 0, 0);
+    await poll(async () => ((engine.stats().commits ?? 0) >= 1 ? true : null), 10_000, 'the timer commit', 5);
+    assert.is(engine.stats().inlineCommits, 0);
+    // Persist writers wait: their commits run on the event loop, and are on disk when they resolve.
+    for (let round = 0; round < 5; round++) {
+      const waits: Array<Promise<void>> = [];
+      for (let i = 0; i < 16; i++) {
+        engine.set(`p${round}:${i}`, bytes(`v${round}`), 0, 0);
+        waits.push(engine.whenDurable());
+      }
+      await Promise.all(waits);
+    }
+    assert.is(engine.stats().inlineCommits, 5);
+    await engine.close();
+    engine = new DiskEngine({ path, nodeId: 'node-a', expirySweepIntervalMs: 0, commitIntervalMs: 1, inlineCommitMaxMs: 1e-9 });
+    assert.is(text(engine.get('p4:15')?.value), 'v4');
+    assert.is(text(engine.get('quiet')?.value), 'q');
+    // Every inline commit takes longer than this limit: after the first, 1 in 16 runs inline.
+    for (let round = 0; round < 40; round++) {
+      engine.set(`s${round}`, bytes('s'), 0, 0);
+      await engine.whenDurable();
+    }
+    const inline = engine.stats().inlineCommits ?? 0;
+    assert.ok(inline >= 2 && inline <= 4, `inline commits past the limit: ${inline} of ${engine.stats().commits}`);
+    assert.is(text(engine.get('s39')?.value), 's');
+    await engine.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('scan merges uncommitted writes and deletes with the disk, in byte order, with limit and resume', async () => {
