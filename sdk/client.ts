@@ -62,7 +62,7 @@ export class PandaClient<In = Uint8Array | string, Out = Uint8Array> extends Eve
       heartbeatMs: options.heartbeatMs,
       tlsCa: options.tls?.ca ?? null,
     };
-    this.pool = new LanePool({ ...laneOptions, auth: nodeAuth }, options.backoffMs);
+    this.pool = new LanePool({ ...laneOptions, auth: nodeAuth, wireLayout: options.wireLayout }, options.backoffMs);
     const proxy = options.proxy;
     this.proxyPool = proxy === null ? null : new LanePool({ ...laneOptions, auth: proxyAuth }, options.backoffMs);
     this.dispatcher = new Dispatcher(source, this.pool, {

@@ -83,5 +83,6 @@ function validate(o: ClientOptions<unknown, unknown>): void {
     throw KvError.invalidArgument('credentials must be a credentials object or the path of a credentials file');
   }
   if (typeof o.keyPrefix !== 'string') throw KvError.invalidArgument('keyPrefix must be a string');
+  if (o.wireLayout !== 'packed' && o.wireLayout !== 'cbor') throw KvError.invalidArgument('wireLayout must be "packed" or "cbor"');
   if (!Number.isInteger(o.bucketBits) || o.bucketBits < 0 || o.bucketBits > 32) throw KvError.invalidArgument('bucketBits must be 0..32');
 }

@@ -1,4 +1,5 @@
 import { encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
+import { encodePackedRequests } from '../shared/protocol/packed-requests.js';
 import { headBytes, requestFrameBytes, writeHead, writeRequestFrame } from '../shared/protocol/raw-frames.js';
 import type { RawRequest } from './lane-contract.js';
 
@@ -11,11 +12,18 @@ export interface OutgoingFrame {
   epoch: number;
 }
 
-/** One message of a batch: the codec's encoding, or built from parts when it holds raw requests. */
-export function encodeBatch(batch: readonly OutgoingFrame[]): Uint8Array {
+/**
+ * One message of a batch: in the packed layout when `isPacked` (GET and SET packed, other
+ * frames embedded as CBOR), else the codec's encoding; built from parts when it holds raw
+ * requests (those always go as CBOR).
+ */
+export function encodeBatch(batch: readonly OutgoingFrame[], isPacked = false): Uint8Array {
   let hasRaw = false;
   for (const p of batch) if (p.raw !== null) hasRaw = true;
-  if (!hasRaw) return encodeMessage(batch.map((p) => p.frame));
+  if (!hasRaw) {
+    const frames = batch.map((p) => p.frame!);
+    return isPacked ? encodePackedRequests(frames) : encodeMessage(frames);
+  }
   const encoded: Array<Uint8Array | null> = new Array(batch.length);
   let size = headBytes(batch.length);
   for (let i = 0; i < batch.length; i++) {

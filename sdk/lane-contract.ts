@@ -1,6 +1,7 @@
 import type { TlsCa } from '../shared/tls-ca.js';
 import type { KvError } from '../shared/errors.js';
 import type { Response } from '../shared/protocol/frames.js';
+import type { WireLayout } from '../shared/protocol/packed-layout.js';
 import type { Credentials, KeyPair, PasswordLimits } from '../shared/auth/index.js';
 
 /*
@@ -98,4 +99,11 @@ export interface LaneOptions {
   answerReader?: AnswerReader | null;
   /** Authorities trusted for `wss://` nodes' certificates; null = the system's. @default null */
   tlsCa?: TlsCa | null;
+  /**
+   * How requests are written: `packed` sends GET and SET in the packed layout (docs/protocol.md
+   * §16, nodes answer them in it too) when the server offers it in its upgrade answer, and
+   * CBOR to one that does not; `cbor` every frame as CBOR. Answers in either layout are
+   * read whatever this says. @default 'cbor'
+   */
+  wireLayout?: WireLayout;
 }

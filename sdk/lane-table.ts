@@ -1,5 +1,8 @@
 import type { LaneRequest } from './lane-contract.js';
 
+/** Largest request id: ids fit the packed layout's 32-bit field. */
+const MAX_ID = 0xffffffff;
+
 /**
  * A lane's unanswered requests: those admitted (an id, sent or about to be) by id, at
  * most `maxInFlight`, and behind them a wait queue of at most `maxQueued`. Pure
@@ -10,8 +13,13 @@ export class RequestTable {
   private waiting: LaneRequest[] = [];
   private waitingHead = 0;
   private nextId = 1;
+  /** Ids passed `MAX_ID` once: a new id may collide with one still in flight. */
+  private hasWrapped = false;
 
-  constructor(private readonly maxInFlight: number, private readonly maxQueued: number) {}
+  /** @param firstId the first id handed out (tests start near the wrap) */
+  constructor(private readonly maxInFlight: number, private readonly maxQueued: number, firstId = 1) {
+    this.nextId = firstId;
+  }
 
   /** True while a new request would be admitted at once rather than queued. */
   get hasRoom(): boolean {
@@ -33,9 +41,20 @@ export class RequestTable {
     return this.pending.size === 0 && this.waitingHead >= this.waiting.length;
   }
 
-  /** Give `req` the next id (written into its array frame too) and count it in flight. */
+  /**
+   * Give `req` the next id (written into its array frame too) and count it in flight.
+   * Ids count up from 1 and wrap after 2^32 − 1 (the packed layout's id is 32 bits),
+   * skipping any still in flight.
+   */
   admit(req: LaneRequest): void {
-    const id = this.nextId++;
+    let id = this.nextId;
+    if (this.hasWrapped) while (this.pending.has(id)) id = id >= MAX_ID ? 1 : id + 1;
+    if (id >= MAX_ID) {
+      this.nextId = 1;
+      this.hasWrapped = true;
+    } else {
+      this.nextId = id + 1;
+    }
     req.id = id;
     if (req.frame !== null) req.frame[0] = id;
     this.pending.set(id, req);

@@ -4,6 +4,9 @@ import WebSocket from 'ws';
 import { KvError } from '../shared/errors.js';
 import { Op } from '../shared/protocol/ops.js';
 import { decodeResponses, encodeMessage } from '../shared/protocol/codec.js';
+import { decodePackedAnswers } from '../shared/protocol/packed-answers.js';
+import { LAYOUTS_HEADER, PACKED_V1, offersPackedV1 } from '../shared/protocol/packed-layout.js';
+import type { IncomingMessage } from 'node:http';
 import { controlRequest, errorFromAnswer, type RequestFrame, type Response } from '../shared/protocol/frames.js';
 import { encodeBatch } from './lane-batch.js';
 import { RequestTable } from './lane-table.js';
@@ -45,6 +48,11 @@ function zeroMask(mask: Buffer): void {
 
 type Settings = Required<Omit<LaneOptions, 'auth' | 'answerReader' | 'tlsCa'>> & { auth: LaneAuth | null; answerReader: AnswerReader | null };
 
+/** Decode an answer message in whichever layout it came (by its first byte); null when malformed. */
+function decodeAnswers(data: Uint8Array): Response[] | null {
+  return data.length > 0 && data[0] === PACKED_V1 ? decodePackedAnswers(data) : decodeResponses(data);
+}
+
 /**
  * One multiplexed, pipelined WebSocket connection to a node: its connection state and
  * the requests on it. Requests issued in the same tick leave in one message; answers are
@@ -64,18 +72,21 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly connectTimer: NodeJS.Timeout;
   private drained: (() => void) | null = null;
+  /** Requests go in the packed layout: asked for, and offered by the server at the upgrade. */
+  private isPacked = false;
 
   constructor(address: string, options: LaneOptions) {
     super();
     this.address = address;
     this.options = {
-      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: flushPerTurn, ...options,
+      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: flushPerTurn, wireLayout: 'cbor', ...options,
       auth: options.auth ?? null, answerReader: options.answerReader ?? null,
     };
     this.table = new RequestTable(options.maxInFlight, options.maxQueued);
     this.heartbeat = new Heartbeat(options.heartbeatMs, this.ping, this.onSilent);
     this.ws = new WebSocket(address, { perMessageDeflate: false, maxPayload: this.options.maxResponseBytes, generateMask: zeroMask, ...caOption(options.tlsCa ?? null) });
     this.ws.binaryType = 'nodebuffer';
+    this.ws.on('upgrade', this.onUpgrade);
     this.ws.on('open', this.onOpen);
     this.ws.on('message', this.onMessage);
     this.ws.on('close', this.onClose);
@@ -217,12 +228,13 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     if (box.length === 0) return;
     this.outbox = [];
     const { maxFramesPerMessage, maxBatchBytes } = this.options;
+    const isPacked = this.isPacked;
     let batch: LaneRequest[] = [];
     let bytes = 0;
     for (const req of box) {
       if (req.isSent) continue;
       if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + req.valueBytes > maxBatchBytes)) {
-        this.ws.send(encodeBatch(batch), SEND_OPTIONS);
+        this.ws.send(encodeBatch(batch, isPacked), SEND_OPTIONS);
         batch = [];
         bytes = 0;
       }
@@ -230,8 +242,17 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
       batch.push(req);
       bytes += req.valueBytes;
     }
-    if (batch.length > 0) this.ws.send(encodeBatch(batch), SEND_OPTIONS);
+    if (batch.length > 0) this.ws.send(encodeBatch(batch, isPacked), SEND_OPTIONS);
   };
+
+  private readonly onUpgrade = (res: IncomingMessage): void => {
+    this.isPacked = this.options.wireLayout === 'packed' && offersPackedV1(res.headers[LAYOUTS_HEADER]);
+  };
+
+  /** The layout requests go in on this lane: packed only when the server offered it. */
+  get wireLayout(): 'cbor' | 'packed' {
+    return this.isPacked ? 'packed' : 'cbor';
+  }
 
   private readonly onOpen = (): void => {
     if (this.state !== 'connecting') return;
@@ -273,7 +294,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
       this.admitWaiting();
       return;
     }
-    const responses = data instanceof Uint8Array ? decodeResponses(data) : null;
+    const responses = data instanceof Uint8Array ? decodeAnswers(data) : null;
     if (responses === null) {
       this.destroy(KvError.protocol(`malformed response from ${this.address}`));
       return;

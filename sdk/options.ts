@@ -2,6 +2,7 @@ import type { TlsCa } from '../shared/tls-ca.js';
 import type { MapSource } from './map-source.js';
 import type { ValueCodec } from './value-codec.js';
 import type { Durability } from '../shared/protocol/frames.js';
+import type { WireLayout } from '../shared/protocol/packed-layout.js';
 import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 
 /** Options of `connect()`. */
@@ -61,6 +62,14 @@ export interface ClientOptions<In = Uint8Array | string, Out = Uint8Array> {
    * under it; scan results come back without it. Counts towards `maxKeyBytes`. @default ''
    */
   keyPrefix: string;
+  /**
+   * How requests to the nodes are written (docs/protocol.md §16): `packed` sends GET and
+   * SET in the packed layout, cheaper to write and read than CBOR, to every server that
+   * offers it when the connection opens (others, older nodes and the proxy, get CBOR);
+   * `cbor` sends every frame as CBOR. Requests to `proxy` are always CBOR.
+   * @default 'packed'
+   */
+  wireLayout: WireLayout;
 }
 
 export const CLIENT_DEFAULTS = Object.freeze({
@@ -84,4 +93,5 @@ export const CLIENT_DEFAULTS = Object.freeze({
   passwordLimits: null,
   tls: null,
   keyPrefix: '',
+  wireLayout: 'packed' as WireLayout,
 });

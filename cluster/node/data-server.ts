@@ -5,6 +5,9 @@ import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { Status } from '../../shared/status.js';
 import { decodeRequests, encodeMessage } from '../../shared/protocol/codec.js';
+import { decodePackedRequests } from '../../shared/protocol/packed-requests.js';
+import { encodePackedAnswers } from '../../shared/protocol/packed-answers.js';
+import { LAYOUTS_HEADER, PACKED_V1, PACKED_V1_TOKEN } from '../../shared/protocol/packed-layout.js';
 import type { ProtocolLimits } from '../../shared/protocol/limits.js';
 import { IpAllowList } from './ip-allow-list.js';
 import { Op } from '../../shared/protocol/ops.js';
@@ -53,8 +56,10 @@ interface Conn {
   readonly ws: WebSocket;
   readonly socket: Socket;
   readonly auth: AuthServer | null;
-  /** Answers of this tick, written as one message when the tick ends. */
+  /** Answers of this tick to CBOR messages, written as one CBOR message when the tick ends. */
   outbox: ResponseFrame[];
+  /** Answers of this tick to packed messages, written as one packed message when the tick ends. */
+  packedOutbox: ResponseFrame[];
   /** In the list of connections to flush at the end of the tick. */
   isQueued: boolean;
 }
@@ -98,6 +103,7 @@ export class DataServer {
     this.connGuard = new HttpConnGuard(this.http, { ...connLimitsOf(options), maxConnections: options.maxConnections, isAuthRequired: auth !== null });
     this.wss = new WebSocketServer({ server: this.http, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
     this.wss.on('connection', this.onConnection);
+    this.wss.on('headers', offerLayouts);
     this.wss.on('error', noop);
   }
 
@@ -170,7 +176,7 @@ export class DataServer {
     const socket = req.socket;
     const auth = this.auth?.newServer() ?? null;
     this.connGuard.upgraded(socket, ws);
-    const conn: Conn = { ws, socket, auth, outbox: [], isQueued: false };
+    const conn: Conn = { ws, socket, auth, outbox: [], packedOutbox: [], isQueued: false };
     const onMessage = (data: RawData, isBinary: boolean): void => this.onMessage(conn, data, isBinary);
     ws.on('message', onMessage);
     ws.on('error', noop);
@@ -191,13 +197,15 @@ export class DataServer {
       this.closeForProtocolError(conn, Status.BAD_REQUEST, 'messages must be binary CBOR', CLOSE_UNSUPPORTED_DATA);
       return;
     }
-    const decoded = decodeRequests(data, this.options);
+    // Each message is answered in the layout it came in (docs/protocol.md §16).
+    const isPacked = data.length > 0 && data[0] === PACKED_V1;
+    const decoded = isPacked ? decodePackedRequests(data, this.options) : decodeRequests(data, this.options);
     if (decoded.fatal !== null) {
       const code = decoded.fatal.status === Status.TOO_LARGE ? CLOSE_TOO_BIG : CLOSE_INVALID_PAYLOAD;
       this.closeForProtocolError(conn, decoded.fatal.status, decoded.fatal.message, code);
       return;
     }
-    const out = conn.outbox;
+    const out = isPacked ? conn.packedOutbox : conn.outbox;
     const before = out.length;
     for (const e of decoded.errors) out.push(errorAnswer(e.id, e.status, e.message));
     c.badFrames += decoded.errors.length;
@@ -218,7 +226,7 @@ export class DataServer {
       }
       try {
         const r = this.executor.execute(req);
-        if (r instanceof Promise) r.then((frame) => this.answerLater(conn, frame, startedMs), noop);
+        if (r instanceof Promise) r.then((frame) => this.answerLater(conn, frame, startedMs, isPacked), noop);
         else out.push(r);
       } catch (err) {
         out.push(errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
@@ -258,15 +266,18 @@ export class DataServer {
     }
   };
 
-  /** Write `conn`'s waiting answers as one message, in one write. */
+  /** Write `conn`'s waiting answers as one message per layout, in one write. */
   private flushConn(conn: Conn): void {
     const frames = conn.outbox;
-    if (frames.length === 0) return;
-    conn.outbox = [];
+    const packed = conn.packedOutbox;
+    if (frames.length === 0 && packed.length === 0) return;
+    if (frames.length > 0) conn.outbox = [];
+    if (packed.length > 0) conn.packedOutbox = [];
     const { ws, socket } = conn;
     if (ws.readyState !== ws.OPEN) return;
     socket.cork();
-    ws.send(encodeMessage(frames));
+    if (frames.length > 0) ws.send(encodeMessage(frames));
+    if (packed.length > 0) ws.send(encodePackedAnswers(packed));
     socket.uncork();
     if (ws.bufferedAmount > this.options.highWaterMarkBytes && !ws.isPaused) {
       ws.pause();
@@ -286,10 +297,10 @@ export class DataServer {
   }
 
   /** An answer that waited (for replicas, a disk commit, a newer map): it leaves with the tick's others. */
-  private answerLater(conn: Conn, frame: ResponseFrame, startedMs: number): void {
+  private answerLater(conn: Conn, frame: ResponseFrame, startedMs: number, isPacked: boolean): void {
     this.load.record((performance.now() - startedMs) * 1000);
     if (conn.ws.readyState !== conn.ws.OPEN) return;
-    conn.outbox.push(frame);
+    (isPacked ? conn.packedOutbox : conn.outbox).push(frame);
     this.queueFlush(conn);
   }
 
@@ -303,3 +314,8 @@ export class DataServer {
 }
 
 function noop(): void {}
+
+/** Tell the client which packed layouts this node reads (docs/protocol.md §16). */
+function offerLayouts(headers: string[]): void {
+  headers.push(`${LAYOUTS_HEADER}: ${PACKED_V1_TOKEN}`);
+}

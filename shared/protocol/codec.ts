@@ -48,15 +48,32 @@ export function decodeRequests(data: Uint8Array, limits: ProtocolLimits = PROTOC
   if (value.length > limits.maxFramesPerMessage) return fatal(Status.TOO_LARGE, `message has ${value.length} frames, limit ${limits.maxFramesPerMessage}`);
   const out: DecodedMessage = { requests: [], errors: [], fatal: null };
   for (const frame of value) {
-    if (!Array.isArray(frame) || !isFrameId(frame[F.ID])) {
+    const result = readRequestFrame(frame, limits);
+    if (result === null) {
       out.fatal = { id: 0, status: Status.BAD_REQUEST, message: 'frame must be an array starting with a positive integer id' };
       return out;
     }
-    const result = validateRequest(frame, limits);
     if ('status' in result) out.errors.push(result);
     else out.requests.push(result);
   }
   return out;
+}
+
+/**
+ * One decoded request frame, validated: the request, a per-frame error, or null when it
+ * is not an array starting with a usable id (the whole message is then unusable).
+ */
+export function readRequestFrame(frame: unknown, limits: ProtocolLimits): Request | FrameError | null {
+  if (!Array.isArray(frame) || !isFrameId(frame[F.ID])) return null;
+  return validateRequest(frame, limits);
+}
+
+/** A request with every field at its default: the one shape every decoder builds. */
+export function blankRequest(id: number, op: OpCode, epoch: number): Request {
+  return {
+    id, op, epoch, key: '', value: null, flags: 0, exptime: 0, cas: 0,
+    delta: 0n, initial: undefined, end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false,
+  };
 }
 
 function isFrameId(id: unknown): id is number {
@@ -97,10 +114,7 @@ function validateRequest(frame: unknown[], limits: ProtocolLimits): Request | Fr
   if (typeof op !== 'number' || opName(op) === undefined) return bad(id, `unknown op ${String(op)}`);
   const epoch = frame[F.EPOCH] ?? 0;
   if (!isUint(epoch)) return bad(id, 'epoch must be an unsigned integer');
-  const req: Request = {
-    id, op: op as OpCode, epoch, key: '', value: null, flags: 0, exptime: 0, cas: 0,
-    delta: 0n, initial: undefined, end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability: 'none', auth: undefined, isReplicaRead: false,
-  };
+  const req = blankRequest(id, op as OpCode, epoch);
 
   const rawKey = frame[F.KEY];
   if (isKeyedOp(req.op) || ((req.op === Op.SCAN || req.op === Op.BACKUP_PAGE) && rawKey != null)) {

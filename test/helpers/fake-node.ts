@@ -2,6 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { decodeCbor, encodeMessage } from '../../shared/protocol/codec.js';
+import { LAYOUTS_HEADER, PACKED_V1_TOKEN, isPackedMessage } from '../../shared/protocol/packed-layout.js';
+import { packedFrames } from './packed-frames.js';
 
 /** What a script does with one incoming message: the frames to answer (any order), or nothing. */
 export type Script = (frames: unknown[][], ws: WebSocket, fake: FakeNode) => unknown[][] | null | void;
@@ -12,21 +14,25 @@ export type Script = (frames: unknown[][], ws: WebSocket, fake: FakeNode) => unk
  */
 export class FakeNode {
   readonly messages: unknown[][][] = [];
+  /** The layout of each message received, in order. */
+  readonly layouts: Array<'cbor' | 'packed'> = [];
   readonly sockets = new Set<WebSocket>();
   script: Script;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   address = '';
 
-  constructor(script: Script) {
+  /** @param isPackedOffered announce the packed layout in the upgrade answer, as a node does (by default it does not, as the proxy) */
+  constructor(script: Script, isPackedOffered = false) {
     this.script = script;
     this.http = createServer();
     this.wss = new WebSocketServer({ server: this.http });
     this.wss.on('connection', this.onConnection);
+    if (isPackedOffered) this.wss.on('headers', (headers: string[]) => headers.push(`${LAYOUTS_HEADER}: ${PACKED_V1_TOKEN}`));
   }
 
-  static async start(script: Script): Promise<FakeNode> {
-    const fake = new FakeNode(script);
+  static async start(script: Script, isPackedOffered = false): Promise<FakeNode> {
+    const fake = new FakeNode(script, isPackedOffered);
     fake.http.listen(0, '127.0.0.1');
     await once(fake.http, 'listening');
     const addr = fake.http.address() as { port: number };
@@ -57,8 +63,10 @@ export class FakeNode {
   };
 
   private onMessage(ws: WebSocket, data: Buffer): void {
-    const { value } = decodeCbor(data);
-    const frames = value as unknown[][];
+    // Answers go back as CBOR, which a lane reads whatever layout it writes.
+    const isPacked = isPackedMessage(data);
+    this.layouts.push(isPacked ? 'packed' : 'cbor');
+    const frames = isPacked ? packedFrames(data) : decodeCbor(data).value as unknown[][];
     this.messages.push(frames);
     const answer = this.script(frames, ws, this);
     if (answer) this.send(ws, answer);

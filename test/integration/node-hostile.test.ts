@@ -1,9 +1,13 @@
 import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import WebSocket from 'ws';
 import { encodeMessage, decodeResponses } from '../../shared/protocol/codec.js';
+import { encodePackedRequests } from '../../shared/protocol/packed-requests.js';
+import { decodePackedAnswers } from '../../shared/protocol/packed-answers.js';
+import { PACKED_V1 } from '../../shared/protocol/packed-layout.js';
 import { Op } from '../../shared/protocol/ops.js';
 import { Status } from '../../shared/status.js';
 import { connect } from '../../sdk/index.js';
@@ -159,6 +163,97 @@ test('a client outside --incoming-ip is disconnected before any frame is read', 
     assert.ok(['KV_ERR_UNAVAILABLE', 'KV_ERR_CONNECTION_CLOSED', 'KV_ERR_TIMEOUT'].includes(err!.code!), err!.code);
   } finally {
     await db.close();
+  }
+}));
+
+/** Send `data` and read the one message that answers it, as raw bytes. */
+async function exchangeRaw(ws: WebSocket, data: Uint8Array): Promise<Buffer> {
+  const reply = withDeadline(once(ws, 'message'), 5000, 'reply');
+  ws.send(data);
+  const [msg] = await reply;
+  return msg as Buffer;
+}
+
+test('a packed message is answered in the packed layout and a CBOR one on the same connection in CBOR', () => withNode([], async (node) => {
+  const ws = new WebSocket(node.address, { perMessageDeflate: false });
+  ws.on('error', () => undefined);
+  const opened = withDeadline(once(ws, 'open'), 5000, 'ws open');
+  const [res] = await withDeadline(once(ws, 'upgrade'), 5000, 'upgrade') as [IncomingMessage];
+  assert.is(res.headers['pandakv-layouts'], 'packed1', 'the node offers the packed layout when the connection opens');
+  await opened;
+  const stored = await exchangeRaw(ws, encodePackedRequests([[1, Op.SET, 0, 'pk', 'hello', 42, 0, 0], [2, Op.GET, 0, 'missing'], [3, Op.PING, 0]]));
+  assert.is(stored[0], PACKED_V1);
+  const a = decodePackedAnswers(stored)!;
+  assert.equal(a.map((r) => [r.id, r.status]), [[1, Status.OK], [2, Status.NOT_FOUND], [3, Status.OK]]);
+  assert.ok(a[0]!.cas > 0);
+  assert.equal(a[2]!.extra, { epoch: 0 }, 'an op the layout has no form for is answered as embedded CBOR');
+  const viaCbor = await exchangeRaw(ws, encodeMessage([[4, Op.GET, 0, 'pk']]));
+  assert.is(viaCbor[0]! >> 5, 4, 'a CBOR array');
+  const [c] = decodeResponses(viaCbor)!;
+  const viaPacked = decodePackedAnswers(await exchangeRaw(ws, encodePackedRequests([[5, Op.GET, 0, 'pk']])))!;
+  assert.equal([c!.status, c!.cas, c!.flags, Buffer.from(c!.value as Uint8Array).toString()], [Status.OK, a[0]!.cas, 42, 'hello']);
+  assert.equal([viaPacked[0]!.status, viaPacked[0]!.cas, viaPacked[0]!.flags, Buffer.from(viaPacked[0]!.value as Uint8Array).toString()], [Status.OK, a[0]!.cas, 42, 'hello']);
+  ws.close();
+}));
+
+test('a bad field in a packed frame is answered by id, the other frames run', () => withNode([], async (node) => {
+  const ws = await open(node.address);
+  const answers = decodePackedAnswers(await exchangeRaw(ws, encodePackedRequests([
+    [1, Op.SET, 0, 'k'.repeat(251), 'v', 0, 0, 0],
+    [2, Op.SET, 0, 'ok', 'v', 0, 0, 0],
+    [3, 999, 0, 'x'],
+  ])))!;
+  const byId = new Map(answers.map((r) => [r.id, r]));
+  assert.is(byId.get(1)!.status, Status.TOO_LARGE);
+  assert.match(String(byId.get(1)!.extra?.message), /exceeds 250/);
+  assert.is(byId.get(2)!.status, Status.OK);
+  assert.is(byId.get(3)!.status, Status.BAD_REQUEST);
+  ws.close();
+}));
+
+test('a truncated packed message or an unknown kind gets a fatal CBOR answer and 1007; too many frames 1009', () => withNode([], async (node) => {
+  const whole = encodePackedRequests([[1, Op.SET, 0, 'never', 'v', 0, 0, 0], [2, Op.GET, 0, 'k']]);
+  for (const bad of [whole.subarray(0, whole.length - 1), Buffer.from([PACKED_V1, 0x7f]), Buffer.from([PACKED_V1])]) {
+    const ws = await open(node.address);
+    const closed = closeCode(ws);
+    const [r] = await exchange(ws, bad);
+    assert.equal([r!.id, r!.status], [0, Status.BAD_REQUEST]);
+    assert.is(await closed, 1007);
+  }
+  const ws = await open(node.address);
+  const closed = closeCode(ws);
+  const [r] = await exchange(ws, encodePackedRequests(Array.from({ length: 5000 }, (_, i): unknown[] => [i + 1, Op.GET, 0, 'k'])));
+  assert.equal([r!.id, r!.status], [0, Status.TOO_LARGE]);
+  assert.is(await closed, 1009);
+  const db = await connect({ nodes: [node.address] });
+  try {
+    assert.is(await db.get('never'), null, 'nothing of a fatal message ran');
+  } finally {
+    await db.close();
+  }
+  await stillServes(node.address);
+}));
+
+test('the SDK reads and writes the same items in either layout', () => withNode([], async (node) => {
+  const packed = await connect({ nodes: [node.address] });
+  const cbor = await connect({ nodes: [node.address], wireLayout: 'cbor' });
+  try {
+    const cas = await packed.set('both', 'from packed', { flags: 7, ttl: 600 });
+    const item = await cbor.getItem('both');
+    assert.equal([Buffer.from(item!.value).toString(), item!.cas, item!.flags], ['from packed', cas, 7]);
+    const cas2 = await cbor.set('both', Buffer.from([0, 255, 1]), { flags: 0xffffffff });
+    const item2 = await packed.getItem('both');
+    assert.equal([[...item2!.value], item2!.cas, item2!.flags], [[0, 255, 1], cas2, 0xffffffff]);
+    assert.is(await packed.get('nobody'), null);
+    const err = await packed.set('both', 'x', { cas: cas }).then(() => null, (e: Error & { code?: string }) => e);
+    assert.is(err?.code, 'KV_ERR_EXISTS', 'a stale cas is refused through the packed layout');
+    assert.ok(await packed.set('both', 'y', { cas: cas2 }) > cas2);
+    const key = 'ключ-🔑';
+    await packed.set(key, 'unicode');
+    assert.is(Buffer.from((await cbor.get(key))!).toString(), 'unicode', 'a non-ASCII key is the same key in both layouts');
+  } finally {
+    await packed.close();
+    await cbor.close();
   }
 }));
 

@@ -32,6 +32,24 @@ test('requests issued in one tick leave in one message and answers match by id i
   },
 ));
 
+test('a lane writes the packed layout only to a server that offers it in its upgrade answer', async () => {
+  const answer: Script = (frames) => frames.map((f) => (f[1] === Op.SET ? [f[0], Status.OK, null, 5] : [f[0], Status.OK, Buffer.from(String(f[3])), 1, 2]));
+  for (const [isOffered, layout, expected] of [[false, 'packed', 'cbor'], [true, 'packed', 'packed'], [true, 'cbor', 'cbor']] as const) {
+    const fake = await FakeNode.start(answer, isOffered);
+    const db = await connect({ nodes: [fake.address], wireLayout: layout });
+    try {
+      assert.is(Buffer.from((await db.get('key'))!).toString(), 'key');
+      assert.is(await db.set('key', 'v', { flags: 3, ttl: 60 }), 5n);
+      assert.equal(fake.layouts, [expected, expected], `offered ${String(isOffered)}, asked ${layout}`);
+      assert.equal(fake.frames.map((f) => f.slice(0, 2)), [[1, Op.GET], [2, Op.SET]]);
+      assert.equal(fake.frames[1]!.slice(3, 4).concat(fake.frames[1]!.slice(5)), ['key', 3, 60, 0]);
+    } finally {
+      db.destroy();
+      await fake.close();
+    }
+  }
+});
+
 test('in-flight requests are bounded per lane and the rest wait', () => {
   const held: Array<[unknown[][], (frames: unknown[][]) => void]> = [];
   return withFake(

@@ -76,6 +76,28 @@ test('the table numbers admitted requests from 1 and writes the id into their fr
   assert.is(table.hasRoom, true);
 });
 
+test('ids wrap after 2^32 - 1 to 1 and skip those still in flight', () => {
+  const table = new RequestTable(8, 1, 0xffffffff - 1);
+  const reqs = Array.from({ length: 4 }, (_, i) => new Recorder(`k${i}`));
+  for (const r of reqs.slice(0, 3)) table.admit(r);
+  assert.equal(reqs.slice(0, 3).map((r) => r.id), [0xffffffff - 1, 0xffffffff, 1]);
+  // 2 is free, 1 is still in flight: after another round the next id skips 1.
+  table.take(0xffffffff - 1);
+  table.admit(reqs[3]!);
+  assert.is(reqs[3]!.id, 2);
+  const again = new RequestTable(8, 1, 0xffffffff);
+  const a = new Recorder('a');
+  const b = new Recorder('b');
+  const c = new Recorder('c');
+  again.admit(a);
+  again.admit(b);
+  assert.equal([a.id, b.id], [0xffffffff, 1]);
+  // Far later the counter comes round to 1 again while b still waits: 2 is used instead.
+  (again as unknown as { nextId: number }).nextId = 1;
+  again.admit(c);
+  assert.is(c.id, 2);
+});
+
 test('the wait queue is bounded and hands requests back in order, only when there is room', () => {
   const table = new RequestTable(1, 2);
   table.admit(new Recorder('x'));
