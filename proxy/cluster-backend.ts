@@ -6,10 +6,11 @@ import type { Upstream } from './upstream.js';
 import type { PasswordCheck } from './options.js';
 import { ScanIterator } from '../sdk/scan.js';
 import { upstreamScanHost } from './scan-service.js';
+import { ForwardedGet, ForwardedSet, type RequestObserver } from './memcached-forward.js';
+import type { WireLayout } from '../shared/protocol/packed-layout.js';
+import type { McGetSink, McSetSink, McCallbackBackend } from './memcached/callback-backend.js';
 import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
 
-/** Told of each answered frame: its op, the node's status and the time it took, ms. */
-export type RequestObserver = (op: number, status: number, ms: number) => void;
 
 /** Deletes a flush keeps in flight at once. */
 const FLUSH_CONCURRENCY = 64;
@@ -24,15 +25,28 @@ const STORE_OPS: Readonly<Record<McStoreMode, OpCode>> = {
  * The memcached front end's storage: every command becomes a native frame routed by the
  * SDK's router to the key's owner. An owner that is down gives a fast, retryable error.
  */
-export class ClusterBackend implements MemcachedBackend {
+export class ClusterBackend implements MemcachedBackend, McCallbackBackend {
   /**
    * @param observe counts each answered frame (op, status, service time in ms): the
    *   proxy's `pandakv_proxy_requests_total{protocol="memcached"}`
+   * @param layout how the proxy's lanes write GET and SET (`ProxyOptions.upstreamLayout`):
+   *   memcached `get` and `set` are built for it
    */
   constructor(
     private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck,
     private readonly observe: RequestObserver | null = null,
+    private readonly layout: WireLayout = 'cbor',
   ) {}
+
+  /** A one-key `get` with no promise, in the lanes' layout (see `memcached-forward.ts`). */
+  getCb(key: Uint8Array, sink: McGetSink): void {
+    this.upstream.dispatcher.dispatch(new ForwardedGet(key, Date.now() + this.timeoutMs, sink, this.observe, this.layout));
+  }
+
+  /** A plain `set` with no promise, in the lanes' layout. */
+  setCb(key: Uint8Array, value: Uint8Array, flags: number, ttl: number, sink: McSetSink): void {
+    this.upstream.dispatcher.dispatch(new ForwardedSet(key, value, flags, ttl, Date.now() + this.timeoutMs, sink, this.observe, this.layout));
+  }
 
   async get(key: Uint8Array): Promise<McItem | null> {
     const r = await this.send(keyRequest(Op.GET, key), key, true);

@@ -246,8 +246,9 @@ export class DataNode implements StatsSource {
   private diskStart(): void {
     const marks = this.engine.unitMarks();
     if (marks.length === 0 && this.engine.size === 0) return;
-    this.replicator!.restoreMarks(marks, true);
-    process.stderr.write(`pandakv node: disk engine: ${this.engine.size} items and ${marks.length} unit seqnos on disk; every unit held is verified against its active\n`);
+    const histories = this.engine.unitHistories();
+    this.replicator!.restoreMarks(marks, true, histories);
+    process.stderr.write(`pandakv node: disk engine: ${this.engine.size} items and ${marks.length} unit seqnos on disk, ${histories.size} with their recent history; every unit held is verified against its active\n`);
   }
 
   /** Load what the last graceful stop kept, before following any map. */

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { KvError } from '../../shared/errors.js';
 import type { McPrincipal, MemcachedBackend } from './backend.js';
-import type { McParseResult, McStoreCommand } from './commands.js';
+import type { McGetCommand, McParseResult, McStoreCommand } from './commands.js';
 import type { MemcachedServerOptions } from './options.js';
 import type { McStats } from './stats.js';
 import type { McExecutor } from './executor.js';
@@ -12,22 +12,37 @@ import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
 import type { McBinaryExecutor } from './binary-executor.js';
 import { McBinarySession, type McWork } from './binary-session.js';
 import { REQUEST_MAGIC } from './binary-protocol.js';
+import { hasCallbacks, type McCallbackBackend } from './callback-backend.js';
+import { McSlot, type McSlotOwner } from './slot.js';
+import { ITEM_REPLY } from './item-reply.js';
 import type { ConnGuard, GuardCloseReason, GuardEntry, GuardedConnection } from '../../shared/conn-guard.js';
-
-/** One command's place in the answer order. */
-interface Slot {
-  reply: McReply | null;
-  deadline: number;
-  /** Close the connection once this answer is written. */
-  isLast: boolean;
-  /** The protocol's answer for a failure or timeout (binary); text answers with a line. */
-  fail?: (err: unknown) => McReply;
-}
 
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
 const COMPACT_AFTER = 256;
 
 const NOTHING = Buffer.alloc(0);
+
+/** Answers up to this many bytes in all are copied into one buffer and written at once; larger ones go out corked, uncopied. */
+const MAX_JOINED_BYTES = 64 * 1024;
+
+/** The answers of `ready` (`bytes` in all) in one buffer; a lone one-chunk answer as it is. */
+function joinAnswers(ready: readonly McSlot[], bytes: number): Uint8Array {
+  const first = ready[0]!;
+  if (ready.length === 1 && first.reply !== ITEM_REPLY && first.reply!.chunks.length === 1) return first.reply!.chunks[0]!;
+  const joined = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (const slot of ready) {
+    if (slot.reply === ITEM_REPLY) {
+      at = slot.writeItem(joined, at);
+      continue;
+    }
+    for (const c of slot.reply!.chunks) {
+      joined.set(c, at);
+      at += c.length;
+    }
+  }
+  return joined;
+}
 
 /** What a connection closed by the limits is told before it is closed. */
 const GUARD_LINES: Readonly<Record<GuardCloseReason, Buffer>> = Object.freeze({
@@ -46,15 +61,17 @@ const GUARD_LINGER_MS = 1000;
  * (at most `maxPipelinedCommands` unanswered), writes answers strictly in request order,
  * and stops reading while the socket's write buffer is over `writeHighWaterBytes`.
  */
-export class McConnection implements GuardedConnection {
+export class McConnection implements GuardedConnection, McSlotOwner {
   private readonly parser: McParser;
   /** Set when the first byte is the binary magic: the connection speaks binary for life. */
   private binary: McBinarySession | null = null;
   private isProtocolKnown = false;
-  private readonly queue: Slot[] = [];
+  private readonly queue: McSlot[] = [];
+  /** The answered slots one flush writes (kept to be reused). */
+  private readonly ready: McSlot[] = [];
   private queueHead = 0;
   private principal: McPrincipal | null = null;
-  private authSlot: Slot | null = null;
+  private authSlot: McSlot | null = null;
   private authFailures = 0;
   /** No more commands are taken; the connection closes after the answers owed. */
   private isEnding = false;
@@ -66,6 +83,8 @@ export class McConnection implements GuardedConnection {
   private isFlushScheduled = false;
   private timeoutTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
+  /** The backend's callback forms of `get` and `set`, when it has them. */
+  private readonly callbacks: McCallbackBackend | null;
   /** This connection's place under the server's connection limits; set once admitted. */
   guardEntry: GuardEntry<McConnection> | null = null;
 
@@ -80,6 +99,7 @@ export class McConnection implements GuardedConnection {
     private readonly guard: ConnGuard<McConnection> | null = null,
   ) {
     this.parser = new McParser(options);
+    this.callbacks = hasCallbacks(backend) ? backend : null;
     if (options.isAuthRequired) this.parser.setValueLimit(options.maxAuthPayloadBytes);
     socket.setNoDelay(true);
     socket.on('data', this.onSocketData);
@@ -217,7 +237,7 @@ export class McConnection implements GuardedConnection {
   private dispatch(r: McParseResult): void {
     this.stats.commands++;
     if (this.guardEntry !== null) this.guardEntry.messages++;
-    const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false };
+    const slot = new McSlot(this, Date.now() + this.options.commandTimeoutMs);
     this.queue.push(slot);
     if (r.kind === 'error') {
       if (r.isFatal) this.endWith(slot);
@@ -234,6 +254,7 @@ export class McConnection implements GuardedConnection {
       else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
       return;
     }
+    if (this.callbacks !== null && this.principal === null && this.runByCallback(slot, r, this.callbacks)) return;
     // Commands behind a flush wait for it, so they see what it left (as behind an auth).
     if (r.kind === 'flush') this.authSlot = slot;
     let out: McReply | Promise<McReply>;
@@ -254,7 +275,7 @@ export class McConnection implements GuardedConnection {
   private dispatchWork(w: McWork): void {
     this.stats.commands++;
     if (this.guardEntry !== null) this.guardEntry.messages++;
-    const slot: Slot = { reply: null, deadline: Date.now() + this.options.commandTimeoutMs, isLast: false, fail: w.fail };
+    const slot = new McSlot(this, Date.now() + this.options.commandTimeoutMs, w.fail);
     this.queue.push(slot);
     if (w.isBarrier) this.authSlot = slot;
     let out: McReply | Promise<McReply>;
@@ -271,8 +292,29 @@ export class McConnection implements GuardedConnection {
     }
   }
 
+  /**
+   * A one-key `get` or a plain `set` through the backend's callback forms, answered into
+   * `slot`; false for any other command. Only without authentication: a principal's
+   * roles are checked by the executor.
+   */
+  private runByCallback(slot: McSlot, r: McParseResult, backend: McCallbackBackend): boolean {
+    if (r.kind === 'get') {
+      if (r.op !== 'get' || r.keys.length !== 1) return false;
+      slot.key = (r as McGetCommand).keys[0]!;
+      backend.getCb(slot.key, slot);
+    } else if (r.kind === 'store') {
+      if (r.mode !== 'set') return false;
+      slot.isNoreply = r.isNoreply;
+      backend.setCb(r.key, r.value, r.flags, r.ttl, slot);
+    } else {
+      return false;
+    }
+    this.armTimeout();
+    return true;
+  }
+
   /** The `set` that carries `user password`. Commands wait until it is answered. */
-  private authenticate(slot: Slot, cmd: McStoreCommand): void {
+  private authenticate(slot: McSlot, cmd: McStoreCommand): void {
     const credentials = parseCredentials(cmd.value);
     if (credentials === null) {
       this.failAuth(slot, 'CLIENT_ERROR bad authentication token format');
@@ -303,14 +345,15 @@ export class McConnection implements GuardedConnection {
     });
   }
 
-  private failAuth(slot: Slot, line: string): void {
+  private failAuth(slot: McSlot, line: string): void {
     this.stats.authFailures++;
     this.authFailures++;
     if (this.authFailures >= this.options.maxAuthFailures) this.endWith(slot);
     this.settle(slot, errorReply(line));
   }
 
-  private settle(slot: Slot, rep: McReply): void {
+  /** @internal McSlotOwner: `slot` is answered with `rep` (a second answer is ignored). */
+  settle(slot: McSlot, rep: McReply): void {
     if (slot.reply !== null) return;
     slot.reply = rep;
     if (rep.isError) this.stats.errors++;
@@ -330,13 +373,14 @@ export class McConnection implements GuardedConnection {
     if (this.principal !== null || this.binary?.isAuthenticated === true) this.guard.authenticated(entry);
   }
 
-  private endWith(slot: Slot): void {
+  private endWith(slot: McSlot): void {
     this.isEnding = true;
     slot.isLast = true;
   }
 
   private enqueueLast(): void {
-    const slot: Slot = { reply: null, deadline: Infinity, isLast: true };
+    const slot = new McSlot(this, Infinity);
+    slot.isLast = true;
     this.queue.push(slot);
     this.settle(slot, NO_REPLY);
   }
@@ -355,15 +399,19 @@ export class McConnection implements GuardedConnection {
     this.isFlushScheduled = false;
     // Closed by the limits: its line is written and the socket ended.
     if (this.isClosed || this.socket.writableEnded) return;
-    const out: Uint8Array[] = [];
+    const ready = this.ready;
     let bytes = 0;
     let isLast = false;
     while (this.queueHead < this.queue.length) {
       const slot = this.queue[this.queueHead]!;
-      if (slot.reply === null) break;
-      for (const c of slot.reply.chunks) {
-        out.push(c);
-        bytes += c.length;
+      const rep = slot.reply;
+      if (rep === null) break;
+      if (rep === ITEM_REPLY) {
+        bytes += slot.itemBytes();
+        ready.push(slot);
+      } else if (rep.chunks.length > 0) {
+        for (const c of rep.chunks) bytes += c.length;
+        ready.push(slot);
       }
       this.queueHead++;
       if (slot.isLast) {
@@ -378,16 +426,14 @@ export class McConnection implements GuardedConnection {
       this.queue.splice(0, this.queueHead);
       this.queueHead = 0;
     }
-    if (out.length > 0) {
+    if (ready.length > 0) {
       // A callback on the last write wakes the reader even when our high-water mark is
       // below the socket's own, where no 'drain' would come.
       const isOverMark = this.socket.writableLength + bytes > this.options.writeHighWaterBytes;
-      this.socket.cork();
-      for (let i = 0; i < out.length; i++) {
-        if (i === out.length - 1 && isOverMark) this.socket.write(out[i]!, this.onWriteFlushed);
-        else this.socket.write(out[i]!);
-      }
-      this.socket.uncork();
+      const done = isOverMark ? this.onWriteFlushed : undefined;
+      if (bytes <= MAX_JOINED_BYTES) this.socket.write(joinAnswers(ready, bytes), done);
+      else this.writeCorked(ready, done);
+      ready.length = 0;
     }
     if (isLast) {
       this.finish();
@@ -396,6 +442,21 @@ export class McConnection implements GuardedConnection {
     this.armTimeout();
     this.pump();
   };
+
+  /** Answers too large to join: each chunk written as it is, the values uncopied, in one corked batch. */
+  private writeCorked(ready: readonly McSlot[], done: (() => void) | undefined): void {
+    const chunks: Uint8Array[] = [];
+    for (const slot of ready) {
+      if (slot.reply === ITEM_REPLY) chunks.push(...slot.itemChunks());
+      else chunks.push(...slot.reply!.chunks);
+    }
+    this.socket.cork();
+    for (let i = 0; i < chunks.length; i++) {
+      if (i === chunks.length - 1) this.socket.write(chunks[i]!, done);
+      else this.socket.write(chunks[i]!);
+    }
+    this.socket.uncork();
+  }
 
   /** Our side is done: send FIN, keep draining input for a while, then close. */
   private finish(): void {
@@ -435,7 +496,7 @@ export class McConnection implements GuardedConnection {
       if (slot.deadline > now) break;
       this.stats.timeouts++;
       const err = KvError.timeout('backend call timed out');
-      this.settle(slot, slot.fail !== undefined ? slot.fail(err) : errorReply(errorLine(err)));
+      this.settle(slot, slot.fail !== null ? slot.fail(err) : errorReply(errorLine(err)));
     }
     this.armTimeout();
   };

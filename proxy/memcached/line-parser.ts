@@ -19,6 +19,11 @@ const BAD_FORMAT = 'CLIENT_ERROR bad command line format';
 const TOO_LARGE = 'SERVER_ERROR object too large for cache';
 const DELETE_USAGE = 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]';
 
+const G = 0x67;
+const S = 0x73;
+const E = 0x65;
+const T = 0x74;
+
 const STORE_MODES: ReadonlySet<string> = new Set(['set', 'add', 'replace', 'append', 'prepend', 'cas']);
 const RETRIEVAL: ReadonlySet<string> = new Set(['get', 'gets', 'gat', 'gats']);
 const META_MODE_TO_STORE: Readonly<Record<string, McStoreMode>> = Object.freeze({ E: 'add', A: 'append', P: 'prepend', R: 'replace', S: 'set' });
@@ -63,6 +68,12 @@ export class LineParser {
   parse(line: Uint8Array, valueLimitBytes: number): LineOutcome {
     const t = this.tokens.split(line, Math.max(this.options.maxKeysPerGet + 2, MAX_META_TOKENS + 1));
     if (t.count === 0) return fail('ERROR');
+    // The two commands of nearly all traffic are told by their bytes, without a string.
+    if (t.length(0) === 3 && line[t.starts[0]! + 1] === E && line[t.starts[0]! + 2] === T) {
+      const first = line[t.starts[0]!];
+      if (first === G) return this.retrieval('get');
+      if (first === S) return this.store('set', valueLimitBytes);
+    }
     const name = t.length(0) <= 9 ? t.text(0) : '';
     if (RETRIEVAL.has(name)) return this.retrieval(name as McRetrievalOp);
     if (STORE_MODES.has(name)) return this.store(name as McStoreMode, valueLimitBytes);

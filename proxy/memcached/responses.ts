@@ -1,4 +1,4 @@
-import type { McItem } from './backend.js';
+import type { McItem, McStoreStatus } from './backend.js';
 import type { McMetaFlags } from './commands.js';
 
 /** The bytes a command answers with, in order; empty for noreply / quiet answers. */
@@ -98,4 +98,24 @@ export function metaValueChunks(flags: McMetaFlags, echo: MetaEcho, value: Uint8
   if (value.length > 0) out.push(value);
   out.push(CRLF);
   return out;
+}
+
+/** A shared answer of one fixed line (never mutated). */
+function fixedReply(text: string): McReply {
+  return Object.freeze({ chunks: [line(text)], isError: false }) as McReply;
+}
+
+/** A miss of a one-key `get`. */
+export const END_REPLY: McReply = fixedReply('END');
+
+const STORE_REPLIES: Readonly<Record<McStoreStatus, McReply>> = Object.freeze({
+  STORED: fixedReply('STORED'),
+  NOT_STORED: fixedReply('NOT_STORED'),
+  EXISTS: fixedReply('EXISTS'),
+  NOT_FOUND: fixedReply('NOT_FOUND'),
+});
+
+/** The answer of a store, one shared object per outcome. */
+export function storeReply(status: McStoreStatus): McReply {
+  return STORE_REPLIES[status];
 }

@@ -55,7 +55,10 @@ export class Tokens {
 
   /** A copy of token `i`'s bytes, safe to keep after the line buffer is reused. */
   copy(i: number): Uint8Array {
-    return Buffer.from(this.line.subarray(this.starts[i]!, this.ends[i]!));
+    const start = this.starts[i]!;
+    const out = Buffer.allocUnsafe(this.ends[i]! - start);
+    for (let j = 0; j < out.length; j++) out[j] = this.line[start + j]!;
+    return out;
   }
 
   /** Whether token `i` equals the ASCII word `word`. */

@@ -8,6 +8,7 @@ import { makeEntry } from './disk-record.js';
 import { ReadCache, type DiskEntry } from './read-cache.js';
 import { mergeRange } from './overlay-range.js';
 import { UnitMarkLog } from './unit-mark-log.js';
+import { rebuildHistories, type HistoryEntry } from './unit-history.js';
 import { DurableWaiters } from './durable-waiters.js';
 import { ExpirySweeper } from './expiry-sweep.js';
 import type {
@@ -89,6 +90,7 @@ export class DiskEngine implements KvEngine {
   /** Set while the last commit failed: writes are refused until one succeeds. */
   private failure: { code: 'no-space' | 'io'; message: string } | null = null;
   private readonly marks: UnitMarkLog;
+  private readonly histories: ReadonlyMap<number, HistoryEntry[]>;
   private isClosed = false;
   private readonly sweeper: ExpirySweeper;
   private readonly markTimer: NodeJS.Timeout;
@@ -110,7 +112,10 @@ export class DiskEngine implements KvEngine {
     this.cache = new ReadCache(Math.floor(opts.memorySizeMb * 1024 * 1024));
     this.lastCas = this.store.lastCas();
     this.itemCount = this.store.itemCount();
-    this.marks = new UnitMarkLog(this.store.unitMarks());
+    this.store.historyMaxBytes = opts.historyMaxBytes;
+    const marks = this.store.unitMarks();
+    this.marks = new UnitMarkLog(marks);
+    this.histories = rebuildHistories(this.store.loadHistory(), new Map(marks.map(([unit, seq]) => [unit, seq])));
     // Seqnos can move without a write (a backfill ends): they reach the disk within this.
     this.markTimer = setInterval(this.onMarkCheck, MARK_CHECK_MS);
     this.markTimer.unref();
@@ -136,6 +141,11 @@ export class DiskEngine implements KvEngine {
   /** The unit marks found on disk at open: where each unit's history stood at the last commit. */
   unitMarks(): UnitMark[] {
     return this.marks.loadedMarks();
+  }
+
+  /** Each unit's recent history found on disk at open (unit-history.ts). */
+  unitHistories(): ReadonlyMap<number, HistoryEntry[]> {
+    return this.histories;
   }
 
   /** The files belong to `nodeId`. @throws DiskFormatError when they are another node's */
@@ -511,7 +521,7 @@ export class DiskEngine implements KvEngine {
     const batchItems = this.pending;
     const gen = this.writeGen;
     const isClear = this.isClearPending;
-    const { marks, onCommitted } = this.marks.take();
+    const { marks, history, onCommitted } = this.marks.take();
     const bytes = this.pendingBytes;
     this.pending = new Map();
     this.pendingBytes = 0;
@@ -525,7 +535,7 @@ export class DiskEngine implements KvEngine {
     const run = (async (): Promise<void> => {
       try {
         this.checkQuota(batchItems, bytes);
-        const batch = { items: batchItems, marks, lastCas: this.lastCas, isClear };
+        const batch = { items: batchItems, marks, lastCas: this.lastCas, isClear, history };
         if (isInline) this.commitInline(batch, started);
         else await this.store.commit(batch);
       } catch (err) {

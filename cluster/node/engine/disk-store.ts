@@ -6,6 +6,7 @@ import { decodeEntry, decodeMark, encodeMark, keyBytes, unitKey } from './disk-r
 import type { DiskEntry } from './read-cache.js';
 import type { UnitMark } from './types.js';
 import { checkLmdbFile } from './lmdb-file-check.js';
+import { decodeHistory, encodeHistory, type HistoryItem, type HistoryPart } from './unit-history.js';
 
 /**
  * The disk engine's files: one lmdb environment (`data.mdb`, `lock.mdb`) with three
@@ -35,6 +36,8 @@ export interface CommitBatch {
   lastCas: number;
   /** Delete every item first (flush_all). */
   isClear: boolean;
+  /** What this commit adds to the units' histories (unit-history.ts); empty: nothing. */
+  history: HistoryPart[];
 }
 
 export type CommitFailure = 'no-space' | 'io';
@@ -51,6 +54,14 @@ export class DiskStore {
   readonly items: Database<Buffer, Buffer>;
   private readonly units: Database<Buffer, Buffer>;
   private readonly meta: Database<Buffer, Buffer>;
+  private readonly history: Database<Buffer, Buffer>;
+  /** History records on disk, oldest first: commit number and bytes (to trim by bytes). */
+  private readonly historyRecords: Array<[no: number, bytes: number]> = [];
+  private historyHead = 0;
+  private historyBytes = 0;
+  private nextHistoryNo = 1;
+  /** Bytes of history kept on disk; older commits' records are deleted. */
+  historyMaxBytes = 4 * 1024 * 1024;
   private isClosed = false;
 
   private constructor(readonly path: string, private readonly root: RootDatabase<Buffer, Buffer>) {
@@ -58,6 +69,7 @@ export class DiskStore {
     this.items = root.openDB({ name: 'items', ...sub });
     this.units = root.openDB({ name: 'units', ...sub });
     this.meta = root.openDB({ name: 'meta', ...sub });
+    this.history = root.openDB({ name: 'history', ...sub });
   }
 
   /**
@@ -194,7 +206,11 @@ export class DiskStore {
    * so the transaction callback stays, which also serves flush_all's walk over the keys.)
    */
   commit(batch: CommitBatch): Promise<void> {
-    return this.root.transaction(() => this.writeBatch(batch)).then(() => this.root.resetReadTxn(), (err: unknown) => {
+    return this.root.transaction(() => this.writeBatch(batch)).then(() => {
+      this.onHistoryCommitted();
+      this.root.resetReadTxn();
+    }, (err: unknown) => {
+      this.pendingHistory = null;
       // lmdb hands the cause on a second promise; it must not go unhandled.
       const cause = (err as { commitError?: Promise<unknown> }).commitError;
       cause?.catch(noop);
@@ -207,7 +223,13 @@ export class DiskStore {
    * returns. Throws what the commit failed with.
    */
   commitInline(batch: CommitBatch): void {
-    this.root.transactionSync(() => this.writeBatch(batch));
+    try {
+      this.root.transactionSync(() => this.writeBatch(batch));
+    } catch (err) {
+      this.pendingHistory = null;
+      throw err;
+    }
+    this.onHistoryCommitted();
     this.root.resetReadTxn();
   }
 
@@ -225,6 +247,62 @@ export class DiskStore {
     const cas = Buffer.allocUnsafe(8);
     cas.writeDoubleLE(batch.lastCas, 0);
     this.meta.putSync(Buffer.from(META_LAST_CAS), cas);
+    if (batch.history.length > 0) this.writeHistory(batch.history);
+  }
+
+  /**
+   * Append this commit's history record and delete the oldest ones past `historyMaxBytes`.
+   * Runs inside the commit's transaction; the in-memory list follows only once it commits,
+   * and a failed commit leaves it as the disk has it (see `commit`).
+   */
+  private writeHistory(parts: HistoryPart[]): void {
+    const value = encodeHistory(parts);
+    const no = this.nextHistoryNo;
+    this.history.putSync(historyKey(no), value);
+    let bytes = this.historyBytes + value.length;
+    let head = this.historyHead;
+    while (bytes > this.historyMaxBytes && head < this.historyRecords.length) {
+      const [old, size] = this.historyRecords[head++]!;
+      this.history.removeSync(historyKey(old));
+      bytes -= size;
+    }
+    this.pendingHistory = { no, bytes: value.length, head };
+  }
+
+  /** The history record the transaction in progress wrote, applied once it commits. */
+  private pendingHistory: { no: number; bytes: number; head: number } | null = null;
+
+  private onHistoryCommitted(): void {
+    const p = this.pendingHistory;
+    this.pendingHistory = null;
+    if (p === null) return;
+    for (let i = this.historyHead; i < p.head; i++) this.historyBytes -= this.historyRecords[i]![1];
+    this.historyHead = p.head;
+    this.historyRecords.push([p.no, p.bytes]);
+    this.historyBytes += p.bytes;
+    this.nextHistoryNo = p.no + 1;
+    if (this.historyHead > 1024 && this.historyHead * 2 > this.historyRecords.length) {
+      this.historyRecords.splice(0, this.historyHead);
+      this.historyHead = 0;
+    }
+  }
+
+  /**
+   * Every history record on disk, oldest first, decoded; a malformed one ends the list
+   * there (what follows it cannot be shown to continue it).
+   */
+  loadHistory(): HistoryItem[][] {
+    const out: HistoryItem[][] = [];
+    for (const { key, value } of this.history.getRange({})) {
+      const items = key.length === 8 ? decodeHistory(value) : null;
+      if (items === null) break;
+      const no = key.readUInt32BE(0) * 2 ** 32 + key.readUInt32BE(4);
+      this.historyRecords.push([no, value.length]);
+      this.historyBytes += value.length;
+      this.nextHistoryNo = no + 1;
+      out.push(items);
+    }
+    return out;
   }
 
   /** Why a commit failed: the filesystem is (nearly) full, or something else. */
@@ -245,3 +323,11 @@ export class DiskStore {
 }
 
 function noop(): void {}
+
+/** A history record's lmdb key: the commit number, u64 big-endian (so records sort in commit order). */
+function historyKey(no: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeUInt32BE(Math.floor(no / 2 ** 32), 0);
+  b.writeUInt32BE(no >>> 0, 4);
+  return b;
+}

@@ -5,6 +5,7 @@ import { PROBE_END, PROBE_START } from './item-table.js';
 import { ItemStore } from './item-store.js';
 import { MEMORY_ENGINE_DEFAULTS, type MemoryEngineOptions } from './options.js';
 import { WRITE_LEFT_NO_ITEM, type CounterResult, type EngineStats, type Item, type ItemPage, type KvEngine, type ScanEntry, type ScanResult, type StoreResult, type UnitMark } from './types.js';
+import type { HistoryEntry } from './unit-history.js';
 import { KvError } from '../../../shared/errors.js';
 
 const MAX_KEY_LIMIT = 255;
@@ -269,6 +270,10 @@ export class MemoryEngine implements KvEngine {
   /** Memory only: nothing is ever durable. */
   whenDurable(): Promise<void> {
     return Promise.reject(KvError.durabilityImpossible());
+  }
+
+  unitHistories(): ReadonlyMap<number, HistoryEntry[]> {
+    return new Map();
   }
 
   unitMarks(): UnitMark[] {

@@ -1,4 +1,5 @@
 import type { StatusCode } from '../../../shared/status.js';
+import type { HistoryEntry } from './unit-history.js';
 
 /** A stored item as `get` returns it. */
 export interface Item {
@@ -103,6 +104,11 @@ export type UnitMark = [unit: number, seq: number, print: string | null];
 export interface UnitMarkSource {
   unitSeqs(): ReadonlyMap<number, number>;
   printAt(unit: number, seq: number): string | null;
+  /**
+   * The unit's records after `since` up to `to` (its seqno now): seqno, fingerprint and
+   * key of each, for the history on disk; null when the change log no longer holds them all.
+   */
+  historySince(unit: number, since: number, to: number): Array<[seq: number, print: string, key: Uint8Array]> | null;
 }
 
 /**
@@ -142,6 +148,11 @@ export interface KvEngine {
   whenDurable(): Promise<void>;
   /** Unit seqnos as last committed with the data (empty for the memory engine). */
   unitMarks(): UnitMark[];
+  /**
+   * Each unit's recent history as last committed with the data, whole up to its mark
+   * (unit-history.ts): the first entry is the point it starts from. Empty for the memory engine.
+   */
+  unitHistories(): ReadonlyMap<number, HistoryEntry[]>;
   /** Where `whenDurable` commits take unit seqnos from (ignored by the memory engine). */
   setUnitMarkSource(source: UnitMarkSource | null): void;
   /** Commit what is pending and release the store. Idempotent. */

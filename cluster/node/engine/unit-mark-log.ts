@@ -1,5 +1,6 @@
 import type { CommitBatch } from './disk-store.js';
 import type { UnitMark, UnitMarkSource } from './types.js';
+import type { HistoryPart } from './unit-history.js';
 
 /**
  * Which unit seqnos the disk holds, against what replication holds now: each commit
@@ -38,18 +39,27 @@ export class UnitMarkLog {
    * The marks a commit starting now must write, and a function to call once it is on
    * disk (the seqnos of this moment are then the written ones).
    */
-  take(): { marks: CommitBatch['marks']; onCommitted: () => void } {
+  take(): { marks: CommitBatch['marks']; history: HistoryPart[]; onCommitted: () => void } {
     const marks: CommitBatch['marks'] = [];
+    const history: HistoryPart[] = [];
     const source = this.source;
-    if (source === null) return { marks, onCommitted: noop };
+    if (source === null) return { marks, history, onCommitted: noop };
     const now = new Map<number, number>();
     for (const [unit, seq] of source.unitSeqs()) {
       now.set(unit, seq);
-      if (this.written.get(unit) !== seq) marks.push([unit, seq, source.printAt(unit, seq)]);
+      const was = this.written.get(unit);
+      if (was === seq) continue;
+      const print = source.printAt(unit, seq);
+      marks.push([unit, seq, print]);
+      // The records since the last commit (since 0 for a unit new here), with their keys;
+      // when the change log does not hold them all (a full copy), the history starts again here.
+      const records = was !== undefined && was > seq ? null : source.historySince(unit, was ?? 0, seq);
+      history.push(records === null ? { unit, reset: [seq, print], records: [] } : { unit, reset: null, records });
     }
     for (const unit of this.written.keys()) if (!now.has(unit)) marks.push([unit, null, null]);
     return {
       marks,
+      history,
       onCommitted: () => {
         this.written = now;
       },

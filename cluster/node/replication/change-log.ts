@@ -15,7 +15,16 @@ interface UnitLog {
   records: LogRecord[];
   /** Index of the first live record in `records` (evicted ones are skipped, then compacted). */
   head: number;
+  /**
+   * Seqno of the last record restored from the disk's history (0: none): records up to it
+   * know their key and fingerprint but not their value, so they prove points and can be
+   * rolled back, but are never sent as a delta.
+   */
+  restoredUpTo: number;
 }
+
+/** Fingerprints of restored records (their values are not known, so they cannot be computed). */
+const restoredPrints = new WeakMap<LogRecord, string>();
 
 /**
  * The recent replication records of every unit a node holds, in seqno order, bounded in
@@ -43,7 +52,7 @@ export class ChangeLog {
     let log = this.units.get(unit);
     if (log === undefined || r[1] !== log.base + (log.records.length - log.head) + 1) {
       if (log !== undefined) this.drop(unit);
-      log = { base: r[1] - 1, anchor: null, records: [], head: 0 };
+      log = { base: r[1] - 1, anchor: null, records: [], head: 0, restoredUpTo: 0 };
       this.units.set(unit, log);
     }
     log.records.push(r);
@@ -60,7 +69,7 @@ export class ChangeLog {
     const log = this.units.get(unit);
     if (log === undefined) return since === current ? [] : null;
     const last = log.base + (log.records.length - log.head);
-    if (last !== current || since < log.base || since > last) return null;
+    if (last !== current || since < log.base || since > last || since < log.restoredUpTo) return null;
     return log.records.slice(log.head + (since - log.base));
   }
 
@@ -71,16 +80,47 @@ export class ChangeLog {
   anchor(unit: number, seq: number, print: string | null): void {
     this.drop(unit);
     if (this.maxBytes <= 0) return;
-    this.units.set(unit, { base: seq, anchor: print, records: [], head: 0 });
+    this.units.set(unit, { base: seq, anchor: print, records: [], head: 0, restoredUpTo: 0 });
+  }
+
+  /**
+   * The unit's history as the disk kept it (unit-history.ts): `history[0]` is the point it
+   * starts from, then one entry per record up to `seq`, each with its fingerprint and key.
+   * False (and nothing changes) when it does not run whole up to `seq`.
+   */
+  restore(unit: number, history: ReadonlyArray<[number, string | null, Uint8Array | null]>, seq: number): boolean {
+    if (this.maxBytes <= 0 || history.length < 2 || history[history.length - 1]![0] !== seq) return false;
+    const [base, anchor] = history[0]!;
+    const records: LogRecord[] = [];
+    for (let i = 1; i < history.length; i++) {
+      const [at, print, key] = history[i]!;
+      if (at !== base + i || print === null || key === null) return false;
+      const r: LogRecord = [unit, at, key, null, 0, 0];
+      restoredPrints.set(r, print);
+      records.push(r);
+    }
+    this.drop(unit);
+    this.units.set(unit, { base, anchor, records, head: 0, restoredUpTo: seq });
+    for (const r of records) {
+      this.sizeBytes += recordBytes(r);
+      this.order.push(unit);
+    }
+    while (this.sizeBytes > this.maxBytes && this.orderHead < this.order.length) this.evictOne();
+    return true;
+  }
+
+  /** A record's fingerprint (kept for a restored record, computed for any other). */
+  printOf(r: LogRecord): string {
+    return restoredPrints.get(r) ?? fingerprint(r);
   }
 
   /** The fingerprint of the unit's record at `seq`, when the log knows it. */
   printAt(unit: number, seq: number): string | null {
     const log = this.units.get(unit);
     if (log === undefined || seq < log.base) return null;
-    if (seq === log.base) return typeof log.anchor === 'string' || log.anchor === null ? log.anchor : fingerprint(log.anchor);
+    if (seq === log.base) return typeof log.anchor === 'string' || log.anchor === null ? log.anchor : this.printOf(log.anchor);
     const at = log.head + (seq - log.base) - 1;
-    return at < log.records.length ? fingerprint(log.records[at]!) : null;
+    return at < log.records.length ? this.printOf(log.records[at]!) : null;
   }
 
   /**
@@ -122,6 +162,7 @@ export class ChangeLog {
     if (at > last) return null;
     const cut = log.head + (at - log.base);
     const removed = log.records.splice(cut);
+    if (log.restoredUpTo > at) log.restoredUpTo = at;
     for (const r of removed) this.sizeBytes -= recordBytes(r);
     return removed;
   }

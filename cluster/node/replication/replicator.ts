@@ -5,6 +5,7 @@ import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js
 import type { Durability } from '../../../shared/protocol/frames.js';
 import type { PeerPlane, PeerReply } from '../../peer/index.js';
 import type { KvEngine } from '../engine/types.js';
+import type { HistoryEntry } from '../engine/unit-history.js';
 import type { HintStore } from './hint-store.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
@@ -214,6 +215,18 @@ export class Replicator extends EventEmitter<{
     return this.changes.printAt(unit, seq);
   }
 
+  /** The unit's records in (since, to] as the disk's history keeps them (seqno, fingerprint, key); null when not all are logged. */
+  historySince(unit: number, since: number, to: number): Array<[number, string, Uint8Array]> | null {
+    const records = this.changes.since(unit, since, to);
+    if (records === null) return null;
+    const out: Array<[number, string, Uint8Array]> = new Array(records.length);
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      out[i] = [r[1], this.changes.printOf(r), r[2]];
+    }
+    return out;
+  }
+
   /** Each unit's seqno and the fingerprint of its record there: what a warm restart keeps. */
   unitMarks(): Array<[number, number, string | null]> {
     return [...this.seqs].map(([unit, seq]) => [unit, seq, this.changes.printAt(unit, seq)]);
@@ -224,13 +237,16 @@ export class Replicator extends EventEmitter<{
    * unit's history at them, then verify every unit held in the next map, as after a
    * failover (delta when the history matches the active's, a full copy otherwise).
    */
-  restoreMarks(marks: ReadonlyArray<[number, number, string | null]>, mayHoldUnmarked = false): void {
+  restoreMarks(marks: ReadonlyArray<[number, number, string | null]>, mayHoldUnmarked = false, histories: ReadonlyMap<number, HistoryEntry[]> = new Map()): void {
     // A disk engine may hold items of units it has no seqno for (killed while copying or
     // purging them): those are cleared before their copy, so no deleted key comes back.
     if (mayHoldUnmarked) this.backfiller.isClearingUnmarked = true;
     for (const [unit, seq, print] of marks) {
       this.seqs.set(unit, seq);
-      this.changes.anchor(unit, seq, print);
+      // With its recent history from the disk, a unit whose last records the active does
+      // not have rolls back by delta; with only its mark, it is copied in full.
+      const history = histories.get(unit);
+      if (history === undefined || !this.changes.restore(unit, history, seq)) this.changes.anchor(unit, seq, print);
     }
     this.markSuspect();
   }

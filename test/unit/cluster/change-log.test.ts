@@ -96,4 +96,50 @@ test('rolls a unit back to an earlier point, returning what it discards', () => 
   assert.is(log.truncate(4, 49), null, 'before the log\'s start');
 });
 
+test('a history restored from the disk proves points and rolls back, but is never sent as a delta', () => {
+  const log = new ChangeLog();
+  const original = new ChangeLog();
+  for (let s = 1; s <= 12; s++) original.append(rec(4, s));
+  // What the disk keeps: the point before, then seqno, fingerprint and key of each record.
+  const history: Array<[number, string | null, Uint8Array | null]> = [[4, original.printAt(4, 4), null]];
+  for (let s = 5; s <= 12; s++) history.push([s, original.printAt(4, s), Buffer.from(`k${s}`)]);
+  assert.ok(log.restore(4, history, 12));
+  for (let s = 4; s <= 12; s++) assert.is(log.printAt(4, s), original.printAt(4, s), `point ${s}`);
+  assert.equal(log.earlierPoints(4, 12), original.earlierPoints(4, 12).filter(([s]) => s >= 4));
+  assert.is(log.since(4, 8, 12), null, 'restored records have no values to send');
+  // New records continue it; those can be sent.
+  log.append(rec(4, 13));
+  assert.equal(log.since(4, 12, 13)!.map((r) => r[1]), [13]);
+  assert.is(log.since(4, 11, 13), null);
+  // A rollback to a restored point hands back the keys written after it.
+  const removed = log.truncate(4, 9)!;
+  assert.equal(removed.map((r) => [r[1], Buffer.from(r[2]).toString()]), [[10, 'k10'], [11, 'k11'], [12, 'k12'], [13, 'k13']]);
+  assert.is(log.printAt(4, 9), original.printAt(4, 9));
+  log.append(rec(4, 10, 'other'));
+  assert.equal(log.since(4, 9, 10)!.map((r) => r[1]), [10], 'after the rollback, what follows the point is sendable');
+});
+
+test('a restored history that does not run whole up to the mark is refused and changes nothing', () => {
+  const log = new ChangeLog();
+  log.append(rec(2, 1));
+  const k = (s: number): Uint8Array => Buffer.from(`k${s}`);
+  assert.not.ok(log.restore(2, [[3, 'a', null], [4, 'b', k(4)], [6, 'c', k(6)]], 6), 'a gap');
+  assert.not.ok(log.restore(2, [[3, 'a', null], [4, 'b', k(4)]], 5), 'ends before the mark');
+  assert.not.ok(log.restore(2, [[3, 'a', null]], 3), 'only a point');
+  assert.not.ok(log.restore(2, [[3, 'a', null], [4, null, k(4)]], 4), 'a record without its fingerprint');
+  assert.equal(log.since(2, 0, 1)!.map((r) => r[1]), [1]);
+});
+
+test('restored records are evicted like others, the oldest first, leaving a provable anchor', () => {
+  const log = new ChangeLog(40 * 6);
+  const history: Array<[number, string | null, Uint8Array | null]> = [[0, null, null]];
+  for (let s = 1; s <= 10; s++) history.push([s, `p${s}`, Buffer.from(`k${s}`)]);
+  assert.ok(log.restore(9, history, 10));
+  assert.ok(log.bytes <= 40 * 6);
+  assert.is(log.printAt(9, 10), 'p10');
+  assert.is(log.printAt(9, 1), null, 'evicted');
+  const oldest = log.earlierPoints(9, 10).at(-1)!;
+  assert.is(log.printAt(9, oldest[0]), `p${oldest[0]}`);
+});
+
 test.run();

@@ -75,7 +75,7 @@ test('items, cas and unit marks survive a close and reopen; the marks are those 
     const path = join(dir, 'engine');
     const seqs = new Map<number, number>([[3, 7], [9, 1]]);
     const a = new DiskEngine({ path, nodeId: 'node-a' });
-    a.setUnitMarkSource({ unitSeqs: () => seqs, printAt: (u, s) => `p${u}-${s}` });
+    a.setUnitMarkSource({ unitSeqs: () => seqs, printAt: (u, s) => `p${u}-${s}`, historySince: () => null });
     for (let i = 0; i < 1000; i++) a.set(`key:${i}`, bytes(`v${i}`), i, 0);
     const last = a.set('last', bytes('x'), 0, 0).cas;
     await a.whenDurable();
