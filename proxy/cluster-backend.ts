@@ -7,6 +7,7 @@ import type { PasswordCheck } from './options.js';
 import { ScanIterator } from '../sdk/scan.js';
 import { upstreamScanHost } from './scan-service.js';
 import { ForwardedGet, ForwardedSet, type RequestObserver } from './memcached-forward.js';
+import type { WireLayout } from '../shared/protocol/packed-layout.js';
 import type { McGetSink, McSetSink, McCallbackBackend } from './memcached/callback-backend.js';
 import type { McCounterOptions, McCounterResult, McDumpEntry, McItem, McPrincipal, McStoreMode, McStoreResult, MemcachedBackend } from './memcached/backend.js';
 
@@ -28,20 +29,23 @@ export class ClusterBackend implements MemcachedBackend, McCallbackBackend {
   /**
    * @param observe counts each answered frame (op, status, service time in ms): the
    *   proxy's `pandakv_proxy_requests_total{protocol="memcached"}`
+   * @param layout how the proxy's lanes write GET and SET (`ProxyOptions.upstreamLayout`):
+   *   memcached `get` and `set` are built for it
    */
   constructor(
     private readonly upstream: Upstream, private readonly timeoutMs: number, private readonly checkPassword: PasswordCheck,
     private readonly observe: RequestObserver | null = null,
+    private readonly layout: WireLayout = 'cbor',
   ) {}
 
-  /** A one-key `get` as bytes both ways, no promise (see `memcached-forward.ts`). */
+  /** A one-key `get` with no promise, in the lanes' layout (see `memcached-forward.ts`). */
   getCb(key: Uint8Array, sink: McGetSink): void {
-    this.upstream.dispatcher.dispatch(new ForwardedGet(key, Date.now() + this.timeoutMs, sink, this.observe));
+    this.upstream.dispatcher.dispatch(new ForwardedGet(key, Date.now() + this.timeoutMs, sink, this.observe, this.layout));
   }
 
-  /** A plain `set` as bytes both ways, no promise. */
+  /** A plain `set` with no promise, in the lanes' layout. */
   setCb(key: Uint8Array, value: Uint8Array, flags: number, ttl: number, sink: McSetSink): void {
-    this.upstream.dispatcher.dispatch(new ForwardedSet(key, value, flags, ttl, Date.now() + this.timeoutMs, sink, this.observe));
+    this.upstream.dispatcher.dispatch(new ForwardedSet(key, value, flags, ttl, Date.now() + this.timeoutMs, sink, this.observe, this.layout));
   }
 
   async get(key: Uint8Array): Promise<McItem | null> {

@@ -7,32 +7,42 @@ import type { DispatchRequest } from '../sdk/dispatch-request.js';
 import type { RawRequest } from '../sdk/lane-contract.js';
 import type { McGetSink, McSetSink } from './memcached/callback-backend.js';
 import type { McStoreStatus } from './memcached/backend.js';
+import type { WireLayout } from '../shared/protocol/packed-layout.js';
 import { rawItem, readItemFields } from './raw-item.js';
 
 /** Told of each answered frame: its op, the node's status and the time it took, ms. */
 export type RequestObserver = (op: number, status: number, ms: number) => void;
 
+const EMPTY = new Uint8Array(0);
 const MAJOR_UINT = 0;
 const MAJOR_NEGATIVE = 1;
 const MAJOR_BYTES = 2;
 
 /*
- * A memcached `get` or `set` sent to its owner as a native frame built as bytes (the
- * lane writes only the id and epoch in front of them), and its answer read as bytes: the
- * value goes back to the client as a slice of the node's message, never decoded into
- * objects. Each is one request object of `Dispatcher.dispatch`, which routes it and
+ * A memcached `get` or `set` sent to its owner as a native frame, in the layout the
+ * proxy's lanes write (`upstreamLayout`). For the packed layout it is a frame array the
+ * lane packs, and the node's packed answer arrives decoded without CBOR (`onAnswer`, its
+ * value a view into the node's message). For CBOR it is built as bytes (the lane writes
+ * only the id and epoch in front of them) and its answer read as bytes (`onRawAnswer`),
+ * so the value goes back to the client as a slice of the node's message, never decoded
+ * into objects. Each is one request object of `Dispatcher.dispatch`, which routes it and
  * retries it by DESIGN §10; an answer that comes by the retrying path arrives decoded
  * (`onAnswer`) and is handled the same way.
  */
 
 abstract class Forwarded implements DispatchRequest, RawRequest {
-  readonly frame = null;
   readonly address = undefined;
   readonly isReplicaRead = undefined;
-  readonly raw: RawRequest = this;
+  /** The request as a raw CBOR tail (`tail`), or null when it goes as `frame`. */
+  readonly raw: RawRequest | null;
   private readonly startedMs = performance.now();
 
+  /**
+   * @param frame the request as an array, for a lane that writes the packed layout; null
+   *   to send `tail`, the CBOR fields from the key on, as bytes
+   */
   constructor(
+    readonly frame: unknown[] | null,
     readonly op: number,
     readonly fieldCount: number,
     readonly key: Uint8Array,
@@ -41,7 +51,9 @@ abstract class Forwarded implements DispatchRequest, RawRequest {
     readonly isIdempotent: boolean,
     readonly deadline: number,
     private readonly observe: RequestObserver | null,
-  ) {}
+  ) {
+    this.raw = frame === null ? this : null;
+  }
 
   onRawAnswer(status: number, fieldCount: number, fields: Uint8Array): void {
     this.observe?.(this.op, status, performance.now() - this.startedMs);
@@ -60,8 +72,9 @@ abstract class Forwarded implements DispatchRequest, RawRequest {
 
 /** A one-key `get`: `[id, GET, epoch, key]`. */
 export class ForwardedGet extends Forwarded {
-  constructor(key: Uint8Array, deadline: number, private readonly sink: McGetSink, observe: RequestObserver | null) {
-    super(Op.GET, 4, key, bytesItem(key), 0, true, deadline, observe);
+  constructor(key: Uint8Array, deadline: number, private readonly sink: McGetSink, observe: RequestObserver | null, layout: WireLayout = 'cbor') {
+    const isPacked = layout === 'packed';
+    super(isPacked ? [0, Op.GET, 0, key] : null, Op.GET, 4, key, isPacked ? EMPTY : bytesItem(key), 0, true, deadline, observe);
   }
 
   onError(err: unknown): void {
@@ -88,8 +101,12 @@ export class ForwardedGet extends Forwarded {
 
 /** A plain `set`: `[id, SET, epoch, key, value, flags, exptime, 0]`. */
 export class ForwardedSet extends Forwarded {
-  constructor(key: Uint8Array, value: Uint8Array, flags: number, ttl: number, deadline: number, private readonly sink: McSetSink, observe: RequestObserver | null) {
-    super(Op.SET, 8, key, setTail(key, value, flags, ttl), value.length, false, deadline, observe);
+  constructor(
+    key: Uint8Array, value: Uint8Array, flags: number, ttl: number, deadline: number, private readonly sink: McSetSink, observe: RequestObserver | null,
+    layout: WireLayout = 'cbor',
+  ) {
+    const isPacked = layout === 'packed';
+    super(isPacked ? [0, Op.SET, 0, key, value, flags, ttl, 0] : null, Op.SET, 8, key, isPacked ? EMPTY : setTail(key, value, flags, ttl), value.length, false, deadline, observe);
   }
 
   onError(err: unknown): void {

@@ -1,4 +1,5 @@
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from '../shared/protocol/limits.js';
+import type { WireLayout } from '../shared/protocol/packed-layout.js';
 import type { Credentials, PasswordLimits } from '../shared/auth/index.js';
 import { EVENT_LOG_DEFAULTS, type LogFormat } from '../shared/event-log.js';
 import { CONN_LIMITS_DEFAULTS, type ConnLimits } from '../shared/conn-limits.js';
@@ -80,6 +81,13 @@ export interface ProxyOptions extends ProtocolLimits, ConnLimits {
    * CPU they need under load. @default 0
    */
   idlePollUs: number;
+  /**
+   * How the proxy's lanes write GET and SET to nodes: `packed` in the packed layout
+   * (docs/protocol.md §16) to every node that offers it, CBOR to one that does not;
+   * `cbor` always CBOR. memcached `get` and `set` are built for the chosen layout;
+   * native-protocol frames are forwarded as the client encoded them either way. @default 'packed'
+   */
+  upstreamLayout: WireLayout;
   /** Argon2id cost that password principals were created with (memcached auth). @default interactive */
   passwordLimits: Partial<PasswordLimits> | null;
   /** Format of cluster event lines (`--log-format`). @default 'text' */
@@ -117,6 +125,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   managerKey: null,
   passwordLimits: null,
   idlePollUs: 0,
+  upstreamLayout: 'packed',
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,
   eventCapacity: EVENT_LOG_DEFAULTS.capacity,

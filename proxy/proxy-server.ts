@@ -82,7 +82,7 @@ export class Proxy {
       });
     });
     if (o.memcachedPort !== null) {
-      const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null), this.onMemcachedRequest);
+      const backend = new ClusterBackend(this.upstream, o.timeoutMs, this.auth?.checkPassword ?? (async () => null), this.onMemcachedRequest, o.upstreamLayout);
       this.memcached = new MemcachedServer(backend, {
         ...connLimitsOf(o), host: o.ip, port: o.memcachedPort, tls: o.tls, isAuthRequired: this.auth !== null, maxConnections: o.memcachedMaxConnections,
       });

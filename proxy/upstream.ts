@@ -57,6 +57,7 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       // Answers to forwarded frames go back to clients as the node encoded them.
       answerReader: rawAnswerReader(onActivity),
       tlsCa: options.tlsCa,
+      wireLayout: options.upstreamLayout,
       auth: options.credentials === null ? null : {
         credentials: options.credentials, serverKeyFor: this.nodeKeyFor, derivedKeys: this.derivedKeys,
         ...(options.passwordLimits === null ? {} : { passwordLimits: options.passwordLimits }),

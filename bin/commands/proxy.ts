@@ -23,6 +23,8 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --idle-poll-us N      keep polling this long after traffic instead of sleeping:
                         lower latency at low load for CPU; for a proxy with cores
                         of its own (default 0: off)
+  --upstream-layout L   packed | cbor: how GET and SET go to nodes (default packed:
+                        the packed layout to every node that offers it)
   --cursor-secret HEX   key signing scan cursors (share it between proxies)
   --credentials FILE    the proxy's principal (needs admin plus the roles clients use)
   --key FILE            the proxy's key pair (created 0600 when missing; default: new per start)
@@ -61,6 +63,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     'timeout-ms': { type: 'string' },
     'cursor-secret': { type: 'string' },
     'idle-poll-us': { type: 'string' },
+    'upstream-layout': { type: 'string' },
     insecure: { type: 'boolean' },
     credentials: { type: 'string' },
     key: { type: 'string' },
@@ -98,6 +101,11 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   if (timeout !== undefined) o.timeoutMs = timeout;
   const poll = numberArg(values, 'idle-poll-us', (n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000);
   if (poll !== undefined) o.idlePollUs = poll;
+  const layout = values['upstream-layout'];
+  if (layout !== undefined) {
+    if (layout !== 'packed' && layout !== 'cbor') throw new UsageError('--upstream-layout must be packed or cbor');
+    o.upstreamLayout = layout;
+  }
   if (values['cursor-secret'] !== undefined) {
     const secret = String(values['cursor-secret']);
     if (!/^([0-9a-f]{2}){16,}$/i.test(secret)) throw new UsageError('--cursor-secret must be at least 32 hex digits');

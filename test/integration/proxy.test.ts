@@ -95,8 +95,8 @@ test('scan pages carry a signed cursor that resumes, and a forged cursor is refu
   }
 }));
 
-test('speaks the memcached text and meta protocol, with idle polling off (the default) and on', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  for (const extra of [[], ['--idle-poll-us', '200']]) {
+test('speaks the memcached text and meta protocol, with idle polling off (the default) and on, to nodes in either layout', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  for (const extra of [[], ['--idle-poll-us', '200'], ['--upstream-layout', 'cbor']]) {
     const proxy = await spawnProxy(['--insecure', '--map', manager.address, ...extra]);
     try {
       assert.ok(proxy.memcached !== null);
@@ -106,6 +106,16 @@ test('speaks the memcached text and meta protocol, with idle polling off (the de
       assert.match(await memcached(mc, 'incr nope 1\r\n', /\r\n/), /^NOT_FOUND\r\n$/);
       assert.match(await memcached(mc, 'bogus\r\n', /\r\n/), /^ERROR\r\n$/);
       assert.match(await memcached(mc, 'mg greeting v f\r\n', /\r\n.*\r\n/s), /^VA 5 f5\r\nhello\r\n$/);
+      // Pipelined one-key gets and sets (the callback path), values of every size class, a miss and noreply.
+      const sizes = [0, 1, 23, 24, 255, 256, 65_535, 65_536, 200_000];
+      const sets = sizes.map((n, i) => `set size${i} ${i * 1000} 0 ${n}${i % 2 === 0 ? '' : ' noreply'}\r\n${'v'.repeat(n)}\r\n`).join('');
+      const stored = (await memcached(mc, `${sets}mn\r\n`, /MN\r\n$/)).replace(/MN\r\n$/, '');
+      assert.is(stored, 'STORED\r\n'.repeat(Math.ceil(sizes.length / 2)));
+      const gets = sizes.map((_, i) => `get size${i}\r\n`).join('') + 'get size-none\r\n';
+      const expected = sizes.map((n, i) => `VALUE size${i} ${i * 1000} ${n}\r\n${'v'.repeat(n)}\r\nEND\r\n`).join('') + 'END\r\n';
+      // Only the final miss puts two ENDs in a row.
+      const got = await memcached(mc, gets, /END\r\nEND\r\n$/);
+      assert.ok(got === expected, `gets answered byte for byte (${got.length} of ${expected.length} bytes)`);
       const db = await connect({ map: manager.address });
       assert.is(Buffer.from((await db.get('greeting'))!).toString(), 'hello', 'the same data the SDK sees');
       await db.close();

@@ -38,7 +38,7 @@ export interface DiskEngineOptions {
   /**
    * Bytes of unit history (seqno, fingerprint and key of recent records) kept on disk so a
    * node back from a crash can roll back by delta; older commits' history is deleted.
-   * @default 16777216
+   * @default 4194304
    */
   historyMaxBytes: number;
   /** After a failed commit (disk full), try again this often, ms. @default 250 */
@@ -61,7 +61,7 @@ export const DISK_ENGINE_DEFAULTS: Readonly<Omit<DiskEngineOptions, 'path'>> = O
   maxDiskBytes: 0,
   inlineCommitMaxMs: 4,
   inlineCommitMaxWrites: 1024,
-  historyMaxBytes: 16 * 1024 * 1024,
+  historyMaxBytes: 4 * 1024 * 1024,
   commitRetryMs: 250,
   expirySweepIntervalMs: 60_000,
   expirySweepSliceKeys: 2048,

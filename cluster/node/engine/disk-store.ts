@@ -61,7 +61,7 @@ export class DiskStore {
   private historyBytes = 0;
   private nextHistoryNo = 1;
   /** Bytes of history kept on disk; older commits' records are deleted. */
-  historyMaxBytes = 16 * 1024 * 1024;
+  historyMaxBytes = 4 * 1024 * 1024;
   private isClosed = false;
 
   private constructor(readonly path: string, private readonly root: RootDatabase<Buffer, Buffer>) {

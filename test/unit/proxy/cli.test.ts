@@ -24,6 +24,18 @@ test('--log-format picks text or json event lines; anything else is a one-line u
   }
 });
 
+test('--upstream-layout picks packed or cbor; anything else is a one-line usage error', () => {
+  for (const layout of ['packed', 'cbor'] as const) {
+    const o = parseProxyArgs([...MAP, '--upstream-layout', layout]);
+    assert.is(o !== 'help' && o.upstreamLayout, layout);
+  }
+  const unset = parseProxyArgs(MAP);
+  assert.is(unset !== 'help' && unset.upstreamLayout, undefined, 'the default comes from PROXY_DEFAULTS');
+  for (const bad of ['PACKED', 'json', '', 'cbor ', 'packed\ncbor']) {
+    assert.throws(() => parseProxyArgs([...MAP, '--upstream-layout', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), `refuses "${bad}"`);
+  }
+});
+
 test('a malformed --idle-poll-us is a usage error', () => {
   for (const bad of ['-1', '1.5', 'abc', '', '2000000', '1e400']) {
     assert.throws(() => parseProxyArgs([...MAP, '--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError, `refuses "${bad}"`);

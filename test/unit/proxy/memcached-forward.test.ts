@@ -7,6 +7,9 @@ import { decodeRequests, encodeMessage } from '../../../shared/protocol/codec.js
 import { casAnswer, errorAnswer, extraAnswer, itemAnswer, statusAnswer, storeRequest, keyRequest, type AnswerFrame, type Response } from '../../../shared/protocol/frames.js';
 import { ANSWER_STRIDE, AnswerField as A, answerResponse, scanAnswers, scannedAnswers } from '../../../shared/protocol/raw-frames.js';
 import { encodeBatch } from '../../../sdk/lane-batch.js';
+import { PACKED_V1 } from '../../../shared/protocol/packed-layout.js';
+import { decodePackedRequests } from '../../../shared/protocol/packed-requests.js';
+import { decodePackedAnswers, encodePackedAnswers } from '../../../shared/protocol/packed-answers.js';
 import { ForwardedGet, ForwardedSet } from '../../../proxy/memcached-forward.js';
 import type { McGetSink, McSetSink } from '../../../proxy/memcached/callback-backend.js';
 import type { McStoreStatus } from '../../../proxy/memcached/backend.js';
@@ -106,6 +109,39 @@ test('answers that come decoded (the retrying path) and errors are reported the 
   new ForwardedSet(key, key, 0, 0, 0, rec, null).onError(KvError.timeout('late'));
   new ForwardedGet(key, 0, rec, null).onError(KvError.unavailable('down'));
   assert.equal(rec.seen, [{ value: 'xy', flags: 2 }, { value: null, flags: 0 }, 'STORED', { code: ErrorCode.TIMEOUT }, { code: ErrorCode.UNAVAILABLE }]);
+});
+
+test('for packed lanes a get and a set are frame arrays the lane packs, read back as the codec would', () => {
+  const rec = new Recorder();
+  const get = new ForwardedGet(key, 0, rec, null, 'packed');
+  const set = new ForwardedSet(key, Buffer.from('value'), 7, -1, 0, rec, null, 'packed');
+  assert.is(get.raw, null);
+  assert.is(set.raw, null);
+  assert.is(new ForwardedGet(key, 0, rec, null, 'cbor').frame, null, 'cbor: bytes, no array');
+  // As the lane and the dispatcher do: the id and the epoch are written into the array.
+  get.frame![0] = 3;
+  set.frame![0] = 4;
+  for (const f of [get.frame!, set.frame!]) f[2] = 5;
+  const message = encodeBatch([{ id: 3, frame: get.frame, raw: null, epoch: 5 }, { id: 4, frame: set.frame, raw: null, epoch: 5 }], true);
+  assert.is(message[0], PACKED_V1, 'a packed message');
+  const packed = decodePackedRequests(message);
+  assert.is(packed.fatal, null);
+  assert.equal(packed.requests, [viaCodec(keyRequest(Op.GET, key), 3, 5), viaCodec(storeRequest(Op.SET, key, Buffer.from('value'), 7, -1, 0), 4, 5)]);
+});
+
+test('packed answers, decoded by the lane, are reported as the CBOR ones', () => {
+  const rec = new Recorder();
+  const answers = decodePackedAnswers(encodePackedAnswers([
+    itemAnswer(1, Buffer.from('packed'), 2 ** 40, 11), statusAnswer(2, Status.NOT_FOUND), casAnswer(3, 9), statusAnswer(4, Status.NOT_STORED),
+    errorAnswer(5, Status.UNAVAILABLE, 'owner down'),
+  ]))!;
+  assert.is(answers.length, 5);
+  new ForwardedGet(key, 0, rec, null, 'packed').onAnswer(answers[0]!);
+  new ForwardedGet(key, 0, rec, null, 'packed').onAnswer(answers[1]!);
+  new ForwardedSet(key, key, 0, 0, 0, rec, null, 'packed').onAnswer(answers[2]!);
+  new ForwardedSet(key, key, 0, 0, 0, rec, null, 'packed').onAnswer(answers[3]!);
+  new ForwardedGet(key, 0, rec, null, 'packed').onAnswer(answers[4]!);
+  assert.equal(rec.seen, [{ value: 'packed', flags: 11 }, { value: null, flags: 0 }, 'STORED', 'NOT_STORED', { code: ErrorCode.UNAVAILABLE }]);
 });
 
 test('each answered frame is observed with its op and status; an error is not', () => {
