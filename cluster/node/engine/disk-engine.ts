@@ -1,5 +1,4 @@
 import { Status, type StatusCode } from '../../../shared/status.js';
-import { KvError } from '../../../shared/errors.js';
 import { NOT_A_COUNTER, decrement, increment, isU64, parseCounter } from './counter-codec.js';
 import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expiry.js';
 import { DISK_ENGINE_DEFAULTS, type DiskEngineOptions } from './disk-options.js';
@@ -9,15 +8,13 @@ import { ReadCache, type DiskEntry } from './read-cache.js';
 import { mergeRange } from './overlay-range.js';
 import { UnitMarkLog } from './unit-mark-log.js';
 import { rebuildHistories, type HistoryEntry } from './unit-history.js';
-import { DurableWaiters } from './durable-waiters.js';
+import { GroupCommit, type Refusal } from './group-commit.js';
 import { ExpirySweeper } from './expiry-sweep.js';
 import type {
   CounterResult, EngineStats, Item, ItemPage, KvEngine, ScanEntry, ScanResult, StoreResult, StoredItem, UnitMark, UnitMarkSource,
 } from './types.js';
 
 const MAX_KEY_LIMIT = 255;
-/** How often unit seqnos that moved without a write are checked for a commit, ms. */
-const MARK_CHECK_MS = 200;
 
 const enum Mode {
   Set,
@@ -33,8 +30,11 @@ const TOO_LARGE = fail(Status.TOO_LARGE);
 const NOT_STORED = fail(Status.NOT_STORED);
 const NOT_FOUND = fail(Status.NOT_FOUND);
 const EXISTS = fail(Status.EXISTS);
-const NO_SPACE = fail(Status.NO_SPACE);
-const BUSY = fail(Status.BUSY);
+const REFUSED: Readonly<Record<Refusal, StoreResult>> = Object.freeze({
+  'no-space': fail(Status.NO_SPACE),
+  io: fail(Status.INTERNAL),
+  busy: fail(Status.BUSY),
+});
 
 function counterFail(status: StatusCode): CounterResult {
   return Object.freeze({ status, value: 0n, cas: 0 });
@@ -49,20 +49,17 @@ function isFlags(flags: number): boolean {
  * append/prepend, ordered scans) on lmdb, for data that must survive a crash and may be
  * larger than memory.
  *
- * Writes land in `pending` (the newest state of each key written since the last commit
- * started) and are answered at once; a commit takes `pending` as one batch, with the unit
- * seqnos replication holds at that moment and the last CAS, and writes it in one lmdb
- * transaction that is fsync'd before it resolves (group commit: every write of the batch
- * shares one fsync). Reads look at `pending`, then the batch in flight, then the read
- * cache, then lmdb. `whenDurable()` resolves when the commit holding every write made so
- * far is on disk: the `persist` durability level.
+ * Writes go to the overlay of uncommitted writes and are answered at once; group commits
+ * write them to lmdb, many writes per fsync (group-commit.ts). Reads look at the overlay,
+ * then the read cache, then lmdb. `whenDurable()` resolves when the commit holding every
+ * write made so far is on disk: the `persist` durability level.
  *
  * A commit that fails (disk full) leaves its writes pending; writes are refused with
  * NO_SPACE while the disk stays full, reads go on, and commits are retried until one
  * succeeds, after which writes are accepted again. See docs/engine.md.
  *
- * Beside it: which unit seqnos each commit writes (unit-mark-log.ts), the callers waiting
- * for a commit (durable-waiters.ts) and the background expiry pass (expiry-sweep.ts).
+ * Beside it: which unit seqnos each commit writes (unit-mark-log.ts) and the background
+ * expiry pass (expiry-sweep.ts).
  */
 export class DiskEngine implements KvEngine {
   readonly kind = 'disk' as const;
@@ -70,33 +67,15 @@ export class DiskEngine implements KvEngine {
   readonly options: Readonly<DiskEngineOptions>;
   private readonly store: DiskStore;
   private readonly cache: ReadCache;
-  /** Writes since the current commit (if any) started; null is a delete. */
-  private pending = new Map<string, DiskEntry | null>();
-  private pendingBytes = 0;
-  /** The batch being committed. */
-  private inflight: Map<string, DiskEntry | null> | null = null;
-  /** flush_all asked for: the store's items are hidden until the commit that clears them. */
-  private isClearPending = false;
-  private isClearInflight = false;
+  /** Writes not yet on disk, and the commits that write them. */
+  private readonly overlay: GroupCommit;
   private lastCas: number;
   private itemCount: number;
-  /** Write generation: bumped by every change; `durableGen` is the last one on disk. */
-  private writeGen = 0;
-  private durableGen = 0;
-  private readonly waiters = new DurableWaiters();
-  private commitTimer: NodeJS.Timeout | null = null;
-  private commitNow: NodeJS.Immediate | null = null;
-  private committing: Promise<void> | null = null;
-  /** Set while the last commit failed: writes are refused until one succeeds. */
-  private failure: { code: 'no-space' | 'io'; message: string } | null = null;
   private readonly marks: UnitMarkLog;
   private readonly histories: ReadonlyMap<number, HistoryEntry[]>;
   private isClosed = false;
   private readonly sweeper: ExpirySweeper;
-  private readonly markTimer: NodeJS.Timeout;
-  private counters = { commits: 0, commitFailures: 0, expired: 0, writes: 0, commitMs: 0, inlineCommits: 0 };
-  /** Moving average of inline commits' duration, ms (see `inlineCommitMaxMs`). */
-  private inlineCommitMs = 0;
+  private counters = { expired: 0, writes: 0 };
 
   /** @throws DiskFormatError when the data dir cannot be used (see DiskStore.open) */
   constructor(options: Partial<DiskEngineOptions> & Pick<DiskEngineOptions, 'path'>) {
@@ -116,9 +95,10 @@ export class DiskEngine implements KvEngine {
     const marks = this.store.unitMarks();
     this.marks = new UnitMarkLog(marks);
     this.histories = rebuildHistories(this.store.loadHistory(), new Map(marks.map(([unit, seq]) => [unit, seq])));
-    // Seqnos can move without a write (a backfill ends): they reach the disk within this.
-    this.markTimer = setInterval(this.onMarkCheck, MARK_CHECK_MS);
-    this.markTimer.unref();
+    this.overlay = new GroupCommit(this.store, this.marks, this.options, {
+      lastCas: () => this.lastCas,
+      onBatchDurable: (items) => this.onBatchDurable(items),
+    });
     const self = this;
     this.sweeper = new ExpirySweeper({
       get isClosed() { return self.isClosed; },
@@ -269,19 +249,16 @@ export class DiskEngine implements KvEngine {
 
   /** Drop every item (memcached flush_all): hidden at once, cleared on disk by the next commit. */
   flush(): void {
-    this.pending.clear();
-    this.pendingBytes = 0;
+    this.overlay.clear();
     this.cache.clear();
-    this.isClearPending = true;
     this.itemCount = 0;
-    this.writeGen++;
-    this.scheduleCommit();
   }
 
   stats(): EngineStats {
+    const commits = this.overlay.stats();
     return {
       items: this.itemCount,
-      bytes: this.cache.bytes + this.pendingBytes,
+      bytes: this.cache.bytes + commits.pendingBytes,
       limitBytes: Math.floor(this.options.memorySizeMb * 1024 * 1024),
       evictions: 0,
       expired: this.counters.expired,
@@ -298,20 +275,16 @@ export class DiskEngine implements KvEngine {
       diskBytes: this.store.fileBytes(),
       cacheItems: this.cache.count,
       cacheBytes: this.cache.bytes,
-      commits: this.counters.commits,
-      commitFailures: this.counters.commitFailures,
-      commitMs: Math.round(this.counters.commitMs),
-      inlineCommits: this.counters.inlineCommits,
-      noSpace: this.failure?.code === 'no-space' ? 1 : 0,
+      commits: commits.commits,
+      commitFailures: commits.commitFailures,
+      commitMs: Math.round(commits.commitMs),
+      inlineCommits: commits.inlineCommits,
+      noSpace: commits.isNoSpace ? 1 : 0,
     };
   }
 
   whenDurable(): Promise<void> {
-    if (this.durableGen >= this.writeGen && !this.isClearPending) return Promise.resolve();
-    if (this.failure !== null) return Promise.reject(this.failureError());
-    const durable = this.waiters.add(this.writeGen);
-    this.scheduleCommit(true);
-    return durable;
+    return this.overlay.whenDurable();
   }
 
   /** Commit what is pending, wait for it, and close the store. Idempotent. */
@@ -319,14 +292,7 @@ export class DiskEngine implements KvEngine {
     if (this.isClosed) return;
     this.isClosed = true;
     this.sweeper.close();
-    clearInterval(this.markTimer);
-    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
-    if (this.commitNow !== null) clearImmediate(this.commitNow);
-    this.commitTimer = null;
-    this.commitNow = null;
-    await this.committing?.catch(noop);
-    if (this.pending.size > 0 || this.isClearPending || this.marks.hasChanged()) await this.commit().catch(noop);
-    this.waiters.rejectAll(KvError.unavailable('engine closed'));
+    await this.overlay.close();
     await this.store.close();
   }
 
@@ -348,7 +314,7 @@ export class DiskEngine implements KvEngine {
     const next = ++this.lastCas;
     if (expAt === ALREADY_EXPIRED) {
       if (current !== null) this.put(key, null, true);
-      else this.touchGen();
+      else this.overlay.touch();
       return { status: Status.OK, cas: next };
     }
     // The caller may reuse its buffer: the record holds a copy.
@@ -395,7 +361,7 @@ export class DiskEngine implements KvEngine {
     if (refused !== null) return counterFail(refused.status);
     const next = ++this.lastCas;
     if (expAt === ALREADY_EXPIRED) {
-      this.touchGen();
+      this.overlay.touch();
       return { status: Status.OK, value, cas: next };
     }
     this.put(key, makeEntry(Buffer.from(value.toString(), 'latin1'), flags, expAt, next), current !== null);
@@ -410,9 +376,8 @@ export class DiskEngine implements KvEngine {
 
   /** NO_SPACE while the disk is full, BUSY while too much waits for the disk; else null. */
   private refusal(): StoreResult | null {
-    if (this.failure !== null) return this.failure.code === 'no-space' ? NO_SPACE : fail(Status.INTERNAL);
-    if (this.pendingBytes > this.options.maxPendingBytes) return BUSY;
-    return null;
+    const why = this.overlay.refusal();
+    return why === null ? null : REFUSED[why];
   }
 
   /**
@@ -423,29 +388,25 @@ export class DiskEngine implements KvEngine {
   private put(key: string, e: DiskEntry | null, existed: boolean): void {
     if (existed && e === null) this.itemCount--;
     else if (!existed && e !== null) this.itemCount++;
-    const old = this.pending.get(key);
-    if (old !== undefined) this.pendingBytes -= sizeOf(key, old);
-    this.pending.set(key, e);
-    this.pendingBytes += sizeOf(key, e);
     this.counters.writes++;
-    this.touchGen();
+    this.overlay.put(key, e);
   }
 
-  private touchGen(): void {
-    this.writeGen++;
-    this.scheduleCommit();
+  /** Committed items are what reads find next: keep the recent ones at hand. */
+  private onBatchDurable(items: ReadonlyMap<string, DiskEntry | null>): void {
+    for (const [key, e] of items) {
+      if (e === null) this.cache.delete(key);
+      // A key written again meanwhile is read from the overlay until its own commit.
+      else if (!this.overlay.isPending(key)) this.cache.set(key, e);
+    }
   }
 
   // ---- reads ----
 
   /** The key's newest state, expired or not; null when absent. */
   private read(key: string): DiskEntry | null {
-    const p = this.pending.get(key);
-    if (p !== undefined) return p;
-    if (this.isClearPending) return null;
-    const f = this.inflight?.get(key);
-    if (f !== undefined) return f;
-    if (this.isClearInflight) return null;
+    const o = this.overlay.lookup(key);
+    if (o !== undefined) return o;
     const c = this.cache.get(key);
     if (c !== undefined) return c;
     const e = this.store.get(key);
@@ -471,9 +432,7 @@ export class DiskEngine implements KvEngine {
 
   /** Every key in `[start, end)` in byte order with its newest state; deleted keys left out. */
   private range(start: string, end: string | null): Iterable<[string, DiskEntry]> {
-    const layers: Array<Map<string, DiskEntry | null>> = [this.pending];
-    if (!this.isClearPending && this.inflight !== null) layers.push(this.inflight);
-    const isStoreHidden = this.isClearPending || this.isClearInflight;
+    const { layers, isStoreHidden } = this.overlay.layers();
     return mergeRange(layers, isStoreHidden ? null : this.store.items, start, end);
   }
 
@@ -485,144 +444,9 @@ export class DiskEngine implements KvEngine {
     return toSeconds(this.options.nowMs());
   }
 
-  // ---- commits ----
-
-  /**
-   * Start a commit within `commitIntervalMs`, or in the next turn when someone waits for it
-   * (`persist`): the writes of this turn join it, and writes arriving while its fsync runs
-   * gather for the next one, so waiting writers share fsyncs without an added delay.
-   */
-  private scheduleCommit(isUrgent = false): void {
-    if (this.isClosed || this.committing !== null || this.commitNow !== null) return;
-    if (this.failure === null && (isUrgent || this.options.commitIntervalMs === 0)) {
-      if (this.commitTimer !== null) clearTimeout(this.commitTimer);
-      this.commitTimer = null;
-      this.commitNow = setImmediate(this.onCommitTimer);
-      return;
-    }
-    if (this.commitTimer !== null) return;
-    this.commitTimer = setTimeout(this.onCommitTimer, this.failure !== null ? this.options.commitRetryMs : this.options.commitIntervalMs);
-  }
-
-  private readonly onCommitTimer = (): void => {
-    if (this.commitTimer !== null) clearTimeout(this.commitTimer);
-    if (this.commitNow !== null) clearImmediate(this.commitNow);
-    this.commitTimer = null;
-    this.commitNow = null;
-    void this.commit().catch(noop);
-  };
-
-  private readonly onMarkCheck = (): void => {
-    if (this.committing === null && this.pending.size === 0 && this.marks.hasChanged()) this.scheduleCommit();
-  };
-
-  /** Commit `pending` (and the unit marks of this moment) as one transaction. */
-  private commit(): Promise<void> {
-    const batchItems = this.pending;
-    const gen = this.writeGen;
-    const isClear = this.isClearPending;
-    const { marks, history, onCommitted } = this.marks.take();
-    const bytes = this.pendingBytes;
-    this.pending = new Map();
-    this.pendingBytes = 0;
-    this.inflight = batchItems;
-    this.isClearPending = false;
-    this.isClearInflight = isClear;
-    const started = performance.now();
-    const isInline = !isClear && this.isInlineCommit(batchItems.size);
-    // An inline commit has ended by the time `run` is made: it must not be left marked as running.
-    let isDone = false;
-    const run = (async (): Promise<void> => {
-      try {
-        this.checkQuota(batchItems, bytes);
-        const batch = { items: batchItems, marks, lastCas: this.lastCas, isClear, history };
-        if (isInline) this.commitInline(batch, started);
-        else await this.store.commit(batch);
-      } catch (err) {
-        this.onCommitFailed(err, batchItems, bytes, isClear);
-        throw err;
-      } finally {
-        this.inflight = null;
-        this.isClearInflight = false;
-        this.committing = null;
-        isDone = true;
-      }
-      this.counters.commits++;
-      this.counters.commitMs += performance.now() - started;
-      onCommitted();
-      this.failure = null;
-      // Committed items are what reads find next: keep the recent ones at hand. A key
-      // written again meanwhile is read from pending until its own commit.
-      for (const [key, e] of batchItems) {
-        if (e === null) this.cache.delete(key);
-        else if (!this.pending.has(key)) this.cache.set(key, e);
-      }
-      this.durableGen = gen;
-      this.waiters.settle(this.durableGen);
-      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.size > 0);
-    })();
-    if (!isDone) this.committing = run;
-    return run;
-  }
-
-  /**
-   * Writers wait on this commit (`persist`), it is small, and inline commits have been
-   * quick: run it on the event loop. A slow disk (the average over `inlineCommitMaxMs`)
-   * sends commits back to lmdb's writer thread; one in 16 of those is tried inline again,
-   * so the average follows the disk when it recovers.
-   */
-  private isInlineCommit(writes: number): boolean {
-    const max = this.options.inlineCommitMaxMs;
-    if (max <= 0 || this.waiters.size === 0 || writes > this.options.inlineCommitMaxWrites) return false;
-    return this.inlineCommitMs <= max || this.counters.commits % 16 === 0;
-  }
-
-  private commitInline(batch: Parameters<DiskStore['commitInline']>[0], started: number): void {
-    this.store.commitInline(batch);
-    const took = performance.now() - started;
-    this.inlineCommitMs = this.counters.inlineCommits === 0 ? took : this.inlineCommitMs * 0.875 + took * 0.125;
-    this.counters.inlineCommits++;
-  }
-
-  /** The engine's size quota stands in for a full disk (same path as ENOSPC). */
-  private checkQuota(items: Map<string, DiskEntry | null>, bytes: number): void {
-    const max = this.options.maxDiskBytes;
-    if (max <= 0) return;
-    let hasPut = false;
-    for (const e of items.values()) if (e !== null) hasPut = true;
-    if (hasPut && this.store.fileBytes() + bytes > max) throw Object.assign(new Error('engine size quota reached'), { isQuota: true });
-  }
-
-  private onCommitFailed(err: unknown, items: Map<string, DiskEntry | null>, bytes: number, isClear: boolean): void {
-    this.counters.commitFailures++;
-    const isQuota = (err as { isQuota?: boolean }).isQuota === true;
-    const code = isQuota ? 'no-space' : this.store.classifyFailure(bytes);
-    this.failure = { code, message: err instanceof Error ? err.message : String(err) };
-    // Nothing of the batch reached the disk: it goes back under the newer writes.
-    for (const [key, e] of items) {
-      if (this.pending.has(key)) continue;
-      this.pending.set(key, e);
-      this.pendingBytes += sizeOf(key, e);
-    }
-    if (isClear) this.isClearPending = true;
-    this.waiters.rejectAll(this.failureError());
-    queueMicrotask(() => this.scheduleCommit());
-  }
-
-  private failureError(): KvError {
-    const f = this.failure;
-    if (f?.code === 'no-space') return KvError.noSpace();
-    return KvError.internal(`disk commit failed: ${f?.message ?? 'unknown'}`);
-  }
-
   /** Start a reclaim pass now (tests; the timer does it every `expirySweepIntervalMs`). */
   sweepExpired(): void {
     this.sweeper.start();
   }
 }
 
-function sizeOf(key: string, e: DiskEntry | null): number {
-  return key.length + (e?.value.length ?? 0) + 48;
-}
-
-function noop(): void {}

@@ -224,6 +224,16 @@ test('a found item, a bare status and a stored write are written byte for byte a
   assert.equal(encodePackedAnswers([[1, Status.OK, null, 2]]), hex(STORED_BYTES));
 });
 
+test('the worked example of the protocol document is byte-exact', () => {
+  assert.equal(encodePackedRequests([[5, Op.GET, 7, 'user:42'], [6, Op.SET, 7, 'k', 'hello', 42, 60, 1]]).length, 54);
+  const answer = encodePackedAnswers([[5, Status.OK, Buffer.from('hello'), 1, 0], [6, Status.OK, null, 2]]);
+  assert.equal(answer, hex('01 10 05000000 0100000000000000 00000000 05000000 68656c6c6f 12 06000000 0200000000000000'));
+  assert.is(answer.length, 40);
+  assert.equal(encodePackedAnswers([[5, Status.NOT_FOUND]]), hex('01 11 05000000 01'));
+  assert.equal(encodePackedAnswers([[6, Status.EXISTS]]), hex('01 11 06000000 02'));
+  assert.equal(encodePackedAnswers([[6, Status.NOT_MY_BUCKET, null, 0, 0, { epoch: 7 }]]), hex('01 00 0e000000 86 06 04 f6 00 00 a1 65 65706f6368 07'));
+});
+
 test('every answer shape decodes from the packed layout as it does from CBOR', () => {
   const answers: unknown[][] = [
     [1, Status.OK, new Uint8Array([1, 2, 3]), 77, 0xffffffff],
