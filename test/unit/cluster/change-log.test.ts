@@ -1,6 +1,8 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
+import fc from 'fast-check';
 import { ChangeLog, fingerprint, type LogRecord } from '../../../cluster/node/replication/change-log.js';
+import { xxh64 } from '../../../shared/xxh64.js';
 
 const test = suite('cluster - change log for delta recovery');
 
@@ -140,6 +142,25 @@ test('restored records are evicted like others, the oldest first, leaving a prov
   assert.is(log.printAt(9, 1), null, 'evicted');
   const oldest = log.earlierPoints(9, 10).at(-1)!;
   assert.is(log.printAt(9, oldest[0]), `p${oldest[0]}`);
+});
+
+test('a fingerprint is the XXH64 of the record laid out as [present][key length][flags][expiry][key][value], in hex', () => {
+  // The layout every node hashes: copies compare fingerprints, so it must never drift.
+  const reference = (r: LogRecord): string => {
+    const head = Buffer.alloc(13);
+    head[0] = r[3] === null ? 0 : 1;
+    head.writeUInt32LE(r[2].length, 1);
+    head.writeUInt32LE(r[4] >>> 0, 5);
+    head.writeUInt32LE(r[5] >>> 0, 9);
+    return xxh64(Buffer.concat([head, r[2], r[3] ?? Buffer.alloc(0)])).toString(16);
+  };
+  fc.assert(fc.property(
+    fc.uint8Array({ minLength: 1, maxLength: 250 }), fc.option(fc.uint8Array({ maxLength: 9000 })), fc.nat(2 ** 32 - 1), fc.nat(2 ** 32 - 1),
+    (key, value, flags, expAt) => {
+      const r: LogRecord = [1, 1, key, value, flags, expAt];
+      return fingerprint(r) === reference(r);
+    },
+  ), { numRuns: 3000 });
 });
 
 test.run();
