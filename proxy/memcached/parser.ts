@@ -195,7 +195,9 @@ export class McParser {
       }
       case 'data':
         this.pending = outcome.command;
-        this.value = Buffer.allocUnsafeSlow(outcome.length);
+        // Small blocks come from Node's shared pool, not an ArrayBuffer each: a block lives
+        // only until its node answers, and it is filled whole before anyone reads it.
+        this.value = Buffer.allocUnsafe(outcome.length);
         this.valueFilled = 0;
         this.trailerSeen = 0;
         this.isTrailerOk = true;
