@@ -2,6 +2,7 @@ import { suite } from '../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { Op } from '../../shared/protocol/ops.js';
+import { PACKED_V1, PackedKind } from '../../shared/protocol/packed-layout.js';
 import { Status } from '../../shared/status.js';
 import { FakeNode, echoOk, type Script } from '../helpers/fake-node.js';
 import { rejection, until, withDeadline } from '../helpers/deadline.js';
@@ -43,6 +44,29 @@ test('a lane writes the packed layout only to a server that offers it in its upg
       assert.equal(fake.layouts, [expected, expected], `offered ${String(isOffered)}, asked ${layout}`);
       assert.equal(fake.frames.map((f) => f.slice(0, 2)), [[1, Op.GET], [2, Op.SET]]);
       assert.equal(fake.frames[1]!.slice(3, 4).concat(fake.frames[1]!.slice(5)), ['key', 3, 60, 0]);
+    } finally {
+      db.destroy();
+      await fake.close();
+    }
+  }
+});
+
+test('a packed answer message the lane cannot parse fails its requests with KV_ERR_PROTOCOL and closes the lane', async () => {
+  const answers = [
+    Buffer.from([PACKED_V1, PackedKind.ITEM, 1, 0, 0, 0]),
+    Buffer.from([PACKED_V1, 0x7f]),
+    Buffer.from([PACKED_V1, PackedKind.CBOR, 4, 0, 0, 0, 0x9f, 0xff, 0xff, 0x1c]),
+  ];
+  for (const bad of answers) {
+    const fake = await FakeNode.start((_frames, ws) => { ws.send(bad); }, true);
+    const db = await connect({ nodes: [fake.address], timeoutMs: 3000 });
+    try {
+      const err = await rejection(db.get('k'));
+      assert.is(err.code, 'KV_ERR_PROTOCOL', bad.toString('hex'));
+      assert.equal(fake.layouts, ['packed']);
+      // The next request opens a new lane and is answered.
+      fake.script = echoOk;
+      assert.is(Buffer.from((await db.get('again'))!).toString(), 'again');
     } finally {
       db.destroy();
       await fake.close();
