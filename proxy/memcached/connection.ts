@@ -447,8 +447,9 @@ export class McConnection implements GuardedConnection, McSlotOwner {
   private writeCorked(ready: readonly McSlot[], done: (() => void) | undefined): void {
     const chunks: Uint8Array[] = [];
     for (const slot of ready) {
-      if (slot.reply === ITEM_REPLY) chunks.push(...slot.itemChunks());
-      else chunks.push(...slot.reply!.chunks);
+      // Pushed one by one: a spread of a large answer's chunks (a cachedump lists one per
+      // key) would pass more arguments than a call may take.
+      for (const c of slot.reply === ITEM_REPLY ? slot.itemChunks() : slot.reply!.chunks) chunks.push(c);
     }
     this.socket.cork();
     for (let i = 0; i < chunks.length; i++) {

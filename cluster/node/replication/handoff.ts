@@ -77,7 +77,8 @@ export class HintedHandoff {
     this.unacked.delete(peer);
     if (sent === undefined || this.host.isClosed) return;
     const records: ReplRecord[] = [];
-    for (const list of sent.units.values()) records.push(...list);
+    // One by one: a unit may hold more unacknowledged records than a call may take arguments.
+    for (const list of sent.units.values()) for (const r of list) records.push(r);
     if (records.length > 0) this.handOff(peer, records);
   }
 

@@ -195,4 +195,17 @@ test('a backend that throws instead of rejecting is answered as an internal erro
   });
 });
 
+test('a cachedump of 100,000 keys (300,000 answer chunks) arrives whole, and the connection goes on', async () => {
+  const backend = new MemoryBackend();
+  const keys = Array.from({ length: 100_000 }, (_, i) => `key:${String(i).padStart(6, '0')}`);
+  for (const k of keys) await backend.store('set', Buffer.from(k), Buffer.from('v'), 0, 0);
+  await withServer(backend, {}, async (_server, port) => {
+    const c = await RawClient.connect(port);
+    c.send('stats cachedump 1 0\r\nversion\r\n');
+    const expected = keys.map((k) => `ITEM ${k} [1 b; 0 s]\r\n`).join('') + 'END\r\nVERSION 1.6.21\r\n';
+    assert.ok((await c.read(expected, 20_000)) === expected, 'every key listed, in order, then the next answer');
+    c.destroy();
+  });
+});
+
 test.run();
