@@ -1,11 +1,11 @@
 import { Status } from '../status.js';
-import { decodeCbor, encodeFrame, toResponse } from './codec.js';
+import { decodeCbor, toResponse } from './codec.js';
 import type { Response } from './frames.js';
 import {
   CBOR_HEAD_BYTES, ITEM_HEAD_BYTES, PACKED_V1, PackedKind as K, STATUS_BYTES, STORED_BYTES, UINT32_MAX,
   isU32, readU32, readU64, writeU32, writeU64,
 } from './packed-layout.js';
-import { writeCborFrame } from './packed-requests.js';
+import { encodePackedMessage } from './packed-requests.js';
 
 /*
  * Answers in the packed layout (packed-layout.ts, docs/protocol.md §16): the node writes
@@ -63,31 +63,7 @@ export function writePackedAnswer(out: Buffer, pos: number, f: readonly unknown[
 
 /** One packed message holding the answers `frames`, in order. */
 export function encodePackedAnswers(frames: ReadonlyArray<readonly unknown[]>): Buffer {
-  const n = frames.length;
-  const sizes = new Array<number>(n);
-  let embedded: Array<Uint8Array | undefined> | null = null;
-  let total = 1;
-  for (let i = 0; i < n; i++) {
-    const f = frames[i]!;
-    const size = packedAnswerBytes(f);
-    sizes[i] = size;
-    if (size >= 0) {
-      total += size;
-    } else {
-      embedded ??= new Array<Uint8Array | undefined>(n);
-      const e = encodeFrame(f);
-      embedded[i] = e;
-      total += CBOR_HEAD_BYTES + e.length;
-    }
-  }
-  const out = Buffer.allocUnsafe(total);
-  out[0] = PACKED_V1;
-  let pos = 1;
-  for (let i = 0; i < n; i++) {
-    const size = sizes[i]!;
-    pos = size >= 0 ? writePackedAnswer(out, pos, frames[i]!, size) : writeCborFrame(out, pos, embedded![i]!);
-  }
-  return out;
+  return encodePackedMessage(frames, packedAnswerBytes, writePackedAnswer);
 }
 
 /**

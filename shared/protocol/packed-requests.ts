@@ -121,13 +121,26 @@ export function writeCborFrame(out: Buffer, pos: number, encoded: Uint8Array): n
  * GET and SET in their packed form, every other frame embedded as CBOR.
  */
 export function encodePackedRequests(frames: ReadonlyArray<readonly unknown[]>): Buffer {
+  return encodePackedMessage(frames, packedRequestBytes, writePackedRequest);
+}
+
+/**
+ * One packed message holding `frames` in order: each in its packed form where `bytesOf`
+ * gives its size (≥ 0) and `write` lays it out, every other one embedded as CBOR.
+ * Requests and answers both use it.
+ */
+export function encodePackedMessage(
+  frames: ReadonlyArray<readonly unknown[]>,
+  bytesOf: (f: readonly unknown[]) => number,
+  write: (out: Buffer, pos: number, f: readonly unknown[], size: number) => number,
+): Buffer {
   const n = frames.length;
   const sizes = new Array<number>(n);
   let embedded: Array<Uint8Array | undefined> | null = null;
   let total = 1;
   for (let i = 0; i < n; i++) {
     const f = frames[i]!;
-    const size = packedRequestBytes(f);
+    const size = bytesOf(f);
     sizes[i] = size;
     if (size >= 0) {
       total += size;
@@ -143,7 +156,7 @@ export function encodePackedRequests(frames: ReadonlyArray<readonly unknown[]>):
   let pos = 1;
   for (let i = 0; i < n; i++) {
     const size = sizes[i]!;
-    pos = size >= 0 ? writePackedRequest(out, pos, frames[i]!, size) : writeCborFrame(out, pos, embedded![i]!);
+    pos = size >= 0 ? write(out, pos, frames[i]!, size) : writeCborFrame(out, pos, embedded![i]!);
   }
   return out;
 }
