@@ -190,7 +190,7 @@ export class DataNode implements StatsSource {
     }));
     this.executor.replicator = this.replicator;
     // Unit seqnos go to disk in the same commits as the items they number.
-    this.engine.setUnitMarkSource(this.replicator);
+    this.engine.setUnitMarkSource(this.replicator.marks);
     if (this.engine.isDurable) this.diskStart();
     else if (this.isWarmRestart) this.warmStart();
   }

@@ -4,11 +4,12 @@ import { bucketOfBinary } from '../../../shared/keystream.js';
 import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
 import type { Durability } from '../../../shared/protocol/frames.js';
 import type { PeerPlane, PeerReply } from '../../peer/index.js';
-import type { KvEngine } from '../engine/types.js';
+import type { KvEngine, UnitMarkSource } from '../engine/types.js';
 import type { HistoryEntry } from '../engine/unit-history.js';
 import type { HintStore } from './hint-store.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
+import { ReplicationMarks } from './mark-source.js';
 import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
 import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
@@ -68,6 +69,8 @@ export class Replicator extends EventEmitter<{
   private readonly seqs = new Map<number, number>();
   /** Recent records per unit, for delta recovery. */
   private readonly changes: ChangeLog;
+  /** Unit seqnos, fingerprints and recent records, for the disk engine to commit with the data. */
+  readonly marks: UnitMarkSource;
   /**
    * This node may have been failed over: data it holds may be behind or hold writes the
    * cluster lost. The next map it is back in makes it verify every unit it holds.
@@ -99,6 +102,7 @@ export class Replicator extends EventEmitter<{
     super();
     this.options = { ...REPLICATION_DEFAULTS, ...options };
     this.changes = new ChangeLog(this.options.changeLogBytes);
+    this.marks = new ReplicationMarks(this.seqs, this.changes);
     this.persisted = new PersistedAcks(engine, (peer, flat) => this.plane.send(peer, { t: 'ack', a: [], p: flat }));
     plane.on('message', this.onMessage);
     plane.on('peer-down', this.onPeerDown);
@@ -203,28 +207,6 @@ export class Replicator extends EventEmitter<{
    */
   markSuspect(): void {
     this.isSuspect = true;
-  }
-
-  /** Each unit's seqno now (the disk engine commits them with the data: UnitMarkSource). */
-  unitSeqs(): ReadonlyMap<number, number> {
-    return this.seqs;
-  }
-
-  /** The fingerprint of a unit's record at `seq`, when the change log knows it. */
-  printAt(unit: number, seq: number): string | null {
-    return this.changes.printAt(unit, seq);
-  }
-
-  /** The unit's records in (since, to] as the disk's history keeps them (seqno, fingerprint, key); null when not all are logged. */
-  historySince(unit: number, since: number, to: number): Array<[number, string, Uint8Array]> | null {
-    const records = this.changes.since(unit, since, to);
-    if (records === null) return null;
-    const out: Array<[number, string, Uint8Array]> = new Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const r = records[i]!;
-      out[i] = [r[1], this.changes.printOf(r), r[2]];
-    }
-    return out;
   }
 
   /** Each unit's seqno and the fingerprint of its record there: what a warm restart keeps. */
