@@ -15,34 +15,13 @@ import { REQUEST_MAGIC } from './binary-protocol.js';
 import { hasCallbacks, type McCallbackBackend } from './callback-backend.js';
 import { McSlot, type McSlotOwner } from './slot.js';
 import { ITEM_REPLY } from './item-reply.js';
+import { writeAnswers } from './answer-writer.js';
 import type { ConnGuard, GuardCloseReason, GuardEntry, GuardedConnection } from '../../shared/conn-guard.js';
 
 /** Slots already answered are dropped from the front of the queue in batches of this size. */
 const COMPACT_AFTER = 256;
 
 const NOTHING = Buffer.alloc(0);
-
-/** Answers up to this many bytes in all are copied into one buffer and written at once; larger ones go out corked, uncopied. */
-const MAX_JOINED_BYTES = 64 * 1024;
-
-/** The answers of `ready` (`bytes` in all) in one buffer; a lone one-chunk answer as it is. */
-function joinAnswers(ready: readonly McSlot[], bytes: number): Uint8Array {
-  const first = ready[0]!;
-  if (ready.length === 1 && first.reply !== ITEM_REPLY && first.reply!.chunks.length === 1) return first.reply!.chunks[0]!;
-  const joined = Buffer.allocUnsafe(bytes);
-  let at = 0;
-  for (const slot of ready) {
-    if (slot.reply === ITEM_REPLY) {
-      at = slot.writeItem(joined, at);
-      continue;
-    }
-    for (const c of slot.reply!.chunks) {
-      joined.set(c, at);
-      at += c.length;
-    }
-  }
-  return joined;
-}
 
 /** What a connection closed by the limits is told before it is closed. */
 const GUARD_LINES: Readonly<Record<GuardCloseReason, Buffer>> = Object.freeze({
@@ -431,8 +410,7 @@ export class McConnection implements GuardedConnection, McSlotOwner {
       // below the socket's own, where no 'drain' would come.
       const isOverMark = this.socket.writableLength + bytes > this.options.writeHighWaterBytes;
       const done = isOverMark ? this.onWriteFlushed : undefined;
-      if (bytes <= MAX_JOINED_BYTES) this.socket.write(joinAnswers(ready, bytes), done);
-      else this.writeCorked(ready, done);
+      writeAnswers(this.socket, ready, bytes, done);
       ready.length = 0;
     }
     if (isLast) {
@@ -442,22 +420,6 @@ export class McConnection implements GuardedConnection, McSlotOwner {
     this.armTimeout();
     this.pump();
   };
-
-  /** Answers too large to join: each chunk written as it is, the values uncopied, in one corked batch. */
-  private writeCorked(ready: readonly McSlot[], done: (() => void) | undefined): void {
-    const chunks: Uint8Array[] = [];
-    for (const slot of ready) {
-      // Pushed one by one: a spread of a large answer's chunks (a cachedump lists one per
-      // key) would pass more arguments than a call may take.
-      for (const c of slot.reply === ITEM_REPLY ? slot.itemChunks() : slot.reply!.chunks) chunks.push(c);
-    }
-    this.socket.cork();
-    for (let i = 0; i < chunks.length; i++) {
-      if (i === chunks.length - 1) this.socket.write(chunks[i]!, done);
-      else this.socket.write(chunks[i]!);
-    }
-    this.socket.uncork();
-  }
 
   /** Our side is done: send FIN, keep draining input for a while, then close. */
   private finish(): void {
