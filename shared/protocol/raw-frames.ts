@@ -68,7 +68,20 @@ function readUint32(b: Uint8Array, at: number): number {
 
 /** Position after the unsigned integer at `pos` (its value in `argValue`), or -1. */
 function readUint(b: Uint8Array, pos: number, end: number): number {
-  return pos < end && b[pos]! >> 5 === 0 ? readArg(b, pos, end) : NOT_PLAIN;
+  return readMajorHead(b, pos, end, 0);
+}
+
+/**
+ * Position after the head of an item of CBOR major type `major` at `pos`, or -1 (another
+ * type, truncated, indefinite-length); its argument is then `headArgument()`.
+ */
+export function readMajorHead(b: Uint8Array, pos: number, end: number, major: number): number {
+  return pos < end && b[pos]! >> 5 === major ? readArg(b, pos, end) : NOT_PLAIN;
+}
+
+/** The argument (integer, length or count) of the head the last `readMajorHead` read. */
+export function headArgument(): number {
+  return argValue;
 }
 
 /**
