@@ -108,6 +108,45 @@ export function activeRanges(map: ClusterMap, nodeIndex: number): Array<[number,
 }
 
 /**
+ * The ranges `[start, end)` of a grid of 2^`gridBits` buckets that cover every bucket whose
+ * chain leaves out node `nodeIndex` (every bucket when it is -1), in order and merged. A grid
+ * cell only partly left out is covered whole: whoever uses the ranges checks each key.
+ */
+export function unheldRanges(map: ClusterMap, nodeIndex: number, gridBits: number): Array<[number, number]> {
+  const total = 2 ** map.bits;
+  const cell = (bucket: number, isEnd: boolean): number => {
+    const at = (bucket / total) * 2 ** gridBits;
+    return isEnd ? Math.ceil(at) : Math.floor(at);
+  };
+  const out: Array<[number, number]> = [];
+  for (let i = 0; i < map.runStarts.length; i++) {
+    if (nodeIndex >= 0 && map.chains[map.runChains[i]!]!.includes(nodeIndex)) continue;
+    const start = cell(map.runStarts[i]!, false);
+    const end = cell(i + 1 < map.runStarts.length ? map.runStarts[i + 1]! : total, true);
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] >= start) last[1] = Math.max(last[1], end);
+    else out.push([start, end]);
+  }
+  return out;
+}
+
+/**
+ * The ranges `[start, end)` of a grid of 2^`gridBits` buckets that `units` (of a map with
+ * `unitBits`) cover, in order and merged; null when units are finer than the grid.
+ */
+export function unitGridRanges(units: Iterable<number>, unitBits: number, gridBits: number): Array<[number, number]> | null {
+  if (unitBits > gridBits) return null;
+  const width = 2 ** (gridBits - unitBits);
+  const out: Array<[number, number]> = [];
+  for (const unit of [...units].sort((a, b) => a - b)) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last[1] === unit * width) last[1] += width;
+    else out.push([unit * width, (unit + 1) * width]);
+  }
+  return out;
+}
+
+/**
  * A map with no manager: the given addresses split the bucket space into equal
  * contiguous runs (client-side sharding). One address owns everything.
  */

@@ -340,6 +340,7 @@ export class DataNode implements StatsSource {
       authDenied: c.authDenied,
       ...prefixed('conn_', connStats(this.server!.connCounters)),
       purgedItems: this.purger.purged,
+      purgeKeysRead: this.purger.keysRead,
       replicaRedirects: this.executor.replicaRedirects,
       engine: this.engine.kind,
       ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling, unacked: this.replicator.unacked, peers_up: this.replicator.peersUp })),

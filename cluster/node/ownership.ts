@@ -1,5 +1,5 @@
 import { bucketOfBinary } from '../../shared/keystream.js';
-import { activeRanges, chainOf, type ClusterMap } from '../../shared/cluster-map.js';
+import { activeRanges, chainOf, unheldRanges, type ClusterMap } from '../../shared/cluster-map.js';
 import type { OwnershipLease } from './lease.js';
 
 /**
@@ -84,6 +84,16 @@ export class Ownership {
     const map = this.map;
     if (map === null) return this.ranges === null;
     return this.self >= 0 && chainOf(map, bucketOfBinary(key, map.bits)).includes(this.self);
+  }
+
+  /**
+   * Ranges of a grid of 2^`gridBits` buckets holding every bucket of which this node holds
+   * no copy (the keys `holdsKey` refuses), merged; cells only partly unheld are included.
+   */
+  unheldRanges(gridBits: number): Array<[number, number]> {
+    const map = this.map;
+    if (map === null) return this.ranges === null ? [] : [[0, 2 ** gridBits]];
+    return unheldRanges(map, this.self, gridBits);
   }
 
   /** False while the node cannot prove its lease: it then executes nothing for its units. */

@@ -1,4 +1,5 @@
 import { Status, type StatusCode } from '../../../shared/status.js';
+import { bucketOfBinary } from '../../../shared/keystream.js';
 import { NOT_A_COUNTER, decrement, increment, isU64, parseCounter } from './counter-codec.js';
 import { ALREADY_EXPIRED, absoluteExpiry, isExpiredAt, toSeconds } from './expiry.js';
 import { DISK_ENGINE_DEFAULTS, type DiskEngineOptions } from './disk-options.js';
@@ -10,8 +11,9 @@ import { UnitMarkLog } from './unit-mark-log.js';
 import { rebuildHistories, type HistoryEntry } from './unit-history.js';
 import { GroupCommit, type Refusal } from './group-commit.js';
 import { ExpirySweeper } from './expiry-sweep.js';
-import type {
-  CounterResult, EngineStats, Item, ItemPage, KvEngine, ScanEntry, ScanResult, StoreResult, StoredItem, UnitMark, UnitMarkSource,
+import {
+  INDEX_BUCKET_BITS, type CounterResult, type EngineStats, type Item, type ItemPage, type KvEngine, type ScanEntry, type ScanResult,
+  type StoreResult, type StoredItem, type UnitMark, type UnitMarkSource,
 } from './types.js';
 
 const MAX_KEY_LIMIT = 255;
@@ -64,6 +66,7 @@ function isFlags(flags: number): boolean {
 export class DiskEngine implements KvEngine {
   readonly kind = 'disk' as const;
   readonly isDurable = true;
+  readonly hasBucketIndex = true;
   readonly options: Readonly<DiskEngineOptions>;
   private readonly store: DiskStore;
   private readonly cache: ReadCache;
@@ -247,6 +250,24 @@ export class DiskEngine implements KvEngine {
     return { keys, nextKey: null };
   }
 
+  bucketKeys(lo: number, hi: number, after: string | null, limit: number): { keys: string[]; next: string | null } {
+    const keys: string[] = [];
+    const { layers, isStoreHidden } = this.overlay.layers();
+    if (after === null) {
+      for (const layer of layers) {
+        for (const [key, e] of layer) {
+          if (e === null) continue;
+          const bucket = bucketOfBinary(key, INDEX_BUCKET_BITS);
+          if (bucket >= lo && bucket < hi) keys.push(key);
+        }
+      }
+    }
+    if (isStoreHidden) return { keys, next: null };
+    const page = this.store.bucketKeys(lo, hi, after === null ? null : Buffer.from(after, 'latin1'), limit);
+    for (const key of page.keys) keys.push(key);
+    return { keys, next: page.keys.length < limit || page.last === null ? null : page.last.toString('latin1') };
+  }
+
   /** Drop every item (memcached flush_all): hidden at once, cleared on disk by the next commit. */
   flush(): void {
     this.overlay.clear();
@@ -389,7 +410,7 @@ export class DiskEngine implements KvEngine {
     if (existed && e === null) this.itemCount--;
     else if (!existed && e !== null) this.itemCount++;
     this.counters.writes++;
-    this.overlay.put(key, e);
+    this.overlay.put(key, e, !existed && e !== null);
   }
 
   /** Committed items are what reads find next: keep the recent ones at hand. */

@@ -1,4 +1,6 @@
+import { bucketOfBinary } from '../../../shared/keystream.js';
 import type { DiskEntry } from './read-cache.js';
+import { INDEX_BUCKET_BITS } from './types.js';
 
 /**
  * An item as the disk engine stores it in lmdb: a 16-byte header, then the value.
@@ -32,6 +34,25 @@ export function decodeEntry(b: Buffer): DiskEntry | null {
 /** The key bytes of a binary-string key. */
 export function keyBytes(key: string): Buffer {
   return Buffer.from(key, 'latin1');
+}
+
+/** Buckets of the index: its ranges end at this at most. */
+export const INDEX_BUCKETS = 2 ** INDEX_BUCKET_BITS;
+
+/** A key's entry in the bucket index: `[u16 bucket at INDEX_BUCKET_BITS, big-endian][key bytes]`. */
+export function indexKey(key: string): Buffer {
+  const b = Buffer.allocUnsafe(2 + key.length);
+  b.writeUInt16BE(bucketOfBinary(key, INDEX_BUCKET_BITS), 0);
+  b.write(key, 2, 'latin1');
+  return b;
+}
+
+/** Where the bucket index's entries of `bucket` start (`INDEX_BUCKETS`: past the end, undefined). */
+export function indexStart(bucket: number): Buffer | undefined {
+  if (bucket >= INDEX_BUCKETS) return undefined;
+  const b = Buffer.allocUnsafe(2);
+  b.writeUInt16BE(bucket, 0);
+  return b;
 }
 
 /** A unit number as a 4-byte big-endian lmdb key (so units sort in order). */

@@ -2,18 +2,19 @@ import { existsSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { ensureDirSync } from '../../ensure-dir.js';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { decodeEntry, decodeMark, encodeMark, keyBytes, unitKey } from './disk-record.js';
+import { decodeEntry, decodeMark, encodeMark, indexKey, indexStart, keyBytes, unitKey } from './disk-record.js';
 import type { DiskEntry } from './read-cache.js';
 import type { UnitMark } from './types.js';
 import { checkLmdbFile } from './lmdb-file-check.js';
 import { decodeHistory, encodeHistory, type HistoryItem, type HistoryPart } from './unit-history.js';
 
 /**
- * The disk engine's files: one lmdb environment (`data.mdb`, `lock.mdb`) with three
- * named databases — `items` (key bytes → record, see disk-record.ts), `units` (unit →
- * seqno and fingerprint of its record there) and `meta` (format, owner, last CAS). A
- * commit writes items, unit marks and the last CAS in one lmdb transaction, fsync'd
- * before it counts. See docs/engine.md.
+ * The disk engine's files: one lmdb environment (`data.mdb`, `lock.mdb`) with five
+ * named databases — `items` (key bytes → record, see disk-record.ts), `buckets` (the
+ * bucket index: bucket and key → nothing, so a unit's keys are one range of it), `units`
+ * (unit → seqno and fingerprint of its record there), `history` (unit-history.ts) and
+ * `meta` (format, owner, last CAS). A commit writes all of them in one lmdb transaction,
+ * fsync'd before it counts. See docs/engine.md.
  */
 
 export const DATA_FILE = 'data.mdb';
@@ -21,6 +22,11 @@ const FORMAT = 'pandakv-disk-engine';
 const FORMAT_VERSION = 1;
 const META_FORMAT = 'format';
 const META_LAST_CAS = 'lastCas';
+/** Present once the bucket index holds every item (a store made before it had none). */
+const META_INDEX = 'bucketIndex';
+/** Keys indexed per transaction while an index is built for an older store. */
+const INDEX_BUILD_KEYS = 50_000;
+const EMPTY = Buffer.alloc(0);
 
 /** A data dir that cannot be used: another node's, another program's, or damaged. */
 export class DiskFormatError extends Error {
@@ -31,6 +37,8 @@ export class DiskFormatError extends Error {
 export interface CommitBatch {
   /** Items to write (null: delete). */
   items: Map<string, DiskEntry | null>;
+  /** Keys among `items` that the engine saw created (absent before): they enter the bucket index. */
+  created: ReadonlySet<string>;
   /** Unit marks to write (seq null: delete the unit's mark). */
   marks: Array<[unit: number, seq: number | null, print: string | null]>;
   lastCas: number;
@@ -52,6 +60,7 @@ interface FormatRecord {
 
 export class DiskStore {
   readonly items: Database<Buffer, Buffer>;
+  private readonly buckets: Database<Buffer, Buffer>;
   private readonly units: Database<Buffer, Buffer>;
   private readonly meta: Database<Buffer, Buffer>;
   private readonly history: Database<Buffer, Buffer>;
@@ -67,6 +76,7 @@ export class DiskStore {
   private constructor(readonly path: string, private readonly root: RootDatabase<Buffer, Buffer>) {
     const sub = { encoding: 'binary' as const, keyEncoding: 'binary' as const };
     this.items = root.openDB({ name: 'items', ...sub });
+    this.buckets = root.openDB({ name: 'buckets', ...sub });
     this.units = root.openDB({ name: 'units', ...sub });
     this.meta = root.openDB({ name: 'meta', ...sub });
     this.history = root.openDB({ name: 'history', ...sub });
@@ -99,7 +109,6 @@ export class DiskStore {
     }
     let store: DiskStore;
     try {
-      DiskStore.checkLength(root, dataFile);
       store = new DiskStore(path, root);
       store.checkFormat(isNew);
     } catch (err) {
@@ -110,23 +119,34 @@ export class DiskStore {
     return store;
   }
 
-  /** A file shorter than the pages its meta page points at was cut short (torn copy, truncation). */
-  private static checkLength(root: RootDatabase<Buffer, Buffer>, dataFile: string): void {
-    const stats = root.getStats() as { pageSize?: number; lastPageNumber?: number };
-    const need = ((stats.lastPageNumber ?? 0) + 1) * (stats.pageSize ?? 4096);
-    const size = statSync(dataFile).size;
-    if (size < need) throw new DiskFormatError(`${dataFile} is cut short (${size} bytes, its last transaction needs ${need}); refusing to serve from it`);
-  }
-
   private checkFormat(isNew: boolean): void {
     const raw = this.meta.getBinary(Buffer.from(META_FORMAT));
     if (raw === undefined) {
       const hasData = this.items.getKeysCount({ limit: 1 }) > 0 || this.units.getKeysCount({ limit: 1 }) > 0;
       if (!isNew && hasData) throw new DiskFormatError(`${join(this.path, DATA_FILE)} has no PandaKV format record; refusing to serve from it`);
       this.writeFormat({ format: FORMAT, version: FORMAT_VERSION, nodeId: null, createdAt: Date.now() });
-      return;
+    } else {
+      this.readFormat(raw);
     }
-    this.readFormat(raw);
+    if (this.meta.getBinary(Buffer.from(META_INDEX)) === undefined) this.buildIndex();
+  }
+
+  /**
+   * Index every stored key (a store written before the bucket index), a slice of keys per
+   * transaction; the mark that it is whole is written last, so a crash part way through
+   * builds it again at the next open.
+   */
+  private buildIndex(): void {
+    let start: Buffer | undefined;
+    for (;;) {
+      const keys = [...this.items.getKeys({ start, limit: INDEX_BUILD_KEYS })];
+      if (keys.length === 0) break;
+      this.root.transactionSync(() => {
+        for (const key of keys) this.buckets.putSync(indexKey(key.toString('latin1')), EMPTY);
+      });
+      start = Buffer.concat([keys[keys.length - 1]!, Buffer.of(0)]);
+    }
+    this.root.transactionSync(() => this.meta.putSync(Buffer.from(META_INDEX), Buffer.of(1)));
   }
 
   private writeFormat(record: FormatRecord): void {
@@ -191,6 +211,28 @@ export class DiskStore {
     return decodeEntry(own);
   }
 
+  /**
+   * Stored keys of buckets `[lo, hi)` (at INDEX_BUCKET_BITS), in bucket then key order,
+   * after index position `after` (exclusive; null: from `lo`), at most `limit`; with the
+   * index position of the last one, to go on from.
+   */
+  bucketKeys(lo: number, hi: number, after: Buffer | null, limit: number): { keys: string[]; last: Buffer | null } {
+    const start = after === null ? indexStart(lo) : Buffer.concat([after, Buffer.of(0)]);
+    const keys: string[] = [];
+    let last: Buffer | null = null;
+    for (const position of this.buckets.getKeys({ start, end: indexStart(hi), limit })) {
+      keys.push(position.toString('latin1', 2));
+      last = position;
+    }
+    // lmdb reuses the key buffer it hands out: keep a copy of the last one.
+    return { keys, last: last === null ? null : Buffer.from(last) };
+  }
+
+  /** Entries in the bucket index (equal to the items stored). */
+  indexedKeys(): number {
+    return (this.buckets.getStats() as { entryCount?: number }).entryCount ?? 0;
+  }
+
   /** Bytes of the data file. */
   fileBytes(): number {
     try {
@@ -235,10 +277,18 @@ export class DiskStore {
 
   private writeBatch(batch: CommitBatch): void {
     const { items, units } = this;
-    if (batch.isClear) for (const key of items.getKeys({})) items.removeSync(key);
+    const { buckets } = this;
+    if (batch.isClear) {
+      for (const key of items.getKeys({})) items.removeSync(key);
+      for (const key of buckets.getKeys({})) buckets.removeSync(key);
+    }
     for (const [key, e] of batch.items) {
-      if (e === null) items.removeSync(keyBytes(key));
-      else items.putSync(keyBytes(key), e.record);
+      if (e === null) {
+        if (items.removeSync(keyBytes(key))) buckets.removeSync(indexKey(key));
+      } else {
+        items.putSync(keyBytes(key), e.record);
+        if (batch.created.has(key)) buckets.putSync(indexKey(key), EMPTY);
+      }
     }
     for (const [unit, seq, print] of batch.marks) {
       if (seq === null) units.removeSync(unitKey(unit));

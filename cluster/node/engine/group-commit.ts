@@ -74,6 +74,8 @@ export class GroupCommit {
   /** Writes since the current commit (if any) started; null is a delete. */
   private pending = new Map<string, DiskEntry | null>();
   private pendingBytes = 0;
+  /** Keys of `pending` created by their write (absent before it): the bucket index gains them. */
+  private created = new Set<string>();
   /** The batch being committed. */
   private inflight: Map<string, DiskEntry | null> | null = null;
   /** flush_all asked for: the store's items are hidden until the commit that clears them. */
@@ -105,8 +107,12 @@ export class GroupCommit {
     this.markTimer.unref();
   }
 
-  /** Make `e` the key's newest state (null: delete). */
-  put(key: string, e: DiskEntry | null): void {
+  /**
+   * Make `e` the key's newest state (null: delete). `isCreated`: the key had no state
+   * before this write (its commit adds it to the bucket index).
+   */
+  put(key: string, e: DiskEntry | null, isCreated = false): void {
+    if (isCreated) this.created.add(key);
     const old = this.pending.get(key);
     if (old !== undefined) this.pendingBytes -= sizeOf(key, old);
     this.pending.set(key, e);
@@ -124,6 +130,7 @@ export class GroupCommit {
   clear(): void {
     this.pending.clear();
     this.pendingBytes = 0;
+    this.created.clear();
     this.isClearPending = true;
     this.touch();
   }
@@ -232,8 +239,10 @@ export class GroupCommit {
     // Taken in the same turn as the batch: the seqnos written are those of these items.
     const { marks, history, onCommitted } = this.marks.take();
     const bytes = this.pendingBytes;
+    const created = this.created;
     this.pending = new Map();
     this.pendingBytes = 0;
+    this.created = new Set();
     this.inflight = batchItems;
     this.isClearPending = false;
     this.isClearInflight = isClear;
@@ -244,11 +253,11 @@ export class GroupCommit {
     const run = (async (): Promise<void> => {
       try {
         this.checkQuota(batchItems, bytes);
-        const batch: CommitBatch = { items: batchItems, marks, lastCas: this.host.lastCas(), isClear, history };
+        const batch: CommitBatch = { items: batchItems, created, marks, lastCas: this.host.lastCas(), isClear, history };
         if (isInline) this.commitInline(batch, started);
         else await this.store.commit(batch);
       } catch (err) {
-        this.onCommitFailed(err, batchItems, bytes, isClear);
+        this.onCommitFailed(err, batchItems, created, bytes, isClear);
         throw err;
       } finally {
         this.inflight = null;
@@ -297,7 +306,7 @@ export class GroupCommit {
     if (hasPut && this.store.fileBytes() + bytes > max) throw Object.assign(new Error('engine size quota reached'), { isQuota: true });
   }
 
-  private onCommitFailed(err: unknown, items: Map<string, DiskEntry | null>, bytes: number, isClear: boolean): void {
+  private onCommitFailed(err: unknown, items: Map<string, DiskEntry | null>, created: ReadonlySet<string>, bytes: number, isClear: boolean): void {
     this.counters.commitFailures++;
     const isQuota = (err as { isQuota?: boolean }).isQuota === true;
     const code = isQuota ? 'no-space' : this.store.classifyFailure(bytes);
@@ -308,6 +317,8 @@ export class GroupCommit {
       this.pending.set(key, e);
       this.pendingBytes += sizeOf(key, e);
     }
+    // Still absent from the store, whatever was written over them since.
+    for (const key of created) this.created.add(key);
     if (isClear) this.isClearPending = true;
     this.waiters.rejectAll(this.failureError());
     queueMicrotask(() => this.scheduleCommit());

@@ -50,6 +50,7 @@ function isFlags(flags: number): boolean {
 export class MemoryEngine implements KvEngine {
   readonly kind = 'memory' as const;
   readonly isDurable = false;
+  readonly hasBucketIndex = false;
   readonly options: Readonly<MemoryEngineOptions>;
   private readonly limitBytes: number;
   private readonly store: ItemStore;
@@ -249,6 +250,11 @@ export class MemoryEngine implements KvEngine {
    * Up to `limit` keys of live items in `[start, …)` in byte order, without their values:
    * what a pass over every key (purging, clearing) needs. `nextKey` as in `scan`.
    */
+  /** No bucket index here: whoever wants a unit's keys walks them all (`scanKeys`). */
+  bucketKeys(): null {
+    return null;
+  }
+
   scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null } {
     const { items, order } = this.store;
     items.setProbe(PROBE_START, start);

@@ -94,6 +94,12 @@ export interface ItemPage {
   readonly next: string | null;
 }
 
+/**
+ * Bucket bits of the disk engine's bucket index (`KvEngine.bucketKeys`). A unit of a map
+ * with `unitBits` ≤ 16 is one contiguous range of it, whatever the map's `bits`.
+ */
+export const INDEX_BUCKET_BITS = 16;
+
 /** A unit's position in its history: its seqno and the fingerprint of its record there. */
 export type UnitMark = [unit: number, seq: number, print: string | null];
 
@@ -121,6 +127,8 @@ export interface KvEngine {
   readonly kind: 'memory' | 'disk';
   /** True when writes survive a crash once `whenDurable` resolves. */
   readonly isDurable: boolean;
+  /** True when `bucketKeys` reads a bucket index (the disk engine); false when it answers null. */
+  readonly hasBucketIndex: boolean;
   /** Items held, including expired ones not reclaimed yet. */
   readonly size: number;
   get(key: string): Item | null;
@@ -138,6 +146,14 @@ export interface KvEngine {
   scan(start: string, end: string | null, limit: number): ScanResult;
   page(after: string | null, limit: number, budget: number, accept: (key: string) => boolean): ItemPage;
   scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null };
+  /**
+   * The keys of buckets `[lo, hi)` at INDEX_BUCKET_BITS, a slice at a time, read from the
+   * bucket index: a unit's keys without a walk over every key. `after` null starts a walk
+   * (its first slice also holds the keys written but not yet committed there); otherwise
+   * it is the `next` the last slice returned (null at the end). Expired keys are included,
+   * and a key may come twice. Null when the engine keeps no such index (`hasBucketIndex`).
+   */
+  bucketKeys(lo: number, hi: number, after: string | null, limit: number): { keys: string[]; next: string | null } | null;
   flush(): void;
   stats(): EngineStats;
   /**

@@ -4,6 +4,7 @@ import { bucketOfBinary } from '../../../shared/keystream.js';
 import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
 import type { PeerPlane } from '../../peer/index.js';
 import type { KvEngine } from '../engine/types.js';
+import { clearUnits } from './clear-units.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
 import type { ReplicationOptions } from './options.js';
@@ -284,7 +285,10 @@ export class Backfiller {
             // A rollback when the unit had a history here; else leftovers of a purge are cleared.
             const diverged = [...stale].filter((u) => hadHistory.has(u));
             if (diverged.length > 0) this.host.onRollback?.(source, diverged, 'copy', 0);
-            await this.clearUnits(stale);
+            await clearUnits(this.engine, stale, {
+              map: () => (this.host.isClosed ? null : this.host.map),
+              isKept: (unit, key) => this.active.get(unit)?.touched.has(key) === true,
+            });
             // Cleared once: a retry of this copy needs no second pass (the stream keeps the
             // keys it writes meanwhile, deletes included).
             for (const u of stale) {
@@ -424,27 +428,6 @@ export class Backfiller {
       if (pause >= 1 && !this.host.isClosed) setTimeout(release, pause);
       else release();
     };
-  }
-
-  /**
-   * Delete this node's items of `units`, except keys the stream wrote during the backfill.
-   * In slices of 2048 keys, one per event-loop turn, so requests keep being served.
-   */
-  private async clearUnits(units: ReadonlySet<number>): Promise<void> {
-    let after: string | null = null;
-    for (;;) {
-      const map = this.host.map;
-      if (map === null || this.host.isClosed) return;
-      const page = this.engine.scanKeys(after === null ? '' : `${after}\0`, 2048);
-      for (const key of page.keys) {
-        const unit = unitOf(map, bucketOfBinary(key, map.bits));
-        if (units.has(unit) && this.active.get(unit)?.touched.has(key) !== true) this.engine.delete(key);
-      }
-      const last = page.keys.length > 0 ? page.keys[page.keys.length - 1]! : null;
-      if (page.nextKey === null || last === null) return;
-      after = last;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
   }
 
   /** True when this node is in `unit`'s chain in its current map. */

@@ -148,8 +148,9 @@ test('a failed commit rejects its waiters, goes back under newer writes, refuses
   await withGroup(async (group, store, durable) => {
     store.isHeld = true;
     store.failure = 'no-space';
-    group.put('a', entry('A'));
-    group.put('b', entry('B'));
+    group.put('a', entry('A'), true);
+    group.put('b', entry('B'), true);
+    group.put('c', entry('C'));
     const waiting = group.whenDurable();
     await until(() => store.isCommitOpen, WAIT_MS, 'commit started');
     group.put('a', entry('A2'));
@@ -166,8 +167,11 @@ test('a failed commit rejects its waiters, goes back under newer writes, refuses
     assert.is(group.refusal(), 'no-space', 'refused until a commit succeeds');
     store.end(null);
     await until(() => group.refusal() === null, WAIT_MS, 'retry succeeded');
-    assert.equal([...store.batches[1]!.items.keys()].sort(), ['a', 'b']);
+    assert.equal([...store.batches[1]!.items.keys()].sort(), ['a', 'b', 'c']);
     assert.is(text(store.batches[1]!.items.get('a')), 'A2');
+    // Still new to the store, though 'a' was written over since: the retry indexes both.
+    assert.equal([...store.batches[0]!.created].sort(), ['a', 'b']);
+    assert.equal([...store.batches[1]!.created].sort(), ['a', 'b']);
     assert.is(durable.length, 1);
     assert.is(group.stats().isNoSpace, false);
     await group.whenDurable();
