@@ -11,6 +11,7 @@ import { UnitMarkLog } from './unit-mark-log.js';
 import { rebuildHistories, type HistoryEntry } from './unit-history.js';
 import { GroupCommit, type Refusal } from './group-commit.js';
 import { ExpirySweeper } from './expiry-sweep.js';
+import { walkBuckets, type BucketSource } from './bucket-walk.js';
 import {
   INDEX_BUCKET_BITS, type CounterResult, type EngineStats, type Item, type ItemPage, type KvEngine, type ScanEntry, type ScanResult,
   type StoreResult, type StoredItem, type UnitMark, type UnitMarkSource,
@@ -252,21 +253,43 @@ export class DiskEngine implements KvEngine {
 
   bucketKeys(lo: number, hi: number, after: string | null, limit: number): { keys: string[]; next: string | null } {
     const keys: string[] = [];
-    const { layers, isStoreHidden } = this.overlay.layers();
-    if (after === null) {
-      for (const layer of layers) {
+    const next = walkBuckets(this.bucketSource, [[lo, hi]], after, (key) => {
+      keys.push(key);
+      return keys.length < limit;
+    });
+    return { keys, next };
+  }
+
+  bucketPage(ranges: ReadonlyArray<readonly [number, number]>, after: string | null, limit: number, budget: number): ItemPage {
+    const now = this.nowS();
+    const items: Array<{ key: string } & StoredItem> = [];
+    let seen = 0;
+    const next = walkBuckets(this.bucketSource, ranges, after, (key) => {
+      seen++;
+      // Not through the read cache: a copy of cold units must not push the hot items out.
+      const o = this.overlay.lookup(key);
+      const e = o !== undefined ? o : this.cache.get(key) ?? this.store.get(key);
+      if (e !== null && !isExpiredAt(e.expAt, now)) items.push({ key, value: e.value, flags: e.flags, cas: e.cas, expAt: e.expAt });
+      return items.length < limit && seen < budget;
+    });
+    return { items, next };
+  }
+
+  /** What bucket walks read: the index on disk, and the keys written since the last commit. */
+  private readonly bucketSource: BucketSource = {
+    storePositions: (lo, hi, after, limit) => (this.overlay.layers().isStoreHidden ? [] : this.store.bucketPositions(lo, hi, after, limit)),
+    pendingKeys: (lo, hi) => {
+      const keys: string[] = [];
+      for (const layer of this.overlay.layers().layers) {
         for (const [key, e] of layer) {
           if (e === null) continue;
           const bucket = bucketOfBinary(key, INDEX_BUCKET_BITS);
           if (bucket >= lo && bucket < hi) keys.push(key);
         }
       }
-    }
-    if (isStoreHidden) return { keys, next: null };
-    const page = this.store.bucketKeys(lo, hi, after === null ? null : Buffer.from(after, 'latin1'), limit);
-    for (const key of page.keys) keys.push(key);
-    return { keys, next: page.keys.length < limit || page.last === null ? null : page.last.toString('latin1') };
-  }
+      return keys;
+    },
+  };
 
   /** Drop every item (memcached flush_all): hidden at once, cleared on disk by the next commit. */
   flush(): void {

@@ -212,20 +212,15 @@ export class DiskStore {
   }
 
   /**
-   * Stored keys of buckets `[lo, hi)` (at INDEX_BUCKET_BITS), in bucket then key order,
-   * after index position `after` (exclusive; null: from `lo`), at most `limit`; with the
-   * index position of the last one, to go on from.
+   * Index positions (bucket-walk.ts) of the stored keys of buckets `[lo, hi)` (at
+   * INDEX_BUCKET_BITS), in order, after position `after` (exclusive; null: from `lo`), at
+   * most `limit`.
    */
-  bucketKeys(lo: number, hi: number, after: Buffer | null, limit: number): { keys: string[]; last: Buffer | null } {
-    const start = after === null ? indexStart(lo) : Buffer.concat([after, Buffer.of(0)]);
-    const keys: string[] = [];
-    let last: Buffer | null = null;
-    for (const position of this.buckets.getKeys({ start, end: indexStart(hi), limit })) {
-      keys.push(position.toString('latin1', 2));
-      last = position;
-    }
-    // lmdb reuses the key buffer it hands out: keep a copy of the last one.
-    return { keys, last: last === null ? null : Buffer.from(last) };
+  bucketPositions(lo: number, hi: number, after: string | null, limit: number): string[] {
+    const start = after === null ? indexStart(lo) : Buffer.from(`${after}\0`, 'latin1');
+    const out: string[] = [];
+    for (const position of this.buckets.getKeys({ start, end: indexStart(hi), limit })) out.push(position.toString('latin1'));
+    return out;
   }
 
   /** Entries in the bucket index (equal to the items stored). */

@@ -255,6 +255,10 @@ export class MemoryEngine implements KvEngine {
     return null;
   }
 
+  bucketPage(): null {
+    return null;
+  }
+
   scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null } {
     const { items, order } = this.store;
     items.setProbe(PROBE_START, start);

@@ -148,12 +148,18 @@ export interface KvEngine {
   scanKeys(start: string, limit: number): { keys: string[]; nextKey: string | null };
   /**
    * The keys of buckets `[lo, hi)` at INDEX_BUCKET_BITS, a slice at a time, read from the
-   * bucket index: a unit's keys without a walk over every key. `after` null starts a walk
-   * (its first slice also holds the keys written but not yet committed there); otherwise
-   * it is the `next` the last slice returned (null at the end). Expired keys are included,
-   * and a key may come twice. Null when the engine keeps no such index (`hasBucketIndex`).
+   * bucket index (keys written but not yet committed merged in): a unit's keys without a
+   * walk over every key. `after` null starts a walk; otherwise it is the `next` the last
+   * slice returned (null at the end). Expired keys are included. Null when the engine
+   * keeps no such index (`hasBucketIndex`).
    */
   bucketKeys(lo: number, hi: number, after: string | null, limit: number): { keys: string[]; next: string | null } | null;
+  /**
+   * `page` for the keys of bucket ranges `ranges` (sorted, at INDEX_BUCKET_BITS) only, read
+   * from the bucket index in its order: `after` and `next` are index positions, not keys.
+   * Null without a bucket index.
+   */
+  bucketPage(ranges: ReadonlyArray<readonly [number, number]>, after: string | null, limit: number, budget: number): ItemPage | null;
   flush(): void;
   stats(): EngineStats;
   /**

@@ -1,9 +1,9 @@
 import { KvError } from '../../../shared/errors.js';
 import { backoffDelay } from '../../../shared/backoff.js';
 import { bucketOfBinary } from '../../../shared/keystream.js';
-import { chainOf, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import { chainOf, unitGridRanges, unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
 import type { PeerPlane } from '../../peer/index.js';
-import type { KvEngine } from '../engine/types.js';
+import { INDEX_BUCKET_BITS, type KvEngine } from '../engine/types.js';
 import { clearUnits } from './clear-units.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
@@ -83,7 +83,12 @@ export class Backfiller {
       throw KvError.unavailable('this node does not stream these units to the requester yet', { isSafeToRetry: true });
     }
     const wanted = new Set(units);
-    const after = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
+    // A cursor in the bucket index's order is of no use to an engine without one (a node
+    // started again with another engine): such a copy starts over.
+    const isBucketOrder = req.order === 'bucket';
+    const canUseIndex = this.engine.hasBucketIndex && map.unitBits <= INDEX_BUCKET_BITS;
+    const cursor = req.after instanceof Uint8Array ? Buffer.from(req.after).toString('latin1') : null;
+    const after = isBucketOrder && !canUseIndex ? null : cursor;
     const limit = Math.min(isUint(req.limit) ? req.limit : this.options.backfillPageItems, 4096);
     // Each unit's seqno, with the fingerprint of its record there: a copy's history starts at it.
     const seqs = units.map((u) => {
@@ -112,12 +117,18 @@ export class Backfiller {
         wanted.delete(unit);
       }
     }
+    // With a bucket index only the wanted units' keys are read, in the index's order.
+    const isIndexed = canUseIndex && (after === null || isBucketOrder);
+    const budget = this.options.backfillPageBudget;
     const page = wanted.size === 0
       ? { items: [], next: null }
-      : this.engine.page(after, limit, this.options.backfillPageBudget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
+      : isIndexed
+        ? this.engine.bucketPage(unitGridRanges(wanted, map.unitBits, INDEX_BUCKET_BITS)!, after, limit, budget)!
+        : this.engine.page(after, limit, budget, (key) => wanted.has(unitOf(map, bucketOfBinary(key, map.bits))));
     return {
       items: page.items.map((it) => [Buffer.from(it.key, 'latin1'), it.value, it.flags, it.expAt]),
       next: page.next === null ? null : Buffer.from(page.next, 'latin1'),
+      ...(isIndexed && page.next !== null ? { order: 'bucket' } : {}),
       seqs,
       ...(deltaUnits.length === 0 ? {} : { delta, deltaUnits }),
       ...(rewound.length === 0 ? {} : { rewound }),
@@ -228,6 +239,7 @@ export class Backfiller {
 
   private async copyUnits(source: string, all: number[]): Promise<void> {
     let after: Uint8Array | null = null;
+    let order: string | null = null;
     let startSeqs: Array<[number, number, string]> | null = null;
     let units = all;
     let rewoundUnits = new Set<number>();
@@ -253,7 +265,7 @@ export class Backfiller {
       let pageBytes = 0;
       try {
         const res = await this.plane.request(source, {
-          t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}),
+          t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}), ...(order === null ? {} : { order }),
         }, 10_000) as PullResponse;
         if (startSeqs === null) {
           startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
@@ -312,6 +324,8 @@ export class Backfiller {
         }
         if (!(res.next instanceof Uint8Array)) break;
         after = res.next;
+        // The source's cursor is a key, or (`order: 'bucket'`) a place in its bucket index.
+        order = res.order === 'bucket' ? 'bucket' : null;
       } finally {
         done(pageBytes);
       }
@@ -452,7 +466,10 @@ interface Rollback {
 
 export interface PullRequest {
   units?: unknown;
+  /** Where the last page ended: the `next` of its answer, sent back as it came. */
   after?: unknown;
+  /** The `order` of that answer: 'bucket' when `after` is a place in the bucket index. */
+  order?: unknown;
   limit?: unknown;
   /**
    * `[unit, seqno, fingerprint of the record at that seqno, earlier points?]` per unit the
@@ -469,6 +486,7 @@ export interface ValuesRequest {
 interface PullResponse {
   items?: unknown;
   next?: unknown;
+  order?: unknown;
   seqs?: unknown;
   /** Records after the offered seqnos, for `deltaUnits`. */
   delta?: unknown;

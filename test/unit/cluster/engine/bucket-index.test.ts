@@ -11,7 +11,7 @@ import { bucketOfBinary } from '../../../../shared/keystream.js';
 import { unitGridRanges, unheldRanges, type ClusterMap } from '../../../../shared/cluster-map.js';
 import { DiskEngine } from '../../../../cluster/node/engine/disk-engine.js';
 import { MemoryEngine } from '../../../../cluster/node/engine/memory-engine.js';
-import { INDEX_BUCKET_BITS, type KvEngine } from '../../../../cluster/node/engine/types.js';
+import { INDEX_BUCKET_BITS, type ItemPage, type KvEngine } from '../../../../cluster/node/engine/types.js';
 import type { DiskEngineOptions } from '../../../../cluster/node/engine/disk-options.js';
 import { Ownership } from '../../../../cluster/node/ownership.js';
 import { Purger } from '../../../../cluster/node/purge.js';
@@ -157,6 +157,40 @@ test('a store written before the index gets one built when it opens', async () =
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a page of units\' items walks their ranges in index order, committed and pending writes merged, each key once', async () => {
+  await withDisk(async (engine) => {
+    for (let i = 0; i < 3000; i++) engine.set(`u:${i}`, v(`old${i}`), 0, 0);
+    await engine.whenDurable();
+    // Not yet committed: new keys, overwrites, deletes.
+    for (let i = 3000; i < 3300; i++) engine.set(`u:${i}`, v(`new${i}`), 0, 0);
+    for (let i = 0; i < 3000; i += 3) engine.set(`u:${i}`, v(`over${i}`), 0, 0);
+    for (let i = 1; i < 3000; i += 7) engine.delete(`u:${i}`);
+    const units = new Set([3, 4, 9, 200, 201]);
+    const ranges = unitGridRanges(units, 8, INDEX_BUCKET_BITS)!;
+    const want = new Map<string, string>();
+    for (let i = 0; i < 3300; i++) {
+      const key = `u:${i}`;
+      if (!units.has(bucketOfBinary(key, 8)) || (i < 3000 && i % 7 === 1)) continue;
+      want.set(key, i >= 3000 ? `new${i}` : i % 3 === 0 ? `over${i}` : `old${i}`);
+    }
+    assert.ok(want.size > 20);
+    const got = new Map<string, string>();
+    let after: string | null = null;
+    let pages = 0;
+    do {
+      const page: ItemPage = engine.bucketPage(ranges, after, 5, 1000)!;
+      for (const it of page.items) {
+        assert.not.ok(got.has(it.key), `${it.key} twice`);
+        got.set(it.key, Buffer.from(it.value).toString());
+      }
+      after = page.next;
+      pages++;
+    } while (after !== null && pages < 10_000);
+    assert.equal(new Map([...got].sort()), new Map([...want].sort()));
+    assert.ok(pages >= want.size / 5);
+  });
 });
 
 test('grid ranges: unheld runs and units map onto the 2^16 grid, merged', () => {
