@@ -193,6 +193,29 @@ test('a page of units\' items walks their ranges in index order, committed and p
   });
 });
 
+test('hostile cursors (a peer\'s pull) never throw and never leave the asked ranges', async () => {
+  await withDisk(async (engine) => {
+    for (let i = 0; i < 2000; i++) engine.set(`h:${i}`, v('x'), 0, 0);
+    await engine.whenDurable();
+    const ranges = unitGridRanges([7, 8, 60], 8, INDEX_BUCKET_BITS)!;
+    const inRanges = (key: string): boolean => {
+      const b = bucketOfBinary(key, INDEX_BUCKET_BITS);
+      return ranges.some(([lo, hi]) => b >= lo && b < hi);
+    };
+    const cursors = ['', '\0', '\xff', '\xff\xff', '\xff\xff\xff\xff', '\x07', '\x07\x00', String.fromCharCode(0x07, 0x80) + 'zz', 'x'.repeat(600)];
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
+      cursors.push(Buffer.from(bytes).toString('latin1'));
+      return true;
+    }), { numRuns: 200 });
+    for (const cursor of cursors) {
+      const page = engine.bucketPage(ranges, cursor, 50, 100)!;
+      for (const it of page.items) assert.ok(inRanges(it.key), `${JSON.stringify(cursor)} gave ${it.key}`);
+      const keys = engine.bucketKeys(0, 3, cursor, 50)!;
+      for (const key of keys.keys) assert.ok(bucketOfBinary(key, INDEX_BUCKET_BITS) < 3);
+    }
+  });
+});
+
 test('grid ranges: unheld runs and units map onto the 2^16 grid, merged', () => {
   const map = spreadMap(2, 12, 8);
   const mine = unheldRanges(map, 0, INDEX_BUCKET_BITS);
