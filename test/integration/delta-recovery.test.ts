@@ -113,6 +113,9 @@ test('a returning copy takes the records it missed, and drops writes the cluster
       }, 5000) as { items?: unknown[]; deltaUnits?: unknown };
       assert.ok(Array.isArray(page.items) && page.items.length > 0, 'a full page');
       assert.is(page.deltaUnits, undefined, 'no delta for offers that prove nothing');
+      // A cursor in bucket order sent to a source without a bucket index: the copy starts over.
+      const over = await planes[0]!.request(keys[1]!, { t: 'pull', units: [0], after: Buffer.from([0xff, 0xff, 1]), order: 'bucket' }, 5000) as { items?: unknown[] };
+      assert.ok(Array.isArray(over.items) && over.items.length > 0, 'a full page from the start');
       const refused = await planes[0]!.request(keys[1]!, { t: 'pull', units: 'all' }, 5000).then(() => null, (e: unknown) => e as { code?: string });
       assert.is(refused?.code, 'KV_ERR_BAD_REQUEST');
       // Values for a rollback: only keys, only as bytes, only a bounded number of them.
