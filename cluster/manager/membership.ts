@@ -1,9 +1,9 @@
 import { EventEmitter } from 'eventemitter3';
-import type { NodeLoadReport, ReplicationReport } from '../../shared/map-protocol.js';
+import type { NodeLoadReport, NodeRegistration, ReplicationReport } from '../../shared/map-protocol.js';
 import type { NodeReports, ReplicationState } from './node-reports.js';
 import type { Cfg, CfgLease } from './cfg/cfg.js';
 import { liveKey, nodeKey } from './keys.js';
-import { encodeRecord, type NodeRecord } from './node-record.js';
+import { decodeRecord, encodeRecord, type NodeRecord } from './node-record.js';
 import type { ClusterState } from './cluster-state.js';
 import { KvError } from '../../shared/errors.js';
 import type { ClusterMap } from '../../shared/cluster-map.js';
@@ -13,7 +13,9 @@ export function isActiveAnywhere(map: ClusterMap, id: string): boolean {
   const index = map.nodes.findIndex((n) => n.id === id);
   return index >= 0 && map.runChains.some((c) => map.chains[c]![0] === index);
 }
-import type { NodeRegistration } from '../../shared/map-protocol.js';
+
+/** Times a registration reads the node's record again after a concurrent change, before giving up. */
+const MAX_RECORD_RETRIES = 8;
 
 export interface MembershipEvents {
   /** A heartbeat from node `id` was taken in (its report, if any, is in `replication`). */
@@ -66,21 +68,35 @@ export class Membership extends EventEmitter<MembershipEvents> implements NodeRe
     if (existing?.state === 'failed' && this.state.map !== null && isActiveAnywhere(this.state.map, reg.id)) {
       throw KvError.unavailable('this node is being failed over; register again once the promoted map is out', { isSafeToRetry: true });
     }
-    const isNew = existing === undefined || existing.state === 'failed';
-    const state = isNew ? (this.isAutoAdd ? 'active' : 'joining') : existing.state;
-    const record: NodeRecord = { ...reg, state };
-    const changed = existing === undefined || existing.address !== reg.address || existing.zone !== reg.zone
-      || existing.weight !== reg.weight || existing.peerKey !== reg.peerKey || existing.state !== state;
-    if (changed) {
-      const r = await this.cfg.cas(nodeKey(reg.id), encodeRecord(record), existing?.modRev ?? 0);
-      if (!r.ok) await this.cfg.put(nodeKey(reg.id), encodeRecord(record));
-    }
+    await this.writeRecord(reg, existing === undefined ? null : { record: existing, modRev: existing.modRev });
     const previous = this.leases.get(reg.id);
     const lease = await this.cfg.grantLease(this.failoverAfterMs);
     await this.cfg.put(liveKey(reg.id), Buffer.from(reg.address), { lease });
     this.leases.set(reg.id, lease);
     if (previous !== undefined && previous !== lease) void previous.revoke().catch(() => undefined);
     return existing?.state === 'failed';
+  }
+
+  /**
+   * Store the registration's record over `current` (null: none known): a failed or new
+   * node becomes 'active' or 'joining', any other keeps its state. Compare-and-set: when
+   * the record changed meanwhile (an operator's add or failover), it is read again and the
+   * state worked out from what is stored now, so a concurrent change is never overwritten.
+   */
+  private async writeRecord(reg: NodeRegistration, current: { record: NodeRecord; modRev: number } | null): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const existing = current?.record;
+      const isNew = existing === undefined || existing.state === 'failed';
+      const state = isNew ? (this.isAutoAdd ? 'active' : 'joining') : existing.state;
+      const changed = existing === undefined || existing.address !== reg.address || existing.zone !== reg.zone
+        || existing.weight !== reg.weight || existing.peerKey !== reg.peerKey || existing.state !== state;
+      if (!changed) return;
+      const r = await this.cfg.cas(nodeKey(reg.id), encodeRecord({ ...reg, state }), current?.modRev ?? 0);
+      if (r.ok) return;
+      if (attempt >= MAX_RECORD_RETRIES) throw KvError.unavailable(`node ${reg.id}'s record keeps changing; register again`, { isSafeToRetry: true });
+      const stored = await this.cfg.get(nodeKey(reg.id));
+      current = stored === null ? null : { record: decodeRecord(stored.value), modRev: stored.modRev };
+    }
   }
 
   /** Refresh the node's lease; false when it has none here or it already expired. */
