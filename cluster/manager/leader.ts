@@ -136,7 +136,7 @@ export class Leader extends EventEmitter<LeaderEvents> implements LeaderHost {
   addNode(ref: string): Promise<OpResult> {
     return this.run(async () => {
       const r = this.writer.find(ref);
-      if (r.state !== 'active') await this.writer.setState(r, 'active');
+      if (r.state !== 'active') await this.writer.setState(r, 'active', 'reread');
       this.reconciler.isRestoreHeld = false;
       return this.reconciler.reconcileNow();
     });
@@ -149,7 +149,7 @@ export class Leader extends EventEmitter<LeaderEvents> implements LeaderHost {
   async removeNode(ref: string): Promise<OpResult> {
     const { id, result } = await this.run(async () => {
       const r = this.writer.find(ref);
-      await this.writer.setState(r, 'leaving');
+      await this.writer.setState(r, 'leaving', 'reread');
       this.reconciler.isRestoreHeld = false;
       return { id: r.id, result: await this.reconciler.reconcileNow() };
     });

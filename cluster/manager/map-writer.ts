@@ -5,7 +5,7 @@ import type { EventLog } from '../../shared/event-log.js';
 import type { Cfg, CfgFence, CfgLeadership } from './cfg/cfg.js';
 import type { ClusterState } from './cluster-state.js';
 import { CfgKeys, nodeKey } from './keys.js';
-import { encodeRecord, encodeSettings, type ClusterSettings, type NodeRecord } from './node-record.js';
+import { decodeRecord, encodeRecord, encodeSettings, type ClusterSettings, type NodeRecord } from './node-record.js';
 import { mapManagers } from './manager-record.js';
 
 /** What the writer needs of the leader it writes for. */
@@ -24,6 +24,9 @@ export interface MapWriterHost {
 
 /** A node record as stored, with the revision a compare-and-set needs. */
 export type StoredNodeRecord = NodeRecord & { modRev: number };
+
+/** Times a state change reads a node's record again after a concurrent write, before giving up. */
+const MAX_STATE_RETRIES = 8;
 
 /**
  * Every write the leader makes to the config store — the map, node records, settings —
@@ -64,13 +67,25 @@ export class MapWriter {
     }
   }
 
-  /** Store node `r` in `state`. @throws KvError UNAVAILABLE when it changed concurrently */
-  async setState(r: StoredNodeRecord, state: NodeRecord['state']): Promise<void> {
-    const next: NodeRecord = { id: r.id, address: r.address, zone: r.zone, weight: r.weight, peerKey: r.peerKey, state };
-    const res = await this.host.cfg.cas(nodeKey(r.id), encodeRecord(next), r.modRev, { fence: this.fence() });
-    if (!res.ok) throw KvError.unavailable(`node ${r.id} changed concurrently; try again`, { isSafeToRetry: true });
-    this.host.state.records.set(r.id, { ...next, modRev: res.rev });
-    this.host.nodeEvents?.check();
+  /**
+   * Set node `r`'s state. A concurrent write to its record fails the change (KvError
+   * UNAVAILABLE), unless `onConflict` is 'reread' (an operator's add or remove: the node
+   * rewrites its own record when it registers again, and the operator's state then goes
+   * onto the record as stored).
+   */
+  async setState(r: StoredNodeRecord, state: NodeRecord['state'], onConflict: 'fail' | 'reread' = 'fail'): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const next: NodeRecord = { id: r.id, address: r.address, zone: r.zone, weight: r.weight, peerKey: r.peerKey, state };
+      const res = await this.host.cfg.cas(nodeKey(r.id), encodeRecord(next), r.modRev, { fence: this.fence() });
+      if (res.ok) {
+        this.host.state.records.set(r.id, { ...next, modRev: res.rev });
+        this.host.nodeEvents?.check();
+        return;
+      }
+      const stored = onConflict === 'reread' && attempt < MAX_STATE_RETRIES ? await this.host.cfg.get(nodeKey(r.id)) : null;
+      if (stored === null) throw KvError.unavailable(`node ${r.id} changed concurrently; try again`, { isSafeToRetry: true });
+      r = { ...decodeRecord(stored.value), modRev: stored.modRev };
+    }
   }
 
   /** Forget node `id` (a drained node). */

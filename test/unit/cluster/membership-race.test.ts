@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { suite } from '../../helpers/suite.js';
 import { Membership } from '../../../cluster/manager/membership.js';
+import { MapWriter, type MapWriterHost } from '../../../cluster/manager/map-writer.js';
 import { FileCfg } from '../../../cluster/manager/cfg/file-cfg.js';
 import type { Cfg } from '../../../cluster/manager/cfg/cfg.js';
 import type { ClusterState } from '../../../cluster/manager/cluster-state.js';
@@ -63,6 +64,48 @@ test('a node removed (leaving) meanwhile stays leaving; the registration changes
   const r = await race(true, 'leaving');
   assert.is(r.state, 'leaving');
   assert.is(r.address, REG.address);
+});
+
+/**
+ * The other order: the node's registration lands between the operator's read of the
+ * record and the operator's compare-and-set.
+ */
+async function operatorAfterNode(onConflict: 'fail' | 'reread'): Promise<{ state: string; error: string | null }> {
+  const dir = mkdtempSync(join(tmpdir(), 'pandakv-membership-'));
+  const cfg = await FileCfg.open(join(dir, 'cfg.json'));
+  try {
+    const key = nodeKey(REG.id);
+    const failedRev = await cfg.put(key, encodeRecord({ ...REG, state: 'failed' }));
+    let isRaced = false;
+    const racing = {
+      cas: async (k: string, value: Uint8Array | null, expectRev: number) => {
+        if (k === key && !isRaced) {
+          isRaced = true;
+          assert.ok((await cfg.cas(key, encodeRecord({ ...REG, address: 'ws://127.0.0.1:2', state: 'joining' }), failedRev)).ok, 'the registration');
+        }
+        return cfg.cas(k, value, expectRev);
+      },
+      get: (k: string) => cfg.get(k),
+    } as unknown as Cfg;
+    const records = new Map([[REG.id, { ...REG, state: 'failed' as const, modRev: failedRev }]]);
+    const host = { cfg: racing, state: { records }, leadership: { isLeader: true, fence: {} } } as unknown as MapWriterHost;
+    const writer = new MapWriter(host);
+    const error = await writer.setState(records.get(REG.id)!, 'active', onConflict).then(() => null, (e: unknown) => (e as Error).message);
+    const stored = decodeRecord((await cfg.get(key))!.value);
+    assert.is(stored.address, 'ws://127.0.0.1:2', 'what the node registered is kept');
+    return { state: stored.state, error };
+  } finally {
+    await cfg.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('an operator\'s add that meets the node\'s own registration applies to the record as stored', async () => {
+  assert.equal(await operatorAfterNode('reread'), { state: 'active', error: null });
+  // Without rereading (the failure detector's writes), the conflict fails the change.
+  const strict = await operatorAfterNode('fail');
+  assert.is(strict.state, 'joining');
+  assert.match(strict.error ?? '', /changed concurrently/);
 });
 
 test.run();
