@@ -8,13 +8,13 @@ const SLICE_KEYS = 256;
  * A key's position in the bucket index, as a binary string: its bucket at
  * INDEX_BUCKET_BITS (2 bytes, big-endian), then the key. Positions sort as the index does.
  */
-export function positionOf(key: string): string {
+function positionOf(key: string): string {
   const bucket = bucketOfBinary(key, INDEX_BUCKET_BITS);
   return String.fromCharCode(bucket >>> 8, bucket & 0xff) + key;
 }
 
 /** The bucket a position lies in. */
-export function bucketOfPosition(position: string): number {
+function bucketOfPosition(position: string): number {
   return (position.charCodeAt(0) << 8) | position.charCodeAt(1);
 }
 

@@ -223,11 +223,6 @@ export class DiskStore {
     return out;
   }
 
-  /** Entries in the bucket index (equal to the items stored). */
-  indexedKeys(): number {
-    return (this.buckets.getStats() as { entryCount?: number }).entryCount ?? 0;
-  }
-
   /** Bytes of the data file. */
   fileBytes(): number {
     try {
