@@ -7,6 +7,7 @@ import { INDEX_BUCKET_BITS, type KvEngine } from '../engine/types.js';
 import { clearUnits } from './clear-units.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
+import { deltaSince, type DeltaFromLog } from './restored-delta.js';
 import type { ReplicationOptions } from './options.js';
 
 /**
@@ -113,6 +114,7 @@ export class Backfiller {
         budget -= bytes;
         for (const r of point.records) delta.push(r);
         deltaUnits.push(unit);
+        if (point.isRestored) this.host.counters.deltaRestoredUnits++;
         if (point.at !== since) rewound.push([unit, point.at]);
         wanted.delete(unit);
       }
@@ -141,19 +143,19 @@ export class Backfiller {
    * `[[seqno, fingerprint], …]`; with the records after it. Null when none is provable
    * from this node's change log (the requester then takes a full copy).
    */
-  private commonPoint(unit: number, since: number, print: string, earlier: unknown): { at: number; records: LogRecord[] } | null {
+  private commonPoint(unit: number, since: number, print: string, earlier: unknown): ({ at: number } & DeltaFromLog) | null {
     const current = this.host.seqs.get(unit) ?? 0;
-    const tryAt = (at: number, p: string): LogRecord[] | null => {
-      const records = this.host.changes.since(unit, at, current);
-      return records !== null && this.host.changes.printAt(unit, at) === p ? records : null;
+    const tryAt = (at: number, p: string): DeltaFromLog | null => {
+      if (this.host.changes.printAt(unit, at) !== p) return null;
+      return deltaSince(this.host.changes, (key) => this.engine.peek(key), unit, at, current);
     };
     const exact = tryAt(since, print);
-    if (exact !== null) return { at: since, records: exact };
+    if (exact !== null) return { at: since, ...exact };
     if (!Array.isArray(earlier)) return null;
     for (const point of earlier.slice(0, 64)) {
       if (!Array.isArray(point) || !isUint(point[0]) || typeof point[1] !== 'string' || point[0] === 0 || point[0] >= since) continue;
-      const records = tryAt(point[0], point[1]);
-      if (records !== null) return { at: point[0], records };
+      const delta = tryAt(point[0], point[1]);
+      if (delta !== null) return { at: point[0], ...delta };
     }
     return null;
   }

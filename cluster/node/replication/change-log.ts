@@ -18,7 +18,7 @@ interface UnitLog {
   /**
    * Seqno of the last record restored from the disk's history (0: none): records up to it
    * know their key and fingerprint but not their value, so they prove points and can be
-   * rolled back, but are never sent as a delta.
+   * rolled back, but `since` never returns them (restored-delta.ts fills them from the engine).
    */
   restoredUpTo: number;
 }
@@ -71,6 +71,24 @@ export class ChangeLog {
     const last = log.base + (log.records.length - log.head);
     if (last !== current || since < log.base || since > last || since < log.restoredUpTo) return null;
     return log.records.slice(log.head + (since - log.base));
+  }
+
+  /**
+   * Like `since`, but also through records restored from the disk's history (which know
+   * their key and fingerprint, not their value: `isRestored`); the caller fills those from
+   * the engine (restored-delta.ts). Null when the log does not hold every record after `since`.
+   */
+  sinceThroughRestored(unit: number, since: number, current: number): LogRecord[] | null {
+    const log = this.units.get(unit);
+    if (log === undefined) return since === current ? [] : null;
+    const last = log.base + (log.records.length - log.head);
+    if (last !== current || since < log.base || since > last) return null;
+    return log.records.slice(log.head + (since - log.base));
+  }
+
+  /** True for a record restored from the disk's history: its value is not known here. */
+  isRestored(r: LogRecord): boolean {
+    return restoredPrints.has(r);
   }
 
   /**

@@ -93,6 +93,8 @@ export interface ReplicationCounters {
   deltaUnits: number;
   /** Records received that way. */
   deltaRecords: number;
+  /** Units this node (as source) sent a delta for through history restored from its disk, values read from the engine (restored-delta.ts). */
+  deltaRestoredUnits: number;
   /** Units this node had data for that it had to copy in full (no common history with the source). */
   fullResyncs: number;
   /** Units rolled back to a point their active shares, then caught up by delta. */

@@ -1,0 +1,59 @@
+import type { StoredItem } from '../engine/types.js';
+import { fingerprint, type ChangeLog, type LogRecord } from './change-log.js';
+
+/**
+ * Deltas through history a disk node restored after a restart.
+ *
+ * A disk node that comes back holds, per unit, the seqno, fingerprint and key of each
+ * recent record (unit-history.ts), not the values. It cannot send those records as they
+ * were, but a copy that stopped at one of them does not need every record after it: each
+ * key's last record is enough to bring it to this node's state, and the engine holds
+ * exactly the value that last record wrote (nothing wrote the key after it). So the delta
+ * is each key's last record after the point, in seqno order, restored ones filled from
+ * the engine. A filled record must have the fingerprint the history kept; if one does not
+ * (the item expired since, say), the unit is copied in full instead, as before.
+ *
+ * The copy that applies such a delta ends at this node's seqno and record, with every key
+ * equal; the seqnos it skipped start its own history again (change-log.ts, `append`).
+ */
+
+export interface DeltaFromLog {
+  records: LogRecord[];
+  /** The records went through restored history (condensed to each key's last one). */
+  isRestored: boolean;
+}
+
+/**
+ * The records after `since` that bring a copy holding the unit up to `since` to
+ * `current`: the log's own when it has them with their values, else a condensed delta
+ * through restored history. Null when neither can be made (a full copy then).
+ */
+export function deltaSince(log: ChangeLog, peek: (key: string) => StoredItem | null, unit: number, since: number, current: number): DeltaFromLog | null {
+  const exact = log.since(unit, since, current);
+  if (exact !== null) return { records: exact, isRestored: false };
+  const through = log.sinceThroughRestored(unit, since, current);
+  if (through === null) return null;
+  const records = condense(log, peek, through);
+  return records === null ? null : { records, isRestored: true };
+}
+
+/** Each key's last record of `records`, restored ones filled from `peek`; null when one does not match its fingerprint. */
+export function condense(log: Pick<ChangeLog, 'isRestored' | 'printOf'>, peek: (key: string) => StoredItem | null, records: readonly LogRecord[]): LogRecord[] | null {
+  const seen = new Set<string>();
+  const out: LogRecord[] = [];
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]!;
+    const key = Buffer.from(r[2].buffer, r[2].byteOffset, r[2].length).toString('latin1');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (!log.isRestored(r)) {
+      out.push(r);
+      continue;
+    }
+    const item = peek(key);
+    const filled: LogRecord = [r[0], r[1], r[2], item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
+    if (fingerprint(filled) !== log.printOf(r)) return null;
+    out.push(filled);
+  }
+  return out.reverse();
+}
