@@ -106,7 +106,7 @@ export class Backfiller {
       for (const offer of req.since.slice(0, units.length)) {
         if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
         const [unit, since, print] = offer as [number, number, string];
-        const point = this.commonPoint(unit, since, print, offer[3]);
+        const point = this.commonPoint(unit, since, print, offer[3], budget);
         if (point === null) continue;
         let bytes = 0;
         for (const r of point.records) bytes += recordBytes(r);
@@ -143,11 +143,11 @@ export class Backfiller {
    * `[[seqno, fingerprint], …]`; with the records after it. Null when none is provable
    * from this node's change log (the requester then takes a full copy).
    */
-  private commonPoint(unit: number, since: number, print: string, earlier: unknown): ({ at: number } & DeltaFromLog) | null {
+  private commonPoint(unit: number, since: number, print: string, earlier: unknown, maxBytes: number): ({ at: number } & DeltaFromLog) | null {
     const current = this.host.seqs.get(unit) ?? 0;
     const tryAt = (at: number, p: string): DeltaFromLog | null => {
       if (this.host.changes.printAt(unit, at) !== p) return null;
-      return deltaSince(this.host.changes, (key) => this.engine.peek(key), unit, at, current);
+      return deltaSince(this.host.changes, (key) => this.engine.peek(key), unit, at, current, maxBytes);
     };
     const exact = tryAt(since, print);
     if (exact !== null) return { at: since, ...exact };

@@ -1,5 +1,6 @@
 import type { StoredItem } from '../engine/types.js';
 import { fingerprint, type ChangeLog, type LogRecord } from './change-log.js';
+import { recordBytes } from './records.js';
 
 /**
  * Deltas through history a disk node restored after a restart.
@@ -26,34 +27,44 @@ export interface DeltaFromLog {
 /**
  * The records after `since` that bring a copy holding the unit up to `since` to
  * `current`: the log's own when it has them with their values, else a condensed delta
- * through restored history. Null when neither can be made (a full copy then).
+ * through restored history. Null when neither can be made (a full copy then). A condensed
+ * delta stops reading the engine once it passes `maxBytes` (the caller's budget).
  */
-export function deltaSince(log: ChangeLog, peek: (key: string) => StoredItem | null, unit: number, since: number, current: number): DeltaFromLog | null {
+export function deltaSince(
+  log: ChangeLog, peek: (key: string) => StoredItem | null, unit: number, since: number, current: number, maxBytes = Infinity,
+): DeltaFromLog | null {
   const exact = log.since(unit, since, current);
   if (exact !== null) return { records: exact, isRestored: false };
   const through = log.sinceThroughRestored(unit, since, current);
   if (through === null) return null;
-  const records = condense(log, peek, through);
+  const records = condense(log, peek, through, maxBytes);
   return records === null ? null : { records, isRestored: true };
 }
 
-/** Each key's last record of `records`, restored ones filled from `peek`; null when one does not match its fingerprint. */
-export function condense(log: Pick<ChangeLog, 'isRestored' | 'printOf'>, peek: (key: string) => StoredItem | null, records: readonly LogRecord[]): LogRecord[] | null {
+/**
+ * Each key's last record of `records`, restored ones filled from `peek`; null when one
+ * does not match its fingerprint, or the records pass `maxBytes`.
+ */
+export function condense(
+  log: Pick<ChangeLog, 'isRestored' | 'printOf'>, peek: (key: string) => StoredItem | null, records: readonly LogRecord[], maxBytes = Infinity,
+): LogRecord[] | null {
   const seen = new Set<string>();
   const out: LogRecord[] = [];
+  let bytes = 0;
   for (let i = records.length - 1; i >= 0; i--) {
     const r = records[i]!;
     const key = Buffer.from(r[2].buffer, r[2].byteOffset, r[2].length).toString('latin1');
     if (seen.has(key)) continue;
     seen.add(key);
-    if (!log.isRestored(r)) {
-      out.push(r);
-      continue;
+    let next = r;
+    if (log.isRestored(r)) {
+      const item = peek(key);
+      next = [r[0], r[1], r[2], item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
+      if (fingerprint(next) !== log.printOf(r)) return null;
     }
-    const item = peek(key);
-    const filled: LogRecord = [r[0], r[1], r[2], item?.value ?? null, item?.flags ?? 0, item?.expAt ?? 0];
-    if (fingerprint(filled) !== log.printOf(r)) return null;
-    out.push(filled);
+    bytes += recordBytes(next);
+    if (bytes > maxBytes) return null;
+    out.push(next);
   }
   return out.reverse();
 }

@@ -83,6 +83,20 @@ test('no delta from before the restored history, past the current seqno, or for 
   assert.equal(condense(log, peek, []), []);
 });
 
+test('a condensed delta past the byte budget is refused: the engine is read only up to it', () => {
+  const writes: Write[] = Array.from({ length: 50 }, (_, i): Write => [`k${i}`, 'v'.repeat(100)]);
+  const { log } = restarted(writes, 50);
+  let reads = 0;
+  const { peek } = restarted(writes, 0);
+  const counted = (k: string): StoredItem | null => {
+    reads++;
+    return peek(k);
+  };
+  assert.is(deltaSince(log, counted, UNIT, 0, 50, 1000), null);
+  assert.ok(reads < 10, `${reads} reads`);
+  assert.is(deltaSince(log, counted, UNIT, 0, 50, 100_000)!.records.length, 50);
+});
+
 test('property: any point of a restored history, any writes: the delta brings that point to the current state', () => {
   const write = fc.tuple(fc.constantFrom('a', 'b', 'c', 'd', 'e'), fc.option(fc.constantFrom('1', '2', '3'), { nil: null }));
   fc.assert(fc.property(fc.array(write, { minLength: 1, maxLength: 40 }), fc.nat(), fc.nat(), (writes, r, p) => {
