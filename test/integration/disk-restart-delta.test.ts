@@ -80,6 +80,26 @@ test('after both copies are SIGKILLed, a replica behind its active catches up by
       assert.is(text(await db.get(k)), v, k);
       assert.is(text(await db.getAnyReplica(k)), v, `${k} on the replica`);
     }
+    // The replica's own history after such a delta holds on its disk: killed again while
+    // the active writes on, it comes back by delta once more.
+    await behindBack.stop('SIGKILL');
+    for (const k of theirs.slice(0, 20)) {
+      await db.set(k, `third:${k}`, { durability: 'persist' });
+      want.set(k, `third:${k}`);
+    }
+    const again = await addNode(['--data-dir', join(dir, 'node-1'), '--engine', 'disk']);
+    const third = await poll(async () => {
+      const s = await db.stats().catch(() => null);
+      const b = s?.[again.address];
+      if (b === undefined || Number(b.repl_delta_units) + Number(b.repl_full_resyncs) === 0) return null;
+      return Object.values(s!).every((x) => x.repl_backfilling === 0) ? b : null;
+    }, 60_000, 'the replica verified its units again');
+    assert.is(Number(third.repl_full_resyncs), 0, 'no unit copied in full the second time');
+    assert.is(Number(third.repl_backfill_items), 0);
+    for (const [k, v] of want) {
+      assert.is(text(await db.get(k)), v, k);
+      assert.is(text(await db.getAnyReplica(k)), v, `${k} on the replica, second restart`);
+    }
   } finally {
     await db.close();
   }
