@@ -173,6 +173,8 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
       out.write(`  --contend: busy loop running as pid ${busy.pid}\n`);
     }
     const client = selfCpuMeter();
+    const hasSdk = o.only !== 'proxy';
+    const hasProxy = o.only !== 'sdk';
     const loadOpts = { keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight };
 
     // PandaKV: manager, 3 nodes (memory engine), the proxy.
@@ -189,24 +191,28 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     const sdk: Client = await connect({ map: manager.address, timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) });
     closers.push(() => sdk.close());
     await waitForOwners(sdk, nodes.map((n) => n.address), o.spawnTimeoutMs);
-    const proxy = await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs, profile);
-    procs.push(proxy);
-    if (proxy.memcached === null) throw new Error('the PandaKV proxy announced no memcached port');
+    const proxy = hasProxy ? await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs, profile) : null;
+    if (proxy !== null) procs.push(proxy);
+    if (proxy !== null && proxy.memcached === null) throw new Error('the PandaKV proxy announced no memcached port');
     if (o.cpuProfDir !== null) {
-      out.write(`  --cpu-prof: profiles in ${o.cpuProfDir} when the processes stop, CPU.*.<pid>.*.cpuprofile: manager ${manager.pid}, nodes ${nodes.map((n) => n.pid).join(' ')}, proxy ${proxy.pid}\n`);
+      out.write(`  --cpu-prof: profiles in ${o.cpuProfDir} when the processes stop, CPU.*.<pid>.*.cpuprofile: manager ${manager.pid}, nodes ${nodes.map((n) => n.pid).join(' ')}${proxy === null ? '' : `, proxy ${proxy.pid}`}\n`);
     }
     const nodeMeters = metersOf('node', nodes.map((n) => n.pid));
     const sdkContender: Contender = { name: 'PandaKV SDK', exec: sdkExecutor(sdk), meters: { client, ...nodeMeters } };
     await loadKeySpace(sdkContender.exec, 'load PandaKV', o.keys, loadOpts);
-    const viaProxy = await openMemcachedLoad(proxy.memcached, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
-    closers.push(viaProxy.close);
-    const proxyContender: Contender = { name: 'PandaKV proxy', exec: viaProxy.exec, meters: { client, proxy: procCpuMeter(proxy.pid), ...nodeMeters } };
+    let proxyContender: Contender | null = null;
+    if (proxy?.memcached != null) {
+      const viaProxy = await openMemcachedLoad(proxy.memcached, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
+      closers.push(viaProxy.close);
+      proxyContender = { name: 'PandaKV proxy', exec: viaProxy.exec, meters: { client, proxy: procCpuMeter(proxy.pid), ...nodeMeters } };
+    }
 
     // Redis Cluster + ioredis, when installed.
     let redisContender: Contender | null = null;
     const redisServer = findBinary('redis-server');
     const redisCli = findBinary('redis-cli');
-    if (redisServer === null || redisCli === null) skipped.push('Redis Cluster: redis-server or redis-cli not found (bench/setup-peers.sh installs them)');
+    if (!hasSdk) skipped.push('Redis Cluster: --only proxy');
+    else if (redisServer === null || redisCli === null) skipped.push('Redis Cluster: redis-server or redis-cli not found (bench/setup-peers.sh installs them)');
     else {
       const masters = await startRedisCluster({ server: redisServer, cli: redisCli }, dir, CLUSTER_SIZE, o.spawnTimeoutMs);
       servers.push(...masters);
@@ -226,7 +232,8 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     let mcDirect: Contender | null = null;
     const memcachedBin = findBinary('memcached');
     const nutcracker = findBinary('nutcracker');
-    if (memcachedBin === null || nutcracker === null) skipped.push('twemproxy: memcached or nutcracker not found (bench/setup-peers.sh installs them)');
+    if (!hasProxy) skipped.push('twemproxy: --only sdk');
+    else if (memcachedBin === null || nutcracker === null) skipped.push('twemproxy: memcached or nutcracker not found (bench/setup-peers.sh installs them)');
     else {
       const set = await startTwemproxy({ memcached: memcachedBin, nutcracker }, dir, CLUSTER_SIZE, SERVER_MEMORY_MB, o.spawnTimeoutMs);
       servers.push(...set.all);
@@ -247,32 +254,30 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     const mix = parseMix(o.mix);
     const redis = redisContender;
     const twem = twemContender;
-    const warm = [sdkContender, proxyContender, ...(redis === null ? [] : [redis]), ...(twem === null ? [] : [twem])];
+    const px = proxyContender;
+    const sdkSide = hasSdk ? sdkContender : null;
+    const warm = [sdkSide, px, redis, twem].filter((c): c is Contender => c !== null);
     if (o.warmupMs > 0) {
       for (const c of warm) await runWorkload(c.exec, { label: `${c.name} warm-up`, mix, keys: o.keys, keySize: o.keySize, valueSize: o.valueSize, inflight: o.inflight, durationMs: o.warmupMs, isQuiet: true });
     }
 
     const spec = (contender: Contender, label: string, m: OpMix, inflight: number, count = 0): RunSpec => ({ contender, label, mix: m, inflight, count });
-    const throughputSpecs: RunSpec[] = [
-      spec(sdkContender, 'SDK GET', get, o.inflight),
-      ...(redis === null ? [] : [spec(redis, 'ioredis GET', get, o.inflight)]),
-      spec(sdkContender, 'SDK SET', setMix, o.inflight),
-      ...(redis === null ? [] : [spec(redis, 'ioredis SET', setMix, o.inflight)]),
-      spec(proxyContender, 'proxy memcached', mix, o.inflight),
-      ...(twem === null ? [] : [spec(twem, 'twemproxy memcached', mix, o.inflight)]),
-    ];
-    const mixSpecs: RunSpec[] = o.mixInflights.flatMap((n) => [
-      spec(sdkContender, `SDK mix @${n}`, mix, n),
-      ...(redis === null ? [] : [spec(redis, `ioredis mix @${n}`, mix, n)]),
-      spec(proxyContender, `proxy mix @${n}`, mix, n),
-      ...(twem === null ? [] : [spec(twem, `twemproxy mix @${n}`, mix, n)]),
-    ]);
-    const singleSpecs: RunSpec[] = [
-      spec(sdkContender, 'SDK GET @1', get, 1, o.latencyCount),
-      spec(proxyContender, 'proxy GET @1', get, 1, o.latencyCount),
-      ...(mcDirect === null ? [] : [spec(mcDirect, 'memcached GET @1', get, 1, o.latencyCount)]),
-      ...(twem === null ? [] : [spec(twem, 'twemproxy GET @1', get, 1, o.latencyCount)]),
-    ];
+    // A spec for each contender that runs (null: skipped or not installed).
+    const specs = (...list: Array<[Contender | null, string, OpMix, number, number?]>): RunSpec[] =>
+      list.flatMap(([c, label, m, n, count]) => (c === null ? [] : [spec(c, label, m, n, count)]));
+    const throughputSpecs = specs(
+      [sdkSide, 'SDK GET', get, o.inflight], [redis, 'ioredis GET', get, o.inflight],
+      [sdkSide, 'SDK SET', setMix, o.inflight], [redis, 'ioredis SET', setMix, o.inflight],
+      [px, 'proxy memcached', mix, o.inflight], [twem, 'twemproxy memcached', mix, o.inflight],
+    );
+    const mixSpecs = o.mixInflights.flatMap((n) => specs(
+      [sdkSide, `SDK mix @${n}`, mix, n], [redis, `ioredis mix @${n}`, mix, n], [px, `proxy mix @${n}`, mix, n], [twem, `twemproxy mix @${n}`, mix, n],
+    ));
+    // The proxy's added latency is measured over the SDK direct: that run stays with --only proxy.
+    const singleSpecs = specs(
+      [sdkContender, 'SDK GET @1', get, 1, o.latencyCount], [px, 'proxy GET @1', get, 1, o.latencyCount],
+      [mcDirect, 'memcached GET @1', get, 1, o.latencyCount], [twem, 'twemproxy GET @1', get, 1, o.latencyCount],
+    );
     const throughput = await alternate(throughputSpecs, o);
     const mixes = await alternate(mixSpecs, o);
     const single = await alternate(singleSpecs, o);

@@ -43,6 +43,8 @@ export interface PeersBenchOptions {
    * starts (manager, nodes, proxy), written when they stop; null: none. @default null
    */
   cpuProfDir: string | null;
+  /** Which side to run: the SDK against ioredis, the proxy against twemproxy, or both. @default 'all' */
+  only: 'all' | 'sdk' | 'proxy';
 }
 
 export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
@@ -64,6 +66,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
   spawnTimeoutMs: 20_000,
   jsonFile: BENCH_DEFAULTS.jsonFile,
   cpuProfDir: null,
+  only: 'all',
 });
 
 /** What `--quick` changes. */
@@ -94,6 +97,8 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
   --cpu-prof DIR       write a CPU profile of the manager, each node and the proxy into DIR
                        when they stop (node --cpu-prof); profile the bench client itself
                        with: node --cpu-prof dist/bin/pandakv.js bench peers
+  --only sdk|proxy     run one side only: the SDK vs ioredis Cluster, or the proxy vs
+                       twemproxy (the other's servers are not started)
   --quick              1 round of 0.5 s per contender
   --help               print this text
 `;
@@ -101,7 +106,7 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
 const SWITCHES = {
   keys: { type: 'string' }, inflight: { type: 'string' }, mix: { type: 'string' }, connections: { type: 'string' },
   duration: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' },
-  quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  only: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Parse `pandakv bench peers` arguments. @throws UsageError */
@@ -127,6 +132,11 @@ export function parsePeersArgs(argv: string[]): PeersBenchOptions | 'help' {
     const dir = String(values['cpu-prof']).trim();
     if (dir === '') throw new UsageError('--cpu-prof: expected a directory');
     o.cpuProfDir = dir;
+  }
+  if (values.only !== undefined) {
+    const only = String(values.only);
+    if (only !== 'sdk' && only !== 'proxy') throw new UsageError(`--only: expected sdk or proxy, got "${only}"`);
+    o.only = only;
   }
   if (values.json !== undefined) {
     const file = String(values.json).trim();

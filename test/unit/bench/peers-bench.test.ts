@@ -43,6 +43,10 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   for (const bad of ['0', '-1', '1.5', 'x', '99999999']) assert.throws(() => parsePeersArgs(['--keys', bad]), isUsage, `--keys ${bad}`);
   for (const bad of ['0', '-2', '601', 'NaN']) assert.throws(() => parsePeersArgs(['--duration', bad]), isUsage, `--duration ${bad}`);
   assert.throws(() => parsePeersArgs(['--no-such-switch']), isUsage);
+  assert.is(options(['--only', 'sdk']).only, 'sdk');
+  assert.is(options(['--only', 'proxy']).only, 'proxy');
+  for (const bad of ['', 'all', 'SDK', 'redis']) assert.throws(() => parsePeersArgs(['--only', bad]), isUsage, `--only ${bad}`);
+  assert.throws(() => parsePeersArgs(['--only']), isUsage);
 });
 
 test('the defaults are frozen', () => {
