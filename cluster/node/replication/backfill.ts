@@ -7,7 +7,7 @@ import { INDEX_BUCKET_BITS, type KvEngine } from '../engine/types.js';
 import { clearUnits } from './clear-units.js';
 import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
-import { deltaSince, type DeltaFromLog } from './restored-delta.js';
+import { DELTA_VISITS_PER_PULL, deltaSince, type DeltaFromLog, type VisitBudget } from './restored-delta.js';
 import type { ReplicationOptions } from './options.js';
 
 /**
@@ -103,10 +103,11 @@ export class Backfiller {
     const rewound: Array<[number, number]> = [];
     if (after === null && Array.isArray(req.since)) {
       let budget = this.options.maxDeltaBytes;
+      const visits: VisitBudget = { left: DELTA_VISITS_PER_PULL };
       for (const offer of req.since.slice(0, units.length)) {
         if (!Array.isArray(offer) || !isUint(offer[0]) || !isUint(offer[1]) || offer[1] === 0 || typeof offer[2] !== 'string' || !wanted.has(offer[0])) continue;
         const [unit, since, print] = offer as [number, number, string];
-        const point = this.commonPoint(unit, since, print, offer[3], budget);
+        const point = this.commonPoint(unit, since, print, offer[3], budget, visits);
         if (point === null) continue;
         let bytes = 0;
         for (const r of point.records) bytes += recordBytes(r);
@@ -143,11 +144,11 @@ export class Backfiller {
    * `[[seqno, fingerprint], …]`; with the records after it. Null when none is provable
    * from this node's change log (the requester then takes a full copy).
    */
-  private commonPoint(unit: number, since: number, print: string, earlier: unknown, maxBytes: number): ({ at: number } & DeltaFromLog) | null {
+  private commonPoint(unit: number, since: number, print: string, earlier: unknown, maxBytes: number, visits: VisitBudget): ({ at: number } & DeltaFromLog) | null {
     const current = this.host.seqs.get(unit) ?? 0;
     const tryAt = (at: number, p: string): DeltaFromLog | null => {
       if (this.host.changes.printAt(unit, at) !== p) return null;
-      return deltaSince(this.host.changes, (key) => this.engine.peek(key), unit, at, current, maxBytes);
+      return deltaSince(this.host.changes, (key) => this.engine.peek(key), unit, at, current, maxBytes, visits);
     };
     const exact = tryAt(since, print);
     if (exact !== null) return { at: since, ...exact };

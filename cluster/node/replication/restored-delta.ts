@@ -18,6 +18,19 @@ import { recordBytes } from './records.js';
  * equal; the seqnos it skipped start its own history again (change-log.ts, `append`).
  */
 
+/**
+ * Records a pull may visit in all the condensed deltas it asks for, each at most one
+ * engine read: a little more than the disk's whole history holds (4 MiB, about 80,000
+ * records), so an honest pull never runs out, and offers crafted to fail late (many
+ * points, each far back) cannot keep a node's event loop for long.
+ */
+export const DELTA_VISITS_PER_PULL = 131_072;
+
+/** What condensed deltas may still cost: records visited across one pull (counted down). */
+export interface VisitBudget {
+  left: number;
+}
+
 export interface DeltaFromLog {
   records: LogRecord[];
   /** The records went through restored history (condensed to each key's last one). */
@@ -28,30 +41,34 @@ export interface DeltaFromLog {
  * The records after `since` that bring a copy holding the unit up to `since` to
  * `current`: the log's own when it has them with their values, else a condensed delta
  * through restored history. Null when neither can be made (a full copy then). A condensed
- * delta stops reading the engine once it passes `maxBytes` (the caller's budget).
+ * delta stops once it passes `maxBytes` (the caller's budget) or `visits` runs out.
  */
 export function deltaSince(
-  log: ChangeLog, peek: (key: string) => StoredItem | null, unit: number, since: number, current: number, maxBytes = Infinity,
+  log: ChangeLog, peek: (key: string) => StoredItem | null, unit: number, since: number, current: number,
+  maxBytes = Infinity, visits: VisitBudget = { left: Infinity },
 ): DeltaFromLog | null {
   const exact = log.since(unit, since, current);
   if (exact !== null) return { records: exact, isRestored: false };
   const through = log.sinceThroughRestored(unit, since, current);
   if (through === null) return null;
-  const records = condense(log, peek, through, maxBytes);
+  const records = condense(log, peek, through, maxBytes, visits);
   return records === null ? null : { records, isRestored: true };
 }
 
 /**
  * Each key's last record of `records`, restored ones filled from `peek`; null when one
- * does not match its fingerprint, or the records pass `maxBytes`.
+ * does not match its fingerprint, the records pass `maxBytes`, or `visits` runs out
+ * (one per record looked at).
  */
 export function condense(
-  log: Pick<ChangeLog, 'isRestored' | 'printOf'>, peek: (key: string) => StoredItem | null, records: readonly LogRecord[], maxBytes = Infinity,
+  log: Pick<ChangeLog, 'isRestored' | 'printOf'>, peek: (key: string) => StoredItem | null, records: readonly LogRecord[],
+  maxBytes = Infinity, visits: VisitBudget = { left: Infinity },
 ): LogRecord[] | null {
   const seen = new Set<string>();
   const out: LogRecord[] = [];
   let bytes = 0;
   for (let i = records.length - 1; i >= 0; i--) {
+    if (--visits.left < 0) return null;
     const r = records[i]!;
     const key = Buffer.from(r[2].buffer, r[2].byteOffset, r[2].length).toString('latin1');
     if (seen.has(key)) continue;

@@ -2,7 +2,7 @@ import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { ChangeLog, type LogRecord } from '../../../cluster/node/replication/change-log.js';
-import { condense, deltaSince } from '../../../cluster/node/replication/restored-delta.js';
+import { condense, deltaSince, DELTA_VISITS_PER_PULL, type VisitBudget } from '../../../cluster/node/replication/restored-delta.js';
 import type { StoredItem } from '../../../cluster/node/engine/types.js';
 
 const test = suite('cluster - deltas through a history restored from disk');
@@ -95,6 +95,24 @@ test('a condensed delta past the byte budget is refused: the engine is read only
   assert.is(deltaSince(log, counted, UNIT, 0, 50, 1000), null);
   assert.ok(reads < 10, `${reads} reads`);
   assert.is(deltaSince(log, counted, UNIT, 0, 50, 100_000)!.records.length, 50);
+});
+
+test('the records visited are counted across a pull: offers that fail late cannot make it read without end', () => {
+  const writes: Write[] = Array.from({ length: 100 }, (_, i): Write => [`k${i}`, 'v']);
+  const { log, engine, peek } = restarted(writes, 100);
+  engine.delete('k0'); // the oldest record no longer matches: every delta from before it fails at its end
+  let reads = 0;
+  const counted = (k: string): StoredItem | null => {
+    reads++;
+    return peek(k);
+  };
+  const visits: VisitBudget = { left: 250 };
+  for (let i = 0; i < 10; i++) assert.is(deltaSince(log, counted, UNIT, 0, 100, Infinity, visits), null);
+  assert.ok(reads <= 250, `${reads} reads`);
+  assert.ok(visits.left < 0);
+  // Once spent, even a delta that would succeed is refused (that unit is copied in full).
+  assert.is(deltaSince(log, counted, UNIT, 50, 100, Infinity, visits), null);
+  assert.ok(deltaSince(log, counted, UNIT, 50, 100, Infinity, { left: DELTA_VISITS_PER_PULL }) !== null);
 });
 
 test('property: any point of a restored history, any writes: the delta brings that point to the current state', () => {
