@@ -48,6 +48,9 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --backfill-rate KB   most KiB per second this node copies in to take a unit (moves,
                        repairs), all sources together; 0 = no limit (default 0)
   --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
+  --recovery-window-ms MS
+                       back after a failover or restart, keep data of units not given back
+                       this long before purging it (default 60000)
   --stop-timeout-ms MS after SIGINT/SIGTERM, exit (code 1) if the graceful stop, warm-restart
                        snapshot included, takes longer than this (default 1500)
   --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
@@ -89,6 +92,7 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     insecure: { type: 'boolean' },
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
+    'recovery-window-ms': { type: 'string' },
     'backfill-rate': { type: 'string' },
     'no-warm-restart': { type: 'boolean' },
     engine: { type: 'string' },
@@ -136,6 +140,8 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   }
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
+  const recovery = numberArg(values, 'recovery-window-ms', (n) => int(n) && n >= 0 && n <= 86_400_000);
+  if (recovery !== undefined) opts.recoveryCleanupMs = recovery;
   const backfillRate = numberArg(values, 'backfill-rate', (n) => Number.isFinite(n) && n >= 0 && n <= 1e9);
   if (backfillRate !== undefined) opts.backfillBytesPerSec = Math.round(backfillRate * 1024);
   if (values['no-warm-restart']) opts.isWarmRestartEnabled = false;

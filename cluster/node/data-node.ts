@@ -398,6 +398,7 @@ export function validateNodeOptions(o: NodeOptions): void {
   if (!Number.isFinite(o.commitIntervalMs) || o.commitIntervalMs < 0 || o.commitIntervalMs > 10_000) throw KvError.invalidArgument(`--commit-interval-ms must be 0..10000, got ${o.commitIntervalMs}`);
   if (!Number.isSafeInteger(o.expirySweepIntervalMs) || o.expirySweepIntervalMs < 0) throw KvError.invalidArgument(`--expiry-sweep-ms must be a whole number of ms, 0 or more, got ${o.expirySweepIntervalMs}`);
   if (!Number.isFinite(o.backfillBytesPerSec) || o.backfillBytesPerSec < 0) throw KvError.invalidArgument(`--backfill-rate must be 0 or more KiB/s, got ${o.backfillBytesPerSec / 1024}`);
+  if (!Number.isSafeInteger(o.recoveryCleanupMs) || o.recoveryCleanupMs < 0 || o.recoveryCleanupMs > 86_400_000) throw KvError.invalidArgument(`--recovery-window-ms must be 0 to 86400000 ms, got ${o.recoveryCleanupMs}`);
   const bits = Math.log2(o.buckets);
   if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw KvError.invalidArgument(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw KvError.invalidArgument(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);

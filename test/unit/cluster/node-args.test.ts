@@ -56,6 +56,16 @@ test('--backfill-rate caps what a node copies in, in KiB/s; malformed values are
   assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, backfillBytesPerSec: -1 }), /backfill-rate/);
 });
 
+test('--recovery-window-ms sets how long a returning node keeps units not given back; malformed values are a UsageError', () => {
+  assert.equal(parseNodeArgs(['--recovery-window-ms', '5000']), { recoveryCleanupMs: 5000 });
+  assert.equal(parseNodeArgs(['--recovery-window-ms', '0']), { recoveryCleanupMs: 0 });
+  assert.is(NODE_DEFAULTS.recoveryCleanupMs, 60_000);
+  for (const bad of ['-1', '1.5', 'soon', '', '86400001', '1e400', 'x'.repeat(5000)]) {
+    assert.throws(() => parseNodeArgs(['--recovery-window-ms', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), bad.slice(0, 20));
+  }
+  assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, recoveryCleanupMs: -1 }), /recovery-window-ms/);
+});
+
 test('switches that do nothing in a combination are named at start', () => {
   assert.equal(nodeWarnings({}), []);
   assert.equal(nodeWarnings({ redundancy: 1, manager: 'http://127.0.0.1:1' }), []);
