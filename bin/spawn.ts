@@ -14,6 +14,8 @@ export interface Spawned {
   readyLine: string;
   /** Lines the process printed to stderr (kept for error reports). */
   stderr: string[];
+  /** Lines it printed to stdout up to and including the ready line (the first 200). */
+  stdout: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -63,12 +65,14 @@ export function spawnPandakv(
       reject(new Error(`pandakv ${args[0]} not ready within ${timeoutMs} ms; stderr: ${stderr.join(' | ')}`));
     }, timeoutMs);
     const lines = createInterface({ input: child.stdout! });
+    const stdout: string[] = [];
     const onLine = (line: string): void => {
+      if (stdout.length < 200) stdout.push(line);
       const m = ready.exec(line);
       if (m === null) return;
       clearTimeout(timer);
       lines.off('line', onLine);
-      resolve({ child, pid: child.pid!, address: m[1] ?? line, readyLine: line, stderr, stop });
+      resolve({ child, pid: child.pid!, address: m[1] ?? line, readyLine: line, stderr, stdout, stop });
     };
     lines.on('line', onLine);
     void exited.then((code) => {

@@ -19,6 +19,7 @@ import { generateKeyPair, loadOrCreateKeyFile, toHex } from '../../shared/auth/i
 import { randomUUID } from 'node:crypto';
 import { ManagerRegistry } from './manager-registry.js';
 import { startDhtBootstrap, type DhtBootstrap } from '../peer/dht-bootstrap.js';
+import { addDhtMetrics } from '../peer/dht-metrics.js';
 import { EventLog } from '../../shared/event-log.js';
 import { NodeEventRecorder } from './node-events.js';
 import { HttpConnGuard } from '../../shared/http-conn-guard.js';
@@ -112,7 +113,11 @@ export class Manager {
       publicKey = toHex(keyPair.publicKey);
       this.auth = new ManagerAuth(`manager-${publicKey.slice(0, 16)}`, keyPair, this.state);
     }
-    if (o.isDhtEnabled && o.dht.length === 0) this.dhtNode = await startDhtBootstrap({ host: o.ip === 'localhost' ? '127.0.0.1' : o.ip });
+    if (o.isDhtEnabled && o.dht.length === 0) {
+      const dht = await startDhtBootstrap({ host: o.ip === 'localhost' ? '127.0.0.1' : o.ip });
+      this.dhtNode = dht;
+      addDhtMetrics(this.metrics.registry, () => dht.stats());
+    }
     const ownDht = o.isDhtEnabled ? (o.dht[0] ?? this.dhtNode?.hostPort ?? null) : null;
     this.mapService = new MapService(this.membership, o.heartbeatMs, o.historySize, this.auth, {
       fenceAfterMs: fenceAfterMs(o),

@@ -4,12 +4,23 @@ import HyperDHT from 'hyperdht';
 import { KvError } from '../../shared/errors.js';
 import { DHT_BOOTSTRAP_DEFAULTS, type DhtBootstrapOptions, type DhtNodeAddress } from './options.js';
 
+/** What a DHT node has done so far (read from hyperdht's and its UDP sockets' own counters). */
+export interface DhtStats {
+  /** Nodes in its routing table now. */
+  nodes: number;
+  /** UDP packets and bytes its sockets received: what peers ask of it. */
+  received: { packets: number; bytes: number };
+  /** Requests it sent itself: in flight now, and in all, answered, timed out, retried. */
+  requests: { active: number; total: number; responses: number; timeouts: number; retries: number };
+}
+
 /** A running DHT bootstrap node. */
 export interface DhtBootstrap {
   /** Where peers find it: pass `[address]` as a PeerPlane's bootstrap list. */
   readonly address: DhtNodeAddress;
   /** `host:port`. */
   readonly hostPort: string;
+  stats(): DhtStats;
   close(): Promise<void>;
 }
 
@@ -51,10 +62,31 @@ export async function startDhtBootstrap(options: Partial<DhtBootstrapOptions> = 
     return {
       address: { host, port: bound },
       hostPort: `${host}:${bound}`,
+      stats: () => statsOf(dht),
       close: () => (closing ??= dht.destroy()),
     };
   }
   throw KvError.unavailable(`DHT bootstrap node could not bind ${host}:${port}`, {}, lastError);
+}
+
+/** The parts of a hyperdht node the figures are read from (dht-rpc's counters, udx-native's). */
+interface RpcCounters {
+  toArray(): unknown[];
+  stats?: { requests?: Partial<DhtStats['requests']> };
+  // udx-native counts what its sockets receive; its send and kernel-drop counters are not
+  // kept for plain datagrams (0, and an unset value), so they are not read.
+  udx?: { packetsReceived?: number; bytesReceived?: number };
+}
+
+function statsOf(dht: unknown): DhtStats {
+  const rpc = dht as RpcCounters;
+  const r = rpc.stats?.requests ?? {};
+  const u = rpc.udx ?? {};
+  return {
+    nodes: rpc.toArray().length,
+    received: { packets: u.packetsReceived ?? 0, bytes: u.bytesReceived ?? 0 },
+    requests: { active: r.active ?? 0, total: r.total ?? 0, responses: r.responses ?? 0, timeouts: r.timeouts ?? 0, retries: r.retries ?? 0 },
+  };
 }
 
 function freeUdpPort(host: string): Promise<number> {
