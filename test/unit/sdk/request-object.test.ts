@@ -98,6 +98,48 @@ test('ids wrap after 2^32 - 1 to 1 and skip those still in flight', () => {
   assert.is(c.id, 2);
 });
 
+test('a request stuck in flight keeps its id: ids that would share its slot are skipped, and late answers find nothing', () => {
+  const table = new RequestTable(16, 1);
+  const stuck = new Recorder('stuck');
+  table.admit(stuck);
+  assert.is(stuck.id, 1);
+  // 40 more, answered one by one, while the first never is: ids 17 and 33 share its slot.
+  const ids: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const r = new Recorder(`r${i}`);
+    table.admit(r);
+    ids.push(r.id);
+    assert.is(table.take(r.id), r);
+  }
+  assert.not.ok(ids.includes(17) || ids.includes(33), ids.join(','));
+  assert.is(new Set(ids).size, 40);
+  assert.is(table.take(17), undefined, 'an answer to an id no request holds');
+  assert.is(table.take(1), stuck);
+  assert.is(table.isEmpty, true);
+});
+
+test('a table admits its maxInFlight and no more, refusing to overfill; takeAll and takeExpired hand requests back in id order', () => {
+  const table = new RequestTable(20, 1);
+  const reqs = Array.from({ length: 20 }, (_, i) => new Recorder(`k${i}`, i % 2 === 0 ? 0 : Date.now() + 60_000));
+  for (const r of reqs) {
+    assert.ok(table.hasRoom);
+    table.admit(r);
+  }
+  assert.is(table.hasRoom, false);
+  assert.is(table.inFlight, 20);
+  const expired = table.takeExpired(Date.now());
+  assert.equal(expired.admitted.map((r) => r.id), reqs.filter((_, i) => i % 2 === 0).map((r) => r.id));
+  assert.is(table.inFlight, 10);
+  const all = table.takeAll();
+  assert.equal(all.admitted.map((r) => r.id), reqs.filter((_, i) => i % 2 === 1).map((r) => r.id));
+  assert.is(table.isEmpty, true);
+  // The ring holds 64 slots here: admitting past them without taking any is refused.
+  const full = new RequestTable(64, 1);
+  for (let i = 0; i < 64; i++) full.admit(new Recorder(`f${i}`));
+  assert.is(full.hasRoom, false);
+  assert.throws(() => full.admit(new Recorder('over')), /full/);
+});
+
 test('the wait queue is bounded and hands requests back in order, only when there is room', () => {
   const table = new RequestTable(1, 2);
   table.admit(new Recorder('x'));
