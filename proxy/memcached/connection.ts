@@ -392,7 +392,9 @@ export class McConnection implements GuardedConnection, McSlotOwner {
         for (const c of rep.chunks) bytes += c.length;
         ready.push(slot);
       }
-      this.queueHead++;
+      // Answered: the queue lets go of it now, not at its next compaction, so a slot
+      // and its reply die young instead of outliving the young generation.
+      this.queue[this.queueHead++] = undefined as unknown as McSlot;
       if (slot.isLast) {
         isLast = true;
         break;
