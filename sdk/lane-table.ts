@@ -7,6 +7,12 @@ const MAX_ID = 0xffffffff;
 const MAX_SLOTS = 1 << 16;
 
 /**
+ * Slots kept beyond `maxInFlight`: the authentication handshake admits its frames
+ * whatever the room (requests admitted while the lane was connecting may fill it).
+ */
+const SPARE_SLOTS = 16;
+
+/**
  * A lane's unanswered requests: those admitted (an id, sent or about to be) by id, at
  * most `maxInFlight`, and behind them a wait queue of at most `maxQueued`. Pure
  * bookkeeping, no I/O: the lane decides what to send and when.
@@ -30,10 +36,10 @@ export class RequestTable {
   constructor(maxInFlight: number, private readonly maxQueued: number, firstId = 1) {
     this.nextId = firstId;
     let size = 16;
-    while (size < maxInFlight && size < MAX_SLOTS) size *= 2;
+    while (size < maxInFlight + SPARE_SLOTS && size < MAX_SLOTS) size *= 2;
     this.slots = new Array<LaneRequest | undefined>(size).fill(undefined);
     this.mask = size - 1;
-    this.maxAdmitted = Math.min(maxInFlight, size);
+    this.maxAdmitted = Math.min(maxInFlight, size - SPARE_SLOTS);
   }
 
   /** True while a new request would be admitted at once rather than queued. */
@@ -59,8 +65,9 @@ export class RequestTable {
   /**
    * Give `req` the next id (written into its array frame too) and count it in flight.
    * Ids count up from 1 and wrap after 2^32 − 1 (the packed layout's id is 32 bits),
-   * skipping any whose slot is still taken (so no two in flight share an id).
-   * @throws Error when the table is full (the caller checks `hasRoom`)
+   * skipping any whose slot is still taken (so no two in flight share an id). Admits
+   * past `hasRoom` too, into the spare slots (the handshake's frames).
+   * @throws Error when every slot is taken
    */
   admit(req: LaneRequest): void {
     if (this.count >= this.slots.length) throw new Error('request table full');

@@ -103,22 +103,24 @@ test('a request stuck in flight keeps its id: ids that would share its slot are 
   const stuck = new Recorder('stuck');
   table.admit(stuck);
   assert.is(stuck.id, 1);
-  // 40 more, answered one by one, while the first never is: ids 17 and 33 share its slot.
+  // 70 more, answered one by one, while the first never is: with 16 in flight the ring
+  // has 32 slots, so ids 33 and 65 would share its slot.
   const ids: number[] = [];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 70; i++) {
     const r = new Recorder(`r${i}`);
     table.admit(r);
     ids.push(r.id);
     assert.is(table.take(r.id), r);
   }
-  assert.not.ok(ids.includes(17) || ids.includes(33), ids.join(','));
-  assert.is(new Set(ids).size, 40);
-  assert.is(table.take(17), undefined, 'an answer to an id no request holds');
+  assert.not.ok(ids.includes(33) || ids.includes(65), ids.join(','));
+  assert.ok(ids.includes(17) && ids.includes(34));
+  assert.is(new Set(ids).size, 70);
+  assert.is(table.take(33), undefined, 'an answer to an id no request holds');
   assert.is(table.take(1), stuck);
   assert.is(table.isEmpty, true);
 });
 
-test('a table admits its maxInFlight and no more, refusing to overfill; takeAll and takeExpired hand requests back in id order', () => {
+test('a table admits its maxInFlight, then only into spare slots; takeAll and takeExpired hand requests back in id order', () => {
   const table = new RequestTable(20, 1);
   const reqs = Array.from({ length: 20 }, (_, i) => new Recorder(`k${i}`, i % 2 === 0 ? 0 : Date.now() + 60_000));
   for (const r of reqs) {
@@ -133,11 +135,21 @@ test('a table admits its maxInFlight and no more, refusing to overfill; takeAll 
   const all = table.takeAll();
   assert.equal(all.admitted.map((r) => r.id), reqs.filter((_, i) => i % 2 === 1).map((r) => r.id));
   assert.is(table.isEmpty, true);
-  // The ring holds 64 slots here: admitting past them without taking any is refused.
+  // Past its room a table still admits into spare slots (a lane's handshake frames, sent
+  // whatever the room); once every slot of the ring is taken it refuses.
   const full = new RequestTable(64, 1);
   for (let i = 0; i < 64; i++) full.admit(new Recorder(`f${i}`));
   assert.is(full.hasRoom, false);
-  assert.throws(() => full.admit(new Recorder('over')), /full/);
+  for (let i = 0; i < 16; i++) full.admit(new Recorder(`handshake${i}`));
+  let extra = 0;
+  assert.throws(() => {
+    for (;;) {
+      full.admit(new Recorder(`x${extra}`));
+      extra++;
+    }
+  }, /full/);
+  assert.is(full.inFlight, 80 + extra);
+  assert.is(new Set(Array.from({ length: 200 }, (_, i) => full.take(i + 1)?.id).filter((id) => id !== undefined)).size, 80 + extra, 'every id distinct');
 });
 
 test('the wait queue is bounded and hands requests back in order, only when there is room', () => {
