@@ -137,6 +137,22 @@ test('with credentials the SDK routes directly to authenticated nodes; roles are
   }
 }));
 
+test('a burst past maxInFlightPerLane issued before a node\'s lane has authenticated all completes', () => withSecureCluster(1, async ({ map, creds }) => {
+  const probe = await connect({ map, credentials: creds.get('app')! });
+  await poll(async () => (probe.map?.nodes.some((n) => n.state === 'active') === true ? true : null), 10_000, 'the node placed');
+  await probe.close();
+  // A fresh client: its lane opens on the first request, and the burst fills the lane's
+  // room (and its queue) while the handshake still has its own frames to send.
+  const db = await connect({ map, credentials: creds.get('app')!, maxInFlightPerLane: 16, timeoutMs: 20_000 });
+  try {
+    const keys = Array.from({ length: 200 }, (_, i) => `burst${i}`);
+    await Promise.all(keys.map((k) => db.set(k, k)));
+    for (const k of keys) assert.is(Buffer.from((await db.get(k))!).toString(), k);
+  } finally {
+    await db.close();
+  }
+}));
+
 async function collect(db: PandaClient): Promise<string[]> {
   const keys: string[] = [];
   for await (const e of db.scan({ start: 'k', end: 'l' })) keys.push(Buffer.from(e.key).toString());
