@@ -67,10 +67,8 @@ export class ChangeLog {
    */
   since(unit: number, since: number, current: number): LogRecord[] | null {
     const log = this.units.get(unit);
-    if (log === undefined) return since === current ? [] : null;
-    const last = log.base + (log.records.length - log.head);
-    if (last !== current || since < log.base || since > last || since < log.restoredUpTo) return null;
-    return log.records.slice(log.head + (since - log.base));
+    if (log !== undefined && since < log.restoredUpTo) return null;
+    return this.sinceThroughRestored(unit, since, current);
   }
 
   /**
