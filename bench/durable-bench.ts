@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { numberArg, parseCommandLine } from '../bin/cli-util.js';
 import { spawnNode, type Spawned } from '../bin/spawn.js';
 import { connect, type Durability, type PandaClient } from '../sdk/index.js';
+import { measureDiskFloor } from './disk-floor.js';
 import { formatCount } from './histogram.js';
 import { redisAofMissing, startRedisAof, type RedisAof } from './redis-aof.js';
 import { connectRepl, startReplCluster, waitReplicated, type Client, type ReplCluster } from './repl-cluster.js';
@@ -325,6 +326,10 @@ export async function runDurableBench(o: DurableBenchOptions, out: NodeJS.Writab
     const redisSkip = await redisAofMissing();
     const one = await oneNode(o, dir, started, redisSkip, out);
     await started.closeAll();
+    // With nothing else running: what this disk charges each design per durable round.
+    const floor = await measureDiskFloor(join(dir, 'floor'));
+    out.write(`disk floor (median of 200): 8 KiB append + fdatasync ${floor.appendSyncUs.toFixed(0)} µs (an AOF round); `
+      + `lmdb commit of one put ${floor.lmdbCommitUs.toFixed(0)} µs (two syncs), ${(floor.lmdbCommitUs / floor.appendSyncUs).toFixed(2)}×\n`);
     const three = o.hasCluster ? await threeNodes(o, started, one.redisAlways, out) : null;
     await started.closeAll();
     const restartMs = await timeRestart(o, dir, out);
@@ -344,6 +349,8 @@ export async function runDurableBench(o: DurableBenchOptions, out: NodeJS.Writab
       figures.push(makeFigure('durable.setPersist.opsPerSec', 'disk persist (Redis ~46 k/s)', rateOf(one.diskPersist), 'ops/s', { comparison: '>=', value: 46_000 }));
     }
     figures.push(
+      makeFigure('durable.floor.lmdbCommitUs', 'floor: lmdb commit, 1 put', floor.lmdbCommitUs, 'µs', null),
+      makeFigure('durable.floor.appendSyncUs', 'floor: 8 KiB append + fdatasync', floor.appendSyncUs, 'µs', null),
       makeFigure('durable.getHot.vsMemory', 'disk GET hot / memory', ratio(one.diskGetHot, one.memGetHot), 'ratio', { comparison: '>=', value: 0.8 }),
       makeFigure('durable.getCold.vsMemory', 'disk GET cold (5×) / memory', ratio(one.diskGetCold, one.memGetCold), 'ratio', null),
     );
