@@ -6,7 +6,7 @@ import type { MemcachedServerOptions } from './options.js';
 import type { McStats } from './stats.js';
 import type { McExecutor } from './executor.js';
 import { McParser } from './parser.js';
-import { parseCredentials } from './auth.js';
+import { isAllowed, parseCredentials } from './auth.js';
 import { errorLine } from './error-map.js';
 import { NO_REPLY, errorReply, reply, type McReply } from './responses.js';
 import type { McBinaryExecutor } from './binary-executor.js';
@@ -233,7 +233,7 @@ export class McConnection implements GuardedConnection, McSlotOwner {
       else this.settle(slot, errorReply('CLIENT_ERROR unauthenticated'));
       return;
     }
-    if (this.callbacks !== null && this.principal === null && this.runByCallback(slot, r, this.callbacks)) return;
+    if (this.callbacks !== null && (this.principal === null || isAllowed(this.principal, r)) && this.runByCallback(slot, r, this.callbacks)) return;
     // Commands behind a flush wait for it, so they see what it left (as behind an auth).
     if (r.kind === 'flush') this.authSlot = slot;
     let out: McReply | Promise<McReply>;
@@ -273,8 +273,8 @@ export class McConnection implements GuardedConnection, McSlotOwner {
 
   /**
    * A one-key `get` or a plain `set` through the backend's callback forms, answered into
-   * `slot`; false for any other command. Only without authentication: a principal's
-   * roles are checked by the executor.
+   * `slot`; false for any other command. The caller has checked the principal's roles
+   * (a refused command goes to the executor, which answers the refusal).
    */
   private runByCallback(slot: McSlot, r: McParseResult, backend: McCallbackBackend): boolean {
     if (r.kind === 'get') {

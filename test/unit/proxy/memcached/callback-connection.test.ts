@@ -92,16 +92,26 @@ test('failures answer with the mapped line; a noreply set stays silent, also whe
   });
 });
 
-test('with authentication on, commands go through the executor, which checks roles', async () => {
-  const backend = new CallbackMemoryBackend({ users: { app: { password: 'pw', roles: ['read'] } } });
+test('with authentication on, the roles are checked first: allowed commands take the callbacks, refused ones are answered by the executor', async () => {
+  const backend = new CallbackMemoryBackend({ users: { reader: { password: 'pw', roles: ['read'] }, writer: { password: 'pw', roles: ['read', 'write'] } } });
   await withServer(backend, { isAuthRequired: true }, async (_server, port) => {
     const c = await RawClient.connect(port);
-    c.send('set auth 0 0 6\r\napp pw\r\n');
+    c.send('get a\r\n');
+    assert.is(await c.readLine(), 'CLIENT_ERROR unauthenticated\r\n');
+    c.send('set auth 0 0 9\r\nreader pw\r\n');
     assert.is(await c.readLine(), 'STORED\r\n');
-    c.send('get a\r\nset a 0 0 1\r\nv\r\n');
-    assert.is(await c.read('END\r\nCLIENT_ERROR unauthorized\r\n'), 'END\r\nCLIENT_ERROR unauthorized\r\n');
-    assert.is(backend.getCalls + backend.setCalls, 0);
+    c.send('get a\r\nset a 0 0 1\r\nv\r\nget a\r\n');
+    assert.is(await c.read('END\r\nCLIENT_ERROR unauthorized\r\nEND\r\n'), 'END\r\nCLIENT_ERROR unauthorized\r\nEND\r\n');
+    assert.is(backend.getCalls, 2, 'the reader\'s gets ran by callback');
+    assert.is(backend.setCalls, 0, 'the refused set never reached the backend');
     c.destroy();
+    const w = await RawClient.connect(port);
+    w.send('set auth 0 0 9\r\nwriter pw\r\nset a 0 0 1\r\nv\r\nget a\r\nflush_all\r\n');
+    const expected = `STORED\r\nSTORED\r\nVALUE a 0 1\r\nv\r\nEND\r\nCLIENT_ERROR ${'flush_all needs a principal with the admin role'}\r\n`;
+    assert.is(await w.read(expected), expected);
+    assert.is(backend.setCalls, 1, 'the writer\'s set ran by callback');
+    assert.is(backend.getCalls, 3);
+    w.destroy();
   });
 });
 
