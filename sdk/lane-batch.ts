@@ -14,15 +14,16 @@ export interface OutgoingFrame {
 
 /**
  * One message of a batch: in the packed layout when `isPacked` (GET and SET packed, other
- * frames embedded as CBOR), else the codec's encoding; built from parts when it holds raw
- * requests (those always go as CBOR).
+ * frames embedded as CBOR; a SET with a durability packed too when `hasDurable`), else
+ * the codec's encoding; built from parts when it holds raw requests (those always go as
+ * CBOR).
  */
-export function encodeBatch(batch: readonly OutgoingFrame[], isPacked = false): Uint8Array {
+export function encodeBatch(batch: readonly OutgoingFrame[], isPacked = false, hasDurable = false): Uint8Array {
   let hasRaw = false;
   for (const p of batch) if (p.raw !== null) hasRaw = true;
   if (!hasRaw) {
     const frames = batch.map((p) => p.frame!);
-    return isPacked ? encodePackedRequests(frames) : encodeMessage(frames);
+    return isPacked ? encodePackedRequests(frames, hasDurable) : encodeMessage(frames);
   }
   const encoded: Array<Uint8Array | null> = new Array(batch.length);
   let size = headBytes(batch.length);

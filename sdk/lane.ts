@@ -5,7 +5,7 @@ import { KvError } from '../shared/errors.js';
 import { Op } from '../shared/protocol/ops.js';
 import { decodeResponses, encodeMessage } from '../shared/protocol/codec.js';
 import { decodePackedAnswers } from '../shared/protocol/packed-answers.js';
-import { LAYOUTS_HEADER, PACKED_V1, offersPackedV1 } from '../shared/protocol/packed-layout.js';
+import { LAYOUTS_HEADER, PACKED_DURABLE_TOKEN, PACKED_V1, offersLayout, offersPackedV1 } from '../shared/protocol/packed-layout.js';
 import type { IncomingMessage } from 'node:http';
 import { controlRequest, errorFromAnswer, type RequestFrame, type Response } from '../shared/protocol/frames.js';
 import { encodeBatch } from './lane-batch.js';
@@ -74,6 +74,8 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
   private drained: (() => void) | null = null;
   /** Requests go in the packed layout: asked for, and offered by the server at the upgrade. */
   private isPacked = false;
+  /** The server reads SET_DURABLE: a SET with a durability goes packed too. */
+  private hasDurable = false;
 
   constructor(address: string, options: LaneOptions) {
     super();
@@ -228,13 +230,13 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     if (box.length === 0) return;
     this.outbox = [];
     const { maxFramesPerMessage, maxBatchBytes } = this.options;
-    const isPacked = this.isPacked;
+    const { isPacked, hasDurable } = this;
     let batch: LaneRequest[] = [];
     let bytes = 0;
     for (const req of box) {
       if (req.isSent) continue;
       if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + req.valueBytes > maxBatchBytes)) {
-        this.ws.send(encodeBatch(batch, isPacked), SEND_OPTIONS);
+        this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
         batch = [];
         bytes = 0;
       }
@@ -242,11 +244,13 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
       batch.push(req);
       bytes += req.valueBytes;
     }
-    if (batch.length > 0) this.ws.send(encodeBatch(batch, isPacked), SEND_OPTIONS);
+    if (batch.length > 0) this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
   };
 
   private readonly onUpgrade = (res: IncomingMessage): void => {
-    this.isPacked = this.options.wireLayout === 'packed' && offersPackedV1(res.headers[LAYOUTS_HEADER]);
+    const offered = res.headers[LAYOUTS_HEADER];
+    this.isPacked = this.options.wireLayout === 'packed' && offersPackedV1(offered);
+    this.hasDurable = this.isPacked && offersLayout(offered, PACKED_DURABLE_TOKEN);
   };
 
   /** The layout requests go in on this lane: packed only when the server offered it. */

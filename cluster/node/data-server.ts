@@ -7,7 +7,7 @@ import { Status } from '../../shared/status.js';
 import { decodeRequests, encodeMessage } from '../../shared/protocol/codec.js';
 import { decodePackedRequests } from '../../shared/protocol/packed-requests.js';
 import { encodePackedAnswers } from '../../shared/protocol/packed-answers.js';
-import { LAYOUTS_HEADER, PACKED_V1, PACKED_V1_TOKEN } from '../../shared/protocol/packed-layout.js';
+import { LAYOUTS_HEADER, PACKED_DURABLE_TOKEN, PACKED_V1, PACKED_V1_TOKEN } from '../../shared/protocol/packed-layout.js';
 import type { ProtocolLimits } from '../../shared/protocol/limits.js';
 import { IpAllowList } from './ip-allow-list.js';
 import { Op } from '../../shared/protocol/ops.js';
@@ -317,5 +317,5 @@ function noop(): void {}
 
 /** Tell the client which packed layouts this node reads (docs/protocol.md §16). */
 function offerLayouts(headers: string[]): void {
-  headers.push(`${LAYOUTS_HEADER}: ${PACKED_V1_TOKEN}`);
+  headers.push(`${LAYOUTS_HEADER}: ${PACKED_V1_TOKEN}, ${PACKED_DURABLE_TOKEN}`);
 }

@@ -21,11 +21,22 @@ export const LAYOUTS_HEADER = 'pandakv-layouts';
 /** The token of layout version 1 in `LAYOUTS_HEADER`. */
 export const PACKED_V1_TOKEN = 'packed1';
 
-/** True when an upgrade answer's `LAYOUTS_HEADER` value names layout version 1. */
-export function offersPackedV1(header: string | string[] | undefined): boolean {
+/**
+ * The token, in `LAYOUTS_HEADER`, of a server that also reads `SET_DURABLE` frames: a SET
+ * with a durability travels packed to it (a server without it gets such a SET as CBOR).
+ */
+export const PACKED_DURABLE_TOKEN = 'packed1-durable';
+
+/** True when an upgrade answer's `LAYOUTS_HEADER` value names `token`. */
+export function offersLayout(header: string | string[] | undefined, token: string): boolean {
   if (header === undefined) return false;
   const text = Array.isArray(header) ? header.join(',') : header;
-  return text.split(',').some((t) => t.trim() === PACKED_V1_TOKEN);
+  return text.split(',').some((t) => t.trim() === token);
+}
+
+/** True when an upgrade answer's `LAYOUTS_HEADER` value names layout version 1. */
+export function offersPackedV1(header: string | string[] | undefined): boolean {
+  return offersLayout(header, PACKED_V1_TOKEN);
 }
 
 /** How a lane writes its requests: one CBOR array per message, or the packed layout. */
@@ -42,6 +53,12 @@ export const PackedKind = Object.freeze({
    * flags u32, exptime i32, cas u64, keyLength u8, valueLength u32, key, value`.
    */
   SET: 0x03,
+  /**
+   * Request `[id, SET, epoch, key, value, flags, exptime, cas, {durability}]`: the SET
+   * fields, then `durability u8` (its index in `DURABILITY_LEVELS`), then key and value.
+   * Only to a server that offers `PACKED_DURABLE_TOKEN`.
+   */
+  SET_DURABLE: 0x04,
   /** Answer `[id, OK, value, cas, flags]`: `kind, id u32, cas u64, flags u32, valueLength u32, value`. */
   ITEM: 0x10,
   /** Answer `[id, status]`: `kind, id u32, status u8`. */
@@ -54,6 +71,8 @@ export const PackedKind = Object.freeze({
 export const GET_HEAD_BYTES = 10;
 /** Bytes before the key of a SET request. */
 export const SET_HEAD_BYTES = 30;
+/** Bytes before the key of a SET_DURABLE request. */
+export const SET_DURABLE_HEAD_BYTES = 31;
 /** Bytes before the CBOR bytes of an embedded CBOR frame. */
 export const CBOR_HEAD_BYTES = 5;
 /** Bytes before the value of an ITEM answer. */

@@ -4,19 +4,23 @@ import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';
 import type { DecodedMessage } from './codec.js';
 import { blankRequest, decodeCbor, encodeFrame, readRequestFrame } from './codec.js';
 import type { FrameError } from './frames.js';
+import { DURABILITY_LEVELS, type Durability } from './frames.js';
 import {
-  CBOR_HEAD_BYTES, GET_HEAD_BYTES, PACKED_MAX_KEY_BYTES, PACKED_V1, PackedKind as K, SET_HEAD_BYTES, UINT32_MAX,
+  CBOR_HEAD_BYTES, GET_HEAD_BYTES, PACKED_MAX_KEY_BYTES, PACKED_V1, PackedKind as K, SET_DURABLE_HEAD_BYTES, SET_HEAD_BYTES, UINT32_MAX,
   isU32, readU32, readU64, writeU32, writeU64,
 } from './packed-layout.js';
 
 /*
  * Requests in the packed layout (packed-layout.ts, docs/protocol.md §16): the builders a
  * lane writes a batch with, and the reader a node decodes one with. A frame the layout
- * has no fields for (any op but a plain GET or SET, a key longer than 255 bytes, a TTL
- * beyond 32 bits, …) is embedded as CBOR, so every request frame can be sent.
+ * has no fields for (any op but a plain GET or SET, a SET with a durability to a server
+ * that does not read SET_DURABLE, a key longer than 255 bytes, a TTL beyond 32 bits, …)
+ * is embedded as CBOR, so every request frame can be sent.
  */
 
 const INT32_MIN = -0x80000000;
+/** The answer to a SET_DURABLE frame whose durability byte names no level (as the CBOR check words it). */
+const DURABILITY_MESSAGE = 'durability must be "none", "majority", "persist" or "persistMajority"';
 const INT32_MAX = 0x7fffffff;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
@@ -41,10 +45,26 @@ function casOf(v: unknown): number {
 }
 
 /**
- * Bytes the request `frame` (`[id, op, epoch, key, …]`, see `RequestField`) takes in the
- * packed layout, or -1 when it must be embedded as CBOR instead.
+ * The SET_DURABLE code of a SET's `extra` when it holds a known durability and nothing
+ * else, or -1 (the frame then goes as CBOR).
  */
-export function packedRequestBytes(frame: readonly unknown[]): number {
+function durabilityCode(extra: unknown): number {
+  if (typeof extra !== 'object' || extra === null || Object.getPrototypeOf(extra) !== Object.prototype) return -1;
+  let code = -1;
+  for (const k in extra) {
+    if (k !== 'durability' || code !== -1) return -1;
+    code = DURABILITY_LEVELS.indexOf((extra as { durability: unknown }).durability as Durability);
+    if (code < 0) return -1;
+  }
+  return code;
+}
+
+/**
+ * Bytes the request `frame` (`[id, op, epoch, key, …]`, see `RequestField`) takes in the
+ * packed layout, or -1 when it must be embedded as CBOR instead. `hasDurable`: the server
+ * reads SET_DURABLE, so a SET whose `extra` is only a durability is packed too.
+ */
+export function packedRequestBytes(frame: readonly unknown[], hasDurable = false): number {
   const op = frame[1];
   if (!isU32(frame[0]) || frame[0] === 0 || !isU32(frame[2])) return -1;
   if (op === Op.GET) {
@@ -53,7 +73,12 @@ export function packedRequestBytes(frame: readonly unknown[]): number {
     return keyBytes < 1 || keyBytes > PACKED_MAX_KEY_BYTES ? -1 : GET_HEAD_BYTES + keyBytes;
   }
   if (op === Op.SET) {
-    if (frame.length > 9 || (frame.length === 9 && frame[8] != null)) return -1;
+    let head = SET_HEAD_BYTES;
+    if (frame.length > 9) return -1;
+    if (frame.length === 9 && frame[8] != null) {
+      if (!hasDurable || durabilityCode(frame[8]) < 0) return -1;
+      head = SET_DURABLE_HEAD_BYTES;
+    }
     const keyBytes = byteLength(frame[3]);
     const valueBytes = byteLength(frame[4]);
     const flags = frame[5] ?? 0;
@@ -61,9 +86,14 @@ export function packedRequestBytes(frame: readonly unknown[]): number {
     if (keyBytes < 1 || keyBytes > PACKED_MAX_KEY_BYTES || valueBytes < 0 || valueBytes > UINT32_MAX) return -1;
     if (!isU32(flags) || typeof exptime !== 'number' || !Number.isInteger(exptime) || exptime < INT32_MIN || exptime > INT32_MAX) return -1;
     if (casOf(frame[7]) < 0) return -1;
-    return SET_HEAD_BYTES + keyBytes + valueBytes;
+    return head + keyBytes + valueBytes;
   }
   return -1;
+}
+
+/** `packedRequestBytes` for a server that reads SET_DURABLE. */
+function packedRequestBytesDurable(frame: readonly unknown[]): number {
+  return packedRequestBytes(frame, true);
 }
 
 /** Write a string or bytes at `at`; returns the position after it. */
@@ -95,8 +125,11 @@ export function writePackedRequest(out: Buffer, pos: number, frame: readonly unk
   }
   const value = frame[4] as string | Uint8Array;
   const valueBytes = typeof value === 'string' ? utf8Length(value) : value.length;
-  const keyBytes = size - SET_HEAD_BYTES - valueBytes;
-  out[pos] = K.SET;
+  // `packedRequestBytes` accepted the frame: an `extra` here is a durability alone.
+  const code = frame.length === 9 && frame[8] != null ? durabilityCode(frame[8]) : -1;
+  const head = code < 0 ? SET_HEAD_BYTES : SET_DURABLE_HEAD_BYTES;
+  const keyBytes = size - head - valueBytes;
+  out[pos] = code < 0 ? K.SET : K.SET_DURABLE;
   writeU32(out, pos + 1, frame[0] as number);
   writeU32(out, pos + 5, frame[2] as number);
   writeU32(out, pos + 9, (frame[5] as number | undefined) ?? 0);
@@ -104,7 +137,8 @@ export function writePackedRequest(out: Buffer, pos: number, frame: readonly unk
   writeU64(out, pos + 17, casOf(frame[7]));
   out[pos + 25] = keyBytes;
   writeU32(out, pos + 26, valueBytes);
-  const at = writeBytes(out, pos + SET_HEAD_BYTES, key, keyBytes);
+  if (code >= 0) out[pos + 30] = code;
+  const at = writeBytes(out, pos + head, key, keyBytes);
   return writeBytes(out, at, value, valueBytes);
 }
 
@@ -118,10 +152,11 @@ export function writeCborFrame(out: Buffer, pos: number, encoded: Uint8Array): n
 
 /**
  * One packed message holding `frames` (request arrays with their id and epoch written):
- * GET and SET in their packed form, every other frame embedded as CBOR.
+ * GET and SET in their packed form, every other frame embedded as CBOR. `hasDurable`:
+ * the server reads SET_DURABLE (it offered `PACKED_DURABLE_TOKEN`).
  */
-export function encodePackedRequests(frames: ReadonlyArray<readonly unknown[]>): Buffer {
-  return encodePackedMessage(frames, packedRequestBytes, writePackedRequest);
+export function encodePackedRequests(frames: ReadonlyArray<readonly unknown[]>, hasDurable = false): Buffer {
+  return encodePackedMessage(frames, hasDurable ? packedRequestBytesDurable : packedRequestBytes, writePackedRequest);
 }
 
 /**
@@ -205,17 +240,21 @@ export function decodePackedRequests(data: Uint8Array, limits: ProtocolLimits = 
         out.requests.push(req);
       }
       pos = next;
-    } else if (kind === K.SET) {
-      if (pos + SET_HEAD_BYTES > end) return fatal(Status.BAD_REQUEST, `truncated SET frame at byte ${pos}`);
+    } else if (kind === K.SET || kind === K.SET_DURABLE) {
+      const isDurable = kind === K.SET_DURABLE;
+      const head = isDurable ? SET_DURABLE_HEAD_BYTES : SET_HEAD_BYTES;
+      if (pos + head > end) return fatal(Status.BAD_REQUEST, `truncated SET frame at byte ${pos}`);
       const id = readU32(b, pos + 1);
       const keyBytes = b[pos + 25]!;
       const valueBytes = readU32(b, pos + 26);
-      const keyEnd = pos + SET_HEAD_BYTES + keyBytes;
+      const keyEnd = pos + head + keyBytes;
       const next = keyEnd + valueBytes;
       if (next > end) return fatal(Status.BAD_REQUEST, `truncated SET frame at byte ${pos}`);
       if (id === 0) return fatal(Status.BAD_REQUEST, 'frame id must be a positive integer');
+      const durability = isDurable ? DURABILITY_LEVELS[b[pos + 30]!] : 'none';
       const err = keyError(id, keyBytes, limits)
-        ?? (valueBytes > limits.maxValueBytes ? { id, status: Status.TOO_LARGE, message: `value of ${valueBytes} bytes exceeds ${limits.maxValueBytes}` } : null);
+        ?? (valueBytes > limits.maxValueBytes ? { id, status: Status.TOO_LARGE, message: `value of ${valueBytes} bytes exceeds ${limits.maxValueBytes}` } : null)
+        ?? (durability === undefined ? { id, status: Status.BAD_REQUEST, message: DURABILITY_MESSAGE } : null);
       if (err !== null) {
         out.errors.push(err);
       } else {
@@ -223,8 +262,9 @@ export function decodePackedRequests(data: Uint8Array, limits: ProtocolLimits = 
         req.flags = readU32(b, pos + 9);
         req.exptime = readU32(b, pos + 13) | 0;
         req.cas = readU64(b, pos + 17);
-        req.key = b.toString('latin1', pos + SET_HEAD_BYTES, keyEnd);
+        req.key = b.toString('latin1', pos + head, keyEnd);
         req.value = b.subarray(keyEnd, next);
+        req.durability = durability!;
         out.requests.push(req);
       }
       pos = next;

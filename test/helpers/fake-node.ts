@@ -16,22 +16,28 @@ export class FakeNode {
   readonly messages: unknown[][][] = [];
   /** The layout of each message received, in order. */
   readonly layouts: Array<'cbor' | 'packed'> = [];
+  /** Each message received, as its bytes. */
+  readonly raw: Buffer[] = [];
   readonly sockets = new Set<WebSocket>();
   script: Script;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   address = '';
 
-  /** @param isPackedOffered announce the packed layout in the upgrade answer, as a node does (by default it does not, as the proxy) */
-  constructor(script: Script, isPackedOffered = false) {
+  /**
+   * @param isPackedOffered announce the packed layout in the upgrade answer, as a node does
+   *   (by default it does not, as the proxy); a string: the layouts header's whole value
+   */
+  constructor(script: Script, isPackedOffered: boolean | string = false) {
     this.script = script;
     this.http = createServer();
     this.wss = new WebSocketServer({ server: this.http });
     this.wss.on('connection', this.onConnection);
-    if (isPackedOffered) this.wss.on('headers', (headers: string[]) => headers.push(`${LAYOUTS_HEADER}: ${PACKED_V1_TOKEN}`));
+    const offered = typeof isPackedOffered === 'string' ? isPackedOffered : isPackedOffered ? PACKED_V1_TOKEN : null;
+    if (offered !== null) this.wss.on('headers', (headers: string[]) => headers.push(`${LAYOUTS_HEADER}: ${offered}`));
   }
 
-  static async start(script: Script, isPackedOffered = false): Promise<FakeNode> {
+  static async start(script: Script, isPackedOffered: boolean | string = false): Promise<FakeNode> {
     const fake = new FakeNode(script, isPackedOffered);
     fake.http.listen(0, '127.0.0.1');
     await once(fake.http, 'listening');
@@ -66,6 +72,7 @@ export class FakeNode {
     // Answers go back as CBOR, which a lane reads whatever layout it writes.
     const isPacked = isPackedMessage(data);
     this.layouts.push(isPacked ? 'packed' : 'cbor');
+    this.raw.push(data);
     const frames = isPacked ? packedFrames(data) : decodeCbor(data).value as unknown[][];
     this.messages.push(frames);
     const answer = this.script(frames, ws, this);

@@ -1,6 +1,7 @@
 import { decodeCbor } from '../../shared/protocol/codec.js';
 import { Op } from '../../shared/protocol/ops.js';
-import { CBOR_HEAD_BYTES, GET_HEAD_BYTES, PackedKind, SET_HEAD_BYTES, readU32, readU64 } from '../../shared/protocol/packed-layout.js';
+import { DURABILITY_LEVELS } from '../../shared/protocol/frames.js';
+import { CBOR_HEAD_BYTES, GET_HEAD_BYTES, PackedKind, SET_DURABLE_HEAD_BYTES, SET_HEAD_BYTES, readU32, readU64 } from '../../shared/protocol/packed-layout.js';
 
 /**
  * The request frames of a packed message as the arrays the CBOR layout carries, for a
@@ -15,13 +16,16 @@ export function packedFrames(data: Buffer): unknown[][] {
       const end = pos + GET_HEAD_BYTES + data[pos + 9]!;
       frames.push([readU32(data, pos + 1), Op.GET, readU32(data, pos + 5), data.toString('utf8', pos + GET_HEAD_BYTES, end)]);
       pos = end;
-    } else if (kind === PackedKind.SET) {
-      const keyEnd = pos + SET_HEAD_BYTES + data[pos + 25]!;
+    } else if (kind === PackedKind.SET || kind === PackedKind.SET_DURABLE) {
+      const head = kind === PackedKind.SET ? SET_HEAD_BYTES : SET_DURABLE_HEAD_BYTES;
+      const keyEnd = pos + head + data[pos + 25]!;
       const end = keyEnd + readU32(data, pos + 26);
-      frames.push([
-        readU32(data, pos + 1), Op.SET, readU32(data, pos + 5), data.toString('utf8', pos + SET_HEAD_BYTES, keyEnd), data.subarray(keyEnd, end),
+      const frame: unknown[] = [
+        readU32(data, pos + 1), Op.SET, readU32(data, pos + 5), data.toString('utf8', pos + head, keyEnd), data.subarray(keyEnd, end),
         readU32(data, pos + 9), readU32(data, pos + 13) | 0, readU64(data, pos + 17),
-      ]);
+      ];
+      if (kind === PackedKind.SET_DURABLE) frame.push({ durability: DURABILITY_LEVELS[data[pos + 30]!] });
+      frames.push(frame);
       pos = end;
     } else if (kind === PackedKind.CBOR) {
       const end = pos + CBOR_HEAD_BYTES + readU32(data, pos + 1);

@@ -179,7 +179,7 @@ test('a packed message is answered in the packed layout and a CBOR one on the sa
   ws.on('error', () => undefined);
   const opened = withDeadline(once(ws, 'open'), 5000, 'ws open');
   const [res] = await withDeadline(once(ws, 'upgrade'), 5000, 'upgrade') as [IncomingMessage];
-  assert.is(res.headers['pandakv-layouts'], 'packed1', 'the node offers the packed layout when the connection opens');
+  assert.is(res.headers['pandakv-layouts'], 'packed1, packed1-durable', 'the node offers the packed layout, durable SETs included, when the connection opens');
   await opened;
   const stored = await exchangeRaw(ws, encodePackedRequests([[1, Op.SET, 0, 'pk', 'hello', 42, 0, 0], [2, Op.GET, 0, 'missing'], [3, Op.PING, 0]]));
   assert.is(stored[0], PACKED_V1);
