@@ -27,12 +27,19 @@ export class PersistedAcks {
   /** Replica side: seqnos acknowledged and not yet reported as on disk, per peer. */
   private toReport = new Map<string, Map<number, number>>();
   private isReportScheduled = false;
+  /** A record gathered for the next report came from a persistMajority write: its active waits. */
+  private isUrgent = false;
   private isClosed = false;
 
   constructor(private readonly engine: KvEngine, private readonly send: (peer: string, flat: number[]) => boolean) {}
 
-  /** Replica side: report these seqnos to `peer` once the engine has them on disk. */
-  reportWhenDurable(peer: string, acks: ReadonlyMap<number, number>): void {
+  /**
+   * Replica side: report these seqnos to `peer` once the engine has them on disk.
+   * `isUrgent`: the active waits for them (persistMajority), so the commit starts now;
+   * otherwise the report follows the engine's usual commits, which costs no fsync of its own.
+   */
+  reportWhenDurable(peer: string, acks: ReadonlyMap<number, number>, isUrgent = false): void {
+    if (isUrgent) this.isUrgent = true;
     let mine = this.toReport.get(peer);
     if (mine === undefined) {
       mine = new Map();
@@ -48,8 +55,10 @@ export class PersistedAcks {
     this.isReportScheduled = false;
     // Everything gathered so far is covered by the commit whenDurable waits for.
     const batch = this.toReport;
+    const isUrgent = this.isUrgent;
     this.toReport = new Map();
-    this.engine.whenDurable().then(() => {
+    this.isUrgent = false;
+    this.engine.whenDurable(isUrgent).then(() => {
       if (this.isClosed) return;
       for (const [peer, units] of batch) {
         const flat: number[] = [];

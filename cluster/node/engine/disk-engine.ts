@@ -327,8 +327,8 @@ export class DiskEngine implements KvEngine {
     };
   }
 
-  whenDurable(): Promise<void> {
-    return this.overlay.whenDurable();
+  whenDurable(isUrgent = true): Promise<void> {
+    return this.overlay.whenDurable(isUrgent);
   }
 
   /** Commit what is pending, wait for it, and close the store. Idempotent. */

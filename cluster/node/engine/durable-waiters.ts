@@ -2,6 +2,8 @@ import type { KvError } from '../../../shared/errors.js';
 
 interface Waiter {
   gen: number;
+  /** Someone waits on it now (a persist write), not only on the usual schedule. */
+  isUrgent: boolean;
   resolve: () => void;
   reject: (err: KvError) => void;
 }
@@ -9,14 +11,21 @@ interface Waiter {
 /** Callers of `whenDurable`, each waiting for the commit that covers write generation `gen`. */
 export class DurableWaiters {
   private waiters: Waiter[] = [];
+  private urgent = 0;
 
   get size(): number {
     return this.waiters.length;
   }
 
+  /** True while an urgent waiter waits. */
+  get hasUrgent(): boolean {
+    return this.urgent > 0;
+  }
+
   /** Resolves once generation `gen` is on disk; rejects when a commit fails or the engine closes first. */
-  add(gen: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.waiters.push({ gen, resolve, reject }));
+  add(gen: number, isUrgent = true): Promise<void> {
+    if (isUrgent) this.urgent++;
+    return new Promise<void>((resolve, reject) => this.waiters.push({ gen, isUrgent, resolve, reject }));
   }
 
   /** Generations up to `durableGen` are on disk: their waiters go. */
@@ -24,8 +33,12 @@ export class DurableWaiters {
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
     for (const w of this.waiters) {
-      if (w.gen <= durableGen) w.resolve();
-      else still.push(w);
+      if (w.gen > durableGen) {
+        still.push(w);
+        continue;
+      }
+      if (w.isUrgent) this.urgent--;
+      w.resolve();
     }
     this.waiters = still;
   }
@@ -33,6 +46,7 @@ export class DurableWaiters {
   rejectAll(err: KvError): void {
     const all = this.waiters;
     this.waiters = [];
+    this.urgent = 0;
     for (const w of all) w.reject(err);
   }
 }

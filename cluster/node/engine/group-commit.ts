@@ -179,12 +179,17 @@ export class GroupCommit {
     };
   }
 
-  /** Resolves once every change made so far is on disk; rejects when a commit fails or on close. */
-  whenDurable(): Promise<void> {
+  /**
+   * Resolves once every change made so far is on disk; rejects when a commit fails or on
+   * close. `isUrgent`: someone waits on it (a persist write), so the commit starts in the
+   * next turn, inline when it is small; false: it comes on the usual schedule, on lmdb's
+   * writer thread (a replica reporting what it has on disk when nobody waits for it).
+   */
+  whenDurable(isUrgent = true): Promise<void> {
     if (this.durableGen >= this.writeGen && !this.isClearPending) return Promise.resolve();
     if (this.failure !== null) return Promise.reject(this.failureError());
-    const durable = this.waiters.add(this.writeGen);
-    this.scheduleCommit(true);
+    const durable = this.waiters.add(this.writeGen, isUrgent);
+    this.scheduleCommit(isUrgent);
     return durable;
   }
 
@@ -272,7 +277,7 @@ export class GroupCommit {
       this.host.onBatchDurable(batchItems);
       this.durableGen = gen;
       this.waiters.settle(this.durableGen);
-      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.size > 0);
+      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.hasUrgent);
     })();
     if (!isDone) this.committing = run;
     return run;
@@ -286,7 +291,7 @@ export class GroupCommit {
    */
   private isInlineCommit(writes: number): boolean {
     const max = this.options.inlineCommitMaxMs;
-    if (max <= 0 || this.waiters.size === 0 || writes > this.options.inlineCommitMaxWrites) return false;
+    if (max <= 0 || !this.waiters.hasUrgent || writes > this.options.inlineCommitMaxWrites) return false;
     return this.inlineCommitMs <= max || this.counters.commits % 16 === 0;
   }
 

@@ -165,9 +165,11 @@ export interface KvEngine {
   /**
    * Resolves once every write made so far is on disk (fsync'd); rejects with a KvError
    * (`KV_ERR_NO_SPACE`, `KV_ERR_INTERNAL`) when the commit that holds them failed. The
-   * memory engine rejects with `KV_ERR_DURABILITY_IMPOSSIBLE`.
+   * memory engine rejects with `KV_ERR_DURABILITY_IMPOSSIBLE`. `isUrgent` (default): a
+   * caller waits on it, so the commit starts now; false: the commit comes on its usual
+   * schedule (`--commit-interval-ms`).
    */
-  whenDurable(): Promise<void>;
+  whenDurable(isUrgent?: boolean): Promise<void>;
   /** Unit seqnos as last committed with the data (empty for the memory engine). */
   unitMarks(): UnitMark[];
   /**

@@ -18,13 +18,19 @@ export interface OutboxHost {
  */
 export class StreamOutbox {
   private readonly records = new Map<string, ReplRecord[]>();
+  /** Peers some of whose waiting records come from persistMajority writes. */
+  private readonly urgent = new Set<string>();
   private readonly acks = new Map<string, Map<number, number>>();
   private isFlushScheduled = false;
 
   constructor(private readonly host: OutboxHost, private readonly plane: PeerPlane, private readonly handoff: HintedHandoff) {}
 
-  /** Stream `record` to replica `peer`. */
-  push(peer: string, record: ReplRecord): void {
+  /**
+   * Stream `record` to replica `peer`. `isUrgent`: the write waits for the replica's disk
+   * (persistMajority); its message says so (`u: 1`), and the replica commits at once.
+   */
+  push(peer: string, record: ReplRecord, isUrgent = false): void {
+    if (isUrgent) this.urgent.add(peer);
     let box = this.records.get(peer);
     if (box === undefined) {
       box = [];
@@ -74,8 +80,9 @@ export class StreamOutbox {
     this.isFlushScheduled = false;
     const { counters, epoch } = this.host;
     for (const [peer, records] of this.records) {
+      const isUrgent = this.urgent.has(peer);
       for (const batch of batches(records, MESSAGE_BYTES, 1 << 16, recordBytes)) {
-        if (this.plane.send(peer, { t: 'rep', r: batch, e: epoch })) {
+        if (this.plane.send(peer, isUrgent ? { t: 'rep', r: batch, e: epoch, u: 1 } : { t: 'rep', r: batch, e: epoch })) {
           counters.recordsSent += batch.length;
           this.handoff.track(peer, batch);
         } else {
@@ -85,6 +92,7 @@ export class StreamOutbox {
       }
     }
     this.records.clear();
+    this.urgent.clear();
     for (const [peer, units] of this.acks) {
       const flat: number[] = [];
       for (const [unit, seq] of units) flat.push(unit, seq);

@@ -329,7 +329,7 @@ export class Replicator extends EventEmitter<{
       const node = map.nodes[chain[i]!];
       if (node === undefined || node.peerKey === null || node.state === 'failed') continue;
       peers.push(node.peerKey);
-      this.outbox.push(node.peerKey, record);
+      this.outbox.push(node.peerKey, record, durability === 'persistMajority');
     }
     if (durability !== 'majority' && durability !== 'persistMajority') return null;
     const need = Math.floor(chain.length / 2);
@@ -380,7 +380,7 @@ export class Replicator extends EventEmitter<{
     if (this.isClosed || message === null || typeof message !== 'object') return;
     const m = message as { t?: unknown };
     try {
-      if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r, (message as { e?: unknown }).e);
+      if (m.t === 'rep') this.onRecords(peer, (message as { r?: unknown }).r, (message as { e?: unknown }).e, (message as { u?: unknown }).u === 1);
       else if (m.t === 'ack') {
         this.onAcks(peer, (message as { a?: unknown }).a, (message as { e?: unknown }).e);
         this.persisted.onAcks(peer, (message as { p?: unknown }).p);
@@ -399,7 +399,7 @@ export class Replicator extends EventEmitter<{
    * failed over, sent by that old active under an epoch before the failover, are refused
    * and not acknowledged: the unit's new active does not have that history (DESIGN §7).
    */
-  private onRecords(peer: string, raw: unknown, epoch: unknown): void {
+  private onRecords(peer: string, raw: unknown, epoch: unknown, isUrgent: boolean): void {
     if (!Array.isArray(raw)) return;
     const sentAt = isUint(epoch) ? epoch : 0;
     let acks: Map<number, number> | undefined;
@@ -456,8 +456,9 @@ export class Replicator extends EventEmitter<{
     }
     if (acks !== undefined) {
       this.outbox.ack(peer, acks);
-      // A disk engine also says when these records are on its disk (for persistMajority).
-      if (this.engine.isDurable) this.persisted.reportWhenDurable(peer, acks);
+      // A disk engine also says when these records are on its disk (for persistMajority):
+      // at once when the active waits for it (`u`), else with the engine's next commit.
+      if (this.engine.isDurable) this.persisted.reportWhenDurable(peer, acks, isUrgent);
     }
   }
 

@@ -212,6 +212,29 @@ test('an inline commit ends inside the turn that starts it and leaves no commit 
   }, { inlineCommitMaxMs: 60_000 });
 });
 
+test('a waiter that is not urgent waits for the scheduled commit, which runs on the writer thread', async () => {
+  await withGroup(async (group, store) => {
+    group.put('a', entry('A'));
+    let isDone = false;
+    const lazy = group.whenDurable(false).then(() => { isDone = true; });
+    // Commits come every second here: an urgent waiter would have one within a turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.is(store.batches.length, 0, 'no commit started for a waiter that is not urgent');
+    assert.not.ok(isDone);
+    await withDeadline(lazy, WAIT_MS, 'the scheduled commit');
+    assert.is(store.batches.length, 1);
+    assert.is(store.inlineCommits, 0, 'nobody waits now: not inline');
+    // An urgent waiter after a lazy one: the commit starts now, inline, and serves both.
+    group.put('b', entry('B'));
+    const second = group.whenDurable(false);
+    group.put('c', entry('C'));
+    await withDeadline(Promise.all([second, group.whenDurable()]), WAIT_MS, 'the urgent commit');
+    assert.is(store.inlineCommits, 1);
+    assert.equal([...store.batches[1]!.items.keys()], ['b', 'c']);
+  }, { commitIntervalMs: 1000, inlineCommitMaxMs: 60_000 });
+});
+
 test('close commits what is pending, once', async () => {
   const store = new FakeStore();
   const group = new GroupCommit(store, new UnitMarkLog([]), { ...OPTIONS, commitIntervalMs: 60_000 }, {
