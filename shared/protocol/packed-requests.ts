@@ -3,8 +3,7 @@ import { Op } from './ops.js';
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';
 import type { DecodedMessage } from './codec.js';
 import { blankRequest, decodeCbor, encodeFrame, readRequestFrame } from './codec.js';
-import type { FrameError } from './frames.js';
-import { DURABILITY_LEVELS, type Durability } from './frames.js';
+import { DURABILITY_LEVELS, type Durability, type FrameError } from './frames.js';
 import {
   CBOR_HEAD_BYTES, GET_HEAD_BYTES, PACKED_MAX_KEY_BYTES, PACKED_V1, PackedKind as K, SET_DURABLE_HEAD_BYTES, SET_HEAD_BYTES, UINT32_MAX,
   isU32, readU32, readU64, writeU32, writeU64,
@@ -19,10 +18,10 @@ import {
  */
 
 const INT32_MIN = -0x80000000;
-/** The answer to a SET_DURABLE frame whose durability byte names no level (as the CBOR check words it). */
-const DURABILITY_MESSAGE = 'durability must be "none", "majority", "persist" or "persistMajority"';
 const INT32_MAX = 0x7fffffff;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** The answer to a SET_DURABLE frame whose durability byte names no level (as the CBOR check words it). */
+const DURABILITY_MESSAGE = 'durability must be "none", "majority", "persist" or "persistMajority"';
 
 /** UTF-8 byte length of a key or value string, with an ASCII fast path. */
 function utf8Length(s: string): number {

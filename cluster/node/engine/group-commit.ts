@@ -277,7 +277,8 @@ export class GroupCommit {
       this.host.onBatchDurable(batchItems);
       this.durableGen = gen;
       this.waiters.settle(this.durableGen);
-      if (this.pending.size > 0 || this.isClearPending) this.scheduleCommit(this.waiters.hasUrgent);
+      // Writes, a flush_all or a moved CAS counter came while this commit ran: the next one.
+      if (this.pending.size > 0 || this.isClearPending || this.durableGen < this.writeGen) this.scheduleCommit(this.waiters.hasUrgent);
     })();
     if (!isDone) this.committing = run;
     return run;

@@ -235,6 +235,23 @@ test('a waiter that is not urgent waits for the scheduled commit, which runs on 
   }, { commitIntervalMs: 1000, inlineCommitMaxMs: 60_000 });
 });
 
+test('a CAS move alone while a commit runs gets a commit of its own: its waiter does not hang', async () => {
+  await withGroup(async (group, store) => {
+    store.isHeld = true;
+    group.put('a', entry('A'));
+    const first = group.whenDurable();
+    await until(() => store.isCommitOpen, WAIT_MS, 'the first commit open');
+    group.touch();
+    const second = group.whenDurable();
+    store.isHeld = false;
+    store.end(null);
+    await withDeadline(first, WAIT_MS, 'the first commit');
+    await withDeadline(second, WAIT_MS, 'a second commit for the CAS move');
+    assert.is(store.batches.length, 2);
+    assert.is(store.batches[1]!.items.size, 0, 'nothing but the CAS counter and marks');
+  }, { commitIntervalMs: 60_000 });
+});
+
 test('close commits what is pending, once', async () => {
   const store = new FakeStore();
   const group = new GroupCommit(store, new UnitMarkLog([]), { ...OPTIONS, commitIntervalMs: 60_000 }, {
