@@ -173,12 +173,14 @@ export function scanPlainRequests(b: Uint8Array, limits: ProtocolLimits): number
     // A frame has 4 to 9 fields: an array head of one byte.
     if (head === undefined || head < 0x84 || head > 0x89) return NOT_PLAIN;
     const fields = head & 31;
+    if (isWide(b, pos + 1)) return NOT_PLAIN;
     pos = readUint(b, pos + 1, end);
     if (pos < 0 || argValue === 0 || argValue > Number.MAX_SAFE_INTEGER) return NOT_PLAIN;
     out[base + PlainField.ID] = argValue;
     const op = b[pos];
     if (op === undefined || op >= 16 || PLAIN_OPS[op] !== 1) return NOT_PLAIN;
     out[base + PlainField.OP] = op;
+    if (isWide(b, pos + 1)) return NOT_PLAIN;
     pos = readUint(b, pos + 1, end);
     if (pos < 0 || argValue > Number.MAX_SAFE_INTEGER) return NOT_PLAIN;
     const tailStart = pos;
@@ -203,6 +205,7 @@ export function scanPlainRequests(b: Uint8Array, limits: ProtocolLimits): number
     }
     if (!hasValue && VALUE_OPS[op] === 1) return NOT_PLAIN;
     if (fields >= 6) {
+      if (isWide(b, pos)) return NOT_PLAIN;
       pos = readUint(b, pos, end);
       if (pos < 0 || argValue > 0xffffffff) return NOT_PLAIN;
     }
@@ -232,10 +235,18 @@ export function plainFrames(): Float64Array {
   return plain;
 }
 
+/**
+ * True when the integer whose head is at `pos` has an 8-byte argument: the decoder reads
+ * it as a BigInt, which id, epoch, flags and exptime refuse, so such a frame is left to it.
+ */
+function isWide(b: Uint8Array, pos: number): boolean {
+  return pos < b.length && (b[pos]! & 31) === 27;
+}
+
 /** Position after an exptime: an integer (either sign) within the safe range, or -1. */
 function readExptime(b: Uint8Array, pos: number, end: number): number {
   if (pos >= end) return NOT_PLAIN;
-  if (b[pos]! >> 5 > 1) return NOT_PLAIN;
+  if (b[pos]! >> 5 > 1 || isWide(b, pos)) return NOT_PLAIN;
   const at = readArg(b, pos, end);
   return at < 0 || argValue >= Number.MAX_SAFE_INTEGER ? NOT_PLAIN : at;
 }

@@ -83,6 +83,23 @@ test('anything the codec would refuse, or that needs extra, is not plain', () =>
   assert.is(scanPlainRequests(Buffer.from('81980401000161 6b'.replace(/ /g, ''), 'hex'), LIMITS), -1, 'frame head not in one byte');
 });
 
+test('an id, epoch, flags or exptime written with an 8-byte argument is left to the decoder, which refuses it', () => {
+  // [[1, GET, 0, "k"]], then [[1, SET, 0, "k", h'', 0, 0]], with one integer widened to 0x1b + 8 bytes.
+  const wide = (n: number): string => `1b${n.toString(16).padStart(16, '0')}`;
+  const cases = [
+    `81 84 ${wide(1)} 01 00 616b`,
+    `81 84 01 01 ${wide(0)} 616b`,
+    `81 87 01 02 00 616b 40 ${wide(5)} 00`,
+    `81 87 01 02 00 616b 40 00 ${wide(0)}`,
+  ];
+  for (const hex of cases) {
+    const data = Buffer.from(hex.replace(/\s+/g, ''), 'hex');
+    assert.is(scanPlainRequests(data, LIMITS), -1, hex);
+    const decoded = decodeRequests(data, LIMITS);
+    assert.is(decoded.requests.length, 0, `the decoder refuses ${hex} too`);
+  }
+});
+
 test('whatever the bytes, a message taken as plain decodes without errors to the same frames', () => {
   const op = fc.constantFrom(Op.GET, Op.SET, Op.DELETE, Op.INCR, Op.TOUCH, Op.APPEND, Op.SCAN, 99);
   const key = fc.oneof(fc.string({ maxLength: 5 }), fc.uint8Array({ maxLength: 5 }), fc.constant(null), fc.integer());
