@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import WebSocket from 'ws';
 import { spawnNode, spawnPandakv, type Spawned } from '../../bin/spawn.js';
 import { withDeadline } from './deadline.js';
 
@@ -20,4 +22,12 @@ export async function withNodes<T>(argsPerNode: string[][], body: (nodes: Spawne
 /** One node. */
 export function withNode<T>(args: string[], body: (node: Spawned) => Promise<T>, deadlineMs?: number): Promise<T> {
   return withNodes([args], (nodes) => body(nodes[0]!), deadlineMs);
+}
+
+/** A raw WebSocket to a node or proxy, open (within 5 s), without compression; its errors are ignored. */
+export async function openSocket(address: string): Promise<WebSocket> {
+  const ws = new WebSocket(address, { perMessageDeflate: false });
+  ws.on('error', () => undefined);
+  await withDeadline(once(ws, 'open'), 5000, 'ws open');
+  return ws;
 }

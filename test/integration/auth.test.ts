@@ -19,6 +19,7 @@ import { withCluster } from '../helpers/cluster.js';
 import { spawnProxy } from '../../bin/spawn.js';
 import { createConnection, type Socket } from 'node:net';
 import { poll, withDeadline } from '../helpers/deadline.js';
+import { openSocket } from '../helpers/fixtures.js';
 import type { Response } from '../../shared/protocol/frames.js';
 import type { Role } from '../../shared/auth/index.js';
 
@@ -66,12 +67,7 @@ function withSecureCluster(nodes: number, body: (c: { map: string; nodeUrls: str
   });
 }
 
-async function open(address: string): Promise<WebSocket> {
-  const ws = new WebSocket(address, { perMessageDeflate: false });
-  ws.on('error', () => undefined);
-  await withDeadline(once(ws, 'open'), 5000, 'ws open');
-  return ws;
-}
+const open = openSocket;
 
 async function exchange(ws: WebSocket, frames: unknown[][]): Promise<Response[]> {
   const reply = withDeadline(once(ws, 'message'), 5000, 'reply');

@@ -11,18 +11,13 @@ import { PACKED_V1 } from '../../shared/protocol/packed-layout.js';
 import { Op } from '../../shared/protocol/ops.js';
 import { Status } from '../../shared/status.js';
 import { connect } from '../../sdk/index.js';
-import { withNode } from '../helpers/fixtures.js';
+import { withNode, openSocket } from '../helpers/fixtures.js';
 import { withDeadline } from '../helpers/deadline.js';
 import type { Response } from '../../shared/protocol/frames.js';
 
 const test = suite('integration - node under hostile input');
 
-async function open(address: string): Promise<WebSocket> {
-  const ws = new WebSocket(address, { perMessageDeflate: false });
-  ws.on('error', () => undefined);
-  await withDeadline(once(ws, 'open'), 5000, 'ws open');
-  return ws;
-}
+const open = openSocket;
 
 async function exchange(ws: WebSocket, data: Uint8Array | string): Promise<Response[]> {
   const reply = withDeadline(once(ws, 'message'), 5000, 'reply');

@@ -14,18 +14,13 @@ import type { Response } from '../../shared/protocol/frames.js';
 import { Status } from '../../shared/status.js';
 import { connect } from '../../sdk/index.js';
 import { spawnNode } from '../../bin/spawn.js';
-import { withNode } from '../helpers/fixtures.js';
+import { withNode, openSocket } from '../helpers/fixtures.js';
 import { withDeadline } from '../helpers/deadline.js';
 import { FakeNode, echoOk } from '../helpers/fake-node.js';
 
 const test = suite('integration - SETs with a durability in the packed layout');
 
-async function open(address: string): Promise<WebSocket> {
-  const ws = new WebSocket(address, { perMessageDeflate: false });
-  ws.on('error', () => undefined);
-  await withDeadline(once(ws, 'open'), 5000, 'ws open');
-  return ws;
-}
+const open = openSocket;
 
 /** Send `data`, read the one message answering it, decoded from either layout. */
 async function exchange(ws: WebSocket, data: Uint8Array): Promise<Response[]> {

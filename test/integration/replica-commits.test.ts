@@ -2,7 +2,7 @@ import * as assert from 'uvu/assert';
 import { suite } from '../helpers/suite.js';
 import { connect } from '../../sdk/index.js';
 import { withCluster } from '../helpers/cluster.js';
-import { poll } from '../helpers/deadline.js';
+import { replicatedCluster } from '../helpers/replicated.js';
 
 const test = suite('integration - replicas on a disk engine commit on their schedule unless a write waits');
 
@@ -11,15 +11,7 @@ test('r = 2, disk: majority writes cost no inline commit on either copy; persist
 }, async ({ manager }) => {
   const db = await connect({ map: manager.address, timeoutMs: 5000 });
   try {
-    await poll(async () => {
-      const map = db.map;
-      if (map === null || map.nodes.filter((n) => n.state === 'active').length < 2 || !map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
-      return db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 }).then(() => true, () => null);
-    }, 60_000, 'a replicated cluster');
-    await poll(async () => {
-      const stats = await db.stats().catch(() => null);
-      return stats !== null && Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
-    }, 30_000, 'backfills done');
+    await replicatedCluster(db, manager.address, 2);
     const inline = async (): Promise<number[]> => Object.values(await db.stats()).map((s) => Number(s.inline_commits));
     const before = await inline();
     // 64 writers: each node is the active of half the units and the replica of the others.
