@@ -124,8 +124,9 @@ export function writePackedRequest(out: Buffer, pos: number, frame: readonly unk
   }
   const value = frame[4] as string | Uint8Array;
   const valueBytes = typeof value === 'string' ? utf8Length(value) : value.length;
-  // `packedRequestBytes` accepted the frame: an `extra` here is a durability alone.
-  const code = frame.length === 9 && frame[8] != null ? durabilityCode(frame[8]) : -1;
+  // `packedRequestBytes` accepted the frame: an `extra` here is a known durability alone.
+  const extra = frame.length === 9 ? frame[8] as { durability: Durability } | null | undefined : null;
+  const code = extra == null ? -1 : DURABILITY_LEVELS.indexOf(extra.durability);
   const head = code < 0 ? SET_HEAD_BYTES : SET_DURABLE_HEAD_BYTES;
   const keyBytes = size - head - valueBytes;
   out[pos] = code < 0 ? K.SET : K.SET_DURABLE;

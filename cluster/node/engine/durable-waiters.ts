@@ -13,10 +13,6 @@ export class DurableWaiters {
   private waiters: Waiter[] = [];
   private urgent = 0;
 
-  get size(): number {
-    return this.waiters.length;
-  }
-
   /** True while an urgent waiter waits. */
   get hasUrgent(): boolean {
     return this.urgent > 0;
