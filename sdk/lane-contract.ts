@@ -95,6 +95,16 @@ export interface LaneOptions {
    * leave in one message per lane, not one per answer message. @default setImmediate
    */
   scheduleFlush?: (flush: () => void) => void;
+  /**
+   * Messages the lane may send before the node's next message arrives (Nagle's rule for
+   * a forwarder): requests admitted beyond that are held and leave together, with the
+   * flush that the node's next message sets off, or after `maxHoldMs` if that message is
+   * late. A lane with nothing unanswered sends at once, so one request alone is never
+   * held. 0 = no limit. @default 0
+   */
+  sendWindow?: number;
+  /** Longest a request is held by `sendWindow`, ms (timer granularity: 1 ms). @default 1 */
+  maxHoldMs?: number;
   /** Reads each message from the node before the lane's decoder. @default null */
   answerReader?: AnswerReader | null;
   /** Authorities trusted for `wss://` nodes' certificates; null = the system's. @default null */

@@ -69,6 +69,10 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
   private readonly heartbeat: Heartbeat;
   private outbox: LaneRequest[] = [];
   private isFlushScheduled = false;
+  /** Messages sent since the node's last message (`sendWindow`). */
+  private unanswered = 0;
+  /** Releases held requests when the node's next message is late (`maxHoldMs`). */
+  private holdTimer: NodeJS.Timeout | null = null;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly connectTimer: NodeJS.Timeout;
   private drained: (() => void) | null = null;
@@ -81,7 +85,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     super();
     this.address = address;
     this.options = {
-      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: flushPerTurn, wireLayout: 'cbor', ...options,
+      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: flushPerTurn, wireLayout: 'cbor', sendWindow: 0, maxHoldMs: 1, ...options,
       auth: options.auth ?? null, answerReader: options.answerReader ?? null,
     };
     this.table = new RequestTable(options.maxInFlight, options.maxQueued);
@@ -201,6 +205,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearInterval(this.sweepTimer);
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
     clearTimeout(this.connectTimer);
     this.ws.off('message', this.onMessage);
     queueMicrotask(() => this.emit('close', err));
@@ -217,11 +222,30 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
   private admit(req: LaneRequest): void {
     this.table.admit(req);
     this.outbox.push(req);
-    if (!this.isFlushScheduled && this.state === 'open') {
-      this.isFlushScheduled = true;
-      this.options.scheduleFlush(this.flush);
+    if (this.isFlushScheduled || this.state !== 'open') return;
+    const window = this.options.sendWindow;
+    if (window > 0 && this.unanswered >= window) {
+      // Held: the node's next message, or the hold timer, sends it.
+      this.holdTimer ??= setTimeout(this.release, this.options.maxHoldMs).unref();
+      return;
     }
+    this.scheduleFlush();
   }
+
+  /** Open, or closing with requests still to send. */
+  private get isSending(): boolean {
+    return this.state === 'open' || this.state === 'closing';
+  }
+
+  private scheduleFlush(): void {
+    this.isFlushScheduled = true;
+    this.options.scheduleFlush(this.flush);
+  }
+
+  private readonly release = (): void => {
+    this.holdTimer = null;
+    if (!this.isFlushScheduled && this.outbox.length > 0 && this.isSending) this.scheduleFlush();
+  };
 
   private readonly flush = (): void => {
     this.isFlushScheduled = false;
@@ -236,6 +260,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     for (const req of box) {
       if (req.isSent) continue;
       if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + req.valueBytes > maxBatchBytes)) {
+        this.unanswered++;
         this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
         batch = [];
         bytes = 0;
@@ -244,7 +269,10 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
       batch.push(req);
       bytes += req.valueBytes;
     }
-    if (batch.length > 0) this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
+    if (batch.length > 0) {
+      this.unanswered++;
+      this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
+    }
   };
 
   private readonly onUpgrade = (res: IncomingMessage): void => {
@@ -293,6 +321,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
 
   private readonly onMessage = (data: WebSocket.RawData): void => {
     this.heartbeat.received();
+    this.unanswered = 0;
     const reader = this.options.answerReader;
     if (reader !== null && data instanceof Uint8Array && reader(data, this)) {
       this.admitWaiting();
@@ -316,6 +345,8 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
 
   private admitWaiting(): void {
     for (let req = this.table.nextWaiting(); req !== undefined; req = this.table.nextWaiting()) this.admit(req);
+    // Requests held by the send window leave with this turn's flush.
+    if (!this.isFlushScheduled && this.outbox.length > 0 && this.isSending) this.scheduleFlush();
     if (this.drained !== null && this.table.isEmpty) {
       const done = this.drained;
       this.drained = null;

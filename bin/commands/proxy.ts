@@ -18,6 +18,9 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --memcached-port N    memcached protocol port; 0 picks one (default 0)
   --no-memcached        do not serve the memcached protocol
   --lanes-per-node N    lanes opened to every node (default 2)
+  --send-window N       messages a lane sends before the node answers; requests
+                        beyond wait (at most 1 ms) and leave together (default 1;
+                        0: no limit, every turn's requests leave at once)
   --map-loss-ms MS      unhealthy after losing the map this long (default 10000)
   --timeout-ms MS       deadline of each forwarded request (default 2500)
   --idle-poll-us N      keep polling this long after traffic instead of sleeping:
@@ -59,6 +62,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     'memcached-port': { type: 'string' },
     'no-memcached': { type: 'boolean' },
     'lanes-per-node': { type: 'string' },
+    'send-window': { type: 'string' },
     'map-loss-ms': { type: 'string' },
     'timeout-ms': { type: 'string' },
     'cursor-secret': { type: 'string' },
@@ -95,6 +99,8 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   if (values['no-memcached']) o.memcachedPort = null;
   const lanes = numberArg(values, 'lanes-per-node', (n) => Number.isInteger(n) && n >= 1 && n <= 64);
   if (lanes !== undefined) o.lanesPerNode = lanes;
+  const window = numberArg(values, 'send-window', (n) => Number.isInteger(n) && n >= 0 && n <= 1024);
+  if (window !== undefined) o.sendWindow = window;
   const loss = numberArg(values, 'map-loss-ms', (n) => Number.isInteger(n) && n >= 10);
   if (loss !== undefined) o.mapLossMs = loss;
   const timeout = numberArg(values, 'timeout-ms', (n) => Number.isInteger(n) && n >= 1);

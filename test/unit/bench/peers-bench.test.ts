@@ -32,6 +32,9 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   const o = options(['--quick', '--keys', '500', '--inflight', '4', '--connections', '8', '--contend', '--json', 'p.json']);
   assert.equal([o.keys, o.inflight, o.memcachedConnections, o.rounds, o.isContended, o.jsonFile], [500, 4, 4, 1, true, 'p.json']);
   assert.is(options(['--duration', '1.5']).durationMs, 1500);
+  assert.is(options(['--warmup', '0']).warmupMs, 0);
+  assert.is(options(['--warmup', '5']).warmupMs, 5000);
+  for (const bad of ['-1', '601', 'x', '']) assert.throws(() => parsePeersArgs(['--warmup', bad]), (e: unknown) => e instanceof UsageError, `--warmup ${bad}`);
   assert.is(parsePeersArgs(['--help']), 'help');
   const isUsage = (e: unknown): boolean => e instanceof UsageError;
   assert.throws(() => parsePeersArgs(['--mix', 'get:1,delete:1']), isUsage);

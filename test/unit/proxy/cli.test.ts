@@ -42,6 +42,18 @@ test('a malformed --idle-poll-us is a usage error', () => {
   }
 });
 
+test('--send-window takes 0 (no limit) to 1024 messages; the default comes from PROXY_DEFAULTS', () => {
+  for (const n of [0, 1, 4, 1024]) {
+    const o = parseProxyArgs([...MAP, '--send-window', String(n)]);
+    assert.is(o !== 'help' && o.sendWindow, n);
+  }
+  const unset = parseProxyArgs(MAP);
+  assert.is(unset !== 'help' && unset.sendWindow, undefined);
+  for (const bad of ['-1', '1.5', 'abc', '', '1025', '1e400']) {
+    assert.throws(() => parseProxyArgs([...MAP, '--send-window', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), `refuses "${bad}"`);
+  }
+});
+
 test('the required switches are required', () => {
   assert.throws(() => parseProxyArgs(['--insecure']), (e: unknown) => e instanceof UsageError);
   assert.throws(() => parseProxyArgs(['--map', 'ws://127.0.0.1:1']), (e: unknown) => e instanceof UsageError);
