@@ -99,8 +99,9 @@ export interface LaneOptions {
    * Messages the lane may send before the node's next message arrives (Nagle's rule for
    * a forwarder): requests admitted beyond that are held and leave together, with the
    * flush that the node's next message sets off, or after `maxHoldMs` if that message is
-   * late. A lane with nothing unanswered sends at once, so one request alone is never
-   * held. 0 = no limit. @default 0
+   * late. A lane with nothing unanswered sends at the end of the current task (the
+   * requests of one client message together) instead of the end of the turn, so a
+   * request alone is never held. 0 = no limit. @default 0
    */
   sendWindow?: number;
   /** Longest a request is held by `sendWindow`, ms (timer granularity: 1 ms). @default 1 */

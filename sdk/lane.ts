@@ -229,6 +229,12 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
       this.holdTimer ??= setTimeout(this.release, this.options.maxHoldMs).unref();
       return;
     }
+    if (window > 0 && this.unanswered === 0) {
+      // Nothing unanswered: no answer will come to send with, so send at the end of this task.
+      this.isFlushScheduled = true;
+      queueMicrotask(this.flush);
+      return;
+    }
     this.scheduleFlush();
   }
 

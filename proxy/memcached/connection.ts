@@ -60,6 +60,8 @@ export class McConnection implements GuardedConnection, McSlotOwner {
   private isWriteFull = false;
   private isClosed = false;
   private isFlushScheduled = false;
+  /** Commands are being taken from the parser: their answers wait for the turn's flush. */
+  private isPumping = false;
   private timeoutTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   /** The backend's callback forms of `get` and `set`, when it has them. */
@@ -152,13 +154,9 @@ export class McConnection implements GuardedConnection, McSlotOwner {
     this.pump();
   };
 
-  private readonly onSocketDrain = (): void => {
-    this.pump();
-  };
+  private readonly onSocketDrain = (): void => this.pump();
 
-  private readonly onWriteFlushed = (): void => {
-    if (!this.isClosed) this.pump();
-  };
+  private readonly onWriteFlushed = (): void => this.pump();
 
   private readonly onSocketError = (): void => {
     // Resets and broken pipes are the peer's business; the 'close' that follows cleans up.
@@ -172,6 +170,16 @@ export class McConnection implements GuardedConnection, McSlotOwner {
   /** Take commands while there is room, then decide whether to keep reading. */
   private pump(): void {
     if (this.isClosed) return;
+    this.isPumping = true;
+    try {
+      this.take();
+    } finally {
+      this.isPumping = false;
+    }
+    this.updateReading();
+  }
+
+  private take(): void {
     let isStarved = false;
     while (!this.isEnding && this.authSlot === null && this.inFlight < this.options.maxPipelinedCommands
       && this.socket.writableLength <= this.options.writeHighWaterBytes) {
@@ -196,7 +204,6 @@ export class McConnection implements GuardedConnection, McSlotOwner {
       this.isEnding = true;
       this.enqueueLast();
     }
-    this.updateReading();
   }
 
   private updateReading(): void {
@@ -342,7 +349,9 @@ export class McConnection implements GuardedConnection, McSlotOwner {
       this.authSlot = null;
       this.noteAuthenticated();
     }
-    this.scheduleFlush();
+    // The last command answered (outside the parser): nothing to wait for, write now.
+    if (!this.isPumping && !this.isFlushScheduled && slot === this.queue[this.queue.length - 1]) this.flush();
+    else this.scheduleFlush();
   }
 
   /** Tell the connection limits once the connection has proved a principal (text or SASL). */

@@ -85,6 +85,14 @@ test('a lane with nothing unanswered sends at once: one request at a time is nev
   },
 ));
 
+test('an idle lane sends the requests of one task together, at the end of that task', () => withLane(
+  (frames) => answerOf(frames), { sendWindow: 1, maxHoldMs: 60_000 },
+  async (fake, lane) => {
+    assert.equal(await Promise.all(['a', 'b', 'c'].map((k) => get(lane, k))), ['a', 'b', 'c']);
+    assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), [['a', 'b', 'c']]);
+  },
+));
+
 test('held requests leave after maxHoldMs when the node\'s answer is late, and the late answer still settles the first', async () => {
   const held = holdFirst();
   await withLane(held.script, { sendWindow: 1, maxHoldMs: 20 }, async (fake, lane) => {
