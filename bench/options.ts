@@ -67,7 +67,7 @@ export interface BenchOptions {
 
 export const TARGET_DEFAULTS: Readonly<BenchTargets> = Object.freeze({
   ceilingOpsPerSec: 90_000,
-  sdkCeilingRatio: 0.5,
+  sdkCeilingRatio: 0.8,
   memoryMarginalRatio: 2,
   keystreamKeysPerSec: 8_000_000,
 });
