@@ -51,7 +51,7 @@ export interface ProxyOptions extends ProtocolLimits, ConnLimits {
   /**
    * Messages a lane sends before the node's next message; later requests are held (at
    * most 1 ms) and leave together. A lane with nothing unanswered sends at once. 0 = no
-   * limit. @default 1
+   * limit. @default 0
    */
   sendWindow: number;
   /** Requests one client connection may have in flight; more are answered BUSY. @default 1024 */
@@ -120,7 +120,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   timeoutMs: 2500,
   warmupTimeoutMs: 5000,
   maxInFlightPerLane: 1024,
-  sendWindow: 1,
+  sendWindow: 0,
   maxInFlightPerClient: 1024,
   highWaterMarkBytes: 4 * 1024 * 1024,
   maxClients: 10_000,

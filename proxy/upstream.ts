@@ -54,8 +54,9 @@ export class Upstream extends EventEmitter<MapSourceEvents> implements MapSource
       heartbeatMs: 5000,
       // Requests from every client message handled in one I/O phase leave in one message per lane.
       scheduleFlush: flushPerTurn,
-      // Frames for a node that answers slower than clients send pile up into one message.
       sendWindow: options.sendWindow,
+      // A lone request (one client in flight) leaves at the end of its client message's task.
+      sendWhenIdle: true,
       // Answers to forwarded frames go back to clients as the node encoded them.
       answerReader: rawAnswerReader(onActivity),
       tlsCa: options.tlsCa,

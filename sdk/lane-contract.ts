@@ -99,11 +99,18 @@ export interface LaneOptions {
    * Messages the lane may send before the node's next message arrives (Nagle's rule for
    * a forwarder): requests admitted beyond that are held and leave together, with the
    * flush that the node's next message sets off, or after `maxHoldMs` if that message is
-   * late. A lane with nothing unanswered sends at the end of the current task (the
-   * requests of one client message together) instead of the end of the turn, so a
-   * request alone is never held. 0 = no limit. @default 0
+   * late. A lane with nothing unanswered sends at once, so a request alone is never
+   * held. 0 = no limit. @default 0
    */
   sendWindow?: number;
+  /**
+   * A request admitted to a lane with nothing else in flight leaves at the end of the
+   * current task (with the rest of that task's requests) instead of the end of the turn:
+   * lower latency at one request in flight, for a forwarder whose requests come one
+   * client message per task. The SDK leaves it off: its callers' next requests come in
+   * the same turn as the answers, and batch per turn. @default false
+   */
+  sendWhenIdle?: boolean;
   /** Longest a request is held by `sendWindow`, ms (timer granularity: 1 ms). @default 1 */
   maxHoldMs?: number;
   /** Reads each message from the node before the lane's decoder. @default null */

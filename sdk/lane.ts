@@ -85,7 +85,7 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     super();
     this.address = address;
     this.options = {
-      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: flushPerTurn, wireLayout: 'cbor', sendWindow: 0, maxHoldMs: 1, ...options,
+      sweepMs: 10, maxResponseBytes: 256 * 1024 * 1024, scheduleFlush: flushPerTurn, wireLayout: 'cbor', sendWindow: 0, maxHoldMs: 1, sendWhenIdle: false, ...options,
       auth: options.auth ?? null, answerReader: options.answerReader ?? null,
     };
     this.table = new RequestTable(options.maxInFlight, options.maxQueued);
@@ -223,19 +223,23 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
     this.table.admit(req);
     this.outbox.push(req);
     if (this.isFlushScheduled || this.state !== 'open') return;
-    const window = this.options.sendWindow;
-    if (window > 0 && this.unanswered >= window) {
+    if (this.isHolding) {
       // Held: the node's next message, or the hold timer, sends it.
       this.holdTimer ??= setTimeout(this.release, this.options.maxHoldMs).unref();
       return;
     }
-    if (window > 0 && this.unanswered === 0) {
-      // Nothing unanswered: no answer will come to send with, so send at the end of this task.
+    if (this.options.sendWhenIdle && this.table.inFlight === 1) {
+      // Nothing else in flight: no answer will come to send with, so send at the end of this task.
       this.isFlushScheduled = true;
       queueMicrotask(this.flush);
       return;
     }
     this.scheduleFlush();
+  }
+
+  /** The send window is full: new requests wait for the node's next message. */
+  private get isHolding(): boolean {
+    return this.options.sendWindow > 0 && this.unanswered >= this.options.sendWindow;
   }
 
   /** Open, or closing with requests still to send. */
@@ -351,8 +355,8 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
 
   private admitWaiting(): void {
     for (let req = this.table.nextWaiting(); req !== undefined; req = this.table.nextWaiting()) this.admit(req);
-    // Requests held by the send window leave with this turn's flush.
-    if (!this.isFlushScheduled && this.outbox.length > 0 && this.isSending) this.scheduleFlush();
+    // Requests held by the send window leave with this turn's flush once the node has answered.
+    if (!this.isFlushScheduled && this.outbox.length > 0 && this.isSending && !this.isHolding) this.scheduleFlush();
     if (this.drained !== null && this.table.isEmpty) {
       const done = this.drained;
       this.drained = null;

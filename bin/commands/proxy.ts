@@ -19,8 +19,8 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --no-memcached        do not serve the memcached protocol
   --lanes-per-node N    lanes opened to every node (default 2)
   --send-window N       messages a lane sends before the node answers; requests
-                        beyond wait (at most 1 ms) and leave together (default 1;
-                        0: no limit, every turn's requests leave at once)
+                        beyond wait (at most 1 ms) and leave together: fewer, fuller
+                        messages, less node CPU (default 0: no limit)
   --map-loss-ms MS      unhealthy after losing the map this long (default 10000)
   --timeout-ms MS       deadline of each forwarded request (default 2500)
   --idle-poll-us N      keep polling this long after traffic instead of sleeping:

@@ -85,13 +85,27 @@ test('a lane with nothing unanswered sends at once: one request at a time is nev
   },
 ));
 
-test('an idle lane sends the requests of one task together, at the end of that task', () => withLane(
-  (frames) => answerOf(frames), { sendWindow: 1, maxHoldMs: 60_000 },
+test('sendWhenIdle: a lane with nothing in flight sends the requests of one task together, at the end of that task', () => withLane(
+  (frames) => answerOf(frames), { sendWhenIdle: true },
   async (fake, lane) => {
     assert.equal(await Promise.all(['a', 'b', 'c'].map((k) => get(lane, k))), ['a', 'b', 'c']);
     assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), [['a', 'b', 'c']]);
   },
 ));
+
+test('sendWhenIdle: a lone request leaves at the end of its task, before callbacks already queued for the turn', async () => {
+  for (const [sendWhenIdle, expected] of [[true, [['a'], ['b']]], [false, [['a', 'b']]]] as const) {
+    await withLane((frames) => answerOf(frames), { sendWhenIdle }, async (fake, lane) => {
+      let b: Promise<string> | null = null;
+      setImmediate(() => { b = get(lane, 'b'); });
+      const a = get(lane, 'a');
+      assert.is(await a, 'a');
+      await until(() => b !== null, 5000, 'the second request');
+      assert.is(await b!, 'b');
+      assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), expected, `sendWhenIdle ${String(sendWhenIdle)}`);
+    });
+  }
+});
 
 test('held requests leave after maxHoldMs when the node\'s answer is late, and the late answer still settles the first', async () => {
   const held = holdFirst();
