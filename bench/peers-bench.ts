@@ -80,8 +80,8 @@ type Client = PandaClient<Uint8Array | string, Uint8Array>;
  * operation covers every round of a spec. Timed runs keep their fastest round, counted
  * runs the round with the median p50.
  */
-async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions): Promise<PeerRun[]> {
-  const rounds = Math.max(1, o.rounds);
+async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, roundCount = o.rounds): Promise<PeerRun[]> {
+  const rounds = Math.max(1, roundCount);
   const runs = specs.map((): WorkloadResult[] => []);
   const used = specs.map((s) => new Map<string, number | null>(Object.keys(s.contender.meters).map((n) => [n, 0])));
   const ops = specs.map(() => 0);
@@ -280,7 +280,7 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     );
     const throughput = await alternate(throughputSpecs, o);
     const mixes = await alternate(mixSpecs, o);
-    const single = await alternate(singleSpecs, o);
+    const single = await alternate(singleSpecs, o, o.latencyRounds);
 
     const p50 = (label: string): number | null => find(single, label)?.result.latency.p50Us ?? null;
     const added = (via: string, base: string): number | null => {
@@ -357,7 +357,7 @@ export async function runPeersPhase(o: PeersBenchOptions, results: PeersBenchRes
     for (const run of r.throughput) out.write(runLine(run) + cpuLine(run));
     out.write(`  ${o.mix} at ${o.mixInflights.join(' and ')} in flight:\n`);
     for (const run of r.mixes) out.write(runLine(run) + cpuLine(run));
-    out.write(`  single GETs, 1 in flight (${o.latencyCount} per run, median p50 of the rounds):\n`);
+    out.write(`  single GETs, 1 in flight (${o.latencyCount} per run, median p50 of ${o.latencyRounds} alternating runs):\n`);
     for (const run of r.single) out.write(runLine(run));
     const us = (v: number | null): string => (v === null ? 'n/a' : formatLatencyUs(v));
     out.write(`  added p50: PandaKV proxy ${us(r.proxyAddedP50Us)} (over the SDK direct), twemproxy ${us(r.twemproxyAddedP50Us)} (over memcached direct)\n`);

@@ -30,6 +30,11 @@ export interface PeersBenchOptions {
   rounds: number;
   /** Single GETs per one-in-flight run of the added-latency comparison. @default 2000 */
   latencyCount: number;
+  /**
+   * One-in-flight runs per path, alternating; the median p50 counts. More than the
+   * throughput rounds: the direct baselines move by 2× from run to run. @default 5
+   */
+  latencyRounds: number;
   /** Start a process that keeps one core busy for the whole run. @default false */
   isContended: boolean;
   /** Pass mark: SDK ÷ ioredis Cluster, GET and SET. @default 2.0 */
@@ -63,6 +68,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
   warmupMs: 3000,
   rounds: 2,
   latencyCount: 2000,
+  latencyRounds: 5,
   isContended: false,
   targetSdkRatio: 2.0,
   targetMemcachedRatio: 1.0,
@@ -74,7 +80,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
 });
 
 /** What `--quick` changes. */
-export const PEERS_QUICK_OVERRIDES: Readonly<Partial<PeersBenchOptions>> = Object.freeze({ durationMs: 500, warmupMs: 200, rounds: 1, latencyCount: 300 });
+export const PEERS_QUICK_OVERRIDES: Readonly<Partial<PeersBenchOptions>> = Object.freeze({ durationMs: 500, warmupMs: 200, rounds: 1, latencyCount: 300, latencyRounds: 1 });
 
 export const PEERS_USAGE = `Usage: pandakv bench peers [switches]
 
