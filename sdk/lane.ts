@@ -259,19 +259,17 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
 
   private readonly flush = (): void => {
     this.isFlushScheduled = false;
-    if (this.state !== 'open' && this.state !== 'closing') return;
+    if (!this.isSending) return;
     const box = this.outbox;
     if (box.length === 0) return;
     this.outbox = [];
     const { maxFramesPerMessage, maxBatchBytes } = this.options;
-    const { isPacked, hasDurable } = this;
     let batch: LaneRequest[] = [];
     let bytes = 0;
     for (const req of box) {
       if (req.isSent) continue;
       if (batch.length > 0 && (batch.length >= maxFramesPerMessage || bytes + req.valueBytes > maxBatchBytes)) {
-        this.unanswered++;
-        this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
+        this.sendBatch(batch);
         batch = [];
         bytes = 0;
       }
@@ -279,11 +277,15 @@ export class Lane extends EventEmitter<LaneEvents> implements AnswerSink {
       batch.push(req);
       bytes += req.valueBytes;
     }
-    if (batch.length > 0) {
-      this.unanswered++;
-      this.ws.send(encodeBatch(batch, isPacked, hasDurable), SEND_OPTIONS);
-    }
+    if (batch.length > 0) this.sendBatch(batch);
   };
+
+  /** One message of requests; it counts toward the send window until the node's next message. */
+  private sendBatch(batch: readonly LaneRequest[]): void {
+    this.unanswered++;
+    this.ws.send(encodeBatch(batch, this.isPacked, this.hasDurable), SEND_OPTIONS);
+  }
+
 
   private readonly onUpgrade = (res: IncomingMessage): void => {
     const offered = res.headers[LAYOUTS_HEADER];
