@@ -170,6 +170,14 @@ export function twemproxyConfig(listen: string, servers: readonly string[]): str
   ].join('\n');
 }
 
+/** One memcached with one worker thread (`-t 1`) on a free loopback port, TCP only. */
+export async function startMemcached(bin: string, name: string, memoryMb: number, timeoutMs: number): Promise<PeerServer> {
+  // memcached refuses to run as root unless told which user to be.
+  const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
+  const port = await freePort();
+  return startServer(name, bin, ['-t', '1', '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', String(memoryMb), '-c', '4096', ...user], port, timeoutMs);
+}
+
 /**
  * Start `count` memcached (`-t 1`, one worker thread each) and nutcracker in front of
  * them, its configuration written to `dir`, its stats port picked free too.
@@ -177,14 +185,7 @@ export function twemproxyConfig(listen: string, servers: readonly string[]): str
 export async function startTwemproxy(bin: TwemproxyBinaries, dir: string, count: number, memoryMb: number, timeoutMs: number): Promise<TwemproxySet> {
   const all: PeerServer[] = [];
   try {
-    // memcached refuses to run as root unless told which user to be.
-    const user = process.getuid?.() === 0 ? ['-u', 'nobody'] : [];
-    for (let i = 0; i < count; i++) {
-      const port = await freePort();
-      all.push(await startServer(`memcached ${i + 1}`, bin.memcached, [
-        '-t', '1', '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', String(memoryMb), '-c', '4096', ...user,
-      ], port, timeoutMs));
-    }
+    for (let i = 0; i < count; i++) all.push(await startMemcached(bin.memcached, `memcached ${i + 1}`, memoryMb, timeoutMs));
     const memcached = [...all];
     const port = await freePort();
     const statsPort = await freePort();

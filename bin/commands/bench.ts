@@ -10,6 +10,7 @@ import { runStoreCli } from '../../bench/store-bench.js';
 import { runDurableCli } from '../../bench/durable-bench.js';
 import { runScanCli } from '../../bench/scan-bench.js';
 import { runPeersCli } from '../../bench/peers-bench.js';
+import { runWakeCli } from '../../bench/wake-bench.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -36,6 +37,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (argv[0] === 'scan') return runScanCli(argv.slice(1), process.stdout);
   // `bench peers` measures PandaKV against Redis Cluster + ioredis and twemproxy (bench/peers-bench.ts).
   if (argv[0] === 'peers') return runPeersCli(argv.slice(1), process.stdout);
+  // `bench wake` measures what a wake-up costs a node and memcached per message (bench/wake-bench.ts).
+  if (argv[0] === 'wake') return runWakeCli(argv.slice(1), process.stdout);
   // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
   const split = splitMapArgs(argv);
   if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);
