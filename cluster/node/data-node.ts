@@ -213,6 +213,7 @@ export class DataNode implements StatsSource {
   private readonly onRegistered = (info: RegisteredInfo): void => {
     if (this.plane !== null || this.planeJoin !== null || this.closing !== null) return;
     if (info.dht.length === 0) {
+      if (info.wasFailed) this.dropStaleCopies();
       if (!this.hasWarnedNoPlane) process.stderr.write(`pandakv node: the manager at ${info.url} offers no peer plane and this node has no --dht: it does not replicate; writes asking for majority durability on units with replicas are refused (KV_ERR_DURABILITY_IMPOSSIBLE)\n`);
       this.hasWarnedNoPlane = true;
       return;
@@ -231,6 +232,19 @@ export class DataNode implements StatsSource {
       },
     );
   };
+
+  /**
+   * Back from a failover with no peer plane: the units this node was active for went to
+   * other nodes, which took writes for them, and nothing can tell it what it missed. What
+   * it holds is older than what was acknowledged meanwhile, so it goes before any map is
+   * applied (the node is fenced until then): units handed back start empty, as any unit
+   * that changes owner without replication does.
+   */
+  private dropStaleCopies(): void {
+    const items = this.engine.stats().items;
+    this.engine.flush();
+    this.logEvent('drop-stale', { items, reason: 'failed over without replication' });
+  }
 
   /** A graceful stop keeps the items for the next start (see warm-restart.ts); a disk engine keeps them anyway. */
   private get isWarmRestart(): boolean {

@@ -57,6 +57,11 @@ export interface RegisteredInfo {
   url: string;
   /** Peer-plane bootstrap the manager offers (empty when it offers none). */
   dht: string[];
+  /**
+   * The manager had declared this node failed. It registers only once it is active
+   * nowhere (membership.ts): the units it was active for are someone else's now.
+   */
+  wasFailed: boolean;
 }
 
 export interface ManagerLinkEvents {
@@ -198,7 +203,7 @@ export class ManagerLink extends EventEmitter<ManagerLinkEvents> {
         }
         this.conn.send(this.tracker.subscribeMessage());
         this.startHeartbeat(msg.heartbeatMs);
-        this.emit('registered', { url: this.conn.url, dht: msg.dht ?? [] });
+        this.emit('registered', { url: this.conn.url, dht: msg.dht ?? [], wasFailed: msg.wasFailed === true });
         return;
       }
       case 'hb-ack': {
