@@ -1,6 +1,6 @@
 import { ErrorCode, KvError } from '../../shared/errors.js';
 import { sameManagers } from './manager-record.js';
-import { needsDataMoves } from './moves.js';
+import { countUnitsToMove, needsDataMoves } from './moves.js';
 import type { LeaderHost, OpResult } from './leader-host.js';
 import type { Mover } from './mover.js';
 import { onReport } from './node-reports.js';
@@ -127,8 +127,18 @@ export class Reconciler {
       this.mover.start();
       return { epoch: current.epoch, rev: current.rev, movedUnits: result.moves.length, warnings: [...result.warnings, 'moving data in batches; see GET /api/rebalance'] };
     }
-    if (isChanged) await writer.writeMap(result.map);
-    else if (current !== null && !sameManagers(current.managers, writer.managerList())) {
+    if (isChanged) {
+      const warnings = [...result.warnings];
+      // Nothing can copy a unit between nodes without a peer plane: one that changes owner
+      // starts empty there, and what its old owner held is no longer served. Say so.
+      const uncopied = current === null || this.isReplicating() ? 0 : countUnitsToMove(current, result.map);
+      await writer.writeMap(result.map);
+      if (uncopied > 0) {
+        this.host.events.record('switch-without-copy', { units: uncopied, epoch: result.map.epoch, rev: result.map.rev });
+        warnings.push(`${uncopied} units changed owner with no peer plane to copy them: they start empty on their new owners`);
+      }
+      return { epoch: result.map.epoch, rev: result.map.rev, movedUnits: result.moves.length, warnings };
+    } else if (current !== null && !sameManagers(current.managers, writer.managerList())) {
       // Only the manager tier changed: same placement, next rev.
       await writer.writeMap({ ...current, rev: current.rev + 1 });
       return { epoch: current.epoch, rev: current.rev + 1, movedUnits: 0, warnings: result.warnings };

@@ -59,6 +59,8 @@ test('a paused node failed over, its units placed elsewhere and written there, s
     for (const k of keys) await db.set(k, 'after');
     for (const k of keys) assert.is(text(await db.get(k)), 'after', k);
     assert.ok(victim.stderr.some((l) => /event=drop-stale /.test(l)), victim.stderr.join(' | '));
+    // The manager said, each time, that units changed owner with nothing to copy them.
+    assert.ok(manager.stderr.filter((l) => /event=switch-without-copy .*units=\d+/.test(l)).length >= 2, manager.stderr.join('\n'));
   } finally {
     if (isPaused) process.kill(victim.pid, 'SIGCONT');
     await db.close();
