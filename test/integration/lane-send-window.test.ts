@@ -48,6 +48,19 @@ const get = (lane: Lane, key: string): Promise<string> =>
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** The messages the node received, as lists of keys. */
+const keysSent = (fake: FakeNode): string[][] => fake.messages.map((m) => m.map((f) => String(f[3])));
+
+/** Request `a` and wait until its message is at the node (boxed: awaiting must not wait for the answer). */
+async function sendFirst(fake: FakeNode, lane: Lane): Promise<{ a: Promise<string> }> {
+  const a = get(lane, 'a');
+  await until(() => fake.messages.length === 1, 5000, 'the first message');
+  return { a };
+}
+
+/** Answer `frames` on the node's one connection. */
+const answer = (fake: FakeNode, frames: unknown[][]): void => fake.send([...fake.sockets][0]!, answerOf(frames));
+
 /**
  * One request goes out; then b and c in one turn, d two turns later; then the first is
  * answered. The messages the node received, as lists of keys.
@@ -55,17 +68,16 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 async function burstBehindOne(sendWindow: number): Promise<string[][]> {
   const held = holdFirst();
   return withLane(held.script, { sendWindow, maxHoldMs: 60_000 }, async (fake, lane) => {
-    const a = get(lane, 'a');
-    await until(() => fake.messages.length === 1, 5000, 'the first message');
+    const { a } = await sendFirst(fake, lane);
     const rest = [get(lane, 'b'), get(lane, 'c')];
     await turn();
     await turn();
     rest.push(get(lane, 'd'));
     await turn();
     await turn();
-    fake.send([...fake.sockets][0]!, answerOf(held.first()));
+    answer(fake, held.first());
     assert.equal(await Promise.all([a, ...rest]), ['a', 'b', 'c', 'd']);
-    return fake.messages.map((m) => m.map((f) => String(f[3])));
+    return keysSent(fake);
   });
 }
 
@@ -89,7 +101,7 @@ test('sendWhenIdle: a lane with nothing in flight sends the requests of one task
   (frames) => answerOf(frames), { sendWhenIdle: true },
   async (fake, lane) => {
     assert.equal(await Promise.all(['a', 'b', 'c'].map((k) => get(lane, k))), ['a', 'b', 'c']);
-    assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), [['a', 'b', 'c']]);
+    assert.equal(keysSent(fake), [['a', 'b', 'c']]);
   },
 ));
 
@@ -102,7 +114,7 @@ test('sendWhenIdle: a lone request leaves at the end of its task, before callbac
       assert.is(await a, 'a');
       await until(() => b !== null, 5000, 'the second request');
       assert.is(await b!, 'b');
-      assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), expected, `sendWhenIdle ${String(sendWhenIdle)}`);
+      assert.equal(keysSent(fake), expected, `sendWhenIdle ${String(sendWhenIdle)}`);
     });
   }
 });
@@ -110,13 +122,12 @@ test('sendWhenIdle: a lone request leaves at the end of its task, before callbac
 test('held requests leave after maxHoldMs when the node\'s answer is late, and the late answer still settles the first', async () => {
   const held = holdFirst();
   await withLane(held.script, { sendWindow: 1, maxHoldMs: 20 }, async (fake, lane) => {
-    const a = get(lane, 'a');
-    await until(() => fake.messages.length === 1, 5000, 'the first message');
+    const { a } = await sendFirst(fake, lane);
     const b = get(lane, 'b');
     // The node has not answered a: b leaves when the hold runs out.
     assert.is(await b, 'b');
-    assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), [['a'], ['b']]);
-    fake.send([...fake.sockets][0]!, answerOf(held.first()));
+    assert.equal(keysSent(fake), [['a'], ['b']]);
+    answer(fake, held.first());
     assert.is(await a, 'a');
   });
 });
@@ -124,12 +135,11 @@ test('held requests leave after maxHoldMs when the node\'s answer is late, and t
 test('close() while requests are held sends them when the node answers, and waits for their answers', async () => {
   const held = holdFirst();
   await withLane(held.script, { sendWindow: 1, maxHoldMs: 60_000 }, async (fake, lane) => {
-    const a = get(lane, 'a');
-    await until(() => fake.messages.length === 1, 5000, 'the first message');
+    const { a } = await sendFirst(fake, lane);
     const b = get(lane, 'b');
     await turn();
     const closed = lane.close();
-    fake.send([...fake.sockets][0]!, answerOf(held.first()));
+    answer(fake, held.first());
     assert.equal(await Promise.all([a, b]), ['a', 'b']);
     await closed;
     assert.ok(lane.isClosed);
@@ -140,8 +150,7 @@ test('a window of 2 lets two messages go unanswered before holding', async () =>
   let answered = 0;
   const pending: unknown[][][] = [];
   await withLane((frames) => { pending.push(frames); }, { sendWindow: 2, maxHoldMs: 60_000 }, async (fake, lane) => {
-    const out = [get(lane, 'a')];
-    await until(() => fake.messages.length === 1, 5000, 'the first message');
+    const out = [(await sendFirst(fake, lane)).a];
     out.push(get(lane, 'b'));
     await until(() => fake.messages.length === 2, 5000, 'the second message');
     out.push(get(lane, 'c'));
@@ -153,12 +162,12 @@ test('a window of 2 lets two messages go unanswered before holding', async () =>
     assert.is(fake.messages.length, 2, 'c and d are held');
     fake.script = (frames) => answerOf(frames);
     for (const frames of pending) {
-      fake.send([...fake.sockets][0]!, answerOf(frames));
+      answer(fake, frames);
       answered++;
     }
     assert.equal(await Promise.all(out), ['a', 'b', 'c', 'd']);
     assert.is(answered, 2);
-    assert.equal(fake.messages.map((m) => m.map((f) => String(f[3]))), [['a'], ['b'], ['c', 'd']]);
+    assert.equal(keysSent(fake), [['a'], ['b'], ['c', 'd']]);
   });
 });
 
