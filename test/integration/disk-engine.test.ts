@@ -138,15 +138,18 @@ test('ENOSPC on a small tmpfs: writes fail with KV_ERR_NO_SPACE, reads go on, wr
         await db.set('kept', 'before', { durability: 'persist' });
         let written = 0;
         let code: string | undefined;
+        let message = '';
         for (let i = 0; i < 20_000 && code === undefined; i++) {
           try {
             await db.set(`fill:${i}`, 'z'.repeat(2000), { durability: 'persist' });
             written++;
           } catch (err) {
             code = (err as { code?: string }).code;
+            message = (err as Error).message;
           }
         }
-        assert.is(code, 'KV_ERR_NO_SPACE');
+        const why = `${String(code)}: ${message}; node exit ${String(node.child.exitCode)} ${String(node.child.signalCode)}; stderr: ${node.stderr.slice(-20).join(' | ')}`;
+        assert.is(code, 'KV_ERR_NO_SPACE', why);
         const again = await rejection(db.set('another', 'v'));
         assert.is(again.code, 'KV_ERR_NO_SPACE');
         assert.is(text(await db.get('kept')), 'before', 'reads go on');

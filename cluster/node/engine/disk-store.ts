@@ -50,6 +50,9 @@ export interface CommitBatch {
 
 export type CommitFailure = 'no-space' | 'io';
 
+/** Free space a commit leaves untouched on the filesystem, beyond twice its own bytes. */
+export const DISK_HEADROOM_BYTES = 1024 * 1024;
+
 interface FormatRecord {
   format: string;
   version: number;
@@ -345,14 +348,30 @@ export class DiskStore {
     return out;
   }
 
+  /**
+   * False when the filesystem has less free space than a commit of `batchBytes` may need:
+   * twice the batch (lmdb's pages and index entries) and `DISK_HEADROOM_BYTES` more. A
+   * commit is not started then, so lmdb never meets a full disk in the middle of writing
+   * its pages (lmdb 3.5's error path for that writes past a 100-byte buffer of its own).
+   * True when the filesystem cannot be asked.
+   */
+  hasRoomFor(batchBytes: number): boolean {
+    try {
+      const fs = statfsSync(this.path);
+      return fs.bavail * fs.bsize >= batchBytes * 2 + DISK_HEADROOM_BYTES;
+    } catch {
+      return true;
+    }
+  }
+
   /** Why a commit failed: the filesystem is (nearly) full, or something else. */
   classifyFailure(batchBytes: number): CommitFailure {
     try {
-      const fs = statfsSync(this.path);
-      return fs.bavail * fs.bsize < batchBytes * 2 + 1024 * 1024 ? 'no-space' : 'io';
+      statfsSync(this.path);
     } catch {
       return 'io';
     }
+    return this.hasRoomFor(batchBytes) ? 'io' : 'no-space';
   }
 
   async close(): Promise<void> {

@@ -15,7 +15,7 @@ export type GroupCommitOptions = Pick<
 >;
 
 /** What the commits write to: the disk store's transactions. */
-export type CommitTarget = Pick<DiskStore, 'commit' | 'commitInline' | 'fileBytes' | 'classifyFailure'>;
+export type CommitTarget = Pick<DiskStore, 'commit' | 'commitInline' | 'fileBytes' | 'hasRoomFor' | 'classifyFailure'>;
 
 /** What the commits need from the engine above them. */
 export interface GroupCommitHost {
@@ -257,7 +257,7 @@ export class GroupCommit {
     let isDone = false;
     const run = (async (): Promise<void> => {
       try {
-        this.checkQuota(batchItems, bytes);
+        this.checkSpace(batchItems, bytes);
         const batch: CommitBatch = { items: batchItems, created, marks, lastCas: this.host.lastCas(), isClear, history };
         if (isInline) this.commitInline(batch, started);
         else await this.store.commit(batch);
@@ -303,19 +303,28 @@ export class GroupCommit {
     this.counters.inlineCommits++;
   }
 
-  /** The engine's size quota stands in for a full disk (same path as ENOSPC). */
-  private checkQuota(items: Map<string, DiskEntry | null>, bytes: number): void {
-    const max = this.options.maxDiskBytes;
-    if (max <= 0) return;
+  /**
+   * A batch that writes items is not started past the engine's size quota, nor on a
+   * filesystem without room for it (`DiskStore.hasRoomFor`): both fail it as a full disk.
+   */
+  private checkSpace(items: Map<string, DiskEntry | null>, bytes: number): void {
     let hasPut = false;
-    for (const e of items.values()) if (e !== null) hasPut = true;
-    if (hasPut && this.store.fileBytes() + bytes > max) throw Object.assign(new Error('engine size quota reached'), { isQuota: true });
+    for (const e of items.values()) {
+      if (e !== null) {
+        hasPut = true;
+        break;
+      }
+    }
+    if (!hasPut) return;
+    const max = this.options.maxDiskBytes;
+    if (max > 0 && this.store.fileBytes() + bytes > max) throw Object.assign(new Error('engine size quota reached'), { isNoSpace: true });
+    if (!this.store.hasRoomFor(bytes)) throw Object.assign(new Error('too little free space on the filesystem for the commit'), { isNoSpace: true });
   }
 
   private onCommitFailed(err: unknown, items: Map<string, DiskEntry | null>, created: ReadonlySet<string>, bytes: number, isClear: boolean): void {
     this.counters.commitFailures++;
-    const isQuota = (err as { isQuota?: boolean }).isQuota === true;
-    const code = isQuota ? 'no-space' : this.store.classifyFailure(bytes);
+    const isNoSpace = (err as { isNoSpace?: boolean }).isNoSpace === true;
+    const code = isNoSpace ? 'no-space' : this.store.classifyFailure(bytes);
     this.failure = { code, message: err instanceof Error ? err.message : String(err) };
     // Nothing of the batch reached the disk: it goes back under the newer writes.
     for (const [key, e] of items) {

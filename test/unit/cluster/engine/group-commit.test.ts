@@ -56,6 +56,15 @@ class FakeStore implements CommitTarget {
     return 0;
   }
 
+  /** What `hasRoomFor` answers: the filesystem's free space, bytes. */
+  freeBytes = Number.POSITIVE_INFINITY;
+  roomAsked = 0;
+
+  hasRoomFor(batchBytes: number): boolean {
+    this.roomAsked++;
+    return this.freeBytes >= batchBytes * 2 + 1024 * 1024;
+  }
+
   classifyFailure(): CommitFailure {
     return this.failure;
   }
@@ -175,6 +184,33 @@ test('a failed commit rejects its waiters, goes back under newer writes, refuses
     assert.is(durable.length, 1);
     assert.is(group.stats().isNoSpace, false);
     await group.whenDurable();
+  });
+});
+
+test('a filesystem without room for a batch: no commit starts, writes are refused as no space, and resume once room returns', async () => {
+  await withGroup(async (group, store, durable) => {
+    store.freeBytes = 1024 * 1024;
+    group.put('a', entry('A'), true);
+    const err = await rejection(group.whenDurable());
+    assert.is(err.code, ErrorCode.NO_SPACE);
+    assert.is(store.batches.length, 0, 'the store was never asked to write');
+    assert.is(group.refusal(), 'no-space');
+    assert.is(text(group.lookup('a')), 'A', 'still pending, still read');
+    const asked = store.roomAsked;
+    await until(() => store.roomAsked > asked, WAIT_MS, 'space asked again');
+    assert.is(store.batches.length, 0);
+    store.freeBytes = 64 * 1024 * 1024;
+    await until(() => group.refusal() === null, WAIT_MS, 'commit once room returned');
+    assert.equal([...store.batches[0]!.items.keys()], ['a']);
+    assert.is(durable.length, 1);
+    await group.whenDurable();
+  }, { commitRetryMs: 5 });
+  await withGroup(async (group, store) => {
+    // A batch of deletes alone frees space: it is never held back for want of it.
+    store.freeBytes = 0;
+    group.put('a', null);
+    await group.whenDurable();
+    assert.is(store.batches.length, 1);
   });
 });
 
