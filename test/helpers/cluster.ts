@@ -8,6 +8,8 @@ export interface ClusterFixture {
   manager: Spawned;
   nodes: Spawned[];
   dir: string;
+  /** The DHT bootstrap's `host:port` (`hasDht`), else null. */
+  dht: string | null;
   /** Start another node registered with the manager. */
   addNode(extraArgs?: string[]): Promise<Spawned>;
 }
@@ -51,11 +53,13 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
   try {
     await opts.setup?.(`file:${join(dir, 'cfg.json')}`, dir);
     const dhtArgs: string[] = [];
+    let dhtAddress: string | null = null;
     const managerDht = opts.hasManagerDht === true ? [] : ['--no-dht'];
     if (opts.hasDht === true) {
       const dht = await spawnDht();
       procs.push(dht);
       dhtArgs.push('--dht', dht.address);
+      dhtAddress = dht.address;
       managerDht.splice(0, managerDht.length, '--dht', dht.address);
     }
     const manager = await spawnManager(['--cfg', `file:${join(dir, 'cfg.json')}`, ...insecure, ...managerDht, ...(opts.managerArgs ?? [])]);
@@ -68,7 +72,7 @@ export async function withCluster<T>(opts: ClusterOptions, body: (c: ClusterFixt
       return n;
     };
     for (let i = 0; i < (opts.nodes ?? 3); i++) await addNode();
-    return await withDeadline(body({ manager, nodes, dir, addNode }), opts.deadlineMs ?? 60_000, 'cluster test body');
+    return await withDeadline(body({ manager, nodes, dir, dht: dhtAddress, addNode }), opts.deadlineMs ?? 60_000, 'cluster test body');
   } finally {
     for (const p of procs.reverse()) await p.stop('SIGKILL');
     await rm(dir, { recursive: true, force: true });

@@ -389,6 +389,8 @@ export class Replicator extends EventEmitter<{
       else if (m.t === 'vals' && reply !== undefined) reply(this.backfiller.serveValues(peer, message as ValuesRequest));
       else if (m.t === 'hint' && reply !== undefined) this.handoff.onHintStore(peer, (message as { h?: unknown }).h, reply);
       else if (m.t === 'hrep' && reply !== undefined) reply({ s: this.handoff.applyHinted((message as { r?: unknown }).r, (message as { e?: unknown }).e) });
+      // A request of no known kind: answered at once, so the requester does not wait out its deadline.
+      else if (reply !== undefined) reply(KvError.badRequest(`unknown peer request ${JSON.stringify(String(m.t)).slice(0, 40)}`));
     } catch (err) {
       if (reply !== undefined) reply(err instanceof KvError ? err : KvError.badRequest(String(err)));
     }
