@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import * as assert from 'uvu/assert';
 import { suite } from '../helpers/suite.js';
 import { withCluster } from '../helpers/cluster.js';
+import { keysOn, replicatedCluster } from '../helpers/replicated.js';
 import { poll } from '../helpers/deadline.js';
 import { connect } from '../../sdk/index.js';
 import { PeerPlane } from '../../cluster/peer/peer-plane.js';
@@ -39,23 +40,14 @@ test('a peer with a member\'s key floods a node with replayed delta pulls and ma
   const db = await connect({ map: manager.address, timeoutMs: 5000 });
   let plane: PeerPlane | null = null;
   try {
-    await poll(async () => {
-      const map = db.map;
-      if (map === null || map.nodes.filter((n) => n.state === 'active').length < 2 || !map.runChains.every((c) => map.chains[c]!.length >= 2)) return null;
-      return db.set('probe', 'x', { durability: 'majority', timeoutMs: 1000 }).then(() => true, () => null);
-    }, 60_000, 'a replicated cluster');
-    await poll(async () => {
-      const stats = await db.stats().catch(() => null);
-      return stats !== null && Object.values(stats).every((s) => s.repl_backfilling === 0) ? true : null;
-    }, 30_000, 'backfills done');
+    await replicatedCluster(db, manager.address, 2);
     const map = db.map!;
     const [target, victim] = nodes as [typeof nodes[0], typeof nodes[0]];
     const targetIndex = map.nodes.findIndex((n) => n.address === target.address);
     const targetKey = map.nodes[targetIndex]!.peerKey!;
     const units = activeUnits(map, targetIndex);
     // Keys the target is active for: they stay writable with the victim gone.
-    const keys: string[] = [];
-    for (let i = 0; keys.length < 2000; i++) if (db.route(`k:${i}`).chain[0] === target.address) keys.push(`k:${i}`);
+    const keys = keysOn(map, targetIndex, 'k:', 2000);
     for (const key of keys) await db.set(key, `v0:${key}`);
 
     // The victim is killed and stays in the map (no failover for 10 minutes); a process
