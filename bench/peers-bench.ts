@@ -180,18 +180,19 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     // PandaKV: manager, 3 nodes (memory engine), the proxy.
     const profile = o.cpuProfDir === null ? [] : ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir];
     const manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`], o.spawnTimeoutMs, profile);
+    const sched = o.sched === null ? [] : ['--sched', o.sched];
     procs.push(manager);
     const nodes: Spawned[] = [];
     for (let i = 0; i < CLUSTER_SIZE; i++) {
       const node = await spawnPandakvNode(['--insecure', '--manager', manager.address, '--data-dir', join(dir, `n${i}`),
-        '--memory-size', String(SERVER_MEMORY_MB), '--engine', 'memory'], o.spawnTimeoutMs, profile);
+        '--memory-size', String(SERVER_MEMORY_MB), '--engine', 'memory', ...sched], o.spawnTimeoutMs, profile);
       procs.push(node);
       nodes.push(node);
     }
     const sdk: Client = await connect({ map: manager.address, timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) });
     closers.push(() => sdk.close());
     await waitForOwners(sdk, nodes.map((n) => n.address), o.spawnTimeoutMs);
-    const proxy = hasProxy ? await spawnProxy(['--insecure', '--map', manager.address], o.spawnTimeoutMs, profile) : null;
+    const proxy = hasProxy ? await spawnProxy(['--insecure', '--map', manager.address, ...sched], o.spawnTimeoutMs, profile) : null;
     if (proxy !== null) procs.push(proxy);
     if (proxy !== null && proxy.memcached === null) throw new Error('the PandaKV proxy announced no memcached port');
     if (o.cpuProfDir !== null) {

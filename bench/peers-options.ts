@@ -1,6 +1,7 @@
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
 import { parseMix } from './mix.js';
 import { BENCH_DEFAULTS } from './options.js';
+import { schedArg, type SchedPolicy } from '../bin/sched-policy.js';
 
 /** Options of `pandakv bench peers`. */
 export interface PeersBenchOptions {
@@ -54,6 +55,8 @@ export interface PeersBenchOptions {
   cpuProfDir: string | null;
   /** Which side to run: the SDK against ioredis, the proxy against twemproxy, or both. @default 'all' */
   only: 'all' | 'sdk' | 'proxy';
+  /** `--sched` of the PandaKV nodes and proxy; null: each command's default. @default null */
+  sched: SchedPolicy | null;
 }
 
 export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
@@ -77,6 +80,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
   jsonFile: BENCH_DEFAULTS.jsonFile,
   cpuProfDir: null,
   only: 'all',
+  sched: null,
 });
 
 /** What `--quick` changes. */
@@ -111,6 +115,8 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
                        with: node --cpu-prof dist/bin/pandakv.js bench peers
   --only sdk|proxy     run one side only: the SDK vs ioredis Cluster, or the proxy vs
                        twemproxy (the other's servers are not started)
+  --sched POLICY       start the PandaKV nodes and proxy with --sched POLICY (batch or
+                       normal; default: theirs, batch for nodes, normal for the proxy)
   --quick              1 round of 0.5 s per contender
   --help               print this text
 `;
@@ -118,7 +124,7 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
 const SWITCHES = {
   keys: { type: 'string' }, inflight: { type: 'string' }, mix: { type: 'string' }, connections: { type: 'string' },
   duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' },
-  only: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  only: { type: 'string' }, sched: { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Parse `pandakv bench peers` arguments. @throws UsageError */
@@ -157,6 +163,7 @@ export function parsePeersArgs(argv: string[]): PeersBenchOptions | 'help' {
     if (file === '') throw new UsageError('--json: expected a file name');
     o.jsonFile = file;
   }
+  o.sched = schedArg(values.sched) ?? null;
   if (o.memcachedConnections > o.inflight) o.memcachedConnections = o.inflight;
   return o;
 }

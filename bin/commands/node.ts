@@ -9,6 +9,7 @@ import { DataNode } from '../../cluster/node/data-node.js';
 import type { NodeOptions } from '../../cluster/node/options.js';
 import { readFileSync } from 'node:fs';
 import { PUBLIC_KEY_BYTES, isHex } from '../../shared/auth/index.js';
+import { applySchedPolicy, schedArg, schedUsage, type SchedPolicy } from '../sched-policy.js';
 
 export const NODE_USAGE = `Usage: pandakv node [switches]
 
@@ -56,7 +57,7 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
                        start, which then catches up by delta; this turns that off
   --log-format FORMAT  cluster event lines on stderr: text (default) or json
-  --insecure           no authentication: every client may run every op (development only)
+${schedUsage('batch')}  --insecure           no authentication: every client may run every op (development only)
 ${tlsUsage('the client port (and its /metrics, /healthz)', 'the managers')}  --help               print this text
 
 Connection limits of the client port (docs/operations.md, "Connection limits"):
@@ -66,6 +67,8 @@ ${connLimitUsage(10_000)}`;
 export type NodeCliOptions = Partial<NodeOptions> & {
   /** Time a signal leaves for a graceful stop (warm-restart snapshot included) before exit. */
   stopTimeoutMs?: number;
+  /** The process's scheduling policy (bin/sched-policy.ts). @default 'batch' */
+  sched?: SchedPolicy;
 };
 
 /** Parse `pandakv node` switches into options. @throws UsageError */
@@ -102,11 +105,14 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     ...CONN_LIMIT_SWITCHES,
     ...TLS_SWITCHES,
     'log-format': { type: 'string' },
+    sched: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const opts: NodeCliOptions = { ...connLimitArgs(values), ...tlsArgs(values) };
+  const sched = schedArg(values.sched);
+  if (sched !== undefined) opts.sched = sched;
   const int = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
   if (values.ip !== undefined) opts.ip = String(values.ip);
   const port = numberArg(values, 'port', (n) => int(n) && n <= 65535);
@@ -195,8 +201,10 @@ export const NODE_COMMAND: ServerCommand<NodeCliOptions, DataNode> = {
   usage: NODE_USAGE,
   parse: parseNodeArgs,
   async listen(opts, shutdown) {
-    const { stopTimeoutMs, ...nodeOptions } = opts;
+    const { stopTimeoutMs, sched, ...nodeOptions } = opts;
     if (stopTimeoutMs !== undefined) shutdown.setStopTimeout(stopTimeoutMs);
+    const schedWarning = applySchedPolicy(sched ?? 'batch');
+    if (schedWarning !== null) process.stderr.write(`pandakv node: WARNING: ${schedWarning}\n`);
     if (opts.isInsecure) process.stderr.write('pandakv node: WARNING: --insecure: every client that can connect may run every op\n');
     for (const warning of nodeWarnings(opts)) process.stderr.write(`pandakv node: WARNING: ${warning}\n`);
     await checkListenIp(nodeOptions.ip);

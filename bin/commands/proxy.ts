@@ -6,6 +6,10 @@ import { StoppedError, type Shutdown } from '../shutdown.js';
 import { runServer, type ServerCommand } from '../server-command.js';
 import { Proxy } from '../../proxy/proxy-server.js';
 import type { ProxyOptions } from '../../proxy/options.js';
+import { applySchedPolicy, schedArg, schedUsage, type SchedPolicy } from '../sched-policy.js';
+
+/** The proxy's scheduling policy unless --sched says otherwise (bin/sched-policy.ts). */
+const PROXY_SCHED: SchedPolicy = 'normal';
 
 export const PROXY_USAGE = `Usage: pandakv proxy --map ws://MANAGER [switches]
 
@@ -35,7 +39,7 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --ready-timeout-ms MS exit (code 1) when no map is adopted and lanes warm within this
                         long after start (default 15000)
   --log-format FORMAT   cluster event lines on stderr: text (default) or json
-  --insecure            no client authentication, lanes without credentials (development only)
+${schedUsage(PROXY_SCHED).replace('  --sched POLICY       ', '  --sched POLICY        ').replace(/\n {23}/g, '\n                        ')}  --insecure            no client authentication, lanes without credentials (development only)
 ${tlsUsage('both client ports (WebSocket + /metrics, memcached)', 'the managers and the nodes')}  --help                print this text
 
 Connection limits of both client ports, --max-connections being the WebSocket port's
@@ -49,6 +53,8 @@ export type ProxyCliOptions = Partial<ProxyOptions> & {
   map: string;
   /** Exit (code 1) when not ready (map adopted, lanes warm) within this long after start. */
   readyTimeoutMs?: number;
+  /** The process's scheduling policy. */
+  sched?: SchedPolicy;
 };
 
 /** Default of `--ready-timeout-ms`. */
@@ -77,6 +83,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     'memcached-max-connections': { type: 'string' },
     'ready-timeout-ms': { type: 'string' },
     'log-format': { type: 'string' },
+    sched: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -85,6 +92,8 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   const map = managerUrlArg(String(values.map), 'map');
   const { maxConnections, ...limits } = connLimitArgs(values);
   const o: ProxyCliOptions = { map, ...limits, ...tlsArgs(values) };
+  const sched = schedArg(values.sched);
+  if (sched !== undefined) o.sched = sched;
   const ready = numberArg(values, 'ready-timeout-ms', (n) => Number.isSafeInteger(n) && n >= 1);
   if (ready !== undefined) o.readyTimeoutMs = ready;
   if (maxConnections !== undefined) o.maxClients = maxConnections;
@@ -143,7 +152,9 @@ export const PROXY_COMMAND: ServerCommand<ProxyCliOptions, RunningProxy> = {
   usage: PROXY_USAGE,
   parse: parseProxyArgs,
   async listen(opts, shutdown) {
-    const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, ...proxyOptions } = opts;
+    const { readyTimeoutMs = PROXY_READY_TIMEOUT_MS, sched = PROXY_SCHED, ...proxyOptions } = opts;
+    const schedWarning = applySchedPolicy(sched);
+    if (schedWarning !== null) process.stderr.write(`pandakv proxy: WARNING: ${schedWarning}\n`);
     if (opts.isInsecure) process.stderr.write('pandakv proxy: WARNING: --insecure: every client that can connect may run every op\n');
     await checkListenIp(proxyOptions.ip);
     const proxy = new Proxy(proxyOptions);

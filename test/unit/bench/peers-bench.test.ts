@@ -33,6 +33,9 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   assert.equal([o.keys, o.inflight, o.memcachedConnections, o.rounds, o.isContended, o.jsonFile], [500, 4, 4, 1, true, 'p.json']);
   assert.is(options(['--duration', '1.5']).durationMs, 1500);
   assert.is(options(['--warmup', '0']).warmupMs, 0);
+  assert.is(options(['--sched', 'normal']).sched, 'normal');
+  assert.is(options([]).sched, null);
+  assert.throws(() => parsePeersArgs(['--sched', 'fifo']), (e: unknown) => e instanceof UsageError, '--sched fifo');
   assert.is(options(['--warmup', '5']).warmupMs, 5000);
   for (const bad of ['-1', '601', 'x', '']) assert.throws(() => parsePeersArgs(['--warmup', bad]), (e: unknown) => e instanceof UsageError, `--warmup ${bad}`);
   assert.is(parsePeersArgs(['--help']), 'help');

@@ -29,6 +29,14 @@ test('--log-format picks text or json event lines; anything else is a one-line U
   }
 });
 
+test('--sched picks batch or normal; anything else is a UsageError', () => {
+  assert.equal(parseNodeArgs(['--sched', 'normal']), { sched: 'normal' });
+  assert.equal(parseNodeArgs(['--sched', 'batch']), { sched: 'batch' });
+  for (const bad of ['fifo', 'BATCH', '', 'x'.repeat(300)]) {
+    assert.throws(() => parseNodeArgs(['--sched', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'));
+  }
+});
+
 test('malformed values raise a UsageError', () => {
   for (const args of [['--port', 'x'], ['--port', '65536'], ['--memory-size', '0'], ['--redundancy', '1.5'], ['--buckets', 'many'], ['--bogus'], ['--port']]) {
     assert.throws(() => parseNodeArgs(args), (e: Error) => e instanceof UsageError, args.join(' '));
