@@ -22,6 +22,7 @@ import { spawnNode as spawnChild, type ChildHandle } from './processes.js';
 import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
 import { loadKeySpace, sdkExecutor } from './sdk-bench.js';
 import { runWorkload, type OpExecutor, type WorkloadResult } from './workload.js';
+import { applySchedPolicy, type SchedPolicy } from '../bin/sched-policy.js';
 
 /** Nodes, Redis masters and memcached servers of each cluster. */
 const CLUSTER_SIZE = 3;
@@ -217,6 +218,7 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     else {
       const masters = await startRedisCluster({ server: redisServer, cli: redisCli }, dir, CLUSTER_SIZE, o.spawnTimeoutMs);
       servers.push(...masters);
+      putUnder(o.peerSched, masters.map((m) => m.handle.pid));
       try {
         const cluster = await openIoredis(masters[0]!, o);
         closers.push(() => cluster.disconnect());
@@ -238,6 +240,7 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     else {
       const set = await startTwemproxy({ memcached: memcachedBin, nutcracker }, dir, CLUSTER_SIZE, SERVER_MEMORY_MB, o.spawnTimeoutMs);
       servers.push(...set.all);
+      putUnder(o.peerSched, set.memcached.map((m) => m.handle.pid));
       const viaTwem = await openMemcachedLoad(set.proxy.address, o.memcachedConnections, o.opTimeoutMs, o.opTimeoutMs);
       closers.push(viaTwem.close);
       twemContender = { name: 'twemproxy', exec: viaTwem.exec, meters: { client, nutcracker: procCpuMeter(set.proxy.handle.pid), ...metersOf('memcached', set.memcached.map((m) => m.handle.pid)) } };
@@ -377,7 +380,17 @@ export async function runPeersCli(argv: string[], out: NodeJS.WritableStream): P
   const { machine } = results;
   out.write(`pandakv bench peers on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n`);
   out.write(`${CLUSTER_SIZE} nodes / masters / memcached each, ${o.keys} keys of ${o.keySize} B, ${o.valueSize}-byte values, `
-    + `best of ${o.rounds} × ${o.durationMs / 1000} s per contender, alternating${o.isContended ? ', one core kept busy' : ''}\n\n`);
+    + `best of ${o.rounds} × ${o.durationMs / 1000} s per contender, alternating${o.isContended ? ', one core kept busy' : ''}`
+    + `${o.sched === null ? '' : `, PandaKV --sched ${o.sched}`}${o.peerSched === null ? '' : `, redis-server and memcached under --peer-sched ${o.peerSched}`}\n\n`);
   await runPeersPhase(o, results, out);
   return finishRun(results, o.jsonFile, out);
+}
+
+/** `--peer-sched`: put the peers' data servers under `policy` (bin/sched-policy.ts). @throws when it cannot */
+function putUnder(policy: SchedPolicy | null, pids: readonly number[]): void {
+  if (policy === null) return;
+  for (const pid of pids) {
+    const warning = applySchedPolicy(policy, pid);
+    if (warning !== null) throw new Error(`--peer-sched: ${warning}`);
+  }
 }

@@ -36,6 +36,9 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   assert.is(options(['--sched', 'normal']).sched, 'normal');
   assert.is(options([]).sched, null);
   assert.throws(() => parsePeersArgs(['--sched', 'fifo']), (e: unknown) => e instanceof UsageError, '--sched fifo');
+  assert.is(options(['--peer-sched', 'batch']).peerSched, 'batch');
+  assert.is(options([]).peerSched, null);
+  assert.throws(() => parsePeersArgs(['--peer-sched', 'rr']), (e: unknown) => e instanceof UsageError, '--peer-sched rr');
   assert.is(options(['--warmup', '5']).warmupMs, 5000);
   for (const bad of ['-1', '601', 'x', '']) assert.throws(() => parsePeersArgs(['--warmup', bad]), (e: unknown) => e instanceof UsageError, `--warmup ${bad}`);
   assert.is(parsePeersArgs(['--help']), 'help');
