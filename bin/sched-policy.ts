@@ -22,10 +22,11 @@ export function schedArg(value: unknown): SchedPolicy | undefined {
   return s as SchedPolicy;
 }
 
-/** The usage line of `--sched`, with the command's default. */
-export function schedUsage(byDefault: SchedPolicy): string {
-  return `  --sched POLICY       Linux scheduling policy: batch (SCHED_BATCH: full CPU share, a wake-up
-                       does not preempt the running process) or normal (default ${byDefault})\n`;
+/** The usage lines of `--sched`, with the command's default, descriptions from column `column`. */
+export function schedUsage(byDefault: SchedPolicy, column: number): string {
+  const indent = ' '.repeat(column);
+  return `${'  --sched POLICY'.padEnd(column)}Linux scheduling policy: batch (SCHED_BATCH: full CPU share, a wake-up\n`
+    + `${indent}does not preempt the running process) or normal (default ${byDefault})\n`;
 }
 
 /**

@@ -57,7 +57,7 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --no-warm-restart    with --data-dir and --dht, a graceful stop keeps the items for the next
                        start, which then catches up by delta; this turns that off
   --log-format FORMAT  cluster event lines on stderr: text (default) or json
-${schedUsage('batch')}  --insecure           no authentication: every client may run every op (development only)
+${schedUsage('batch', 23)}  --insecure           no authentication: every client may run every op (development only)
 ${tlsUsage('the client port (and its /metrics, /healthz)', 'the managers')}  --help               print this text
 
 Connection limits of the client port (docs/operations.md, "Connection limits"):

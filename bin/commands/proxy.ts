@@ -39,7 +39,7 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --ready-timeout-ms MS exit (code 1) when no map is adopted and lanes warm within this
                         long after start (default 15000)
   --log-format FORMAT   cluster event lines on stderr: text (default) or json
-${schedUsage(PROXY_SCHED).replace('  --sched POLICY       ', '  --sched POLICY        ').replace(/\n {23}/g, '\n                        ')}  --insecure            no client authentication, lanes without credentials (development only)
+${schedUsage(PROXY_SCHED, 24)}  --insecure            no client authentication, lanes without credentials (development only)
 ${tlsUsage('both client ports (WebSocket + /metrics, memcached)', 'the managers and the nodes')}  --help                print this text
 
 Connection limits of both client ports, --max-connections being the WebSocket port's

@@ -237,8 +237,8 @@ export class DataNode implements StatsSource {
    * Back from a failover with no peer plane: the units this node was active for went to
    * other nodes, which took writes for them, and nothing can tell it what it missed. What
    * it holds is older than what was acknowledged meanwhile, so it goes before any map is
-   * applied (the node is fenced until then): units handed back start empty, as any unit
-   * that changes owner without replication does.
+   * applied (the node is fenced until then): units handed back start empty, like every
+   * unit that changes owner without replication.
    */
   private dropStaleCopies(): void {
     const items = this.engine.stats().items;

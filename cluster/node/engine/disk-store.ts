@@ -356,22 +356,24 @@ export class DiskStore {
    * True when the filesystem cannot be asked.
    */
   hasRoomFor(batchBytes: number): boolean {
-    try {
-      const fs = statfsSync(this.path);
-      return fs.bavail * fs.bsize >= batchBytes * 2 + DISK_HEADROOM_BYTES;
-    } catch {
-      return true;
-    }
+    const free = this.freeBytes();
+    return free === null || free >= batchBytes * 2 + DISK_HEADROOM_BYTES;
   }
 
   /** Why a commit failed: the filesystem is (nearly) full, or something else. */
   classifyFailure(batchBytes: number): CommitFailure {
+    const free = this.freeBytes();
+    return free !== null && free < batchBytes * 2 + DISK_HEADROOM_BYTES ? 'no-space' : 'io';
+  }
+
+  /** Bytes an unprivileged writer may still use on the filesystem; null when it cannot be asked. */
+  private freeBytes(): number | null {
     try {
-      statfsSync(this.path);
+      const fs = statfsSync(this.path);
+      return fs.bavail * fs.bsize;
     } catch {
-      return 'io';
+      return null;
     }
-    return this.hasRoomFor(batchBytes) ? 'io' : 'no-space';
   }
 
   async close(): Promise<void> {
