@@ -18,7 +18,7 @@ export const SCHED_POLICIES: readonly SchedPolicy[] = ['batch', 'normal'];
 export function schedArg(value: unknown): SchedPolicy | undefined {
   if (value === undefined) return undefined;
   const s = String(value);
-  if (!(SCHED_POLICIES as readonly string[]).includes(s)) throw new UsageError(`--sched must be ${SCHED_POLICIES.join(' or ')}, got "${s}"`);
+  if (!(SCHED_POLICIES as readonly string[]).includes(s)) throw new UsageError(`--sched must be ${SCHED_POLICIES.join(' or ')}, got ${JSON.stringify(s.slice(0, 40))}`);
   return s as SchedPolicy;
 }
 

@@ -24,6 +24,18 @@ test('--log-format picks text or json event lines; anything else is a one-line u
   }
 });
 
+test('--sched picks batch or normal (the default stays unset here); anything else is a one-line usage error', () => {
+  for (const policy of ['batch', 'normal'] as const) {
+    const o = parseProxyArgs([...MAP, '--sched', policy]);
+    assert.is(o !== 'help' && o.sched, policy);
+  }
+  const unset = parseProxyArgs(MAP);
+  assert.is(unset !== 'help' && unset.sched, undefined);
+  for (const bad of ['BATCH', 'fifo', '', 'batch ', 'batch\nnormal', 'x'.repeat(5000)]) {
+    assert.throws(() => parseProxyArgs([...MAP, '--sched', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n') && e.message.length < 120, `refuses ${JSON.stringify(bad.slice(0, 20))}`);
+  }
+});
+
 test('--upstream-layout picks packed or cbor; anything else is a one-line usage error', () => {
   for (const layout of ['packed', 'cbor'] as const) {
     const o = parseProxyArgs([...MAP, '--upstream-layout', layout]);
