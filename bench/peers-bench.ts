@@ -193,7 +193,8 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
     const sdk: Client = await connect({ map: manager.address, timeoutMs: o.opTimeoutMs, connectTimeoutMs: o.opTimeoutMs, maxInFlightPerLane: Math.max(1024, o.inflight) });
     closers.push(() => sdk.close());
     await waitForOwners(sdk, nodes.map((n) => n.address), o.spawnTimeoutMs);
-    const proxy = hasProxy ? await spawnProxy(['--insecure', '--map', manager.address, ...sched], o.spawnTimeoutMs, profile) : null;
+    const poll = o.idlePollUs === null ? [] : ['--idle-poll-us', String(o.idlePollUs)];
+    const proxy = hasProxy ? await spawnProxy(['--insecure', '--map', manager.address, ...sched, ...poll], o.spawnTimeoutMs, profile) : null;
     if (proxy !== null) procs.push(proxy);
     if (proxy !== null && proxy.memcached === null) throw new Error('the PandaKV proxy announced no memcached port');
     if (o.cpuProfDir !== null) {
@@ -381,7 +382,7 @@ export async function runPeersCli(argv: string[], out: NodeJS.WritableStream): P
   out.write(`pandakv bench peers on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n`);
   out.write(`${CLUSTER_SIZE} nodes / masters / memcached each, ${o.keys} keys of ${o.keySize} B, ${o.valueSize}-byte values, `
     + `best of ${o.rounds} × ${o.durationMs / 1000} s per contender, alternating${o.isContended ? ', one core kept busy' : ''}`
-    + `${o.sched === null ? '' : `, PandaKV --sched ${o.sched}`}${o.peerSched === null ? '' : `, redis-server and memcached under --peer-sched ${o.peerSched}`}\n\n`);
+    + `${o.sched === null ? '' : `, PandaKV --sched ${o.sched}`}${o.idlePollUs === null ? '' : `, proxy --idle-poll-us ${o.idlePollUs}`}${o.peerSched === null ? '' : `, redis-server and memcached under --peer-sched ${o.peerSched}`}\n\n`);
   await runPeersPhase(o, results, out);
   return finishRun(results, o.jsonFile, out);
 }

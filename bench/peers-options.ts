@@ -57,6 +57,8 @@ export interface PeersBenchOptions {
   only: 'all' | 'sdk' | 'proxy';
   /** `--sched` of the PandaKV nodes and proxy; null: each command's default. @default null */
   sched: SchedPolicy | null;
+  /** `--idle-poll-us` of the PandaKV proxy; null: the proxy's default (polling on spare cores). @default null */
+  idlePollUs: number | null;
   /**
    * Put the peers' data servers (redis-server, memcached) under this policy once started,
    * as PandaKV's nodes put themselves: the comparison under equal policies. null: as they
@@ -87,6 +89,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
   cpuProfDir: null,
   only: 'all',
   sched: null,
+  idlePollUs: null,
   peerSched: null,
 });
 
@@ -124,6 +127,8 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
                        twemproxy (the other's servers are not started)
   --sched POLICY       start the PandaKV nodes and proxy with --sched POLICY (batch or
                        normal; default: theirs, batch for nodes, normal for the proxy)
+  --idle-poll-us N     start the PandaKV proxy with --idle-poll-us N (0: no polling;
+                       default: the proxy's, 200 on spare cores)
   --peer-sched POLICY  put redis-server and memcached under POLICY once started (batch:
                        the policy PandaKV's nodes take; default: none, as they ship)
   --quick              1 round of 0.5 s per contender
@@ -133,7 +138,7 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
 const SWITCHES = {
   keys: { type: 'string' }, inflight: { type: 'string' }, mix: { type: 'string' }, connections: { type: 'string' },
   duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' },
-  only: { type: 'string' }, sched: { type: 'string' }, 'peer-sched': { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  only: { type: 'string' }, sched: { type: 'string' }, 'peer-sched': { type: 'string' }, 'idle-poll-us': { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Parse `pandakv bench peers` arguments. @throws UsageError */
@@ -174,6 +179,7 @@ export function parsePeersArgs(argv: string[]): PeersBenchOptions | 'help' {
   }
   o.sched = schedArg(values.sched) ?? null;
   o.peerSched = schedArg(values['peer-sched']) ?? null;
+  o.idlePollUs = numberArg(values, 'idle-poll-us', (n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000) ?? null;
   if (o.memcachedConnections > o.inflight) o.memcachedConnections = o.inflight;
   return o;
 }

@@ -82,11 +82,16 @@ export interface ProxyOptions extends ProtocolLimits, ConnLimits {
   managerKey: string | null;
   /**
    * Keep the event loop polling this long (µs) after client or node traffic instead of
-   * sleeping, so the next message does not pay a wake-up; 0 turns it off. For a proxy
-   * with cores of its own: where it shares them with clients or nodes, the polling takes
-   * CPU they need under load. @default 0
+   * sleeping, so the next message does not pay a wake-up; 0 turns it off. It polls only
+   * while the machine has `idlePollSpareCores` idle (docs/proxy.md). @default 200
    */
   idlePollUs: number;
+  /**
+   * Idle cores the machine must have (read from /proc/stat every 100 ms, the proxy's own
+   * polling counted as idle) for the proxy to poll; 0 polls whatever the load. Off Linux
+   * the load cannot be read, and only 0 polls. @default 0.5
+   */
+  idlePollSpareCores: number;
   /**
    * How the proxy's lanes write GET and SET to nodes: `packed` in the packed layout
    * (docs/protocol.md §16) to every node that offers it, CBOR to one that does not;
@@ -131,7 +136,8 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   keyFile: null,
   managerKey: null,
   passwordLimits: null,
-  idlePollUs: 0,
+  idlePollUs: 200,
+  idlePollSpareCores: 0.5,
   upstreamLayout: 'packed',
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,

@@ -14,6 +14,7 @@ import { MemcachedServer } from './memcached/server.js';
 import { PROXY_DEFAULTS, type ProxyAuth, type ProxyOptions } from './options.js';
 import { ProxyAuthority } from './proxy-auth.js';
 import { IdlePoller } from '../shared/idle-poll.js';
+import { SpareCpuGate } from '../shared/spare-cpu.js';
 import { EventLog } from '../shared/event-log.js';
 import { HttpConnGuard } from '../shared/http-conn-guard.js';
 import { checkConnLimits, connLimitsOf } from '../shared/conn-limits.js';
@@ -40,6 +41,7 @@ export class Proxy {
 
   private readonly auth: ProxyAuth | null;
   private readonly poller: IdlePoller;
+  private readonly spareCpu: SpareCpuGate;
   private readonly connGuard: HttpConnGuard;
 
   /** @param auth replaces the built-in client authentication (tests, embedding); ignored with `isInsecure` */
@@ -49,7 +51,12 @@ export class Proxy {
       throw KvError.invalidArgument('the proxy needs credentials of a principal with the admin role (or --insecure)');
     }
     this.events = new EventLog({ component: 'proxy', format: this.options.logFormat, write: this.options.logWrite, capacity: this.options.eventCapacity });
-    this.poller = new IdlePoller(this.options.idlePollUs / 1000);
+    this.spareCpu = new SpareCpuGate({ minSpareCores: this.options.idlePollSpareCores });
+    this.poller = new IdlePoller(this.options.idlePollUs / 1000, this.spareCpu);
+    if (this.poller.isEnabled) {
+      this.spareCpu.start();
+      this.metrics.addIdlePoll(this.poller, this.spareCpu);
+    }
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);
     this.scans = new ScanService(upstreamScanHost(this.upstream, this.options.timeoutMs), new CursorSigner(this.options.cursorSecret));
@@ -146,6 +153,7 @@ export class Proxy {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.poller.stop();
+      this.spareCpu.stop();
       this.connGuard.stop();
       for (const ws of this.wss.clients) ws.close(1001, 'proxy shutting down');
       await this.memcached?.close();

@@ -8,16 +8,27 @@
  * sleeping, so the next message is picked up by a process that is already running.
  *
  * `kick()` marks activity; the loop keeps polling until `windowMs` passes without a
- * kick, then sleeps as usual. Under steady load the loop never idles and the poller
- * costs nothing; at low load it spends up to `windowMs` of CPU per quiet gap. A window
- * of 0 turns it off.
+ * kick, then sleeps as usual. At low load it spends up to `windowMs` of CPU per quiet
+ * gap; under load it would poll in the short gaps between batches, taking CPU that other
+ * processes on the same cores need. A `gate` (`SpareCpuGate`) keeps it to spare CPU:
+ * no round starts while the gate is closed, a running one ends at the next turn, and the
+ * time spent polling with nothing to do is credited to the gate. A window of 0 turns
+ * polling off.
  */
+/** What the poller asks before polling, and tells how long it polled in vain. */
+export interface PollGate {
+  readonly isOpen: boolean;
+  credit(ms: number): void;
+}
+
 export class IdlePoller {
   private lastActivity = 0;
+  private lastPoll = 0;
   private isPolling = false;
   private isStopped = false;
+  private emptyMs = 0;
 
-  constructor(private readonly windowMs: number) {
+  constructor(private readonly windowMs: number, private readonly gate: PollGate | null = null) {
     if (!Number.isFinite(windowMs) || windowMs < 0) throw new RangeError(`idle poll window must be ≥ 0 ms, got ${windowMs}`);
   }
 
@@ -30,12 +41,19 @@ export class IdlePoller {
     return this.isPolling;
   }
 
+  /** Time spent polling with nothing arriving, ms, since the start. */
+  get emptyPollMs(): number {
+    return this.emptyMs;
+  }
+
   /** Something arrived: keep polling for another window. Cheap enough to call per message. */
   readonly kick = (): void => {
     if (this.windowMs <= 0 || this.isStopped) return;
-    this.lastActivity = performance.now();
-    if (!this.isPolling) {
+    const now = performance.now();
+    this.lastActivity = now;
+    if (!this.isPolling && (this.gate === null || this.gate.isOpen)) {
       this.isPolling = true;
+      this.lastPoll = now;
       setImmediate(this.poll);
     }
   };
@@ -46,7 +64,15 @@ export class IdlePoller {
   }
 
   private readonly poll = (): void => {
-    if (!this.isStopped && performance.now() - this.lastActivity < this.windowMs) setImmediate(this.poll);
+    const now = performance.now();
+    // Nothing arrived since the last turn: that turn was spent polling in vain.
+    if (this.lastActivity < this.lastPoll) {
+      const ms = now - this.lastPoll;
+      this.emptyMs += ms;
+      this.gate?.credit(ms);
+    }
+    this.lastPoll = now;
+    if (!this.isStopped && now - this.lastActivity < this.windowMs && (this.gate === null || this.gate.isOpen)) setImmediate(this.poll);
     else this.isPolling = false;
   };
 }

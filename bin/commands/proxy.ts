@@ -28,8 +28,10 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
   --map-loss-ms MS      unhealthy after losing the map this long (default 10000)
   --timeout-ms MS       deadline of each forwarded request (default 2500)
   --idle-poll-us N      keep polling this long after traffic instead of sleeping:
-                        lower latency at low load for CPU; for a proxy with cores
-                        of its own (default 0: off)
+                        lower latency at low load for CPU spare cores would not
+                        use (default 200; 0: off)
+  --idle-poll-spare C   poll only while the machine has C cores idle (default 0.5;
+                        0: whatever the load)
   --upstream-layout L   packed | cbor: how GET and SET go to nodes (default packed:
                         the packed layout to every node that offers it)
   --cursor-secret HEX   key signing scan cursors (share it between proxies)
@@ -73,6 +75,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     'timeout-ms': { type: 'string' },
     'cursor-secret': { type: 'string' },
     'idle-poll-us': { type: 'string' },
+    'idle-poll-spare': { type: 'string' },
     'upstream-layout': { type: 'string' },
     insecure: { type: 'boolean' },
     credentials: { type: 'string' },
@@ -116,6 +119,8 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   if (timeout !== undefined) o.timeoutMs = timeout;
   const poll = numberArg(values, 'idle-poll-us', (n) => Number.isInteger(n) && n >= 0 && n <= 1_000_000);
   if (poll !== undefined) o.idlePollUs = poll;
+  const spare = numberArg(values, 'idle-poll-spare', (n) => n >= 0 && n <= 1024);
+  if (spare !== undefined) o.idlePollSpareCores = spare;
   const layout = values['upstream-layout'];
   if (layout !== undefined) {
     if (layout !== 'packed' && layout !== 'cbor') throw new UsageError('--upstream-layout must be packed or cbor');

@@ -95,8 +95,8 @@ test('scan pages carry a signed cursor that resumes, and a forged cursor is refu
   }
 }));
 
-test('speaks the memcached text and meta protocol, with idle polling off (the default) and on, to nodes in either layout', () => withCluster({ nodes: 2 }, async ({ manager }) => {
-  for (const extra of [[], ['--idle-poll-us', '200'], ['--upstream-layout', 'cbor']]) {
+test('speaks the memcached text and meta protocol, with idle polling off, on spare cores (the default) and always, to nodes in either layout', () => withCluster({ nodes: 2 }, async ({ manager }) => {
+  for (const extra of [['--idle-poll-us', '0'], [], ['--idle-poll-spare', '0'], ['--upstream-layout', 'cbor']]) {
     const proxy = await spawnProxy(['--insecure', '--map', manager.address, ...extra]);
     try {
       assert.ok(proxy.memcached !== null);

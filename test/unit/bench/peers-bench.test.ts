@@ -38,6 +38,10 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   assert.throws(() => parsePeersArgs(['--sched', 'fifo']), (e: unknown) => e instanceof UsageError, '--sched fifo');
   assert.is(options(['--peer-sched', 'batch']).peerSched, 'batch');
   assert.is(options([]).peerSched, null);
+  assert.is(options(['--idle-poll-us', '0']).idlePollUs, 0);
+  assert.is(options(['--idle-poll-us', '500']).idlePollUs, 500);
+  assert.is(options([]).idlePollUs, null);
+  for (const bad of ['-1', '1.5', 'x', '', '2000000']) assert.throws(() => parsePeersArgs(['--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError, `--idle-poll-us ${bad}`);
   assert.throws(() => parsePeersArgs(['--peer-sched', 'rr']), (e: unknown) => e instanceof UsageError, '--peer-sched rr');
   assert.is(options(['--warmup', '5']).warmupMs, 5000);
   for (const bad of ['-1', '601', 'x', '']) assert.throws(() => parsePeersArgs(['--warmup', bad]), (e: unknown) => e instanceof UsageError, `--warmup ${bad}`);

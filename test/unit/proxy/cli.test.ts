@@ -2,6 +2,7 @@ import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
 import { parseProxyArgs } from '../../../bin/commands/proxy.js';
+import { PROXY_DEFAULTS } from '../../../proxy/options.js';
 
 const test = suite('proxy - command line');
 
@@ -45,6 +46,20 @@ test('--upstream-layout picks packed or cbor; anything else is a one-line usage 
   assert.is(unset !== 'help' && unset.upstreamLayout, undefined, 'the default comes from PROXY_DEFAULTS');
   for (const bad of ['PACKED', 'json', '', 'cbor ', 'packed\ncbor']) {
     assert.throws(() => parseProxyArgs([...MAP, '--upstream-layout', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), `refuses "${bad}"`);
+  }
+});
+
+test('--idle-poll-spare takes the idle cores polling needs, 0 polling whatever the load; the default comes from PROXY_DEFAULTS', () => {
+  for (const n of [0, 0.25, 1, 64]) {
+    const o = parseProxyArgs([...MAP, '--idle-poll-spare', String(n)]);
+    assert.is(o !== 'help' && o.idlePollSpareCores, n);
+  }
+  const unset = parseProxyArgs(MAP);
+  assert.is(unset !== 'help' && unset.idlePollSpareCores, undefined);
+  assert.is(PROXY_DEFAULTS.idlePollSpareCores, 0.5);
+  assert.is(PROXY_DEFAULTS.idlePollUs, 200);
+  for (const bad of ['-0.5', 'abc', '', '1025', 'NaN', 'Infinity', '1e400']) {
+    assert.throws(() => parseProxyArgs([...MAP, '--idle-poll-spare', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), `refuses "${bad}"`);
   }
 });
 

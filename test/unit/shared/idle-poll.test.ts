@@ -69,4 +69,53 @@ test('stop ends polling at the next turn and later kicks are ignored', async () 
   assert.is(p.isActive, false);
 });
 
+/** A gate the test opens and closes, recording the credit it is given. */
+function manualGate(isOpen: boolean): { isOpen: boolean; credited: number; credit(ms: number): void } {
+  return { isOpen, credited: 0, credit(ms: number) { this.credited += ms; } };
+}
+
+test('a closed gate: kicks start no polling', () => {
+  const gate = manualGate(false);
+  const p = new IdlePoller(50, gate);
+  assert.is(p.isEnabled, true);
+  p.kick();
+  assert.is(p.isActive, false);
+  gate.isOpen = true;
+  p.kick();
+  assert.is(p.isActive, true);
+  p.stop();
+});
+
+test('a gate that closes ends the polling at the next turn', async () => {
+  const gate = manualGate(true);
+  const p = new IdlePoller(10_000, gate);
+  p.kick();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.is(p.isActive, true);
+  gate.isOpen = false;
+  const turns = await turnsUntil(() => !p.isActive, 2000);
+  assert.ok(turns <= 2, `stopped within ${turns} turns`);
+  p.stop();
+});
+
+test('time polled with nothing arriving is counted and credited to the gate; turns with a kick are not', async () => {
+  const gate = manualGate(true);
+  const p = new IdlePoller(20, gate);
+  const started = performance.now();
+  p.kick();
+  await turnsUntil(() => !p.isActive, 2000);
+  const spent = performance.now() - started;
+  assert.ok(p.emptyPollMs >= 15 && p.emptyPollMs <= spent + 1, `empty ${p.emptyPollMs} of ${spent} ms`);
+  assert.is(gate.credited, p.emptyPollMs);
+  // Kicked on every turn: no turn is empty.
+  const before = p.emptyPollMs;
+  p.kick();
+  for (let i = 0; i < 50; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    p.kick();
+  }
+  assert.ok(p.emptyPollMs - before < 1, `counted ${p.emptyPollMs - before} ms while kicked every turn`);
+  p.stop();
+});
+
 test.run();

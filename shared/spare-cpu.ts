@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+/** Machine-wide CPU time since boot, in clock ticks: idle (idle + iowait) and all. */
+export interface CpuTimes {
+  idle: number;
+  total: number;
+}
+
+/** Reads the machine's CPU times; null where they cannot be read. */
+export type CpuTimesReader = () => CpuTimes | null;
+
+/**
+ * The aggregate `cpu` line of `/proc/stat` (Linux): user nice system idle iowait irq
+ * softirq steal, then guest time, which user already counts. Null for anything else.
+ */
+export function parseProcStat(text: string): CpuTimes | null {
+  const end = text.indexOf('\n');
+  const line = end < 0 ? text : text.slice(0, end);
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== 'cpu' || fields.length < 5) return null;
+  let total = 0;
+  const ticks: number[] = [];
+  for (let i = 1; i < Math.min(fields.length, 9); i++) {
+    const n = Number(fields[i]);
+    if (!Number.isSafeInteger(n) || n < 0) return null;
+    ticks.push(n);
+    total += n;
+  }
+  return { idle: ticks[3]! + (ticks[4] ?? 0), total };
+}
+
+/** `/proc/stat` of this machine; null off Linux or when it cannot be read. */
+export function readProcStat(): CpuTimes | null {
+  try {
+    return parseProcStat(readFileSync('/proc/stat', 'latin1'));
+  } catch {
+    return null;
+  }
+}
+
+export interface SpareCpuOptions {
+  /** Cores that must be idle, on average over a sample, for the gate to be open; 0 keeps it open. */
+  minSpareCores: number;
+  /** How often the machine's CPU times are read, ms. @default 100 */
+  sampleMs?: number;
+  /** Cores of the machine. @default os.availableParallelism() */
+  cores?: number;
+  /** @default readProcStat */
+  read?: CpuTimesReader;
+  /** Milliseconds, monotonic. @default performance.now */
+  now?: () => number;
+  /** CPU time this process has used, ms. @default process.cpuUsage() */
+  selfCpuMs?: () => number;
+}
+
+/**
+ * Says whether the machine has CPU to spare: open while, over the last sample, at least
+ * `minSpareCores` cores were idle. A poller that burns CPU only to cut latency asks it
+ * before each round, so it polls on idle cores and stops once other work needs them.
+ *
+ * The poller's own empty polling is credited back (`credit`): without that, polling
+ * would make the machine look busy and close the gate that let it poll. The credit is
+ * wall time, which counts the time a preempted poller waited for a core, so it is capped
+ * by the CPU time the process used over the sample. Where the CPU
+ * times cannot be read (not Linux) the gate stays closed, unless `minSpareCores` is 0.
+ * Machine-wide figures do not see a container's CPU quota.
+ */
+export class SpareCpuGate {
+  private readonly minSpareCores: number;
+  private readonly sampleMs: number;
+  private readonly cores: number;
+  private readonly read: CpuTimesReader;
+  private readonly now: () => number;
+  private readonly selfCpuMs: () => number;
+  private lastSelfCpuMs = 0;
+  private last: CpuTimes | null = null;
+  private lastAt = 0;
+  private creditMs = 0;
+  private spare = Number.NaN;
+  private timer: NodeJS.Timeout | null = null;
+  private isOpenNow: boolean;
+
+  constructor(o: SpareCpuOptions) {
+    if (!Number.isFinite(o.minSpareCores) || o.minSpareCores < 0) throw new RangeError(`spare cores must be ≥ 0, got ${o.minSpareCores}`);
+    this.minSpareCores = o.minSpareCores;
+    this.sampleMs = o.sampleMs ?? 100;
+    if (!Number.isFinite(this.sampleMs) || this.sampleMs <= 0) throw new RangeError(`sample period must be > 0 ms, got ${this.sampleMs}`);
+    this.cores = o.cores ?? availableParallelism();
+    this.read = o.read ?? readProcStat;
+    this.now = o.now ?? (() => performance.now());
+    this.selfCpuMs = o.selfCpuMs ?? ownCpuMs;
+    this.isOpenNow = this.minSpareCores === 0;
+  }
+
+  /** True while the last sample found at least `minSpareCores` idle (always, with 0). */
+  get isOpen(): boolean {
+    return this.isOpenNow;
+  }
+
+  /** Idle cores over the last sample, the caller's credited polling included; NaN before two samples. */
+  get spareCores(): number {
+    return this.spare;
+  }
+
+  /** Start sampling every `sampleMs` (the timer does not keep the process alive). Idempotent. */
+  start(): this {
+    if (this.timer !== null || this.minSpareCores === 0) return this;
+    this.sample();
+    this.timer = setInterval(this.sample, this.sampleMs);
+    this.timer.unref();
+    return this;
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.isOpenNow = this.minSpareCores === 0;
+  }
+
+  /** `ms` this process spent polling with nothing to do since the last sample: count it as idle. */
+  credit(ms: number): void {
+    if (ms > 0) this.creditMs += ms;
+  }
+
+  /** Read the CPU times and decide (the timer's work; public for tests). */
+  readonly sample = (): void => {
+    const at = this.now();
+    const times = this.read();
+    const prev = this.last;
+    const selfCpu = this.selfCpuMs();
+    const credited = Math.min(this.creditMs, selfCpu - this.lastSelfCpuMs);
+    this.lastSelfCpuMs = selfCpu;
+    this.creditMs = 0;
+    this.last = times;
+    const elapsedMs = at - this.lastAt;
+    this.lastAt = at;
+    if (times === null) {
+      this.spare = Number.NaN;
+      this.isOpenNow = this.minSpareCores === 0;
+      return;
+    }
+    if (prev === null) return;
+    const total = times.total - prev.total;
+    // No tick went by (a sample right after the last): keep the decision.
+    if (total <= 0) return;
+    const idle = Math.max(0, times.idle - prev.idle);
+    const polled = elapsedMs > 0 ? Math.min(1, Math.max(0, credited) / elapsedMs) : 0;
+    this.spare = Math.min(this.cores, (idle / total) * this.cores + polled);
+    this.isOpenNow = this.spare >= this.minSpareCores;
+  };
+}
+
+function ownCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
