@@ -93,6 +93,11 @@ export interface ProxyOptions extends ProtocolLimits, ConnLimits {
    */
   idlePollSpareCores: number;
   /**
+   * Share of the time some task waited for a CPU (Linux PSI, `/proc/pressure/cpu`) at or
+   * above which the proxy stops polling even with idle cores; 1 ignores it. @default 0.3
+   */
+  idlePollMaxPressure: number;
+  /**
    * How the proxy's lanes write GET and SET to nodes: `packed` in the packed layout
    * (docs/protocol.md §16) to every node that offers it, CBOR to one that does not;
    * `cbor` always CBOR. memcached `get` and `set` are built for the chosen layout;
@@ -138,6 +143,7 @@ export const PROXY_DEFAULTS: Readonly<Omit<ProxyOptions, 'map'>> = Object.freeze
   passwordLimits: null,
   idlePollUs: 200,
   idlePollSpareCores: 0.5,
+  idlePollMaxPressure: 0.3,
   upstreamLayout: 'packed',
   logFormat: EVENT_LOG_DEFAULTS.format,
   logWrite: EVENT_LOG_DEFAULTS.write,

@@ -51,7 +51,7 @@ export class Proxy {
       throw KvError.invalidArgument('the proxy needs credentials of a principal with the admin role (or --insecure)');
     }
     this.events = new EventLog({ component: 'proxy', format: this.options.logFormat, write: this.options.logWrite, capacity: this.options.eventCapacity });
-    this.spareCpu = new SpareCpuGate({ minSpareCores: this.options.idlePollSpareCores });
+    this.spareCpu = new SpareCpuGate({ minSpareCores: this.options.idlePollSpareCores, maxPressure: this.options.idlePollMaxPressure });
     this.poller = new IdlePoller(this.options.idlePollUs / 1000, this.spareCpu);
     if (this.poller.isEnabled) {
       this.spareCpu.start();

@@ -39,6 +39,26 @@ export function readProcStat(): CpuTimes | null {
   }
 }
 
+/**
+ * The `some` line of `/proc/pressure/cpu` (Linux PSI): microseconds in which at least one
+ * runnable task waited for a CPU, since boot. Null for anything else.
+ */
+export function parseCpuPressure(text: string): number | null {
+  const m = /^some (?:\S+ )*total=(\d{1,20})\s*$/m.exec(text);
+  if (m === null) return null;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** `/proc/pressure/cpu` of this machine; null where PSI is missing or off. */
+export function readCpuPressure(): number | null {
+  try {
+    return parseCpuPressure(readFileSync('/proc/pressure/cpu', 'latin1'));
+  } catch {
+    return null;
+  }
+}
+
 export interface SpareCpuOptions {
   /** Cores that must be idle, on average over a sample, for the gate to be open; 0 keeps it open. */
   minSpareCores: number;
@@ -48,6 +68,13 @@ export interface SpareCpuOptions {
   cores?: number;
   /** @default readProcStat */
   read?: CpuTimesReader;
+  /**
+   * Share of the sample in which some task waited for a CPU (PSI) at or above which the
+   * gate closes, whatever the idle time; 1 ignores it. @default 0.3
+   */
+  maxPressure?: number;
+  /** Stall time since boot, µs; null when unknown (the check is then skipped). @default readCpuPressure */
+  readPressure?: () => number | null;
   /** Milliseconds, monotonic. @default performance.now */
   now?: () => number;
   /** CPU time this process has used, ms. @default process.cpuUsage() */
@@ -56,7 +83,9 @@ export interface SpareCpuOptions {
 
 /**
  * Says whether the machine has CPU to spare: open while, over the last sample, at least
- * `minSpareCores` cores were idle. A poller that burns CPU only to cut latency asks it
+ * `minSpareCores` cores were idle and tasks waited for a CPU less than `maxPressure` of
+ * the time (Linux PSI, where the kernel keeps it: idle time alone misses a core that is
+ * free on average while woken tasks queue behind a busy one). A poller that burns CPU only to cut latency asks it
  * before each round, so it polls on idle cores and stops once other work needs them.
  *
  * The poller's own empty polling is credited back (`credit`): without that, polling
@@ -73,6 +102,10 @@ export class SpareCpuGate {
   private readonly read: CpuTimesReader;
   private readonly now: () => number;
   private readonly selfCpuMs: () => number;
+  private readonly maxPressure: number;
+  private readonly readPressure: () => number | null;
+  private lastStallUs: number | null = null;
+  private pressure = Number.NaN;
   private lastSelfCpuMs = 0;
   private last: CpuTimes | null = null;
   private lastAt = 0;
@@ -90,6 +123,9 @@ export class SpareCpuGate {
     this.read = o.read ?? readProcStat;
     this.now = o.now ?? (() => performance.now());
     this.selfCpuMs = o.selfCpuMs ?? ownCpuMs;
+    this.maxPressure = o.maxPressure ?? 0.3;
+    if (!(this.maxPressure > 0 && this.maxPressure <= 1)) throw new RangeError(`pressure limit must be in (0, 1], got ${this.maxPressure}`);
+    this.readPressure = o.readPressure ?? readCpuPressure;
     this.isOpenNow = this.minSpareCores === 0;
   }
 
@@ -101,6 +137,11 @@ export class SpareCpuGate {
   /** Idle cores over the last sample, the caller's credited polling included; NaN before two samples. */
   get spareCores(): number {
     return this.spare;
+  }
+
+  /** Share of the last sample in which some task waited for a CPU; NaN when unknown. */
+  get cpuPressure(): number {
+    return this.pressure;
   }
 
   /** Start sampling every `sampleMs` (the timer does not keep the process alive). Idempotent. */
@@ -135,6 +176,10 @@ export class SpareCpuGate {
     this.last = times;
     const elapsedMs = at - this.lastAt;
     this.lastAt = at;
+    const stallUs = this.maxPressure < 1 ? this.readPressure() : null;
+    const prevStallUs = this.lastStallUs;
+    this.lastStallUs = stallUs;
+    this.pressure = stallUs !== null && prevStallUs !== null && elapsedMs > 0 ? Math.max(0, stallUs - prevStallUs) / 1000 / elapsedMs : Number.NaN;
     if (times === null) {
       this.spare = Number.NaN;
       this.isOpenNow = this.minSpareCores === 0;
@@ -147,7 +192,7 @@ export class SpareCpuGate {
     const idle = Math.max(0, times.idle - prev.idle);
     const polled = elapsedMs > 0 ? Math.min(1, Math.max(0, credited) / elapsedMs) : 0;
     this.spare = Math.min(this.cores, (idle / total) * this.cores + polled);
-    this.isOpenNow = this.spare >= this.minSpareCores;
+    this.isOpenNow = this.spare >= this.minSpareCores && !(this.pressure >= this.maxPressure);
   };
 }
 

@@ -32,6 +32,9 @@ text/meta and binary protocols over TCP, routed to the owning nodes over pre-ope
                         use (default 200; 0: off)
   --idle-poll-spare C   poll only while the machine has C cores idle (default 0.5;
                         0: whatever the load)
+  --idle-poll-pressure P
+                        and only while tasks waited for a CPU less than P of the
+                        time (Linux PSI; default 0.3; 1: not checked)
   --upstream-layout L   packed | cbor: how GET and SET go to nodes (default packed:
                         the packed layout to every node that offers it)
   --cursor-secret HEX   key signing scan cursors (share it between proxies)
@@ -76,6 +79,7 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
     'cursor-secret': { type: 'string' },
     'idle-poll-us': { type: 'string' },
     'idle-poll-spare': { type: 'string' },
+    'idle-poll-pressure': { type: 'string' },
     'upstream-layout': { type: 'string' },
     insecure: { type: 'boolean' },
     credentials: { type: 'string' },
@@ -121,6 +125,8 @@ export function parseProxyArgs(argv: string[]): ProxyCliOptions | 'help' {
   if (poll !== undefined) o.idlePollUs = poll;
   const spare = numberArg(values, 'idle-poll-spare', (n) => n >= 0 && n <= 1024);
   if (spare !== undefined) o.idlePollSpareCores = spare;
+  const pressure = numberArg(values, 'idle-poll-pressure', (n) => n > 0 && n <= 1);
+  if (pressure !== undefined) o.idlePollMaxPressure = pressure;
   const layout = values['upstream-layout'];
   if (layout !== undefined) {
     if (layout !== 'packed' && layout !== 'cbor') throw new UsageError('--upstream-layout must be packed or cbor');

@@ -8,6 +8,7 @@ import { withCluster } from '../helpers/cluster.js';
 import { poll, withDeadline } from '../helpers/deadline.js';
 import { sampleOf } from '../helpers/prom-text.js';
 import { spawnProxy, type Spawned } from '../../bin/spawn.js';
+import { readCpuPressure } from '../../shared/spare-cpu.js';
 
 const test = suite('integration - the proxy polls only on spare cores');
 
@@ -62,44 +63,78 @@ async function stopAll(children: ChildProcess[]): Promise<void> {
   }
 }
 
+/** Poll the proxy's gate until it reads `open` (1) or closed (0). */
+function gateIs(proxy: Spawned, open: 0 | 1, what: string): Promise<boolean> {
+  return poll(async () => (sampleOf(await metrics(proxy), 'pandakv_proxy_idle_poll_open') === open ? true : null), 15_000, what);
+}
+
+function pollSeconds(text: string): number {
+  return sampleOf(text, 'pandakv_proxy_idle_poll_seconds_total')!;
+}
+
 test('polls after traffic while cores are idle, stops once every core is busy, and resumes when they are free again', () => withCluster({ nodes: 1 }, async ({ manager }) => {
   if (!isLinux) return;
-  const proxy = await spawnProxy(['--insecure', '--map', manager.address]);
+  // Judged by idle time alone: the pressure check is the next test's.
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--idle-poll-pressure', '1']);
   const always = await spawnProxy(['--insecure', '--map', manager.address, '--idle-poll-spare', '0']);
   const busy: ChildProcess[] = [];
   try {
     const mc = proxy.memcached!;
     // Quiet machine: the gate opens, and one-at-a-time traffic leaves time polled in vain.
-    await poll(async () => (sampleOf(await metrics(proxy), 'pandakv_proxy_idle_poll_open') === 1 ? true : null), 15_000, 'gate open on a quiet machine');
+    await gateIs(proxy, 1, 'gate open on a quiet machine');
     await getsOneByOne(mc, 200);
-    const polled = sampleOf(await metrics(proxy), 'pandakv_proxy_idle_poll_seconds_total');
-    assert.ok(polled !== null && polled > 0, `polled ${polled} s after 200 gets`);
+    const polled = pollSeconds(await metrics(proxy));
+    assert.ok(polled > 0, `polled ${polled} s after 200 gets`);
     const spare = sampleOf(await metrics(proxy), 'pandakv_proxy_spare_cores');
     assert.ok(spare !== null && spare >= 0 && spare <= availableParallelism(), `spare cores ${spare}`);
 
     // Every core busy: the gate closes, and the same traffic polls not at all.
     for (let i = 0; i < availableParallelism(); i++) busy.push(busyLoop());
-    await poll(async () => (sampleOf(await metrics(proxy), 'pandakv_proxy_idle_poll_open') === 0 ? true : null), 15_000, 'gate closed with every core busy');
-    const before = sampleOf(await metrics(proxy), 'pandakv_proxy_idle_poll_seconds_total')!;
+    await gateIs(proxy, 0, 'gate closed with every core busy');
+    const before = pollSeconds(await metrics(proxy));
     await getsOneByOne(mc, 200);
     const text = await metrics(proxy);
     assert.is(sampleOf(text, 'pandakv_proxy_idle_poll_open'), 0, 'still closed');
-    assert.is(sampleOf(text, 'pandakv_proxy_idle_poll_seconds_total'), before, 'no polling while the cores are busy');
+    assert.is(pollSeconds(text), before, 'no polling while the cores are busy');
     assert.ok(sampleOf(text, 'pandakv_proxy_spare_cores')! < 0.5);
     // A proxy told to poll whatever the load keeps its gate open, and polls.
-    const forcedBefore = sampleOf(await metrics(always), 'pandakv_proxy_idle_poll_seconds_total')!;
+    const forcedBefore = pollSeconds(await metrics(always));
     await getsOneByOne(always.memcached!, 100);
     const forced = await metrics(always);
     assert.is(sampleOf(forced, 'pandakv_proxy_idle_poll_open'), 1);
-    assert.ok(sampleOf(forced, 'pandakv_proxy_idle_poll_seconds_total')! > forcedBefore, 'polled with every core busy');
+    assert.ok(pollSeconds(forced) > forcedBefore, 'polled with every core busy');
 
     // Cores free again: the gate reopens.
     await stopAll(busy);
-    await poll(async () => (sampleOf(await metrics(proxy), 'pandakv_proxy_idle_poll_open') === 1 ? true : null), 15_000, 'gate open again');
+    await gateIs(proxy, 1, 'gate open again');
     await getsOneByOne(mc, 50);
   } finally {
     await stopAll(busy);
     await always.stop();
+    await proxy.stop();
+  }
+}));
+
+test('the CPU pressure it reads (Linux PSI) rises while tasks wait for a CPU, the gate closes, and it reopens after', () => withCluster({ nodes: 1 }, async ({ manager }) => {
+  if (!isLinux || readCpuPressure() === null) return;
+  // Almost no idle time asked for: the pressure decides.
+  const proxy = await spawnProxy(['--insecure', '--map', manager.address, '--idle-poll-spare', '0.001']);
+  const busy: ChildProcess[] = [];
+  try {
+    await gateIs(proxy, 1, 'gate open on a quiet machine');
+    // More busy loops than cores: some always wait.
+    for (let i = 0; i <= availableParallelism(); i++) busy.push(busyLoop());
+    await gateIs(proxy, 0, 'gate closed while tasks wait for a CPU');
+    const text = await metrics(proxy);
+    const pressure = sampleOf(text, 'pandakv_proxy_cpu_pressure');
+    assert.ok(pressure !== null && pressure >= 0.3 && pressure <= 1, `cpu pressure ${pressure}`);
+    const before = pollSeconds(text);
+    await getsOneByOne(proxy.memcached!, 100);
+    assert.is(pollSeconds(await metrics(proxy)), before, 'no polling while tasks wait');
+    await stopAll(busy);
+    await gateIs(proxy, 1, 'gate open again');
+  } finally {
+    await stopAll(busy);
     await proxy.stop();
   }
 }));

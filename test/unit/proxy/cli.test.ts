@@ -63,6 +63,17 @@ test('--idle-poll-spare takes the idle cores polling needs, 0 polling whatever t
   }
 });
 
+test('--idle-poll-pressure takes a share in (0, 1]; the default comes from PROXY_DEFAULTS', () => {
+  for (const n of [0.05, 0.25, 1]) {
+    const o = parseProxyArgs([...MAP, '--idle-poll-pressure', String(n)]);
+    assert.is(o !== 'help' && o.idlePollMaxPressure, n);
+  }
+  assert.is(PROXY_DEFAULTS.idlePollMaxPressure, 0.3);
+  for (const bad of ['0', '-0.1', '1.01', 'abc', '', 'NaN']) {
+    assert.throws(() => parseProxyArgs([...MAP, '--idle-poll-pressure', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), `refuses "${bad}"`);
+  }
+});
+
 test('a malformed --idle-poll-us is a usage error', () => {
   for (const bad of ['-1', '1.5', 'abc', '', '2000000', '1e400']) {
     assert.throws(() => parseProxyArgs([...MAP, '--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError, `refuses "${bad}"`);

@@ -1,6 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
-import { SpareCpuGate, parseProcStat, readProcStat, type CpuTimes } from '../../../shared/spare-cpu.js';
+import { SpareCpuGate, parseCpuPressure, parseProcStat, readCpuPressure, readProcStat, type CpuTimes } from '../../../shared/spare-cpu.js';
 
 const test = suite('shared - spare CPU gate');
 
@@ -18,6 +18,20 @@ test('parseProcStat: anything but a well-formed aggregate line is null', () => {
   }
 });
 
+test('parseCpuPressure: the total of the some line; anything else is null', () => {
+  const text = 'some avg10=1.50 avg60=0.80 avg300=0.20 total=123456789\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n';
+  assert.is(parseCpuPressure(text), 123456789);
+  assert.is(parseCpuPressure('some total=7'), 7);
+  for (const bad of ['', 'full avg10=0.00 total=5', 'some avg10=1.0', 'some total=-5', 'some total=1.5', 'some total=', `some total=${'9'.repeat(25)}`, 'some total=99999999999999999999']) {
+    assert.is(parseCpuPressure(bad), null, JSON.stringify(bad));
+  }
+});
+
+test('readCpuPressure reads this machine, or null where PSI is off', () => {
+  const v = readCpuPressure();
+  assert.ok(v === null || (Number.isSafeInteger(v) && v >= 0), String(v));
+});
+
 test('readProcStat reads this machine on Linux', () => {
   const t = readProcStat();
   if (process.platform !== 'linux') {
@@ -28,13 +42,15 @@ test('readProcStat reads this machine on Linux', () => {
 });
 
 /** A gate over scripted CPU times and a scripted clock: each sample takes the next entry. */
-function scripted(minSpareCores: number, cores: number, times: Array<CpuTimes | null>): { gate: SpareCpuGate; clock: { ms: number; cpu: number }; reads: () => number } {
-  // By default this process used all the CPU time the clock moved, so no credit is capped.
-  const clock = { ms: 0, cpu: Number.NaN };
+function scripted(minSpareCores: number, cores: number, times: Array<CpuTimes | null>): { gate: SpareCpuGate; clock: { ms: number; cpu: number; stallUs: number | null }; reads: () => number } {
+  // By default this process used all the CPU time the clock moved, so no credit is capped,
+  // and the machine keeps no pressure figures.
+  const clock: { ms: number; cpu: number; stallUs: number | null } = { ms: 0, cpu: Number.NaN, stallUs: null };
   let i = 0;
   const gate = new SpareCpuGate({
     minSpareCores, cores, read: () => times[Math.min(i++, times.length - 1)]!, now: () => clock.ms,
     selfCpuMs: () => (Number.isNaN(clock.cpu) ? clock.ms : clock.cpu),
+    readPressure: () => clock.stallUs,
   });
   return { gate, clock, reads: () => i };
 }
@@ -92,6 +108,32 @@ test('the credit is capped by the CPU time the process used: a poller waiting fo
   assert.is(gate.isOpen, false);
 });
 
+test('tasks waiting for a CPU close the gate even with idle time to spare; no pressure figures skip the check', () => {
+  const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 20, total: 40 }, { idle: 40, total: 80 }, { idle: 60, total: 120 }, { idle: 80, total: 160 }]);
+  clock.stallUs = 0;
+  gate.sample();
+  clock.ms = 100;
+  clock.stallUs = 10_000; // waited 10 of 100 ms
+  gate.sample();
+  assert.ok(Math.abs(gate.cpuPressure - 0.1) < 1e-9, String(gate.cpuPressure));
+  assert.is(gate.isOpen, true, '1 core idle, little waiting');
+  clock.ms = 200;
+  clock.stallUs = 50_000; // 40 of 100 ms
+  gate.sample();
+  assert.ok(Math.abs(gate.spareCores - 1) < 1e-9);
+  assert.is(gate.isOpen, false, 'a core idle on average, but woken tasks queue');
+  clock.ms = 300;
+  clock.stallUs = null;
+  gate.sample();
+  assert.ok(Number.isNaN(gate.cpuPressure));
+  assert.is(gate.isOpen, true, 'no figures: idle time decides');
+  clock.ms = 400;
+  clock.stallUs = 60_000;
+  gate.sample();
+  assert.ok(Number.isNaN(gate.cpuPressure), 'one reading after a gap is no rate');
+  assert.is(gate.isOpen, true);
+});
+
 test('no tick between samples keeps the decision; times going backwards count as no idle', () => {
   const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 20, total: 20 }, { idle: 20, total: 20 }, { idle: 10, total: 40 }]);
   gate.sample();
@@ -144,6 +186,9 @@ test('start samples at once and on a timer that does not hold the process; stop 
 test('bad options are refused', () => {
   for (const minSpareCores of [-0.1, Number.NaN, Number.POSITIVE_INFINITY]) {
     assert.throws(() => new SpareCpuGate({ minSpareCores }), (e: unknown) => e instanceof RangeError);
+  }
+  for (const maxPressure of [0, -0.1, 1.5, Number.NaN]) {
+    assert.throws(() => new SpareCpuGate({ minSpareCores: 1, maxPressure }), (e: unknown) => e instanceof RangeError);
   }
   for (const sampleMs of [0, -1, Number.NaN]) {
     assert.throws(() => new SpareCpuGate({ minSpareCores: 1, sampleMs }), (e: unknown) => e instanceof RangeError);
