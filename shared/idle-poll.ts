@@ -1,3 +1,9 @@
+/** What the poller asks before polling, and tells how long it polled in vain. */
+export interface PollGate {
+  readonly isOpen: boolean;
+  credit(ms: number): void;
+}
+
 /**
  * Keeps the event loop polling for a short window after I/O instead of going to sleep.
  *
@@ -15,12 +21,6 @@
  * time spent polling with nothing to do is credited to the gate. A window of 0 turns
  * polling off.
  */
-/** What the poller asks before polling, and tells how long it polled in vain. */
-export interface PollGate {
-  readonly isOpen: boolean;
-  credit(ms: number): void;
-}
-
 export class IdlePoller {
   private lastActivity = 0;
   private lastPoll = 0;
