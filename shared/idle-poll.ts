@@ -1,7 +1,6 @@
-/** What the poller asks before polling, and tells how long it polled in vain. */
+/** What the poller asks before polling. */
 export interface PollGate {
   readonly isOpen: boolean;
-  credit(ms: number): void;
 }
 
 /**
@@ -17,9 +16,8 @@ export interface PollGate {
  * kick, then sleeps as usual. At low load it spends up to `windowMs` of CPU per quiet
  * gap; under load it would poll in the short gaps between batches, taking CPU that other
  * processes on the same cores need. A `gate` (`SpareCpuGate`) keeps it to spare CPU:
- * no round starts while the gate is closed, a running one ends at the next turn, and the
- * time spent polling with nothing to do is credited to the gate. A window of 0 turns
- * polling off.
+ * no round starts while the gate is closed, and a running one ends at the next turn.
+ * A window of 0 turns polling off.
  */
 export class IdlePoller {
   private lastActivity = 0;
@@ -66,11 +64,7 @@ export class IdlePoller {
   private readonly poll = (): void => {
     const now = performance.now();
     // Nothing arrived since the last turn: that turn was spent polling in vain.
-    if (this.lastActivity < this.lastPoll) {
-      const ms = now - this.lastPoll;
-      this.emptyMs += ms;
-      this.gate?.credit(ms);
-    }
+    if (this.lastActivity < this.lastPoll) this.emptyMs += now - this.lastPoll;
     this.lastPoll = now;
     if (!this.isStopped && now - this.lastActivity < this.windowMs && (this.gate === null || this.gate.isOpen)) setImmediate(this.poll);
     else this.isPolling = false;

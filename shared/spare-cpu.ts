@@ -64,6 +64,11 @@ export interface SpareCpuOptions {
   minSpareCores: number;
   /** How often the machine's CPU times are read, ms. @default 100 */
   sampleMs?: number;
+  /**
+   * While open, every this many samples one is a probe: the gate is closed for it, so the
+   * idle time it reads is not the poller's own. @default 10
+   */
+  probeEvery?: number;
   /** Cores of the machine. @default os.availableParallelism() */
   cores?: number;
   /** @default readProcStat */
@@ -77,64 +82,64 @@ export interface SpareCpuOptions {
   readPressure?: () => number | null;
   /** Milliseconds, monotonic. @default performance.now */
   now?: () => number;
-  /** CPU time this process has used, ms. @default process.cpuUsage() */
-  selfCpuMs?: () => number;
 }
 
 /**
- * Says whether the machine has CPU to spare: open while, over the last sample, at least
- * `minSpareCores` cores were idle and tasks waited for a CPU less than `maxPressure` of
- * the time (Linux PSI, where the kernel keeps it: idle time alone misses a core that is
- * free on average while woken tasks queue behind a busy one). A poller that burns CPU only to cut latency asks it
- * before each round, so it polls on idle cores and stops once other work needs them.
+ * Says whether the machine has CPU to spare, for a poller that burns CPU only to cut
+ * latency: open while at least `minSpareCores` cores were idle and tasks waited for a CPU
+ * less than `maxPressure` of the time (Linux PSI, where the kernel keeps it: idle time
+ * alone misses a core that is free on average while woken tasks queue behind a busy one).
  *
- * The poller's own empty polling is credited back (`credit`): without that, polling
- * would make the machine look busy and close the gate that let it poll. The credit is
- * wall time, which counts the time a preempted poller waited for a core, so it is capped
- * by the CPU time the process used over the sample. Where the CPU
- * times cannot be read (not Linux) the gate stays closed, unless `minSpareCores` is 0.
+ * Idle time read while the poller polls is not the machine's: the poller uses it. So the
+ * idle time is judged only on clean samples: every sample while the gate is closed (no
+ * polling then), and, while it is open, one probe sample in `probeEvery` for which the
+ * gate closes. Pressure is judged on every sample, and closes the gate at once. Where the
+ * CPU times cannot be read (not Linux) the gate stays closed, unless `minSpareCores` is 0.
  * Machine-wide figures do not see a container's CPU quota.
  */
 export class SpareCpuGate {
   private readonly minSpareCores: number;
   private readonly sampleMs: number;
+  private readonly probeEvery: number;
   private readonly cores: number;
   private readonly read: CpuTimesReader;
   private readonly now: () => number;
-  private readonly selfCpuMs: () => number;
   private readonly maxPressure: number;
   private readonly readPressure: () => number | null;
   private lastStallUs: number | null = null;
   private pressure = Number.NaN;
-  private lastSelfCpuMs = 0;
   private last: CpuTimes | null = null;
   private lastAt = 0;
-  private creditMs = 0;
   private spare = Number.NaN;
   private timer: NodeJS.Timeout | null = null;
   private isOpenNow: boolean;
+  /** The sample under way is a probe (the gate closed for it). */
+  private isProbing = false;
+  /** Samples taken since the gate opened or last probed. */
+  private openSamples = 0;
 
   constructor(o: SpareCpuOptions) {
     if (!Number.isFinite(o.minSpareCores) || o.minSpareCores < 0) throw new RangeError(`spare cores must be ≥ 0, got ${o.minSpareCores}`);
     this.minSpareCores = o.minSpareCores;
     this.sampleMs = o.sampleMs ?? 100;
     if (!Number.isFinite(this.sampleMs) || this.sampleMs <= 0) throw new RangeError(`sample period must be > 0 ms, got ${this.sampleMs}`);
+    this.probeEvery = o.probeEvery ?? 10;
+    if (!Number.isSafeInteger(this.probeEvery) || this.probeEvery < 2) throw new RangeError(`probe period must be a whole number ≥ 2 samples, got ${this.probeEvery}`);
     this.cores = o.cores ?? availableParallelism();
     this.read = o.read ?? readProcStat;
     this.now = o.now ?? (() => performance.now());
-    this.selfCpuMs = o.selfCpuMs ?? ownCpuMs;
     this.maxPressure = o.maxPressure ?? 0.3;
     if (!(this.maxPressure > 0 && this.maxPressure <= 1)) throw new RangeError(`pressure limit must be in (0, 1], got ${this.maxPressure}`);
     this.readPressure = o.readPressure ?? readCpuPressure;
     this.isOpenNow = this.minSpareCores === 0;
   }
 
-  /** True while the last sample found at least `minSpareCores` idle (always, with 0). */
+  /** True while polling may go on (always, with 0 spare cores asked for). */
   get isOpen(): boolean {
     return this.isOpenNow;
   }
 
-  /** Idle cores over the last sample, the caller's credited polling included; NaN before two samples. */
+  /** Idle cores over the last clean sample; NaN before two samples. */
   get spareCores(): number {
     return this.spare;
   }
@@ -159,20 +164,11 @@ export class SpareCpuGate {
     this.isOpenNow = this.minSpareCores === 0;
   }
 
-  /** `ms` this process spent polling with nothing to do since the last sample: count it as idle. */
-  credit(ms: number): void {
-    if (ms > 0) this.creditMs += ms;
-  }
-
   /** Read the CPU times and decide (the timer's work; public for tests). */
   readonly sample = (): void => {
     const at = this.now();
     const times = this.read();
     const prev = this.last;
-    const selfCpu = this.selfCpuMs();
-    const credited = Math.min(this.creditMs, selfCpu - this.lastSelfCpuMs);
-    this.lastSelfCpuMs = selfCpu;
-    this.creditMs = 0;
     this.last = times;
     const elapsedMs = at - this.lastAt;
     this.lastAt = at;
@@ -180,23 +176,35 @@ export class SpareCpuGate {
     const prevStallUs = this.lastStallUs;
     this.lastStallUs = stallUs;
     this.pressure = stallUs !== null && prevStallUs !== null && elapsedMs > 0 ? Math.max(0, stallUs - prevStallUs) / 1000 / elapsedMs : Number.NaN;
+    const isClean = !this.isOpenNow;
+    this.isProbing = false;
     if (times === null) {
       this.spare = Number.NaN;
-      this.isOpenNow = this.minSpareCores === 0;
+      this.isOpenNow = false;
       return;
     }
-    if (prev === null) return;
-    const total = times.total - prev.total;
-    // No tick went by (a sample right after the last): keep the decision.
-    if (total <= 0) return;
-    const idle = Math.max(0, times.idle - prev.idle);
-    const polled = elapsedMs > 0 ? Math.min(1, Math.max(0, credited) / elapsedMs) : 0;
-    this.spare = Math.min(this.cores, (idle / total) * this.cores + polled);
-    this.isOpenNow = this.spare >= this.minSpareCores && !(this.pressure >= this.maxPressure);
+    // One reading is no rate; no tick since the last is none either: keep the decision.
+    if (prev === null || times.total - prev.total <= 0) return;
+    const isPressed = this.pressure >= this.maxPressure;
+    if (isClean) {
+      this.spare = (Math.max(0, times.idle - prev.idle) / (times.total - prev.total)) * this.cores;
+      this.isOpenNow = this.spare >= this.minSpareCores && !isPressed;
+      this.openSamples = 0;
+      return;
+    }
+    if (isPressed) {
+      this.isOpenNow = false;
+      return;
+    }
+    if (++this.openSamples >= this.probeEvery - 1) {
+      // Close for the next sample, so it reads the machine without this poller.
+      this.isOpenNow = false;
+      this.isProbing = true;
+    }
   };
-}
 
-function ownCpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
+  /** The sample under way is a probe (closed only to measure). */
+  get isProbe(): boolean {
+    return this.isProbing;
+  }
 }

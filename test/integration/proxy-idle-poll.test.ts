@@ -97,11 +97,14 @@ test('polls after traffic while cores are idle, stops once every core is busy, a
     assert.is(sampleOf(text, 'pandakv_proxy_idle_poll_open'), 0, 'still closed');
     assert.is(pollSeconds(text), before, 'no polling while the cores are busy');
     assert.ok(sampleOf(text, 'pandakv_proxy_spare_cores')! < 0.5);
+    assert.is(sampleOf(text, 'pandakv_proxy_cpu_pressure'), null, 'the pressure check is off, so no pressure figure');
     // A proxy told to poll whatever the load keeps its gate open, and polls.
     const forcedBefore = pollSeconds(await metrics(always));
     await getsOneByOne(always.memcached!, 100);
     const forced = await metrics(always);
     assert.is(sampleOf(forced, 'pandakv_proxy_idle_poll_open'), 1);
+    assert.is(sampleOf(forced, 'pandakv_proxy_spare_cores'), null, 'it measures nothing, so it reports nothing');
+    assert.is(sampleOf(forced, 'pandakv_proxy_cpu_pressure'), null);
     assert.ok(pollSeconds(forced) > forcedBefore, 'polled with every core busy');
 
     // Cores free again: the gate reopens.

@@ -41,120 +41,102 @@ test('readProcStat reads this machine on Linux', () => {
   assert.ok(t !== null && t.total > 0 && t.idle >= 0 && t.idle <= t.total);
 });
 
-/** A gate over scripted CPU times and a scripted clock: each sample takes the next entry. */
-function scripted(minSpareCores: number, cores: number, times: Array<CpuTimes | null>): { gate: SpareCpuGate; clock: { ms: number; cpu: number; stallUs: number | null }; reads: () => number } {
-  // By default this process used all the CPU time the clock moved, so no credit is capped,
-  // and the machine keeps no pressure figures.
-  const clock: { ms: number; cpu: number; stallUs: number | null } = { ms: 0, cpu: Number.NaN, stallUs: null };
+/** A gate over scripted CPU times, pressure figures and clock: each sample takes the next entry. */
+function scripted(minSpareCores: number, cores: number, times: Array<CpuTimes | null>, probeEvery = 10): { gate: SpareCpuGate; clock: { ms: number; stallUs: number | null }; reads: () => number } {
+  // By default the machine keeps no pressure figures.
+  const clock: { ms: number; stallUs: number | null } = { ms: 0, stallUs: null };
   let i = 0;
   const gate = new SpareCpuGate({
-    minSpareCores, cores, read: () => times[Math.min(i++, times.length - 1)]!, now: () => clock.ms,
-    selfCpuMs: () => (Number.isNaN(clock.cpu) ? clock.ms : clock.cpu),
+    minSpareCores, cores, probeEvery, read: () => times[Math.min(i++, times.length - 1)]!, now: () => clock.ms,
     readPressure: () => clock.stallUs,
   });
   return { gate, clock, reads: () => i };
 }
 
-test('open while the machine has the idle cores asked for, closed when it has not', () => {
-  // 2 cores; each step 100 ms = 20 ticks in all.
-  const { gate, clock } = scripted(0.5, 2, [
-    { idle: 0, total: 0 },
-    { idle: 12, total: 20 }, // 60 % idle of 2 cores: 1.2 spare
-    { idle: 14, total: 40 }, // 10 %: 0.2
-    { idle: 19, total: 60 }, // 25 %: exactly 0.5
-  ]);
+/** Cumulative CPU times of 2 cores (20 ticks per 100 ms sample) with the given idle share per sample. */
+function idleShares(...shares: number[]): CpuTimes[] {
+  const out: CpuTimes[] = [{ idle: 0, total: 0 }];
+  for (const share of shares) {
+    const prev = out[out.length - 1]!;
+    out.push({ idle: prev.idle + Math.round(20 * share), total: prev.total + 20 });
+  }
+  return out;
+}
+
+function step(gate: SpareCpuGate, clock: { ms: number }): boolean {
+  clock.ms += 100;
+  gate.sample();
+  return gate.isOpen;
+}
+
+test('closed, every sample is judged: open once the machine has the idle cores asked for', () => {
+  const { gate, clock } = scripted(0.5, 2, idleShares(0.1, 0.2, 0.6));
   assert.is(gate.isOpen, false, 'closed before it knows');
   gate.sample();
-  assert.is(gate.isOpen, false, 'one sample is no rate');
+  assert.is(gate.isOpen, false, 'one reading is no rate');
   assert.ok(Number.isNaN(gate.spareCores));
-  clock.ms = 100;
-  gate.sample();
-  assert.is(gate.isOpen, true);
-  assert.ok(Math.abs(gate.spareCores - 1.2) < 1e-9, String(gate.spareCores));
-  clock.ms = 200;
-  gate.sample();
-  assert.is(gate.isOpen, false);
-  assert.ok(Math.abs(gate.spareCores - 0.2) < 1e-9);
-  clock.ms = 300;
-  gate.sample();
-  assert.is(gate.isOpen, true, 'the threshold itself is enough');
+  assert.is(step(gate, clock), false);
+  assert.ok(Math.abs(gate.spareCores - 0.2) < 1e-9, String(gate.spareCores));
+  assert.is(step(gate, clock), false);
+  assert.is(step(gate, clock), true, '0.6 of 2 cores idle: 1.2 spare');
+  assert.ok(Math.abs(gate.spareCores - 1.2) < 1e-9);
 });
 
-test("the poller's own empty polling counts as idle, so polling does not close its own gate", () => {
-  const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 2, total: 20 }, { idle: 4, total: 40 }]);
+test("open, the idle time is the poller's own and is judged only on a probe, for which the gate closes", () => {
+  // Open after the 0.6 sample; the poller then uses the idle time (0.05); every 3rd sample probes.
+  const { gate, clock } = scripted(0.5, 2, idleShares(0.6, 0.05, 0.05, 0.05, 0.6, 0.05, 0.05, 0.1), 3);
   gate.sample();
-  clock.ms = 100;
-  gate.credit(60); // polled in vain 60 of the 100 ms: 0.6 of a core that would be idle
-  gate.sample();
-  assert.ok(Math.abs(gate.spareCores - 0.8) < 1e-9, String(gate.spareCores));
-  assert.is(gate.isOpen, true);
-  clock.ms = 200;
-  gate.sample(); // the credit was used up by the last sample
-  assert.ok(Math.abs(gate.spareCores - 0.2) < 1e-9);
-  assert.is(gate.isOpen, false);
-  gate.credit(-5);
-  gate.credit(Number.NaN);
+  assert.is(step(gate, clock), true);
+  assert.is(step(gate, clock), true, 'a busy-looking sample while polling does not close it');
+  assert.is(step(gate, clock), false, 'the probe: closed for one sample');
+  assert.is(gate.isProbe, true);
+  assert.is(step(gate, clock), false, 'the probe found 0.1 spare cores: stays closed');
+  assert.is(gate.isProbe, false);
+  assert.is(step(gate, clock), true, 'a clean sample with 1.2 spare: open again');
+  assert.is(step(gate, clock), true);
+  assert.is(step(gate, clock), false, 'the next probe');
+  assert.is(step(gate, clock), false, '0.2 spare on the probe');
 });
 
-test('the credit is capped by the CPU time the process used: a poller waiting for a core is not idle', () => {
-  const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 0, total: 20 }]);
-  clock.cpu = 0;
-  gate.sample();
-  clock.ms = 100;
-  clock.cpu = 30; // 30 ms of CPU in 100 ms: it polled "for 90 ms" mostly waiting to run
-  gate.credit(90);
-  gate.sample();
-  assert.ok(Math.abs(gate.spareCores - 0.3) < 1e-9, String(gate.spareCores));
-  assert.is(gate.isOpen, false);
-});
-
-test('tasks waiting for a CPU close the gate even with idle time to spare; no pressure figures skip the check', () => {
-  const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 20, total: 40 }, { idle: 40, total: 80 }, { idle: 60, total: 120 }, { idle: 80, total: 160 }]);
+test('tasks waiting for a CPU close the gate at once, open or closed; no pressure figures skip the check', () => {
+  const { gate, clock } = scripted(0.5, 2, idleShares(0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5));
   clock.stallUs = 0;
   gate.sample();
-  clock.ms = 100;
   clock.stallUs = 10_000; // waited 10 of 100 ms
-  gate.sample();
+  assert.is(step(gate, clock), true, '1 core idle, little waiting');
   assert.ok(Math.abs(gate.cpuPressure - 0.1) < 1e-9, String(gate.cpuPressure));
-  assert.is(gate.isOpen, true, '1 core idle, little waiting');
-  clock.ms = 200;
   clock.stallUs = 50_000; // 40 of 100 ms
-  gate.sample();
+  assert.is(step(gate, clock), false, 'open, and woken tasks queue: closed');
+  clock.stallUs = 90_000;
+  assert.is(step(gate, clock), false, 'closed: a core idle on average, but tasks still queue');
   assert.ok(Math.abs(gate.spareCores - 1) < 1e-9);
-  assert.is(gate.isOpen, false, 'a core idle on average, but woken tasks queue');
-  clock.ms = 300;
+  clock.stallUs = 95_000;
+  assert.is(step(gate, clock), true, 'the waiting stopped');
   clock.stallUs = null;
-  gate.sample();
+  assert.is(step(gate, clock), true);
+  assert.ok(Number.isNaN(gate.cpuPressure), 'no figures');
+  clock.stallUs = 500_000;
+  assert.is(step(gate, clock), true, 'one reading after a gap is no rate');
   assert.ok(Number.isNaN(gate.cpuPressure));
-  assert.is(gate.isOpen, true, 'no figures: idle time decides');
-  clock.ms = 400;
-  clock.stallUs = 60_000;
-  gate.sample();
-  assert.ok(Number.isNaN(gate.cpuPressure), 'one reading after a gap is no rate');
-  assert.is(gate.isOpen, true);
 });
 
 test('no tick between samples keeps the decision; times going backwards count as no idle', () => {
-  const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 20, total: 20 }, { idle: 20, total: 20 }, { idle: 10, total: 40 }]);
+  const { gate, clock } = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 20, total: 20 }, { idle: 20, total: 20 }, { idle: 30, total: 40 }, { idle: 10, total: 60 }]);
   gate.sample();
-  clock.ms = 100;
-  gate.sample();
-  assert.is(gate.isOpen, true);
-  clock.ms = 101;
-  gate.sample();
-  assert.is(gate.isOpen, true);
-  clock.ms = 200;
-  gate.sample();
-  assert.is(gate.spareCores, 0);
-  assert.is(gate.isOpen, false);
+  assert.is(step(gate, clock), true);
+  assert.is(gate.spareCores, 2);
+  assert.is(step(gate, clock), true, 'no tick: unchanged');
+  const closing = scripted(0.5, 2, [{ idle: 0, total: 0 }, { idle: 2, total: 20 }, { idle: 0, total: 40 }]);
+  closing.gate.sample();
+  assert.is(step(closing.gate, closing.clock), false);
+  assert.is(step(closing.gate, closing.clock), false);
+  assert.is(closing.gate.spareCores, 0);
 });
 
 test('where CPU times cannot be read the gate stays closed; 0 spare cores keeps it open without reading', () => {
   const unreadable = scripted(0.5, 2, [null]);
   unreadable.gate.sample();
-  unreadable.clock.ms = 100;
-  unreadable.gate.sample();
-  assert.is(unreadable.gate.isOpen, false);
+  assert.is(step(unreadable.gate, unreadable.clock), false);
   assert.ok(Number.isNaN(unreadable.gate.spareCores));
   const always = scripted(0, 2, [{ idle: 0, total: 0 }]);
   assert.is(always.gate.isOpen, true);
@@ -189,6 +171,9 @@ test('bad options are refused', () => {
   }
   for (const maxPressure of [0, -0.1, 1.5, Number.NaN]) {
     assert.throws(() => new SpareCpuGate({ minSpareCores: 1, maxPressure }), (e: unknown) => e instanceof RangeError);
+  }
+  for (const probeEvery of [0, 1, 2.5, Number.NaN]) {
+    assert.throws(() => new SpareCpuGate({ minSpareCores: 1, probeEvery }), (e: unknown) => e instanceof RangeError);
   }
   for (const sampleMs of [0, -1, Number.NaN]) {
     assert.throws(() => new SpareCpuGate({ minSpareCores: 1, sampleMs }), (e: unknown) => e instanceof RangeError);
