@@ -1,5 +1,6 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
+import { withDeadline } from '../../helpers/deadline.js';
 import { SpareCpuGate, parseCpuPressure, parseProcStat, readCpuPressure, readProcStat, type CpuTimes } from '../../../shared/spare-cpu.js';
 
 const test = suite('shared - spare CPU gate');
@@ -148,20 +149,29 @@ test('where CPU times cannot be read the gate stays closed; 0 spare cores keeps 
 
 test('start samples at once and on a timer that does not hold the process; stop closes', async () => {
   let reads = 0;
-  const gate = new SpareCpuGate({ minSpareCores: 0.5, cores: 2, sampleMs: 5, read: () => ({ idle: 20 * ++reads, total: 20 * reads }) });
+  let onRead: (() => void) | null = null;
+  const gate = new SpareCpuGate({
+    minSpareCores: 0.5, cores: 2, sampleMs: 5,
+    read: () => {
+      reads++;
+      queueMicrotask(() => onRead?.());
+      return { idle: 20 * reads, total: 20 * reads };
+    },
+  });
   gate.start();
   gate.start();
   assert.is(reads, 1);
-  const deadline = Date.now() + 5000;
-  while (!gate.isOpen) {
-    if (Date.now() > deadline) throw new Error('never opened');
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  // The timer's second reading gives a rate: all idle.
+  await withDeadline(new Promise<void>((resolve) => { onRead = () => { if (gate.isOpen) resolve(); }; }), 5000, 'gate opened by the timer');
   assert.is(gate.spareCores, 2);
   gate.stop();
   assert.is(gate.isOpen, false);
   const after = reads;
-  await new Promise((r) => setTimeout(r, 30));
+  // Three ticks of a timer with the gate's period: the gate's own timer, had it survived, would have fired between them.
+  await withDeadline(new Promise<void>((resolve) => {
+    let ticks = 0;
+    const t = setInterval(() => { if (++ticks === 3) { clearInterval(t); resolve(); } }, 5);
+  }), 5000, 'three ticks');
   assert.is(reads, after, 'no sampling after stop');
 });
 
