@@ -77,7 +77,18 @@ export type PeersBenchResults = BenchResults & { peers: PeersBenchResult | null 
 type Client = PandaClient<Uint8Array | string, Uint8Array>;
 
 /**
- * Run `specs` in rounds, each round running every spec once in the order given. CPU per
+ * The order of `count` specs in round `round` (from 0): as given in even rounds, reversed
+ * in odd ones (A B B A). A contender's first seconds after another's run are slower than
+ * its steady state (caches, the young generation, the scheduler's view of who runs): in
+ * one order the same contender would always pay for following the same one.
+ */
+export function roundOrder(round: number, count: number): number[] {
+  const order = Array.from({ length: count }, (_, i) => i);
+  return round % 2 === 0 ? order : order.reverse();
+}
+
+/**
+ * Run `specs` in rounds, each round running every spec once, in `roundOrder`. CPU per
  * operation covers every round of a spec. Timed runs keep their fastest round, counted
  * runs the round with the median p50.
  */
@@ -87,7 +98,7 @@ async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, roundC
   const used = specs.map((s) => new Map<string, number | null>(Object.keys(s.contender.meters).map((n) => [n, 0])));
   const ops = specs.map(() => 0);
   for (let i = 0; i < rounds; i++) {
-    for (let k = 0; k < specs.length; k++) {
+    for (const k of roundOrder(i, specs.length)) {
       const s = specs[k]!;
       const names = Object.keys(s.contender.meters);
       const before = names.map((n) => s.contender.meters[n]!());

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from './server-flags.js';
 
 /** Path of the compiled `pandakv` CLI. */
 export const CLI_PATH = fileURLToPath(new URL('./pandakv.js', import.meta.url));
@@ -82,9 +83,12 @@ export function spawnPandakv(
   });
 }
 
-/** Start a data node process; resolves with its `ws://` address. */
+/**
+ * Start a data node process; resolves with its `ws://` address. It runs with
+ * `SERVER_NODE_FLAGS` and then `nodeFlags` (a later V8 flag overrides an earlier one).
+ */
 export function spawnNode(args: string[] = [], timeoutMs?: number, nodeFlags: readonly string[] = []): Promise<Spawned> {
-  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (wss?:\/\/\S+)$/, timeoutMs, process.env, [], nodeFlags);
+  return spawnPandakv(['node', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv node listening on (wss?:\/\/\S+)$/, timeoutMs, process.env, [], [...SERVER_NODE_FLAGS, ...nodeFlags]);
 }
 
 /** Start a manager process; resolves with its `http://` address. */
@@ -97,10 +101,13 @@ export function spawnDht(args: string[] = [], timeoutMs?: number): Promise<Spawn
   return spawnPandakv(['dht', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv dht listening on (\S+:\d+)$/, timeoutMs);
 }
 
-/** Start a proxy process; resolves with its `ws://` address and its memcached `host:port`. */
+/**
+ * Start a proxy process; resolves with its `ws://` address and its memcached `host:port`.
+ * Node flags as for `spawnNode`.
+ */
 export async function spawnProxy(args: string[] = [], timeoutMs?: number, nodeFlags: readonly string[] = []): Promise<Spawned & { memcached: string | null }> {
   let memcached: string | null = null;
-  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (wss?:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs, process.env, [], nodeFlags);
+  const p = await spawnPandakv(['proxy', '--ip', '127.0.0.1', '--port', '0', ...args], /^pandakv proxy listening on (wss?:\/\/\S+)(?: memcached (\S+))?$/, timeoutMs, process.env, [], [...SERVER_NODE_FLAGS, ...nodeFlags]);
   const m = /memcached (\S+)$/.exec(p.readyLine);
   if (m) memcached = m[1]!;
   return { ...p, memcached };

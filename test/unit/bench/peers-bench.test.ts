@@ -1,7 +1,7 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
-import { cpuLine, peersFigures, type PeerRun, type PeersBenchResult } from '../../../bench/peers-bench.js';
+import { cpuLine, peersFigures, roundOrder, type PeerRun, type PeersBenchResult } from '../../../bench/peers-bench.js';
 import { parsePeersArgs, PEERS_BENCH_DEFAULTS, type PeersBenchOptions } from '../../../bench/peers-options.js';
 import { findBinary, freePort, twemproxyConfig } from '../../../bench/peer-servers.js';
 import type { WorkloadResult } from '../../../bench/workload.js';
@@ -90,6 +90,17 @@ test('figures judge each ratio against its target and skip what was not measured
   assert.ok(contended.every((f) => f.label.endsWith('(contended)')));
   // Without twemproxy there is nothing to hold the added latency against.
   assert.is(contended.find((f) => f.id === 'peers.proxy.addedP50Us')?.isPass, null);
+});
+
+test('rounds alternate the order of the contenders (A B B A): each follows a different one from round to round', () => {
+  assert.equal(roundOrder(0, 4), [0, 1, 2, 3]);
+  assert.equal(roundOrder(1, 4), [3, 2, 1, 0]);
+  assert.equal(roundOrder(2, 4), [0, 1, 2, 3]);
+  assert.equal(roundOrder(1, 1), [0]);
+  assert.equal(roundOrder(3, 0), []);
+  // Over two rounds, the proxy (4) follows ioredis SET (3) once and twemproxy (5) once.
+  const followed = [0, 1].flatMap((r) => { const o = roundOrder(r, 6); return [o[o.indexOf(4) - 1]]; });
+  assert.equal(followed, [3, 5]);
 });
 
 test('the CPU line lists every process and the total', () => {
