@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks';
+import { Buffer } from 'node:buffer';
 import { KvError } from '../shared/errors.js';
 import { Status } from '../shared/status.js';
 import { Op } from '../shared/protocol/ops.js';

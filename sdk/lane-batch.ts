@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { encodeFrame, encodeMessage } from '../shared/protocol/codec.js';
 import { encodePackedRequests } from '../shared/protocol/packed-requests.js';
 import { headBytes, requestFrameBytes, writeHead, writeRequestFrame } from '../shared/protocol/raw-frames.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { bucketOf } from '../shared/keystream.js';
 import { findRun, unitOf, type ClusterMap } from '../shared/cluster-map.js';
 import { KvError } from '../shared/errors.js';

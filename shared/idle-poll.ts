@@ -1,4 +1,5 @@
 /** What the poller asks before polling. */
+import { performance } from 'node:perf_hooks';
 export interface PollGate {
   readonly isOpen: boolean;
 }

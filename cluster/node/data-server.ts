@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { METRICS_CONTENT_TYPE } from '../../shared/prom.js';
 import { createListener, type TlsServerConfig } from '../../shared/tls.js';

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'eventemitter3';
 
 export interface OwnershipLeaseEvents {

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { McSlot } from './slot.js';
 import { ITEM_REPLY } from './item-reply.js';

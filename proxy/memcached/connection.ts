@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { KvError } from '../../shared/errors.js';
 import type { McPrincipal, MemcachedBackend } from './backend.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { McMetaSetCommand, McParseError, McParseResult, McStoreCommand } from './commands.js';
 import { MEMCACHED_DEFAULTS, type McParserOptions } from './options.js';
 import { LineParser, isRetrievalLine } from './line-parser.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { McItem, McStoreStatus } from './backend.js';
 import type { McMetaFlags } from './commands.js';
 

@@ -2,6 +2,7 @@
  * Byte-level helpers of the line parser: splitting a command line into tokens without
  * copying, strict number parsing, key checks and strict base64. Pure functions.
  */
+import { Buffer } from 'node:buffer';
 
 const SPACE = 0x20;
 const U32_MAX = 0xffffffff;

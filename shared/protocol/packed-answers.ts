@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Status } from '../status.js';
 import { decodeCbor, toResponse } from './codec.js';
 import type { Response } from './frames.js';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Status, type StatusCode } from '../status.js';
 import { Op } from './ops.js';
 import { PROTOCOL_DEFAULTS, type ProtocolLimits } from './limits.js';

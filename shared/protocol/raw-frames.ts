@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Op } from './ops.js';
 import type { ProtocolLimits } from './limits.js';
 import type { Response } from './frames.js';

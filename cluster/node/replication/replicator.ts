@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { EventEmitter } from 'eventemitter3';
 import { KvError } from '../../../shared/errors.js';
 import { bucketOfBinary } from '../../../shared/keystream.js';
