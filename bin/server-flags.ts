@@ -1,8 +1,11 @@
 /**
- * Node flags PandaKV's own launchers start the data-path servers with (`pandakv node` and
- * `pandakv proxy` started by `pandakv up`, by the benches through `bin/spawn.ts`, and by the
- * tests). V8 takes them only on Node's command line: not at run time (`v8.setFlagsFromString`
- * comes after the heap is laid out) and not through `NODE_OPTIONS`, which refuses them.
+ * Node flags PandaKV's own launcher, `bin/spawn.ts`, starts the data-path servers with
+ * (`pandakv node` and `pandakv proxy` started by `pandakv up`, by the tests, and by the
+ * benches that start clusters, `bench peers` among them; the SDK suite and the memory
+ * bench start their single node with Node's defaults, so their figures stay comparable
+ * with earlier runs). V8 takes them only on Node's command line: not at run time
+ * (`v8.setFlagsFromString` comes after the heap is laid out) and not through
+ * `NODE_OPTIONS`, which refuses them.
  *
  * `--min-semi-space-size=16`: the young generation never shrinks below 16 MiB per semi-space.
  * V8 starts it at 1 MiB and shrinks it back whenever a collection finds the allocation rate
