@@ -82,15 +82,15 @@ export class ProxyMetrics {
    * gate; the spare cores and the CPU pressure it saw only where it measures them.
    */
   addIdlePoll(
-    poller: { readonly emptyPollMs: number }, gate: { readonly isOpen: boolean; readonly spareCores: number; readonly cpuPressure: number },
-    measures: { spareCores: boolean; cpuPressure: boolean },
+    poller: { readonly emptyPollMs: number },
+    gate: { readonly isOpen: boolean; readonly spareCores: number; readonly cpuPressure: number; readonly measuresSpareCores: boolean; readonly measuresPressure: boolean },
   ): void {
     readCounter(this.registry, 'pandakv_proxy_idle_poll_seconds_total', 'Time the event loop polled with no traffic arriving (idle polling).', [], () => [[{}, poller.emptyPollMs / 1000]]);
     readGauge(this.registry, 'pandakv_proxy_idle_poll_open', '1 while the machine has the idle cores idle polling needs.', [], () => [[{}, gate.isOpen ? 1 : 0]]);
-    if (measures.spareCores) {
+    if (gate.measuresSpareCores) {
       readGauge(this.registry, 'pandakv_proxy_spare_cores', 'Idle cores over the last 100 ms sample, the proxy\'s own idle polling counted as idle.', [], () => (Number.isNaN(gate.spareCores) ? [] : [[{}, gate.spareCores]]));
     }
-    if (measures.cpuPressure) {
+    if (gate.measuresPressure) {
       readGauge(this.registry, 'pandakv_proxy_cpu_pressure', 'Share of the last 100 ms sample in which some task waited for a CPU (Linux PSI).', [], () => (Number.isNaN(gate.cpuPressure) ? [] : [[{}, gate.cpuPressure]]));
     }
   }

@@ -14,7 +14,7 @@ import { MemcachedServer } from './memcached/server.js';
 import { PROXY_DEFAULTS, type ProxyAuth, type ProxyOptions } from './options.js';
 import { ProxyAuthority } from './proxy-auth.js';
 import { IdlePoller } from '../shared/idle-poll.js';
-import { SpareCpuGate, readCpuPressure } from '../shared/spare-cpu.js';
+import { SpareCpuGate } from '../shared/spare-cpu.js';
 import { EventLog } from '../shared/event-log.js';
 import { HttpConnGuard } from '../shared/http-conn-guard.js';
 import { checkConnLimits, connLimitsOf } from '../shared/conn-limits.js';
@@ -55,11 +55,7 @@ export class Proxy {
     this.poller = new IdlePoller(this.options.idlePollUs / 1000, this.spareCpu);
     if (this.poller.isEnabled) {
       this.spareCpu.start();
-      const isSampling = this.options.idlePollSpareCores > 0;
-      this.metrics.addIdlePoll(this.poller, this.spareCpu, {
-        spareCores: isSampling,
-        cpuPressure: isSampling && this.options.idlePollMaxPressure < 1 && readCpuPressure() !== null,
-      });
+      this.metrics.addIdlePoll(this.poller, this.spareCpu);
     }
     this.upstream = new Upstream(this.options, this.poller.isEnabled ? this.poller.kick : null);
     this.auth = this.options.isInsecure ? null : auth ?? new ProxyAuthority(this.options, this.upstream);

@@ -1,5 +1,6 @@
-/** What the poller asks before polling. */
 import { performance } from 'node:perf_hooks';
+
+/** What the poller asks before polling. */
 export interface PollGate {
   readonly isOpen: boolean;
 }

@@ -149,6 +149,16 @@ export class SpareCpuGate {
     return this.pressure;
   }
 
+  /** Whether it reads the machine's idle time: unless 0 spare cores are asked for. */
+  get measuresSpareCores(): boolean {
+    return this.minSpareCores > 0;
+  }
+
+  /** Whether it reads CPU pressure: a limit below 1 and a kernel that keeps PSI (known once started). */
+  get measuresPressure(): boolean {
+    return this.maxPressure < 1 && this.lastStallUs !== null;
+  }
+
   /** Start sampling every `sampleMs` (the timer does not keep the process alive). Idempotent. */
   start(): this {
     if (this.timer !== null || this.minSpareCores === 0) return this;
