@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { connect, type PandaClient } from '../../sdk/index.js';
 import { spawnManager, spawnNode, spawnPandakv, type Spawned } from '../../bin/spawn.js';
 import { poll } from './deadline.js';
+import { bucketOf } from '../../shared/keystream.js';
+import { chainOf, unitOf } from '../../shared/cluster-map.js';
 import { keysOn, replicatedCluster, rollbackCounts, seqOf } from './replicated.js';
 
 const FAILOVER_MS = 2000;
@@ -46,6 +48,21 @@ async function main(): Promise<void> {
       const liveKeys = keysOn(before, v, 'live:', 100);
       const farKeys = keysOn(before, v, 'far:', 100);
       for (const k of liveKeys) await db.set(k, 'live:0');
+      const t0 = Date.now();
+      // How the live keys' chains changed, for the report of a reverted write.
+      const chainsSeen: string[] = [];
+      const liveUnits = new Set(liveKeys.map((k) => unitOf(before, bucketOf(k, before.bits))));
+      let lastChains = '';
+      const onMap = (): void => {
+        const m = db.map;
+        if (m === null) return;
+        const chains = [...liveUnits].map((u) => `${u}:${chainOf(m, u * 2 ** (m.bits - m.unitBits)).join('/')}`).join(' ');
+        if (chains === lastChains) return;
+        lastChains = chains;
+        chainsSeen.push(`+${Date.now() - t0} e${m.epoch} r${m.rev} ${m.nodes.map((n) => n.state[0]).join('')} ${chains}`);
+      };
+      onMap();
+      db.on('map', onMap);
 
       // The client on the live map: key -> acknowledged (time, seq) in order.
       const history = new Map<string, Array<[number, number]>>();
@@ -93,7 +110,16 @@ async function main(): Promise<void> {
       await replicatedCluster(db, manager.address, 3);
 
       let reverted = 0;
-      for (const [k, h] of history) if (seqOf(await textOf(db, k)) < h[h.length - 1]![1]) reverted++;
+      const revertedKeys: string[] = [];
+      for (const [k, h] of history) {
+        const now = await textOf(db, k);
+        if (seqOf(now) >= h[h.length - 1]![1]) continue;
+        reverted++;
+        const m = db.map!;
+        const replica = await textOf(db, k, true).catch((e: Error) => e.message);
+        revertedKeys.push(`${k} unit ${unitOf(m, bucketOf(k, m.bits))} chain ${chainOf(m, bucketOf(k, m.bits)).join('/')}: active has ${now}, replica ${replica}; `
+          + `acked ${h.slice(-4).map(([at, n]) => `${n}@+${at - t0}`).join(' ')}`);
+      }
       // The far client's acknowledged writes: the last one per key must be there unless a
       // `none` write the partition kept from streaming (acknowledged before the fence).
       const lastAcked = new Map<string, Op>();
@@ -122,9 +148,12 @@ async function main(): Promise<void> {
       const farAcksDuringCut = ops.filter((o) => o.ok && o.at >= cutAt && o.at < restoredAt).length;
       const fenced = victim.stderr.some((l) => l.includes('event=fence'));
       const rollback = rollbackCounts(victim.stderr);
+      const victimStats = (await db.stats())[victim.address] as Record<string, unknown> | undefined;
+      const aheadRefused = Number(victimStats?.['repl_ahead_refused'] ?? -1);
       process.stdout.write(`${JSON.stringify({
         cutMs: restoredAt - cutAt, failoverAfterCutMs: failoverAt - cutAt, farOps: ops.length, farAcksDuringCut, acksAfterFailover,
-        staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced, rollback,
+        staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced, rollback, aheadRefused,
+        ...(reverted === 0 ? {} : { why: { cutAt: cutAt - t0, failoverAt: failoverAt - t0, restoredAt: restoredAt - t0, revertedKeys, chainsSeen, logs: procs.map((p) => ('stderr' in p ? (p as Spawned).stderr : [])) } }),
       })}\n`);
     } finally {
       db.destroy();
@@ -135,8 +164,8 @@ async function main(): Promise<void> {
   }
 }
 
-async function textOf(db: PandaClient, key: string): Promise<string | null> {
-  const v = await db.get(key);
+async function textOf(db: PandaClient, key: string, replica = false): Promise<string | null> {
+  const v = await db.get(key, replica ? { replica: true } : undefined);
   return v === null ? null : Buffer.from(v).toString();
 }
 

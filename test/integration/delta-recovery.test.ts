@@ -236,4 +236,74 @@ test('a record for a unit this node does not hold yet is not applied: the copy t
   }
 });
 
+// A node cut off while it was a unit's active comes back still following the map that
+// names it the active, and the unit's new active streams to it before it adopts the map
+// that made it a replica. Continuing its own history with those records would hide what
+// it wrote alone (and what it missed) from the check that follows: it refuses them,
+// and hinted records too, until it has the newer map; then it rolls back.
+test('a node behind on the map, still its unit\'s active there, refuses the new active\'s records until it has rolled back', async () => {
+  const boot = await startDhtBootstrap();
+  const planes: PeerPlane[] = [];
+  const replicators: Replicator[] = [];
+  try {
+    await withDeadline((async () => {
+      const engines = [new MemoryEngine({ memorySizeMb: 16 }), new MemoryEngine({ memorySizeMb: 16 })];
+      for (let i = 0; i < 2; i++) {
+        const plane = new PeerPlane(generateKeyPair(), [boot.address], { backoffsMs: [100, 250, 500, 1000], backoffJitterMs: 20 });
+        planes.push(plane);
+        await plane.start();
+        replicators.push(new Replicator(engines[i]!, plane));
+      }
+      const [a, b] = replicators as [Replicator, Replicator];
+      const [ea, eb] = engines as [MemoryEngine, MemoryEngine];
+      const keys = planes.map((p) => p.publicKey);
+      const write = (r: Replicator, e: MemoryEngine, key: string, value: string): void => {
+        e.set(key, Buffer.from(value), 0, 0);
+        void r.onWrite(key, 'none');
+      };
+      const calm = keysIn(0, 'calm:', 5);
+      const torn = keysIn(1, 'torn:', 5);
+      const m1 = mapOf(1, keys, 0, ['active', 'active']);
+      a.applyMap(m1, 0);
+      b.applyMap(m1, 1);
+      for (const k of [...calm, ...torn]) write(a, ea, k, 'v1');
+      await poll(async () => (text(eb, torn[4]!) === 'v1' && text(eb, calm[4]!) === 'v1' ? true : null), 10_000, 'B has every write');
+
+      // B is promoted; A, cut off, still follows epoch 1 and writes once more alone.
+      b.applyMap(mapOf(2, keys, 1, ['failed', 'active'], [1]), 1);
+      write(a, ea, torn[0]!, 'lost');
+      write(b, eb, torn[1]!, 'b1');
+      // Epoch 3 makes A B's replica. B adopts it first; its next record has the seqno that
+      // would follow A's own last one.
+      const m3 = mapOf(3, keys, 1, ['active', 'active']);
+      b.applyMap(m3, 1);
+      await poll(async () => (planes[1]!.isUp(keys[0]!) ? true : null), 10_000, 'the link from B to A');
+      write(b, eb, torn[2]!, 'b2');
+      await poll(async () => (a.counters.aheadRefused >= 1 || text(ea, torn[2]!) === 'b2' ? true : null), 10_000, 'B\'s record at A');
+      assert.is(a.counters.aheadRefused, 1, 'the record is refused');
+      assert.is(text(ea, torn[2]!), 'v1');
+      // A hinted record with the seqno after A's last: retried later, not applied.
+      const hinted = [1, 7, Buffer.from(torn[3]!), Buffer.from('hinted'), 0, 0];
+      const res = await planes[1]!.request(keys[0]!, { t: 'hrep', r: [hinted], e: [3] }, 5000) as { s: number[] };
+      assert.equal(res.s, [2], 'hint: retry');
+      assert.is(text(ea, torn[3]!), 'v1');
+
+      // A adopts epoch 3 and verifies: its lone write is rolled back, B's writes arrive.
+      a.markSuspect();
+      a.applyMap(m3, 0);
+      await poll(async () => (a.backfilling === 0 && a.counters.deltaUnits + a.counters.fullResyncs >= 2 ? true : null), 15_000, 'A verified both units')
+        .catch((err: Error) => { throw new Error(`${err.message}: ${JSON.stringify(a.counters)}`); });
+      assert.is(a.counters.rollbackUnits, 1, 'the torn unit was rolled back');
+      assert.is(text(ea, torn[0]!), 'v1', 'A\'s lone write is gone');
+      assert.is(text(ea, torn[1]!), 'b1', 'the write B took alone is there');
+      assert.is(text(ea, torn[2]!), 'b2');
+      for (const k of [...calm, ...torn]) assert.is(text(ea, k), text(eb, k), k);
+    })(), 60_000, 'test body');
+  } finally {
+    for (const r of replicators) r.close();
+    for (const p of planes.reverse()) await withDeadline(p.close(), 5000, 'plane close');
+    await boot.close();
+  }
+});
+
 test.run();

@@ -12,6 +12,10 @@ interface Summary {
   cutMs: number; failoverAfterCutMs: number; farOps: number; farAcksDuringCut: number; acksAfterFailover: number;
   staleReads: number; majorityLost: number; noneLost: number; reverted: number; liveWrites: number; fenced: boolean;
   rollback: { deltaUnits: number; discarded: number; copiedUnits: number };
+  /** Records and hints the victim refused while its map still named it their unit's active. */
+  aheadRefused: number;
+  /** Only when writes were reverted: what happened around them. */
+  why?: unknown;
 }
 
 /** Two namespaces joined by a veth pair, addresses only between them; null when this machine cannot make them. */
@@ -74,10 +78,11 @@ test('a partitioned active fences itself: nothing acknowledged on its side after
     process.stdout.write(`    (link cut ${s.cutMs} ms, failover ${s.failoverAfterCutMs} ms after the cut; far side: ${s.farOps} ops, ${s.farAcksDuringCut} answered OK during the cut, `
       + `${s.acksAfterFailover} after the failover, ${s.staleReads} stale reads; far majority writes lost ${s.majorityLost}, far none writes lost ${s.noneLost}; `
       + `live side: ${s.liveWrites} writes, ${s.reverted} reverted; fence logged: ${s.fenced}; on return: ${s.rollback.deltaUnits} units rolled back and caught up by delta `
-      + `(${s.rollback.discarded} records discarded), ${s.rollback.copiedUnits} copied in full)\n`);
+      + `(${s.rollback.discarded} records discarded), ${s.rollback.copiedUnits} copied in full; ${s.aheadRefused} records refused while behind on the map)\n`);
     assert.is(s.acksAfterFailover, 0, 'the cut-off node answered after its failover');
     assert.is(s.staleReads, 0, 'stale reads');
     assert.is(s.majorityLost, 0, 'majority-acknowledged writes lost');
+    if (s.why !== undefined) process.stdout.write(`    reverted writes: ${JSON.stringify(s.why, null, 1)}\n`);
     assert.is(s.reverted, 0, 'live writes reverted');
     assert.ok(s.fenced, 'the cut-off node logged that it fenced itself');
   } finally {

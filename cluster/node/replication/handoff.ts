@@ -345,6 +345,14 @@ export class HintedHandoff {
       const [unit, seq, keyBytes, value, flags, expAt] = r;
       const chain = chainOf(map, unit * 2 ** (map.bits - map.unitBits));
       const at = chain.indexOf(this.host.self);
+      // Made under a newer map than this node follows, which still names it the unit's
+      // active: this node is behind (see the replicator's records); it takes the hint once
+      // it has adopted that map and checked its history of the unit.
+      if (at === 0 && epoch > map.epoch) {
+        this.host.counters.aheadRefused++;
+        out.push(HINT_RETRY);
+        continue;
+      }
       if (at < 0 || this.host.isBackfilling(unit)) {
         out.push(HINT_RETRY);
         continue;

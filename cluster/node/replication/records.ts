@@ -62,6 +62,16 @@ export function holdsUnit(map: ClusterMap | null, self: number, unit: number, me
   return isHeld;
 }
 
+/** True when `self` is `unit`'s active in `map`; `memo` keeps answers for one batch. */
+export function isActiveOf(map: ClusterMap | null, self: number, unit: number, memo: Map<number, boolean>): boolean {
+  let isActive = memo.get(unit);
+  if (isActive === undefined) {
+    isActive = map !== null && self >= 0 && unit < 2 ** map.unitBits && chainOf(map, unit * 2 ** (map.bits - map.unitBits))[0] === self;
+    memo.set(unit, isActive);
+  }
+  return isActive;
+}
+
 export function unitsHeld(map: ClusterMap, self: number): Set<number> {
   const held = new Set<number>();
   for (const [unit, chain] of unitChains(map)) if (chain.includes(self)) held.add(unit);
@@ -119,4 +129,9 @@ export interface ReplicationCounters {
   hintsStale: number;
   /** Replication records refused because their sender was failed over (epoch fencing). */
   staleRefused: number;
+  /**
+   * Records and hints refused because their sender wrote them under a newer map than the
+   * one this node follows, which still names this node the unit's active.
+   */
+  aheadRefused: number;
 }

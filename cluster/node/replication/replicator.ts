@@ -19,7 +19,7 @@ import { FailoverFence } from './failover-fence.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  holdsUnit, isRecord, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
+  holdsUnit, isActiveOf, isRecord, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -61,7 +61,7 @@ export class Replicator extends EventEmitter<{
 }> {
   readonly counters: ReplicationCounters = {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, deltaRestoredUnits: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
-    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0,
+    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0,
   };
   private readonly options: ReplicationOptions;
   private map: ClusterMap | null = null;
@@ -407,6 +407,8 @@ export class Replicator extends EventEmitter<{
     const sentAt = isUint(epoch) ? epoch : 0;
     let acks: Map<number, number> | undefined;
     const held = new Map<number, boolean>();
+    const ownActive = new Map<number, boolean>();
+    const ownEpoch = this.map?.epoch ?? 0;
     for (const r of raw) {
       if (!isRecord(r)) continue;
       const [unit, seq, keyBytes, value, flags, expAt] = r;
@@ -414,6 +416,15 @@ export class Replicator extends EventEmitter<{
       // unit's new active does not have (Kafka's leader-epoch fencing).
       if (this.fence.isStale(unit, peer, sentAt)) {
         this.counters.staleRefused++;
+        continue;
+      }
+      // The sender wrote this under a newer map than this node follows, and this node's map
+      // still names it the unit's active: it is behind, back from a partition that failed it
+      // over. Its history of the unit may hold writes the sender's lacks; continued with the
+      // sender's records it would pass the check against the active that comes once it
+      // adopts the newer map, and keep what it wrote alone while missing what it did not see.
+      if (sentAt > ownEpoch && isActiveOf(this.map, this.self, unit, ownActive)) {
+        this.counters.aheadRefused++;
         continue;
       }
       const fill = this.backfiller.active.get(unit);
