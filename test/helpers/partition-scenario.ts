@@ -4,7 +4,9 @@
  * client that follows it run in namespace B, joined to A by a veth pair. The link is cut
  * for longer than the failover time, then restored. Prints one JSON summary line.
  *
- * Usage: node partition-scenario.js NS_B IP_A IP_B LINK_DEV
+ * With RECUTS, the link is cut that many more times, each soon after the node is back.
+ *
+ * Usage: node partition-scenario.js NS_B IP_A IP_B LINK_DEV [RECUTS]
  */
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -28,7 +30,8 @@ const CUT_MS = 6000;
 interface Op { t: 'set' | 'get' | 'ready'; key: string; value: string | null; durability?: string; ok: boolean; startedAt: number; at: number }
 
 async function main(): Promise<void> {
-  const [nsB, ipA, ipB, linkDev] = process.argv.slice(2) as [string, string, string, string];
+  const [nsB, ipA, ipB, linkDev, recutArg] = process.argv.slice(2) as [string, string, string, string, string | undefined];
+  const recuts = Number(recutArg ?? 0);
   const dir = await mkdtemp(join(tmpdir(), 'pandakv-partition-'));
   const procs: Array<{ stop(signal?: NodeJS.Signals): Promise<unknown> }> = [];
   const intoB = ['ip', 'netns', 'exec', nsB];
@@ -103,6 +106,22 @@ async function main(): Promise<void> {
       }
       const restoredAt = Date.now();
       await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 60_000, 'the victim back');
+      // More cuts, each up to 800 ms into the victim's return: while it rolls back, copies
+      // and takes its units back.
+      for (let c = recuts; c > 0; c--) {
+        const backAt = Date.now();
+        const pause = Math.floor(Math.random() * 800);
+        await poll(async () => (Date.now() >= backAt + pause ? true : null), 5000, 'the next cut');
+        execFileSync('ip', ['link', 'set', linkDev, 'down']);
+        try {
+          await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'failed') === true ? true : null), 30_000, 'failover again');
+          const at = seq;
+          await poll(async () => (seq >= at + 100 ? true : null), 30_000, 'writes after the failover again');
+        } finally {
+          execFileSync('ip', ['link', 'set', linkDev, 'up']);
+        }
+        await poll(async () => (db.map?.nodes.some((n) => n.id === victimId && n.state === 'active') === true ? true : null), 60_000, 'the victim back again');
+      }
       far.kill('SIGTERM');
       await farExit;
       isWriting = false;
@@ -126,10 +145,15 @@ async function main(): Promise<void> {
       for (const o of ops) if (o.t === 'set' && o.ok) lastAcked.set(o.key, o);
       let majorityLost = 0;
       let noneLost = 0;
+      const lostKeys: string[] = [];
       for (const [k, o] of lastAcked) {
-        if ((await textOf(db, k)) === o.value) continue;
+        // A later write of the key that was not acknowledged may have taken effect.
+        const now = await textOf(db, k);
+        if (now === o.value || seqOf(now) > seqOf(o.value)) continue;
         if (o.durability === 'majority') majorityLost++;
         else noneLost++;
+        const tries = ops.filter((x) => x.t === 'set' && x.key === k).slice(-4);
+        lostKeys.push(`${k} has ${now}; last ${tries.map((x) => `${x.value}/${x.durability}/${x.ok ? 'ok' : 'failed'}@+${x.at - t0}`).join(' ')}`);
       }
       // An operation sent after the failover was published that the cut-off node answered OK.
       const late = ops.filter((o) => (o.t === 'set' || o.t === 'get') && o.ok && o.startedAt >= failoverAt && o.at < restoredAt);
@@ -153,7 +177,7 @@ async function main(): Promise<void> {
       process.stdout.write(`${JSON.stringify({
         cutMs: restoredAt - cutAt, failoverAfterCutMs: failoverAt - cutAt, farOps: ops.length, farAcksDuringCut, acksAfterFailover,
         staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced, rollback, aheadRefused,
-        ...(reverted === 0 ? {} : { why: { cutAt: cutAt - t0, failoverAt: failoverAt - t0, restoredAt: restoredAt - t0, revertedKeys, chainsSeen, logs: procs.map((p) => ('stderr' in p ? (p as Spawned).stderr : [])) } }),
+        ...(reverted === 0 && majorityLost === 0 ? {} : { why: { lostKeys, cutAt: cutAt - t0, failoverAt: failoverAt - t0, restoredAt: restoredAt - t0, revertedKeys, chainsSeen, logs: procs.map((p) => ('stderr' in p ? (p as Spawned).stderr : [])) } }),
       })}\n`);
     } finally {
       db.destroy();

@@ -9,6 +9,7 @@ import type { ChangeLog, LogRecord } from './change-log.js';
 import { isRecord, isUint, recordBytes, type ReplicationCounters } from './records.js';
 import { DELTA_VISITS_PER_PULL, deltaSince, type DeltaFromLog, type VisitBudget } from './restored-delta.js';
 import type { ReplicationOptions } from './options.js';
+import type { PullRequest, PullResponse, ValuesRequest } from './backfill-messages.js';
 
 /**
  * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when
@@ -201,6 +202,7 @@ export class Backfiller {
         if (this.host.isClosed) return;
         const still = todo.filter((u) => this.holdsUnit(u));
         if (still.length === 0 || !this.isPeerInMap(source)) return;
+        if (attempt > 0) this.forgetStreamed(source, still);
         try {
           await this.copyUnits(source, still);
           return;
@@ -213,6 +215,29 @@ export class Backfiller {
       for (const u of todo) if (this.active.get(u)?.source === source) this.active.delete(u);
       // Done or given up (the units moved on): either way the manager may be waiting on it.
       this.host.onBackfillEnded(todo);
+    }
+  }
+
+  /**
+   * Before another attempt to copy `units` from `source`: what the stream brought during
+   * the attempts before is older than the snapshot this one copies, when the stream comes
+   * from the source itself (it is the units' active, and its records and its answers
+   * share one ordered link). Still marked, those keys would skip the snapshot's newer
+   * values, and be spared when a unit copied in full is cleared, for good: a copy cut off
+   * by a partition and resumed after it would keep the values from before the cut.
+   */
+  private forgetStreamed(source: string, units: readonly number[]): void {
+    const map = this.host.map;
+    if (map === null) return;
+    const perUnit = 2 ** (map.bits - map.unitBits);
+    for (const u of units) {
+      const fill = this.active.get(u);
+      if (fill === undefined || fill.source !== source) continue;
+      const active = map.nodes[chainOf(map, u * perUnit)[0] ?? -1];
+      if (active?.peerKey !== source) continue;
+      fill.touched.clear();
+      fill.streamed = 0;
+      fill.records = [];
     }
   }
 
@@ -465,35 +490,4 @@ interface Rollback {
   keys: Set<string>;
   /** Records discarded, all units together. */
   discarded: number;
-}
-
-export interface PullRequest {
-  units?: unknown;
-  /** Where the last page ended: the `next` of its answer, sent back as it came. */
-  after?: unknown;
-  /** The `order` of that answer: 'bucket' when `after` is a place in the bucket index. */
-  order?: unknown;
-  limit?: unknown;
-  /**
-   * `[unit, seqno, fingerprint of the record at that seqno, earlier points?]` per unit the
-   * requester has history for; earlier points are `[seqno, fingerprint]`, newest first.
-   */
-  since?: unknown;
-}
-
-export interface ValuesRequest {
-  /** Keys, as bytes. */
-  keys?: unknown;
-}
-
-interface PullResponse {
-  items?: unknown;
-  next?: unknown;
-  order?: unknown;
-  seqs?: unknown;
-  /** Records after the offered seqnos, for `deltaUnits`. */
-  delta?: unknown;
-  deltaUnits?: unknown;
-  /** `[unit, seqno]`: delta units whose records start after an earlier offered point, not the last one. */
-  rewound?: unknown;
 }

@@ -1,5 +1,5 @@
 import type { ClusterMap } from '../../../shared/cluster-map.js';
-import { unitChains } from './records.js';
+import { isActiveOf, unitChains } from './records.js';
 
 /**
  * Epoch fencing of replication records (Kafka's leader epochs): once a map shows a unit's
@@ -34,4 +34,18 @@ export class FailoverFence {
     const fence = this.failedOver.get(unit);
     return fence !== undefined && fence.peer === peer && sentAt < fence.epoch;
   }
+}
+
+/**
+ * True for a record or hint of `unit` sent under a newer epoch than `map`'s, when `map`
+ * names this node (`self`) the unit's active: this node is behind, back from a partition
+ * that failed it over, and the sender is the unit's active in a map that made this node a
+ * replica. This node's history of the unit may hold writes the sender's lacks. Continued
+ * with the sender's records (one whose seqno happens to follow this node's last), it would
+ * pass the check against the active that comes once this node adopts the newer map, and
+ * keep what it wrote alone while missing what it did not see. `memo` keeps answers for
+ * one batch.
+ */
+export function isAhead(map: ClusterMap | null, self: number, unit: number, sentAt: number, memo: Map<number, boolean>): boolean {
+  return map !== null && sentAt > map.epoch && isActiveOf(map, self, unit, memo);
 }

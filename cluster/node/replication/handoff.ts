@@ -346,8 +346,8 @@ export class HintedHandoff {
       const chain = chainOf(map, unit * 2 ** (map.bits - map.unitBits));
       const at = chain.indexOf(this.host.self);
       // Made under a newer map than this node follows, which still names it the unit's
-      // active: this node is behind (see the replicator's records); it takes the hint once
-      // it has adopted that map and checked its history of the unit.
+      // active: this node is behind (see `isAhead`); it takes the hint once it has adopted
+      // that map and checked its history of the unit.
       if (at === 0 && epoch > map.epoch) {
         this.host.counters.aheadRefused++;
         out.push(HINT_RETRY);

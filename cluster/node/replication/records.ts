@@ -135,3 +135,11 @@ export interface ReplicationCounters {
    */
   aheadRefused: number;
 }
+
+/** Every counter at zero. */
+export function newReplicationCounters(): ReplicationCounters {
+  return {
+    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, deltaRestoredUnits: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
+    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0,
+  };
+}

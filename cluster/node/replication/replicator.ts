@@ -11,15 +11,16 @@ import type { HintStore } from './hint-store.js';
 import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { ReplicationMarks } from './mark-source.js';
-import { Backfiller, type PullRequest, type ValuesRequest } from './backfill.js';
+import { Backfiller } from './backfill.js';
+import type { PullRequest, ValuesRequest } from './backfill-messages.js';
 import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
-import { FailoverFence } from './failover-fence.js';
+import { FailoverFence, isAhead } from './failover-fence.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  holdsUnit, isActiveOf, isRecord, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
+  holdsUnit, isRecord, newReplicationCounters, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -59,10 +60,7 @@ export class Replicator extends EventEmitter<{
   /** A hint replay delivered `count` held hints; `left` are still held. */
   'hint-replay': (info: { count: number; left: number }) => void;
 }> {
-  readonly counters: ReplicationCounters = {
-    recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, deltaRestoredUnits: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
-    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0,
-  };
+  readonly counters: ReplicationCounters = newReplicationCounters();
   private readonly options: ReplicationOptions;
   private map: ClusterMap | null = null;
   private self = -1;
@@ -408,7 +406,6 @@ export class Replicator extends EventEmitter<{
     let acks: Map<number, number> | undefined;
     const held = new Map<number, boolean>();
     const ownActive = new Map<number, boolean>();
-    const ownEpoch = this.map?.epoch ?? 0;
     for (const r of raw) {
       if (!isRecord(r)) continue;
       const [unit, seq, keyBytes, value, flags, expAt] = r;
@@ -418,12 +415,8 @@ export class Replicator extends EventEmitter<{
         this.counters.staleRefused++;
         continue;
       }
-      // The sender wrote this under a newer map than this node follows, and this node's map
-      // still names it the unit's active: it is behind, back from a partition that failed it
-      // over. Its history of the unit may hold writes the sender's lacks; continued with the
-      // sender's records it would pass the check against the active that comes once it
-      // adopts the newer map, and keep what it wrote alone while missing what it did not see.
-      if (sentAt > ownEpoch && isActiveOf(this.map, this.self, unit, ownActive)) {
+      // This node is behind a map that made it the unit's replica (see `isAhead`).
+      if (isAhead(this.map, this.self, unit, sentAt, ownActive)) {
         this.counters.aheadRefused++;
         continue;
       }
@@ -476,7 +469,7 @@ export class Replicator extends EventEmitter<{
     }
   }
 
-  /** True when this node is in `unit`'s chain in the map it follows; `memo` keeps answers for one batch. */
+  /** A key's new state into the engine (null: deleted). */
   private apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void {
     if (value === null) this.engine.delete(key);
     else this.engine.set(key, value, flags, expAt);

@@ -1,0 +1,76 @@
+import { suite } from '../../helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { Backfiller } from '../../../cluster/node/replication/backfill.js';
+import { ChangeLog } from '../../../cluster/node/replication/change-log.js';
+import { newReplicationCounters } from '../../../cluster/node/replication/records.js';
+import { REPLICATION_DEFAULTS } from '../../../cluster/node/replication/options.js';
+import { MemoryEngine } from '../../../cluster/node/engine/memory-engine.js';
+import type { PeerPlane } from '../../../cluster/peer/index.js';
+import { bucketOfBinary } from '../../../shared/keystream.js';
+import { unitOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import { withDeadline } from '../../helpers/deadline.js';
+
+const test = suite('cluster - a backfill that starts over');
+
+const BITS = 4;
+
+/** Nodes A (0), B (1, the copy under test) and C (2); unit 0 on A and B, unit 1 on `unitOneChain`. */
+function mapOf(unitOneChain: number[]): ClusterMap {
+  return {
+    epoch: 3, rev: 3, bits: BITS, unitBits: 1,
+    nodes: ['A', 'B', 'C'].map((peerKey, i) => ({ id: `n${i}`, address: `ws://127.0.0.1:${i + 1}`, peerKey, zone: 'z', weight: 1, state: 'active' as const })),
+    chains: [[0, 1], unitOneChain], runStarts: [0, 2 ** (BITS - 1)], runChains: [0, 1], moves: [],
+  };
+}
+
+function keyIn(map: ClusterMap, unit: number): string {
+  for (let i = 0; ; i++) if (unitOf(map, bucketOfBinary(`k${i}`, BITS)) === unit) return `k${i}`;
+}
+
+/**
+ * Copy unit 1 to B from A. The first attempt fails after the stream wrote `key` ('streamed');
+ * the second gets a page where it is 'paged'. Returns what B holds at the end.
+ */
+async function copyAfterAFailedAttempt(map: ClusterMap, key: string): Promise<string | null> {
+  const engine = new MemoryEngine({ memorySizeMb: 8 });
+  let backfiller: Backfiller | null = null;
+  let pulls = 0;
+  const plane = {
+    request: async (peer: string): Promise<unknown> => {
+      assert.is(peer, 'A');
+      if (++pulls === 1) {
+        // What the replicator does with a stream record that comes during a copy.
+        engine.set(key, Buffer.from('streamed'), 0, 0);
+        backfiller!.active.get(1)!.touched.add(key);
+        throw new Error('the link went down');
+      }
+      return { items: [[Buffer.from(key, 'latin1'), Buffer.from('paged'), 0, 0]], next: null, seqs: [[1, 9, '']] };
+    },
+  } as unknown as PeerPlane;
+  backfiller = new Backfiller({
+    map, self: 1, isClosed: false, seqs: new Map(), changes: new ChangeLog(), counters: newReplicationCounters(),
+    apply: (k, value, flags, expAt) => { if (value === null) engine.delete(k); else engine.set(k, value, flags, expAt); },
+    onBackfillEnded: () => undefined,
+  }, engine, plane, { ...REPLICATION_DEFAULTS, backfillRetryBackoffMs: [1], backfillPace: 0 });
+  await withDeadline(backfiller.start('A', [1]), 5000, 'the copy');
+  assert.is(pulls, 2);
+  const item = engine.peek(key);
+  return item === null ? null : Buffer.from(item.value).toString();
+}
+
+// The stream and the snapshot come from the same node over one ordered link: whatever
+// the stream wrote before an attempt is older than that attempt's snapshot. Keys it wrote
+// during a failed attempt (a partition cut the copy off) must take the snapshot's values.
+test('a retried copy from the unit\'s active takes the snapshot over what the stream wrote before it', async () => {
+  const map = mapOf([0, 1]);
+  assert.is(await copyAfterAFailedAttempt(map, keyIn(map, 1)), 'paged');
+});
+
+// Copying from a node that is no longer the unit's active (C is): what C streamed is newer
+// than A's snapshot, whatever the attempt.
+test('a retried copy from a node that is not the unit\'s active keeps what the active streamed', async () => {
+  const map = mapOf([2, 1, 0]);
+  assert.is(await copyAfterAFailedAttempt(map, keyIn(map, 1)), 'streamed');
+});
+
+test.run();
