@@ -10,6 +10,7 @@ import { isRecord, isUint, recordBytes, type ReplicationCounters } from './recor
 import { DELTA_VISITS_PER_PULL, deltaSince, type DeltaFromLog, type VisitBudget } from './restored-delta.js';
 import type { ReplicationOptions } from './options.js';
 import type { PullRequest, PullResponse, ValuesRequest } from './backfill-messages.js';
+import { forgetStreamed, newBackfill, type Backfill } from './backfill-marks.js';
 
 /**
  * Backfill, both sides: serving pages of a snapshot of units (with a delta instead when
@@ -36,16 +37,6 @@ export interface BackfillHost {
    * held past the common point is discarded.
    */
   onRollback?(source: string, units: number[], how: 'delta' | 'copy', discarded: number): void;
-}
-
-export interface Backfill {
-  source: string;
-  /** Keys the stream wrote while the snapshot was being copied: the snapshot must not overwrite them. */
-  touched: Set<string>;
-  /** Highest seqno the stream brought meanwhile. */
-  streamed: number;
-  /** The stream's records meanwhile, in order: they continue the unit's history after the copy. */
-  records: LogRecord[];
 }
 
 export class Backfiller {
@@ -195,14 +186,14 @@ export class Backfiller {
   async start(source: string, units: number[]): Promise<void> {
     const todo = units.filter((u) => !this.active.has(u));
     if (todo.length === 0) return;
-    for (const u of todo) this.active.set(u, { source, touched: new Set(), streamed: 0, records: [] });
+    for (const u of todo) this.active.set(u, newBackfill(source));
     this.host.counters.backfills++;
     try {
       for (let attempt = 0; ; attempt++) {
         if (this.host.isClosed) return;
         const still = todo.filter((u) => this.holdsUnit(u));
         if (still.length === 0 || !this.isPeerInMap(source)) return;
-        if (attempt > 0) this.forgetStreamed(source, still);
+        if (attempt > 0 && this.host.map !== null) forgetStreamed(this.active, this.host.map, source, still);
         try {
           await this.copyUnits(source, still);
           return;
@@ -215,29 +206,6 @@ export class Backfiller {
       for (const u of todo) if (this.active.get(u)?.source === source) this.active.delete(u);
       // Done or given up (the units moved on): either way the manager may be waiting on it.
       this.host.onBackfillEnded(todo);
-    }
-  }
-
-  /**
-   * Before another attempt to copy `units` from `source`: what the stream brought during
-   * the attempts before is older than the snapshot this one copies, when the stream comes
-   * from the source itself (it is the units' active, and its records and its answers
-   * share one ordered link). Still marked, those keys would skip the snapshot's newer
-   * values, and be spared when a unit copied in full is cleared, for good: a copy cut off
-   * by a partition and resumed after it would keep the values from before the cut.
-   */
-  private forgetStreamed(source: string, units: readonly number[]): void {
-    const map = this.host.map;
-    if (map === null) return;
-    const perUnit = 2 ** (map.bits - map.unitBits);
-    for (const u of units) {
-      const fill = this.active.get(u);
-      if (fill === undefined || fill.source !== source) continue;
-      const active = map.nodes[chainOf(map, u * perUnit)[0] ?? -1];
-      if (active?.peerKey !== source) continue;
-      fill.touched.clear();
-      fill.streamed = 0;
-      fill.records = [];
     }
   }
 
@@ -295,6 +263,7 @@ export class Backfiller {
         const res = await this.plane.request(source, {
           t: 'pull', units, after, limit: this.options.backfillPageItems, ...(after === null && since.length > 0 ? { since } : {}), ...(order === null ? {} : { order }),
         }, 10_000) as PullResponse;
+        if (units.some((u) => this.active.get(u)?.isTorn === true)) throw KvError.unavailable('the stream skipped records during the copy: it starts over');
         if (startSeqs === null) {
           startSeqs = Array.isArray(res.seqs) ? res.seqs.filter((p): p is [number, number, string] => Array.isArray(p) && isUint(p[0]) && isUint(p[1])) : [];
           const deltaUnits = new Set(Array.isArray(res.deltaUnits) ? res.deltaUnits.filter((u): u is number => isUint(u) && units.includes(u)) : []);

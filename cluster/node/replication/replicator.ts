@@ -12,6 +12,7 @@ import { HintedHandoff } from './handoff.js';
 import { ChangeLog } from './change-log.js';
 import { ReplicationMarks } from './mark-source.js';
 import { Backfiller } from './backfill.js';
+import { noteStreamed } from './backfill-marks.js';
 import type { PullRequest, ValuesRequest } from './backfill-messages.js';
 import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
@@ -182,7 +183,10 @@ export class Replicator extends EventEmitter<{
     const bySource = new Map<string, number[]>();
     for (const [unit, chain] of unitChains(map)) {
       const at = chain.indexOf(self);
-      if (at < 0 || held.has(unit) || this.backfiller.active.has(unit)) continue;
+      const fill = this.backfiller.active.get(unit);
+      // A copy begun before this node may have been failed over proves nothing: again.
+      if (fill !== undefined && isVerifying) fill.isTorn = true;
+      if (at < 0 || held.has(unit) || fill !== undefined) continue;
       // From the unit's active, or (when this node is the new active) from the previous one.
       const sourceIndex = at > 0 ? chain[0]! : previous === null ? -1 : previousActive(previous, unit, map);
       const source = sourceIndex < 0 ? null : (previous !== null && at === 0 ? previous : map).nodes[sourceIndex]?.peerKey ?? null;
@@ -430,22 +434,13 @@ export class Replicator extends EventEmitter<{
       if (fill === undefined && !holdsUnit(this.map, this.self, unit, held)) continue;
       const last = this.seqs.get(unit) ?? 0;
       const key = Buffer.from(keyBytes).toString('latin1');
-      if (fill !== undefined) {
-        fill.touched.add(key);
-        if (seq > fill.streamed) {
-          fill.streamed = seq;
-          fill.records.push(r);
-        }
-      } else if (seq !== last + 1 && seq > last) {
+      if (fill !== undefined) noteStreamed(fill, key, r);
+      else if (seq !== last + 1 && seq > last) {
         // Records were missed (a dropped link, or a chain this node just joined): copy the unit.
         this.counters.gaps++;
         void this.backfiller.start(peer, [unit]);
         const started = this.backfiller.active.get(unit);
-        if (started !== undefined) {
-          started.touched.add(key);
-          started.streamed = seq;
-          started.records.push(r);
-        }
+        if (started !== undefined) noteStreamed(started, key, r);
       }
       // A link never repeats a record, so an old seqno from the peer this unit follows is a
       // duplicate; from another peer it is a write the previous active accepted just before

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { Backfiller } from '../../../cluster/node/replication/backfill.js';
 import { ChangeLog } from '../../../cluster/node/replication/change-log.js';
 import { newReplicationCounters } from '../../../cluster/node/replication/records.js';
+import { noteStreamed } from '../../../cluster/node/replication/backfill-marks.js';
 import { REPLICATION_DEFAULTS } from '../../../cluster/node/replication/options.js';
 import { MemoryEngine } from '../../../cluster/node/engine/memory-engine.js';
 import type { PeerPlane } from '../../../cluster/peer/index.js';
@@ -31,7 +32,7 @@ function keyIn(map: ClusterMap, unit: number): string {
  * Copy unit 1 to B from A. The first attempt fails after the stream wrote `key` ('streamed');
  * the second gets a page where it is 'paged'. Returns what B holds at the end.
  */
-async function copyAfterAFailedAttempt(map: ClusterMap, key: string): Promise<string | null> {
+async function copyAfterAFailedAttempt(map: ClusterMap, key: string, isGap = false): Promise<string | null> {
   const engine = new MemoryEngine({ memorySizeMb: 8 });
   let backfiller: Backfiller | null = null;
   let pulls = 0;
@@ -41,7 +42,15 @@ async function copyAfterAFailedAttempt(map: ClusterMap, key: string): Promise<st
       if (++pulls === 1) {
         // What the replicator does with a stream record that comes during a copy.
         engine.set(key, Buffer.from('streamed'), 0, 0);
-        backfiller!.active.get(1)!.touched.add(key);
+        const fill = backfiller!.active.get(1)!;
+        noteStreamed(fill, key, [1, 5, Buffer.from(key, 'latin1'), Buffer.from('streamed'), 0, 0]);
+        // The stream then skips seqnos 6 to 8: this node was out of the chain meanwhile.
+        // The attempt's answer comes, but the marks no longer tell what is newer than it.
+        if (isGap) {
+          noteStreamed(fill, 'other', [1, 9, Buffer.from('other'), Buffer.from('x'), 0, 0]);
+          assert.ok(fill.isTorn);
+          return { items: [[Buffer.from(key, 'latin1'), Buffer.from('stale page'), 0, 0]], next: null, seqs: [[1, 4, '']] };
+        }
         throw new Error('the link went down');
       }
       return { items: [[Buffer.from(key, 'latin1'), Buffer.from('paged'), 0, 0]], next: null, seqs: [[1, 9, '']] };
@@ -71,6 +80,13 @@ test('a retried copy from the unit\'s active takes the snapshot over what the st
 test('a retried copy from a node that is not the unit\'s active keeps what the active streamed', async () => {
   const map = mapOf([2, 1, 0]);
   assert.is(await copyAfterAFailedAttempt(map, keyIn(map, 1)), 'streamed');
+});
+
+// The answer of an attempt during which the stream skipped records is dropped: the copy
+// starts over, and takes the new snapshot's value.
+test('an attempt whose stream skipped records is dropped and started over', async () => {
+  const map = mapOf([0, 1]);
+  assert.is(await copyAfterAFailedAttempt(map, keyIn(map, 1), true), 'paged');
 });
 
 test.run();
