@@ -299,10 +299,12 @@ export class Backfiller {
               isKept: (unit, key) => this.active.get(unit)?.touched.has(key) === true,
             });
             // Cleared once: a retry of this copy needs no second pass (the stream keeps the
-            // keys it writes meanwhile, deletes included).
+            // keys it writes meanwhile, deletes included). The unit's history goes with
+            // its data: offered by a retry, it could buy a delta that skips what was cleared.
             for (const u of stale) {
               this.residue.delete(u);
               this.host.seqs.delete(u);
+              this.host.changes.drop(u);
             }
           }
           units = full;

@@ -89,4 +89,42 @@ test('an attempt whose stream skipped records is dropped and started over', asyn
   assert.is(await copyAfterAFailedAttempt(map, keyIn(map, 1), true), 'paged');
 });
 
+// A unit copied in full is cleared first; if that copy is then cut off, the node's old
+// history of the unit must not survive the data it described. Offered on the next attempt
+// (the stream's seqno landing inside it), it would get a delta from a shared point, and
+// the keys the clearing removed would stay missing.
+test('a unit cleared for a full copy loses its old history with its data', async () => {
+  const map = mapOf([0, 1]);
+  const key = keyIn(map, 1);
+  const engine = new MemoryEngine({ memorySizeMb: 8 });
+  const seqs = new Map<number, number>();
+  const changes = new ChangeLog();
+  // This node's own history of unit 1, seqnos 1 to 10, none of which the source has.
+  for (let s = 1; s <= 10; s++) changes.append([1, s, Buffer.from(key, 'latin1'), Buffer.from(`mine ${s}`), 0, 0]);
+  seqs.set(1, 10);
+  engine.set(key, Buffer.from('mine 10'), 0, 0);
+  const pulls: Array<{ since?: unknown }> = [];
+  const plane = {
+    request: async (_peer: string, message: { since?: unknown }): Promise<unknown> => {
+      pulls.push(message);
+      if (pulls.length === 1) return { items: [], next: Buffer.from('cursor'), seqs: [[1, 40, 'ff']] };
+      if (pulls.length === 2) {
+        // The stream meanwhile: a record whose seqno falls inside the old history.
+        seqs.set(1, 5);
+        throw new Error('the link went down');
+      }
+      return { items: [[Buffer.from(key, 'latin1'), Buffer.from('theirs'), 0, 0]], next: null, seqs: [[1, 41, 'fe']] };
+    },
+  } as unknown as PeerPlane;
+  const backfiller = new Backfiller({
+    map, self: 1, isClosed: false, seqs, changes, counters: newReplicationCounters(),
+    apply: (k, value, flags, expAt) => { if (value === null) engine.delete(k); else engine.set(k, value, flags, expAt); },
+    onBackfillEnded: () => undefined,
+  }, engine, plane, { ...REPLICATION_DEFAULTS, backfillRetryBackoffMs: [1], backfillPace: 0 });
+  await withDeadline(backfiller.start('A', [1]), 5000, 'the copy');
+  assert.ok(Array.isArray(pulls[0]!.since), 'the first attempt offers the old history');
+  assert.is(pulls[2]!.since, undefined, 'the retry offers nothing: the history went with the data');
+  assert.is(Buffer.from(engine.peek(key)!.value).toString(), 'theirs');
+});
+
 test.run();
