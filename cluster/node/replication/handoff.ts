@@ -5,6 +5,7 @@ import type { HintStore } from './hint-store.js';
 import type { Hint } from './hint-log.js';
 import { MESSAGE_BYTES, batches, isRecord, isUint, recordBytes, type ReplRecord, type ReplicationCounters } from './records.js';
 import type { ReplicationOptions } from './options.js';
+import { isAhead } from './failover-fence.js';
 
 /**
  * Hinted handoff (DESIGN §7): a record that cannot reach a replica (link down or its
@@ -327,6 +328,7 @@ export class HintedHandoff {
     if (!Array.isArray(raw)) return out;
     const map = this.host.map;
     const gapped = new Map<string, Set<number>>();
+    const ownActive = new Map<number, boolean>();
     for (let i = 0; i < raw.length; i++) {
       const r: unknown = raw[i];
       if (map === null || this.host.self < 0 || !isRecord(r)) {
@@ -348,7 +350,7 @@ export class HintedHandoff {
       // Made under a newer map than this node follows, which still names it the unit's
       // active: this node is behind (see `isAhead`); it takes the hint once it has adopted
       // that map and checked its history of the unit.
-      if (at === 0 && epoch > map.epoch) {
+      if (isAhead(map, this.host.self, unit, epoch, ownActive)) {
         this.host.counters.aheadRefused++;
         out.push(HINT_RETRY);
         continue;
