@@ -66,6 +66,14 @@ export class Executor {
         return wait.then(() => this.execute(req, true)).catch((err: unknown) => errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
       }
     }
+    // The key's unit is this node's since the last map, and its previous active has not
+    // handed it over yet (replication/takeover.ts): wait for it rather than bounce the request.
+    if (!hasWaited && req.key !== '' && req.epoch === this.ownership.epoch) {
+      const wait = this.ownership.whenServed(req.key, EPOCH_WAIT_MS);
+      if (wait !== null) {
+        return wait.then(() => this.execute(req, true)).catch((err: unknown) => errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
+      }
+    }
     const rep = this.replicator;
     const isWrite = isMutation(req.op) && req.key !== '';
     const isPersist = isPersistLevel(req.durability) && isMutation(req.op);

@@ -16,6 +16,13 @@ export class Ownership {
   private self = -1;
   /** Requests waiting for this node to adopt a newer map, oldest first. */
   private waiters: Array<{ epoch: number; resolve: () => void; timer: NodeJS.Timeout }> = [];
+  /**
+   * Units this node is the active of in its map but does not serve yet: the previous active
+   * has not handed them over (replication/takeover.ts). Left out of `ranges`.
+   */
+  private held: ReadonlySet<number> = new Set();
+  /** Requests waiting for a held unit to be handed over. */
+  private heldWaiters: Array<{ unit: number; resolve: () => void; timer: NodeJS.Timeout }> = [];
 
   /**
    * @param isManaged a managed node owns nothing until its first map arrives
@@ -33,9 +40,9 @@ export class Ownership {
   applyMap(map: ClusterMap, nodeIndex: number): void {
     this.epoch = map.epoch;
     this.bits = map.bits;
-    this.ranges = nodeIndex < 0 ? [] : activeRanges(map, nodeIndex);
     this.map = map;
     this.self = nodeIndex;
+    this.ranges = this.servedRanges();
     if (this.waiters.length === 0) return;
     const still = [];
     for (const w of this.waiters) {
@@ -72,11 +79,70 @@ export class Ownership {
 
   /** Release every waiting request (shutdown). */
   releaseWaiters(): void {
-    for (const w of this.waiters) {
+    for (const w of [...this.waiters, ...this.heldWaiters]) {
       clearTimeout(w.timer);
       w.resolve();
     }
     this.waiters = [];
+    this.heldWaiters = [];
+  }
+
+  /** Serve none of `units` (of the current map's units), though this node is their active, until a later call leaves them out. */
+  hold(units: ReadonlySet<number>): void {
+    this.held = new Set(units);
+    if (this.map !== null) this.ranges = this.servedRanges();
+    const still = [];
+    for (const w of this.heldWaiters) {
+      if (this.held.has(w.unit)) {
+        still.push(w);
+        continue;
+      }
+      clearTimeout(w.timer);
+      w.resolve();
+    }
+    this.heldWaiters = still;
+  }
+
+  /**
+   * The unit of `key` is held (its previous active has not handed it over): resolves once
+   * it is released, or after `ms`; null when it is not held or too many requests wait.
+   */
+  whenServed(key: string, ms: number): Promise<void> | null {
+    const map = this.map;
+    if (this.held.size === 0 || map === null || this.heldWaiters.length >= this.maxWaiters) return null;
+    const unit = Math.floor(bucketOfBinary(key, map.bits) / 2 ** (map.bits - map.unitBits));
+    if (!this.held.has(unit)) return null;
+    return new Promise<void>((resolve) => {
+      const w = {
+        unit,
+        resolve,
+        timer: setTimeout(() => {
+          this.heldWaiters = this.heldWaiters.filter((x) => x !== w);
+          resolve();
+        }, ms),
+      };
+      this.heldWaiters.push(w);
+    });
+  }
+
+  /** The ranges this node is the active of in its map, without the units held. */
+  private servedRanges(): Array<[number, number]> {
+    const map = this.map!;
+    if (this.self < 0) return [];
+    const ranges = activeRanges(map, this.self);
+    if (this.held.size === 0) return ranges;
+    const per = 2 ** (map.bits - map.unitBits);
+    const out: Array<[number, number]> = [];
+    for (const [start, end] of ranges) {
+      let from = start;
+      for (let u = Math.floor(start / per); u * per < end; u++) {
+        if (!this.held.has(u)) continue;
+        if (u * per > from) out.push([from, u * per]);
+        from = Math.max(from, (u + 1) * per);
+      }
+      if (from < end) out.push([from, end]);
+    }
+    return out;
   }
 
   /** True when the node holds a copy (active or replica) of the bucket of `key`. */

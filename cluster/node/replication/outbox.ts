@@ -21,6 +21,8 @@ export class StreamOutbox {
   /** Peers some of whose waiting records come from persistMajority writes. */
   private readonly urgent = new Set<string>();
   private readonly acks = new Map<string, Map<number, number>>();
+  /** Peers to tell this node's epoch (`{ t: 'ep' }`), after any records and acks for them. */
+  private readonly beacons = new Set<string>();
   private isFlushScheduled = false;
 
   constructor(private readonly host: OutboxHost, private readonly plane: PeerPlane, private readonly handoff: HintedHandoff) {}
@@ -70,6 +72,15 @@ export class StreamOutbox {
     for (const [active, acks] of byActive) this.ack(active, acks);
   }
 
+  /**
+   * Tell `peer` this node's map epoch, after every record already queued for it: a unit's
+   * new active learns that this node handed the unit over (takeover.ts).
+   */
+  beacon(peer: string): void {
+    this.beacons.add(peer);
+    this.scheduleFlush();
+  }
+
   private scheduleFlush(): void {
     if (this.isFlushScheduled) return;
     this.isFlushScheduled = true;
@@ -99,5 +110,7 @@ export class StreamOutbox {
       if (this.plane.send(peer, { t: 'ack', a: flat, e: epoch })) counters.acksSent++;
     }
     this.acks.clear();
+    for (const peer of this.beacons) this.plane.send(peer, { t: 'ep', e: epoch });
+    this.beacons.clear();
   };
 }

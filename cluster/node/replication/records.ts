@@ -1,4 +1,5 @@
 import { chainOf, type ClusterMap } from '../../../shared/cluster-map.js';
+import type { KvEngine } from '../engine/types.js';
 
 /** Shared pieces of replication (replicator.ts) and hinted handoff (handoff.ts). */
 
@@ -41,6 +42,12 @@ export function isUint(v: unknown): v is number {
 export function isRecord(r: unknown): r is ReplRecord {
   return Array.isArray(r) && r.length === 6 && isUint(r[0]) && isUint(r[1]) && r[2] instanceof Uint8Array
     && (r[3] === null || r[3] instanceof Uint8Array) && isUint(r[4]) && isUint(r[5]);
+}
+
+/** A key's new state into `engine` (null: deleted). */
+export function applyState(engine: KvEngine, key: string, value: Uint8Array | null, flags: number, expAt: number): void {
+  if (value === null) engine.delete(key);
+  else engine.set(key, value, flags, expAt);
 }
 
 /** Each unit's chain. */
@@ -134,12 +141,14 @@ export interface ReplicationCounters {
    * one this node follows, which still names this node the unit's active.
    */
   aheadRefused: number;
+  /** Records refused because the unit's new active had sent newer ones first (takeover.ts, `StreamEpochs`). */
+  lateRefused: number;
 }
 
 /** Every counter at zero. */
 export function newReplicationCounters(): ReplicationCounters {
   return {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, deltaRestoredUnits: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
-    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0,
+    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0, lateRefused: 0,
   };
 }

@@ -18,10 +18,11 @@ import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
 import { FailoverFence, isAhead } from './failover-fence.js';
+import { Handover } from './takeover.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  holdsUnit, isRecord, newReplicationCounters, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
+  applyState, holdsUnit, isRecord, newReplicationCounters, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -60,6 +61,8 @@ export class Replicator extends EventEmitter<{
   rollback: (info: { source: string; units: number[]; how: 'delta' | 'copy'; discarded: number }) => void;
   /** A hint replay delivered `count` held hints; `left` are still held. */
   'hint-replay': (info: { count: number; left: number }) => void;
+  /** The units this node is the active of but must not serve yet changed: waiting for their handover (takeover.ts). */
+  held: (units: ReadonlySet<number>) => void;
 }> {
   readonly counters: ReplicationCounters = newReplicationCounters();
   private readonly options: ReplicationOptions;
@@ -83,6 +86,8 @@ export class Replicator extends EventEmitter<{
   /** The peer whose stream last advanced each unit's seqno. */
   private readonly streamFrom = new Map<number, string>();
   private readonly fence = new FailoverFence();
+  /** Units handed over at a switch, to this node and by it. */
+  private readonly handover = new Handover((peer) => this.outbox.beacon(peer));
   /** `majority` writes waiting for their replicas' acknowledgements. */
   private readonly majority = new MajorityWaits();
   private readonly outbox: StreamOutbox;
@@ -115,7 +120,7 @@ export class Replicator extends EventEmitter<{
       seqs: this.seqs,
       changes: this.changes,
       counters: this.counters,
-      apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
+      apply: (key, value, flags, expAt) => applyState(engine, key, value, flags, expAt),
       onBackfillEnded: (units) => this.emit('backfill-ended', units),
       onRollback: (source, units, how, discarded) => this.emit('rollback', { source, units, how, discarded }),
     }, engine, plane, this.options);
@@ -132,7 +137,7 @@ export class Replicator extends EventEmitter<{
         this.seqs.set(unit, seq);
         this.changes.append(record);
       },
-      apply: (key, value, flags, expAt) => this.apply(key, value, flags, expAt),
+      apply: (key, value, flags, expAt) => applyState(engine, key, value, flags, expAt),
       backfill: (source, units) => void this.backfiller.start(source, units),
     }, plane, hints, this.options);
     this.outbox = new StreamOutbox({
@@ -158,6 +163,7 @@ export class Replicator extends EventEmitter<{
     // left the map keeps its links (hints it holds may still be delivered).
     if (self >= 0) this.hasBeenPlaced = true;
     if (previous !== null) this.fence.note(previous, map);
+    if (this.handover.follow(previous, map, self)) this.emit('held', this.handover.held);
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
     this.plane.setPeers(this.hasBeenPlaced ? keys : []);
     if (self < 0) {
@@ -397,6 +403,7 @@ export class Replicator extends EventEmitter<{
     } catch (err) {
       if (reply !== undefined) reply(err instanceof KvError ? err : KvError.badRequest(String(err)));
     }
+    if (this.handover.onMessage(peer, message)) this.emit('held', this.handover.held);
   };
 
   /**
@@ -414,14 +421,13 @@ export class Replicator extends EventEmitter<{
       if (!isRecord(r)) continue;
       const [unit, seq, keyBytes, value, flags, expAt] = r;
       // The unit's active was failed over: what it still sends from before is history the
-      // unit's new active does not have (Kafka's leader-epoch fencing).
-      if (this.fence.isStale(unit, peer, sentAt)) {
-        this.counters.staleRefused++;
-        continue;
-      }
-      // This node is behind a map that made it the unit's replica (see `isAhead`).
-      if (isAhead(this.map, this.self, unit, sentAt, ownActive)) {
-        this.counters.aheadRefused++;
+      // unit's new active does not have (Kafka's leader-epoch fencing). Or this node is
+      // behind a map that made it the unit's replica (`isAhead`). Or the unit's new active
+      // sent newer records first (`Handover.isLate`).
+      const refused = this.fence.isStale(unit, peer, sentAt) ? 'staleRefused'
+        : isAhead(this.map, this.self, unit, sentAt, ownActive) ? 'aheadRefused' : this.handover.isLate(unit, peer, sentAt) ? 'lateRefused' : null;
+      if (refused !== null) {
+        this.counters[refused]++;
         continue;
       }
       const fill = this.backfiller.active.get(unit);
@@ -446,8 +452,9 @@ export class Replicator extends EventEmitter<{
       // duplicate; from another peer it is a write the previous active accepted just before
       // a switch, which must not be lost.
       if (seq <= last && fill === undefined && this.streamFrom.get(unit) === peer) continue;
-      this.apply(key, value, flags, expAt);
+      applyState(this.engine, key, value, flags, expAt);
       this.counters.recordsApplied++;
+      this.handover.applied(unit, peer, sentAt);
       if (seq > last) {
         this.seqs.set(unit, seq);
         this.streamFrom.set(unit, peer);
@@ -462,12 +469,6 @@ export class Replicator extends EventEmitter<{
       // at once when the active waits for it (`u`), else with the engine's next commit.
       if (this.engine.isDurable) this.persisted.reportWhenDurable(peer, acks, isUrgent);
     }
-  }
-
-  /** A key's new state into the engine (null: deleted). */
-  private apply(key: string, value: Uint8Array | null, flags: number, expAt: number): void {
-    if (value === null) this.engine.delete(key);
-    else this.engine.set(key, value, flags, expAt);
   }
 
   /**
@@ -487,6 +488,7 @@ export class Replicator extends EventEmitter<{
   };
 
   private readonly onPeerUp = (peer: string): void => {
+    this.handover.onPeerUp(peer);
     this.backfiller.onPeerUp(peer);
     this.handoff.replayIfAny();
   };

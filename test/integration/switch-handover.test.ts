@@ -1,0 +1,161 @@
+import { suite } from '../helpers/suite.js';
+import * as assert from 'uvu/assert';
+import { startDhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
+import { PeerPlane } from '../../cluster/peer/peer-plane.js';
+import { Replicator } from '../../cluster/node/replication/replicator.js';
+import { MemoryEngine } from '../../cluster/node/engine/memory-engine.js';
+import { Ownership } from '../../cluster/node/ownership.js';
+import { Executor, type ResponseFrame } from '../../cluster/node/executor.js';
+import { generateKeyPair } from '../../shared/auth/keys.js';
+import { bucketOfBinary } from '../../shared/keystream.js';
+import { unitOf, type ClusterMap } from '../../shared/cluster-map.js';
+import type { Durability, Request } from '../../shared/protocol/frames.js';
+import { Op } from '../../shared/protocol/ops.js';
+import { Status } from '../../shared/status.js';
+import { poll, until, withDeadline } from '../helpers/deadline.js';
+
+const test = suite('integration - the switch of a move: the old active hands the unit over');
+
+const BITS = 4;
+
+/** Every unit on `chain` (indexes into A, R, B), at `epoch`. */
+function mapOf(epoch: number, keys: string[], chain: number[]): ClusterMap {
+  return {
+    epoch, rev: epoch, bits: BITS, unitBits: 1,
+    nodes: keys.map((peerKey, i) => ({ id: `n${i}`, address: `ws://127.0.0.1:${i + 1}`, peerKey, zone: 'z', weight: 1, state: 'active' as const })),
+    chains: [chain], runStarts: [0], runChains: [0], moves: [],
+  };
+}
+
+/** One node as a data node puts it together: engine, ownership, executor and replicator on a peer plane. */
+interface TestNode {
+  engine: MemoryEngine;
+  plane: PeerPlane;
+  rep: Replicator;
+  own: Ownership;
+  exec: Executor;
+  /** Adopt `map` as a data node does: ownership first, then replication. */
+  follow(map: ClusterMap): void;
+  /** Run a request at the node's epoch. */
+  run(op: number, key: string, value: string | null, durability?: Durability): ResponseFrame | Promise<ResponseFrame>;
+  text(key: string): string | null;
+}
+
+function request(op: number, key: string, epoch: number, value: string | null, durability: Durability): Request {
+  return {
+    id: 1, op: op as Request['op'], epoch, key, value: value === null ? null : Buffer.from(value), flags: 0, exptime: 0, cas: 0, delta: 0n, initial: undefined,
+    end: null, limit: 0, ranges: null, rangeBits: 0, cursor: undefined, group: undefined, durability, isReplicaRead: false, auth: undefined,
+  };
+}
+
+/** Nodes A (0, the unit's active), R (1, its replica) and B (2, the copy the move adds), joined through a local DHT bootstrap. */
+async function withThreeNodes(body: (nodes: TestNode[], keys: string[]) => Promise<void>): Promise<void> {
+  const boot = await startDhtBootstrap();
+  const nodes: TestNode[] = [];
+  try {
+    await withDeadline((async () => {
+      for (let i = 0; i < 3; i++) {
+        const plane = new PeerPlane(generateKeyPair(), [boot.address], { backoffsMs: [100, 250, 500, 1000], backoffJitterMs: 20 });
+        await plane.start();
+        const engine = new MemoryEngine({ memorySizeMb: 16 });
+        const own = new Ownership(BITS, true);
+        const exec = new Executor(engine, own, { nodeStats: () => ({}) });
+        const rep = new Replicator(engine, plane);
+        exec.replicator = rep;
+        rep.on('held', (units) => own.hold(units));
+        const self = i;
+        nodes.push({
+          engine, plane, rep, own, exec,
+          follow: (map) => {
+            own.applyMap(map, self);
+            rep.applyMap(map, self);
+          },
+          run: (op, key, value, durability = 'none') => exec.execute(request(op, key, own.epoch, value, durability)),
+          text: (key) => {
+            const item = engine.peek(key);
+            return item === null ? null : Buffer.from(item.value).toString();
+          },
+        });
+      }
+      await body(nodes, nodes.map((n) => n.plane.publicKey));
+    })(), 60_000, 'test body');
+  } finally {
+    for (const n of nodes) n.rep.close();
+    for (const n of nodes.reverse()) await withDeadline(n.plane.close(), 5000, 'plane close');
+    await boot.close();
+  }
+}
+
+/**
+ * The staged map of a move (A active, R its replica, B the copy being added), adopted by
+ * all three, B's copy done. Returns the switched map (B active, R its replica, A out).
+ */
+async function stagedAndCopied(nodes: TestNode[], keys: string[], key: string): Promise<ClusterMap> {
+  const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+  const staged = mapOf(1, keys, [0, 1, 2]);
+  for (const n of nodes) n.follow(staged);
+  await poll(async () => {
+    const frame = await a.run(Op.SET, key, 'start', 'majority');
+    return frame[1] === Status.OK ? true : null;
+  }, 20_000, 'a majority write on the staged chain');
+  await until(() => b.rep.backfilling === 0 && r.rep.backfilling === 0 && b.text(key) === 'start' && r.text(key) === 'start', 20_000, 'B and R have the unit');
+  return mapOf(2, keys, [2, 1]);
+}
+
+function keyIn(unit: number): string {
+  const probe = mapOf(1, ['a', 'b', 'c'], [0]);
+  for (let i = 0; ; i++) if (unitOf(probe, bucketOfBinary(`k${i}`, BITS)) === unit) return `k${i}`;
+}
+
+// The switch reaches nodes in any order. B and R adopt it while A still follows the staged
+// map, where it is the active: a client on that map writes through A (acknowledged at
+// once), and then a client on the new map writes the same key through B, `majority`. A's
+// record reaches B after that. Applied there, it reverted the later, acknowledged write on
+// the unit's active, and R, which had A's record first, kept B's: the copies disagreed.
+test('a write the new active takes after the switch is not reverted by a late record of the old active', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    const switched = await stagedAndCopied(nodes, keys, key);
+    const applied = b.rep.counters.recordsApplied;
+
+    const old = a.run(Op.SET, key, 'old', 'none');
+    assert.not.instance(old, Promise);
+    assert.is((old as ResponseFrame)[1], Status.OK, 'A, still on the staged map, acknowledges');
+    r.follow(switched);
+    b.follow(switched);
+    const next = b.run(Op.SET, key, 'new', 'majority');
+    assert.is(b.text(key), 'start', 'B holds the write until A hands the unit over');
+    // A's record reaches B; then A adopts the switched map.
+    await until(() => b.rep.counters.recordsApplied > applied, 10_000, 'A\'s record at B');
+    a.follow(switched);
+    const frame = await withDeadline(Promise.resolve(next), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK, 'B acknowledges the write');
+    await until(() => r.text(key) === b.text(key), 10_000, 'R as B');
+    assert.is(b.text(key), 'new', 'the active keeps the later, acknowledged write');
+    assert.is(r.text(key), 'new');
+    const read = await b.run(Op.GET, key, null);
+    assert.is(Buffer.from(read[2] as Uint8Array).toString(), 'new');
+  });
+});
+
+// A's record reaches R only after B's records (another link, slower): B had it before it
+// wrote, and may have overwritten it since. R refuses it and does not acknowledge it.
+test('a copy refuses a record of the old active that comes after the new active\'s', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(1);
+    const switched = await stagedAndCopied(nodes, keys, key);
+    for (const n of nodes) n.follow(switched);
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK);
+    assert.is(r.text(key), 'new', 'R acknowledged B\'s write');
+    const applied = r.rep.counters.recordsApplied;
+    assert.ok(a.plane.send(keys[1]!, { t: 'rep', r: [[1, 1, Buffer.from(key, 'latin1'), Buffer.from('late'), 0, 0]], e: 1 }), 'sent');
+    await until(() => r.rep.counters.lateRefused > 0 || r.rep.counters.recordsApplied > applied, 10_000, 'the late record at R');
+    assert.is(r.rep.counters.lateRefused, 1);
+    assert.is(r.text(key), 'new');
+  });
+});
+
+test.run();
