@@ -17,6 +17,7 @@ import { openMemcachedLoad } from './memcached-load.js';
 import { parseMix, type OpMix } from './mix.js';
 import { findBinary, startRedisCluster, startTwemproxy, stopServers, type PeerServer } from './peer-servers.js';
 import { parsePeersArgs, PEERS_USAGE, type PeersBenchOptions } from './peers-options.js';
+import { outsideCpuMeter, pickRound, shareOfMachine } from './outside-load.js';
 import { medianByP50, procCpuMeter, selfCpuMeter, waitForOwners, type CpuMeter } from './proxy-bench.js';
 import { spawnNode as spawnChild, type ChildHandle } from './processes.js';
 import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
@@ -53,6 +54,13 @@ export interface PeerRun {
   result: WorkloadResult;
   /** CPU µs per operation of each process over every round; absent where unreadable. */
   cpuUsPerOp: Record<string, number>;
+  /**
+   * Per round, the share of the machine's cores that processes outside the bench used
+   * meanwhile (`outside-load.ts`); NaN where unknown. Absent in results from before.
+   */
+  outsideShares?: number[];
+  /** True when every round was disturbed by outside load (over `maxOutsideShare`): the rate counted is the fastest of them anyway. */
+  isDisturbed?: boolean;
 }
 
 /** Everything the peers bench measured, as written to the results file. */
@@ -89,23 +97,31 @@ export function roundOrder(round: number, count: number): number[] {
 
 /**
  * Run `specs` in rounds, each round running every spec once, in `roundOrder`. CPU per
- * operation covers every round of a spec. Timed runs keep their fastest round, counted
- * runs the round with the median p50.
+ * operation covers every round of a spec. Timed runs keep their fastest round among those
+ * that outside load (`outside`, CPU µs the rest of the machine used) did not disturb;
+ * when a timed spec has no such round yet, up to `o.extraRounds` more rounds of every
+ * spec follow. Counted runs keep the round with the median p50.
  */
-async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, roundCount = o.rounds): Promise<PeerRun[]> {
-  const rounds = Math.max(1, roundCount);
+async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, outside: CpuMeter, roundCount = o.rounds): Promise<PeerRun[]> {
   const runs = specs.map((): WorkloadResult[] => []);
+  const shares = specs.map((): number[] => []);
   const used = specs.map((s) => new Map<string, number | null>(Object.keys(s.contender.meters).map((n) => [n, 0])));
   const ops = specs.map(() => 0);
-  for (let i = 0; i < rounds; i++) {
+  const isSettled = (): boolean => specs.every((s, k) => s.count > 0 || !shares[k]!.every((x) => x > o.maxOutsideShare));
+  const planned = Math.max(1, roundCount);
+  for (let i = 0; i < planned || (i < planned + o.extraRounds && !isSettled()); i++) {
+    const label = i >= planned ? `extra ${i + 1 - planned}/${o.extraRounds}` : `${i + 1}/${planned}`;
     for (const k of roundOrder(i, specs.length)) {
       const s = specs[k]!;
       const names = Object.keys(s.contender.meters);
       const before = names.map((n) => s.contender.meters[n]!());
+      const outsideBefore = outside();
       const r = await runWorkload(s.contender.exec, {
-        label: rounds > 1 ? `${s.label} ${i + 1}/${rounds}` : s.label, mix: s.mix, keys: o.keys, keySize: o.keySize,
+        label: planned > 1 || i >= planned ? `${s.label} ${label}` : s.label, mix: s.mix, keys: o.keys, keySize: o.keySize,
         valueSize: o.valueSize, inflight: s.inflight, durationMs: s.count > 0 ? 0 : o.durationMs, count: s.count,
       });
+      const outsideAfter = outside();
+      shares[k]!.push(outsideBefore === null || outsideAfter === null ? Number.NaN : shareOfMachine(outsideAfter - outsideBefore, r.elapsedMs));
       names.forEach((n, j) => {
         const after = s.contender.meters[n]!();
         const was = before[j]!;
@@ -118,10 +134,14 @@ async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, roundC
   }
   return specs.map((s, k): PeerRun => {
     const all = runs[k]!;
-    const picked = s.count > 0 ? medianByP50(all) : all.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a));
+    const pick = pickRound(all.map((r) => r.opsPerSec), shares[k]!, o.maxOutsideShare);
+    const picked = s.count > 0 ? medianByP50(all) : all[pick.index]!;
     const cpuUsPerOp: Record<string, number> = {};
     for (const [n, us] of used[k]!) if (us !== null && ops[k]! > 0) cpuUsPerOp[n] = us / ops[k]!;
-    return { label: s.label, result: { ...picked, label: s.label, roundOpsPerSec: all.map((r) => r.opsPerSec) }, cpuUsPerOp };
+    return {
+      label: s.label, result: { ...picked, label: s.label, roundOpsPerSec: all.map((r) => r.opsPerSec) }, cpuUsPerOp,
+      outsideShares: shares[k]!, ...(s.count === 0 && !pick.isClean ? { isDisturbed: true } : {}),
+    };
   });
 }
 
@@ -294,9 +314,13 @@ export async function runPeersBench(o: PeersBenchOptions, out: NodeJS.WritableSt
       [sdkContender, 'SDK GET @1', get, 1, o.latencyCount], [px, 'proxy GET @1', get, 1, o.latencyCount],
       [mcDirect, 'memcached GET @1', get, 1, o.latencyCount], [twem, 'twemproxy GET @1', get, 1, o.latencyCount],
     );
-    const throughput = await alternate(throughputSpecs, o);
-    const mixes = await alternate(mixSpecs, o);
-    const single = await alternate(singleSpecs, o, o.latencyRounds);
+    // What the rest of the machine uses while a contender runs: all busy CPU time less the
+    // bench's own processes (this one, every server it started, the --contend loop).
+    const benchPids = (): number[] => [...procs.map((p) => p.pid), ...servers.map((s) => s.handle.pid), ...(busy === null ? [] : [busy.pid])];
+    const outside = outsideCpuMeter(() => benchPids().reduce((sum, pid) => sum + (procCpuMeter(pid)() ?? 0), client() ?? 0));
+    const throughput = await alternate(throughputSpecs, o, outside);
+    const mixes = await alternate(mixSpecs, o, outside);
+    const single = await alternate(singleSpecs, o, outside, o.latencyRounds);
 
     const p50 = (label: string): number | null => find(single, label)?.result.latency.p50Us ?? null;
     const added = (via: string, base: string): number | null => {
@@ -346,11 +370,22 @@ export function peersFigures(r: PeersBenchResult, o: PeersBenchOptions): Figure[
   return figures;
 }
 
-function runLine(run: PeerRun): string {
+function runLine(run: PeerRun, maxOutsideShare: number): string {
   const r = run.result;
   const errors = r.errors > 0 ? `   ${r.errors} errors (${r.firstError ?? '?'})` : '';
   const rates = r.roundOpsPerSec !== undefined && r.roundOpsPerSec.length > 1 ? `   rounds ${r.roundOpsPerSec.map(formatCount).join(' / ')}` : '';
-  return `  ${formatRunLine(run.label.padEnd(20), r.opsPerSec, r.latency)}${errors}${rates}\n`;
+  return `  ${formatRunLine(run.label.padEnd(20), r.opsPerSec, r.latency)}${errors}${rates}${outsideNote(run, maxOutsideShare)}\n`;
+}
+
+/**
+ * `   outside load 31% / 1%` when processes outside the bench took more than
+ * `maxOutsideShare` of the machine in some round, and a warning when in every one.
+ */
+export function outsideNote(run: PeerRun, maxOutsideShare: number): string {
+  const shares = run.outsideShares ?? [];
+  if (!shares.some((x) => x > maxOutsideShare)) return '';
+  const list = shares.map((x) => (Number.isNaN(x) ? '?' : `${Math.round(x * 100)}%`)).join(' / ');
+  return `   outside load ${list}${run.isDisturbed === true ? ' (every round disturbed: rate not comparable)' : ''}`;
 }
 
 /** `client 10.2  node1 3.1  …  total 19.6` µs per operation. */
@@ -370,11 +405,11 @@ export async function runPeersPhase(o: PeersBenchOptions, results: PeersBenchRes
     results.peers = r;
     for (const s of r.skipped) out.write(`  skipped: ${s}\n`);
     out.write(`  ${o.inflight} in flight (GET, SET; memcached ${o.mix}):\n`);
-    for (const run of r.throughput) out.write(runLine(run) + cpuLine(run));
+    for (const run of r.throughput) out.write(runLine(run, o.maxOutsideShare) + cpuLine(run));
     out.write(`  ${o.mix} at ${o.mixInflights.join(' and ')} in flight:\n`);
-    for (const run of r.mixes) out.write(runLine(run) + cpuLine(run));
+    for (const run of r.mixes) out.write(runLine(run, o.maxOutsideShare) + cpuLine(run));
     out.write(`  single GETs, 1 in flight (${o.latencyCount} per run, median p50 of ${o.latencyRounds} alternating runs):\n`);
-    for (const run of r.single) out.write(runLine(run));
+    for (const run of r.single) out.write(runLine(run, o.maxOutsideShare));
     const us = (v: number | null): string => (v === null ? 'n/a' : formatLatencyUs(v));
     out.write(`  added p50: PandaKV proxy ${us(r.proxyAddedP50Us)} (over the SDK direct), twemproxy ${us(r.twemproxyAddedP50Us)} (over memcached direct)\n`);
     return peersFigures(r, o);
@@ -392,7 +427,7 @@ export async function runPeersCli(argv: string[], out: NodeJS.WritableStream): P
   const { machine } = results;
   out.write(`pandakv bench peers on ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}\n`);
   out.write(`${CLUSTER_SIZE} nodes / masters / memcached each, ${o.keys} keys of ${o.keySize} B, ${o.valueSize}-byte values, `
-    + `best of ${o.rounds} × ${o.durationMs / 1000} s per contender, alternating${o.isContended ? ', one core kept busy' : ''}`
+    + `best undisturbed of ${o.rounds} × ${o.durationMs / 1000} s per contender, alternating${o.isContended ? ', one core kept busy' : ''}`
     + `${o.sched === null ? '' : `, PandaKV --sched ${o.sched}`}${o.idlePollUs === null ? '' : `, proxy --idle-poll-us ${o.idlePollUs}`}${o.peerSched === null ? '' : `, redis-server and memcached under --peer-sched ${o.peerSched}`}\n\n`);
   await runPeersPhase(o, results, out);
   return finishRun(results, o.jsonFile, out);

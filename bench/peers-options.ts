@@ -27,8 +27,16 @@ export interface PeersBenchOptions {
    * (see docs/benchmarks.md); the C peers need none and get the same. @default 3000
    */
   warmupMs: number;
-  /** Rounds; each round runs every contender once, in turn; the fastest round counts. @default 2 */
+  /** Rounds; each round runs every contender once, in turn; the fastest undisturbed round counts. @default 2 */
   rounds: number;
+  /**
+   * A round is disturbed when processes outside the bench used more than this share of
+   * the machine's cores while it ran (bench/outside-load.ts); it counts only when every
+   * round of that contender was. @default 0.05
+   */
+  maxOutsideShare: number;
+  /** More rounds, at most this many, while some contender has no undisturbed round. @default 2 */
+  extraRounds: number;
   /** Single GETs per one-in-flight run of the added-latency comparison. @default 2000 */
   latencyCount: number;
   /**
@@ -78,6 +86,8 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
   durationMs: 2000,
   warmupMs: 3000,
   rounds: 2,
+  maxOutsideShare: 0.05,
+  extraRounds: 2,
   latencyCount: 2000,
   latencyRounds: 5,
   isContended: false,
@@ -94,7 +104,7 @@ export const PEERS_BENCH_DEFAULTS: Readonly<PeersBenchOptions> = Object.freeze({
 });
 
 /** What `--quick` changes. */
-export const PEERS_QUICK_OVERRIDES: Readonly<Partial<PeersBenchOptions>> = Object.freeze({ durationMs: 500, warmupMs: 200, rounds: 1, latencyCount: 300, latencyRounds: 1 });
+export const PEERS_QUICK_OVERRIDES: Readonly<Partial<PeersBenchOptions>> = Object.freeze({ durationMs: 500, warmupMs: 200, rounds: 1, extraRounds: 0, latencyCount: 300, latencyRounds: 1 });
 
 export const PEERS_USAGE = `Usage: pandakv bench peers [switches]
 
@@ -115,7 +125,12 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
   --mix LIST           memcached and latency-mix workload (default get:90,set:10)
   --connections N      memcached connections (default 8)
   --duration S         seconds per timed run (default 2)
-  --rounds N           rounds; every contender runs once per round (default 2)
+  --rounds N           rounds; every contender runs once per round (default 2); the
+                       fastest round counts, among those no outside load disturbed
+  --max-outside P      a round is disturbed when processes outside the bench used more
+                       than P of the machine's cores meanwhile (default 0.05; 1: never)
+  --extra-rounds N     up to N more rounds while a contender has no undisturbed one
+                       (default 2)
   --warmup S           untimed run of each contender first, seconds (default 3: the
                        JIT-compiled PandaKV processes need 2-4 s of load to reach their rate)
   --contend            keep one core busy with another process for the whole run
@@ -131,13 +146,13 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
                        default: the proxy's, 200 on spare cores)
   --peer-sched POLICY  put redis-server and memcached under POLICY once started (batch:
                        the policy PandaKV's nodes take; default: none, as they ship)
-  --quick              1 round of 0.5 s per contender
+  --quick              1 round of 0.5 s per contender, no extra rounds
   --help               print this text
 `;
 
 const SWITCHES = {
   keys: { type: 'string' }, inflight: { type: 'string' }, mix: { type: 'string' }, connections: { type: 'string' },
-  duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' },
+  duration: { type: 'string' }, warmup: { type: 'string' }, rounds: { type: 'string' }, 'max-outside': { type: 'string' }, 'extra-rounds': { type: 'string' }, contend: { type: 'boolean' }, json: { type: 'string' }, 'cpu-prof': { type: 'string' },
   only: { type: 'string' }, sched: { type: 'string' }, 'peer-sched': { type: 'string' }, 'idle-poll-us': { type: 'string' }, quick: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -152,6 +167,8 @@ export function parsePeersArgs(argv: string[]): PeersBenchOptions | 'help' {
   o.inflight = numberArg(values, 'inflight', isCount(4096)) ?? o.inflight;
   o.memcachedConnections = numberArg(values, 'connections', isCount(1024)) ?? o.memcachedConnections;
   o.rounds = numberArg(values, 'rounds', isCount(100)) ?? o.rounds;
+  o.maxOutsideShare = numberArg(values, 'max-outside', (n) => Number.isFinite(n) && n > 0 && n <= 1) ?? o.maxOutsideShare;
+  o.extraRounds = numberArg(values, 'extra-rounds', (n) => Number.isSafeInteger(n) && n >= 0 && n <= 100) ?? o.extraRounds;
   const seconds = numberArg(values, 'duration', (n) => Number.isFinite(n) && n > 0 && n <= 600);
   if (seconds !== undefined) o.durationMs = seconds * 1000;
   const warmup = numberArg(values, 'warmup', (n) => Number.isFinite(n) && n >= 0 && n <= 600);

@@ -1,7 +1,8 @@
 import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
-import { cpuLine, peersFigures, roundOrder, type PeerRun, type PeersBenchResult } from '../../../bench/peers-bench.js';
+import { cpuLine, outsideNote, peersFigures, roundOrder, type PeerRun, type PeersBenchResult } from '../../../bench/peers-bench.js';
+import { outsideCpuMeter, pickRound, shareOfMachine } from '../../../bench/outside-load.js';
 import { parsePeersArgs, PEERS_BENCH_DEFAULTS, type PeersBenchOptions } from '../../../bench/peers-options.js';
 import { findBinary, freePort, twemproxyConfig } from '../../../bench/peer-servers.js';
 import type { WorkloadResult } from '../../../bench/workload.js';
@@ -44,6 +45,11 @@ test('arguments: defaults, --quick, overrides and bad switches', () => {
   for (const bad of ['-1', '1.5', 'x', '', '2000000']) assert.throws(() => parsePeersArgs(['--idle-poll-us', bad]), (e: unknown) => e instanceof UsageError, `--idle-poll-us ${bad}`);
   assert.throws(() => parsePeersArgs(['--peer-sched', 'rr']), (e: unknown) => e instanceof UsageError, '--peer-sched rr');
   assert.is(options(['--warmup', '5']).warmupMs, 5000);
+  assert.is(options(['--max-outside', '0.2']).maxOutsideShare, 0.2);
+  assert.is(options(['--extra-rounds', '0']).extraRounds, 0);
+  assert.is(options(['--quick']).extraRounds, 0);
+  for (const bad of ['0', '-0.1', '1.5', 'x', '']) assert.throws(() => parsePeersArgs(['--max-outside', bad]), (e: unknown) => e instanceof UsageError, `--max-outside ${bad}`);
+  for (const bad of ['-1', '1.5', 'x', '101']) assert.throws(() => parsePeersArgs(['--extra-rounds', bad]), (e: unknown) => e instanceof UsageError, `--extra-rounds ${bad}`);
   for (const bad of ['-1', '601', 'x', '']) assert.throws(() => parsePeersArgs(['--warmup', bad]), (e: unknown) => e instanceof UsageError, `--warmup ${bad}`);
   assert.is(parsePeersArgs(['--help']), 'help');
   const isUsage = (e: unknown): boolean => e instanceof UsageError;
@@ -106,6 +112,45 @@ test('rounds alternate the order of the contenders (A B B A): each follows a dif
 test('the CPU line lists every process and the total', () => {
   assert.is(cpuLine(run('x', 1, { client: 10, node1: 2.25 })), '      CPU µs/op: client 10.0  node1 2.3  total 12.3\n');
   assert.is(cpuLine(run('x', 1)), '      CPU µs/op: n/a\n');
+});
+
+test('outside load: the fastest undisturbed round counts, the fastest of all only when every round was disturbed', () => {
+  assert.equal(pickRound([70, 90, 80], [0.01, 0.4, 0.02], 0.05), { index: 2, isClean: true });
+  assert.equal(pickRound([70, 90, 80], [0.01, 0.05, 0.02], 0.05), { index: 1, isClean: true }, 'at the limit is undisturbed');
+  assert.equal(pickRound([70, 90], [0.3, 0.4], 0.05), { index: 1, isClean: false });
+  assert.equal(pickRound([70, 90], [Number.NaN, Number.NaN], 0.05), { index: 1, isClean: true }, 'unknown counts as undisturbed');
+  assert.equal(pickRound([70, 90], [], 0.05), { index: 1, isClean: true });
+  assert.equal(pickRound([], [], 0.05), { index: -1, isClean: false });
+});
+
+test('outside load: busy time of the machine less the bench\'s own, as a share of the cores', () => {
+  let times: { idle: number; total: number } | null = { idle: 100, total: 300 };
+  let own: number | null = 1_000_000;
+  const meter = outsideCpuMeter(() => own, () => times);
+  // 200 busy ticks = 2 s of CPU, of which the bench used 1 s.
+  assert.is(meter(), 1_000_000);
+  times = { idle: 150, total: 550 };
+  own = 3_000_000;
+  // busy 400 ticks = 4 s, own 3 s: 1 s outside.
+  assert.is(meter(), 1_000_000);
+  own = null;
+  assert.is(meter(), null);
+  own = 0;
+  times = null;
+  assert.is(meter(), null);
+  assert.is(shareOfMachine(500_000, 1000, 2), 0.25);
+  assert.is(shareOfMachine(-10, 1000, 2), 0, 'clock-tick rounding never goes below 0');
+  assert.is(shareOfMachine(10, 0, 2), 0);
+});
+
+test('outside load is printed only when some round was disturbed, with a warning when every one was', () => {
+  const quiet: PeerRun = { ...run('proxy memcached', 70_000), outsideShares: [0.01, 0.02] };
+  assert.is(outsideNote(quiet, 0.05), '');
+  assert.is(outsideNote(run('old results', 1), 0.05), '');
+  const once: PeerRun = { ...run('proxy memcached', 70_000), outsideShares: [0.31, 0.01] };
+  assert.is(outsideNote(once, 0.05), '   outside load 31% / 1%');
+  const always: PeerRun = { ...run('proxy memcached', 70_000), outsideShares: [0.31, Number.NaN, 0.5], isDisturbed: true };
+  assert.match(outsideNote(always, 0.05), /outside load 31% \/ \? \/ 50% \(every round disturbed/);
 });
 
 test('free ports are loopback ports above 1023; a missing binary is null', async () => {
