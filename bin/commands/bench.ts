@@ -11,6 +11,7 @@ import { runDurableCli } from '../../bench/durable-bench.js';
 import { runScanCli } from '../../bench/scan-bench.js';
 import { runPeersCli } from '../../bench/peers-bench.js';
 import { runWakeCli } from '../../bench/wake-bench.js';
+import { killSpawned } from '../spawn.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
 const EXIT_UNAVAILABLE = 2;
@@ -24,6 +25,9 @@ const EXIT_PHASE_FAILED = 1;
  * @throws UsageError on bad switches
  */
 export async function runBenchCli(argv: string[]): Promise<number> {
+  // The clusters a bench starts must not outlive it, whatever ends it: a reader of its
+  // output that goes away (\`| head\`) ends it with EPIPE mid-run, past every \`finally\`.
+  process.once('exit', () => killSpawned('SIGKILL'));
   // `bench proxy` runs the proxy bench (bench/proxy-bench.ts).
   if (argv[0] === 'proxy') return runProxyCli(argv.slice(1), process.stdout);
   // `bench rebalance` and `bench failover` run the replication benches (bench/rebalance-bench.ts, bench/failover-bench.ts).
