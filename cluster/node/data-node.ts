@@ -185,6 +185,7 @@ export class DataNode implements StatsSource {
     // A move waits for this node's report that its backfills are done: send it at once.
     this.replicator.on('backfill-ended', () => setImmediate(() => this.link?.heartbeatNow()));
     this.replicator.on('held', (units) => this.ownership.hold(units));
+    this.replicator.leaseTermMs = () => this.lease.termMs;
     this.replicator.on('hint-replay', (e) => this.logEvent('hint-replay', { delivered: e.count, left: e.left }));
     this.replicator.on('rollback', (e) => this.logEvent('rollback', {
       source: e.source.slice(0, 16), how: e.how, units: e.units.length, discarded: e.discarded, first: e.units.slice(0, 8).join(','),

@@ -39,6 +39,11 @@ export class OwnershipLease extends EventEmitter<OwnershipLeaseEvents> {
     return this.fenceAfterMs !== null;
   }
 
+  /** The lease length the manager granted (ms); null while none is enforced. */
+  get termMs(): number | null {
+    return this.fenceAfterMs;
+  }
+
   /** The lease length the manager grants; null lifts enforcement. */
   setTerms(fenceAfterMs: number | null): void {
     this.fenceAfterMs = fenceAfterMs !== null && fenceAfterMs > 0 ? fenceAfterMs : null;

@@ -172,11 +172,15 @@ async function main(): Promise<void> {
       const farAcksDuringCut = ops.filter((o) => o.ok && o.at >= cutAt && o.at < restoredAt).length;
       const fenced = victim.stderr.some((l) => l.includes('event=fence'));
       const rollback = rollbackCounts(victim.stderr);
-      const victimStats = (await db.stats())[victim.address] as Record<string, unknown> | undefined;
+      const stats = await db.stats();
+      const victimStats = stats[victim.address] as Record<string, unknown> | undefined;
       const aheadRefused = Number(victimStats?.['repl_ahead_refused'] ?? -1);
+      // Units the nodes held for a handover at a switch, over all nodes.
+      const sum = (name: string): number => Object.values(stats).reduce<number>((n, st) => n + Number((st as Record<string, unknown> | undefined)?.[name] ?? 0), 0);
+      const handover = { waits: sum('repl_handover_waits'), timeouts: sum('repl_handover_timeouts'), lateRefused: sum('repl_late_refused') };
       process.stdout.write(`${JSON.stringify({
         cutMs: restoredAt - cutAt, failoverAfterCutMs: failoverAt - cutAt, farOps: ops.length, farAcksDuringCut, acksAfterFailover,
-        staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced, rollback, aheadRefused,
+        staleReads, majorityLost, noneLost, reverted, liveWrites: seq, fenced, rollback, aheadRefused, handover,
         ...(reverted === 0 && majorityLost === 0 ? {} : { why: { lostKeys, cutAt: cutAt - t0, failoverAt: failoverAt - t0, restoredAt: restoredAt - t0, revertedKeys, chainsSeen, logs: procs.map((p) => ('stderr' in p ? (p as Spawned).stderr : [])) } }),
       })}\n`);
     } finally {

@@ -14,6 +14,8 @@ interface Summary {
   rollback: { deltaUnits: number; discarded: number; copiedUnits: number };
   /** Records and hints the victim refused while its map still named it their unit's active. */
   aheadRefused: number;
+  /** Over all nodes: units held at a switch until their previous active handed them over, those served when the wait ran out, late records refused. */
+  handover: { waits: number; timeouts: number; lateRefused: number };
   /** Only when writes were reverted: what happened around them. */
   why?: unknown;
 }
@@ -75,7 +77,8 @@ async function runScenario(recuts: number): Promise<Summary | null> {
     process.stdout.write(`    (link cut ${s.cutMs} ms, failover ${s.failoverAfterCutMs} ms after the cut; far side: ${s.farOps} ops, ${s.farAcksDuringCut} answered OK during the cut, `
       + `${s.acksAfterFailover} after the failover, ${s.staleReads} stale reads; far majority writes lost ${s.majorityLost}, far none writes lost ${s.noneLost}; `
       + `live side: ${s.liveWrites} writes, ${s.reverted} reverted; fence logged: ${s.fenced}; on return: ${s.rollback.deltaUnits} units rolled back and caught up by delta `
-      + `(${s.rollback.discarded} records discarded), ${s.rollback.copiedUnits} copied in full; ${s.aheadRefused} records refused while behind on the map)\n`);
+      + `(${s.rollback.discarded} records discarded), ${s.rollback.copiedUnits} copied in full; ${s.aheadRefused} records refused while behind on the map; `
+      + `${s.handover.waits} units held for a handover, ${s.handover.timeouts} served when the wait ran out, ${s.handover.lateRefused} late records refused)\n`);
     if (s.why !== undefined) process.stdout.write(`    lost or reverted writes: ${JSON.stringify(s.why, null, 1)}\n`);
     assert.is(s.staleReads, 0, 'stale reads');
     assert.is(s.majorityLost, 0, 'majority-acknowledged writes lost');

@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { startDhtBootstrap } from '../../cluster/peer/dht-bootstrap.js';
 import { PeerPlane } from '../../cluster/peer/peer-plane.js';
 import { Replicator } from '../../cluster/node/replication/replicator.js';
+import type { ReplicationOptions } from '../../cluster/node/replication/options.js';
 import { MemoryEngine } from '../../cluster/node/engine/memory-engine.js';
 import { Ownership } from '../../cluster/node/ownership.js';
 import { Executor, type ResponseFrame } from '../../cluster/node/executor.js';
@@ -49,7 +50,7 @@ function request(op: number, key: string, epoch: number, value: string | null, d
 }
 
 /** Nodes A (0, the unit's active), R (1, its replica) and B (2, the copy the move adds), joined through a local DHT bootstrap. */
-async function withThreeNodes(body: (nodes: TestNode[], keys: string[]) => Promise<void>): Promise<void> {
+async function withThreeNodes(body: (nodes: TestNode[], keys: string[]) => Promise<void>, options: Partial<ReplicationOptions> = {}): Promise<void> {
   const boot = await startDhtBootstrap();
   const nodes: TestNode[] = [];
   try {
@@ -60,7 +61,7 @@ async function withThreeNodes(body: (nodes: TestNode[], keys: string[]) => Promi
         const engine = new MemoryEngine({ memorySizeMb: 16 });
         const own = new Ownership(BITS, true);
         const exec = new Executor(engine, own, { nodeStats: () => ({}) });
-        const rep = new Replicator(engine, plane);
+        const rep = new Replicator(engine, plane, options);
         exec.replicator = rep;
         rep.on('held', (units) => own.hold(units));
         const self = i;
@@ -156,6 +157,74 @@ test('a copy refuses a record of the old active that comes after the new active\
     assert.is(r.rep.counters.lateRefused, 1);
     assert.is(r.text(key), 'new');
   });
+});
+
+// The old active adopts the switch first and has nothing more to send to B. B asks it for
+// the handover once it adopts the switch itself, and serves at once. (Waiting for a
+// message A had already sent, B held the unit for good: every request got NOT_MY_BUCKET.)
+test('the new active adopting the switch after the old one is handed the unit when it asks', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    const switched = await stagedAndCopied(nodes, keys, key);
+    a.follow(switched);
+    // Whatever A sent on adopting the switch is at B before B adopts it: a probe sent
+    // after it on the same ordered link came in.
+    const probed = new Promise<void>((resolve) => {
+      b.plane.on('message', (peer, m) => { if (peer === keys[0] && (m as { t?: unknown }).t === 'probe') resolve(); });
+    });
+    await Promise.resolve();
+    assert.ok(a.plane.send(keys[2]!, { t: 'probe' }), 'sent');
+    await withDeadline(probed, 10_000, 'A\'s messages at B');
+    r.follow(switched);
+    b.follow(switched);
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK, 'B serves the unit');
+    assert.is(b.rep.counters.handoverWaits, 2, 'both units were held');
+    assert.is(b.rep.counters.handoverTimeouts, 0, 'handed over, not timed out');
+    assert.is(r.text(key), 'new');
+  });
+});
+
+// A node that missed maps cannot tell which node was the unit's active just before the
+// switch: it waits until every live node follows the switch.
+test('a new active whose previous map is not the one the switch came from waits for every live node', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    await stagedAndCopied(nodes, keys, key);
+    const skipped = mapOf(3, keys, [2, 1, 0]);
+    r.follow(skipped);
+    b.follow(skipped);
+    // B went from epoch 1 to 3: it asked A and R.
+    assert.equal(b.own.activeRanges(), [], 'B holds the units');
+    const next = b.run(Op.SET, key, 'new', 'none');
+    assert.instance(next, Promise, 'B waits: A has not handed over');
+    assert.is((await next)[1], Status.NOT_MY_BUCKET, 'R alone does not release the unit');
+    a.follow(skipped);
+    await until(() => b.own.activeRanges()?.length === 1, 10_000, 'B serves once A follows the switch too');
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK);
+    assert.is(b.rep.counters.handoverTimeouts, 0);
+  });
+});
+
+// The old active never adopts the switch (it cannot reach the manager, so its lease runs
+// out): the new active serves once the wait is over.
+test('a unit is held at most the handover wait', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    const switched = await stagedAndCopied(nodes, keys, key);
+    r.follow(switched);
+    b.follow(switched);
+    const heldAt = Date.now();
+    await until(() => b.own.activeRanges()?.length === 1, 10_000, 'B serves the units');
+    assert.ok(Date.now() - heldAt >= 250, 'not before the wait');
+    assert.is(b.rep.counters.handoverTimeouts, 2);
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK);
+  }, { handoverWaitMs: 300 });
 });
 
 test.run();

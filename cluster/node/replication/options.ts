@@ -32,6 +32,12 @@ export interface ReplicationOptions {
    * backfills the gap). @default 16777216
    */
   maxUnackedBytesPerPeer: number;
+  /**
+   * Longest a node that becomes a unit's active holds it for its previous active's
+   * handover (takeover.ts) when it serves under no lease; under one, the lease term.
+   * @default 5000
+   */
+  handoverWaitMs: number;
   /** Retry schedule (ms, jittered) of a backfill that failed (link not up, source busy). @default [50, 100, 200, 400, 800, 1600, 2000] */
   backfillRetryBackoffMs: number[];
 }
@@ -47,6 +53,7 @@ export const REPLICATION_DEFAULTS: Readonly<ReplicationOptions> = Object.freeze(
   hintReplayBatch: 512,
   hintRetryMs: 1000,
   maxUnackedBytesPerPeer: 16 * 1024 * 1024,
+  handoverWaitMs: 5000,
   backfillRetryBackoffMs: [50, 100, 200, 400, 800, 1600, 2000],
 });
 

@@ -94,6 +94,26 @@ export function previousActive(previous: ClusterMap, unit: number, next: Cluster
   return node !== undefined && next.nodes.some((n) => n.id === node.id && n.state !== 'failed') ? idx : -1;
 }
 
+/**
+ * The units `self` holds a copy of in `map` and must fetch, by the peer to fetch them
+ * from: the unit's active, or (when `self` is its new active) the previous one. Units in
+ * `held` (this node had them before) and those it is copying already are left out.
+ */
+export function fetchSources(previous: ClusterMap | null, map: ClusterMap, self: number, held: ReadonlySet<number>, isCopying: (unit: number) => boolean): Map<string, number[]> {
+  const bySource = new Map<string, number[]>();
+  for (const [unit, chain] of unitChains(map)) {
+    const at = chain.indexOf(self);
+    if (at < 0 || held.has(unit) || isCopying(unit)) continue;
+    const sourceIndex = at > 0 ? chain[0]! : previous === null ? -1 : previousActive(previous, unit, map);
+    const source = sourceIndex < 0 ? null : (previous !== null && at === 0 ? previous : map).nodes[sourceIndex]?.peerKey ?? null;
+    if (source === null || source === map.nodes[self]!.peerKey) continue;
+    const list = bySource.get(source) ?? [];
+    list.push(unit);
+    bySource.set(source, list);
+  }
+  return bySource;
+}
+
 /** What a node's replication has done, for STATS (`repl_*`). */
 export interface ReplicationCounters {
   recordsSent: number;
@@ -141,14 +161,18 @@ export interface ReplicationCounters {
    * one this node follows, which still names this node the unit's active.
    */
   aheadRefused: number;
-  /** Records refused because the unit's new active had sent newer ones first (takeover.ts, `StreamEpochs`). */
+  /** Records refused because the unit's new active had sent newer ones first (takeover.ts, `Handover.isLate`). */
   lateRefused: number;
+  /** Units this node became the active of and held until their previous active handed them over (takeover.ts). */
+  handoverWaits: number;
+  /** Of those, units served without a handover once the wait ran out (the previous active could not be reached). */
+  handoverTimeouts: number;
 }
 
 /** Every counter at zero. */
 export function newReplicationCounters(): ReplicationCounters {
   return {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, deltaRestoredUnits: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
-    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0, lateRefused: 0,
+    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0, lateRefused: 0, handoverWaits: 0, handoverTimeouts: 0,
   };
 }

@@ -18,11 +18,11 @@ import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
 import { FailoverFence, isAhead } from './failover-fence.js';
-import { Handover } from './takeover.js';
+import { Handover, handoverWaitMs } from './takeover.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  applyState, holdsUnit, isRecord, newReplicationCounters, isUint, previousActive, unitChains, unitsHeld, type ReplRecord, type ReplicationCounters,
+  applyState, fetchSources, holdsUnit, isRecord, newReplicationCounters, isUint, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -87,7 +87,15 @@ export class Replicator extends EventEmitter<{
   private readonly streamFrom = new Map<number, string>();
   private readonly fence = new FailoverFence();
   /** Units handed over at a switch, to this node and by it. */
-  private readonly handover = new Handover((peer) => this.outbox.beacon(peer));
+  private readonly handover = new Handover({
+    ask: (peer, at) => this.plane.send(peer, { t: 'hand?', at }),
+    answer: (peer) => this.outbox.beacon(peer),
+    onHeld: (units) => this.emit('held', units),
+    waitMs: () => handoverWaitMs(this.leaseTermMs(), this.options.handoverWaitMs),
+    counters: this.counters,
+  });
+  /** The term of the lease nodes serve under (ms), once a manager set one: bounds a handover wait. */
+  leaseTermMs: () => number | null = () => null;
   /** `majority` writes waiting for their replicas' acknowledgements. */
   private readonly majority = new MajorityWaits();
   private readonly outbox: StreamOutbox;
@@ -163,7 +171,7 @@ export class Replicator extends EventEmitter<{
     // left the map keeps its links (hints it holds may still be delivered).
     if (self >= 0) this.hasBeenPlaced = true;
     if (previous !== null) this.fence.note(previous, map);
-    if (this.handover.follow(previous, map, self)) this.emit('held', this.handover.held);
+    this.handover.follow(previous, map, self);
     const keys = map.nodes.filter((n, i) => i !== self && n.state !== 'failed' && n.peerKey !== null).map((n) => n.peerKey!);
     this.plane.setPeers(this.hasBeenPlaced ? keys : []);
     if (self < 0) {
@@ -186,21 +194,9 @@ export class Replicator extends EventEmitter<{
     // Units this node now holds a copy of but did not before: fetch their data (a node
     // that may have been failed over fetches, or verifies, every unit it holds).
     const held = previous === null || previousSelf < 0 || isVerifying ? new Set<number>() : unitsHeld(previous, previousSelf);
-    const bySource = new Map<string, number[]>();
-    for (const [unit, chain] of unitChains(map)) {
-      const at = chain.indexOf(self);
-      const fill = this.backfiller.active.get(unit);
-      // A copy begun before this node may have been failed over proves nothing: again.
-      if (fill !== undefined && isVerifying) fill.isTorn = true;
-      if (at < 0 || held.has(unit) || fill !== undefined) continue;
-      // From the unit's active, or (when this node is the new active) from the previous one.
-      const sourceIndex = at > 0 ? chain[0]! : previous === null ? -1 : previousActive(previous, unit, map);
-      const source = sourceIndex < 0 ? null : (previous !== null && at === 0 ? previous : map).nodes[sourceIndex]?.peerKey ?? null;
-      if (source === null || source === map.nodes[self]!.peerKey) continue;
-      const list = bySource.get(source) ?? [];
-      list.push(unit);
-      bySource.set(source, list);
-    }
+    // A copy begun before this node may have been failed over proves nothing: again.
+    if (isVerifying) for (const fill of this.backfiller.active.values()) fill.isTorn = true;
+    const bySource = fetchSources(previous, map, self, held, (unit) => this.backfiller.active.has(unit));
     for (const [source, units] of bySource) void this.backfiller.start(source, units);
     // A newer epoch: acknowledge again, at it, what this node holds as a replica, so an
     // active waiting on a `majority` write it sent under this epoch counts this copy.
@@ -383,6 +379,7 @@ export class Replicator extends EventEmitter<{
     this.handoff.close();
     this.majority.close(KvError.unavailable('node shutting down'));
     this.persisted.close();
+    this.handover.close();
   }
 
   private readonly onMessage = (peer: string, message: unknown, reply: PeerReply | undefined): void => {
@@ -403,7 +400,7 @@ export class Replicator extends EventEmitter<{
     } catch (err) {
       if (reply !== undefined) reply(err instanceof KvError ? err : KvError.badRequest(String(err)));
     }
-    if (this.handover.onMessage(peer, message)) this.emit('held', this.handover.held);
+    this.handover.onMessage(peer, message);
   };
 
   /**
