@@ -40,6 +40,8 @@ interface TestNode {
   /** Run a request at the node's epoch. */
   run(op: number, key: string, value: string | null, durability?: Durability): ResponseFrame | Promise<ResponseFrame>;
   text(key: string): string | null;
+  /** The units the replicator holds now (the last `held` event). */
+  held: ReadonlySet<number>;
 }
 
 function request(op: number, key: string, epoch: number, value: string | null, durability: Durability): Request {
@@ -63,9 +65,8 @@ async function withThreeNodes(body: (nodes: TestNode[], keys: string[]) => Promi
         const exec = new Executor(engine, own, { nodeStats: () => ({}) });
         const rep = new Replicator(engine, plane, options);
         exec.replicator = rep;
-        rep.on('held', (units) => own.hold(units));
         const self = i;
-        nodes.push({
+        const node: TestNode = {
           engine, plane, rep, own, exec,
           follow: (map) => {
             own.applyMap(map, self);
@@ -76,7 +77,13 @@ async function withThreeNodes(body: (nodes: TestNode[], keys: string[]) => Promi
             const item = engine.peek(key);
             return item === null ? null : Buffer.from(item.value).toString();
           },
+          held: new Set(),
+        };
+        rep.on('held', (units) => {
+          own.hold(units);
+          node.held = units;
         });
+        nodes.push(node);
       }
       await body(nodes, nodes.map((n) => n.plane.publicKey));
     })(), 60_000, 'test body');
@@ -225,6 +232,87 @@ test('a unit is held at most the handover wait', async () => {
     const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
     assert.is(frame[1], Status.OK);
   }, { handoverWaitMs: 300 });
+});
+
+// The old active's last record for B did not go on the link (refused: the link was down or
+// its queue full; it went the hint path) while its answer did. B released the unit on the
+// answer without it: the write A acknowledged was lost on the unit's new active, and R,
+// which had it, disagreed with B. The answer carries A's seqnos: B copies what it lacks
+// first. (A stays a replica here, as a gracefully failed-over node does, and keeps the
+// unit's history to copy from.)
+test('the old active\'s records that its link refused are copied before the new active serves the unit', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    await stagedAndCopied(nodes, keys, key);
+    const switched = mapOf(2, keys, [2, 1, 0]);
+    const send = a.plane.send.bind(a.plane);
+    a.plane.send = (peer, message) => (peer === keys[2] && (message as { t?: unknown }).t === 'rep' ? false : send(peer, message));
+    const old = a.run(Op.SET, key, 'old', 'none');
+    assert.is((old as ResponseFrame)[1], Status.OK, 'A acknowledges');
+    await until(() => r.text(key) === 'old', 10_000, 'R has A\'s write');
+    a.plane.send = send;
+    r.follow(switched);
+    b.follow(switched);
+    a.follow(switched);
+    await until(() => b.held.size === 0 && b.rep.backfilling === 0, 10_000, 'B serves the units');
+    assert.is(b.text(key), 'old', 'B has the write A acknowledged');
+    const read = await b.run(Op.GET, key, null);
+    assert.is(Buffer.from(read[2] as Uint8Array).toString(), 'old');
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK);
+    await until(() => r.text(key) === 'new' && a.text(key) === 'new', 10_000, 'R and A as B');
+    assert.is(b.rep.counters.handoverTimeouts, 0);
+  });
+});
+
+// B, holding the unit, saw a gap in A's records and copies the unit from A. A hands the unit
+// over while the copy runs. Served at once, B's writes were overwritten by the copy's delta
+// (and a full copy clears keys it did not bring). B serves the unit once the copy ended.
+test('a unit being copied to its new active is not served before the copy ends', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    const switched = await stagedAndCopied(nodes, keys, key);
+    r.follow(switched);
+    b.follow(switched);
+    // B's pulls wait until the gate opens.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    const request = b.plane.request.bind(b.plane);
+    b.plane.request = async (peer, message, ms) => {
+      if ((message as { t?: unknown }).t === 'pull') await gate;
+      return request(peer, message, ms);
+    };
+    // One record of A's for B is lost: the next one is a gap, and B copies the unit from A.
+    const send = a.plane.send.bind(a.plane);
+    let lost = 0;
+    a.plane.send = (peer, message) => {
+      if (peer === keys[2] && (message as { t?: unknown }).t === 'rep' && lost === 0) return ++lost > 0;
+      return send(peer, message);
+    };
+    assert.is((a.run(Op.SET, key, 'one', 'none') as ResponseFrame)[1], Status.OK);
+    await Promise.resolve();
+    a.plane.send = send;
+    assert.is((a.run(Op.SET, key, 'two', 'none') as ResponseFrame)[1], Status.OK);
+    await until(() => b.rep.backfilling === 1, 10_000, 'B copies the unit from A');
+    a.follow(switched);
+    // A's answer is at B: a probe sent after it on the same link came in.
+    const probed = new Promise<void>((resolve) => {
+      b.plane.on('message', (peer, m) => { if (peer === keys[0] && (m as { t?: unknown }).t === 'probe') resolve(); });
+    });
+    await Promise.resolve();
+    assert.ok(a.plane.send(keys[2]!, { t: 'probe' }), 'sent');
+    await withDeadline(probed, 10_000, 'A\'s answer at B');
+    assert.equal([...b.held], [0], 'unit 1 is served, unit 0 held while it is copied');
+    open();
+    await until(() => b.held.size === 0, 10_000, 'B serves the unit once the copy ended');
+    assert.is(b.text(key), 'two');
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK);
+    await until(() => r.text(key) === 'new', 10_000, 'R as B');
+    assert.is(b.text(key), 'new');
+  });
 });
 
 test.run();

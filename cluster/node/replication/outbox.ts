@@ -8,7 +8,13 @@ export interface OutboxHost {
   /** The epoch of the map this node follows now (0 before the first): stamped on every message. */
   readonly epoch: number;
   readonly counters: ReplicationCounters;
+  /** This node's seqno of every unit `peer` is the active of, `[unit, seqno, …]`: carried by the `ep` it gets. */
+  handedTo(peer: string): number[];
 }
+
+/** How often an `ep` the link did not take is sent again, and for how long. */
+const BEACON_RETRY_MS = 100;
+const BEACON_RETRY_FOR_MS = 60_000;
 
 /**
  * The replication stream's outgoing side: records for replicas and acknowledgements for
@@ -23,6 +29,9 @@ export class StreamOutbox {
   private readonly acks = new Map<string, Map<number, number>>();
   /** Peers to tell this node's epoch (`{ t: 'ep' }`), after any records and acks for them. */
   private readonly beacons = new Set<string>();
+  /** `ep`s the link did not take (down, or its queue full), by peer: when the first was refused. */
+  private readonly unsent = new Map<string, number>();
+  private retryTimer: NodeJS.Timeout | null = null;
   private isFlushScheduled = false;
 
   constructor(private readonly host: OutboxHost, private readonly plane: PeerPlane, private readonly handoff: HintedHandoff) {}
@@ -81,6 +90,32 @@ export class StreamOutbox {
     this.scheduleFlush();
   }
 
+  /** The link to `peer` is up: an `ep` it did not take goes now. */
+  onPeerUp(peer: string): void {
+    if (this.unsent.has(peer)) this.beacon(peer);
+  }
+
+  close(): void {
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.unsent.clear();
+  }
+
+  /** Send the `ep`s the links did not take again, every BEACON_RETRY_MS while any is left. */
+  private scheduleRetry(): void {
+    if (this.retryTimer !== null || this.unsent.size === 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      const now = Date.now();
+      for (const [peer, since] of this.unsent) {
+        if (now - since > BEACON_RETRY_FOR_MS) this.unsent.delete(peer);
+        else this.beacons.add(peer);
+      }
+      if (this.beacons.size > 0) this.scheduleFlush();
+    }, BEACON_RETRY_MS);
+    this.retryTimer.unref();
+  }
+
   private scheduleFlush(): void {
     if (this.isFlushScheduled) return;
     this.isFlushScheduled = true;
@@ -110,7 +145,13 @@ export class StreamOutbox {
       if (this.plane.send(peer, { t: 'ack', a: flat, e: epoch })) counters.acksSent++;
     }
     this.acks.clear();
-    for (const peer of this.beacons) this.plane.send(peer, { t: 'ep', e: epoch });
+    // Each unit's seqno as of the records queued before it: a peer that lacks some of them
+    // (hinted, or lost with the link) copies them before it serves the unit (takeover.ts).
+    for (const peer of this.beacons) {
+      if (this.plane.send(peer, { t: 'ep', e: epoch, s: this.host.handedTo(peer) })) this.unsent.delete(peer);
+      else if (!this.unsent.has(peer)) this.unsent.set(peer, Date.now());
+    }
     this.beacons.clear();
+    this.scheduleRetry();
   };
 }

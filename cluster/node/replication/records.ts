@@ -50,11 +50,11 @@ export function applyState(engine: KvEngine, key: string, value: Uint8Array | nu
   else engine.set(key, value, flags, expAt);
 }
 
-/** Each unit's chain. */
-export function unitChains(map: ClusterMap): Array<[number, readonly number[]]> {
+/** Each unit's chain; with `unitBits` (not below the map's), of the units a map split that finely would have. */
+export function unitChains(map: ClusterMap, unitBits = map.unitBits): Array<[number, readonly number[]]> {
   const out: Array<[number, readonly number[]]> = [];
-  const units = 2 ** map.unitBits;
-  const perUnit = 2 ** (map.bits - map.unitBits);
+  const units = 2 ** unitBits;
+  const perUnit = 2 ** (map.bits - unitBits);
   for (let u = 0; u < units; u++) out.push([u, chainOf(map, u * perUnit)]);
   return out;
 }
@@ -83,6 +83,18 @@ export function unitsHeld(map: ClusterMap, self: number): Set<number> {
   const held = new Set<number>();
   for (const [unit, chain] of unitChains(map)) if (chain.includes(self)) held.add(unit);
   return held;
+}
+
+/** `[unit, seqno, …]` of the units `self` holds in `map` (every unit in `seqs` without a map), at most 65 536. */
+export function heldSeqnos(map: ClusterMap | null, self: number, seqs: ReadonlyMap<number, number>): number[] {
+  const flat: number[] = [];
+  const held = map === null || self < 0 ? null : unitsHeld(map, self);
+  for (const [unit, seq] of seqs) {
+    if (held !== null && !held.has(unit)) continue;
+    if (flat.length >= 2 * 65_536) break;
+    flat.push(unit, seq);
+  }
+  return flat;
 }
 
 /** The active of `unit` in `previous`, as an index into `previous.nodes`, if it is still in `next`. */

@@ -18,11 +18,11 @@ import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
 import { FailoverFence, isAhead } from './failover-fence.js';
-import { Handover, handoverWaitMs } from './takeover.js';
+import { Handover, handedSeqnos, handoverWaitMs } from './takeover.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  applyState, fetchSources, holdsUnit, isRecord, newReplicationCounters, isUint, unitsHeld, type ReplRecord, type ReplicationCounters,
+  applyState, fetchSources, heldSeqnos, holdsUnit, isRecord, newReplicationCounters, isUint, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -92,6 +92,11 @@ export class Replicator extends EventEmitter<{
     answer: (peer) => this.outbox.beacon(peer),
     onHeld: (units) => this.emit('held', units),
     waitMs: () => handoverWaitMs(this.leaseTermMs(), this.options.handoverWaitMs),
+    isCopying: (unit) => this.backfiller.active.has(unit),
+    seqOf: (unit) => this.seqs.get(unit) ?? 0,
+    streamedFrom: (unit) => this.streamFrom.get(unit),
+    keepsCopy: (peer, unit) => holdsUnit(this.map, this.nodeIndexByKey.get(peer) ?? -1, unit, new Map()),
+    catchUp: (peer, units) => void this.backfiller.start(peer, units),
     counters: this.counters,
   });
   /** The term of the lease nodes serve under (ms), once a manager set one: bounds a handover wait. */
@@ -129,7 +134,10 @@ export class Replicator extends EventEmitter<{
       changes: this.changes,
       counters: this.counters,
       apply: (key, value, flags, expAt) => applyState(engine, key, value, flags, expAt),
-      onBackfillEnded: (units) => this.emit('backfill-ended', units),
+      onBackfillEnded: (units) => {
+        this.handover.onCopied(units);
+        this.emit('backfill-ended', units);
+      },
       onRollback: (source, units, how, discarded) => this.emit('rollback', { source, units, how, discarded }),
     }, engine, plane, this.options);
     this.handoff = new HintedHandoff({
@@ -151,6 +159,7 @@ export class Replicator extends EventEmitter<{
     this.outbox = new StreamOutbox({
       get epoch() { return self.map?.epoch ?? 0; },
       counters: this.counters,
+      handedTo: (peer) => handedSeqnos(self.map, self.nodeIndexByKey.get(peer) ?? -1, self.seqs),
     }, plane, this.handoff);
   }
 
@@ -360,15 +369,7 @@ export class Replicator extends EventEmitter<{
 
   /** What the manager needs from this node: backfills under way and the seqno of every unit it holds. */
   report(): { backfilling: number; seqnos: number[]; copiedBytes: number } {
-    const flat: number[] = [];
-    const map = this.map;
-    const held = map === null || this.self < 0 ? null : unitsHeld(map, this.self);
-    for (const [unit, seq] of this.seqs) {
-      if (held !== null && !held.has(unit)) continue;
-      if (flat.length >= 2 * 65_536) break;
-      flat.push(unit, seq);
-    }
-    return { backfilling: this.backfiller.active.size, seqnos: flat, copiedBytes: this.counters.backfillBytes };
+    return { backfilling: this.backfiller.active.size, seqnos: heldSeqnos(this.map, this.self, this.seqs), copiedBytes: this.counters.backfillBytes };
   }
 
   close(): void {
@@ -380,6 +381,7 @@ export class Replicator extends EventEmitter<{
     this.majority.close(KvError.unavailable('node shutting down'));
     this.persisted.close();
     this.handover.close();
+    this.outbox.close();
   }
 
   private readonly onMessage = (peer: string, message: unknown, reply: PeerReply | undefined): void => {
@@ -486,6 +488,7 @@ export class Replicator extends EventEmitter<{
 
   private readonly onPeerUp = (peer: string): void => {
     this.handover.onPeerUp(peer);
+    this.outbox.onPeerUp(peer);
     this.backfiller.onPeerUp(peer);
     this.handoff.replayIfAny();
   };

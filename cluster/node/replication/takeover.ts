@@ -6,12 +6,29 @@ import { isUint, unitChains, type ReplicationCounters } from './records.js';
 export interface HandoverHost {
   /** Send `peer` a request to hand over the units it was the active of before `epoch` (`{ t: 'hand?', at }`). */
   ask(peer: string, epoch: number): void;
-  /** Tell `peer` this node's epoch (`{ t: 'ep' }`), after every record already queued for it (outbox.ts). */
+  /**
+   * Tell `peer` this node's epoch and its seqno of every unit `peer` is the active of
+   * (`{ t: 'ep', e, s }`), after every record already queued for it (outbox.ts).
+   */
   answer(peer: string): void;
   /** The units held changed (some were held, or released). */
   onHeld(units: ReadonlySet<number>): void;
-  /** Longest a unit is held, ms. */
+  /** Longest a unit is held waiting for its peers, ms. */
   waitMs(): number;
+  /** True while `unit` is being copied to this node (backfill.ts). */
+  isCopying(unit: number): boolean;
+  /** This node's seqno of `unit`. */
+  seqOf(unit: number): number;
+  /** The peer whose stream last advanced `unit`'s seqno here, if any. */
+  streamedFrom(unit: number): string | undefined;
+  /**
+   * True when `peer` holds a copy of `unit` in this node's map: it keeps the unit's history
+   * and data, so this node can copy from it what it lacks. A node out of the unit's chain
+   * forgets them at once, and a copy from it would clear this node's.
+   */
+  keepsCopy(peer: string, unit: number): boolean;
+  /** Bring `units` up to `peer`'s seqnos: copy them from it (a delta from its change log when the histories match). */
+  catchUp(peer: string, units: number[]): void;
   readonly counters: ReplicationCounters;
 }
 
@@ -30,8 +47,22 @@ export function handoverWaitMs(leaseTermMs: number | null, fallbackMs: number): 
 interface Pending {
   peers: Set<string>;
   epoch: number;
+  /** When the wait for the peers ends (Infinity once none is left to wait for). */
   until: number;
+  /** When the wait for the peers ends, however long a copy holds the unit meanwhile. */
+  deadline: number;
+  /** The highest seqno of the unit among the peers that handed it over: this node serves it once it has that. */
+  need: number;
+  /** The peer that had `need`: the unit is copied from it if this node is behind. */
+  from: string | null;
+  /** A copy from `from` was started to catch up: whatever it brought, the next settle serves. */
+  isCaughtUp: boolean;
+  /** The wait ran out before every peer handed the unit over. */
+  isTimedOut: boolean;
 }
+
+/** Stands for this node in `newest`: the unit was released without its previous active's handover. */
+const SELF = '';
 
 /**
  * The handover at the switch of a move (DESIGN §5), or of a graceful failover.
@@ -46,29 +77,36 @@ interface Pending {
  * over. It asks (`{ t: 'hand?', at: E }`, E the epoch of the map that made it the active),
  * again whenever the link comes up. The previous active answers once it follows a map of
  * epoch E or later, where it takes no more writes for the unit: with a message at its
- * epoch (`{ t: 'ep' }`) sent after every record it queued for the new active, on the same
- * ordered link. Any message of its at E or later releases the unit, records included.
- * Until then the new active applies its records as a replica does.
+ * epoch (`{ t: 'ep', e, s }`) sent after every record it queued for the new active, on the
+ * same ordered link, that carries its seqno of each unit the asker is now the active of.
+ * Records that went another way (refused by a full or down link and hinted, or sent and
+ * lost with the link) are not before it: the new active compares the seqnos with its own
+ * and first copies what it lacks from the previous active (a delta from its change log).
+ * Until then it applies its records as a replica does. A unit being copied here is not
+ * served before the copy ends, however it was handed over: the copy would overwrite, or
+ * clear, what it wrote meanwhile.
  *
  * Whom to ask: the unit's active in the map this node followed before, when that map is
  * the one the switch came from (epoch E − 1). A node that missed maps (back from a
  * partition or cut off from its manager) cannot tell who was the active at E − 1: it asks
- * every live node. A node's first map (it just started) holds nothing.
+ * every live node, for every unit it is the active of. A node's first map (it just
+ * started) holds nothing.
  *
  * A unit is released without a handover when a map shows the peers it waits for failed or
  * gone (epoch fencing refuses their late records: failover-fence.ts), when this node is no
  * longer its active, and at the latest after `waitMs`: the lease term, past which a node
  * that has not adopted the new map has stopped serving (lease.ts), so that a unit is never
- * held for a peer that is alive but cannot be reached.
+ * held for a peer that is alive but cannot be reached. Records a peer sent before E that
+ * come after such a release are refused (`isLate`).
  *
  * A copy may still get a previous active's record after the new active's (`isLate`).
  */
 export class Handover {
   private readonly pending = new Map<number, Pending>();
-  /** Peers that asked for a handover at an epoch this node has not reached yet: answered once it does. */
-  private readonly requests = new Map<string, number>();
+  /** Epochs peers asked for a handover at that this node has not reached yet: each is answered once it does. */
+  private readonly requests = new Map<string, Set<number>>();
   /** Per unit: the newest epoch of the records applied here, and who sent them (`isLate`). */
-  private readonly newest = new Map<number, { epoch: number; peer: string }>();
+  private newest = new Map<number, { epoch: number; peer: string }>();
   private epoch = 0;
   private timer: NodeJS.Timeout | null = null;
 
@@ -86,80 +124,170 @@ export class Handover {
    */
   follow(previous: ClusterMap | null, map: ClusterMap, self: number): void {
     this.epoch = map.epoch;
-    for (const [peer, epoch] of this.requests) {
-      if (epoch > map.epoch) continue;
-      this.requests.delete(peer);
-      this.host.answer(peer);
+    for (const [peer, epochs] of this.requests) {
+      let isDue = false;
+      for (const e of epochs) {
+        if (e > map.epoch) continue;
+        epochs.delete(e);
+        isDue = true;
+      }
+      if (epochs.size === 0) this.requests.delete(peer);
+      if (isDue) this.host.answer(peer);
     }
     let isChanged = false;
-    // Units were split: their numbers mean other buckets now.
-    if (previous !== null && previous.unitBits !== map.unitBits) {
-      isChanged = this.pending.size > 0;
-      this.pending.clear();
-      this.newest.clear();
-    }
+    // Units were split (unitBits only grows): unit u is units [u·2^d, (u+1)·2^d) now.
+    if (previous !== null && previous.unitBits !== map.unitBits) this.split(map.unitBits - previous.unitBits);
     const me = self < 0 ? undefined : map.nodes[self];
     const live = new Set(map.nodes.filter((n) => n.state !== 'failed' && n.peerKey !== null && n !== me).map((n) => n.peerKey!));
     const chains = unitChains(map);
+    const settle: number[] = [];
     for (const [unit, p] of this.pending) {
       for (const peer of p.peers) if (!live.has(peer)) p.peers.delete(peer);
-      if (chains[unit]?.[1][0] === self && p.peers.size > 0) continue;
-      this.pending.delete(unit);
-      isChanged = true;
+      if (chains[unit]?.[1][0] !== self) {
+        this.pending.delete(unit);
+        isChanged = true;
+      } else if (p.peers.size === 0) settle.push(unit);
     }
-    if (previous !== null && me !== undefined && me.state !== 'failed' && map.epoch > previous.epoch && previous.unitBits === map.unitBits) {
+    if (previous !== null && me !== undefined && me.state !== 'failed' && map.epoch > previous.epoch && previous.unitBits <= map.unitBits) {
       const asked = this.takeOver(previous, map, self, live, chains);
-      for (const peer of asked) this.host.ask(peer, map.epoch);
+      for (const [peer, epoch] of asked) this.host.ask(peer, epoch);
       if (asked.size > 0) isChanged = true;
     }
-    if (isChanged) this.changed();
+    if (this.settle(settle) || isChanged) this.changed();
   }
 
-  /** Hold the units `self` is the active of in `map` and was not in `previous`; returns the peers to ask. */
-  private takeOver(previous: ClusterMap, map: ClusterMap, self: number, live: ReadonlySet<string>, chains: Array<[number, readonly number[]]>): Set<string> {
-    const asked = new Set<string>();
+  /** Every unit number after units were split `d` times: pending holds and `newest` follow their buckets. */
+  private split(d: number): void {
+    if (d <= 0) {
+      // Units never merge; should a map do it, what is known per unit no longer applies.
+      this.pending.clear();
+      this.newest.clear();
+      return;
+    }
+    const n = 2 ** d;
+    const pending = [...this.pending];
+    this.pending.clear();
+    for (const [unit, p] of pending) {
+      for (let v = unit * n; v < (unit + 1) * n; v++) this.pending.set(v, { ...p, peers: new Set(p.peers) });
+    }
+    const newest = new Map<number, { epoch: number; peer: string }>();
+    for (const [unit, x] of this.newest) for (let v = unit * n; v < (unit + 1) * n; v++) newest.set(v, { ...x });
+    this.newest = newest;
+  }
+
+  /**
+   * Hold the units `self` is the active of in `map` and was not in `previous` (every unit
+   * it is the active of when it missed maps); returns the peers to ask, with the epoch.
+   */
+  private takeOver(previous: ClusterMap, map: ClusterMap, self: number, live: ReadonlySet<string>, chains: Array<[number, readonly number[]]>): Map<string, number> {
+    const asked = new Map<string, number>();
     const isStale = previous.epoch !== map.epoch - 1;
-    const before = unitChains(previous);
+    // `previous` as units of `map`'s size (a map may split units and move them at once).
+    const before = unitChains(previous, map.unitBits);
     const id = map.nodes[self]!.id;
     const until = this.now() + this.host.waitMs();
     for (const [unit, chain] of chains) {
       if (chain[0] !== self || this.pending.has(unit)) continue;
       const was = before[unit]?.[1][0];
       const from = was === undefined ? undefined : previous.nodes[was];
-      if (from?.id === id) continue;
+      // After missed maps it may have been the active in between, and another node since.
+      if (from?.id === id && !isStale) continue;
       let peers: Set<string>;
       if (isStale) peers = new Set(live);
       else if (from !== undefined && from.peerKey !== null && live.has(from.peerKey)) peers = new Set([from.peerKey]);
       else continue;
       if (peers.size === 0) continue;
-      this.pending.set(unit, { peers, epoch: map.epoch, until });
+      this.pending.set(unit, { peers, epoch: map.epoch, until, deadline: until, need: 0, from: null, isCaughtUp: false, isTimedOut: false });
       this.host.counters.handoverWaits++;
-      for (const peer of peers) asked.add(peer);
+      for (const peer of peers) asked.set(peer, map.epoch);
     }
     return asked;
   }
 
   /**
-   * A message from `peer`: a request for a handover, or, at its map's epoch, anything it
-   * sent after its records from before (records, acks, `ep`). A hint's epoch is the one it
-   * was made at, not its sender's.
+   * A message from `peer`: a request for a handover, or its answer (`ep`, at its map's
+   * epoch, with its seqno of each unit handed over; without seqnos from a node that does
+   * not send them).
    */
   onMessage(peer: string, message: unknown): void {
-    const { t, e: epoch, at } = message as { t?: unknown; e?: unknown; at?: unknown };
+    const { t, e: epoch, at, s } = message as { t?: unknown; e?: unknown; at?: unknown; s?: unknown };
     if (t === 'hand?') {
       if (!isUint(at)) return;
       if (at <= this.epoch) this.host.answer(peer);
-      else this.requests.set(peer, Math.max(at, this.requests.get(peer) ?? 0));
+      else {
+        const epochs = this.requests.get(peer) ?? new Set<number>();
+        epochs.add(at);
+        this.requests.set(peer, epochs);
+      }
       return;
     }
-    if (this.pending.size === 0 || t === 'hrep' || typeof epoch !== 'number') return;
-    let isReleased = false;
+    if (t !== 'ep' || this.pending.size === 0 || !isUint(epoch)) return;
+    const seqs = seqnosOf(s);
+    const settle: number[] = [];
     for (const [unit, p] of this.pending) {
-      if (epoch < p.epoch || !p.peers.delete(peer) || p.peers.size > 0) continue;
+      if (epoch < p.epoch || !p.peers.has(peer)) continue;
+      const theirs = seqs?.get(unit);
+      if (theirs !== undefined) {
+        // Below what this node already applied from that peer's own stream: its numbering
+        // started over (restarted without its data) or was rolled back. Which of its
+        // records this node lacks cannot be told from seqnos: no handover (the wait ends it).
+        if (theirs < this.host.seqOf(unit) && this.host.streamedFrom(unit) === peer) continue;
+        if (theirs > p.need) {
+          p.need = theirs;
+          p.from = peer;
+        }
+      }
+      p.peers.delete(peer);
+      if (p.peers.size === 0) settle.push(unit);
+    }
+    if (this.settle(settle)) this.changed();
+  }
+
+  /** Copies of `units` to this node ended (done or given up): units handed over meanwhile may be served. */
+  onCopied(units: readonly number[]): void {
+    const settle = units.filter((u) => this.pending.get(u)?.peers.size === 0);
+    if (this.settle(settle)) this.changed();
+  }
+
+  /**
+   * Units no peer is waited for any more: served, unless being copied here (released when
+   * the copy ends) or behind the seqno a peer handed them over at: copied from it first
+   * (once) when it still holds a copy of the unit, else held until the wait ends. Returns
+   * whether any was released.
+   */
+  private settle(units: readonly number[]): boolean {
+    const behind = new Map<string, number[]>();
+    let isReleased = false;
+    for (const unit of units) {
+      const p = this.pending.get(unit);
+      if (p === undefined || p.peers.size > 0) continue;
+      if (this.host.isCopying(unit)) {
+        p.until = Infinity;
+        continue;
+      }
+      if (!p.isTimedOut && !p.isCaughtUp && p.from !== null && this.host.seqOf(unit) < p.need) {
+        if (!this.host.keepsCopy(p.from, unit)) {
+          p.until = p.deadline;
+          continue;
+        }
+        p.isCaughtUp = true;
+        p.until = Infinity;
+        const list = behind.get(p.from) ?? [];
+        list.push(unit);
+        behind.set(p.from, list);
+        continue;
+      }
       this.pending.delete(unit);
       isReleased = true;
+      if (p.isTimedOut) {
+        this.host.counters.handoverTimeouts++;
+        // Whatever the previous active sent before this epoch comes late now: refused.
+        this.newest.set(unit, { epoch: p.epoch, peer: SELF });
+      }
     }
-    if (isReleased) this.changed();
+    // The copy may end at once (and call onCopied): after this pass.
+    for (const [peer, list] of behind) this.host.catchUp(peer, list);
+    return isReleased;
   }
 
   /** The link to `peer` is up: ask it again (a request or its answer may have been lost with the link). */
@@ -176,11 +304,11 @@ export class Handover {
 
   /**
    * True for a record of `unit` that `peer` sent at `sentAt`, when another node sent this
-   * copy records of the unit under a newer epoch. It comes from a previous active that had
-   * not handed the unit over yet when it sent it, and arrives after the new active's
-   * records: the new active had it before it wrote, and it may be older than what that
-   * node wrote since. The copy refuses it; the gap it leaves makes the copy catch up from
-   * the new active.
+   * copy records of the unit under a newer epoch (or this node took the unit over without a
+   * handover at that epoch). It comes from a previous active that had not handed the unit
+   * over yet when it sent it, and arrives after the new active's records: the new active
+   * had it before it wrote, and it may be older than what that node wrote since. The copy
+   * refuses it; the gap it leaves makes the copy catch up from the new active.
    */
   isLate(unit: number, peer: string, sentAt: number): boolean {
     const n = this.newest.get(unit);
@@ -207,15 +335,41 @@ export class Handover {
     this.host.onHeld(this.held);
   }
 
-  /** Waits that ran out: their units are served without a handover. */
+  /** Waits that ran out: their units are served without a handover (once any copy of them here ends). */
   private readonly onTimer = (): void => {
     this.timer = null;
     const now = this.now();
+    const settle: number[] = [];
     for (const [unit, p] of this.pending) {
       if (p.until > now) continue;
-      this.pending.delete(unit);
-      this.host.counters.handoverTimeouts++;
+      p.isTimedOut = true;
+      p.peers.clear();
+      settle.push(unit);
     }
+    this.settle(settle);
     this.changed();
   };
+}
+
+/** `[unit, seqno, …]`: this node's seqno (`seqs`) of each unit that node `peer` (an index) is the active of in `map`. */
+export function handedSeqnos(map: ClusterMap | null, peer: number, seqs: ReadonlyMap<number, number>): number[] {
+  const flat: number[] = [];
+  if (map === null || peer < 0) return flat;
+  for (const [unit, chain] of unitChains(map)) {
+    const seq = chain[0] === peer ? seqs.get(unit) : undefined;
+    if (seq !== undefined) flat.push(unit, seq);
+  }
+  return flat;
+}
+
+/** The `[unit, seqno, …]` list of an `ep`, by unit; null when it has none. */
+function seqnosOf(raw: unknown): Map<number, number> | null {
+  if (!Array.isArray(raw)) return null;
+  const out = new Map<number, number>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const unit: unknown = raw[i];
+    const seq: unknown = raw[i + 1];
+    if (isUint(unit) && isUint(seq)) out.set(unit, seq);
+  }
+  return out;
 }
