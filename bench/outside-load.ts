@@ -43,3 +43,12 @@ export function pickRound(rates: readonly number[], shares: readonly number[], m
   }
   return best >= 0 ? { index: best, isClean: true } : { index: bestAny, isClean: false };
 }
+
+/**
+ * The rounds of a run that outside load did not disturb (share at most `maxShare`, NaN
+ * counting as undisturbed), or every round when none was; and which of the two it is.
+ */
+export function quietRounds<T>(rounds: readonly T[], shares: readonly number[], maxShare: number): { rounds: T[]; isClean: boolean } {
+  const quiet = rounds.filter((_, i) => !((shares[i] ?? Number.NaN) > maxShare));
+  return quiet.length > 0 || rounds.length === 0 ? { rounds: quiet, isClean: true } : { rounds: [...rounds], isClean: false };
+}

@@ -17,7 +17,7 @@ import { openMemcachedLoad } from './memcached-load.js';
 import { parseMix, type OpMix } from './mix.js';
 import { findBinary, startRedisCluster, startTwemproxy, stopServers, type PeerServer } from './peer-servers.js';
 import { parsePeersArgs, PEERS_USAGE, type PeersBenchOptions } from './peers-options.js';
-import { outsideCpuMeter, pickRound, shareOfMachine } from './outside-load.js';
+import { outsideCpuMeter, pickRound, quietRounds, shareOfMachine } from './outside-load.js';
 import { medianByP50, procCpuMeter, selfCpuMeter, waitForOwners, type CpuMeter } from './proxy-bench.js';
 import { spawnNode as spawnChild, type ChildHandle } from './processes.js';
 import { emptyResults, finishRun, makeFigure, runPhase, type BenchResults, type Figure } from './report.js';
@@ -59,7 +59,7 @@ export interface PeerRun {
    * meanwhile (`outside-load.ts`); NaN where unknown. Absent in results from before.
    */
   outsideShares?: number[];
-  /** True when every round was disturbed by outside load (over `maxOutsideShare`): the rate counted is the fastest of them anyway. */
+  /** True when every round was disturbed by outside load (over `maxOutsideShare`): the round counted is picked from all of them. */
   isDisturbed?: boolean;
 }
 
@@ -97,17 +97,18 @@ export function roundOrder(round: number, count: number): number[] {
 
 /**
  * Run `specs` in rounds, each round running every spec once, in `roundOrder`. CPU per
- * operation covers every round of a spec. Timed runs keep their fastest round among those
- * that outside load (`outside`, CPU µs the rest of the machine used) did not disturb;
- * when a timed spec has no such round yet, up to `o.extraRounds` more rounds of every
- * spec follow. Counted runs keep the round with the median p50.
+ * operation covers every round of a spec. Only rounds that outside load (`outside`, CPU µs
+ * the rest of the machine used) did not disturb count: timed runs keep the fastest of
+ * them, counted runs the one with the median p50 (all rounds when every one was
+ * disturbed). While a spec has no undisturbed round yet, up to `o.extraRounds` more rounds
+ * of every spec follow.
  */
 async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, outside: CpuMeter, roundCount = o.rounds): Promise<PeerRun[]> {
   const runs = specs.map((): WorkloadResult[] => []);
   const shares = specs.map((): number[] => []);
   const used = specs.map((s) => new Map<string, number | null>(Object.keys(s.contender.meters).map((n) => [n, 0])));
   const ops = specs.map(() => 0);
-  const isSettled = (): boolean => specs.every((s, k) => s.count > 0 || !shares[k]!.every((x) => x > o.maxOutsideShare));
+  const isSettled = (): boolean => shares.every((list) => !list.every((x) => x > o.maxOutsideShare));
   const planned = Math.max(1, roundCount);
   for (let i = 0; i < planned || (i < planned + o.extraRounds && !isSettled()); i++) {
     const label = i >= planned ? `extra ${i + 1 - planned}/${o.extraRounds}` : `${i + 1}/${planned}`;
@@ -135,12 +136,14 @@ async function alternate(specs: readonly RunSpec[], o: PeersBenchOptions, outsid
   return specs.map((s, k): PeerRun => {
     const all = runs[k]!;
     const pick = pickRound(all.map((r) => r.opsPerSec), shares[k]!, o.maxOutsideShare);
-    const picked = s.count > 0 ? medianByP50(all) : all[pick.index]!;
+    const quiet = quietRounds(all, shares[k]!, o.maxOutsideShare);
+    const picked = s.count > 0 ? medianByP50(quiet.rounds) : all[pick.index]!;
+    const isDisturbed = !(s.count > 0 ? quiet.isClean : pick.isClean);
     const cpuUsPerOp: Record<string, number> = {};
     for (const [n, us] of used[k]!) if (us !== null && ops[k]! > 0) cpuUsPerOp[n] = us / ops[k]!;
     return {
       label: s.label, result: { ...picked, label: s.label, roundOpsPerSec: all.map((r) => r.opsPerSec) }, cpuUsPerOp,
-      outsideShares: shares[k]!, ...(s.count === 0 && !pick.isClean ? { isDisturbed: true } : {}),
+      outsideShares: shares[k]!, ...(isDisturbed ? { isDisturbed: true } : {}),
     };
   });
 }
@@ -385,7 +388,7 @@ export function outsideNote(run: PeerRun, maxOutsideShare: number): string {
   const shares = run.outsideShares ?? [];
   if (!shares.some((x) => x > maxOutsideShare)) return '';
   const list = shares.map((x) => (Number.isNaN(x) ? '?' : `${Math.round(x * 100)}%`)).join(' / ');
-  return `   outside load ${list}${run.isDisturbed === true ? ' (every round disturbed: rate not comparable)' : ''}`;
+  return `   outside load ${list}${run.isDisturbed === true ? ' (every round disturbed: not comparable)' : ''}`;
 }
 
 /** `client 10.2  node1 3.1  …  total 19.6` µs per operation. */

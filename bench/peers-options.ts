@@ -32,7 +32,7 @@ export interface PeersBenchOptions {
   /**
    * A round is disturbed when processes outside the bench used more than this share of
    * the machine's cores while it ran (bench/outside-load.ts); it counts only when every
-   * round of that contender was. @default 0.05
+   * round of that run was (throughput: the fastest round counts; latency: the median p50). @default 0.05
    */
   maxOutsideShare: number;
   /** More rounds, at most this many, while some contender has no undisturbed round. @default 2 */
@@ -129,7 +129,7 @@ added p50 at one in flight ≤ twemproxy's. A peer whose binaries are missing is
                        fastest round counts, among those no outside load disturbed
   --max-outside P      a round is disturbed when processes outside the bench used more
                        than P of the machine's cores meanwhile (default 0.05; 1: never)
-  --extra-rounds N     up to N more rounds while a contender has no undisturbed one
+  --extra-rounds N     up to N more rounds while a run has no undisturbed round
                        (default 2)
   --warmup S           untimed run of each contender first, seconds (default 3: the
                        JIT-compiled PandaKV processes need 2-4 s of load to reach their rate)

@@ -2,7 +2,7 @@ import { suite } from '../../helpers/suite.js';
 import * as assert from 'uvu/assert';
 import { UsageError } from '../../../bin/cli-util.js';
 import { cpuLine, outsideNote, peersFigures, roundOrder, type PeerRun, type PeersBenchResult } from '../../../bench/peers-bench.js';
-import { outsideCpuMeter, pickRound, shareOfMachine } from '../../../bench/outside-load.js';
+import { outsideCpuMeter, pickRound, quietRounds, shareOfMachine } from '../../../bench/outside-load.js';
 import { parsePeersArgs, PEERS_BENCH_DEFAULTS, type PeersBenchOptions } from '../../../bench/peers-options.js';
 import { findBinary, freePort, twemproxyConfig } from '../../../bench/peer-servers.js';
 import type { WorkloadResult } from '../../../bench/workload.js';
@@ -121,6 +121,13 @@ test('outside load: the fastest undisturbed round counts, the fastest of all onl
   assert.equal(pickRound([70, 90], [Number.NaN, Number.NaN], 0.05), { index: 1, isClean: true }, 'unknown counts as undisturbed');
   assert.equal(pickRound([70, 90], [], 0.05), { index: 1, isClean: true });
   assert.equal(pickRound([], [], 0.05), { index: -1, isClean: false });
+});
+
+test('outside load: latency runs are judged on their undisturbed rounds, on all of them only when none was', () => {
+  assert.equal(quietRounds(['a', 'b', 'c'], [0.5, 0.01, Number.NaN], 0.05), { rounds: ['b', 'c'], isClean: true });
+  assert.equal(quietRounds(['a', 'b'], [0.5, 0.4], 0.05), { rounds: ['a', 'b'], isClean: false });
+  assert.equal(quietRounds(['a', 'b'], [], 0.05), { rounds: ['a', 'b'], isClean: true });
+  assert.equal(quietRounds([], [], 0.05), { rounds: [], isClean: true });
 });
 
 test('outside load: busy time of the machine less the bench\'s own, as a share of the cores', () => {
