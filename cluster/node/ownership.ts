@@ -1,6 +1,7 @@
 import { bucketOfBinary } from '../../shared/keystream.js';
 import { activeRanges, chainOf, unheldRanges, type ClusterMap } from '../../shared/cluster-map.js';
 import type { OwnershipLease } from './lease.js';
+import { WaitList } from './wait-list.js';
 
 /**
  * Which buckets this node serves, and at which epoch. A node without a manager owns
@@ -14,15 +15,15 @@ export class Ownership {
   private ranges: Array<[number, number]> | null = null;
   private map: ClusterMap | null = null;
   private self = -1;
-  /** Requests waiting for this node to adopt a newer map, oldest first. */
-  private waiters: Array<{ epoch: number; resolve: () => void; timer: NodeJS.Timeout }> = [];
+  /** Requests waiting for this node to adopt a map of at least their epoch. */
+  private readonly waiters: WaitList<number>;
   /**
    * Units this node is the active of in its map but does not serve yet: the previous active
    * has not handed them over (replication/takeover.ts). Left out of `ranges`.
    */
   private held: ReadonlySet<number> = new Set();
-  /** Requests waiting for a held unit to be handed over. */
-  private heldWaiters: Array<{ unit: number; resolve: () => void; timer: NodeJS.Timeout }> = [];
+  /** Requests waiting for their held unit to be handed over. */
+  private readonly heldWaiters: WaitList<number>;
 
   /**
    * @param isManaged a managed node owns nothing until its first map arrives
@@ -31,8 +32,10 @@ export class Ownership {
   /** The lease the node serves its units under (DESIGN §4); null = never fenced. */
   lease: OwnershipLease | null = null;
 
-  constructor(bits: number, private readonly isManaged = false, private readonly maxWaiters = 65_536) {
+  constructor(bits: number, private readonly isManaged = false, maxWaiters = 65_536) {
     this.bits = bits;
+    this.waiters = new WaitList(maxWaiters);
+    this.heldWaiters = new WaitList(maxWaiters);
     if (isManaged) this.ranges = [];
   }
 
@@ -43,17 +46,7 @@ export class Ownership {
     this.map = map;
     this.self = nodeIndex;
     this.ranges = this.servedRanges();
-    if (this.waiters.length === 0) return;
-    const still = [];
-    for (const w of this.waiters) {
-      if (w.epoch > map.epoch) {
-        still.push(w);
-        continue;
-      }
-      clearTimeout(w.timer);
-      w.resolve();
-    }
-    this.waiters = still;
+    if (this.waiters.size > 0) this.waiters.release((epoch) => epoch <= map.epoch);
   }
 
   /**
@@ -63,44 +56,21 @@ export class Ownership {
    * answers NOT_MY_BUCKET). Waiters resolve in arrival order.
    */
   whenEpoch(epoch: number, ms: number): Promise<void> | null {
-    if (!this.isManaged || epoch <= this.epoch || this.waiters.length >= this.maxWaiters) return null;
-    return new Promise<void>((resolve) => {
-      const w = {
-        epoch,
-        resolve,
-        timer: setTimeout(() => {
-          this.waiters = this.waiters.filter((x) => x !== w);
-          resolve();
-        }, ms),
-      };
-      this.waiters.push(w);
-    });
+    if (!this.isManaged || epoch <= this.epoch) return null;
+    return this.waiters.add(epoch, ms);
   }
 
   /** Release every waiting request (shutdown). */
   releaseWaiters(): void {
-    for (const w of [...this.waiters, ...this.heldWaiters]) {
-      clearTimeout(w.timer);
-      w.resolve();
-    }
-    this.waiters = [];
-    this.heldWaiters = [];
+    this.waiters.release();
+    this.heldWaiters.release();
   }
 
   /** Serve none of `units` (of the current map's units), though this node is their active, until a later call leaves them out. */
   hold(units: ReadonlySet<number>): void {
     this.held = new Set(units);
     if (this.map !== null) this.ranges = this.servedRanges();
-    const still = [];
-    for (const w of this.heldWaiters) {
-      if (this.held.has(w.unit)) {
-        still.push(w);
-        continue;
-      }
-      clearTimeout(w.timer);
-      w.resolve();
-    }
-    this.heldWaiters = still;
+    if (this.heldWaiters.size > 0) this.heldWaiters.release((unit) => !this.held.has(unit));
   }
 
   /**
@@ -109,20 +79,10 @@ export class Ownership {
    */
   whenServed(key: string, ms: number): Promise<void> | null {
     const map = this.map;
-    if (this.held.size === 0 || map === null || this.heldWaiters.length >= this.maxWaiters) return null;
+    if (this.held.size === 0 || map === null) return null;
     const unit = Math.floor(bucketOfBinary(key, map.bits) / 2 ** (map.bits - map.unitBits));
     if (!this.held.has(unit)) return null;
-    return new Promise<void>((resolve) => {
-      const w = {
-        unit,
-        resolve,
-        timer: setTimeout(() => {
-          this.heldWaiters = this.heldWaiters.filter((x) => x !== w);
-          resolve();
-        }, ms),
-      };
-      this.heldWaiters.push(w);
-    });
+    return this.heldWaiters.add(unit, ms);
   }
 
   /** The ranges this node is the active of in its map, without the units held. */
