@@ -53,6 +53,11 @@ export class Executor {
   /** Replica reads sent on to the active because this node's copy was not whole. */
   replicaRedirects = 0;
 
+  /** Execute `req` once `wait` ends (a newer map arrived, or its unit was handed over; or the wait ran out), once only. */
+  private afterWait(wait: Promise<void>, req: Request): Promise<ResponseFrame> {
+    return wait.then(() => this.execute(req, true)).catch((err: unknown) => errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
+  }
+
   /**
    * Execute one request. A write whose durability must wait for replicas answers with a
    * promise; everything else answers at once.
@@ -62,17 +67,13 @@ export class Executor {
     // bounce the request (the client would back off before trying again).
     if (!hasWaited && req.epoch > this.ownership.epoch) {
       const wait = this.ownership.whenEpoch(req.epoch, EPOCH_WAIT_MS);
-      if (wait !== null) {
-        return wait.then(() => this.execute(req, true)).catch((err: unknown) => errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
-      }
+      if (wait !== null) return this.afterWait(wait, req);
     }
     // The key's unit is this node's since the last map, and its previous active has not
     // handed it over yet (replication/takeover.ts): wait for it rather than bounce the request.
     if (!hasWaited && req.key !== '' && req.epoch === this.ownership.epoch) {
       const wait = this.ownership.whenServed(req.key, EPOCH_WAIT_MS);
-      if (wait !== null) {
-        return wait.then(() => this.execute(req, true)).catch((err: unknown) => errorAnswer(req.id, Status.INTERNAL, err instanceof Error ? err.message : 'internal error'));
-      }
+      if (wait !== null) return this.afterWait(wait, req);
     }
     const rep = this.replicator;
     const isWrite = isMutation(req.op) && req.key !== '';
