@@ -359,7 +359,7 @@ export class DataNode implements StatsSource {
       purgeKeysRead: this.purger.keysRead,
       replicaRedirects: this.executor.replicaRedirects,
       engine: this.engine.kind,
-      ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, backfilling: this.replicator.backfilling, unacked: this.replicator.unacked, peers_up: this.replicator.peersUp })),
+      ...(this.replicator === null ? {} : prefixed('repl_', { ...this.replicator.counters, ...this.replicator.gauges() })),
       rssBytes: process.memoryUsage.rss(),
       uptimeSec: Math.floor((Date.now() - this.startedAt) / 1000),
       epoch: this.ownership.epoch,

@@ -269,6 +269,32 @@ test('the old active\'s records that its link refused are copied before the new 
 // B, holding the unit, saw a gap in A's records and copies the unit from A. A hands the unit
 // over while the copy runs. Served at once, B's writes were overwritten by the copy's delta
 // (and a full copy clears keys it did not bring). B serves the unit once the copy ended.
+// A plain move: A leaves the unit's chain at the switch and forgets the unit. Its record
+// for B was refused by the link; R has it. Before, B held the unit until the wait ran out
+// and then served it without A's acknowledged write.
+test('the old active\'s records that its link refused are copied from a replica when the old active left the chain', async () => {
+  await withThreeNodes(async (nodes, keys) => {
+    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const key = keyIn(0);
+    const switched = await stagedAndCopied(nodes, keys, key);
+    const send = a.plane.send.bind(a.plane);
+    a.plane.send = (peer, message) => (peer === keys[2] && (message as { t?: unknown }).t === 'rep' ? false : send(peer, message));
+    const old = a.run(Op.SET, key, 'old', 'none');
+    assert.is((old as ResponseFrame)[1], Status.OK, 'A acknowledges');
+    await until(() => r.text(key) === 'old', 10_000, 'R has A\'s write');
+    a.plane.send = send;
+    r.follow(switched);
+    b.follow(switched);
+    a.follow(switched);
+    await until(() => b.held.size === 0 && b.rep.backfilling === 0, 10_000, 'B serves the units');
+    assert.is(b.text(key), 'old', 'B has the write A acknowledged');
+    assert.is(b.rep.counters.handoverTimeouts, 0, 'not released by the wait');
+    const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
+    assert.is(frame[1], Status.OK);
+    await until(() => r.text(key) === 'new', 10_000, 'R as B');
+  }, { handoverWaitMs: 30_000 });
+});
+
 test('a unit being copied to its new active is not served before the copy ends', async () => {
   await withThreeNodes(async (nodes, keys) => {
     const [a, r, b] = nodes as [TestNode, TestNode, TestNode];

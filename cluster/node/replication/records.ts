@@ -69,6 +69,17 @@ export function holdsUnit(map: ClusterMap | null, self: number, unit: number, me
   return isHeld;
 }
 
+/** The peer keys of the live nodes other than `self` that hold `unit` in `map`. */
+export function copyHolders(map: ClusterMap | null, self: number, unit: number): string[] {
+  if (map === null || unit >= 2 ** map.unitBits) return [];
+  const keys: string[] = [];
+  for (const i of chainOf(map, unit * 2 ** (map.bits - map.unitBits))) {
+    const node = map.nodes[i];
+    if (i !== self && node !== undefined && node.state !== 'failed' && node.peerKey !== null) keys.push(node.peerKey);
+  }
+  return keys;
+}
+
 /** True when `self` is `unit`'s active in `map`; `memo` keeps answers for one batch. */
 export function isActiveOf(map: ClusterMap | null, self: number, unit: number, memo: Map<number, boolean>): boolean {
   let isActive = memo.get(unit);

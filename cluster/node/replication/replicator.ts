@@ -18,11 +18,11 @@ import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
 import { FailoverFence, isAhead } from './failover-fence.js';
-import { Handover, handedSeqnos, handoverWaitMs } from './takeover.js';
+import { Handover, LeftSeqnos, handedSeqnos, handoverWaitMs } from './takeover.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {
-  applyState, fetchSources, heldSeqnos, holdsUnit, isRecord, newReplicationCounters, isUint, unitsHeld, type ReplRecord, type ReplicationCounters,
+  applyState, copyHolders, fetchSources, heldSeqnos, holdsUnit, isRecord, newReplicationCounters, isUint, unitsHeld, type ReplRecord, type ReplicationCounters,
 } from './records.js';
 
 /**
@@ -96,9 +96,12 @@ export class Replicator extends EventEmitter<{
     seqOf: (unit) => this.seqs.get(unit) ?? 0,
     streamedFrom: (unit) => this.streamFrom.get(unit),
     keepsCopy: (peer, unit) => holdsUnit(this.map, this.nodeIndexByKey.get(peer) ?? -1, unit, new Map()),
+    copyHolders: (unit) => copyHolders(this.map, this.self, unit),
     catchUp: (peer, units) => void this.backfiller.start(peer, units),
     counters: this.counters,
   });
+  /** Seqnos of the units this node left lately: its handover answers still report them. */
+  private readonly leftSeqs = new LeftSeqnos(() => 2 * handoverWaitMs(this.leaseTermMs(), this.options.handoverWaitMs));
   /** The term of the lease nodes serve under (ms), once a manager set one: bounds a handover wait. */
   leaseTermMs: () => number | null = () => null;
   /** `majority` writes waiting for their replicas' acknowledgements. */
@@ -152,6 +155,7 @@ export class Replicator extends EventEmitter<{
       setSeq: (unit, seq, record) => {
         this.seqs.set(unit, seq);
         this.changes.append(record);
+        this.handover.advanced(unit);
       },
       apply: (key, value, flags, expAt) => applyState(engine, key, value, flags, expAt),
       backfill: (source, units) => void this.backfiller.start(source, units),
@@ -159,7 +163,7 @@ export class Replicator extends EventEmitter<{
     this.outbox = new StreamOutbox({
       get epoch() { return self.map?.epoch ?? 0; },
       counters: this.counters,
-      handedTo: (peer) => handedSeqnos(self.map, self.nodeIndexByKey.get(peer) ?? -1, self.seqs),
+      handedTo: (peer) => handedSeqnos(self.map, self.nodeIndexByKey.get(peer) ?? -1, self.seqs, self.leftSeqs),
     }, plane, this.handoff);
   }
 
@@ -279,8 +283,10 @@ export class Replicator extends EventEmitter<{
     if (this.isKeeping) return;
     const map = this.map;
     const held = map === null || this.self < 0 ? new Set<number>() : unitsHeld(map, this.self);
-    for (const u of [...this.seqs.keys()]) {
+    this.leftSeqs.prune();
+    for (const [u, seq] of [...this.seqs]) {
       if (held.has(u) || this.backfiller.active.has(u)) continue;
+      this.leftSeqs.note(u, seq, map?.unitBits ?? 0);
       this.seqs.delete(u);
       this.changes.drop(u);
       this.backfiller.residue.add(u);
@@ -304,14 +310,9 @@ export class Replicator extends EventEmitter<{
     return this.seqs.has(unit) && !this.backfiller.active.has(unit) && !this.backfiller.residue.has(unit);
   }
 
-  /** Records sent to replicas and not yet acknowledged, kept to be hinted if a link drops. */
-  get unacked(): number {
-    return this.handoff.unackedRecords;
-  }
-
-  /** Peers whose link is up now. */
-  get peersUp(): number {
-    return this.plane.upPeers().length;
+  /** Units being copied here, records sent to replicas and not yet acknowledged (hinted if a link drops), peers whose link is up. */
+  gauges(): { backfilling: number; unacked: number; peers_up: number } {
+    return { backfilling: this.backfiller.active.size, unacked: this.handoff.unackedRecords, peers_up: this.plane.upPeers().length };
   }
 
   /**
@@ -458,6 +459,7 @@ export class Replicator extends EventEmitter<{
         this.seqs.set(unit, seq);
         this.streamFrom.set(unit, peer);
         if (this.backfiller.active.get(unit) === undefined) this.changes.append(r);
+        this.handover.advanced(unit);
       }
       acks ??= new Map();
       acks.set(unit, Math.max(acks.get(unit) ?? 0, seq));

@@ -4,8 +4,11 @@ import { isUint, unitChains, type ReplicationCounters } from './records.js';
 
 /** What the handover needs from the replicator. */
 export interface HandoverHost {
-  /** Send `peer` a request to hand over the units it was the active of before `epoch` (`{ t: 'hand?', at }`). */
-  ask(peer: string, epoch: number): void;
+  /**
+   * Send `peer` a request to hand over the units it was the active of before `epoch`
+   * (`{ t: 'hand?', at }`); false when its link did not take it.
+   */
+  ask(peer: string, epoch: number): boolean;
   /**
    * Tell `peer` this node's epoch and its seqno of every unit `peer` is the active of
    * (`{ t: 'ep', e, s }`), after every record already queued for it (outbox.ts).
@@ -27,6 +30,8 @@ export interface HandoverHost {
    * forgets them at once, and a copy from it would clear this node's.
    */
   keepsCopy(peer: string, unit: number): boolean;
+  /** The other live nodes that hold a copy of `unit` in this node's map (its replicas). */
+  copyHolders(unit: number): string[];
   /** Bring `units` up to `peer`'s seqnos: copy them from it (a delta from its change log when the histories match). */
   catchUp(peer: string, units: number[]): void;
   readonly counters: ReplicationCounters;
@@ -59,7 +64,12 @@ interface Pending {
   isCaughtUp: boolean;
   /** The wait ran out before every peer handed the unit over. */
   isTimedOut: boolean;
+  /** Behind `need`, and `from` keeps no copy: the unit's replicas were asked for their seqnos. */
+  isAskingCopies: boolean;
 }
+
+/** How soon a request for a handover that a live link did not take is sent again, ms. */
+const ASK_RETRY_MS = 100;
 
 /** Stands for this node in `newest`: the unit was released without its previous active's handover. */
 const SELF = '';
@@ -82,6 +92,10 @@ const SELF = '';
  * Records that went another way (refused by a full or down link and hinted, or sent and
  * lost with the link) are not before it: the new active compares the seqnos with its own
  * and first copies what it lacks from the previous active (a delta from its change log).
+ * A previous active that left the unit's chain keeps no copy (it reports the seqno the
+ * unit left at: `LeftSeqnos`): the new active asks the unit's replicas for their seqnos
+ * and copies from one that has it. A unit whose seqno gets there another way (a hint
+ * replayed) is served at once (`advanced`).
  * Until then it applies its records as a replica does. A unit being copied here is not
  * served before the copy ends, however it was handed over: the copy would overwrite, or
  * clear, what it wrote meanwhile.
@@ -109,6 +123,9 @@ export class Handover {
   private newest = new Map<number, { epoch: number; peer: string }>();
   private epoch = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** Requests for a handover a link did not take, by peer, with the epoch: sent again. */
+  private readonly unasked = new Map<string, number>();
+  private askTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly host: HandoverHost, private readonly now: () => number = () => performance.now()) {}
 
@@ -150,7 +167,7 @@ export class Handover {
     }
     if (previous !== null && me !== undefined && me.state !== 'failed' && map.epoch > previous.epoch && previous.unitBits <= map.unitBits) {
       const asked = this.takeOver(previous, map, self, live, chains);
-      for (const [peer, epoch] of asked) this.host.ask(peer, epoch);
+      for (const [peer, epoch] of asked) this.ask(peer, epoch);
       if (asked.size > 0) isChanged = true;
     }
     if (this.settle(settle) || isChanged) this.changed();
@@ -197,7 +214,7 @@ export class Handover {
       else if (from !== undefined && from.peerKey !== null && live.has(from.peerKey)) peers = new Set([from.peerKey]);
       else continue;
       if (peers.size === 0) continue;
-      this.pending.set(unit, { peers, epoch: map.epoch, until, deadline: until, need: 0, from: null, isCaughtUp: false, isTimedOut: false });
+      this.pending.set(unit, { peers, epoch: map.epoch, until, deadline: until, need: 0, from: null, isCaughtUp: false, isTimedOut: false, isAskingCopies: false });
       this.host.counters.handoverWaits++;
       for (const peer of peers) asked.set(peer, map.epoch);
     }
@@ -224,8 +241,21 @@ export class Handover {
     if (t !== 'ep' || this.pending.size === 0 || !isUint(epoch)) return;
     const seqs = seqnosOf(s);
     const settle: number[] = [];
+    const behind = new Map<string, number[]>();
     for (const [unit, p] of this.pending) {
-      if (epoch < p.epoch || !p.peers.has(peer)) continue;
+      if (epoch < p.epoch) continue;
+      if (!p.peers.has(peer)) {
+        // A replica that has what the previous active had: the copy comes from it.
+        const theirs = seqs?.get(unit);
+        if (p.isAskingCopies && !p.isCaughtUp && !p.isTimedOut && theirs !== undefined && theirs >= p.need && this.host.keepsCopy(peer, unit)) {
+          p.isCaughtUp = true;
+          p.until = Infinity;
+          const list = behind.get(peer) ?? [];
+          list.push(unit);
+          behind.set(peer, list);
+        }
+        continue;
+      }
       const theirs = seqs?.get(unit);
       if (theirs !== undefined) {
         // Below what this node already applied from that peer's own stream: its numbering
@@ -240,7 +270,20 @@ export class Handover {
       p.peers.delete(peer);
       if (p.peers.size === 0) settle.push(unit);
     }
-    if (this.settle(settle)) this.changed();
+    const isReleased = this.settle(settle);
+    for (const [from, list] of behind) this.host.catchUp(from, list);
+    if (isReleased || behind.size > 0) this.changed();
+  }
+
+  /**
+   * `unit`'s seqno here went up (a record streamed or a hint replayed): a unit held only
+   * because it was behind what its previous active handed over is served once it has it.
+   */
+  advanced(unit: number): void {
+    if (this.pending.size === 0) return;
+    const p = this.pending.get(unit);
+    if (p === undefined || p.peers.size > 0 || p.need === 0 || this.host.seqOf(unit) < p.need) return;
+    if (this.settle([unit])) this.changed();
   }
 
   /** Copies of `units` to this node ended (done or given up): units handed over meanwhile may be served. */
@@ -267,7 +310,14 @@ export class Handover {
       }
       if (!p.isTimedOut && !p.isCaughtUp && p.from !== null && this.host.seqOf(unit) < p.need) {
         if (!this.host.keepsCopy(p.from, unit)) {
+          // The previous active left the unit's chain: it forgot the unit's history and
+          // data. What it sent the replicas (or what a fallback node replays as hints) is
+          // there: ask them for their seqnos, copy from one that has it; else the wait ends it.
           p.until = p.deadline;
+          if (!p.isAskingCopies) {
+            p.isAskingCopies = true;
+            for (const peer of this.host.copyHolders(unit)) this.ask(peer, p.epoch);
+          }
           continue;
         }
         p.isCaughtUp = true;
@@ -292,15 +342,46 @@ export class Handover {
 
   /** The link to `peer` is up: ask it again (a request or its answer may have been lost with the link). */
   onPeerUp(peer: string): void {
-    let epoch = -1;
-    for (const p of this.pending.values()) if (p.peers.has(peer)) epoch = Math.max(epoch, p.epoch);
-    if (epoch >= 0) this.host.ask(peer, epoch);
+    const epoch = this.awaitedAt(peer);
+    if (epoch >= 0) this.ask(peer, epoch);
   }
 
   close(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    if (this.askTimer !== null) clearTimeout(this.askTimer);
+    this.askTimer = null;
+    this.unasked.clear();
   }
+
+  /** The newest epoch a held unit waits on `peer` at, as a previous active or as a replica asked for its seqnos; −1: none. */
+  private awaitedAt(peer: string): number {
+    let epoch = -1;
+    for (const [unit, p] of this.pending) {
+      if (p.peers.has(peer) || (p.isAskingCopies && !p.isCaughtUp && this.host.keepsCopy(peer, unit))) epoch = Math.max(epoch, p.epoch);
+    }
+    return epoch;
+  }
+
+  /** Ask `peer` for a handover at `epoch`; a live link that does not take it is asked again shortly. */
+  private ask(peer: string, epoch: number): void {
+    if (this.host.ask(peer, epoch)) return;
+    this.unasked.set(peer, Math.max(epoch, this.unasked.get(peer) ?? -1));
+    if (this.askTimer === null) {
+      this.askTimer = setTimeout(this.onAskTimer, ASK_RETRY_MS);
+      this.askTimer.unref();
+    }
+  }
+
+  private readonly onAskTimer = (): void => {
+    this.askTimer = null;
+    const unasked = [...this.unasked];
+    this.unasked.clear();
+    for (const [peer, epoch] of unasked) {
+      // Asked again only while a held unit still waits on it.
+      if (this.awaitedAt(peer) >= 0) this.ask(peer, epoch);
+    }
+  };
 
   /**
    * True for a record of `unit` that `peer` sent at `sentAt`, when another node sent this
@@ -351,12 +432,52 @@ export class Handover {
   };
 }
 
-/** `[unit, seqno, …]`: this node's seqno (`seqs`) of each unit that node `peer` (an index) is the active of in `map`. */
-export function handedSeqnos(map: ClusterMap | null, peer: number, seqs: ReadonlyMap<number, number>): number[] {
+/**
+ * The seqnos of units this node forgot when it left their chains, for a while: a previous
+ * active that left a unit's chain at a switch drops the unit's history and data at once,
+ * and its answer to the new active must still say how far the unit had got here.
+ */
+export class LeftSeqnos {
+  private readonly left = new Map<number, { seq: number; at: number; unitBits: number }>();
+
+  /** @param keepMs how long a seqno is kept: past the longest handover wait */
+  constructor(private readonly keepMs: () => number, private readonly now: () => number = () => performance.now()) {}
+
+  /** `unit` (of a map with `unitBits`) left this node at `seq`. */
+  note(unit: number, seq: number, unitBits: number): void {
+    this.left.set(unit, { seq, at: this.now(), unitBits });
+  }
+
+  /** The seqno `unit` left at, if it left lately, while units are the same size. */
+  get(unit: number, unitBits: number): number | undefined {
+    const x = this.left.get(unit);
+    if (x === undefined) return undefined;
+    if (this.now() - x.at <= this.keepMs() && x.unitBits === unitBits) return x.seq;
+    this.left.delete(unit);
+    return undefined;
+  }
+
+  /** Units kept now (old ones are dropped as they are looked at or noted). */
+  get size(): number {
+    return this.left.size;
+  }
+
+  /** Drop the seqnos kept longer than the keep time. */
+  prune(): void {
+    for (const [unit, x] of [...this.left]) this.get(unit, x.unitBits);
+  }
+}
+
+/**
+ * `[unit, seqno, …]`: this node's seqno (`seqs`, else the one it forgot the unit at: `left`)
+ * of each unit that node `peer` (an index) is the active of in `map`.
+ */
+export function handedSeqnos(map: ClusterMap | null, peer: number, seqs: ReadonlyMap<number, number>, left: LeftSeqnos | null = null): number[] {
   const flat: number[] = [];
   if (map === null || peer < 0) return flat;
   for (const [unit, chain] of unitChains(map)) {
-    const seq = chain[0] === peer ? seqs.get(unit) : undefined;
+    if (chain[0] !== peer) continue;
+    const seq = seqs.get(unit) ?? left?.get(unit, map.unitBits);
     if (seq !== undefined) flat.push(unit, seq);
   }
   return flat;

@@ -2,7 +2,7 @@ import * as assert from 'uvu/assert';
 import { suite } from '../../helpers/suite.js';
 import { until } from '../../helpers/deadline.js';
 import type { ClusterMap } from '../../../shared/cluster-map.js';
-import { Handover, type HandoverHost } from '../../../cluster/node/replication/takeover.js';
+import { Handover, LeftSeqnos, handedSeqnos, type HandoverHost } from '../../../cluster/node/replication/takeover.js';
 import { newReplicationCounters } from '../../../cluster/node/replication/records.js';
 
 const test = suite('cluster - the handover at a switch (takeover.ts)');
@@ -34,7 +34,12 @@ class FakeHost implements HandoverHost {
   readonly streamFrom = new Map<number, string>();
   held: ReadonlySet<number> = new Set();
   wait = 60_000;
-  ask(peer: string, epoch: number): void { this.asks.push([peer, epoch]); }
+  /** Whether links take requests (false: refused, as by a full link). */
+  isLinkTaking = true;
+  ask(peer: string, epoch: number): boolean {
+    this.asks.push([peer, epoch]);
+    return this.isLinkTaking;
+  }
   answer(peer: string): void { this.answers.push(peer); }
   onHeld(units: ReadonlySet<number>): void { this.held = units; }
   waitMs(): number { return this.wait; }
@@ -42,7 +47,10 @@ class FakeHost implements HandoverHost {
   seqOf(unit: number): number { return this.seqs.get(unit) ?? 0; }
   streamedFrom(unit: number): string | undefined { return this.streamFrom.get(unit); }
   isKept = true;
-  keepsCopy(): boolean { return this.isKept; }
+  /** Peers that keep a copy, whatever `isKept` says of the others (the replicas). */
+  readonly keptBy = new Set<string>();
+  keepsCopy(peer: string): boolean { return this.isKept || this.keptBy.has(peer); }
+  copyHolders(): string[] { return [R]; }
   catchUp(peer: string, units: number[]): void { this.catchUps.push([peer, units]); }
 }
 
@@ -108,6 +116,68 @@ test('a unit whose last records from the old active went another way is copied f
   h.close();
 });
 
+test('a unit behind the old active, which no longer keeps a copy, is copied from a replica that has its records', () => {
+  const host = new FakeHost();
+  host.isKept = false;
+  host.keptBy.add(R);
+  const h = switched(host);
+  host.seqs.set(0, 7).set(1, 4);
+  h.onMessage(A, { t: 'ep', e: 2, s: [0, 9, 1, 4] });
+  assert.equal([...h.held], [0], 'unit 0 held: B lacks records A had');
+  assert.equal(host.asks, [[A, 2], [R, 2]], 'the replica is asked for its seqnos');
+  // An answer from a replica that lacks them too changes nothing.
+  h.onMessage(R, { t: 'ep', e: 2, s: [0, 8] });
+  assert.equal(host.catchUps, []);
+  h.onMessage(R, { t: 'ep', e: 2, s: [0, 9, 1, 4] });
+  assert.equal(host.catchUps, [[R, [0]]], 'copied from the replica');
+  host.copying.add(0);
+  h.onMessage(R, { t: 'ep', e: 2, s: [0, 9] });
+  assert.is(host.catchUps.length, 1, 'once');
+  host.copying.delete(0);
+  host.seqs.set(0, 9);
+  h.onCopied([0]);
+  assert.equal([...h.held], [], 'served once caught up');
+  assert.is(host.counters.handoverTimeouts, 0);
+  h.close();
+});
+
+test('a unit behind the old active is served as soon as its seqno gets there another way (a hint replayed)', () => {
+  const host = new FakeHost();
+  host.isKept = false;
+  const h = switched(host);
+  host.seqs.set(0, 7).set(1, 4);
+  h.onMessage(A, { t: 'ep', e: 2, s: [0, 9, 1, 4] });
+  assert.equal([...h.held], [0]);
+  host.seqs.set(0, 8);
+  h.advanced(0);
+  assert.equal([...h.held], [0], 'still one record short');
+  host.seqs.set(0, 9);
+  h.advanced(0);
+  assert.equal([...h.held], [], 'served');
+  assert.is(host.counters.handoverTimeouts, 0);
+  h.close();
+});
+
+test('a request for a handover that a live link did not take is sent again until the unit is handed over', async () => {
+  const host = new FakeHost();
+  host.isLinkTaking = false;
+  const h = new Handover(host);
+  const staged = mapOf(1, [[0, 1, 2], [0, 1, 2]]);
+  h.follow(null, staged, B);
+  h.follow(staged, mapOf(2, [[2, 1], [2, 1]]), B);
+  await until(() => host.asks.length >= 3, 5000, 'asked again');
+  assert.ok(host.asks.every(([peer, e]) => peer === A && e === 2));
+  host.isLinkTaking = true;
+  await until(() => host.asks.length >= 4, 5000, 'asked once more, taken');
+  h.onMessage(A, { t: 'ep', e: 2, s: [] });
+  assert.equal([...h.held], []);
+  const asked = host.asks.length;
+  host.isLinkTaking = false;
+  h.onPeerUp(A);
+  assert.is(host.asks.length, asked, 'nothing held: nothing asked');
+  h.close();
+});
+
 test('a unit behind the old active, which no longer keeps a copy to copy from, is held until the wait ends', async () => {
   const host = new FakeHost();
   host.wait = 30;
@@ -116,7 +186,8 @@ test('a unit behind the old active, which no longer keeps a copy to copy from, i
   host.seqs.set(0, 7);
   h.onMessage(A, { t: 'ep', e: 2, s: [0, 9] });
   assert.equal([...h.held], [0], 'not served behind');
-  assert.equal(host.catchUps, []);
+  h.onMessage(R, { t: 'ep', e: 2, s: [0, 9] });
+  assert.equal(host.catchUps, [], 'the replica keeps no copy either');
   await until(() => host.held.size === 0, 5000, 'released by the wait');
   assert.is(host.counters.handoverTimeouts, 1);
   assert.ok(h.isLate(0, A, 1), 'A\'s records from before the switch are refused now');
@@ -202,6 +273,23 @@ test('a node that missed maps holds every unit it is the active of, also those i
   h.onMessage(R, { t: 'ep', e: 4, s: [] });
   assert.equal([...h.held], []);
   h.close();
+});
+
+test('an answer reports the seqnos of units this node left lately, while units keep their size', () => {
+  let now = 0;
+  const left = new LeftSeqnos(() => 100, () => now);
+  const map = mapOf(2, [[2, 1], [2, 1]]);
+  left.note(0, 9, 1);
+  left.note(1, 4, 2);
+  assert.equal(handedSeqnos(map, B, new Map(), left), [0, 9], 'unit 1 left when units were another size');
+  assert.equal(handedSeqnos(map, B, new Map([[0, 11]]), left), [0, 11], 'a seqno held now comes first');
+  assert.equal(handedSeqnos(map, 1, new Map(), left), [], 'only units the asker is the active of');
+  now = 101;
+  assert.equal(handedSeqnos(map, B, new Map(), left), [], 'forgotten after the keep time');
+  left.note(0, 3, 1);
+  now = 300;
+  left.prune();
+  assert.is(left.size, 0);
 });
 
 test.run();
