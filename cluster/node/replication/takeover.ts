@@ -70,6 +70,12 @@ interface Pending {
 
 /** How soon a request for a handover that a live link did not take is sent again, ms. */
 const ASK_RETRY_MS = 100;
+/**
+ * Epochs ahead of this node kept per asking peer. A peer has one or two outstanding; a
+ * peer sending more (a bug, or hostile) has its newest dropped: that peer then waits for
+ * its handover until its wait ends, and this node's memory stays bounded.
+ */
+const MAX_ASKS_PER_PEER = 16;
 
 /** Stands for this node in `newest`: the unit was released without its previous active's handover. */
 const SELF = '';
@@ -128,6 +134,13 @@ export class Handover {
   private askTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly host: HandoverHost, private readonly now: () => number = () => performance.now()) {}
+
+  /** Requests for a handover kept until this node reaches their epoch, all peers together. */
+  get waitingAsks(): number {
+    let n = 0;
+    for (const epochs of this.requests.values()) n += epochs.size;
+    return n;
+  }
 
   /** Units this node is the active of in its map but does not serve yet. */
   get held(): ReadonlySet<number> {
@@ -227,13 +240,14 @@ export class Handover {
    * not send them).
    */
   onMessage(peer: string, message: unknown): void {
+    if (message === null || typeof message !== 'object') return;
     const { t, e: epoch, at, s } = message as { t?: unknown; e?: unknown; at?: unknown; s?: unknown };
     if (t === 'hand?') {
       if (!isUint(at)) return;
       if (at <= this.epoch) this.host.answer(peer);
       else {
         const epochs = this.requests.get(peer) ?? new Set<number>();
-        epochs.add(at);
+        if (epochs.size < MAX_ASKS_PER_PEER) epochs.add(at);
         this.requests.set(peer, epochs);
       }
       return;

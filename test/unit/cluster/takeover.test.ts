@@ -292,4 +292,26 @@ test('an answer reports the seqnos of units this node left lately, while units k
   assert.is(left.size, 0);
 });
 
+test('hostile or malformed handover messages change nothing, and requests kept per peer are bounded', () => {
+  const host = new FakeHost();
+  const h = switched(host);
+  host.seqs.set(0, 7).set(1, 4);
+  const junk: unknown[] = [
+    null, 1, 'ep', [], { t: 'ep' }, { t: 'ep', e: -1, s: [] }, { t: 'ep', e: 1.5, s: [] }, { t: 'ep', e: '2', s: [] },
+    { t: 'ep', e: 1, s: [] }, { t: 'hand?' }, { t: 'hand?', at: -3 }, { t: 'hand?', at: Number.NaN }, { t: 'hand?', at: 'x' },
+    { t: 'zz', e: 2 }, { t: 'ep', e: 2 ** 60, s: [] },
+  ];
+  // From a node the units do not wait on: nothing.
+  for (const m of junk) h.onMessage(R, m);
+  assert.equal([...h.held].sort(), [0, 1], 'still held');
+  // Seqno lists that are not lists of [unit, seqno] pairs are read as far as they make sense.
+  h.onMessage(A, { t: 'ep', e: 2, s: [0, -9, 1, 'x', 'y', 5, 0] });
+  assert.equal([...h.held], [], 'an answer at the epoch releases them; the junk in its list is skipped');
+  assert.equal(host.catchUps, []);
+  // A peer asking at ever newer epochs is kept to a bounded list.
+  for (let e = 3; e < 10_003; e++) h.onMessage(R, { t: 'hand?', at: e });
+  assert.ok(h.waitingAsks <= 16, `kept ${h.waitingAsks}`);
+  h.close();
+});
+
 test.run();
