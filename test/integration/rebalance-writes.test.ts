@@ -91,7 +91,7 @@ test('no acknowledged majority write is reverted or lost, and the copies agree, 
       process.kill(victim.pid, 'SIGSTOP');
       const stoppedAt = performance.now();
       try {
-        await poll(async () => ((await mapRev(manager.address)) >= rev + 2 ? true : null), 10_000, 'maps published while a node is paused', 20)
+        await poll(async () => ((await mapRev(manager.address)) >= rev + 2 ? true : null), 4000, 'maps published while a node is paused', 20)
           .catch(() => undefined);
       } finally {
         process.kill(victim.pid, 'SIGCONT');

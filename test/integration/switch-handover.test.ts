@@ -240,61 +240,59 @@ test('a unit is held at most the handover wait', async () => {
 // which had it, disagreed with B. The answer carries A's seqnos: B copies what it lacks
 // first. (A stays a replica here, as a gracefully failed-over node does, and keeps the
 // unit's history to copy from.)
+/**
+ * A's record for B is refused by the link (it goes the hint path, and hints are off here);
+ * R has it. Then all three adopt the switch to `chain` (B active). Returns once B serves
+ * the units, having checked that B has A's acknowledged write.
+ */
+async function refusedThenSwitched(nodes: TestNode[], keys: string[], key: string, chain: number[]): Promise<void> {
+  const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+  await stagedAndCopied(nodes, keys, key);
+  const switched = mapOf(2, keys, chain);
+  const send = a.plane.send.bind(a.plane);
+  a.plane.send = (peer, message) => (peer === keys[2] && (message as { t?: unknown }).t === 'rep' ? false : send(peer, message));
+  const old = a.run(Op.SET, key, 'old', 'none');
+  assert.is((old as ResponseFrame)[1], Status.OK, 'A acknowledges');
+  await until(() => r.text(key) === 'old', 10_000, 'R has A\'s write');
+  a.plane.send = send;
+  r.follow(switched);
+  b.follow(switched);
+  a.follow(switched);
+  await until(() => b.held.size === 0 && b.rep.backfilling === 0, 10_000, 'B serves the units');
+  assert.is(b.text(key), 'old', 'B has the write A acknowledged');
+  assert.is(b.rep.counters.handoverTimeouts, 0, 'not released by the wait');
+}
+
 test('the old active\'s records that its link refused are copied before the new active serves the unit', async () => {
   await withThreeNodes(async (nodes, keys) => {
     const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
     const key = keyIn(0);
-    await stagedAndCopied(nodes, keys, key);
-    const switched = mapOf(2, keys, [2, 1, 0]);
-    const send = a.plane.send.bind(a.plane);
-    a.plane.send = (peer, message) => (peer === keys[2] && (message as { t?: unknown }).t === 'rep' ? false : send(peer, message));
-    const old = a.run(Op.SET, key, 'old', 'none');
-    assert.is((old as ResponseFrame)[1], Status.OK, 'A acknowledges');
-    await until(() => r.text(key) === 'old', 10_000, 'R has A\'s write');
-    a.plane.send = send;
-    r.follow(switched);
-    b.follow(switched);
-    a.follow(switched);
-    await until(() => b.held.size === 0 && b.rep.backfilling === 0, 10_000, 'B serves the units');
-    assert.is(b.text(key), 'old', 'B has the write A acknowledged');
+    await refusedThenSwitched(nodes, keys, key, [2, 1, 0]);
     const read = await b.run(Op.GET, key, null);
     assert.is(Buffer.from(read[2] as Uint8Array).toString(), 'old');
     const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
     assert.is(frame[1], Status.OK);
     await until(() => r.text(key) === 'new' && a.text(key) === 'new', 10_000, 'R and A as B');
-    assert.is(b.rep.counters.handoverTimeouts, 0);
   });
 });
 
-// B, holding the unit, saw a gap in A's records and copies the unit from A. A hands the unit
-// over while the copy runs. Served at once, B's writes were overwritten by the copy's delta
-// (and a full copy clears keys it did not bring). B serves the unit once the copy ended.
 // A plain move: A leaves the unit's chain at the switch and forgets the unit. Its record
-// for B was refused by the link; R has it. Before, B held the unit until the wait ran out
-// and then served it without A's acknowledged write.
+// for B was refused by the link; R has it. Before, A's answer no longer reported the unit
+// and B served it at once, without A's acknowledged write.
 test('the old active\'s records that its link refused are copied from a replica when the old active left the chain', async () => {
   await withThreeNodes(async (nodes, keys) => {
-    const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
+    const [, r, b] = nodes as [TestNode, TestNode, TestNode];
     const key = keyIn(0);
-    const switched = await stagedAndCopied(nodes, keys, key);
-    const send = a.plane.send.bind(a.plane);
-    a.plane.send = (peer, message) => (peer === keys[2] && (message as { t?: unknown }).t === 'rep' ? false : send(peer, message));
-    const old = a.run(Op.SET, key, 'old', 'none');
-    assert.is((old as ResponseFrame)[1], Status.OK, 'A acknowledges');
-    await until(() => r.text(key) === 'old', 10_000, 'R has A\'s write');
-    a.plane.send = send;
-    r.follow(switched);
-    b.follow(switched);
-    a.follow(switched);
-    await until(() => b.held.size === 0 && b.rep.backfilling === 0, 10_000, 'B serves the units');
-    assert.is(b.text(key), 'old', 'B has the write A acknowledged');
-    assert.is(b.rep.counters.handoverTimeouts, 0, 'not released by the wait');
+    await refusedThenSwitched(nodes, keys, key, [2, 1]);
     const frame = await withDeadline(Promise.resolve(b.run(Op.SET, key, 'new', 'majority')), 10_000, 'B\'s write');
     assert.is(frame[1], Status.OK);
     await until(() => r.text(key) === 'new', 10_000, 'R as B');
   }, { handoverWaitMs: 30_000 });
 });
 
+// B, holding the unit, saw a gap in A's records and copies the unit from A. A hands the unit
+// over while the copy runs. Served at once, B's writes were overwritten by the copy's delta
+// (and a full copy clears keys it did not bring). B serves the unit once the copy ended.
 test('a unit being copied to its new active is not served before the copy ends', async () => {
   await withThreeNodes(async (nodes, keys) => {
     const [a, r, b] = nodes as [TestNode, TestNode, TestNode];
