@@ -55,6 +55,8 @@ const FROM_STATS: ReadonlyArray<readonly [key: string, name: string, kind: Kind,
   ['repl_late_refused', 'pandakv_node_repl_late_refused_total', 'counter', 'Records of a unit\'s previous active refused because its new active had sent newer ones first.'],
   ['repl_handover_waits', 'pandakv_node_repl_handover_waits_total', 'counter', 'Units this node became the active of and held until their previous active handed them over.'],
   ['repl_handover_timeouts', 'pandakv_node_repl_handover_timeouts_total', 'counter', 'Units served without a handover because the wait for their previous active ran out.'],
+  ['repl_handover_held_ms', 'pandakv_node_repl_handover_held_seconds_total', 'counter', 'Time units were held for a handover, all units together.', 0.001],
+  ['repl_handover_held_ms_max', 'pandakv_node_repl_handover_held_seconds_max', 'gauge', 'Longest a unit was held for a handover since the node started.', 0.001],
   ['repl_backfilling', 'pandakv_node_backfills_active', 'gauge', 'Units being backfilled now.'],
   ['repl_hints_stored', 'pandakv_node_hints_pending', 'gauge', 'Hints held for replicas that were unreachable.'],
   ['repl_unacked', 'pandakv_node_repl_unacked_records', 'gauge', 'Records sent to replicas and not acknowledged yet (hinted if their link drops).'],
@@ -81,10 +83,10 @@ export class NodeMetrics {
       }
       return cached;
     };
-    for (const [key, name, kind, help] of FROM_STATS) {
+    for (const [key, name, kind, help, scale] of FROM_STATS) {
       const read = (): Sample[] => {
         const v = stats()[key];
-        return typeof v === 'number' ? [[{}, v]] : [];
+        return typeof v === 'number' ? [[{}, scale === undefined ? v : v * scale]] : [];
       };
       if (kind === 'counter') readCounter(this.registry, name, help, [], read);
       else readGauge(this.registry, name, help, [], read);

@@ -142,14 +142,18 @@ test('no acknowledged majority write is reverted or lost, and the copies agree, 
 
     const stats = await db.stats();
     const sum = (name: string): number => Object.values(stats).reduce<number>((n, st) => n + Number((st as Record<string, unknown> | undefined)?.[name] ?? 0), 0);
+    const most = (name: string): number => Math.max(...Object.values(stats).map((st) => Number((st as Record<string, unknown> | undefined)?.[name] ?? 0)));
+    const waits = sum('repl_handover_waits');
     process.stdout.write(`    (${ok} majority writes acknowledged, ${failed} with an unknown outcome; pauses ${pauses.join(', ')}; `
       + `${keys.length} keys, two writers each: ${revertedKeys.length} reverted, ${lost} lost, ${phantom} never sent, ${divergent.length} copies disagreeing; `
-      + `${sum('repl_handover_waits')} units held for a handover, ${sum('repl_handover_timeouts')} served when the wait ran out, ${sum('repl_late_refused')} late records refused)\n`);
+      + `${waits} units held for a handover, ${(sum('repl_handover_held_ms') / Math.max(1, waits)).toFixed(0)} ms on average, at most ${most('repl_handover_held_ms_max').toFixed(0)} ms; `
+      + `${sum('repl_handover_timeouts')} served when the wait ran out, ${sum('repl_late_refused')} late records refused)\n`);
     assert.equal(revertedKeys, [], 'no acknowledged write reverted');
     assert.is(lost, 0, 'no acknowledged key lost');
     assert.is(phantom, 0);
     assert.equal(divergent.slice(0, 5), [], 'the copies agree');
-    assert.ok(sum('repl_handover_waits') > 0, 'units changed active and were handed over');
+    assert.ok(waits > 0, 'units changed active and were handed over');
+    assert.ok(most('repl_handover_held_ms_max') > 0, 'the time they were held is counted');
   } finally {
     isWriting = false;
     await Promise.allSettled(writers);

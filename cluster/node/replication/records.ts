@@ -190,12 +190,16 @@ export interface ReplicationCounters {
   handoverWaits: number;
   /** Of those, units served without a handover once the wait ran out (the previous active could not be reached). */
   handoverTimeouts: number;
+  /** Time units were held, ms, all units held so far together (whether handed over or released by the wait). */
+  handoverHeldMs: number;
+  /** Longest a unit was held, ms. */
+  handoverHeldMsMax: number;
 }
 
 /** Every counter at zero. */
 export function newReplicationCounters(): ReplicationCounters {
   return {
     recordsSent: 0, recordsApplied: 0, acksSent: 0, majorityWaits: 0, majorityTimeouts: 0, backfills: 0, backfillItems: 0, backfillRetries: 0, backfillBytes: 0, gaps: 0, deltaUnits: 0, deltaRecords: 0, deltaRestoredUnits: 0, fullResyncs: 0, rollbackUnits: 0, rollbackRecords: 0,
-    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0, lateRefused: 0, handoverWaits: 0, handoverTimeouts: 0,
+    hintsStored: 0, hintBytes: 0, hintsSent: 0, hintsDropped: 0, hintsDelivered: 0, hintsExpired: 0, hintsApplied: 0, hintsStale: 0, staleRefused: 0, aheadRefused: 0, lateRefused: 0, handoverWaits: 0, handoverTimeouts: 0, handoverHeldMs: 0, handoverHeldMsMax: 0,
   };
 }

@@ -66,6 +66,8 @@ interface Pending {
   isTimedOut: boolean;
   /** Behind `need`, and `from` keeps no copy: the unit's replicas were asked for their seqnos. */
   isAskingCopies: boolean;
+  /** When the unit was held. */
+  heldAt: number;
 }
 
 /** How soon a request for a handover that a live link did not take is sent again, ms. */
@@ -215,7 +217,8 @@ export class Handover {
     // `previous` as units of `map`'s size (a map may split units and move them at once).
     const before = unitChains(previous, map.unitBits);
     const id = map.nodes[self]!.id;
-    const until = this.now() + this.host.waitMs();
+    const heldAt = this.now();
+    const until = heldAt + this.host.waitMs();
     for (const [unit, chain] of chains) {
       if (chain[0] !== self || this.pending.has(unit)) continue;
       const was = before[unit]?.[1][0];
@@ -227,7 +230,7 @@ export class Handover {
       else if (from !== undefined && from.peerKey !== null && live.has(from.peerKey)) peers = new Set([from.peerKey]);
       else continue;
       if (peers.size === 0) continue;
-      this.pending.set(unit, { peers, epoch: map.epoch, until, deadline: until, need: 0, from: null, isCaughtUp: false, isTimedOut: false, isAskingCopies: false });
+      this.pending.set(unit, { peers, epoch: map.epoch, until, deadline: until, need: 0, from: null, isCaughtUp: false, isTimedOut: false, isAskingCopies: false, heldAt });
       this.host.counters.handoverWaits++;
       for (const peer of peers) asked.set(peer, map.epoch);
     }
@@ -343,6 +346,9 @@ export class Handover {
       }
       this.pending.delete(unit);
       isReleased = true;
+      const heldMs = this.now() - p.heldAt;
+      this.host.counters.handoverHeldMs += heldMs;
+      this.host.counters.handoverHeldMsMax = Math.max(this.host.counters.handoverHeldMsMax, heldMs);
       if (p.isTimedOut) {
         this.host.counters.handoverTimeouts++;
         // Whatever the previous active sent before this epoch comes late now: refused.

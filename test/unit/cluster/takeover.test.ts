@@ -314,4 +314,19 @@ test('hostile or malformed handover messages change nothing, and requests kept p
   h.close();
 });
 
+test('the time units were held is counted, in all and at most', () => {
+  let now = 1000;
+  const host = new FakeHost();
+  const h = new Handover(host, () => now);
+  const staged = mapOf(1, [[0, 1, 2], [0, 1, 2]]);
+  h.follow(null, staged, B);
+  h.follow(staged, mapOf(2, [[2, 1], [2, 1]]), B);
+  now += 40;
+  h.onMessage(A, { t: 'ep', e: 2, s: [] });
+  assert.equal([...h.held], []);
+  assert.is(host.counters.handoverHeldMs, 80, 'two units, 40 ms each');
+  assert.is(host.counters.handoverHeldMsMax, 40);
+  h.close();
+});
+
 test.run();
