@@ -18,7 +18,8 @@ import type { WriteHint } from '../write-hint.js';
 import { MajorityWaits, majorityShortfall } from './majority-waits.js';
 import { StreamOutbox } from './outbox.js';
 import { FailoverFence, isAhead } from './failover-fence.js';
-import { Handover, LeftSeqnos, handedSeqnos, handoverWaitMs } from './takeover.js';
+import { Handover, handoverWaitMs } from './takeover.js';
+import { LeftSeqnos, handedSeqnos } from './handed-seqnos.js';
 import { PersistedAcks } from '../persisted-acks.js';
 import { REPLICATION_DEFAULTS, type ReplicationOptions } from './options.js';
 import {

@@ -2,7 +2,8 @@ import * as assert from 'uvu/assert';
 import { suite } from '../../helpers/suite.js';
 import { until } from '../../helpers/deadline.js';
 import type { ClusterMap } from '../../../shared/cluster-map.js';
-import { Handover, LeftSeqnos, handedSeqnos, type HandoverHost } from '../../../cluster/node/replication/takeover.js';
+import { Handover, type HandoverHost } from '../../../cluster/node/replication/takeover.js';
+import { LeftSeqnos, handedSeqnos } from '../../../cluster/node/replication/handed-seqnos.js';
 import { newReplicationCounters } from '../../../cluster/node/replication/records.js';
 
 const test = suite('cluster - the handover at a switch (takeover.ts)');
