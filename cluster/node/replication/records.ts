@@ -59,11 +59,16 @@ export function unitChains(map: ClusterMap, unitBits = map.unitBits): Array<[num
   return out;
 }
 
+/** The chain of `unit` in `map`: the nodes holding it, active first (empty with no map or no such unit). */
+function unitChain(map: ClusterMap | null, unit: number): readonly number[] {
+  return map === null || unit >= 2 ** map.unitBits ? [] : chainOf(map, unit * 2 ** (map.bits - map.unitBits));
+}
+
 /** Whether node `self` holds `unit` in `map` (null: no map, nothing held); answers are kept in `memo`. */
 export function holdsUnit(map: ClusterMap | null, self: number, unit: number, memo: Map<number, boolean>): boolean {
   let isHeld = memo.get(unit);
   if (isHeld === undefined) {
-    isHeld = map !== null && self >= 0 && unit < 2 ** map.unitBits && chainOf(map, unit * 2 ** (map.bits - map.unitBits)).includes(self);
+    isHeld = self >= 0 && unitChain(map, unit).includes(self);
     memo.set(unit, isHeld);
   }
   return isHeld;
@@ -71,10 +76,9 @@ export function holdsUnit(map: ClusterMap | null, self: number, unit: number, me
 
 /** The peer keys of the live nodes other than `self` that hold `unit` in `map`. */
 export function copyHolders(map: ClusterMap | null, self: number, unit: number): string[] {
-  if (map === null || unit >= 2 ** map.unitBits) return [];
   const keys: string[] = [];
-  for (const i of chainOf(map, unit * 2 ** (map.bits - map.unitBits))) {
-    const node = map.nodes[i];
+  for (const i of unitChain(map, unit)) {
+    const node = map!.nodes[i];
     if (i !== self && node !== undefined && node.state !== 'failed' && node.peerKey !== null) keys.push(node.peerKey);
   }
   return keys;
@@ -84,7 +88,7 @@ export function copyHolders(map: ClusterMap | null, self: number, unit: number):
 export function isActiveOf(map: ClusterMap | null, self: number, unit: number, memo: Map<number, boolean>): boolean {
   let isActive = memo.get(unit);
   if (isActive === undefined) {
-    isActive = map !== null && self >= 0 && unit < 2 ** map.unitBits && chainOf(map, unit * 2 ** (map.bits - map.unitBits))[0] === self;
+    isActive = self >= 0 && unitChain(map, unit)[0] === self;
     memo.set(unit, isActive);
   }
   return isActive;
