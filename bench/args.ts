@@ -27,7 +27,8 @@ with its target and PASS or MISS, and all of them are written to a JSON file.
   --only LIST          phases to run: ceiling, sdk, memory, keystream (comma-separated)
   --help               print this text
 
-Other modes: pandakv bench proxy | peers | map | rebalance | failover | store | durable | scan | wake (each has --help).
+Other modes: pandakv bench proxy | peers | proxy-ab | map | rebalance | failover | store | durable | scan | wake
+(each has --help).
 `;
 
 /** Subcommands reserved for later benches. */

@@ -11,6 +11,7 @@ import { runDurableCli } from '../../bench/durable-bench.js';
 import { runScanCli } from '../../bench/scan-bench.js';
 import { runPeersCli } from '../../bench/peers-bench.js';
 import { runWakeCli } from '../../bench/wake-bench.js';
+import { runProxyAbCli } from '../../bench/proxy-ab.js';
 import { killSpawned } from '../spawn.js';
 
 /** Exit code when a planned subcommand is not built yet (same as a usage error). */
@@ -43,6 +44,8 @@ export async function runBenchCli(argv: string[]): Promise<number> {
   if (argv[0] === 'peers') return runPeersCli(argv.slice(1), process.stdout);
   // `bench wake` measures what a wake-up costs a node and memcached per message (bench/wake-bench.ts).
   if (argv[0] === 'wake') return runWakeCli(argv.slice(1), process.stdout);
+  // `bench proxy-ab` runs two proxies (and twemproxy) side by side (bench/proxy-ab.ts).
+  if (argv[0] === 'proxy-ab') return runProxyAbCli(argv.slice(1), process.stdout);
   // `bench map` and `--only map` run the map fan-out bench (bench/map-fanout.ts).
   const split = splitMapArgs(argv);
   if (split.suiteArgv === null) return runMapCli(split.mapArgv ?? [], process.stdout);
