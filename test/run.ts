@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   g.UVU_DEFER = 1;
   g.UVU_QUEUE = g.UVU_QUEUE ?? [];
   const uvu = await import('uvu');
+  // After UVU_DEFER: the helper imports uvu, which would otherwise run each suite as it is defined.
+  const { testTimes } = await import('./helpers/suite.js');
 
   let index = 0;
   for (const file of files) {
@@ -50,10 +52,14 @@ async function main(): Promise<void> {
   let passed = 0;
   let failed = 0;
   let crashed = 0;
+  // Wall time per test file, so the files that set the suite's length are named in every run.
+  const spentMs = new Map<string, number>();
   for (const group of g.UVU_QUEUE) {
+    const file = group[0] ?? '?';
     for (let i = 1; i < group.length; i++) {
       const run = group[i] as QueuedRun;
       group[i] = async (): Promise<SuiteResult> => {
+        const started = performance.now();
         try {
           const result = await run();
           passed += result[1];
@@ -66,6 +72,8 @@ async function main(): Promise<void> {
           const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
           process.stdout.write(`\n  suite hook failed in ${group[0] ?? '?'}: ${text}\n`);
           return [`hook failed: ${text}`, 0, 0, 1];
+        } finally {
+          spentMs.set(file, (spentMs.get(file) ?? 0) + performance.now() - started);
         }
       };
     }
@@ -80,9 +88,25 @@ async function main(): Promise<void> {
 
   await uvu.exec(false);
   if (crashed > 0 || failed > 0) process.exitCode = 1;
+  process.stdout.write(slowestLine('test files', spentMs, SLOWEST_SHOWN));
+  process.stdout.write(slowestLine('tests', testTimes, SLOWEST_SHOWN));
   process.stdout.write(`${passed} passed, ${failed} failed\n`);
   // Test fixtures close what they open; if a stray handle remains, do not hang CI.
   setTimeout(() => process.exit(), 2000).unref();
+}
+
+/** How many of the slowest test files the runner names before its final line. */
+const SLOWEST_SHOWN = 15;
+
+/** `slowest <what> (53% of 946 s): a.test.js 95.1 s, …` for the `count` that took longest, and their share of the whole. */
+function slowestLine(what: string, spentMs: ReadonlyMap<string, number>, count: number): string {
+  const all = [...spentMs].sort((a, b) => b[1] - a[1]);
+  if (all.length === 0) return '';
+  const totalMs = all.reduce((sum, [, ms]) => sum + ms, 0);
+  const top = all.slice(0, count);
+  const topMs = top.reduce((sum, [, ms]) => sum + ms, 0);
+  const list = top.map(([file, ms]) => `${file} ${(ms / 1000).toFixed(1)} s`).join(', ');
+  return `\nslowest ${what} (${Math.round((100 * topMs) / Math.max(totalMs, 1))}% of ${(totalMs / 1000).toFixed(0)} s): ${list}\n`;
 }
 
 main().catch((err: unknown) => {

@@ -1,6 +1,9 @@
 import { inspect } from 'node:util';
 import { suite as uvuSuite, type Callback, type Test } from 'uvu';
 
+/** Wall time of every test body run so far, ms, by `suite › test`: the runner names the slowest. */
+export const testTimes = new Map<string, number>();
+
 /**
  * uvu's `suite`, with every test body's non-assertion error turned into a plain Error
  * that names its code and details. uvu formats a failure's `details` as a string: a
@@ -11,10 +14,13 @@ export function suite<T = Record<string, never>>(name: string, state?: T): Test<
   const test = uvuSuite<T>(name, state);
   const wrap = (register: (name: string, fn: Callback<T>) => void) =>
     (title: string, fn: Callback<T>): void => register(title, async (ctx) => {
+      const started = performance.now();
       try {
         await fn(ctx);
       } catch (err) {
         throw plain(err);
+      } finally {
+        testTimes.set(`${name} › ${title}`, performance.now() - started);
       }
     });
   const wrapped = wrap((title, fn) => test(title, fn)) as unknown as Test<T>;
