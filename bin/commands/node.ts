@@ -49,6 +49,10 @@ cluster; with --redundancy R (no manager) it seeds a ring that others join with 
   --backfill-rate KB   most KiB per second this node copies in to take a unit (moves,
                        repairs), all sources together; 0 = no limit (default 0)
   --hint-ttl-ms MS     drop hints held for a down replica after this long (default 10800000, 3 h)
+  --peer-idle-timeout-ms MS
+                       drop a peer link that received nothing, keep-alives included, for
+                       this long: records for a paused or cut-off replica then go to hints
+                       (default 20000; keep-alives every quarter of it, at most every 5 s)
   --recovery-window-ms MS
                        back after a failover or restart, keep data of units not given back
                        this long before purging it (default 60000)
@@ -95,6 +99,7 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
     insecure: { type: 'boolean' },
     dht: { type: 'string', multiple: true },
     'hint-ttl-ms': { type: 'string' },
+    'peer-idle-timeout-ms': { type: 'string' },
     'recovery-window-ms': { type: 'string' },
     'backfill-rate': { type: 'string' },
     'no-warm-restart': { type: 'boolean' },
@@ -146,6 +151,8 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   }
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
+  const peerIdle = numberArg(values, 'peer-idle-timeout-ms', (n) => int(n) && n >= 1000 && n <= 3_600_000);
+  if (peerIdle !== undefined) opts.peerIdleTimeoutMs = peerIdle;
   const recovery = numberArg(values, 'recovery-window-ms', (n) => int(n) && n >= 0 && n <= 86_400_000);
   if (recovery !== undefined) opts.recoveryCleanupMs = recovery;
   const backfillRate = numberArg(values, 'backfill-rate', (n) => Number.isFinite(n) && n >= 0 && n <= 1e9);

@@ -16,7 +16,7 @@ import { DashboardReporter } from './dashboard-report.js';
 import { OwnershipLease } from './lease.js';
 import { loadNodeId, loadNodeKey } from './identity.js';
 import { ServerAuth, toHex, type KeyPair } from '../../shared/auth/index.js';
-import { PeerPlane } from '../peer/index.js';
+import { MIN_PEER_IDLE_TIMEOUT_MS, PeerPlane, peerTimeouts } from '../peer/index.js';
 import { Replicator } from './replication/replicator.js';
 import { describeConnectError } from '../../shared/connect-error.js';
 import { HintStore } from './replication/hint-store.js';
@@ -175,7 +175,7 @@ export class DataNode implements StatsSource {
       const at = hp.lastIndexOf(':');
       return { host: hp.slice(0, at), port: Number(hp.slice(at + 1)) };
     });
-    const plane = new PeerPlane(this.keyPair!, nodes, { host: o.ip });
+    const plane = new PeerPlane(this.keyPair!, nodes, { host: o.ip, ...peerTimeouts(o.peerIdleTimeoutMs) });
     plane.on('link-error', noop);
     await plane.start();
     this.plane = plane;
@@ -415,6 +415,9 @@ export function validateNodeOptions(o: NodeOptions): void {
   if (!Number.isSafeInteger(o.expirySweepIntervalMs) || o.expirySweepIntervalMs < 0) throw KvError.invalidArgument(`--expiry-sweep-ms must be a whole number of ms, 0 or more, got ${o.expirySweepIntervalMs}`);
   if (!Number.isFinite(o.backfillBytesPerSec) || o.backfillBytesPerSec < 0) throw KvError.invalidArgument(`--backfill-rate must be 0 or more KiB/s, got ${o.backfillBytesPerSec / 1024}`);
   if (!Number.isSafeInteger(o.recoveryCleanupMs) || o.recoveryCleanupMs < 0 || o.recoveryCleanupMs > 86_400_000) throw KvError.invalidArgument(`--recovery-window-ms must be 0 to 86400000 ms, got ${o.recoveryCleanupMs}`);
+  if (!Number.isSafeInteger(o.peerIdleTimeoutMs) || o.peerIdleTimeoutMs < MIN_PEER_IDLE_TIMEOUT_MS || o.peerIdleTimeoutMs > 3_600_000) {
+    throw KvError.invalidArgument(`--peer-idle-timeout-ms must be ${MIN_PEER_IDLE_TIMEOUT_MS} to 3600000 ms, got ${o.peerIdleTimeoutMs}`);
+  }
   const bits = Math.log2(o.buckets);
   if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw KvError.invalidArgument(`--buckets must be a power of two between 1 and 2^32, got ${o.buckets}`);
   if (!Number.isFinite(o.memorySizeMb) || o.memorySizeMb <= 0) throw KvError.invalidArgument(`--memory-size must be a positive number of MB, got ${o.memorySizeMb}`);

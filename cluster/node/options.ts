@@ -56,6 +56,12 @@ export interface NodeOptions extends ProtocolLimits, ConnLimits {
   recoveryCleanupMs: number;
   /** Hints this node holds for a down replica are dropped after this long, ms (hinted handoff). @default 10800000 (3 h) */
   hintTtlMs: number;
+  /**
+   * A peer link that received nothing, keep-alives included, for this long is dropped, ms:
+   * records for a paused or cut-off peer then go to hints. Keep-alives go every quarter of
+   * it, at most every 5 s. @default 20000
+   */
+  peerIdleTimeoutMs: number;
   /** Most bytes per second this node copies in by backfill (moves, repairs); 0 = no limit. @default 0 */
   backfillBytesPerSec: number;
   /**
@@ -112,6 +118,7 @@ export const NODE_DEFAULTS: Readonly<NodeOptions> = Object.freeze({
   dht: [],
   recoveryCleanupMs: 60_000,
   hintTtlMs: 3 * 60 * 60 * 1000,
+  peerIdleTimeoutMs: 20_000,
   backfillBytesPerSec: 0,
   isWarmRestartEnabled: true,
   engine: null,

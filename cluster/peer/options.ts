@@ -83,3 +83,15 @@ export const DHT_BOOTSTRAP_DEFAULTS: Readonly<DhtBootstrapOptions> = Object.free
   host: '127.0.0.1',
   port: 0,
 });
+
+/** Shortest idle timeout a node takes for its peer links, ms. */
+export const MIN_PEER_IDLE_TIMEOUT_MS = 1000;
+
+/**
+ * The idle timeout of a node's peer links and the keep-alive interval that goes with it:
+ * keep-alives every quarter of the timeout, at most every 5 s (the default), so a quiet
+ * but healthy link sends three or more within any timeout.
+ */
+export function peerTimeouts(idleTimeoutMs: number): Pick<PeerPlaneOptions, 'idleTimeoutMs' | 'keepAliveMs'> {
+  return { idleTimeoutMs, keepAliveMs: Math.min(PEER_PLANE_DEFAULTS.keepAliveMs, Math.floor(idleTimeoutMs / 4)) };
+}

@@ -31,6 +31,8 @@ async function replicated(db: PandaClient): Promise<void> {
 // its heartbeats, and the page shows it.
 test('a paused replica: hints held (cards), then replayed: hint-replay in /api/events and on the timeline', () => withCluster({
   nodes: 3, hasManagerDht: true, deadlineMs: 240_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '90000'],
+  // Links to the paused replica drop after 4 s instead of 20: hints start sooner.
+  nodeArgs: ['--peer-idle-timeout-ms', '4000'],
 }, async ({ manager, nodes }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/ui`);
   const db = await connect({ map: manager.address, timeoutMs: 3000 });
@@ -53,7 +55,7 @@ test('a paused replica: hints held (cards), then replayed: hint-replay in /api/e
     };
     process.kill(victim.pid, 'SIGSTOP');
     try {
-      // The active hands off once its link to the paused replica times out (peer idle timeout).
+      // The active hands off once its link to the paused replica times out (--peer-idle-timeout-ms).
       let i = 0;
       const held = await poll(async () => {
         await db.set(keys[i++ % keys.length]!, `hinted-${i}`);

@@ -146,6 +146,8 @@ async function nodeStats(db: PandaClient, address: string): Promise<Record<strin
 
 test('a stopped replica gets its writes from the fallback when it resumes; a newer write is not overwritten', () => withCluster({
   nodes: 3, hasDht: true, deadlineMs: 150_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '60000'],
+  // Links to the stopped replica drop after 4 s instead of the default 20.
+  nodeArgs: ['--peer-idle-timeout-ms', '4000'],
 }, async ({ manager, nodes }) => {
   const db = await connect({ map: manager.address, timeoutMs: 3000 });
   try {
@@ -164,7 +166,7 @@ test('a stopped replica gets its writes from the fallback when it resumes; a new
     const fallbacks = nodes.filter((n) => n !== victim);
     process.kill(victim.pid, 'SIGSTOP');
     try {
-      // The active hands off once its link to the victim is down (idle timeout).
+      // The active hands off once its link to the victim is down (--peer-idle-timeout-ms).
       let probe = 0;
       const stoppedAt = Date.now();
       const hintsHeld = async (): Promise<number> => {

@@ -5,6 +5,7 @@ import { UsageError } from '../../../bin/cli-util.js';
 import { validateNodeOptions } from '../../../cluster/node/data-node.js';
 import { NODE_DEFAULTS } from '../../../cluster/node/options.js';
 import { ringRole } from '../../../cluster/node/ring.js';
+import { MIN_PEER_IDLE_TIMEOUT_MS, PEER_PLANE_DEFAULTS, peerTimeouts } from '../../../cluster/peer/index.js';
 
 const test = suite('cluster - node switches');
 
@@ -62,6 +63,20 @@ test('--backfill-rate caps what a node copies in, in KiB/s; malformed values are
     assert.throws(() => parseNodeArgs(['--backfill-rate', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), bad.slice(0, 20));
   }
   assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, backfillBytesPerSec: -1 }), /backfill-rate/);
+});
+
+test('--peer-idle-timeout-ms sets how long a silent peer link lives, and the keep-alive that goes with it', () => {
+  assert.equal(parseNodeArgs(['--peer-idle-timeout-ms', '4000']), { peerIdleTimeoutMs: 4000 });
+  assert.is(NODE_DEFAULTS.peerIdleTimeoutMs, 20_000);
+  for (const bad of ['999', '0', '-5', '1.5', 'soon', '', '3600001', '1e400']) {
+    assert.throws(() => parseNodeArgs(['--peer-idle-timeout-ms', bad]), (e: Error) => e instanceof UsageError && !e.message.includes('\n'), bad);
+  }
+  assert.throws(() => validateNodeOptions({ ...NODE_DEFAULTS, peerIdleTimeoutMs: 500 }), /peer-idle-timeout-ms/);
+  // The default keeps the peer plane's own timings; a shorter timeout sends keep-alives four times within it.
+  assert.equal(peerTimeouts(NODE_DEFAULTS.peerIdleTimeoutMs), { idleTimeoutMs: PEER_PLANE_DEFAULTS.idleTimeoutMs, keepAliveMs: PEER_PLANE_DEFAULTS.keepAliveMs });
+  assert.equal(peerTimeouts(4000), { idleTimeoutMs: 4000, keepAliveMs: 1000 });
+  assert.equal(peerTimeouts(120_000), { idleTimeoutMs: 120_000, keepAliveMs: 5000 });
+  assert.is(peerTimeouts(MIN_PEER_IDLE_TIMEOUT_MS).keepAliveMs, 250);
 });
 
 test('--recovery-window-ms sets how long a returning node keeps units not given back; malformed values are a UsageError', () => {
