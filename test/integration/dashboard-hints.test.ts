@@ -36,9 +36,12 @@ test('a paused replica: hints held (cards), then replayed: hint-replay in /api/e
 }, async ({ manager, nodes }) => withBrowser(async (browser) => {
   const { page, errors } = await openPage(browser, `${manager.address}/ui`);
   const db = await connect({ map: manager.address, timeoutMs: 3000 });
+  const t0 = performance.now();
+  const at = (): string => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
   try {
     await poll(async () => (await page.locator('[data-test=node-card][data-live=true][data-state=active]').count()) === 3 ? true : null, 60_000, '3 live nodes');
     await replicated(db);
+    process.stdout.write(`    (replicated at ${at()})\n`);
     const map = db.map!;
     const victim = nodes[1]!;
     const v = map.nodes.findIndex((n) => n.address === victim.address);
@@ -62,13 +65,14 @@ test('a paused replica: hints held (cards), then replayed: hint-replay in /api/e
         const n = await heldOnCards();
         return n > 0 ? n : null;
       }, 120_000, 'hints pending on a card', 250);
-      process.stdout.write(`    (${held} hints pending on the cards while the replica is paused)\n`);
+      process.stdout.write(`    (${held} hints pending on the cards while the replica is paused, at ${at()})\n`);
       assert.is(await page.locator('[data-test=timeline] li[data-event=hint-replay]').count(), 0, 'no replay yet');
     } finally {
       process.kill(victim.pid, 'SIGCONT');
     }
     const replay = page.locator('[data-test=timeline] li[data-event=hint-replay]');
     await replay.first().waitFor({ timeout: 90_000 });
+    process.stdout.write(`    (hint-replay on the timeline at ${at()})\n`);
     const text = (await replay.first().textContent()) ?? '';
     assert.match(text, /delivered=\d+/);
     const events = await (await fetch(`${manager.address}/api/events?limit=500`)).json() as { events: ApiEvent[] };
@@ -79,6 +83,7 @@ test('a paused replica: hints held (cards), then replayed: hint-replay in /api/e
     assert.ok(relayed.every((e) => typeof e.fields.node === 'string' && e.fields.node !== victimId), JSON.stringify(relayed));
     assert.ok(relayed.reduce((sum, e) => sum + Number(e.fields.delivered ?? 0), 0) >= 1);
     await poll(async () => (await heldOnCards()) === 0 ? true : null, 60_000, 'no hints pending on the cards');
+    process.stdout.write(`    (no hints pending on the cards at ${at()})\n`);
     await page.locator('[data-test=timeline-name]').selectOption('hint-replay');
     await shoot(page.locator('#timeline'), 'timeline-hint-replay');
     assert.equal(errors, []);
