@@ -30,7 +30,10 @@ async function replicated(db: PandaClient): Promise<void> {
 // once the replica runs again. The replay happens on the node; it relays the event with
 // its heartbeats, and the page shows it.
 test('a paused replica: hints held (cards), then replayed: hint-replay in /api/events and on the timeline', () => withCluster({
-  nodes: 3, hasManagerDht: true, deadlineMs: 240_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '90000'],
+  // The failover time stays well above the pause (about 4 s for the link to drop and one
+  // heartbeat, failover / 5 = 6 s, for the cards to show the hints), so the replica is
+  // neither failed over nor fenced meanwhile; at 90 s the cards took 18 s heartbeats.
+  nodes: 3, hasManagerDht: true, deadlineMs: 240_000, managerArgs: ['--redundancy', '2', '--failover-after-ms', '30000'],
   // Links to the paused replica drop after 4 s instead of 20: hints start sooner.
   nodeArgs: ['--peer-idle-timeout-ms', '4000'],
 }, async ({ manager, nodes }) => withBrowser(async (browser) => {
