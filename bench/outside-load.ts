@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { readProcStat, type CpuTimesReader } from '../shared/spare-cpu.js';
+import { readProcStat, type CpuTimes, type CpuTimesReader } from '../shared/spare-cpu.js';
 import type { CpuMeter } from './proxy-bench.js';
 
 // /proc/stat counts in clock ticks: 100 per second on Linux.
@@ -17,8 +17,13 @@ export function outsideCpuMeter(own: CpuMeter, readTimes: CpuTimesReader = readP
     const times = readTimes();
     const mine = own();
     if (times === null || mine === null) return null;
-    return ((times.total - times.idle) * 1e6) / TICKS_PER_SECOND - mine;
+    return machineCpuUs(times).busy - mine;
   };
+}
+
+/** The machine's busy and total CPU time in `times` (`/proc/stat` clock ticks), µs. */
+export function machineCpuUs(times: CpuTimes): { busy: number; all: number } {
+  return { busy: ((times.total - times.idle) * 1e6) / TICKS_PER_SECOND, all: (times.total * 1e6) / TICKS_PER_SECOND };
 }
 
 /** The share of `cores` cores that `usedUs` of CPU time is over `elapsedMs`, at least 0. */

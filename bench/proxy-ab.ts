@@ -6,8 +6,9 @@ import { pathToFileURL } from 'node:url';
 import { numberArg, parseCommandLine, UsageError } from '../bin/cli-util.js';
 import { spawnManager, spawnNode, spawnProxy, type Spawned } from '../bin/spawn.js';
 import { connect } from '../sdk/index.js';
-import { readProcStat, type CpuTimes } from '../shared/spare-cpu.js';
+import { readProcStat } from '../shared/spare-cpu.js';
 import { formatCount } from './histogram.js';
+import { machineCpuUs } from './outside-load.js';
 import { openMemcachedLoad } from './memcached-load.js';
 import { parseMix } from './mix.js';
 import { findBinary, startTwemproxy, stopServers, type PeerServer } from './peer-servers.js';
@@ -51,6 +52,10 @@ export interface ProxyAbOptions {
   /** Run twemproxy as the third contender when installed. @default true */
   hasTwemproxy: boolean;
 }
+
+/** Key and value sizes of the load, as in `bench peers`. */
+const KEY_SIZE = 16;
+const VALUE_SIZE = 100;
 
 export const PROXY_AB_DEFAULTS: Readonly<ProxyAbOptions> = Object.freeze({
   bBuild: null, aArgs: [], bArgs: [], aNodeFlags: [], bNodeFlags: [], rounds: 6, durationMs: 2000, warmupMs: 3000,
@@ -186,9 +191,10 @@ interface Contender {
   proxyCpu: CpuMeter;
 }
 
-/** /proc/stat's busy and total time, µs (100 ticks per second). */
-function machineUs(t: CpuTimes | null): { busy: number; all: number } | null {
-  return t === null ? null : { busy: ((t.total - t.idle) * 1e6) / 100, all: (t.total * 1e6) / 100 };
+/** The machine's busy and total CPU time now, µs; null where unreadable. */
+function machineNow(): { busy: number; all: number } | null {
+  const t = readProcStat();
+  return t === null ? null : machineCpuUs(t);
 }
 
 /** Run the A/B bench, printing as it goes. */
@@ -198,7 +204,7 @@ export async function runProxyAb(o: ProxyAbOptions, out: NodeJS.WritableStream):
   const servers: PeerServer[] = [];
   const closers: Array<() => void | Promise<void>> = [];
   const timeoutMs = 20_000;
-  const load = { keySize: 16, valueSize: 100, inflight: o.inflight };
+  const load = { keySize: KEY_SIZE, valueSize: VALUE_SIZE, inflight: o.inflight };
   try {
     const manager = await spawnManager(['--insecure', '--no-dht', '--cfg', `file:${join(dir, 'cfg.json')}`], timeoutMs);
     procs.push(manager);
@@ -237,7 +243,7 @@ export async function runProxyAb(o: ProxyAbOptions, out: NodeJS.WritableStream):
     }
     await loadKeySpace(contenders[0]!.exec, 'load PandaKV', o.keys, load);
     const mix = parseMix(o.mix);
-    const run = (c: Contender, label: string, durationMs: number) => runWorkload(c.exec, { label, mix, keys: o.keys, keySize: 16, valueSize: 100, inflight: o.inflight, durationMs, isQuiet: true });
+    const run = (c: Contender, label: string, durationMs: number) => runWorkload(c.exec, { label, mix, keys: o.keys, ...load, durationMs, isQuiet: true });
     if (o.warmupMs > 0) for (const c of contenders) await run(c, `${c.tally.name} warm-up`, o.warmupMs);
     for (let i = 0; i < o.rounds; i++) {
       const notes: string[] = [];
@@ -245,10 +251,10 @@ export async function runProxyAb(o: ProxyAbOptions, out: NodeJS.WritableStream):
         const c = contenders[k]!;
         const t = c.tally;
         const cpu0 = c.proxyCpu();
-        const m0 = machineUs(readProcStat());
+        const m0 = machineNow();
         const r = await run(c, t.name, o.durationMs);
         const cpu1 = c.proxyCpu();
-        const m1 = machineUs(readProcStat());
+        const m1 = machineNow();
         t.rates.push(r.opsPerSec);
         t.ops += r.ops;
         t.proxyUs = cpu0 === null || cpu1 === null || t.proxyUs === null ? null : t.proxyUs + cpu1 - cpu0;
