@@ -6,6 +6,7 @@ import type { Shutdown } from '../shutdown.js';
 import { runServer, type ServerCommand } from '../server-command.js';
 import { DirError, ensureDir } from '../../cluster/ensure-dir.js';
 import { DataNode } from '../../cluster/node/data-node.js';
+import { MIN_PEER_IDLE_TIMEOUT_MS } from '../../cluster/peer/index.js';
 import type { NodeOptions } from '../../cluster/node/options.js';
 import { readFileSync } from 'node:fs';
 import { PUBLIC_KEY_BYTES, isHex } from '../../shared/auth/index.js';
@@ -151,7 +152,7 @@ export function parseNodeArgs(argv: string[]): NodeCliOptions | 'help' {
   }
   const hintTtl = numberArg(values, 'hint-ttl-ms', (n) => int(n) && n >= 1);
   if (hintTtl !== undefined) opts.hintTtlMs = hintTtl;
-  const peerIdle = numberArg(values, 'peer-idle-timeout-ms', (n) => int(n) && n >= 1000 && n <= 3_600_000);
+  const peerIdle = numberArg(values, 'peer-idle-timeout-ms', (n) => int(n) && n >= MIN_PEER_IDLE_TIMEOUT_MS && n <= 3_600_000);
   if (peerIdle !== undefined) opts.peerIdleTimeoutMs = peerIdle;
   const recovery = numberArg(values, 'recovery-window-ms', (n) => int(n) && n >= 0 && n <= 86_400_000);
   if (recovery !== undefined) opts.recoveryCleanupMs = recovery;
